@@ -1,0 +1,76 @@
+/* store_internal — for modules inside index/ only (greylist, spam, fsck):
+ * the raw LMDB handles behind a struct store_txn. Programs never include this.
+ *
+ * Key layouts (all integers big-endian so LMDB's byte order is numeric order):
+ *   DB_BLOBINFO  hash[32]                      -> blobinfo record (refs, encoding, size)
+ *   DB_BLOBDATA  hash[32]                      -> encoded bytes
+ *   DB_USERS     name                          -> user record
+ *   DB_USERIDS   id u32                        -> name
+ *   DB_ALIASES   address                       -> target
+ *   DB_MAILBOXES user_id u32 + name            -> mailbox record
+ *   DB_MBIDS     mbid u32                      -> user_id u32 + name
+ *   DB_MSGS      mbid u32 + uid u32            -> message record
+ *   DB_MSGBASES  mbid u32 + base               -> uid u32
+ *   DB_MSGMETA   mbid u32 + uid u32            -> metadata text
+ *   DB_EXPUNGED  mbid u32 + modseq u64         -> uid u32
+ *   DB_CACHE     hash[32] + kind               -> bytes
+ *   DB_META      "version", "next_user", "next_mbid", "changeseq", ...
+ * The other tables belong to their modules (greylist.c, spam*.c, postscreen).
+ */
+#ifndef MK_STORE_INTERNAL_H
+#define MK_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <stdint.h>
+
+#include "index/store.h"
+
+enum store_db {
+	DB_META,
+	DB_BLOBINFO,
+	DB_BLOBDATA,
+	DB_USERS,
+	DB_USERIDS,
+	DB_ALIASES,
+	DB_MAILBOXES,
+	DB_MBIDS,
+	DB_MSGS,
+	DB_MSGBASES,
+	DB_MSGMETA,
+	DB_EXPUNGED,
+	DB_CACHE,
+	DB_GREYLIST,     /* index/greylist.c */
+	DB_PSCACHE,      /* postscreen's cache of clients that passed */
+	DB_SPAM_TOKENS,  /* index/spam*.c: per-user token counts */
+	DB_SPAM_STATS,   /* per-user totals */
+	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_COUNT
+};
+
+MDB_txn *store_txn_mdb(struct store_txn *txn);
+MDB_dbi store_txn_dbi(struct store_txn *txn, enum store_db db);
+/* 1 inside store_write's function, 0 in a read transaction. */
+int store_txn_writable(const struct store_txn *txn);
+/* Marks the write as a change, so the change sequence is bumped and watchers wake. */
+void store_txn_touch(struct store_txn *txn);
+/* Maps an LMDB / errno code to STORE_E*. */
+int store_mdb_error(int rc);
+
+static inline void store_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+}
+static inline uint32_t store_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void store_put_be64(uint8_t *p, uint64_t v)
+{
+	store_put_be32(p, v >> 32); store_put_be32(p + 4, (uint32_t)v);
+}
+static inline uint64_t store_get_be64(const uint8_t *p)
+{
+	return (uint64_t)store_get_be32(p) << 32 | store_get_be32(p + 4);
+}
+
+#endif

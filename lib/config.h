@@ -1,0 +1,79 @@
+/* config — mailkeep.conf, in Postfix main.cf syntax.
+ *
+ *   # comment
+ *   name = value
+ *       continued value (a line starting with white space continues the last one)
+ *   other = $name/more        ($name and ${name} expand, recursively, at lookup)
+ *
+ * Every setting has a name, a type, a default and bounds in a table of struct
+ * config_param (index/params.c holds mailkeep's). Values are looked up by name;
+ * a name not set in the file takes its default. config_check reports every
+ * unknown name, bad value or broken expansion as "file:line: what is wrong".
+ * Strings returned live as long as the struct config.
+ */
+#ifndef MK_CONFIG_H
+#define MK_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum config_type {
+	CONFIG_STR,  /* any text */
+	CONFIG_INT,  /* decimal integer in [min, max] */
+	CONFIG_BOOL, /* yes/no (also true/false, on/off, 1/0) */
+	CONFIG_TIME, /* number with optional unit s, m, h, d, w (default s); seconds in [min, max] */
+	CONFIG_SIZE, /* bytes, with optional unit k, m, g (1024-based); in [min, max] */
+	CONFIG_LIST, /* items separated by commas and/or white space */
+};
+
+struct config_param {
+	const char *name;
+	enum config_type type;
+	const char *def; /* default value as text (may contain $name); NULL = empty */
+	long long min, max; /* bounds for INT, TIME, SIZE; ignored if both 0 */
+	const char *doc;    /* one line for `mailkeep check --list` and the man page */
+};
+
+struct config;
+
+/* Reads and parses a file. On syntax error returns -1 and writes
+ * "file:line: what is wrong" into err. */
+int config_load(const char *path, struct config **cfg_r, char *err, size_t errsize);
+/* Parses text already in memory; filename is used in messages only. */
+int config_parse(const char *text, size_t len, const char *filename, struct config **cfg_r,
+		 char *err, size_t errsize);
+/* An empty configuration (all defaults). */
+struct config *config_new(void);
+void config_free(struct config **cfg);
+
+/* Adds a table of known parameters (terminated by an entry with name NULL).
+ * The table must outlive cfg. Lookups of names in no table return NULL. */
+void config_add_params(struct config *cfg, const struct config_param *table);
+/* Sets or overrides a value (as `-o name=value` on a command line). */
+void config_set(struct config *cfg, const char *name, const char *value);
+
+/* The expanded value of name (set, or its default), or NULL if name is unknown
+ * or its expansion is broken (loop, unknown $name). */
+const char *config_get(struct config *cfg, const char *name);
+/* Typed getters: they return the default's parsed value if the set value is bad
+ * (config_check reports those), and 0 / "" for unknown names. */
+long long config_get_int(struct config *cfg, const char *name);
+int config_get_bool(struct config *cfg, const char *name);
+double config_get_time(struct config *cfg, const char *name);
+uint64_t config_get_size(struct config *cfg, const char *name);
+/* Splits a list value into n items; *items_r is one malloc'ed block the caller
+ * frees with free(). Returns 0 (n may be 0) or -1 if name is unknown. */
+int config_get_list(struct config *cfg, const char *name, char ***items_r, size_t *n_r);
+/* Splits any text the same way (commas and/or white space). */
+int config_split_list(const char *value, char ***items_r, size_t *n_r);
+
+/* Checks every name set in the file against the added tables and every value
+ * against its type and bounds. Calls report once per problem with a message
+ * "file:line: what is wrong". Returns the number of problems. */
+int config_check(struct config *cfg, void (*report)(const char *msg, void *ctx), void *ctx);
+
+/* Iterates over the names set in the file (not defaults), in file order. */
+void config_foreach_set(struct config *cfg, void (*cb)(const char *name, const char *raw_value, void *ctx),
+			void *ctx);
+
+#endif
