@@ -32,8 +32,8 @@ OPT      := -O1
 endif
 CFLAGS   ?=
 CFLAGS_ALL := -std=gnu11 $(OPT) -g $(WARN) $(HARDEN) -I. -pthread $(PKG_CFLAGS) $(CFLAGS)
-SAN_LDFLAGS := -fsanitize=address,undefined
-LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -pthread $(if $(SANITIZE),$(SAN_LDFLAGS)) -Wl,--as-needed
+SAN_LD   := -fsanitize=address,undefined
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -pthread $(if $(SANITIZE),$(SAN_LD)) -Wl,--as-needed
 LIBS_ALL := $(PKG_LIBS) -lm
 
 LIB_SRC   := $(wildcard lib/*.c)
