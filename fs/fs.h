@@ -128,6 +128,8 @@ uint8_t fs_msg_state(const struct store_msg *msg);
 enum fsi_sub fs_msg_sub(const struct store_msg *msg);
 /* The file name of a message into out (MDNAME_MAX + 1 bytes). 0 or -1. */
 int fs_msg_name(const struct store_msg *msg, char *out);
+/* The same from the parts the watcher remembers. */
+int fs_state_name(const char *base, uint64_t size, uint8_t state, char *out);
 
 /* --- attributes (ops.c) ---------------------------------------------------- */
 

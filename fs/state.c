@@ -20,9 +20,20 @@ enum fsi_sub fs_msg_sub(const struct store_msg *msg)
 	return (msg->flags & STORE_F_RECENT) ? FSI_NEW : FSI_CUR;
 }
 
+int fs_state_name(const char *base, uint64_t size, uint8_t state, char *out)
+{
+	int len = mdname_format(out, MDNAME_MAX + 1, base, size, state & MDNAME_FLAGS_MASK);
+	if (len < 0)
+		return -1;
+	/* new/ holds mail no program has looked at: no ":2," info (Maildir's rule) */
+	if ((state & FS_STATE_NEW) && !(state & MDNAME_FLAGS_MASK))
+		out[len - 3] = '\0';
+	return 0;
+}
+
 int fs_msg_name(const struct store_msg *msg, char *out)
 {
-	return mdname_format(out, MDNAME_MAX + 1, msg->base, msg->size, msg->flags) < 0 ? -1 : 0;
+	return fs_state_name(msg->base, msg->size, fs_msg_state(msg), out);
 }
 
 static void *grow(void *arr, size_t *n, size_t want, size_t elem)

@@ -91,8 +91,7 @@ static void queue_run(struct fs *fs, struct inval *q)
 static void push_name(struct inval **q, uint32_t mbid, const char *base, uint64_t size, uint8_t state)
 {
 	char name[MDNAME_MAX + 1];
-	uint32_t flags = state & MDNAME_FLAGS_MASK;
-	if (mdname_format(name, sizeof(name), base, size, flags) < 0)
+	if (fs_state_name(base, size, state, name) < 0)
 		return;
 	queue_push(q, fsi_sub(mbid, (state & FS_STATE_NEW) ? FSI_NEW : FSI_CUR), 0, name);
 }
