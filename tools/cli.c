@@ -91,8 +91,12 @@ struct store *cli_store(struct cli *cli, int read_only)
 	}
 	opt.map_size = config_get_size(cfg, "store_map_size");
 	opt.map_max = config_get_size(cfg, "store_map_max");
-	opt.read_only = read_only;
-	if (!read_only && mk_mkdirs(dir, 0700) < 0) {
+	/* Opened for writing even when the command only reads: store_open with
+	 * read_only aborts the transaction that opened the tables, which closes
+	 * their handles (see the report to the core engineer). */
+	(void)read_only;
+	opt.read_only = 0;
+	if (mk_mkdirs(dir, 0700) < 0) {
 		cli_error("cannot create the store directory %s: %s", dir, strerror(errno));
 		return NULL;
 	}
