@@ -1,6 +1,7 @@
 /* cli — helpers shared by the mailkeep commands (see cli.h). */
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -71,6 +72,19 @@ const char *cli_store_hint(int err)
 	default:
 		return store_strerror(err);
 	}
+}
+
+void cli_disk_hint(const char *dir, int err)
+{
+	struct statvfs vfs;
+	char hb[32];
+
+	if ((err != STORE_EIO && err != STORE_EFULL) || statvfs(dir, &vfs) != 0)
+		return;
+	uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (avail < ((uint64_t)64 << 20) || avail < (uint64_t)vfs.f_blocks * vfs.f_frsize / 100)
+		cli_error("the file system holding %s is full (%s left): free some space, then run the command again",
+			  dir, cli_human_bytes(avail, hb, sizeof(hb)));
 }
 
 struct store *cli_store(struct cli *cli, int read_only)

@@ -82,5 +82,8 @@ void progress_end(struct progress *p);
 
 /* A store_strerror sentence plus what to do about it, for CLI messages. */
 const char *cli_store_hint(int err);
+/* After a failed write: if the file system holding dir is (nearly) full, says
+ * so (LMDB reports a short write on a full disk as an I/O error). */
+void cli_disk_hint(const char *dir, int err);
 
 #endif

@@ -236,6 +236,7 @@ int importer_flush(struct importer *imp)
 		imp->totals.mailboxes_created = created;
 		cli_error("could not store %zu messages (%s): %s", imp->nitems,
 			  imp->items[0].origin != NULL ? imp->items[0].origin : "", cli_store_hint(rc));
+		cli_disk_hint(store_dir(imp->store), rc);
 		clear_batch(imp);
 		return rc;
 	}
