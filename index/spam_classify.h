@@ -3,7 +3,7 @@
  *
  *   chi-square  Robinson's f(w) with Fisher's inverse chi-square combining
  *               (DSPAM's and bogofilter's default): every token whose f(w)
- *               is at least SPAM_MIN_DEV from 0.5 counts.
+ *               is at least 0.1 from 0.5 counts, the 150 strongest at most.
  *   graham      Paul Graham's "A Plan for Spam": innocent counts doubled,
  *               p(w) bounded to [0.01, 0.99], the 15 most interesting tokens,
  *               Bayes' rule.
