@@ -13,6 +13,7 @@
 # yet is skipped. New .c files are picked up by wildcard.
 
 BUILD    ?= build
+.DEFAULT_GOAL := all
 # Quiet by default; `make V=1` shows every command.
 Q        := $(if $(V),,@)
 PREFIX   ?= /usr/local
