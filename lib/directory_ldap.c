@@ -44,7 +44,7 @@ struct cache_entry {
 };
 
 struct ldap_dir {
-	struct directory dir;
+	struct directory *dir; /* ours; dir_close() frees it after ldap_close() */
 
 	/* settings, owned copies */
 	char *uri; /* space-separated list, libldap tries them in order */
@@ -130,14 +130,14 @@ int dir_ldap_expand(const char *template, const char *key, struct buf *out)
 static void set_error(struct ldap_dir *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(struct ldap_dir *d, const char *fmt, ...)
 {
-	char msg[sizeof d->dir.error];
+	char msg[sizeof d->dir->error];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&d->lock);
-	mk_strlcpy(d->dir.error, msg, sizeof d->dir.error);
+	mk_strlcpy(d->dir->error, msg, sizeof d->dir->error);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -691,6 +691,7 @@ static enum dir_result ldap_list(struct directory *dir, int (*cb)(const struct d
 
 /* ---- opening and closing ---- */
 
+/* Frees everything but dir itself, which dir_close() frees. */
 static void ldap_close(struct directory *dir)
 {
 	struct ldap_dir *d = impl_of(dir);
@@ -916,10 +917,13 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->conn_free, NULL);
 	pthread_mutex_init(&d->cache_lock, NULL);
-	d->dir.ops = &ldap_ops;
-	d->dir.impl = d;
+	d->dir = calloc(1, sizeof *d->dir);
+	if (d->dir == NULL)
+		log_fatal("out of memory");
+	d->dir->ops = &ldap_ops;
+	d->dir->impl = d;
 	buf_free(&uri);
-	return &d->dir;
+	return d->dir;
 fail:
 	buf_free(&uri);
 	return NULL;

@@ -1,4 +1,5 @@
 """Fixtures for the LDAP directory tests (helpers in ldaptest.py)."""
+import os
 import subprocess
 from pathlib import Path
 
@@ -17,14 +18,18 @@ def slapd(tmp_path):
 
 @pytest.fixture(scope="session")
 def probe_bin(tmp_path_factory):
-    """Builds tests/integration/ldap/ldap-probe.c against build/'s libraries."""
+    """Builds tests/integration/ldap/ldap-probe.c against build/'s libraries
+    (with LDAP_PROBE_SANITIZE=1: against build/asan's, under ASan+UBSan)."""
     out = tmp_path_factory.mktemp("probe") / "ldap-probe"
-    libs = [str(BUILD / "index" / "libindex.a"), str(BUILD / "lib" / "libmk.a")]
+    sanitize = os.environ.get("LDAP_PROBE_SANITIZE") == "1"
+    build = BUILD / "asan" if sanitize else BUILD
+    libs = [str(build / "index" / "libindex.a"), str(build / "lib" / "libmk.a")]
     for lib in libs:
-        assert Path(lib).exists(), f"{lib} missing: run make first"
+        assert Path(lib).exists(), f"{lib} missing: run make (or make asan) first"
     pkgs = "lmdb libcrypto libssl ldap lber libcrypt zlib".split()
     pc = subprocess.run(["pkg-config", "--cflags", "--libs", *pkgs], capture_output=True, text=True, check=True)
-    cmd = ["cc", "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Wshadow", "-Werror", "-pthread",
+    flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if sanitize else []
+    cmd = ["cc", "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Wshadow", "-Werror", "-pthread", *flags,
            f"-I{REPO}", str(HERE / "ldap-probe.c"), "-o", str(out), *libs, *pc.stdout.split(), "-lm"]
     subprocess.run(cmd, check=True)
     return out
