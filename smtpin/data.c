@@ -14,12 +14,12 @@ enum {
 	S_DOTCR,  /* CR LF "." CR: one LF more ends the message; the CR is held */
 };
 
-void smtp_data_init(struct smtp_data *d, struct buf *out)
+void smtp_data_init(struct smtp_data *d, struct buf *out, uint64_t limit)
 {
 	memset(d, 0, sizeof(*d));
 	d->out = out;
+	d->limit = limit;
 	d->state = S_BOL;
-	buf_reset(out);
 }
 
 static void emit(struct smtp_data *d, const char *p, size_t n)
@@ -27,6 +27,8 @@ static void emit(struct smtp_data *d, const char *p, size_t n)
 	if (n == 0)
 		return;
 	d->size += n;
+	if (d->size > d->limit)
+		d->too_big = 1;
 	if (d->too_big)
 		return;
 	if (buf_append(d->out, p, n) < 0)

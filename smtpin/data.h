@@ -17,9 +17,10 @@
 #include "lib/buf.h"
 
 struct smtp_data {
-	struct buf *out;  /* where the message goes (not owned); its max is the size limit */
+	struct buf *out;  /* where the message goes (not owned) */
 	int state;        /* position relative to CRLF "." CRLF */
 	int prev_cr;      /* BDAT: the last byte of the previous chunk was CR */
+	uint64_t limit;   /* message_size_limit: more is refused (and not kept) */
 	uint64_t size;    /* message bytes seen (after unstuffing), kept or not */
 	int too_big;      /* out->max was passed: the message is refused */
 	int bare_cr;      /* a CR not followed by LF was seen */
@@ -29,8 +30,9 @@ struct smtp_data {
 
 #define SMTP_DATA_MORE (-2) /* all input consumed, the end not seen yet */
 
-/* Starts reading a message into out (which is reset). */
-void smtp_data_init(struct smtp_data *d, struct buf *out);
+/* Starts reading a message, appended to out (what out holds already, our
+ * Received: header, stays and does not count against the size). */
+void smtp_data_init(struct smtp_data *d, struct buf *out, uint64_t limit);
 /* DATA: consumes input up to and including CRLF.CRLF. Returns 0 when the end
  * was seen (*used_r = bytes consumed; the rest belongs to the next command),
  * or SMTP_DATA_MORE (*used_r = len). The final CRLF before the dot is part of

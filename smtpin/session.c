@@ -555,7 +555,7 @@ static void start_message(struct session *s)
 	buf_reset(&s->msg);
 	deliver_received_header(s);
 	s->hdr_len = s->msg.len;
-	smtp_data_init(&s->data, &s->msg);
+	smtp_data_init(&s->data, &s->msg, s->srv->size_limit);
 	s->t_data = mk_now();
 }
 
