@@ -82,7 +82,9 @@ def test_simple_commands(smtpin, raw):
     log = smtpin.log()
     assert re.search(r"disconnect from unknown\[127\.0\.0\.1\] helo=1 mail=2/3 rcpt=1/5 data=1/3 rset=1 noop=1 "
                      r"vrfy=0/1 expn=0/1 help=1 etrn=0/1 quit=1 unknown=0/1 commands=\d+/\d+", log), log[-2000:]
-    assert "NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 550 5.1.1 <nobody@example.org>" in log
+    assert re.search(r"[0-9A-F]+: reject: RCPT from unknown\[127\.0\.0\.1\]: 550 5\.1\.1 <nobody@example\.org>: "
+                     r"Recipient address rejected: User unknown in local recipient table; from=<> "
+                     r"to=<nobody@example\.org> proto=SMTP helo=<client\.example\.com>", log)
 
 
 def test_bdat_chunking(smtpin, raw):
