@@ -285,6 +285,38 @@ static void test_typed_units(void **state)
 	config_free(&cfg);
 }
 
+static void test_typed_rejects(void **state)
+{
+	static const char *const times[] = {"1e3", "0x10", "inf", "nan", "-1", "+1", "1.5.5", "", ".", "1 2", "5 min"};
+	static const char *const sizes[] = {"1.5g", "-1", "1e3", "0x400", "99999999999999999999", "16777216t", "k", "1 k b"};
+	struct config *cfg = config_new();
+	struct reports r = {.n = 0};
+	size_t i;
+
+	(void)state;
+	config_add_params(cfg, table);
+	for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		r.n = 0;
+		config_set(cfg, "any_time", times[i]);
+		if (config_check(cfg, collect, &r) != 1)
+			fail_msg("time \"%s\" accepted", times[i]);
+		assert_true(config_get_time(cfg, "any_time") == 1.0); /* the default */
+	}
+	config_set(cfg, "any_time", "1");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		r.n = 0;
+		config_set(cfg, "message_size_limit", sizes[i]);
+		if (config_check(cfg, collect, &r) != 1)
+			fail_msg("size \"%s\" accepted", sizes[i]);
+		assert_true(config_get_size(cfg, "message_size_limit") == 10ull * 1024 * 1024);
+	}
+	/* 16 EiB - 1 fits; 2^64 does not. */
+	config_set(cfg, "message_size_limit", "18446744073709551615");
+	r.n = 0;
+	assert_int_equal(config_check(cfg, collect, &r), 0);
+	config_free(&cfg);
+}
+
 static void test_typed_bad_gives_default(void **state)
 {
 	struct config *cfg;
@@ -416,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_check_clean),
 		cmocka_unit_test(test_typed),
 		cmocka_unit_test(test_typed_units),
+		cmocka_unit_test(test_typed_rejects),
 		cmocka_unit_test(test_typed_bad_gives_default),
 		cmocka_unit_test(test_set_overrides),
 		cmocka_unit_test(test_lists),
