@@ -20,19 +20,20 @@ PYTEST   ?= /usr/bin/python3 -m pytest
 
 PKGS     := lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Werror
 ifeq ($(SANITIZE),)
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 OPT      := -O2
 else
-HARDEN   := -fstack-protector-strong -fPIE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN      := -fsanitize=address,undefined
+HARDEN   := -fstack-protector-strong -fPIE $(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT      := -O1
 endif
 CFLAGS   ?=
 CFLAGS_ALL := -std=gnu11 $(OPT) -g $(WARN) $(HARDEN) -I. -pthread $(PKG_CFLAGS) $(CFLAGS)
-LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -pthread $(if $(SANITIZE),-fsanitize=address,undefined) -Wl,--as-needed
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -pthread $(SAN) -Wl,--as-needed
 LIBS_ALL := $(PKG_LIBS) -lm
 
 LIB_SRC   := $(wildcard lib/*.c)
@@ -59,6 +60,7 @@ $(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_RULES,$(p))))
 UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
+.DELETE_ON_ERROR:
 .PHONY: all asan test unit integration fuzz fuzz-smoke bench install clean format deps
 all: $(BINS) $(UNIT_BINS)
 

@@ -10,6 +10,7 @@ const struct config_param params_store[] = {
 	{"store_map_max", CONFIG_SIZE, "1024g", 1 << 20, 0, "the map never grows past this (a full store: 4xx / NO)"},
 	{"myhostname", CONFIG_STR, "localhost.localdomain", 0, 0, "this host's fully qualified name"},
 	{"mydomain", CONFIG_STR, "localdomain", 0, 0, "this host's domain"},
+	{"recipient_delimiter", CONFIG_STR, "+", 0, 0, "separates a user name from an address extension (bob+lists)"},
 	{"mydestination", CONFIG_LIST, "$myhostname, localhost, $mydomain", 0, 0,
 	 "domains delivered into this store"},
 	{"mail_owner", CONFIG_STR, "", 0, 0, "unprivileged user daemons switch to after binding ports (\"\" = stay)"},

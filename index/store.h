@@ -305,6 +305,9 @@ struct store_rcpt {
 	const char *mailbox;  /* NULL = INBOX */
 	uint32_t flags;
 	const char *meta;     /* per-recipient metadata, NULL for none */
+	/* set by the classify hook (spam filter) when mailbox is NULL */
+	uint32_t special_use;     /* deliver into the user's mailbox with this special-use (STORE_SU_JUNK) */
+	char hook_meta[1024];     /* appended to meta ("spam.result=Spam\n...") */
 	/* results */
 	int result;           /* 0 or STORE_E* */
 	uint32_t mbid, uid;
@@ -316,6 +319,26 @@ struct store_rcpt {
  * only), or STORE_E* if nothing was stored. */
 int store_deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
 		  struct store_rcpt *rcpts, size_t nrcpts, uint8_t hash_r[STORE_HASH_LEN]);
+
+/* --- hooks --------------------------------------------------------------------- */
+
+/* Hooks let the spam filter (index/spam*.c) see deliveries and moves without
+ * the programs knowing about it: smtpin, imapd, fs and tools all go through
+ * store_deliver / store_msg_move / store_msg_copy. */
+struct store_hooks {
+	/* Called by store_deliver before the write, outside any transaction, once
+	 * per recipient whose mailbox is NULL: may set rcpt->special_use and
+	 * rcpt->hook_meta. A non-zero return is logged and ignored (mail goes to INBOX). */
+	int (*classify)(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len, void *ctx);
+	/* Called inside the write transaction when a message is moved or copied
+	 * between a Junk and a non-Junk mailbox of the same user (to_junk says
+	 * which way): the spam filter retrains. A negative return fails the move. */
+	int (*junk_moved)(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg, int to_junk,
+			  void *ctx);
+	void *ctx;
+};
+/* Installs hooks (copied). NULL removes them. Call before any thread writes. */
+void store_set_hooks(struct store *store, const struct store_hooks *hooks);
 
 /* --- change notification ------------------------------------------------------- */
 

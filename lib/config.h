@@ -5,6 +5,11 @@
  *       continued value (a line starting with white space continues the last one)
  *   other = $name/more        ($name and ${name} expand, recursively, at lookup)
  *
+ * Also $(name), ${name?text} (text if name is not empty), ${name:text} (text
+ * if it is empty) and $$ (a '$'). '#' only starts a comment at the start of a
+ * line. A name in no table may be set and used through $name (as Postfix's
+ * user-defined parameters); config_check reports it as unknown only if unused.
+ *
  * Every setting has a name, a type, a default and bounds in a table of struct
  * config_param (index/params.c holds mailkeep's). Values are looked up by name;
  * a name not set in the file takes its default. config_check reports every
@@ -30,7 +35,8 @@ struct config_param {
 	const char *name;
 	enum config_type type;
 	const char *def; /* default value as text (may contain $name); NULL = empty */
-	long long min, max; /* bounds for INT, TIME, SIZE; ignored if both 0 */
+	long long min, max; /* bounds for INT, TIME, SIZE; ignored if both 0; max 0 with
+			     * min > 0: no upper bound */
 	const char *doc;    /* one line for `mailkeep check --list` and the man page */
 };
 

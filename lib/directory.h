@@ -49,6 +49,8 @@ struct directory_ops {
 	/* Calls cb once per user; stops early if cb returns non-zero. */
 	enum dir_result (*list)(struct directory *dir,
 				int (*cb)(const struct dir_user *user, void *ctx), void *ctx);
+	/* Frees impl and what the backend holds, NOT the struct directory itself:
+	 * dir_close() frees that (the backend's open malloc's it with calloc). */
 	void (*close)(struct directory *dir);
 };
 
@@ -78,7 +80,8 @@ static inline enum dir_result dir_list(struct directory *d, int (*cb)(const stru
 {
 	return d->ops->list(d, cb, ctx);
 }
-/* Closes and frees; sets *dir to NULL. */
+/* Closes and frees: calls ops->close (impl), then free()s the struct
+ * directory; sets *dir to NULL. NULL or *dir NULL is a no-op. */
 void dir_close(struct directory **dir);
 
 #endif

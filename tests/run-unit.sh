@@ -9,8 +9,8 @@ for t in "$dir"/test-*; do
 	[ -x "$t" ] || continue
 	out=$("$t" 2>&1); rc=$?
 	printf '%s\n' "$out"
-	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
-	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+	p=$(printf '%s\n' "$out" | grep -o '\[  PASSED  \] [0-9]*' | grep -o '[0-9]*$' | awk '{s+=$1} END {print s+0}')
+	f=$(printf '%s\n' "$out" | grep -o '\[  FAILED  \] [0-9]* test' | grep -o '[0-9]*'  | awk '{s+=$1} END {print s+0}')
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; echo "$t: exited with $rc"; fi
 	pass=$((pass + p)); fail=$((fail + f))
 done

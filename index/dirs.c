@@ -1,0 +1,18 @@
+/* dirs — picks the directory backend named by user_directory. */
+#include <stdio.h>
+#include <string.h>
+
+#include "index/dirs.h"
+
+int directory_open(struct config *cfg, struct store *store, struct directory **dir_r, char *err, size_t errsize)
+{
+	const char *which = config_get(cfg, "user_directory");
+
+	*dir_r = NULL;
+	if (which == NULL || which[0] == '\0' || strcmp(which, "embedded") == 0) {
+		*dir_r = dir_embedded_open(store, cfg);
+		return 0;
+	}
+	snprintf(err, errsize, "user_directory = %s: unknown directory (use embedded, or ldap:/path/to/file.cf)", which);
+	return -1;
+}

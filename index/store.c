@@ -1,0 +1,836 @@
+/* store — the LMDB environment, transactions, group commit, change notice,
+ * blobs and the derived-data cache. Users, mailboxes and messages are in
+ * store_user.c, store_mailbox.c and store_msg.c; the checker in fsck.c.
+ *
+ * Group commit: store_write queues the caller's function; the first waiting
+ * thread becomes the leader, takes every queued job, runs each in a nested
+ * transaction of one write transaction, commits once (one fsync), and wakes
+ * them all with their own result. While it commits, new jobs queue up for the
+ * next leader, so under load many deliveries share one fsync.
+ *
+ * Map growth: the map starts at store_map_size and doubles (up to
+ * store_map_max) when a write hits MDB_MAP_FULL; the failed jobs run again in
+ * the bigger map. A resize needs no transaction open in this process, so every
+ * transaction holds maplock shared and a resize takes it exclusive. Another
+ * process's resize shows as MDB_MAP_RESIZED and is adopted the same way.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "index/store_priv.h"
+
+#define STORE_FORMAT_VERSION 1
+#define BATCH_MAX 512
+#define BLOB_MAX ((uint64_t)2 << 30)
+
+static const char *const db_names[DB_COUNT] = {
+	[DB_META] = "meta",
+	[DB_BLOBINFO] = "blobinfo",
+	[DB_BLOBDATA] = "blobdata",
+	[DB_USERS] = "users",
+	[DB_USERIDS] = "userids",
+	[DB_ALIASES] = "aliases",
+	[DB_MAILBOXES] = "mailboxes",
+	[DB_MBIDS] = "mbids",
+	[DB_MSGS] = "msgs",
+	[DB_MSGBASES] = "msgbases",
+	[DB_MSGMETA] = "msgmeta",
+	[DB_EXPUNGED] = "expunged",
+	[DB_CACHE] = "cache",
+	[DB_GREYLIST] = "greylist",
+	[DB_PSCACHE] = "pscache",
+	[DB_SPAM_TOKENS] = "spamtokens",
+	[DB_SPAM_STATS] = "spamstats",
+	[DB_SPAM_SIGS] = "spamsigs",
+};
+
+struct store_wjob {
+	store_write_fn *fn;
+	void *ctx;
+	int result;
+	int done;
+	int retry_full; /* failed with MDB_MAP_FULL: run again after growing the map */
+	struct store_wjob *next;
+};
+
+const char *store_strerror(int err)
+{
+	switch (err) {
+	case STORE_OK: return "success";
+	case STORE_ENOTFOUND: return "not found";
+	case STORE_EEXIST: return "already exists";
+	case STORE_EFULL: return "the store is full (map size limit or disk full)";
+	case STORE_EIO: return "input/output error in the store";
+	case STORE_EINVAL: return "invalid argument";
+	case STORE_ECORRUPT: return "a store record is corrupt";
+	case STORE_EMODIFIED: return "modified since the given modseq";
+	case STORE_ENOTEMPTY: return "the mailbox has children";
+	case STORE_ETOOBIG: return "the message is too big for the store";
+	default: return "unknown store error";
+	}
+}
+
+int store_mdb_error(int rc)
+{
+	switch (rc) {
+	case 0: return STORE_OK;
+	case MDB_NOTFOUND: return STORE_ENOTFOUND;
+	case MDB_KEYEXIST: return STORE_EEXIST;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+	case EDQUOT: return STORE_EFULL;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID: return STORE_ECORRUPT;
+	case MDB_BAD_VALSIZE:
+	case EINVAL: return STORE_EINVAL;
+	default: return STORE_EIO;
+	}
+}
+
+MDB_txn *store_txn_mdb(struct store_txn *txn)
+{
+	return txn->txn;
+}
+
+MDB_dbi store_txn_dbi(struct store_txn *txn, enum store_db db)
+{
+	return txn->store->dbi[db];
+}
+
+int store_txn_writable(const struct store_txn *txn)
+{
+	return txn->writable;
+}
+
+void store_txn_touch(struct store_txn *txn)
+{
+	txn->touched = 1;
+}
+
+struct store *store_txn_store(struct store_txn *txn)
+{
+	return txn->store;
+}
+
+const char *store_dir(const struct store *store)
+{
+	return store->dir;
+}
+
+void store_set_hooks(struct store *store, const struct store_hooks *hooks)
+{
+	if (hooks == NULL) {
+		store->has_hooks = 0;
+		memset(&store->hooks, 0, sizeof(store->hooks));
+	} else {
+		store->hooks = *hooks;
+		store->has_hooks = 1;
+	}
+}
+
+/* --- opening -------------------------------------------------------------- */
+
+static int open_dbis(struct store *s, char *err, size_t errsize)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
+
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot begin a transaction in %s: %s", s->dir, mdb_strerror(rc));
+		return store_mdb_error(rc);
+	}
+	for (int i = 0; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
+		if (rc != 0) {
+			snprintf(err, errsize, "cannot open table %s in %s: %s", db_names[i], s->dir,
+				 rc == MDB_NOTFOUND ? "the store was never initialised" : mdb_strerror(rc));
+			mdb_txn_abort(txn);
+			return store_mdb_error(rc);
+		}
+	}
+	if (!s->read_only) {
+		MDB_val k = {7, (void *)"version"}, v;
+		rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+		if (rc == MDB_NOTFOUND) {
+			char ver[] = {'0' + STORE_FORMAT_VERSION};
+			v.mv_size = 1;
+			v.mv_data = ver;
+			rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
+		} else if (rc == 0 && (v.mv_size != 1 || ((char *)v.mv_data)[0] != '0' + STORE_FORMAT_VERSION)) {
+			snprintf(err, errsize, "%s: store format version %.*s is not known to this mailkeep", s->dir,
+				 (int)(v.mv_size > 8 ? 8 : v.mv_size), (char *)v.mv_data);
+			mdb_txn_abort(txn);
+			return STORE_EINVAL;
+		}
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		if (rc != 0) {
+			snprintf(err, errsize, "cannot initialise the store in %s: %s", s->dir, mdb_strerror(rc));
+			return store_mdb_error(rc);
+		}
+	} else {
+		mdb_txn_abort(txn);
+	}
+	return 0;
+}
+
+int store_open(const char *dir, const struct store_options *opt, struct store **store_r, char *err,
+	       size_t errsize)
+{
+	struct store_options defaults = {0};
+	struct store *s;
+	char path[4200];
+	int rc, dead = 0;
+
+	if (opt == NULL)
+		opt = &defaults;
+	*store_r = NULL;
+	if (strlen(dir) >= sizeof(s->dir)) {
+		snprintf(err, errsize, "store directory name too long");
+		return STORE_EINVAL;
+	}
+	if (!opt->read_only && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errsize, "cannot create %s: %s", dir, strerror(errno));
+		return STORE_EIO;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		abort();
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	s->read_only = opt->read_only;
+	s->notify_fd = -1;
+	s->map_size = opt->map_size ? opt->map_size : (uint64_t)1 << 30;
+	s->map_max = opt->map_max ? opt->map_max : (uint64_t)1 << 40;
+	if (s->map_size > s->map_max)
+		s->map_size = s->map_max;
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->maplock, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&s->wlock, NULL);
+	pthread_cond_init(&s->wcond, NULL);
+	s->queue_tail = &s->queue;
+
+	if ((rc = mdb_env_create(&s->env)) != 0)
+		goto mdb_fail;
+	mdb_env_set_maxdbs(s->env, 32);
+	mdb_env_set_maxreaders(s->env, opt->max_readers > 0 ? (unsigned)opt->max_readers : 512);
+	/* A bigger file (another process grew it) wins over our initial size. */
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	struct stat st;
+	if (stat(path, &st) == 0 && (uint64_t)st.st_size > s->map_size)
+		s->map_size = st.st_size;
+	if ((rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0)
+		goto mdb_fail;
+	rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600);
+	if (rc != 0)
+		goto mdb_fail;
+	mdb_reader_check(s->env, &dead);
+	MDB_envinfo info;
+	mdb_env_info(s->env, &info);
+	s->map_size = info.me_mapsize;
+	rc = open_dbis(s, err, errsize);
+	if (rc != 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/changes", dir);
+	s->notify_fd = open(path, (s->read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
+	*store_r = s;
+	return 0;
+
+mdb_fail:
+	snprintf(err, errsize, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
+	rc = store_mdb_error(rc);
+fail:
+	if (s->env != NULL)
+		mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->maplock);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_cond_destroy(&s->wcond);
+	free(s);
+	return rc;
+}
+
+void store_close(struct store **store)
+{
+	struct store *s = *store;
+
+	if (s == NULL)
+		return;
+	*store = NULL;
+	mdb_env_close(s->env);
+	if (s->notify_fd >= 0)
+		close(s->notify_fd);
+	pthread_rwlock_destroy(&s->maplock);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_cond_destroy(&s->wcond);
+	free(s);
+}
+
+/* Adopts another process's bigger map, or grows ours to at least want bytes.
+ * Takes maplock exclusive: no transaction of this process is open meanwhile. */
+static int store_resize(struct store *s, uint64_t want)
+{
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&s->maplock);
+	if (want == 0) {
+		rc = mdb_env_set_mapsize(s->env, 0);
+	} else if (want > s->map_size) {
+		if (want > s->map_max)
+			want = s->map_max;
+		rc = mdb_env_set_mapsize(s->env, want);
+	}
+	if (rc == 0) {
+		MDB_envinfo info;
+		mdb_env_info(s->env, &info);
+		s->map_size = info.me_mapsize;
+	}
+	pthread_rwlock_unlock(&s->maplock);
+	return rc;
+}
+
+static int store_txn_begin(struct store *s, MDB_txn *parent, unsigned flags, MDB_txn **txn_r)
+{
+	for (int tries = 0;; tries++) {
+		int rc = mdb_txn_begin(s->env, parent, flags, txn_r);
+		if (rc != MDB_MAP_RESIZED || parent != NULL || tries > 3)
+			return rc;
+		/* Our caller holds maplock shared; give it up to adopt the new size. */
+		pthread_rwlock_unlock(&s->maplock);
+		store_resize(s, 0);
+		pthread_rwlock_rdlock(&s->maplock);
+	}
+}
+
+/* --- read transactions ------------------------------------------------------------------ */
+
+int store_read_begin(struct store *store, struct store_txn **txn_r)
+{
+	struct store_txn *t = calloc(1, sizeof(*t));
+	int rc;
+
+	if (t == NULL)
+		abort();
+	t->store = store;
+	pthread_rwlock_rdlock(&store->maplock);
+	rc = store_txn_begin(store, NULL, MDB_RDONLY, &t->txn);
+	if (rc != 0) {
+		pthread_rwlock_unlock(&store->maplock);
+		free(t);
+		*txn_r = NULL;
+		return store_mdb_error(rc);
+	}
+	t->locked = 1;
+	*txn_r = t;
+	return 0;
+}
+
+void store_read_end(struct store_txn **txn)
+{
+	struct store_txn *t = *txn;
+
+	if (t == NULL)
+		return;
+	*txn = NULL;
+	mdb_txn_abort(t->txn);
+	if (t->locked)
+		pthread_rwlock_unlock(&t->store->maplock);
+	free(t);
+}
+
+/* --- write transactions: group commit ------------------------------------------------------ */
+
+static void notify_change(struct store *s, uint64_t seq)
+{
+	uint8_t buf[8];
+
+	if (s->notify_fd < 0)
+		return;
+	store_put_be64(buf, seq);
+	/* A failed notice only delays watchers until their next periodic check. */
+	if (pwrite(s->notify_fd, buf, sizeof(buf), 0) < 0)
+		return;
+}
+
+/* Runs one batch in one write transaction. Returns 1 if some jobs must run
+ * again after the map grew, 0 otherwise; every other job is done. */
+static int run_batch(struct store *s, struct store_wjob *batch)
+{
+	struct store_txn st = {.store = s, .writable = 1};
+	MDB_txn *parent;
+	uint64_t seq = 0;
+	int rc, any_ok = 0, touched = 0, need_grow = 0;
+
+	pthread_rwlock_rdlock(&s->maplock);
+	rc = store_txn_begin(s, NULL, 0, &parent);
+	if (rc != 0)
+		goto fail_all;
+	for (struct store_wjob *j = batch; j != NULL; j = j->next) {
+		MDB_txn *child;
+		j->retry_full = 0;
+		rc = mdb_txn_begin(s->env, parent, 0, &child);
+		if (rc != 0) {
+			j->result = store_mdb_error(rc);
+			if (rc == MDB_MAP_FULL)
+				j->retry_full = 1;
+			continue;
+		}
+		st.txn = child;
+		st.touched = 0;
+		int r = j->fn(&st, j->ctx);
+		if (r == 0) {
+			rc = mdb_txn_commit(child);
+			if (rc == 0) {
+				j->result = 0;
+				any_ok = 1;
+				touched |= st.touched;
+				continue;
+			}
+			r = store_mdb_error(rc);
+		} else {
+			mdb_txn_abort(child);
+		}
+		j->result = r < 0 ? r : STORE_EIO;
+		if (j->result == STORE_EFULL && s->map_size < s->map_max)
+			j->retry_full = 1;
+	}
+	if (touched) {
+		rc = store_meta_get_u64(&(struct store_txn){.store = s, .txn = parent}, "changeseq", &seq);
+		if (rc == 0 || rc == STORE_ENOTFOUND)
+			rc = store_meta_put_u64(&(struct store_txn){.store = s, .txn = parent}, "changeseq", ++seq);
+		if (rc != 0) {
+			mdb_txn_abort(parent);
+			rc = MDB_MAP_FULL;
+			goto fail_all;
+		}
+	}
+	if (!any_ok) {
+		mdb_txn_abort(parent);
+	} else {
+		rc = mdb_txn_commit(parent);
+		if (rc != 0)
+			goto fail_all;
+	}
+	pthread_rwlock_unlock(&s->maplock);
+	if (touched)
+		notify_change(s, seq);
+	for (struct store_wjob *j = batch; j != NULL; j = j->next)
+		need_grow |= j->retry_full;
+	return need_grow;
+
+fail_all:
+	/* Nothing of this batch is stored. A full map: grow and run them all again. */
+	pthread_rwlock_unlock(&s->maplock);
+	for (struct store_wjob *j = batch; j != NULL; j = j->next) {
+		j->result = store_mdb_error(rc);
+		j->retry_full = (j->result == STORE_EFULL && s->map_size < s->map_max);
+		need_grow |= j->retry_full;
+	}
+	return need_grow;
+}
+
+static void run_batch_growing(struct store *s, struct store_wjob *batch)
+{
+	for (int round = 0; round < 8 && batch != NULL; round++) {
+		if (!run_batch(s, batch))
+			break;
+		if (store_resize(s, s->map_size * 2) != 0)
+			break;
+		/* Run again only the jobs that failed for want of room. */
+		struct store_wjob *again = NULL, **tail = &again;
+		for (struct store_wjob *j = batch; j != NULL; j = j->next) {
+			if (j->retry_full) {
+				*tail = j;
+				tail = &j->next;
+			}
+		}
+		*tail = NULL;
+		batch = again;
+	}
+}
+
+int store_write(struct store *store, store_write_fn *fn, void *ctx)
+{
+	struct store_wjob job = {.fn = fn, .ctx = ctx};
+
+	if (store->read_only)
+		return STORE_EINVAL;
+	pthread_mutex_lock(&store->wlock);
+	*store->queue_tail = &job;
+	store->queue_tail = &job.next;
+	while (!job.done) {
+		if (store->leader_active) {
+			pthread_cond_wait(&store->wcond, &store->wlock);
+			continue;
+		}
+		/* Lead: take up to BATCH_MAX queued jobs (ours is among them). */
+		store->leader_active = 1;
+		struct store_wjob *batch = store->queue, **tail = &store->queue;
+		for (int n = 0; *tail != NULL && n < BATCH_MAX; n++)
+			tail = &(*tail)->next;
+		store->queue = *tail;
+		if (store->queue == NULL)
+			store->queue_tail = &store->queue;
+		*tail = NULL;
+		pthread_mutex_unlock(&store->wlock);
+
+		/* run_batch_growing relinks next pointers; remember the members first. */
+		struct store_wjob *members[BATCH_MAX];
+		int n = 0;
+		for (struct store_wjob *j = batch; j != NULL; j = j->next)
+			members[n++] = j;
+		run_batch_growing(store, batch);
+
+		pthread_mutex_lock(&store->wlock);
+		for (int i = 0; i < n; i++)
+			members[i]->done = 1;
+		store->leader_active = 0;
+		pthread_cond_broadcast(&store->wcond);
+	}
+	pthread_mutex_unlock(&store->wlock);
+	return job.result;
+}
+
+/* --- meta counters ------------------------------------------------------------------------- */
+
+int store_meta_get_u64(struct store_txn *txn, const char *name, uint64_t *v_r)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int rc = mdb_get(txn->txn, txn->store->dbi[DB_META], &k, &v);
+
+	if (rc != 0)
+		return store_mdb_error(rc);
+	if (v.mv_size != 8)
+		return STORE_ECORRUPT;
+	*v_r = store_get_be64(v.mv_data);
+	return 0;
+}
+
+int store_meta_put_u64(struct store_txn *txn, const char *name, uint64_t value)
+{
+	uint8_t buf[8];
+	MDB_val k = {strlen(name), (void *)name}, v = {8, buf};
+
+	store_put_be64(buf, value);
+	return store_mdb_error(mdb_put(txn->txn, txn->store->dbi[DB_META], &k, &v, 0));
+}
+
+int store_change_seq(struct store_txn *txn, uint64_t *seq_r)
+{
+	int rc = store_meta_get_u64(txn, "changeseq", seq_r);
+
+	if (rc == STORE_ENOTFOUND) {
+		*seq_r = 0;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* --- change notification ----------------------------------------------------------------- */
+
+int store_watch_open(struct store *store)
+{
+	char path[4200];
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/changes", store->dir);
+	if (inotify_add_watch(fd, path, IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void store_watch_drain(int fd)
+{
+	char buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* --- blobs ---------------------------------------------------------------------------------- */
+
+#define BLOBINFO_LEN 21 /* refs u32, encoding u8, size u64, stored u64 */
+
+void store_hash(const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN])
+{
+	unsigned int outlen = STORE_HASH_LEN;
+
+	if (EVP_Digest(data, len, hash_r, &outlen, EVP_sha256(), NULL) != 1)
+		abort();
+}
+
+static void blobinfo_encode(uint8_t *p, const struct store_blob_info *bi)
+{
+	store_put_be32(p, bi->refs);
+	p[4] = bi->encoding;
+	store_put_be64(p + 5, bi->size);
+	store_put_be64(p + 13, bi->stored);
+}
+
+int store_blob_info(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], struct store_blob_info *info_r)
+{
+	MDB_val k = {STORE_HASH_LEN, (void *)hash}, v;
+	int rc = mdb_get(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, &v);
+
+	if (rc != 0)
+		return store_mdb_error(rc);
+	if (v.mv_size < BLOBINFO_LEN)
+		return STORE_ECORRUPT;
+	const uint8_t *p = v.mv_data;
+	memcpy(info_r->hash, hash, STORE_HASH_LEN);
+	info_r->refs = store_get_be32(p);
+	info_r->encoding = p[4];
+	info_r->size = store_get_be64(p + 5);
+	info_r->stored = store_get_be64(p + 13);
+	return 0;
+}
+
+int store_blob_put(struct store_txn *txn, const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN])
+{
+	struct store_blob_info bi;
+	uint8_t rec[BLOBINFO_LEN];
+	MDB_val k, v;
+	int rc;
+
+	if (!txn->writable)
+		return STORE_EINVAL;
+	if (len > BLOB_MAX)
+		return STORE_ETOOBIG;
+	store_hash(data, len, hash_r);
+	rc = store_blob_info(txn, hash_r, &bi);
+	if (rc != STORE_ENOTFOUND)
+		return rc;
+	k.mv_size = STORE_HASH_LEN;
+	k.mv_data = hash_r;
+	v.mv_size = len;
+	v.mv_data = NULL;
+	rc = mdb_put(txn->txn, txn->store->dbi[DB_BLOBDATA], &k, &v, MDB_RESERVE);
+	if (rc != 0)
+		return store_mdb_error(rc);
+	if (len > 0)
+		memcpy(v.mv_data, data, len);
+	bi = (struct store_blob_info){.refs = 0, .encoding = STORE_ENC_RAW, .size = len, .stored = len};
+	blobinfo_encode(rec, &bi);
+	v.mv_size = sizeof(rec);
+	v.mv_data = rec;
+	rc = mdb_put(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, &v, 0);
+	if (rc == 0)
+		txn->touched = 1;
+	return store_mdb_error(rc);
+}
+
+int store_blob_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const void **data_r, size_t *len_r)
+{
+	struct store_blob_info bi;
+	MDB_val k = {STORE_HASH_LEN, (void *)hash}, v;
+	int rc = store_blob_info(txn, hash, &bi);
+
+	if (rc != 0)
+		return rc;
+	if (bi.encoding != STORE_ENC_RAW)
+		return STORE_ECORRUPT;
+	rc = mdb_get(txn->txn, txn->store->dbi[DB_BLOBDATA], &k, &v);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? STORE_ECORRUPT : store_mdb_error(rc);
+	if (v.mv_size != bi.size)
+		return STORE_ECORRUPT;
+	*data_r = v.mv_data;
+	*len_r = v.mv_size;
+	return 0;
+}
+
+int store_delete_prefix(struct store_txn *txn, enum store_db db, const void *prefix, size_t len)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn->txn, txn->store->dbi[db], &cur);
+
+	if (rc != 0)
+		return store_mdb_error(rc);
+	for (;;) {
+		k.mv_size = len;
+		k.mv_data = (void *)prefix;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc != 0 || k.mv_size < len || memcmp(k.mv_data, prefix, len) != 0)
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		txn->touched = 1;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_mdb_error(rc);
+}
+
+/* Adds delta references; frees the bytes and cached derivations at zero. */
+int store_blob_ref(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], int delta)
+{
+	struct store_blob_info bi;
+	uint8_t rec[BLOBINFO_LEN];
+	MDB_val k = {STORE_HASH_LEN, (void *)hash}, v = {sizeof(rec), rec};
+	int rc = store_blob_info(txn, hash, &bi);
+
+	if (rc != 0)
+		return rc == STORE_ENOTFOUND ? STORE_ECORRUPT : rc;
+	if (delta < 0 && bi.refs < (uint32_t)-delta)
+		return STORE_ECORRUPT;
+	bi.refs += delta;
+	txn->touched = 1;
+	if (bi.refs == 0 && delta < 0) {
+		rc = mdb_del(txn->txn, txn->store->dbi[DB_BLOBDATA], &k, NULL);
+		if (rc == 0)
+			rc = mdb_del(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, NULL);
+		if (rc != 0)
+			return store_mdb_error(rc);
+		return store_delete_prefix(txn, DB_CACHE, hash, STORE_HASH_LEN);
+	}
+	blobinfo_encode(rec, &bi);
+	return store_mdb_error(mdb_put(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, &v, 0));
+}
+
+/* --- cache ---------------------------------------------------------------------------------- */
+
+static int cache_key(uint8_t *key, const uint8_t hash[STORE_HASH_LEN], const char *kind, size_t *len_r)
+{
+	size_t kl = strlen(kind);
+
+	if (kl == 0 || kl > 64)
+		return STORE_EINVAL;
+	memcpy(key, hash, STORE_HASH_LEN);
+	memcpy(key + STORE_HASH_LEN, kind, kl);
+	*len_r = STORE_HASH_LEN + kl;
+	return 0;
+}
+
+int store_cache_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind, const void **data_r,
+		    size_t *len_r)
+{
+	uint8_t key[STORE_HASH_LEN + 64];
+	MDB_val k, v;
+	int rc = cache_key(key, hash, kind, &k.mv_size);
+
+	if (rc != 0)
+		return rc;
+	k.mv_data = key;
+	rc = mdb_get(txn->txn, txn->store->dbi[DB_CACHE], &k, &v);
+	if (rc != 0)
+		return store_mdb_error(rc);
+	*data_r = v.mv_data;
+	*len_r = v.mv_size;
+	return 0;
+}
+
+int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind, const void *data,
+		    size_t len)
+{
+	uint8_t key[STORE_HASH_LEN + 64];
+	MDB_val k, v = {len, (void *)data};
+	int rc = cache_key(key, hash, kind, &k.mv_size);
+
+	if (rc != 0)
+		return rc;
+	if (!txn->writable)
+		return STORE_EINVAL;
+	k.mv_data = key;
+	/* Only for stored blobs: a cache entry must go when its blob goes. */
+	struct store_blob_info bi;
+	if ((rc = store_blob_info(txn, hash, &bi)) != 0)
+		return rc;
+	return store_mdb_error(mdb_put(txn->txn, txn->store->dbi[DB_CACHE], &k, &v, 0));
+}
+
+/* --- maintenance ------------------------------------------------------------------------------ */
+
+int store_stats(struct store *store, struct store_stats *st)
+{
+	struct store_txn *txn;
+	MDB_stat ms;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = store_read_begin(store, &txn)) != 0)
+		return rc;
+	mdb_stat(txn->txn, store->dbi[DB_USERS], &ms);
+	st->users = ms.ms_entries;
+	mdb_stat(txn->txn, store->dbi[DB_MAILBOXES], &ms);
+	st->mailboxes = ms.ms_entries;
+	mdb_stat(txn->txn, store->dbi[DB_MSGS], &ms);
+	st->messages = ms.ms_entries;
+	mdb_stat(txn->txn, store->dbi[DB_ALIASES], &ms);
+	st->aliases = ms.ms_entries;
+	mdb_stat(txn->txn, store->dbi[DB_BLOBINFO], &ms);
+	st->blobs = ms.ms_entries;
+	if (mdb_cursor_open(txn->txn, store->dbi[DB_BLOBINFO], &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			if (v.mv_size >= BLOBINFO_LEN)
+				st->bytes_stored += store_get_be64((uint8_t *)v.mv_data + 5);
+		mdb_cursor_close(cur);
+	}
+	if (mdb_cursor_open(txn->txn, store->dbi[DB_MSGS], &cur) == 0) {
+		struct store_msg m;
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			if (store_msg_decode(&k, &v, &m) == 0)
+				st->bytes_referenced += m.size;
+		mdb_cursor_close(cur);
+	}
+	MDB_envinfo info;
+	mdb_env_info(store->env, &info);
+	mdb_env_stat(store->env, &ms);
+	st->map_size = info.me_mapsize;
+	st->file_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	store_read_end(&txn);
+	return 0;
+}
+
+int store_backup(struct store *store, const char *dst, char *err, size_t errsize)
+{
+	char path[4200];
+	struct stat st;
+	int rc;
+
+	if (mkdir(dst, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errsize, "cannot create %s: %s", dst, strerror(errno));
+		return STORE_EIO;
+	}
+	snprintf(path, sizeof(path), "%s/data.mdb", dst);
+	if (stat(path, &st) == 0) {
+		snprintf(err, errsize, "%s already holds a store; back up into a new directory", dst);
+		return STORE_EEXIST;
+	}
+	/* A read transaction inside: consistent while writers go on. */
+	pthread_rwlock_rdlock(&store->maplock);
+	rc = mdb_env_copy2(store->env, dst, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&store->maplock);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot copy the store to %s: %s", dst, mdb_strerror(rc));
+		unlink(path);
+		return store_mdb_error(rc);
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	snprintf(path, sizeof(path), "%s/changes", dst);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}

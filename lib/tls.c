@@ -1,0 +1,215 @@
+/* tls — OpenSSL 3 contexts with safe defaults, and self-signed certificates
+ * for `mailkeep init` (see tls.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "lib/tls.h"
+
+/* TLS 1.2 ciphers: forward secrecy and AEAD only. TLS 1.3 keeps OpenSSL's list. */
+#define TLS12_CIPHERS                                                                                  \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+const char *tls_last_error(void)
+{
+	static __thread char text[256];
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0)
+		return "no OpenSSL error";
+	ERR_error_string_n(e, text, sizeof(text));
+	ERR_clear_error();
+	return text;
+}
+
+static SSL_CTX *ctx_new(const SSL_METHOD *method, char *err, size_t errsize)
+{
+	SSL_CTX *ctx = SSL_CTX_new(method);
+
+	if (ctx == NULL) {
+		snprintf(err, errsize, "SSL_CTX_new: %s", tls_last_error());
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+		snprintf(err, errsize, "TLS settings: %s", tls_last_error());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* libevent's bufferevent_openssl may retry a write from a moved buffer. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return ctx;
+}
+
+SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errsize)
+{
+	SSL_CTX *ctx = ctx_new(TLS_server_method(), err, errsize);
+
+	if (ctx == NULL)
+		return NULL;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		snprintf(err, errsize, "%s: cannot load certificate: %s", cert_file, tls_last_error());
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errsize, "%s: cannot load private key: %s", key_file, tls_last_error());
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errsize, "%s does not match %s: %s", key_file, cert_file, tls_last_error());
+		goto fail;
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mailkeep", 8);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *tls_client_ctx_new(const char *ca_file, char *err, size_t errsize)
+{
+	SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errsize);
+
+	if (ctx == NULL)
+		return NULL;
+	if (ca_file != NULL && *ca_file != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			snprintf(err, errsize, "%s: cannot load CA certificates: %s", ca_file, tls_last_error());
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return ctx;
+}
+
+/* Writes a PEM file through a fresh file of mode; replaced atomically. */
+static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char *err, size_t errsize)
+{
+	char tmp[4096];
+	FILE *f = NULL;
+	int fd = -1, ok;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+		snprintf(err, errsize, "%s: path too long", path);
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0) {
+		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, mode) < 0 || (f = fdopen(fd, "w")) == NULL) {
+		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	ok = key != NULL ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
+	if (!ok) {
+		snprintf(err, errsize, "%s: %s", path, tls_last_error());
+		fclose(f);
+		unlink(tmp);
+		return -1;
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		snprintf(err, errsize, "%s: %s", tmp, strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		return -1;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		snprintf(err, errsize, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int tls_make_self_signed(const char *hostname, const char *cert_file, const char *key_file, char *err,
+			 size_t errsize)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	X509_NAME *name;
+	X509_EXTENSION *ext = NULL;
+	X509V3_CTX v3;
+	unsigned char serial[16];
+	BIGNUM *bn = NULL;
+	char san[600];
+	int ret = -1;
+
+	if (hostname == NULL || *hostname == '\0' || strlen(hostname) > 253 ||
+	    strpbrk(hostname, ",:/ \t\r\n") != NULL) {
+		snprintf(err, errsize, "bad host name for a certificate: \"%s\"", hostname != NULL ? hostname : "");
+		return -1;
+	}
+	key = EVP_EC_gen("P-256");
+	if (key == NULL) {
+		snprintf(err, errsize, "key generation: %s", tls_last_error());
+		goto fail;
+	}
+	cert = X509_new();
+	if (cert == NULL || X509_set_version(cert, 2) != 1)
+		goto ssl_fail;
+	if (RAND_bytes(serial, sizeof(serial)) != 1)
+		goto ssl_fail;
+	serial[0] &= 0x7f; /* positive */
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	if (bn == NULL || BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) == NULL)
+		goto ssl_fail;
+	if (X509_gmtime_adj(X509_getm_notBefore(cert), -3600) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(cert), 10L * 366 * 24 * 3600) == NULL)
+		goto ssl_fail;
+	name = X509_get_subject_name(cert);
+	if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)hostname, -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(cert, name) != 1 || X509_set_pubkey(cert, key) != 1)
+		goto ssl_fail;
+	X509V3_set_ctx(&v3, cert, cert, NULL, NULL, 0);
+	snprintf(san, sizeof(san), "DNS:%s", hostname);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	if (ext == NULL || X509_add_ext(cert, ext, -1) != 1)
+		goto ssl_fail;
+	X509_EXTENSION_free(ext);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:FALSE");
+	if (ext == NULL || X509_add_ext(cert, ext, -1) != 1)
+		goto ssl_fail;
+	X509_EXTENSION_free(ext);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, "serverAuth");
+	if (ext == NULL || X509_add_ext(cert, ext, -1) != 1)
+		goto ssl_fail;
+	X509_EXTENSION_free(ext);
+	ext = NULL;
+	if (X509_sign(cert, key, EVP_sha256()) == 0)
+		goto ssl_fail;
+	/* The key first, so a certificate never exists without its key. */
+	if (write_pem(key_file, 0600, key, NULL, err, errsize) < 0 ||
+	    write_pem(cert_file, 0644, NULL, cert, err, errsize) < 0)
+		goto fail;
+	ret = 0;
+	goto fail;
+ssl_fail:
+	snprintf(err, errsize, "certificate for %s: %s", hostname, tls_last_error());
+fail:
+	X509_EXTENSION_free(ext);
+	BN_free(bn);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return ret;
+}
