@@ -210,8 +210,6 @@ static void do_copy(struct session *s, struct imap_command *cmd, int move)
 		sess_store_error(s, r, move ? "MOVE" : "COPY");
 		return;
 	}
-	char code[64 + 1];
-	code[0] = '\0';
 	const char *srcset = "", *dstset = "";
 	if (c.done > 0) {
 		srcset = sess_uidset(s, c.src_done, c.done);

@@ -4,6 +4,7 @@
  *
  *   mailkeep-imapd [-c CONF] [-f] [-v]
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>

@@ -9,6 +9,8 @@
 
 #include <libetpan/libetpan.h>
 
+#include "lib/util.h"
+
 /* --- headers ------------------------------------------------------------------ */
 
 size_t mime_header_len(const char *msg, size_t len)
@@ -119,11 +121,11 @@ static void content_type_basic(const char *hdr, size_t hlen, int digest_parent, 
 	char v[2048];
 	memset(ct, 0, sizeof(*ct));
 	if (digest_parent) {
-		strcpy(ct->type, "message");
-		strcpy(ct->subtype, "rfc822");
+		mk_strlcpy(ct->type, "message", sizeof(ct->type));
+		mk_strlcpy(ct->subtype, "rfc822", sizeof(ct->subtype));
 	} else {
-		strcpy(ct->type, "text");
-		strcpy(ct->subtype, "plain");
+		mk_strlcpy(ct->type, "text", sizeof(ct->type));
+		mk_strlcpy(ct->subtype, "plain", sizeof(ct->subtype));
 	}
 	if (!mime_header_get(hdr, hlen, "Content-Type", v, sizeof(v)))
 		return;
@@ -558,8 +560,8 @@ static void put_bodystructure(struct buf *b, const char *msg, const struct mime_
 	}
 	if (strcmp(ct.type, "multipart") == 0) {
 		/* a multipart without parts: show it as text/plain */
-		strcpy(ct.type, "text");
-		strcpy(ct.subtype, "plain");
+		mk_strlcpy(ct.type, "text", sizeof(ct.type));
+		mk_strlcpy(ct.subtype, "plain", sizeof(ct.subtype));
 	}
 	buf_append_str(b, "(");
 	put_upper(b, ct.type);
