@@ -54,7 +54,7 @@ class Imapd:
         tls.mkdir(exist_ok=True)
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                         "-nodes", "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem"), "-days", "30",
-                        "-subj", "/CN=localhost"], check=True, capture_output=True)
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
         self.cert = tls / "cert.pem"
         inst.write_conf(imapd_listen=f"127.0.0.1:{self.port}", imapd_tls_listen=f"127.0.0.1:{self.tls_port}",
                         imap_auth_penalty="1s", imap_auth_penalty_max="4s")
