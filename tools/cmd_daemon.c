@@ -1,0 +1,242 @@
+/* cmd_daemon — `mailkeep smtpin|imapd|mount` exec the service binaries
+ * (mailkeep-smtpin, mailkeep-imapd, mailkeep-fs), found next to the mailkeep
+ * binary or in PREFIX/lib/mailkeep; `mailkeep run` starts every one that is
+ * installed, in the foreground, and restarts one that dies (with a growing
+ * pause, so a service that cannot start does not spin). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "tools/cli.h"
+
+/* The path of a service binary, or -1 if it is not installed. */
+static int find_service(struct cli *cli, const char *bin, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/%s", cli->exe_dir, bin);
+	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
+		return 0;
+	n = snprintf(out, size, "%s/../lib/mailkeep/%s", cli->exe_dir, bin);
+	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
+		return 0;
+	return -1;
+}
+
+static int exec_service(struct cli *cli, const char *bin, int argc, char **argv)
+{
+	char path[4200];
+	char **args = calloc((size_t)argc + 4, sizeof(*args));
+	int k = 0;
+
+	if (args == NULL)
+		abort();
+	if (find_service(cli, bin, path, sizeof(path)) < 0) {
+		cli_error("%s is not installed (looked in %s and %s/../lib/mailkeep)", bin, cli->exe_dir, cli->exe_dir);
+		free(args);
+		return 1;
+	}
+	args[k++] = path;
+	args[k++] = "-c";
+	args[k++] = (char *)cli->conf_path;
+	for (int i = 1; i < argc; i++)
+		args[k++] = argv[i];
+	args[k] = NULL;
+	execv(path, args);
+	cli_error("cannot run %s: %s", path, strerror(errno));
+	free(args);
+	return 1;
+}
+
+static int run_smtpin(struct cli *cli, int argc, char **argv)
+{
+	return exec_service(cli, "mailkeep-smtpin", argc, argv);
+}
+static int run_imapd(struct cli *cli, int argc, char **argv)
+{
+	return exec_service(cli, "mailkeep-imapd", argc, argv);
+}
+static int run_mount(struct cli *cli, int argc, char **argv)
+{
+	return exec_service(cli, "mailkeep-fs", argc, argv);
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+struct service {
+	const char *name, *bin;
+	char path[4200];
+	pid_t pid;
+	double started, next_start;
+	double pause;
+};
+
+static pid_t start_service(struct cli *cli, struct service *s)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		cli_error("run: cannot start %s: %s", s->name, strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		execl(s->path, s->path, "-c", cli->conf_path, "-f", (char *)NULL);
+		fprintf(stderr, "mailkeep: run: cannot exec %s: %s\n", s->path, strerror(errno));
+		_exit(127);
+	}
+	s->pid = pid;
+	s->started = mk_monotonic();
+	fprintf(stderr, "mailkeep: run: started %s (pid %ld)\n", s->name, (long)pid);
+	return pid;
+}
+
+static const char run_help[] =
+	"Starts every service that is installed — mailkeep-smtpin (SMTP and LMTP),\n"
+	"mailkeep-imapd (IMAP), mailkeep-fs (the mount) — each with -c CONF -f, and\n"
+	"watches them: one that exits is started again after a pause that grows from\n"
+	"1 s to 60 s while it keeps failing. SIGTERM or SIGINT stops them all (SIGKILL\n"
+	"after 10 s) and then run itself. Stays in the foreground (for systemd, or\n"
+	"`mailkeep run &`); writes its pid to $run_directory/mailkeep.pid.\n"
+	"  mailkeep smtpin|imapd|mount [ARGS]  run one service (exec), with -c CONF and ARGS\n\n"
+	"examples:\n  mailkeep -c /srv/mail/mailkeep.conf run\n  mailkeep imapd -f\n";
+
+static int run_all(struct cli *cli, int argc, char **argv)
+{
+	struct service svc[] = {
+		{.name = "smtpin", .bin = "mailkeep-smtpin"},
+		{.name = "imapd", .bin = "mailkeep-imapd"},
+		{.name = "mount", .bin = "mailkeep-fs"},
+	};
+	size_t n = sizeof(svc) / sizeof(svc[0]), active = 0;
+	struct sigaction sa = {0};
+	char pidfile[4200] = "";
+	struct config *cfg;
+
+	(void)argv;
+	if (argc != 1)
+		return cli_usage(&cmd_run);
+	if ((cfg = cli_config(cli)) == NULL)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		if (find_service(cli, svc[i].bin, svc[i].path, sizeof(svc[i].path)) == 0) {
+			svc[i].pause = 1;
+			active++;
+		} else {
+			svc[i].path[0] = '\0';
+			fprintf(stderr, "mailkeep: run: %s is not installed: not started\n", svc[i].bin);
+		}
+	}
+	if (active == 0) {
+		cli_error("run: no service is installed next to %s", cli->exe_dir);
+		return 1;
+	}
+	const char *rundir = config_get(cfg, "run_directory");
+	if (rundir != NULL && mk_mkdirs(rundir, 0755) == 0) {
+		int k = snprintf(pidfile, sizeof(pidfile), "%s/mailkeep.pid", rundir);
+		if (k > 0 && (size_t)k < sizeof(pidfile)) {
+			FILE *f = fopen(pidfile, "w");
+			if (f != NULL) {
+				fprintf(f, "%ld\n", (long)getpid());
+				fclose(f);
+			}
+		} else {
+			pidfile[0] = '\0';
+		}
+	}
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (svc[i].path[0] != '\0')
+			start_service(cli, &svc[i]);
+	while (!stop_signal) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		double now = mk_monotonic();
+		if (pid > 0) {
+			for (size_t i = 0; i < n; i++) {
+				if (svc[i].pid != pid)
+					continue;
+				svc[i].pid = 0;
+				if (now - svc[i].started > 60)
+					svc[i].pause = 1; /* it ran fine for a while: start again quickly */
+				if (WIFSIGNALED(status))
+					fprintf(stderr, "mailkeep: run: %s (pid %ld) killed by signal %d; restart in %.0f s\n",
+						svc[i].name, (long)pid, WTERMSIG(status), svc[i].pause);
+				else
+					fprintf(stderr, "mailkeep: run: %s (pid %ld) exited with %d; restart in %.0f s\n",
+						svc[i].name, (long)pid, WEXITSTATUS(status), svc[i].pause);
+				svc[i].next_start = now + svc[i].pause;
+				svc[i].pause = svc[i].pause * 2 > 60 ? 60 : svc[i].pause * 2;
+			}
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (svc[i].path[0] != '\0' && svc[i].pid == 0 && now >= svc[i].next_start)
+				start_service(cli, &svc[i]);
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "mailkeep: run: signal %d: stopping the services\n", (int)stop_signal);
+	for (size_t i = 0; i < n; i++)
+		if (svc[i].pid > 0)
+			kill(svc[i].pid, SIGTERM);
+	double deadline = mk_monotonic() + 10;
+	for (;;) {
+		size_t alive = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (svc[i].pid <= 0)
+				continue;
+			if (waitpid(svc[i].pid, NULL, WNOHANG) == svc[i].pid)
+				svc[i].pid = 0;
+			else
+				alive++;
+		}
+		if (alive == 0)
+			break;
+		if (mk_monotonic() > deadline) {
+			for (size_t i = 0; i < n; i++)
+				if (svc[i].pid > 0) {
+					kill(svc[i].pid, SIGKILL);
+					waitpid(svc[i].pid, NULL, 0);
+					svc[i].pid = 0;
+				}
+			break;
+		}
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (pidfile[0] != '\0')
+		unlink(pidfile);
+	return 0;
+}
+
+const struct command cmd_smtpin = {
+	"smtpin", "[ARGS]", "run the SMTP/LMTP service (mailkeep-smtpin)", run_help, run_smtpin,
+};
+const struct command cmd_imapd = {
+	"imapd", "[ARGS]", "run the IMAP service (mailkeep-imapd)", run_help, run_imapd,
+};
+const struct command cmd_mount = {
+	"mount", "[ARGS]", "run the mount of every user's mail as Maildirs (mailkeep-fs)", run_help, run_mount,
+};
+const struct command cmd_run = {
+	"run", "", "start and supervise every installed service", run_help, run_all,
+};
