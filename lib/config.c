@@ -572,19 +572,28 @@ static int parse_bool(const char *s, int *v_r, char *why, size_t whysize)
 static int parse_scaled(const char *s, const char *const *unit_names, const double *mult, size_t n_units,
 			long double *v_r, int allow_fraction)
 {
-	char *end;
+	char num[64];
+	const char *start;
 	long double v;
-	size_t i;
+	size_t i, digits = 0;
 
 	while (isspace((unsigned char)*s))
 		s++;
-	if (!isdigit((unsigned char)*s) && !(allow_fraction && *s == '.'))
+	/* Plain decimal only: no sign, exponent, hex, "inf" or "nan". */
+	start = s;
+	for (; isdigit((unsigned char)*s); s++)
+		digits++;
+	if (allow_fraction && *s == '.')
+		for (s++; isdigit((unsigned char)*s); s++)
+			digits++;
+	if (digits == 0 || (size_t)(s - start) >= sizeof(num))
 		return -1;
+	memcpy(num, start, (size_t)(s - start));
+	num[s - start] = '\0';
 	errno = 0;
-	v = allow_fraction ? strtold(s, &end) : (long double)strtoull(s, &end, 10);
-	if (errno != 0 || end == s || isnan((double)v) || isinf((double)v))
+	v = strtold(num, NULL);
+	if (errno != 0 || isinf((double)v))
 		return -1;
-	s = end;
 	while (isspace((unsigned char)*s))
 		s++;
 	if (*s == '\0') {

@@ -99,28 +99,19 @@ fail:
 	return -1;
 }
 
-int net_listen(const char *spec, int backlog, char *err, size_t errsize)
+/* Binds and listens on the first address of host:port (host NULL: any) in
+ * family that works. Returns the fd, or -1 with err. */
+static int listen_inet(const char *spec, const char *host, const char *port, int family, int backlog,
+		       char *err, size_t errsize)
 {
-	char host[256], port[32];
 	struct addrinfo hints, *res = NULL, *ai;
-	int fd = -1, rc, on = 1, saved = 0;
+	int fd = -1, rc, on = 1, saved = EADDRNOTAVAIL;
 
-	if (strncmp(spec, "unix:", 5) == 0)
-		return listen_unix(spec + 5, backlog, err, errsize);
-	if (split_hostport(spec, host, sizeof(host), port, sizeof(port)) < 0) {
-		snprintf(err, errsize, "%s: expected host:port, [v6]:port, :port or unix:/path", spec);
-		return -1;
-	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	/* ":port": one IPv6 socket that also takes IPv4, or IPv4 alone without IPv6. */
-	hints.ai_family = host[0] == '\0' ? AF_INET6 : AF_UNSPEC;
-	rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
-	if (rc != 0 && host[0] == '\0') {
-		hints.ai_family = AF_INET;
-		rc = getaddrinfo(NULL, port, &hints, &res);
-	}
+	hints.ai_family = family;
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, errsize, "%s: %s", spec, gai_strerror(rc));
 		return -1;
@@ -129,26 +120,12 @@ int net_listen(const char *spec, int backlog, char *err, size_t errsize)
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0) {
 			saved = errno;
-			if (host[0] == '\0' && ai->ai_family == AF_INET6 && ai->ai_next == NULL) {
-				/* No IPv6 in this kernel: fall back to IPv4 any. */
-				freeaddrinfo(res);
-				res = NULL;
-				hints.ai_family = AF_INET;
-				if (getaddrinfo(NULL, port, &hints, &res) != 0)
-					break;
-				ai = res;
-				fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-				if (fd < 0) {
-					saved = errno;
-					break;
-				}
-			} else {
-				continue;
-			}
+			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 		if (ai->ai_family == AF_INET6) {
-			int v6only = host[0] != '\0';
+			/* "[::1]:25" is v6 only; ":25" takes v4 too. */
+			int v6only = host != NULL;
 
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
 		}
@@ -158,10 +135,29 @@ int net_listen(const char *spec, int backlog, char *err, size_t errsize)
 		close(fd);
 		fd = -1;
 	}
-	if (res != NULL)
-		freeaddrinfo(res);
+	freeaddrinfo(res);
 	if (fd < 0)
-		snprintf(err, errsize, "%s: %s", spec, strerror(saved != 0 ? saved : EADDRNOTAVAIL));
+		snprintf(err, errsize, "%s: %s", spec, strerror(saved));
+	return fd;
+}
+
+int net_listen(const char *spec, int backlog, char *err, size_t errsize)
+{
+	char host[256], port[32];
+	int fd;
+
+	if (strncmp(spec, "unix:", 5) == 0)
+		return listen_unix(spec + 5, backlog, err, errsize);
+	if (split_hostport(spec, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errsize, "%s: expected host:port, [v6]:port, :port or unix:/path", spec);
+		return -1;
+	}
+	if (host[0] != '\0')
+		return listen_inet(spec, host, port, AF_UNSPEC, backlog, err, errsize);
+	/* ":port": one dual-stack IPv6 socket, or IPv4 alone where IPv6 is off. */
+	fd = listen_inet(spec, NULL, port, AF_INET6, backlog, err, errsize);
+	if (fd < 0 && strstr(err, strerror(EADDRINUSE)) == NULL)
+		fd = listen_inet(spec, NULL, port, AF_INET, backlog, err, errsize);
 	return fd;
 }
 

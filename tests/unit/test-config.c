@@ -1,4 +1,5 @@
 /* Unit tests of lib/config.c: syntax, expansion, typed values, checks. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -285,6 +286,38 @@ static void test_typed_units(void **state)
 	config_free(&cfg);
 }
 
+static void test_typed_rejects(void **state)
+{
+	static const char *const times[] = {"1e3", "0x10", "inf", "nan", "-1", "+1", "1.5.5", "", ".", "1 2", "5 min"};
+	static const char *const sizes[] = {"1.5g", "-1", "1e3", "0x400", "99999999999999999999", "16777216t", "k", "1 k b"};
+	struct config *cfg = config_new();
+	struct reports r = {.n = 0};
+	size_t i;
+
+	(void)state;
+	config_add_params(cfg, table);
+	for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		r.n = 0;
+		config_set(cfg, "any_time", times[i]);
+		if (config_check(cfg, collect, &r) != 1)
+			fail_msg("time \"%s\" accepted", times[i]);
+		assert_true(config_get_time(cfg, "any_time") == 1.0); /* the default */
+	}
+	config_set(cfg, "any_time", "1");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		r.n = 0;
+		config_set(cfg, "message_size_limit", sizes[i]);
+		if (config_check(cfg, collect, &r) != 1)
+			fail_msg("size \"%s\" accepted", sizes[i]);
+		assert_true(config_get_size(cfg, "message_size_limit") == 10ull * 1024 * 1024);
+	}
+	/* 16 EiB - 1 fits; 2^64 does not. */
+	config_set(cfg, "message_size_limit", "18446744073709551615");
+	r.n = 0;
+	assert_int_equal(config_check(cfg, collect, &r), 0);
+	config_free(&cfg);
+}
+
 static void test_typed_bad_gives_default(void **state)
 {
 	struct config *cfg;
@@ -402,6 +435,41 @@ static void test_deep_nesting(void **state)
 	config_free(&cfg);
 }
 
+static void *reader(void *arg)
+{
+	struct config *cfg = arg;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		const char *v = config_get(cfg, "myorigin");
+
+		if (v == NULL || (strcmp(v, "one.example") != 0 && strcmp(v, "two.example") != 0))
+			return (void *)1;
+		if (config_get_int(cfg, "process_limit") != 100)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct config *cfg = parse_ok("mydomain = one.example\n");
+	pthread_t th[4];
+	void *ret;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, reader, cfg), 0);
+	for (i = 0; i < 500; i++)
+		config_set(cfg, "mydomain", i % 2 ? "one.example" : "two.example");
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,11 +484,13 @@ int main(void)
 		cmocka_unit_test(test_check_clean),
 		cmocka_unit_test(test_typed),
 		cmocka_unit_test(test_typed_units),
+		cmocka_unit_test(test_typed_rejects),
 		cmocka_unit_test(test_typed_bad_gives_default),
 		cmocka_unit_test(test_set_overrides),
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_foreach_and_load),
 		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,8 @@ static const char *const good[] = {
 	/* Python crypt (libxcrypt): bcrypt and yescrypt */
 	"$2b$12$IY6SLLZriGq.hfQjoUm76O2Z3C8f3uCRG9cN8sA2k6Oc0DLFxLxxm",
 	"{CRYPT}$y$j9T$F5Jx5fExrKuPp53xLKQ..1$bz/hCK350evs.Wae9e9s.GXKs5PUr0TJ5OKJYImiqr7",
+	/* slappasswd -h '{CRYPT}' (libxcrypt's bigcrypt for long passwords) */
+	"{CRYPT}Y6CZi9DROjkQYDBZ.G.q5fP2Mw4JRwWR0Kw",
 	/* slappasswd -h '{CLEARTEXT}' */
 	"{CLEARTEXT}" PW,
 	"{PLAIN}" PW,
@@ -39,6 +41,7 @@ static const char *const good[] = {
 /* slappasswd -s 'correct horse' made these. */
 static const char *const other[] = {
 	"{SSHA}gMUZPhALxKoi3lrEltJRiphDK9RagssY",
+	"{CRYPT}7DTzFuX.mlZKsraqBbqzd9bU",
 	"{SSHA256}Fd5ZG6Gw7zKCoFNR7HzjUKOG7quKhY7JO/VXLp8Csyc+tp/6wDQTUg==",
 	"{SSHA512}ZBUTUEuUCdLd07W9zIbx2/A2hEqi3LFAA0acbS9y2nuFWKKqKjCCyi4RPbcjjJCW1358u9dtCqhGApJ5uhvfpRDCRRBj9Ucj",
 	"{CRYPT}$5$ryk/FBb9rA/HIcO6$EGfJChRKWg6cv9E3G4knMni0z9t3MWQV9ymh.ckuVn0",

@@ -1,0 +1,220 @@
+/* fs — shared state of mailkeep-fs, the FUSE Maildir view of the store.
+ *
+ * One struct fs per mount. The store is the truth; what the process keeps in
+ * memory is only:
+ *   - per user: the owner (uid/gid) and the INBOX mbid (state.c);
+ *   - per mailbox the kernel has seen: its name, the HIGHESTMODSEQ it was last
+ *     synchronised at, and for each message the kernel knows a name of, that
+ *     name's parts, so the watcher can invalidate exactly the names that went
+ *     stale (state.c, watch.c);
+ *   - files being written (tmp/, or rsync's temporary files), in memory and
+ *     bounded (pending.c).
+ * All of it is under fs->lock, held only for memory work, never across a
+ * store call that may wait (store_write).
+ */
+#ifndef MK_FS_FS_H
+#define MK_FS_FS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "fs/inodes.h"
+#include "fs/names.h"
+#include "index/store.h"
+#include "lib/buf.h"
+#include "lib/config.h"
+
+/* What a message looks like on the mount: its directory and flag letters. */
+#define FS_STATE_NEW 0x80 /* shown in new/ (\Recent in the store) */
+
+struct fs_known {
+	uint32_t uid;
+	uint8_t state; /* MDNAME_FLAGS_MASK bits | FS_STATE_NEW */
+	uint64_t size;
+	char base[]; /* NUL-terminated */
+};
+
+struct fs_mb {
+	int used;
+	uint32_t mbid, user_id;
+	char name[STORE_NAME_MAX + 1];
+	uint64_t modseq;       /* HIGHESTMODSEQ the known names are in step with */
+	struct timespec mtime; /* of cur/ new/ tmp/: the last change seen */
+	/* open addressing, key uid (0 = empty) */
+	struct fs_known **known;
+	size_t nknown, cap;
+};
+
+struct fs_user {
+	int used;
+	uint32_t id;
+	uid_t uid;
+	gid_t gid;
+	uint32_t inbox;        /* INBOX's mbid */
+	struct timespec mtime; /* of /<user>: the last folder change seen */
+};
+
+struct fs_pending {
+	struct fs_pending *next;
+	uint64_t serial;
+	uint32_t mbid;
+	enum fsi_sub sub;
+	char name[MDNAME_MAX + 1];
+	struct buf data;
+	mode_t mode;
+	struct timespec mtime;
+	int linked; /* link()ed into the store at least once */
+};
+
+struct fs {
+	struct store *store;
+	struct config *cfg;
+	struct fuse_session *se;
+	double entry_timeout, attr_timeout, negative_timeout;
+	uid_t default_uid;
+	gid_t default_gid;
+	uint64_t tmp_max_size;  /* one file being written */
+	uint64_t tmp_max_total; /* all of them */
+	struct timespec start;
+
+	pthread_mutex_t lock;
+	struct fs_mb *mbs; /* indexed by mbid */
+	size_t nmbs;
+	struct fs_user *users; /* indexed by user id */
+	size_t nusers;
+	struct timespec root_mtime;
+	uint64_t change_seq; /* the store's change sequence we are in step with */
+
+	struct fs_pending *pending;
+	uint64_t pending_serial, pending_bytes;
+};
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* --- state.c --------------------------------------------------------------- */
+
+struct fs_owner {
+	uint32_t user_id;
+	uid_t uid;
+	gid_t gid;
+	uint32_t inbox;
+};
+
+/* The owner of a user's files (store uid/gid, else the mount's default) and
+ * the user's INBOX; cached. Returns 0 or a STORE_E* code. */
+int fs_user_owner(struct fs *fs, struct store_txn *txn, uint32_t user_id, struct fs_owner *owner_r);
+/* The user a mailbox belongs to and that user's owner; cached (a mailbox never
+ * changes users). Also registers the mailbox for the watcher. */
+int fs_mb_owner(struct fs *fs, struct store_txn *txn, uint32_t mbid, struct fs_owner *owner_r);
+/* Remembers that the kernel now knows msg under its current name. */
+void fs_known_add(struct fs *fs, const struct store_msg *msg);
+/* Forgets a message's name (unlinked or moved by us). */
+void fs_known_del(struct fs *fs, uint32_t mbid, uint32_t uid);
+/* Marks a mailbox's directories as changed now (mtime). */
+void fs_mb_touch(struct fs *fs, uint32_t mbid);
+void fs_user_touch(struct fs *fs, uint32_t user_id);
+/* Drops the cached owners (the watcher calls it when users may have changed). */
+void fs_users_forget(struct fs *fs);
+void fs_state_free(struct fs *fs);
+
+/* The state byte of a message (flag letters and new/). */
+uint8_t fs_msg_state(const struct store_msg *msg);
+/* Which directory a message is shown in. */
+enum fsi_sub fs_msg_sub(const struct store_msg *msg);
+/* The file name of a message into out (MDNAME_MAX + 1 bytes). 0 or -1. */
+int fs_msg_name(const struct store_msg *msg, char *out);
+/* The same from the parts the watcher remembers. */
+int fs_state_name(const char *base, uint64_t size, uint8_t state, char *out);
+
+/* --- attributes (ops.c) ---------------------------------------------------- */
+
+/* Fills st for a message owned by owner. */
+void fs_msg_stat(const struct fs *fs, const struct store_msg *msg, const struct fs_owner *owner,
+		 struct stat *st);
+/* Converts a STORE_E* code into an errno. */
+int fs_errno(int store_err);
+
+/* --- pending.c: files being written ---------------------------------------- */
+
+/* Creates an empty pending file in (mbid, sub) named name. Returns 0 with its
+ * inode, or an errno (EEXIST, ENOSPC when too many bytes are pending). */
+int fs_pending_create(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name, mode_t mode,
+		      uint64_t *ino_r, struct stat *st_r, const struct fs_owner *owner);
+/* Finds a pending file by place and name: 0 and its inode, or ENOENT. */
+int fs_pending_lookup(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name,
+		      uint64_t *ino_r);
+/* stat of a pending file: 0 or ENOENT. mbid_r (may be NULL) gets its mailbox. */
+int fs_pending_stat(struct fs *fs, uint64_t serial, const struct fs_owner *owner, struct stat *st,
+		    uint32_t *mbid_r);
+int fs_pending_mbid(struct fs *fs, uint64_t serial, uint32_t *mbid_r);
+/* Writes; 0 and *written_r, or an errno (EFBIG past tmp_max_size, ENOSPC). */
+int fs_pending_write(struct fs *fs, uint64_t serial, const char *data, size_t len, off_t off);
+/* Reads into buf (size bytes at most): 0 and *len_r, or ENOENT. */
+int fs_pending_read(struct fs *fs, uint64_t serial, char *buf, size_t size, off_t off, size_t *len_r);
+/* Truncates or extends to size: 0 or an errno. */
+int fs_pending_truncate(struct fs *fs, uint64_t serial, uint64_t size);
+int fs_pending_set_times(struct fs *fs, uint64_t serial, const struct timespec *mtime);
+int fs_pending_set_mode(struct fs *fs, uint64_t serial, mode_t mode);
+/* Renames inside the pending area (tmp/ to tmp/, ...). 0 or an errno. */
+int fs_pending_rename(struct fs *fs, uint64_t serial, uint32_t mbid, enum fsi_sub sub,
+		      const char *name);
+int fs_pending_unlink(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name);
+/* Takes a copy of the bytes and mtime (the caller frees *data_r). 0 or ENOENT. */
+int fs_pending_copy(struct fs *fs, uint64_t serial, char **data_r, size_t *len_r,
+		    struct timespec *mtime_r);
+/* Removes by inode serial (after a rename into the store). */
+void fs_pending_remove(struct fs *fs, uint64_t serial);
+/* Calls cb for each pending file in (mbid, sub), with lock held: cb must not
+ * call back into fs. Returns how many were passed. */
+size_t fs_pending_list(struct fs *fs, uint32_t mbid, enum fsi_sub sub, size_t skip,
+		       int (*cb)(const char *name, uint64_t ino, void *ctx), void *ctx);
+void fs_pending_free(struct fs *fs);
+
+/* --- xattr.c ---------------------------------------------------------------- */
+
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags);
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* --- write.c ------------------------------------------------------------------ */
+
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi);
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi);
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		  const char *newname, unsigned int flags);
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+
+/* --- watch.c ------------------------------------------------------------------ */
+
+/* Starts the thread that follows the store's changes and invalidates the
+ * kernel's caches. 0 or -1. */
+int fs_watch_start(struct fs *fs);
+void fs_watch_stop(struct fs *fs);
+/* Asks the watcher to drop (parent, name) from the kernel's cache once the
+ * current operation has returned (a handler must not do it itself: the kernel
+ * may hold the directory's lock until the handler replies). */
+void fs_inval_later(struct fs *fs, fuse_ino_t parent, const char *name);
+
+/* The struct fs of a request. */
+static inline struct fs *fs_of(fuse_req_t req)
+{
+	return (struct fs *)fuse_req_userdata(req);
+}
+
+#endif

@@ -1,0 +1,136 @@
+/* names — Maildir file names: parse and format (see names.h). */
+#include "fs/names.h"
+
+#include <string.h>
+
+static const struct {
+	char letter;
+	uint32_t flag;
+} flag_letters[] = {
+	/* ASCII order, as the Maildir spec wants */
+	{'D', STORE_F_DRAFT}, {'F', STORE_F_FLAGGED}, {'P', 0},
+	{'R', STORE_F_ANSWERED}, {'S', STORE_F_SEEN}, {'T', STORE_F_DELETED},
+};
+
+int mdname_base_valid(const char *base, size_t len)
+{
+	if (len == 0 || len >= STORE_BASE_MAX)
+		return 0;
+	if ((len == 1 && base[0] == '.') || (len == 2 && base[0] == '.' && base[1] == '.'))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)base[i];
+		if (c < 0x20 || c == 0x7f || c == '/' || c == ',' || c == ':')
+			return 0;
+	}
+	return 1;
+}
+
+static int parse_u64(const char *s, size_t len, uint64_t *v_r)
+{
+	uint64_t v = 0;
+	if (len == 0 || len > 20)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		uint64_t d = (uint64_t)(s[i] - '0');
+		if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*v_r = v;
+	return 0;
+}
+
+int mdname_parse(const char *name, size_t len, struct mdname *r)
+{
+	size_t i = 0, blen;
+
+	memset(r, 0, sizeof(*r));
+	if (len == 0 || len > MDNAME_MAX)
+		return -1;
+	for (size_t k = 0; k < len; k++) {
+		unsigned char c = (unsigned char)name[k];
+		if (c < 0x20 || c == 0x7f || c == '/')
+			return -1;
+	}
+	while (i < len && name[i] != ',' && name[i] != ':')
+		i++;
+	blen = i;
+	if (!mdname_base_valid(name, blen))
+		return -1;
+	memcpy(r->base, name, blen);
+	r->base[blen] = '\0';
+
+	/* ",X=value" fields up to ':' */
+	while (i < len && name[i] == ',') {
+		size_t start = ++i;
+		while (i < len && name[i] != ',' && name[i] != ':')
+			i++;
+		if (i - start >= 2 && name[start] == 'S' && name[start + 1] == '=') {
+			if (r->has_size || parse_u64(name + start + 2, i - start - 2, &r->size) < 0)
+				return -1;
+			r->has_size = 1;
+		}
+	}
+	if (i == len)
+		return 0;
+	/* name[i] == ':' */
+	if (len - i < 3 || name[i + 1] != '2' || name[i + 2] != ',')
+		return -1;
+	r->has_info = 1;
+	for (i += 3; i < len; i++) {
+		char c = name[i];
+		if (c >= 'a' && c <= 'z')
+			continue; /* a keyword letter: not kept */
+		if (c < 'A' || c > 'Z')
+			return -1;
+		for (size_t k = 0; k < sizeof(flag_letters) / sizeof(flag_letters[0]); k++)
+			if (flag_letters[k].letter == c)
+				r->flags |= flag_letters[k].flag;
+	}
+	return 0;
+}
+
+size_t mdname_flags(uint32_t flags, char *out)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < sizeof(flag_letters) / sizeof(flag_letters[0]); k++)
+		if (flag_letters[k].flag && (flags & flag_letters[k].flag))
+			out[n++] = flag_letters[k].letter;
+	out[n] = '\0';
+	return n;
+}
+
+int mdname_format(char *out, size_t outsize, const char *base, uint64_t size, uint32_t flags)
+{
+	char letters[8], num[24];
+	size_t blen = strlen(base), nlen = 0, flen, total;
+	uint64_t v = size;
+
+	if (!mdname_base_valid(base, blen))
+		return -1;
+	do {
+		num[sizeof(num) - 1 - nlen++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	flen = mdname_flags(flags, letters);
+	total = blen + 3 + nlen + 3 + flen;
+	if (total >= outsize || total > MDNAME_MAX)
+		return -1;
+	memcpy(out, base, blen);
+	memcpy(out + blen, ",S=", 3);
+	memcpy(out + blen + 3, num + sizeof(num) - nlen, nlen);
+	memcpy(out + blen + 3 + nlen, ":2,", 3);
+	memcpy(out + blen + 6 + nlen, letters, flen);
+	out[total] = '\0';
+	return (int)total;
+}
+
+int mdname_matches(const struct mdname *name, const char *base, uint64_t size, uint32_t flags)
+{
+	if (strcmp(name->base, base) != 0)
+		return 0;
+	if (name->has_size && name->size != size)
+		return 0;
+	return (name->flags & MDNAME_FLAGS_MASK) == (flags & MDNAME_FLAGS_MASK);
+}

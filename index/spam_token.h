@@ -1,0 +1,87 @@
+/* spam_token — the spam filter's tokenizer, as DSPAM's: pure, no I/O.
+ *
+ * A message is split into its MIME parts. Every part's header fields are
+ * tokenized with their field name as prefix ("Subject*Free"); RFC 2047
+ * encoded words are decoded first. Text parts (text/ types, or no Content-Type)
+ * are decoded (quoted-printable, base64) and converted to UTF-8 with iconv
+ * when their charset is another one; HTML loses its comments and short tags.
+ * Other parts (images, archives, ...) are skipped: only their headers count.
+ * URLs give "Url*" tokens for each of their pieces.
+ *
+ * Words are runs of bytes that are not delimiters (white space and most ASCII
+ * punctuation; '$', '!', '\'', '%' and '_' stay inside words, as do all bytes
+ * of UTF-8 sequences), 1 to SPAM_WORD_MAX bytes long; longer runs are dropped.
+ * Words are then combined over a sliding window of SPAM_WINDOW words:
+ *
+ *   SBPH (sparse binary polynomial hashing): for each word, every combination
+ *   of the 4 words before it that keeps the oldest chosen one, gaps written
+ *   "#": "mit", "ich+mit", "war+#+mit", "war+ich+mit", "Abend+#+#+mit", ...
+ *   (up to 16 tokens per word; the same set DSPAM produces).
+ *   OSB (orthogonal sparse bigrams): the pairs only: "ich+mit", "war+#+mit",
+ *   "Abend+#+#+mit", "Heute+#+#+#+mit" (up to 4 per word).
+ *
+ * Each token's text is hashed to 64 bits with DSPAM's CRC-64
+ * (spam_token_hash). The window restarts at every header field and part.
+ */
+#ifndef MK_SPAM_TOKEN_H
+#define MK_SPAM_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPAM_WINDOW 5
+#define SPAM_WORD_MAX 24         /* bytes of one word; longer ones are dropped */
+#define SPAM_TOKEN_TEXT_MAX 192  /* bytes of one token's text (heading*w1+...+w5) */
+#define SPAM_HEADING_MAX 64      /* header field names are cut to this length */
+#define SPAM_TEXT_MAX (512 * 1024)  /* decoded text tokenized per message; the rest is ignored */
+#define SPAM_DEPTH_MAX 8         /* MIME nesting followed */
+
+enum spam_tokenizer {
+	SPAM_TOK_SBPH = 0,
+	SPAM_TOK_OSB = 1,
+};
+
+/* Called once per token occurrence (a token seen twice is reported twice).
+ * text is NUL-terminated and valid only during the call. */
+typedef void spam_token_fn(uint64_t hash, const char *text, size_t len, void *ctx);
+
+/* DSPAM's CRC-64 (ISO 3309 polynomial, reflected) of len bytes. */
+uint64_t spam_token_hash(const void *data, size_t len);
+
+/* "sbph" / "osb" <-> enum. parse returns 0 or -1. */
+int spam_tokenizer_parse(const char *name, enum spam_tokenizer *kind_r);
+const char *spam_tokenizer_name(enum spam_tokenizer kind);
+
+/* Tokenizes plain text: heading is NULL for body text, or a header field name
+ * (tokens then read "heading*..."). received = 1 keeps '.' inside words, as
+ * for Received fields (host names, addresses). */
+void spam_tokenize_text(const char *text, size_t len, const char *heading, int received,
+			enum spam_tokenizer kind, spam_token_fn *fn, void *ctx);
+
+/* Tokenizes a whole RFC 5322 message (header and body, all MIME parts).
+ * Never fails: malformed input gives fewer tokens. */
+void spam_tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, spam_token_fn *fn,
+			   void *ctx);
+
+/* The distinct tokens of a message, sorted by hash. texts[i] is the text of
+ * hash[i] (when collected with texts), owned by the set. */
+struct spam_tokens {
+	uint64_t *hash;
+	char **text;    /* NULL unless collected with want_text */
+	size_t n;
+	/* private */
+	char *arena;
+	size_t arena_len, arena_cap;
+	size_t cap;
+};
+
+/* Collects the distinct tokens of a message. Out of memory is fatal. */
+void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len, enum spam_tokenizer kind,
+			 int want_text);
+/* Builds a set from a list of hashes (a stored signature): sorts, removes duplicates. */
+void spam_tokens_from_hashes(struct spam_tokens *set, const uint64_t *hash, size_t n);
+/* Index of hash in the set, or -1. */
+long spam_tokens_find(const struct spam_tokens *set, uint64_t hash);
+void spam_tokens_free(struct spam_tokens *set);
+
+#endif

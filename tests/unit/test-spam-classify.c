@@ -1,0 +1,419 @@
+/* test-spam-classify — learning and classifying through the store: per-user
+ * separation, exact corrections, the delivery and Junk-move hooks, training
+ * modes, the global set, and the combining arithmetic. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "index/params.h"
+#include "index/spam.h"
+#include "index/store.h"
+
+struct fixture {
+	char dir[256];
+	struct store *store;
+	uint32_t alice, bob;
+};
+
+static const char spam1[] = "From: winner@lottery.example\r\nSubject: Cheap pills online now\r\n\r\n"
+			    "Buy cheap pills online now, best price guaranteed, click here\r\n";
+static const char spam2[] = "From: deals@pharma.example\r\nSubject: Cheap pills for you\r\n\r\n"
+			    "Cheap pills, best price, order online now and save money\r\n";
+static const char ham1[] = "From: carol@work.example\r\nSubject: Meeting notes for Monday\r\n\r\n"
+			   "Hi team, the meeting notes for Monday are attached, see you at the review\r\n";
+static const char ham2[] = "From: dave@work.example\r\nSubject: Review of the Monday meeting\r\n\r\n"
+			   "Thanks for the notes, the review is moved to Tuesday, same room\r\n";
+static const char probe_spam[] = "From: x@spam.example\r\nSubject: Cheap pills online\r\n\r\n"
+				 "Best price for cheap pills, order online now\r\n";
+
+static int add_users_fn(struct store_txn *txn, void *ctx)
+{
+	struct fixture *f = ctx;
+	struct store_user u;
+	int rc = store_user_ensure(txn, "alice", &u);
+	if (rc != 0)
+		return rc;
+	f->alice = u.id;
+	rc = store_user_ensure(txn, "bob", &u);
+	f->bob = u.id;
+	return rc;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+	snprintf(f->dir, sizeof(f->dir), "/tmp/mk-test-spam-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(store_open(f->dir, NULL, &f->store, err, sizeof(err)), 0);
+	assert_int_equal(store_write(f->store, add_users_fn, f), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+	store_set_hooks(f->store, NULL);
+	store_close(&f->store);
+	const char *names[] = {"data.mdb", "lock.mdb", "changes"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
+		unlink(path);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+struct learn {
+	uint32_t user;
+	const char *msg;
+	enum spam_class cls;
+	int correction;
+	int changed;
+};
+
+static int learn_fn(struct store_txn *txn, void *ctx)
+{
+	struct learn *l = ctx;
+	return spam_learn_data(txn, NULL, l->user, l->msg, strlen(l->msg), l->cls, l->correction, &l->changed);
+}
+
+static int learn(struct fixture *f, uint32_t user, const char *msg, enum spam_class cls, int correction)
+{
+	struct learn l = {user, msg, cls, correction, 0};
+	assert_int_equal(store_write(f->store, learn_fn, &l), 0);
+	return l.changed;
+}
+
+static struct spam_count token(struct fixture *f, uint32_t user, const char *text)
+{
+	struct store_txn *txn;
+	struct spam_count c;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(spam_db_token(txn, user, spam_token_hash(text, strlen(text)), &c), 0);
+	store_read_end(&txn);
+	return c;
+}
+
+static struct spam_stats stats(struct fixture *f, uint32_t user)
+{
+	struct store_txn *txn;
+	struct spam_stats st;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(spam_db_stats(txn, user, &st), 0);
+	store_read_end(&txn);
+	return st;
+}
+
+static struct spam_verdict classify(struct fixture *f, uint32_t user, const char *msg)
+{
+	struct store_txn *txn;
+	struct spam_verdict v;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(spam_classify_data(txn, NULL, user, msg, strlen(msg), &v, NULL), 0);
+	store_read_end(&txn);
+	return v;
+}
+
+static void test_per_user_separation(void **state)
+{
+	struct fixture *f = *state;
+	assert_true(learn(f, f->alice, spam1, SPAM_CLASS_SPAM, 0));
+	struct spam_count a = token(f, f->alice, "Subject*Cheap+pills");
+	struct spam_count b = token(f, f->bob, "Subject*Cheap+pills");
+	assert_int_equal(a.spam, 1);
+	assert_int_equal(a.innocent, 0);
+	assert_int_equal(b.spam, 0);
+	assert_int_equal(b.innocent, 0);
+	assert_int_equal(stats(f, f->alice).spam_learned, 1);
+	assert_int_equal(stats(f, f->bob).spam_learned, 0);
+	/* a token seen twice in one message counts once */
+	assert_int_equal(token(f, f->alice, "pills").spam, 1);
+}
+
+static void test_correction_is_exact(void **state)
+{
+	struct fixture *f = *state;
+	learn(f, f->alice, ham1, SPAM_CLASS_INNOCENT, 0);
+	struct spam_stats before = stats(f, f->alice);
+	struct spam_count m0 = token(f, f->alice, "Monday");
+
+	/* a wrong training, then its correction */
+	assert_true(learn(f, f->alice, spam1, SPAM_CLASS_INNOCENT, 0));
+	assert_int_equal(token(f, f->alice, "Subject*Cheap+pills").innocent, 1);
+	assert_false(learn(f, f->alice, spam1, SPAM_CLASS_INNOCENT, 0)); /* again: nothing */
+	assert_true(learn(f, f->alice, spam1, SPAM_CLASS_SPAM, 1));
+	struct spam_count c = token(f, f->alice, "Subject*Cheap+pills");
+	assert_int_equal(c.spam, 1);
+	assert_int_equal(c.innocent, 0);
+	struct spam_stats st = stats(f, f->alice);
+	assert_int_equal(st.spam_learned, 1);
+	assert_int_equal(st.innocent_learned, before.innocent_learned);
+	assert_int_equal(st.spam_misses, 1);
+	/* the ham's counts are untouched */
+	struct spam_count m1 = token(f, f->alice, "Monday");
+	assert_int_equal(m1.innocent, m0.innocent);
+	assert_int_equal(m1.spam, m0.spam);
+
+	/* forgetting removes every count the message added */
+	assert_true(learn(f, f->alice, spam1, SPAM_CLASS_NONE, 0));
+	assert_int_equal(token(f, f->alice, "Subject*Cheap+pills").spam, 0);
+	st = stats(f, f->alice);
+	assert_int_equal(st.spam_learned, 0);
+	assert_int_equal(st.tokens, before.tokens);
+}
+
+static void test_classify_learns_to_separate(void **state)
+{
+	struct fixture *f = *state;
+	learn(f, f->alice, spam1, SPAM_CLASS_SPAM, 0);
+	learn(f, f->alice, spam2, SPAM_CLASS_SPAM, 0);
+	learn(f, f->alice, ham1, SPAM_CLASS_INNOCENT, 0);
+	learn(f, f->alice, ham2, SPAM_CLASS_INNOCENT, 0);
+	struct spam_verdict v = classify(f, f->alice, probe_spam);
+	assert_true(v.spam);
+	assert_true(v.probability > 0.9);
+	assert_true(v.nfactors > 0);
+	int spammy = 0;
+	for (size_t i = 0; i < v.nfactors; i++)
+		spammy += v.factors[i].p > 0.5;
+	assert_true(spammy > 0);
+	v = classify(f, f->alice, ham2);
+	assert_false(v.spam);
+	assert_true(v.probability < 0.1);
+	/* bob has learned nothing, and there is no global set: undecided */
+	v = classify(f, f->bob, probe_spam);
+	assert_false(v.spam);
+	assert_true(fabs(v.probability - 0.5) < 1e-9);
+}
+
+static void test_global_set_until_user_trained(void **state)
+{
+	struct fixture *f = *state;
+	learn(f, SPAM_GLOBAL_USER, spam1, SPAM_CLASS_SPAM, 0);
+	learn(f, SPAM_GLOBAL_USER, spam2, SPAM_CLASS_SPAM, 0);
+	learn(f, SPAM_GLOBAL_USER, ham1, SPAM_CLASS_INNOCENT, 0);
+	learn(f, SPAM_GLOBAL_USER, ham2, SPAM_CLASS_INNOCENT, 0);
+	/* bob (untrained) is served by the global set */
+	assert_true(classify(f, f->bob, probe_spam).spam);
+	assert_int_equal(token(f, f->bob, "pills").spam, 0);
+}
+
+static struct config *config_with(const char *mode)
+{
+	char err[256];
+	struct config *cfg = params_load(NULL, err, sizeof(err));
+	assert_non_null(cfg);
+	config_set(cfg, "spam_training_mode", mode);
+	return cfg;
+}
+
+static void deliver(struct fixture *f, const char *user, const char *msg, struct store_rcpt *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->user = user;
+	assert_int_equal(store_deliver(f->store, msg, strlen(msg), 0, r, 1, NULL), 0);
+	assert_int_equal(r->result, 0);
+}
+
+struct move {
+	uint32_t mbid, uid, dst;
+};
+
+static int move_fn(struct store_txn *txn, void *ctx)
+{
+	struct move *m = ctx;
+	return store_msg_move(txn, m->mbid, m->uid, m->dst, NULL);
+}
+
+static struct store_mailbox mailbox(struct fixture *f, uint32_t user, const char *name)
+{
+	struct store_txn *txn;
+	struct store_mailbox mb;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(store_mailbox_get(txn, user, name, &mb), 0);
+	store_read_end(&txn);
+	return mb;
+}
+
+static void test_delivery_to_junk_and_move_retrains(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = config_with("teft");
+	struct store_rcpt r;
+	char meta[STORE_META_MAX];
+	struct store_txn *txn;
+
+	learn(f, f->alice, spam1, SPAM_CLASS_SPAM, 0);
+	learn(f, f->alice, spam2, SPAM_CLASS_SPAM, 0);
+	learn(f, f->alice, ham1, SPAM_CLASS_INNOCENT, 0);
+	learn(f, f->alice, ham2, SPAM_CLASS_INNOCENT, 0);
+	assert_int_equal(spam_attach(f->store, cfg), 0);
+
+	struct spam_count before = token(f, f->alice, "Subject*Cheap+pills+online");
+	deliver(f, "alice", probe_spam, &r);
+	struct store_mailbox junk = mailbox(f, f->alice, "Junk"), inbox = mailbox(f, f->alice, "INBOX");
+	assert_int_equal(r.mbid, junk.id);
+	assert_int_equal(junk.messages, 1);
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(store_msg_meta(txn, junk.id, r.uid, meta), 0);
+	store_read_end(&txn);
+	assert_non_null(strstr(meta, "spam.result=Spam\n"));
+	assert_non_null(strstr(meta, "spam.probability=0.9"));
+	assert_non_null(strstr(meta, "spam.factors="));
+	/* TEFT: learned at delivery */
+	struct spam_count after = token(f, f->alice, "Subject*Cheap+pills+online");
+	assert_int_equal(after.spam, before.spam + 1);
+	assert_int_equal(stats(f, f->alice).spam_classified, 1);
+
+	/* the user moves it out of Junk: exactly one spam count becomes innocent */
+	struct move m = {junk.id, r.uid, inbox.id};
+	assert_int_equal(store_write(f->store, move_fn, &m), 0);
+	struct spam_count moved = token(f, f->alice, "Subject*Cheap+pills+online");
+	assert_int_equal(moved.spam, before.spam);
+	assert_int_equal(moved.innocent, before.innocent + 1);
+	assert_int_equal(stats(f, f->alice).false_positives, 1);
+	/* and back into Junk: the wrong correction is undone */
+	struct store_mailbox inbox2 = mailbox(f, f->alice, "INBOX");
+	struct move back = {inbox.id, inbox2.uidnext - 1, junk.id};
+	assert_int_equal(store_write(f->store, move_fn, &back), 0);
+	struct spam_count again = token(f, f->alice, "Subject*Cheap+pills+online");
+	assert_int_equal(again.spam, after.spam);
+	assert_int_equal(again.innocent, after.innocent);
+	config_free(&cfg);
+}
+
+static void test_toe_learns_only_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = config_with("toe");
+	struct store_rcpt r;
+
+	assert_int_equal(spam_attach(f->store, cfg), 0);
+	struct spam_stats st0 = stats(f, f->bob);
+	deliver(f, "bob", probe_spam, &r); /* untrained: innocent, to INBOX */
+	struct store_mailbox inbox = mailbox(f, f->bob, "INBOX"), junk = mailbox(f, f->bob, "Junk");
+	assert_int_equal(r.mbid, inbox.id);
+	struct spam_stats st1 = stats(f, f->bob);
+	assert_int_equal(st1.spam_learned + st1.innocent_learned, st0.spam_learned + st0.innocent_learned);
+	assert_int_equal(token(f, f->bob, "pills").innocent, 0);
+	/* the error, corrected by moving into Junk, teaches */
+	struct move m = {inbox.id, r.uid, junk.id};
+	assert_int_equal(store_write(f->store, move_fn, &m), 0);
+	assert_int_equal(token(f, f->bob, "pills").spam, 1);
+	assert_int_equal(stats(f, f->bob).spam_misses, 1);
+	/* retrain through the xattr path, by id */
+	struct store_mailbox junk2 = mailbox(f, f->bob, "Junk");
+	assert_int_equal(spam_xattr_set(f->store, f->bob, junk2.id, junk2.uidnext - 1, "user.spam.class",
+					"innocent\n", 9),
+			 0);
+	assert_int_equal(token(f, f->bob, "pills").spam, 0);
+	assert_int_equal(token(f, f->bob, "pills").innocent, 1);
+	assert_int_equal(spam_xattr_set(f->store, f->bob, junk2.id, junk2.uidnext - 1, "user.spam.class", "maybe", 5),
+			 -EINVAL);
+	config_free(&cfg);
+}
+
+static void test_xattr_get(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = config_with("toe");
+	struct store_rcpt r;
+	struct store_txn *txn;
+	struct store_msg msg;
+	char buf[16384];
+
+	learn(f, f->alice, spam1, SPAM_CLASS_SPAM, 0);
+	learn(f, f->alice, ham1, SPAM_CLASS_INNOCENT, 0);
+	assert_int_equal(spam_attach(f->store, cfg), 0);
+	deliver(f, "alice", probe_spam, &r);
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(store_msg_get(txn, r.mbid, r.uid, &msg), 0);
+	ssize_t n = spam_xattr_get(txn, f->alice, &msg, "user.spam.result", buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_string_equal(buf, "Spam");
+	assert_int_equal(spam_xattr_get(txn, f->alice, &msg, "user.spam.result", NULL, 0), n);
+	assert_int_equal(spam_xattr_get(txn, f->alice, &msg, "user.spam.result", buf, 2), -ERANGE);
+	n = spam_xattr_get(txn, f->alice, &msg, "user.spam.tokens", buf, sizeof(buf));
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "learned=none"));
+	n = spam_xattr_get(txn, f->alice, &msg, "user.spam.class", buf, sizeof(buf));
+	buf[n] = 0;
+	assert_string_equal(buf, "none");
+	assert_int_equal(spam_xattr_get(txn, f->alice, &msg, "user.other", buf, sizeof(buf)), -ENODATA);
+	store_read_end(&txn);
+	config_free(&cfg);
+}
+
+static void test_combining_arithmetic(void **state)
+{
+	(void)state;
+	assert_true(fabs(spam_chi2q(0.0, 4) - 1.0) < 1e-12);
+	assert_true(fabs(spam_chi2q(2.0, 2) - exp(-1.0)) < 1e-12);
+	/* Q(4, 4) = e^-2 (1 + 2) */
+	assert_true(fabs(spam_chi2q(4.0, 4) - 3.0 * exp(-2.0)) < 1e-12);
+	/* thousands of degrees of freedom do not underflow to nonsense */
+	double q = spam_chi2q(20000.0, 20000);
+	assert_true(q > 0.0 && q < 1.0);
+	struct spam_count c = {10, 0};
+	assert_true(spam_token_probability(SPAM_ALG_CHI, c, 10, 10) > 0.95);
+	assert_true(spam_token_probability(SPAM_ALG_GRAHAM, c, 10, 10) == 0.99);
+	struct spam_count few = {1, 1};
+	assert_true(spam_token_probability(SPAM_ALG_GRAHAM, few, 10, 10) == 0.4);
+}
+
+static void test_graham_separates(void **state)
+{
+	struct fixture *f = *state;
+	struct store_txn *txn;
+	struct spam_verdict v;
+	struct spam_settings s;
+
+	for (int i = 0; i < 5; i++) {
+		/* Graham wants 5 sightings; distinct blobs for the same words */
+		char a[512], b[512];
+		snprintf(a, sizeof(a), "%sX-N: %d\r\n", spam1, i);
+		snprintf(b, sizeof(b), "%sX-N: %d\r\n", ham1, i);
+		learn(f, f->alice, a, SPAM_CLASS_SPAM, 0);
+		learn(f, f->alice, b, SPAM_CLASS_INNOCENT, 0);
+	}
+	spam_settings_default(&s);
+	s.algorithm = SPAM_ALG_GRAHAM;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(spam_classify_data(txn, &s, f->alice, probe_spam, strlen(probe_spam), &v, NULL), 0);
+	assert_true(v.spam);
+	assert_true(v.nfactors <= 15);
+	assert_int_equal(spam_classify_data(txn, &s, f->alice, ham1, strlen(ham1), &v, NULL), 0);
+	assert_false(v.spam);
+	store_read_end(&txn);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_per_user_separation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_correction_is_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_classify_learns_to_separate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_global_set_until_user_trained, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_to_junk_and_move_retrains, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_toe_learns_only_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xattr_get, setup, teardown),
+		cmocka_unit_test(test_combining_arithmetic),
+		cmocka_unit_test_setup_teardown(test_graham_separates, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("spam-classify", tests, NULL, NULL);
+}
