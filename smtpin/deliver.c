@@ -1,0 +1,204 @@
+/* deliver — recipients through the directory, and the message into the store.
+ *
+ * Both block (an LDAP round trip; store_deliver waits for the durable group
+ * commit), so both run on the job pool and answer on the loop thread. "250"
+ * is said only after store_deliver returned 0; any store error is "451 4.3.0"
+ * and, store_deliver being one transaction, nothing was stored. The bytes
+ * stored are our Received: header followed by exactly what the client sent;
+ * the envelope goes into each recipient's metadata, never into the bytes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+#include "smtpin/smtpin.h"
+
+struct lookup_job {
+	struct session *s;
+	void (*done)(struct session *s, int result, const char *user);
+	char addr[SMTP_ADDR_MAX + 1];
+	int result;
+	struct dir_user user;
+};
+
+static void lookup_work(void *arg)
+{
+	struct lookup_job *j = arg;
+	struct server *srv = j->s->srv;
+
+	if (srv->dir == NULL) {
+		j->result = DIR_TEMPFAIL;
+		return;
+	}
+	pthread_mutex_lock(&srv->dir_lock);
+	j->result = dir_lookup_address(srv->dir, j->addr, &j->user);
+	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR)
+		log_warn("recipient lookup of <%s> failed: %s", j->addr, srv->dir->error);
+	pthread_mutex_unlock(&srv->dir_lock);
+}
+
+static void lookup_done(void *arg)
+{
+	struct lookup_job *j = arg;
+
+	j->done(j->s, j->result, j->user.name);
+	free(j);
+}
+
+void deliver_lookup_rcpt(struct session *s, void (*done)(struct session *s, int result, const char *user))
+{
+	struct lookup_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		log_fatal("out of memory");
+	j->s = s;
+	j->done = done;
+	if (strcasecmp(s->cur.addr, "postmaster") == 0)
+		snprintf(j->addr, sizeof(j->addr), "postmaster@%s", s->srv->hostname);
+	else
+		mk_strlcpy(j->addr, s->cur.addr, sizeof(j->addr));
+	smtp_lower(j->addr);
+	job_submit(s->srv, lookup_work, lookup_done, j);
+}
+
+void deliver_received_header(struct session *s)
+{
+	struct server *srv = s->srv;
+	char date[64], helo[256], proto[16];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	/* the HELO name is the client's word: keep it printable and without parentheses */
+	mk_strlcpy(helo, s->helo[0] ? s->helo : s->addr, sizeof(helo));
+	for (char *c = helo; *c; c++)
+		if (*c == '(' || *c == ')' || *c == ';')
+			*c = '?';
+	if (s->lmtp)
+		mk_strlcpy(proto, "LMTP", sizeof(proto));
+	else
+		snprintf(proto, sizeof(proto), "%s%s%s", s->esmtp ? "ESMTP" : "SMTP", s->tls ? "S" : "",
+			 s->authed ? "A" : "");
+	buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n", helo, s->name, s->addr);
+	if (s->tls && srv->tls_received && s->tls_info[0])
+		buf_printf(&s->msg, "\t(using %s)\r\n", s->tls_info);
+	buf_printf(&s->msg, "\tby %s (mailkeep) with %s id %s", srv->hostname, proto, s->qid);
+	if (s->nrcpt == 1) {
+		char to[SMTP_ADDR_MAX + 1];
+		PRINTABLE(to, s->rcpts[0].addr);
+		buf_printf(&s->msg, "\r\n\tfor <%s>", to);
+	}
+	buf_printf(&s->msg, "; %s\r\n", date);
+}
+
+struct deliver_job {
+	struct session *s;
+	struct store_rcpt *rcpts;
+	char **metas;
+	size_t n;
+	int rc;
+	double t_start;
+	uint8_t hash[STORE_HASH_LEN];
+};
+
+static void deliver_work(void *arg)
+{
+	struct deliver_job *j = arg;
+	struct session *s = j->s;
+
+	j->rc = store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), j->rcpts, j->n, j->hash);
+}
+
+static void deliver_done(void *arg)
+{
+	struct deliver_job *j = arg;
+	struct session *s = j->s;
+	double delay = mk_now() - s->t_data;
+	size_t ok = 0;
+	char from[SMTP_ADDR_MAX + 1];
+
+	PRINTABLE(from, s->from.addr);
+	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len, j->n);
+	for (size_t i = 0; i < j->n; i++) {
+		char to[SMTP_ADDR_MAX + 1];
+		int r = j->rc != 0 ? j->rc : j->rcpts[i].result;
+		PRINTABLE(to, s->rcpts[i].addr);
+		if (r == 0) {
+			ok++;
+			log_info("%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent (delivered to %s mailbox of %s)",
+				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX", j->rcpts[i].user);
+		} else {
+			log_warn("%s: to=<%s>, relay=local, delay=%.2f, dsn=4.3.0, status=deferred (store: %s)", s->qid,
+				 to, delay, store_strerror(r));
+		}
+		if (s->lmtp && !s->closed) {
+			if (r == 0)
+				session_reply(s, "250 2.0.0 <%s> Ok: queued as %s", to, s->qid);
+			else
+				session_reply(s, "451 4.3.0 <%s> Error: could not store the message (%s)", to,
+					      store_strerror(r));
+		}
+	}
+	if (!s->lmtp && !s->closed) {
+		if (ok > 0) {
+			s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
+			session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
+		} else {
+			session_reply(s, "451 4.3.0 Error: could not store the message (%s)",
+				      store_strerror(j->rc != 0 ? j->rc : j->rcpts[0].result));
+		}
+	} else if (s->lmtp && ok > 0) {
+		s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
+	}
+	if (ok > 0 && ok < j->n && !s->lmtp)
+		log_warn("%s: stored for %zu of %zu recipients; the others are lost to this delivery", s->qid, ok, j->n);
+	if (ok > 0)
+		log_info("%s: removed", s->qid);
+	for (size_t i = 0; i < j->n; i++)
+		free(j->metas[i]);
+	free(j->metas);
+	free(j->rcpts);
+	free(j);
+	/* a new transaction may follow on the same connection */
+	s->mail_seen = 0;
+	s->nrcpt = 0;
+	s->in_bdat = 0;
+	s->qid[0] = 0;
+	buf_reset(&s->msg);
+	session_resume(s);
+	session_unref(s);
+}
+
+void deliver_message(struct session *s)
+{
+	struct deliver_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		log_fatal("out of memory");
+	j->s = s;
+	j->n = s->nrcpt;
+	j->rcpts = calloc(j->n, sizeof(*j->rcpts));
+	j->metas = calloc(j->n, sizeof(*j->metas));
+	if (j->rcpts == NULL || j->metas == NULL)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < j->n; i++) {
+		struct buf m;
+		buf_init(&m, STORE_META_MAX - 1);
+		if (buf_printf(&m, "from=<%s>\nto=<%s>\nclient=%s\nhelo=%s\nqueue_id=%s\nproto=%s\n", s->from.addr,
+			       s->rcpts[i].addr, s->client, s->helo, s->qid, s->lmtp ? "LMTP" : "ESMTP") < 0) {
+			buf_reset(&m);
+			buf_printf(&m, "to=<%s>\nqueue_id=%s\n", s->rcpts[i].addr, s->qid);
+		}
+		if (s->authed)
+			buf_printf(&m, "sasl_username=%s\n", s->sasl_user);
+		j->metas[i] = m.data ? m.data : strdup("");
+		j->rcpts[i].user = s->rcpts[i].user;
+		j->rcpts[i].mailbox = NULL;
+		j->rcpts[i].meta = j->metas[i];
+	}
+	job_submit(s->srv, deliver_work, deliver_done, j);
+}
