@@ -20,6 +20,7 @@
 #include "fs/fs.h"
 #include "index/dirs.h"
 #include "index/params.h"
+#include "index/spam.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -141,6 +142,9 @@ int main(int argc, char **argv)
 	if (fuse_daemonize(foreground) != 0)
 		goto out_unmount;
 	if (open_store(cfg, &fs.store) < 0)
+		goto out_unmount;
+	/* renames into and out of Junk retrain the spam filter (store hook) */
+	if (spam_attach(fs.store, cfg) < 0)
 		goto out_unmount;
 	{
 		const char *ud = config_get(cfg, "user_directory");
