@@ -32,7 +32,6 @@
 #define RECEIVED_MAX 2048
 
 static void session_input(struct session *s);
-static void quit_after_flush(struct session *s);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -159,6 +158,10 @@ void session_close(struct session *s, const char *why)
 		event_free(s->greet_ev);
 		s->greet_ev = NULL;
 	}
+	if (s->close_ev != NULL) {
+		event_free(s->close_ev);
+		s->close_ev = NULL;
+	}
 	bufferevent_free(s->bev);
 	s->bev = NULL;
 	if (s->prev)
@@ -173,12 +176,50 @@ void session_close(struct session *s, const char *why)
 		server_shutdown(srv);
 }
 
-static void quit_after_flush(struct session *s)
+/* All output is on the wire: ours, and under TLS the encrypted layer's too. */
+static int flushed(struct session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+static void on_close_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->closed)
+		return;
+	/* under TLS the encrypted layer is filled from deferred callbacks: two
+	 * empty looks in a row, 20 ms apart, before the socket is closed */
+	s->close_polls++;
+	log_debug("close poll %d: out %zu under %zu", s->close_polls, evbuffer_get_length(bufferevent_get_output(s->bev)), bufferevent_get_underlying(s->bev) ? evbuffer_get_length(bufferevent_get_output(bufferevent_get_underlying(s->bev))) : 0);
+	if (flushed(s) && (!s->tls || s->flushed_once++ > 0)) {
+		session_close(s, NULL);
+		return;
+	}
+	if (s->close_polls > 250) {
+		session_close(s, NULL);
+		return;
+	}
+	struct timeval tv = {0, 20000};
+	evtimer_add(s->close_ev, &tv);
+}
+
+void session_quit(struct session *s)
 {
 	s->quitting = 1;
-	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_close(s, NULL);
+	/* (under TLS, reading stays on: the OpenSSL filter writes only while it may read) */
+	if (!s->tls)
+		bufferevent_disable(s->bev, EV_READ);
+	if (s->close_ev == NULL) {
+		s->close_ev = evtimer_new(s->srv->base, on_close_timer, s);
+		struct timeval tv = {0, s->tls ? 20000 : 0};
+		evtimer_add(s->close_ev, &tv);
+	}
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -186,12 +227,13 @@ static void on_write(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	(void)bev;
-	if (s->quitting && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+	if (s->quitting && !s->tls && flushed(s))
 		session_close(s, NULL);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
+	log_debug("event 0x%x on %p", (unsigned)what, (void *)bev);
 	struct session *s = arg;
 
 	(void)bev;
@@ -270,7 +312,7 @@ void session_resume(struct session *s)
 		return;
 	if (s->srv->stopping && !s->quitting && s->state == SS_CMD && !s->mail_seen) {
 		session_reply(s, "421 4.3.2 %s Service shutting down", s->srv->hostname);
-		quit_after_flush(s);
+		session_quit(s);
 		return;
 	}
 	if (!s->quitting)
@@ -642,7 +684,7 @@ static void cmd_bdat(struct session *s, const struct smtp_command *c)
 
 	if (c->arg_len == 0 || c->arg_len >= sizeof(arg)) {
 		session_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
-		quit_after_flush(s); /* the chunk size is unknown: we cannot stay in step */
+		session_quit(s); /* the chunk size is unknown: we cannot stay in step */
 		return;
 	}
 	memcpy(arg, c->arg, c->arg_len);
@@ -655,14 +697,14 @@ static void cmd_bdat(struct session *s, const struct smtp_command *c)
 			sp++;
 		if (strcasecmp(sp, "LAST") != 0) {
 			session_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
-			quit_after_flush(s);
+			session_quit(s);
 			return;
 		}
 		s->bdat_last = 1;
 	}
 	if (mk_parse_u64(arg, 0, UINT64_MAX / 2, &size) < 0) {
 		session_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
-		quit_after_flush(s);
+		session_quit(s);
 		return;
 	}
 	if (!s->in_bdat) {
@@ -746,7 +788,6 @@ static void do_command(struct session *s, const char *line, size_t len)
 		session_reply(s, "500 5.5.2 Error: bad syntax");
 		return;
 	}
-	mk_strlcpy(s->last_cmd, c.verb == SMTP_UNKNOWN ? "UNKNOWN" : c.name, sizeof(s->last_cmd));
 	if (s->ps_subject && s->ps_fresh) {
 		if (s->srv->ps_nonsmtp && is_nonsmtp(s, &c, line, len)) {
 			char text[100];
@@ -763,6 +804,7 @@ static void do_command(struct session *s, const char *line, size_t len)
 				return;
 		}
 	}
+	mk_strlcpy(s->last_cmd, c.verb == SMTP_UNKNOWN ? "UNKNOWN" : c.name, sizeof(s->last_cmd));
 	if (c.verb == SMTP_UNKNOWN)
 		s->cnt_unknown++;
 	else
@@ -797,7 +839,7 @@ static void do_command(struct session *s, const char *line, size_t len)
 	case SMTP_QUIT:
 		s->cnt_ok[c.verb]++;
 		session_reply(s, "221 2.0.0 Bye");
-		quit_after_flush(s);
+		session_quit(s);
 		break;
 	case SMTP_HELP:
 		s->cnt_ok[c.verb]++;
@@ -839,7 +881,7 @@ static void session_input(struct session *s)
 		if (s->errors >= s->srv->hard_errors) {
 			session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->hostname);
 			log_info("too many errors after %s from %s", s->last_cmd, s->client);
-			quit_after_flush(s);
+			session_quit(s);
 			break;
 		}
 		if (s->state == SS_GREET) {
@@ -881,7 +923,7 @@ static void session_input(struct session *s)
 			if (avail > s->srv->line_max) {
 				session_reply(s, "500 5.5.0 Error: line too long");
 				log_info("line too long (%zu bytes) from %s", avail, s->client);
-				quit_after_flush(s);
+				session_quit(s);
 			}
 			break;
 		}
@@ -974,7 +1016,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	if (srv->nsessions > srv->conn_limit) {
 		session_reply(s, "421 4.3.2 %s Service currently unavailable", srv->hostname);
 		log_warn("connection limit %d reached: %s refused", srv->conn_limit, s->client);
-		quit_after_flush(s);
+		session_quit(s);
 		return;
 	}
 	if (srv->conn_per_client > 0 && !s->lmtp) {
@@ -985,7 +1027,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 		if (n > srv->conn_per_client && !s->mynetworks) {
 			session_reply(s, "421 4.7.0 %s Error: too many connections from %s", srv->hostname, s->addr);
 			log_warn("too many connections from %s", s->client);
-			quit_after_flush(s);
+			session_quit(s);
 			return;
 		}
 	}

@@ -155,6 +155,8 @@ struct session {
 	int refs;
 	int closed;   /* the connection is gone (bev freed) */
 	int quitting; /* close once the output is flushed */
+	struct event *close_ev;
+	int close_polls, flushed_once;
 	int busy;     /* waiting for a job or DNS: no input is read */
 	enum sess_state state;
 	double t_connect;
@@ -228,6 +230,8 @@ void session_unref(struct session *s);
 /* Ends the wait begun by a job or DNS request; reads buffered input again. */
 void session_resume(struct session *s);
 void session_close(struct session *s, const char *why);
+/* Stops reading and closes once the replies are sent. */
+void session_quit(struct session *s);
 /* Sends the final 220 line and starts reading commands (after postscreen). */
 void session_greet_done(struct session *s);
 void session_logreject(struct session *s, const char *stage, const char *reply);
