@@ -13,6 +13,9 @@
 # yet is skipped. New .c files are picked up by wildcard.
 
 BUILD    ?= build
+.DEFAULT_GOAL := all
+# Quiet by default; `make V=1` shows every command.
+Q        := $(if $(V),,@)
 PREFIX   ?= /usr/local
 CC       ?= cc
 SANITIZE ?=
@@ -52,7 +55,8 @@ ifneq ($$($(call prog_dir,$(1))_SRC),)
 BINS += $(BUILD)/bin/$(call prog_name,$(1))
 $(BUILD)/bin/$(call prog_name,$(1)): $$(patsubst %.c,$(BUILD)/%.o,$$($(call prog_dir,$(1))_SRC)) $(INDEX_A) $(LIB_A)
 	@mkdir -p $$(@D)
-	$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(LIBS_ALL)
+	@$(if $(V),:,echo "  LD      $$@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $$@ $$^ $(LIBS_ALL)
 endif
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_RULES,$(p))))
@@ -66,19 +70,21 @@ all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+	@$(if $(V),:,echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
 $(LIB_A): $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(INDEX_A): $(patsubst %.c,$(BUILD)/%.o,$(INDEX_SRC))
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/test-%: $(BUILD)/tests/unit/test-%.o $(INDEX_A) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL) -lcmocka
+	@$(if $(V),:,echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL) -lcmocka
 
 asan:
 	$(MAKE) BUILD=build/asan SANITIZE=1 all

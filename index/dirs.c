@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "index/dir_ldap.h"
 #include "index/dirs.h"
 
 int directory_open(struct config *cfg, struct store *store, struct directory **dir_r, char *err, size_t errsize)
@@ -13,6 +14,8 @@ int directory_open(struct config *cfg, struct store *store, struct directory **d
 		*dir_r = dir_embedded_open(store, cfg);
 		return 0;
 	}
+	if (dir_ldap_spec(which))
+		return dir_ldap_open_config(cfg, which, dir_r, err, errsize);
 	snprintf(err, errsize, "user_directory = %s: unknown directory (use embedded, or ldap:/path/to/file.cf)", which);
 	return -1;
 }

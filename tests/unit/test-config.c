@@ -1,4 +1,5 @@
 /* Unit tests of lib/config.c: syntax, expansion, typed values, checks. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -434,6 +435,41 @@ static void test_deep_nesting(void **state)
 	config_free(&cfg);
 }
 
+static void *reader(void *arg)
+{
+	struct config *cfg = arg;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		const char *v = config_get(cfg, "myorigin");
+
+		if (v == NULL || (strcmp(v, "one.example") != 0 && strcmp(v, "two.example") != 0))
+			return (void *)1;
+		if (config_get_int(cfg, "process_limit") != 100)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct config *cfg = parse_ok("mydomain = one.example\n");
+	pthread_t th[4];
+	void *ret;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, reader, cfg), 0);
+	for (i = 0; i < 500; i++)
+		config_set(cfg, "mydomain", i % 2 ? "one.example" : "two.example");
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_foreach_and_load),
 		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

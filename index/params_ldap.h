@@ -1,0 +1,10 @@
+/* params_ldap — the LDAP directory's settings as a table for its own .cf file
+ * (names without the "ldap_" prefix that mailkeep.conf uses; see params_ldap.c). */
+#ifndef MK_PARAMS_LDAP_H
+#define MK_PARAMS_LDAP_H
+
+#include "lib/config.h"
+
+extern const struct config_param params_ldap_cf[];
+
+#endif
