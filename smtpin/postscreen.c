@@ -147,8 +147,12 @@ static void greet_finish(struct session *s)
 			s->ps_subject = 0;
 		}
 	}
-	if (s->ps_subject && !s->ps_failed)
+	if (s->ps_subject && !s->ps_failed) {
 		log_info("PASS NEW %s", s->ps_client);
+		/* without deep tests the verdict is final now; with them, at the end */
+		if (!srv->ps_pipe && !srv->ps_nonsmtp && !srv->ps_bare)
+			postscreen_end(s);
+	}
 	session_greet_done(s);
 }
 
@@ -311,8 +315,9 @@ void postscreen_end(struct session *s)
 {
 	struct server *srv = s->srv;
 
-	if (!s->ps_subject || !s->ps_fresh || s->ps_failed || !s->greet_over)
+	if (!s->ps_subject || !s->ps_fresh || s->ps_failed || !s->greet_over || s->ps_cached)
 		return;
+	s->ps_cached = 1;
 	double ttl = srv->ps_greet_ttl;
 	if (srv->ps_nsites > 0 && srv->ps_dnsbl_ttl < ttl)
 		ttl = srv->ps_dnsbl_ttl;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -185,55 +186,59 @@ static int flushed(struct session *s)
 	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
 }
 
+/* Closing: once our replies are on the wire, a plain connection is shut
+ * for writing and closed when the client closes its side (or after a few
+ * seconds): closing with unread input would send a RST that can destroy the
+ * last reply in flight. A TLS connection is closed once flushed. */
 static void on_close_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	struct timeval tv = {0, 20000};
 
 	(void)fd;
 	(void)what;
 	if (s->closed)
 		return;
-	/* under TLS the encrypted layer is filled from deferred callbacks: two
-	 * empty looks in a row, 20 ms apart, before the socket is closed */
 	s->close_polls++;
-	log_debug("close poll %d: out %zu under %zu", s->close_polls, evbuffer_get_length(bufferevent_get_output(s->bev)), bufferevent_get_underlying(s->bev) ? evbuffer_get_length(bufferevent_get_output(bufferevent_get_underlying(s->bev))) : 0);
-	if (flushed(s) && (!s->tls || s->flushed_once++ > 0)) {
-		session_close(s, NULL);
-		return;
-	}
 	if (s->close_polls > 250) {
 		session_close(s, NULL);
 		return;
 	}
-	struct timeval tv = {0, 20000};
+	if (flushed(s)) {
+		if (s->tls) {
+			/* the encrypted layer is filled from deferred callbacks: look twice */
+			if (s->flushed_once++ > 0) {
+				session_close(s, NULL);
+				return;
+			}
+		} else if (!s->shut_wr) {
+			s->shut_wr = 1;
+			shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+		}
+	}
 	evtimer_add(s->close_ev, &tv);
 }
 
 void session_quit(struct session *s)
 {
 	s->quitting = 1;
-	/* (under TLS, reading stays on: the OpenSSL filter writes only while it may read) */
-	if (!s->tls)
-		bufferevent_disable(s->bev, EV_READ);
+	/* reading stays on: input is drained (and TLS needs it to write) */
+	bufferevent_enable(s->bev, EV_READ);
 	if (s->close_ev == NULL) {
 		s->close_ev = evtimer_new(s->srv->base, on_close_timer, s);
-		struct timeval tv = {0, s->tls ? 20000 : 0};
+		struct timeval tv = {0, 0};
 		evtimer_add(s->close_ev, &tv);
 	}
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
-	struct session *s = arg;
-
 	(void)bev;
-	if (s->quitting && !s->tls && flushed(s))
-		session_close(s, NULL);
+	(void)arg;
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-	log_debug("event 0x%x on %p", (unsigned)what, (void *)bev);
 	struct session *s = arg;
 
 	(void)bev;
@@ -247,12 +252,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		if (!s->quitting) {
 			session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->hostname);
 			log_info("timeout after %s from %s", s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
-			bufferevent_disable(s->bev, EV_READ);
-			s->quitting = 1;
-			bufferevent_enable(s->bev, EV_WRITE);
 			/* if the peer does not read either, the next timeout closes */
 			struct timeval tv = {5, 0};
-			bufferevent_set_timeouts(s->bev, NULL, &tv);
+			bufferevent_set_timeouts(s->bev, &tv, &tv);
+			session_quit(s);
 			return;
 		}
 		session_close(s, NULL);
@@ -301,8 +304,14 @@ void session_tls_failed(struct session *s)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	session_input(arg);
+	struct session *s = arg;
+
+	if (s->quitting) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	session_input(s);
 }
 
 void session_resume(struct session *s)

@@ -167,19 +167,19 @@ def test_pregreet_drop(smtpin_factory, raw):
     s.start()
     r = raw(s.port, source="127.0.0.2")
     r.send("EHLO bot.example.com\r\n")  # talks before the final 220
-    assert r.reply().startswith("220-")
-    assert r.reply().startswith("521 5.5.1")
+    reply = r.reply()
+    assert reply.startswith("220-") and reply.splitlines()[-1].startswith("521 5.5.1"), reply
     assert r.closed()
     assert re.search(r"PREGREET \d+ after [\d.]+ from \[127\.0\.0\.2\]:\d+: EHLO bot\.example\.com", s.log())
     # a patient client passes, and is remembered
     r = raw(s.port, source="127.0.0.2")
     banner = r.reply()
-    assert banner.startswith("220-") and banner.endswith("ESMTP mailkeep")
+    assert banner.startswith("220-") and banner.splitlines()[-1] == "220 mx.example.org ESMTP mailkeep"
     assert r.cmd("EHLO good.example.com").startswith("250")
     r.cmd("QUIT")
     r.closed()
-    assert "PASS NEW [127.0.0.2]" in s.log()
-    time.sleep(0.5)
+    s.wait_log(r"PASS NEW \[127\.0\.0\.2\]")
+    time.sleep(0.5)  # the pass is written to the store off the event loop
     r = raw(s.port, source="127.0.0.2")
     assert r.reply().startswith("220 ")  # cached: no greet wait
     assert "PASS OLD [127.0.0.2]" in s.log()
@@ -194,8 +194,8 @@ def test_pregreet_enforce(smtpin_factory, raw):
     s.start()
     r = raw(s.port, source="127.0.0.2")
     r.send("EHLO bot.example.com\r\n")
-    assert r.reply().startswith("220-")
-    assert r.reply().startswith("220 ")
+    banner = r.reply()
+    assert banner.startswith("220-") and banner.splitlines()[-1].startswith("220 ")
     assert r.reply().startswith("250")
     r.cmd("MAIL FROM:<a@example.com>")
     assert r.cmd("RCPT TO:<bob@example.org>").startswith("550 5.5.1")
