@@ -18,7 +18,9 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "index/dirs.h"
 #include "index/params.h"
+#include "index/spam.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -89,6 +91,7 @@ int main(int argc, char **argv)
 
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.lock, NULL);
+	pthread_mutex_init(&fs.dir_lock, NULL);
 	fs.cfg = cfg;
 	fs.entry_timeout = config_get_time(cfg, "fs_entry_timeout");
 	fs.attr_timeout = config_get_time(cfg, "fs_attr_timeout");
@@ -140,6 +143,17 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	if (open_store(cfg, &fs.store) < 0)
 		goto out_unmount;
+	/* renames into and out of Junk retrain the spam filter (store hook) */
+	if (spam_attach(fs.store, cfg) < 0)
+		goto out_unmount;
+	{
+		const char *ud = config_get(cfg, "user_directory");
+		if (ud && strncmp(ud, "ldap:", 5) == 0 &&
+		    directory_open(cfg, fs.store, &fs.dir, err, sizeof(err)) < 0) {
+			log_warn("user_directory: %s; LDAP users get fs_default_uid", err);
+			fs.dir = NULL;
+		}
+	}
 	if (fs_watch_start(&fs) < 0)
 		log_warn("changes made elsewhere will show only after the cache timeouts");
 	log_info("mounted on %s (store %s)", mountpoint, store_dir(fs.store));
@@ -159,6 +173,8 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out:
+	if (fs.dir)
+		dir_close(&fs.dir);
 	if (fs.store)
 		store_close(&fs.store);
 	fs_pending_free(&fs);

@@ -744,7 +744,8 @@ static int entry_cmp(const void *a, const void *b)
 
 static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int want_text)
 {
-	qsort(e, n, sizeof(*e), entry_cmp);
+	if (n > 1)
+		qsort(e, n, sizeof(*e), entry_cmp);
 	set->hash = xrealloc(NULL, n * sizeof(*set->hash));
 	set->text = want_text ? xrealloc(NULL, n * sizeof(*set->text)) : NULL;
 	set->n = 0;

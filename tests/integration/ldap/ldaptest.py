@@ -27,7 +27,7 @@ def _shared():
 
 
 _s = _shared()
-BUILD, REPO, free_port, wait_port = _s.BUILD, _s.REPO, _s.free_port, _s.wait_port
+BIN, BUILD, REPO, free_port, wait_port = _s.BIN, _s.BUILD, _s.REPO, _s.free_port, _s.wait_port
 
 HERE = Path(__file__).resolve().parent
 SUFFIX = "dc=example,dc=org"
@@ -88,11 +88,13 @@ def user_ldif(name, cn, password, scheme, number, extra):
     return "\n".join(lines[:3] + oc + lines[3:] + rest) + "\n\n"
 
 
-def base_ldif():
+def base_ldif(people=True):
     out = [f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n",
-           f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n\n",
            f"dn: {READER_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
            f"cn: reader\nuserPassword: {hash_password(READER_PW, 'SSHA')}\n\n"]
+    if not people:
+        return "".join(out)
+    out.append(f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n\n")
     for name, (cn, pw, scheme, number, extra) in USERS.items():
         out.append(user_ldif(name, cn, pw, scheme, number, extra))
     return "".join(out)
@@ -101,7 +103,8 @@ def base_ldif():
 class Slapd:
     """A slapd of our own on 127.0.0.1:port, stopped and started by pid."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, ldif=None):
+        """ldif: the entries under the suffix (default: base_ldif(), the seed's shape)."""
         self.root = root
         self.port = free_port()
         self.url = f"ldap://127.0.0.1:{self.port}/"
@@ -126,8 +129,9 @@ class Slapd:
             "access to attrs=userPassword\n"
             f'  by dn.exact="{READER_DN}" read\n  by self write\n  by anonymous auth\n  by * none\n'
             "access to * by * read\n")
+        ldif_text = ldif
         ldif = root / "seed.ldif"
-        ldif.write_text(base_ldif())
+        ldif.write_text(base_ldif() if ldif_text is None else ldif_text)
         subprocess.run(["/usr/sbin/slapadd", "-f", str(self.conf), "-l", str(ldif)],
                        check=True, capture_output=True)
 
