@@ -19,6 +19,7 @@
 
 #include "fs/fs.h"
 #include "index/params.h"
+#include "index/spam.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -139,6 +140,9 @@ int main(int argc, char **argv)
 	if (fuse_daemonize(foreground) != 0)
 		goto out_unmount;
 	if (open_store(cfg, &fs.store) < 0)
+		goto out_unmount;
+	/* renames into and out of Junk retrain the spam filter (store hook) */
+	if (spam_attach(fs.store, cfg) < 0)
 		goto out_unmount;
 	if (fs_watch_start(&fs) < 0)
 		log_warn("changes made elsewhere will show only after the cache timeouts");

@@ -2,10 +2,9 @@
  *
  * Attributes come from a table of providers, each owning a name prefix:
  *   user.mail.*   sha256, uid, modseq, internaldate, size, flags  (this file)
- *   user.spam.*   the spam filter's verdict and evidence: read from the
- *                 message's per-recipient metadata ("spam.<name>=<value>"
- *                 lines, written by the spam hook at delivery); writing
- *                 user.spam.class is the spam engineer's provider's job
+ *   user.spam.*   the spam filter's verdict and evidence (result, probability,
+ *                 confidence, factors, tokens, class); writing user.spam.class
+ *                 = spam | innocent retrains (index/spam.h)
  * A provider lists its names for a message and answers get (and maybe set).
  * Directories and files being written have no attributes.
  */
@@ -17,6 +16,7 @@
 #include <sys/xattr.h>
 
 #include "fs/fs.h"
+#include "index/spam.h"
 #include "lib/util.h"
 
 #define XATTR_VALUE_MAX 65536
@@ -73,28 +73,23 @@ static int mail_get(const struct xattr_msg *m, const char *name, struct buf *out
 	return rc < 0 ? E2BIG : 0;
 }
 
-/* --- user.spam.*: "spam.<name>=<value>" lines of the message's metadata ---- */
+/* --- user.spam.*: the spam filter's verdict and evidence (index/spam.h) ---- */
 
-static int meta_of(const struct xattr_msg *m, char *meta)
+static uint32_t user_of(struct store_txn *txn, const struct store_msg *msg)
 {
-	meta[0] = '\0';
-	return store_msg_meta(m->txn, m->msg->mbid, m->msg->uid, meta) < 0 ? -1 : 0;
+	struct store_mailbox mb;
+	return store_mailbox_get_by_id(txn, msg->mbid, &mb) == 0 ? mb.user_id : SPAM_GLOBAL_USER;
 }
 
+/* The verdict's names only when there is a verdict; tokens and class always. */
 static int spam_list(const struct xattr_msg *m, struct buf *out)
 {
-	char meta[STORE_META_MAX];
-	const char *p, *nl, *eq;
-
-	if (meta_of(m, meta) < 0)
-		return 0;
-	for (p = meta; *p; p = nl ? nl + 1 : p + strlen(p)) {
-		nl = strchr(p, '\n');
-		eq = strchr(p, '=');
-		if (strncmp(p, "spam.", 5) != 0 || !eq || (nl && eq > nl))
+	for (size_t i = 0; spam_xattr_names[i]; i++) {
+		const char *n = spam_xattr_names[i];
+		if (strcmp(n, "user.spam.tokens") != 0 && strcmp(n, "user.spam.class") != 0 &&
+		    spam_xattr_get(m->txn, SPAM_GLOBAL_USER, m->msg, n, NULL, 0) < 0)
 			continue;
-		if (buf_append_str(out, "user.") < 0 || buf_append(out, p, (size_t)(eq - p)) < 0 ||
-		    buf_append(out, "", 1) < 0)
+		if (buf_append(out, n, strlen(n) + 1) < 0)
 			return E2BIG;
 	}
 	return 0;
@@ -102,27 +97,36 @@ static int spam_list(const struct xattr_msg *m, struct buf *out)
 
 static int spam_get(const struct xattr_msg *m, const char *name, struct buf *out)
 {
-	char meta[STORE_META_MAX];
-	const char *key = name + strlen("user."); /* "spam.xxx" */
-	size_t klen = strlen(key);
-	const char *p, *nl;
+	char *v = malloc(XATTR_VALUE_MAX);
+	ssize_t n;
+	int rc;
 
-	if (meta_of(m, meta) < 0)
-		return ENODATA;
-	for (p = meta; *p; p = nl ? nl + 1 : p + strlen(p)) {
-		nl = strchr(p, '\n');
-		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			const char *v = p + klen + 1;
-			size_t vlen = nl ? (size_t)(nl - v) : strlen(v);
-			return buf_append(out, v, vlen) < 0 ? E2BIG : 0;
-		}
-	}
-	return ENODATA;
+	if (v == NULL)
+		return ENOMEM;
+	n = spam_xattr_get(m->txn, user_of(m->txn, m->msg), m->msg, name, v, XATTR_VALUE_MAX);
+	rc = n < 0 ? (int)-n : buf_append(out, v, (size_t)n) < 0 ? E2BIG : 0;
+	free(v);
+	return rc;
+}
+
+/* user.spam.class = spam | innocent: retrains the filter for the owner. */
+static int spam_set(struct fs *fs, const struct store_msg *msg, const char *name, const char *value, size_t size)
+{
+	struct store_txn *txn = NULL;
+	uint32_t user_id;
+
+	if (strcmp(name, "user.spam.class") != 0)
+		return EPERM;
+	if (store_read_begin(fs->store, &txn) < 0)
+		return EIO;
+	user_id = user_of(txn, msg);
+	store_read_end(&txn);
+	return -spam_xattr_set(fs->store, user_id, msg->mbid, msg->uid, name, value, size);
 }
 
 static const struct xattr_provider providers[] = {
 	{"user.mail.", mail_list, mail_get, NULL},
-	{"user.spam.", spam_list, spam_get, NULL},
+	{"user.spam.", spam_list, spam_get, spam_set},
 };
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 

@@ -439,23 +439,8 @@ ssize_t spam_xattr_get(struct store_txn *txn, uint32_t user_id, const struct sto
 	}
 	if (store_msg_meta(txn, msg->mbid, msg->uid, meta) != 0)
 		meta[0] = 0;
-	if (meta_value(meta, keys[which], val, sizeof(val)) != 0) {
-		/* no verdict recorded: classify now */
-		const void *data;
-		size_t len;
-		struct spam_verdict v;
-		struct spam_tokens set;
-		if (store_blob_get(txn, msg->hash, &data, &len) != 0)
-			return -EIO;
-		if (spam_classify_data(txn, NULL, user_id, data, len, &v, &set) != 0) {
-			spam_tokens_free(&set);
-			return -EIO;
-		}
-		spam_verdict_meta(&v, meta, sizeof(meta));
-		spam_tokens_free(&set);
-		if (meta_value(meta, keys[which], val, sizeof(val)) != 0)
-			return -EIO;
-	}
+	if (meta_value(meta, keys[which], val, sizeof(val)) != 0)
+		return -ENODATA; /* no verdict at delivery (imported, copied in): `mailkeep spam explain` */
 	return reply(val, strlen(val), buf, size);
 }
 

@@ -86,9 +86,12 @@ int spam_retrain(struct store *store, uint32_t user_id, uint32_t mbid, uint32_t 
  * .confidence, .factors, .tokens, .class (class is also writable). */
 extern const char *const spam_xattr_names[];
 /* Reads one of them for a message: returns its length (with size 0 only the
- * length), -ENODATA for another name, -ERANGE if size is too small, -EIO. The
- * verdict recorded at delivery is used; a message without one (imported,
- * copied in) is classified now. */
+ * length), -ENODATA for another name, -ERANGE if size is too small, -EIO.
+ * result, probability, confidence and factors are the verdict recorded at
+ * delivery: -ENODATA for a message without one (imported, copied in).
+ * tokens (a summary line, then the strongest tokens with the user's counts)
+ * and class (what the message was learned as: spam, innocent or none) are
+ * computed now. */
 ssize_t spam_xattr_get(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg, const char *name,
 		       char *buf, size_t size);
 /* Writes user.spam.class ("spam" or "innocent", trailing newline allowed):

@@ -320,6 +320,12 @@ struct store_rcpt {
 int store_deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
 		  struct store_rcpt *rcpts, size_t nrcpts, uint8_t hash_r[STORE_HASH_LEN]);
 
+/* As store_deliver, but all recipients or none: if any recipient fails,
+ * nothing is stored and that recipient's error is returned. SMTP uses it,
+ * since one reply after DATA speaks for every recipient. */
+int store_deliver_atomic(struct store *store, const void *data, size_t len, int64_t internaldate,
+			 struct store_rcpt *rcpts, size_t nrcpts, uint8_t hash_r[STORE_HASH_LEN]);
+
 /* --- hooks --------------------------------------------------------------------- */
 
 /* Hooks let the spam filter (index/spam*.c) see deliveries and moves without

@@ -561,6 +561,7 @@ struct deliver_ctx {
 	int64_t internaldate;
 	struct store_rcpt *rcpts;
 	size_t n;
+	int atomic;
 	uint8_t hash[STORE_HASH_LEN];
 };
 
@@ -606,7 +607,8 @@ static int deliver_fn(struct store_txn *txn, void *ctx)
 		r->mbid = r->uid = 0;
 		r->result = deliver_one(txn, d, r);
 		/* No room or an I/O error: the whole delivery fails, nothing half-stored. */
-		if (r->result == STORE_EFULL || r->result == STORE_EIO || r->result == STORE_ECORRUPT)
+		if (r->result == STORE_EFULL || r->result == STORE_EIO || r->result == STORE_ECORRUPT ||
+		    (d->atomic && r->result != 0))
 			return r->result;
 		if (r->result == 0)
 			ok++;
@@ -614,10 +616,10 @@ static int deliver_fn(struct store_txn *txn, void *ctx)
 	return ok > 0 ? 0 : STORE_ENOTFOUND;
 }
 
-int store_deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
-		  struct store_rcpt *rcpts, size_t nrcpts, uint8_t hash_r[STORE_HASH_LEN])
+static int deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
+		   struct store_rcpt *rcpts, size_t nrcpts, int atomic, uint8_t hash_r[STORE_HASH_LEN])
 {
-	struct deliver_ctx d = {data, len, internaldate ? internaldate : time(NULL), rcpts, nrcpts, {0}};
+	struct deliver_ctx d = {data, len, internaldate ? internaldate : time(NULL), rcpts, nrcpts, atomic, {0}};
 	int rc;
 
 	if (nrcpts == 0)
@@ -636,10 +638,22 @@ int store_deliver(struct store *store, const void *data, size_t len, int64_t int
 		}
 	}
 	rc = store_write(store, deliver_fn, &d);
-	if (rc != 0 && rc != STORE_ENOTFOUND)
+	if (rc != 0 && (atomic || rc != STORE_ENOTFOUND))
 		for (size_t i = 0; i < nrcpts; i++)
 			rcpts[i].result = rc;
 	if (hash_r != NULL)
 		memcpy(hash_r, d.hash, STORE_HASH_LEN);
 	return rc;
+}
+
+int store_deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
+		  struct store_rcpt *rcpts, size_t nrcpts, uint8_t hash_r[STORE_HASH_LEN])
+{
+	return deliver(store, data, len, internaldate, rcpts, nrcpts, 0, hash_r);
+}
+
+int store_deliver_atomic(struct store *store, const void *data, size_t len, int64_t internaldate,
+			 struct store_rcpt *rcpts, size_t nrcpts, uint8_t hash_r[STORE_HASH_LEN])
+{
+	return deliver(store, data, len, internaldate, rcpts, nrcpts, 1, hash_r);
 }

@@ -643,9 +643,14 @@ static void test_unknown_mailbox_fails_one_recipient(void **state)
 	assert_int_equal(r[1].result, 0);
 	struct store_rcpt only = {.user = "kim", .mailbox = "Nope"};
 	assert_int_equal(store_deliver(f->store, "b\r\n", 3, 0, &only, 1, NULL), STORE_ENOTFOUND);
+	/* All or nothing: one bad recipient and the good one gets nothing either. */
+	struct store_rcpt both[2] = {{.user = "kim"}, {.user = "kim", .mailbox = "Nope"}};
+	assert_int_equal(store_deliver_atomic(f->store, "c\r\n", 3, 0, both, 2, NULL), STORE_ENOTFOUND);
+	assert_int_equal(both[0].result, STORE_ENOTFOUND);
+	assert_int_equal(get_mailbox(f->store, 1, "INBOX").messages, 1);
 	struct store_stats st;
 	assert_int_equal(store_stats(f->store, &st), 0);
-	assert_int_equal(st.blobs, 1); /* "b" was not stored */
+	assert_int_equal(st.blobs, 1); /* neither "b" nor "c" was stored */
 	assert_int_equal(count_problems(f->store), 0);
 }
 

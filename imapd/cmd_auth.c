@@ -1,0 +1,340 @@
+/* cmd_auth — commands of any state and of the not-authenticated state:
+ * CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE PLAIN (SASL-IR),
+ * ENABLE, COMPRESS, NAMESPACE; the per-IP penalty after failed logins. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "imapd/session.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+void sess_capabilities(struct session *s, struct buf *out)
+{
+	buf_append_str(out, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE");
+	if (s->state == S_NOTAUTH) {
+		if (s->d->tls != NULL && !s->tls)
+			buf_append_str(out, " STARTTLS");
+		if (!s->tls && !s->plaintext_ok)
+			buf_append_str(out, " LOGINDISABLED");
+		else
+			buf_append_str(out, " AUTH=PLAIN");
+		return;
+	}
+	buf_printf(out, " NAMESPACE UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC UNSELECT"
+			" CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH%s APPENDLIMIT=%llu",
+		   s->io.compress ? "" : " COMPRESS=DEFLATE", (unsigned long long)s->d->max_literal);
+}
+
+void cmd_capability(struct session *s, struct imap_command *cmd)
+{
+	struct buf caps;
+	(void)cmd;
+	buf_init(&caps, 4096);
+	sess_capabilities(s, &caps);
+	sess_untagged(s, "CAPABILITY %s", caps.data);
+	buf_free(&caps);
+	sess_tagged(s, "OK", "Capability completed.");
+}
+
+void cmd_noop(struct session *s, struct imap_command *cmd)
+{
+	(void)cmd;
+	sess_sync(s, 1);
+	sess_tagged(s, "OK", "NOOP completed.");
+}
+
+void cmd_logout(struct session *s, struct imap_command *cmd)
+{
+	(void)cmd;
+	sess_untagged(s, "BYE Logging out");
+	sess_tagged(s, "OK", "Logout completed.");
+	s->state = S_LOGOUT;
+}
+
+void cmd_id(struct session *s, struct imap_command *cmd)
+{
+	(void)cmd;
+	sess_untagged(s, "ID (\"name\" \"mailkeep\" \"vendor\" \"mailkeep\")");
+	sess_tagged(s, "OK", "ID completed.");
+}
+
+void cmd_namespace(struct session *s, struct imap_command *cmd)
+{
+	(void)cmd;
+	sess_untagged(s, "NAMESPACE ((\"\" \".\")) NIL NIL");
+	sess_tagged(s, "OK", "Namespace completed.");
+}
+
+void cmd_enable(struct session *s, struct imap_command *cmd)
+{
+	char enabled[128] = "";
+	if (cmd->nargs == 0) {
+		sess_tagged(s, "BAD", "ENABLE needs a capability");
+		return;
+	}
+	for (size_t i = 0; i < cmd->nargs; i++) {
+		if (imap_arg_is_atom(&cmd->args[i], "CONDSTORE") && !s->condstore) {
+			s->condstore = 1;
+			strncat(enabled, " CONDSTORE", sizeof(enabled) - strlen(enabled) - 1);
+		} else if (imap_arg_is_atom(&cmd->args[i], "QRESYNC") && !s->qresync) {
+			s->qresync = 1;
+			if (!s->condstore) {
+				s->condstore = 1;
+				strncat(enabled, " CONDSTORE", sizeof(enabled) - strlen(enabled) - 1);
+			}
+			strncat(enabled, " QRESYNC", sizeof(enabled) - strlen(enabled) - 1);
+		}
+	}
+	sess_untagged(s, "ENABLED%s", enabled);
+	sess_tagged(s, "OK", "Enabled.");
+}
+
+void cmd_compress(struct session *s, struct imap_command *cmd)
+{
+	if (cmd->nargs != 1 || !imap_arg_is_atom(&cmd->args[0], "DEFLATE")) {
+		sess_tagged(s, "BAD", "Only COMPRESS DEFLATE is supported");
+		return;
+	}
+	if (s->io.compress) {
+		sess_tagged(s, "NO", "[COMPRESSIONACTIVE] DEFLATE is already active");
+		return;
+	}
+	sess_tagged(s, "OK", "DEFLATE active.");
+	if (io_flush(&s->io) < 0)
+		return;
+	if (io_compress(&s->io) < 0)
+		s->state = S_LOGOUT;
+}
+
+void cmd_starttls(struct session *s, struct imap_command *cmd)
+{
+	char err[256];
+	(void)cmd;
+	if (s->tls) {
+		sess_tagged(s, "BAD", "TLS is already active");
+		return;
+	}
+	if (s->d->tls == NULL) {
+		sess_tagged(s, "NO", "TLS is not configured");
+		return;
+	}
+	sess_tagged(s, "OK", "Begin TLS negotiation now.");
+	if (io_flush(&s->io) < 0)
+		return;
+	/* Anything the client sent after STARTTLS in plaintext is thrown away:
+	 * it must not be taken as a command from inside TLS (CVE-2011-0411). */
+	size_t cmdlen = sess_current_cmdlen();
+	if (s->in.len > cmdlen) {
+		log_info("%s: [%s]: %zu bytes after STARTTLS discarded", s->id, s->ip, s->in.len - cmdlen);
+		s->in.len = cmdlen;
+	}
+	if (io_starttls(&s->io, s->d->tls, err, sizeof(err)) < 0) {
+		log_info("%s: [%s]: %s", s->id, s->ip, err);
+		s->state = S_LOGOUT;
+		s->io.failed = 1;
+		return;
+	}
+	s->tls = 1;
+}
+
+/* --- authentication --------------------------------------------------------- */
+
+static struct penalty *penalty_slot(struct imapd *d, const char *ip, int create)
+{
+	struct penalty *oldest = &d->penalties[0];
+	double now = mk_monotonic();
+	for (size_t i = 0; i < sizeof(d->penalties) / sizeof(d->penalties[0]); i++) {
+		struct penalty *p = &d->penalties[i];
+		if (p->ip[0] != '\0' && now - p->last > 3600)
+			memset(p, 0, sizeof(*p));
+		if (strcmp(p->ip, ip) == 0)
+			return p;
+		if (p->last < oldest->last)
+			oldest = p;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	mk_strlcpy(oldest->ip, ip, sizeof(oldest->ip));
+	return oldest;
+}
+
+/* Records a failure and returns how long to wait before answering. */
+static double penalty_fail(struct imapd *d, const char *ip, unsigned *failures_r)
+{
+	pthread_mutex_lock(&d->penalty_lock);
+	struct penalty *p = penalty_slot(d, ip, 1);
+	p->failures++;
+	p->last = mk_monotonic();
+	unsigned n = p->failures;
+	pthread_mutex_unlock(&d->penalty_lock);
+	double delay = d->auth_penalty;
+	for (unsigned i = 1; i < n && delay < d->auth_penalty_max; i++)
+		delay *= 2;
+	if (delay > d->auth_penalty_max)
+		delay = d->auth_penalty_max;
+	*failures_r = n;
+	return delay;
+}
+
+static void penalty_clear(struct imapd *d, const char *ip)
+{
+	pthread_mutex_lock(&d->penalty_lock);
+	struct penalty *p = penalty_slot(d, ip, 0);
+	if (p != NULL)
+		memset(p, 0, sizeof(*p));
+	pthread_mutex_unlock(&d->penalty_lock);
+}
+
+static int user_ensure_fn(struct store_txn *txn, void *ctx)
+{
+	struct store_user *u = ctx;
+	return store_user_ensure(txn, u->name, u);
+}
+
+static void do_login(struct session *s, const char *login, const char *password, const char *method)
+{
+	struct imapd *d = s->d;
+	struct dir_user du;
+	char plogin[128];
+	log_printable(plogin, sizeof(plogin), login, strlen(login));
+	if (!s->tls && !s->plaintext_ok) {
+		log_info("%s: [%s]: refused %s before TLS: user=<%s>", s->id, s->ip, method, plogin);
+		sess_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS (or port 993) before logging in.");
+		return;
+	}
+	memset(&du, 0, sizeof(du));
+	pthread_mutex_lock(&d->dir_lock);
+	enum dir_result r = dir_authenticate(d->dir, login, password, &du);
+	pthread_mutex_unlock(&d->dir_lock);
+	if (r == DIR_TEMPFAIL || r == DIR_ERROR) {
+		log_warn("%s: [%s]: user directory unavailable for user=<%s>: %s", s->id, s->ip, plogin,
+			 d->dir->error);
+		sess_tagged(s, "NO", "[UNAVAILABLE] The user directory is unavailable, try again later.");
+		return;
+	}
+	if (r != DIR_OK) {
+		unsigned failures;
+		double delay = penalty_fail(d, s->ip, &failures);
+		/* fail2ban: see doc/fail2ban/mailkeep-imapd.conf */
+		log_warn("%s: [%s]: IMAP authentication failed: method=%s, user=<%s>, failures=%u", s->id, s->ip,
+			 method, plogin, failures);
+		io_flush(&s->io);
+		if (delay > 0)
+			usleep((useconds_t)(delay * 1e6));
+		sess_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	}
+	struct store_user su;
+	memset(&su, 0, sizeof(su));
+	mk_strlcpy(su.name, du.name, sizeof(su.name));
+	struct store_txn *txn = NULL;
+	int sr = store_read_begin(d->store, &txn);
+	if (sr == 0)
+		sr = store_user_get(txn, du.name, &su);
+	store_read_end(&txn);
+	if (sr == STORE_ENOTFOUND)
+		sr = store_write(d->store, user_ensure_fn, &su);
+	if (sr != 0) {
+		sess_store_error(s, sr, "Login");
+		return;
+	}
+	penalty_clear(d, s->ip);
+	mk_strlcpy(s->user, su.name, sizeof(s->user));
+	s->user_id = su.id;
+	s->state = S_AUTH;
+	log_info("%s: login: user=<%s>, method=%s, rip=%s, lip=%s%s", s->id, s->user, method, s->ip, s->lip,
+		 s->tls ? ", TLS" : "");
+	struct buf caps;
+	buf_init(&caps, 4096);
+	sess_capabilities(s, &caps);
+	sess_tagged(s, "OK", "[CAPABILITY %s] Logged in", caps.data);
+	buf_free(&caps);
+}
+
+void cmd_login(struct session *s, struct imap_command *cmd)
+{
+	if (cmd->nargs != 2) {
+		sess_tagged(s, "BAD", "LOGIN needs a user name and a password");
+		return;
+	}
+	const char *user = imap_arg_astring(s->arena, &cmd->args[0]);
+	const char *pass = imap_arg_astring(s->arena, &cmd->args[1]);
+	if (user == NULL || pass == NULL) {
+		sess_tagged(s, "BAD", "Bad user name or password");
+		return;
+	}
+	do_login(s, user, pass, "LOGIN");
+}
+
+void cmd_authenticate(struct session *s, struct imap_command *cmd)
+{
+	if (cmd->nargs < 1 || cmd->nargs > 2 || cmd->args[0].type != IMAP_ARG_ATOM) {
+		sess_tagged(s, "BAD", "AUTHENTICATE needs a mechanism");
+		return;
+	}
+	if (strcasecmp(cmd->args[0].str, "PLAIN") != 0) {
+		sess_tagged(s, "NO", "Unsupported authentication mechanism");
+		return;
+	}
+	if (!s->tls && !s->plaintext_ok) {
+		sess_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS (or port 993) before logging in.");
+		return;
+	}
+	const char *b64;
+	char *line = NULL;
+	if (cmd->nargs == 2) {
+		b64 = imap_arg_astring(s->arena, &cmd->args[1]);
+		if (b64 == NULL) {
+			sess_tagged(s, "BAD", "Bad initial response");
+			return;
+		}
+		if (strcmp(b64, "=") == 0)
+			b64 = "";
+	} else {
+		io_puts(&s->io, "+ \r\n");
+		if (sess_read_line(s, sess_current_cmdlen(), &line) < 0) {
+			s->state = S_LOGOUT;
+			return;
+		}
+		b64 = line;
+	}
+	if (strcmp(b64, "*") == 0) {
+		sess_tagged(s, "BAD", "Authentication cancelled");
+		return;
+	}
+	size_t len = strlen(b64);
+	if (len % 4 != 0 || len > 4096) {
+		sess_tagged(s, "BAD", "Bad base64");
+		return;
+	}
+	unsigned char *raw = imap_arena_alloc(s->arena, len / 4 * 3 + 4);
+	int n = len ? EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len) : 0;
+	if (n < 0) {
+		sess_tagged(s, "BAD", "Bad base64");
+		return;
+	}
+	if (len >= 1 && b64[len - 1] == '=')
+		n--;
+	if (len >= 2 && b64[len - 2] == '=')
+		n--;
+	/* authzid NUL authcid NUL password */
+	const char *authz = (const char *)raw;
+	const char *nul1 = memchr(raw, '\0', (size_t)n);
+	const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)n - (size_t)(nul1 + 1 - authz)) : NULL;
+	if (nul1 == NULL || nul2 == NULL) {
+		sess_tagged(s, "BAD", "Bad PLAIN response");
+		return;
+	}
+	char *user = imap_arena_strndup(s->arena, nul1 + 1, (size_t)(nul2 - nul1 - 1));
+	char *pass = imap_arena_strndup(s->arena, nul2 + 1, (size_t)((const char *)raw + n - nul2 - 1));
+	if (nul1 != authz && (strlen(user) != (size_t)(nul1 - authz) || strncmp(authz, user, strlen(user)) != 0)) {
+		sess_tagged(s, "NO", "[AUTHORIZATIONFAILED] Acting as another user is not allowed");
+		return;
+	}
+	do_login(s, user, pass, "PLAIN");
+}

@@ -1,0 +1,437 @@
+/* cmd_mailbox — mailbox management: CREATE (CREATE-SPECIAL-USE), DELETE,
+ * RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (LIST-EXTENDED, LIST-STATUS,
+ * SPECIAL-USE, CHILDREN), LSUB, STATUS. Names are UTF-8 in the store and
+ * modified UTF-7 on the wire; a user only ever sees their own user id's
+ * mailboxes, so no name can reach another user's. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imapd/session.h"
+#include "imapd/utf7.h"
+#include "lib/util.h"
+
+struct mbop {
+	uint32_t user_id;
+	const char *a, *b;
+	uint32_t special;
+	int subscribe;
+};
+
+static int create_fn(struct store_txn *txn, void *ctx)
+{
+	struct mbop *op = ctx;
+	return store_mailbox_create(txn, op->user_id, op->a, op->special, NULL);
+}
+
+static int delete_fn(struct store_txn *txn, void *ctx)
+{
+	struct mbop *op = ctx;
+	return store_mailbox_delete(txn, op->user_id, op->a);
+}
+
+static int rename_fn(struct store_txn *txn, void *ctx)
+{
+	struct mbop *op = ctx;
+	return store_mailbox_rename(txn, op->user_id, op->a, op->b);
+}
+
+static int subscribe_fn(struct store_txn *txn, void *ctx)
+{
+	struct mbop *op = ctx;
+	return store_mailbox_subscribe(txn, op->user_id, op->a, op->subscribe);
+}
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} special_uses[] = {
+	{"\\Sent", STORE_SU_SENT},   {"\\Drafts", STORE_SU_DRAFTS},   {"\\Junk", STORE_SU_JUNK},
+	{"\\Trash", STORE_SU_TRASH}, {"\\Archive", STORE_SU_ARCHIVE}, {"\\All", STORE_SU_ALL},
+	{"\\Flagged", STORE_SU_FLAGGED},
+};
+
+void cmd_create(struct session *s, struct imap_command *cmd)
+{
+	char name[STORE_NAME_MAX + 2];
+	struct mbop op = {.user_id = s->user_id};
+	if (cmd->nargs < 1 || cmd->nargs > 2) {
+		sess_tagged(s, "BAD", "CREATE needs a mailbox name");
+		return;
+	}
+	if (sess_mailbox_arg(s, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	size_t l = strlen(name);
+	if (l > 1 && name[l - 1] == STORE_MAILBOX_SEP)
+		name[l - 1] = '\0';
+	if (strcmp(name, "INBOX") == 0) {
+		sess_tagged(s, "NO", "[ALREADYEXISTS] INBOX always exists");
+		return;
+	}
+	if (cmd->nargs == 2) {
+		/* (USE (\Sent ...)) */
+		const struct imap_arg *o = &cmd->args[1];
+		if (o->type != IMAP_ARG_LIST || o->len != 2 || !imap_arg_is_atom(&o->list[0], "USE") ||
+		    o->list[1].type != IMAP_ARG_LIST) {
+			sess_tagged(s, "BAD", "Bad CREATE parameters");
+			return;
+		}
+		for (size_t i = 0; i < o->list[1].len; i++) {
+			const struct imap_arg *u = &o->list[1].list[i];
+			size_t k;
+			for (k = 0; k < sizeof(special_uses) / sizeof(special_uses[0]); k++)
+				if (u->type == IMAP_ARG_ATOM && strcasecmp(u->str, special_uses[k].name) == 0)
+					break;
+			if (k == sizeof(special_uses) / sizeof(special_uses[0])) {
+				sess_tagged(s, "NO", "[USEATTR] Unknown special-use attribute");
+				return;
+			}
+			op.special |= special_uses[k].bit;
+		}
+	}
+	op.a = name;
+	int r = store_write(s->d->store, create_fn, &op);
+	if (r != 0) {
+		sess_store_error(s, r, "CREATE");
+		return;
+	}
+	sess_sync(s, 1);
+	sess_tagged(s, "OK", "Create completed.");
+}
+
+void cmd_delete(struct session *s, struct imap_command *cmd)
+{
+	char name[STORE_NAME_MAX + 1];
+	struct mbop op = {.user_id = s->user_id, .a = name};
+	if (cmd->nargs != 1) {
+		sess_tagged(s, "BAD", "DELETE needs a mailbox name");
+		return;
+	}
+	if (sess_mailbox_arg(s, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	if (strcmp(name, "INBOX") == 0) {
+		sess_tagged(s, "NO", "[CANNOT] INBOX cannot be deleted");
+		return;
+	}
+	if (s->state == S_SELECTED && strcmp(s->sel.name, name) == 0)
+		sess_unselect(s);
+	int r = store_write(s->d->store, delete_fn, &op);
+	if (r != 0) {
+		sess_store_error(s, r, "DELETE");
+		return;
+	}
+	sess_tagged(s, "OK", "Delete completed.");
+}
+
+void cmd_rename(struct session *s, struct imap_command *cmd)
+{
+	char a[STORE_NAME_MAX + 1], b[STORE_NAME_MAX + 1];
+	struct mbop op = {.user_id = s->user_id, .a = a, .b = b};
+	if (cmd->nargs != 2) {
+		sess_tagged(s, "BAD", "RENAME needs two mailbox names");
+		return;
+	}
+	if (sess_mailbox_arg(s, &cmd->args[0], a, sizeof(a)) < 0 ||
+	    sess_mailbox_arg(s, &cmd->args[1], b, sizeof(b)) < 0)
+		return;
+	int r = store_write(s->d->store, rename_fn, &op);
+	if (r != 0) {
+		sess_store_error(s, r, "RENAME");
+		return;
+	}
+	sess_sync(s, 1);
+	sess_tagged(s, "OK", "Rename completed.");
+}
+
+static void do_subscribe(struct session *s, struct imap_command *cmd, int on)
+{
+	char name[STORE_NAME_MAX + 1];
+	struct mbop op = {.user_id = s->user_id, .a = name, .subscribe = on};
+	if (cmd->nargs != 1) {
+		sess_tagged(s, "BAD", "Mailbox name needed");
+		return;
+	}
+	if (sess_mailbox_arg(s, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	int r = store_write(s->d->store, subscribe_fn, &op);
+	if (r == STORE_ENOTFOUND && !on)
+		r = 0;
+	if (r != 0) {
+		sess_store_error(s, r, on ? "SUBSCRIBE" : "UNSUBSCRIBE");
+		return;
+	}
+	sess_tagged(s, "OK", "%s completed.", on ? "Subscribe" : "Unsubscribe");
+}
+
+void cmd_subscribe(struct session *s, struct imap_command *cmd)
+{
+	do_subscribe(s, cmd, 1);
+}
+
+void cmd_unsubscribe(struct session *s, struct imap_command *cmd)
+{
+	do_subscribe(s, cmd, 0);
+}
+
+/* --- STATUS --------------------------------------------------------------------- */
+
+/* Writes "* STATUS name (items)". Returns 0 or -1 (a bad item: nothing written). */
+static int write_status(struct session *s, const struct store_mailbox *mb, const struct imap_arg *items)
+{
+	char out[512];
+	size_t o = 0;
+	for (size_t i = 0; i < items->len; i++) {
+		const struct imap_arg *it = &items->list[i];
+		unsigned long long v;
+		const char *n;
+		if (imap_arg_is_atom(it, "MESSAGES"))
+			n = "MESSAGES", v = mb->messages;
+		else if (imap_arg_is_atom(it, "RECENT"))
+			n = "RECENT", v = mb->recent;
+		else if (imap_arg_is_atom(it, "UIDNEXT"))
+			n = "UIDNEXT", v = mb->uidnext;
+		else if (imap_arg_is_atom(it, "UIDVALIDITY"))
+			n = "UIDVALIDITY", v = mb->uidvalidity;
+		else if (imap_arg_is_atom(it, "UNSEEN"))
+			n = "UNSEEN", v = mb->unseen;
+		else if (imap_arg_is_atom(it, "HIGHESTMODSEQ"))
+			n = "HIGHESTMODSEQ", v = mb->highestmodseq;
+		else if (imap_arg_is_atom(it, "SIZE"))
+			n = "SIZE", v = mb->bytes;
+		else if (imap_arg_is_atom(it, "APPENDLIMIT"))
+			n = "APPENDLIMIT", v = s->d->max_literal;
+		else
+			return -1;
+		int w = snprintf(out + o, sizeof(out) - o, "%s%s %llu", o ? " " : "", n, v);
+		if (w < 0 || (size_t)w >= sizeof(out) - o)
+			return -1;
+		o += (size_t)w;
+	}
+	io_puts(&s->io, "* STATUS ");
+	sess_write_mailbox(s, mb->name);
+	io_printf(&s->io, " (%s)\r\n", out);
+	return 0;
+}
+
+void cmd_status(struct session *s, struct imap_command *cmd)
+{
+	char name[STORE_NAME_MAX + 1];
+	if (cmd->nargs != 2 || cmd->args[1].type != IMAP_ARG_LIST) {
+		sess_tagged(s, "BAD", "STATUS needs a mailbox and a list of items");
+		return;
+	}
+	if (sess_mailbox_arg(s, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	struct store_txn *txn = NULL;
+	struct store_mailbox mb;
+	int r = store_read_begin(s->d->store, &txn);
+	if (r == 0)
+		r = store_mailbox_get(txn, s->user_id, name, &mb);
+	store_read_end(&txn);
+	if (r != 0) {
+		sess_store_error(s, r, "STATUS");
+		return;
+	}
+	if (write_status(s, &mb, &cmd->args[1]) < 0) {
+		sess_tagged(s, "BAD", "Unknown STATUS item");
+		return;
+	}
+	sess_sync(s, 0);
+	sess_tagged(s, "OK", "Status completed.");
+}
+
+/* --- LIST ------------------------------------------------------------------------ */
+
+struct mblist {
+	struct store_mailbox *v;
+	size_t n, cap;
+};
+
+static int collect_mb(const struct store_mailbox *mb, void *ctx)
+{
+	struct mblist *l = ctx;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 32;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (l->v == NULL)
+			abort();
+	}
+	l->v[l->n++] = *mb;
+	return 0;
+}
+
+/* IMAP wildcards: '*' matches anything, '%' anything but the separator. */
+static int wild_match(const char *pat, const char *name)
+{
+	for (; *pat; pat++) {
+		if (*pat == '*' || *pat == '%') {
+			int pct = *pat == '%';
+			for (const char *n = name;; n++) {
+				if (wild_match(pat + 1, n))
+					return 1;
+				if (*n == '\0' || (pct && *n == STORE_MAILBOX_SEP))
+					return 0;
+			}
+		}
+		if (*name != *pat)
+			return 0;
+		name++;
+	}
+	return *name == '\0';
+}
+
+static int name_match(const char *pat, const char *name)
+{
+	/* INBOX is case-insensitive */
+	if (strncasecmp(pat, "INBOX", 5) == 0 && strncmp(name, "INBOX", 5) == 0 &&
+	    (pat[5] == '\0' || pat[5] == STORE_MAILBOX_SEP || pat[5] == '*' || pat[5] == '%'))
+		return wild_match(pat + 5, name + 5);
+	return wild_match(pat, name);
+}
+
+static int has_children(const struct mblist *l, const char *name)
+{
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < l->n; i++)
+		if (strncmp(l->v[i].name, name, nl) == 0 && l->v[i].name[nl] == STORE_MAILBOX_SEP)
+			return 1;
+	return 0;
+}
+
+static void do_list(struct session *s, struct imap_command *cmd, int lsub)
+{
+	size_t i = 0;
+	int sel_subscribed = lsub, sel_special = 0, ret_subscribed = 0, ret_special = 0;
+	const struct imap_arg *status_items = NULL;
+	int extended = 0;
+	if (!lsub && cmd->nargs > 0 && cmd->args[0].type == IMAP_ARG_LIST) {
+		extended = 1;
+		for (size_t k = 0; k < cmd->args[0].len; k++) {
+			const struct imap_arg *o = &cmd->args[0].list[k];
+			if (imap_arg_is_atom(o, "SUBSCRIBED"))
+				sel_subscribed = 1;
+			else if (imap_arg_is_atom(o, "SPECIAL-USE"))
+				sel_special = 1;
+			else if (!imap_arg_is_atom(o, "REMOTE") && !imap_arg_is_atom(o, "RECURSIVEMATCH")) {
+				sess_tagged(s, "BAD", "Unknown LIST selection option");
+				return;
+			}
+		}
+		i = 1;
+	}
+	if (cmd->nargs < i + 2) {
+		sess_tagged(s, "BAD", "LIST needs a reference and a pattern");
+		return;
+	}
+	const char *ref = imap_arg_astring(s->arena, &cmd->args[i]);
+	const struct imap_arg *pats = &cmd->args[i + 1];
+	size_t npats = 1;
+	if (pats->type == IMAP_ARG_LIST && !lsub) {
+		extended = 1;
+		npats = pats->len;
+		pats = pats->list;
+	}
+	if (cmd->nargs > i + 2) {
+		if (lsub || cmd->nargs != i + 4 || !imap_arg_is_atom(&cmd->args[i + 2], "RETURN") ||
+		    cmd->args[i + 3].type != IMAP_ARG_LIST) {
+			sess_tagged(s, "BAD", "Bad LIST arguments");
+			return;
+		}
+		const struct imap_arg *ro = &cmd->args[i + 3];
+		for (size_t k = 0; k < ro->len; k++) {
+			if (imap_arg_is_atom(&ro->list[k], "SUBSCRIBED"))
+				ret_subscribed = 1;
+			else if (imap_arg_is_atom(&ro->list[k], "SPECIAL-USE"))
+				ret_special = 1;
+			else if (imap_arg_is_atom(&ro->list[k], "CHILDREN"))
+				;
+			else if (imap_arg_is_atom(&ro->list[k], "STATUS") && k + 1 < ro->len &&
+				 ro->list[k + 1].type == IMAP_ARG_LIST)
+				status_items = &ro->list[++k];
+			else {
+				sess_tagged(s, "BAD", "Unknown LIST return option");
+				return;
+			}
+		}
+	}
+	if (ref == NULL) {
+		sess_tagged(s, "BAD", "Bad reference");
+		return;
+	}
+	(void)extended;
+	/* LIST "" "": the hierarchy delimiter */
+	if (npats == 1) {
+		const char *p0 = imap_arg_astring(s->arena, &pats[0]);
+		if (p0 != NULL && p0[0] == '\0') {
+			sess_untagged(s, "%s (\\Noselect) \".\" \"\"", lsub ? "LSUB" : "LIST");
+			sess_tagged(s, "OK", "List completed.");
+			return;
+		}
+	}
+	struct mblist l = {0};
+	struct store_txn *txn = NULL;
+	int r = store_read_begin(s->d->store, &txn);
+	if (r == 0)
+		r = store_mailbox_foreach(txn, s->user_id, collect_mb, &l);
+	store_read_end(&txn);
+	if (r != 0) {
+		free(l.v);
+		sess_store_error(s, r, "LIST");
+		return;
+	}
+	char **upat = imap_arena_alloc(s->arena, npats * sizeof(char *));
+	for (size_t k = 0; k < npats; k++) {
+		const char *p = imap_arg_astring(s->arena, &pats[k]);
+		char full[2 * STORE_NAME_MAX + 2];
+		char dec[sizeof(full) * 2];
+		if (p == NULL || snprintf(full, sizeof(full), "%s%s", ref, p) >= (int)sizeof(full) ||
+		    utf7_to_utf8(full, dec, sizeof(dec)) < 0) {
+			upat[k] = NULL;
+			continue;
+		}
+		upat[k] = imap_arena_strndup(s->arena, dec, strlen(dec));
+	}
+	for (size_t m = 0; m < l.n; m++) {
+		const struct store_mailbox *mb = &l.v[m];
+		int match = 0;
+		for (size_t k = 0; k < npats && !match; k++)
+			if (upat[k] != NULL && name_match(upat[k], mb->name))
+				match = 1;
+		if (!match || (sel_subscribed && !mb->subscribed) || (sel_special && !mb->special_use))
+			continue;
+		char attrs[256];
+		size_t o = 0;
+		attrs[0] = '\0';
+#define ATTR(x) o += (size_t)snprintf(attrs + o, sizeof(attrs) - o, "%s%s", o ? " " : "", (x))
+		if (!lsub)
+			ATTR(has_children(&l, mb->name) ? "\\HasChildren" : "\\HasNoChildren");
+		if ((sel_subscribed || ret_subscribed) && mb->subscribed && !lsub)
+			ATTR("\\Subscribed");
+		if (!lsub || ret_special)
+			for (size_t k = 0; k < sizeof(special_uses) / sizeof(special_uses[0]); k++)
+				if (mb->special_use & special_uses[k].bit)
+					ATTR(special_uses[k].name);
+#undef ATTR
+		io_printf(&s->io, "* %s (%s) \".\" ", lsub ? "LSUB" : "LIST", attrs);
+		sess_write_mailbox(s, mb->name);
+		io_puts(&s->io, "\r\n");
+		if (status_items != NULL && write_status(s, mb, status_items) < 0) {
+			free(l.v);
+			sess_tagged(s, "BAD", "Unknown STATUS item");
+			return;
+		}
+	}
+	free(l.v);
+	sess_tagged(s, "OK", "%s completed.", lsub ? "Lsub" : "List");
+}
+
+void cmd_list(struct session *s, struct imap_command *cmd)
+{
+	do_list(s, cmd, 0);
+}
+
+void cmd_lsub(struct session *s, struct imap_command *cmd)
+{
+	do_list(s, cmd, 1);
+}

@@ -1,0 +1,283 @@
+/* cmd_select — SELECT and EXAMINE (with CONDSTORE and QRESYNC parameters),
+ * UNSELECT, CLOSE, CHECK, EXPUNGE and UID EXPUNGE. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imapd/session.h"
+#include "lib/util.h"
+
+struct expunge_ctx {
+	uint32_t mbid;
+	uint32_t *uids;
+	size_t n;
+	size_t done;
+};
+
+static int expunge_fn(struct store_txn *txn, void *ctx)
+{
+	struct expunge_ctx *e = ctx;
+	e->done = 0;
+	for (size_t i = 0; i < e->n; i++) {
+		struct store_msg m;
+		int r = store_msg_get(txn, e->mbid, e->uids[i], &m);
+		if (r == STORE_ENOTFOUND || (r == 0 && !(m.flags & STORE_F_DELETED)))
+			continue;
+		if (r == 0)
+			r = store_msg_expunge(txn, e->mbid, e->uids[i]);
+		if (r != 0 && r != STORE_ENOTFOUND)
+			return r;
+		e->done++;
+	}
+	return 0;
+}
+
+/* Expunges the \Deleted messages of the view (only those in uidset if not NULL). */
+static int expunge_deleted(struct session *s, const struct imap_seqset *uidset)
+{
+	struct expunge_ctx e = {.mbid = s->sel.mbid};
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	size_t cap = 0;
+	int r = store_read_begin(s->d->store, &txn);
+	if (r == 0)
+		r = store_msg_cursor_open(txn, s->sel.mbid, 1, &cur);
+	if (r == 0) {
+		struct store_msg m;
+		while (store_msg_cursor_next(cur, &m) == 0) {
+			if (!(m.flags & STORE_F_DELETED) || sess_seq_of(s, m.uid) == 0)
+				continue;
+			if (uidset != NULL && !imap_seqset_contains(uidset, m.uid))
+				continue;
+			if (e.n == cap) {
+				cap = cap ? cap * 2 : 64;
+				e.uids = realloc(e.uids, cap * sizeof(uint32_t));
+				if (e.uids == NULL)
+					abort();
+			}
+			e.uids[e.n++] = m.uid;
+		}
+		store_msg_cursor_close(&cur);
+	}
+	store_read_end(&txn);
+	if (r == 0 && e.n > 0)
+		r = store_write(s->d->store, expunge_fn, &e);
+	free(e.uids);
+	return r;
+}
+
+void cmd_expunge(struct session *s, struct imap_command *cmd)
+{
+	struct imap_seqset set, *setp = NULL;
+	if (s->sel.readonly) {
+		sess_tagged(s, "NO", "[READ-ONLY] The mailbox is read-only");
+		return;
+	}
+	if (cmd->uid) {
+		uint32_t star = s->sel.n ? s->sel.uids[s->sel.n - 1] : 0;
+		if (cmd->nargs != 1 || cmd->args[0].type != IMAP_ARG_ATOM ||
+		    imap_seqset_parse(s->arena, cmd->args[0].str, star, &set) < 0) {
+			sess_tagged(s, "BAD", "UID EXPUNGE needs a UID set");
+			return;
+		}
+		setp = &set;
+	} else if (cmd->nargs != 0) {
+		sess_tagged(s, "BAD", "EXPUNGE takes no arguments");
+		return;
+	}
+	int r = expunge_deleted(s, setp);
+	if (r != 0) {
+		sess_store_error(s, r, "EXPUNGE");
+		return;
+	}
+	sess_sync(s, 1);
+	sess_tagged(s, "OK", "Expunge completed.");
+}
+
+void cmd_close(struct session *s, struct imap_command *cmd)
+{
+	(void)cmd;
+	if (!s->sel.readonly)
+		expunge_deleted(s, NULL);
+	sess_unselect(s);
+	sess_tagged(s, "OK", "Close completed.");
+}
+
+void cmd_unselect(struct session *s, struct imap_command *cmd)
+{
+	(void)cmd;
+	sess_unselect(s);
+	sess_tagged(s, "OK", "Unselect completed.");
+}
+
+void cmd_check(struct session *s, struct imap_command *cmd)
+{
+	(void)cmd;
+	sess_sync(s, 1);
+	sess_tagged(s, "OK", "Check completed.");
+}
+
+struct qresync {
+	int on;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	const char *known; /* known UIDs, or NULL */
+};
+
+static int parse_select_params(struct session *s, const struct imap_arg *p, struct qresync *q)
+{
+	for (size_t i = 0; i < p->len; i++) {
+		const struct imap_arg *a = &p->list[i];
+		if (imap_arg_is_atom(a, "CONDSTORE")) {
+			s->condstore = 1;
+			continue;
+		}
+		if (!imap_arg_is_atom(a, "QRESYNC") || i + 1 >= p->len || p->list[i + 1].type != IMAP_ARG_LIST ||
+		    !s->qresync)
+			return -1;
+		const struct imap_arg *l = &p->list[++i];
+		uint64_t v;
+		if (l->len < 2 || l->list[0].type != IMAP_ARG_ATOM || l->list[1].type != IMAP_ARG_ATOM ||
+		    mk_parse_u64(l->list[0].str, 1, UINT32_MAX, &v) < 0)
+			return -1;
+		q->uidvalidity = (uint32_t)v;
+		if (mk_parse_u64(l->list[1].str, 0, UINT64_MAX >> 1, &q->modseq) < 0)
+			return -1;
+		if (l->len >= 3) {
+			if (l->list[2].type != IMAP_ARG_ATOM)
+				return -1;
+			q->known = l->list[2].str;
+		}
+		/* the optional sequence-match data only helps servers without a
+		 * full expunge history; ours has one, so it is not needed */
+		q->on = 1;
+	}
+	return 0;
+}
+
+struct vanish_ctx {
+	struct imap_seqset *known;
+	uint32_t *uids;
+	size_t n, cap;
+};
+
+static int vanish_cb(uint32_t uid, uint64_t modseq, void *ctx)
+{
+	struct vanish_ctx *v = ctx;
+	(void)modseq;
+	if (v->known != NULL && !imap_seqset_contains(v->known, uid))
+		return 0;
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 64;
+		v->uids = realloc(v->uids, v->cap * sizeof(uint32_t));
+		if (v->uids == NULL)
+			abort();
+	}
+	v->uids[v->n++] = uid;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void do_select(struct session *s, struct imap_command *cmd, int readonly)
+{
+	char name[STORE_NAME_MAX + 1];
+	struct qresync q = {0};
+	if (cmd->nargs < 1 || cmd->nargs > 2 || (cmd->nargs == 2 && cmd->args[1].type != IMAP_ARG_LIST)) {
+		sess_tagged(s, "BAD", "SELECT needs a mailbox name");
+		return;
+	}
+	if (sess_mailbox_arg(s, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	if (cmd->nargs == 2 && parse_select_params(s, &cmd->args[1], &q) < 0) {
+		sess_tagged(s, "BAD", "Bad SELECT parameters (QRESYNC needs ENABLE QRESYNC first)");
+		return;
+	}
+	if (s->state == S_SELECTED) {
+		sess_unselect(s);
+		if (s->qresync)
+			sess_untagged(s, "OK [CLOSED] Previous mailbox closed.");
+	}
+	struct store_txn *txn = NULL;
+	struct store_mailbox mb;
+	struct store_cursor *cur = NULL;
+	int r = store_read_begin(s->d->store, &txn);
+	if (r == 0)
+		r = store_mailbox_get(txn, s->user_id, name, &mb);
+	if (r == 0)
+		r = store_msg_cursor_open(txn, mb.id, 1, &cur);
+	if (r != 0) {
+		store_read_end(&txn);
+		sess_store_error(s, r, readonly ? "EXAMINE" : "SELECT");
+		return;
+	}
+	struct view *v = &s->sel;
+	v->mbid = mb.id;
+	mk_strlcpy(v->name, mb.name, sizeof(v->name));
+	v->uidvalidity = mb.uidvalidity;
+	v->hms = mb.highestmodseq;
+	v->exp_modseq = mb.highestmodseq;
+	v->uidnext = mb.uidnext;
+	v->readonly = readonly;
+	uint32_t first_unseen = 0;
+	struct store_msg m;
+	while (store_msg_cursor_next(cur, &m) == 0) {
+		view_push(v, m.uid);
+		if (!first_unseen && !(m.flags & STORE_F_SEEN))
+			first_unseen = (uint32_t)v->n;
+	}
+	store_msg_cursor_close(&cur);
+	s->state = S_SELECTED;
+	sess_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+	sess_untagged(s, "OK [PERMANENTFLAGS (%s)] Flags permitted.",
+		      readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
+	sess_untagged(s, "%zu EXISTS", v->n);
+	sess_untagged(s, "0 RECENT");
+	if (first_unseen)
+		sess_untagged(s, "OK [UNSEEN %u] First unseen.", first_unseen);
+	sess_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
+	sess_untagged(s, "OK [UIDNEXT %u] Predicted next UID", v->uidnext);
+	sess_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)v->hms);
+	if (q.on && q.uidvalidity == v->uidvalidity && q.modseq < v->hms) {
+		struct imap_seqset known;
+		struct vanish_ctx vc = {0};
+		uint32_t star = v->uidnext > 1 ? v->uidnext - 1 : 1;
+		if (q.known != NULL && imap_seqset_parse(s->arena, q.known, star, &known) == 0)
+			vc.known = &known;
+		store_expunged_since(txn, v->mbid, q.modseq, vanish_cb, &vc);
+		if (vc.n > 0) {
+			qsort(vc.uids, vc.n, sizeof(uint32_t), cmp_u32);
+			io_printf(&s->io, "* VANISHED (EARLIER) %s\r\n", sess_uidset(s, vc.uids, vc.n));
+		}
+		free(vc.uids);
+		if (store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
+			uint32_t seq = 0;
+			while (store_msg_cursor_next(cur, &m) == 0) {
+				seq++;
+				if (m.modseq <= q.modseq || (vc.known && !imap_seqset_contains(vc.known, m.uid)))
+					continue;
+				io_printf(&s->io, "* %u FETCH (UID %u FLAGS ", seq, m.uid);
+				sess_write_flags(s, m.flags, m.keywords);
+				io_printf(&s->io, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
+			}
+			store_msg_cursor_close(&cur);
+		}
+	}
+	store_read_end(&txn);
+	sess_tagged(s, "OK", "[%s] %s completed.", readonly ? "READ-ONLY" : "READ-WRITE",
+		    readonly ? "Examine" : "Select");
+}
+
+void cmd_select(struct session *s, struct imap_command *cmd)
+{
+	do_select(s, cmd, 0);
+}
+
+void cmd_examine(struct session *s, struct imap_command *cmd)
+{
+	do_select(s, cmd, 1);
+}

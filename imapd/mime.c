@@ -1,0 +1,765 @@
+/* mime — MIME structure, ENVELOPE and BODYSTRUCTURE over the exact stored bytes. */
+#include "imapd/mime.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libetpan/libetpan.h>
+
+#include "lib/util.h"
+
+/* --- headers ------------------------------------------------------------------ */
+
+size_t mime_header_len(const char *msg, size_t len)
+{
+	/* an empty header */
+	if (len >= 2 && msg[0] == '\r' && msg[1] == '\n')
+		return 2;
+	if (len >= 1 && msg[0] == '\n')
+		return 1;
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (msg[i] != '\n')
+			continue;
+		if (msg[i + 1] == '\n')
+			return i + 2;
+		if (msg[i + 1] == '\r' && i + 2 < len && msg[i + 2] == '\n')
+			return i + 3;
+	}
+	return len;
+}
+
+/* Calls cb for each field: name, name length, raw value (with folding). */
+static const char *next_field(const char *p, const char *end, const char **name_r, size_t *nlen_r,
+			      const char **val_r, size_t *vlen_r)
+{
+	while (p < end) {
+		const char *line = p;
+		const char *colon = NULL;
+		/* find the end of the field (folded lines continue it) */
+		const char *e = p;
+		for (;;) {
+			const char *nl = memchr(e, '\n', (size_t)(end - e));
+			if (nl == NULL) {
+				e = end;
+				break;
+			}
+			e = nl + 1;
+			if (e >= end || (*e != ' ' && *e != '\t'))
+				break;
+		}
+		colon = memchr(line, ':', (size_t)(e - line));
+		p = e;
+		if (colon == NULL || colon == line)
+			continue; /* not a field (the empty line, or junk) */
+		const char *ne = colon;
+		while (ne > line && (ne[-1] == ' ' || ne[-1] == '\t'))
+			ne--;
+		*name_r = line;
+		*nlen_r = (size_t)(ne - line);
+		*val_r = colon + 1;
+		*vlen_r = (size_t)(e - colon - 1);
+		return p;
+	}
+	return NULL;
+}
+
+/* Unfolds and trims a raw value into out. */
+static void unfold(const char *v, size_t vlen, char *out, size_t outsize)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < vlen && o + 1 < outsize; i++) {
+		if (v[i] == '\r' || v[i] == '\n')
+			continue;
+		out[o++] = v[i];
+	}
+	out[o] = '\0';
+	size_t s = 0;
+	while (out[s] == ' ' || out[s] == '\t')
+		s++;
+	while (o > s && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+		o--;
+	memmove(out, out + s, o - s);
+	out[o - s] = '\0';
+}
+
+int mime_header_get(const char *hdr, size_t len, const char *name, char *out, size_t outsize)
+{
+	const char *p = hdr, *end = hdr + len;
+	const char *n, *v;
+	size_t nl, vl, want = strlen(name);
+	while ((p = next_field(p, end, &n, &nl, &v, &vl)) != NULL) {
+		if (nl == want && strncasecmp(n, name, nl) == 0) {
+			unfold(v, vl, out, outsize);
+			return 1;
+		}
+	}
+	if (outsize)
+		out[0] = '\0';
+	return 0;
+}
+
+/* --- structure ------------------------------------------------------------------ */
+
+struct ctype {
+	char type[64], subtype[64];
+	char boundary[256];
+};
+
+static void lower_copy(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+	for (; src[i] && i + 1 < size; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
+	dst[i] = '\0';
+}
+
+static void content_type_basic(const char *hdr, size_t hlen, int digest_parent, struct ctype *ct)
+{
+	char v[2048];
+	memset(ct, 0, sizeof(*ct));
+	if (digest_parent) {
+		mk_strlcpy(ct->type, "message", sizeof(ct->type));
+		mk_strlcpy(ct->subtype, "rfc822", sizeof(ct->subtype));
+	} else {
+		mk_strlcpy(ct->type, "text", sizeof(ct->type));
+		mk_strlcpy(ct->subtype, "plain", sizeof(ct->subtype));
+	}
+	if (!mime_header_get(hdr, hlen, "Content-Type", v, sizeof(v)))
+		return;
+	/* type/subtype */
+	char *slash = strchr(v, '/');
+	if (slash == NULL)
+		return;
+	size_t tl = (size_t)(slash - v);
+	char *se = slash + 1;
+	while (*se && *se != ';' && *se != ' ' && *se != '\t' && *se != '(')
+		se++;
+	if (tl == 0 || tl >= sizeof(ct->type) || se == slash + 1 || (size_t)(se - slash - 1) >= sizeof(ct->subtype))
+		return;
+	char t[64], st[64];
+	memcpy(t, v, tl);
+	t[tl] = '\0';
+	memcpy(st, slash + 1, (size_t)(se - slash - 1));
+	st[se - slash - 1] = '\0';
+	lower_copy(ct->type, sizeof(ct->type), t);
+	lower_copy(ct->subtype, sizeof(ct->subtype), st);
+	/* boundary=... (quoted or not) */
+	for (const char *p = se; (p = strchr(p, ';')) != NULL;) {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncasecmp(p, "boundary", 8) != 0)
+			continue;
+		const char *q = p + 8;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q != '=')
+			continue;
+		q++;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		size_t bl = 0;
+		if (*q == '"') {
+			q++;
+			while (q[bl] && q[bl] != '"' && bl + 1 < sizeof(ct->boundary))
+				bl++;
+		} else {
+			while (q[bl] && q[bl] != ';' && q[bl] != ' ' && q[bl] != '\t' && bl + 1 < sizeof(ct->boundary))
+				bl++;
+		}
+		memcpy(ct->boundary, q, bl);
+		ct->boundary[bl] = '\0';
+		break;
+	}
+}
+
+struct pstate {
+	const char *msg;
+	size_t parts;
+};
+
+static void parse_entity(struct pstate *ps, struct mime_part *e, size_t start, size_t len, int depth,
+			 int digest_parent);
+
+/* Splits body [start, start+len) at --boundary lines. */
+static void split_multipart(struct pstate *ps, struct mime_part *e, const char *boundary, int depth, int digest)
+{
+	const char *msg = ps->msg;
+	size_t bl = strlen(boundary);
+	size_t pos = e->body_start, end = e->body_start + e->body_len;
+	size_t part_start = SIZE_MAX;
+	size_t cap = 0;
+	while (pos < end) {
+		/* pos is at the start of a line */
+		const char *nl = memchr(msg + pos, '\n', end - pos);
+		size_t line_end = nl ? (size_t)(nl - msg) + 1 : end;
+		if (line_end - pos >= bl + 2 && msg[pos] == '-' && msg[pos + 1] == '-' &&
+		    memcmp(msg + pos + 2, boundary, bl) == 0) {
+			int closing = line_end - pos >= bl + 4 && msg[pos + bl + 2] == '-' && msg[pos + bl + 3] == '-';
+			if (part_start != SIZE_MAX) {
+				/* the CRLF before the delimiter belongs to the delimiter */
+				size_t pe = pos;
+				if (pe > part_start && msg[pe - 1] == '\n')
+					pe--;
+				if (pe > part_start && msg[pe - 1] == '\r')
+					pe--;
+				if (e->nchildren == cap) {
+					cap = cap ? cap * 2 : 4;
+					e->children = realloc(e->children, cap * sizeof(*e->children));
+					if (e->children == NULL)
+						abort();
+				}
+				struct mime_part *c = &e->children[e->nchildren++];
+				memset(c, 0, sizeof(*c));
+				parse_entity(ps, c, part_start, pe - part_start, depth + 1, digest);
+			}
+			if (closing) {
+				part_start = SIZE_MAX;
+				break;
+			}
+			part_start = line_end;
+			if (ps->parts >= MIME_MAX_PARTS)
+				break;
+		}
+		pos = line_end;
+	}
+	if (part_start != SIZE_MAX && part_start <= end) {
+		/* no closing delimiter: the last part runs to the end */
+		if (e->nchildren == cap) {
+			cap = cap ? cap * 2 : 4;
+			e->children = realloc(e->children, cap * sizeof(*e->children));
+			if (e->children == NULL)
+				abort();
+		}
+		struct mime_part *c = &e->children[e->nchildren++];
+		memset(c, 0, sizeof(*c));
+		parse_entity(ps, c, part_start, end - part_start, depth + 1, digest);
+	}
+}
+
+static void parse_entity(struct pstate *ps, struct mime_part *e, size_t start, size_t len, int depth,
+			 int digest_parent)
+{
+	struct ctype ct;
+	ps->parts++;
+	size_t hl = mime_header_len(ps->msg + start, len);
+	e->hdr_start = start;
+	e->hdr_len = hl;
+	e->body_start = start + hl;
+	e->body_len = len - hl;
+	if (depth >= MIME_MAX_DEPTH || ps->parts > MIME_MAX_PARTS)
+		return;
+	content_type_basic(ps->msg + start, hl, digest_parent, &ct);
+	if (strcmp(ct.type, "multipart") == 0 && ct.boundary[0] != '\0') {
+		e->multipart = 1;
+		split_multipart(ps, e, ct.boundary, depth, strcmp(ct.subtype, "digest") == 0);
+		if (e->nchildren == 0)
+			e->multipart = 0;
+	} else if (strcmp(ct.type, "message") == 0 && strcmp(ct.subtype, "rfc822") == 0) {
+		e->rfc822 = 1;
+		e->msg = calloc(1, sizeof(*e->msg));
+		if (e->msg == NULL)
+			abort();
+		parse_entity(ps, e->msg, e->body_start, e->body_len, depth + 1, 0);
+	}
+}
+
+struct mime_part *mime_parse(const char *msg, size_t len)
+{
+	struct pstate ps = {.msg = msg};
+	struct mime_part *root = calloc(1, sizeof(*root));
+	if (root == NULL)
+		abort();
+	parse_entity(&ps, root, 0, len, 0, 0);
+	return root;
+}
+
+static void part_free(struct mime_part *p)
+{
+	for (size_t i = 0; i < p->nchildren; i++)
+		part_free(&p->children[i]);
+	free(p->children);
+	if (p->msg != NULL) {
+		part_free(p->msg);
+		free(p->msg);
+	}
+}
+
+void mime_free(struct mime_part **root)
+{
+	if (*root == NULL)
+		return;
+	part_free(*root);
+	free(*root);
+	*root = NULL;
+}
+
+/* --- IMAP text ------------------------------------------------------------------- */
+
+/* A string as IMAP sends it: quoted if plain and short, else a literal. */
+static void put_string(struct buf *b, const char *s, size_t len)
+{
+	if (s == NULL) {
+		buf_append_str(b, "NIL");
+		return;
+	}
+	int quote = len < 1024;
+	for (size_t i = 0; quote && i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
+			quote = 0;
+	}
+	if (!quote) {
+		buf_printf(b, "{%zu}\r\n", len);
+		buf_append(b, s, len);
+		return;
+	}
+	buf_append(b, "\"", 1);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_append(b, "\\", 1);
+		buf_append(b, s + i, 1);
+	}
+	buf_append(b, "\"", 1);
+}
+
+static void put_nstring(struct buf *b, const char *s)
+{
+	put_string(b, s, s ? strlen(s) : 0);
+}
+
+static void put_upper(struct buf *b, const char *s)
+{
+	char u[256];
+	size_t i = 0;
+	for (; s[i] && i + 1 < sizeof(u); i++)
+		u[i] = (char)toupper((unsigned char)s[i]);
+	u[i] = '\0';
+	put_string(b, u, i);
+}
+
+/* The value of a header field or NULL, in a static-free per-call buffer. */
+static const char *field(const char *hdr, size_t hlen, const char *name, char *out, size_t size)
+{
+	return mime_header_get(hdr, hlen, name, out, size) && out[0] ? out : NULL;
+}
+
+static void put_address_list(struct buf *b, const char *hdr, size_t hlen, const char *name)
+{
+	char v[8192];
+	if (!mime_header_get(hdr, hlen, name, v, sizeof(v)) || v[0] == '\0') {
+		buf_append_str(b, "NIL");
+		return;
+	}
+	size_t idx = 0;
+	struct mailimf_address_list *al = NULL;
+	if (mailimf_address_list_parse(v, strlen(v), &idx, &al) != MAILIMF_NO_ERROR || al == NULL ||
+	    clist_count(al->ad_list) == 0) {
+		if (al)
+			mailimf_address_list_free(al);
+		buf_append_str(b, "NIL");
+		return;
+	}
+	buf_append_str(b, "(");
+	for (clistiter *it = clist_begin(al->ad_list); it; it = clist_next(it)) {
+		struct mailimf_address *a = clist_content(it);
+		struct mailimf_mailbox_list *ml = NULL;
+		if (a->ad_type == MAILIMF_ADDRESS_GROUP) {
+			buf_append_str(b, "(NIL NIL ");
+			put_nstring(b, a->ad_data.ad_group->grp_display_name);
+			buf_append_str(b, " NIL)");
+			ml = a->ad_data.ad_group->grp_mb_list;
+		}
+		clist *mbs = NULL;
+		clist one;
+		clistcell cell;
+		if (ml != NULL) {
+			mbs = ml->mb_list;
+		} else if (a->ad_type == MAILIMF_ADDRESS_MAILBOX) {
+			memset(&one, 0, sizeof(one));
+			memset(&cell, 0, sizeof(cell));
+			cell.data = a->ad_data.ad_mailbox;
+			one.first = one.last = &cell;
+			one.count = 1;
+			mbs = &one;
+		}
+		for (clistiter *m = mbs ? clist_begin(mbs) : NULL; m; m = clist_next(m)) {
+			struct mailimf_mailbox *mb = clist_content(m);
+			const char *spec = mb->mb_addr_spec ? mb->mb_addr_spec : "";
+			const char *at = strrchr(spec, '@');
+			buf_append_str(b, "(");
+			put_nstring(b, mb->mb_display_name);
+			buf_append_str(b, " NIL ");
+			if (at != NULL) {
+				put_string(b, spec, (size_t)(at - spec));
+				buf_append_str(b, " ");
+				put_nstring(b, at + 1);
+			} else {
+				put_nstring(b, spec);
+				buf_append_str(b, " NIL");
+			}
+			buf_append_str(b, ")");
+		}
+		if (a->ad_type == MAILIMF_ADDRESS_GROUP)
+			buf_append_str(b, "(NIL NIL NIL NIL)");
+	}
+	buf_append_str(b, ")");
+	mailimf_address_list_free(al);
+}
+
+static void put_envelope(struct buf *b, const char *hdr, size_t hlen)
+{
+	char v[8192];
+	buf_append_str(b, "(");
+	put_nstring(b, field(hdr, hlen, "Date", v, sizeof(v)));
+	buf_append_str(b, " ");
+	put_nstring(b, field(hdr, hlen, "Subject", v, sizeof(v)));
+	buf_append_str(b, " ");
+	put_address_list(b, hdr, hlen, "From");
+	buf_append_str(b, " ");
+	put_address_list(b, hdr, hlen, field(hdr, hlen, "Sender", v, sizeof(v)) ? "Sender" : "From");
+	buf_append_str(b, " ");
+	put_address_list(b, hdr, hlen, field(hdr, hlen, "Reply-To", v, sizeof(v)) ? "Reply-To" : "From");
+	buf_append_str(b, " ");
+	put_address_list(b, hdr, hlen, "To");
+	buf_append_str(b, " ");
+	put_address_list(b, hdr, hlen, "Cc");
+	buf_append_str(b, " ");
+	put_address_list(b, hdr, hlen, "Bcc");
+	buf_append_str(b, " ");
+	put_nstring(b, field(hdr, hlen, "In-Reply-To", v, sizeof(v)));
+	buf_append_str(b, " ");
+	put_nstring(b, field(hdr, hlen, "Message-ID", v, sizeof(v)));
+	buf_append_str(b, ")");
+}
+
+/* ("name" "value" ...) or NIL, from a clist of struct mailmime_parameter. */
+static void put_params(struct buf *b, clist *params, const char *skip)
+{
+	int n = 0;
+	for (clistiter *it = params ? clist_begin(params) : NULL; it; it = clist_next(it)) {
+		struct mailmime_parameter *p = clist_content(it);
+		if (p->pa_name == NULL || p->pa_value == NULL || (skip && strcasecmp(p->pa_name, skip) == 0))
+			continue;
+		buf_append_str(b, n++ ? " " : "(");
+		put_upper(b, p->pa_name);
+		buf_append_str(b, " ");
+		put_nstring(b, p->pa_value);
+	}
+	buf_append_str(b, n ? ")" : "NIL");
+}
+
+static void put_type_params(struct buf *b, const char *hdr, size_t hlen, const struct ctype *ct)
+{
+	char v[4096];
+	int done = 0;
+	if (mime_header_get(hdr, hlen, "Content-Type", v, sizeof(v)) && v[0]) {
+		size_t idx = 0;
+		struct mailmime_content *c = NULL;
+		if (mailmime_content_parse(v, strlen(v), &idx, &c) == MAILIMF_NO_ERROR && c != NULL) {
+			put_params(b, c->ct_parameters, NULL);
+			mailmime_content_free(c);
+			done = 1;
+		}
+	}
+	if (!done) {
+		if (strcmp(ct->type, "text") == 0)
+			buf_append_str(b, "(\"CHARSET\" \"US-ASCII\")");
+		else
+			buf_append_str(b, "NIL");
+	}
+}
+
+static void put_disposition(struct buf *b, const char *hdr, size_t hlen)
+{
+	char v[4096];
+	if (!mime_header_get(hdr, hlen, "Content-Disposition", v, sizeof(v)) || !v[0]) {
+		buf_append_str(b, "NIL");
+		return;
+	}
+	size_t idx = 0;
+	struct mailmime_disposition *d = NULL;
+	if (mailmime_disposition_parse(v, strlen(v), &idx, &d) != MAILIMF_NO_ERROR || d == NULL) {
+		buf_append_str(b, "NIL");
+		return;
+	}
+	const char *type = d->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_INLINE	 ? "INLINE"
+			   : d->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT ? "ATTACHMENT"
+			   : d->dsp_type->dsp_extension ? d->dsp_type->dsp_extension : "ATTACHMENT";
+	buf_append_str(b, "(");
+	put_upper(b, type);
+	buf_append_str(b, " ");
+	int n = 0;
+	for (clistiter *it = d->dsp_parms ? clist_begin(d->dsp_parms) : NULL; it; it = clist_next(it)) {
+		struct mailmime_disposition_parm *p = clist_content(it);
+		const char *name = NULL, *value = NULL;
+		char size[32];
+		switch (p->pa_type) {
+		case MAILMIME_DISPOSITION_PARM_FILENAME: name = "FILENAME"; value = p->pa_data.pa_filename; break;
+		case MAILMIME_DISPOSITION_PARM_CREATION_DATE: name = "CREATION-DATE"; value = p->pa_data.pa_creation_date; break;
+		case MAILMIME_DISPOSITION_PARM_MODIFICATION_DATE: name = "MODIFICATION-DATE"; value = p->pa_data.pa_modification_date; break;
+		case MAILMIME_DISPOSITION_PARM_READ_DATE: name = "READ-DATE"; value = p->pa_data.pa_read_date; break;
+		case MAILMIME_DISPOSITION_PARM_SIZE:
+			snprintf(size, sizeof(size), "%zu", p->pa_data.pa_size);
+			name = "SIZE";
+			value = size;
+			break;
+		case MAILMIME_DISPOSITION_PARM_PARAMETER:
+			name = p->pa_data.pa_parameter->pa_name;
+			value = p->pa_data.pa_parameter->pa_value;
+			break;
+		}
+		if (name == NULL || value == NULL)
+			continue;
+		buf_append_str(b, n++ ? " " : "(");
+		put_upper(b, name);
+		buf_append_str(b, " ");
+		put_nstring(b, value);
+	}
+	buf_append_str(b, n ? "))" : "NIL)");
+	mailmime_disposition_free(d);
+}
+
+static size_t count_lines(const char *s, size_t len)
+{
+	size_t n = 0;
+	for (const char *p = s; (p = memchr(p, '\n', (size_t)(s + len - p))) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void put_bodystructure(struct buf *b, const char *msg, const struct mime_part *e, int ext, int digest_parent)
+{
+	const char *hdr = msg + e->hdr_start;
+	size_t hlen = e->hdr_len;
+	char v[4096];
+	struct ctype ct;
+	content_type_basic(hdr, hlen, digest_parent, &ct);
+	if (e->multipart) {
+		int digest = strcmp(ct.subtype, "digest") == 0;
+		buf_append_str(b, "(");
+		for (size_t i = 0; i < e->nchildren; i++)
+			put_bodystructure(b, msg, &e->children[i], ext, digest);
+		buf_append_str(b, " ");
+		put_upper(b, ct.subtype);
+		if (ext) {
+			buf_append_str(b, " ");
+			put_type_params(b, hdr, hlen, &ct);
+			buf_append_str(b, " ");
+			put_disposition(b, hdr, hlen);
+			buf_append_str(b, " ");
+			put_nstring(b, field(hdr, hlen, "Content-Language", v, sizeof(v)));
+			buf_append_str(b, " ");
+			put_nstring(b, field(hdr, hlen, "Content-Location", v, sizeof(v)));
+		}
+		buf_append_str(b, ")");
+		return;
+	}
+	if (strcmp(ct.type, "multipart") == 0) {
+		/* a multipart without parts: show it as text/plain */
+		mk_strlcpy(ct.type, "text", sizeof(ct.type));
+		mk_strlcpy(ct.subtype, "plain", sizeof(ct.subtype));
+	}
+	buf_append_str(b, "(");
+	put_upper(b, ct.type);
+	buf_append_str(b, " ");
+	put_upper(b, ct.subtype);
+	buf_append_str(b, " ");
+	put_type_params(b, hdr, hlen, &ct);
+	buf_append_str(b, " ");
+	put_nstring(b, field(hdr, hlen, "Content-ID", v, sizeof(v)));
+	buf_append_str(b, " ");
+	put_nstring(b, field(hdr, hlen, "Content-Description", v, sizeof(v)));
+	buf_append_str(b, " ");
+	if (field(hdr, hlen, "Content-Transfer-Encoding", v, sizeof(v)))
+		put_upper(b, v);
+	else
+		buf_append_str(b, "\"7BIT\"");
+	buf_printf(b, " %zu", e->body_len);
+	if (e->rfc822 && e->msg != NULL) {
+		buf_append_str(b, " ");
+		put_envelope(b, msg + e->msg->hdr_start, e->msg->hdr_len);
+		buf_append_str(b, " ");
+		put_bodystructure(b, msg, e->msg, ext, 0);
+		buf_printf(b, " %zu", count_lines(msg + e->body_start, e->body_len));
+	} else if (strcmp(ct.type, "text") == 0) {
+		buf_printf(b, " %zu", count_lines(msg + e->body_start, e->body_len));
+	}
+	if (ext) {
+		buf_append_str(b, " ");
+		put_nstring(b, field(hdr, hlen, "Content-MD5", v, sizeof(v)));
+		buf_append_str(b, " ");
+		put_disposition(b, hdr, hlen);
+		buf_append_str(b, " ");
+		put_nstring(b, field(hdr, hlen, "Content-Language", v, sizeof(v)));
+		buf_append_str(b, " ");
+		put_nstring(b, field(hdr, hlen, "Content-Location", v, sizeof(v)));
+	}
+	buf_append_str(b, ")");
+}
+
+int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf *body, struct buf *bodystructure)
+{
+	struct mime_part *root = mime_parse(msg, len);
+	if (envelope != NULL)
+		put_envelope(envelope, msg + root->hdr_start, root->hdr_len);
+	if (body != NULL)
+		put_bodystructure(body, msg, root, 0, 0);
+	if (bodystructure != NULL)
+		put_bodystructure(bodystructure, msg, root, 1, 0);
+	mime_free(&root);
+	/* a buffer that hit its max dropped an append: the text is broken */
+	if ((envelope && envelope->len + 64 > envelope->max) || (body && body->len + 64 > body->max) ||
+	    (bodystructure && bodystructure->len + 64 > bodystructure->max))
+		return -1;
+	return 0;
+}
+
+/* --- sections ------------------------------------------------------------------------ */
+
+/* Copies the header lines whose names are (or, with not, are not) in the list. */
+static int header_fields(const char *hdr, size_t hlen, const char *list, int not, struct buf *out)
+{
+	/* list: "(A B C)" */
+	const char *p = list;
+	while (*p == ' ')
+		p++;
+	if (*p != '(')
+		return -1;
+	p++;
+	char names[64][128];
+	size_t n = 0;
+	while (*p && *p != ')') {
+		while (*p == ' ')
+			p++;
+		if (*p == ')')
+			break;
+		size_t l = 0;
+		int quoted = *p == '"';
+		if (quoted)
+			p++;
+		while (p[l] && (quoted ? p[l] != '"' : (p[l] != ' ' && p[l] != ')')))
+			l++;
+		if (l == 0 || l >= sizeof(names[0]) || n >= sizeof(names) / sizeof(names[0]))
+			return -1;
+		memcpy(names[n], p, l);
+		names[n][l] = '\0';
+		n++;
+		p += l + (quoted && p[l] == '"');
+	}
+	if (*p != ')' || n == 0)
+		return -1;
+	const char *q = hdr, *end = hdr + hlen;
+	const char *fn, *fv;
+	size_t fnl, fvl;
+	while ((q = next_field(q, end, &fn, &fnl, &fv, &fvl)) != NULL) {
+		int found = 0;
+		for (size_t i = 0; i < n && !found; i++)
+			if (strlen(names[i]) == fnl && strncasecmp(names[i], fn, fnl) == 0)
+				found = 1;
+		if (found != not)
+			buf_append(out, fn, (size_t)(fv + fvl - fn));
+	}
+	buf_append(out, "\r\n", 2);
+	return 0;
+}
+
+int mime_section(const char *msg, size_t len, const char *section, size_t *start_r, size_t *len_r,
+		 struct buf *out)
+{
+	struct mime_part *root = mime_parse(msg, len);
+	const struct mime_part *c = root, *e = root;
+	const char *p = section;
+	int have_part = 0, ret = 0;
+	*start_r = 0;
+	*len_r = 0;
+	while (*p >= '0' && *p <= '9') {
+		uint64_t n = 0;
+		while (*p >= '0' && *p <= '9') {
+			n = n * 10 + (uint64_t)(*p - '0');
+			if (n > 100000)
+				goto bad;
+			p++;
+		}
+		if (n == 0)
+			goto bad;
+		if (have_part) {
+			if (e->rfc822 && e->msg)
+				c = e->msg;
+			else if (e->multipart)
+				c = e;
+			else
+				goto empty;
+		}
+		if (c->multipart) {
+			if (n > c->nchildren)
+				goto empty;
+			e = &c->children[n - 1];
+		} else {
+			if (n != 1)
+				goto empty;
+			e = c;
+		}
+		have_part = 1;
+		if (*p == '.')
+			p++;
+		else if (*p != '\0')
+			goto bad;
+	}
+	if (*p == '\0') {
+		if (!have_part) {
+			*len_r = len;
+		} else {
+			*start_r = e->body_start;
+			*len_r = e->body_len;
+		}
+		goto done;
+	}
+	if (strcasecmp(p, "MIME") == 0) {
+		if (!have_part)
+			goto bad;
+		*start_r = e->hdr_start;
+		*len_r = e->hdr_len;
+		goto done;
+	}
+	/* HEADER, TEXT, HEADER.FIELDS: of the message, or of the embedded message */
+	const struct mime_part *m = root;
+	if (have_part) {
+		if (!e->rfc822 || e->msg == NULL) {
+			if (strncasecmp(p, "HEADER", 6) != 0 && strcasecmp(p, "TEXT") != 0)
+				goto bad;
+			goto empty;
+		}
+		m = e->msg;
+	}
+	if (strcasecmp(p, "HEADER") == 0) {
+		*start_r = m->hdr_start;
+		*len_r = m->hdr_len;
+	} else if (strcasecmp(p, "TEXT") == 0) {
+		*start_r = m->body_start;
+		*len_r = m->body_len;
+	} else if (strncasecmp(p, "HEADER.FIELDS.NOT", 17) == 0 && (p[17] == ' ' || p[17] == '(')) {
+		if (header_fields(msg + m->hdr_start, m->hdr_len, p + 17, 1, out) < 0)
+			goto bad;
+		*start_r = SIZE_MAX;
+	} else if (strncasecmp(p, "HEADER.FIELDS", 13) == 0 && (p[13] == ' ' || p[13] == '(')) {
+		if (header_fields(msg + m->hdr_start, m->hdr_len, p + 13, 0, out) < 0)
+			goto bad;
+		*start_r = SIZE_MAX;
+	} else {
+		goto bad;
+	}
+	goto done;
+empty:
+	*start_r = 0;
+	*len_r = 0;
+	goto done;
+bad:
+	ret = -1;
+done:
+	mime_free(&root);
+	return ret;
+}

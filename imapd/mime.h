@@ -1,0 +1,54 @@
+/* mime — the MIME structure of a stored message for FETCH and SEARCH:
+ * ENVELOPE, BODY and BODYSTRUCTURE text, body[section] byte ranges, header
+ * field lookup. Parts are found by scanning boundaries over the exact bytes
+ * (so every range is an offset into the stored message); header fields
+ * (Content-Type, Content-Disposition, addresses) are parsed with libetpan.
+ * All pure: fed bytes, never I/O. Limits: MIME_MAX_DEPTH nesting,
+ * MIME_MAX_PARTS parts (beyond them, the rest is one opaque part). */
+#ifndef MK_IMAP_MIME_H
+#define MK_IMAP_MIME_H
+
+#include <stddef.h>
+
+#include "lib/buf.h"
+
+#define MIME_MAX_DEPTH 20
+#define MIME_MAX_PARTS 2000
+
+struct mime_part {
+	size_t hdr_start, hdr_len;   /* header block, including the empty line */
+	size_t body_start, body_len;
+	int multipart;               /* children are the parts */
+	int rfc822;                  /* message/rfc822: msg is the embedded message */
+	struct mime_part *children;
+	size_t nchildren;
+	struct mime_part *msg;
+};
+
+/* Parses the structure. Returns the root (the message) or NULL (out of memory
+ * is fatal, so never in practice). Free with mime_free. */
+struct mime_part *mime_parse(const char *msg, size_t len);
+void mime_free(struct mime_part **root);
+
+/* Builds ENVELOPE, BODY (non-extensible) and BODYSTRUCTURE, each as the IMAP
+ * text to send, into the given buffers (any may be NULL). Returns 0 or -1 (a
+ * buffer reached its max). */
+int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf *body,
+		  struct buf *bodystructure);
+
+/* Resolves a section spec ("", "1.2", "HEADER", "1.TEXT", "2.MIME",
+ * "HEADER.FIELDS (A B)", "1.HEADER.FIELDS.NOT (C)") to a byte range. For
+ * HEADER.FIELDS the selected lines are copied into out (the caller sends
+ * out's bytes) and *start_r is set to SIZE_MAX. Returns 0, or -1 if the
+ * section is malformed (BAD); a part that does not exist gives an empty
+ * range (RFC 3501 lets a server answer with an empty string). */
+int mime_section(const char *msg, size_t len, const char *section, size_t *start_r, size_t *len_r,
+		 struct buf *out);
+
+/* The unfolded value of the first header field named name in hdr[0..len),
+ * copied into out (size outsize; truncated). Returns 1 if found, 0 if not. */
+int mime_header_get(const char *hdr, size_t len, const char *name, char *out, size_t outsize);
+/* Length of the header block (through the empty line) of msg. */
+size_t mime_header_len(const char *msg, size_t len);
+
+#endif

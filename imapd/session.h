@@ -1,0 +1,137 @@
+/* session — one IMAP connection: state, the selected mailbox's view, and the
+ * helpers every cmd_*.c file shares. One thread runs one session (see
+ * doc/imapd.md for why), so nothing here is locked except struct imapd's
+ * shared tables. */
+#ifndef MK_IMAP_SESSION_H
+#define MK_IMAP_SESSION_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "imapd/io.h"
+#include "imapd/parse.h"
+#include "index/store.h"
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/directory.h"
+
+/* What the whole server shares (read-only after start, except where locked). */
+struct imapd {
+	struct config *cfg;
+	struct store *store;
+	struct directory *dir;
+	pthread_mutex_t dir_lock; /* directory backends are not thread-safe */
+	SSL_CTX *tls;             /* NULL: no TLS (no certificate) */
+	size_t max_line;
+	uint64_t max_literal;
+	int idle_interval;        /* seconds between "* OK Still here" in IDLE */
+	int timeout;              /* seconds: autologout */
+	int login_timeout;        /* seconds before login */
+	double auth_penalty;      /* seconds after the first failure, doubling */
+	double auth_penalty_max;
+	unsigned max_cmds_per_sec;
+	char **plaintext_nets;    /* clients allowed to log in without TLS */
+	size_t nplaintext_nets;
+	/* growing per-IP delay after authentication failures */
+	pthread_mutex_t penalty_lock;
+	struct penalty { char ip[64]; unsigned failures; double last; } penalties[256];
+};
+
+enum sess_state { S_NOTAUTH, S_AUTH, S_SELECTED, S_LOGOUT };
+
+struct view {
+	uint32_t mbid;
+	char name[STORE_NAME_MAX + 1]; /* UTF-8 */
+	uint32_t uidvalidity;
+	uint32_t *uids;   /* seq n is uids[n-1], ascending */
+	size_t n, cap;
+	uint64_t hms;     /* flag changes up to this modseq were reported */
+	uint64_t exp_modseq; /* expunges up to this modseq were reported */
+	uint32_t uidnext; /* first UID the client has not seen */
+	int readonly;
+};
+
+struct session {
+	struct imapd *d;
+	struct io io;
+	char ip[64];
+	char lip[64];
+	int plaintext_ok;  /* local client: may log in without TLS */
+	int tls;
+	enum sess_state state;
+	struct buf in;
+	struct imap_framer fr;
+	struct imap_arena *arena; /* per command */
+	const char *tag;
+	char user[STORE_NAME_MAX + 1];
+	uint32_t user_id;
+	struct view sel;
+	int condstore, qresync;
+	/* changes this session just reported itself (STORE): sess_sync skips them */
+	const uint32_t *own_uids;
+	const uint64_t *own_modseqs;
+	size_t nown;
+	int utf8;
+	unsigned cmds_this_sec;
+	double sec_start;
+	char id[24]; /* a queue-id-like session id for logs */
+};
+
+/* The session thread's entry point; takes ownership of fd. */
+void session_run(struct imapd *d, int fd, int implicit_tls);
+
+/* --- replies ---------------------------------------------------------------- */
+void sess_tagged(struct session *s, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void sess_untagged(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* NO with a response code chosen from a store error. */
+void sess_store_error(struct session *s, int err, const char *what);
+
+/* --- mailbox names ------------------------------------------------------------- */
+/* Decodes a mailbox argument (modified UTF-7) into UTF-8; INBOX in any case
+ * becomes "INBOX". Returns 0 or -1 (answers BAD/NO itself). */
+int sess_mailbox_arg(struct session *s, const struct imap_arg *arg, char *name_r, size_t size);
+/* Writes a UTF-8 store name as a quoted modified UTF-7 mailbox. */
+void sess_write_mailbox(struct session *s, const char *name);
+
+/* --- the selected mailbox -------------------------------------------------------- */
+/* Tells the client what changed since it last heard (EXISTS, FETCH FLAGS, and
+ * if allow_expunge EXPUNGE/VANISHED). */
+void sess_sync(struct session *s, int allow_expunge);
+/* Drops the selected mailbox. */
+void sess_unselect(struct session *s);
+/* Resolves a sequence set (seqs or UIDs) to ascending sequence numbers
+ * (arena-allocated). Returns 0 or -1 (bad syntax). */
+int sess_resolve(struct session *s, const char *set, int uid, uint32_t **seqs_r, size_t *n_r);
+/* Sequence number of uid, or 0. */
+uint32_t sess_seq_of(const struct session *s, uint32_t uid);
+/* Writes "(\Seen \Answered kw ...)". */
+void sess_write_flags(struct session *s, uint32_t flags, const char *keywords);
+/* Parses a flag list (or a single flag) into system flags and keywords
+ * (space-separated, arena). Returns 0 or -1. */
+int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *flags_r, const char **keywords_r);
+/* Formats a UID set "1:3,5" from ascending uids into the arena. */
+const char *sess_uidset(struct session *s, const uint32_t *uids, size_t n);
+
+/* Adds uid at the end of the view. */
+void view_push(struct view *v, uint32_t uid);
+/* Length of the command being run (its bytes start s->in.data). */
+size_t sess_current_cmdlen(void);
+/* Reads one more line from the client after the current command's cmdlen
+ * bytes (AUTHENTICATE, IDLE), copied into the arena without CRLF. Literal
+ * arguments of the command are invalid afterwards. Returns 0 or -1. */
+int sess_read_line(struct session *s, size_t cmdlen, char **line_r);
+
+/* --- commands (cmd_*.c) ------------------------------------------------------------ */
+typedef void cmd_fn(struct session *s, struct imap_command *cmd);
+cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_starttls, cmd_login, cmd_authenticate, cmd_id,
+	cmd_enable, cmd_compress, cmd_namespace;
+cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_list, cmd_lsub,
+	cmd_status;
+cmd_fn cmd_select, cmd_examine, cmd_unselect, cmd_close, cmd_check, cmd_expunge;
+cmd_fn cmd_fetch, cmd_store, cmd_search, cmd_append, cmd_copy, cmd_move, cmd_idle;
+
+/* Capability string for the session's state (no leading "CAPABILITY"). */
+void sess_capabilities(struct session *s, struct buf *out);
+
+#endif

@@ -1,0 +1,28 @@
+"""Fixtures for the spam tests: the mount fixtures of tests/integration/fs
+(loaded under another module name, so the two conftest files do not clash)
+and a trained user."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_top = Path(__file__).resolve().parents[1] / "conftest.py"
+_spec = importlib.util.spec_from_file_location("mk_top_conftest", _top)
+topconf = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(topconf)
+CORPUS = topconf.CORPUS
+
+_fs = Path(__file__).resolve().parents[1] / "fs" / "conftest.py"
+_spec = importlib.util.spec_from_file_location("mk_fs_conftest", _fs)
+fsconf = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fsconf)
+
+mkstore_bin = fsconf.mkstore_bin
+store_users = fsconf.store_users
+mount = fsconf.mount
+wait_for = fsconf.wait_for
+
+
+def spam_stats(inst, user):
+    line = inst.mk("spam", "stats", "--user", user).stdout.split()
+    return {line[i]: int(line[i + 1]) for i in range(2, len(line), 2)}
