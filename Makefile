@@ -65,7 +65,7 @@ UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: all asan test unit integration fuzz fuzz-smoke bench install clean format deps
+.PHONY: all asan test unit integration fuzz fuzz-smoke bench install clean format deps demo man
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -122,3 +122,11 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# The README's first command: deps, build, an instance in ./demo, and `mailkeep run`.
+demo:
+	tools/demo.sh
+
+# mailkeep.conf(5) is generated from the settings tables (index/params_*.c).
+man: $(BUILD)/bin/mailkeep
+	$(BUILD)/bin/mailkeep check --man > doc/man/mailkeep.conf.5

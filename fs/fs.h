@@ -28,6 +28,7 @@
 #include "index/store.h"
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/directory.h"
 
 /* What a message looks like on the mount: its directory and flag letters. */
 #define FS_STATE_NEW 0x80 /* shown in new/ (\Recent in the store) */
@@ -81,6 +82,9 @@ struct fs {
 	uint64_t tmp_max_size;  /* one file being written */
 	uint64_t tmp_max_total; /* all of them */
 	struct timespec start;
+	/* LDAP users: uidNumber/gidNumber when the store has none (NULL: embedded) */
+	struct directory *dir;
+	pthread_mutex_t dir_lock;
 
 	pthread_mutex_t lock;
 	struct fs_mb *mbs; /* indexed by mbid */

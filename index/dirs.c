@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "index/dir_ldap.h"
+#include "index/dir_sync.h"
 #include "index/dirs.h"
 
 int directory_open(struct config *cfg, struct store *store, struct directory **dir_r, char *err, size_t errsize)
@@ -14,8 +15,13 @@ int directory_open(struct config *cfg, struct store *store, struct directory **d
 		*dir_r = dir_embedded_open(store, cfg);
 		return 0;
 	}
-	if (dir_ldap_spec(which))
-		return dir_ldap_open_config(cfg, which, dir_r, err, errsize);
+	if (dir_ldap_spec(which)) {
+		if (dir_ldap_open_config(cfg, which, dir_r, err, errsize) < 0)
+			return -1;
+		if (store != NULL) /* keep the store's uid/gid of LDAP users as LDAP says */
+			*dir_r = dir_sync_wrap(*dir_r, store);
+		return 0;
+	}
 	snprintf(err, errsize, "user_directory = %s: unknown directory (use embedded, or ldap:/path/to/file.cf)", which);
 	return -1;
 }

@@ -63,6 +63,8 @@ static void roff(const char *s)
 			fputs("\\e", stdout);
 		else if (*s == '-')
 			fputs("\\-", stdout);
+		else if (*s == '"')
+			fputs("\\(dq", stdout);
 		else
 			putchar(*s);
 	}

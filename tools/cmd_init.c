@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "index/params.h"
 #include "lib/password.h"
 #include "lib/tls.h"
 #include "lib/util.h"
@@ -23,13 +24,14 @@ static const char init_help[] =
 	"  DIR/tls/cert.pem, key.pem  a self-signed certificate for --hostname (10 years)\n"
 	"  DIR/data/store             the store;  DIR/data/run  pid files and sockets\n"
 	"  DIR/mail                   where `mailkeep mount` shows the Maildirs\n"
-	"Not run as root, the services are set to unprivileged ports on 127.0.0.1\n"
-	"(SMTP 2525, LMTP 2424, IMAP 1143, IMAPS 1993).\n"
+	"Not run as root (or with --local), the services are set to unprivileged ports on\n"
+	"127.0.0.1 (SMTP 2525, LMTP 2424, IMAP 1143, IMAPS 1993) and log to stderr.\n"
 	"  --user NAME            also add this user, with a welcome message in INBOX\n"
 	"  --password-file FILE   the user's password: the first line of FILE (\"-\": stdin);\n"
 	"                         else asked on the terminal, else the user gets none\n"
 	"  --hostname NAME        myhostname (default: this host's name)\n"
 	"  --domain NAME          mydomain (default: the hostname without its first label)\n"
+	"  --local                unprivileged local ports and stderr logs even as root\n"
 	"  --force                write into a DIR that holds an instance already (the\n"
 	"                         config and the certificate are replaced; the store is kept)\n\n"
 	"example:\n"
@@ -134,11 +136,12 @@ static int run(struct cli *cli, int argc, char **argv)
 		{"user", required_argument, NULL, 'u'},     {"password-file", required_argument, NULL, 'p'},
 		{"no-password", no_argument, NULL, 'n'},    {"hostname", required_argument, NULL, 'H'},
 		{"domain", required_argument, NULL, 'd'},   {"force", no_argument, NULL, 'f'},
+		{"local", no_argument, NULL, 'l'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *user = NULL, *pwfile = NULL, *hostname = NULL, *domain = NULL;
 	char host[256], dom[256], dir[PATH_MAX], path[PATH_MAX + 64], err[512];
-	int c, force = 0, nopw = 0;
+	int c, force = 0, nopw = 0, local = 0;
 	char *conf = NULL;
 	size_t conflen = 0;
 
@@ -161,6 +164,9 @@ static int run(struct cli *cli, int argc, char **argv)
 			break;
 		case 'f':
 			force = 1;
+			break;
+		case 'l':
+			local = 1;
 			break;
 		default:
 			return cli_usage(&cmd_init);
@@ -208,7 +214,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	{
 		FILE *f = open_memstream(&conf, &conflen);
 		char date[64];
-		int root = geteuid() == 0;
+		int root = geteuid() == 0 && !local;
 		if (f == NULL)
 			abort();
 		rfc5322_date(time(NULL), date, sizeof(date));
@@ -227,9 +233,26 @@ static int run(struct cli *cli, int argc, char **argv)
 			"mount_point = $config_directory/mail\n",
 			date, dir, dir, hostname, domain, root ? "syslog" : "stderr");
 		if (!root) {
-			fprintf(f, "\n# Not made by root: unprivileged ports on 127.0.0.1.\n"
-				   "# (the SMTP, LMTP and IMAP settings are added here when those services exist:\n"
-				   "#  smtp 2525, lmtp 2424, imap 1143, imaps 1993)\n");
+			/* written only for the services this build knows, so `check` stays clean */
+			static const struct {
+				const char *name, *value;
+			} ports[] = {
+				{"smtpd_listen", "127.0.0.1:2525"},
+				{"lmtp_listen", "unix:$run_directory/lmtp, 127.0.0.1:2424"},
+				{"imapd_listen", "127.0.0.1:1143"},
+				{"imapd_tls_listen", "127.0.0.1:1993"},
+			};
+			char perr[256];
+			struct config *known = params_load(NULL, perr, sizeof(perr));
+			fprintf(f, "\n# Not made by root (or made with --local): unprivileged ports on 127.0.0.1.\n");
+			for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+				if (known != NULL && config_get(known, ports[i].name) != NULL)
+					fprintf(f, "%s = %s\n", ports[i].name, ports[i].value);
+				else
+					fprintf(f, "# %s = %s   (for when that service is built)\n", ports[i].name,
+						ports[i].value);
+			}
+			config_free(&known);
 		}
 		fclose(f);
 	}

@@ -27,7 +27,7 @@ def _shared():
 
 
 _s = _shared()
-BUILD, REPO, free_port, wait_port = _s.BUILD, _s.REPO, _s.free_port, _s.wait_port
+BIN, BUILD, REPO, free_port, wait_port = _s.BIN, _s.BUILD, _s.REPO, _s.free_port, _s.wait_port
 
 HERE = Path(__file__).resolve().parent
 SUFFIX = "dc=example,dc=org"

@@ -168,3 +168,17 @@ def test_run_without_services(instance, tmp_path):
     assert cp.returncode == 1 and "no service is installed" in cp.stderr
     cp = subprocess.run([str(bindir / "mailkeep"), "-c", str(instance.conf), "imapd"], capture_output=True, text=True)
     assert cp.returncode == 1 and "mailkeep-imapd is not installed" in cp.stderr
+
+
+def test_demo_script_makes_an_instance(tmp_path):
+    """tools/demo.sh (the README's first command), without installing packages or running."""
+    d = tmp_path / "demo"
+    env = dict(os.environ, MAILKEEP_DEMO=str(d), MAILKEEP_DEMO_SKIP_DEPS="1", MAILKEEP_DEMO_NO_RUN="1")
+    cp = subprocess.run([str(REPO / "tools" / "demo.sh")], capture_output=True, text=True, env=env, timeout=900)
+    assert cp.returncode == 0, cp.stdout[-2000:] + cp.stderr[-2000:]
+    assert "Welcome" not in cp.stderr
+    assert (d / "password").read_text().strip()
+    assert oct((d / "password").stat().st_mode & 0o777) == "0o600"
+    show = mk("-c", d / "mailkeep.conf", "user", "show", "demo").stdout
+    assert "password set" in show and "messages 1 " in show
+    assert mk("-c", d / "mailkeep.conf", "check").returncode == 0
