@@ -12,12 +12,17 @@
  * `fusermount3 -u MOUNTPOINT` (or umount as root), or SIGTERM.
  */
 #include <errno.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "index/dirs.h"
 #include "index/params.h"
 #include "index/spam.h"
 #include "lib/log.h"
@@ -27,6 +32,26 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mailkeep-fs [-c CONF] [-f] [-d] [MOUNTPOINT]\n");
 	exit(2);
+}
+
+extern char **environ;
+
+/* A mount left by a mailkeep-fs that died (mailkeep run restarts it) answers
+ * ENOTCONN: detach it so that we can mount again. */
+static void clear_stale_mount(const char *mountpoint)
+{
+	struct stat st;
+	pid_t pid;
+	int status;
+	char *argv[] = {"fusermount3", "-u", "-z", (char *)mountpoint, NULL};
+
+	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+		return;
+	log_warn("%s: a stale mount (a previous mailkeep-fs died); detaching it", mountpoint);
+	if (geteuid() == 0 && umount2(mountpoint, MNT_DETACH) == 0)
+		return;
+	if (posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, environ) == 0)
+		waitpid(pid, &status, 0);
 }
 
 static int open_store(struct config *cfg, struct store **store_r)
@@ -90,6 +115,7 @@ int main(int argc, char **argv)
 
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.lock, NULL);
+	pthread_mutex_init(&fs.dir_lock, NULL);
 	fs.cfg = cfg;
 	fs.entry_timeout = config_get_time(cfg, "fs_entry_timeout");
 	fs.attr_timeout = config_get_time(cfg, "fs_attr_timeout");
@@ -109,6 +135,7 @@ int main(int argc, char **argv)
 		log_warn("no mount point: set mount_point in %s", conf);
 		goto out;
 	}
+	clear_stale_mount(mountpoint);
 	if (mk_mkdirs(mountpoint, 0755) < 0) {
 		log_warn("cannot create %s: %m", mountpoint);
 		goto out;
@@ -144,6 +171,14 @@ int main(int argc, char **argv)
 	/* renames into and out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(fs.store, cfg) < 0)
 		goto out_unmount;
+	{
+		const char *ud = config_get(cfg, "user_directory");
+		if (ud && strncmp(ud, "ldap:", 5) == 0 &&
+		    directory_open(cfg, fs.store, &fs.dir, err, sizeof(err)) < 0) {
+			log_warn("user_directory: %s; LDAP users get fs_default_uid", err);
+			fs.dir = NULL;
+		}
+	}
 	if (fs_watch_start(&fs) < 0)
 		log_warn("changes made elsewhere will show only after the cache timeouts");
 	log_info("mounted on %s (store %s)", mountpoint, store_dir(fs.store));
@@ -163,6 +198,8 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out:
+	if (fs.dir)
+		dir_close(&fs.dir);
 	if (fs.store)
 		store_close(&fs.store);
 	fs_pending_free(&fs);

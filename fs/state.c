@@ -70,6 +70,18 @@ static int owner_of(struct fs *fs, struct store_txn *txn, uint32_t user_id, stru
 		return rc;
 	if ((rc = store_mailbox_get(txn, user_id, "INBOX", &inbox)) < 0)
 		return rc;
+	if ((!u.uid || !u.gid) && fs->dir) {
+		/* an LDAP user: uidNumber and gidNumber come from the directory */
+		struct dir_user du;
+		pthread_mutex_lock(&fs->dir_lock);
+		if (dir_get_user(fs->dir, u.name, &du) == DIR_OK) {
+			if (!u.uid)
+				u.uid = (uint32_t)du.uid;
+			if (!u.gid)
+				u.gid = (uint32_t)du.gid;
+		}
+		pthread_mutex_unlock(&fs->dir_lock);
+	}
 	o->user_id = user_id;
 	o->uid = u.uid ? (uid_t)u.uid : fs->default_uid;
 	o->gid = u.gid ? (gid_t)u.gid : fs->default_gid;
