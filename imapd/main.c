@@ -20,6 +20,7 @@
 #include "imapd/session.h"
 #include "index/dirs.h"
 #include "index/params.h"
+#include "index/spam.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/tls.h"
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
 	d.cfg = cfg;
 	pthread_mutex_init(&d.dir_lock, NULL);
 	pthread_mutex_init(&d.penalty_lock, NULL);
+	pthread_mutex_init(&d.views_lock, NULL);
 	d.max_line = (size_t)config_get_size(cfg, "imap_max_line_length");
 	d.max_literal = config_get_size(cfg, "imap_max_literal_size");
 	d.idle_interval = (int)config_get_time(cfg, "imap_idle_interval");
@@ -138,6 +140,9 @@ int main(int argc, char **argv)
 				   .map_max = config_get_size(cfg, "store_map_max")};
 	if (store_open(config_get(cfg, "store_directory"), &so, &d.store, err, sizeof(err)) != 0)
 		log_fatal("store: %s", err);
+	/* MOVE and COPY into or out of Junk retrain the spam filter (store hook) */
+	if (spam_attach(d.store, cfg) < 0)
+		log_fatal("spam filter settings are unusable");
 	if (directory_open(cfg, d.store, &d.dir, err, sizeof(err)) < 0)
 		log_fatal("user directory: %s", err);
 
