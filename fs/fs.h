@@ -171,6 +171,11 @@ int fs_pending_unlink(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char
 /* Takes a copy of the bytes and mtime (the caller frees *data_r). 0 or ENOENT. */
 int fs_pending_copy(struct fs *fs, uint64_t serial, char **data_r, size_t *len_r,
 		    struct timespec *mtime_r);
+/* Where a pending file is and whether it was link()ed into the store; name_r
+ * holds MDNAME_MAX + 1 bytes. 0 or ENOENT. */
+int fs_pending_info(struct fs *fs, uint64_t serial, uint32_t *mbid_r, enum fsi_sub *sub_r,
+		    char *name_r, int *linked_r, size_t *len_r);
+void fs_pending_set_linked(struct fs *fs, uint64_t serial);
 /* Removes by inode serial (after a rename into the store). */
 void fs_pending_remove(struct fs *fs, uint64_t serial);
 /* Calls cb for each pending file in (mbid, sub), with lock held: cb must not
@@ -203,6 +208,7 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /* --- watch.c ------------------------------------------------------------------ */
 

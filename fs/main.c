@@ -12,6 +12,10 @@
  * `fusermount3 -u MOUNTPOINT` (or umount as root), or SIGTERM.
  */
 #include <errno.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,26 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mailkeep-fs [-c CONF] [-f] [-d] [MOUNTPOINT]\n");
 	exit(2);
+}
+
+extern char **environ;
+
+/* A mount left by a mailkeep-fs that died (mailkeep run restarts it) answers
+ * ENOTCONN: detach it so that we can mount again. */
+static void clear_stale_mount(const char *mountpoint)
+{
+	struct stat st;
+	pid_t pid;
+	int status;
+	char *argv[] = {"fusermount3", "-u", "-z", (char *)mountpoint, NULL};
+
+	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+		return;
+	log_warn("%s: a stale mount (a previous mailkeep-fs died); detaching it", mountpoint);
+	if (geteuid() == 0 && umount2(mountpoint, MNT_DETACH) == 0)
+		return;
+	if (posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, environ) == 0)
+		waitpid(pid, &status, 0);
 }
 
 static int open_store(struct config *cfg, struct store **store_r)
@@ -111,6 +135,7 @@ int main(int argc, char **argv)
 		log_warn("no mount point: set mount_point in %s", conf);
 		goto out;
 	}
+	clear_stale_mount(mountpoint);
 	if (mk_mkdirs(mountpoint, 0755) < 0) {
 		log_warn("cannot create %s: %m", mountpoint);
 		goto out;

@@ -655,6 +655,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.opendir = op_opendir,
 	.read = op_read,
 	.write = fs_op_write,
+	.release = fs_op_release,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.statfs = op_statfs,

@@ -302,6 +302,33 @@ int fs_pending_copy(struct fs *fs, uint64_t serial, char **data_r, size_t *len_r
 	return rc;
 }
 
+int fs_pending_info(struct fs *fs, uint64_t serial, uint32_t *mbid_r, enum fsi_sub *sub_r,
+		    char *name_r, int *linked_r, size_t *len_r)
+{
+	struct fs_pending *p;
+	int rc = ENOENT;
+	pthread_mutex_lock(&fs->lock);
+	if ((p = find_serial(fs, serial))) {
+		*mbid_r = p->mbid;
+		*sub_r = p->sub;
+		mk_strlcpy(name_r, p->name, MDNAME_MAX + 1);
+		*linked_r = p->linked;
+		*len_r = p->data.len;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+void fs_pending_set_linked(struct fs *fs, uint64_t serial)
+{
+	struct fs_pending *p;
+	pthread_mutex_lock(&fs->lock);
+	if ((p = find_serial(fs, serial)))
+		p->linked = 1;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 void fs_pending_remove(struct fs *fs, uint64_t serial)
 {
 	struct fs_pending *p;

@@ -605,6 +605,7 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 	if (f.kind == FSI_PENDING) {
 		if ((rc = commit_pending(fs, f.serial, &dst, newname, 0, &msg)) != 0)
 			goto fail;
+		fs_pending_set_linked(fs, f.serial);
 	} else {
 		struct store_txn *txn = NULL;
 		struct w_move c;
@@ -647,6 +648,45 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 	return;
 fail:
 	fuse_reply_err(req, rc);
+}
+
+/* The last close of a file created directly in new/ or cur/ under a Maildir
+ * name (`cp msg /mail/bob/new/`) stores it: it would otherwise live only in
+ * memory. Files in tmp/, dot files (rsync's) and files already link()ed into
+ * the store wait for their rename. Only files made by create() get here: the
+ * kernel sends no RELEASE for files it opened without asking (no-open). */
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fsi f = fsi_decode(ino);
+	char name[MDNAME_MAX + 1];
+	struct mdname mn;
+	struct place dst;
+	struct store_msg msg;
+	enum fsi_sub sub;
+	uint32_t mbid;
+	size_t len;
+	int linked, rc;
+	(void)fi;
+
+	if (f.kind == FSI_PENDING &&
+	    fs_pending_info(fs, f.serial, &mbid, &sub, name, &linked, &len) == 0 && sub != FSI_TMP &&
+	    !linked && len > 0 && message_name(name, &mn)) {
+		memset(&dst, 0, sizeof(dst));
+		dst.kind = FSI_SUB;
+		dst.mbid = mbid;
+		dst.sub = sub;
+		if ((rc = commit_pending(fs, f.serial, &dst, name, 0, &msg)) == 0) {
+			fs_pending_remove(fs, f.serial);
+			fs_inval_later(fs, fsi_sub(mbid, sub), name);
+		} else {
+			char pname[MDNAME_MAX + 1];
+			log_warn("fs: cannot store %s written into %s/ (mailbox %u): %s",
+				 log_printable(pname, sizeof(pname), name, strlen(name)), fsi_sub_name(sub),
+				 mbid, strerror(rc));
+		}
+	}
+	fuse_reply_err(req, 0);
 }
 
 /* --- folders ----------------------------------------------------------------- */

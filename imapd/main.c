@@ -20,6 +20,7 @@
 #include "imapd/session.h"
 #include "index/dirs.h"
 #include "index/params.h"
+#include "index/spam.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/tls.h"
@@ -139,6 +140,9 @@ int main(int argc, char **argv)
 				   .map_max = config_get_size(cfg, "store_map_max")};
 	if (store_open(config_get(cfg, "store_directory"), &so, &d.store, err, sizeof(err)) != 0)
 		log_fatal("store: %s", err);
+	/* MOVE and COPY into or out of Junk retrain the spam filter (store hook) */
+	if (spam_attach(d.store, cfg) < 0)
+		log_fatal("spam filter settings are unusable");
 	if (directory_open(cfg, d.store, &d.dir, err, sizeof(err)) < 0)
 		log_fatal("user directory: %s", err);
 

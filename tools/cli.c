@@ -11,10 +11,22 @@
 #include "lib/util.h"
 #include "tools/cli.h"
 
+/* a progress line is on the terminal: messages first clear it */
+static int progress_shown;
+
+static void clear_progress(void)
+{
+	if (progress_shown) {
+		fputs("\r\033[K", stderr);
+		progress_shown = 0;
+	}
+}
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
+	clear_progress();
 	fputs("mailkeep: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -26,6 +38,7 @@ void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
+	clear_progress();
 	fputs("mailkeep: warning: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -284,10 +297,11 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t
 			cli_human_bytes(bytes, hb, sizeof(hb)), (double)count / t);
 	}
 	fflush(stderr);
+	progress_shown = 1;
 }
 
 void progress_end(struct progress *p)
 {
-	if (p->tty && p->last > 0)
-		fputs("\r\033[K", stderr);
+	(void)p;
+	clear_progress();
 }

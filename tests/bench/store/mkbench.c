@@ -11,6 +11,8 @@
  *   mkbench deliver-store DIR WRITERS N  N durable deliveries of distinct 8 KB messages
  *                                        through store_deliver from WRITERS threads
  *   mkbench deliver-maildir DIR WRITERS N  the same as fsync-per-message Maildir delivery
+ *   mkbench deliver-maildir-dirsync ...  the same, also fsync'ing new/ after each rename
+ *                                        (the name is then as durable as the bytes)
  *
  * Each prints one line "seconds=S messages=N bytes=B".
  */
@@ -136,6 +138,7 @@ static int gen_mbox(const char *out, long count, uint64_t seed)
 	return 0;
 }
 
+static int dir_sync; /* also fsync new/ after the rename, so the name is durable too */
 static int write_durable_opt(const char *dir, const char *name, const void *data, size_t len, int sync);
 static int write_durable(const char *dir, const char *name, const void *data, size_t len)
 {
@@ -166,7 +169,17 @@ static int write_durable_opt(const char *dir, const char *name, const void *data
 	}
 	if ((sync && fsync(fd) != 0) || close(fd) != 0)
 		return -1;
-	return rename(tmp, dst);
+	if (rename(tmp, dst) != 0)
+		return -1;
+	if (sync && dir_sync) {
+		char nd[4200];
+		snprintf(nd, sizeof(nd), "%s/new", dir);
+		int dfd = open(nd, O_RDONLY | O_DIRECTORY);
+		if (dfd < 0 || fsync(dfd) != 0)
+			return -1;
+		close(dfd);
+	}
+	return 0;
 }
 
 static void make_maildir(const char *dir)
@@ -347,6 +360,10 @@ int main(int argc, char **argv)
 		return deliver(1, argv[2], (int)strtol(argv[3], NULL, 10), strtol(argv[4], NULL, 10));
 	if (argc == 5 && strcmp(argv[1], "deliver-maildir") == 0)
 		return deliver(0, argv[2], (int)strtol(argv[3], NULL, 10), strtol(argv[4], NULL, 10));
+	if (argc == 5 && strcmp(argv[1], "deliver-maildir-dirsync") == 0) {
+		dir_sync = 1;
+		return deliver(0, argv[2], (int)strtol(argv[3], NULL, 10), strtol(argv[4], NULL, 10));
+	}
 	fprintf(stderr, "usage: see the top of tests/bench/store/mkbench.c\n");
 	return 2;
 }

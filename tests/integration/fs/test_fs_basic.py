@@ -297,3 +297,25 @@ def test_killed_writer_leaves_nothing(mount):
     for n in left:
         os.unlink(bob / "tmp" / n)
     assert files(bob / "tmp") == []
+
+
+def test_cp_directly_into_new_and_cur_stores_on_close(mount):
+    bob = mount.path / "bob"
+    src = mount.inst.root / "m.eml"
+    src.write_bytes(MSG1)
+    assert run("cp", str(src), str(bob / "new" / "1700000005.C1.host")).returncode == 0
+    assert run("cp", str(src), str(bob / "cur" / "1700000006.C2.host:2,FS")).returncode == 0
+    # RELEASE comes after close() returns: wait for the store
+    wait_for(lambda: len(mount.listing("bob")) == 2, 3.0, "cp'd files in the store")
+    got = {v[3]: v[0] for v in mount.listing("bob").values()}
+    assert got == {"1700000005.C1.host": "N", "1700000006.C2.host": "FS"}
+    wait_for(lambda: files(bob / "new") == [f"1700000005.C1.host,S={len(MSG1)}"], 3.0, "new/ name")
+    assert files(bob / "cur") == [f"1700000006.C2.host,S={len(MSG1)}:2,FS"]
+    # the name cp used still finds the message
+    assert (bob / "new" / "1700000005.C1.host").read_bytes() == MSG1
+    assert (bob / "cur" / "1700000006.C2.host:2,FS").read_bytes() == MSG1
+    # a dot file (rsync's temporary) is not taken as a message
+    (bob / "cur" / ".tmpfile").write_bytes(MSG2)
+    time.sleep(0.3)
+    assert len(mount.listing("bob")) == 2
+    os.unlink(bob / "cur" / ".tmpfile")

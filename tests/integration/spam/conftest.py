@@ -1,6 +1,6 @@
-"""Fixtures for the spam tests: the mount fixtures of tests/integration/fs
-(loaded under another module name, so the two conftest files do not clash)
-and a trained user."""
+"""Fixtures for the spam tests: the mount fixtures of tests/integration/fs and
+the imapd fixtures of tests/integration/imapd (loaded under other module
+names, so the conftest files do not clash)."""
 import importlib.util
 from pathlib import Path
 
@@ -16,6 +16,13 @@ _fs = Path(__file__).resolve().parents[1] / "fs" / "conftest.py"
 _spec = importlib.util.spec_from_file_location("mk_fs_conftest", _fs)
 fsconf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fsconf)
+
+_im = Path(__file__).resolve().parents[1] / "imapd" / "conftest.py"
+_spec = importlib.util.spec_from_file_location("mk_imapd_conftest", _im)
+imconf = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(imconf)
+helpers = imconf.helpers
+imapd = imconf.imapd
 
 mkstore_bin = fsconf.mkstore_bin
 store_users = fsconf.store_users

@@ -89,3 +89,19 @@ def test_moves_within_non_junk_folders_do_not_train(trained_mount):
     before = spam_stats(inst, "alice")
     os.rename(alice / "cur" / name, alice / ".Archive" / "cur" / name)
     assert spam_stats(inst, "alice") == before
+
+
+def test_train_from_store_mailbox(store_users):
+    m = store_users
+    inst = m.inst
+    spam = sorted((CORPUS / "spam").iterdir())[:3]
+    for p in spam:
+        m.deliver("alice", p.read_bytes(), mailbox="Junk", flags="S")
+    out = inst.mk("spam", "train", "--spam", "--user", "alice", "--mailbox", "Junk").stdout
+    assert "3 messages: 3 learned as spam" in out
+    assert spam_stats(inst, "alice")["spam_learned"] == 3
+    # the same bytes as files are the same messages: nothing new
+    out = inst.mk("spam", "train", "--spam", "--user", "alice", *spam).stdout
+    assert "0 learned as spam, 3 unchanged" in out
+    cp = inst.mk("spam", "train", "--spam", "--user", "alice", "--mailbox", "Nope", check=False)
+    assert cp.returncode == 1 and "no mailbox Nope" in cp.stderr

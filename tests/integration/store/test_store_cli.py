@@ -182,3 +182,45 @@ def test_demo_script_makes_an_instance(tmp_path):
     show = mk("-c", d / "mailkeep.conf", "user", "show", "demo").stdout
     assert "password set" in show and "messages 1 " in show
     assert mk("-c", d / "mailkeep.conf", "check").returncode == 0
+
+
+def test_run_supervises_the_real_smtpin(instance, tmp_path):
+    """`mailkeep run` with the real mailkeep-smtpin: mail goes in over SMTP
+    (swaks), the service is SIGKILLed, run starts it again, mail goes in again."""
+    from conftest import free_port, wait_port
+    if not (BIN / "mailkeep-smtpin").exists():
+        pytest.skip("mailkeep-smtpin is not built")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for b in ("mailkeep", "mailkeep-smtpin"):
+        shutil.copy(BIN / b, bindir / b)
+    port = free_port()
+    instance.write_conf(smtpd_listen=f"127.0.0.1:{port}", lmtp_listen=f"unix:{instance.data}/run/lmtp")
+    instance.mk("user", "add", "bob", "--no-password")
+    p = instance.spawn(bindir / "mailkeep", "-c", instance.conf, "run")
+    wait_port(port, proc=p, timeout=20)
+
+    def send(n):
+        cp = subprocess.run(["swaks", "--server", f"127.0.0.1:{port}", "--to", "bob@example.org",
+                             "--from", "alice@example.net", "--helo", "client.example.net",
+                             "--header", f"Subject: run test {n}", "--body", "hello"],
+                            capture_output=True, text=True, timeout=60)
+        assert cp.returncode == 0, cp.stdout[-1500:]
+
+    send(1)
+    assert user_mailboxes(instance, "bob")["INBOX"] == 1
+    children = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+    assert len(children) == 1
+    os.kill(int(children[0]), signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+        if now and now != children:
+            break
+        time.sleep(0.1)
+    assert now and now != children, "smtpin was not started again"
+    wait_port(port, proc=p, timeout=20)
+    send(2)
+    assert user_mailboxes(instance, "bob")["INBOX"] == 2
+    instance.stop(p)
+    assert "killed by signal 9" in Path(p.logfile).read_text()
