@@ -1,17 +1,26 @@
-"""Helpers (not a conftest.py: that name is the shared one) for the store and `mailkeep` command tests (issue 2).
+"""Helpers for the store and `mailkeep` command tests (issue 2); not a
+conftest.py, since that name belongs to the shared tests/integration/conftest.py.
 
 Corpus files begin with an mbox "From " line: `split_from` gives the line and
 the message that follows it, as `mailkeep import` treats them.
 """
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, BIN  # noqa: F401  (tests/integration/conftest.py)
+
+# The shared tests/integration/conftest.py, loaded by path under a name of its
+# own: "conftest" may be another area's conftest.py when all areas are
+# collected together.
+import importlib.util as _ilu
+
+_spec = _ilu.spec_from_file_location("mk_shared_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+shared = _ilu.module_from_spec(_spec)
+_spec.loader.exec_module(shared)
+CORPUS, BIN, REPO, Instance = shared.CORPUS, shared.BIN, shared.REPO, shared.Instance
+free_port, wait_port = shared.free_port, shared.wait_port
 
 # Deterministic flag sets for the Maildir round trip: Maildir letters in ASCII order.
 FLAG_SETS = ["", "S", "RS", "FS", "DS", "PS", "ST", "FPRS", "DFRST"]
