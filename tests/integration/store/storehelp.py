@@ -10,17 +10,7 @@ from pathlib import Path
 
 import pytest
 
-
-# The shared tests/integration/conftest.py, loaded by path under a name of its
-# own: "conftest" may be another area's conftest.py when all areas are
-# collected together.
-import importlib.util as _ilu
-
-_spec = _ilu.spec_from_file_location("mk_shared_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
-shared = _ilu.module_from_spec(_spec)
-_spec.loader.exec_module(shared)
-CORPUS, BIN, REPO, Instance = shared.CORPUS, shared.BIN, shared.REPO, shared.Instance
-free_port, wait_port = shared.free_port, shared.wait_port
+from mkhelpers import CORPUS, BIN
 
 # Deterministic flag sets for the Maildir round trip: Maildir letters in ASCII order.
 FLAG_SETS = ["", "S", "RS", "FS", "DS", "PS", "ST", "FPRS", "DFRST"]

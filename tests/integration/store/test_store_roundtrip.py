@@ -6,7 +6,8 @@ import mailbox
 import os
 import subprocess
 
-from storehelp import CORPUS, FLAG_SETS, corpus_sets, split_from, write_mboxrd, stats, user_mailboxes, store_instance  # noqa: F401
+from mkhelpers import CORPUS
+from storehelp import FLAG_SETS, corpus_sets, split_from, write_mboxrd, stats, user_mailboxes, store_instance  # noqa: F401
 
 
 def test_files_round_trip_byte_identical(store_instance, tmp_path):
