@@ -131,6 +131,7 @@ int fs_mb_owner(struct fs *fs, struct store_txn *txn, uint32_t mbid, struct fs_o
 		m->user_id = mb.user_id;
 		mk_strlcpy(m->name, mb.name, sizeof(m->name));
 		m->modseq = mb.highestmodseq;
+		m->uidnext = mb.uidnext;
 		m->mtime = fs->start;
 	}
 	pthread_mutex_unlock(&fs->lock);
