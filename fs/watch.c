@@ -73,15 +73,28 @@ void fs_inval_later(struct fs *fs, fuse_ino_t parent, const char *name)
 		log_warn("fs: cannot wake the watcher: %m");
 }
 
-/* Sends the invalidations of q to the kernel and frees q. */
+/* Sends the invalidations of q to the kernel, in the order they were
+ * queued (stale names before the listings that no longer show them), and
+ * frees q. */
 static void queue_run(struct fs *fs, struct inval *q)
 {
+	struct inval *rev = NULL;
 	while (q) {
 		struct inval *next = q->next;
+		q->next = rev;
+		rev = q;
+		q = next;
+	}
+	q = rev;
+	while (q) {
+		struct inval *next = q->next;
+		int rc;
 		if (q->parent)
-			fuse_lowlevel_notify_inval_entry(fs->se, q->parent, q->name, strlen(q->name));
+			rc = fuse_lowlevel_notify_inval_entry(fs->se, q->parent, q->name, strlen(q->name));
 		else
-			fuse_lowlevel_notify_inval_inode(fs->se, q->ino, 0, 0);
+			rc = fuse_lowlevel_notify_inval_inode(fs->se, q->ino, 0, 0);
+		log_debug("fs: invalidate %llx %s%s: %d", (unsigned long long)(q->parent ? q->parent : q->ino),
+			  q->parent ? "entry " : "inode", q->name, rc);
 		free(q);
 		q = next;
 	}
