@@ -11,6 +11,7 @@
 
 #include <libetpan/libetpan.h>
 
+#include "imapd/fetch.h"
 #include "imapd/mime.h"
 #include "imapd/session.h"
 #include "lib/util.h"
@@ -43,16 +44,7 @@ struct sparser {
 
 static const char *months[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
 
-/* Days since the epoch for y-m-d (civil calendar). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
+#define days_from_civil mime_days_from_civil
 
 /* "1-Feb-1994" -> day number. */
 static int parse_date(const char *s, int64_t *day_r)
@@ -259,7 +251,31 @@ struct msgctx {
 	const char *data;
 	size_t len, hlen;
 	int loaded;
+	struct fetch_cache *pending;
+	struct fetch_mime_text mt;
+	int mt_loaded;
 };
+
+/* The i-th segment of the cached search record (see mime_search_fields). */
+static const char *search_segment(struct msgctx *c, int i, size_t *len_r)
+{
+	if (!c->mt_loaded)
+		c->mt_loaded = fetch_mime(c->txn, c->m, c->pending, &c->mt) == 0 ? 1 : -1;
+	if (c->mt_loaded != 1)
+		return NULL;
+	const char *p = c->mt.srch, *end = c->mt.srch + c->mt.srchlen;
+	for (; i > 0 && p < end; i--) {
+		const char *z = memchr(p, '\0', (size_t)(end - p));
+		if (z == NULL)
+			return NULL;
+		p = z + 1;
+	}
+	const char *z = memchr(p, '\0', (size_t)(end - p));
+	if (p >= end || z == NULL)
+		return NULL;
+	*len_r = (size_t)(z - p);
+	return p;
+}
 
 static int load(struct msgctx *c)
 {
@@ -295,6 +311,16 @@ static int contains_ci(const char *hay, size_t hlen, const char *needle)
 static int header_match(struct msgctx *c, const char *field, const char *value)
 {
 	char v[16384];
+	int idx_field = mime_search_field_index(field);
+	if (idx_field >= 0) {
+		size_t sl;
+		const char *seg = search_segment(c, idx_field, &sl);
+		if (seg != NULL) {
+			if (value[0] == '\0')
+				return seg[0] != '\t';
+			return contains_ci(seg, sl, value);
+		}
+	}
 	if (!load(c))
 		return 0;
 	if (!mime_header_get(c->data, c->hlen, field, v, sizeof(v)))
@@ -316,6 +342,14 @@ static int header_match(struct msgctx *c, const char *field, const char *value)
 static int sent_day(struct msgctx *c, int64_t *day_r)
 {
 	char v[512];
+	size_t sl;
+	const char *seg = search_segment(c, 5, &sl);
+	if (seg != NULL) {
+		if (seg[0] == '-')
+			return 0;
+		*day_r = strtoll(seg, NULL, 10);
+		return 1;
+	}
 	if (!load(c) || !mime_header_get(c->data, c->hlen, "Date", v, sizeof(v)))
 		return 0;
 	size_t idx = 0;
@@ -443,11 +477,12 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		return;
 	}
 	struct store_msg m;
+	struct fetch_cache pending = {0};
 	while (store_msg_cursor_next(cur, &m) == 0) {
 		uint32_t seq = sess_seq_of(s, m.uid);
 		if (seq == 0)
 			continue; /* not in the client's view yet */
-		struct msgctx c = {.txn = txn, .m = &m, .seq = seq};
+		struct msgctx c = {.txn = txn, .m = &m, .seq = seq, .pending = &pending};
 		if (eval(root, &c)) {
 			hits[nhits++] = cmd->uid ? m.uid : seq;
 			if (m.modseq > maxmodseq)
@@ -456,6 +491,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	}
 	store_msg_cursor_close(&cur);
 	store_read_end(&txn);
+	fetch_cache_flush(s->d->store, &pending);
 	if (esearch) {
 		io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s", s->tag, cmd->uid ? " UID" : "");
 		if (nhits > 0) {

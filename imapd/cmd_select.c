@@ -183,6 +183,60 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Fills the view from the server's cache if this mailbox version is there.
+ * Returns 1 on a hit (first unseen in *first_unseen_r). */
+static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struct view *v, uint32_t *first_unseen_r)
+{
+	int hit = 0;
+	pthread_mutex_lock(&d->views_lock);
+	for (size_t i = 0; i < sizeof(d->views) / sizeof(d->views[0]); i++) {
+		struct view_cache *c = &d->views[i];
+		if (c->uids == NULL || c->mbid != mb->id || c->uidvalidity != mb->uidvalidity ||
+		    c->hms != mb->highestmodseq || c->uidnext != mb->uidnext)
+			continue;
+		v->cap = c->n ? c->n : 1;
+		v->uids = malloc(v->cap * sizeof(uint32_t));
+		if (v->uids == NULL)
+			abort();
+		memcpy(v->uids, c->uids, c->n * sizeof(uint32_t));
+		v->n = c->n;
+		*first_unseen_r = c->first_unseen;
+		c->used = ++d->views_clock;
+		hit = 1;
+		break;
+	}
+	pthread_mutex_unlock(&d->views_lock);
+	return hit;
+}
+
+static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, const struct view *v, uint32_t first_unseen)
+{
+	pthread_mutex_lock(&d->views_lock);
+	struct view_cache *victim = &d->views[0];
+	for (size_t i = 0; i < sizeof(d->views) / sizeof(d->views[0]); i++) {
+		struct view_cache *c = &d->views[i];
+		if (c->mbid == mb->id || c->uids == NULL) {
+			victim = c;
+			break;
+		}
+		if (c->used < victim->used)
+			victim = c;
+	}
+	free(victim->uids);
+	victim->uids = malloc((v->n ? v->n : 1) * sizeof(uint32_t));
+	if (victim->uids == NULL)
+		abort();
+	memcpy(victim->uids, v->uids, v->n * sizeof(uint32_t));
+	victim->n = v->n;
+	victim->mbid = mb->id;
+	victim->uidvalidity = mb->uidvalidity;
+	victim->uidnext = mb->uidnext;
+	victim->hms = mb->highestmodseq;
+	victim->first_unseen = first_unseen;
+	victim->used = ++d->views_clock;
+	pthread_mutex_unlock(&d->views_lock);
+}
+
 static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 {
 	char name[STORE_NAME_MAX + 1];
@@ -208,8 +262,6 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 	int r = store_read_begin(s->d->store, &txn);
 	if (r == 0)
 		r = store_mailbox_get(txn, s->user_id, name, &mb);
-	if (r == 0)
-		r = store_msg_cursor_open(txn, mb.id, 1, &cur);
 	if (r != 0) {
 		store_read_end(&txn);
 		sess_store_error(s, r, readonly ? "EXAMINE" : "SELECT");
@@ -225,12 +277,17 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 	v->readonly = readonly;
 	uint32_t first_unseen = 0;
 	struct store_msg m;
-	while (store_msg_cursor_next(cur, &m) == 0) {
-		view_push(v, m.uid);
-		if (!first_unseen && !(m.flags & STORE_F_SEEN))
-			first_unseen = (uint32_t)v->n;
+	if (!view_cache_get(s->d, &mb, v, &first_unseen)) {
+		if (store_msg_cursor_open(txn, mb.id, 1, &cur) == 0) {
+			while (store_msg_cursor_next(cur, &m) == 0) {
+				view_push(v, m.uid);
+				if (!first_unseen && !(m.flags & STORE_F_SEEN))
+					first_unseen = (uint32_t)v->n;
+			}
+			store_msg_cursor_close(&cur);
+		}
+		view_cache_put(s->d, &mb, v, first_unseen);
 	}
-	store_msg_cursor_close(&cur);
 	s->state = S_SELECTED;
 	sess_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
 	sess_untagged(s, "OK [PERMANENTFLAGS (%s)] Flags permitted.",

@@ -1,6 +1,8 @@
-/* fetch — helpers shared by FETCH and SEARCH: MIME text (ENVELOPE, BODY,
- * BODYSTRUCTURE) from the store's cache by blob hash, computed on a miss and
- * written back in one store_write after the command. */
+/* fetch — what FETCH and SEARCH derive from a message's bytes (ENVELOPE, BODY,
+ * BODYSTRUCTURE, and the decoded header fields SEARCH matches), kept in the
+ * store's cache by blob hash as one record of kind "imap.mime": computed once
+ * on a miss (mime.c), written back in one store_write after the command. It
+ * can never go stale: the bytes of a hash never change. */
 #ifndef MK_IMAP_FETCH_H
 #define MK_IMAP_FETCH_H
 
@@ -17,8 +19,8 @@ struct fetch_seen {
 
 struct fetch_cache_entry {
 	uint8_t hash[STORE_HASH_LEN];
-	char *env, *body, *bs;
-	size_t envlen, bodylen, bslen;
+	char *rec; /* the encoded record */
+	size_t len;
 };
 
 /* Entries computed during one command, written by fetch_cache_flush. */
@@ -30,6 +32,8 @@ struct fetch_cache {
 struct fetch_mime_text {
 	const char *env, *body, *bs; /* valid until the transaction ends / pending is freed */
 	size_t envlen, bodylen, bslen;
+	const char *srch;            /* mime_search_fields' record */
+	size_t srchlen;
 };
 
 int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +24,10 @@ void io_init(struct io *io, int fd, int timeout_ms)
 	struct timeval tv = {.tv_sec = timeout_ms / 1000 + 1};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Replies are written whole by io_flush: Nagle would only add a delayed-ACK
+	 * wait (40 ms) to untagged IDLE updates. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 void io_close(struct io *io)

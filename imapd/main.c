@@ -88,6 +88,7 @@ int main(int argc, char **argv)
 	d.cfg = cfg;
 	pthread_mutex_init(&d.dir_lock, NULL);
 	pthread_mutex_init(&d.penalty_lock, NULL);
+	pthread_mutex_init(&d.views_lock, NULL);
 	d.max_line = (size_t)config_get_size(cfg, "imap_max_line_length");
 	d.max_literal = config_get_size(cfg, "imap_max_literal_size");
 	d.idle_interval = (int)config_get_time(cfg, "imap_idle_interval");

@@ -763,3 +763,68 @@ done:
 	mime_free(&root);
 	return ret;
 }
+
+/* --- search fields --------------------------------------------------------------------- */
+
+static const char *search_fields[] = {"Subject", "From", "To", "Cc", "Bcc"};
+
+int mime_search_field_index(const char *name)
+{
+	for (int i = 0; i < 5; i++)
+		if (strcasecmp(name, search_fields[i]) == 0)
+			return i;
+	return -1;
+}
+
+long long mime_days_from_civil(long long y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	long long era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+int mime_search_fields(const char *msg, size_t len, struct buf *out)
+{
+	size_t hlen = mime_header_len(msg, len);
+	char v[16384];
+	for (int i = 0; i < 5; i++) {
+		if (mime_header_get(msg, hlen, search_fields[i], v, sizeof(v))) {
+			for (char *p = v; *p; p++)
+				if (*p == '\t')
+					*p = ' ';
+			buf_append_str(out, v);
+			buf_append(out, "\t", 1);
+			size_t idx = 0;
+			char *dec = NULL;
+			if (strstr(v, "=?") != NULL &&
+			    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR &&
+			    dec != NULL) {
+				buf_append_str(out, dec);
+				free(dec);
+			}
+		} else {
+			buf_append(out, "\t", 1);
+		}
+		buf_append(out, "", 1);
+	}
+	int have_day = 0;
+	if (mime_header_get(msg, hlen, "Date", v, sizeof(v))) {
+		size_t idx = 0;
+		struct mailimf_date_time *dt = NULL;
+		if (mailimf_date_time_parse(v, strlen(v), &idx, &dt) == MAILIMF_NO_ERROR && dt != NULL) {
+			if (dt->dt_month >= 1 && dt->dt_month <= 12 && dt->dt_day >= 1 && dt->dt_day <= 31) {
+				buf_printf(out, "%lld", mime_days_from_civil(dt->dt_year, (unsigned)dt->dt_month,
+									  (unsigned)dt->dt_day));
+				have_day = 1;
+			}
+			mailimf_date_time_free(dt);
+		}
+	}
+	if (!have_day)
+		buf_append(out, "-", 1);
+	buf_append(out, "", 1);
+	return out->len + 64 > out->max ? -1 : 0;
+}

@@ -36,6 +36,16 @@ void mime_free(struct mime_part **root);
 int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf *body,
 		  struct buf *bodystructure);
 
+/* The header fields SEARCH matches, as one record: for each of Subject, From,
+ * To, Cc, Bcc the unfolded raw value, '\t', the value with RFC 2047 words
+ * decoded to UTF-8, '\0'; then the Date header's day number (days since the
+ * epoch) in decimal, or "-" without a valid Date, '\0'. Returns 0 or -1. */
+int mime_search_fields(const char *msg, size_t len, struct buf *out);
+/* Field index in that record: 0 Subject .. 4 Bcc; -1 for other names. */
+int mime_search_field_index(const char *name);
+/* Days since 1970-01-01 of a civil date. */
+long long mime_days_from_civil(long long y, unsigned m, unsigned d);
+
 /* Resolves a section spec ("", "1.2", "HEADER", "1.TEXT", "2.MIME",
  * "HEADER.FIELDS (A B)", "1.HEADER.FIELDS.NOT (C)") to a byte range. For
  * HEADER.FIELDS the selected lines are copied into out (the caller sends

@@ -32,6 +32,17 @@ struct imapd {
 	unsigned max_cmds_per_sec;
 	char **plaintext_nets;    /* clients allowed to log in without TLS */
 	size_t nplaintext_nets;
+	/* recent SELECT results by mailbox version, so a SELECT of an unchanged
+	 * mailbox copies the UID list instead of walking every message */
+	pthread_mutex_t views_lock;
+	struct view_cache {
+		uint32_t mbid, uidvalidity, uidnext, first_unseen;
+		uint64_t hms;
+		uint32_t *uids;
+		size_t n;
+		unsigned long used;
+	} views[64];
+	unsigned long views_clock;
 	/* growing per-IP delay after authentication failures */
 	pthread_mutex_t penalty_lock;
 	struct penalty { char ip[64]; unsigned failures; double last; } penalties[256];

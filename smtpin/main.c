@@ -292,6 +292,8 @@ int main(int argc, char **argv)
 	}
 	const char *target = config_get(srv->cfg, "log_target");
 	snprintf(ident, sizeof(ident), "%s/smtpin", config_get(srv->cfg, "syslog_name"));
+	if (getenv("MAILKEEP_VERBOSE"))
+		log_set_verbose(1);
 	log_open(ident, foreground || (target && strcmp(target, "stderr") == 0) ? LOG_TO_STDERR : LOG_TO_SYSLOG);
 
 	if (read_settings(srv, err, sizeof(err)) < 0)

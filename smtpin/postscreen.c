@@ -114,8 +114,7 @@ int postscreen_fail(struct session *s, const char *test, enum ps_action action, 
 	if (action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
 		log_info("DISCONNECT %s", s->ps_client);
-		s->quitting = 1;
-		bufferevent_disable(s->bev, EV_READ);
+		session_quit(s);
 		return 1;
 	}
 	if (action == PS_ENFORCE && s->ps_enforce[0] == 0)
@@ -137,8 +136,7 @@ static void greet_finish(struct session *s)
 				session_reply(s, "521 5.7.1 Service unavailable; client [%s] blocked using %s", s->addr,
 					      s->dnsbl_hit);
 				log_info("DISCONNECT %s", s->ps_client);
-				s->quitting = 1;
-				bufferevent_disable(s->bev, EV_READ);
+				session_quit(s);
 				return;
 			}
 			if (srv->ps_dnsbl_action == PS_ENFORCE)
@@ -149,8 +147,12 @@ static void greet_finish(struct session *s)
 			s->ps_subject = 0;
 		}
 	}
-	if (s->ps_subject && !s->ps_failed)
+	if (s->ps_subject && !s->ps_failed) {
 		log_info("PASS NEW %s", s->ps_client);
+		/* without deep tests the verdict is final now; with them, at the end */
+		if (!srv->ps_pipe && !srv->ps_nonsmtp && !srv->ps_bare)
+			postscreen_end(s);
+	}
 	session_greet_done(s);
 }
 
@@ -225,7 +227,7 @@ void postscreen_start(struct session *s)
 		if (srv->ps_deny_action == PS_DROP) {
 			session_reply(s, "521 5.3.2 %s Service currently unavailable", srv->hostname);
 			log_info("DISCONNECT %s", s->ps_client);
-			s->quitting = 1;
+			session_quit(s);
 			return;
 		}
 		if (srv->ps_deny_action == PS_ENFORCE)
@@ -280,8 +282,7 @@ void postscreen_pregreet(struct session *s)
 	if (s->srv->ps_greet_action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
 		log_info("DISCONNECT %s", s->ps_client);
-		s->quitting = 1;
-		bufferevent_disable(s->bev, EV_READ);
+		session_quit(s);
 		return;
 	}
 	snprintf(s->ps_enforce, sizeof(s->ps_enforce), "550 5.5.1 Protocol error");
@@ -314,8 +315,9 @@ void postscreen_end(struct session *s)
 {
 	struct server *srv = s->srv;
 
-	if (!s->ps_subject || !s->ps_fresh || s->ps_failed || !s->greet_over)
+	if (!s->ps_subject || !s->ps_fresh || s->ps_failed || !s->greet_over || s->ps_cached)
 		return;
+	s->ps_cached = 1;
 	double ttl = srv->ps_greet_ttl;
 	if (srv->ps_nsites > 0 && srv->ps_dnsbl_ttl < ttl)
 		ttl = srv->ps_dnsbl_ttl;

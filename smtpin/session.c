@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -32,7 +33,6 @@
 #define RECEIVED_MAX 2048
 
 static void session_input(struct session *s);
-static void quit_after_flush(struct session *s);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -159,6 +159,10 @@ void session_close(struct session *s, const char *why)
 		event_free(s->greet_ev);
 		s->greet_ev = NULL;
 	}
+	if (s->close_ev != NULL) {
+		event_free(s->close_ev);
+		s->close_ev = NULL;
+	}
 	bufferevent_free(s->bev);
 	s->bev = NULL;
 	if (s->prev)
@@ -173,21 +177,64 @@ void session_close(struct session *s, const char *why)
 		server_shutdown(srv);
 }
 
-static void quit_after_flush(struct session *s)
+/* All output is on the wire: ours, and under TLS the encrypted layer's too. */
+static int flushed(struct session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	       (under == NULL || evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+/* Closing: once our replies are on the wire, a plain connection is shut
+ * for writing and closed when the client closes its side (or after a few
+ * seconds): closing with unread input would send a RST that can destroy the
+ * last reply in flight. A TLS connection is closed once flushed. */
+static void on_close_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timeval tv = {0, 20000};
+
+	(void)fd;
+	(void)what;
+	if (s->closed)
+		return;
+	s->close_polls++;
+	if (s->close_polls > 250) {
+		session_close(s, NULL);
+		return;
+	}
+	if (flushed(s)) {
+		if (s->tls) {
+			/* the encrypted layer is filled from deferred callbacks: look twice */
+			if (s->flushed_once++ > 0) {
+				session_close(s, NULL);
+				return;
+			}
+		} else if (!s->shut_wr) {
+			s->shut_wr = 1;
+			shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+		}
+	}
+	evtimer_add(s->close_ev, &tv);
+}
+
+void session_quit(struct session *s)
 {
 	s->quitting = 1;
-	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_close(s, NULL);
+	/* reading stays on: input is drained (and TLS needs it to write) */
+	bufferevent_enable(s->bev, EV_READ);
+	if (s->close_ev == NULL) {
+		s->close_ev = evtimer_new(s->srv->base, on_close_timer, s);
+		struct timeval tv = {0, 0};
+		evtimer_add(s->close_ev, &tv);
+	}
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
-	struct session *s = arg;
-
 	(void)bev;
-	if (s->quitting && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_close(s, NULL);
+	(void)arg;
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -205,12 +252,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		if (!s->quitting) {
 			session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->hostname);
 			log_info("timeout after %s from %s", s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
-			bufferevent_disable(s->bev, EV_READ);
-			s->quitting = 1;
-			bufferevent_enable(s->bev, EV_WRITE);
 			/* if the peer does not read either, the next timeout closes */
 			struct timeval tv = {5, 0};
-			bufferevent_set_timeouts(s->bev, NULL, &tv);
+			bufferevent_set_timeouts(s->bev, &tv, &tv);
+			session_quit(s);
 			return;
 		}
 		session_close(s, NULL);
@@ -259,8 +304,14 @@ void session_tls_failed(struct session *s)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
-	session_input(arg);
+	struct session *s = arg;
+
+	if (s->quitting) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	session_input(s);
 }
 
 void session_resume(struct session *s)
@@ -270,7 +321,7 @@ void session_resume(struct session *s)
 		return;
 	if (s->srv->stopping && !s->quitting && s->state == SS_CMD && !s->mail_seen) {
 		session_reply(s, "421 4.3.2 %s Service shutting down", s->srv->hostname);
-		quit_after_flush(s);
+		session_quit(s);
 		return;
 	}
 	if (!s->quitting)
@@ -642,7 +693,7 @@ static void cmd_bdat(struct session *s, const struct smtp_command *c)
 
 	if (c->arg_len == 0 || c->arg_len >= sizeof(arg)) {
 		session_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
-		quit_after_flush(s); /* the chunk size is unknown: we cannot stay in step */
+		session_quit(s); /* the chunk size is unknown: we cannot stay in step */
 		return;
 	}
 	memcpy(arg, c->arg, c->arg_len);
@@ -655,14 +706,14 @@ static void cmd_bdat(struct session *s, const struct smtp_command *c)
 			sp++;
 		if (strcasecmp(sp, "LAST") != 0) {
 			session_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
-			quit_after_flush(s);
+			session_quit(s);
 			return;
 		}
 		s->bdat_last = 1;
 	}
 	if (mk_parse_u64(arg, 0, UINT64_MAX / 2, &size) < 0) {
 		session_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
-		quit_after_flush(s);
+		session_quit(s);
 		return;
 	}
 	if (!s->in_bdat) {
@@ -746,7 +797,6 @@ static void do_command(struct session *s, const char *line, size_t len)
 		session_reply(s, "500 5.5.2 Error: bad syntax");
 		return;
 	}
-	mk_strlcpy(s->last_cmd, c.verb == SMTP_UNKNOWN ? "UNKNOWN" : c.name, sizeof(s->last_cmd));
 	if (s->ps_subject && s->ps_fresh) {
 		if (s->srv->ps_nonsmtp && is_nonsmtp(s, &c, line, len)) {
 			char text[100];
@@ -763,6 +813,7 @@ static void do_command(struct session *s, const char *line, size_t len)
 				return;
 		}
 	}
+	mk_strlcpy(s->last_cmd, c.verb == SMTP_UNKNOWN ? "UNKNOWN" : c.name, sizeof(s->last_cmd));
 	if (c.verb == SMTP_UNKNOWN)
 		s->cnt_unknown++;
 	else
@@ -797,7 +848,7 @@ static void do_command(struct session *s, const char *line, size_t len)
 	case SMTP_QUIT:
 		s->cnt_ok[c.verb]++;
 		session_reply(s, "221 2.0.0 Bye");
-		quit_after_flush(s);
+		session_quit(s);
 		break;
 	case SMTP_HELP:
 		s->cnt_ok[c.verb]++;
@@ -839,7 +890,7 @@ static void session_input(struct session *s)
 		if (s->errors >= s->srv->hard_errors) {
 			session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->hostname);
 			log_info("too many errors after %s from %s", s->last_cmd, s->client);
-			quit_after_flush(s);
+			session_quit(s);
 			break;
 		}
 		if (s->state == SS_GREET) {
@@ -881,7 +932,7 @@ static void session_input(struct session *s)
 			if (avail > s->srv->line_max) {
 				session_reply(s, "500 5.5.0 Error: line too long");
 				log_info("line too long (%zu bytes) from %s", avail, s->client);
-				quit_after_flush(s);
+				session_quit(s);
 			}
 			break;
 		}
@@ -974,7 +1025,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	if (srv->nsessions > srv->conn_limit) {
 		session_reply(s, "421 4.3.2 %s Service currently unavailable", srv->hostname);
 		log_warn("connection limit %d reached: %s refused", srv->conn_limit, s->client);
-		quit_after_flush(s);
+		session_quit(s);
 		return;
 	}
 	if (srv->conn_per_client > 0 && !s->lmtp) {
@@ -985,7 +1036,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 		if (n > srv->conn_per_client && !s->mynetworks) {
 			session_reply(s, "421 4.7.0 %s Error: too many connections from %s", srv->hostname, s->addr);
 			log_warn("too many connections from %s", s->client);
-			quit_after_flush(s);
+			session_quit(s);
 			return;
 		}
 	}

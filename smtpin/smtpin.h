@@ -155,6 +155,8 @@ struct session {
 	int refs;
 	int closed;   /* the connection is gone (bev freed) */
 	int quitting; /* close once the output is flushed */
+	struct event *close_ev;
+	int close_polls, flushed_once, shut_wr;
 	int busy;     /* waiting for a job or DNS: no input is read */
 	enum sess_state state;
 	double t_connect;
@@ -207,6 +209,7 @@ struct session {
 	int ps_subject;        /* the client goes through postscreen's tests */
 	int ps_fresh;          /* tests ran this time (not a cached pass) */
 	int ps_failed;         /* a test failed (not cached as a pass) */
+	int ps_cached;         /* the pass was written to the cache */
 	char ps_enforce[512];  /* non-empty: every RCPT gets this 5xx reply */
 	struct event *greet_ev;
 	int greet_over;        /* the greet wait has ended */
@@ -228,6 +231,8 @@ void session_unref(struct session *s);
 /* Ends the wait begun by a job or DNS request; reads buffered input again. */
 void session_resume(struct session *s);
 void session_close(struct session *s, const char *why);
+/* Stops reading and closes once the replies are sent. */
+void session_quit(struct session *s);
 /* Sends the final 220 line and starts reading commands (after postscreen). */
 void session_greet_done(struct session *s);
 void session_logreject(struct session *s, const char *stage, const char *reply);

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from mkhelpers import wait_for
 
 MSG1 = b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hello\r\n\r\nThe quick brown fox\r\n"
 MSG2 = b"From: carol@example.org\r\nSubject: second\r\n\r\nnothing special here\r\n"

@@ -65,7 +65,7 @@ class Imapd:
         mk = BIN / "mailkeep"
         cp = None
         if mk.exists():
-            cp = self.inst.mk("user", "add", name, "--password-stdin", input=password + "\n", check=False)
+            cp = self.inst.mk("user", "add", name, "--password-file", "-", input=password + "\n", check=False)
         if cp is None or cp.returncode != 0:
             self.inst.data.mkdir(parents=True, exist_ok=True)
             subprocess.run([str(self.helpers["mkuser"]), str(self.inst.data / "store"), name, password],

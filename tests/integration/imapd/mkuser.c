@@ -1,6 +1,7 @@
 /* mkuser — test fixture: adds a user with a password to a store, used by the
  * imapd tests only when the real `mailkeep user add` is not built yet.
- *   mkuser STORE_DIR NAME PASSWORD */
+ *   mkuser STORE_DIR NAME PASSWORD
+ * A PASSWORD starting with '{' is taken as already hashed ({SSHA512}...). */
 #include <stdio.h>
 #include <string.h>
 
@@ -27,7 +28,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	mk_strlcpy(u.name, argv[2], sizeof(u.name));
-	if (password_hash(argv[3], u.password, sizeof(u.password)) < 0)
+	if (argv[3][0] == '{')
+		mk_strlcpy(u.password, argv[3], sizeof(u.password));
+	else if (password_hash(argv[3], u.password, sizeof(u.password)) < 0)
 		return 1;
 	int r = store_write(st, add_fn, NULL);
 	store_close(&st);

@@ -293,3 +293,31 @@ def test_relative_cf_under_config_directory(probe_bin, slapd, tmp_path):
         assert fields(p("user", "dave"))["mail"] == "dave@example.org"
     finally:
         p.close()
+
+
+def test_hung_server_times_out(probe):
+    # slapd frozen (SIGSTOP): the kernel still accepts connections, nothing
+    # answers; the call gives up after the timeout with a temporary failure
+    import os
+    import signal
+    s = probe.slapd
+    p = probe(timeout="1s", cache_ttl="0", negative_cache_ttl="0")
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    os.kill(s.proc.pid, signal.SIGSTOP)
+
+    def all_stopped():
+        tasks = os.listdir(f"/proc/{s.proc.pid}/task")
+        return all(open(f"/proc/{s.proc.pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[0] == "T"
+                   for t in tasks)
+
+    deadline = time.monotonic() + 10
+    while not all_stopped():
+        assert time.monotonic() < deadline, "slapd did not stop"
+        time.sleep(0.01)
+    try:
+        assert p("lookup", "bob@example.org").startswith("TEMPFAIL ")
+        assert p("auth", "bob", "bobs-secret").startswith("TEMPFAIL ")
+    finally:
+        os.kill(s.proc.pid, signal.SIGCONT)
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    assert fields(p("auth", "bob", "bobs-secret"))["name"] == "bob"

@@ -87,6 +87,16 @@ class Smtpin:
     def log(self):
         return Path(self.proc.logfile).read_text(errors="replace") if self.proc else ""
 
+    def wait_log(self, pattern, timeout=10):
+        """Waits until the log matches the regex; returns the match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.log())
+            if m or time.monotonic() > deadline:
+                assert m, f"log never matched {pattern!r}:\n{self.log()[-3000:]}"
+                return m
+            time.sleep(0.05)
+
     def all_logs(self):
         return "".join(Path(p.logfile).read_text(errors="replace") for p in self.inst.procs
                        if p.args[0].endswith("mailkeep-smtpin"))

@@ -77,8 +77,10 @@ def test_simple_commands(smtpin, raw):
     assert r.cmd("Subject: raw\r\n\r\n..dot stuffed\r\n.").startswith("250 2.0.0 Ok: queued as")
     assert r.cmd("QUIT").startswith("221 2.0.0")
     assert r.closed()
+    r.close()
     (m,) = smtpin.messages("bob")
     assert smtpin.body("bob", m[0]).endswith(b"Subject: raw\r\n\r\n.dot stuffed\r\n")
+    smtpin.wait_log(r"disconnect from unknown\[127\.0\.0\.1\] helo=1")
     log = smtpin.log()
     assert re.search(r"disconnect from unknown\[127\.0\.0\.1\] helo=1 mail=2/3 rcpt=1/5 data=1/3 rset=1 noop=1 "
                      r"vrfy=0/1 expn=0/1 help=1 etrn=0/1 quit=1 unknown=0/1 commands=\d+/\d+", log), log[-2000:]

@@ -30,6 +30,4 @@ mount = fsconf.mount
 wait_for = fsconf.wait_for
 
 
-def spam_stats(inst, user):
-    line = inst.mk("spam", "stats", "--user", user).stdout.split()
-    return {line[i]: int(line[i + 1]) for i in range(2, len(line), 2)}
+from spamhelp import spam_stats  # noqa: E402,F401  (tests import it from spamhelp)

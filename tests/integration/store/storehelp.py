@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, BIN  # noqa: F401  (tests/integration/conftest.py)
+from mkhelpers import CORPUS, BIN
 
 # Deterministic flag sets for the Maildir round trip: Maildir letters in ASCII order.
 FLAG_SETS = ["", "S", "RS", "FS", "DS", "PS", "ST", "FPRS", "DFRST"]

@@ -1,0 +1,133 @@
+/* fetch — the "imap.mime" cache record: ENVELOPE, BODY, BODYSTRUCTURE and the
+ * search fields of a blob, as four length-prefixed pieces (see fetch.h). */
+#include "imapd/fetch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "imapd/mime.h"
+#include "lib/buf.h"
+
+#define KIND "imap.mime"
+#define HDR 16 /* four u32 lengths */
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static int decode(const void *rec, size_t len, struct fetch_mime_text *t)
+{
+	const unsigned char *p = rec;
+	if (len < HDR)
+		return -1;
+	size_t l[4], total = HDR;
+	for (int i = 0; i < 4; i++) {
+		l[i] = get32(p + 4 * i);
+		total += l[i];
+	}
+	if (total != len)
+		return -1;
+	const char *d = (const char *)p + HDR;
+	t->env = d, t->envlen = l[0];
+	d += l[0];
+	t->body = d, t->bodylen = l[1];
+	d += l[1];
+	t->bs = d, t->bslen = l[2];
+	d += l[2];
+	t->srch = d, t->srchlen = l[3];
+	return 0;
+}
+
+static int cache_fn(struct store_txn *txn, void *ctx)
+{
+	struct fetch_cache *c = ctx;
+	for (size_t i = 0; i < c->n; i++) {
+		int r = store_cache_put(txn, c->e[i].hash, KIND, c->e[i].rec, c->e[i].len);
+		if (r != 0 && r != STORE_ENOTFOUND)
+			return r;
+	}
+	return 0;
+}
+
+void fetch_cache_free(struct fetch_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->e[i].rec);
+	free(c->e);
+	memset(c, 0, sizeof(*c));
+}
+
+int fetch_cache_flush(struct store *store, struct fetch_cache *pending)
+{
+	int r = 0;
+	if (pending->n > 0)
+		r = store_write(store, cache_fn, pending);
+	fetch_cache_free(pending);
+	return r;
+}
+
+int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
+	       struct fetch_mime_text *t)
+{
+	const void *d;
+	size_t l;
+	memset(t, 0, sizeof(*t));
+	if (store_cache_get(txn, m->hash, KIND, &d, &l) == 0 && decode(d, l, t) == 0)
+		return 0;
+	for (size_t i = 0; i < pending->n; i++)
+		if (memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0)
+			return decode(pending->e[i].rec, pending->e[i].len, t);
+	const void *blob;
+	size_t blen;
+	int r = store_blob_get(txn, m->hash, &blob, &blen);
+	if (r != 0)
+		return r;
+	struct buf part[4];
+	buf_init(&part[0], 1 << 20);
+	buf_init(&part[1], 4 << 20);
+	buf_init(&part[2], 4 << 20);
+	buf_init(&part[3], 1 << 20);
+	r = mime_describe(blob, blen, &part[0], &part[1], &part[2]);
+	if (r == 0)
+		r = mime_search_fields(blob, blen, &part[3]);
+	if (r == 0) {
+		size_t total = HDR;
+		for (int i = 0; i < 4; i++)
+			total += part[i].len;
+		unsigned char *rec = malloc(total);
+		if (rec == NULL)
+			abort();
+		unsigned char *o = rec + HDR;
+		for (int i = 0; i < 4; i++) {
+			put32(rec + 4 * i, (uint32_t)part[i].len);
+			if (part[i].len)
+				memcpy(o, part[i].data, part[i].len);
+			o += part[i].len;
+		}
+		if (pending->n == pending->cap) {
+			pending->cap = pending->cap ? pending->cap * 2 : 16;
+			pending->e = realloc(pending->e, pending->cap * sizeof(*pending->e));
+			if (pending->e == NULL)
+				abort();
+		}
+		struct fetch_cache_entry *e = &pending->e[pending->n++];
+		memcpy(e->hash, m->hash, STORE_HASH_LEN);
+		e->rec = (char *)rec;
+		e->len = total;
+		decode(rec, total, t);
+	} else {
+		r = STORE_ETOOBIG;
+	}
+	for (int i = 0; i < 4; i++)
+		buf_free(&part[i]);
+	return r;
+}
