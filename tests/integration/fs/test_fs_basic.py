@@ -328,3 +328,32 @@ def test_cp_directly_into_new_and_cur_stores_on_close(mount):
     time.sleep(0.3)
     assert len(mount.listing("bob")) == 2
     os.unlink(bob / "cur" / ".tmpfile")
+
+
+def test_rename_is_atomic_for_readers(mount):
+    mount.deliver("bob", MSG1, flags="S")
+    mount.deliver("bob", MSG2, flags="S")
+    cur = mount.path / "bob" / "cur"
+    name = [n for n in files(cur) if (cur / n).read_bytes() == MSG1][0]
+    a, b = name, name[:-1] + "RS"
+    stop = [False]
+    seen = []
+
+    def reader():
+        while not stop[0]:
+            names = os.listdir(cur)
+            seen.append((a in names) + (b in names))
+
+    import threading
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for i in range(100):
+            os.rename(cur / a, cur / b)
+            os.rename(cur / b, cur / a)
+    finally:
+        stop[0] = True
+        t.join(10)
+    # every listing shows the message under exactly one of its names
+    assert seen and set(seen) == {1}
+    assert list(mount.listing("bob").values())[0][0] == "S"
