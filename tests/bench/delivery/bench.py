@@ -274,7 +274,7 @@ def report(results, failures, names, sessions_list):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("workdir")
-    ap.add_argument("--reps", type=int, default=int(os.environ.get("DELIVERY_BENCH_REPS", "3")))
+    ap.add_argument("--reps", type=int, default=int(os.environ.get("DELIVERY_BENCH_REPS", "5")))
     ap.add_argument("--sessions", default="1,8,32")
     ap.add_argument("--messages", default=os.environ.get("DELIVERY_BENCH_MESSAGES", "300,1000,1500"))
     ap.add_argument("--systems", default=os.environ.get(
