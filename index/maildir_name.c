@@ -94,7 +94,7 @@ int maildir_base_valid(const char *base)
 	if (len == 0 || len >= STORE_BASE_MAX || base[0] == '.')
 		return 0;
 	for (const char *p = base; *p != '\0'; p++)
-		if (*p == '/' || *p == ':' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+		if (*p == '/' || *p == ':' || (unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
 			return 0;
 	return 1;
 }
