@@ -52,6 +52,7 @@ struct ldap_dir {
 	char *result_attribute, *uid_attribute, *uidnumber_attribute, *gidnumber_attribute;
 	char *password_attribute, *bind_dn, *bind_pw, *tls_ca_cert_file;
 	int scope, bind, auth_bind, start_tls, tls_require_cert, version;
+	int uses_tls; /* start_tls, or an ldaps:// server */
 	double timeout, cache_ttl, negative_cache_ttl;
 
 	pthread_mutex_t lock; /* pool, error text and stats */
@@ -316,14 +317,21 @@ static int conn_ready(struct ldap_dir *d, struct ldap_conn *c, const char **what
 		ldap_set_option(c->ld, LDAP_OPT_RESTART, LDAP_OPT_ON);
 		ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 		ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &tv);
-		opt = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &opt);
-		opt = d->tls_require_cert ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &opt);
-		if (d->tls_ca_cert_file[0] != '\0')
-			ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, d->tls_ca_cert_file);
-		opt = 0;
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &opt);
+		if (d->uses_tls) { /* a TLS context of this handle's own: TLS 1.2+, our CA, verified */
+			opt = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
+			ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &opt);
+			opt = d->tls_require_cert ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
+			ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &opt);
+			if (d->tls_ca_cert_file[0] != '\0')
+				ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, d->tls_ca_cert_file);
+			opt = 0;
+			rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &opt);
+			if (rc != LDAP_OPT_SUCCESS) {
+				*what_r = "TLS set-up (tls_ca_cert_file?)";
+				rc = LDAP_LOCAL_ERROR;
+				goto fail;
+			}
+		}
 		if (d->start_tls) {
 			*what_r = "STARTTLS";
 			rc = ldap_start_tls_s(c->ld, NULL, NULL);
@@ -899,6 +907,7 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 	d->bind = s->bind;
 	d->auth_bind = s->auth_bind;
 	d->start_tls = s->start_tls;
+	d->uses_tls = s->start_tls || strstr(d->uri, "ldaps://") != NULL;
 	d->tls_require_cert = s->tls_require_cert;
 	d->version = s->version;
 	d->timeout = s->timeout;

@@ -83,6 +83,10 @@ def test_users_and_aliases(instance, tmp_path):
     # the password comes from stdin with --password-file -
     cp = inst.mk("user", "passwd", "erin", "--password-file", "-", input="another one\n")
     assert "changed" in cp.stdout
+    assert "correct" in inst.mk("user", "test-password", "erin", "--password-file", "-", input="another one\n").stdout
+    bad = inst.mk("user", "test-password", "erin", "--password-file", "-", input="s3cret\n", check=False)
+    assert bad.returncode == 1 and "wrong password" in bad.stderr
+    assert "correct" in inst.mk("user", "test-password", "dave", "--password-file", pw).stdout
     assert "password set" in inst.mk("user", "show", "erin").stdout
     inst.mk("alias", "add", "Postmaster@Example.org", "dave")
     inst.mk("alias", "add", "e@example.org", "erin")
