@@ -276,6 +276,13 @@ def test_live_changes_reach_a_listed_directory(mount):
     # from the store a moment before the watcher has told the kernel)
     wait_for(lambda: not os.path.exists(bob / "new" / old), 2.0, "the old name to go")
     assert os.path.exists(bob / "cur" / (old + ":2,S"))
+    # read over IMAP (\Seen set, \Recent left): the message leaves new/
+    uid2 = [u for u, v in mount.listing("bob").items() if "N" in v[0]][0]
+    before = set(files(bob / "new"))
+    mount.mk("flags", "bob", "INBOX", uid2, "+S")
+    wait_for(lambda: files(bob / "new") == [], 2.0, "a seen message to leave new/")
+    assert len(files(bob / "cur")) == 2
+    wait_for(lambda: not any(os.path.exists(bob / "new" / n) for n in before), 2.0, "old name to go")
     # a new folder made elsewhere
     mount.mk("mkbox", "bob", "Later")
     wait_for(lambda: ".Later" in os.listdir(bob), 2.0, "new folder")
