@@ -528,3 +528,19 @@ def test_connection_limit(instance, helpers):
     a.close()
     assert until_ok().greeting.startswith(b"* OK")
     assert "too many connections" in d.log()
+
+
+def test_move_into_and_out_of_junk_retrains(imapd):
+    def learned():
+        out = imapd.inst.mk("spam", "stats", "--user", "alice").stdout
+        return {k: int(v) for k, v in re.findall(r"(spam_learned|innocent_learned) (\d+)", out)}
+
+    assert learned() == {"spam_learned": 0, "innocent_learned": 0}
+    m = imapd.login()
+    ok(m.append("INBOX", None, None, b"From: x@y.org\r\nSubject: cheap pills now\r\n\r\nbuy cheap pills now\r\n"))
+    ok(m.select("INBOX"))
+    ok(m._simple_command("MOVE", "1", "Junk"))
+    assert learned() == {"spam_learned": 1, "innocent_learned": 0}
+    ok(m.select("Junk"))
+    ok(m._simple_command("UID", "MOVE", "1:*", "INBOX"))
+    assert learned() == {"spam_learned": 0, "innocent_learned": 1}
