@@ -67,7 +67,9 @@ class Imapd:
         return password
 
     def start(self):
-        self.proc = self.inst.spawn(BIN / "mailkeep-imapd", "-c", self.inst.conf, "-f")
+        # MAILKEEP_IMAPD runs another build of the daemon (e.g. build/asan's) under the same tests
+        binary = os.environ.get("MAILKEEP_IMAPD", str(BIN / "mailkeep-imapd"))
+        self.proc = self.inst.spawn(binary, "-c", self.inst.conf, "-f")
         wait_port(self.port, proc=self.proc)
         wait_port(self.tls_port, proc=self.proc)
         return self
