@@ -131,6 +131,7 @@ int fs_mb_owner(struct fs *fs, struct store_txn *txn, uint32_t mbid, struct fs_o
 		m->user_id = mb.user_id;
 		mk_strlcpy(m->name, mb.name, sizeof(m->name));
 		m->modseq = mb.highestmodseq;
+		m->uidnext = mb.uidnext;
 		m->mtime = fs->start;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -166,6 +167,8 @@ void fs_known_add(struct fs *fs, const struct store_msg *msg)
 	struct fs_known *k;
 	size_t i, blen = strlen(msg->base);
 	uint8_t state = fs_msg_state(msg);
+	char stale[MDNAME_MAX + 1];
+	uint64_t stale_parent = 0;
 
 	pthread_mutex_lock(&fs->lock);
 	if (msg->mbid >= fs->nmbs || !fs->mbs[msg->mbid].used)
@@ -177,6 +180,11 @@ void fs_known_add(struct fs *fs, const struct store_msg *msg)
 	k = m->known[i];
 	if (k && k->state == state)
 		goto out;
+	if (k && fs_state_name(k->base, k->size, k->state, stale) == 0) {
+		/* the kernel learns the new name (a listing, a lookup) before the
+		 * watcher saw the change: the old name must go all the same */
+		stale_parent = fsi_sub(msg->mbid, (k->state & FS_STATE_NEW) ? FSI_NEW : FSI_CUR);
+	}
 	if (!k) {
 		k = malloc(sizeof(*k) + blen + 1);
 		if (!k)
@@ -190,6 +198,8 @@ void fs_known_add(struct fs *fs, const struct store_msg *msg)
 	k->state = state;
 out:
 	pthread_mutex_unlock(&fs->lock);
+	if (stale_parent)
+		fs_inval_later(fs, stale_parent, stale);
 }
 
 /* Removes slot i, re-inserting the cluster after it (linear probing). */

@@ -10,6 +10,7 @@
 #include "lib/password.h"
 #include "lib/util.h"
 #include "tools/cli.h"
+#include "tools/cmd_user_ldap.h"
 
 static const char user_help[] =
 	"  user add NAME [--password-file FILE | --no-password] [--uid N] [--gid N]\n"
@@ -19,6 +20,9 @@ static const char user_help[] =
 	"  user del NAME --yes     the user, all of their mail and the aliases pointing at them\n"
 	"  user list               one name per line\n"
 	"  user show NAME          id, owner on the mount, mailboxes with their counts\n"
+	"  user test-password NAME [--password-file FILE]   checks a password (exit 0 if right)\n"
+	"With user_directory = ldap:FILE, list, show and test-password ask the directory,\n"
+	"and add, del and passwd are refused (change users with the LDAP tools).\n"
 	"--uid/--gid set the owner of the user's files on the mount (default: the mount's).\n\n"
 	"examples:\n"
 	"  mailkeep user add bob --password-file /root/bob.pw\n"
@@ -122,6 +126,10 @@ static int run(struct cli *cli, int argc, char **argv)
 
 	if (argc < 2)
 		return cli_usage(&cmd_user);
+	if (cli_config(cli) == NULL)
+		return 1;
+	if (!cli_directory_embedded(cli))
+		return user_ldap_run(cli, argc, argv); /* tools/cmd_user_ldap.c */
 	const char *sub = argv[1];
 	argc--;
 	argv++;
@@ -153,17 +161,9 @@ static int run(struct cli *cli, int argc, char **argv)
 	if ((needs_name && nargs != 1) || (!needs_name && nargs != 0))
 		return cli_usage(&cmd_user);
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0 && strcmp(sub, "passwd") != 0 &&
-	    strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0) {
-		cli_error("user: unknown sub-command '%s' (add, del, passwd, list, show)", sub);
+	    strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "test-password") != 0) {
+		cli_error("user: unknown sub-command '%s' (add, del, passwd, list, show, test-password)", sub);
 		return EXIT_USAGE;
-	}
-	if (cli_config(cli) == NULL)
-		return 1;
-	if (!cli_directory_embedded(cli) && (strcmp(sub, "add") == 0 || strcmp(sub, "del") == 0 ||
-					     strcmp(sub, "passwd") == 0)) {
-		cli_error("user %s: users come from %s (user_directory); change them there", sub,
-			  config_get(cli->cfg, "user_directory"));
-		return 1;
 	}
 	if ((store = cli_store(cli, strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0)) == NULL)
 		return 1;
@@ -196,6 +196,23 @@ static int run(struct cli *cli, int argc, char **argv)
 			return 1;
 		}
 		printf("user %s added%s\n", name, nopw ? " (no password: cannot log in until `mailkeep user passwd`)" : "");
+		return 0;
+	}
+	if (strcmp(sub, "test-password") == 0) {
+		char pw[256];
+		int ok;
+		if (get_user(store, name, &u) != 0)
+			return 1;
+		if (cli_read_password(pwfile, 0, pw, sizeof(pw)) < 0)
+			return 1;
+		ok = password_verify(pw, u.password);
+		explicit_bzero(pw, sizeof(pw));
+		explicit_bzero(u.password, sizeof(u.password));
+		if (!ok) {
+			cli_error("user test-password: wrong password for %s", name);
+			return 1;
+		}
+		printf("password of %s is correct\n", name);
 		return 0;
 	}
 	if (strcmp(sub, "passwd") == 0) {
@@ -262,5 +279,5 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_user = {
-	"user", "add|del|passwd|list|show [NAME] [options]", "manage the users kept in the store", user_help, run,
+	"user", "add|del|passwd|list|show|test-password [NAME] [options]", "manage the users kept in the store", user_help, run,
 };

@@ -132,6 +132,17 @@ def test_mailbox_management(imapd):
     ok(m.delete("Lists.linux"))
     typ, _ = m.delete("INBOX")
     assert typ == "NO"
+    # a mailbox whose parent does not exist (as a mkdir of .Top.Mid on the mount
+    # makes): the parent is listed as \Noselect (\NonExistent with LIST-EXTENDED)
+    ok(m.create("Top.Mid"))
+    top = [n for n in ok(m.list('""', "%")) if n.endswith(b'"Top"')]
+    assert len(top) == 1 and b"\\HasChildren" in top[0]
+    if b"Noselect" in top[0]:
+        r0 = Raw(imapd.port)
+        r0.cmd("LOGIN alice secret-alice")
+        lines, _ = r0.cmd('LIST () "" "Top"')
+        assert lines == [b'* LIST (\\NonExistent \\HasChildren) "." "Top"\r\n']
+        r0.close()
     # LIST "" "" gives the delimiter
     assert ok(m.list('""', '""')) == [b'(\\Noselect) "." ""']
     # CREATE-SPECIAL-USE, LIST-EXTENDED selection and RETURN options, LIST-STATUS

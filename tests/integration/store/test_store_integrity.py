@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import BIN, CORPUS
+from mkhelpers import BIN, CORPUS
 from storehelp import (corpus_sets, data_mdb, mdb_dump, mdb_put, mdb_records, split_from, stats,
                        store_instance, user_mailboxes, write_mboxrd)  # noqa: F401
 
@@ -132,7 +132,7 @@ def test_full_store_clear_error_and_consistent(instance):
 
 def test_full_disk_tmpfs(tmp_path):
     """A store on a 6 MB tmpfs: the disk fills before the map does."""
-    from conftest import Instance
+    from mkhelpers import Instance
     mnt = tmp_path / "small"
     mnt.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True)

@@ -6,7 +6,7 @@ import mailbox
 import os
 import subprocess
 
-from conftest import CORPUS
+from mkhelpers import CORPUS
 from storehelp import FLAG_SETS, corpus_sets, split_from, write_mboxrd, stats, user_mailboxes, store_instance  # noqa: F401
 
 
