@@ -45,6 +45,7 @@ struct fs_mb {
 	uint32_t mbid, user_id;
 	char name[STORE_NAME_MAX + 1];
 	uint64_t modseq;       /* HIGHESTMODSEQ the known names are in step with */
+	uint32_t uidnext;      /* UIDNEXT at that point */
 	struct timespec mtime; /* of cur/ new/ tmp/: the last change seen */
 	/* open addressing, key uid (0 = empty) */
 	struct fs_known **known;
