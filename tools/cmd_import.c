@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "index/dirs.h"
 #include "index/maildir_name.h"
 #include "index/mbox.h"
 #include "lib/util.h"
@@ -460,6 +461,51 @@ static enum src_format detect(const char *path)
 	return n == 5 && memcmp(head, "From ", 5) == 0 ? FMT_MBOX : FMT_FILES;
 }
 
+static int ensure_user(struct store_txn *txn, void *ctx)
+{
+	struct store_user u;
+	return store_user_ensure(txn, ctx, &u);
+}
+
+/* With users in LDAP, the store knows a user only from their first message:
+ * a user the directory knows is made in the store before the import. */
+static int ldap_user_ready(struct cli *cli, struct store *store, const char *name)
+{
+	struct directory *dir = NULL;
+	struct dir_user u;
+	enum dir_result r;
+	char err[512];
+	int rc;
+
+	if (directory_open(cli->cfg, store, &dir, err, sizeof(err)) < 0) {
+		cli_error("import: %s", err);
+		return 1;
+	}
+	memset(&u, 0, sizeof(u));
+	r = strchr(name, '@') != NULL ? dir_lookup_address(dir, name, &u) : dir_get_user(dir, name, &u);
+	if (r == DIR_NOTFOUND) {
+		cli_error("import: the directory (%s) has no user '%s'", config_get(cli->cfg, "user_directory"), name);
+		dir_close(&dir);
+		return 1;
+	}
+	if (r != DIR_OK) {
+		cli_error("import: the directory cannot answer now (%s): %s; try again later", dir_result_str(r),
+			  dir->error);
+		dir_close(&dir);
+		return 75; /* EX_TEMPFAIL, as `mailkeep user` */
+	}
+	dir_close(&dir);
+	if (strcmp(u.name, name) != 0) {
+		cli_error("import: '%s' is the address of user %s: import for %s", name, u.name, u.name);
+		return 1;
+	}
+	if ((rc = store_write(store, ensure_user, (void *)name)) != 0) {
+		cli_error("import: cannot add %s to the store: %s", name, cli_store_hint(rc));
+		return 1;
+	}
+	return 0;
+}
+
 static const char import_help[] =
 	"Adds mail to a user's mailboxes. SOURCE is (detected, or named by --format):\n"
 	"  a Maildir tree   cur/ and new/ go to INBOX, Maildir++ folders .A.B to mailbox A.B;\n"
@@ -481,7 +527,9 @@ static const char import_help[] =
 	"  --mailbox NAME     the mailbox for an mbox or files (default INBOX); for a Maildir\n"
 	"                     tree, the parent under which its folders go\n"
 	"  --batch N          messages per commit (default 1000)\n"
-	"  -q, --quiet        no summary line\n\n"
+	"  -q, --quiet        no summary line\n"
+	"With user_directory = ldap:FILE, USER is a user of the directory; the store\n"
+	"learns them here if no mail reached them yet.\n\n"
 	"examples:\n"
 	"  mailkeep import bob ~/Maildir\n"
 	"  mailkeep import --mailbox Archive.2003 bob ~/mail/2003.mbox\n"
@@ -554,6 +602,8 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	if ((store = cli_store(cli, 0)) == NULL)
 		return 1;
+	if (!cli_directory_embedded(cli) && (rc = ldap_user_ready(cli, store, user)) != 0)
+		return rc;
 	if ((r.imp = importer_new(store, user, (size_t)batch, 0)) == NULL)
 		return 1;
 	progress_init(&r.prog, "importing");
