@@ -505,7 +505,7 @@ def test_large_message_partial_fetch(imapd):
 
 
 def test_connection_limit(instance, helpers):
-    from conftest import Imapd
+    from imapdutil import Imapd
     instance.write_conf(imap_max_connections="2")
     d = Imapd(instance, helpers)
     d.add_user("alice")
