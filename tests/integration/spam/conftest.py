@@ -3,13 +3,7 @@ smtpin (loaded under other module names, so the conftest files do not clash)."""
 import importlib.util
 from pathlib import Path
 
-import pytest
-
-_top = Path(__file__).resolve().parents[1] / "conftest.py"
-_spec = importlib.util.spec_from_file_location("mk_top_conftest", _top)
-topconf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(topconf)
-CORPUS = topconf.CORPUS
+from mkhelpers import CORPUS  # noqa: E402,F401
 
 _fs = Path(__file__).resolve().parents[1] / "fs" / "conftest.py"
 _spec = importlib.util.spec_from_file_location("mk_fs_conftest", _fs)

@@ -3,7 +3,8 @@ filter; spam goes to the user's Junk, the rest to INBOX, and the verdict is in
 the message's metadata (and so in the mount's user.spam.* xattrs)."""
 import re
 
-from conftest import CORPUS, spam_stats
+from mkhelpers import CORPUS
+from spamhelp import spam_stats
 
 
 def test_smtp_delivery_is_classified_per_recipient(smtpin_factory, tmp_path):
