@@ -10,6 +10,7 @@
  * the original envelope line. The stored message is exactly the bytes that
  * follow; mbox messages are unquoted (>From) per the variant.
  */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -359,6 +360,28 @@ static int import_files_dir(struct import_run *r, const char *dir, const char *m
 	return r->fatal ? -1 : 0;
 }
 
+/* Standard input copied into an unlinked file, so it can be mapped like any
+ * mbox (`zcat old.mbox.gz | mailkeep import bob -`). Returns the fd or -1. */
+static int stdin_to_file(void)
+{
+	const char *dir = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+	char buf[1 << 16];
+	ssize_t n;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || mk_write_all(fd, buf, (size_t)n) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
 static int import_mbox(struct import_run *r, const char *path, const char *mailbox)
 {
 	struct mbox_reader rd;
@@ -369,7 +392,7 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 	int fd, rc = 0, n;
 	uint64_t count = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = strcmp(path, "-") == 0 ? stdin_to_file() : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		cli_error("%s: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -611,7 +634,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		return cli_usage(&cmd_import);
 	const char *user = argv[optind];
 	for (int i = optind + 1; i < argc; i++) {
-		if (access(argv[i], R_OK) != 0) {
+		if (strcmp(argv[i], "-") != 0 && access(argv[i], R_OK) != 0) {
 			cli_error("import: cannot read %s: %s", argv[i], strerror(errno));
 			return 1;
 		}
@@ -629,6 +652,12 @@ static int run(struct cli *cli, int argc, char **argv)
 		enum src_format f = format != FMT_AUTO ? format : detect(src);
 		struct stat st;
 		r.done = r.total = 0;
+		if (strcmp(src, "-") == 0) {
+			/* standard input: an mbox */
+			if (import_mbox(&r, src, mailbox != NULL ? mailbox : "INBOX") < 0)
+				rc = 1;
+			continue;
+		}
 		if (stat(src, &st) < 0) {
 			cli_error("import: %s: %s", src, strerror(errno));
 			rc = 1;
