@@ -319,11 +319,11 @@ def report(results, cpu, failures, names, sessions_list):
         print()
         print("Server CPU per delivered message (user+sys of the daemons' processes, ms; median [min-max]);")
         print("less noisy than msg/s on a shared machine. Ratio: peer / mailkeep-smtp (>1: mailkeep uses less)")
-        print(f"{'system':18s}" + "".join(f"{f'{s} sess.':>22s}" for s in sessions_list))
+        print(f"{'system':32s}" + "".join(f"{f'{s} sess.':>22s}" for s in sessions_list))
         for n in names:
             if n == "sink":
                 continue
-            row = f"{n:18s}"
+            row = f"{n:32s}"
             for s in sessions_list:
                 v = cpu.get((n, s)) or []
                 row += f"{f'{bl.median_range(v)[0]:.2f} [{min(v):.2f}-{max(v):.2f}]' if v else '-':>22s}"
@@ -332,7 +332,7 @@ def report(results, cpu, failures, names, sessions_list):
             for b in ("postfix+dovecot", "dovecot-lmtp"):
                 if b not in names:
                     continue
-                row = f"{b + ' / mailkeep-smtp':18s}"
+                row = f"{b + ' / mailkeep-smtp':32s}"
                 for s in sessions_list:
                     va, vb = cpu.get((b, s)) or [], cpu.get(("mailkeep-smtp", s)) or []
                     k = min(len(va), len(vb))

@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import importlib.util
-
-_spec = importlib.util.spec_from_file_location("mk_shared_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
-_shared = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_shared)
-BIN, BUILD, CORPUS, REPO = _shared.BIN, _shared.BUILD, _shared.CORPUS, _shared.REPO
-free_port, wait_port = _shared.free_port, _shared.wait_port
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mkhelpers import BIN, BUILD, CORPUS, REPO, free_port, wait_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PKGS = "lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads ldap lber libetpan zlib libcrypt"
@@ -109,4 +103,3 @@ def imapd(instance, helpers):
     d.start()
     yield d
 
-from imapdutil import message  # noqa: E402,F401

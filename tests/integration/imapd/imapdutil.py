@@ -1,4 +1,6 @@
-"""Helpers shared by the imapd tests."""
+"""Helpers shared by the imapd tests (imported by name: the module name is
+unique, unlike "conftest", so it works when several test folders run at once)."""
+from mkhelpers import BIN, BUILD, CORPUS, REPO, free_port, wait_port  # noqa: F401
 
 
 def message(i, subject=None, body=None, sender="Bob <bob@example.org>"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, free_port, wait_port
+from mkhelpers import BIN, free_port, wait_port
 from imapdutil import message
 from rawimap import Raw
 

@@ -321,3 +321,29 @@ def test_hung_server_times_out(probe):
         os.kill(s.proc.pid, signal.SIGCONT)
     assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
     assert fields(p("auth", "bob", "bobs-secret"))["name"] == "bob"
+
+
+def test_list_past_the_server_size_limit(probe_bin, tmp_path):
+    # slapd answers at most 500 entries per search (sizelimit 500): the list
+    # comes a page at a time, all 620 + the seed's users
+    from ldaptest import Slapd, base_ldif
+    bulk = "".join(f"dn: uid=user{i:04d},{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+                   f"cn: User {i}\nsn: {i}\nuid: user{i:04d}\nuidNumber: {20000 + i}\ngidNumber: 20000\n"
+                   f"homeDirectory: /home/user{i:04d}\nmail: user{i:04d}@example.org\n\n" for i in range(620))
+    s = Slapd(tmp_path / "big", ldif=base_ldif() + bulk)
+    s.start()
+    try:
+        cf = tmp_path / "big.cf"
+        cf.write_text(cf_text(s))
+        p = Probe(probe_bin, f"ldap:{cf}", tmp_path / "big.log")
+        try:
+            answer = p("list")
+            assert answer.startswith("LIST "), answer
+            names = answer[5:].split(",")
+            assert len(names) == 620 + 7 and len(set(names)) == len(names)
+            assert "user0619" in names and "bob" in names
+            assert int(p.stats()["searches"]) >= 4  # pages of 200
+        finally:
+            p.close()
+    finally:
+        s.stop()
