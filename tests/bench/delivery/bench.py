@@ -3,6 +3,7 @@ mailbox, 6 KB messages, 1/8/32 concurrent smtp-source sessions.
 
 Systems, all in the same run, interleaved (a different order per repetition):
   postfix+dovecot  smtp-source -> Postfix smtpd -> queue -> lmtp -> Dovecot LMTP -> Maildir
+  postfix+mailkeep (not by default) the same Postfix -> lmtp -> mailkeep-smtpin's LMTP -> store
   dovecot-lmtp     smtp-source -L -> Dovecot LMTP -> Maildir
   mailkeep-smtp    smtp-source -> mailkeep-smtpin (SMTP) -> store
   mailkeep-lmtp    smtp-source -L -> mailkeep-smtpin (LMTP) -> store
@@ -62,9 +63,9 @@ class Postfix:
     """Debian's Postfix with its own config directory (postfix -c DIR), queue on
     the loop file system, data_directory and log under ROOT, listening on a free
     port of 127.0.0.1 and delivering every recipient of example.org over LMTP to
-    Dovecot."""
+    Dovecot (example.net, when mailkeep runs too, to mailkeep's LMTP)."""
 
-    def __init__(self, procs, root: Path, queue: Path, lmtp_port):
+    def __init__(self, procs, root: Path, queue: Path, lmtp_port, mk_lmtp_port=None):
         self.procs = procs
         self.root = root
         self.port = bl.free_port()
@@ -85,11 +86,12 @@ setgid_group = postdrop
 myhostname = mx.example.org
 mydomain = example.org
 myorigin = $mydomain
-mydestination = example.org
+mydestination = example.org, example.net
 local_recipient_maps =
 alias_maps =
 alias_database =
 local_transport = lmtp:inet:127.0.0.1:{lmtp_port}
+{f"transport_maps = inline:{{example.net=lmtp:inet:127.0.0.1:{mk_lmtp_port}}}" if mk_lmtp_port else ""}
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
@@ -184,37 +186,44 @@ class Bench:
         want = set(self.args.systems)
         self.fs = bl.LoopFS(self.work, size_mb=self.args.fs_mb)
         mnt = self.fs.mnt
-        if want & {"postfix+dovecot", "dovecot-lmtp"}:
+        with_postfix = bool(want & {"postfix+dovecot", "postfix+mailkeep"})
+        if with_postfix or "dovecot-lmtp" in want:
             self.dovecot = bl.Dovecot(self.procs, self.work / "dovecot", mnt / "dovecot",
                                       {"bob": "secret", "carol": "secret"}, lmtp=True).start()
-        if "postfix+dovecot" in want:
+        mk_sids = None
+        if want & {"mailkeep-smtp", "mailkeep-lmtp", "postfix+mailkeep"}:
+            if not (bl.BIN / "mailkeep-smtpin").exists():
+                print(f"delivery bench: {bl.BIN}/mailkeep-smtpin not built; mailkeep left out", file=sys.stderr)
+            else:
+                self.mk = bl.Mailkeep(self.procs, mnt / "mailkeep",
+                                      settings={"mydestination": "example.org, example.net, localhost"})
+                self.mk.start_smtpin()
+                mk_sids = [self.mk.daemons["smtpin"].pid]
+        mk_count = lambda: self.mk.stats()["messages"]  # noqa: E731
+        if with_postfix:
             self.postfix = Postfix(self.procs, self.work / "postfix", mnt / "postfix-queue",
-                                   self.dovecot.lmtp_port)
+                                   self.dovecot.lmtp_port, self.mk.lmtp_port if mk_sids else None)
             self.postfix.start()  # self.postfix is set first: close() stops a half-started master
+        if "postfix+dovecot" in want:
             self.systems["postfix+dovecot"] = dict(
                 port=self.postfix.port, lmtp=False, rcpt="carol@example.org",
-                count=lambda: bl.maildir_count(self.dovecot.maildir("carol")), wait_store=True,
+                count=lambda: bl.maildir_count(self.dovecot.maildir("carol")), wait_store=True, poll=0.02,
                 sids=[self.postfix.pid, self.dovecot.proc.pid])
+        if "postfix+mailkeep" in want and mk_sids:
+            self.systems["postfix+mailkeep"] = dict(
+                port=self.postfix.port, lmtp=False, rcpt="bob@example.net", count=mk_count,
+                wait_store=True, poll=0.1, sids=[self.postfix.pid, *mk_sids])
         if "dovecot-lmtp" in want:
             self.systems["dovecot-lmtp"] = dict(
                 port=self.dovecot.lmtp_port, lmtp=True, rcpt="bob@example.org",
                 count=lambda: bl.maildir_count(self.dovecot.maildir("bob")), wait_store=False,
                 sids=[self.dovecot.proc.pid])
-        if want & {"mailkeep-smtp", "mailkeep-lmtp"}:
-            if not (bl.BIN / "mailkeep-smtpin").exists():
-                print(f"delivery bench: {bl.BIN}/mailkeep-smtpin not built; mailkeep left out", file=sys.stderr)
-            else:
-                self.mk = bl.Mailkeep(self.procs, mnt / "mailkeep").start_smtpin()
-                count = lambda: self.mk.stats()["messages"]  # noqa: E731
-                sids = [self.mk.daemons["smtpin"].pid]
-                if "mailkeep-smtp" in want:
-                    self.systems["mailkeep-smtp"] = dict(port=self.mk.smtp_port, lmtp=False,
-                                                         rcpt="bob@example.org", count=count, wait_store=False,
-                                                         sids=sids)
-                if "mailkeep-lmtp" in want:
-                    self.systems["mailkeep-lmtp"] = dict(port=self.mk.lmtp_port, lmtp=True,
-                                                         rcpt="bob@example.org", count=count, wait_store=False,
-                                                         sids=sids)
+        if "mailkeep-smtp" in want and mk_sids:
+            self.systems["mailkeep-smtp"] = dict(port=self.mk.smtp_port, lmtp=False, rcpt="bob@example.org",
+                                                 count=mk_count, wait_store=False, sids=mk_sids)
+        if "mailkeep-lmtp" in want and mk_sids:
+            self.systems["mailkeep-lmtp"] = dict(port=self.mk.lmtp_port, lmtp=True, rcpt="bob@example.org",
+                                                 count=mk_count, wait_store=False, sids=mk_sids)
         if "sink" in want:
             sink = Sink(self.procs).start()
             self.systems["sink"] = dict(port=sink.port, lmtp=False, rcpt="bob@example.org",
@@ -231,7 +240,7 @@ class Bench:
             while s["count"]() < before + count:
                 if time.monotonic() - t0 > deadline:
                     raise RuntimeError(f"only {s['count']() - before} of {count} arrived within {deadline}s")
-                time.sleep(0.02)
+                time.sleep(s["poll"])
         elapsed = time.monotonic() - t0
         cpu = bl.session_cpu(s["sids"]) - cpu0
         if s["count"]:
@@ -300,7 +309,7 @@ def report(results, cpu, failures, names, sessions_list):
     print("Ratios (median of per-repetition ratios [min-max]; goal: mailkeep-smtp >= 3x postfix+dovecot)")
     pairs = [("mailkeep-smtp", "postfix+dovecot"), ("mailkeep-lmtp", "postfix+dovecot"),
              ("mailkeep-lmtp", "dovecot-lmtp"), ("mailkeep-smtp", "dovecot-lmtp"),
-             ("mailkeep-smtp", "sink"), ("postfix+dovecot", "sink")]
+             ("postfix+mailkeep", "postfix+dovecot"), ("mailkeep-smtp", "sink"), ("postfix+dovecot", "sink")]
     print(f"{'ratio':36s}" + "".join(f"{f'{s} sess.':>22s}" for s in sessions_list))
     for a, b in pairs:
         if a not in names or b not in names:

@@ -316,9 +316,18 @@ def test_hung_server_times_out(probe):
         time.sleep(0.01)
     try:
         assert p("lookup", "bob@example.org").startswith("TEMPFAIL ")
-        assert p("auth", "bob", "bobs-secret").startswith("TEMPFAIL ")
+        # for the next `timeout` seconds calls fail at once, without waiting for slapd again
+        before = p.stats()
+        answer = p("auth", "bob", "bobs-secret")
+        assert answer.startswith("TEMPFAIL ") and "next try in" in answer, answer
+        assert p("lookup", "alice@example.org").startswith("TEMPFAIL ")
+        after = p.stats()
+        for k in ("searches", "binds", "connects"):
+            assert after[k] == before[k], k
+        assert int(after["failures"]) == int(before["failures"]) + 2
     finally:
         os.kill(s.proc.pid, signal.SIGCONT)
+    time.sleep(1.2)  # the hold-back is over
     assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
     assert fields(p("auth", "bob", "bobs-secret"))["name"] == "bob"
 
@@ -347,3 +356,17 @@ def test_list_past_the_server_size_limit(probe_bin, tmp_path):
             p.close()
     finally:
         s.stop()
+
+
+def test_down_logged_once_not_per_call(probe):
+    s = probe.slapd
+    p = probe(cache_ttl="0", negative_cache_ttl="0")
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    s.stop()
+    for _ in range(30):
+        assert p("lookup", "bob@example.org").startswith("TEMPFAIL ")
+    s.start()
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    log = p.close()
+    assert log.count("warning: ldap:") == 1, log
+    assert "ldap: the server answers again (29 failures were not logged)" in log, log
