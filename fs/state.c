@@ -7,17 +7,25 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* new/ holds mail that is \Recent and not \Seen (Dovecot's rule): mail read
+ * anywhere (IMAP too) leaves new/, and a MUA's rename into cur/ clears
+ * \Recent. */
+static int in_new(uint32_t flags)
+{
+	return (flags & STORE_F_RECENT) && !(flags & STORE_F_SEEN);
+}
+
 uint8_t fs_msg_state(const struct store_msg *msg)
 {
 	uint8_t s = (uint8_t)(msg->flags & MDNAME_FLAGS_MASK);
-	if (msg->flags & STORE_F_RECENT)
+	if (in_new(msg->flags))
 		s |= FS_STATE_NEW;
 	return s;
 }
 
 enum fsi_sub fs_msg_sub(const struct store_msg *msg)
 {
-	return (msg->flags & STORE_F_RECENT) ? FSI_NEW : FSI_CUR;
+	return in_new(msg->flags) ? FSI_NEW : FSI_CUR;
 }
 
 int fs_state_name(const char *base, uint64_t size, uint8_t state, char *out)

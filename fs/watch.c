@@ -66,6 +66,8 @@ void fs_inval_later(struct fs *fs, fuse_ino_t parent, const char *name)
 {
 	char c = 1;
 	(void)fs;
+	if (!W.running)
+		return; /* no watcher: nothing would ever take them */
 	pthread_mutex_lock(&W.lock);
 	queue_push(&W.queue, parent, 0, name);
 	pthread_mutex_unlock(&W.lock);

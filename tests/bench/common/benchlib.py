@@ -12,6 +12,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +45,28 @@ def wait_port(port, host="127.0.0.1", timeout=15.0, proc=None, what="daemon"):
 def median_range(values):
     """(median, min, max) of a non-empty list."""
     return statistics.median(values), min(values), max(values)
+
+
+def session_cpu(sids):
+    """CPU seconds (user + system) used so far by every process in the sessions
+    SIDS (each daemon is started as a session leader), including children they
+    have already reaped. Live processes are never part of anyone's cutime, so
+    adding utime+stime+cutime+cstime of each live process counts each once."""
+    tck = os.sysconf("SC_CLK_TCK")
+    sids = set(sids)
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(b")") + 2:].split()
+        if int(fields[3]) in sids:  # field 6: session
+            total += sum(int(x) for x in fields[11:15])  # fields 14-17: utime stime cutime cstime
+    return total / tck
 
 
 def fmt_ratio(r):
@@ -129,6 +152,8 @@ class LoopFS:
                     break
                 time.sleep(0.5)
             if self.mounted:
+                users = subprocess.run(["fuser", "-vm", str(self.mnt)], capture_output=True, text=True)
+                print(f"benchlib: {self.mnt} still busy, detached lazily:\n{users.stderr}", file=sys.stderr)
                 subprocess.run(["umount", "-l", str(self.mnt)], check=False)
                 self.mounted = False
         if self.image.exists():

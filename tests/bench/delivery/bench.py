@@ -3,6 +3,7 @@ mailbox, 6 KB messages, 1/8/32 concurrent smtp-source sessions.
 
 Systems, all in the same run, interleaved (a different order per repetition):
   postfix+dovecot  smtp-source -> Postfix smtpd -> queue -> lmtp -> Dovecot LMTP -> Maildir
+  postfix+mailkeep (not by default) the same Postfix -> lmtp -> mailkeep-smtpin's LMTP -> store
   dovecot-lmtp     smtp-source -L -> Dovecot LMTP -> Maildir
   mailkeep-smtp    smtp-source -> mailkeep-smtpin (SMTP) -> store
   mailkeep-lmtp    smtp-source -L -> mailkeep-smtpin (LMTP) -> store
@@ -62,9 +63,9 @@ class Postfix:
     """Debian's Postfix with its own config directory (postfix -c DIR), queue on
     the loop file system, data_directory and log under ROOT, listening on a free
     port of 127.0.0.1 and delivering every recipient of example.org over LMTP to
-    Dovecot. Started with `postfix start-fg` so its master is our child."""
+    Dovecot (example.net, when mailkeep runs too, to mailkeep's LMTP)."""
 
-    def __init__(self, procs, root: Path, queue: Path, lmtp_port):
+    def __init__(self, procs, root: Path, queue: Path, lmtp_port, mk_lmtp_port=None):
         self.procs = procs
         self.root = root
         self.port = bl.free_port()
@@ -85,11 +86,12 @@ setgid_group = postdrop
 myhostname = mx.example.org
 mydomain = example.org
 myorigin = $mydomain
-mydestination = example.org
+mydestination = example.org, example.net
 local_recipient_maps =
 alias_maps =
 alias_database =
 local_transport = lmtp:inet:127.0.0.1:{lmtp_port}
+{f"transport_maps = inline:{{example.net=lmtp:inet:127.0.0.1:{mk_lmtp_port}}}" if mk_lmtp_port else ""}
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
@@ -98,18 +100,52 @@ biff = no
 append_dot_mydomain = no
 """)
         (root / "master.cf").write_text(MASTER_CF.format(listen=f"127.0.0.1:{self.port}"))
-        self.proc = None
+        self.queue = queue
+        self.pid = None
 
     def start(self):
+        # `postfix start` (start-fg too) leaves a master that made itself a session
+        # leader, child of init: it is tracked and ended by the pid in its pid file.
         subprocess.run(["postfix", "-c", self.root, "check"], check=True, capture_output=True)
-        self.proc = self.procs.spawn(["postfix", "-c", self.root, "start-fg"], "postfix")
-        bl.wait_port(self.port, proc=self.proc, what="postfix")
+        subprocess.run(["postfix", "-c", self.root, "start"], check=True, capture_output=True)
+        pidfile = self.queue / "pid" / "master.pid"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                self.pid = int(pidfile.read_text().split()[0])
+                break
+            except (OSError, ValueError, IndexError):
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"postfix: no pid in {pidfile}")
+        bl.wait_port(self.port, what="postfix")
         return self
 
+    def alive(self):
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+        except OSError:
+            return False
+
     def stop(self):
-        if self.proc is not None:
-            self.procs.stop(self.proc)
-            self.proc = None
+        """SIGTERM to the master (as `postfix stop` does; it ends its children),
+        then SIGKILL to its process group if it is still there after 15 s."""
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 15
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.alive():
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.pid = None
 
 
 class Sink:
@@ -143,59 +179,75 @@ class Bench:
         self.logs.mkdir()
         self.procs = bl.Procs(self.logs)
         self.fs = None
+        self.postfix = None
         self.systems = {}
 
     def setup(self):
         want = set(self.args.systems)
         self.fs = bl.LoopFS(self.work, size_mb=self.args.fs_mb)
         mnt = self.fs.mnt
-        if want & {"postfix+dovecot", "dovecot-lmtp"}:
+        with_postfix = bool(want & {"postfix+dovecot", "postfix+mailkeep"})
+        if with_postfix or "dovecot-lmtp" in want:
             self.dovecot = bl.Dovecot(self.procs, self.work / "dovecot", mnt / "dovecot",
                                       {"bob": "secret", "carol": "secret"}, lmtp=True).start()
-        if "postfix+dovecot" in want:
-            self.postfix = Postfix(self.procs, self.work / "postfix", mnt / "postfix-queue",
-                                   self.dovecot.lmtp_port).start()
-            self.systems["postfix+dovecot"] = dict(
-                port=self.postfix.port, lmtp=False, rcpt="carol@example.org",
-                count=lambda: bl.maildir_count(self.dovecot.maildir("carol")), wait_store=True)
-        if "dovecot-lmtp" in want:
-            self.systems["dovecot-lmtp"] = dict(
-                port=self.dovecot.lmtp_port, lmtp=True, rcpt="bob@example.org",
-                count=lambda: bl.maildir_count(self.dovecot.maildir("bob")), wait_store=False)
-        if want & {"mailkeep-smtp", "mailkeep-lmtp"}:
+        mk_sids = None
+        if want & {"mailkeep-smtp", "mailkeep-lmtp", "postfix+mailkeep"}:
             if not (bl.BIN / "mailkeep-smtpin").exists():
                 print(f"delivery bench: {bl.BIN}/mailkeep-smtpin not built; mailkeep left out", file=sys.stderr)
             else:
-                self.mk = bl.Mailkeep(self.procs, mnt / "mailkeep").start_smtpin()
-                count = lambda: self.mk.stats()["messages"]  # noqa: E731
-                if "mailkeep-smtp" in want:
-                    self.systems["mailkeep-smtp"] = dict(port=self.mk.smtp_port, lmtp=False,
-                                                         rcpt="bob@example.org", count=count, wait_store=False)
-                if "mailkeep-lmtp" in want:
-                    self.systems["mailkeep-lmtp"] = dict(port=self.mk.lmtp_port, lmtp=True,
-                                                         rcpt="bob@example.org", count=count, wait_store=False)
+                self.mk = bl.Mailkeep(self.procs, mnt / "mailkeep",
+                                      settings={"mydestination": "example.org, example.net, localhost"})
+                self.mk.start_smtpin()
+                mk_sids = [self.mk.daemons["smtpin"].pid]
+        mk_count = lambda: self.mk.stats()["messages"]  # noqa: E731
+        if with_postfix:
+            self.postfix = Postfix(self.procs, self.work / "postfix", mnt / "postfix-queue",
+                                   self.dovecot.lmtp_port, self.mk.lmtp_port if mk_sids else None)
+            self.postfix.start()  # self.postfix is set first: close() stops a half-started master
+        if "postfix+dovecot" in want:
+            self.systems["postfix+dovecot"] = dict(
+                port=self.postfix.port, lmtp=False, rcpt="carol@example.org",
+                count=lambda: bl.maildir_count(self.dovecot.maildir("carol")), wait_store=True, poll=0.02,
+                sids=[self.postfix.pid, self.dovecot.proc.pid])
+        if "postfix+mailkeep" in want and mk_sids:
+            self.systems["postfix+mailkeep"] = dict(
+                port=self.postfix.port, lmtp=False, rcpt="bob@example.net", count=mk_count,
+                wait_store=True, poll=0.1, sids=[self.postfix.pid, *mk_sids])
+        if "dovecot-lmtp" in want:
+            self.systems["dovecot-lmtp"] = dict(
+                port=self.dovecot.lmtp_port, lmtp=True, rcpt="bob@example.org",
+                count=lambda: bl.maildir_count(self.dovecot.maildir("bob")), wait_store=False,
+                sids=[self.dovecot.proc.pid])
+        if "mailkeep-smtp" in want and mk_sids:
+            self.systems["mailkeep-smtp"] = dict(port=self.mk.smtp_port, lmtp=False, rcpt="bob@example.org",
+                                                 count=mk_count, wait_store=False, sids=mk_sids)
+        if "mailkeep-lmtp" in want and mk_sids:
+            self.systems["mailkeep-lmtp"] = dict(port=self.mk.lmtp_port, lmtp=True, rcpt="bob@example.org",
+                                                 count=mk_count, wait_store=False, sids=mk_sids)
         if "sink" in want:
             sink = Sink(self.procs).start()
             self.systems["sink"] = dict(port=sink.port, lmtp=False, rcpt="bob@example.org",
-                                        count=None, wait_store=False)
+                                        count=None, wait_store=False, sids=[sink.proc.pid])
 
     def run_one(self, name, sessions, count):
         s = self.systems[name]
         before = s["count"]() if s["count"] else 0
         deadline = self.args.run_timeout
+        cpu0 = bl.session_cpu(s["sids"])
         t0 = time.monotonic()
         smtp_source(s["port"], sessions, count, s["lmtp"], s["rcpt"], deadline)
         if s["wait_store"]:
             while s["count"]() < before + count:
                 if time.monotonic() - t0 > deadline:
                     raise RuntimeError(f"only {s['count']() - before} of {count} arrived within {deadline}s")
-                time.sleep(0.02)
+                time.sleep(s["poll"])
         elapsed = time.monotonic() - t0
+        cpu = bl.session_cpu(s["sids"]) - cpu0
         if s["count"]:
             got = s["count"]() - before
             if got != count:
                 raise RuntimeError(f"{got} of {count} messages in the store after the run")
-        return count / elapsed
+        return count / elapsed, cpu * 1000 / count
 
     def run(self):
         names = [n for n in self.args.systems if n in self.systems]
@@ -203,6 +255,7 @@ class Bench:
         for n in names:
             self.run_one(n, 4, 40)
         results = {(n, s): [] for n in names for s in self.args.sessions}
+        self.cpu = {(n, s): [] for n in names for s in self.args.sessions}
         failures = {}
         rng = random.Random(self.args.seed)
         t_start = time.monotonic()
@@ -216,21 +269,25 @@ class Bench:
                               flush=True)
                         return results, failures
                     try:
-                        rate = self.run_one(n, sessions, count)
+                        rate, cpu_ms = self.run_one(n, sessions, count)
                         results[(n, sessions)].append(rate)
-                        print(f"  rep {rep + 1} sessions {sessions:2d} {n:16s} {rate:8.0f} msg/s", flush=True)
+                        self.cpu[(n, sessions)].append(cpu_ms)
+                        print(f"  rep {rep + 1} sessions {sessions:2d} {n:16s} {rate:8.0f} msg/s "
+                              f"{cpu_ms:6.2f} CPU-ms/msg", flush=True)
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         failures.setdefault((n, sessions), []).append(str(e))
                         print(f"  rep {rep + 1} sessions {sessions:2d} {n:16s} FAILED: {e}", flush=True)
         return results, failures
 
     def close(self):
+        if self.postfix:
+            self.postfix.stop()
         self.procs.close()
         if self.fs:
             self.fs.close()
 
 
-def report(results, failures, names, sessions_list):
+def report(results, cpu, failures, names, sessions_list):
     print()
     print("Delivery: messages/s accepted durably into a mailbox, 6 KB messages "
           "(median [min-max] over repetitions)")
@@ -252,7 +309,7 @@ def report(results, failures, names, sessions_list):
     print("Ratios (median of per-repetition ratios [min-max]; goal: mailkeep-smtp >= 3x postfix+dovecot)")
     pairs = [("mailkeep-smtp", "postfix+dovecot"), ("mailkeep-lmtp", "postfix+dovecot"),
              ("mailkeep-lmtp", "dovecot-lmtp"), ("mailkeep-smtp", "dovecot-lmtp"),
-             ("mailkeep-smtp", "sink"), ("postfix+dovecot", "sink")]
+             ("postfix+mailkeep", "postfix+dovecot"), ("mailkeep-smtp", "sink"), ("postfix+dovecot", "sink")]
     print(f"{'ratio':36s}" + "".join(f"{f'{s} sess.':>22s}" for s in sessions_list))
     for a, b in pairs:
         if a not in names or b not in names:
@@ -267,6 +324,30 @@ def report(results, failures, names, sessions_list):
             else:
                 row += f"{'-':>22s}"
         print(row)
+    if cpu:
+        print()
+        print("Server CPU per delivered message (user+sys of the daemons' processes, ms; median [min-max]);")
+        print("less noisy than msg/s on a shared machine. Ratio: peer / mailkeep-smtp (>1: mailkeep uses less)")
+        print(f"{'system':32s}" + "".join(f"{f'{s} sess.':>22s}" for s in sessions_list))
+        for n in names:
+            if n == "sink":
+                continue
+            row = f"{n:32s}"
+            for s in sessions_list:
+                v = cpu.get((n, s)) or []
+                row += f"{f'{bl.median_range(v)[0]:.2f} [{min(v):.2f}-{max(v):.2f}]' if v else '-':>22s}"
+            print(row)
+        if "mailkeep-smtp" in names:
+            for b in ("postfix+dovecot", "dovecot-lmtp"):
+                if b not in names:
+                    continue
+                row = f"{b + ' / mailkeep-smtp':32s}"
+                for s in sessions_list:
+                    va, vb = cpu.get((b, s)) or [], cpu.get(("mailkeep-smtp", s)) or []
+                    k = min(len(va), len(vb))
+                    r = [va[i] / vb[i] for i in range(k) if vb[i] > 0]
+                    row += f"{f'{bl.median_range(r)[0]:.2f}x [{min(r):.2f}-{max(r):.2f}]' if r else '-':>22s}"
+                print(row)
     for (n, s), errs in sorted(failures.items()):
         print(f"FAILED {n} with {s} sessions: {errs[0]}")
 
@@ -274,7 +355,7 @@ def report(results, failures, names, sessions_list):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("workdir")
-    ap.add_argument("--reps", type=int, default=int(os.environ.get("DELIVERY_BENCH_REPS", "3")))
+    ap.add_argument("--reps", type=int, default=int(os.environ.get("DELIVERY_BENCH_REPS", "5")))
     ap.add_argument("--sessions", default="1,8,32")
     ap.add_argument("--messages", default=os.environ.get("DELIVERY_BENCH_MESSAGES", "300,1000,1500"))
     ap.add_argument("--systems", default=os.environ.get(
@@ -300,7 +381,7 @@ def main():
         results, failures = b.run()
     finally:
         b.close()
-    report(results, failures, names, args.sessions)
+    report(results, getattr(b, "cpu", {}), failures, names, args.sessions)
     print(f"(logs were in {b.logs}; removed with the run's temporary directory)")
     return 1 if failures else 0
 

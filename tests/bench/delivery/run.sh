@@ -4,7 +4,7 @@
 # 6 KB messages, 1/8/32 sessions, interleaved repetitions, stores on a fresh
 # loop ext4 file system. Needs root (mount, the peers' users). See doc/bench.md.
 #   tests/bench/delivery/run.sh [bench.py options]
-# Environment: DELIVERY_BENCH_REPS (3), DELIVERY_BENCH_MESSAGES ("300,1000,1500":
+# Environment: DELIVERY_BENCH_REPS (5), DELIVERY_BENCH_MESSAGES ("300,1000,1500":
 # messages per run for 1, 8, 32 sessions), DELIVERY_BENCH_SYSTEMS (comma list),
 # DELIVERY_BENCH_BUDGET (300: seconds after which no new run starts),
 # BENCH_KEEP=1 (keep the temporary directory with the logs).

@@ -102,6 +102,7 @@ class Bench:
             os.chown(p, bl.NOBODY_UID, bl.NOBODY_GID)
         dv.start()
         self.servers["dovecot"] = dv.imap_port
+        self.sids = {"dovecot": [dv.proc.pid]}
         # mailkeep: the same files through mailkeep import
         if (bl.BIN / "mailkeep-imapd").exists():
             mk = bl.Mailkeep(self.procs, mnt / "mailkeep", user=USER, password=PASSWORD,
@@ -114,6 +115,7 @@ class Bench:
             mk.start_imapd()
             self.mk = mk
             self.servers["mailkeep"] = mk.imap_port
+            self.sids["mailkeep"] = [mk.daemons["imapd"].pid]
         else:
             print(f"imap bench: {bl.BIN}/mailkeep-imapd not built; Dovecot alone (no ratios)", file=sys.stderr)
         counts = {}
@@ -129,7 +131,7 @@ class Bench:
         a = self.args
         cfg_base = {"user": USER, "password": PASSWORD,
                     "corpus_msgs": imapload.load_corpus(a.corpus)}
-        res = {(m, s): {"rates": [], "lat": {}, "detail": {}, "errors": []} for m in a.mixes for s in self.servers}
+        res = {(m, s): {"rates": [], "cpu": [], "lat": {}, "detail": {}, "errors": []} for m in a.mixes for s in self.servers}
         rng = random.Random(a.seed)
         t_start = time.monotonic()
         for rep in range(a.reps):
@@ -142,7 +144,9 @@ class Bench:
                         return res
                     cfg = dict(cfg_base, port=self.servers[s])
                     clients = a.phones if mix == "resync" else a.clients
+                    cpu0 = bl.session_cpu(self.sids[s])
                     r = imapload.run_mix(cfg, mix, clients, a.duration, seed=rep * 100 + a.mixes.index(mix))
+                    cpu = bl.session_cpu(self.sids[s]) - cpu0
                     d = res[(mix, s)]
                     rate = r["ops"] / r["elapsed"] if r["elapsed"] > 0 else 0
                     allv = [x for v in r["latencies"].values() for x in v]
@@ -151,12 +155,13 @@ class Bench:
                         print(f"  rep {rep + 1} {mix:7s} {s:9s} ERRORS: {r['errors'][:3]}", flush=True)
                     if allv:
                         d["rates"].append(rate)
+                        d["cpu"].append(cpu * 1000 / len(allv))
                         for op, v in r["latencies"].items():
                             d["lat"].setdefault(op, []).extend(v)
                         for op, v in r.get("detail", {}).items():
                             d["detail"].setdefault(op, []).extend(v)
                         print(f"  rep {rep + 1} {mix:7s} {s:9s} {rate:8.0f} ops/s  p50 {pct(allv, 50) * 1e3:7.2f} ms"
-                              f"  p99 {pct(allv, 99) * 1e3:8.2f} ms", flush=True)
+                              f"  p99 {pct(allv, 99) * 1e3:8.2f} ms  {d['cpu'][-1]:6.2f} CPU-ms/op", flush=True)
         return res
 
     def close(self):
@@ -175,7 +180,9 @@ def report(res, mixes, servers, args):
           f"{args.clients} idlers + 1 appender at 20/s for idle), {args.duration:.0f} s per run, "
           f"{args.reps} repetitions")
     print("ops/s: median [min-max] over repetitions; latency in ms over every operation of every repetition")
-    print(f"{'mix':8s} {'server':9s} {'ops/s':>20s} {'p50':>9s} {'p95':>9s} {'p99':>9s}")
+    print("CPU-ms/op: the server's processes (user+sys) per measured operation, median; for idle and resync it")
+    print("includes the background client's appends and changes")
+    print(f"{'mix':8s} {'server':9s} {'ops/s':>20s} {'p50':>9s} {'p95':>9s} {'p99':>9s} {'CPU-ms/op':>10s}")
     for mix in mixes:
         for s in servers:
             d = res[(mix, s)]
@@ -185,14 +192,16 @@ def report(res, mixes, servers, args):
                 rate = f"{m:.0f} [{lo:.0f}-{hi:.0f}]"
             else:
                 rate = "failed" if d["errors"] else "-"
+            cpu = f"{statistics.median(d['cpu']):.3f}" if d["cpu"] else "-"
             print(f"{mix:8s} {s:9s} {rate:>20s} {ms(pct(allv, 50)):>9s} {ms(pct(allv, 95)):>9s} "
-                  f"{ms(pct(allv, 99)):>9s}")
+                  f"{ms(pct(allv, 99)):>9s} {cpu:>10s}")
     if len(servers) < 2:
         return
     print()
     print("Ratios mailkeep/Dovecot (ops/s: median of per-repetition ratios [min-max], >1 is better;")
     print("latency percentiles: <1 is better). Goal: ahead of Dovecot on every mix.")
-    print(f"{'mix':8s} {'ops/s':>22s} {'p50':>8s} {'p95':>8s} {'p99':>8s}")
+    print("CPU: Dovecot's CPU-ms/op / mailkeep's, >1 means mailkeep uses less.")
+    print(f"{'mix':8s} {'ops/s':>22s} {'p50':>8s} {'p95':>8s} {'p99':>8s} {'CPU':>8s}")
     for mix in mixes:
         a, b = res[(mix, "mailkeep")], res[(mix, "dovecot")]
         k = min(len(a["rates"]), len(b["rates"]))
@@ -209,7 +218,9 @@ def report(res, mixes, servers, args):
         for p in (50, 95, 99):
             pa, pb = pct(la, p), pct(lb, p)
             cols.append(f"{pa / pb:.2f}x" if pa is not None and pb else "-")
-        print(f"{mix:8s} {rr:>22s} {cols[0]:>8s} {cols[1]:>8s} {cols[2]:>8s}")
+        cr = (f"{statistics.median(b['cpu']) / statistics.median(a['cpu']):.2f}x"
+              if a["cpu"] and b["cpu"] and statistics.median(a["cpu"]) > 0 else "-")
+        print(f"{mix:8s} {rr:>22s} {cols[0]:>8s} {cols[1]:>8s} {cols[2]:>8s} {cr:>8s}")
     print()
     print("Per operation, p50 ms (dovecot / mailkeep):")
     for mix in mixes:

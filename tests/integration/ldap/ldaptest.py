@@ -125,7 +125,8 @@ class Slapd:
             "modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload pw-sha2\n" + tls_conf +
             # as permissive as "some servers": a DN with an empty password binds anonymously
             "allow bind_anon_dn\n"
-            "sizelimit 500\n"
+            # a plain search gets at most 500 entries; a paged one (RFC 2696) all of them
+            "sizelimit size.soft=500 size.hard=500 size.prtotal=unlimited\n"
             "database mdb\nmaxsize 10485760\n"
             f'suffix "{SUFFIX}"\nrootdn "{ROOT_DN}"\nrootpw {ROOT_PW}\ndirectory {self.db}\n'
             "index objectClass eq\nindex mail,uid,mailAlternateAddress eq\n"

@@ -316,8 +316,57 @@ def test_hung_server_times_out(probe):
         time.sleep(0.01)
     try:
         assert p("lookup", "bob@example.org").startswith("TEMPFAIL ")
-        assert p("auth", "bob", "bobs-secret").startswith("TEMPFAIL ")
+        # for the next `timeout` seconds calls fail at once, without waiting for slapd again
+        before = p.stats()
+        answer = p("auth", "bob", "bobs-secret")
+        assert answer.startswith("TEMPFAIL ") and "next try in" in answer, answer
+        assert p("lookup", "alice@example.org").startswith("TEMPFAIL ")
+        after = p.stats()
+        for k in ("searches", "binds", "connects"):
+            assert after[k] == before[k], k
+        assert int(after["failures"]) == int(before["failures"]) + 2
     finally:
         os.kill(s.proc.pid, signal.SIGCONT)
+    time.sleep(1.2)  # the hold-back is over
     assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
     assert fields(p("auth", "bob", "bobs-secret"))["name"] == "bob"
+
+
+def test_list_past_the_server_size_limit(probe_bin, tmp_path):
+    # slapd answers at most 500 entries per search (sizelimit 500): the list
+    # comes a page at a time, all 620 + the seed's users
+    from ldaptest import Slapd, base_ldif
+    bulk = "".join(f"dn: uid=user{i:04d},{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+                   f"cn: User {i}\nsn: {i}\nuid: user{i:04d}\nuidNumber: {20000 + i}\ngidNumber: 20000\n"
+                   f"homeDirectory: /home/user{i:04d}\nmail: user{i:04d}@example.org\n\n" for i in range(620))
+    s = Slapd(tmp_path / "big", ldif=base_ldif() + bulk)
+    s.start()
+    try:
+        cf = tmp_path / "big.cf"
+        cf.write_text(cf_text(s))
+        p = Probe(probe_bin, f"ldap:{cf}", tmp_path / "big.log")
+        try:
+            answer = p("list")
+            assert answer.startswith("LIST "), answer
+            names = answer[5:].split(",")
+            assert len(names) == 620 + 7 and len(set(names)) == len(names)
+            assert "user0619" in names and "bob" in names
+            assert int(p.stats()["searches"]) >= 4  # pages of 200
+        finally:
+            p.close()
+    finally:
+        s.stop()
+
+
+def test_down_logged_once_not_per_call(probe):
+    s = probe.slapd
+    p = probe(cache_ttl="0", negative_cache_ttl="0")
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    s.stop()
+    for _ in range(30):
+        assert p("lookup", "bob@example.org").startswith("TEMPFAIL ")
+    s.start()
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    log = p.close()
+    assert log.count("warning: ldap:") == 1, log
+    assert "ldap: the server answers again (29 failures were not logged)" in log, log
