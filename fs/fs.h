@@ -45,6 +45,7 @@ struct fs_mb {
 	uint32_t mbid, user_id;
 	char name[STORE_NAME_MAX + 1];
 	uint64_t modseq;       /* HIGHESTMODSEQ the known names are in step with */
+	uint32_t uidnext;      /* UIDNEXT at that point */
 	struct timespec mtime; /* of cur/ new/ tmp/: the last change seen */
 	/* open addressing, key uid (0 = empty) */
 	struct fs_known **known;
@@ -95,7 +96,7 @@ struct fs {
 	uint64_t change_seq; /* the store's change sequence we are in step with */
 
 	struct fs_pending *pending;
-	uint64_t pending_serial, pending_bytes;
+	uint64_t pending_serial, pending_bytes, pending_count;
 };
 
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -5,6 +5,7 @@
  * -c CONF   configuration (default $MAILKEEP_CONF or /etc/mailkeep/mailkeep.conf)
  * -f        stay in the foreground and log to stderr
  * -d        FUSE debugging output (implies -f)
+ * -v        verbose logging (what the watcher invalidates)
  * MOUNTPOINT overrides mount_point.
  *
  * libfuse 3 low-level API, multi-threaded. The process daemonizes before it
@@ -30,7 +31,7 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: mailkeep-fs [-c CONF] [-f] [-d] [MOUNTPOINT]\n");
+	fprintf(stderr, "usage: mailkeep-fs [-c CONF] [-f] [-d] [-v] [MOUNTPOINT]\n");
 	exit(2);
 }
 
@@ -83,8 +84,11 @@ int main(int argc, char **argv)
 	struct fuse_args args;
 	long long v;
 
-	while ((c = getopt(argc, argv, "c:fdh")) != -1) {
+	while ((c = getopt(argc, argv, "c:fdvh")) != -1) {
 		switch (c) {
+		case 'v':
+			log_set_verbose(1);
+			break;
 		case 'c':
 			conf = optarg;
 			break;

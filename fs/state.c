@@ -7,17 +7,25 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+/* new/ holds mail that is \Recent and not \Seen (Dovecot's rule): mail read
+ * anywhere (IMAP too) leaves new/, and a MUA's rename into cur/ clears
+ * \Recent. */
+static int in_new(uint32_t flags)
+{
+	return (flags & STORE_F_RECENT) && !(flags & STORE_F_SEEN);
+}
+
 uint8_t fs_msg_state(const struct store_msg *msg)
 {
 	uint8_t s = (uint8_t)(msg->flags & MDNAME_FLAGS_MASK);
-	if (msg->flags & STORE_F_RECENT)
+	if (in_new(msg->flags))
 		s |= FS_STATE_NEW;
 	return s;
 }
 
 enum fsi_sub fs_msg_sub(const struct store_msg *msg)
 {
-	return (msg->flags & STORE_F_RECENT) ? FSI_NEW : FSI_CUR;
+	return in_new(msg->flags) ? FSI_NEW : FSI_CUR;
 }
 
 int fs_state_name(const char *base, uint64_t size, uint8_t state, char *out)
@@ -131,6 +139,7 @@ int fs_mb_owner(struct fs *fs, struct store_txn *txn, uint32_t mbid, struct fs_o
 		m->user_id = mb.user_id;
 		mk_strlcpy(m->name, mb.name, sizeof(m->name));
 		m->modseq = mb.highestmodseq;
+		m->uidnext = mb.uidnext;
 		m->mtime = fs->start;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -166,6 +175,8 @@ void fs_known_add(struct fs *fs, const struct store_msg *msg)
 	struct fs_known *k;
 	size_t i, blen = strlen(msg->base);
 	uint8_t state = fs_msg_state(msg);
+	char stale[MDNAME_MAX + 1];
+	uint64_t stale_parent = 0;
 
 	pthread_mutex_lock(&fs->lock);
 	if (msg->mbid >= fs->nmbs || !fs->mbs[msg->mbid].used)
@@ -177,6 +188,11 @@ void fs_known_add(struct fs *fs, const struct store_msg *msg)
 	k = m->known[i];
 	if (k && k->state == state)
 		goto out;
+	if (k && fs_state_name(k->base, k->size, k->state, stale) == 0) {
+		/* the kernel learns the new name (a listing, a lookup) before the
+		 * watcher saw the change: the old name must go all the same */
+		stale_parent = fsi_sub(msg->mbid, (k->state & FS_STATE_NEW) ? FSI_NEW : FSI_CUR);
+	}
 	if (!k) {
 		k = malloc(sizeof(*k) + blen + 1);
 		if (!k)
@@ -190,6 +206,8 @@ void fs_known_add(struct fs *fs, const struct store_msg *msg)
 	k->state = state;
 out:
 	pthread_mutex_unlock(&fs->lock);
+	if (stale_parent)
+		fs_inval_later(fs, stale_parent, stale);
 }
 
 /* Removes slot i, re-inserting the cluster after it (linear probing). */

@@ -66,6 +66,8 @@ void fs_inval_later(struct fs *fs, fuse_ino_t parent, const char *name)
 {
 	char c = 1;
 	(void)fs;
+	if (!W.running)
+		return; /* no watcher: nothing would ever take them */
 	pthread_mutex_lock(&W.lock);
 	queue_push(&W.queue, parent, 0, name);
 	pthread_mutex_unlock(&W.lock);
@@ -73,15 +75,28 @@ void fs_inval_later(struct fs *fs, fuse_ino_t parent, const char *name)
 		log_warn("fs: cannot wake the watcher: %m");
 }
 
-/* Sends the invalidations of q to the kernel and frees q. */
+/* Sends the invalidations of q to the kernel, in the order they were
+ * queued (stale names before the listings that no longer show them), and
+ * frees q. */
 static void queue_run(struct fs *fs, struct inval *q)
 {
+	struct inval *rev = NULL;
 	while (q) {
 		struct inval *next = q->next;
+		q->next = rev;
+		rev = q;
+		q = next;
+	}
+	q = rev;
+	while (q) {
+		struct inval *next = q->next;
+		int rc;
 		if (q->parent)
-			fuse_lowlevel_notify_inval_entry(fs->se, q->parent, q->name, strlen(q->name));
+			rc = fuse_lowlevel_notify_inval_entry(fs->se, q->parent, q->name, strlen(q->name));
 		else
-			fuse_lowlevel_notify_inval_inode(fs->se, q->ino, 0, 0);
+			rc = fuse_lowlevel_notify_inval_inode(fs->se, q->ino, 0, 0);
+		log_debug("fs: invalidate %llx %s%s: %d", (unsigned long long)(q->parent ? q->parent : q->ino),
+			  q->parent ? "entry " : "inode", q->name, rc);
 		free(q);
 		q = next;
 	}
@@ -190,7 +205,7 @@ static void sync_store(struct fs *fs)
 		struct store_mailbox mb;
 		struct fs_mb *m;
 		char oldname[STORE_NAME_MAX + 2];
-		uint32_t user_id;
+		uint32_t user_id, uidnext;
 		uint64_t since;
 		int rc = store_mailbox_get_by_id(txn, mbids[i], &mb);
 
@@ -198,6 +213,7 @@ static void sync_store(struct fs *fs)
 		m = &fs->mbs[mbids[i]];
 		user_id = m->user_id;
 		since = m->modseq;
+		uidnext = m->uidnext;
 		oldname[0] = '.';
 		mk_strlcpy(oldname + 1, m->name, sizeof(oldname) - 1);
 		if (rc == STORE_ENOTFOUND || (rc == 0 && strcmp(mb.name, m->name) != 0)) {
@@ -211,11 +227,25 @@ static void sync_store(struct fs *fs)
 			continue;
 
 		struct sync_ctx c = {.fs = fs, .mbid = mbids[i], .since = since, .q = &q};
-		store_msg_foreach(txn, mbids[i], sync_msg_cb, &c);
-		store_expunged_since(txn, mbids[i], since, sync_expunged_cb, &c);
+		if (mb.uidnext >= uidnext && mb.highestmodseq - since == mb.uidnext - uidnext) {
+			/* every modseq went to a new message (each add takes one UID
+			 * and one modseq): only look at the new UIDs, not the whole
+			 * mailbox, which matters while mail streams into a big INBOX */
+			struct store_cursor *cur = NULL;
+			struct store_msg msg;
+			if (store_msg_cursor_open(txn, mbids[i], uidnext, &cur) == 0) {
+				while (store_msg_cursor_next(cur, &msg) == 0)
+					sync_msg_cb(&msg, &c);
+				store_msg_cursor_close(&cur);
+			}
+		} else {
+			store_msg_foreach(txn, mbids[i], sync_msg_cb, &c);
+			store_expunged_since(txn, mbids[i], since, sync_expunged_cb, &c);
+		}
 		pthread_mutex_lock(&fs->lock);
 		m = &fs->mbs[mbids[i]];
 		m->modseq = mb.highestmodseq;
+		m->uidnext = mb.uidnext;
 		clock_gettime(CLOCK_REALTIME, &m->mtime);
 		pthread_mutex_unlock(&fs->lock);
 		for (int s = FSI_CUR; s <= FSI_TMP; s++)
@@ -243,6 +273,8 @@ static void *watch_main(void *arg)
 		}
 		if (!W.running)
 			break;
+		if (n > 0 && (pfd[0].revents & POLLIN))
+			usleep(50 * 1000); /* let a burst of commits land: one sync for all */
 		if (W.store_fd >= 0 && (pfd[0].revents & POLLIN))
 			store_watch_drain(W.store_fd);
 		if (pfd[1].revents & POLLIN)

@@ -565,6 +565,9 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 	if (c.mbid != c.dst_mbid) {
 		fs_known_del(fs, c.mbid, c.old.uid);
 		fs_inval_later(fs, newparent, newname);
+	} else if (fs_msg_sub(&c.msg) != dst.sub) {
+		/* a seen message renamed into new/ stays in cur/ */
+		fs_inval_later(fs, newparent, newname);
 	}
 	fs_known_add(fs, &c.msg);
 	fs_mb_touch(fs, src.mbid);

@@ -290,6 +290,36 @@ static int name_match(const char *pat, const char *name)
 	return wild_match(pat, name);
 }
 
+static int has_name(const struct mblist *l, const char *name, size_t len)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strncmp(l->v[i].name, name, len) == 0 && l->v[i].name[len] == '\0')
+			return 1;
+	return 0;
+}
+
+/* Adds the missing ancestors of every mailbox ("A" when only "A.b" exists,
+ * as a mkdir of .A.b on the mount makes) as entries with id 0: LIST shows
+ * them as \NonExistent \HasChildren so clients can walk the hierarchy. */
+static void add_missing_parents(struct mblist *l)
+{
+	size_t n = l->n;
+	for (size_t i = 0; i < n; i++) {
+		char name[STORE_NAME_MAX + 1];
+		mk_strlcpy(name, l->v[i].name, sizeof(name));
+		for (char *dot = strchr(name, STORE_MAILBOX_SEP); dot != NULL; dot = strchr(dot + 1, STORE_MAILBOX_SEP)) {
+			size_t len = (size_t)(dot - name);
+			if (has_name(l, name, len))
+				continue;
+			struct store_mailbox mb;
+			memset(&mb, 0, sizeof(mb));
+			memcpy(mb.name, name, len);
+			mb.name[len] = '\0';
+			collect_mb(&mb, l);
+		}
+	}
+}
+
 static int has_children(const struct mblist *l, const char *name)
 {
 	size_t nl = strlen(name);
@@ -359,7 +389,6 @@ static void do_list(struct session *s, struct imap_command *cmd, int lsub)
 		sess_tagged(s, "BAD", "Bad reference");
 		return;
 	}
-	(void)extended;
 	/* LIST "" "": the hierarchy delimiter */
 	if (npats == 1) {
 		const char *p0 = imap_arg_astring(s->arena, &pats[0]);
@@ -380,6 +409,7 @@ static void do_list(struct session *s, struct imap_command *cmd, int lsub)
 		sess_store_error(s, r, "LIST");
 		return;
 	}
+	add_missing_parents(&l);
 	char **upat = imap_arena_alloc(s->arena, npats * sizeof(char *));
 	for (size_t k = 0; k < npats; k++) {
 		const char *p = imap_arg_astring(s->arena, &pats[k]);
@@ -404,6 +434,14 @@ static void do_list(struct session *s, struct imap_command *cmd, int lsub)
 		size_t o = 0;
 		attrs[0] = '\0';
 #define ATTR(x) o += (size_t)snprintf(attrs + o, sizeof(attrs) - o, "%s%s", o ? " " : "", (x))
+		if (mb->id == 0) {
+			if (lsub)
+				ATTR("\\Noselect");
+			else if (extended)
+				ATTR("\\NonExistent");
+			else
+				ATTR("\\Noselect");
+		}
 		if (!lsub)
 			ATTR(has_children(&l, mb->name) ? "\\HasChildren" : "\\HasNoChildren");
 		if ((sel_subscribed || ret_subscribed) && mb->subscribed && !lsub)
@@ -416,7 +454,7 @@ static void do_list(struct session *s, struct imap_command *cmd, int lsub)
 		io_printf(&s->io, "* %s (%s) \".\" ", lsub ? "LSUB" : "LIST", attrs);
 		sess_write_mailbox(s, mb->name);
 		io_puts(&s->io, "\r\n");
-		if (status_items != NULL && write_status(s, mb, status_items) < 0) {
+		if (status_items != NULL && mb->id != 0 && write_status(s, mb, status_items) < 0) {
 			free(l.v);
 			sess_tagged(s, "BAD", "Unknown STATUS item");
 			return;

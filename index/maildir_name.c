@@ -8,9 +8,9 @@ static const struct {
 	char letter;
 	uint32_t flag;
 } letters[] = {
-	/* in ASCII order, as the Maildir spec wants them written */
-	{'D', STORE_F_DRAFT}, {'F', STORE_F_FLAGGED}, {'P', 0},
-	{'R', STORE_F_ANSWERED}, {'S', STORE_F_SEEN}, {'T', STORE_F_DELETED},
+    /* in ASCII order, as the Maildir spec wants them written */
+    {'D', STORE_F_DRAFT},    {'F', STORE_F_FLAGGED}, {'P', 0},
+    {'R', STORE_F_ANSWERED}, {'S', STORE_F_SEEN},    {'T', STORE_F_DELETED},
 };
 
 static int has_keyword(const char *keywords, const char *kw)
@@ -78,8 +78,9 @@ int maildir_name_format(const char *base, uint32_t flags, const char *keywords, 
 	memcpy(out + len, ":2,", 3);
 	pos = len + 3;
 	for (size_t i = 0; i < sizeof(letters) / sizeof(letters[0]); i++) {
-		int on = letters[i].letter == 'P' ? keywords != NULL && has_keyword(keywords, MAILDIR_KW_FORWARDED)
-						  : (flags & letters[i].flag) != 0;
+		int on = letters[i].letter == 'P'
+			     ? keywords != NULL && has_keyword(keywords, MAILDIR_KW_FORWARDED)
+			     : (flags & letters[i].flag) != 0;
 		if (on)
 			out[pos++] = letters[i].letter;
 	}
@@ -94,7 +95,8 @@ int maildir_base_valid(const char *base)
 	if (len == 0 || len >= STORE_BASE_MAX || base[0] == '.')
 		return 0;
 	for (const char *p = base; *p != '\0'; p++)
-		if (*p == '/' || *p == ':' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+		if (*p == '/' || *p == ':' || (unsigned char)*p <= 0x20 ||
+		    (unsigned char)*p == 0x7f)
 			return 0;
 	return 1;
 }

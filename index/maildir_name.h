@@ -29,7 +29,8 @@ int maildir_name_parse(const char *name, char *base_r, size_t basesize, uint32_t
 int maildir_name_format(const char *base, uint32_t flags, const char *keywords, char *out,
 			size_t outsize);
 /* 1 if base is usable as a Maildir base name (and a store base name): 1..127
- * bytes of printable ASCII without '/', ':' or a leading '.'. */
+ * bytes without white space, control bytes, '/', ':' or a leading '.' (UTF-8 is fine,
+ * as in the store's base names). */
 int maildir_base_valid(const char *base);
 
 #endif

@@ -21,7 +21,8 @@ static size_t line_end(const char *p, size_t len)
 	return nl != NULL ? (size_t)(nl - p) : len;
 }
 
-/* Fills the from fields of m from the line at p (which starts with "From "). Returns the length including the newline. */
+/* Fills the from fields of m from the line at p (which starts with "From "). Returns the length
+ * including the newline. */
 static size_t take_from_line(const char *p, size_t len, struct mbox_msg *m)
 {
 	size_t n = line_end(p, len);
@@ -215,7 +216,8 @@ int mbox_parse_date(const char *text, size_t len, int64_t *t_r)
 				if (strncasecmp(tok, months[k], 3) == 0)
 					mon = k;
 		} else if ((n == 5 || n == 8) && hh < 0 && all_digits(tok, 2) && tok[2] == ':' &&
-			   all_digits(tok + 3, 2) && (n == 5 || (tok[5] == ':' && all_digits(tok + 6, 2)))) {
+			   all_digits(tok + 3, 2) &&
+			   (n == 5 || (tok[5] == ':' && all_digits(tok + 6, 2)))) {
 			hh = num(tok, 2);
 			mm = num(tok + 3, 2);
 			ss = n == 8 ? num(tok + 6, 2) : 0;
@@ -225,16 +227,20 @@ int mbox_parse_date(const char *text, size_t len, int64_t *t_r)
 			year = num(tok, 4); /* "22 Aug 2002 12:36" */
 		} else if (n <= 2 && all_digits(tok, n) && day < 0 && (mon >= 0 || hh < 0)) {
 			day = num(tok, n);
-		} else if (n == 5 && (tok[0] == '+' || tok[0] == '-') && all_digits(tok + 1, 4) && hh >= 0 &&
-			   !havezone) {
+		} else if (n == 5 && (tok[0] == '+' || tok[0] == '-') && all_digits(tok + 1, 4) &&
+			   hh >= 0 && !havezone) {
 			zone = (num(tok + 1, 2) * 60 + num(tok + 3, 2)) * (tok[0] == '-' ? -1 : 1);
 			havezone = 1;
 		}
 	}
-	if (mon < 0 || day < 1 || day > 31 || year < 1900 || year > 9999 || hh < 0 || hh > 23 || mm > 59 ||
-	    ss > 60)
+	if (mon < 0 || day < 1 || day > 31 || year < 1900 || year > 9999 || hh < 0 || hh > 23 ||
+	    mm > 59 || ss > 60)
 		return -1;
-	struct tm tm = {.tm_year = year - 1900, .tm_mon = mon, .tm_mday = day, .tm_hour = hh, .tm_min = mm,
+	struct tm tm = {.tm_year = year - 1900,
+			.tm_mon = mon,
+			.tm_mday = day,
+			.tm_hour = hh,
+			.tm_min = mm,
 			.tm_sec = ss};
 	*t_r = (int64_t)timegm(&tm) - (int64_t)zone * 60;
 	return 0;
@@ -251,8 +257,9 @@ void mbox_format_date(int64_t t, char out[32])
 	if (gmtime_r(&tt, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
 	snprintf(out, 32, "%.3s %.3s %2u %02u:%02u:%02u %04u", days[(unsigned)tm.tm_wday % 7u],
-		 mons[(unsigned)tm.tm_mon % 12u], (unsigned)tm.tm_mday % 32u, (unsigned)tm.tm_hour % 24u,
-		 (unsigned)tm.tm_min % 60u, (unsigned)tm.tm_sec % 61u, (unsigned)(tm.tm_year + 1900) % 10000u);
+		 mons[(unsigned)tm.tm_mon % 12u], (unsigned)tm.tm_mday % 32u,
+		 (unsigned)tm.tm_hour % 24u, (unsigned)tm.tm_min % 60u, (unsigned)tm.tm_sec % 61u,
+		 (unsigned)(tm.tm_year + 1900) % 10000u);
 }
 
 uint32_t mbox_status_flags(const char *msg, size_t len)

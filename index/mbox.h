@@ -29,13 +29,13 @@ enum mbox_variant {
 };
 
 struct mbox_msg {
-	const char *from;  /* the From line after "From ", without its line end; NULL if none */
+	const char *from; /* the From line after "From ", without its line end; NULL if none */
 	size_t from_len;
-	int from_crlf;     /* the From line ended in CRLF */
-	const char *raw;   /* the message as it is in the file (still quoted, for an mbox) */
+	int from_crlf;	 /* the From line ended in CRLF */
+	const char *raw; /* the message as it is in the file (still quoted, for an mbox) */
 	size_t raw_len;
-	size_t offset;     /* where the message's From line starts in the file */
-	int truncated;     /* the last message does not end with a newline: the file may be cut short */
+	size_t offset; /* where the message's From line starts in the file */
+	int truncated; /* the last message does not end with a newline: the file may be cut short */
 };
 
 struct mbox_reader {

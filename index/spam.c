@@ -251,7 +251,9 @@ static int hook_classify(struct store *store, struct store_rcpt *rcpt, const voi
 		goto fail;
 	rcpt->special_use = v.spam ? STORE_SU_JUNK : STORE_SU_NONE;
 	spam_verdict_meta(&v, rcpt->hook_meta, sizeof(rcpt->hook_meta));
-	if (known) {
+	/* In toe mode nothing is learned at delivery: no second durable write
+	 * per recipient (verdicts are then not counted in the statistics). */
+	if (known && s->mode != SPAM_MODE_TOE) {
 		uint8_t hash[STORE_HASH_LEN];
 		uint64_t learned = st.spam_learned + st.innocent_learned;
 		struct deliver_train d = {s, user_id, hash, &set, v.spam,

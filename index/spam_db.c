@@ -174,26 +174,28 @@ int spam_db_learned(struct store_txn *txn, uint32_t user_id, const uint8_t hash[
 	return 0;
 }
 
-/* Adds delta (+1 / -1) to one class of each token; records at 0/0 go away. */
+/* Adds delta (+1 / -1) to one class of each token; records at 0/0 go away.
+ * One cursor positioned once per token (get, then put or del in place). */
 static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens, size_t n, enum spam_class cls,
 		 int delta, int64_t *ntokens)
 {
-	MDB_txn *mt = store_txn_mdb(txn);
-	MDB_dbi dbi = store_txn_dbi(txn, DB_SPAM_TOKENS);
+	MDB_cursor *cur;
 	uint8_t k[12], b[8];
-	int rc = 0;
+	int rc = mdb_cursor_open(store_txn_mdb(txn), store_txn_dbi(txn, DB_SPAM_TOKENS), &cur);
 
+	if (rc != 0)
+		return store_mdb_error(rc);
 	store_put_be32(k, user_id);
 	for (size_t i = 0; i < n; i++) {
 		MDB_val key = {12, k}, val;
 		uint32_t s = 0, in = 0;
 		store_put_be64(k + 4, tokens[i]);
-		rc = mdb_get(mt, dbi, &key, &val);
+		rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
 		if (rc == 0 && val.mv_size == 8) {
 			s = store_get_be32(val.mv_data);
 			in = store_get_be32((const uint8_t *)val.mv_data + 4);
 		} else if (rc != 0 && rc != MDB_NOTFOUND) {
-			return store_mdb_error(rc);
+			break;
 		}
 		int existed = rc == 0;
 		uint32_t *f = cls == SPAM_CLASS_SPAM ? &s : &in;
@@ -201,26 +203,28 @@ static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens
 			*f = *f == UINT32_MAX ? *f : *f + 1;
 		else
 			*f = *f ? *f - 1 : 0;
+		key.mv_size = 12;
+		key.mv_data = k;
 		if (s == 0 && in == 0) {
+			rc = 0;
 			if (existed) {
-				rc = mdb_del(mt, dbi, &key, NULL);
+				rc = mdb_cursor_del(cur, 0);
 				(*ntokens)--;
-			} else {
-				rc = 0;
 			}
 		} else {
 			store_put_be32(b, s);
 			store_put_be32(b + 4, in);
 			val.mv_size = 8;
 			val.mv_data = b;
-			rc = mdb_put(mt, dbi, &key, &val, 0);
+			rc = mdb_cursor_put(cur, &key, &val, existed ? MDB_CURRENT : 0);
 			if (!existed)
 				(*ntokens)++;
 		}
 		if (rc != 0)
-			return store_mdb_error(rc);
+			break;
 	}
-	return 0;
+	mdb_cursor_close(cur);
+	return rc == 0 ? 0 : store_mdb_error(rc);
 }
 
 int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],

@@ -35,7 +35,7 @@ enum spam_class {
 struct spam_stats {
 	uint64_t spam_learned;      /* messages in the model as spam */
 	uint64_t innocent_learned;  /* ... as innocent */
-	uint64_t spam_classified;   /* verdicts given at delivery */
+	uint64_t spam_classified;   /* verdicts given at delivery (teft, tum: toe does not write at delivery) */
 	uint64_t innocent_classified;
 	uint64_t spam_misses;       /* corrections innocent -> spam (spam that got through) */
 	uint64_t false_positives;   /* corrections spam -> innocent */

@@ -29,6 +29,9 @@
 #define PASSWORD_MAX 1024
 #define STORED_PASSWORD_MAX 1024
 #define NOBODY_ID 65534
+#define WARN_EVERY 10.0      /* seconds between warnings while the server fails */
+#define LIST_PAGE 200        /* entries per page of `user list` */
+#define LIST_PAGES_MAX 50000 /* a bound on pages, whatever the server says */
 
 struct ldap_conn {
 	LDAP *ld;
@@ -52,9 +55,14 @@ struct ldap_dir {
 	char *result_attribute, *uid_attribute, *uidnumber_attribute, *gidnumber_attribute;
 	char *password_attribute, *bind_dn, *bind_pw, *tls_ca_cert_file;
 	int scope, bind, auth_bind, start_tls, tls_require_cert, version;
+	int uses_tls; /* start_tls, or an ldaps:// server */
 	double timeout, cache_ttl, negative_cache_ttl;
 
-	pthread_mutex_t lock; /* pool, error text and stats */
+	pthread_mutex_t lock; /* pool, error text, stats and the server's state below */
+	int failing;           /* the last operation could not reach the server */
+	double hold_until;     /* after a timeout: fail at once until then (monotonic) */
+	double last_warn;      /* when a server failure was last logged */
+	unsigned long unlogged; /* server failures not logged since */
 	pthread_cond_t conn_free;
 	struct ldap_conn *conns;
 	int nconns;
@@ -157,6 +165,78 @@ static enum dir_result tempfail(struct ldap_dir *d, const char *what, const char
 	log_warn("ldap: %s: %s", what, safe);
 	count(d, &d->stats.failures);
 	return DIR_TEMPFAIL;
+}
+
+/* The server could not be reached or did not answer (rc) in a call begun at
+ * started. While it stays so, one warning per WARN_EVERY seconds, not one per
+ * call; after a slow failure (a timeout, an unreachable host), calls fail at
+ * once for `timeout` seconds instead of each waiting as long again. */
+static enum dir_result server_failed(struct ldap_dir *d, const char *what, int rc, double started)
+{
+	double now = mk_monotonic();
+	unsigned long more = 0;
+	int warn;
+
+	pthread_mutex_lock(&d->lock);
+	d->failing = 1;
+	d->stats.failures++;
+	if (rc == LDAP_TIMEOUT || now - started >= d->timeout / 2)
+		d->hold_until = now + d->timeout;
+	warn = now - d->last_warn >= WARN_EVERY || d->last_warn == 0;
+	if (warn) {
+		more = d->unlogged;
+		d->unlogged = 0;
+		d->last_warn = now;
+	} else {
+		d->unlogged++;
+	}
+	snprintf(d->dir->error, sizeof d->dir->error, "LDAP %s: %s", what, ldap_err2string(rc));
+	pthread_mutex_unlock(&d->lock);
+	if (warn && more > 0)
+		log_warn("ldap: %s: %s (and %lu more failures since the last warning)", what, ldap_err2string(rc), more);
+	else if (warn)
+		log_warn("ldap: %s: %s", what, ldap_err2string(rc));
+	return DIR_TEMPFAIL;
+}
+
+/* Returns 1 (with a DIR_TEMPFAIL error set) while calls are held back after a timeout. */
+static int server_held(struct ldap_dir *d)
+{
+	double now = mk_monotonic();
+	int held;
+
+	pthread_mutex_lock(&d->lock);
+	held = now < d->hold_until;
+	if (held) {
+		d->stats.failures++;
+		d->unlogged++;
+		snprintf(d->dir->error, sizeof d->dir->error,
+			 "LDAP server did not answer within timeout; next try in %.1fs", d->hold_until - now);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return held;
+}
+
+/* The server answered: say so once if it had not before. */
+static void server_answered(struct ldap_dir *d)
+{
+	unsigned long failures = 0;
+	int was_failing;
+
+	pthread_mutex_lock(&d->lock);
+	was_failing = d->failing;
+	if (was_failing) {
+		failures = d->unlogged;
+		d->failing = 0;
+		d->hold_until = 0;
+		d->unlogged = 0;
+		d->last_warn = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (was_failing && failures > 0)
+		log_info("ldap: the server answers again (%lu failures were not logged)", failures);
+	else if (was_failing)
+		log_info("ldap: the server answers again");
 }
 
 /* Result codes that say the connection itself is gone or unusable. */
@@ -316,14 +396,21 @@ static int conn_ready(struct ldap_dir *d, struct ldap_conn *c, const char **what
 		ldap_set_option(c->ld, LDAP_OPT_RESTART, LDAP_OPT_ON);
 		ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 		ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &tv);
-		opt = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &opt);
-		opt = d->tls_require_cert ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &opt);
-		if (d->tls_ca_cert_file[0] != '\0')
-			ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, d->tls_ca_cert_file);
-		opt = 0;
-		ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &opt);
+		if (d->uses_tls) { /* a TLS context of this handle's own: TLS 1.2+, our CA, verified */
+			opt = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
+			ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &opt);
+			opt = d->tls_require_cert ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
+			ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &opt);
+			if (d->tls_ca_cert_file[0] != '\0')
+				ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, d->tls_ca_cert_file);
+			opt = 0;
+			rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &opt);
+			if (rc != LDAP_OPT_SUCCESS) {
+				*what_r = "TLS set-up (tls_ca_cert_file?)";
+				rc = LDAP_LOCAL_ERROR;
+				goto fail;
+			}
+		}
 		if (d->start_tls) {
 			*what_r = "STARTTLS";
 			rc = ldap_start_tls_s(c->ld, NULL, NULL);
@@ -426,42 +513,71 @@ fail:
 	return ret;
 }
 
-/* One synchronous search on a ready connection, retried once on a fresh
- * connection if the kept one turns out to be dead. On success *res_r holds the
- * result (the caller frees it with ldap_msgfree) and *c_r the connection, still
- * taken (the caller gives it back). */
+/* One synchronous search on a ready connection. If *c_io is NULL a connection
+ * is taken from the pool, and the search is retried once on a fresh connection
+ * if the kept one turns out to be dead; else *c_io is used as it is (a next
+ * page). With page_cookie, a paged-results control (RFC 2696) asks for
+ * LIST_PAGE entries after that cookie. On success *res_r holds the result (the
+ * caller frees it with ldap_msgfree) and *c_io the connection, still taken
+ * (the caller gives it back). On failure the connection is given back and
+ * *c_io is NULL; DIR_NOTFOUND (connection given back too) when a base-scope
+ * search names an entry that does not exist. */
 static enum dir_result search(struct ldap_dir *d, const char *base, int scope, const char *filter, char **attrs,
-			      int sizelimit, struct ldap_conn **c_r, LDAPMessage **res_r)
+			      int sizelimit, struct berval *page_cookie, struct ldap_conn **c_io,
+			      LDAPMessage **res_r)
 {
-	struct ldap_conn *c = conn_take(d);
+	int next_page = *c_io != NULL;
+	struct ldap_conn *c;
 	struct timeval tv = timeval_of(d->timeout);
 	const char *what = "search";
 	int rc = LDAP_OTHER;
+	double started = mk_monotonic();
 
 	*res_r = NULL;
+	if (!next_page && server_held(d))
+		return DIR_TEMPFAIL;
+	c = next_page ? *c_io : conn_take(d);
+	*c_io = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int was_open = c->ld != NULL;
 
-		rc = conn_ready(d, c, &what);
+		rc = next_page ? LDAP_SUCCESS : conn_ready(d, c, &what);
 		if (rc == LDAP_SUCCESS) {
+			LDAPControl *page = NULL, *ctrls[2] = {NULL, NULL};
+
 			what = "search";
+			if (page_cookie != NULL) {
+				rc = ldap_create_page_control(c->ld, LIST_PAGE, page_cookie, 0, &page);
+				if (rc != LDAP_SUCCESS)
+					break;
+				ctrls[0] = page;
+			}
 			count(d, &d->stats.searches);
-			rc = ldap_search_ext_s(c->ld, base, scope, filter, attrs, 0, NULL, NULL, &tv, sizelimit, res_r);
+			rc = ldap_search_ext_s(c->ld, base, scope, filter, attrs, 0, page != NULL ? ctrls : NULL, NULL,
+					       &tv, sizelimit, res_r);
+			ldap_control_free(page);
 			if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED) {
-				*c_r = c;
+				*c_io = c;
+				server_answered(d);
 				return rc == LDAP_SUCCESS ? DIR_OK : DIR_ERROR;
 			}
 			ldap_msgfree(*res_r);
 			*res_r = NULL;
+			if (rc == LDAP_NO_SUCH_OBJECT && scope == LDAP_SCOPE_BASE) {
+				/* an entry read by its DN is gone: an answer, not a failure */
+				conn_give(d, c);
+				server_answered(d);
+				return DIR_NOTFOUND;
+			}
 			if (!conn_broken(rc))
 				break;
 			conn_drop(c);
 		}
-		if (!was_open)
+		if (!was_open || next_page)
 			break; /* a fresh connection failed: the server is really unavailable */
 	}
 	conn_give(d, c);
-	return tempfail(d, what, ldap_err2string(rc));
+	return server_failed(d, what, rc, started);
 }
 
 /* Searches for exactly one user with filter. */
@@ -474,7 +590,7 @@ static enum dir_result find_user(struct ldap_dir *d, const char *filter, struct 
 	enum dir_result r;
 	int n;
 
-	r = search(d, d->search_base, d->scope, filter, attrs, 2, &c, &res);
+	r = search(d, d->search_base, d->scope, filter, attrs, 2, NULL, &c, &res);
 	if (r == DIR_TEMPFAIL)
 		return r;
 	if (r == DIR_ERROR) { /* size limit: more than one entry */
@@ -566,9 +682,14 @@ static enum dir_result ldap_get_user(struct directory *dir, const char *name, st
  * reader again before its next search). */
 static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *user, const char *password)
 {
-	struct ldap_conn *c = conn_take(d);
+	struct ldap_conn *c;
 	const char *what = "bind";
 	int rc = LDAP_OTHER;
+	double started = mk_monotonic();
+
+	if (server_held(d))
+		return DIR_TEMPFAIL;
+	c = conn_take(d);
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int was_open = c->ld != NULL;
@@ -580,6 +701,7 @@ static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *u
 			rc = simple_bind(d, c->ld, user->dn, password);
 			if (rc == LDAP_SUCCESS || rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH) {
 				conn_give(d, c);
+				server_answered(d);
 				return rc == LDAP_SUCCESS ? DIR_OK : DIR_BADPASS;
 			}
 			conn_drop(c);
@@ -590,7 +712,7 @@ static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *u
 			break;
 	}
 	conn_give(d, c);
-	return tempfail(d, what, ldap_err2string(rc));
+	return server_failed(d, what, rc, started);
 }
 
 /* Reads the password attribute with the reader's rights and verifies it. */
@@ -602,9 +724,9 @@ static enum dir_result auth_by_compare(struct ldap_dir *d, const struct dir_user
 	struct berval **vals = NULL;
 	enum dir_result r;
 
-	r = search(d, user->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, &c, &res);
-	if (r == DIR_TEMPFAIL)
-		return r;
+	r = search(d, user->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, NULL, &c, &res);
+	if (r == DIR_TEMPFAIL || r == DIR_NOTFOUND)
+		return r; /* NOTFOUND: deleted since the (cached) lookup */
 	r = DIR_BADPASS;
 	entry = res != NULL ? ldap_first_entry(c->ld, res) : NULL;
 	if (entry == NULL) {
@@ -660,32 +782,60 @@ static enum dir_result ldap_authenticate(struct directory *dir, const char *logi
 
 /* ---- listing ---- */
 
+/* Every user, a page at a time (RFC 2696 paged results), so a server's size
+ * limit (slapd's default: 500) does not cut the list short. */
 static enum dir_result ldap_list(struct directory *dir, int (*cb)(const struct dir_user *user, void *ctx), void *ctx)
 {
 	struct ldap_dir *d = impl_of(dir);
 	char *attrs[] = {d->uid_attribute, d->result_attribute, d->uidnumber_attribute, d->gidnumber_attribute, NULL};
 	struct ldap_conn *c = NULL;
-	LDAPMessage *res = NULL;
+	struct berval cookie = {0, NULL};
 	enum dir_result r;
+	int stop = 0;
 
-	r = search(d, d->search_base, d->scope, d->list_filter, attrs, 0, &c, &res);
-	if (r == DIR_TEMPFAIL)
-		return r;
-	if (r == DIR_ERROR)
-		log_warn("ldap: the server's size limit cut the user list short");
-	for (LDAPMessage *e = ldap_first_entry(c->ld, res); e != NULL; e = ldap_next_entry(c->ld, e)) {
-		struct dir_user user;
-		char why[300];
+	for (int pages = 0; !stop; pages++) {
+		LDAPMessage *res = NULL;
+		LDAPControl **rctrls = NULL, *resp;
+		int err = LDAP_SUCCESS;
 
-		if (entry_to_user(d, c->ld, e, &user, why, sizeof why) < 0) {
-			log_warn("ldap: skipped in list: %s", why);
-			continue;
+		r = search(d, d->search_base, d->scope, d->list_filter, attrs, 0, &cookie, &c, &res);
+		ber_memfree(cookie.bv_val);
+		cookie.bv_val = NULL;
+		cookie.bv_len = 0;
+		if (r == DIR_TEMPFAIL)
+			return r;
+		if (r == DIR_ERROR)
+			log_warn("ldap: the server's size limit cut the user list short");
+		for (LDAPMessage *e = ldap_first_entry(c->ld, res); e != NULL && !stop; e = ldap_next_entry(c->ld, e)) {
+			struct dir_user user;
+			char why[300];
+
+			if (entry_to_user(d, c->ld, e, &user, why, sizeof why) < 0) {
+				log_warn("ldap: skipped in list: %s", why);
+				continue;
+			}
+			stop = cb(&user, ctx) != 0;
 		}
-		if (cb(&user, ctx) != 0)
-			break;
+		/* the next page's cookie; none (or a server without paging) ends the list */
+		if (!stop && ldap_parse_result(c->ld, res, &err, NULL, NULL, NULL, &rctrls, 0) == LDAP_SUCCESS &&
+		    (resp = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL)) != NULL) {
+			ber_int_t estimate;
+
+			if (ldap_parse_pageresponse_control(c->ld, resp, &estimate, &cookie) != LDAP_SUCCESS) {
+				cookie.bv_val = NULL;
+				cookie.bv_len = 0;
+			}
+		}
+		ldap_controls_free(rctrls);
+		ldap_msgfree(res);
+		if (cookie.bv_len == 0 || pages >= LIST_PAGES_MAX)
+			stop = 1;
+		if (stop) {
+			conn_give(d, c);
+			c = NULL;
+		}
 	}
-	ldap_msgfree(res);
-	conn_give(d, c);
+	ber_memfree(cookie.bv_val);
 	return DIR_OK;
 }
 
@@ -899,6 +1049,7 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 	d->bind = s->bind;
 	d->auth_bind = s->auth_bind;
 	d->start_tls = s->start_tls;
+	d->uses_tls = s->start_tls || strstr(d->uri, "ldaps://") != NULL;
 	d->tls_require_cert = s->tls_require_cert;
 	d->version = s->version;
 	d->timeout = s->timeout;

@@ -48,8 +48,8 @@ void cli_warn(const char *fmt, ...)
 
 int cli_usage(const struct command *cmd)
 {
-	fprintf(stderr, "usage: mailkeep %s %s\n(mailkeep %s --help tells more)\n", cmd->name, cmd->args,
-		cmd->name);
+	fprintf(stderr, "usage: mailkeep %s %s\n(mailkeep %s --help tells more)\n", cmd->name,
+		cmd->args, cmd->name);
 	return EXIT_USAGE;
 }
 
@@ -61,7 +61,9 @@ struct config *cli_config(struct cli *cli)
 		return cli->cfg;
 	if (access(cli->conf_path, R_OK) != 0) {
 		cli_error("cannot read the configuration %s: %s%s", cli->conf_path, strerror(errno),
-			  cli->conf_given ? "" : " (give one with -c CONF or $MAILKEEP_CONF, or make an instance with `mailkeep init DIR`)");
+			  cli->conf_given ? ""
+					  : " (give one with -c CONF or $MAILKEEP_CONF, or make an "
+					    "instance with `mailkeep init DIR`)");
 		return NULL;
 	}
 	cli->cfg = params_load(cli->conf_path, err, sizeof(err));
@@ -81,7 +83,8 @@ const char *cli_store_hint(int err)
 	case STORE_ECORRUPT:
 		return "the store holds a record it cannot decode: run `mailkeep fsck`";
 	case STORE_EIO:
-		return "an I/O error from the store (see the system log); nothing of this write was kept";
+		return "an I/O error from the store (see the system log); nothing of this write "
+		       "was kept";
 	default:
 		return store_strerror(err);
 	}
@@ -96,7 +99,8 @@ void cli_disk_hint(const char *dir, int err)
 		return;
 	uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	if (avail < ((uint64_t)64 << 20) || avail < (uint64_t)vfs.f_blocks * vfs.f_frsize / 100)
-		cli_error("the file system holding %s is full (%s left): free some space, then run the command again",
+		cli_error("the file system holding %s is full (%s left): free some space, then run "
+			  "the command again",
 			  dir, cli_human_bytes(avail, hb, sizeof(hb)));
 }
 
@@ -198,7 +202,8 @@ int cli_read_password(const char *file, int confirm, char *out, size_t outsize)
 		if (f != stdin)
 			fclose(f);
 		if (rc == -2) {
-			cli_error("the password in %s is too long (at most %zu bytes)", file, outsize - 2);
+			cli_error("the password in %s is too long (at most %zu bytes)", file,
+				  outsize - 2);
 			return -1;
 		}
 		if (rc < 0 || out[0] == '\0') {
@@ -214,7 +219,8 @@ int cli_read_password(const char *file, int confirm, char *out, size_t outsize)
 			return -1;
 		}
 		if (confirm) {
-			if (read_tty("Again: ", again, sizeof(again)) < 0 || strcmp(again, out) != 0) {
+			if (read_tty("Again: ", again, sizeof(again)) < 0 ||
+			    strcmp(again, out) != 0) {
 				explicit_bzero(again, sizeof(again));
 				cli_error("the two passwords differ");
 				return -1;
@@ -225,7 +231,8 @@ int cli_read_password(const char *file, int confirm, char *out, size_t outsize)
 	}
 	rc = read_line(stdin, out, outsize);
 	if (rc < 0 || out[0] == '\0') {
-		cli_error("no password on standard input (give --password-file FILE, or run on a terminal)");
+		cli_error("no password on standard input (give --password-file FILE, or run on a "
+			  "terminal)");
 		return -1;
 	}
 	return 0;
@@ -272,7 +279,8 @@ void progress_init(struct progress *p, const char *what)
 	p->what = what;
 }
 
-void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t count, uint64_t bytes)
+void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t count,
+		     uint64_t bytes)
 {
 	double now = mk_monotonic(), t;
 	char hb[32];
@@ -293,8 +301,9 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t
 			(int)((double)done * 100 / (double)total), (unsigned long long)count,
 			cli_human_bytes(bytes, hb, sizeof(hb)), (double)count / t);
 	} else {
-		fprintf(stderr, "\r%s %llu messages, %s, %.0f msg/s ", p->what, (unsigned long long)count,
-			cli_human_bytes(bytes, hb, sizeof(hb)), (double)count / t);
+		fprintf(stderr, "\r%s %llu messages, %s, %.0f msg/s ", p->what,
+			(unsigned long long)count, cli_human_bytes(bytes, hb, sizeof(hb)),
+			(double)count / t);
 	}
 	fflush(stderr);
 	progress_shown = 1;

@@ -24,11 +24,11 @@
 
 struct cli {
 	const char *conf_path; /* -c, $MAILKEEP_CONF, or the default */
-	int conf_given;        /* -c or $MAILKEEP_CONF was used */
+	int conf_given;	       /* -c or $MAILKEEP_CONF was used */
 	int verbose;
-	struct config *cfg;    /* loaded by cli_config */
-	struct store *store;   /* opened by cli_store */
-	char exe_dir[4096];    /* the directory of the mailkeep binary */
+	struct config *cfg;  /* loaded by cli_config */
+	struct store *store; /* opened by cli_store */
+	char exe_dir[4096];  /* the directory of the mailkeep binary */
 };
 
 struct command {
@@ -40,7 +40,7 @@ struct command {
 };
 
 extern const struct command cmd_init, cmd_check, cmd_user, cmd_alias, cmd_import, cmd_export,
-	cmd_fsck, cmd_backup, cmd_stats, cmd_smtpin, cmd_imapd, cmd_mount, cmd_run, cmd_spam;
+    cmd_fsck, cmd_backup, cmd_stats, cmd_smtpin, cmd_imapd, cmd_mount, cmd_run, cmd_spam;
 
 /* Messages to stderr, prefixed "mailkeep: " (warnings: "mailkeep: warning: "). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -77,7 +77,8 @@ struct progress {
 };
 void progress_init(struct progress *p, const char *what);
 /* done/total in units (total 0 = unknown); count and bytes for the rate. */
-void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t count, uint64_t bytes);
+void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t count,
+		     uint64_t bytes);
 void progress_end(struct progress *p);
 
 /* A store_strerror sentence plus what to do about it, for CLI messages. */

@@ -6,14 +6,14 @@
 #include "tools/cli.h"
 
 static const char alias_help[] =
-	"  alias add ADDRESS TARGET   mail for ADDRESS goes to TARGET (a user name or an address)\n"
-	"  alias del ADDRESS\n"
-	"  alias list                 \"ADDRESS TARGET\" per line\n"
-	"Addresses are lower-cased. A user's own name@domain for each domain of\n"
-	"mydestination reaches them without an alias.\n\n"
-	"examples:\n"
-	"  mailkeep alias add postmaster@example.org bob\n"
-	"  mailkeep alias add bob.smith@example.org bob\n";
+    "  alias add ADDRESS TARGET   mail for ADDRESS goes to TARGET (a user name or an address)\n"
+    "  alias del ADDRESS\n"
+    "  alias list                 \"ADDRESS TARGET\" per line\n"
+    "Addresses are lower-cased. A user's own name@domain for each domain of\n"
+    "mydestination reaches them without an alias.\n\n"
+    "examples:\n"
+    "  mailkeep alias add postmaster@example.org bob\n"
+    "  mailkeep alias add bob.smith@example.org bob\n";
 
 struct alias_args {
 	const char *address, *target;
@@ -90,5 +90,9 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_alias = {
-	"alias", "add ADDRESS TARGET | del ADDRESS | list", "manage addresses that lead to users", alias_help, run,
+    "alias",
+    "add ADDRESS TARGET | del ADDRESS | list",
+    "manage addresses that lead to users",
+    alias_help,
+    run,
 };

@@ -7,13 +7,13 @@
 #include "tools/cli.h"
 
 static const char backup_help[] =
-	"Copies the live store into the directory DST (created if missing; it must not\n"
-	"already hold a store). The copy is one consistent snapshot, compacted (free\n"
-	"pages left out), made while deliveries and IMAP go on. To restore, stop the\n"
-	"services and point store_directory at the copy (or move it into place).\n\n"
-	"examples:\n"
-	"  mailkeep backup /srv/backup/mailkeep-$(date +%F)\n"
-	"  mailkeep -c /srv/backup/restore.conf fsck   # check a copy\n";
+    "Copies the live store into the directory DST (created if missing; it must not\n"
+    "already hold a store). The copy is one consistent snapshot, compacted (free\n"
+    "pages left out), made while deliveries and IMAP go on. To restore, stop the\n"
+    "services and point store_directory at the copy (or move it into place).\n\n"
+    "examples:\n"
+    "  mailkeep backup /srv/backup/mailkeep-$(date +%F)\n"
+    "  mailkeep -c /srv/backup/restore.conf fsck   # check a copy\n";
 
 static int run(struct cli *cli, int argc, char **argv)
 {
@@ -37,13 +37,13 @@ static int run(struct cli *cli, int argc, char **argv)
 	struct stat st;
 	int n = snprintf(path, sizeof(path), "%s/data.mdb", argv[optind]);
 	if (n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0)
-		printf("backup: %s written (%s, %.1f s)\n", argv[optind], cli_human_bytes((uint64_t)st.st_size, hb, sizeof(hb)),
-		       mk_monotonic() - t0);
+		printf("backup: %s written (%s, %.1f s)\n", argv[optind],
+		       cli_human_bytes((uint64_t)st.st_size, hb, sizeof(hb)), mk_monotonic() - t0);
 	else
 		printf("backup: %s written (%.1f s)\n", argv[optind], mk_monotonic() - t0);
 	return 0;
 }
 
 const struct command cmd_backup = {
-	"backup", "DST", "make a consistent copy of the live store", backup_help, run,
+    "backup", "DST", "make a consistent copy of the live store", backup_help, run,
 };

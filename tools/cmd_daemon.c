@@ -37,7 +37,8 @@ static int exec_service(struct cli *cli, const char *bin, int argc, char **argv)
 	if (args == NULL)
 		abort();
 	if (find_service(cli, bin, path, sizeof(path)) < 0) {
-		cli_error("%s is not installed (looked in %s and %s/../lib/mailkeep)", bin, cli->exe_dir, cli->exe_dir);
+		cli_error("%s is not installed (looked in %s and %s/../lib/mailkeep)", bin,
+			  cli->exe_dir, cli->exe_dir);
 		free(args);
 		return 1;
 	}
@@ -107,21 +108,21 @@ static pid_t start_service(struct cli *cli, struct service *s)
 }
 
 static const char run_help[] =
-	"Starts every service that is installed — mailkeep-smtpin (SMTP and LMTP),\n"
-	"mailkeep-imapd (IMAP), mailkeep-fs (the mount) — each with -c CONF -f, and\n"
-	"watches them: one that exits is started again after a pause that grows from\n"
-	"1 s to 60 s while it keeps failing. SIGTERM or SIGINT stops them all (SIGKILL\n"
-	"after 10 s) and then run itself. Stays in the foreground (for systemd, or\n"
-	"`mailkeep run &`); writes its pid to $run_directory/mailkeep.pid.\n"
-	"  mailkeep smtpin|imapd|mount [ARGS]  run one service (exec), with -c CONF and ARGS\n\n"
-	"examples:\n  mailkeep -c /srv/mail/mailkeep.conf run\n  mailkeep imapd -f\n";
+    "Starts every service that is installed — mailkeep-smtpin (SMTP and LMTP),\n"
+    "mailkeep-imapd (IMAP), mailkeep-fs (the mount) — each with -c CONF -f, and\n"
+    "watches them: one that exits is started again after a pause that grows from\n"
+    "1 s to 60 s while it keeps failing. SIGTERM or SIGINT stops them all (SIGKILL\n"
+    "after 10 s) and then run itself. Stays in the foreground (for systemd, or\n"
+    "`mailkeep run &`); writes its pid to $run_directory/mailkeep.pid.\n"
+    "  mailkeep smtpin|imapd|mount [ARGS]  run one service (exec), with -c CONF and ARGS\n\n"
+    "examples:\n  mailkeep -c /srv/mail/mailkeep.conf run\n  mailkeep imapd -f\n";
 
 static int run_all(struct cli *cli, int argc, char **argv)
 {
 	struct service svc[] = {
-		{.name = "smtpin", .bin = "mailkeep-smtpin"},
-		{.name = "imapd", .bin = "mailkeep-imapd"},
-		{.name = "mount", .bin = "mailkeep-fs"},
+	    {.name = "smtpin", .bin = "mailkeep-smtpin"},
+	    {.name = "imapd", .bin = "mailkeep-imapd"},
+	    {.name = "mount", .bin = "mailkeep-fs"},
 	};
 	size_t n = sizeof(svc) / sizeof(svc[0]), active = 0;
 	struct sigaction sa = {0};
@@ -139,7 +140,8 @@ static int run_all(struct cli *cli, int argc, char **argv)
 			active++;
 		} else {
 			svc[i].path[0] = '\0';
-			fprintf(stderr, "mailkeep: run: %s is not installed: not started\n", svc[i].bin);
+			fprintf(stderr, "mailkeep: run: %s is not installed: not started\n",
+				svc[i].bin);
 		}
 	}
 	if (active == 0) {
@@ -176,13 +178,20 @@ static int run_all(struct cli *cli, int argc, char **argv)
 					continue;
 				svc[i].pid = 0;
 				if (now - svc[i].started > 60)
-					svc[i].pause = 1; /* it ran fine for a while: start again quickly */
+					svc[i].pause =
+					    1; /* it ran fine for a while: start again quickly */
 				if (WIFSIGNALED(status))
-					fprintf(stderr, "mailkeep: run: %s (pid %ld) killed by signal %d; restart in %.0f s\n",
-						svc[i].name, (long)pid, WTERMSIG(status), svc[i].pause);
+					fprintf(stderr,
+						"mailkeep: run: %s (pid %ld) killed by signal %d; "
+						"restart in %.0f s\n",
+						svc[i].name, (long)pid, WTERMSIG(status),
+						svc[i].pause);
 				else
-					fprintf(stderr, "mailkeep: run: %s (pid %ld) exited with %d; restart in %.0f s\n",
-						svc[i].name, (long)pid, WEXITSTATUS(status), svc[i].pause);
+					fprintf(stderr,
+						"mailkeep: run: %s (pid %ld) exited with %d; "
+						"restart in %.0f s\n",
+						svc[i].name, (long)pid, WEXITSTATUS(status),
+						svc[i].pause);
 				svc[i].next_start = now + svc[i].pause;
 				svc[i].pause = svc[i].pause * 2 > 60 ? 60 : svc[i].pause * 2;
 			}
@@ -229,14 +238,15 @@ static int run_all(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_smtpin = {
-	"smtpin", "[ARGS]", "run the SMTP/LMTP service (mailkeep-smtpin)", run_help, run_smtpin,
+    "smtpin", "[ARGS]", "run the SMTP/LMTP service (mailkeep-smtpin)", run_help, run_smtpin,
 };
 const struct command cmd_imapd = {
-	"imapd", "[ARGS]", "run the IMAP service (mailkeep-imapd)", run_help, run_imapd,
+    "imapd", "[ARGS]", "run the IMAP service (mailkeep-imapd)", run_help, run_imapd,
 };
 const struct command cmd_mount = {
-	"mount", "[ARGS]", "run the mount of every user's mail as Maildirs (mailkeep-fs)", run_help, run_mount,
+    "mount",  "[ARGS]",	 "run the mount of every user's mail as Maildirs (mailkeep-fs)",
+    run_help, run_mount,
 };
 const struct command cmd_run = {
-	"run", "", "start and supervise every installed service", run_help, run_all,
+    "run", "", "start and supervise every installed service", run_help, run_all,
 };

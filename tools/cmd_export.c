@@ -26,15 +26,16 @@ enum out_format { OUT_MAILDIR, OUT_MBOX, OUT_FILES };
 
 struct export_run {
 	enum out_format format;
-	int from_line;   /* files: write back a kept From line */
-	FILE *mbox;      /* mbox being written */
+	int from_line; /* files: write back a kept From line */
+	FILE *mbox;    /* mbox being written */
 	char *qbuf;
 	size_t qcap;
 	uint64_t messages, bytes;
 	struct progress prog;
 };
 
-static int path_fmt(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int path_fmt(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int path_fmt(char *out, size_t size, const char *fmt, ...)
 {
 	va_list ap;
@@ -60,15 +61,17 @@ static int make_dir(const char *path)
 }
 
 /* Writes a new file (never over an existing one) with the message, its mtime the internal date. */
-static int write_file(const char *path, const char *pre, size_t prelen, const void *data, size_t len,
-		      int64_t date)
+static int write_file(const char *path, const char *pre, size_t prelen, const void *data,
+		      size_t len, int64_t date)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	struct timeval tv[2] = {{.tv_sec = (time_t)date}, {.tv_sec = (time_t)date}};
 
 	if (fd < 0) {
 		cli_error("export: cannot create %s: %s", path,
-			  errno == EEXIST ? "it exists already (export into a new or empty directory)" : strerror(errno));
+			  errno == EEXIST
+			      ? "it exists already (export into a new or empty directory)"
+			      : strerror(errno));
 		return -1;
 	}
 	if ((prelen > 0 && mk_write_all(fd, pre, prelen) < 0) || mk_write_all(fd, data, len) < 0) {
@@ -117,8 +120,10 @@ static void made_up_from(const char *data, size_t len, int64_t date, char *out, 
 		if (n == 0 || (n == 1 && data[i] == '\r'))
 			break;
 		if (n > 12 && strncasecmp(data + i, "Return-Path:", 12) == 0) {
-			const char *lt = memchr(data + i, '<', n), *gt = lt ? memchr(lt, '>', n - (size_t)(lt - (data + i))) : NULL;
-			if (lt != NULL && gt != NULL && gt - lt > 1 && (size_t)(gt - lt) < sizeof(sender)) {
+			const char *lt = memchr(data + i, '<', n),
+				   *gt = lt ? memchr(lt, '>', n - (size_t)(lt - (data + i))) : NULL;
+			if (lt != NULL && gt != NULL && gt - lt > 1 &&
+			    (size_t)(gt - lt) < sizeof(sender)) {
 				int ok = 1;
 				for (const char *c = lt + 1; c < gt; c++)
 					if (*c <= ' ' || *c >= 127)
@@ -136,20 +141,21 @@ static void made_up_from(const char *data, size_t len, int64_t date, char *out, 
 	snprintf(out, outsize, "%s %s", sender, when);
 }
 
-static int export_message(struct export_run *x, const char *dir, const struct store_msg *msg, const char *meta,
-			  const void *data, size_t len)
+static int export_message(struct export_run *x, const char *dir, const struct store_msg *msg,
+			  const char *meta, const void *data, size_t len)
 {
 	char path[4096], name[STORE_BASE_MAX + 16], from[1100];
 	int crlf = 0;
 
 	switch (x->format) {
 	case OUT_MAILDIR:
-		if ((msg->flags & ~(uint32_t)STORE_F_RECENT) == 0 && (msg->flags & STORE_F_RECENT) &&
-		    (msg->keywords[0] == '\0')) {
+		if ((msg->flags & ~(uint32_t)STORE_F_RECENT) == 0 &&
+		    (msg->flags & STORE_F_RECENT) && (msg->keywords[0] == '\0')) {
 			if (path_fmt(path, sizeof(path), "%s/new/%s", dir, msg->base) < 0)
 				return -1;
 		} else {
-			if (maildir_name_format(msg->base, msg->flags, msg->keywords, name, sizeof(name)) < 0 ||
+			if (maildir_name_format(msg->base, msg->flags, msg->keywords, name,
+						sizeof(name)) < 0 ||
 			    path_fmt(path, sizeof(path), "%s/cur/%s", dir, name) < 0)
 				return -1;
 		}
@@ -191,7 +197,8 @@ static int export_message(struct export_run *x, const char *dir, const struct st
 }
 
 /* Exports one mailbox into dir (Maildir / files) or the open mbox. */
-static int export_mailbox(struct export_run *x, struct store *store, const struct store_mailbox *mb, const char *dir)
+static int export_mailbox(struct export_run *x, struct store *store, const struct store_mailbox *mb,
+			  const char *dir)
 {
 	uint32_t next = 1;
 	int rc = 0;
@@ -207,7 +214,8 @@ static int export_mailbox(struct export_run *x, struct store *store, const struc
 			store_read_end(&txn);
 			if (rc == STORE_ENOTFOUND)
 				return 0;
-			cli_error("export: cannot read mailbox %s: %s", mb->name, store_strerror(rc));
+			cli_error("export: cannot read mailbox %s: %s", mb->name,
+				  store_strerror(rc));
 			return -1;
 		}
 		while (n < CHUNK && (r = store_msg_cursor_next(cur, &msg)) == 0) {
@@ -217,8 +225,9 @@ static int export_mailbox(struct export_run *x, struct store *store, const struc
 			n++;
 			next = msg.uid + 1;
 			if ((rc = store_blob_get(txn, msg.hash, &data, &len)) != 0) {
-				cli_error("export: %s uid %u: cannot read the message: %s (run mailkeep fsck)", mb->name,
-					  msg.uid, store_strerror(rc));
+				cli_error("export: %s uid %u: cannot read the message: %s (run "
+					  "mailkeep fsck)",
+					  mb->name, msg.uid, store_strerror(rc));
 				rc = -1;
 				break;
 			}
@@ -255,30 +264,32 @@ static int collect_mb(const struct store_mailbox *mb, void *ctx)
 }
 
 static const char export_help[] =
-	"Writes a user's mail out, byte for byte as stored, for any other program to read.\n"
-	"  --format maildir   (default) DEST is a Maildir: INBOX in DEST/cur and DEST/new,\n"
-	"                     mailbox A.B in DEST/.A.B (Maildir++); flags in the names\n"
-	"                     (:2,DFPRST); \\Recent messages without flags in new/; file\n"
-	"                     times are the internal dates\n"
-	"  --format mbox      mboxrd: DEST is a directory with one mbox file per mailbox\n"
-	"                     (DEST/INBOX, DEST/A.B), or, with --mailbox, the mbox file itself;\n"
-	"                     a From line kept at import is written back; flags are not written\n"
-	"  --format files     DEST/MAILBOX/BASE, one message per file; a From line kept at\n"
-	"                     import is written back first (--no-from-line leaves it out), so\n"
-	"                     files imported with --format files come back byte-identical\n"
-	"  --mailbox NAME     only this mailbox\n"
-	"Existing files are never overwritten: export into a new or empty directory.\n\n"
-	"examples:\n"
-	"  mailkeep export bob /srv/backup/bob-maildir\n"
-	"  mutt -f /srv/backup/bob-maildir\n"
-	"  mailkeep export --format mbox --mailbox INBOX bob /tmp/bob-inbox.mbox\n";
+    "Writes a user's mail out, byte for byte as stored, for any other program to read.\n"
+    "  --format maildir   (default) DEST is a Maildir: INBOX in DEST/cur and DEST/new,\n"
+    "                     mailbox A.B in DEST/.A.B (Maildir++); flags in the names\n"
+    "                     (:2,DFPRST); \\Recent messages without flags in new/; file\n"
+    "                     times are the internal dates\n"
+    "  --format mbox      mboxrd: DEST is a directory with one mbox file per mailbox\n"
+    "                     (DEST/INBOX, DEST/A.B), or, with --mailbox, the mbox file itself;\n"
+    "                     a From line kept at import is written back; flags are not written\n"
+    "  --format files     DEST/MAILBOX/BASE, one message per file; a From line kept at\n"
+    "                     import is written back first (--no-from-line leaves it out), so\n"
+    "                     files imported with --format files come back byte-identical\n"
+    "  --mailbox NAME     only this mailbox\n"
+    "Existing files are never overwritten: export into a new or empty directory.\n\n"
+    "examples:\n"
+    "  mailkeep export bob /srv/backup/bob-maildir\n"
+    "  mutt -f /srv/backup/bob-maildir\n"
+    "  mailkeep export --format mbox --mailbox INBOX bob /tmp/bob-inbox.mbox\n";
 
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"format", required_argument, NULL, 'f'}, {"mailbox", required_argument, NULL, 'm'},
-		{"no-from-line", no_argument, NULL, 'n'}, {"quiet", no_argument, NULL, 'q'},
-		{NULL, 0, NULL, 0},
+	    {"format", required_argument, NULL, 'f'},
+	    {"mailbox", required_argument, NULL, 'm'},
+	    {"no-from-line", no_argument, NULL, 'n'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct export_run x = {.format = OUT_MAILDIR, .from_line = 1};
 	const char *only = NULL;
@@ -298,7 +309,8 @@ static int run(struct cli *cli, int argc, char **argv)
 			else if (strcmp(optarg, "files") == 0)
 				x.format = OUT_FILES;
 			else {
-				cli_error("export: unknown format '%s' (maildir, mbox, files)", optarg);
+				cli_error("export: unknown format '%s' (maildir, mbox, files)",
+					  optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -365,7 +377,8 @@ static int run(struct cli *cli, int argc, char **argv)
 			char sub[4200];
 			static const char *const subs[] = {"cur", "new", "tmp"};
 			for (int s = 0; s < 3 && rc == 0; s++)
-				if (path_fmt(sub, sizeof(sub), "%s/%s", dir, subs[s]) < 0 || make_dir(sub) < 0)
+				if (path_fmt(sub, sizeof(sub), "%s/%s", dir, subs[s]) < 0 ||
+				    make_dir(sub) < 0)
 					rc = 1;
 			if (rc == 0 && !inbox) {
 				if (path_fmt(sub, sizeof(sub), "%s/%s", dir, "maildirfolder") < 0)
@@ -376,7 +389,8 @@ static int run(struct cli *cli, int argc, char **argv)
 		} else if (x.format == OUT_FILES) {
 			if (mb->messages == 0 && only == NULL)
 				continue;
-			if (path_fmt(dir, sizeof(dir), "%s/%s", dest, mb->name) < 0 || make_dir(dir) < 0)
+			if (path_fmt(dir, sizeof(dir), "%s/%s", dest, mb->name) < 0 ||
+			    make_dir(dir) < 0)
 				rc = 1;
 		} else if (only == NULL) {
 			char path[4096];
@@ -394,8 +408,10 @@ static int run(struct cli *cli, int argc, char **argv)
 		if (rc == 0 && export_mailbox(&x, store, mb, dir) < 0)
 			rc = 1;
 		if (x.mbox != NULL && only == NULL) {
-			if (fflush(x.mbox) != 0 || fsync(fileno(x.mbox)) != 0 || fclose(x.mbox) != 0) {
-				cli_error("export: cannot write %s/%s: %s", dest, mb->name, strerror(errno));
+			if (fflush(x.mbox) != 0 || fsync(fileno(x.mbox)) != 0 ||
+			    fclose(x.mbox) != 0) {
+				cli_error("export: cannot write %s/%s: %s", dest, mb->name,
+					  strerror(errno));
 				rc = 1;
 			}
 			x.mbox = NULL;
@@ -433,6 +449,9 @@ done:
 }
 
 const struct command cmd_export = {
-	"export", "[--format maildir|mbox|files] [--mailbox NAME] USER DEST",
-	"write a user's mail as a Maildir tree, mbox files or message files", export_help, run,
+    "export",
+    "[--format maildir|mbox|files] [--mailbox NAME] USER DEST",
+    "write a user's mail as a Maildir tree, mbox files or message files",
+    export_help,
+    run,
 };

@@ -29,13 +29,13 @@ static void progress(uint64_t done, uint64_t total, void *ctx)
 }
 
 static const char fsck_help[] =
-	"Checks the whole store: every message's bytes are hashed again and compared with\n"
-	"their SHA-256 key, every message must point at an existing blob, every blob's\n"
-	"reference count must equal the messages pointing at it, and mailbox counters\n"
-	"(messages, unseen, UIDNEXT, HIGHESTMODSEQ) must agree with the messages.\n"
-	"Prints one line per problem (\"problem: ...\") and exits 1 if there is any,\n"
-	"0 if the store is consistent. It reads only, and may run while mail arrives.\n\n"
-	"example:\n  mailkeep fsck && echo store ok\n";
+    "Checks the whole store: every message's bytes are hashed again and compared with\n"
+    "their SHA-256 key, every message must point at an existing blob, every blob's\n"
+    "reference count must equal the messages pointing at it, and mailbox counters\n"
+    "(messages, unseen, UIDNEXT, HIGHESTMODSEQ) must agree with the messages.\n"
+    "Prints one line per problem (\"problem: ...\") and exits 1 if there is any,\n"
+    "0 if the store is consistent. It reads only, and may run while mail arrives.\n\n"
+    "example:\n  mailkeep fsck && echo store ok\n";
 
 static int run(struct cli *cli, int argc, char **argv)
 {
@@ -59,19 +59,20 @@ static int run(struct cli *cli, int argc, char **argv)
 		return 1;
 	}
 	if (rc > 0) {
-		printf("fsck: %d problem%s found in %s (%.1f s)\n", rc, rc == 1 ? "" : "s", store_dir(store),
-		       mk_monotonic() - t0);
+		printf("fsck: %d problem%s found in %s (%.1f s)\n", rc, rc == 1 ? "" : "s",
+		       store_dir(store), mk_monotonic() - t0);
 		return 1;
 	}
 	struct store_stats st;
 	if (store_stats(store, &st) == 0)
-		printf("fsck: %s is consistent: %llu messages, %llu blobs checked (%.1f s)\n", store_dir(store),
-		       (unsigned long long)st.messages, (unsigned long long)st.blobs, mk_monotonic() - t0);
+		printf("fsck: %s is consistent: %llu messages, %llu blobs checked (%.1f s)\n",
+		       store_dir(store), (unsigned long long)st.messages,
+		       (unsigned long long)st.blobs, mk_monotonic() - t0);
 	else
 		printf("fsck: %s is consistent (%.1f s)\n", store_dir(store), mk_monotonic() - t0);
 	return 0;
 }
 
 const struct command cmd_fsck = {
-	"fsck", "", "check every message's bytes, reference and counter in the store", fsck_help, run,
+    "fsck", "", "check every message's bytes, reference and counter in the store", fsck_help, run,
 };

@@ -10,6 +10,7 @@
  * the original envelope line. The stored message is exactly the bytes that
  * follow; mbox messages are unquoted (>From) per the variant.
  */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "index/dirs.h"
 #include "index/maildir_name.h"
 #include "index/mbox.h"
 #include "lib/util.h"
@@ -33,10 +35,10 @@ struct import_run {
 	struct progress prog;
 	enum mbox_variant variant;
 	uint64_t done, total; /* progress units: files, or bytes of an mbox */
-	char *buf;            /* reusable read buffer */
+	char *buf;	      /* reusable read buffer */
 	size_t bufcap;
 	uint64_t warnings;
-	int fatal;            /* a batch could not be stored: stop */
+	int fatal; /* a batch could not be stored: stop */
 };
 
 #define FROM_META_MAX 1000
@@ -45,7 +47,8 @@ struct import_run {
 static void from_meta(const struct mbox_msg *m, char *out, size_t outsize)
 {
 	out[0] = '\0';
-	if (m->from == NULL || m->from_len > FROM_META_MAX || memchr(m->from, '\0', m->from_len) != NULL ||
+	if (m->from == NULL || m->from_len > FROM_META_MAX ||
+	    memchr(m->from, '\0', m->from_len) != NULL ||
 	    memchr(m->from, '\r', m->from_len) != NULL)
 		return;
 	snprintf(out, outsize, "mbox_from=%.*s\n%s", (int)m->from_len, m->from,
@@ -102,7 +105,8 @@ static int read_file(struct import_run *r, const char *path, size_t *len_r, stru
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			cli_error("%s: %s: skipped", path, n < 0 ? strerror(errno) : "the file shrank while read");
+			cli_error("%s: %s: skipped", path,
+				  n < 0 ? strerror(errno) : "the file shrank while read");
 			goto fail;
 		}
 		got += (size_t)n;
@@ -118,8 +122,8 @@ fail:
 }
 
 /* One file holding one message (a leading From line is taken off). maildir: name carries flags. */
-static int import_one_file(struct import_run *r, const char *path, const char *name, const char *mailbox,
-			   int maildir, uint32_t extra_flags)
+static int import_one_file(struct import_run *r, const char *path, const char *name,
+			   const char *mailbox, int maildir, uint32_t extra_flags)
 {
 	struct import_msg im = {0};
 	struct mbox_msg m;
@@ -134,7 +138,9 @@ static int import_one_file(struct import_run *r, const char *path, const char *n
 		return 0;
 	mbox_split_from_line(r->buf, len, &m);
 	if (!maildir && !looks_like_message(m.raw, m.raw_len)) {
-		cli_warn("%s: %s: skipped", path, len == 0 ? "empty file" : "does not begin with a header line: not a mail message");
+		cli_warn("%s: %s: skipped", path,
+			 len == 0 ? "empty file"
+				  : "does not begin with a header line: not a mail message");
 		r->warnings++;
 		return 0;
 	}
@@ -291,7 +297,8 @@ static int import_maildir_tree(struct import_run *r, const char *root, const cha
 	list_dir(root, 3, 0, &v, &n);
 	r->total = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].name[0] != '.' && strcmp(v[i].name, "cur") != 0 && strcmp(v[i].name, "new") != 0)
+		if (v[i].name[0] != '.' && strcmp(v[i].name, "cur") != 0 &&
+		    strcmp(v[i].name, "new") != 0)
 			continue;
 		path_join(p, sizeof(p), root, v[i].name);
 		if (v[i].name[0] == '.') {
@@ -339,7 +346,8 @@ static int import_files_dir(struct import_run *r, const char *dir, const char *m
 	}
 	for (size_t i = 0; i < nd && !r->fatal; i++) {
 		path_join(p, sizeof(p), dir, dirs[i].name);
-		int len = mailbox != NULL ? snprintf(mb, sizeof(mb), "%s%c%s", mailbox, STORE_MAILBOX_SEP, dirs[i].name)
+		int len = mailbox != NULL ? snprintf(mb, sizeof(mb), "%s%c%s", mailbox,
+						     STORE_MAILBOX_SEP, dirs[i].name)
 					  : snprintf(mb, sizeof(mb), "%s", dirs[i].name);
 		if (len < 0 || (size_t)len >= sizeof(mb)) {
 			cli_error("%s: folder name too long: skipped", p);
@@ -352,6 +360,28 @@ static int import_files_dir(struct import_run *r, const char *dir, const char *m
 	return r->fatal ? -1 : 0;
 }
 
+/* Standard input copied into an unlinked file, so it can be mapped like any
+ * mbox (`zcat old.mbox.gz | mailkeep import bob -`). Returns the fd or -1. */
+static int stdin_to_file(void)
+{
+	const char *dir = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+	char buf[1 << 16];
+	ssize_t n;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || mk_write_all(fd, buf, (size_t)n) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
 static int import_mbox(struct import_run *r, const char *path, const char *mailbox)
 {
 	struct mbox_reader rd;
@@ -362,7 +392,7 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 	int fd, rc = 0, n;
 	uint64_t count = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = strcmp(path, "-") == 0 ? stdin_to_file() : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		cli_error("%s: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -387,8 +417,8 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 		struct import_msg im = {0};
 		count++;
 		r->done = rd.pos;
-		snprintf(origin, sizeof(origin), "%s: message %llu (byte %zu)", path, (unsigned long long)count,
-			 m.offset);
+		snprintf(origin, sizeof(origin), "%s: message %llu (byte %zu)", path,
+			 (unsigned long long)count, m.offset);
 		if (m.raw_len + 1 > outcap) {
 			outcap = m.raw_len + 1;
 			if ((out = realloc(out, outcap)) == NULL)
@@ -397,7 +427,8 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 		im.len = mbox_unquote(r->variant, m.raw, m.raw_len, out);
 		im.data = out;
 		if (m.truncated) {
-			cli_warn("%s: the last message does not end with a newline: the file may be cut short; "
+			cli_warn("%s: the last message does not end with a newline: the file may "
+				 "be cut short; "
 				 "the message is stored as it is",
 				 origin);
 			r->warnings++;
@@ -419,7 +450,8 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 			break;
 	}
 	if (n < 0) {
-		cli_error("%s: does not begin with a \"From \" line: not an mbox (import one message with "
+		cli_error("%s: does not begin with a \"From \" line: not an mbox (import one "
+			  "message with "
 			  "--format files, or a Maildir with --format maildir)",
 			  path);
 		rc = -1;
@@ -460,39 +492,92 @@ static enum src_format detect(const char *path)
 	return n == 5 && memcmp(head, "From ", 5) == 0 ? FMT_MBOX : FMT_FILES;
 }
 
+static int ensure_user(struct store_txn *txn, void *ctx)
+{
+	struct store_user u;
+	return store_user_ensure(txn, ctx, &u);
+}
+
+/* With users in LDAP, the store knows a user only from their first message:
+ * a user the directory knows is made in the store before the import. */
+static int ldap_user_ready(struct cli *cli, struct store *store, const char *name)
+{
+	struct directory *dir = NULL;
+	struct dir_user u;
+	enum dir_result r;
+	char err[512];
+	int rc;
+
+	if (directory_open(cli->cfg, store, &dir, err, sizeof(err)) < 0) {
+		cli_error("import: %s", err);
+		return 1;
+	}
+	memset(&u, 0, sizeof(u));
+	r = strchr(name, '@') != NULL ? dir_lookup_address(dir, name, &u)
+				      : dir_get_user(dir, name, &u);
+	if (r == DIR_NOTFOUND) {
+		cli_error("import: the directory (%s) has no user '%s'",
+			  config_get(cli->cfg, "user_directory"), name);
+		dir_close(&dir);
+		return 1;
+	}
+	if (r != DIR_OK) {
+		cli_error("import: the directory cannot answer now (%s): %s; try again later",
+			  dir_result_str(r), dir->error);
+		dir_close(&dir);
+		return 75; /* EX_TEMPFAIL, as `mailkeep user` */
+	}
+	dir_close(&dir);
+	if (strcmp(u.name, name) != 0) {
+		cli_error("import: '%s' is the address of user %s: import for %s", name, u.name,
+			  u.name);
+		return 1;
+	}
+	if ((rc = store_write(store, ensure_user, (void *)name)) != 0) {
+		cli_error("import: cannot add %s to the store: %s", name, cli_store_hint(rc));
+		return 1;
+	}
+	return 0;
+}
+
 static const char import_help[] =
-	"Adds mail to a user's mailboxes. SOURCE is (detected, or named by --format):\n"
-	"  a Maildir tree   cur/ and new/ go to INBOX, Maildir++ folders .A.B to mailbox A.B;\n"
-	"                   flags from the names (:2,DFPRST), new/ messages stay \\Recent\n"
-	"  an mbox file     mboxrd by default (--mbox-variant o for mboxo); Status:/X-Status:\n"
-	"                   give flags; the From line's date is the internal date\n"
-	"  a directory      of one-message files: each file is one message; files go to\n"
-	"                   INBOX (or --mailbox), a sub-directory S to mailbox S (or MAILBOX.S)\n"
-	"  a file           not starting with \"From \": one message\n"
-	"A leading \"From \" line is taken off each message and kept as metadata, so\n"
-	"`mailkeep export --format files` gives the original files back byte for byte.\n"
-	"Running the same import again adds only what is missing: for each mailbox a\n"
-	"message is added only if the mailbox holds fewer copies of those exact bytes than\n"
-	"the source does. Many messages share one durable commit; an interrupted import\n"
-	"keeps whole batches and can simply be run again.\n\n"
-	"options:\n"
-	"  --format F         auto (default), maildir, mbox or files\n"
-	"  --mbox-variant V   rd (default) or o: how >From lines are unquoted\n"
-	"  --mailbox NAME     the mailbox for an mbox or files (default INBOX); for a Maildir\n"
-	"                     tree, the parent under which its folders go\n"
-	"  --batch N          messages per commit (default 1000)\n"
-	"  -q, --quiet        no summary line\n\n"
-	"examples:\n"
-	"  mailkeep import bob ~/Maildir\n"
-	"  mailkeep import --mailbox Archive.2003 bob ~/mail/2003.mbox\n"
-	"  mailkeep import --format files --mailbox Corpus bob /work/shared/corpus/spamassassin\n";
+    "Adds mail to a user's mailboxes. SOURCE is (detected, or named by --format):\n"
+    "  a Maildir tree   cur/ and new/ go to INBOX, Maildir++ folders .A.B to mailbox A.B;\n"
+    "                   flags from the names (:2,DFPRST), new/ messages stay \\Recent\n"
+    "  an mbox file     mboxrd by default (--mbox-variant o for mboxo); Status:/X-Status:\n"
+    "                   give flags; the From line's date is the internal date\n"
+    "  a directory      of one-message files: each file is one message; files go to\n"
+    "                   INBOX (or --mailbox), a sub-directory S to mailbox S (or MAILBOX.S)\n"
+    "  a file           not starting with \"From \": one message\n"
+    "A leading \"From \" line is taken off each message and kept as metadata, so\n"
+    "`mailkeep export --format files` gives the original files back byte for byte.\n"
+    "Running the same import again adds only what is missing: for each mailbox a\n"
+    "message is added only if the mailbox holds fewer copies of those exact bytes than\n"
+    "the source does. Many messages share one durable commit; an interrupted import\n"
+    "keeps whole batches and can simply be run again.\n\n"
+    "options:\n"
+    "  --format F         auto (default), maildir, mbox or files\n"
+    "  --mbox-variant V   rd (default) or o: how >From lines are unquoted\n"
+    "  --mailbox NAME     the mailbox for an mbox or files (default INBOX); for a Maildir\n"
+    "                     tree, the parent under which its folders go\n"
+    "  --batch N          messages per commit (default 1000)\n"
+    "  -q, --quiet        no summary line\n"
+    "With user_directory = ldap:FILE, USER is a user of the directory; the store\n"
+    "learns them here if no mail reached them yet.\n\n"
+    "examples:\n"
+    "  mailkeep import bob ~/Maildir\n"
+    "  mailkeep import --mailbox Archive.2003 bob ~/mail/2003.mbox\n"
+    "  mailkeep import --format files --mailbox Corpus bob /work/shared/corpus/spamassassin\n";
 
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"format", required_argument, NULL, 'f'}, {"mbox-variant", required_argument, NULL, 'V'},
-		{"mailbox", required_argument, NULL, 'm'}, {"batch", required_argument, NULL, 'b'},
-		{"quiet", no_argument, NULL, 'q'},        {NULL, 0, NULL, 0},
+	    {"format", required_argument, NULL, 'f'},
+	    {"mbox-variant", required_argument, NULL, 'V'},
+	    {"mailbox", required_argument, NULL, 'm'},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {NULL, 0, NULL, 0},
 	};
 	enum src_format format = FMT_AUTO;
 	struct import_run r = {0};
@@ -513,7 +598,9 @@ static int run(struct cli *cli, int argc, char **argv)
 			else if (strcmp(optarg, "files") == 0)
 				format = FMT_FILES;
 			else {
-				cli_error("import: unknown format '%s' (auto, maildir, mbox, files)", optarg);
+				cli_error(
+				    "import: unknown format '%s' (auto, maildir, mbox, files)",
+				    optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -547,13 +634,15 @@ static int run(struct cli *cli, int argc, char **argv)
 		return cli_usage(&cmd_import);
 	const char *user = argv[optind];
 	for (int i = optind + 1; i < argc; i++) {
-		if (access(argv[i], R_OK) != 0) {
+		if (strcmp(argv[i], "-") != 0 && access(argv[i], R_OK) != 0) {
 			cli_error("import: cannot read %s: %s", argv[i], strerror(errno));
 			return 1;
 		}
 	}
 	if ((store = cli_store(cli, 0)) == NULL)
 		return 1;
+	if (!cli_directory_embedded(cli) && (rc = ldap_user_ready(cli, store, user)) != 0)
+		return rc;
 	if ((r.imp = importer_new(store, user, (size_t)batch, 0)) == NULL)
 		return 1;
 	progress_init(&r.prog, "importing");
@@ -563,6 +652,12 @@ static int run(struct cli *cli, int argc, char **argv)
 		enum src_format f = format != FMT_AUTO ? format : detect(src);
 		struct stat st;
 		r.done = r.total = 0;
+		if (strcmp(src, "-") == 0) {
+			/* standard input: an mbox */
+			if (import_mbox(&r, src, mailbox != NULL ? mailbox : "INBOX") < 0)
+				rc = 1;
+			continue;
+		}
 		if (stat(src, &st) < 0) {
 			cli_error("import: %s: %s", src, strerror(errno));
 			rc = 1;
@@ -571,7 +666,8 @@ static int run(struct cli *cli, int argc, char **argv)
 		if (f == FMT_MAILDIR) {
 			if (!S_ISDIR(st.st_mode) || !is_maildir(src)) {
 				if (!S_ISDIR(st.st_mode)) {
-					cli_error("import: %s is not a directory: not a Maildir", src);
+					cli_error("import: %s is not a directory: not a Maildir",
+						  src);
 					rc = 1;
 					continue;
 				}
@@ -593,7 +689,8 @@ static int run(struct cli *cli, int argc, char **argv)
 		} else {
 			const char *slash = strrchr(src, '/');
 			r.total = 1;
-			import_one_file(&r, src, slash != NULL ? slash + 1 : src, mailbox != NULL ? mailbox : "INBOX", 0, 0);
+			import_one_file(&r, src, slash != NULL ? slash + 1 : src,
+					mailbox != NULL ? mailbox : "INBOX", 0, 0);
 		}
 	}
 	if (!r.fatal && importer_flush(r.imp) != 0)
@@ -605,15 +702,18 @@ static int run(struct cli *cli, int argc, char **argv)
 		secs = 0.001;
 	if (!quiet) {
 		char hb[32];
-		printf("imported %llu messages (%s) for %s; %llu already there, %llu failed, %llu warnings; "
+		printf("imported %llu messages (%s) for %s; %llu already there, %llu failed, %llu "
+		       "warnings; "
 		       "%llu mailboxes created; %.2f s, %.0f msg/s, %.1f MB/s\n",
-		       (unsigned long long)t->added, cli_human_bytes(t->added_bytes, hb, sizeof(hb)), user,
-		       (unsigned long long)t->present, (unsigned long long)t->failed, (unsigned long long)r.warnings,
-		       (unsigned long long)t->mailboxes_created, secs, (double)t->seen / secs,
-		       (double)t->seen_bytes / secs / 1e6);
+		       (unsigned long long)t->added,
+		       cli_human_bytes(t->added_bytes, hb, sizeof(hb)), user,
+		       (unsigned long long)t->present, (unsigned long long)t->failed,
+		       (unsigned long long)r.warnings, (unsigned long long)t->mailboxes_created,
+		       secs, (double)t->seen / secs, (double)t->seen_bytes / secs / 1e6);
 	}
 	if (r.fatal) {
-		cli_error("import stopped; what was stored before stays, and running the same import again "
+		cli_error("import stopped; what was stored before stays, and running the same "
+			  "import again "
 			  "adds only what is missing");
 		rc = 1;
 	}
@@ -625,6 +725,9 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_import = {
-	"import", "[--format F] [--mailbox NAME] USER SOURCE...",
-	"add mail from a Maildir tree, an mbox or a directory of message files", import_help, run,
+    "import",
+    "[--format F] [--mailbox NAME] USER SOURCE...",
+    "add mail from a Maildir tree, an mbox or a directory of message files",
+    import_help,
+    run,
 };

@@ -19,24 +19,24 @@
 #include "tools/cli.h"
 
 static const char init_help[] =
-	"Makes the directory DIR into a mailkeep instance:\n"
-	"  DIR/mailkeep.conf          config_directory = DIR, data_directory = DIR/data\n"
-	"  DIR/tls/cert.pem, key.pem  a self-signed certificate for --hostname (10 years)\n"
-	"  DIR/data/store             the store;  DIR/data/run  pid files and sockets\n"
-	"  DIR/mail                   where `mailkeep mount` shows the Maildirs\n"
-	"Not run as root (or with --local), the services are set to unprivileged ports on\n"
-	"127.0.0.1 (SMTP 2525, LMTP 2424, IMAP 1143, IMAPS 1993) and log to stderr.\n"
-	"  --user NAME            also add this user, with a welcome message in INBOX\n"
-	"  --password-file FILE   the user's password: the first line of FILE (\"-\": stdin);\n"
-	"                         else asked on the terminal, else the user gets none\n"
-	"  --hostname NAME        myhostname (default: this host's name)\n"
-	"  --domain NAME          mydomain (default: the hostname without its first label)\n"
-	"  --local                unprivileged local ports and stderr logs even as root\n"
-	"  --force                write into a DIR that holds an instance already (the\n"
-	"                         config and the certificate are replaced; the store is kept)\n\n"
-	"example:\n"
-	"  mailkeep init --user bob --password-file bob.pw ~/mk\n"
-	"  export MAILKEEP_CONF=~/mk/mailkeep.conf; mailkeep run\n";
+    "Makes the directory DIR into a mailkeep instance:\n"
+    "  DIR/mailkeep.conf          config_directory = DIR, data_directory = DIR/data\n"
+    "  DIR/tls/cert.pem, key.pem  a self-signed certificate for --hostname (10 years)\n"
+    "  DIR/data/store             the store;  DIR/data/run  pid files and sockets\n"
+    "  DIR/mail                   where `mailkeep mount` shows the Maildirs\n"
+    "Not run as root (or with --local), the services are set to unprivileged ports on\n"
+    "127.0.0.1 (SMTP 2525, LMTP 2424, IMAP 1143, IMAPS 1993) and log to stderr.\n"
+    "  --user NAME            also add this user, with a welcome message in INBOX\n"
+    "  --password-file FILE   the user's password: the first line of FILE (\"-\": stdin);\n"
+    "                         else asked on the terminal, else the user gets none\n"
+    "  --hostname NAME        myhostname (default: this host's name)\n"
+    "  --domain NAME          mydomain (default: the hostname without its first label)\n"
+    "  --local                unprivileged local ports and stderr logs even as root\n"
+    "  --force                write into a DIR that holds an instance already (the\n"
+    "                         config and the certificate are replaced; the store is kept)\n\n"
+    "example:\n"
+    "  mailkeep init --user bob --password-file bob.pw ~/mk\n"
+    "  export MAILKEEP_CONF=~/mk/mailkeep.conf; mailkeep run\n";
 
 static int write_text(const char *path, const char *text, mode_t mode)
 {
@@ -62,14 +62,15 @@ static void rfc5322_date(time_t t, char *out, size_t size)
 	static const char mons[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	gmtime_r(&t, &tm);
-	snprintf(out, size, "%.3s, %02u %.3s %04u %02u:%02u:%02u +0000", days[(unsigned)tm.tm_wday % 7u],
-		 (unsigned)tm.tm_mday % 32u, mons[(unsigned)tm.tm_mon % 12u], (unsigned)(tm.tm_year + 1900) % 10000u,
+	snprintf(out, size, "%.3s, %02u %.3s %04u %02u:%02u:%02u +0000",
+		 days[(unsigned)tm.tm_wday % 7u], (unsigned)tm.tm_mday % 32u,
+		 mons[(unsigned)tm.tm_mon % 12u], (unsigned)(tm.tm_year + 1900) % 10000u,
 		 (unsigned)tm.tm_hour % 24u, (unsigned)tm.tm_min % 60u, (unsigned)tm.tm_sec % 61u);
 }
 
 /* The welcome message: plain text, CRLF line ends, as a message received by SMTP would be. */
-static int welcome_message(const char *user, const char *host, const char *domain, const char *dir, char **out_r,
-			   size_t *len_r)
+static int welcome_message(const char *user, const char *host, const char *domain, const char *dir,
+			   char **out_r, size_t *len_r)
 {
 	char date[64], id[32];
 	time_t now = time(NULL);
@@ -81,35 +82,37 @@ static int welcome_message(const char *user, const char *host, const char *domai
 		return -1;
 	rfc5322_date(now, date, sizeof(date));
 	mk_queue_id(id, sizeof(id));
-	fprintf(f,
-		"Return-Path: <postmaster@%s>\r\n"
-		"Delivered-To: %s@%s\r\n"
-		"From: mailkeep <postmaster@%s>\r\n"
-		"To: %s@%s\r\n"
-		"Subject: Welcome to mailkeep\r\n"
-		"Date: %s\r\n"
-		"Message-ID: <%s.welcome@%s>\r\n"
-		"MIME-Version: 1.0\r\n"
-		"Content-Type: text/plain; charset=utf-8\r\n"
-		"Content-Transfer-Encoding: 8bit\r\n"
-		"\r\n"
-		"Hello %s,\r\n"
-		"\r\n"
-		"this is your mail store, kept by mailkeep in %s.\r\n"
-		"Every message is stored once, whatever the number of mailboxes that hold it.\r\n"
-		"\r\n"
-		"Ways to read your mail:\r\n"
-		"  - as files: `mailkeep mount` shows it as Maildirs under the mount_point\r\n"
-		"    (%s/mail/%s/cur/ ...): grep, mutt -f, mblaze and rsync just work;\r\n"
-		"  - over IMAP with any mail client (`mailkeep imapd`);\r\n"
-		"  - with the command line: mailkeep export %s DIR writes a plain Maildir.\r\n"
-		"\r\n"
-		"Bring old mail in with\r\n"
-		"  mailkeep import %s ~/Maildir      (or an mbox file, or a directory of messages)\r\n"
-		"\r\n"
-		"Keep a copy with `mailkeep backup DIR`; check the store with `mailkeep fsck`.\r\n"
-		"The manual: man mailkeep, man mailkeep.conf.\r\n",
-		host, user, domain, host, user, domain, date, id, host, user, dir, dir, user, user, user);
+	fprintf(
+	    f,
+	    "Return-Path: <postmaster@%s>\r\n"
+	    "Delivered-To: %s@%s\r\n"
+	    "From: mailkeep <postmaster@%s>\r\n"
+	    "To: %s@%s\r\n"
+	    "Subject: Welcome to mailkeep\r\n"
+	    "Date: %s\r\n"
+	    "Message-ID: <%s.welcome@%s>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n"
+	    "\r\n"
+	    "Hello %s,\r\n"
+	    "\r\n"
+	    "this is your mail store, kept by mailkeep in %s.\r\n"
+	    "Every message is stored once, whatever the number of mailboxes that hold it.\r\n"
+	    "\r\n"
+	    "Ways to read your mail:\r\n"
+	    "  - as files: `mailkeep mount` shows it as Maildirs under the mount_point\r\n"
+	    "    (%s/mail/%s/cur/ ...): grep, mutt -f, mblaze and rsync just work;\r\n"
+	    "  - over IMAP with any mail client (`mailkeep imapd`);\r\n"
+	    "  - with the command line: mailkeep export %s DIR writes a plain Maildir.\r\n"
+	    "\r\n"
+	    "Bring old mail in with\r\n"
+	    "  mailkeep import %s ~/Maildir      (or an mbox file, or a directory of messages)\r\n"
+	    "\r\n"
+	    "Keep a copy with `mailkeep backup DIR`; check the store with `mailkeep fsck`.\r\n"
+	    "The manual: man mailkeep, man mailkeep.conf.\r\n",
+	    host, user, domain, host, user, domain, date, id, host, user, dir, dir, user, user,
+	    user);
 	if (fclose(f) != 0) {
 		free(text);
 		return -1;
@@ -133,11 +136,14 @@ static int do_add_user(struct store_txn *txn, void *ctx)
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"user", required_argument, NULL, 'u'},     {"password-file", required_argument, NULL, 'p'},
-		{"no-password", no_argument, NULL, 'n'},    {"hostname", required_argument, NULL, 'H'},
-		{"domain", required_argument, NULL, 'd'},   {"force", no_argument, NULL, 'f'},
-		{"local", no_argument, NULL, 'l'},
-		{NULL, 0, NULL, 0},
+	    {"user", required_argument, NULL, 'u'},
+	    {"password-file", required_argument, NULL, 'p'},
+	    {"no-password", no_argument, NULL, 'n'},
+	    {"hostname", required_argument, NULL, 'H'},
+	    {"domain", required_argument, NULL, 'd'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"local", no_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *user = NULL, *pwfile = NULL, *hostname = NULL, *domain = NULL;
 	char host[256], dom[256], dir[PATH_MAX], path[PATH_MAX + 64], err[512];
@@ -180,7 +186,8 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/mailkeep.conf", dir);
 	if (access(path, F_OK) == 0 && !force) {
-		cli_error("init: %s exists already: %s is an instance (--force writes over its config and certificate)",
+		cli_error("init: %s exists already: %s is an instance (--force writes over its "
+			  "config and certificate)",
 			  path, dir);
 		return 1;
 	}
@@ -192,12 +199,13 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	if (domain == NULL) {
 		const char *dot = strchr(hostname, '.');
-		mk_strlcpy(dom, dot != NULL && dot[1] != '\0' ? dot + 1 : "localdomain", sizeof(dom));
+		mk_strlcpy(dom, dot != NULL && dot[1] != '\0' ? dot + 1 : "localdomain",
+			   sizeof(dom));
 		domain = dom;
 	}
 	for (const char *p = hostname; *p; p++)
-		if (!(*p == '.' || *p == '-' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= 'A' && *p <= 'Z'))) {
+		if (!(*p == '.' || *p == '-' || (*p >= '0' && *p <= '9') ||
+		      (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
 			cli_error("init: '%s' is not a host name", hostname);
 			return 1;
 		}
@@ -218,39 +226,41 @@ static int run(struct cli *cli, int argc, char **argv)
 		if (f == NULL)
 			abort();
 		rfc5322_date(time(NULL), date, sizeof(date));
-		fprintf(f,
-			"# mailkeep.conf, made by `mailkeep init` on %s.\n"
-			"# Syntax as Postfix's main.cf. Every setting with its default and meaning:\n"
-			"#   mailkeep check --list     or     man 5 mailkeep.conf\n"
-			"# Check this file after a change with: mailkeep -c %s/mailkeep.conf check\n"
-			"\n"
-			"config_directory = %s\n"
-			"data_directory = $config_directory/data\n"
-			"myhostname = %s\n"
-			"mydomain = %s\n"
-			"mydestination = $myhostname, localhost, $mydomain\n"
-			"log_target = %s\n"
-			"mount_point = $config_directory/mail\n",
-			date, dir, dir, hostname, domain, root ? "syslog" : "stderr");
+		fprintf(
+		    f,
+		    "# mailkeep.conf, made by `mailkeep init` on %s.\n"
+		    "# Syntax as Postfix's main.cf. Every setting with its default and meaning:\n"
+		    "#   mailkeep check --list     or     man 5 mailkeep.conf\n"
+		    "# Check this file after a change with: mailkeep -c %s/mailkeep.conf check\n"
+		    "\n"
+		    "config_directory = %s\n"
+		    "data_directory = $config_directory/data\n"
+		    "myhostname = %s\n"
+		    "mydomain = %s\n"
+		    "mydestination = $myhostname, localhost, $mydomain\n"
+		    "log_target = %s\n"
+		    "mount_point = $config_directory/mail\n",
+		    date, dir, dir, hostname, domain, root ? "syslog" : "stderr");
 		if (!root) {
 			/* written only for the services this build knows, so `check` stays clean */
 			static const struct {
 				const char *name, *value;
 			} ports[] = {
-				{"smtpd_listen", "127.0.0.1:2525"},
-				{"lmtp_listen", "unix:$run_directory/lmtp, 127.0.0.1:2424"},
-				{"imapd_listen", "127.0.0.1:1143"},
-				{"imapd_tls_listen", "127.0.0.1:1993"},
+			    {"smtpd_listen", "127.0.0.1:2525"},
+			    {"lmtp_listen", "unix:$run_directory/lmtp, 127.0.0.1:2424"},
+			    {"imapd_listen", "127.0.0.1:1143"},
+			    {"imapd_tls_listen", "127.0.0.1:1993"},
 			};
 			char perr[256];
 			struct config *known = params_load(NULL, perr, sizeof(perr));
-			fprintf(f, "\n# Not made by root (or made with --local): unprivileged ports on 127.0.0.1.\n");
+			fprintf(f, "\n# Not made by root (or made with --local): unprivileged "
+				   "ports on 127.0.0.1.\n");
 			for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
 				if (known != NULL && config_get(known, ports[i].name) != NULL)
 					fprintf(f, "%s = %s\n", ports[i].name, ports[i].value);
 				else
-					fprintf(f, "# %s = %s   (for when that service is built)\n", ports[i].name,
-						ports[i].value);
+					fprintf(f, "# %s = %s   (for when that service is built)\n",
+						ports[i].name, ports[i].value);
 			}
 			config_free(&known);
 		}
@@ -326,13 +336,17 @@ static int run(struct cli *cli, int argc, char **argv)
 			       nopw ? " without a password (set one: mailkeep user passwd)" : "");
 		}
 	}
-	printf("instance ready in %s\n  config  %s/mailkeep.conf\n  store   %s/data/store\n  tls     %s/tls/cert.pem\n"
+	printf("instance ready in %s\n  config  %s/mailkeep.conf\n  store   %s/data/store\n  tls   "
+	       "  %s/tls/cert.pem\n"
 	       "use it with:  export MAILKEEP_CONF=%s/mailkeep.conf\n",
 	       dir, dir, dir, dir, dir);
 	return 0;
 }
 
 const struct command cmd_init = {
-	"init", "[--user NAME [--password-file FILE]] [--hostname H] DIR",
-	"make an instance: config, certificate, store, a first user", init_help, run,
+    "init",
+    "[--user NAME [--password-file FILE]] [--hostname H] DIR",
+    "make an instance: config, certificate, store, a first user",
+    init_help,
+    run,
 };

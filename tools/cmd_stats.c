@@ -7,15 +7,15 @@
 #include "tools/cli.h"
 
 static const char stats_help[] =
-	"Prints what the store holds, one \"name value\" pair per line:\n"
-	"  users, mailboxes, messages, aliases\n"
-	"  blobs             distinct messages (each stored once)\n"
-	"  bytes_stored      bytes of the distinct messages\n"
-	"  bytes_referenced  sum of all messages' sizes (what a Maildir per user would hold)\n"
-	"  dedup_ratio       bytes_referenced / bytes_stored\n"
-	"  file_bytes, map_size   the LMDB file and its current map\n"
-	"  --users           one more line per user: user NAME mailboxes N messages N bytes N\n\n"
-	"example:\n  mailkeep stats --users\n";
+    "Prints what the store holds, one \"name value\" pair per line:\n"
+    "  users, mailboxes, messages, aliases\n"
+    "  blobs             distinct messages (each stored once)\n"
+    "  bytes_stored      bytes of the distinct messages\n"
+    "  bytes_referenced  sum of all messages' sizes (what a Maildir per user would hold)\n"
+    "  dedup_ratio       bytes_referenced / bytes_stored\n"
+    "  file_bytes, map_size   the LMDB file and its current map\n"
+    "  --users           one more line per user: user NAME mailboxes N messages N bytes N\n\n"
+    "example:\n  mailkeep stats --users\n";
 
 struct per_user {
 	struct store_txn *txn;
@@ -35,8 +35,9 @@ static int print_user(const struct store_user *u, void *ctx)
 {
 	struct per_user p = {.txn = ctx};
 	store_mailbox_foreach(p.txn, u->id, sum_mb, &p);
-	printf("user %s mailboxes %llu messages %llu bytes %llu\n", u->name, (unsigned long long)p.mailboxes,
-	       (unsigned long long)p.messages, (unsigned long long)p.bytes);
+	printf("user %s mailboxes %llu messages %llu bytes %llu\n", u->name,
+	       (unsigned long long)p.mailboxes, (unsigned long long)p.messages,
+	       (unsigned long long)p.bytes);
 	return 0;
 }
 
@@ -61,8 +62,9 @@ static int run(struct cli *cli, int argc, char **argv)
 		cli_error("stats: %s", cli_store_hint(rc));
 		return 1;
 	}
-	printf("users %llu\nmailboxes %llu\nmessages %llu\naliases %llu\nblobs %llu\n", (unsigned long long)st.users,
-	       (unsigned long long)st.mailboxes, (unsigned long long)st.messages, (unsigned long long)st.aliases,
+	printf("users %llu\nmailboxes %llu\nmessages %llu\naliases %llu\nblobs %llu\n",
+	       (unsigned long long)st.users, (unsigned long long)st.mailboxes,
+	       (unsigned long long)st.messages, (unsigned long long)st.aliases,
 	       (unsigned long long)st.blobs);
 	printf("bytes_stored %llu (%s)\n", (unsigned long long)st.bytes_stored,
 	       cli_human_bytes(st.bytes_stored, h1, sizeof(h1)));
@@ -72,7 +74,8 @@ static int run(struct cli *cli, int argc, char **argv)
 	       st.bytes_stored > 0 ? (double)st.bytes_referenced / (double)st.bytes_stored : 1.0);
 	printf("file_bytes %llu (%s)\n", (unsigned long long)st.file_bytes,
 	       cli_human_bytes(st.file_bytes, h1, sizeof(h1)));
-	printf("map_size %llu (%s)\n", (unsigned long long)st.map_size, cli_human_bytes(st.map_size, h1, sizeof(h1)));
+	printf("map_size %llu (%s)\n", (unsigned long long)st.map_size,
+	       cli_human_bytes(st.map_size, h1, sizeof(h1)));
 	if (users) {
 		struct store_txn *txn = NULL;
 		if ((rc = store_read_begin(store, &txn)) == 0) {
@@ -88,5 +91,6 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_stats = {
-	"stats", "[--users]", "show users, messages and bytes stored against bytes referenced", stats_help, run,
+    "stats",	"[--users]", "show users, messages and bytes stored against bytes referenced",
+    stats_help, run,
 };

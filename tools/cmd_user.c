@@ -10,20 +10,24 @@
 #include "lib/password.h"
 #include "lib/util.h"
 #include "tools/cli.h"
+#include "tools/cmd_user_ldap.h"
 
 static const char user_help[] =
-	"  user add NAME [--password-file FILE | --no-password] [--uid N] [--gid N]\n"
-	"        a new user with INBOX, Sent, Drafts, Junk, Trash and Archive; the password\n"
-	"        is the first line of FILE (\"-\": standard input), else asked on the terminal\n"
-	"  user passwd NAME [--password-file FILE]     a new password\n"
-	"  user del NAME --yes     the user, all of their mail and the aliases pointing at them\n"
-	"  user list               one name per line\n"
-	"  user show NAME          id, owner on the mount, mailboxes with their counts\n"
-	"--uid/--gid set the owner of the user's files on the mount (default: the mount's).\n\n"
-	"examples:\n"
-	"  mailkeep user add bob --password-file /root/bob.pw\n"
-	"  printf '%s\\n' \"$PW\" | mailkeep user passwd bob --password-file -\n"
-	"  mailkeep user show bob\n";
+    "  user add NAME [--password-file FILE | --no-password] [--uid N] [--gid N]\n"
+    "        a new user with INBOX, Sent, Drafts, Junk, Trash and Archive; the password\n"
+    "        is the first line of FILE (\"-\": standard input), else asked on the terminal\n"
+    "  user passwd NAME [--password-file FILE]     a new password\n"
+    "  user del NAME --yes     the user, all of their mail and the aliases pointing at them\n"
+    "  user list               one name per line\n"
+    "  user show NAME          id, owner on the mount, mailboxes with their counts\n"
+    "  user test-password NAME [--password-file FILE]   checks a password (exit 0 if right)\n"
+    "With user_directory = ldap:FILE, list, show and test-password ask the directory,\n"
+    "and add, del and passwd are refused (change users with the LDAP tools).\n"
+    "--uid/--gid set the owner of the user's files on the mount (default: the mount's).\n\n"
+    "examples:\n"
+    "  mailkeep user add bob --password-file /root/bob.pw\n"
+    "  printf '%s\\n' \"$PW\" | mailkeep user passwd bob --password-file -\n"
+    "  mailkeep user show bob\n";
 
 struct user_args {
 	const char *name;
@@ -75,7 +79,8 @@ static int print_name(const struct store_user *u, void *ctx)
 
 static int print_mailbox(const struct store_mailbox *mb, void *ctx)
 {
-	static const char *const su[] = {"Sent", "Drafts", "Junk", "Trash", "Archive", "All", "Flagged"};
+	static const char *const su[] = {"Sent",    "Drafts", "Junk",	"Trash",
+					 "Archive", "All",    "Flagged"};
 	char use[64] = "";
 	(void)ctx;
 	for (int i = 0; i < 7; i++)
@@ -83,8 +88,9 @@ static int print_mailbox(const struct store_mailbox *mb, void *ctx)
 			snprintf(use, sizeof(use), " \\%s", su[i]);
 			break;
 		}
-	printf("  %-24s messages %u unseen %u bytes %llu uidvalidity %u uidnext %u%s\n", mb->name, mb->messages,
-	       mb->unseen, (unsigned long long)mb->bytes, mb->uidvalidity, mb->uidnext, use);
+	printf("  %-24s messages %u unseen %u bytes %llu uidvalidity %u uidnext %u%s\n", mb->name,
+	       mb->messages, mb->unseen, (unsigned long long)mb->bytes, mb->uidvalidity,
+	       mb->uidnext, use);
 	return 0;
 }
 
@@ -109,9 +115,12 @@ static int set_password(struct store_user *u, const char *file, int none)
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"password-file", required_argument, NULL, 'p'}, {"no-password", no_argument, NULL, 'n'},
-		{"uid", required_argument, NULL, 'u'},           {"gid", required_argument, NULL, 'g'},
-		{"yes", no_argument, NULL, 'y'},                 {NULL, 0, NULL, 0},
+	    {"password-file", required_argument, NULL, 'p'},
+	    {"no-password", no_argument, NULL, 'n'},
+	    {"uid", required_argument, NULL, 'u'},
+	    {"gid", required_argument, NULL, 'g'},
+	    {"yes", no_argument, NULL, 'y'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *pwfile = NULL;
 	int nopw = 0, yes = 0, c, rc;
@@ -122,6 +131,10 @@ static int run(struct cli *cli, int argc, char **argv)
 
 	if (argc < 2)
 		return cli_usage(&cmd_user);
+	if (cli_config(cli) == NULL)
+		return 1;
+	if (!cli_directory_embedded(cli))
+		return user_ldap_run(cli, argc, argv); /* tools/cmd_user_ldap.c */
 	const char *sub = argv[1];
 	argc--;
 	argv++;
@@ -153,17 +166,12 @@ static int run(struct cli *cli, int argc, char **argv)
 	if ((needs_name && nargs != 1) || (!needs_name && nargs != 0))
 		return cli_usage(&cmd_user);
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0 && strcmp(sub, "passwd") != 0 &&
-	    strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0) {
-		cli_error("user: unknown sub-command '%s' (add, del, passwd, list, show)", sub);
+	    strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
+	    strcmp(sub, "test-password") != 0) {
+		cli_error(
+		    "user: unknown sub-command '%s' (add, del, passwd, list, show, test-password)",
+		    sub);
 		return EXIT_USAGE;
-	}
-	if (cli_config(cli) == NULL)
-		return 1;
-	if (!cli_directory_embedded(cli) && (strcmp(sub, "add") == 0 || strcmp(sub, "del") == 0 ||
-					     strcmp(sub, "passwd") == 0)) {
-		cli_error("user %s: users come from %s (user_directory); change them there", sub,
-			  config_get(cli->cfg, "user_directory"));
-		return 1;
 	}
 	if ((store = cli_store(cli, strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0)) == NULL)
 		return 1;
@@ -187,7 +195,8 @@ static int run(struct cli *cli, int argc, char **argv)
 			return 1;
 		}
 		if (rc == STORE_EINVAL) {
-			cli_error("user add: '%s' is not a usable name (1-%d bytes, no '/', no control characters)",
+			cli_error("user add: '%s' is not a usable name (1-%d bytes, no '/', no "
+				  "control characters)",
 				  name, STORE_NAME_MAX);
 			return 1;
 		}
@@ -195,7 +204,25 @@ static int run(struct cli *cli, int argc, char **argv)
 			cli_error("user add: %s", cli_store_hint(rc));
 			return 1;
 		}
-		printf("user %s added%s\n", name, nopw ? " (no password: cannot log in until `mailkeep user passwd`)" : "");
+		printf("user %s added%s\n", name,
+		       nopw ? " (no password: cannot log in until `mailkeep user passwd`)" : "");
+		return 0;
+	}
+	if (strcmp(sub, "test-password") == 0) {
+		char pw[256];
+		int ok;
+		if (get_user(store, name, &u) != 0)
+			return 1;
+		if (cli_read_password(pwfile, 0, pw, sizeof(pw)) < 0)
+			return 1;
+		ok = password_verify(pw, u.password);
+		explicit_bzero(pw, sizeof(pw));
+		explicit_bzero(u.password, sizeof(u.password));
+		if (!ok) {
+			cli_error("user test-password: wrong password for %s", name);
+			return 1;
+		}
+		printf("password of %s is correct\n", name);
 		return 0;
 	}
 	if (strcmp(sub, "passwd") == 0) {
@@ -218,7 +245,9 @@ static int run(struct cli *cli, int argc, char **argv)
 			return 1;
 		snprintf(q, sizeof(q), "Delete user %s and ALL of their mail?", name);
 		if (!yes && !cli_confirm(q)) {
-			cli_error("user del: not deleted (add --yes to delete %s and all of their mail)", name);
+			cli_error(
+			    "user del: not deleted (add --yes to delete %s and all of their mail)",
+			    name);
 			return 1;
 		}
 		rc = store_write(store, do_del, &a);
@@ -244,8 +273,10 @@ static int run(struct cli *cli, int argc, char **argv)
 			struct tm tm;
 			if (gmtime_r(&t, &tm) != NULL)
 				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-			printf("user %s\nid %u\nuid %u\ngid %u\npassword %s\ncreated %s\nmailboxes:\n", u.name, u.id, u.uid,
-			       u.gid, u.password[0] == '\0' ? "none" : "set", when);
+			printf(
+			    "user %s\nid %u\nuid %u\ngid %u\npassword %s\ncreated %s\nmailboxes:\n",
+			    u.name, u.id, u.uid, u.gid, u.password[0] == '\0' ? "none" : "set",
+			    when);
 			rc = store_mailbox_foreach(txn, u.id, print_mailbox, NULL);
 		}
 	}
@@ -262,5 +293,9 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_user = {
-	"user", "add|del|passwd|list|show [NAME] [options]", "manage the users kept in the store", user_help, run,
+    "user",
+    "add|del|passwd|list|show|test-password [NAME] [options]",
+    "manage the users kept in the store",
+    user_help,
+    run,
 };

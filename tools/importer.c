@@ -11,7 +11,7 @@ struct hcount {
 	struct hslot {
 		uint8_t hash[STORE_HASH_LEN];
 		uint32_t count; /* 0 = empty slot */
-	} *slots;
+	} * slots;
 	size_t cap, used;
 };
 
@@ -129,7 +129,8 @@ static struct imp_mailbox *mailbox_for(struct importer *imp, const char *name, s
 	return m;
 }
 
-struct importer *importer_new(struct store *store, const char *user, size_t batch_msgs, size_t batch_bytes)
+struct importer *importer_new(struct store *store, const char *user, size_t batch_msgs,
+			      size_t batch_bytes)
 {
 	struct importer *imp = calloc(1, sizeof(*imp));
 	struct store_txn *txn = NULL;
@@ -147,7 +148,8 @@ struct importer *importer_new(struct store *store, const char *user, size_t batc
 		store_read_end(&txn);
 	}
 	if (rc == STORE_ENOTFOUND) {
-		cli_error("no user '%s' in the store (add one with `mailkeep user add %s`)", user, user);
+		cli_error("no user '%s' in the store (add one with `mailkeep user add %s`)", user,
+			  user);
 		free(imp);
 		return NULL;
 	}
@@ -177,7 +179,8 @@ static int write_batch(struct store_txn *txn, void *ctx)
 		if (mbids[it->mb] == 0) {
 			rc = store_mailbox_get(txn, imp->user_id, imp->mbs[it->mb].name, &mb);
 			if (rc == STORE_ENOTFOUND) {
-				rc = store_mailbox_create(txn, imp->user_id, imp->mbs[it->mb].name, 0, &mb);
+				rc = store_mailbox_create(txn, imp->user_id, imp->mbs[it->mb].name,
+							  0, &mb);
 				if (rc == 0)
 					imp->totals.mailboxes_created++;
 			}
@@ -192,20 +195,24 @@ static int write_batch(struct store_txn *txn, void *ctx)
 			mbids[it->mb] = mb.id;
 		}
 		rc = store_blob_put(txn, imp->bytes + it->off, it->len, nm.hash);
-		if (rc == 0) {
-			nm.flags = it->flags;
-			nm.keywords = it->keywords;
-			nm.internaldate = it->internaldate;
-			nm.meta = it->meta;
-			if (it->base[0] != '\0' && store_msg_get_by_base(txn, mbids[it->mb], it->base, &existing) != 0)
-				nm.base = it->base;
-			rc = store_msg_add(txn, mbids[it->mb], &nm, NULL);
-		}
 		it->result = rc;
 		if (rc == STORE_ETOOBIG || rc == STORE_EINVAL) {
-			rc = 0; /* this message only */
+			rc = 0; /* refused before anything was written: this message only */
 			continue;
 		}
+		if (rc != 0)
+			goto fail;
+		nm.flags = it->flags;
+		nm.keywords = it->keywords;
+		nm.internaldate = it->internaldate;
+		nm.meta = it->meta;
+		if (it->base[0] != '\0' &&
+		    store_msg_get_by_base(txn, mbids[it->mb], it->base, &existing) != 0)
+			nm.base = it->base;
+		/* a failure here would leave the blob without a reference: the whole
+		 * batch is rolled back instead */
+		rc = store_msg_add(txn, mbids[it->mb], &nm, NULL);
+		it->result = rc;
 		if (rc != 0)
 			goto fail;
 	}
@@ -235,7 +242,8 @@ int importer_flush(struct importer *imp)
 	if (rc != 0) {
 		imp->totals.mailboxes_created = created;
 		cli_error("could not store %zu messages (%s): %s", imp->nitems,
-			  imp->items[0].origin != NULL ? imp->items[0].origin : "", cli_store_hint(rc));
+			  imp->items[0].origin != NULL ? imp->items[0].origin : "",
+			  cli_store_hint(rc));
 		cli_disk_hint(store_dir(imp->store), rc);
 		clear_batch(imp);
 		return rc;
@@ -249,7 +257,8 @@ int importer_flush(struct importer *imp)
 		}
 		imp->totals.failed++;
 		if (it->result == STORE_ETOOBIG)
-			cli_error("%s: %zu bytes is more than the store takes in one message: not imported",
+			cli_error("%s: %zu bytes is more than the store takes in one message: not "
+				  "imported",
 				  it->origin, it->len);
 		else
 			cli_error("%s: not imported into %s: %s", it->origin, imp->mbs[it->mb].name,
@@ -273,7 +282,8 @@ int importer_add(struct importer *imp, const struct import_msg *m)
 	mb = mailbox_for(imp, m->mailbox, &mbi);
 	if (mb == NULL) {
 		imp->totals.failed++;
-		cli_error("%s: mailbox name '%s' is not usable: not imported", m->origin, m->mailbox);
+		cli_error("%s: mailbox name '%s' is not usable: not imported", m->origin,
+			  m->mailbox);
 		return 0;
 	}
 	store_hash(m->data, m->len, hash);

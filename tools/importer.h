@@ -23,27 +23,28 @@
 struct importer;
 
 struct import_msg {
-	const char *mailbox;   /* store name: "INBOX", "Lists.lkml" */
-	const void *data;      /* the message bytes (copied) */
+	const char *mailbox; /* store name: "INBOX", "Lists.lkml" */
+	const void *data;    /* the message bytes (copied) */
 	size_t len;
-	uint32_t flags;        /* store flags */
-	const char *keywords;  /* NULL or space-separated */
-	int64_t internaldate;  /* 0 = now */
-	const char *base;      /* Maildir base name to keep, or NULL */
-	const char *meta;      /* per-message metadata text, or NULL */
-	const char *origin;    /* where it came from, for messages ("file", "mbox:offset") */
+	uint32_t flags;	      /* store flags */
+	const char *keywords; /* NULL or space-separated */
+	int64_t internaldate; /* 0 = now */
+	const char *base;     /* Maildir base name to keep, or NULL */
+	const char *meta;     /* per-message metadata text, or NULL */
+	const char *origin;   /* where it came from, for messages ("file", "mbox:offset") */
 };
 
 struct import_totals {
 	uint64_t added, added_bytes;
-	uint64_t present;  /* already in the mailbox: skipped */
-	uint64_t failed;   /* refused by the store (too big, bad name): reported */
+	uint64_t present; /* already in the mailbox: skipped */
+	uint64_t failed;  /* refused by the store (too big, bad name): reported */
 	uint64_t seen, seen_bytes;
 	uint64_t mailboxes_created;
 };
 
 /* Starts an import for an existing user. Returns NULL after printing why. */
-struct importer *importer_new(struct store *store, const char *user, size_t batch_msgs, size_t batch_bytes);
+struct importer *importer_new(struct store *store, const char *user, size_t batch_msgs,
+			      size_t batch_bytes);
 /* Queues a message (writing a batch when full). Returns 0, or a negative
  * STORE_E* if a batch could not be stored (the import must stop: the message
  * has been printed). */

@@ -17,15 +17,16 @@
 #include "tools/cli.h"
 
 static const struct command *const commands[] = {
-	&cmd_init,   &cmd_check, &cmd_user,  &cmd_alias,  &cmd_import, &cmd_export, &cmd_fsck,
-	&cmd_backup, &cmd_stats, &cmd_smtpin, &cmd_imapd, &cmd_mount,  &cmd_run, &cmd_spam,
+    &cmd_init,	 &cmd_check, &cmd_user,	  &cmd_alias, &cmd_import, &cmd_export, &cmd_fsck,
+    &cmd_backup, &cmd_stats, &cmd_smtpin, &cmd_imapd, &cmd_mount,  &cmd_run,	&cmd_spam,
 };
 
 static void usage_all(FILE *f)
 {
-	fprintf(f, "usage: mailkeep [-c CONF] [-v] COMMAND [ARGS...]\n\n"
-		   "  -c CONF   the configuration file (default: $MAILKEEP_CONF, else %s)\n"
-		   "  -v        more detail on stderr\n\ncommands:\n",
+	fprintf(f,
+		"usage: mailkeep [-c CONF] [-v] COMMAND [ARGS...]\n\n"
+		"  -c CONF   the configuration file (default: $MAILKEEP_CONF, else %s)\n"
+		"  -v        more detail on stderr\n\ncommands:\n",
 		MAILKEEP_DEFAULT_CONF);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
@@ -63,10 +64,10 @@ int main(int argc, char **argv)
 		}
 	}
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	while ((c = getopt_long(argc, argv, "+c:vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -101,7 +102,8 @@ int main(int argc, char **argv)
 		    !(strcmp(argv[0], "help") == 0 && argc == 2 && strcmp(cmd->name, argv[1]) == 0))
 			continue;
 		if (strcmp(argv[0], "help") == 0 || wants_help(argc, argv)) {
-			printf("usage: mailkeep %s %s\n\n%s\n\n%s", cmd->name, cmd->args, cmd->summary, cmd->help);
+			printf("usage: mailkeep %s %s\n\n%s\n\n%s", cmd->name, cmd->args,
+			       cmd->summary, cmd->help);
 			return 0;
 		}
 		optind = 0; /* each command runs getopt_long from a clean state */

@@ -4,106 +4,18 @@ Every test gets its own instance directory (config, store, run dir) under
 pytest's tmp_path, its own free ports on 127.0.0.1, and the daemons it starts
 are ended by pid when it finishes. Area-specific fixtures live in the
 conftest.py of each sub-folder (smtpin/, fs/, imapd/, ...).
+
+Tests never `from conftest import ...`: pytest keeps only one module named
+conftest at a time, so the name means a different file in each run. Shared
+helpers are in mkhelpers.py (`from mkhelpers import BIN, wait_for, ...`);
+an area's own helpers go in a module with its own name.
 """
-import os
-import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
+import sys
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("MAILKEEP_BUILD", REPO / "build"))
-BIN = BUILD / "bin"
-CORPUS = REPO.parent / "shared" / "corpus" / "spamassassin"
-if not CORPUS.is_dir():
-    CORPUS = Path(os.environ.get("MAILKEEP_CORPUS", "/work/shared/corpus/spamassassin"))
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"daemon exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
-
-
-class Instance:
-    """A mailkeep instance in a temporary directory."""
-
-    def __init__(self, root: Path, settings=None):
-        self.root = root
-        self.conf = root / "mailkeep.conf"
-        self.data = root / "data"
-        self.procs = []
-        base = {
-            "config_directory": str(root),
-            "data_directory": str(self.data),
-            "myhostname": "mx.example.org",
-            "mydomain": "example.org",
-            "mydestination": "example.org, example.net, localhost",
-            "log_target": "stderr",
-            "mount_point": str(root / "mail"),
-        }
-        base.update(settings or {})
-        self.settings = base
-        self.write_conf()
-
-    def write_conf(self, **extra):
-        self.settings.update(extra)
-        self.conf.write_text("".join(f"{k} = {v}\n" for k, v in self.settings.items()))
-
-    def mk(self, *args, check=True, input=None, timeout=600, env=None):
-        """Runs the mailkeep command; returns the CompletedProcess (text)."""
-        e = dict(os.environ)
-        e.update(env or {})
-        cp = subprocess.run([str(BIN / "mailkeep"), "-c", str(self.conf), *map(str, args)],
-                            input=input, capture_output=True, text=isinstance(input, (str, type(None))),
-                            timeout=timeout, env=e)
-        if check and cp.returncode != 0:
-            raise AssertionError(f"mailkeep {' '.join(map(str, args))} exited {cp.returncode}:\n"
-                                 f"stdout: {cp.stdout}\nstderr: {cp.stderr}")
-        return cp
-
-    def spawn(self, *argv, **kw):
-        """Starts a process that is ended (by pid) when the test ends."""
-        log = open(self.root / f"{Path(str(argv[0])).name}.{len(self.procs)}.log", "wb")
-        p = subprocess.Popen([str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True, **kw)
-        p.logfile = log.name
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=10):
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-
-    def close(self):
-        for p in reversed(self.procs):
-            self.stop(p)
-
+from mkhelpers import BIN, BUILD, CORPUS, REPO, Instance, free_port, wait_for, wait_port  # noqa: F401
 
 @pytest.fixture
 def instance(tmp_path):
@@ -117,3 +29,26 @@ def corpus_files():
     files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "README.md")
     assert files, f"no corpus under {CORPUS}"
     return files
+
+
+def pytest_collectstart(collector):
+    """Safety net for `from conftest import ...` in a test module: just before
+    pytest imports a test module, make `conftest` mean the nearest conftest.py
+    of that module's folder (pytest itself leaves the last one loaded there)."""
+    if not isinstance(collector, pytest.Module):
+        return
+    by_file = {}
+    for plugin in collector.config.pluginmanager.get_plugins():
+        f = getattr(plugin, "__file__", None)
+        if f and Path(f).name == "conftest.py":
+            by_file[Path(f).resolve()] = plugin
+    d = Path(str(collector.path)).resolve().parent
+    here = Path(__file__).resolve().parent
+    while True:
+        mod = by_file.get(d / "conftest.py")
+        if mod is not None:
+            sys.modules["conftest"] = mod
+            return
+        if d == here or d == d.parent:
+            return
+        d = d.parent

@@ -16,7 +16,9 @@ static void test_parse(void **state)
 	uint32_t flags;
 	int fwd;
 
-	assert_int_equal(maildir_name_parse("1700000000.M4711.host,S=5123:2,FRS", base, sizeof(base), &flags, &fwd), 0);
+	assert_int_equal(maildir_name_parse("1700000000.M4711.host,S=5123:2,FRS", base,
+					    sizeof(base), &flags, &fwd),
+			 0);
 	assert_string_equal(base, "1700000000.M4711.host,S=5123");
 	assert_int_equal(flags, STORE_F_FLAGGED | STORE_F_ANSWERED | STORE_F_SEEN);
 	assert_int_equal(fwd, 0);
@@ -37,8 +39,10 @@ static void test_format(void **state)
 	(void)state;
 	char out[64];
 
-	assert_int_equal(maildir_name_format("b", STORE_F_SEEN | STORE_F_DRAFT | STORE_F_ANSWERED | STORE_F_RECENT,
-					     "foo $Forwarded", out, sizeof(out)), 0);
+	assert_int_equal(maildir_name_format(
+			     "b", STORE_F_SEEN | STORE_F_DRAFT | STORE_F_ANSWERED | STORE_F_RECENT,
+			     "foo $Forwarded", out, sizeof(out)),
+			 0);
 	assert_string_equal(out, "b:2,DPRS");
 	assert_int_equal(maildir_name_format("b", 0, NULL, out, sizeof(out)), 0);
 	assert_string_equal(out, "b:2,");
@@ -51,6 +55,7 @@ static void test_format(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_parse), cmocka_unit_test(test_format)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_parse),
+					   cmocka_unit_test(test_format)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

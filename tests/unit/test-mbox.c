@@ -16,9 +16,11 @@
 static void test_split_three(void **state)
 {
 	(void)state;
-	const char box[] = "From a@x Thu Aug 22 12:36:23 2002\nSubject: 1\n\nbody\n>From here\nFrom nodate\n\n"
-			   "From b@x Fri Aug 23 01:02:03 2002\nSubject: 2\n\nFrom this is no separator: no blank line before? yes it is\n\n"
-			   "From c@x  Sat Aug 24 01:02:03 2002\r\nSubject: 3\r\n\r\nlast\r\n\r\n";
+	const char box[] =
+	    "From a@x Thu Aug 22 12:36:23 2002\nSubject: 1\n\nbody\n>From here\nFrom nodate\n\n"
+	    "From b@x Fri Aug 23 01:02:03 2002\nSubject: 2\n\nFrom this is no separator: no blank "
+	    "line before? yes it is\n\n"
+	    "From c@x  Sat Aug 24 01:02:03 2002\r\nSubject: 3\r\n\r\nlast\r\n\r\n";
 	struct mbox_reader r;
 	struct mbox_msg m;
 
@@ -64,7 +66,8 @@ static void test_quote_roundtrip(void **state)
 
 	assert_int_equal(qlen, sizeof(msg) - 1 + 3);
 	assert_int_equal(mbox_quote(msg, sizeof(msg) - 1, q), qlen);
-	assert_memory_equal(q, "From: x\n\n>From me\n>>From you\n>>>From them\nno From\nFrom", qlen);
+	assert_memory_equal(q, "From: x\n\n>From me\n>>From you\n>>>From them\nno From\nFrom",
+			    qlen);
 	assert_int_equal(mbox_unquote(MBOX_RD, q, qlen, u), sizeof(msg) - 1);
 	assert_memory_equal(u, msg, sizeof(msg) - 1);
 	/* mboxo: only one level */
@@ -100,7 +103,9 @@ static void test_split_from_line(void **state)
 	(void)state;
 	struct mbox_msg m;
 
-	mbox_split_from_line(S("From a Thu Aug 22 12:36:23 2002\nSubject: x\n\nFrom b Thu Aug 22 12:36:23 2002\n"), &m);
+	mbox_split_from_line(
+	    S("From a Thu Aug 22 12:36:23 2002\nSubject: x\n\nFrom b Thu Aug 22 12:36:23 2002\n"),
+	    &m);
 	assert_non_null(m.from);
 	assert_int_equal(m.raw_len, strlen("Subject: x\n\nFrom b Thu Aug 22 12:36:23 2002\n"));
 	mbox_split_from_line(S("Subject: x\n\nbody\n"), &m);
@@ -111,17 +116,18 @@ static void test_split_from_line(void **state)
 static void test_status(void **state)
 {
 	(void)state;
-	assert_int_equal(mbox_status_flags(S("Subject: a\nStatus: RO\nX-Status: AF\n\nStatus: D\n")),
-			 STORE_F_SEEN | STORE_F_ANSWERED | STORE_F_FLAGGED);
+	assert_int_equal(
+	    mbox_status_flags(S("Subject: a\nStatus: RO\nX-Status: AF\n\nStatus: D\n")),
+	    STORE_F_SEEN | STORE_F_ANSWERED | STORE_F_FLAGGED);
 	assert_int_equal(mbox_status_flags(S("Status: O\r\n\r\n")), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_split_three),    cmocka_unit_test(test_not_mbox_and_truncated),
-		cmocka_unit_test(test_quote_roundtrip), cmocka_unit_test(test_dates),
-		cmocka_unit_test(test_split_from_line), cmocka_unit_test(test_status),
+	    cmocka_unit_test(test_split_three),	    cmocka_unit_test(test_not_mbox_and_truncated),
+	    cmocka_unit_test(test_quote_roundtrip), cmocka_unit_test(test_dates),
+	    cmocka_unit_test(test_split_from_line), cmocka_unit_test(test_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

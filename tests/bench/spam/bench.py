@@ -79,6 +79,7 @@ def fold_job(k):
     rate = float(err.split('(')[-1].split('/s')[0])
     res['SpamAssassin Bayes'] = (parse(f'{fd}/sa.out', 1), rate)
     subprocess.run(['rm', '-rf', sd])
+    print(f'spam bench: fold {k} done', file=sys.stderr, flush=True)
     return res
 
 def parse(path, col, verdict=None):

@@ -50,11 +50,13 @@ static uint64_t rnd(void)
 }
 
 static const char *const words[] = {
-	"the", "store", "message", "mail", "keep", "archive", "server", "list", "thanks", "regards", "patch",
-	"kernel", "meeting", "tomorrow", "invoice", "please", "find", "attached", "report", "about", "release",
-	"version", "problem", "works", "again", "question", "answer", "would", "could", "should", "think",
-	"because", "people", "project", "update", "status", "review", "change", "file", "system", "build",
-	"test", "result", "before", "after", "today", "week", "month", "year", "photo", "holiday", "family"};
+    "the",    "store",	  "message", "mail",   "keep",	  "archive",  "server",	 "list",
+    "thanks", "regards",  "patch",   "kernel", "meeting", "tomorrow", "invoice", "please",
+    "find",   "attached", "report",  "about",  "release", "version",  "problem", "works",
+    "again",  "question", "answer",  "would",  "could",	  "should",   "think",	 "because",
+    "people", "project",  "update",  "status", "review",  "change",   "file",	 "system",
+    "build",  "test",	  "result",  "before", "after",	  "today",    "week",	 "month",
+    "year",   "photo",	  "holiday", "family"};
 
 static void put_text(FILE *f, size_t want)
 {
@@ -80,7 +82,8 @@ static void put_text(FILE *f, size_t want)
 
 static int gen_mbox(const char *out, long count, uint64_t seed)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	FILE *f = fopen(out, "w");
 	if (f == NULL) {
 		perror(out);
@@ -98,25 +101,32 @@ static int gen_mbox(const char *out, long count, uint64_t seed)
 		strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
 		fprintf(f, "From sender%ld@example.com %s\n", i % 977, date);
 		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-		fprintf(f,
-			"Return-Path: <sender%ld@example.com>\n"
-			"Received: from mx%ld.example.com (mx%ld.example.com [192.0.2.%ld])\n"
-			"\tby mail.example.org with ESMTP id %08lX%04lX\n\tfor <user@example.org>; %s\n"
-			"From: Sender %ld <sender%ld@example.com>\n"
-			"To: user@example.org\n"
-			"Subject: message %ld about the %s\n"
-			"Date: %s\n"
-			"Message-ID: <%ld.%lu@example.com>\n"
-			"MIME-Version: 1.0\n",
-			i % 977, i % 13, i % 13, i % 250 + 1, (unsigned long)i, (unsigned long)(rnd() & 0xffff), date, i % 977,
-			i % 977, i, words[i % (sizeof(words) / sizeof(words[0]))], date, i, (unsigned long)rnd());
+		fprintf(
+		    f,
+		    "Return-Path: <sender%ld@example.com>\n"
+		    "Received: from mx%ld.example.com (mx%ld.example.com [192.0.2.%ld])\n"
+		    "\tby mail.example.org with ESMTP id %08lX%04lX\n\tfor <user@example.org>; %s\n"
+		    "From: Sender %ld <sender%ld@example.com>\n"
+		    "To: user@example.org\n"
+		    "Subject: message %ld about the %s\n"
+		    "Date: %s\n"
+		    "Message-ID: <%ld.%lu@example.com>\n"
+		    "MIME-Version: 1.0\n",
+		    i % 977, i % 13, i % 13, i % 250 + 1, (unsigned long)i,
+		    (unsigned long)(rnd() & 0xffff), date, i % 977, i % 977, i,
+		    words[i % (sizeof(words) / sizeof(words[0]))], date, i, (unsigned long)rnd());
 		if (i % 2000 == 1999) {
 			size_t att = (size_t)(1 << 20) + (size_t)(rnd() % (3u << 20));
-			fprintf(f, "Content-Type: multipart/mixed; boundary=\"b%ld\"\n\n--b%ld\n"
-				   "Content-Type: text/plain\n\n", i, i);
+			fprintf(f,
+				"Content-Type: multipart/mixed; boundary=\"b%ld\"\n\n--b%ld\n"
+				"Content-Type: text/plain\n\n",
+				i, i);
 			put_text(f, 1500);
-			fprintf(f, "--b%ld\nContent-Type: application/octet-stream; name=\"photo%ld.jpg\"\n"
-				   "Content-Transfer-Encoding: base64\n\n", i, i);
+			fprintf(f,
+				"--b%ld\nContent-Type: application/octet-stream; "
+				"name=\"photo%ld.jpg\"\n"
+				"Content-Transfer-Encoding: base64\n\n",
+				i, i);
 			for (size_t n = 0; n < att; n += 77) {
 				char line[78];
 				for (int k = 0; k < 76; k++)
@@ -139,13 +149,15 @@ static int gen_mbox(const char *out, long count, uint64_t seed)
 }
 
 static int dir_sync; /* also fsync new/ after the rename, so the name is durable too */
-static int write_durable_opt(const char *dir, const char *name, const void *data, size_t len, int sync);
+static int write_durable_opt(const char *dir, const char *name, const void *data, size_t len,
+			     int sync);
 static int write_durable(const char *dir, const char *name, const void *data, size_t len)
 {
 	return write_durable_opt(dir, name, data, len, 1);
 }
 
-static int write_durable_opt(const char *dir, const char *name, const void *data, size_t len, int sync)
+static int write_durable_opt(const char *dir, const char *name, const void *data, size_t len,
+			     int sync)
 {
 	char tmp[4200], dst[4200];
 	int fd;
@@ -227,7 +239,8 @@ static int maildir_import(const char *mbox, const char *dir, double limit)
 			buf = realloc(buf, cap);
 		}
 		size_t len = mbox_unquote(MBOX_RD, m.raw, m.raw_len, buf);
-		snprintf(name, sizeof(name), "%ld.M%ldP%d.bench", (long)time(NULL), n, (int)getpid());
+		snprintf(name, sizeof(name), "%ld.M%ldP%d.bench", (long)time(NULL), n,
+			 (int)getpid());
 		if (write_durable_opt(dir, name, buf, len, timed < 0) != 0) {
 			perror(name);
 			return 1;
@@ -246,8 +259,8 @@ static int maildir_import(const char *mbox, const char *dir, double limit)
 		timed_bytes = bytes;
 	}
 	sync();
-	printf("seconds=%.3f messages=%ld bytes=%llu total_messages=%ld total_bytes=%llu\n", timed, timed_n,
-	       (unsigned long long)timed_bytes, n, (unsigned long long)bytes);
+	printf("seconds=%.3f messages=%ld bytes=%llu total_messages=%ld total_bytes=%llu\n", timed,
+	       timed_n, (unsigned long long)timed_bytes, n, (unsigned long long)bytes);
 	return 0;
 }
 
@@ -261,10 +274,11 @@ struct deliver_job {
 
 static void make_message(char *buf, size_t len, int writer, long i)
 {
-	int h = snprintf(buf, len,
-			 "From: bench@example.com\r\nTo: user@example.org\r\nSubject: delivery %d.%ld\r\n"
-			 "Message-ID: <%d.%ld.%d@bench>\r\n\r\n",
-			 writer, i, writer, i, (int)getpid());
+	int h = snprintf(
+	    buf, len,
+	    "From: bench@example.com\r\nTo: user@example.org\r\nSubject: delivery %d.%ld\r\n"
+	    "Message-ID: <%d.%ld.%d@bench>\r\n\r\n",
+	    writer, i, writer, i, (int)getpid());
 	for (size_t k = (size_t)h; k < len; k++)
 		buf[k] = (k % 73 == 72) ? '\n' : (char)('a' + (k * 7 + (size_t)i) % 26);
 }
@@ -277,7 +291,8 @@ static void *deliver_store_thread(void *arg)
 	for (long i = 0; i < j->count; i++) {
 		struct store_rcpt rcpt = {.user = "bench", .mailbox = "INBOX"};
 		make_message(msg, sizeof(msg), j->writer, i);
-		if (store_deliver(j->store, msg, sizeof(msg), 0, &rcpt, 1, hash) != 0 || rcpt.result != 0) {
+		if (store_deliver(j->store, msg, sizeof(msg), 0, &rcpt, 1, hash) != 0 ||
+		    rcpt.result != 0) {
 			j->failed = 1;
 			break;
 		}
@@ -291,7 +306,8 @@ static void *deliver_maildir_thread(void *arg)
 	char msg[8192], name[128];
 	for (long i = 0; i < j->count; i++) {
 		make_message(msg, sizeof(msg), j->writer, i);
-		snprintf(name, sizeof(name), "%ld.M%dW%ldP%d.bench", (long)time(NULL), j->writer, i, (int)getpid());
+		snprintf(name, sizeof(name), "%ld.M%dW%ldP%d.bench", (long)time(NULL), j->writer, i,
+			 (int)getpid());
 		if (write_durable(j->dir, name, msg, sizeof(msg)) != 0) {
 			j->failed = 1;
 			break;
@@ -331,7 +347,8 @@ static int deliver(int to_store, const char *dir, int writers, long total)
 	double t0 = now();
 	for (int w = 0; w < writers; w++) {
 		jobs[w] = (struct deliver_job){store, dir, w, total / writers, 0};
-		pthread_create(&th[w], NULL, to_store ? deliver_store_thread : deliver_maildir_thread, &jobs[w]);
+		pthread_create(&th[w], NULL,
+			       to_store ? deliver_store_thread : deliver_maildir_thread, &jobs[w]);
 	}
 	int failed = 0;
 	for (int w = 0; w < writers; w++) {
@@ -357,12 +374,15 @@ int main(int argc, char **argv)
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "maildir-import") == 0)
 		return maildir_import(argv[2], argv[3], argc == 5 ? strtod(argv[4], NULL) : 0);
 	if (argc == 5 && strcmp(argv[1], "deliver-store") == 0)
-		return deliver(1, argv[2], (int)strtol(argv[3], NULL, 10), strtol(argv[4], NULL, 10));
+		return deliver(1, argv[2], (int)strtol(argv[3], NULL, 10),
+			       strtol(argv[4], NULL, 10));
 	if (argc == 5 && strcmp(argv[1], "deliver-maildir") == 0)
-		return deliver(0, argv[2], (int)strtol(argv[3], NULL, 10), strtol(argv[4], NULL, 10));
+		return deliver(0, argv[2], (int)strtol(argv[3], NULL, 10),
+			       strtol(argv[4], NULL, 10));
 	if (argc == 5 && strcmp(argv[1], "deliver-maildir-dirsync") == 0) {
 		dir_sync = 1;
-		return deliver(0, argv[2], (int)strtol(argv[3], NULL, 10), strtol(argv[4], NULL, 10));
+		return deliver(0, argv[2], (int)strtol(argv[3], NULL, 10),
+			       strtol(argv[4], NULL, 10));
 	}
 	fprintf(stderr, "usage: see the top of tests/bench/store/mkbench.c\n");
 	return 2;

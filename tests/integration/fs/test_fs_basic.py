@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from mkhelpers import wait_for
 
 MSG1 = b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hello\r\n\r\nThe quick brown fox\r\n"
 MSG2 = b"From: carol@example.org\r\nSubject: second\r\n\r\nnothing special here\r\n"
@@ -272,8 +272,17 @@ def test_live_changes_reach_a_listed_directory(mount):
     mount.mk("flags", "bob", "INBOX", uid, "-N")
     mount.mk("flags", "bob", "INBOX", uid, "+S")
     wait_for(lambda: old + ":2,S" in files(bob / "cur"), 2.0, "flag change on the mount")
-    assert not os.path.exists(bob / "new" / old)
+    # the old name, which the kernel had cached, goes too (cur/ may be read
+    # from the store a moment before the watcher has told the kernel)
+    wait_for(lambda: not os.path.exists(bob / "new" / old), 2.0, "the old name to go")
     assert os.path.exists(bob / "cur" / (old + ":2,S"))
+    # read over IMAP (\Seen set, \Recent left): the message leaves new/
+    uid2 = [u for u, v in mount.listing("bob").items() if "N" in v[0]][0]
+    before = set(files(bob / "new"))
+    mount.mk("flags", "bob", "INBOX", uid2, "+S")
+    wait_for(lambda: files(bob / "new") == [], 2.0, "a seen message to leave new/")
+    assert len(files(bob / "cur")) == 2
+    wait_for(lambda: not any(os.path.exists(bob / "new" / n) for n in before), 2.0, "old name to go")
     # a new folder made elsewhere
     mount.mk("mkbox", "bob", "Later")
     wait_for(lambda: ".Later" in os.listdir(bob), 2.0, "new folder")
@@ -319,3 +328,32 @@ def test_cp_directly_into_new_and_cur_stores_on_close(mount):
     time.sleep(0.3)
     assert len(mount.listing("bob")) == 2
     os.unlink(bob / "cur" / ".tmpfile")
+
+
+def test_rename_is_atomic_for_readers(mount):
+    mount.deliver("bob", MSG1, flags="S")
+    mount.deliver("bob", MSG2, flags="S")
+    cur = mount.path / "bob" / "cur"
+    name = [n for n in files(cur) if (cur / n).read_bytes() == MSG1][0]
+    a, b = name, name[:-1] + "RS"
+    stop = [False]
+    seen = []
+
+    def reader():
+        while not stop[0]:
+            names = os.listdir(cur)
+            seen.append((a in names) + (b in names))
+
+    import threading
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for i in range(100):
+            os.rename(cur / a, cur / b)
+            os.rename(cur / b, cur / a)
+    finally:
+        stop[0] = True
+        t.join(10)
+    # every listing shows the message under exactly one of its names
+    assert seen and set(seen) == {1}
+    assert list(mount.listing("bob").values())[0][0] == "S"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for
+from mkhelpers import wait_for
 
 
 def msg(i, subject=None, extra=b""):

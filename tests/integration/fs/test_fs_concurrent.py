@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-from conftest import wait_for
+from mkhelpers import wait_for
 
 
 def body(i):

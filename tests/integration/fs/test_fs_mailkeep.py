@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import BIN, wait_for
+from mkhelpers import BIN, wait_for
 
 
 def files(d):

@@ -223,3 +223,60 @@ def test_libetpan_client(imapd):
     for i, (line, raw) in enumerate(zip(lines, msgs), 1):
         uid, size, digest, parts, env = line.split()
         assert (int(uid), int(size), digest, int(parts), int(env)) == (i, len(raw), hashlib.sha256(raw).hexdigest(), 1, 1)
+
+
+def test_offlineimap_two_way(imapd, tmp_path):
+    if shutil.which("offlineimap") is None:
+        pytest.fail("offlineimap is not installed (tools/install-deps.sh installs offlineimap3)")
+    m = imapd.login()
+    ok(m.create("Projects"))
+    for i in range(1, 4):
+        ok(m.append("INBOX", None, None, message(i, subject=f"oi {i}")))
+    ok(m.append("Projects", "(\\Seen)", None, message(7, subject="oi project")))
+    local = tmp_path / "Maildir"
+    rc = tmp_path / "offlineimaprc"
+    rc.write_text(f"""[general]
+accounts = test
+metadata = {tmp_path}/meta
+ui = basic
+
+[Account test]
+localrepository = local
+remoterepository = remote
+
+[Repository local]
+type = Maildir
+localfolders = {local}
+
+[Repository remote]
+type = IMAP
+remotehost = localhost
+remoteport = {imapd.tls_port}
+ssl = yes
+sslcacertfile = {imapd.cert}
+remoteuser = alice
+remotepass = secret-alice
+""")
+
+    def run():
+        cp = subprocess.run(["offlineimap", "-c", str(rc), "-o", "-u", "basic"], capture_output=True, text=True,
+                            timeout=180)
+        assert cp.returncode == 0 and "ERROR" not in cp.stdout + cp.stderr, cp.stdout + cp.stderr
+        return cp.stdout + cp.stderr
+
+    run()
+    files = maildir_state(local)
+    assert sum(1 for k in files if k[0] == "INBOX") == 3
+    assert [v for k, v in files.items() if k[0] == "Projects"] == ["S"]
+    # local change: mark an INBOX message flagged; remote change: a new message
+    f = sorted(p for p in (local / "INBOX").rglob("*") if p.is_file() and b"oi 2" in p.read_bytes())[0]
+    base, _, flags = f.name.partition(":2,")
+    f.rename(local / "INBOX" / "cur" / (base + ":2," + "".join(sorted(flags + "F"))))
+    ok(m.append("INBOX", None, None, message(4, subject="oi 4")))
+    run()
+    ok(m.select("INBOX"))
+    assert ok(m.search(None, "FLAGGED", "SUBJECT", '"oi 2"')) == [b"2"]
+    assert any(b"Subject: oi 4" in k[1] for k in maildir_state(local))
+    before_local, before_server = maildir_state(local), server_state(imapd)
+    run()
+    assert maildir_state(local) == before_local and server_state(imapd) == before_server

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import BIN
+from mkhelpers import BIN
 from rawimap import Raw
 
 

@@ -9,6 +9,7 @@
  *   list                -> "LIST name,name,..." (sorted as the server sends them)
  *   stats               -> "STATS searches=.. binds=.. cache_hits=.. connects=.. failures=.."
  *   sleep SECONDS       -> "SLEPT"
+ *   repeat N ADDRESS    -> N lookups of ADDRESS: "REPEAT ok=.. other=.. seconds=.."
  *   threads N M         -> N threads, M rounds each of lookups and logins with known
  *                          answers: "THREADS ok=.. wrong=.. tempfail=.."
  */
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "index/dir_ldap.h"
@@ -187,6 +189,16 @@ int main(int argc, char **argv)
 		} else if (strcmp(words[0], "sleep") == 0 && n == 2) {
 			usleep((useconds_t)(strtod(words[1], NULL) * 1e6));
 			printf("SLEPT\n");
+		} else if (strcmp(words[0], "repeat") == 0 && n == 3) {
+			long count = strtol(words[1], NULL, 10), ok = 0;
+			struct timespec t0, t1;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (long i = 0; i < count; i++)
+				ok += dir_lookup_address(dir, words[2], &u) == DIR_OK;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			printf("REPEAT ok=%ld other=%ld seconds=%.6f\n", ok, count - ok,
+			       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		} else if (strcmp(words[0], "threads") == 0 && n == 3) {
 			run_threads((int)strtol(words[1], NULL, 10), (int)strtol(words[2], NULL, 10));
 		} else {

@@ -103,13 +103,17 @@ def base_ldif(people=True):
 class Slapd:
     """A slapd of our own on 127.0.0.1:port, stopped and started by pid."""
 
-    def __init__(self, root: Path, ldif=None):
-        """ldif: the entries under the suffix (default: base_ldif(), the seed's shape)."""
+    def __init__(self, root: Path, ldif=None, tls=False):
+        """ldif: the entries under the suffix (default: base_ldif(), the seed's shape).
+        tls: also serve STARTTLS and ldaps:// (port self.tls_port) with a certificate
+        for 127.0.0.1 from a CA of its own (self.ca)."""
         self.root = root
         self.port = free_port()
         self.url = f"ldap://127.0.0.1:{self.port}/"
         self.db = root / "db"
         self.db.mkdir(parents=True)
+        self.tls_port = free_port() if tls else None
+        tls_conf = self.make_tls() if tls else ""
         self.conf = root / "slapd.conf"
         self.proc = None
         self.starts = 0
@@ -118,10 +122,11 @@ class Slapd:
         self.conf.write_text(
             schemas + f"include {HERE / 'mailalias.schema'}\n"
             f"pidfile {root / 'slapd.pid'}\nargsfile {root / 'slapd.args'}\n"
-            "modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload pw-sha2\n"
+            "modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload pw-sha2\n" + tls_conf +
             # as permissive as "some servers": a DN with an empty password binds anonymously
             "allow bind_anon_dn\n"
-            "sizelimit 500\n"
+            # a plain search gets at most 500 entries; a paged one (RFC 2696) all of them
+            "sizelimit size.soft=500 size.hard=500 size.prtotal=unlimited\n"
             "database mdb\nmaxsize 10485760\n"
             f'suffix "{SUFFIX}"\nrootdn "{ROOT_DN}"\nrootpw {ROOT_PW}\ndirectory {self.db}\n'
             "index objectClass eq\nindex mail,uid,mailAlternateAddress eq\n"
@@ -135,11 +140,31 @@ class Slapd:
         subprocess.run(["/usr/sbin/slapadd", "-f", str(self.conf), "-l", str(ldif)],
                        check=True, capture_output=True)
 
+    def make_tls(self):
+        """A CA and a server certificate for 127.0.0.1; returns slapd.conf's TLS lines."""
+        d = self.root / "tls"
+        d.mkdir()
+        self.ca = d / "ca.pem"
+
+        def ssl(*args):
+            subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+        ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+            "-subj", "/CN=test LDAP CA", "-keyout", d / "ca.key", "-out", self.ca)
+        ssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", "/CN=127.0.0.1", "-keyout", d / "key.pem", "-out", d / "req.pem")
+        (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+        ssl("x509", "-req", "-in", d / "req.pem", "-CA", self.ca, "-CAkey", d / "ca.key", "-CAcreateserial",
+            "-days", "30", "-extfile", d / "ext.cnf", "-out", d / "cert.pem")
+        return (f"TLSCACertificateFile {self.ca}\nTLSCertificateFile {d / 'cert.pem'}\n"
+                f"TLSCertificateKeyFile {d / 'key.pem'}\n")
+
     def start(self):
         assert self.proc is None or self.proc.poll() is not None
         log = open(self.root / f"slapd.{self.starts}.log", "wb")
         self.starts += 1
-        self.proc = subprocess.Popen(["/usr/sbin/slapd", "-f", str(self.conf), "-h", self.url, "-d", "0"],
+        urls = self.url + (f" ldaps://127.0.0.1:{self.tls_port}/" if self.tls_port else "")
+        self.proc = subprocess.Popen(["/usr/sbin/slapd", "-f", str(self.conf), "-h", urls, "-d", "0"],
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_port(self.port, proc=self.proc)
 

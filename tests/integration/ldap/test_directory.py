@@ -1,11 +1,12 @@
 """The LDAP user directory against a real slapd: lookups, aliases, logins in
 both modes, filter injection, the cache, and slapd going away and coming back."""
 import re
+import subprocess
 import time
 
 import pytest
 
-from ldaptest import PEOPLE, Probe, cf_text, free_port
+from ldaptest import PEOPLE, ROOT_DN, ROOT_PW, Probe, cf_text, free_port
 
 
 def fields(answer):
@@ -86,7 +87,6 @@ def test_empty_password_refused_without_asking(probe, auth_bind):
 def test_unauthenticated_bind_would_succeed_at_this_server(probe):
     # proof that the empty-password check matters: this slapd (allow bind_anon_cred) accepts a DN with an
     # empty password as an anonymous (unauthenticated) bind
-    import subprocess
     s = probe.slapd
     cp = subprocess.run(["ldapwhoami", "-x", "-H", s.url, "-D", f"cn=Bob Kelso,{PEOPLE}", "-w", ""],
                         capture_output=True, text=True)
@@ -293,3 +293,92 @@ def test_relative_cf_under_config_directory(probe_bin, slapd, tmp_path):
         assert fields(p("user", "dave"))["mail"] == "dave@example.org"
     finally:
         p.close()
+
+
+def test_hung_server_times_out(probe):
+    # slapd frozen (SIGSTOP): the kernel still accepts connections, nothing
+    # answers; the call gives up after the timeout with a temporary failure
+    import os
+    import signal
+    s = probe.slapd
+    p = probe(timeout="1s", cache_ttl="0", negative_cache_ttl="0")
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    os.kill(s.proc.pid, signal.SIGSTOP)
+
+    def all_stopped():
+        tasks = os.listdir(f"/proc/{s.proc.pid}/task")
+        return all(open(f"/proc/{s.proc.pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[0] == "T"
+                   for t in tasks)
+
+    deadline = time.monotonic() + 10
+    while not all_stopped():
+        assert time.monotonic() < deadline, "slapd did not stop"
+        time.sleep(0.01)
+    try:
+        assert p("lookup", "bob@example.org").startswith("TEMPFAIL ")
+        # for the next `timeout` seconds calls fail at once, without waiting for slapd again
+        before = p.stats()
+        answer = p("auth", "bob", "bobs-secret")
+        assert answer.startswith("TEMPFAIL ") and "next try in" in answer, answer
+        assert p("lookup", "alice@example.org").startswith("TEMPFAIL ")
+        after = p.stats()
+        for k in ("searches", "binds", "connects"):
+            assert after[k] == before[k], k
+        assert int(after["failures"]) == int(before["failures"]) + 2
+    finally:
+        os.kill(s.proc.pid, signal.SIGCONT)
+    time.sleep(1.2)  # the hold-back is over
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    assert fields(p("auth", "bob", "bobs-secret"))["name"] == "bob"
+
+
+def test_list_past_the_server_size_limit(probe_bin, tmp_path):
+    # slapd answers at most 500 entries per search (sizelimit 500): the list
+    # comes a page at a time, all 620 + the seed's users
+    from ldaptest import Slapd, base_ldif
+    bulk = "".join(f"dn: uid=user{i:04d},{PEOPLE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+                   f"cn: User {i}\nsn: {i}\nuid: user{i:04d}\nuidNumber: {20000 + i}\ngidNumber: 20000\n"
+                   f"homeDirectory: /home/user{i:04d}\nmail: user{i:04d}@example.org\n\n" for i in range(620))
+    s = Slapd(tmp_path / "big", ldif=base_ldif() + bulk)
+    s.start()
+    try:
+        cf = tmp_path / "big.cf"
+        cf.write_text(cf_text(s))
+        p = Probe(probe_bin, f"ldap:{cf}", tmp_path / "big.log")
+        try:
+            answer = p("list")
+            assert answer.startswith("LIST "), answer
+            names = answer[5:].split(",")
+            assert len(names) == 620 + 7 and len(set(names)) == len(names)
+            assert "user0619" in names and "bob" in names
+            assert int(p.stats()["searches"]) >= 4  # pages of 200
+        finally:
+            p.close()
+    finally:
+        s.stop()
+
+
+def test_down_logged_once_not_per_call(probe):
+    s = probe.slapd
+    p = probe(cache_ttl="0", negative_cache_ttl="0")
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    s.stop()
+    for _ in range(30):
+        assert p("lookup", "bob@example.org").startswith("TEMPFAIL ")
+    s.start()
+    assert fields(p("lookup", "bob@example.org"))["name"] == "bob"
+    log = p.close()
+    assert log.count("warning: ldap:") == 1, log
+    assert "ldap: the server answers again (29 failures were not logged)" in log, log
+
+
+@pytest.mark.parametrize("auth_bind", ["yes", "no"])
+def test_user_deleted_while_cached(probe, auth_bind):
+    # the DN comes from the cache, the entry is gone: a failed login, not a temporary failure
+    s = probe.slapd
+    p = probe(auth_bind=auth_bind, cache_ttl="60s")
+    assert fields(p("user", "sam"))["name"] == "sam"
+    subprocess.run(["ldapdelete", "-x", "-H", s.url, "-D", ROOT_DN, "-w", ROOT_PW, f"cn=Sam Sha,{PEOPLE}"],
+                   check=True, capture_output=True)
+    assert p("auth", "sam", "sha256 pass") in ("NOTFOUND", "BADPASS")
+    assert fields(p("auth", "bob", "bobs-secret"))["name"] == "bob"

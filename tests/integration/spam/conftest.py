@@ -1,16 +1,9 @@
-"""Fixtures for the spam tests: the mount fixtures of tests/integration/fs and
-the imapd fixtures of tests/integration/imapd (loaded under other module
-names, so the conftest files do not clash)."""
+"""Fixtures for the spam tests: the fixtures of tests/integration/fs, imapd and
+smtpin (loaded under other module names, so the conftest files do not clash)."""
 import importlib.util
 from pathlib import Path
 
-import pytest
-
-_top = Path(__file__).resolve().parents[1] / "conftest.py"
-_spec = importlib.util.spec_from_file_location("mk_top_conftest", _top)
-topconf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(topconf)
-CORPUS = topconf.CORPUS
+from mkhelpers import CORPUS  # noqa: E402,F401
 
 _fs = Path(__file__).resolve().parents[1] / "fs" / "conftest.py"
 _spec = importlib.util.spec_from_file_location("mk_fs_conftest", _fs)
@@ -24,12 +17,17 @@ _spec.loader.exec_module(imconf)
 helpers = imconf.helpers
 imapd = imconf.imapd
 
+_sm = Path(__file__).resolve().parents[1] / "smtpin" / "conftest.py"
+_spec = importlib.util.spec_from_file_location("mk_smtpin_conftest", _sm)
+smconf = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(smconf)
+storetool = smconf.storetool
+smtpin_factory = smconf.smtpin_factory
+
 mkstore_bin = fsconf.mkstore_bin
 store_users = fsconf.store_users
 mount = fsconf.mount
 wait_for = fsconf.wait_for
 
 
-def spam_stats(inst, user):
-    line = inst.mk("spam", "stats", "--user", user).stdout.split()
-    return {line[i]: int(line[i + 1]) for i in range(2, len(line), 2)}
+from spamhelp import spam_stats  # noqa: E402,F401  (tests import it from spamhelp)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import CORPUS
+from mkhelpers import CORPUS
 
 
 def stats(inst, user=None):

@@ -1,6 +1,7 @@
 """Retraining through IMAP: MOVE into Junk learns spam, MOVE or COPY out of
 Junk learns innocent, and the counts move by exactly one message."""
-from conftest import CORPUS, spam_stats
+from mkhelpers import CORPUS
+from spamhelp import spam_stats
 
 
 def test_imap_move_and_copy_retrain(imapd):

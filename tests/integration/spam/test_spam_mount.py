@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import CORPUS, spam_stats, wait_for
+from mkhelpers import CORPUS, wait_for
+from spamhelp import spam_stats
 
 
 def files(d):

@@ -1,17 +1,16 @@
-"""Helpers (not a conftest.py: that name is the shared one) for the store and `mailkeep` command tests (issue 2).
+"""Helpers for the store and `mailkeep` command tests (issue 2); not a
+conftest.py, since that name belongs to the shared tests/integration/conftest.py.
 
 Corpus files begin with an mbox "From " line: `split_from` gives the line and
 the message that follows it, as `mailkeep import` treats them.
 """
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, BIN  # noqa: F401  (tests/integration/conftest.py)
+from mkhelpers import CORPUS, BIN
 
 # Deterministic flag sets for the Maildir round trip: Maildir letters in ASCII order.
 FLAG_SETS = ["", "S", "RS", "FS", "DS", "PS", "ST", "FPRS", "DFRST"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, REPO
+from mkhelpers import BIN, REPO
 from storehelp import stats, store_instance, user_mailboxes  # noqa: F401
 
 COMMANDS = ["init", "check", "user", "alias", "import", "export", "fsck", "backup", "stats",
@@ -83,6 +83,10 @@ def test_users_and_aliases(instance, tmp_path):
     # the password comes from stdin with --password-file -
     cp = inst.mk("user", "passwd", "erin", "--password-file", "-", input="another one\n")
     assert "changed" in cp.stdout
+    assert "correct" in inst.mk("user", "test-password", "erin", "--password-file", "-", input="another one\n").stdout
+    bad = inst.mk("user", "test-password", "erin", "--password-file", "-", input="s3cret\n", check=False)
+    assert bad.returncode == 1 and "wrong password" in bad.stderr
+    assert "correct" in inst.mk("user", "test-password", "dave", "--password-file", pw).stdout
     assert "password set" in inst.mk("user", "show", "erin").stdout
     inst.mk("alias", "add", "Postmaster@Example.org", "dave")
     inst.mk("alias", "add", "e@example.org", "erin")
@@ -99,7 +103,7 @@ def test_users_and_aliases(instance, tmp_path):
 
 def test_backup_is_a_consistent_store(store_instance, tmp_path):
     inst = store_instance
-    from conftest import CORPUS
+    from mkhelpers import CORPUS
     inst.mk("import", "--format", "files", "bob", CORPUS)
     before = stats(inst)
     dst = tmp_path / "backup"
@@ -187,7 +191,7 @@ def test_demo_script_makes_an_instance(tmp_path):
 def test_run_supervises_the_real_smtpin(instance, tmp_path):
     """`mailkeep run` with the real mailkeep-smtpin: mail goes in over SMTP
     (swaks), the service is SIGKILLed, run starts it again, mail goes in again."""
-    from conftest import free_port, wait_port
+    from mkhelpers import free_port, wait_port
     if not (BIN / "mailkeep-smtpin").exists():
         pytest.skip("mailkeep-smtpin is not built")
     bindir = tmp_path / "bin"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import BIN, CORPUS
+from mkhelpers import BIN, CORPUS
 from storehelp import (corpus_sets, data_mdb, mdb_dump, mdb_put, mdb_records, split_from, stats,
                        store_instance, user_mailboxes, write_mboxrd)  # noqa: F401
 
@@ -132,7 +132,7 @@ def test_full_store_clear_error_and_consistent(instance):
 
 def test_full_disk_tmpfs(tmp_path):
     """A store on a 6 MB tmpfs: the disk fills before the map does."""
-    from conftest import Instance
+    from mkhelpers import Instance
     mnt = tmp_path / "small"
     mnt.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True)
@@ -213,3 +213,15 @@ def test_config_typo(instance):
     n = len(inst.conf.read_text().splitlines())
     assert any(l.startswith(f"{inst.conf}:{n - 1}:") and "store_map_sise" in l for l in lines), cp.stderr
     assert any(l.startswith(f"{inst.conf}:{n}:") and "store_map_max" in l for l in lines), cp.stderr
+
+
+def test_config_user_directory_checked(instance, tmp_path):
+    inst = instance
+    inst.write_conf(user_directory="nis")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 1 and "user_directory = nis" in cp.stderr
+    cf = tmp_path / "ldap-users.cf"
+    cf.write_text("server_host = 127.0.0.1:389\nsearch_bas = dc=example,dc=org\n")
+    inst.write_conf(user_directory=f"ldap:{cf}")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 1 and f"{cf}:2:" in cp.stderr and "search_bas" in cp.stderr

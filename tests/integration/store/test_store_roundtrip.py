@@ -6,7 +6,7 @@ import mailbox
 import os
 import subprocess
 
-from conftest import CORPUS
+from mkhelpers import CORPUS
 from storehelp import FLAG_SETS, corpus_sets, split_from, write_mboxrd, stats, user_mailboxes, store_instance  # noqa: F401
 
 
@@ -179,3 +179,15 @@ def test_mbox_flags_and_dates(store_instance, tmp_path):
     assert mtimes == [1030019783, 1030019783 + 86400]
     st = stats(inst)
     assert st["messages"] == 2
+
+
+def test_mbox_on_standard_input(store_instance, tmp_path):
+    inst = store_instance
+    files = corpus_sets()["spam"][:200]
+    box = tmp_path / "s.mbox"
+    write_mboxrd(box, files)
+    cp = inst.mk("import", "--mailbox", "Piped", "bob", "-", input=box.read_bytes())
+    assert b"imported 200 messages" in cp.stdout
+    again = tmp_path / "again.mbox"
+    inst.mk("export", "--format", "mbox", "--mailbox", "Piped", "bob", again)
+    assert again.read_bytes() == box.read_bytes()
