@@ -198,7 +198,8 @@ static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struc
 		v->uids = malloc(v->cap * sizeof(uint32_t));
 		if (v->uids == NULL)
 			abort();
-		memcpy(v->uids, c->uids, c->n * sizeof(uint32_t));
+		if (c->n > 0)
+			memcpy(v->uids, c->uids, c->n * sizeof(uint32_t));
 		v->n = c->n;
 		*first_unseen_r = c->first_unseen;
 		c->used = ++d->views_clock;
@@ -226,7 +227,8 @@ static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, cons
 	victim->uids = malloc((v->n ? v->n : 1) * sizeof(uint32_t));
 	if (victim->uids == NULL)
 		abort();
-	memcpy(victim->uids, v->uids, v->n * sizeof(uint32_t));
+	if (v->n > 0)
+		memcpy(victim->uids, v->uids, v->n * sizeof(uint32_t));
 	victim->n = v->n;
 	victim->mbid = mb->id;
 	victim->uidvalidity = mb->uidvalidity;

@@ -670,6 +670,32 @@ static int header_fields(const char *hdr, size_t hlen, const char *list, int not
 int mime_section(const char *msg, size_t len, const char *section, size_t *start_r, size_t *len_r,
 		 struct buf *out)
 {
+	/* Sections of the top-level message need only its header's length: no
+	 * walk over the parts of a large message for BODY[], HEADER or TEXT. */
+	if (!(section[0] >= '0' && section[0] <= '9')) {
+		size_t hl = mime_header_len(msg, len);
+		*start_r = 0;
+		*len_r = 0;
+		if (section[0] == '\0') {
+			*len_r = len;
+		} else if (strcasecmp(section, "HEADER") == 0) {
+			*len_r = hl;
+		} else if (strcasecmp(section, "TEXT") == 0) {
+			*start_r = hl;
+			*len_r = len - hl;
+		} else if (strncasecmp(section, "HEADER.FIELDS.NOT", 17) == 0 && (section[17] == ' ' || section[17] == '(')) {
+			if (header_fields(msg, hl, section + 17, 1, out) < 0)
+				return -1;
+			*start_r = SIZE_MAX;
+		} else if (strncasecmp(section, "HEADER.FIELDS", 13) == 0 && (section[13] == ' ' || section[13] == '(')) {
+			if (header_fields(msg, hl, section + 13, 0, out) < 0)
+				return -1;
+			*start_r = SIZE_MAX;
+		} else {
+			return -1;
+		}
+		return 0;
+	}
 	struct mime_part *root = mime_parse(msg, len);
 	const struct mime_part *c = root, *e = root;
 	const char *p = section;

@@ -29,6 +29,7 @@
 #define PASSWORD_MAX 1024
 #define STORED_PASSWORD_MAX 1024
 #define NOBODY_ID 65534
+#define WARN_EVERY 10.0      /* seconds between warnings while the server fails */
 #define LIST_PAGE 200        /* entries per page of `user list` */
 #define LIST_PAGES_MAX 50000 /* a bound on pages, whatever the server says */
 
@@ -57,7 +58,11 @@ struct ldap_dir {
 	int uses_tls; /* start_tls, or an ldaps:// server */
 	double timeout, cache_ttl, negative_cache_ttl;
 
-	pthread_mutex_t lock; /* pool, error text and stats */
+	pthread_mutex_t lock; /* pool, error text, stats and the server's state below */
+	int failing;           /* the last operation could not reach the server */
+	double hold_until;     /* after a timeout: fail at once until then (monotonic) */
+	double last_warn;      /* when a server failure was last logged */
+	unsigned long unlogged; /* server failures not logged since */
 	pthread_cond_t conn_free;
 	struct ldap_conn *conns;
 	int nconns;
@@ -160,6 +165,78 @@ static enum dir_result tempfail(struct ldap_dir *d, const char *what, const char
 	log_warn("ldap: %s: %s", what, safe);
 	count(d, &d->stats.failures);
 	return DIR_TEMPFAIL;
+}
+
+/* The server could not be reached or did not answer (rc) in a call begun at
+ * started. While it stays so, one warning per WARN_EVERY seconds, not one per
+ * call; after a slow failure (a timeout, an unreachable host), calls fail at
+ * once for `timeout` seconds instead of each waiting as long again. */
+static enum dir_result server_failed(struct ldap_dir *d, const char *what, int rc, double started)
+{
+	double now = mk_monotonic();
+	unsigned long more = 0;
+	int warn;
+
+	pthread_mutex_lock(&d->lock);
+	d->failing = 1;
+	d->stats.failures++;
+	if (rc == LDAP_TIMEOUT || now - started >= d->timeout / 2)
+		d->hold_until = now + d->timeout;
+	warn = now - d->last_warn >= WARN_EVERY || d->last_warn == 0;
+	if (warn) {
+		more = d->unlogged;
+		d->unlogged = 0;
+		d->last_warn = now;
+	} else {
+		d->unlogged++;
+	}
+	snprintf(d->dir->error, sizeof d->dir->error, "LDAP %s: %s", what, ldap_err2string(rc));
+	pthread_mutex_unlock(&d->lock);
+	if (warn && more > 0)
+		log_warn("ldap: %s: %s (and %lu more failures since the last warning)", what, ldap_err2string(rc), more);
+	else if (warn)
+		log_warn("ldap: %s: %s", what, ldap_err2string(rc));
+	return DIR_TEMPFAIL;
+}
+
+/* Returns 1 (with a DIR_TEMPFAIL error set) while calls are held back after a timeout. */
+static int server_held(struct ldap_dir *d)
+{
+	double now = mk_monotonic();
+	int held;
+
+	pthread_mutex_lock(&d->lock);
+	held = now < d->hold_until;
+	if (held) {
+		d->stats.failures++;
+		d->unlogged++;
+		snprintf(d->dir->error, sizeof d->dir->error,
+			 "LDAP server did not answer within timeout; next try in %.1fs", d->hold_until - now);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return held;
+}
+
+/* The server answered: say so once if it had not before. */
+static void server_answered(struct ldap_dir *d)
+{
+	unsigned long failures = 0;
+	int was_failing;
+
+	pthread_mutex_lock(&d->lock);
+	was_failing = d->failing;
+	if (was_failing) {
+		failures = d->unlogged;
+		d->failing = 0;
+		d->hold_until = 0;
+		d->unlogged = 0;
+		d->last_warn = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (was_failing && failures > 0)
+		log_info("ldap: the server answers again (%lu failures were not logged)", failures);
+	else if (was_failing)
+		log_info("ldap: the server answers again");
 }
 
 /* Result codes that say the connection itself is gone or unusable. */
@@ -443,18 +520,23 @@ fail:
  * LIST_PAGE entries after that cookie. On success *res_r holds the result (the
  * caller frees it with ldap_msgfree) and *c_io the connection, still taken
  * (the caller gives it back). On failure the connection is given back and
- * *c_io is NULL. */
+ * *c_io is NULL; DIR_NOTFOUND (connection given back too) when a base-scope
+ * search names an entry that does not exist. */
 static enum dir_result search(struct ldap_dir *d, const char *base, int scope, const char *filter, char **attrs,
 			      int sizelimit, struct berval *page_cookie, struct ldap_conn **c_io,
 			      LDAPMessage **res_r)
 {
 	int next_page = *c_io != NULL;
-	struct ldap_conn *c = next_page ? *c_io : conn_take(d);
+	struct ldap_conn *c;
 	struct timeval tv = timeval_of(d->timeout);
 	const char *what = "search";
 	int rc = LDAP_OTHER;
+	double started = mk_monotonic();
 
 	*res_r = NULL;
+	if (!next_page && server_held(d))
+		return DIR_TEMPFAIL;
+	c = next_page ? *c_io : conn_take(d);
 	*c_io = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int was_open = c->ld != NULL;
@@ -476,10 +558,17 @@ static enum dir_result search(struct ldap_dir *d, const char *base, int scope, c
 			ldap_control_free(page);
 			if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED) {
 				*c_io = c;
+				server_answered(d);
 				return rc == LDAP_SUCCESS ? DIR_OK : DIR_ERROR;
 			}
 			ldap_msgfree(*res_r);
 			*res_r = NULL;
+			if (rc == LDAP_NO_SUCH_OBJECT && scope == LDAP_SCOPE_BASE) {
+				/* an entry read by its DN is gone: an answer, not a failure */
+				conn_give(d, c);
+				server_answered(d);
+				return DIR_NOTFOUND;
+			}
 			if (!conn_broken(rc))
 				break;
 			conn_drop(c);
@@ -488,7 +577,7 @@ static enum dir_result search(struct ldap_dir *d, const char *base, int scope, c
 			break; /* a fresh connection failed: the server is really unavailable */
 	}
 	conn_give(d, c);
-	return tempfail(d, what, ldap_err2string(rc));
+	return server_failed(d, what, rc, started);
 }
 
 /* Searches for exactly one user with filter. */
@@ -593,9 +682,14 @@ static enum dir_result ldap_get_user(struct directory *dir, const char *name, st
  * reader again before its next search). */
 static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *user, const char *password)
 {
-	struct ldap_conn *c = conn_take(d);
+	struct ldap_conn *c;
 	const char *what = "bind";
 	int rc = LDAP_OTHER;
+	double started = mk_monotonic();
+
+	if (server_held(d))
+		return DIR_TEMPFAIL;
+	c = conn_take(d);
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int was_open = c->ld != NULL;
@@ -607,6 +701,7 @@ static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *u
 			rc = simple_bind(d, c->ld, user->dn, password);
 			if (rc == LDAP_SUCCESS || rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH) {
 				conn_give(d, c);
+				server_answered(d);
 				return rc == LDAP_SUCCESS ? DIR_OK : DIR_BADPASS;
 			}
 			conn_drop(c);
@@ -617,7 +712,7 @@ static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *u
 			break;
 	}
 	conn_give(d, c);
-	return tempfail(d, what, ldap_err2string(rc));
+	return server_failed(d, what, rc, started);
 }
 
 /* Reads the password attribute with the reader's rights and verifies it. */
@@ -630,8 +725,8 @@ static enum dir_result auth_by_compare(struct ldap_dir *d, const struct dir_user
 	enum dir_result r;
 
 	r = search(d, user->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, NULL, &c, &res);
-	if (r == DIR_TEMPFAIL)
-		return r;
+	if (r == DIR_TEMPFAIL || r == DIR_NOTFOUND)
+		return r; /* NOTFOUND: deleted since the (cached) lookup */
 	r = DIR_BADPASS;
 	entry = res != NULL ? ldap_first_entry(c->ld, res) : NULL;
 	if (entry == NULL) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "index/dir_ldap.h"
 #include "index/params.h"
 #include "tools/cli.h"
 
@@ -174,6 +175,17 @@ static int run(struct cli *cli, int argc, char **argv)
 	if ((cfg = cli_config(cli)) == NULL)
 		return 1;
 	config_check(cfg, report, &problems);
+	const char *ud = config_get(cfg, "user_directory");
+	if (ud != NULL && dir_ldap_spec(ud)) {
+		(void)dir_ldap_check(cfg, ud, report,
+				     &problems); /* the .cf file, as `file:line: ...` */
+	} else if (ud != NULL && strcmp(ud, "embedded") != 0) {
+		char msg[600];
+		snprintf(msg, sizeof(msg),
+			 "%s: user_directory = %.400s: not embedded, ldap or ldap:FILE",
+			 cli->conf_path, ud);
+		report(msg, &problems);
+	}
 	if (problems > 0) {
 		fprintf(stderr, "mailkeep: %s: %d problem%s\n", cli->conf_path, problems,
 			problems == 1 ? "" : "s");

@@ -50,4 +50,22 @@ if [ -z "$have" ]; then
 	exit 0
 fi
 echo "running:  $have   (mailkeep run; Ctrl-C stops)"
-exec "$MK" run
+"$MK" run &
+RUN=$!
+trap 'kill -TERM $RUN 2>/dev/null; wait $RUN; exit 0' INT TERM
+SMTP=$(sed -n 's/^smtpd_listen = \([^ ,]*\).*/\1/p' "$MAILKEEP_CONF")
+if [ -n "$SMTP" ] && command -v swaks >/dev/null; then
+	# the services are up: say so with a message through SMTP, as all mail will come
+	i=0
+	while [ $i -lt 50 ]; do
+		if swaks -s "$SMTP" --to "$USER_NAME@localhost" --from "postmaster@localhost" \
+			--header "Subject: mailkeep is running" \
+			--body "SMTP: $SMTP. $(grep -E '^imapd_listen' "$MAILKEEP_CONF" | sed 's/ = /: /')" >/dev/null 2>&1; then
+			echo "sent:      'mailkeep is running' to $USER_NAME through SMTP ($SMTP)"
+			break
+		fi
+		i=$((i + 1))
+		sleep 0.2
+	done
+fi
+wait $RUN

@@ -195,21 +195,24 @@ static int write_batch(struct store_txn *txn, void *ctx)
 			mbids[it->mb] = mb.id;
 		}
 		rc = store_blob_put(txn, imp->bytes + it->off, it->len, nm.hash);
-		if (rc == 0) {
-			nm.flags = it->flags;
-			nm.keywords = it->keywords;
-			nm.internaldate = it->internaldate;
-			nm.meta = it->meta;
-			if (it->base[0] != '\0' &&
-			    store_msg_get_by_base(txn, mbids[it->mb], it->base, &existing) != 0)
-				nm.base = it->base;
-			rc = store_msg_add(txn, mbids[it->mb], &nm, NULL);
-		}
 		it->result = rc;
 		if (rc == STORE_ETOOBIG || rc == STORE_EINVAL) {
-			rc = 0; /* this message only */
+			rc = 0; /* refused before anything was written: this message only */
 			continue;
 		}
+		if (rc != 0)
+			goto fail;
+		nm.flags = it->flags;
+		nm.keywords = it->keywords;
+		nm.internaldate = it->internaldate;
+		nm.meta = it->meta;
+		if (it->base[0] != '\0' &&
+		    store_msg_get_by_base(txn, mbids[it->mb], it->base, &existing) != 0)
+			nm.base = it->base;
+		/* a failure here would leave the blob without a reference: the whole
+		 * batch is rolled back instead */
+		rc = store_msg_add(txn, mbids[it->mb], &nm, NULL);
+		it->result = rc;
 		if (rc != 0)
 			goto fail;
 	}

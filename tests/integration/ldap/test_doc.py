@@ -34,3 +34,13 @@ def test_doc_example_works(probe_bin, tmp_path):
             p.close()
     finally:
         slapd.stop()
+
+
+def test_every_setting_documented():
+    names = re.findall(r'X\("(\w+)"', (REPO / "index" / "params_ldap.c").read_text())
+    assert len(names) >= 20
+    guide = DOC.read_text()
+    man = (REPO / "doc" / "man" / "mailkeep-ldap.5").read_text()
+    for n in names:
+        assert f"`{n}`" in guide, f"{n} missing in doc/ldap.md"
+        assert re.search(r"^\.BR .*\b" + n + r"\b", man, re.M) or f".B {n}" in man, f"{n} missing in the man page"

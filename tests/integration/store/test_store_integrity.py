@@ -213,3 +213,15 @@ def test_config_typo(instance):
     n = len(inst.conf.read_text().splitlines())
     assert any(l.startswith(f"{inst.conf}:{n - 1}:") and "store_map_sise" in l for l in lines), cp.stderr
     assert any(l.startswith(f"{inst.conf}:{n}:") and "store_map_max" in l for l in lines), cp.stderr
+
+
+def test_config_user_directory_checked(instance, tmp_path):
+    inst = instance
+    inst.write_conf(user_directory="nis")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 1 and "user_directory = nis" in cp.stderr
+    cf = tmp_path / "ldap-users.cf"
+    cf.write_text("server_host = 127.0.0.1:389\nsearch_bas = dc=example,dc=org\n")
+    inst.write_conf(user_directory=f"ldap:{cf}")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 1 and f"{cf}:2:" in cp.stderr and "search_bas" in cp.stderr
