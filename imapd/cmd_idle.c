@@ -1,10 +1,12 @@
 /* cmd_idle — IDLE (RFC 2177). The session thread waits on the client socket
- * and the store's change notification (an inotify fd that wakes on any
- * commit by any process: smtpin, the mount, another IMAP session), and tells
- * the client at once; a one-second tick covers a missed wake-up. */
+ * and the store's change notification (notify.c: one inotify watch for the
+ * process, woken by any commit of any process — smtpin, the mount, another
+ * IMAP session — passed on through an eventfd), and tells the client at once.
+ * Without a notification it looks once a second. */
 #include <strings.h>
 #include <unistd.h>
 
+#include "imapd/notify.h"
 #include "imapd/session.h"
 #include "lib/util.h"
 
@@ -12,7 +14,7 @@ void cmd_idle(struct session *s, struct imap_command *cmd)
 {
 	(void)cmd;
 	size_t cmdlen = sess_current_cmdlen();
-	int watch = store_watch_open(s->d->store);
+	int watch = notify_subscribe();
 	double start = mk_monotonic(), last_ok = start;
 	io_puts(&s->io, "+ idling\r\n");
 	sess_sync(s, 1);
@@ -24,7 +26,7 @@ void cmd_idle(struct session *s, struct imap_command *cmd)
 		if (r < 0)
 			break;
 		if (r == 2) {
-			store_watch_drain(watch);
+			notify_drain(watch);
 			sess_sync(s, 1);
 		} else if (r == 0) {
 			if (watch < 0)
@@ -55,6 +57,5 @@ void cmd_idle(struct session *s, struct imap_command *cmd)
 			break;
 	}
 out:
-	if (watch >= 0)
-		close(watch);
+	notify_unsubscribe(watch);
 }

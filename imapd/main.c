@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "imapd/notify.h"
 #include "imapd/session.h"
 #include "index/dirs.h"
 #include "index/params.h"
@@ -146,6 +147,8 @@ int main(int argc, char **argv)
 	if (directory_open(cfg, d.store, &d.dir, err, sizeof(err)) < 0)
 		log_fatal("user directory: %s", err);
 
+	if (notify_start(d.store) < 0)
+		log_warn("cannot watch the store for changes: IDLE clients will hear of them within a second");
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
