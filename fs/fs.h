@@ -96,7 +96,7 @@ struct fs {
 	uint64_t change_seq; /* the store's change sequence we are in step with */
 
 	struct fs_pending *pending;
-	uint64_t pending_serial, pending_bytes;
+	uint64_t pending_serial, pending_bytes, pending_count;
 };
 
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -16,6 +16,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
+#define PENDING_MIN 4096
+
 static struct fs_pending *find_serial(struct fs *fs, uint64_t serial)
 {
 	for (struct fs_pending *p = fs->pending; p; p = p->next)
@@ -61,6 +63,12 @@ int fs_pending_create(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char
 		rc = EEXIST;
 		goto out;
 	}
+	/* each file counts as at least a page, so empty files are bounded too */
+	if ((fs->pending_count + 1) * PENDING_MIN + fs->pending_bytes > fs->tmp_max_total) {
+		rc = ENOSPC;
+		goto out;
+	}
+	fs->pending_count++;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		log_fatal("out of memory");
@@ -129,7 +137,7 @@ static int resize(struct fs *fs, struct fs_pending *p, size_t len)
 		size_t grow = len - p->data.len;
 		if (len > fs->tmp_max_size)
 			return EFBIG;
-		if (fs->pending_bytes + grow > fs->tmp_max_total)
+		if (fs->pending_bytes + fs->pending_count * PENDING_MIN + grow > fs->tmp_max_total)
 			return ENOSPC;
 		while (p->data.len < len) {
 			static const char zeros[4096];
@@ -241,6 +249,7 @@ static void unlink_node(struct fs *fs, struct fs_pending *p)
 			break;
 		}
 	fs->pending_bytes -= p->data.len;
+	fs->pending_count--;
 	buf_free(&p->data);
 	free(p);
 }

@@ -18,7 +18,7 @@ const struct config_param params_fs[] = {
 	{"fs_tmp_max_size", CONFIG_SIZE, "64m", 4096, 1LL << 34,
 	 "largest file that can be written on the mount (a message being delivered)"},
 	{"fs_tmp_max_total", CONFIG_SIZE, "512m", 4096, 1LL << 36,
-	 "bytes of all files being written at once, kept in memory until renamed into the store"},
+	 "bytes of all files being written at once (each counts at least 4k), kept in memory until stored"},
 	{"fs_threads", CONFIG_INT, "16", 1, 256, "most threads answering the kernel at once"},
 	{NULL, 0, NULL, 0, 0, NULL},
 };

@@ -34,7 +34,7 @@ static void test_create_write_read(void **state)
 	size_t len;
 	(void)state;
 
-	setup_fs(&fs, 1024, 4096);
+	setup_fs(&fs, 1024, 65536);
 	assert_int_equal(fs_pending_create(&fs, 3, FSI_TMP, "a", 0644, &ino, &st, &owner), 0);
 	assert_int_equal(fsi_decode(ino).kind, FSI_PENDING);
 	assert_int_equal(st.st_uid, 7);
@@ -77,7 +77,7 @@ static void test_bounds(void **state)
 	(void)state;
 
 	memset(data, 'x', sizeof(data));
-	setup_fs(&fs, 1000, 1500);
+	setup_fs(&fs, 1000, 1500 + 2 * 4096);
 	assert_int_equal(fs_pending_create(&fs, 1, FSI_TMP, "a", 0600, &a, &st, &owner), 0);
 	assert_int_equal(fs_pending_create(&fs, 1, FSI_TMP, "b", 0600, &b, &st, &owner), 0);
 	/* one file past fs_tmp_max_size */
@@ -90,6 +90,9 @@ static void test_bounds(void **state)
 	assert_int_equal(fs_pending_write(&fs, serial_of(b), data, 600, 0), 0);
 	assert_int_equal(fs_pending_write(&fs, serial_of(b), data, 1, 600), ENOSPC);
 	assert_int_equal(fs.pending_bytes, 1500);
+	/* a third file does not fit: each counts a page */
+	assert_int_equal(fs_pending_create(&fs, 1, FSI_TMP, "c", 0600, &b, &st, &owner), ENOSPC);
+	assert_int_equal(fs_pending_lookup(&fs, 1, FSI_TMP, "b", &b), 0);
 	/* removing one frees its bytes */
 	assert_int_equal(fs_pending_unlink(&fs, 1, FSI_TMP, "a"), 0);
 	assert_int_equal(fs.pending_bytes, 600);
@@ -122,7 +125,7 @@ static void test_rename_list_copy(void **state)
 	struct timespec mt = {.tv_sec = 1700000000}, got;
 	(void)state;
 
-	setup_fs(&fs, 1000, 10000);
+	setup_fs(&fs, 1000, 65536);
 	fs_pending_create(&fs, 1, FSI_TMP, "one", 0600, &a, &st, &owner);
 	fs_pending_create(&fs, 1, FSI_TMP, "two", 0600, &b, &st, &owner);
 	fs_pending_create(&fs, 1, FSI_TMP, "three", 0600, &c, &st, &owner);
