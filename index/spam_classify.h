@@ -1,7 +1,7 @@
 /* spam_classify — the combining of token evidence into a verdict: pure
  * arithmetic, no I/O (spam_db.c brings the counts).
  *
- *   chi-square  Robinson's f(w) with Fisher's inverse chi-square combining
+ *   chi-square  Robinson's f(w) (innocent counts weighted 3x) with Fisher's inverse chi-square combining
  *               (DSPAM's and bogofilter's default): every token whose f(w)
  *               is at least 0.1 from 0.5 counts, the 150 strongest at most.
  *   graham      Paul Graham's "A Plan for Spam": innocent counts doubled,

@@ -112,7 +112,7 @@ def test_explain_and_global(trained):
     st = stats(inst)
     assert st["global"]["spam_learned"] == 60 and st["global"]["innocent_learned"] == 120
     assert st["bob"]["tokens"] == 0
-    out = inst.mk("spam", "classify", "--user", "bob", *spam[-10:]).stdout.splitlines()
+    out = inst.mk("spam", "classify", "--user", "bob", *spam[1::47][:10]).stdout.splitlines()
     assert sum(l.split()[-3] == "Spam" for l in out) >= 5, out
 
 
