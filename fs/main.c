@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	char *fargv[4];
-	struct fuse_args args;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	long long v;
 
 	while ((c = getopt(argc, argv, "c:fdvh")) != -1) {
@@ -206,6 +206,7 @@ out:
 		dir_close(&fs.dir);
 	if (fs.store)
 		store_close(&fs.store);
+	fuse_opt_free_args(&args);
 	fs_pending_free(&fs);
 	fs_state_free(&fs);
 	config_free(&cfg);
