@@ -520,7 +520,8 @@ fail:
  * LIST_PAGE entries after that cookie. On success *res_r holds the result (the
  * caller frees it with ldap_msgfree) and *c_io the connection, still taken
  * (the caller gives it back). On failure the connection is given back and
- * *c_io is NULL. */
+ * *c_io is NULL; DIR_NOTFOUND (connection given back too) when a base-scope
+ * search names an entry that does not exist. */
 static enum dir_result search(struct ldap_dir *d, const char *base, int scope, const char *filter, char **attrs,
 			      int sizelimit, struct berval *page_cookie, struct ldap_conn **c_io,
 			      LDAPMessage **res_r)
@@ -562,6 +563,12 @@ static enum dir_result search(struct ldap_dir *d, const char *base, int scope, c
 			}
 			ldap_msgfree(*res_r);
 			*res_r = NULL;
+			if (rc == LDAP_NO_SUCH_OBJECT && scope == LDAP_SCOPE_BASE) {
+				/* an entry read by its DN is gone: an answer, not a failure */
+				conn_give(d, c);
+				server_answered(d);
+				return DIR_NOTFOUND;
+			}
 			if (!conn_broken(rc))
 				break;
 			conn_drop(c);
@@ -718,8 +725,8 @@ static enum dir_result auth_by_compare(struct ldap_dir *d, const struct dir_user
 	enum dir_result r;
 
 	r = search(d, user->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, NULL, &c, &res);
-	if (r == DIR_TEMPFAIL)
-		return r;
+	if (r == DIR_TEMPFAIL || r == DIR_NOTFOUND)
+		return r; /* NOTFOUND: deleted since the (cached) lookup */
 	r = DIR_BADPASS;
 	entry = res != NULL ? ldap_first_entry(c->ld, res) : NULL;
 	if (entry == NULL) {

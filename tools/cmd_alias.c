@@ -57,6 +57,23 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	if ((store = cli_store(cli, strcmp(sub, "list") == 0)) == NULL)
 		return 1;
+	if (strcmp(sub, "add") == 0 && strchr(a.target, '@') == NULL &&
+	    cli_directory_embedded(cli)) {
+		/* a target without '@' is a user name: refuse a typo rather than lose mail later */
+		struct store_txn *txn = NULL;
+		struct store_user u;
+		if ((rc = store_read_begin(store, &txn)) == 0) {
+			rc = store_user_get(txn, a.target, &u);
+			store_read_end(&txn);
+		}
+		if (rc == STORE_ENOTFOUND) {
+			cli_error("alias add: no user '%s' (mailkeep user list shows them; a "
+				  "target with '@' is an "
+				  "address)",
+				  a.target);
+			return 1;
+		}
+	}
 	if (strcmp(sub, "list") == 0) {
 		struct store_txn *txn = NULL;
 		if ((rc = store_read_begin(store, &txn)) == 0) {

@@ -347,8 +347,14 @@ static int run(struct cli *cli, int argc, char **argv)
 		return 1;
 	}
 	progress_init(&x.prog, "exporting");
+	int to_stdout = strcmp(dest, "-") == 0;
+	if (to_stdout && !(x.format == OUT_MBOX && only != NULL)) {
+		cli_error("export: \"-\" (standard output) needs --format mbox and --mailbox");
+		rc = EXIT_USAGE;
+		goto done;
+	}
 	if (x.format == OUT_MBOX && only != NULL) {
-		x.mbox = fopen(dest, "wx");
+		x.mbox = to_stdout ? stdout : fopen(dest, "wx");
 		if (x.mbox == NULL) {
 			cli_error("export: cannot create %s: %s", dest,
 				  errno == EEXIST ? "it exists already" : strerror(errno));
@@ -417,7 +423,13 @@ static int run(struct cli *cli, int argc, char **argv)
 			x.mbox = NULL;
 		}
 	}
-	if (x.mbox != NULL) {
+	if (x.mbox != NULL && to_stdout) {
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			cli_error("export: cannot write to standard output: %s", strerror(errno));
+			rc = 1;
+		}
+		x.mbox = NULL;
+	} else if (x.mbox != NULL) {
 		if (fflush(x.mbox) != 0 || fsync(fileno(x.mbox)) != 0 || fclose(x.mbox) != 0) {
 			cli_error("export: cannot write %s: %s", dest, strerror(errno));
 			rc = 1;
@@ -428,7 +440,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		cli_error("export: %s has no mailbox '%s'", name, only);
 		rc = 1;
 	}
-	if (rc == 0) {
+	if (rc == 0 && !to_stdout) {
 		/* make the whole export durable at once rather than per file */
 		int fd = open(dest, O_RDONLY | O_CLOEXEC);
 		if (fd >= 0) {
@@ -439,8 +451,9 @@ static int run(struct cli *cli, int argc, char **argv)
 	progress_end(&x.prog);
 	if (!quiet) {
 		char hb[32];
-		printf("exported %llu messages (%s) of %s to %s\n", (unsigned long long)x.messages,
-		       cli_human_bytes(x.bytes, hb, sizeof(hb)), name, dest);
+		fprintf(to_stdout ? stderr : stdout, "exported %llu messages (%s) of %s to %s\n",
+			(unsigned long long)x.messages, cli_human_bytes(x.bytes, hb, sizeof(hb)),
+			name, to_stdout ? "standard output" : dest);
 	}
 done:
 	free(l.v);

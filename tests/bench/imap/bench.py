@@ -144,12 +144,15 @@ class Bench:
                         return res
                     cfg = dict(cfg_base, port=self.servers[s])
                     clients = a.phones if mix == "resync" else a.clients
-                    cpu0 = bl.session_cpu(self.sids[s])
-                    r = imapload.run_mix(cfg, mix, clients, a.duration, seed=rep * 100 + a.mixes.index(mix))
-                    cpu = bl.session_cpu(self.sids[s]) - cpu0
+                    sids = self.sids[s]
+                    r = imapload.run_mix(cfg, mix, clients, a.duration, seed=rep * 100 + a.mixes.index(mix),
+                                         probe=lambda: bl.session_cpu(sids))
+                    cpu = r["probe"]  # server CPU within the measured window
                     d = res[(mix, s)]
                     rate = r["ops"] / r["elapsed"] if r["elapsed"] > 0 else 0
                     allv = [x for v in r["latencies"].values() for x in v]
+                    if not allv and not r["errors"]:
+                        r["errors"].append("no operation completed in the run")
                     if r["errors"]:
                         d["errors"].extend(r["errors"])
                         print(f"  rep {rep + 1} {mix:7s} {s:9s} ERRORS: {r['errors'][:3]}", flush=True)

@@ -177,6 +177,13 @@ class Client:
         self.lat = {}
         self.detail = {}  # parts of an operation, shown but not counted as operations
 
+    def wait_start(self):
+        """Connecting, logging in and a phone's first full sync happen before the
+        measured window: every client starts its loop at the same moment."""
+        d = self.cfg["start"] - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+
     def timed(self, op, fn, *a):
         t0 = time.monotonic()
         r = fn(*a)
@@ -194,6 +201,7 @@ def run_fetch(cl, deadline):
     un, _ = c.cmd("SELECT INBOX")
     uids = uids_of(c.cmd("UID SEARCH ALL")[0])
     rng = cl.rng
+    cl.wait_start()
     while time.monotonic() < deadline:
         r = rng.random()
         if r < 0.05:
@@ -214,6 +222,7 @@ def run_store(cl, deadline):
     c.cmd("SELECT INBOX")
     uids = uids_of(c.cmd("UID SEARCH ALL")[0])
     rng = cl.rng
+    cl.wait_start()
     while time.monotonic() < deadline:
         r = rng.random()
         sign = rng.choice("+-")
@@ -249,6 +258,7 @@ def search_command(rng):
 def run_search(cl, deadline):
     c = cl.connect()
     c.cmd("SELECT INBOX")
+    cl.wait_start()
     while time.monotonic() < deadline:
         op, text = search_command(cl.rng)
         cl.timed(op, c.cmd, text)
@@ -259,6 +269,7 @@ def run_append(cl, deadline):
     c = cl.connect()
     corpus = cl.cfg["corpus_msgs"]
     k = 0
+    cl.wait_start()
     while time.monotonic() < deadline:
         k += 1
         msg = make_message(corpus, cl.rng, k)
@@ -351,6 +362,7 @@ def run_phone(cl, deadline):
     cl.detail = {}
     if not state.get("modseq"):
         raise ImapError("no HIGHESTMODSEQ after SELECT (CONDSTORE)")
+    cl.wait_start()
     while time.monotonic() < deadline:
         cl.timed("resync", phone_resync, cl, state)
 
@@ -365,6 +377,7 @@ def run_changer(cl, deadline, interval=0.02):
     rng = cl.rng
     k = 0
     last = None
+    cl.wait_start()
     while time.monotonic() < deadline:
         k += 1
         if k % 10 == 0:
@@ -404,9 +417,10 @@ def _worker(role, cfg, seed, deadline, q, barrier):
         q.put((role, cl.lat, None, f"{role}: {type(e).__name__}: {e}", cl.detail))
 
 
-def run_mix(cfg, mix, clients, duration, seed=1):
+def run_mix(cfg, mix, clients, duration, seed=1, probe=None):
     """Runs MIX with CLIENTS clients for DURATION seconds.
-    Returns {"ops": n, "elapsed": s, "latencies": {op: [s...]}, "errors": [...]}."""
+    Returns {"ops": n, "elapsed": s, "latencies": {op: [s...]}, "errors": [...], "probe": x}
+    where x is probe() at the deadline minus probe() at the start of the measured window."""
     if mix == "idle":
         roles = ["idler"] * clients + ["idle-appender"]
     elif mix == "resync":
@@ -416,12 +430,20 @@ def run_mix(cfg, mix, clients, duration, seed=1):
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     barrier = ctx.Barrier(len(roles)) if mix == "idle" else None
-    start = time.monotonic() + 0.5
+    # set-up time before the measured window (connect, LOGIN, SELECT; a phone's first full sync)
+    start = time.monotonic() + (3.0 if mix == "resync" else 1.0)
     deadline = start + duration + (1.0 if mix == "idle" else 0)
+    cfg = dict(cfg, start=start)
     procs = [ctx.Process(target=_worker, args=(r, cfg, seed * 1000 + i, deadline, q, barrier), daemon=True)
              for i, r in enumerate(roles)]
     for p in procs:
         p.start()
+    probed = None
+    if probe is not None:
+        time.sleep(max(0.0, start - time.monotonic()))
+        p0 = probe()
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        probed = probe() - p0
     results = []
     hard = deadline + 60
     while len(results) < len(procs) and time.monotonic() < hard:
@@ -430,7 +452,7 @@ def run_mix(cfg, mix, clients, duration, seed=1):
         except Exception:
             if all(not p.is_alive() for p in procs) and q.empty():
                 break
-    elapsed = time.monotonic() - start
+    elapsed = duration  # operations are counted from start to deadline (the last one may end after it)
     for p in procs:
         p.join(5)
         if p.is_alive():
@@ -468,7 +490,8 @@ def run_mix(cfg, mix, clients, duration, seed=1):
             errors.append(f"idle: {missed} notifications not seen within 2 s of their APPEND's OK")
         elapsed = duration
     ops = sum(len(v) for v in lat.values())
-    return {"ops": ops, "elapsed": elapsed, "latencies": lat, "detail": detail, "errors": errors}
+    return {"ops": ops, "elapsed": elapsed, "latencies": lat, "detail": detail, "errors": errors,
+            "probe": probed}
 
 
 def load_corpus(path, limit=400, seed=7):

@@ -1,11 +1,12 @@
 """The LDAP user directory against a real slapd: lookups, aliases, logins in
 both modes, filter injection, the cache, and slapd going away and coming back."""
 import re
+import subprocess
 import time
 
 import pytest
 
-from ldaptest import PEOPLE, Probe, cf_text, free_port
+from ldaptest import PEOPLE, ROOT_DN, ROOT_PW, Probe, cf_text, free_port
 
 
 def fields(answer):
@@ -86,7 +87,6 @@ def test_empty_password_refused_without_asking(probe, auth_bind):
 def test_unauthenticated_bind_would_succeed_at_this_server(probe):
     # proof that the empty-password check matters: this slapd (allow bind_anon_cred) accepts a DN with an
     # empty password as an anonymous (unauthenticated) bind
-    import subprocess
     s = probe.slapd
     cp = subprocess.run(["ldapwhoami", "-x", "-H", s.url, "-D", f"cn=Bob Kelso,{PEOPLE}", "-w", ""],
                         capture_output=True, text=True)
@@ -370,3 +370,15 @@ def test_down_logged_once_not_per_call(probe):
     log = p.close()
     assert log.count("warning: ldap:") == 1, log
     assert "ldap: the server answers again (29 failures were not logged)" in log, log
+
+
+@pytest.mark.parametrize("auth_bind", ["yes", "no"])
+def test_user_deleted_while_cached(probe, auth_bind):
+    # the DN comes from the cache, the entry is gone: a failed login, not a temporary failure
+    s = probe.slapd
+    p = probe(auth_bind=auth_bind, cache_ttl="60s")
+    assert fields(p("user", "sam"))["name"] == "sam"
+    subprocess.run(["ldapdelete", "-x", "-H", s.url, "-D", ROOT_DN, "-w", ROOT_PW, f"cn=Sam Sha,{PEOPLE}"],
+                   check=True, capture_output=True)
+    assert p("auth", "sam", "sha256 pass") in ("NOTFOUND", "BADPASS")
+    assert fields(p("auth", "bob", "bobs-secret"))["name"] == "bob"

@@ -88,6 +88,8 @@ def test_users_and_aliases(instance, tmp_path):
     assert bad.returncode == 1 and "wrong password" in bad.stderr
     assert "correct" in inst.mk("user", "test-password", "dave", "--password-file", pw).stdout
     assert "password set" in inst.mk("user", "show", "erin").stdout
+    typo = inst.mk("alias", "add", "abuse@example.org", "daev", check=False)
+    assert typo.returncode == 1 and "no user 'daev'" in typo.stderr
     inst.mk("alias", "add", "Postmaster@Example.org", "dave")
     inst.mk("alias", "add", "e@example.org", "erin")
     assert inst.mk("alias", "list").stdout.splitlines() == ["e@example.org erin", "postmaster@example.org dave"]

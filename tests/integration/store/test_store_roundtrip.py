@@ -6,7 +6,7 @@ import mailbox
 import os
 import subprocess
 
-from mkhelpers import CORPUS
+from mkhelpers import BIN, CORPUS
 from storehelp import FLAG_SETS, corpus_sets, split_from, write_mboxrd, stats, user_mailboxes, store_instance  # noqa: F401
 
 
@@ -191,3 +191,8 @@ def test_mbox_on_standard_input(store_instance, tmp_path):
     again = tmp_path / "again.mbox"
     inst.mk("export", "--format", "mbox", "--mailbox", "Piped", "bob", again)
     assert again.read_bytes() == box.read_bytes()
+    # and out on standard output
+    out = subprocess.run([str(BIN / "mailkeep"), "-c", str(inst.conf), "export", "--format", "mbox",
+                          "--mailbox", "Piped", "bob", "-"], capture_output=True, check=True)
+    assert out.stdout == box.read_bytes()
+    assert b"exported 200 messages" in out.stderr

@@ -1,0 +1,74 @@
+"""One mailbox seen from IMAP and from the mount: a change on either side
+shows on the other (flags, UIDs, moves, expunges) within a second."""
+import imaplib
+import os
+import re
+import subprocess
+import time
+
+from mkhelpers import BIN, free_port, wait_port  # noqa: F401
+from mkhelpers import wait_for
+
+
+def files(d):
+    return sorted(p for p in os.listdir(d) if not p.startswith("."))
+
+
+def test_imap_and_mount_agree(instance):
+    port, tls_port = free_port(), free_port()
+    tls = instance.root / "tls"
+    tls.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem"), "-days", "30",
+                    "-subj", "/CN=localhost"], check=True, capture_output=True)
+    instance.write_conf(imapd_listen=f"127.0.0.1:{port}", imapd_tls_listen=f"127.0.0.1:{tls_port}")
+    instance.data.mkdir(parents=True, exist_ok=True)
+    instance.mk("user", "add", "bob", "--password-file", "-", "--uid", "2001", "--gid", "2001",
+                input="secret-bob\n")
+    imapd = instance.spawn(BIN / "mailkeep-imapd", "-c", instance.conf, "-f")
+    wait_port(port, proc=imapd)
+    fs = instance.spawn(BIN / "mailkeep-fs", "-c", instance.conf, "-f")
+    mnt = instance.root / "mail"
+    try:
+        wait_for(lambda: os.path.ismount(mnt), 10, "the mount")
+        bob = mnt / "bob"
+        m = imaplib.IMAP4("127.0.0.1", port)
+        m.login("bob", "secret-bob")
+        msg = b"From: a@example.org\r\nSubject: over imap\r\n\r\nappended\r\n"
+        typ, data = m.append("INBOX", None, None, msg)
+        assert typ == "OK"
+        uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
+        # IMAP -> mount: the new message, then \Seen
+        name = wait_for(lambda: (files(bob / "cur") + files(bob / "new") or [None])[0], 10, "appended mail")
+        path = bob / ("cur" if name in files(bob / "cur") else "new") / name
+        assert path.read_bytes() == msg
+        assert int(os.getxattr(path, "user.mail.uid")) == uid
+        m.select("INBOX")
+        assert m.uid("STORE", str(uid), "+FLAGS", "(\\Seen \\Answered)")[0] == "OK"
+        seen = wait_for(lambda: [n for n in files(bob / "cur") if n.endswith(":2,RS")], 10, "\\Seen on the mount")
+        # mount -> IMAP: flags by rename
+        os.rename(bob / "cur" / seen[0], bob / "cur" / seen[0].replace(":2,RS", ":2,FRS"))
+        typ, data = m.uid("FETCH", str(uid), "(FLAGS)")
+        assert b"\\Flagged" in data[0] and b"\\Seen" in data[0] and b"\\Answered" in data[0]
+        # mount -> IMAP: a move into Archive, the same bytes under a new UID there
+        os.rename(bob / "cur" / seen[0].replace(":2,RS", ":2,FRS"),
+                  bob / ".Archive" / "cur" / seen[0].replace(":2,RS", ":2,FRS"))
+        m.noop()
+        typ, data = m.uid("SEARCH", "ALL")
+        assert data[0].split() == []
+        m.select("Archive")
+        typ, data = m.uid("SEARCH", "ALL")
+        (auid,) = data[0].split()
+        typ, data = m.uid("FETCH", auid.decode(), "(BODY.PEEK[])")
+        assert data[0][1] == msg
+        archived = bob / ".Archive" / "cur" / files(bob / ".Archive" / "cur")[0]
+        assert int(os.getxattr(archived, "user.mail.uid")) == int(auid)
+        # IMAP -> mount: expunge
+        m.uid("STORE", auid.decode(), "+FLAGS", "(\\Deleted)")
+        m.expunge()
+        wait_for(lambda: files(bob / ".Archive" / "cur") == [], 10, "the expunge on the mount")
+        m.logout()
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        instance.stop(fs)
+        instance.stop(imapd)
