@@ -114,8 +114,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_open("mailkeep/fs", foreground || strcmp(config_get(cfg, "log_target"), "stderr") == 0
-					? LOG_TO_STDERR
-					: LOG_TO_SYSLOG);
+				    ? LOG_TO_STDERR
+				    : LOG_TO_SYSLOG);
 
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.lock, NULL);
