@@ -83,20 +83,22 @@ static void grey_done(void *arg)
 		pconn_unref(c);
 		return;
 	}
+	char client[64];
 	PRINTABLE(sender, c->sender);
 	PRINTABLE(rcpt, c->rcpt);
+	PRINTABLE(client, c->client);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	if (c->rc != 0) {
 		log_warn("policy: greylist unavailable (%s): DUNNO for %s", store_strerror(c->rc),
-			 c->client);
+			 client);
 		evbuffer_add_printf(out, "action=DUNNO\n\n");
 	} else if (c->verdict == GREYLIST_DEFER) {
-		log_info("policy: greylisted client=%s, from=<%s>, to=<%s>, wait=%lld", c->client,
+		log_info("policy: greylisted client=%s, from=<%s>, to=<%s>, wait=%lld", client,
 			 sender, rcpt, (long long)c->wait);
 		evbuffer_add_printf(out, "action=DEFER_IF_PERMIT %s (%lld seconds left)\n\n",
 				    c->srv->greylist_text, (long long)c->wait);
 	} else {
-		log_info("policy: pass client=%s, from=<%s>, to=<%s>", c->client, sender, rcpt);
+		log_info("policy: pass client=%s, from=<%s>, to=<%s>", client, sender, rcpt);
 		evbuffer_add_printf(out, "action=DUNNO\n\n");
 	}
 	pconn_reset(c);

@@ -705,9 +705,11 @@ static void message_end(struct session *s)
 	else if (s->nrcpt == 0 || !s->mail_seen)
 		refuse = "554 5.5.1 Error: no valid recipients";
 	if (refuse) {
+		char from[SMTP_ADDR_MAX + 1];
+		PRINTABLE(from, s->from.addr);
 		log_info("%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
 			 s->qid[0] ? s->qid : "NOQUEUE", s->in_bdat ? "BDAT" : "END-OF-MESSAGE",
-			 s->client, refuse, s->from.addr, s->lmtp ? "LMTP" : "ESMTP", s->helo);
+			 s->client, refuse, from, s->lmtp ? "LMTP" : "ESMTP", s->helo);
 		if (s->lmtp && s->nrcpt > 0)
 			for (size_t i = 0; i < s->nrcpt; i++)
 				session_reply(s, "%s", refuse);
