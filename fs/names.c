@@ -7,9 +7,9 @@ static const struct {
 	char letter;
 	uint32_t flag;
 } flag_letters[] = {
-	/* ASCII order, as the Maildir spec wants */
-	{'D', STORE_F_DRAFT}, {'F', STORE_F_FLAGGED}, {'P', 0},
-	{'R', STORE_F_ANSWERED}, {'S', STORE_F_SEEN}, {'T', STORE_F_DELETED},
+    /* ASCII order, as the Maildir spec wants */
+    {'D', STORE_F_DRAFT},    {'F', STORE_F_FLAGGED}, {'P', 0},
+    {'R', STORE_F_ANSWERED}, {'S', STORE_F_SEEN},    {'T', STORE_F_DELETED},
 };
 
 int mdname_base_valid(const char *base, size_t len)

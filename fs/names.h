@@ -24,10 +24,10 @@
 
 struct mdname {
 	char base[STORE_BASE_MAX]; /* NUL-terminated */
-	int has_size;              /* ",S=" was present */
+	int has_size;		   /* ",S=" was present */
 	uint64_t size;
-	int has_info;              /* ":2," was present */
-	uint32_t flags;            /* STORE_F_* bits of the letters D F R S T */
+	int has_info;	/* ":2," was present */
+	uint32_t flags; /* STORE_F_* bits of the letters D F R S T */
 };
 
 /* Parses a file name of len bytes (no NUL needed). Returns 0, or -1 if it is

@@ -119,11 +119,11 @@ static int set_name_flags(struct store_txn *txn, struct store_msg *msg, uint32_t
 	uint32_t add = want & ~msg->flags & mask, del = msg->flags & ~want & mask;
 	int rc;
 
-	if (del && (rc = store_msg_set_flags(txn, msg->mbid, msg->uid, STORE_FLAGS_REMOVE, del, NULL, 0,
-					     msg)) < 0)
+	if (del && (rc = store_msg_set_flags(txn, msg->mbid, msg->uid, STORE_FLAGS_REMOVE, del,
+					     NULL, 0, msg)) < 0)
 		return rc;
-	if (add && (rc = store_msg_set_flags(txn, msg->mbid, msg->uid, STORE_FLAGS_ADD, add, NULL, 0,
-					     msg)) < 0)
+	if (add && (rc = store_msg_set_flags(txn, msg->mbid, msg->uid, STORE_FLAGS_ADD, add, NULL,
+					     0, msg)) < 0)
 		return rc;
 	return 0;
 }
@@ -164,7 +164,8 @@ static int create_common(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 			return EEXIST;
 	}
 	memset(e, 0, sizeof(*e));
-	if ((rc = fs_pending_create(fs, pl.mbid, pl.sub, name, mode, &ino, &e->attr, &pl.owner)) != 0)
+	if ((rc = fs_pending_create(fs, pl.mbid, pl.sub, name, mode, &ino, &e->attr, &pl.owner)) !=
+	    0)
 		return rc;
 	e->ino = ino;
 	return 0;
@@ -346,7 +347,8 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if ((rc = place_of(fs, parent, &pl)) != 0)
 		goto fail;
 	if (pl.kind != FSI_SUB) {
-		rc = pl.kind == FSI_USER || pl.kind == FSI_MBOX || pl.kind == FSI_ROOT ? EISDIR : ENOTDIR;
+		rc = pl.kind == FSI_USER || pl.kind == FSI_MBOX || pl.kind == FSI_ROOT ? EISDIR
+										       : ENOTDIR;
 		goto fail;
 	}
 	if (fs_pending_unlink(fs, pl.mbid, pl.sub, name) == 0) {
@@ -483,7 +485,6 @@ static int w_move(struct store_txn *txn, void *vctx)
 	}
 	return set_name_flags(txn, &c->msg, c->want);
 }
-
 
 static int rename_folder(struct fs *fs, const struct place *src, const char *name,
 			 const struct place *dst, const char *newname, unsigned int flags);
@@ -673,8 +674,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)fi;
 
 	if (f.kind == FSI_PENDING &&
-	    fs_pending_info(fs, f.serial, &mbid, &sub, name, &linked, &len) == 0 && sub != FSI_TMP &&
-	    !linked && len > 0 && message_name(name, &mn)) {
+	    fs_pending_info(fs, f.serial, &mbid, &sub, name, &linked, &len) == 0 &&
+	    sub != FSI_TMP && !linked && len > 0 && message_name(name, &mn)) {
 		memset(&dst, 0, sizeof(dst));
 		dst.kind = FSI_SUB;
 		dst.mbid = mbid;
@@ -685,8 +686,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		} else {
 			char pname[MDNAME_MAX + 1];
 			log_warn("fs: cannot store %s written into %s/ (mailbox %u): %s",
-				 log_printable(pname, sizeof(pname), name, strlen(name)), fsi_sub_name(sub),
-				 mbid, strerror(rc));
+				 log_printable(pname, sizeof(pname), name, strlen(name)),
+				 fsi_sub_name(sub), mbid, strerror(rc));
 		}
 	}
 	fuse_reply_err(req, 0);
@@ -833,7 +834,8 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			store_msg_foreach(txn, pl.mbid, empty_cb, &ec);
 			store_read_end(&txn);
 		}
-		if (ec.found || fs_pending_list(fs, pl.mbid, (enum fsi_sub)sub, 0, count_pending_cb, NULL)) {
+		if (ec.found ||
+		    fs_pending_list(fs, pl.mbid, (enum fsi_sub)sub, 0, count_pending_cb, NULL)) {
 			rc = ENOTEMPTY;
 			goto fail;
 		}

@@ -284,7 +284,7 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 					break;
 				SP();
 				io_puts(&s->io, "FLAGS ");
-				sess_write_flags(s, m.flags, m.keywords);
+				sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);
 				break;
 			case I_UID:
 				if (have_uid++)
@@ -352,7 +352,7 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 		if (f.set_seen && !v->readonly && !have_flags) {
 			SP();
 			io_puts(&s->io, "FLAGS ");
-			sess_write_flags(s, m.flags, m.keywords);
+			sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);
 		}
 		if (f.changedsince && !have_modseq) {
 			SP();

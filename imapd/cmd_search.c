@@ -254,6 +254,7 @@ struct msgctx {
 	struct fetch_cache *pending;
 	struct fetch_mime_text mt;
 	int mt_loaded;
+	uint32_t flags; /* with the session's \Recent */
 };
 
 /* The i-th segment of the cached search record (see mime_search_fields). */
@@ -396,9 +397,9 @@ static int eval(const struct key *k, struct msgctx *c)
 	case K_UNFLAG: return (m->flags & k->flag) == 0;
 	case K_KEYWORD: return has_keyword(m->keywords, k->str);
 	case K_UNKEYWORD: return !has_keyword(m->keywords, k->str);
-	case K_NEW: return (m->flags & STORE_F_RECENT) && !(m->flags & STORE_F_SEEN);
-	case K_OLD: return !(m->flags & STORE_F_RECENT);
-	case K_RECENT: return (m->flags & STORE_F_RECENT) != 0;
+	case K_NEW: return (c->flags & STORE_F_RECENT) && !(m->flags & STORE_F_SEEN);
+	case K_OLD: return !(c->flags & STORE_F_RECENT);
+	case K_RECENT: return (c->flags & STORE_F_RECENT) != 0;
 	case K_LARGER: return m->size > k->num;
 	case K_SMALLER: return m->size < k->num;
 	case K_BEFORE: return iday < (int64_t)k->num;
@@ -482,7 +483,8 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		uint32_t seq = sess_seq_of(s, m.uid);
 		if (seq == 0)
 			continue; /* not in the client's view yet */
-		struct msgctx c = {.txn = txn, .m = &m, .seq = seq, .pending = &pending};
+		struct msgctx c = {.txn = txn, .m = &m, .seq = seq, .pending = &pending,
+				 .flags = sess_flags(s, m.uid, m.flags)};
 		if (eval(root, &c)) {
 			hits[nhits++] = cmd->uid ? m.uid : seq;
 			if (m.modseq > maxmodseq)

@@ -239,6 +239,58 @@ static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, cons
 	pthread_mutex_unlock(&d->views_lock);
 }
 
+struct recent_ctx {
+	uint32_t mbid;
+	uint32_t *uids;
+	size_t n;
+};
+
+static int clear_recent_fn(struct store_txn *txn, void *ctx)
+{
+	struct recent_ctx *rc = ctx;
+	for (size_t i = 0; i < rc->n; i++) {
+		int r = store_msg_set_flags(txn, rc->mbid, rc->uids[i], STORE_FLAGS_REMOVE, STORE_F_RECENT, NULL, 0, NULL);
+		if (r != 0 && r != STORE_ENOTFOUND)
+			return r;
+	}
+	return 0;
+}
+
+/* The mailbox's \Recent messages; SELECT (not EXAMINE) takes them for this
+ * session, clearing the flag in the store (the mount then shows them in cur/). */
+static void claim_recent(struct session *s, const char *name, int readonly, struct recent_ctx *rc)
+{
+	struct store_txn *txn = NULL;
+	struct store_mailbox mb;
+	struct store_cursor *cur = NULL;
+	size_t cap = 0;
+	memset(rc, 0, sizeof(*rc));
+	if (store_read_begin(s->d->store, &txn) != 0)
+		return;
+	if (store_mailbox_get(txn, s->user_id, name, &mb) == 0 && mb.recent > 0 &&
+	    store_msg_cursor_open(txn, mb.id, 1, &cur) == 0) {
+		struct store_msg m;
+		rc->mbid = mb.id;
+		while (store_msg_cursor_next(cur, &m) == 0) {
+			if (!(m.flags & STORE_F_RECENT))
+				continue;
+			if (rc->n == cap) {
+				cap = cap ? cap * 2 : 64;
+				rc->uids = realloc(rc->uids, cap * sizeof(uint32_t));
+				if (rc->uids == NULL)
+					abort();
+			}
+			rc->uids[rc->n++] = m.uid;
+		}
+		store_msg_cursor_close(&cur);
+	}
+	store_read_end(&txn);
+	if (!readonly && rc->n > 0 && store_write(s->d->store, clear_recent_fn, rc) != 0) {
+		free(rc->uids);
+		memset(rc, 0, sizeof(*rc));
+	}
+}
+
 static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 {
 	char name[STORE_NAME_MAX + 1];
@@ -258,6 +310,8 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 		if (s->qresync)
 			sess_untagged(s, "OK [CLOSED] Previous mailbox closed.");
 	}
+	struct recent_ctx rc;
+	claim_recent(s, name, readonly, &rc);
 	struct store_txn *txn = NULL;
 	struct store_mailbox mb;
 	struct store_cursor *cur = NULL;
@@ -266,10 +320,13 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 		r = store_mailbox_get(txn, s->user_id, name, &mb);
 	if (r != 0) {
 		store_read_end(&txn);
+		free(rc.uids);
 		sess_store_error(s, r, readonly ? "EXAMINE" : "SELECT");
 		return;
 	}
 	struct view *v = &s->sel;
+	v->recent = rc.uids;
+	v->nrecent = rc.n;
 	v->mbid = mb.id;
 	mk_strlcpy(v->name, mb.name, sizeof(v->name));
 	v->uidvalidity = mb.uidvalidity;
@@ -295,7 +352,7 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 	sess_untagged(s, "OK [PERMANENTFLAGS (%s)] Flags permitted.",
 		      readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
 	sess_untagged(s, "%zu EXISTS", v->n);
-	sess_untagged(s, "0 RECENT");
+	sess_untagged(s, "%zu RECENT", v->nrecent);
 	if (first_unseen)
 		sess_untagged(s, "OK [UNSEEN %u] First unseen.", first_unseen);
 	sess_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
@@ -320,7 +377,7 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 				if (m.modseq <= q.modseq || (vc.known && !imap_seqset_contains(vc.known, m.uid)))
 					continue;
 				io_printf(&s->io, "* %u FETCH (UID %u FLAGS ", seq, m.uid);
-				sess_write_flags(s, m.flags, m.keywords);
+				sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);
 				io_printf(&s->io, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
 			}
 			store_msg_cursor_close(&cur);

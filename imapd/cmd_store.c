@@ -129,7 +129,7 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 		if (cmd->uid)
 			io_printf(&s->io, "UID %u ", uids[k]);
 		io_puts(&s->io, "FLAGS ");
-		sess_write_flags(s, c.res[k].flags, c.res[k].keywords);
+		sess_write_flags(s, sess_flags(s, uids[k], c.res[k].flags), c.res[k].keywords);
 		if (s->condstore)
 			io_printf(&s->io, " MODSEQ (%llu)", (unsigned long long)c.res[k].modseq);
 		io_puts(&s->io, ")\r\n");

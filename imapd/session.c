@@ -316,9 +316,26 @@ const char *sess_uidset(struct session *s, const uint32_t *uids, size_t n)
 	return out;
 }
 
+uint32_t sess_flags(const struct session *s, uint32_t uid, uint32_t flags)
+{
+	size_t lo = 0, hi = s->sel.nrecent;
+	flags &= ~(uint32_t)STORE_F_RECENT;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s->sel.recent[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->sel.nrecent && s->sel.recent[lo] == uid)
+		flags |= STORE_F_RECENT;
+	return flags;
+}
+
 void sess_unselect(struct session *s)
 {
 	free(s->sel.uids);
+	free(s->sel.recent);
 	memset(&s->sel, 0, sizeof(s->sel));
 	if (s->state == S_SELECTED)
 		s->state = S_AUTH;
@@ -388,7 +405,7 @@ static int report_flags(const struct store_msg *m, void *ctx)
 	if (s->qresync || s->condstore)
 		io_printf(&s->io, "UID %u ", m->uid);
 	io_puts(&s->io, "FLAGS ");
-	sess_write_flags(s, m->flags, m->keywords);
+	sess_write_flags(s, sess_flags(s, m->uid, m->flags), m->keywords);
 	if (s->condstore)
 		io_printf(&s->io, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 	io_puts(&s->io, ")\r\n");
@@ -414,6 +431,19 @@ void sess_sync(struct session *s, int allow_expunge)
 	if (r != 0 || (mb.highestmodseq == v->hms && mb.uidnext == v->uidnext &&
 		       (!allow_expunge || v->exp_modseq == mb.highestmodseq)))
 		goto done;
+	/* Only this session's own STORE changed the mailbox (each change adds
+	 * exactly one to HIGHESTMODSEQ): nothing to tell, no need to look. */
+	if (s->nown > 0 && mb.uidnext == v->uidnext && v->exp_modseq == v->hms) {
+		uint64_t mine = 0;
+		for (size_t i = 0; i < s->nown; i++)
+			if (s->own_modseqs[i] > v->hms)
+				mine++;
+		if (mb.highestmodseq - v->hms == mine) {
+			v->hms = mb.highestmodseq;
+			v->exp_modseq = mb.highestmodseq;
+			goto done;
+		}
+	}
 	if (allow_expunge) {
 		struct exp_ctx e = {0};
 		store_expunged_since(txn, v->mbid, v->exp_modseq, collect_expunged, &e);

@@ -60,6 +60,8 @@ struct view {
 	uint64_t exp_modseq; /* expunges up to this modseq were reported */
 	uint32_t uidnext; /* first UID the client has not seen */
 	int readonly;
+	uint32_t *recent; /* UIDs that are \Recent in this session, ascending */
+	size_t nrecent;
 };
 
 struct session {
@@ -116,6 +118,9 @@ void sess_unselect(struct session *s);
 int sess_resolve(struct session *s, const char *set, int uid, uint32_t **seqs_r, size_t *n_r);
 /* Sequence number of uid, or 0. */
 uint32_t sess_seq_of(const struct session *s, uint32_t uid);
+/* The store's flags with \Recent as this session sees it (RFC 3501: the
+ * session that selected a message first holds its \Recent). */
+uint32_t sess_flags(const struct session *s, uint32_t uid, uint32_t flags);
 /* Writes "(\Seen \Answered kw ...)". */
 void sess_write_flags(struct session *s, uint32_t flags, const char *keywords);
 /* Parses a flag list (or a single flag) into system flags and keywords

@@ -50,8 +50,8 @@ static void test_parse_variants(void **state)
 	parse_ok("123.M1P2.h,S=10,W=12:2,DFPRSTab", &mn);
 	assert_string_equal(mn.base, "123.M1P2.h");
 	assert_int_equal(mn.size, 10);
-	assert_int_equal(mn.flags, STORE_F_DRAFT | STORE_F_FLAGGED | STORE_F_ANSWERED | STORE_F_SEEN |
-					   STORE_F_DELETED);
+	assert_int_equal(mn.flags, STORE_F_DRAFT | STORE_F_FLAGGED | STORE_F_ANSWERED |
+				       STORE_F_SEEN | STORE_F_DELETED);
 	/* any order */
 	parse_ok("x:2,TS", &mn);
 	assert_int_equal(mn.flags, STORE_F_SEEN | STORE_F_DELETED);
@@ -108,7 +108,8 @@ static void test_roundtrip(void **state)
 	struct mdname mn;
 	(void)state;
 	for (uint32_t f = 0; f < 64; f++) {
-		assert_true(mdname_format(out, sizeof(out), "1700000000.M1.x", 18446744073709551615ULL, f) > 0);
+		assert_true(mdname_format(out, sizeof(out), "1700000000.M1.x",
+					  18446744073709551615ULL, f) > 0);
 		parse_ok(out, &mn);
 		assert_int_equal(mn.flags, f & MDNAME_FLAGS_MASK);
 		assert_int_equal(mn.size, 18446744073709551615ULL);
@@ -174,10 +175,10 @@ static void test_inodes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_full),   cmocka_unit_test(test_parse_variants),
-		cmocka_unit_test(test_parse_bad),    cmocka_unit_test(test_format),
-		cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_matches_alias),
-		cmocka_unit_test(test_inodes),
+	    cmocka_unit_test(test_parse_full), cmocka_unit_test(test_parse_variants),
+	    cmocka_unit_test(test_parse_bad),  cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_roundtrip),  cmocka_unit_test(test_matches_alias),
+	    cmocka_unit_test(test_inodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -564,3 +564,35 @@ def test_many_idle_sessions_all_hear(imapd):
         r.send(b"DONE\r\n")
         assert r.line().startswith(b"i OK")
         r.close()
+
+
+def test_recent_belongs_to_the_first_select(imapd, tmp_path):
+    md = tmp_path / "md"
+    for sub in ("new", "cur", "tmp"):
+        (md / sub).mkdir(parents=True)
+    for i in range(1, 4):
+        (md / "new" / f"170000000{i}.M{i}.host").write_bytes(message(i))
+    imapd.inst.mk("import", "alice", md)  # new/ messages stay \Recent
+    ex = Raw(imapd.port)
+    ex.cmd("LOGIN alice secret-alice")
+    lines, _ = ex.cmd("EXAMINE INBOX")
+    assert b"* 3 RECENT\r\n" in lines  # EXAMINE shows, does not take
+    a = Raw(imapd.port)
+    a.cmd("LOGIN alice secret-alice")
+    lines, _ = a.cmd("SELECT INBOX")
+    assert b"* 3 RECENT\r\n" in lines
+    lines, _ = a.cmd("FETCH 1:3 FLAGS")
+    assert all(b"\\Recent" in ln for ln in lines)
+    assert a.cmd("SEARCH NEW")[0] == [b"* SEARCH 1 2 3\r\n"]
+    b = Raw(imapd.port)
+    b.cmd("LOGIN alice secret-alice")
+    lines, _ = b.cmd("SELECT INBOX")
+    assert b"* 0 RECENT\r\n" in lines
+    lines, _ = b.cmd("FETCH 1:3 FLAGS")
+    assert not any(b"\\Recent" in ln for ln in lines)
+    assert b.cmd("SEARCH RECENT")[0] == [b"* SEARCH\r\n"]
+    assert b.cmd("SEARCH OLD")[0] == [b"* SEARCH 1 2 3\r\n"]
+    lines, _ = b.cmd("STATUS INBOX (RECENT)")
+    assert lines == [b'* STATUS "INBOX" (RECENT 0)\r\n']
+    for r in (ex, a, b):
+        r.close()
