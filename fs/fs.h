@@ -57,7 +57,7 @@ struct fs_user {
 	uint32_t id;
 	uid_t uid;
 	gid_t gid;
-	uint32_t inbox;        /* INBOX's mbid */
+	uint32_t inbox;	       /* INBOX's mbid */
 	struct timespec mtime; /* of /<user>: the last folder change seen */
 };
 
@@ -80,7 +80,7 @@ struct fs {
 	double entry_timeout, attr_timeout, negative_timeout;
 	uid_t default_uid;
 	gid_t default_gid;
-	uint64_t tmp_max_size;  /* one file being written */
+	uint64_t tmp_max_size;	/* one file being written */
 	uint64_t tmp_max_total; /* all of them */
 	struct timespec start;
 	/* LDAP users: uidNumber/gidNumber when the store has none (NULL: embedded) */
@@ -160,7 +160,8 @@ int fs_pending_mbid(struct fs *fs, uint64_t serial, uint32_t *mbid_r);
 /* Writes; 0 and *written_r, or an errno (EFBIG past tmp_max_size, ENOSPC). */
 int fs_pending_write(struct fs *fs, uint64_t serial, const char *data, size_t len, off_t off);
 /* Reads into buf (size bytes at most): 0 and *len_r, or ENOENT. */
-int fs_pending_read(struct fs *fs, uint64_t serial, char *buf, size_t size, off_t off, size_t *len_r);
+int fs_pending_read(struct fs *fs, uint64_t serial, char *buf, size_t size, off_t off,
+		    size_t *len_r);
 /* Truncates or extends to size: 0 or an errno. */
 int fs_pending_truncate(struct fs *fs, uint64_t serial, uint64_t size);
 int fs_pending_set_times(struct fs *fs, uint64_t serial, const struct timespec *mtime);

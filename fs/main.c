@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	char *fargv[4];
-	struct fuse_args args;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	long long v;
 
 	while ((c = getopt(argc, argv, "c:fdvh")) != -1) {
@@ -114,8 +114,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_open("mailkeep/fs", foreground || strcmp(config_get(cfg, "log_target"), "stderr") == 0
-					? LOG_TO_STDERR
-					: LOG_TO_SYSLOG);
+				    ? LOG_TO_STDERR
+				    : LOG_TO_SYSLOG);
 
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.lock, NULL);
@@ -206,6 +206,7 @@ out:
 		dir_close(&fs.dir);
 	if (fs.store)
 		store_close(&fs.store);
+	fuse_opt_free_args(&args);
 	fs_pending_free(&fs);
 	fs_state_free(&fs);
 	config_free(&cfg);

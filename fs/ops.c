@@ -237,9 +237,17 @@ static int lookup_in(struct fs *fs, struct store_txn *txn, fuse_ino_t parent, co
 		}
 		if (p.sub == FSI_TMP || mdname_parse(name, strlen(name), &mn) < 0)
 			return 0;
-		if ((rc = store_msg_get_by_base(txn, p.id, mn.base, &msg)) < 0)
+		{
+			const char *cand[3];
+			int nc = mdname_candidates(&mn, cand);
+			rc = STORE_ENOTFOUND;
+			for (int k = 0; k < nc && rc == STORE_ENOTFOUND; k++)
+				rc = store_msg_get_by_base(txn, p.id, cand[k], &msg);
+		}
+		if (rc < 0)
 			return rc == STORE_ENOTFOUND || rc == STORE_EINVAL ? 0 : fs_errno(rc);
-		if (fs_msg_sub(&msg) != p.sub || !mdname_matches(&mn, msg.base, msg.size, msg.flags))
+		if (fs_msg_sub(&msg) != p.sub ||
+		    !mdname_matches(&mn, msg.base, msg.size, msg.flags))
 			return 0;
 		if ((rc = fs_mb_owner(fs, txn, p.id, &owner)) < 0)
 			return fs_errno(rc);
@@ -324,7 +332,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	rc = attr_of(fs, txn, ino, &st);
 	if (rc == 0)
-		fuse_reply_attr(req, &st, fsi_decode(ino).kind == FSI_PENDING ? 0 : fs->attr_timeout);
+		fuse_reply_attr(req, &st,
+				fsi_decode(ino).kind == FSI_PENDING ? 0 : fs->attr_timeout);
 	else
 		fuse_reply_err(req, rc);
 	store_read_end(&txn);
@@ -345,7 +354,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, ENOSYS);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fsi f = fsi_decode(ino);
@@ -407,13 +417,16 @@ struct dirbuf {
 };
 
 /* Adds one entry; 0, or 1 when the buffer is full. */
-static int dirbuf_add(struct dirbuf *d, const char *name, const struct fuse_entry_param *e, off_t next)
+static int dirbuf_add(struct dirbuf *d, const char *name, const struct fuse_entry_param *e,
+		      off_t next)
 {
 	size_t n;
 	if (d->plus)
-		n = fuse_add_direntry_plus(d->req, d->buf + d->len, d->size - d->len, name, e, next);
+		n = fuse_add_direntry_plus(d->req, d->buf + d->len, d->size - d->len, name, e,
+					   next);
 	else
-		n = fuse_add_direntry(d->req, d->buf + d->len, d->size - d->len, name, &e->attr, next);
+		n = fuse_add_direntry(d->req, d->buf + d->len, d->size - d->len, name, &e->attr,
+				      next);
 	if (n > d->size - d->len) {
 		d->full = 1;
 		return 1;
@@ -608,7 +621,8 @@ fail:
 	store_read_end(&txn);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
 	(void)fi;
 	do_readdir(req, ino, size, off, 0);
@@ -645,31 +659,31 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.forget = op_forget,
-	.forget_multi = op_forget_multi,
-	.getattr = op_getattr,
-	.setattr = fs_op_setattr,
-	.open = op_open,
-	.opendir = op_opendir,
-	.read = op_read,
-	.write = fs_op_write,
-	.release = fs_op_release,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.statfs = op_statfs,
-	.access = op_access,
-	.create = fs_op_create,
-	.mknod = fs_op_mknod,
-	.mkdir = fs_op_mkdir,
-	.rmdir = fs_op_rmdir,
-	.unlink = fs_op_unlink,
-	.rename = fs_op_rename,
-	.link = fs_op_link,
-	.symlink = fs_op_symlink,
-	.getxattr = fs_op_getxattr,
-	.listxattr = fs_op_listxattr,
-	.setxattr = fs_op_setxattr,
-	.removexattr = fs_op_removexattr,
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = fs_op_setattr,
+    .open = op_open,
+    .opendir = op_opendir,
+    .read = op_read,
+    .write = fs_op_write,
+    .release = fs_op_release,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .statfs = op_statfs,
+    .access = op_access,
+    .create = fs_op_create,
+    .mknod = fs_op_mknod,
+    .mkdir = fs_op_mkdir,
+    .rmdir = fs_op_rmdir,
+    .unlink = fs_op_unlink,
+    .rename = fs_op_rename,
+    .link = fs_op_link,
+    .symlink = fs_op_symlink,
+    .getxattr = fs_op_getxattr,
+    .listxattr = fs_op_listxattr,
+    .setxattr = fs_op_setxattr,
+    .removexattr = fs_op_removexattr,
 };

@@ -26,7 +26,8 @@ static struct fs_pending *find_serial(struct fs *fs, uint64_t serial)
 	return NULL;
 }
 
-static struct fs_pending *find_name(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name)
+static struct fs_pending *find_name(struct fs *fs, uint32_t mbid, enum fsi_sub sub,
+				    const char *name)
 {
 	for (struct fs_pending *p = fs->pending; p; p = p->next)
 		if (p->mbid == mbid && p->sub == sub && strcmp(p->name, name) == 0)
@@ -88,7 +89,8 @@ out:
 	return rc;
 }
 
-int fs_pending_lookup(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name, uint64_t *ino_r)
+int fs_pending_lookup(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name,
+		      uint64_t *ino_r)
 {
 	struct fs_pending *p;
 	int rc = ENOENT;
@@ -181,7 +183,8 @@ out:
 	return rc;
 }
 
-int fs_pending_read(struct fs *fs, uint64_t serial, char *out, size_t size, off_t off, size_t *len_r)
+int fs_pending_read(struct fs *fs, uint64_t serial, char *out, size_t size, off_t off,
+		    size_t *len_r)
 {
 	struct fs_pending *p;
 	int rc = 0;
@@ -254,7 +257,8 @@ static void unlink_node(struct fs *fs, struct fs_pending *p)
 	free(p);
 }
 
-int fs_pending_rename(struct fs *fs, uint64_t serial, uint32_t mbid, enum fsi_sub sub, const char *name)
+int fs_pending_rename(struct fs *fs, uint64_t serial, uint32_t mbid, enum fsi_sub sub,
+		      const char *name)
 {
 	struct fs_pending *p, *old;
 	int rc = 0;

@@ -92,10 +92,12 @@ static void queue_run(struct fs *fs, struct inval *q)
 		struct inval *next = q->next;
 		int rc;
 		if (q->parent)
-			rc = fuse_lowlevel_notify_inval_entry(fs->se, q->parent, q->name, strlen(q->name));
+			rc = fuse_lowlevel_notify_inval_entry(fs->se, q->parent, q->name,
+							      strlen(q->name));
 		else
 			rc = fuse_lowlevel_notify_inval_inode(fs->se, q->ino, 0, 0);
-		log_debug("fs: invalidate %llx %s%s: %d", (unsigned long long)(q->parent ? q->parent : q->ino),
+		log_debug("fs: invalidate %llx %s%s: %d",
+			  (unsigned long long)(q->parent ? q->parent : q->ino),
 			  q->parent ? "entry " : "inode", q->name, rc);
 		free(q);
 		q = next;
@@ -103,7 +105,8 @@ static void queue_run(struct fs *fs, struct inval *q)
 }
 
 /* Queues the name a message had in the kernel's eyes. */
-static void push_name(struct inval **q, uint32_t mbid, const char *base, uint64_t size, uint8_t state)
+static void push_name(struct inval **q, uint32_t mbid, const char *base, uint64_t size,
+		      uint8_t state)
 {
 	char name[MDNAME_MAX + 1];
 	if (fs_state_name(base, size, state, name) < 0)
@@ -142,7 +145,8 @@ static int sync_msg_cb(const struct store_msg *msg, void *vctx)
 		return 0;
 	c->changed = 1;
 	pthread_mutex_lock(&fs->lock);
-	k = c->mbid < fs->nmbs && fs->mbs[c->mbid].used ? known_find(&fs->mbs[c->mbid], msg->uid) : NULL;
+	k = c->mbid < fs->nmbs && fs->mbs[c->mbid].used ? known_find(&fs->mbs[c->mbid], msg->uid)
+							: NULL;
 	if (k && k->state != state) {
 		push_name(c->q, c->mbid, k->base, k->size, k->state);
 		k->state = state;
@@ -263,7 +267,8 @@ static void *watch_main(void *arg)
 	char tmp[64];
 
 	while (W.running) {
-		struct pollfd pfd[2] = {{.fd = W.store_fd, .events = POLLIN}, {.fd = W.pipe[0], .events = POLLIN}};
+		struct pollfd pfd[2] = {{.fd = W.store_fd, .events = POLLIN},
+					{.fd = W.pipe[0], .events = POLLIN}};
 		struct inval *q;
 		int n = poll(pfd, 2, 1000);
 

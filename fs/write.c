@@ -98,7 +98,14 @@ static int find_msg(struct store_txn *txn, uint32_t mbid, enum fsi_sub sub, cons
 
 	if (sub == FSI_TMP || name[0] == '.' || mdname_parse(name, strlen(name), &mn) < 0)
 		return STORE_ENOTFOUND;
-	if ((rc = store_msg_get_by_base(txn, mbid, mn.base, msg)) < 0)
+	{
+		const char *cand[3];
+		int nc = mdname_candidates(&mn, cand);
+		rc = STORE_ENOTFOUND;
+		for (int k = 0; k < nc && rc == STORE_ENOTFOUND; k++)
+			rc = store_msg_get_by_base(txn, mbid, cand[k], msg);
+	}
+	if (rc < 0)
 		return rc == STORE_EINVAL ? STORE_ENOTFOUND : rc;
 	if (fs_msg_sub(msg) != sub || !mdname_matches(&mn, msg->base, msg->size, msg->flags))
 		return STORE_ENOTFOUND;
@@ -119,11 +126,11 @@ static int set_name_flags(struct store_txn *txn, struct store_msg *msg, uint32_t
 	uint32_t add = want & ~msg->flags & mask, del = msg->flags & ~want & mask;
 	int rc;
 
-	if (del && (rc = store_msg_set_flags(txn, msg->mbid, msg->uid, STORE_FLAGS_REMOVE, del, NULL, 0,
-					     msg)) < 0)
+	if (del && (rc = store_msg_set_flags(txn, msg->mbid, msg->uid, STORE_FLAGS_REMOVE, del,
+					     NULL, 0, msg)) < 0)
 		return rc;
-	if (add && (rc = store_msg_set_flags(txn, msg->mbid, msg->uid, STORE_FLAGS_ADD, add, NULL, 0,
-					     msg)) < 0)
+	if (add && (rc = store_msg_set_flags(txn, msg->mbid, msg->uid, STORE_FLAGS_ADD, add, NULL,
+					     0, msg)) < 0)
 		return rc;
 	return 0;
 }
@@ -164,7 +171,8 @@ static int create_common(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 			return EEXIST;
 	}
 	memset(e, 0, sizeof(*e));
-	if ((rc = fs_pending_create(fs, pl.mbid, pl.sub, name, mode, &ino, &e->attr, &pl.owner)) != 0)
+	if ((rc = fs_pending_create(fs, pl.mbid, pl.sub, name, mode, &ino, &e->attr, &pl.owner)) !=
+	    0)
 		return rc;
 	e->ino = ino;
 	return 0;
@@ -346,7 +354,8 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if ((rc = place_of(fs, parent, &pl)) != 0)
 		goto fail;
 	if (pl.kind != FSI_SUB) {
-		rc = pl.kind == FSI_USER || pl.kind == FSI_MBOX || pl.kind == FSI_ROOT ? EISDIR : ENOTDIR;
+		rc = pl.kind == FSI_USER || pl.kind == FSI_MBOX || pl.kind == FSI_ROOT ? EISDIR
+										       : ENOTDIR;
 		goto fail;
 	}
 	if (fs_pending_unlink(fs, pl.mbid, pl.sub, name) == 0) {
@@ -426,7 +435,8 @@ static int commit_pending(struct fs *fs, uint64_t serial, const struct place *ds
 	c.internaldate = mtime.tv_sec > 0 ? mtime.tv_sec : 1;
 	c.mbid = dst->mbid;
 	c.flags = wanted_flags(&mn, dst->sub);
-	c.base = mn.base;
+	if (!(c.base = mdname_new_base(&mn)))
+		return ENAMETOOLONG;
 	c.replace = replace;
 	rc = store_write(fs->store, w_commit, &c);
 	free(data);
@@ -451,7 +461,7 @@ struct w_move {
 	uint32_t want;
 	int copy;
 	int same_base_needed;
-	const char *new_base;
+	const struct mdname *new_name;
 	struct store_msg old, msg;
 	int err;
 };
@@ -469,7 +479,7 @@ static int w_move(struct store_txn *txn, void *vctx)
 			c->err = EEXIST;
 			return E_ERRNO;
 		}
-		if (strcmp(c->new_base, c->old.base) != 0) {
+		if (!mdname_matches(c->new_name, c->old.base, c->old.size, c->new_name->flags)) {
 			/* a base name is the message's identity in its folder */
 			c->err = EPERM;
 			return E_ERRNO;
@@ -483,7 +493,6 @@ static int w_move(struct store_txn *txn, void *vctx)
 	}
 	return set_name_flags(txn, &c->msg, c->want);
 }
-
 
 static int rename_folder(struct fs *fs, const struct place *src, const char *name,
 			 const struct place *dst, const char *newname, unsigned int flags);
@@ -557,7 +566,7 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 	c.name = name;
 	c.dst_mbid = dst.mbid;
 	c.want = wanted_flags(&mn, dst.sub);
-	c.new_base = mn.base;
+	c.new_name = &mn;
 	if ((rc = store_write(fs->store, w_move, &c)) < 0) {
 		rc = rc == E_ERRNO ? c.err : fs_errno(rc);
 		goto fail;
@@ -632,7 +641,7 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 		c.name = name;
 		c.dst_mbid = dst.mbid;
 		c.want = wanted_flags(&mn, dst.sub);
-		c.new_base = mn.base;
+		c.new_name = &mn;
 		c.copy = 1;
 		if ((rc = store_write(fs->store, w_move, &c)) < 0) {
 			rc = rc == E_ERRNO ? c.err : fs_errno(rc);
@@ -673,8 +682,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)fi;
 
 	if (f.kind == FSI_PENDING &&
-	    fs_pending_info(fs, f.serial, &mbid, &sub, name, &linked, &len) == 0 && sub != FSI_TMP &&
-	    !linked && len > 0 && message_name(name, &mn)) {
+	    fs_pending_info(fs, f.serial, &mbid, &sub, name, &linked, &len) == 0 &&
+	    sub != FSI_TMP && !linked && len > 0 && message_name(name, &mn)) {
 		memset(&dst, 0, sizeof(dst));
 		dst.kind = FSI_SUB;
 		dst.mbid = mbid;
@@ -685,8 +694,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		} else {
 			char pname[MDNAME_MAX + 1];
 			log_warn("fs: cannot store %s written into %s/ (mailbox %u): %s",
-				 log_printable(pname, sizeof(pname), name, strlen(name)), fsi_sub_name(sub),
-				 mbid, strerror(rc));
+				 log_printable(pname, sizeof(pname), name, strlen(name)),
+				 fsi_sub_name(sub), mbid, strerror(rc));
 		}
 	}
 	fuse_reply_err(req, 0);
@@ -833,7 +842,8 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			store_msg_foreach(txn, pl.mbid, empty_cb, &ec);
 			store_read_end(&txn);
 		}
-		if (ec.found || fs_pending_list(fs, pl.mbid, (enum fsi_sub)sub, 0, count_pending_cb, NULL)) {
+		if (ec.found ||
+		    fs_pending_list(fs, pl.mbid, (enum fsi_sub)sub, 0, count_pending_cb, NULL)) {
 			rc = ENOTEMPTY;
 			goto fail;
 		}

@@ -23,7 +23,7 @@ const struct config_param params_smtpin[] = {
 	{"message_size_limit", CONFIG_SIZE, "10240000", 1024, 1LL << 31,
 	 "largest message accepted (552 5.3.4 beyond, the rest is read and dropped)"},
 	{"smtpd_recipient_limit", CONFIG_INT, "1000", 1, 100000, "recipients per message"},
-	{"smtpd_soft_error_limit", CONFIG_INT, "10", 1, 1000, "errors after which each reply is delayed 1 s"},
+	{"smtpd_soft_error_limit", CONFIG_INT, "10", 1, 1000, "errors after which each further error pauses the session 1 s"},
 	{"smtpd_hard_error_limit", CONFIG_INT, "20", 1, 1000, "errors after which the session is closed"},
 	{"smtpd_client_connection_count_limit", CONFIG_INT, "50", 0, 100000,
 	 "sessions one client address may hold at once (0 = no limit)"},

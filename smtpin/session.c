@@ -163,6 +163,15 @@ void session_close(struct session *s, const char *why)
 		event_free(s->close_ev);
 		s->close_ev = NULL;
 	}
+	if (s->sleep_ev != NULL && evtimer_pending(s->sleep_ev, NULL)) {
+		/* the sleep's reference is dropped here, not by the timer */
+		evtimer_del(s->sleep_ev);
+		session_unref(s);
+	}
+	if (s->sleep_ev != NULL) {
+		event_free(s->sleep_ev);
+		s->sleep_ev = NULL;
+	}
 	bufferevent_free(s->bev);
 	s->bev = NULL;
 	if (s->prev)
@@ -518,6 +527,14 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 			if (s->rcpts == NULL)
 				log_fatal("out of memory");
 		}
+		for (size_t i = 0; i < s->nrcpt && !s->lmtp; i++) {
+			if (strcmp(s->rcpts[i].user, user) == 0) {
+				/* the same mailbox twice (an alias and its user): one copy, as Postfix does */
+				s->cnt_ok[SMTP_RCPT]++;
+				session_reply(s, "250 2.1.5 Ok");
+				goto done;
+			}
+		}
 		struct rcpt *r = &s->rcpts[s->nrcpt++];
 		mk_strlcpy(r->addr, s->cur.addr, sizeof(r->addr));
 		mk_strlcpy(r->user, user, sizeof(r->user));
@@ -531,6 +548,7 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		s->cnt_ok[SMTP_RCPT]++;
 		session_reply(s, "250 2.1.5 Ok");
 	}
+done:
 	session_resume(s);
 	session_unref(s);
 }
@@ -879,6 +897,27 @@ static void do_command(struct session *s, const char *line, size_t len)
 	}
 }
 
+static void on_error_sleep(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	session_resume(s);
+	session_unref(s);
+}
+
+static void error_sleep(struct session *s)
+{
+	struct timeval tv = {1, 0};
+
+	if (s->sleep_ev == NULL)
+		s->sleep_ev = evtimer_new(s->srv->base, on_error_sleep, s);
+	session_ref(s);
+	go_busy(s);
+	evtimer_add(s->sleep_ev, &tv);
+}
+
 /* Reads what is buffered until it runs out or the session has to wait. */
 static void session_input(struct session *s)
 {
@@ -954,10 +993,15 @@ static void session_input(struct session *s)
 		/* more input already here: sent before our reply to this line */
 		if (evbuffer_get_length(in) > 0 && !s->esmtp)
 			s->pipelined = 1;
+		int errors_before = s->errors;
 		if (s->state == SS_AUTH)
 			auth_continue(s, line, len);
 		else
 			do_command(s, line, len);
+		/* past smtpd_soft_error_limit, each error costs the client a second */
+		if (s->errors > errors_before && s->errors >= s->srv->soft_errors && !s->closed && !s->busy &&
+		    !s->quitting)
+			error_sleep(s);
 		/* DATA content sent before our 354 */
 		if (s->state == SS_DATA && evbuffer_get_length(in) > 0)
 			s->pipelined = 1;

@@ -156,6 +156,7 @@ struct session {
 	int closed;   /* the connection is gone (bev freed) */
 	int quitting; /* close once the output is flushed */
 	struct event *close_ev;
+	struct event *sleep_ev; /* smtpd_soft_error_limit's pause */
 	int close_polls, flushed_once, shut_wr;
 	int busy;     /* waiting for a job or DNS: no input is read */
 	enum sess_state state;

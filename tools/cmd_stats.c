@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tools/cli.h"
+#include "tools/cmd_stats_smtp.h"
 
 static const char stats_help[] =
     "Prints what the store holds, one \"name value\" pair per line:\n"
@@ -14,8 +15,11 @@ static const char stats_help[] =
     "  bytes_referenced  sum of all messages' sizes (what a Maildir per user would hold)\n"
     "  dedup_ratio       bytes_referenced / bytes_stored\n"
     "  file_bytes, map_size   the LMDB file and its current map\n"
-    "  --users           one more line per user: user NAME mailboxes N messages N bytes N\n\n"
-    "example:\n  mailkeep stats --users\n";
+    "  --users           one more line per user: user NAME mailboxes N messages N bytes N\n"
+    "  --smtp [LOGFILE...]  instead: a postscreen-style summary of smtpin's log (connections,\n"
+    "                    postscreen verdicts, deliveries, rejections by reason, top rejected\n"
+    "                    clients, SASL failures); default /var/log/mail.log, \"-\" = stdin\n\n"
+    "example:\n  mailkeep stats --users\n  journalctl -t mailkeep/smtpin | mailkeep stats --smtp -\n";
 
 struct per_user {
 	struct store_txn *txn;
@@ -49,6 +53,9 @@ static int run(struct cli *cli, int argc, char **argv)
 	char h1[32];
 	int c, users = 0, rc;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--smtp") == 0)
+			return stats_smtp_run(cli, argc, argv); /* tools/cmd_stats_smtp.c */
 	while ((c = getopt_long(argc, argv, "u", opts, NULL)) != -1) {
 		if (c != 'u')
 			return cli_usage(&cmd_stats);
@@ -91,6 +98,6 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_stats = {
-    "stats",	"[--users]", "show users, messages and bytes stored against bytes referenced",
+    "stats",	"[--users | --smtp [LOGFILE...]]", "show users, messages and bytes stored against bytes referenced",
     stats_help, run,
 };

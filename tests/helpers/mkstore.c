@@ -26,13 +26,26 @@ static uint32_t letters(const char *s)
 	uint32_t f = 0;
 	for (; *s; s++) {
 		switch (*s) {
-		case 'D': f |= STORE_F_DRAFT; break;
-		case 'F': f |= STORE_F_FLAGGED; break;
-		case 'R': f |= STORE_F_ANSWERED; break;
-		case 'S': f |= STORE_F_SEEN; break;
-		case 'T': f |= STORE_F_DELETED; break;
-		case 'N': f |= STORE_F_RECENT; break;
-		default: break;
+		case 'D':
+			f |= STORE_F_DRAFT;
+			break;
+		case 'F':
+			f |= STORE_F_FLAGGED;
+			break;
+		case 'R':
+			f |= STORE_F_ANSWERED;
+			break;
+		case 'S':
+			f |= STORE_F_SEEN;
+			break;
+		case 'T':
+			f |= STORE_F_DELETED;
+			break;
+		case 'N':
+			f |= STORE_F_RECENT;
+			break;
+		default:
+			break;
 		}
 	}
 	return f;
@@ -41,13 +54,20 @@ static uint32_t letters(const char *s)
 static void flagstr(uint32_t f, char *out)
 {
 	char *p = out;
-	if (f & STORE_F_DRAFT) *p++ = 'D';
-	if (f & STORE_F_FLAGGED) *p++ = 'F';
-	if (f & STORE_F_ANSWERED) *p++ = 'R';
-	if (f & STORE_F_SEEN) *p++ = 'S';
-	if (f & STORE_F_DELETED) *p++ = 'T';
-	if (f & STORE_F_RECENT) *p++ = 'N';
-	if (p == out) *p++ = '-';
+	if (f & STORE_F_DRAFT)
+		*p++ = 'D';
+	if (f & STORE_F_FLAGGED)
+		*p++ = 'F';
+	if (f & STORE_F_ANSWERED)
+		*p++ = 'R';
+	if (f & STORE_F_SEEN)
+		*p++ = 'S';
+	if (f & STORE_F_DELETED)
+		*p++ = 'T';
+	if (f & STORE_F_RECENT)
+		*p++ = 'N';
+	if (p == out)
+		*p++ = '-';
 	*p = '\0';
 }
 
@@ -67,7 +87,8 @@ static int mbid_of(struct store_txn *txn, const char *user, const char *mailbox,
 	struct store_user u;
 	struct store_mailbox mb;
 	int rc;
-	if ((rc = store_user_get(txn, user, &u)) < 0 || (rc = store_mailbox_get(txn, u.id, mailbox, &mb)) < 0)
+	if ((rc = store_user_get(txn, user, &u)) < 0 ||
+	    (rc = store_mailbox_get(txn, u.id, mailbox, &mb)) < 0)
 		return rc;
 	*mbid = mb.id;
 	return 0;
@@ -121,7 +142,8 @@ static int w_bulk(struct store_txn *txn, void *vctx)
 		struct stat st;
 		char *data;
 		size_t len;
-		if (mk_read_file(c->files[i], (size_t)1 << 30, &data, &len) < 0 || stat(c->files[i], &st) < 0) {
+		if (mk_read_file(c->files[i], (size_t)1 << 30, &data, &len) < 0 ||
+		    stat(c->files[i], &st) < 0) {
 			fprintf(stderr, "mkstore: %s: cannot read\n", c->files[i]);
 			return STORE_EIO;
 		}
@@ -144,8 +166,9 @@ static int w_flags(struct store_txn *txn, void *vctx)
 	int rc;
 	if ((rc = mbid_of(txn, c->user, c->mailbox, &mbid)) < 0)
 		return rc;
-	return store_msg_set_flags(txn, mbid, c->uid, c->op > 0 ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE,
-				   c->flags, NULL, 0, &c->msg);
+	return store_msg_set_flags(txn, mbid, c->uid,
+				   c->op > 0 ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE, c->flags, NULL,
+				   0, &c->msg);
 }
 
 static int list_cb(const struct store_msg *m, void *ctx)
@@ -243,7 +266,8 @@ int main(int argc, char **argv)
 		rc = store_write(s, w_flags, &c);
 	} else if (strcmp(cmd, "list") == 0 && argc == 5) {
 		uint32_t mbid;
-		if ((rc = store_read_begin(s, &txn)) == 0 && (rc = mbid_of(txn, argv[3], argv[4], &mbid)) == 0)
+		if ((rc = store_read_begin(s, &txn)) == 0 &&
+		    (rc = mbid_of(txn, argv[3], argv[4], &mbid)) == 0)
 			rc = store_msg_foreach(txn, mbid, list_cb, NULL);
 		store_read_end(&txn);
 	} else if (strcmp(cmd, "refs") == 0 && argc == 4) {

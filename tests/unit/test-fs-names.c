@@ -50,8 +50,8 @@ static void test_parse_variants(void **state)
 	parse_ok("123.M1P2.h,S=10,W=12:2,DFPRSTab", &mn);
 	assert_string_equal(mn.base, "123.M1P2.h");
 	assert_int_equal(mn.size, 10);
-	assert_int_equal(mn.flags, STORE_F_DRAFT | STORE_F_FLAGGED | STORE_F_ANSWERED | STORE_F_SEEN |
-					   STORE_F_DELETED);
+	assert_int_equal(mn.flags, STORE_F_DRAFT | STORE_F_FLAGGED | STORE_F_ANSWERED |
+				       STORE_F_SEEN | STORE_F_DELETED);
 	/* any order */
 	parse_ok("x:2,TS", &mn);
 	assert_int_equal(mn.flags, STORE_F_SEEN | STORE_F_DELETED);
@@ -108,7 +108,8 @@ static void test_roundtrip(void **state)
 	struct mdname mn;
 	(void)state;
 	for (uint32_t f = 0; f < 64; f++) {
-		assert_true(mdname_format(out, sizeof(out), "1700000000.M1.x", 18446744073709551615ULL, f) > 0);
+		assert_true(mdname_format(out, sizeof(out), "1700000000.M1.x",
+					  18446744073709551615ULL, f) > 0);
 		parse_ok(out, &mn);
 		assert_int_equal(mn.flags, f & MDNAME_FLAGS_MASK);
 		assert_int_equal(mn.size, 18446744073709551615ULL);
@@ -131,6 +132,44 @@ static void test_matches_alias(void **state)
 	assert_false(mdname_matches(&mn, "base", 77, STORE_F_SEEN));
 	parse_ok("base,S=77:2,PS", &mn); /* P is not kept */
 	assert_true(mdname_matches(&mn, "base", 77, STORE_F_SEEN));
+}
+
+static void test_dovecot_bases(void **state)
+{
+	char out[MDNAME_MAX + 1];
+	struct mdname mn;
+	(void)state;
+	/* an imported Dovecot file keeps ",S=..,W=.." in its store base */
+	assert_true(mdname_format(out, sizeof(out), "1.M2P3.h,S=123,W=130", 123, STORE_F_SEEN) > 0);
+	assert_string_equal(out, "1.M2P3.h,S=123,W=130:2,S");
+	parse_ok(out, &mn);
+	assert_string_equal(mn.base, "1.M2P3.h");
+	assert_string_equal(mn.stem, "1.M2P3.h,S=123,W=130");
+	assert_int_equal(mn.nfields, 2);
+	assert_true(mdname_matches(&mn, "1.M2P3.h,S=123,W=130", 123, STORE_F_SEEN));
+	assert_false(mdname_matches(&mn, "1.M2P3.h,S=123,W=130", 123, 0));
+	assert_string_equal(mdname_new_base(&mn), "1.M2P3.h,S=123,W=130");
+	/* the mount's own names and mutt's keep the short base */
+	parse_ok("1.M2U3.mailkeep,S=5:2,S", &mn);
+	assert_string_equal(mdname_new_base(&mn), "1.M2U3.mailkeep");
+	parse_ok("1.R4.host:2,S", &mn);
+	assert_string_equal(mdname_new_base(&mn), "1.R4.host");
+	parse_ok("1.R4.host", &mn);
+	assert_string_equal(mdname_new_base(&mn), "1.R4.host");
+	/* a store base with a comma but no size gets one */
+	assert_true(mdname_format(out, sizeof(out), "a,b", 7, 0) > 0);
+	assert_string_equal(out, "a,b,S=7:2,");
+	parse_ok(out, &mn);
+	assert_string_equal(mn.stem2, "a,b");
+	assert_true(mdname_matches(&mn, "a,b", 7, 0));
+	assert_false(mdname_matches(&mn, "a,b", 8, 0));
+	{
+		const char *cand[3];
+		assert_int_equal(mdname_candidates(&mn, cand), 3);
+		assert_string_equal(cand[0], "a");
+		assert_string_equal(cand[1], "a,b,S=7");
+		assert_string_equal(cand[2], "a,b");
+	}
 }
 
 static void test_inodes(void **state)
@@ -174,10 +213,10 @@ static void test_inodes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_full),   cmocka_unit_test(test_parse_variants),
-		cmocka_unit_test(test_parse_bad),    cmocka_unit_test(test_format),
-		cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_matches_alias),
-		cmocka_unit_test(test_inodes),
+	    cmocka_unit_test(test_parse_full),	  cmocka_unit_test(test_parse_variants),
+	    cmocka_unit_test(test_parse_bad),	  cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_roundtrip),	  cmocka_unit_test(test_matches_alias),
+	    cmocka_unit_test(test_dovecot_bases), cmocka_unit_test(test_inodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

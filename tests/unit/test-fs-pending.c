@@ -159,9 +159,9 @@ static void test_rename_list_copy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_write_read),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_rename_list_copy),
+	    cmocka_unit_test(test_create_write_read),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_rename_list_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

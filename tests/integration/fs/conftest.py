@@ -17,8 +17,10 @@ MKSTORE = BUILD / "tests" / "helpers" / "mkstore"
 
 @pytest.fixture(scope="session")
 def mkstore_bin():
+    # build/asan holds sanitizer builds of the libraries: link the helper the same way
+    san = ["SANITIZE=1"] if BUILD.name == "asan" else []
     subprocess.run(["make", "-s", "-C", str(REPO), "-f", "tests/helpers/Makefile",
-                    f"BUILD={BUILD}", str(MKSTORE)], check=True, capture_output=True)
+                    f"BUILD={BUILD}", *san, str(MKSTORE)], check=True, capture_output=True)
     return MKSTORE
 
 

@@ -73,5 +73,5 @@ def test_readdir_consistent_under_changes(mount):
                      else ("new" if "N" in flags else "cur", f"{base},S={size}:2,{letters}"))
         have = {("cur", n) for n in os.listdir(bob / "cur")} | {("new", n) for n in os.listdir(bob / "new")}
         return have == want
-    wait_for(in_step, 3.0, "the mount to match the store")
+    wait_for(in_step, 10, "the mount to match the store")
     assert len(os.listdir(bob / "new")) == 60

@@ -39,13 +39,13 @@ def test_imap_and_mount_agree(instance):
         assert typ == "OK"
         uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
         # IMAP -> mount: the new message, then \Seen
-        name = wait_for(lambda: (files(bob / "cur") + files(bob / "new") or [None])[0], 2, "appended mail")
+        name = wait_for(lambda: (files(bob / "cur") + files(bob / "new") or [None])[0], 10, "appended mail")
         path = bob / ("cur" if name in files(bob / "cur") else "new") / name
         assert path.read_bytes() == msg
         assert int(os.getxattr(path, "user.mail.uid")) == uid
         m.select("INBOX")
         assert m.uid("STORE", str(uid), "+FLAGS", "(\\Seen \\Answered)")[0] == "OK"
-        seen = wait_for(lambda: [n for n in files(bob / "cur") if n.endswith(":2,RS")], 2, "\\Seen on the mount")
+        seen = wait_for(lambda: [n for n in files(bob / "cur") if n.endswith(":2,RS")], 10, "\\Seen on the mount")
         # mount -> IMAP: flags by rename
         os.rename(bob / "cur" / seen[0], bob / "cur" / seen[0].replace(":2,RS", ":2,FRS"))
         typ, data = m.uid("FETCH", str(uid), "(FLAGS)")
@@ -66,7 +66,7 @@ def test_imap_and_mount_agree(instance):
         # IMAP -> mount: expunge
         m.uid("STORE", auid.decode(), "+FLAGS", "(\\Deleted)")
         m.expunge()
-        wait_for(lambda: files(bob / ".Archive" / "cur") == [], 2, "the expunge on the mount")
+        wait_for(lambda: files(bob / ".Archive" / "cur") == [], 10, "the expunge on the mount")
         m.logout()
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)

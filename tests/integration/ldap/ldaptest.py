@@ -8,26 +8,17 @@ slapd runs as the current user from a generated slapd.conf under tmp_path
 mailalias.schema for mailAlternateAddress), data loaded with slapadd.
 """
 import base64
-import importlib.util
 import hashlib
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 
 
-def _shared():
-    """tests/integration/conftest.py, loaded under a name of its own."""
-    spec = importlib.util.spec_from_file_location("mk_integration_shared",
-                                                  Path(__file__).resolve().parents[1] / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_s = _shared()
-BIN, BUILD, REPO, free_port, wait_port = _s.BIN, _s.BUILD, _s.REPO, _s.free_port, _s.wait_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mkhelpers import BIN, BUILD, REPO, free_port, wait_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SUFFIX = "dc=example,dc=org"

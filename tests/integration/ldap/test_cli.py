@@ -1,5 +1,8 @@
 """`mailkeep user list|show|test-password` against the LDAP directory: read-only,
-and saying so for add/del/passwd."""
+and saying so for add/del/passwd (tools/cmd_user.c hands them to
+tools/cmd_user_ldap.c); `mailkeep check` of an ldap-users.cf."""
+import re
+
 import pytest
 
 from ldaptest import PEOPLE, cf_text
@@ -12,10 +15,6 @@ def ldap_instance(instance, slapd):
     cf = instance.root / "ldap-users.cf"
     cf.write_text(cf_text(slapd))
     instance.write_conf(user_directory=f"ldap:{cf}")
-    probe = instance.mk("user", "test-password", "bob", "--password-file", "-", input="x\n", check=False)
-    if "unknown sub-command" in probe.stderr:
-        pytest.skip("tools/cmd_user.c does not hand LDAP directories to user_ldap_run() yet "
-                    "(tools/cmd_user_ldap.h): see the ldap report")
     instance.slapd = slapd
     return instance
 
@@ -66,3 +65,22 @@ def test_ldap_down(ldap_instance, tmp_path):
     assert cp.returncode == EXIT_TEMPFAIL
     ldap_instance.slapd.start()
     assert "user bob" in ldap_instance.mk("user", "show", "bob").stdout
+
+
+def test_check_reads_the_cf_file(instance, slapd):
+    cf = instance.root / "ldap-users.cf"
+    instance.write_conf(user_directory=f"ldap:{cf}")
+    cf.write_text(cf_text(slapd) + "scpoe = sub\ntimeout = 5 parsecs\n")
+    cp = instance.mk("check", check=False)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 1
+    assert re.search(re.escape(str(cf)) + r":\d+: .*scpoe", out), out
+    assert re.search(re.escape(str(cf)) + r":\d+: .*timeout", out), out
+    # settings the backend refuses, once the file parses
+    cf.write_text(cf_text(slapd, scope="deep"))
+    cp = instance.mk("check", check=False)
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 1 and f"{cf}: scope" in out, out
+    cf.write_text(cf_text(slapd))
+    out = instance.mk("check", check=False)
+    assert str(cf) not in out.stdout + out.stderr

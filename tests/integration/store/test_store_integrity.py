@@ -225,3 +225,24 @@ def test_config_user_directory_checked(instance, tmp_path):
     inst.write_conf(user_directory=f"ldap:{cf}")
     cp = inst.mk("check", check=False)
     assert cp.returncode == 1 and f"{cf}:2:" in cp.stderr and "search_bas" in cp.stderr
+
+
+def test_concurrent_imports(store_instance, tmp_path):
+    """Two import processes at once (LMDB's one writer at a time, across
+    processes): each gets all its messages, the store stays consistent."""
+    inst = store_instance
+    sets = corpus_sets()
+    procs = []
+    for name, files in sets.items():
+        box = tmp_path / f"{name}.mbox"
+        write_mboxrd(box, files)
+        procs.append(subprocess.Popen([str(BIN / "mailkeep"), "-c", str(inst.conf), "import", "--batch", "100",
+                                       "--mailbox", f"Both.{name}", "bob", str(box)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    mbs = user_mailboxes(inst, "bob")
+    for name, files in sets.items():
+        assert mbs[f"Both.{name}"] == len(files)
+    assert inst.mk("fsck").returncode == 0
