@@ -23,8 +23,13 @@
 #define MDNAME_MAX 255 /* a file name on the mount (NAME_MAX) */
 
 struct mdname {
-	char base[STORE_BASE_MAX]; /* NUL-terminated */
-	int has_size;		   /* ",S=" was present */
+	char base[STORE_BASE_MAX];  /* up to the first ',' or ':' (NUL-terminated) */
+	char stem[MDNAME_MAX + 1];  /* up to ':': an imported
+				       Dovecot name keeps ",S=..,W=.." in its store base */
+	char stem2[MDNAME_MAX + 1]; /* stem without a last ",S=<digits>" field the mount
+				       added to a base with ',' ("" if none) */
+	int nfields;		    /* ",X=..." fields between base and ':' */
+	int has_size;		    /* ",S=" was present */
 	uint64_t size;
 	int has_info;	/* ":2," was present */
 	uint32_t flags; /* STORE_F_* bits of the letters D F R S T */
@@ -44,18 +49,30 @@ size_t mdname_flags(uint32_t flags, char *out);
 #define MDNAME_FLAGS_MASK                                                                          \
 	(STORE_F_DRAFT | STORE_F_FLAGGED | STORE_F_ANSWERED | STORE_F_SEEN | STORE_F_DELETED)
 
-/* Formats "<base>,S=<size>:2,<flags>" into out (size outsize). Returns the
- * length, or -1 if it does not fit or base is not a valid base. */
+/* Formats "<base>,S=<size>:2,<flags>" into out (size outsize); a store base
+ * that already holds a ",S=" field (an imported Dovecot name) gets no second
+ * one. Returns the length, or -1 if it does not fit or base holds '/', ':' or
+ * control bytes. */
 int mdname_format(char *out, size_t outsize, const char *base, uint64_t size, uint32_t flags);
 
 /* 1 if base can be a base name: 1..STORE_BASE_MAX-1 bytes, no '/', ',', ':',
  * no control bytes, not "." or "..". */
 int mdname_base_valid(const char *base, size_t len);
 
-/* 1 if name (len bytes) is the name the mount shows for a message with this
- * base, size and flags, or an alias a Maildir program may use for it: the
- * same base, no ",S=" or the right one, and the same flag letters (missing
- * ":2," counts as no flags). */
+/* 1 if name is the name the mount shows for a message with this store base,
+ * size and flags, or an alias a Maildir program may use for it: the same base
+ * (or the same stem, for store bases with ',' fields), no ",S=" or the right
+ * one, and the same flag letters (missing ":2," counts as no flags). */
 int mdname_matches(const struct mdname *name, const char *base, uint64_t size, uint32_t flags);
+
+/* The store bases name may refer to, most likely first: base, stem, stem2
+ * (without repeats or empty ones). Returns how many went to bases_r. */
+int mdname_candidates(const struct mdname *name, const char *bases_r[3]);
+
+/* The store base a new message named so gets: the base when the name has no
+ * field but ",S=" (the mount's own names, mutt's), else the whole stem
+ * (Dovecot's "X,S=1,W=2" stays as it is, so its name survives a round trip).
+ * NULL if the stem does not fit. */
+const char *mdname_new_base(const struct mdname *name);
 
 #endif

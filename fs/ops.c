@@ -237,7 +237,14 @@ static int lookup_in(struct fs *fs, struct store_txn *txn, fuse_ino_t parent, co
 		}
 		if (p.sub == FSI_TMP || mdname_parse(name, strlen(name), &mn) < 0)
 			return 0;
-		if ((rc = store_msg_get_by_base(txn, p.id, mn.base, &msg)) < 0)
+		{
+			const char *cand[3];
+			int nc = mdname_candidates(&mn, cand);
+			rc = STORE_ENOTFOUND;
+			for (int k = 0; k < nc && rc == STORE_ENOTFOUND; k++)
+				rc = store_msg_get_by_base(txn, p.id, cand[k], &msg);
+		}
+		if (rc < 0)
 			return rc == STORE_ENOTFOUND || rc == STORE_EINVAL ? 0 : fs_errno(rc);
 		if (fs_msg_sub(&msg) != p.sub ||
 		    !mdname_matches(&mn, msg.base, msg.size, msg.flags))

@@ -98,7 +98,14 @@ static int find_msg(struct store_txn *txn, uint32_t mbid, enum fsi_sub sub, cons
 
 	if (sub == FSI_TMP || name[0] == '.' || mdname_parse(name, strlen(name), &mn) < 0)
 		return STORE_ENOTFOUND;
-	if ((rc = store_msg_get_by_base(txn, mbid, mn.base, msg)) < 0)
+	{
+		const char *cand[3];
+		int nc = mdname_candidates(&mn, cand);
+		rc = STORE_ENOTFOUND;
+		for (int k = 0; k < nc && rc == STORE_ENOTFOUND; k++)
+			rc = store_msg_get_by_base(txn, mbid, cand[k], msg);
+	}
+	if (rc < 0)
 		return rc == STORE_EINVAL ? STORE_ENOTFOUND : rc;
 	if (fs_msg_sub(msg) != sub || !mdname_matches(&mn, msg->base, msg->size, msg->flags))
 		return STORE_ENOTFOUND;
@@ -428,7 +435,8 @@ static int commit_pending(struct fs *fs, uint64_t serial, const struct place *ds
 	c.internaldate = mtime.tv_sec > 0 ? mtime.tv_sec : 1;
 	c.mbid = dst->mbid;
 	c.flags = wanted_flags(&mn, dst->sub);
-	c.base = mn.base;
+	if (!(c.base = mdname_new_base(&mn)))
+		return ENAMETOOLONG;
 	c.replace = replace;
 	rc = store_write(fs->store, w_commit, &c);
 	free(data);
@@ -453,7 +461,7 @@ struct w_move {
 	uint32_t want;
 	int copy;
 	int same_base_needed;
-	const char *new_base;
+	const struct mdname *new_name;
 	struct store_msg old, msg;
 	int err;
 };
@@ -471,7 +479,7 @@ static int w_move(struct store_txn *txn, void *vctx)
 			c->err = EEXIST;
 			return E_ERRNO;
 		}
-		if (strcmp(c->new_base, c->old.base) != 0) {
+		if (!mdname_matches(c->new_name, c->old.base, c->old.size, c->new_name->flags)) {
 			/* a base name is the message's identity in its folder */
 			c->err = EPERM;
 			return E_ERRNO;
@@ -558,7 +566,7 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 	c.name = name;
 	c.dst_mbid = dst.mbid;
 	c.want = wanted_flags(&mn, dst.sub);
-	c.new_base = mn.base;
+	c.new_name = &mn;
 	if ((rc = store_write(fs->store, w_move, &c)) < 0) {
 		rc = rc == E_ERRNO ? c.err : fs_errno(rc);
 		goto fail;
@@ -633,7 +641,7 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 		c.name = name;
 		c.dst_mbid = dst.mbid;
 		c.want = wanted_flags(&mn, dst.sub);
-		c.new_base = mn.base;
+		c.new_name = &mn;
 		c.copy = 1;
 		if ((rc = store_write(fs->store, w_move, &c)) < 0) {
 			rc = rc == E_ERRNO ? c.err : fs_errno(rc);

@@ -22,5 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	if (!mdname_matches(&again, mn.base, mn.size, mn.flags))
 		__builtin_trap();
+	/* the store base a new message gets must be shown under a name that finds it */
+	const char *nb = mdname_new_base(&mn);
+	if (nb && (len = mdname_format(out, sizeof(out), nb, mn.size, mn.flags)) > 0) {
+		if (mdname_parse(out, (size_t)len, &again) != 0 ||
+		    !mdname_matches(&again, nb, mn.size, mn.flags))
+			__builtin_trap();
+	}
 	return 0;
 }

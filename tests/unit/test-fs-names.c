@@ -134,6 +134,44 @@ static void test_matches_alias(void **state)
 	assert_true(mdname_matches(&mn, "base", 77, STORE_F_SEEN));
 }
 
+static void test_dovecot_bases(void **state)
+{
+	char out[MDNAME_MAX + 1];
+	struct mdname mn;
+	(void)state;
+	/* an imported Dovecot file keeps ",S=..,W=.." in its store base */
+	assert_true(mdname_format(out, sizeof(out), "1.M2P3.h,S=123,W=130", 123, STORE_F_SEEN) > 0);
+	assert_string_equal(out, "1.M2P3.h,S=123,W=130:2,S");
+	parse_ok(out, &mn);
+	assert_string_equal(mn.base, "1.M2P3.h");
+	assert_string_equal(mn.stem, "1.M2P3.h,S=123,W=130");
+	assert_int_equal(mn.nfields, 2);
+	assert_true(mdname_matches(&mn, "1.M2P3.h,S=123,W=130", 123, STORE_F_SEEN));
+	assert_false(mdname_matches(&mn, "1.M2P3.h,S=123,W=130", 123, 0));
+	assert_string_equal(mdname_new_base(&mn), "1.M2P3.h,S=123,W=130");
+	/* the mount's own names and mutt's keep the short base */
+	parse_ok("1.M2U3.mailkeep,S=5:2,S", &mn);
+	assert_string_equal(mdname_new_base(&mn), "1.M2U3.mailkeep");
+	parse_ok("1.R4.host:2,S", &mn);
+	assert_string_equal(mdname_new_base(&mn), "1.R4.host");
+	parse_ok("1.R4.host", &mn);
+	assert_string_equal(mdname_new_base(&mn), "1.R4.host");
+	/* a store base with a comma but no size gets one */
+	assert_true(mdname_format(out, sizeof(out), "a,b", 7, 0) > 0);
+	assert_string_equal(out, "a,b,S=7:2,");
+	parse_ok(out, &mn);
+	assert_string_equal(mn.stem2, "a,b");
+	assert_true(mdname_matches(&mn, "a,b", 7, 0));
+	assert_false(mdname_matches(&mn, "a,b", 8, 0));
+	{
+		const char *cand[3];
+		assert_int_equal(mdname_candidates(&mn, cand), 3);
+		assert_string_equal(cand[0], "a");
+		assert_string_equal(cand[1], "a,b,S=7");
+		assert_string_equal(cand[2], "a,b");
+	}
+}
+
 static void test_inodes(void **state)
 {
 	struct fsi f;
@@ -175,10 +213,10 @@ static void test_inodes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_full), cmocka_unit_test(test_parse_variants),
-	    cmocka_unit_test(test_parse_bad),  cmocka_unit_test(test_format),
-	    cmocka_unit_test(test_roundtrip),  cmocka_unit_test(test_matches_alias),
-	    cmocka_unit_test(test_inodes),
+	    cmocka_unit_test(test_parse_full),	  cmocka_unit_test(test_parse_variants),
+	    cmocka_unit_test(test_parse_bad),	  cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_roundtrip),	  cmocka_unit_test(test_matches_alias),
+	    cmocka_unit_test(test_dovecot_bases), cmocka_unit_test(test_inodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,10 @@ def test_import_mount_export(instance):
     (src / "new" / "1700000000.A1.host").write_bytes(b"Subject: unread\r\n\r\nnew mail\r\n")
     (src / "cur" / "1700000001.A2.host:2,RS").write_bytes(b"Subject: replied\r\n\r\nold mail\r\n")
     (src / ".Lists" / "cur" / "1700000002.A3.host:2,S").write_bytes(b"Subject: list\r\n\r\nlist mail\r\n")
+    # a Dovecot name: its base keeps ",S=..,W=.." and the mount shows it unchanged
+    dove = b"Subject: dovecot\r\n\r\nfrom dovecot\r\n"
+    dname = f"1700000003.M4P5.old,S={len(dove)},W={len(dove) + 3}"
+    (src / ".Lists" / "cur" / f"{dname}:2,S").write_bytes(dove)
     instance.data.mkdir(parents=True, exist_ok=True)
     instance.mk("user", "add", "bob", "--no-password", "--uid", "2001", "--gid", "2001")
     instance.mk("import", "bob", src)
@@ -36,7 +40,12 @@ def test_import_mount_export(instance):
         assert (bob / "new" / new[0]).read_bytes() == b"Subject: unread\r\n\r\nnew mail\r\n"
         assert (bob / "cur" / cur[0]).read_bytes() == b"Subject: replied\r\n\r\nold mail\r\n"
         lists = files(bob / ".Lists" / "cur")
-        assert len(lists) == 1 and lists[0].endswith(":2,S")
+        assert len(lists) == 2 and all(n.endswith(":2,S") for n in lists)
+        assert f"{dname}:2,S" in lists
+        assert (bob / ".Lists" / "cur" / f"{dname}:2,S").read_bytes() == dove
+        os.rename(bob / ".Lists" / "cur" / f"{dname}:2,S", bob / ".Lists" / "cur" / f"{dname}:2,FS")
+        assert f"{dname}:2,FS" in files(bob / ".Lists" / "cur")
+        assert (bob / ".Lists" / "cur" / f"{dname}:2,FS").read_bytes() == dove
         assert os.stat(bob / "cur" / cur[0]).st_uid == 2001
         # export gives the same bytes the mount shows
         out = instance.root / "export"
@@ -44,7 +53,7 @@ def test_import_mount_export(instance):
         exported = sorted(f.read_bytes() for f in out.rglob("*")
                           if f.is_file() and f.parent.name in ("cur", "new"))
         mounted = sorted(f.read_bytes() for f in bob.rglob("*") if f.is_file())
-        assert exported == mounted and len(mounted) == 3
+        assert exported == mounted and len(mounted) == 4
         # a mailkeep-fs that dies leaves a stale mount; the next one takes over
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(10)

@@ -27,7 +27,8 @@ def storetool(tmp_path_factory):
     out = tmp_path_factory.mktemp("storetool") / "storetool"
     libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libcrypto", "libssl", "libcrypt"],
                           capture_output=True, text=True).stdout.split()
-    subprocess.run(["cc", "-std=gnu11", "-I", str(REPO), "-o", str(out), str(HERE / "storetool.c"),
+    san = ["-fsanitize=address,undefined"] if "asan" in str(BUILD) else []
+    subprocess.run(["cc", "-std=gnu11", *san, "-I", str(REPO), "-o", str(out), str(HERE / "storetool.c"),
                     str(BUILD / "index" / "libindex.a"), str(BUILD / "lib" / "libmk.a"),
                     *(libs or ["-llmdb", "-lcrypto", "-lssl", "-lcrypt"]), "-lpthread"], check=True)
     return out

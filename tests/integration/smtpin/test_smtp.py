@@ -274,3 +274,22 @@ def test_lmtp_unix_socket_with_swaks(smtpin):
 def test_never_relay_even_for_mynetworks(smtpin):
     cp = smtpin.swaks("--to", "someone@elsewhere.example", "--from", "a@example.com")
     assert "554 5.7.1 <someone@elsewhere.example>: Relay access denied" in cp.stdout
+
+
+def test_alias_and_user_in_one_message_give_one_copy(smtpin):
+    smtpin.alias("robert@example.org", "bob")
+    cp = smtpin.swaks("--to", "bob@example.org,robert@example.org", "--from", "a@example.com")
+    assert cp.returncode == 0, cp.stdout
+    assert len(smtpin.messages("bob")) == 1
+
+
+def test_soft_error_limit_keeps_the_session_usable(smtpin_factory, raw):
+    s = smtpin_factory(smtpd_soft_error_limit="2", smtpd_hard_error_limit="6")
+    s.useradd("bob")
+    s.start()
+    r = raw(s.port)
+    r.reply()
+    for _ in range(4):
+        assert r.cmd("BOGUS").startswith("502")
+    assert r.cmd("NOOP").startswith("250")  # read after the pause, still in step
+    assert r.cmd("EHLO c.example.com").startswith("250")
