@@ -53,8 +53,8 @@ int greylist_network(const char *addr, char *out, size_t outsize)
 		return 0;
 	}
 	if (inet_pton(AF_INET6, addr, a) == 1) {
-		snprintf(out, outsize, "%x:%x:%x:%x", a[0] << 8 | a[1], a[2] << 8 | a[3], a[4] << 8 | a[5],
-			 a[6] << 8 | a[7]);
+		snprintf(out, outsize, "%x:%x:%x:%x", a[0] << 8 | a[1], a[2] << 8 | a[3],
+			 a[4] << 8 | a[5], a[6] << 8 | a[7]);
 		return 0;
 	}
 	return -1;
@@ -71,7 +71,8 @@ struct gl_ctx {
 	int need_write;
 };
 
-static int lookup(MDB_txn *t, MDB_dbi dbi, const void *key, size_t klen, struct rec *r_out, int *found_r)
+static int lookup(MDB_txn *t, MDB_dbi dbi, const void *key, size_t klen, struct rec *r_out,
+		  int *found_r)
 {
 	MDB_val k = {klen, (void *)key}, v;
 	int rc = mdb_get(t, dbi, &k, &v);
@@ -125,7 +126,8 @@ static int decide(struct store_txn *txn, struct gl_ctx *c, int write)
 	}
 	if ((rc = lookup(t, dbi, c->tkey, sizeof(c->tkey), &tr, &tfound)) != 0)
 		return rc;
-	if (tfound && (c->now - tr.last > p->max_age || (tr.passes == 0 && c->now - tr.first > p->retry_window)))
+	if (tfound && (c->now - tr.last > p->max_age ||
+		       (tr.passes == 0 && c->now - tr.first > p->retry_window)))
 		tfound = 0;
 	if (tfound && tr.passes > 0 && c->now - tr.last < RECENT) {
 		c->verdict = GREYLIST_PASS;
@@ -167,9 +169,9 @@ static int gl_write(struct store_txn *txn, void *ctx)
 	return decide(txn, ctx, 1);
 }
 
-int greylist_check(struct store *store, const char *client_addr, const char *sender, const char *rcpt,
-		   int64_t now, const struct greylist_params *p, enum greylist_verdict *verdict_r,
-		   int64_t *wait_r)
+int greylist_check(struct store *store, const char *client_addr, const char *sender,
+		   const char *rcpt, int64_t now, const struct greylist_params *p,
+		   enum greylist_verdict *verdict_r, int64_t *wait_r)
 {
 	struct gl_ctx c = {.now = now, .p = p, .verdict = GREYLIST_PASS};
 	char net[64], text[1200];
@@ -222,7 +224,8 @@ static int expire_fn(struct store_txn *txn, void *ctx)
 	if (rc != 0)
 		return store_mdb_error(rc);
 	e->deleted = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct rec r;
 		if (rec_get(&v, &r) != 0 || r.last < e->cutoff) {
 			if ((rc = mdb_cursor_del(cur, 0)) != 0)

@@ -20,7 +20,7 @@
 #include "index/store.h"
 
 struct greylist_params {
-	int64_t delay;        /* seconds a new triplet waits (60) */
+	int64_t delay;	      /* seconds a new triplet waits (60) */
 	int64_t retry_window; /* seconds within which the retry must come (2 days) */
 	int64_t max_age;      /* seconds after which unseen records are forgotten (35 days) */
 	uint32_t auto_allow;  /* passes after which the network is allowed; 0 = never */
@@ -34,9 +34,9 @@ enum greylist_verdict {
 /* Checks and records one delivery attempt at time now (seconds). Returns 0
  * with *verdict_r (and *wait_r, seconds left, for DEFER), or a STORE_E* code
  * (callers then accept the mail: an unreachable greylist never loses mail). */
-int greylist_check(struct store *store, const char *client_addr, const char *sender, const char *rcpt,
-		   int64_t now, const struct greylist_params *p, enum greylist_verdict *verdict_r,
-		   int64_t *wait_r);
+int greylist_check(struct store *store, const char *client_addr, const char *sender,
+		   const char *rcpt, int64_t now, const struct greylist_params *p,
+		   enum greylist_verdict *verdict_r, int64_t *wait_r);
 /* Deletes records not seen since now - max_age. Returns the number deleted or STORE_E*. */
 int greylist_expire(struct store *store, int64_t now, int64_t max_age);
 /* The network part of an address: "192.0.2" for 192.0.2.7, the first four

@@ -45,11 +45,14 @@ static void auth_done(void *arg)
 			s->cnt_ok[SMTP_AUTH]++;
 			session_reply(s, "235 2.7.0 Authentication successful");
 		} else if (j->result == DIR_TEMPFAIL) {
-			log_warn("%s: SASL %s authentication failed: temporary failure", s->client, s->sasl_method);
+			log_warn("%s: SASL %s authentication failed: temporary failure", s->client,
+				 s->sasl_method);
 			session_reply(s, "454 4.7.0 Temporary authentication failure");
 		} else {
-			log_warn("%s: SASL %s authentication failed: authentication failure", s->client, s->sasl_method);
-			session_reply(s, "535 5.7.8 Error: authentication failed: authentication failure");
+			log_warn("%s: SASL %s authentication failed: authentication failure",
+				 s->client, s->sasl_method);
+			session_reply(
+			    s, "535 5.7.8 Error: authentication failed: authentication failure");
 		}
 	}
 	free(j);
@@ -88,7 +91,8 @@ static void plain(struct session *s, const char *b64, size_t len)
 	dec[n] = 0;
 	const char *authzid = (const char *)dec;
 	const char *nul1 = memchr(dec, 0, (size_t)n);
-	const char *nul2 = nul1 ? memchr(nul1 + 1, 0, (size_t)(dec + n - (unsigned char *)nul1 - 1)) : NULL;
+	const char *nul2 =
+	    nul1 ? memchr(nul1 + 1, 0, (size_t)(dec + n - (unsigned char *)nul1 - 1)) : NULL;
 	if (nul1 == NULL || nul2 == NULL) {
 		s->state = SS_CMD;
 		session_reply(s, "501 5.5.2 Invalid authentication data");
@@ -98,8 +102,10 @@ static void plain(struct session *s, const char *b64, size_t len)
 	const char *password = nul2 + 1;
 	if (authzid[0] && strcmp(authzid, authcid) != 0) {
 		s->state = SS_CMD;
-		log_warn("%s: SASL PLAIN authentication failed: authorization identity differs", s->client);
-		session_reply(s, "535 5.7.8 Error: authentication failed: authorization identity differs");
+		log_warn("%s: SASL PLAIN authentication failed: authorization identity differs",
+			 s->client);
+		session_reply(
+		    s, "535 5.7.8 Error: authentication failed: authorization identity differs");
 		return;
 	}
 	check(s, authcid, password);
@@ -118,7 +124,8 @@ void auth_start(struct session *s, const char *arg)
 		return;
 	}
 	if (!s->tls && srv->tls_auth_only) {
-		session_reply(s, "538 5.7.11 Encryption required for requested authentication mechanism");
+		session_reply(
+		    s, "538 5.7.11 Encryption required for requested authentication mechanism");
 		return;
 	}
 	if (!s->helo_seen || !s->esmtp) {
@@ -158,7 +165,9 @@ void auth_start(struct session *s, const char *arg)
 		mk_strlcpy(s->sasl_method, "LOGIN", sizeof(s->sasl_method));
 		s->state = SS_AUTH;
 		if (*init) {
-			auth_continue(s, init, strlen(init)); /* initial response: the user name (RFC 4954 4) */
+			auth_continue(
+			    s, init,
+			    strlen(init)); /* initial response: the user name (RFC 4954 4) */
 			return;
 		}
 		s->auth_step = 1;

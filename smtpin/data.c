@@ -7,11 +7,11 @@
 #include <string.h>
 
 enum {
-	S_BOL,    /* at the start of a line (after CR LF) */
-	S_LINE,   /* inside a line */
-	S_CR,     /* saw CR inside a line */
-	S_DOT,    /* a line started with '.', which was dropped */
-	S_DOTCR,  /* CR LF "." CR: one LF more ends the message; the CR is held */
+	S_BOL,	 /* at the start of a line (after CR LF) */
+	S_LINE,	 /* inside a line */
+	S_CR,	 /* saw CR inside a line */
+	S_DOT,	 /* a line started with '.', which was dropped */
+	S_DOTCR, /* CR LF "." CR: one LF more ends the message; the CR is held */
 };
 
 void smtp_data_init(struct smtp_data *d, struct buf *out, uint64_t limit)

@@ -17,15 +17,15 @@
 #include "lib/buf.h"
 
 struct smtp_data {
-	struct buf *out;  /* where the message goes (not owned) */
-	int state;        /* position relative to CRLF "." CRLF */
-	int prev_cr;      /* BDAT: the last byte of the previous chunk was CR */
-	uint64_t limit;   /* message_size_limit: more is refused (and not kept) */
-	uint64_t size;    /* message bytes seen (after unstuffing), kept or not */
-	int too_big;      /* out->max was passed: the message is refused */
-	int bare_cr;      /* a CR not followed by LF was seen */
-	int bare_lf;      /* an LF not preceded by CR was seen */
-	int nul;          /* a NUL byte was seen (noted, not refused) */
+	struct buf *out; /* where the message goes (not owned) */
+	int state;	 /* position relative to CRLF "." CRLF */
+	int prev_cr;	 /* BDAT: the last byte of the previous chunk was CR */
+	uint64_t limit;	 /* message_size_limit: more is refused (and not kept) */
+	uint64_t size;	 /* message bytes seen (after unstuffing), kept or not */
+	int too_big;	 /* out->max was passed: the message is refused */
+	int bare_cr;	 /* a CR not followed by LF was seen */
+	int bare_lf;	 /* an LF not preceded by CR was seen */
+	int nul;	 /* a NUL byte was seen (noted, not refused) */
 };
 
 #define SMTP_DATA_MORE (-2) /* all input consumed, the end not seen yet */

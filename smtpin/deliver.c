@@ -35,8 +35,11 @@ static void lookup_work(void *arg)
 	}
 	pthread_mutex_lock(&srv->dir_lock);
 	j->result = dir_lookup_address(srv->dir, j->addr, &j->user);
-	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR)
-		log_warn("recipient lookup of <%s> failed: %s", j->addr, srv->dir->error);
+	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR) {
+		char addr[SMTP_ADDR_MAX + 1];
+		PRINTABLE(addr, j->addr);
+		log_warn("recipient lookup of <%s> failed: %s", addr, srv->dir->error);
+	}
 	pthread_mutex_unlock(&srv->dir_lock);
 }
 
@@ -48,7 +51,8 @@ static void lookup_done(void *arg)
 	free(j);
 }
 
-void deliver_lookup_rcpt(struct session *s, void (*done)(struct session *s, int result, const char *user))
+void deliver_lookup_rcpt(struct session *s,
+			 void (*done)(struct session *s, int result, const char *user))
 {
 	struct lookup_job *j = calloc(1, sizeof(*j));
 
@@ -81,8 +85,8 @@ void deliver_received_header(struct session *s)
 	if (s->lmtp)
 		mk_strlcpy(proto, "LMTP", sizeof(proto));
 	else
-		snprintf(proto, sizeof(proto), "%s%s%s", s->esmtp ? "ESMTP" : "SMTP", s->tls ? "S" : "",
-			 s->authed ? "A" : "");
+		snprintf(proto, sizeof(proto), "%s%s%s", s->esmtp ? "ESMTP" : "SMTP",
+			 s->tls ? "S" : "", s->authed ? "A" : "");
 	buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n", helo, s->name, s->addr);
 	if (s->tls && srv->tls_received && s->tls_info[0])
 		buf_printf(&s->msg, "\t(using %s)\r\n", s->tls_info);
@@ -110,7 +114,8 @@ static void deliver_work(void *arg)
 	struct deliver_job *j = arg;
 	struct session *s = j->s;
 
-	j->rc = store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), j->rcpts, j->n, j->hash);
+	j->rc = store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), j->rcpts,
+			      j->n, j->hash);
 }
 
 static void deliver_done(void *arg)
@@ -122,25 +127,30 @@ static void deliver_done(void *arg)
 	char from[SMTP_ADDR_MAX + 1];
 
 	PRINTABLE(from, s->from.addr);
-	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len, j->n);
+	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
+		 j->n);
 	for (size_t i = 0; i < j->n; i++) {
 		char to[SMTP_ADDR_MAX + 1];
 		int r = j->rc != 0 ? j->rc : j->rcpts[i].result;
 		PRINTABLE(to, s->rcpts[i].addr);
 		if (r == 0) {
 			ok++;
-			log_info("%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent (delivered to %s mailbox of %s)",
-				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX", j->rcpts[i].user);
+			log_info("%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+				 "(delivered to %s mailbox of %s)",
+				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
+				 j->rcpts[i].user);
 		} else {
-			log_warn("%s: to=<%s>, relay=local, delay=%.2f, dsn=4.3.0, status=deferred (store: %s)", s->qid,
-				 to, delay, store_strerror(r));
+			log_warn("%s: to=<%s>, relay=local, delay=%.2f, dsn=4.3.0, status=deferred "
+				 "(store: %s)",
+				 s->qid, to, delay, store_strerror(r));
 		}
 		if (s->lmtp && !s->closed) {
 			if (r == 0)
 				session_reply(s, "250 2.0.0 <%s> Ok: queued as %s", to, s->qid);
 			else
-				session_reply(s, "451 4.3.0 <%s> Error: could not store the message (%s)", to,
-					      store_strerror(r));
+				session_reply(
+				    s, "451 4.3.0 <%s> Error: could not store the message (%s)", to,
+				    store_strerror(r));
 		}
 	}
 	if (!s->lmtp && !s->closed) {
@@ -155,7 +165,9 @@ static void deliver_done(void *arg)
 		s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
 	}
 	if (ok > 0 && ok < j->n && !s->lmtp)
-		log_warn("%s: stored for %zu of %zu recipients; the others are lost to this delivery", s->qid, ok, j->n);
+		log_warn(
+		    "%s: stored for %zu of %zu recipients; the others are lost to this delivery",
+		    s->qid, ok, j->n);
 	if (ok > 0)
 		log_info("%s: removed", s->qid);
 	for (size_t i = 0; i < j->n; i++)
@@ -188,8 +200,10 @@ void deliver_message(struct session *s)
 	for (size_t i = 0; i < j->n; i++) {
 		struct buf m;
 		buf_init(&m, STORE_META_MAX - 1);
-		if (buf_printf(&m, "from=<%s>\nto=<%s>\nclient=%s\nhelo=%s\nqueue_id=%s\nproto=%s\n", s->from.addr,
-			       s->rcpts[i].addr, s->client, s->helo, s->qid, s->lmtp ? "LMTP" : "ESMTP") < 0) {
+		if (buf_printf(&m,
+			       "from=<%s>\nto=<%s>\nclient=%s\nhelo=%s\nqueue_id=%s\nproto=%s\n",
+			       s->from.addr, s->rcpts[i].addr, s->client, s->helo, s->qid,
+			       s->lmtp ? "LMTP" : "ESMTP") < 0) {
 			buf_reset(&m);
 			buf_printf(&m, "to=<%s>\nqueue_id=%s\n", s->rcpts[i].addr, s->qid);
 		}

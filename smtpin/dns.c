@@ -30,12 +30,15 @@ int dns_start(struct server *srv, char *err, size_t errsize)
 	}
 	config_get_list(srv->cfg, "dns_resolver", &ns, &n);
 	if (n == 0) {
-		if (evdns_base_resolv_conf_parse(srv->dns, DNS_OPTION_NAMESERVERS, "/etc/resolv.conf") != 0)
+		if (evdns_base_resolv_conf_parse(srv->dns, DNS_OPTION_NAMESERVERS,
+						 "/etc/resolv.conf") != 0)
 			log_warn("cannot read /etc/resolv.conf: DNS lists will not answer");
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (evdns_base_nameserver_ip_add(srv->dns, ns[i]) != 0) {
-			snprintf(err, errsize, "dns_resolver: bad name server \"%s\" (want ip or ip:port)", ns[i]);
+			snprintf(err, errsize,
+				 "dns_resolver: bad name server \"%s\" (want ip or ip:port)",
+				 ns[i]);
 			free(ns);
 			return -1;
 		}
@@ -73,7 +76,8 @@ static void on_answer(int result, char type, int count, int ttl, void *addresses
 	free(r);
 }
 
-void dns_lookup_a(struct server *srv, const char *name, void (*cb)(const struct dns_answer *a, void *arg), void *arg)
+void dns_lookup_a(struct server *srv, const char *name,
+		  void (*cb)(const struct dns_answer *a, void *arg), void *arg)
 {
 	struct dns_req *r = calloc(1, sizeof(*r));
 
@@ -89,7 +93,8 @@ void dns_lookup_a(struct server *srv, const char *name, void (*cb)(const struct 
 	}
 }
 
-void dns_lookup_ptr(struct server *srv, const char *addr, void (*cb)(const struct dns_answer *a, void *arg), void *arg)
+void dns_lookup_ptr(struct server *srv, const char *addr,
+		    void (*cb)(const struct dns_answer *a, void *arg), void *arg)
 {
 	struct dns_req *r = calloc(1, sizeof(*r));
 	struct in_addr in;
@@ -104,7 +109,8 @@ void dns_lookup_ptr(struct server *srv, const char *addr, void (*cb)(const struc
 	if (inet_pton(AF_INET, addr, &in) == 1)
 		req = evdns_base_resolve_reverse(srv->dns, &in, DNS_QUERY_NO_SEARCH, on_answer, r);
 	else if (inet_pton(AF_INET6, addr, &in6) == 1)
-		req = evdns_base_resolve_reverse_ipv6(srv->dns, &in6, DNS_QUERY_NO_SEARCH, on_answer, r);
+		req = evdns_base_resolve_reverse_ipv6(srv->dns, &in6, DNS_QUERY_NO_SEARCH,
+						      on_answer, r);
 	if (req == NULL) {
 		struct dns_answer a = {.status = -1};
 		free(r);
@@ -164,7 +170,8 @@ static int octet_parse(const char *p, size_t len, uint8_t *lo, uint8_t *hi, int 
 			return -1;
 		if (dots) {
 			*dots = 0;
-			if (mk_parse_u64(item, 0, 255, &a) < 0 || mk_parse_u64(dots + 2, 0, 255, &b) < 0 || a > b)
+			if (mk_parse_u64(item, 0, 255, &a) < 0 ||
+			    mk_parse_u64(dots + 2, 0, 255, &b) < 0 || a > b)
 				return -1;
 		} else {
 			if (mk_parse_u64(item, 0, 255, &a) < 0)
@@ -212,7 +219,8 @@ int dnsbl_site_parse(const char *text, struct dnsbl_site *site, int with_weight)
 					inb = 0;
 				end++;
 			}
-			if (octet_parse(p, (size_t)(end - p), site->octet[i].lo, site->octet[i].hi, &site->octet[i].n) < 0)
+			if (octet_parse(p, (size_t)(end - p), site->octet[i].lo, site->octet[i].hi,
+					&site->octet[i].n) < 0)
 				return -1;
 			if (i < 3) {
 				if (*end != '.')

@@ -42,7 +42,8 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 		socklen_t len = sizeof(ss);
 		int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (c < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
 				log_warn("accept on %s: %s", lst->spec, strerror(errno));
 			return;
 		}
@@ -60,7 +61,8 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static int add_listeners(struct server *srv, const char *setting, enum listener_kind kind, char *err, size_t errsize)
+static int add_listeners(struct server *srv, const char *setting, enum listener_kind kind,
+			 char *err, size_t errsize)
 {
 	char **items = NULL;
 	size_t n = 0;
@@ -70,7 +72,8 @@ static int add_listeners(struct server *srv, const char *setting, enum listener_
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		srv->listeners = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*srv->listeners));
+		srv->listeners =
+		    realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*srv->listeners));
 		if (srv->listeners == NULL)
 			log_fatal("out of memory");
 		struct listener *l = &srv->listeners[srv->nlisteners];
@@ -131,14 +134,16 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 	else if (strcmp(v, "encrypt") == 0)
 		srv->tls_level = 2;
 	else {
-		snprintf(err, errsize, "smtpd_tls_security_level: want none, may or encrypt, not \"%s\"", v);
+		snprintf(err, errsize,
+			 "smtpd_tls_security_level: want none, may or encrypt, not \"%s\"", v);
 		return -1;
 	}
 	config_get_list(cfg, "mynetworks", &srv->mynetworks, &srv->nmynetworks);
 	for (size_t i = 0; i < srv->nmynetworks; i++) {
 		struct net_cidr c;
 		if (net_cidr_parse(srv->mynetworks[i], &c) < 0) {
-			snprintf(err, errsize, "mynetworks: bad network \"%s\"", srv->mynetworks[i]);
+			snprintf(err, errsize, "mynetworks: bad network \"%s\"",
+				 srv->mynetworks[i]);
 			return -1;
 		}
 	}
@@ -150,7 +155,8 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 	srv->greylist.retry_window = (int64_t)config_get_time(cfg, "greylist_retry_window");
 	srv->greylist.max_age = (int64_t)config_get_time(cfg, "greylist_max_age");
 	srv->greylist.auto_allow = (uint32_t)config_get_int(cfg, "greylist_auto_allow");
-	mk_strlcpy(srv->greylist_text, config_get(cfg, "greylist_text"), sizeof(srv->greylist_text));
+	mk_strlcpy(srv->greylist_text, config_get(cfg, "greylist_text"),
+		   sizeof(srv->greylist_text));
 	if (restrictions_load(srv, err, errsize) < 0 || postscreen_load(srv, err, errsize) < 0)
 		return -1;
 	return 0;
@@ -294,12 +300,14 @@ int main(int argc, char **argv)
 	snprintf(ident, sizeof(ident), "%s/smtpin", config_get(srv->cfg, "syslog_name"));
 	if (getenv("MAILKEEP_VERBOSE"))
 		log_set_verbose(1);
-	log_open(ident, foreground || (target && strcmp(target, "stderr") == 0) ? LOG_TO_STDERR : LOG_TO_SYSLOG);
+	log_open(ident, foreground || (target && strcmp(target, "stderr") == 0) ? LOG_TO_STDERR
+										: LOG_TO_SYSLOG);
 
 	if (read_settings(srv, err, sizeof(err)) < 0)
 		log_fatal("%s: %s", conf, err);
 	if (add_listeners(srv, "smtpd_listen", LISTEN_SMTP, err, sizeof(err)) < 0 ||
-	    add_listeners(srv, "smtpd_tls_wrappermode_listen", LISTEN_SMTPS, err, sizeof(err)) < 0 ||
+	    add_listeners(srv, "smtpd_tls_wrappermode_listen", LISTEN_SMTPS, err, sizeof(err)) <
+		0 ||
 	    add_listeners(srv, "lmtp_listen", LISTEN_LMTP, err, sizeof(err)) < 0 ||
 	    add_listeners(srv, "greylist_policy_listen", LISTEN_POLICY, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
@@ -311,8 +319,8 @@ int main(int argc, char **argv)
 
 	/* the store is opened after fork: no LMDB environment crosses a fork() */
 	struct store_options so = {
-		.map_size = config_get_size(srv->cfg, "store_map_size"),
-		.map_max = config_get_size(srv->cfg, "store_map_max"),
+	    .map_size = config_get_size(srv->cfg, "store_map_size"),
+	    .map_max = config_get_size(srv->cfg, "store_map_max"),
 	};
 	const char *sdir = config_get(srv->cfg, "store_directory");
 	mk_mkdirs(sdir, 0700);
@@ -331,7 +339,8 @@ int main(int argc, char **argv)
 		log_fatal("cannot start libevent");
 	if (dns_start(srv, err, sizeof(err)) < 0 || smtpin_tls_init(srv, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
-	if (jobs_start(srv, (int)config_get_int(srv->cfg, "smtpd_delivery_threads"), err, sizeof(err)) < 0)
+	if (jobs_start(srv, (int)config_get_int(srv->cfg, "smtpd_delivery_threads"), err,
+		       sizeof(err)) < 0)
 		log_fatal("%s", err);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		struct listener *l = &srv->listeners[i];
@@ -351,7 +360,7 @@ int main(int argc, char **argv)
 	log_info("daemon started -- mailkeep smtpin, %zu listener(s)", srv->nlisteners);
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		log_info("listening on %s (%s)", srv->listeners[i].spec,
-			 srv->listeners[i].kind == LISTEN_SMTP    ? "smtp"
+			 srv->listeners[i].kind == LISTEN_SMTP	  ? "smtp"
 			 : srv->listeners[i].kind == LISTEN_SMTPS ? "smtps"
 			 : srv->listeners[i].kind == LISTEN_LMTP  ? "lmtp"
 								  : "policy");

@@ -11,10 +11,10 @@ static const struct {
 	const char *name;
 	enum smtp_verb verb;
 } verbs[] = {
-	{"HELO", SMTP_HELO}, {"EHLO", SMTP_EHLO}, {"LHLO", SMTP_LHLO}, {"MAIL", SMTP_MAIL},
-	{"RCPT", SMTP_RCPT}, {"DATA", SMTP_DATA}, {"BDAT", SMTP_BDAT}, {"RSET", SMTP_RSET},
-	{"NOOP", SMTP_NOOP}, {"QUIT", SMTP_QUIT}, {"HELP", SMTP_HELP}, {"VRFY", SMTP_VRFY},
-	{"EXPN", SMTP_EXPN}, {"STARTTLS", SMTP_STARTTLS}, {"AUTH", SMTP_AUTH}, {"ETRN", SMTP_ETRN},
+    {"HELO", SMTP_HELO}, {"EHLO", SMTP_EHLO},	      {"LHLO", SMTP_LHLO}, {"MAIL", SMTP_MAIL},
+    {"RCPT", SMTP_RCPT}, {"DATA", SMTP_DATA},	      {"BDAT", SMTP_BDAT}, {"RSET", SMTP_RSET},
+    {"NOOP", SMTP_NOOP}, {"QUIT", SMTP_QUIT},	      {"HELP", SMTP_HELP}, {"VRFY", SMTP_VRFY},
+    {"EXPN", SMTP_EXPN}, {"STARTTLS", SMTP_STARTTLS}, {"AUTH", SMTP_AUTH}, {"ETRN", SMTP_ETRN},
 };
 
 const char *smtp_verb_name(enum smtp_verb verb)
@@ -65,7 +65,8 @@ int smtp_parse_command(const char *line, size_t len, struct smtp_command *cmd_r)
 		cmd_r->name[k] = c >= 0x80 ? '?' : upper((char)c);
 	}
 	for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
-		if (strlen(verbs[v].name) == vlen && strncasecmp(verbs[v].name, line + vstart, vlen) == 0) {
+		if (strlen(verbs[v].name) == vlen &&
+		    strncasecmp(verbs[v].name, line + vstart, vlen) == 0) {
 			cmd_r->verb = verbs[v].verb;
 			break;
 		}
@@ -90,8 +91,8 @@ static int is_atext(unsigned char c)
 
 static int is_ldh(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-	       c >= 0x80;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c >= 0x80;
 }
 
 /* Domain or [literal] of exactly len bytes. Trailing dot tolerated here (it
@@ -130,7 +131,8 @@ static int domain_ok(const char *d, size_t len, int *literal_r)
 }
 
 /* Parses the mailbox inside the brackets (or the bare token). */
-static int parse_mailbox(const char *s, size_t len, int mail, struct smtp_path *p, const char **why_r)
+static int parse_mailbox(const char *s, size_t len, int mail, struct smtp_path *p,
+			 const char **why_r)
 {
 	size_t i = 0, lo = 0;
 
@@ -214,7 +216,8 @@ static int parse_mailbox(const char *s, size_t len, int mail, struct smtp_path *
 			p->utf8 = 1;
 	if (i == len) {
 		/* no domain: only RCPT TO:<postmaster> */
-		if (mail || strcasecmp(p->local, "postmaster") != 0 || p->quoted || p->source_route) {
+		if (mail || strcasecmp(p->local, "postmaster") != 0 || p->quoted ||
+		    p->source_route) {
 			*why_r = "domain missing";
 			return -1;
 		}
@@ -245,7 +248,8 @@ static int parse_mailbox(const char *s, size_t len, int mail, struct smtp_path *
 	return 0;
 }
 
-static int parse_params(const char *s, size_t len, int mail, struct smtp_path *p, const char **why_r)
+static int parse_params(const char *s, size_t len, int mail, struct smtp_path *p,
+			const char **why_r)
 {
 	size_t i = 0;
 
@@ -304,7 +308,8 @@ static int parse_params(const char *s, size_t len, int mail, struct smtp_path *p
 	return 0;
 }
 
-int smtp_parse_path(const char *arg, size_t len, int mail, int strict, struct smtp_path *p, const char **why_r)
+int smtp_parse_path(const char *arg, size_t len, int mail, int strict, struct smtp_path *p,
+		    const char **why_r)
 {
 	const char *kw = mail ? "FROM:" : "TO:";
 	size_t kwlen = strlen(kw), i;
@@ -388,7 +393,8 @@ int smtp_domain_is_fqdn(const char *domain)
 	if (alldigit)
 		return 0;
 	for (size_t i = 0; i < len; i++)
-		if (domain[i] == '-' && (i == 0 || domain[i - 1] == '.' || i + 1 == len || domain[i + 1] == '.'))
+		if (domain[i] == '-' &&
+		    (i == 0 || domain[i - 1] == '.' || i + 1 == len || domain[i + 1] == '.'))
 			return 0;
 	return 1;
 }
@@ -408,7 +414,8 @@ int smtp_helo_valid(const char *helo)
 		unsigned char c = (unsigned char)helo[i];
 		if (c >= 0x80)
 			return 0;
-		if (c == '-' && (i == 0 || helo[i - 1] == '.' || i + 1 == len || helo[i + 1] == '.'))
+		if (c == '-' &&
+		    (i == 0 || helo[i - 1] == '.' || i + 1 == len || helo[i + 1] == '.'))
 			return 0;
 	}
 	return 1;
@@ -464,7 +471,8 @@ long smtp_base64_decode(const char *in, size_t len, unsigned char *out, size_t o
 
 int smtp_base64_encode(const unsigned char *in, size_t len, char *out, size_t outsize)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t o = 0;
 
 	if (outsize < (len + 2) / 3 * 4 + 1)

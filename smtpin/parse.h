@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SMTP_ADDR_MAX 512   /* longest accepted address (RFC 5321: 256 for the path) */
+#define SMTP_ADDR_MAX 512 /* longest accepted address (RFC 5321: 256 for the path) */
 #define SMTP_LOCAL_MAX 256
 #define SMTP_DOMAIN_MAX 255
 
@@ -41,7 +41,7 @@ struct smtp_command {
 	enum smtp_verb verb;
 	const char *arg; /* into the line: after the verb and its white space; "" if none */
 	size_t arg_len;
-	char name[16];   /* the verb as sent, upper-cased and truncated, for logs */
+	char name[16]; /* the verb as sent, upper-cased and truncated, for logs */
 };
 
 /* Parses one command line (no CR/LF). Returns 0, or -1 if the line holds a
@@ -54,16 +54,16 @@ const char *smtp_verb_name(enum smtp_verb verb);
 enum smtp_body { SMTP_BODY_7BIT = 0, SMTP_BODY_8BITMIME, SMTP_BODY_BINARYMIME };
 
 struct smtp_path {
-	char addr[SMTP_ADDR_MAX + 1];    /* local@domain, quotes removed; "" for <> */
-	char local[SMTP_LOCAL_MAX + 1];  /* the local part, unquoted */
-	char domain[SMTP_DOMAIN_MAX + 1];/* "" if none */
-	int null_path;      /* <> */
-	int quoted;         /* the local part was a quoted string */
-	int source_route;   /* <@a,@b:user@c> */
-	int ip_literal;     /* domain is [1.2.3.4] */
-	int utf8;           /* holds bytes >= 0x80 */
+	char addr[SMTP_ADDR_MAX + 1];	  /* local@domain, quotes removed; "" for <> */
+	char local[SMTP_LOCAL_MAX + 1];	  /* the local part, unquoted */
+	char domain[SMTP_DOMAIN_MAX + 1]; /* "" if none */
+	int null_path;			  /* <> */
+	int quoted;			  /* the local part was a quoted string */
+	int source_route;		  /* <@a,@b:user@c> */
+	int ip_literal;			  /* domain is [1.2.3.4] */
+	int utf8;			  /* holds bytes >= 0x80 */
 	/* ESMTP parameters */
-	uint64_t size;      /* SIZE=, 0 if absent */
+	uint64_t size; /* SIZE=, 0 if absent */
 	int has_size;
 	enum smtp_body body;
 	int smtputf8;

@@ -69,8 +69,8 @@ static void grey_work(void *arg)
 {
 	struct pconn *c = arg;
 
-	c->rc = greylist_check(c->srv->store, c->client, c->sender, c->rcpt, (int64_t)time(NULL), &c->srv->greylist,
-			       &c->verdict, &c->wait);
+	c->rc = greylist_check(c->srv->store, c->client, c->sender, c->rcpt, (int64_t)time(NULL),
+			       &c->srv->greylist, &c->verdict, &c->wait);
 }
 
 static void grey_done(void *arg)
@@ -83,19 +83,22 @@ static void grey_done(void *arg)
 		pconn_unref(c);
 		return;
 	}
+	char client[64];
 	PRINTABLE(sender, c->sender);
 	PRINTABLE(rcpt, c->rcpt);
+	PRINTABLE(client, c->client);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	if (c->rc != 0) {
-		log_warn("policy: greylist unavailable (%s): DUNNO for %s", store_strerror(c->rc), c->client);
+		log_warn("policy: greylist unavailable (%s): DUNNO for %s", store_strerror(c->rc),
+			 client);
 		evbuffer_add_printf(out, "action=DUNNO\n\n");
 	} else if (c->verdict == GREYLIST_DEFER) {
-		log_info("policy: greylisted client=%s, from=<%s>, to=<%s>, wait=%lld", c->client, sender, rcpt,
-			 (long long)c->wait);
-		evbuffer_add_printf(out, "action=DEFER_IF_PERMIT %s (%lld seconds left)\n\n", c->srv->greylist_text,
-				    (long long)c->wait);
+		log_info("policy: greylisted client=%s, from=<%s>, to=<%s>, wait=%lld", client,
+			 sender, rcpt, (long long)c->wait);
+		evbuffer_add_printf(out, "action=DEFER_IF_PERMIT %s (%lld seconds left)\n\n",
+				    c->srv->greylist_text, (long long)c->wait);
 	} else {
-		log_info("policy: pass client=%s, from=<%s>, to=<%s>", c->client, sender, rcpt);
+		log_info("policy: pass client=%s, from=<%s>, to=<%s>", client, sender, rcpt);
 		evbuffer_add_printf(out, "action=DUNNO\n\n");
 	}
 	pconn_reset(c);
@@ -270,7 +273,8 @@ static void pquery_event(struct bufferevent *bev, short what, void *arg)
 	pquery_fail(q, what & BEV_EVENT_TIMEOUT ? "timeout" : "connection failed or closed");
 }
 
-void policy_query(struct session *s, const char *service, void (*done)(struct session *s, const char *action))
+void policy_query(struct session *s, const char *service,
+		  void (*done)(struct session *s, const char *action))
 {
 	struct server *srv = s->srv;
 	struct pquery *q = calloc(1, sizeof(*q));
@@ -287,7 +291,8 @@ void policy_query(struct session *s, const char *service, void (*done)(struct se
 	if (strncmp(service, "unix:", 5) == 0) {
 		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
 		un->sun_family = AF_UNIX;
-		if (mk_strlcpy(un->sun_path, service + 5, sizeof(un->sun_path)) >= sizeof(un->sun_path)) {
+		if (mk_strlcpy(un->sun_path, service + 5, sizeof(un->sun_path)) >=
+		    sizeof(un->sun_path)) {
 			pquery_fail(q, "socket path too long");
 			return;
 		}
@@ -305,15 +310,18 @@ void policy_query(struct session *s, const char *service, void (*done)(struct se
 	bufferevent_set_timeouts(q->bev, &tv, &tv);
 	bufferevent_enable(q->bev, EV_READ | EV_WRITE);
 	struct evbuffer *out = bufferevent_get_output(q->bev);
-	evbuffer_add_printf(out,
-			    "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=%s\n"
-			    "client_address=%s\nclient_name=%s\nreverse_client_name=%s\nhelo_name=%s\n"
-			    "sender=%s\nrecipient=%s\nrecipient_count=%zu\nqueue_id=%s\ninstance=%s\n"
-			    "size=%llu\nsasl_method=%s\nsasl_username=%s\nencryption_protocol=%s\n\n",
-			    s->lmtp ? "LMTP" : s->esmtp ? "ESMTP" : "SMTP", s->addr, s->name, s->name, s->helo,
-			    s->from.addr, s->cur.addr, s->nrcpt, s->qid, s->qid,
-			    (unsigned long long)s->from.size, s->authed ? s->sasl_method : "",
-			    s->authed ? s->sasl_user : "", s->tls ? "TLS" : "");
+	evbuffer_add_printf(
+	    out,
+	    "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=%s\n"
+	    "client_address=%s\nclient_name=%s\nreverse_client_name=%s\nhelo_name=%s\n"
+	    "sender=%s\nrecipient=%s\nrecipient_count=%zu\nqueue_id=%s\ninstance=%s\n"
+	    "size=%llu\nsasl_method=%s\nsasl_username=%s\nencryption_protocol=%s\n\n",
+	    s->lmtp    ? "LMTP"
+	    : s->esmtp ? "ESMTP"
+		       : "SMTP",
+	    s->addr, s->name, s->name, s->helo, s->from.addr, s->cur.addr, s->nrcpt, s->qid, s->qid,
+	    (unsigned long long)s->from.size, s->authed ? s->sasl_method : "",
+	    s->authed ? s->sasl_user : "", s->tls ? "TLS" : "");
 	if (bufferevent_socket_connect(q->bev, (struct sockaddr *)&ss, sslen) < 0) {
 		pquery_fail(q, "cannot connect");
 		return;

@@ -31,11 +31,13 @@ enum ps_action ps_action_parse(const char *text)
 	return PS_IGNORE;
 }
 
-static int action_setting(struct server *srv, const char *name, enum ps_action *a, char *err, size_t errsize)
+static int action_setting(struct server *srv, const char *name, enum ps_action *a, char *err,
+			  size_t errsize)
 {
 	const char *v = config_get(srv->cfg, name);
 
-	if (v == NULL || (strcasecmp(v, "ignore") != 0 && strcasecmp(v, "enforce") != 0 && strcasecmp(v, "drop") != 0)) {
+	if (v == NULL || (strcasecmp(v, "ignore") != 0 && strcasecmp(v, "enforce") != 0 &&
+			  strcasecmp(v, "drop") != 0)) {
 		snprintf(err, errsize, "%s: want ignore, enforce or drop", name);
 		return -1;
 	}
@@ -49,12 +51,18 @@ int postscreen_load(struct server *srv, char *err, size_t errsize)
 	char **items = NULL;
 	size_t n = 0;
 
-	if (action_setting(srv, "postscreen_denylist_action", &srv->ps_deny_action, err, errsize) < 0 ||
-	    action_setting(srv, "postscreen_greet_action", &srv->ps_greet_action, err, errsize) < 0 ||
-	    action_setting(srv, "postscreen_dnsbl_action", &srv->ps_dnsbl_action, err, errsize) < 0 ||
-	    action_setting(srv, "postscreen_pipelining_action", &srv->ps_pipe_action, err, errsize) < 0 ||
-	    action_setting(srv, "postscreen_non_smtp_command_action", &srv->ps_nonsmtp_action, err, errsize) < 0 ||
-	    action_setting(srv, "postscreen_bare_newline_action", &srv->ps_bare_action, err, errsize) < 0)
+	if (action_setting(srv, "postscreen_denylist_action", &srv->ps_deny_action, err, errsize) <
+		0 ||
+	    action_setting(srv, "postscreen_greet_action", &srv->ps_greet_action, err, errsize) <
+		0 ||
+	    action_setting(srv, "postscreen_dnsbl_action", &srv->ps_dnsbl_action, err, errsize) <
+		0 ||
+	    action_setting(srv, "postscreen_pipelining_action", &srv->ps_pipe_action, err,
+			   errsize) < 0 ||
+	    action_setting(srv, "postscreen_non_smtp_command_action", &srv->ps_nonsmtp_action, err,
+			   errsize) < 0 ||
+	    action_setting(srv, "postscreen_bare_newline_action", &srv->ps_bare_action, err,
+			   errsize) < 0)
 		return -1;
 	srv->ps_greet_wait = config_get_time(cfg, "postscreen_greet_wait");
 	srv->ps_greet_ttl = config_get_time(cfg, "postscreen_greet_ttl");
@@ -66,7 +74,8 @@ int postscreen_load(struct server *srv, char *err, size_t errsize)
 	srv->ps_bare = config_get_bool(cfg, "postscreen_bare_newline_enable");
 	const char *pb = config_get(cfg, "postscreen_greet_banner");
 	mk_strlcpy(srv->ps_banner, pb ? pb : srv->banner, sizeof(srv->ps_banner));
-	config_get_list(cfg, "postscreen_forbidden_commands", &srv->ps_forbidden, &srv->ps_nforbidden);
+	config_get_list(cfg, "postscreen_forbidden_commands", &srv->ps_forbidden,
+			&srv->ps_nforbidden);
 
 	config_get_list(cfg, "postscreen_dnsbl_sites", &items, &n);
 	srv->ps_sites = calloc(n ? n : 1, sizeof(*srv->ps_sites));
@@ -74,7 +83,9 @@ int postscreen_load(struct server *srv, char *err, size_t errsize)
 		log_fatal("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (dnsbl_site_parse(items[i], &srv->ps_sites[i], 1) < 0) {
-			snprintf(err, errsize, "postscreen_dnsbl_sites: bad entry \"%s\" (want domain[=pattern][*weight])",
+			snprintf(err, errsize,
+				 "postscreen_dnsbl_sites: bad entry \"%s\" (want "
+				 "domain[=pattern][*weight])",
 				 items[i]);
 			free(items);
 			return -1;
@@ -89,16 +100,19 @@ int postscreen_load(struct server *srv, char *err, size_t errsize)
 			srv->ps_access_mynetworks = 1;
 		} else if (strncmp(items[i], "cidr:", 5) == 0) {
 			if (srv->ps_cidr != NULL) {
-				snprintf(err, errsize, "postscreen_access_list: one cidr: table only");
+				snprintf(err, errsize,
+					 "postscreen_access_list: one cidr: table only");
 				free(items);
 				return -1;
 			}
-			if (cidr_load(items[i] + 5, &srv->ps_cidr, &srv->ps_ncidr, err, errsize) < 0) {
+			if (cidr_load(items[i] + 5, &srv->ps_cidr, &srv->ps_ncidr, err, errsize) <
+			    0) {
 				free(items);
 				return -1;
 			}
 		} else {
-			snprintf(err, errsize, "postscreen_access_list: unknown entry \"%s\"", items[i]);
+			snprintf(err, errsize, "postscreen_access_list: unknown entry \"%s\"",
+				 items[i]);
 			free(items);
 			return -1;
 		}
@@ -110,7 +124,8 @@ int postscreen_load(struct server *srv, char *err, size_t errsize)
 int postscreen_fail(struct session *s, const char *test, enum ps_action action, const char *detail)
 {
 	s->ps_failed = 1;
-	log_info("%s from %s after %s: %s", test, s->ps_client, s->last_cmd[0] ? s->last_cmd : "CONNECT", detail);
+	log_info("%s from %s after %s: %s", test, s->ps_client,
+		 s->last_cmd[0] ? s->last_cmd : "CONNECT", detail);
 	if (action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
 		log_info("DISCONNECT %s", s->ps_client);
@@ -133,17 +148,23 @@ static void greet_finish(struct session *s)
 			s->ps_failed = 1;
 			log_info("DNSBL rank %d for %s", s->dnsbl_score, s->ps_client);
 			if (srv->ps_dnsbl_action == PS_DROP) {
-				session_reply(s, "521 5.7.1 Service unavailable; client [%s] blocked using %s", s->addr,
-					      s->dnsbl_hit);
+				session_reply(
+				    s,
+				    "521 5.7.1 Service unavailable; client [%s] blocked using %s",
+				    s->addr, s->dnsbl_hit);
 				log_info("DISCONNECT %s", s->ps_client);
 				session_quit(s);
 				return;
 			}
 			if (srv->ps_dnsbl_action == PS_ENFORCE)
-				snprintf(s->ps_enforce, sizeof(s->ps_enforce),
-					 "550 5.7.1 Service unavailable; client [%s] blocked using %s", s->addr, s->dnsbl_hit);
-		} else if (srv->ps_allow_threshold < 0 && s->dnsbl_score <= srv->ps_allow_threshold) {
-			log_info("PASS NEW %s (allowlisted by DNS, score %d)", s->ps_client, s->dnsbl_score);
+				snprintf(
+				    s->ps_enforce, sizeof(s->ps_enforce),
+				    "550 5.7.1 Service unavailable; client [%s] blocked using %s",
+				    s->addr, s->dnsbl_hit);
+		} else if (srv->ps_allow_threshold < 0 &&
+			   s->dnsbl_score <= srv->ps_allow_threshold) {
+			log_info("PASS NEW %s (allowlisted by DNS, score %d)", s->ps_client,
+				 s->dnsbl_score);
 			s->ps_subject = 0;
 		}
 	}
@@ -215,8 +236,10 @@ void postscreen_start(struct session *s)
 		session_greet_done(s);
 		return;
 	}
-	const char *action = srv->ps_cidr ? cidr_lookup(srv->ps_cidr, srv->ps_ncidr, s->addr) : NULL;
-	if (action != NULL && (strcasecmp(action, "permit") == 0 || strcasecmp(action, "ok") == 0)) {
+	const char *action =
+	    srv->ps_cidr ? cidr_lookup(srv->ps_cidr, srv->ps_ncidr, s->addr) : NULL;
+	if (action != NULL &&
+	    (strcasecmp(action, "permit") == 0 || strcasecmp(action, "ok") == 0)) {
 		log_info("ALLOWLISTED %s", s->ps_client);
 		session_greet_done(s);
 		return;
@@ -225,13 +248,15 @@ void postscreen_start(struct session *s)
 		log_info("DENYLISTED %s", s->ps_client);
 		s->ps_failed = 1;
 		if (srv->ps_deny_action == PS_DROP) {
-			session_reply(s, "521 5.3.2 %s Service currently unavailable", srv->hostname);
+			session_reply(s, "521 5.3.2 %s Service currently unavailable",
+				      srv->hostname);
 			log_info("DISCONNECT %s", s->ps_client);
 			session_quit(s);
 			return;
 		}
 		if (srv->ps_deny_action == PS_ENFORCE)
-			snprintf(s->ps_enforce, sizeof(s->ps_enforce), "550 5.3.2 Service currently unavailable");
+			snprintf(s->ps_enforce, sizeof(s->ps_enforce),
+				 "550 5.3.2 Service currently unavailable");
 	}
 	if (!s->ps_failed && cache_passed(s)) {
 		log_info("PASS OLD %s", s->ps_client);
@@ -259,7 +284,9 @@ void postscreen_start(struct session *s)
 		session_ref(s);
 		dns_lookup_a(srv, name, dnsbl_answer, d);
 	}
-	struct timeval tv = {(time_t)srv->ps_greet_wait, (suseconds_t)((srv->ps_greet_wait - (time_t)srv->ps_greet_wait) * 1e6)};
+	struct timeval tv = {
+	    (time_t)srv->ps_greet_wait,
+	    (suseconds_t)((srv->ps_greet_wait - (time_t)srv->ps_greet_wait) * 1e6)};
 	s->greet_ev = evtimer_new(srv->base, greet_timer, s);
 	evtimer_add(s->greet_ev, &tv);
 }
@@ -278,7 +305,8 @@ void postscreen_pregreet(struct session *s)
 	size_t k = evbuffer_copyout(in, raw, n < sizeof(raw) ? n : sizeof(raw));
 	log_printable(text, sizeof(text), raw, k);
 	s->ps_failed = 1;
-	log_info("PREGREET %zu after %.2f from %s: %s", n, mk_now() - s->t_connect, s->ps_client, text);
+	log_info("PREGREET %zu after %.2f from %s: %s", n, mk_now() - s->t_connect, s->ps_client,
+		 text);
 	if (s->srv->ps_greet_action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
 		log_info("DISCONNECT %s", s->ps_client);

@@ -48,36 +48,37 @@ static const struct {
 	enum restr_type type;
 	int has_arg;
 } restr_names[] = {
-	{"permit", R_PERMIT, 0},
-	{"reject", R_REJECT, 0},
-	{"defer", R_DEFER, 0},
-	{"dunno", R_DUNNO, 0},
-	{"permit_mynetworks", R_PERMIT_MYNETWORKS, 0},
-	{"permit_sasl_authenticated", R_PERMIT_SASL, 0},
-	{"reject_unauth_destination", R_REJECT_UNAUTH_DEST, 0},
-	{"defer_unauth_destination", R_DEFER_UNAUTH_DEST, 0},
-	{"reject_invalid_helo_hostname", R_REJECT_INVALID_HELO, 0},
-	{"reject_invalid_hostname", R_REJECT_INVALID_HELO, 0},
-	{"reject_non_fqdn_helo_hostname", R_REJECT_NON_FQDN_HELO, 0},
-	{"reject_non_fqdn_hostname", R_REJECT_NON_FQDN_HELO, 0},
-	{"reject_unknown_recipient_domain", R_REJECT_UNKNOWN_RCPT_DOMAIN, 0},
-	{"reject_unknown_sender_domain", R_REJECT_UNKNOWN_SENDER_DOMAIN, 0},
-	{"reject_non_fqdn_sender", R_REJECT_NON_FQDN_SENDER, 0},
-	{"reject_non_fqdn_recipient", R_REJECT_NON_FQDN_RCPT, 0},
-	{"check_client_access", R_CHECK_CLIENT_ACCESS, 1},
-	{"permit_dnswl_client", R_PERMIT_DNSWL, 1},
-	{"reject_rbl_client", R_REJECT_RBL, 1},
-	{"reject_rhsbl_sender", R_REJECT_RHSBL_SENDER, 1},
-	{"reject_rhsbl_client", R_REJECT_RHSBL_CLIENT, 1},
-	{"reject_unauth_pipelining", R_REJECT_UNAUTH_PIPELINING, 0},
-	{"check_policy_service", R_CHECK_POLICY, 1},
-	{"check_greylist", R_GREYLIST, 0},
-	{"reject_unlisted_recipient", R_REJECT_UNLISTED_RCPT, 0},
+    {"permit", R_PERMIT, 0},
+    {"reject", R_REJECT, 0},
+    {"defer", R_DEFER, 0},
+    {"dunno", R_DUNNO, 0},
+    {"permit_mynetworks", R_PERMIT_MYNETWORKS, 0},
+    {"permit_sasl_authenticated", R_PERMIT_SASL, 0},
+    {"reject_unauth_destination", R_REJECT_UNAUTH_DEST, 0},
+    {"defer_unauth_destination", R_DEFER_UNAUTH_DEST, 0},
+    {"reject_invalid_helo_hostname", R_REJECT_INVALID_HELO, 0},
+    {"reject_invalid_hostname", R_REJECT_INVALID_HELO, 0},
+    {"reject_non_fqdn_helo_hostname", R_REJECT_NON_FQDN_HELO, 0},
+    {"reject_non_fqdn_hostname", R_REJECT_NON_FQDN_HELO, 0},
+    {"reject_unknown_recipient_domain", R_REJECT_UNKNOWN_RCPT_DOMAIN, 0},
+    {"reject_unknown_sender_domain", R_REJECT_UNKNOWN_SENDER_DOMAIN, 0},
+    {"reject_non_fqdn_sender", R_REJECT_NON_FQDN_SENDER, 0},
+    {"reject_non_fqdn_recipient", R_REJECT_NON_FQDN_RCPT, 0},
+    {"check_client_access", R_CHECK_CLIENT_ACCESS, 1},
+    {"permit_dnswl_client", R_PERMIT_DNSWL, 1},
+    {"reject_rbl_client", R_REJECT_RBL, 1},
+    {"reject_rhsbl_sender", R_REJECT_RHSBL_SENDER, 1},
+    {"reject_rhsbl_client", R_REJECT_RHSBL_CLIENT, 1},
+    {"reject_unauth_pipelining", R_REJECT_UNAUTH_PIPELINING, 0},
+    {"check_policy_service", R_CHECK_POLICY, 1},
+    {"check_greylist", R_GREYLIST, 0},
+    {"reject_unlisted_recipient", R_REJECT_UNLISTED_RCPT, 0},
 };
 
 /* --- tables -------------------------------------------------------------- */
 
-int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char *err, size_t errsize)
+int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char *err,
+	      size_t errsize)
 {
 	char *data = NULL, *save = NULL;
 	size_t len, n = 0, cap = 0, lineno = 0;
@@ -89,7 +90,8 @@ int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char
 		snprintf(err, errsize, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	for (char *line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(data, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
 		lineno++;
 		while (isspace((unsigned char)*line))
 			line++;
@@ -113,7 +115,8 @@ int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char
 				log_fatal("out of memory");
 		}
 		if (net_cidr_parse(line, &e[n].net) < 0 || al == 0) {
-			snprintf(err, errsize, "%s:%zu: bad entry (want: network/prefix action)", path, lineno);
+			snprintf(err, errsize, "%s:%zu: bad entry (want: network/prefix action)",
+				 path, lineno);
 			cidr_free(e, n);
 			free(data);
 			return -1;
@@ -157,7 +160,8 @@ int domain_is_local(struct server *srv, const char *domain)
 	return 0;
 }
 
-static int load_list(struct server *srv, const char *name, struct restr_list *l, char *err, size_t errsize)
+static int load_list(struct server *srv, const char *name, struct restr_list *l, char *err,
+		     size_t errsize)
 {
 	char **items = NULL;
 	size_t n = 0;
@@ -193,7 +197,9 @@ static int load_list(struct server *srv, const char *name, struct restr_list *l,
 		switch (it->type) {
 		case R_CHECK_CLIENT_ACCESS:
 			if (strncmp(it->arg, "cidr:", 5) != 0) {
-				snprintf(err, errsize, "%s: check_client_access %s: only cidr:/file tables are supported",
+				snprintf(err, errsize,
+					 "%s: check_client_access %s: only cidr:/file tables are "
+					 "supported",
 					 name, it->arg);
 				goto fail;
 			}
@@ -208,14 +214,19 @@ static int load_list(struct server *srv, const char *name, struct restr_list *l,
 			if (it->site == NULL)
 				log_fatal("out of memory");
 			if (dnsbl_site_parse(it->arg, it->site, 0) < 0) {
-				snprintf(err, errsize, "%s: bad DNS list \"%s\" (want domain or domain=127.0.0.2)", name,
-					 it->arg);
+				snprintf(
+				    err, errsize,
+				    "%s: bad DNS list \"%s\" (want domain or domain=127.0.0.2)",
+				    name, it->arg);
 				goto fail;
 			}
 			break;
 		case R_CHECK_POLICY:
-			if (strncmp(it->arg, "inet:", 5) != 0 && strncmp(it->arg, "unix:", 5) != 0) {
-				snprintf(err, errsize, "%s: check_policy_service %s: want inet:host:port or unix:/path",
+			if (strncmp(it->arg, "inet:", 5) != 0 &&
+			    strncmp(it->arg, "unix:", 5) != 0) {
+				snprintf(err, errsize,
+					 "%s: check_policy_service %s: want inet:host:port or "
+					 "unix:/path",
 					 name, it->arg);
 				goto fail;
 			}
@@ -281,7 +292,8 @@ static int set_reply(struct restr_eval *e, int code, const char *dsn, const char
 		what = "Data command rejected";
 		break;
 	}
-	snprintf(e->res.reply, sizeof(e->res.reply), "%d %s <%s>: %s: %s", code, dsn, who, what, text);
+	snprintf(e->res.reply, sizeof(e->res.reply), "%d %s <%s>: %s: %s", code, dsn, who, what,
+		 text);
 	return code >= 500 ? V_REJECT : V_DEFER;
 }
 
@@ -317,10 +329,11 @@ static int apply_action(struct restr_eval *e, const char *action)
 	if (strcasecmp(word, "DEFER") == 0 || strcasecmp(word, "DEFER_IF_PERMIT") == 0 ||
 	    strcasecmp(word, "DEFER_IF_REJECT") == 0)
 		return set_reply(e, 450, "4.7.1", *text ? text : "Service unavailable");
-	if (strlen(word) == 3 && (word[0] == '4' || word[0] == '5') && isdigit((unsigned char)word[1]) &&
-	    isdigit((unsigned char)word[2])) {
+	if (strlen(word) == 3 && (word[0] == '4' || word[0] == '5') &&
+	    isdigit((unsigned char)word[1]) && isdigit((unsigned char)word[2])) {
 		int code = (word[0] - '0') * 100 + (word[1] - '0') * 10 + (word[2] - '0');
-		return set_reply(e, code, word[0] == '4' ? "4.7.1" : "5.7.1", *text ? text : "Access denied");
+		return set_reply(e, code, word[0] == '4' ? "4.7.1" : "5.7.1",
+				 *text ? text : "Access denied");
 	}
 	log_warn("unknown access action \"%s\": treated as DUNNO", word);
 	return V_DUNNO;
@@ -367,19 +380,22 @@ static void dnsbl_cb(const struct dns_answer *a, void *arg)
 		return;
 	}
 	if (it->type == R_PERMIT_DNSWL) {
-		log_info("%s: permit_dnswl_client: %s listed in %s", s->qid[0] ? s->qid : "NOQUEUE", s->client,
-			 it->site->domain);
+		log_info("%s: permit_dnswl_client: %s listed in %s", s->qid[0] ? s->qid : "NOQUEUE",
+			 s->client, it->site->domain);
 		eval_resume(e, V_PERMIT);
 		return;
 	}
 	if (it->type == R_REJECT_RBL)
-		snprintf(text, sizeof(text), "Service unavailable; Client host [%s] blocked using %s", s->addr,
+		snprintf(text, sizeof(text),
+			 "Service unavailable; Client host [%s] blocked using %s", s->addr,
 			 it->site->domain);
 	else if (it->type == R_REJECT_RHSBL_SENDER)
-		snprintf(text, sizeof(text), "Service unavailable; Sender address [%s] blocked using %s",
+		snprintf(text, sizeof(text),
+			 "Service unavailable; Sender address [%s] blocked using %s",
 			 s->from.domain, it->site->domain);
 	else
-		snprintf(text, sizeof(text), "Service unavailable; Client host [%s] blocked using %s", s->name,
+		snprintf(text, sizeof(text),
+			 "Service unavailable; Client host [%s] blocked using %s", s->name,
 			 it->site->domain);
 	/* Postfix words these without the "<subject>: ... rejected:" prefix */
 	snprintf(e->res.reply, sizeof(e->res.reply), "554 5.7.1 %s", text);
@@ -416,7 +432,8 @@ static void domain_cb(const struct dns_answer *a, void *arg)
 	int sender = e->item->type == R_REJECT_UNKNOWN_SENDER_DOMAIN;
 
 	if (a->status == 1) {
-		eval_resume(e, set_reply(e, sender ? 553 : 550, sender ? "5.1.8" : "5.1.2", "Domain not found"));
+		eval_resume(e, set_reply(e, sender ? 553 : 550, sender ? "5.1.8" : "5.1.2",
+					 "Domain not found"));
 		return;
 	}
 	if (a->status < 0) {
@@ -448,8 +465,8 @@ static void grey_work(void *arg)
 	struct grey_job *g = arg;
 	struct server *srv = g->e->s->srv;
 
-	g->rc = greylist_check(srv->store, g->addr, g->sender, g->rcpt, (int64_t)time(NULL), &srv->greylist,
-			       &g->verdict, &g->wait);
+	g->rc = greylist_check(srv->store, g->addr, g->sender, g->rcpt, (int64_t)time(NULL),
+			       &srv->greylist, &g->verdict, &g->wait);
 }
 
 static void grey_done(void *arg)
@@ -460,10 +477,12 @@ static void grey_done(void *arg)
 	int v = V_DUNNO;
 
 	if (g->rc != 0) {
-		log_warn("greylist unavailable (%s): accepting mail from %s", store_strerror(g->rc), s->client);
+		log_warn("greylist unavailable (%s): accepting mail from %s", store_strerror(g->rc),
+			 s->client);
 	} else if (g->verdict == GREYLIST_DEFER) {
 		char text[400];
-		snprintf(text, sizeof(text), "%s (%lld seconds left)", s->srv->greylist_text, (long long)g->wait);
+		snprintf(text, sizeof(text), "%s (%lld seconds left)", s->srv->greylist_text,
+			 (long long)g->wait);
 		v = set_reply(e, 450, "4.7.1", text);
 	}
 	free(g);
@@ -503,9 +522,11 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 			char to[SMTP_ADDR_MAX + 1];
 			PRINTABLE(to, s->cur.addr);
 			if (it->type == R_DEFER_UNAUTH_DEST)
-				snprintf(e->res.reply, sizeof(e->res.reply), "454 4.7.1 <%s>: Relay access denied", to);
+				snprintf(e->res.reply, sizeof(e->res.reply),
+					 "454 4.7.1 <%s>: Relay access denied", to);
 			else
-				snprintf(e->res.reply, sizeof(e->res.reply), "554 5.7.1 <%s>: Relay access denied", to);
+				snprintf(e->res.reply, sizeof(e->res.reply),
+					 "554 5.7.1 <%s>: Relay access denied", to);
 			return it->type == R_DEFER_UNAUTH_DEST ? V_DEFER : V_REJECT;
 		}
 	case R_REJECT_INVALID_HELO:
@@ -514,7 +535,8 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		e->subj[e->li] = SUBJ_HELO;
 		return set_reply(e, 501, "5.5.2", "Invalid name");
 	case R_REJECT_NON_FQDN_HELO:
-		if (!s->helo_seen || (s->helo[0] == '[' && smtp_helo_valid(s->helo)) || smtp_domain_is_fqdn(s->helo))
+		if (!s->helo_seen || (s->helo[0] == '[' && smtp_helo_valid(s->helo)) ||
+		    smtp_domain_is_fqdn(s->helo))
 			return V_DUNNO;
 		e->subj[e->li] = SUBJ_HELO;
 		return set_reply(e, 504, "5.5.2", "need fully-qualified hostname");
@@ -524,17 +546,20 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		e->subj[e->li] = SUBJ_SENDER;
 		return set_reply(e, 504, "5.5.2", "need fully-qualified address");
 	case R_REJECT_NON_FQDN_RCPT:
-		if (!rcpt_stage || strcasecmp(s->cur.addr, "postmaster") == 0 || smtp_domain_is_fqdn(s->cur.domain))
+		if (!rcpt_stage || strcasecmp(s->cur.addr, "postmaster") == 0 ||
+		    smtp_domain_is_fqdn(s->cur.domain))
 			return V_DUNNO;
 		return set_reply(e, 504, "5.5.2", "need fully-qualified address");
 	case R_REJECT_UNKNOWN_RCPT_DOMAIN:
-		if (!rcpt_stage || s->cur.domain[0] == 0 || s->cur.ip_literal || domain_is_local(srv, s->cur.domain))
+		if (!rcpt_stage || s->cur.domain[0] == 0 || s->cur.ip_literal ||
+		    domain_is_local(srv, s->cur.domain))
 			return V_DUNNO;
 		e->item = it;
 		dns_lookup_a(srv, s->cur.domain, domain_cb, e);
 		return PENDING;
 	case R_REJECT_UNKNOWN_SENDER_DOMAIN:
-		if (!s->mail_seen || s->from.null_path || s->from.ip_literal || domain_is_local(srv, s->from.domain))
+		if (!s->mail_seen || s->from.null_path || s->from.ip_literal ||
+		    domain_is_local(srv, s->from.domain))
 			return V_DUNNO;
 		e->subj[e->li] = SUBJ_SENDER;
 		e->item = it;
@@ -555,7 +580,8 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		lookup_list(e, rev);
 		return PENDING;
 	case R_REJECT_RHSBL_SENDER:
-		if (!s->mail_seen || s->from.null_path || s->from.domain[0] == 0 || s->from.ip_literal)
+		if (!s->mail_seen || s->from.null_path || s->from.domain[0] == 0 ||
+		    s->from.ip_literal)
 			return V_DUNNO;
 		e->item = it;
 		lookup_list(e, s->from.domain);
@@ -625,10 +651,10 @@ void restrictions_check(struct session *s, const char *stage,
 		log_fatal("out of memory");
 	e->s = s;
 	e->done = done;
-#define ADD(list, sj)                           \
-	do {                                    \
-		e->lists[e->nlists] = &srv->list; \
-		e->subj[e->nlists++] = sj;      \
+#define ADD(list, sj)                                                                              \
+	do {                                                                                       \
+		e->lists[e->nlists] = &srv->list;                                                  \
+		e->subj[e->nlists++] = sj;                                                         \
 	} while (0)
 	if (strcmp(stage, "RCPT") == 0) {
 		if (srv->delay_reject) {

@@ -87,10 +87,10 @@ static void install_bev(struct session *s, struct bufferevent *bev)
 /* The counts Postfix prints at disconnect: "ehlo=1 mail=1 rcpt=0/1 quit=1 commands=2/3". */
 static void log_disconnect(struct session *s)
 {
-	static const enum smtp_verb order[] = {SMTP_HELO, SMTP_EHLO, SMTP_LHLO, SMTP_STARTTLS, SMTP_AUTH,
-					       SMTP_MAIL, SMTP_RCPT, SMTP_DATA, SMTP_BDAT, SMTP_RSET,
-					       SMTP_NOOP, SMTP_VRFY, SMTP_EXPN, SMTP_HELP, SMTP_ETRN,
-					       SMTP_QUIT};
+	static const enum smtp_verb order[] = {SMTP_HELO, SMTP_EHLO, SMTP_LHLO, SMTP_STARTTLS,
+					       SMTP_AUTH, SMTP_MAIL, SMTP_RCPT, SMTP_DATA,
+					       SMTP_BDAT, SMTP_RSET, SMTP_NOOP, SMTP_VRFY,
+					       SMTP_EXPN, SMTP_HELP, SMTP_ETRN, SMTP_QUIT};
 	char line[512], *p = line;
 	size_t left = sizeof(line);
 	unsigned total = 0, ok = 0;
@@ -105,8 +105,8 @@ static void log_disconnect(struct session *s)
 		for (char *c = name; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
 		int n = s->cnt_ok[v] == s->cnt_total[v]
-				? snprintf(p, left, " %s=%u", name, s->cnt_total[v])
-				: snprintf(p, left, " %s=%u/%u", name, s->cnt_ok[v], s->cnt_total[v]);
+			    ? snprintf(p, left, " %s=%u", name, s->cnt_total[v])
+			    : snprintf(p, left, " %s=%u/%u", name, s->cnt_ok[v], s->cnt_total[v]);
 		if (n > 0 && (size_t)n < left) {
 			p += n;
 			left -= (size_t)n;
@@ -150,7 +150,8 @@ void session_close(struct session *s, const char *why)
 	if (s->closed)
 		return;
 	if (why != NULL)
-		log_info("%s after %s from %s", why, s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
+		log_info("%s after %s from %s", why, s->last_cmd[0] ? s->last_cmd : "CONNECT",
+			 s->client);
 	log_disconnect(s);
 	if (s->lst->kind != LISTEN_LMTP)
 		postscreen_end(s);
@@ -254,13 +255,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		/* implicit TLS: the handshake is done */
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
-		log_info("Anonymous TLS connection established from %s: %s", s->client, s->tls_info);
+		log_info("Anonymous TLS connection established from %s: %s", s->client,
+			 s->tls_info);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (!s->quitting) {
 			session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->hostname);
-			log_info("timeout after %s from %s", s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
+			log_info("timeout after %s from %s",
+				 s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
 			/* if the peer does not read either, the next timeout closes */
 			struct timeval tv = {5, 0};
 			bufferevent_set_timeouts(s->bev, &tv, &tv);
@@ -353,10 +356,17 @@ void session_logreject(struct session *s, const char *stage, const char *reply)
 	if (strcmp(stage, "RCPT") == 0)
 		log_info("%s: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
 			 s->nrcpt ? s->qid : "NOQUEUE", s->client, reply, from, to,
-			 s->lmtp ? "LMTP" : s->esmtp ? "ESMTP" : "SMTP", s->helo);
+			 s->lmtp    ? "LMTP"
+			 : s->esmtp ? "ESMTP"
+				    : "SMTP",
+			 s->helo);
 	else
-		log_info("%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>", s->nrcpt ? s->qid : "NOQUEUE",
-			 stage, s->client, reply, from, s->lmtp ? "LMTP" : s->esmtp ? "ESMTP" : "SMTP", s->helo);
+		log_info("%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
+			 s->nrcpt ? s->qid : "NOQUEUE", stage, s->client, reply, from,
+			 s->lmtp    ? "LMTP"
+			 : s->esmtp ? "ESMTP"
+				    : "SMTP",
+			 s->helo);
 }
 
 /* --- commands ---------------------------------------------------------- */
@@ -365,7 +375,8 @@ static void send_ehlo(struct session *s)
 {
 	struct server *srv = s->srv;
 	int tls_offer = srv->tls != NULL && !s->tls && srv->tls_level > 0;
-	int auth_offer = srv->sasl && srv->dir != NULL && (s->tls || !srv->tls_auth_only) && !s->lmtp;
+	int auth_offer =
+	    srv->sasl && srv->dir != NULL && (s->tls || !srv->tls_auth_only) && !s->lmtp;
 
 	session_reply(s, "250-%s", srv->hostname);
 	session_reply(s, "250-PIPELINING");
@@ -408,7 +419,8 @@ static void cmd_helo(struct session *s, const struct smtp_command *c)
 		return;
 	}
 	if (s->lmtp != (c->verb == SMTP_LHLO)) {
-		session_reply(s, "500 5.5.1 Error: %s not allowed here; use %s", c->name, s->lmtp ? "LHLO" : "EHLO");
+		session_reply(s, "500 5.5.1 Error: %s not allowed here; use %s", c->name,
+			      s->lmtp ? "LHLO" : "EHLO");
 		return;
 	}
 	reset_transaction(s);
@@ -512,13 +524,17 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 	}
 	PRINTABLE(to, s->cur.addr);
 	if (result == DIR_NOTFOUND && s->srv->reject_unlisted) {
-		snprintf(reply, sizeof(reply), "550 5.1.1 <%s>: Recipient address rejected: User unknown in local recipient table", to);
+		snprintf(reply, sizeof(reply),
+			 "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
+			 "recipient table",
+			 to);
 		rcpt_reject(s, reply);
 	} else if (result != DIR_OK && result != DIR_NOTFOUND) {
 		snprintf(reply, sizeof(reply), "451 4.3.0 <%s>: Temporary lookup failure", to);
 		rcpt_reject(s, reply);
 	} else if (result == DIR_NOTFOUND) {
-		snprintf(reply, sizeof(reply), "550 5.1.1 <%s>: Recipient address rejected: User unknown", to);
+		snprintf(reply, sizeof(reply),
+			 "550 5.1.1 <%s>: Recipient address rejected: User unknown", to);
 		rcpt_reject(s, reply);
 	} else {
 		if (s->nrcpt == s->rcap) {
@@ -529,7 +545,8 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		}
 		for (size_t i = 0; i < s->nrcpt && !s->lmtp; i++) {
 			if (strcmp(s->rcpts[i].user, user) == 0) {
-				/* the same mailbox twice (an alias and its user): one copy, as Postfix does */
+				/* the same mailbox twice (an alias and its user): one copy, as
+				 * Postfix does */
 				s->cnt_ok[SMTP_RCPT]++;
 				session_reply(s, "250 2.1.5 Ok");
 				goto done;
@@ -540,8 +557,8 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		mk_strlcpy(r->user, user, sizeof(r->user));
 		if (s->nrcpt == 1) {
 			if (s->authed)
-				log_info("%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid, s->client,
-					 s->sasl_method, s->sasl_user);
+				log_info("%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid,
+					 s->client, s->sasl_method, s->sasl_user);
 			else
 				log_info("%s: client=%s", s->qid, s->client);
 		}
@@ -688,9 +705,11 @@ static void message_end(struct session *s)
 	else if (s->nrcpt == 0 || !s->mail_seen)
 		refuse = "554 5.5.1 Error: no valid recipients";
 	if (refuse) {
-		log_info("%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>", s->qid[0] ? s->qid : "NOQUEUE",
-			 s->in_bdat ? "BDAT" : "END-OF-MESSAGE", s->client, refuse, s->from.addr,
-			 s->lmtp ? "LMTP" : "ESMTP", s->helo);
+		char from[SMTP_ADDR_MAX + 1];
+		PRINTABLE(from, s->from.addr);
+		log_info("%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
+			 s->qid[0] ? s->qid : "NOQUEUE", s->in_bdat ? "BDAT" : "END-OF-MESSAGE",
+			 s->client, refuse, from, s->lmtp ? "LMTP" : "ESMTP", s->helo);
 		if (s->lmtp && s->nrcpt > 0)
 			for (size_t i = 0; i < s->nrcpt; i++)
 				session_reply(s, "%s", refuse);
@@ -747,8 +766,9 @@ static void bdat_chunk_end(struct session *s)
 {
 	s->state = SS_CMD;
 	if (s->bdat_bad) {
-		session_reply(s, "%s", !s->mail_seen ? "503 5.5.1 Error: need MAIL command"
-						    : "554 5.5.1 Error: no valid recipients");
+		session_reply(s, "%s",
+			      !s->mail_seen ? "503 5.5.1 Error: need MAIL command"
+					    : "554 5.5.1 Error: no valid recipients");
 		if (s->bdat_last) {
 			s->in_bdat = 0;
 			reset_transaction(s);
@@ -827,7 +847,8 @@ static void do_command(struct session *s, const char *line, size_t len)
 				return;
 		}
 		if (s->srv->ps_pipe && s->pipelined) {
-			if (postscreen_fail(s, "COMMAND PIPELINING", s->srv->ps_pipe_action, c.name))
+			if (postscreen_fail(s, "COMMAND PIPELINING", s->srv->ps_pipe_action,
+					    c.name))
 				return;
 		}
 	}
@@ -870,9 +891,10 @@ static void do_command(struct session *s, const char *line, size_t len)
 		break;
 	case SMTP_HELP:
 		s->cnt_ok[c.verb]++;
-		session_reply(s, "214 2.0.0 Commands: %s MAIL RCPT DATA BDAT RSET NOOP QUIT HELP%s%s",
-			      s->lmtp ? "LHLO" : "HELO EHLO", s->srv->tls && !s->lmtp ? " STARTTLS" : "",
-			      s->srv->sasl ? " AUTH" : "");
+		session_reply(
+		    s, "214 2.0.0 Commands: %s MAIL RCPT DATA BDAT RSET NOOP QUIT HELP%s%s",
+		    s->lmtp ? "LHLO" : "HELO EHLO", s->srv->tls && !s->lmtp ? " STARTTLS" : "",
+		    s->srv->sasl ? " AUTH" : "");
 		break;
 	case SMTP_VRFY:
 	case SMTP_EXPN:
@@ -955,7 +977,8 @@ static void session_input(struct session *s)
 				struct evbuffer_iovec v;
 				if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 					break;
-				size_t n = v.iov_len < s->bdat_left ? v.iov_len : (size_t)s->bdat_left;
+				size_t n =
+				    v.iov_len < s->bdat_left ? v.iov_len : (size_t)s->bdat_left;
 				smtp_bdat_feed(&s->data, v.iov_base, n);
 				evbuffer_drain(in, n);
 				s->bdat_left -= n;
@@ -999,8 +1022,8 @@ static void session_input(struct session *s)
 		else
 			do_command(s, line, len);
 		/* past smtpd_soft_error_limit, each error costs the client a second */
-		if (s->errors > errors_before && s->errors >= s->srv->soft_errors && !s->closed && !s->busy &&
-		    !s->quitting)
+		if (s->errors > errors_before && s->errors >= s->srv->soft_errors && !s->closed &&
+		    !s->busy && !s->quitting)
 			error_sleep(s);
 		/* DATA content sent before our 354 */
 		if (s->state == SS_DATA && evbuffer_get_length(in) > 0)
@@ -1037,8 +1060,9 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 		mk_strlcpy(s->name, "localhost", sizeof(s->name));
 	} else {
 		net_addr_str(sa, salen, s->addr, sizeof(s->addr));
-		unsigned port = sa->sa_family == AF_INET ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
-							 : ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+		unsigned port = sa->sa_family == AF_INET
+				    ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
+				    : ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 		snprintf(s->port, sizeof(s->port), "%u", port);
 		mk_strlcpy(s->name, "unknown", sizeof(s->name));
 	}
@@ -1078,7 +1102,8 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 			if (strcmp(o->addr, s->addr) == 0)
 				n++;
 		if (n > srv->conn_per_client && !s->mynetworks) {
-			session_reply(s, "421 4.7.0 %s Error: too many connections from %s", srv->hostname, s->addr);
+			session_reply(s, "421 4.7.0 %s Error: too many connections from %s",
+				      srv->hostname, s->addr);
 			log_warn("too many connections from %s", s->client);
 			session_quit(s);
 			return;

@@ -40,12 +40,28 @@ struct listener {
 /* --- restrictions (restrictions.c) --- */
 
 enum restr_type {
-	R_PERMIT, R_REJECT, R_DEFER, R_DUNNO,
-	R_PERMIT_MYNETWORKS, R_PERMIT_SASL, R_REJECT_UNAUTH_DEST, R_DEFER_UNAUTH_DEST,
-	R_REJECT_INVALID_HELO, R_REJECT_NON_FQDN_HELO, R_REJECT_UNKNOWN_RCPT_DOMAIN,
-	R_REJECT_UNKNOWN_SENDER_DOMAIN, R_REJECT_NON_FQDN_SENDER, R_REJECT_NON_FQDN_RCPT,
-	R_CHECK_CLIENT_ACCESS, R_PERMIT_DNSWL, R_REJECT_RBL, R_REJECT_RHSBL_SENDER,
-	R_REJECT_RHSBL_CLIENT, R_REJECT_UNAUTH_PIPELINING, R_CHECK_POLICY, R_GREYLIST,
+	R_PERMIT,
+	R_REJECT,
+	R_DEFER,
+	R_DUNNO,
+	R_PERMIT_MYNETWORKS,
+	R_PERMIT_SASL,
+	R_REJECT_UNAUTH_DEST,
+	R_DEFER_UNAUTH_DEST,
+	R_REJECT_INVALID_HELO,
+	R_REJECT_NON_FQDN_HELO,
+	R_REJECT_UNKNOWN_RCPT_DOMAIN,
+	R_REJECT_UNKNOWN_SENDER_DOMAIN,
+	R_REJECT_NON_FQDN_SENDER,
+	R_REJECT_NON_FQDN_RCPT,
+	R_CHECK_CLIENT_ACCESS,
+	R_PERMIT_DNSWL,
+	R_REJECT_RBL,
+	R_REJECT_RHSBL_SENDER,
+	R_REJECT_RHSBL_CLIENT,
+	R_REJECT_UNAUTH_PIPELINING,
+	R_CHECK_POLICY,
+	R_GREYLIST,
 	R_REJECT_UNLISTED_RCPT,
 };
 
@@ -54,10 +70,10 @@ struct dnsbl_site;
 
 struct restr_item {
 	enum restr_type type;
-	char *arg;                   /* as written */
-	struct cidr_entry *cidr;     /* check_client_access cidr:FILE, loaded at start */
+	char *arg;		 /* as written */
+	struct cidr_entry *cidr; /* check_client_access cidr:FILE, loaded at start */
 	size_t ncidr;
-	struct dnsbl_site *site;     /* rbl / dnswl / rhsbl */
+	struct dnsbl_site *site; /* rbl / dnswl / rhsbl */
 };
 
 struct restr_list {
@@ -81,7 +97,10 @@ enum ps_action { PS_IGNORE, PS_ENFORCE, PS_DROP };
 struct dnsbl_site {
 	char domain[256];
 	/* reply pattern: per octet, a list of [lo,hi] ranges; n == 0: any 127.x */
-	struct { uint8_t lo[8], hi[8]; int n; } octet[4];
+	struct {
+		uint8_t lo[8], hi[8];
+		int n;
+	} octet[4];
 	int has_pattern;
 	int weight;
 };
@@ -129,8 +148,8 @@ struct server {
 	int ps_access_mynetworks;
 	struct cidr_entry *ps_cidr;
 	size_t ps_ncidr;
-	enum ps_action ps_deny_action, ps_greet_action, ps_dnsbl_action, ps_pipe_action, ps_nonsmtp_action,
-		ps_bare_action;
+	enum ps_action ps_deny_action, ps_greet_action, ps_dnsbl_action, ps_pipe_action,
+	    ps_nonsmtp_action, ps_bare_action;
 	double ps_greet_wait, ps_greet_ttl, ps_dnsbl_ttl;
 	struct dnsbl_site *ps_sites;
 	size_t ps_nsites;
@@ -158,15 +177,15 @@ struct session {
 	struct event *close_ev;
 	struct event *sleep_ev; /* smtpd_soft_error_limit's pause */
 	int close_polls, flushed_once, shut_wr;
-	int busy;     /* waiting for a job or DNS: no input is read */
+	int busy; /* waiting for a job or DNS: no input is read */
 	enum sess_state state;
 	double t_connect;
 
-	char addr[64];       /* client address, "127.0.0.1" */
+	char addr[64]; /* client address, "127.0.0.1" */
 	char port[8];
-	char name[256];      /* client host name, "unknown" */
-	char client[340];    /* "unknown[127.0.0.1]" for logs */
-	char ps_client[96];  /* "[127.0.0.1]:41234" for postscreen logs */
+	char name[256];	    /* client host name, "unknown" */
+	char client[340];   /* "unknown[127.0.0.1]" for logs */
+	char ps_client[96]; /* "[127.0.0.1]:41234" for postscreen logs */
 	int mynetworks;
 	int lmtp;
 
@@ -174,11 +193,11 @@ struct session {
 	char tls_info[160];
 	int esmtp;
 	int helo_seen;
-	char helo[256];      /* printable copy of the HELO argument */
+	char helo[256]; /* printable copy of the HELO argument */
 	int authed;
 	char sasl_user[DIR_NAME_MAX];
 	char sasl_method[8];
-	int auth_step;       /* AUTH LOGIN: 1 = waiting for user, 2 = for password */
+	int auth_step; /* AUTH LOGIN: 1 = waiting for user, 2 = for password */
 	char auth_login[DIR_NAME_MAX];
 
 	/* the transaction */
@@ -188,12 +207,12 @@ struct session {
 	struct rcpt *rcpts;
 	size_t nrcpt, rcap;
 	struct buf msg;
-	size_t hdr_len;        /* bytes of our Received: header at the start of msg */
+	size_t hdr_len; /* bytes of our Received: header at the start of msg */
 	struct smtp_data data;
-	int in_bdat;           /* a BDAT sequence has started */
+	int in_bdat; /* a BDAT sequence has started */
 	uint64_t bdat_left;
 	int bdat_last;
-	int bdat_bad;          /* the chunks are read but the transaction is refused */
+	int bdat_bad; /* the chunks are read but the transaction is refused */
 	double t_data;
 
 	/* the command being worked on (RCPT, async) */
@@ -207,18 +226,18 @@ struct session {
 	char last_cmd[16];
 
 	/* postscreen */
-	int ps_subject;        /* the client goes through postscreen's tests */
-	int ps_fresh;          /* tests ran this time (not a cached pass) */
-	int ps_failed;         /* a test failed (not cached as a pass) */
-	int ps_cached;         /* the pass was written to the cache */
-	char ps_enforce[512];  /* non-empty: every RCPT gets this 5xx reply */
+	int ps_subject;	      /* the client goes through postscreen's tests */
+	int ps_fresh;	      /* tests ran this time (not a cached pass) */
+	int ps_failed;	      /* a test failed (not cached as a pass) */
+	int ps_cached;	      /* the pass was written to the cache */
+	char ps_enforce[512]; /* non-empty: every RCPT gets this 5xx reply */
 	struct event *greet_ev;
-	int greet_over;        /* the greet wait has ended */
+	int greet_over; /* the greet wait has ended */
 	int dnsbl_pending;
 	int dnsbl_score;
 	char dnsbl_hit[256];
-	int pipelined;         /* sent a command while an earlier one had no reply (no PIPELINING) */
-	int bare_lf_line;      /* the last command line ended in a bare LF */
+	int pipelined;	  /* sent a command while an earlier one had no reply (no PIPELINING) */
+	int bare_lf_line; /* the last command line ended in a bare LF */
 };
 
 /* main.c */
@@ -250,7 +269,8 @@ void job_submit(struct server *srv, job_fn *work, job_fn *done, void *arg);
 
 /* deliver.c */
 /* Resolves a recipient through the directory (async). */
-void deliver_lookup_rcpt(struct session *s, void (*done)(struct session *s, int dir_result, const char *user));
+void deliver_lookup_rcpt(struct session *s,
+			 void (*done)(struct session *s, int dir_result, const char *user));
 /* Stores the message in s->msg for every recipient, then replies (async). */
 void deliver_message(struct session *s);
 void deliver_received_header(struct session *s);
@@ -265,20 +285,23 @@ void restrictions_check(struct session *s, const char *stage,
 int client_in_mynetworks(struct server *srv, const char *addr);
 int domain_is_local(struct server *srv, const char *domain);
 /* cidr tables (Postfix cidr_table(5)): returns the action text or NULL. */
-int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char *err, size_t errsize);
+int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char *err,
+	      size_t errsize);
 const char *cidr_lookup(const struct cidr_entry *e, size_t n, const char *addr);
 void cidr_free(struct cidr_entry *e, size_t n);
 
 /* dns.c */
 struct dns_answer {
-	int status;      /* 0 found, 1 not found (NXDOMAIN / no data), -1 failure */
+	int status; /* 0 found, 1 not found (NXDOMAIN / no data), -1 failure */
 	int n;
 	uint32_t addr[8]; /* IPv4 answers, host byte order */
-	char name[256];  /* PTR answer */
+	char name[256];	  /* PTR answer */
 };
 int dns_start(struct server *srv, char *err, size_t errsize);
-void dns_lookup_a(struct server *srv, const char *name, void (*cb)(const struct dns_answer *a, void *arg), void *arg);
-void dns_lookup_ptr(struct server *srv, const char *addr, void (*cb)(const struct dns_answer *a, void *arg), void *arg);
+void dns_lookup_a(struct server *srv, const char *name,
+		  void (*cb)(const struct dns_answer *a, void *arg), void *arg);
+void dns_lookup_ptr(struct server *srv, const char *addr,
+		    void (*cb)(const struct dns_answer *a, void *arg), void *arg);
 /* "4.3.2.1" for 1.2.3.4, nibbles for IPv6; returns 0 or -1. */
 int dns_reverse_name(const char *addr, char *out, size_t outsize);
 int dnsbl_site_parse(const char *text, struct dnsbl_site *site_r, int with_weight);
@@ -299,7 +322,8 @@ enum ps_action ps_action_parse(const char *text);
 
 /* policy.c — the Postfix policy delegation server (greylist) and client. */
 void policy_accept(struct listener *lst, int fd, const char *peer);
-void policy_query(struct session *s, const char *service, void (*done)(struct session *s, const char *action));
+void policy_query(struct session *s, const char *service,
+		  void (*done)(struct session *s, const char *action));
 
 /* tls.c */
 int smtpin_tls_init(struct server *srv, char *err, size_t errsize);

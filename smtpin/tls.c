@@ -21,11 +21,13 @@ int smtpin_tls_init(struct server *srv, char *err, size_t errsize)
 		return 0;
 	if (cert == NULL || key == NULL || access(cert, R_OK) != 0 || access(key, R_OK) != 0) {
 		if (srv->tls_level == 2) {
-			snprintf(err, errsize, "smtpd_tls_security_level = encrypt, but %s or %s cannot be read",
+			snprintf(err, errsize,
+				 "smtpd_tls_security_level = encrypt, but %s or %s cannot be read",
 				 cert ? cert : "(cert)", key ? key : "(key)");
 			return -1;
 		}
-		log_warn("no TLS certificate (%s): STARTTLS is not offered", cert ? cert : "smtpd_tls_cert_file");
+		log_warn("no TLS certificate (%s): STARTTLS is not offered",
+			 cert ? cert : "smtpd_tls_cert_file");
 		return 0;
 	}
 	srv->tls = tls_server_ctx_new(cert, key, err, errsize);
@@ -42,8 +44,8 @@ void tls_describe(struct bufferevent *bev, char *out, size_t outsize)
 		return;
 	}
 	bits = SSL_get_cipher_bits(ssl, &alg);
-	snprintf(out, outsize, "%s with cipher %s (%d/%d bits)", SSL_get_version(ssl), SSL_get_cipher_name(ssl),
-		 bits, alg);
+	snprintf(out, outsize, "%s with cipher %s (%d/%d bits)", SSL_get_version(ssl),
+		 SSL_get_cipher_name(ssl), bits, alg);
 }
 
 struct bufferevent *tls_accept_bev(struct server *srv, int fd)
@@ -53,8 +55,8 @@ struct bufferevent *tls_accept_bev(struct server *srv, int fd)
 	SSL *ssl = SSL_new(srv->tls);
 	if (ssl == NULL)
 		return NULL;
-	struct bufferevent *bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-								 BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+	    srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
 	return bev;
@@ -92,7 +94,8 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
-		log_info("Anonymous TLS connection established from %s: %s", s->client, s->tls_info);
+		log_info("Anonymous TLS connection established from %s: %s", s->client,
+			 s->tls_info);
 		session_tls_ready(s);
 		return;
 	}

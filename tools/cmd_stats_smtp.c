@@ -60,11 +60,13 @@ static void print_table(const char *title, struct table *t, size_t top)
 }
 
 struct stats {
-	unsigned long connect, delivered, deferred, pass_new, pass_old, allowlisted, denylisted, dropped, sasl_ok;
+	unsigned long connect, delivered, deferred, pass_new, pass_old, allowlisted, denylisted,
+	    dropped, sasl_ok;
 	struct table postscreen, reasons, clients, sasl_fail;
 };
 
-/* The reason of a reject reply: "554 5.7.1 <x>: Recipient address rejected: Greylisted ..." -> "450 Greylisted". */
+/* The reason of a reject reply: "554 5.7.1 <x>: Recipient address rejected: Greylisted ..." -> "450
+ * Greylisted". */
 static void reason_of(const char *reply, char *out, size_t outsize)
 {
 	char code[4] = "";
@@ -159,7 +161,8 @@ static void scan_line(struct stats *st, const char *line)
 		const char *colon = from ? strstr(from + 6, ": ") : NULL;
 		if (from == NULL || colon == NULL)
 			return;
-		snprintf(key, sizeof(key), "%.*s", (int)((colon - from - 6) < 150 ? (colon - from - 6) : 150), from + 6);
+		snprintf(key, sizeof(key), "%.*s",
+			 (int)((colon - from - 6) < 150 ? (colon - from - 6) : 150), from + 6);
 		count(&st->clients, key);
 		reason_of(colon + 2, key, sizeof(key));
 		count(&st->reasons, key);
@@ -210,10 +213,10 @@ int stats_smtp_run(struct cli *cli, int argc, char **argv)
 		rejects += st->reasons.items[i].n;
 	for (size_t i = 0; i < st->postscreen.n; i++)
 		ps += st->postscreen.items[i].n;
-	printf("connections %lu\ndelivered %lu\ndeferred %lu\nrejected %lu\n", st->connect, st->delivered,
-	       st->deferred, rejects);
-	printf("postscreen pass_new %lu pass_old %lu allowlisted %lu failed %lu dropped %lu\n", st->pass_new,
-	       st->pass_old, st->allowlisted, ps, st->dropped);
+	printf("connections %lu\ndelivered %lu\ndeferred %lu\nrejected %lu\n", st->connect,
+	       st->delivered, st->deferred, rejects);
+	printf("postscreen pass_new %lu pass_old %lu allowlisted %lu failed %lu dropped %lu\n",
+	       st->pass_new, st->pass_old, st->allowlisted, ps, st->dropped);
 	printf("sasl ok %lu\n", st->sasl_ok);
 	print_table("postscreen tests failed:", &st->postscreen, 20);
 	print_table("rejections by reason:", &st->reasons, 20);

@@ -10,7 +10,8 @@
 
 #include "smtpin/data.h"
 
-static int run(const uint8_t *in, size_t len, size_t step, struct buf *b, size_t *end_r, struct smtp_data *d)
+static int run(const uint8_t *in, size_t len, size_t step, struct buf *b, size_t *end_r,
+	       struct smtp_data *d)
 {
 	size_t off = 0;
 
@@ -44,8 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&b, 1 << 20);
 	int fa = run(data, size, size ? size : 1, &a, &ea, &da);
 	int fb = run(data, size, step, &b, &eb, &db);
-	if (fa != fb || ea != eb || a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0) ||
-	    da.too_big != db.too_big || da.bare_cr != db.bare_cr || da.bare_lf != db.bare_lf)
+	if (fa != fb || ea != eb || a.len != b.len ||
+	    (a.len && memcmp(a.data, b.data, a.len) != 0) || da.too_big != db.too_big ||
+	    da.bare_cr != db.bare_cr || da.bare_lf != db.bare_lf)
 		abort();
 	/* the end is CR LF . CR LF (or the message starts with ".\r\n") */
 	if (fa && !(ea == 3 || (ea >= 5 && memcmp(data + ea - 5, "\r\n.\r\n", 5) == 0)))

@@ -37,31 +37,45 @@ static int teardown(void **state)
 
 static void test_triplet(void **state)
 {
-	struct greylist_params p = {.delay = 60, .retry_window = 3600, .max_age = 86400, .auto_allow = 3};
+	struct greylist_params p = {
+	    .delay = 60, .retry_window = 3600, .max_age = 86400, .auto_allow = 3};
 	enum greylist_verdict v;
 	int64_t wait, t0 = 1000000;
 	(void)state;
-	assert_int_equal(greylist_check(st, "192.0.2.7", "a@x.example", "bob@example.org", t0, &p, &v, &wait), 0);
+	assert_int_equal(
+	    greylist_check(st, "192.0.2.7", "a@x.example", "bob@example.org", t0, &p, &v, &wait),
+	    0);
 	assert_int_equal(v, GREYLIST_DEFER);
 	assert_int_equal(wait, 60);
-	assert_int_equal(greylist_check(st, "192.0.2.8", "A@X.example", "bob@example.org", t0 + 10, &p, &v, &wait), 0);
+	assert_int_equal(greylist_check(st, "192.0.2.8", "A@X.example", "bob@example.org", t0 + 10,
+					&p, &v, &wait),
+			 0);
 	assert_int_equal(v, GREYLIST_DEFER); /* same /24, case-insensitive: the same triplet */
 	assert_int_equal(wait, 50);
-	assert_int_equal(greylist_check(st, "192.0.2.7", "a@x.example", "bob@example.org", t0 + 61, &p, &v, &wait), 0);
+	assert_int_equal(greylist_check(st, "192.0.2.7", "a@x.example", "bob@example.org", t0 + 61,
+					&p, &v, &wait),
+			 0);
 	assert_int_equal(v, GREYLIST_PASS);
-	assert_int_equal(greylist_check(st, "192.0.2.7", "a@x.example", "bob@example.org", t0 + 62, &p, &v, &wait), 0);
+	assert_int_equal(greylist_check(st, "192.0.2.7", "a@x.example", "bob@example.org", t0 + 62,
+					&p, &v, &wait),
+			 0);
 	assert_int_equal(v, GREYLIST_PASS);
 	/* another sender is a new triplet */
-	assert_int_equal(greylist_check(st, "192.0.2.7", "b@x.example", "bob@example.org", t0 + 70, &p, &v, &wait), 0);
+	assert_int_equal(greylist_check(st, "192.0.2.7", "b@x.example", "bob@example.org", t0 + 70,
+					&p, &v, &wait),
+			 0);
 	assert_int_equal(v, GREYLIST_DEFER);
 	/* a retry after the retry window starts over */
-	assert_int_equal(greylist_check(st, "192.0.2.7", "b@x.example", "bob@example.org", t0 + 70 + 4000, &p, &v, &wait), 0);
+	assert_int_equal(greylist_check(st, "192.0.2.7", "b@x.example", "bob@example.org",
+					t0 + 70 + 4000, &p, &v, &wait),
+			 0);
 	assert_int_equal(v, GREYLIST_DEFER);
 }
 
 static void test_auto_allow_and_expire(void **state)
 {
-	struct greylist_params p = {.delay = 10, .retry_window = 3600, .max_age = 86400, .auto_allow = 2};
+	struct greylist_params p = {
+	    .delay = 10, .retry_window = 3600, .max_age = 86400, .auto_allow = 2};
 	enum greylist_verdict v;
 	int64_t wait, t = 5000000;
 	char rcpt[64];
@@ -74,10 +88,14 @@ static void test_auto_allow_and_expire(void **state)
 		assert_int_equal(v, GREYLIST_PASS);
 	}
 	/* two passes: the network is allowed for any triplet */
-	assert_int_equal(greylist_check(st, "198.51.100.9", "new@y.example", "z@example.org", t + 20, &p, &v, &wait), 0);
+	assert_int_equal(greylist_check(st, "198.51.100.9", "new@y.example", "z@example.org",
+					t + 20, &p, &v, &wait),
+			 0);
 	assert_int_equal(v, GREYLIST_PASS);
 	assert_true(greylist_expire(st, t + 200000, 86400) > 0);
-	assert_int_equal(greylist_check(st, "198.51.100.9", "new@y.example", "z@example.org", t + 200001, &p, &v, &wait), 0);
+	assert_int_equal(greylist_check(st, "198.51.100.9", "new@y.example", "z@example.org",
+					t + 200001, &p, &v, &wait),
+			 0);
 	assert_int_equal(v, GREYLIST_DEFER);
 }
 
@@ -101,9 +119,9 @@ static void test_network_and_pscache(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_triplet),
-		cmocka_unit_test(test_auto_allow_and_expire),
-		cmocka_unit_test(test_network_and_pscache),
+	    cmocka_unit_test(test_triplet),
+	    cmocka_unit_test(test_auto_allow_and_expire),
+	    cmocka_unit_test(test_network_and_pscache),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -56,8 +56,8 @@ static void test_empty_message(void **state)
 static void test_smuggling_variants(void **state)
 {
 	static const char *ends[] = {
-		"\n.\n", "\n.\r\n", "\r.\r", "\r.\n", "\n.\r", "\r.\r\n", "\r\n.\r", "\r\n.\n",
-		"\r\n\0.\r\n", "\r\n.\r\r\n", "\r\r\n.\r\r\n",
+	    "\n.\n",   "\n.\r\n", "\r.\r",	 "\r.\n",	"\n.\r",	 "\r.\r\n",
+	    "\r\n.\r", "\r\n.\n", "\r\n\0.\r\n", "\r\n.\r\r\n", "\r\r\n.\r\r\n",
 	};
 	static const size_t lens[] = {3, 4, 3, 3, 3, 4, 4, 4, 6, 6, 7};
 	(void)state;
@@ -137,9 +137,11 @@ static void test_bdat(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_end_and_unstuffing), cmocka_unit_test(test_empty_message),
-		cmocka_unit_test(test_smuggling_variants), cmocka_unit_test(test_size_limit),
-		cmocka_unit_test(test_bdat),
+	    cmocka_unit_test(test_end_and_unstuffing),
+	    cmocka_unit_test(test_empty_message),
+	    cmocka_unit_test(test_smuggling_variants),
+	    cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_bdat),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

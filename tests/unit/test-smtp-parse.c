@@ -82,10 +82,14 @@ static void test_paths(void **state)
 static void test_routing_tricks(void **state)
 {
 	static const char *bad[] = {
-		"TO:<bob%evil.example@example.org>", "TO:<evil.example!bob@example.org>",
-		"TO:<@example.org:bob@evil.example>", "TO:<@a.example,@b.example:bob@evil.example>",
-		"TO:<\"bob@evil.example\"@example.org>", "TO:<\"bob%evil.example\"@example.org>",
-		"TO:<bob@[127.0.0.1]>", "TO:<bob@example.org.>",
+	    "TO:<bob%evil.example@example.org>",
+	    "TO:<evil.example!bob@example.org>",
+	    "TO:<@example.org:bob@evil.example>",
+	    "TO:<@a.example,@b.example:bob@evil.example>",
+	    "TO:<\"bob@evil.example\"@example.org>",
+	    "TO:<\"bob%evil.example\"@example.org>",
+	    "TO:<bob@[127.0.0.1]>",
+	    "TO:<bob@example.org.>",
 	};
 	struct smtp_path p;
 	(void)state;
@@ -125,15 +129,17 @@ static void test_base64(void **state)
 	assert_int_equal(smtp_base64_decode("AGJvYgBzZWNyZXQ", 15, out, sizeof(out)), -1);
 	assert_int_equal(smtp_base64_decode("A=Jv", 4, out, sizeof(out)), -1);
 	assert_int_equal(smtp_base64_decode("AGJvYgBzZWNyZXQ=", 16, out, 4), -1);
-	assert_int_equal(smtp_base64_encode((const unsigned char *)"Username:", 9, enc, sizeof(enc)), 0);
+	assert_int_equal(
+	    smtp_base64_encode((const unsigned char *)"Username:", 9, enc, sizeof(enc)), 0);
 	assert_string_equal(enc, "VXNlcm5hbWU6");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_command), cmocka_unit_test(test_paths), cmocka_unit_test(test_routing_tricks),
-		cmocka_unit_test(test_names),   cmocka_unit_test(test_base64),
+	    cmocka_unit_test(test_command),	   cmocka_unit_test(test_paths),
+	    cmocka_unit_test(test_routing_tricks), cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_base64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

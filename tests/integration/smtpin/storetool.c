@@ -82,14 +82,16 @@ int main(int argc, char **argv)
 		rc = store_write(st, add_user, &a) == 0 ? 0 : 1;
 	} else if (strcmp(cmd, "alias") == 0 && argc == 5) {
 		rc = store_write(st, add_alias, &a) == 0 ? 0 : 1;
-	} else if ((strcmp(cmd, "list") == 0 && argc >= 4) || (strcmp(cmd, "cat") == 0 && argc >= 5)) {
+	} else if ((strcmp(cmd, "list") == 0 && argc >= 4) ||
+		   (strcmp(cmd, "cat") == 0 && argc >= 5)) {
 		struct store_txn *txn;
 		struct store_user u;
 		struct store_mailbox mb;
 		int cat = strcmp(cmd, "cat") == 0;
 		const char *mbname = argc > (cat ? 5 : 4) ? argv[cat ? 5 : 4] : "INBOX";
 		store_read_begin(st, &txn);
-		if (store_user_get(txn, argv[3], &u) == 0 && store_mailbox_get(txn, u.id, mbname, &mb) == 0) {
+		if (store_user_get(txn, argv[3], &u) == 0 &&
+		    store_mailbox_get(txn, u.id, mbname, &mb) == 0) {
 			if (!cat) {
 				store_msg_foreach(txn, mb.id, print_msg, txn);
 				rc = 0;
@@ -97,7 +99,8 @@ int main(int argc, char **argv)
 				struct store_msg m;
 				const void *data;
 				size_t len;
-				if (store_msg_get(txn, mb.id, (uint32_t)strtoul(argv[4], NULL, 10), &m) == 0 &&
+				if (store_msg_get(txn, mb.id, (uint32_t)strtoul(argv[4], NULL, 10),
+						  &m) == 0 &&
 				    store_blob_get(txn, m.hash, &data, &len) == 0) {
 					fwrite(data, 1, len, stdout);
 					rc = 0;
