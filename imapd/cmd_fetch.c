@@ -257,9 +257,21 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 		}
 		free(vv.uids);
 	}
-	struct buf fields;
+	struct buf fields, out;
 	buf_init(&fields, 1 << 20);
+	buf_init(&out, (size_t)1 << 40); /* bounded by the largest stored message */
+	s->io.capture = &out;
 	for (size_t i = 0; i < nseqs; i++) {
+		/* send what is built, outside the transaction (see io.h) */
+		if (out.len > (256 << 10)) {
+			s->io.capture = NULL;
+			store_read_end(&txn);
+			io_write(&s->io, out.data, out.len);
+			buf_reset(&out);
+			if (s->io.failed || store_read_begin(s->d->store, &txn) != 0)
+				break;
+			s->io.capture = &out;
+		}
 		struct store_msg m;
 		uint32_t uid = v->uids[seqs[i] - 1];
 		if (store_msg_get(txn, v->mbid, uid, &m) != 0)
@@ -345,7 +357,7 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 			}
 			}
 		}
-		if ((cmd->uid || (s->qresync && f.changedsince)) && !have_uid) {
+		if ((cmd->uid || s->qresync) && !have_uid) {
 			SP();
 			io_printf(&s->io, "UID %u", m.uid);
 		}
@@ -363,8 +375,12 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 		if (s->io.failed)
 			break;
 	}
+	s->io.capture = NULL;
 	buf_free(&fields);
 	store_read_end(&txn);
+	if (out.len > 0)
+		io_write(&s->io, out.data, out.len);
+	buf_free(&out);
 	fetch_cache_flush(s->d->store, &pending);
 	sess_sync(s, cmd->uid);
 	sess_tagged(s, "OK", "Fetch completed.");

@@ -358,6 +358,9 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 	sess_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
 	sess_untagged(s, "OK [UIDNEXT %u] Predicted next UID", v->uidnext);
 	sess_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)v->hms);
+	struct buf cap;
+	buf_init(&cap, (size_t)1 << 32);
+	s->io.capture = &cap; /* the resync's answer is sent after the transaction (see io.h) */
 	if (q.on && q.uidvalidity == v->uidvalidity && q.modseq < v->hms) {
 		struct imap_seqset known;
 		struct vanish_ctx vc = {0};
@@ -383,7 +386,11 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 			store_msg_cursor_close(&cur);
 		}
 	}
+	s->io.capture = NULL;
 	store_read_end(&txn);
+	if (cap.len > 0)
+		io_write(&s->io, cap.data, cap.len);
+	buf_free(&cap);
 	sess_tagged(s, "OK", "[%s] %s completed.", readonly ? "READ-ONLY" : "READ-WRITE",
 		    readonly ? "Examine" : "Select");
 }

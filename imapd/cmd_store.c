@@ -126,7 +126,7 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 		if (silent && !c.unchangedsince)
 			continue;
 		io_printf(&s->io, "* %u FETCH (", seqs[k]);
-		if (cmd->uid)
+		if (cmd->uid || s->qresync) /* RFC 7162: UID in every FETCH once QRESYNC is on */
 			io_printf(&s->io, "UID %u ", uids[k]);
 		io_puts(&s->io, "FLAGS ");
 		sess_write_flags(s, sess_flags(s, uids[k], c.res[k].flags), c.res[k].keywords);

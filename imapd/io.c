@@ -227,6 +227,11 @@ fail:
 void io_write(struct io *io, const void *data, size_t len)
 {
 	const char *p = data;
+	if (io->capture != NULL) {
+		if (buf_append(io->capture, data, len) < 0)
+			io->failed = 1; /* cannot happen below the capture's max; end the session */
+		return;
+	}
 	while (len > 0) {
 		if (io->failed)
 			return;

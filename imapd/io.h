@@ -25,6 +25,7 @@ struct io {
 	size_t outlen, outcap;
 	int timeout_ms;
 	int failed;                /* a write failed: the peer is gone */
+	struct buf *capture;       /* when set, io_write appends here instead (see below) */
 };
 
 void io_init(struct io *io, int fd, int timeout_ms);
@@ -46,6 +47,10 @@ long io_read(struct io *io, struct buf *in);
  * (returns 2; extra_fd may be -1), or timeout_ms passed (returns 0). -1 on error. */
 int io_wait(struct io *io, int extra_fd, int timeout_ms);
 
+/* Writes go to io->capture while it is set: a command builds an answer that
+ * points into a store read transaction in memory, ends the transaction, and
+ * only then sends it, so a slow client never holds a transaction (and with
+ * it the store's map lock, which map growth, and so every delivery, waits for). */
 void io_write(struct io *io, const void *data, size_t len);
 void io_puts(struct io *io, const char *s);
 void io_printf(struct io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -419,11 +419,16 @@ void sess_sync(struct session *s, int allow_expunge)
 	struct store_mailbox mb;
 	if (s->state != S_SELECTED)
 		return;
+	struct buf cap;
 	if (store_read_begin(s->d->store, &txn) != 0)
 		return;
+	buf_init(&cap, (size_t)1 << 32);
+	s->io.capture = &cap; /* sent after the transaction ends (see io.h) */
 	int r = store_mailbox_get_by_id(txn, v->mbid, &mb);
 	if (r == STORE_ENOTFOUND || (r == 0 && mb.uidvalidity != v->uidvalidity)) {
+		s->io.capture = NULL;
 		store_read_end(&txn);
+		buf_free(&cap);
 		sess_untagged(s, "BYE Mailbox was deleted or renamed away");
 		s->state = S_LOGOUT;
 		return;
@@ -487,7 +492,11 @@ void sess_sync(struct session *s, int allow_expunge)
 	v->hms = mb.highestmodseq;
 	v->uidnext = mb.uidnext;
 done:
+	s->io.capture = NULL;
 	store_read_end(&txn);
+	if (cap.len > 0)
+		io_write(&s->io, cap.data, cap.len);
+	buf_free(&cap);
 }
 
 /* --- the command loop ---------------------------------------------------------------- */

@@ -596,3 +596,4 @@ def test_recent_belongs_to_the_first_select(imapd, tmp_path):
     assert lines == [b'* STATUS "INBOX" (RECENT 0)\r\n']
     for r in (ex, a, b):
         r.close()
+
