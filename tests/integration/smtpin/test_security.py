@@ -259,3 +259,13 @@ def test_mailkeep_check_knows_every_smtpin_setting(smtpin_factory):
     s.configure(smtpd_bogus_setting="1")
     cp = s.inst.mk("check", check=False)
     assert cp.returncode != 0 and "smtpd_bogus_setting" in cp.stdout + cp.stderr
+
+
+def test_tls_required(smtpin_factory):
+    s = smtpin_factory(smtpd_tls_security_level="encrypt")
+    s.useradd("bob")
+    s.start()
+    cp = s.swaks("--to", "bob@example.org")
+    assert "530 5.7.0 Must issue a STARTTLS command first" in cp.stdout
+    assert s.swaks("--to", "bob@example.org", "--tls").returncode == 0
+    assert len(s.messages("bob")) == 1
