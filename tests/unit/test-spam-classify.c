@@ -326,6 +326,27 @@ static void test_toe_learns_only_errors(void **state)
 	config_free(&cfg);
 }
 
+static void test_tum_learns_until_mature(void **state)
+{
+	struct fixture *f = *state;
+	struct config *cfg = config_with("tum");
+	struct store_rcpt r;
+	char msg[512];
+
+	config_set(cfg, "spam_tum_limit", "2");
+	assert_int_equal(spam_attach(f->store, cfg), 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(msg, sizeof(msg), "Subject: note %d\r\n\r\nMonday review notes number %d\r\n", i, i);
+		deliver(f, "bob", msg, &r);
+	}
+	/* the first two deliveries were learned, then the user was mature */
+	struct spam_stats st = stats(f, f->bob);
+	assert_int_equal(st.spam_learned + st.innocent_learned, 2);
+	assert_int_equal(st.spam_classified + st.innocent_classified, 4);
+	assert_int_equal(token(f, f->bob, "Monday").innocent, 2);
+	config_free(&cfg);
+}
+
 static void test_xattr_get(void **state)
 {
 	struct fixture *f = *state;
@@ -411,6 +432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_global_set_until_user_trained, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_to_junk_and_move_retrains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_toe_learns_only_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tum_learns_until_mature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattr_get, setup, teardown),
 		cmocka_unit_test(test_combining_arithmetic),
 		cmocka_unit_test_setup_teardown(test_graham_separates, setup, teardown),
