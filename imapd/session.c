@@ -144,7 +144,6 @@ static const struct {
 
 void sess_write_flags(struct session *s, uint32_t flags, const char *keywords)
 {
-	struct buf b;
 	char tmp[STORE_KEYWORDS_MAX + 128];
 	size_t n = 0;
 	tmp[n++] = '(';
@@ -165,7 +164,6 @@ void sess_write_flags(struct session *s, uint32_t flags, const char *keywords)
 		n += l;
 	}
 	tmp[n++] = ')';
-	(void)b;
 	io_write(&s->io, tmp, n);
 }
 

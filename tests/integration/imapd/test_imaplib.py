@@ -597,3 +597,18 @@ def test_recent_belongs_to_the_first_select(imapd, tmp_path):
     for r in (ex, a, b):
         r.close()
 
+
+
+def test_commands_per_second_slow_down_not_cut_off(instance, helpers):
+    from imapdutil import Imapd
+    instance.write_conf(imap_max_commands_per_second="5")
+    d = Imapd(instance, helpers)
+    d.add_user("alice")
+    d.start()
+    r = Raw(d.port)
+    t0 = time.monotonic()
+    r.send(b"".join(b"n%d NOOP\r\n" % i for i in range(12)))
+    for i in range(12):
+        assert r.line().startswith(b"n%d OK" % i)
+    print(f"12 pipelined NOOPs at 5/s took {time.monotonic() - t0:.1f}s")
+    r.close()

@@ -45,7 +45,7 @@ def test_sigkill_under_load(smtpin_factory):
         while not stop.is_set():
             with lock:
                 n = next(counter)
-                if n >= 400:
+                if n >= 3000:
                     return
             msg = make_message(n)
             sent[n] = msg
@@ -63,18 +63,19 @@ def test_sigkill_under_load(smtpin_factory):
     kills = 0
     deadline = time.monotonic() + 60
     rnd = random.Random(4711)
-    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+    # six kills at random moments, then the load stops (at most 3000 messages, 60 s)
+    while kills < 6 and any(t.is_alive() for t in threads) and time.monotonic() < deadline:
         time.sleep(rnd.uniform(0.1, 0.6))
-        if kills < 6:
-            os.kill(s.proc.pid, signal.SIGKILL)
-            s.proc.wait()
-            kills += 1
-            s.proc = None
-            s.start()
+        os.kill(s.proc.pid, signal.SIGKILL)
+        s.proc.wait()
+        kills += 1
+        s.proc = None
+        s.start()
+    time.sleep(0.3)
     stop.set()
     for t in threads:
         t.join(30)
-    assert kills >= 3
+    assert kills == 6
     assert len(acked) >= 50, f"only {len(acked)} messages acknowledged"
 
     stored = {}

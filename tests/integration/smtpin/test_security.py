@@ -234,3 +234,38 @@ def test_postscreen_pipelining(smtpin_factory, raw):
     assert r.reply().startswith("250")
     assert r.reply().startswith("550 5.5.1")
     assert "COMMAND PIPELINING from [127.0.0.2]" in s.log()
+
+
+def test_postscreen_access_list(smtpin_factory, raw, tmp_path):
+    table = tmp_path / "ps_access"
+    table.write_text("127.0.0.3 permit\n127.0.0.4/32 reject\n")
+    s = smtpin_factory(postscreen_greet_action="enforce", postscreen_greet_wait="1s",
+                       postscreen_access_list=f"permit_mynetworks, cidr:{table}",
+                       postscreen_denylist_action="drop")
+    s.start()
+    r = raw(s.port, source="127.0.0.3")
+    assert r.reply().startswith("220 ")  # allowlisted: no greet wait
+    r = raw(s.port, source="127.0.0.4")
+    assert r.reply().startswith("521 5.3.2")
+    assert r.closed()
+    assert "ALLOWLISTED [127.0.0.3]" in s.log() and "DENYLISTED [127.0.0.4]" in s.log()
+
+
+def test_mailkeep_check_knows_every_smtpin_setting(smtpin_factory):
+    s = smtpin_factory(postscreen_dnsbl_sites="zen.example*3", greylist_delay="5m",
+                       smtpd_recipient_restrictions="permit_mynetworks, check_greylist")
+    cp = s.inst.mk("check", check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    s.configure(smtpd_bogus_setting="1")
+    cp = s.inst.mk("check", check=False)
+    assert cp.returncode != 0 and "smtpd_bogus_setting" in cp.stdout + cp.stderr
+
+
+def test_tls_required(smtpin_factory):
+    s = smtpin_factory(smtpd_tls_security_level="encrypt")
+    s.useradd("bob")
+    s.start()
+    cp = s.swaks("--to", "bob@example.org")
+    assert "530 5.7.0 Must issue a STARTTLS command first" in cp.stdout
+    assert s.swaks("--to", "bob@example.org", "--tls").returncode == 0
+    assert len(s.messages("bob")) == 1

@@ -293,3 +293,10 @@ def test_soft_error_limit_keeps_the_session_usable(smtpin_factory, raw):
         assert r.cmd("BOGUS").startswith("502")
     assert r.cmd("NOOP").startswith("250")  # read after the pause, still in step
     assert r.cmd("EHLO c.example.com").startswith("250")
+
+
+def test_bad_restriction_is_refused_at_start(smtpin_factory):
+    s = smtpin_factory(smtpd_recipient_restrictions="permit_mynetworks, reject_everything_bad")
+    with pytest.raises(RuntimeError):
+        s.start()
+    assert 'unknown restriction "reject_everything_bad"' in s.log()
