@@ -14,6 +14,7 @@
  * transaction holds maplock shared and a resize takes it exclusive. Another
  * process's resize shows as MDB_MAP_RESIZED and is adopted the same way.
  */
+#define _GNU_SOURCE /* fallocate */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@
 #define STORE_FORMAT_VERSION 1
 #define BATCH_MAX 512
 #define BLOB_MAX ((uint64_t)2 << 30)
+#define DISK_SLACK ((uint64_t)1 << 20) /* less free than this after a short write: the disk is full */
 
 static const char *const db_names[DB_COUNT] = {
 	[DB_META] = "meta",
@@ -57,7 +60,7 @@ struct store_wjob {
 	void *ctx;
 	int result;
 	int done;
-	int retry_full; /* failed with MDB_MAP_FULL: run again after growing the map */
+	int retry_full; /* failed for want of map room: run again after growing the map */
 	struct store_wjob *next;
 };
 
@@ -139,9 +142,15 @@ void store_set_hooks(struct store *store, const struct store_hooks *hooks)
 
 /* --- opening -------------------------------------------------------------- */
 
+static void notify_change(struct store *s, uint64_t seq);
+
+/* Opens every table and checks the format version. A read-only open commits
+ * its read transaction too: aborting it would close the handles it opened
+ * (mdb_dbi_open's handles outlive only a committed transaction). */
 static int open_dbis(struct store *s, char *err, size_t errsize)
 {
 	MDB_txn *txn;
+	MDB_val k = {7, (void *)"version"}, v;
 	int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
 
 	if (rc != 0) {
@@ -152,37 +161,58 @@ static int open_dbis(struct store *s, char *err, size_t errsize)
 		rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
 		if (rc != 0) {
 			snprintf(err, errsize, "cannot open table %s in %s: %s", db_names[i], s->dir,
-				 rc == MDB_NOTFOUND ? "the store was never initialised" : mdb_strerror(rc));
+				 rc != MDB_NOTFOUND ? mdb_strerror(rc)
+				 : i == 0 ? "the store was never initialised"
+					  : "the table is missing (a store made by an older mailkeep: "
+					    "start a mailkeep daemon once to add it)");
 			mdb_txn_abort(txn);
 			return store_mdb_error(rc);
 		}
 	}
-	if (!s->read_only) {
-		MDB_val k = {7, (void *)"version"}, v;
-		rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			char ver[] = {'0' + STORE_FORMAT_VERSION};
-			v.mv_size = 1;
-			v.mv_data = ver;
-			rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
-		} else if (rc == 0 && (v.mv_size != 1 || ((char *)v.mv_data)[0] != '0' + STORE_FORMAT_VERSION)) {
-			snprintf(err, errsize, "%s: store format version %.*s is not known to this mailkeep", s->dir,
-				 (int)(v.mv_size > 8 ? 8 : v.mv_size), (char *)v.mv_data);
-			mdb_txn_abort(txn);
-			return STORE_EINVAL;
-		}
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
-		else
-			mdb_txn_abort(txn);
-		if (rc != 0) {
-			snprintf(err, errsize, "cannot initialise the store in %s: %s", s->dir, mdb_strerror(rc));
-			return store_mdb_error(rc);
-		}
-	} else {
+	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND && !s->read_only) {
+		char ver[] = {'0' + STORE_FORMAT_VERSION};
+		v.mv_size = 1;
+		v.mv_data = ver;
+		rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = 0; /* a store nobody wrote to yet */
+	} else if (rc == 0 && (v.mv_size != 1 || ((char *)v.mv_data)[0] != '0' + STORE_FORMAT_VERSION)) {
+		snprintf(err, errsize, "%s: store format version %.*s is not known to this mailkeep", s->dir,
+			 (int)(v.mv_size > 8 ? 8 : v.mv_size), (char *)v.mv_data);
 		mdb_txn_abort(txn);
+		return STORE_EINVAL;
+	}
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot %s the store in %s: %s", s->read_only ? "read" : "initialise",
+			 s->dir, mdb_strerror(rc));
+		return store_mdb_error(rc);
 	}
 	return 0;
+}
+
+/* LMDB sizes its lock file (the reader table) with ftruncate, which leaves it
+ * sparse, and writes reader slots through a shared map: on a full disk, the
+ * first use of an untouched page of it would be a SIGBUS rather than an error.
+ * Allocating its blocks now makes a full disk an error code, never a crash.
+ * The descriptor stays open until after mdb_env_close: closing any descriptor
+ * of the lock file would drop this process's fcntl locks on it, which LMDB
+ * relies on. fallocate (not posix_fallocate, whose fallback writes zeros into
+ * a file other processes are writing) leaves the bytes alone. */
+static void reserve_lock_file(struct store *s)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/lock.mdb", s->dir);
+	if ((s->lock_fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return;
+	if (fstat(s->lock_fd, &st) == 0 && st.st_size > 0)
+		(void)fallocate(s->lock_fd, 0, 0, st.st_size); /* best effort: ENOSPC now is no worse */
 }
 
 int store_open(const char *dir, const struct store_options *opt, struct store **store_r, char *err,
@@ -210,6 +240,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	s->read_only = opt->read_only;
 	s->notify_fd = -1;
+	s->lock_fd = -1;
 	s->map_size = opt->map_size ? opt->map_size : (uint64_t)1 << 30;
 	s->map_max = opt->map_max ? opt->map_max : (uint64_t)1 << 40;
 	if (s->map_size > s->map_max)
@@ -235,9 +266,15 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	if ((rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0)
 		goto mdb_fail;
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600);
+	if (rc == ENOENT && s->read_only) {
+		snprintf(err, errsize, "there is no store in %s (make one with `mailkeep init`)", dir);
+		rc = STORE_ENOTFOUND;
+		goto fail;
+	}
 	if (rc != 0)
 		goto mdb_fail;
 	mdb_reader_check(s->env, &dead);
+	reserve_lock_file(s);
 	MDB_envinfo info;
 	mdb_env_info(s->env, &info);
 	s->map_size = info.me_mapsize;
@@ -246,6 +283,9 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 		goto fail;
 	snprintf(path, sizeof(path), "%s/changes", dir);
 	s->notify_fd = open(path, (s->read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
+	/* Its 8 bytes exist from now on: a change notice never needs new room. */
+	if (!s->read_only && s->notify_fd >= 0 && fstat(s->notify_fd, &st) == 0 && st.st_size < 8)
+		notify_change(s, 0);
 	*store_r = s;
 	return 0;
 
@@ -255,6 +295,8 @@ mdb_fail:
 fail:
 	if (s->env != NULL)
 		mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	pthread_rwlock_destroy(&s->maplock);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wcond);
@@ -270,6 +312,8 @@ void store_close(struct store **store)
 		return;
 	*store = NULL;
 	mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* after mdb_env_close: see reserve_lock_file */
 	if (s->notify_fd >= 0)
 		close(s->notify_fd);
 	pthread_rwlock_destroy(&s->maplock);
@@ -364,6 +408,44 @@ static void notify_change(struct store *s, uint64_t seq)
 		return;
 }
 
+/* 1 if the file system holding the store has (next to) no room left. Asked
+ * when LMDB says EIO: a short write, which is how a full disk shows in the
+ * middle of a commit (a write that fails outright says ENOSPC or EDQUOT).
+ * Root may use the blocks reserved for it, so count them for root. */
+static int disk_full(const struct store *s)
+{
+	struct statvfs vfs;
+
+	if (statvfs(s->dir, &vfs) != 0)
+		return 0;
+	uint64_t avail = (uint64_t)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;
+	uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	return avail < DISK_SLACK || avail < total / 1000;
+}
+
+/* What a failed write becomes. from_mdb: rc is an LMDB or errno code (a
+ * failed begin or commit), else a STORE_E* from the job's function. Sets
+ * *grow if growing the map may help: a full map does, a full disk does not. */
+static int write_error(struct store *s, int rc, int from_mdb, int *grow)
+{
+	int err = from_mdb ? store_mdb_error(rc) : rc;
+
+	*grow = 0;
+	if (from_mdb && rc == MDB_MAP_FULL) {
+		*grow = s->map_size < s->map_max;
+		return STORE_EFULL;
+	}
+	if (from_mdb && (rc == ENOSPC || rc == EDQUOT))
+		return STORE_EFULL;
+	if (err == STORE_EIO && disk_full(s))
+		return STORE_EFULL;
+	/* A job's STORE_EFULL is MDB_MAP_FULL from a put, unless the disk is full
+	 * (LMDB may spill a big transaction's pages to the file). */
+	if (!from_mdb && err == STORE_EFULL)
+		*grow = s->map_size < s->map_max && !disk_full(s);
+	return err < 0 ? err : STORE_EIO;
+}
+
 /* Runs one batch in one write transaction. Returns 1 if some jobs must run
  * again after the map grew, 0 otherwise; every other job is done. */
 static int run_batch(struct store *s, struct store_wjob *batch)
@@ -382,9 +464,7 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 		j->retry_full = 0;
 		rc = mdb_txn_begin(s->env, parent, 0, &child);
 		if (rc != 0) {
-			j->result = store_mdb_error(rc);
-			if (rc == MDB_MAP_FULL)
-				j->retry_full = 1;
+			j->result = write_error(s, rc, 1, &j->retry_full);
 			continue;
 		}
 		st.txn = child;
@@ -398,21 +478,20 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 				touched |= st.touched;
 				continue;
 			}
-			r = store_mdb_error(rc);
+			j->result = write_error(s, rc, 1, &j->retry_full);
 		} else {
 			mdb_txn_abort(child);
+			j->result = write_error(s, r, 0, &j->retry_full);
 		}
-		j->result = r < 0 ? r : STORE_EIO;
-		if (j->result == STORE_EFULL && s->map_size < s->map_max)
-			j->retry_full = 1;
 	}
 	if (touched) {
-		rc = store_meta_get_u64(&(struct store_txn){.store = s, .txn = parent}, "changeseq", &seq);
+		struct store_txn pt = {.store = s, .txn = parent};
+		rc = store_meta_get_u64(&pt, "changeseq", &seq);
 		if (rc == 0 || rc == STORE_ENOTFOUND)
-			rc = store_meta_put_u64(&(struct store_txn){.store = s, .txn = parent}, "changeseq", ++seq);
+			rc = store_meta_put_u64(&pt, "changeseq", ++seq);
 		if (rc != 0) {
 			mdb_txn_abort(parent);
-			rc = MDB_MAP_FULL;
+			rc = MDB_MAP_FULL; /* a put into a transaction that holds the batch: no room */
 			goto fail_all;
 		}
 	}
@@ -431,12 +510,15 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 	return need_grow;
 
 fail_all:
-	/* Nothing of this batch is stored. A full map: grow and run them all again. */
+	/* Nothing of this batch is stored (a failed commit leaves the last
+	 * committed state). A full map: grow and run them all again. */
 	pthread_rwlock_unlock(&s->maplock);
+	int err, grow;
+	err = write_error(s, rc, 1, &grow);
 	for (struct store_wjob *j = batch; j != NULL; j = j->next) {
-		j->result = store_mdb_error(rc);
-		j->retry_full = (j->result == STORE_EFULL && s->map_size < s->map_max);
-		need_grow |= j->retry_full;
+		j->result = err;
+		j->retry_full = grow;
+		need_grow |= grow;
 	}
 	return need_grow;
 }
@@ -756,47 +838,67 @@ int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], c
 
 /* --- maintenance ------------------------------------------------------------------------------ */
 
-int store_stats(struct store *store, struct store_stats *st)
+/* Sums a cursor's values with sum(v); 0 or a STORE_E* code. */
+static int stats_walk(struct store_txn *txn, enum store_db db, uint64_t *total,
+		      uint64_t (*sum)(const MDB_val *k, const MDB_val *v))
 {
-	struct store_txn *txn;
-	MDB_stat ms;
 	MDB_cursor *cur;
 	MDB_val k, v;
+	int rc = mdb_cursor_open(txn->txn, txn->store->dbi[db], &cur);
+
+	if (rc != 0)
+		return store_mdb_error(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		*total += sum(&k, &v);
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
+}
+
+static uint64_t blob_size(const MDB_val *k, const MDB_val *v)
+{
+	(void)k;
+	return v->mv_size >= BLOBINFO_LEN ? store_get_be64((uint8_t *)v->mv_data + 5) : 0;
+}
+
+static uint64_t msg_size(const MDB_val *k, const MDB_val *v)
+{
+	struct store_msg m;
+	return store_msg_decode(k, v, &m) == 0 ? m.size : 0;
+}
+
+int store_stats(struct store *store, struct store_stats *st)
+{
+	const enum store_db dbs[] = {DB_USERS, DB_MAILBOXES, DB_MSGS, DB_ALIASES, DB_BLOBINFO};
+	uint64_t *const counts[] = {&st->users, &st->mailboxes, &st->messages, &st->aliases, &st->blobs};
+	struct store_txn *txn;
+	MDB_stat ms;
+	MDB_envinfo info;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	if ((rc = store_read_begin(store, &txn)) != 0)
 		return rc;
-	mdb_stat(txn->txn, store->dbi[DB_USERS], &ms);
-	st->users = ms.ms_entries;
-	mdb_stat(txn->txn, store->dbi[DB_MAILBOXES], &ms);
-	st->mailboxes = ms.ms_entries;
-	mdb_stat(txn->txn, store->dbi[DB_MSGS], &ms);
-	st->messages = ms.ms_entries;
-	mdb_stat(txn->txn, store->dbi[DB_ALIASES], &ms);
-	st->aliases = ms.ms_entries;
-	mdb_stat(txn->txn, store->dbi[DB_BLOBINFO], &ms);
-	st->blobs = ms.ms_entries;
-	if (mdb_cursor_open(txn->txn, store->dbi[DB_BLOBINFO], &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if (v.mv_size >= BLOBINFO_LEN)
-				st->bytes_stored += store_get_be64((uint8_t *)v.mv_data + 5);
-		mdb_cursor_close(cur);
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]) && rc == 0; i++) {
+		rc = store_mdb_error(mdb_stat(txn->txn, store->dbi[dbs[i]], &ms));
+		if (rc == 0)
+			*counts[i] = ms.ms_entries;
 	}
-	if (mdb_cursor_open(txn->txn, store->dbi[DB_MSGS], &cur) == 0) {
-		struct store_msg m;
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if (store_msg_decode(&k, &v, &m) == 0)
-				st->bytes_referenced += m.size;
-		mdb_cursor_close(cur);
+	if (rc == 0)
+		rc = stats_walk(txn, DB_BLOBINFO, &st->bytes_stored, blob_size);
+	if (rc == 0)
+		rc = stats_walk(txn, DB_MSGS, &st->bytes_referenced, msg_size);
+	if (rc == 0)
+		rc = store_mdb_error(mdb_env_info(store->env, &info));
+	if (rc == 0)
+		rc = store_mdb_error(mdb_env_stat(store->env, &ms));
+	if (rc == 0) {
+		st->map_size = info.me_mapsize;
+		st->file_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
 	}
-	MDB_envinfo info;
-	mdb_env_info(store->env, &info);
-	mdb_env_stat(store->env, &ms);
-	st->map_size = info.me_mapsize;
-	st->file_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
 	store_read_end(&txn);
-	return 0;
+	if (rc != 0)
+		memset(st, 0, sizeof(*st));
+	return rc;
 }
 
 int store_backup(struct store *store, const char *dst, char *err, size_t errsize)

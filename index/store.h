@@ -65,7 +65,7 @@ enum store_flag {
 	STORE_F_FLAGGED = 1 << 2,
 	STORE_F_DELETED = 1 << 3,
 	STORE_F_DRAFT = 1 << 4,
-	STORE_F_RECENT = 1 << 5, /* kept for IMAP's \Recent; not on the mount */
+	STORE_F_RECENT = 1 << 5, /* IMAP's \Recent; \Recent without \Seen is new/ on the mount */
 };
 
 /* Special-use attributes (RFC 6154). */
@@ -86,7 +86,8 @@ struct store_txn;
 struct store_options {
 	uint64_t map_size; /* initial map size in bytes; 0 = 1 GiB */
 	uint64_t map_max;  /* the map never grows past this; 0 = 1 TiB */
-	int read_only;     /* open without the right to write (mailkeep stats, fsck --read-only) */
+	int read_only;     /* open without the right to write: store_write gives STORE_EINVAL
+			    * (mailkeep stats, fsck, export, backup); needs an existing store */
 	int max_readers;   /* 0 = 512 */
 };
 
@@ -314,7 +315,8 @@ struct store_rcpt {
 };
 
 /* Stores data once and adds a message for each recipient, all in one durable,
- * group-committed write. Returns 0 if the commit succeeded (each rcpt's result
+ * group-committed write. Each message gets rcpt->flags and \Recent: it is new
+ * mail (new/ on the mount) until an IMAP SELECT or a MUA's rename claims it. Returns 0 if the commit succeeded (each rcpt's result
  * says whether its message was added: a missing mailbox fails that recipient
  * only), or STORE_E* if nothing was stored. */
 int store_deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
@@ -366,6 +368,8 @@ struct store_stats {
 	uint64_t file_bytes;       /* size of the LMDB file */
 	uint64_t map_size;
 };
+/* Counts from one read snapshot. 0, or the STORE_E* of the first table that
+ * could not be read (stats_r is then all zero, never half-filled). */
 int store_stats(struct store *store, struct store_stats *stats_r);
 
 /* Re-hashes every blob and checks every reference and counter. Calls report

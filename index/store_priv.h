@@ -32,6 +32,7 @@ struct store {
 	struct store_wjob **queue_tail;
 	int leader_active;
 	int notify_fd; /* <dir>/changes, rewritten after each commit that changed something */
+	int lock_fd;   /* <dir>/lock.mdb, held until after mdb_env_close (see store.c) */
 	struct store_hooks hooks;
 	int has_hooks;
 };

@@ -2,7 +2,8 @@
  *
  * Both block (an LDAP round trip; store_deliver waits for the durable group
  * commit), so both run on the job pool and answer on the loop thread. "250"
- * is said only after store_deliver returned 0; any store error is "451 4.3.0"
+ * is said only after store_deliver returned 0; a full store or disk is
+ * "452 4.3.1" (RFC 3463: mail system full), any other store error "451 4.3.0",
  * and, store_deliver being one transaction, nothing was stored. The bytes
  * stored are our Received: header followed by exactly what the client sent;
  * the envelope goes into each recipient's metadata, never into the bytes.
@@ -118,6 +119,19 @@ static void deliver_work(void *arg)
 			      j->n, j->hash);
 }
 
+/* The reply code and enhanced status for a store error: 452 4.3.1 for a full
+ * store (the sender keeps the mail and retries; Postfix says the same when its
+ * queue file system is full), 451 4.3.0 for anything else. */
+static const char *store_reply_code(int err, const char **dsn_r)
+{
+	if (err == STORE_EFULL) {
+		*dsn_r = "4.3.1";
+		return "452";
+	}
+	*dsn_r = "4.3.0";
+	return "451";
+}
+
 static void deliver_done(void *arg)
 {
 	struct deliver_job *j = arg;
@@ -140,17 +154,23 @@ static void deliver_done(void *arg)
 				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
 				 j->rcpts[i].user);
 		} else {
-			log_warn("%s: to=<%s>, relay=local, delay=%.2f, dsn=4.3.0, status=deferred "
+			const char *dsn;
+			store_reply_code(r, &dsn);
+			log_warn("%s: to=<%s>, relay=local, delay=%.2f, dsn=%s, status=deferred "
 				 "(store: %s)",
-				 s->qid, to, delay, store_strerror(r));
+				 s->qid, to, delay, dsn, store_strerror(r));
 		}
 		if (s->lmtp && !s->closed) {
+			const char *dsn, *code = store_reply_code(r, &dsn);
 			if (r == 0)
 				session_reply(s, "250 2.0.0 <%s> Ok: queued as %s", to, s->qid);
+			else if (r == STORE_EFULL)
+				session_reply(s, "%s %s <%s> Error: insufficient system storage (%s)",
+					      code, dsn, to, store_strerror(r));
 			else
 				session_reply(
-				    s, "451 4.3.0 <%s> Error: could not store the message (%s)", to,
-				    store_strerror(r));
+				    s, "%s %s <%s> Error: could not store the message (%s)", code, dsn,
+				    to, store_strerror(r));
 		}
 	}
 	if (!s->lmtp && !s->closed) {
@@ -158,8 +178,14 @@ static void deliver_done(void *arg)
 			s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
 			session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		} else {
-			session_reply(s, "451 4.3.0 Error: could not store the message (%s)",
-				      store_strerror(j->rc != 0 ? j->rc : j->rcpts[0].result));
+			int r = j->rc != 0 ? j->rc : j->rcpts[0].result;
+			const char *dsn, *code = store_reply_code(r, &dsn);
+			if (r == STORE_EFULL)
+				session_reply(s, "%s %s Error: insufficient system storage (%s)", code,
+					      dsn, store_strerror(r));
+			else
+				session_reply(s, "%s %s Error: could not store the message (%s)", code,
+					      dsn, store_strerror(r));
 		}
 	} else if (s->lmtp && ok > 0) {
 		s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -247,11 +248,12 @@ static void test_flags_keywords_modseq(void **state)
 	deliver(f->store, "Subject: 1\r\n\r\n1\r\n", "dave", NULL, NULL);
 	struct store_mailbox inbox = get_mailbox(f->store, id, "INBOX");
 	assert_int_equal(inbox.unseen, 1);
+	assert_int_equal(inbox.recent, 1); /* delivered: new mail */
 
 	struct flags_op o = {inbox.id, 1, STORE_FLAGS_ADD, STORE_F_SEEN | STORE_F_FLAGGED, "$Junk work", 0, {0}};
 	assert_int_equal(store_write(f->store, flags_fn, &o), 0);
 	uint64_t ms1 = o.out.modseq;
-	assert_int_equal(o.out.flags, STORE_F_SEEN | STORE_F_FLAGGED);
+	assert_int_equal(o.out.flags, STORE_F_SEEN | STORE_F_FLAGGED | STORE_F_RECENT);
 	assert_string_equal(o.out.keywords, "$Junk work");
 	assert_int_equal(get_mailbox(f->store, id, "INBOX").unseen, 0);
 
@@ -264,7 +266,7 @@ static void test_flags_keywords_modseq(void **state)
 	assert_int_equal(store_write(f->store, flags_fn, &r), 0);
 	assert_true(r.out.modseq > ms1);
 	assert_string_equal(r.out.keywords, "work");
-	assert_int_equal(r.out.flags, STORE_F_SEEN);
+	assert_int_equal(r.out.flags, STORE_F_SEEN | STORE_F_RECENT);
 
 	/* UNCHANGEDSINCE older than the message's modseq fails and changes nothing. */
 	struct flags_op u = {inbox.id, 1, STORE_FLAGS_SET, 0, NULL, ms1, {0}};
@@ -273,7 +275,7 @@ static void test_flags_keywords_modseq(void **state)
 	struct store_msg m;
 	assert_int_equal(store_read_begin(f->store, &txn), 0);
 	assert_int_equal(store_msg_get(txn, inbox.id, 1, &m), 0);
-	assert_int_equal(m.flags, STORE_F_SEEN);
+	assert_int_equal(m.flags, STORE_F_SEEN | STORE_F_RECENT);
 	store_read_end(&txn);
 
 	/* Expunges are remembered by modseq. */
@@ -654,6 +656,146 @@ static void test_unknown_mailbox_fails_one_recipient(void **state)
 	assert_int_equal(count_problems(f->store), 0);
 }
 
+/* --- read-only opening, from another process ------------------------------------- */
+
+/* In the child, a failed check exits with its line number (no cmocka there). */
+#define CHILD_CHECK(c)                                                                             \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "child: %s:%d: %s\n", __FILE__, __LINE__, #c);            \
+			_exit(1);                                                                  \
+		}                                                                                  \
+	} while (0)
+
+static int child_count_inbox(struct store *ro, uint32_t *n_r, const char *want_body)
+{
+	struct store_txn *txn;
+	struct store_user u;
+	struct store_mailbox mb;
+	struct store_msg m;
+	struct store_cursor *cur;
+	const void *data;
+	size_t len;
+	int found = 0, rc;
+
+	if ((rc = store_read_begin(ro, &txn)) != 0)
+		return rc;
+	if ((rc = store_user_get(txn, "rosa", &u)) == 0 && (rc = store_mailbox_get(txn, u.id, "INBOX", &mb)) == 0 &&
+	    (rc = store_msg_cursor_open(txn, mb.id, 1, &cur)) == 0) {
+		*n_r = 0;
+		while (store_msg_cursor_next(cur, &m) == 0) {
+			(*n_r)++;
+			if (store_blob_get(txn, m.hash, &data, &len) == 0 && len == strlen(want_body) &&
+			    memcmp(data, want_body, len) == 0)
+				found = 1;
+		}
+		store_msg_cursor_close(&cur);
+		if (!found)
+			rc = STORE_ENOTFOUND;
+	}
+	store_read_end(&txn);
+	return rc;
+}
+
+static int noop_fn(struct store_txn *txn, void *ctx)
+{
+	(void)txn;
+	(void)ctx;
+	return 0;
+}
+
+/* What `mailkeep stats` or `fsck` does while smtpin owns the store: open it
+ * read-only in another process, read, and see the writer's later commits. */
+static void test_read_only_open_from_another_process(void **state)
+{
+	struct fixture *f = *state;
+	const char *m1 = "Subject: one\r\n\r\nfirst\r\n", *m2 = "Subject: two\r\n\r\nsecond\r\n";
+	int to_child[2], to_parent[2], status;
+	char b = 0;
+
+	add_user(f->store, "rosa");
+	deliver(f->store, m1, "rosa", NULL, NULL);
+	assert_int_equal(pipe(to_child), 0);
+	assert_int_equal(pipe(to_parent), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The parent's environment is never used here (LMDB: not across fork). */
+		struct store_options opt = {.read_only = 1};
+		struct store *ro = NULL;
+		struct store_stats st;
+		char err[256];
+		uint32_t n = 0;
+		close(to_child[1]);
+		close(to_parent[0]);
+		CHILD_CHECK(store_open(f->dir, &opt, &ro, err, sizeof(err)) == 0);
+		CHILD_CHECK(store_stats(ro, &st) == 0);
+		CHILD_CHECK(st.users == 1 && st.messages == 1 && st.blobs == 1 && st.mailboxes == 6);
+		CHILD_CHECK(st.bytes_stored == strlen(m1) && st.map_size > 0 && st.file_bytes > 0);
+		CHILD_CHECK(child_count_inbox(ro, &n, m1) == 0 && n == 1);
+		CHILD_CHECK(store_write(ro, noop_fn, NULL) == STORE_EINVAL);
+		CHILD_CHECK(store_fsck(ro, NULL, NULL, NULL) == 0);
+		CHILD_CHECK(write(to_parent[1], "r", 1) == 1);
+		CHILD_CHECK(read(to_child[0], &b, 1) == 1); /* the parent delivered m2 */
+		CHILD_CHECK(child_count_inbox(ro, &n, m2) == 0 && n == 2);
+		CHILD_CHECK(store_stats(ro, &st) == 0 && st.messages == 2 && st.blobs == 2);
+		store_close(&ro);
+		_exit(0);
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+	/* A child that failed a check has exited: read gets EOF, not 'r'. */
+	int got = (int)read(to_parent[0], &b, 1);
+	if (got == 1) {
+		deliver(f->store, m2, "rosa", NULL, NULL);
+		assert_int_equal(write(to_child[1], "w", 1), 1);
+	}
+	close(to_child[1]);
+	close(to_parent[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(got, 1);
+}
+
+static void test_read_only_open_of_no_store(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mk-test-store-ro-XXXXXX", err[256] = "";
+	struct store_options opt = {.read_only = 1};
+	struct store *ro = NULL;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(store_open(dir, &opt, &ro, err, sizeof(err)), STORE_ENOTFOUND);
+	assert_null(ro);
+	assert_non_null(strstr(err, "no store"));
+	rm_rf(dir);
+}
+
+/* New mail is \Recent (the mount's new/, IMAP's RECENT) whatever else it has. */
+static void test_delivery_is_recent(void **state)
+{
+	struct fixture *f = *state;
+	struct store_rcpt r[2] = {{.user = "nils"}, {.user = "nils", .mailbox = "Sent", .flags = STORE_F_SEEN}};
+	struct store_txn *txn;
+	struct store_msg m;
+
+	uint32_t id = add_user(f->store, "nils");
+	assert_int_equal(store_deliver(f->store, "a\r\n", 3, 0, r, 2, NULL), 0);
+	assert_int_equal(r[0].result, 0);
+	assert_int_equal(r[1].result, 0);
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(store_msg_get(txn, r[0].mbid, r[0].uid, &m), 0);
+	assert_int_equal(m.flags, STORE_F_RECENT);
+	assert_int_equal(store_msg_get(txn, r[1].mbid, r[1].uid, &m), 0);
+	assert_int_equal(m.flags, STORE_F_RECENT | STORE_F_SEEN);
+	store_read_end(&txn);
+	assert_int_equal(get_mailbox(f->store, id, "INBOX").recent, 1);
+	assert_int_equal(get_mailbox(f->store, id, "INBOX").unseen, 1);
+	assert_int_equal(count_problems(f->store), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +812,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_watch_wakes_on_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hooks_and_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_mailbox_fails_one_recipient, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only_open_from_another_process, setup, teardown),
+		cmocka_unit_test(test_read_only_open_of_no_store),
+		cmocka_unit_test_setup_teardown(test_delivery_is_recent, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
