@@ -136,6 +136,14 @@ def test_smtp_mail_is_new_until_an_imap_select(instance):
         m2.select("INBOX")
         assert m2.untagged_responses.get("RECENT") == [b"0"], m2.untagged_responses
         m2.logout()
+        # mail arriving while INBOX is selected: this session is the first told
+        m.untagged_responses.clear()
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as c:
+            c.sendmail("alice@example.net", ["bob@example.org"], msg.replace(b"fresh", b"second"))
+        assert m.noop()[0] == "OK"
+        assert m.untagged_responses.get("EXISTS") == [b"2"], m.untagged_responses
+        assert m.untagged_responses.get("RECENT") == [b"2"], m.untagged_responses
+        wait_for(lambda: files(bob / "new") == [] and len(files(bob / "cur")) == 2, 10, "both in cur/")
         m.logout()
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
