@@ -1,6 +1,6 @@
 /* utf7 — modified UTF-7 (RFC 3501 5.1.3): '&' starts base64 of UTF-16BE with
  * ',' for '/', '-' ends it, "&-" is '&'; printable ASCII stands for itself. */
-#include "imapd/utf7.h"
+#include "lib/utf7.h"
 
 #include <stdint.h>
 #include <string.h>
