@@ -182,12 +182,16 @@ def test_bad_input(store_instance, tmp_path):
     big.write_bytes(big_msg)
     cp = inst.mk("import", "--format", "files", "--mailbox", "Big", "bob", big.parent)
     assert "imported 1 messages" in cp.stdout, cp.stdout + cp.stderr
-    # a file that is not mail is skipped with a message, not stored
+    # a file that is not mail is skipped with a message, not stored; a run that
+    # found files but imported none is not a success
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "notes.txt").write_bytes(b"# my notes\nnothing here\n")
-    cp = inst.mk("import", "--format", "files", "--mailbox", "Junk2", "bob", junk)
-    assert "not a mail message" in cp.stderr
+    cp = inst.mk("import", "--format", "files", "--mailbox", "Junk2", "bob", junk, check=False)
+    assert cp.returncode == 1
+    assert "notes.txt: does not begin with a header line: not a mail message: skipped" in cp.stderr
+    assert "skipped 1: 1 file that is not mail" in cp.stderr
+    assert "no message was imported" in cp.stderr
     # a file that is not an mbox, named as one
     cp = inst.mk("import", "--format", "mbox", "bob", junk / "notes.txt", check=False)
     assert cp.returncode == 1 and "not an mbox" in cp.stderr
