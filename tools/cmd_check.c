@@ -209,8 +209,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	const char *ud = config_get(cfg, "user_directory");
 	/* user_directory = ldap reads the ldap_* settings checked just above:
 	 * opening the directory with a bad one would only say it again */
-	if (ud != NULL && dir_ldap_spec(ud) &&
-	    (problems == 0 || (ud[4] == ':' && ud[5] != '\0'))) {
+	if (ud != NULL && dir_ldap_spec(ud) && (problems == 0 || (ud[4] == ':' && ud[5] != '\0'))) {
 		(void)dir_ldap_check(cfg, ud, report,
 				     &problems); /* the .cf file, as `file:line: ...` */
 	} /* any other value: config_check said file:line: user_directory = ... */

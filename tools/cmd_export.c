@@ -35,7 +35,7 @@ struct export_run {
 	enum out_format format;
 	int from_line;	  /* files: write back a kept From line */
 	int utf8_folders; /* Maildir: folder names in UTF-8, not modified UTF-7 */
-	FILE *mbox;    /* mbox being written */
+	FILE *mbox;	  /* mbox being written */
 	char *qbuf;
 	size_t qcap;
 	uint64_t messages, bytes;
@@ -297,12 +297,9 @@ static const char export_help[] =
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"format", required_argument, NULL, 'f'},
-	    {"mailbox", required_argument, NULL, 'm'},
-	    {"no-from-line", no_argument, NULL, 'n'},
-	    {"utf8-folders", no_argument, NULL, 'u'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {NULL, 0, NULL, 0},
+	    {"format", required_argument, NULL, 'f'}, {"mailbox", required_argument, NULL, 'm'},
+	    {"no-from-line", no_argument, NULL, 'n'}, {"utf8-folders", no_argument, NULL, 'u'},
+	    {"quiet", no_argument, NULL, 'q'},	      {NULL, 0, NULL, 0},
 	};
 	struct export_run x = {.format = OUT_MAILDIR, .from_line = 1};
 	const char *only = NULL;
@@ -393,9 +390,10 @@ static int run(struct cli *cli, int argc, char **argv)
 			char folder[4 * STORE_NAME_MAX + 16];
 			if (x.utf8_folders || utf8_to_utf7(mb->name, folder, sizeof(folder)) < 0) {
 				if (!x.utf8_folders)
-					cli_warn("export: mailbox name '%s' is not UTF-8: its folder "
-						 "keeps the name's bytes as they are",
-						 mb->name);
+					cli_warn(
+					    "export: mailbox name '%s' is not UTF-8: its folder "
+					    "keeps the name's bytes as they are",
+					    mb->name);
 				mk_strlcpy(folder, mb->name, sizeof(folder));
 			}
 			if (inbox)

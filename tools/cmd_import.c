@@ -58,9 +58,9 @@ enum skip_why {
 };
 
 static const struct {
-	const char *why;       /* after a file's name */
+	const char *why;	/* after a file's name */
 	const char *one, *many; /* in the count at the end */
-	int error; /* mail left behind that the user can get in: exit status 1 */
+	int error;		/* mail left behind that the user can get in: exit status 1 */
 } skip_text[SKIP_N] = {
     [SKIP_HIDDEN] = {"hidden (the name starts with '.')", "hidden file", "hidden files", 0},
     [SKIP_HIDDEN_DIR] = {"hidden directory (the name starts with '.'): not searched",
@@ -253,9 +253,9 @@ static int import_one_file(struct import_run *r, const char *path, const char *n
 
 struct entry {
 	char *name;
-	int sub;      /* Maildir: 0 cur, 1 new */
-	int link;     /* reached through a symbolic link */
-	dev_t dev;    /* directories: for loop checks */
+	int sub;   /* Maildir: 0 cur, 1 new */
+	int link;  /* reached through a symbolic link */
+	dev_t dev; /* directories: for loop checks */
 	ino_t ino;
 };
 
@@ -496,8 +496,9 @@ static int folder_mailbox(struct import_run *r, const char *path, const char *na
 			      "to UTF-8, e.g. with convmv, and import again)";
 	}
 	if (use != NULL) {
-		n = prefix != NULL ? snprintf(out, outsize, "%s%c%s", prefix, STORE_MAILBOX_SEP, use)
-				   : snprintf(out, outsize, "%s", use);
+		n = prefix != NULL
+			? snprintf(out, outsize, "%s%c%s", prefix, STORE_MAILBOX_SEP, use)
+			: snprintf(out, outsize, "%s", use);
 		if (n < 0 || (size_t)n >= outsize || strlen(out) > STORE_NAME_MAX)
 			why = "the mailbox name would be too long";
 	}
@@ -569,13 +570,14 @@ static int import_files_dir(struct import_run *r, const char *dir, const char *m
 		struct stat dst = {.st_dev = e->dev, .st_ino = e->ino};
 		path_join(p, sizeof(p), dir, e->name);
 		if (walk_has(&here, &dst)) {
-			skipped(r, SKIP_LOOP, 1, p,
-				"a directory that leads back to one above it (a loop): not entered");
+			skipped(
+			    r, SKIP_LOOP, 1, p,
+			    "a directory that leads back to one above it (a loop): not entered");
 			continue;
 		}
-		int len = mailbox != NULL
-			      ? snprintf(mb, sizeof(mb), "%s%c%s", mailbox, STORE_MAILBOX_SEP, e->name)
-			      : snprintf(mb, sizeof(mb), "%s", e->name);
+		int len = mailbox != NULL ? snprintf(mb, sizeof(mb), "%s%c%s", mailbox,
+						     STORE_MAILBOX_SEP, e->name)
+					  : snprintf(mb, sizeof(mb), "%s", e->name);
 		if (len < 0 || (size_t)len >= sizeof(mb) || (size_t)len > STORE_NAME_MAX) {
 			uint64_t files = count_files(p, 1, &here);
 			skipped(r, SKIP_FOLDER, files, p, "the mailbox name would be too long");

@@ -18,10 +18,8 @@ static const struct {
 	const struct config_param *params;
 	const struct config_enum *enums;
 } areas[] = {
-    {params_store, params_store_enums},
-    {params_smtpin, params_smtpin_enums},
-    {params_ldap, params_ldap_enums},
-    {params_ldap_cf, params_ldap_cf_enums},
+    {params_store, params_store_enums}, {params_smtpin, params_smtpin_enums},
+    {params_ldap, params_ldap_enums},	{params_ldap_cf, params_ldap_cf_enums},
     {params_spam, params_spam_enums},
 };
 
@@ -88,8 +86,9 @@ static void test_check_refuses_what_programs_refuse(void **state)
 	char err[256];
 
 	(void)state;
-	assert_string_equal(check_one("spam_algorithm", "bayes", &r),
-			    "mailkeep.conf:1: spam_algorithm = bayes: expected chi-square or graham");
+	assert_string_equal(
+	    check_one("spam_algorithm", "bayes", &r),
+	    "mailkeep.conf:1: spam_algorithm = bayes: expected chi-square or graham");
 	assert_null(check_one("spam_algorithm", "Graham", &r));
 	assert_null(check_one("spam_algorithm", "robinson", &r));
 	assert_non_null(check_one("spam_training_mode", "always", &r));
