@@ -184,7 +184,7 @@ static int read_file(struct import_run *r, const char *path, size_t *len_r, stru
 	}
 	while (got < (size_t)st->st_size) {
 		ssize_t n = read(fd, r->buf + got, (size_t)st->st_size - got);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			skipped(r, SKIP_UNREADABLE, 1, path,
