@@ -114,8 +114,16 @@ static void deliver_work(void *arg)
 	struct deliver_job *j = arg;
 	struct session *s = j->s;
 
-	j->rc = store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), j->rcpts,
-			      j->n, j->hash);
+	/* LMTP answers per recipient. SMTP has one reply for all of them, so
+	 * there it is all or none: a 250 after a partial store would lose the
+	 * mail of the recipients that failed, and a 451 would make the client
+	 * retry and duplicate it for those that did not. */
+	if (s->lmtp)
+		j->rc = store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
+				      j->rcpts, j->n, j->hash);
+	else
+		j->rc = store_deliver_atomic(s->srv->store, s->msg.data, s->msg.len,
+					     (int64_t)time(NULL), j->rcpts, j->n, j->hash);
 }
 
 static void deliver_done(void *arg)
@@ -164,10 +172,6 @@ static void deliver_done(void *arg)
 	} else if (s->lmtp && ok > 0) {
 		s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
 	}
-	if (ok > 0 && ok < j->n && !s->lmtp)
-		log_warn(
-		    "%s: stored for %zu of %zu recipients; the others are lost to this delivery",
-		    s->qid, ok, j->n);
 	if (ok > 0)
 		log_info("%s: removed", s->qid);
 	for (size_t i = 0; i < j->n; i++)
