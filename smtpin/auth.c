@@ -27,9 +27,7 @@ static void auth_work(void *arg)
 	struct auth_job *j = arg;
 	struct server *srv = j->s->srv;
 
-	pthread_mutex_lock(&srv->dir_lock);
 	j->result = dir_authenticate(srv->dir, j->login, j->password, &j->user);
-	pthread_mutex_unlock(&srv->dir_lock);
 }
 
 static void auth_done(void *arg)

@@ -33,14 +33,12 @@ static void lookup_work(void *arg)
 		j->result = DIR_TEMPFAIL;
 		return;
 	}
-	pthread_mutex_lock(&srv->dir_lock);
 	j->result = dir_lookup_address(srv->dir, j->addr, &j->user);
 	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR) {
 		char addr[SMTP_ADDR_MAX + 1];
 		PRINTABLE(addr, j->addr);
-		log_warn("recipient lookup of <%s> failed: %s", addr, srv->dir->error);
+		log_warn("recipient lookup of <%s> failed: %s", addr, dir_error());
 	}
-	pthread_mutex_unlock(&srv->dir_lock);
 }
 
 static void lookup_done(void *arg)
