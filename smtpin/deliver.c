@@ -37,7 +37,7 @@ static void lookup_work(void *arg)
 	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR) {
 		char addr[SMTP_ADDR_MAX + 1];
 		PRINTABLE(addr, j->addr);
-		log_warn("recipient lookup of <%s> failed: %s", addr, dir_error());
+		log_warn_as("smtpd", "recipient lookup of <%s> failed: %s", addr, dir_error());
 	}
 }
 
@@ -133,7 +133,7 @@ static void deliver_done(void *arg)
 	char from[SMTP_ADDR_MAX + 1];
 
 	PRINTABLE(from, s->from.addr);
-	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
+	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
 		 j->n);
 	for (size_t i = 0; i < j->n; i++) {
 		char to[SMTP_ADDR_MAX + 1];
@@ -141,12 +141,12 @@ static void deliver_done(void *arg)
 		PRINTABLE(to, s->rcpts[i].addr);
 		if (r == 0) {
 			ok++;
-			log_info("%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
 				 "(delivered to %s mailbox of %s)",
 				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
 				 j->rcpts[i].user);
 		} else {
-			log_warn("%s: to=<%s>, relay=local, delay=%.2f, dsn=4.3.0, status=deferred "
+			log_warn_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=4.3.0, status=deferred "
 				 "(store: %s)",
 				 s->qid, to, delay, store_strerror(r));
 		}
@@ -171,7 +171,7 @@ static void deliver_done(void *arg)
 		s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
 	}
 	if (ok > 0)
-		log_info("%s: removed", s->qid);
+		log_info_as("qmgr", "%s: removed", s->qid);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->metas[i]);
 	free(j->metas);
