@@ -14,7 +14,7 @@ const struct config_param params_store[] = {
 	{"mydestination", CONFIG_LIST, "$myhostname, localhost, $mydomain", 0, 0,
 	 "domains delivered into this store"},
 	{"mail_owner", CONFIG_STR, "", 0, 0, "unprivileged user daemons switch to after binding ports (\"\" = stay)"},
-	{"syslog_name", CONFIG_STR, "mailkeep", 0, 0, "prefix of log lines (mailkeep/smtpin[pid])"},
+	{"syslog_name", CONFIG_STR, "mailkeep", 0, 0, "first part of log idents (mailkeep/smtpd[pid])"},
 	{"log_target", CONFIG_STR, "syslog", 0, 0, "syslog (LOG_MAIL) or stderr"},
 	{"tls_cert_file", CONFIG_STR, "$config_directory/tls/cert.pem", 0, 0, "PEM certificate chain for TLS"},
 	{"tls_key_file", CONFIG_STR, "$config_directory/tls/key.pem", 0, 0, "PEM private key for TLS"},

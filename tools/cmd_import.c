@@ -761,7 +761,7 @@ static int ldap_user_ready(struct cli *cli, struct store *store, const char *nam
 	}
 	if (r != DIR_OK) {
 		cli_error("import: the directory cannot answer now (%s): %s; try again later",
-			  dir_result_str(r), dir->error);
+			  dir_result_str(r), dir_error());
 		dir_close(&dir);
 		return 75; /* EX_TEMPFAIL, as `mailkeep user` */
 	}
