@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "imapd/utf7.h"
+#include "lib/utf7.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
