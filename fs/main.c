@@ -119,7 +119,6 @@ int main(int argc, char **argv)
 
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.lock, NULL);
-	pthread_mutex_init(&fs.dir_lock, NULL);
 	fs.cfg = cfg;
 	fs.entry_timeout = config_get_time(cfg, "fs_entry_timeout");
 	fs.attr_timeout = config_get_time(cfg, "fs_attr_timeout");

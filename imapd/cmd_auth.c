@@ -208,12 +208,10 @@ static void do_login(struct session *s, const char *login, const char *password,
 		return;
 	}
 	memset(&du, 0, sizeof(du));
-	pthread_mutex_lock(&d->dir_lock);
 	enum dir_result r = dir_authenticate(d->dir, login, password, &du);
-	pthread_mutex_unlock(&d->dir_lock);
 	if (r == DIR_TEMPFAIL || r == DIR_ERROR) {
 		log_warn("%s: [%s]: user directory unavailable for user=<%s>: %s", s->id, s->ip, plogin,
-			 d->dir->error);
+			 dir_error());
 		sess_tagged(s, "NO", "[UNAVAILABLE] The user directory is unavailable, try again later.");
 		return;
 	}

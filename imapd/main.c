@@ -87,7 +87,6 @@ int main(int argc, char **argv)
 
 	static struct imapd d;
 	d.cfg = cfg;
-	pthread_mutex_init(&d.dir_lock, NULL);
 	pthread_mutex_init(&d.penalty_lock, NULL);
 	pthread_mutex_init(&d.views_lock, NULL);
 	d.max_line = (size_t)config_get_size(cfg, "imap_max_line_length");

@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "imapd/utf7.h"
+#include "lib/utf7.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
@@ -531,7 +531,8 @@ again:
 			s->io.capture = NULL;
 			store_read_end(&txn);
 			buf_free(&cap);
-			if (store_write(s->d->store, claim_new_recent_fn, &nr) == 0)
+			/* relaxed, as SELECT's claim: a crash may only give \Recent back */
+			if (store_write_relaxed(s->d->store, claim_new_recent_fn, &nr) == 0)
 				view_add_recent(v, nr.uids, nr.claimed);
 			free(nr.uids);
 			goto again;
@@ -573,9 +574,12 @@ again:
 		io_printf(&s->io, "* %zu EXISTS\r\n", v->n);
 		io_printf(&s->io, "* %zu RECENT\r\n", view_recent_count(s)); /* RFC 3501 7.3.2 */
 	}
-	if (mb.highestmodseq > v->hms) {
+	if (mb.highestmodseq > v->hms && store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
 		struct flag_ctx f = {.s = s, .since = v->hms, .below_uid = old_next};
-		store_msg_foreach(txn, v->mbid, report_flags, &f);
+		struct store_msg m;
+		while (store_msg_cursor_next_since(cur, v->hms, &m, NULL) == 0 && m.uid < old_next)
+			report_flags(&m, &f);
+		store_msg_cursor_close(&cur);
 	}
 	/* Without allow_expunge, expunges stay pending: exp_modseq stays where it
 	 * was so the next full sync finds them. */

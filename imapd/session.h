@@ -20,7 +20,6 @@ struct imapd {
 	struct config *cfg;
 	struct store *store;
 	struct directory *dir;
-	pthread_mutex_t dir_lock; /* directory backends are not thread-safe */
 	SSL_CTX *tls;             /* NULL: no TLS (no certificate) */
 	size_t max_line;
 	uint64_t max_literal;

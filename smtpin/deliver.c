@@ -34,14 +34,12 @@ static void lookup_work(void *arg)
 		j->result = DIR_TEMPFAIL;
 		return;
 	}
-	pthread_mutex_lock(&srv->dir_lock);
 	j->result = dir_lookup_address(srv->dir, j->addr, &j->user);
 	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR) {
 		char addr[SMTP_ADDR_MAX + 1];
 		PRINTABLE(addr, j->addr);
-		log_warn("recipient lookup of <%s> failed: %s", addr, srv->dir->error);
+		log_warn_as("smtpd", "recipient lookup of <%s> failed: %s", addr, dir_error());
 	}
-	pthread_mutex_unlock(&srv->dir_lock);
 }
 
 static void lookup_done(void *arg)
@@ -115,8 +113,16 @@ static void deliver_work(void *arg)
 	struct deliver_job *j = arg;
 	struct session *s = j->s;
 
-	j->rc = store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), j->rcpts,
-			      j->n, j->hash);
+	/* LMTP answers per recipient. SMTP has one reply for all of them, so
+	 * there it is all or none: a 250 after a partial store would lose the
+	 * mail of the recipients that failed, and a 451 would make the client
+	 * retry and duplicate it for those that did not. */
+	if (s->lmtp)
+		j->rc = store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
+				      j->rcpts, j->n, j->hash);
+	else
+		j->rc = store_deliver_atomic(s->srv->store, s->msg.data, s->msg.len,
+					     (int64_t)time(NULL), j->rcpts, j->n, j->hash);
 }
 
 /* The reply code and enhanced status for a store error: 452 4.3.1 for a full
@@ -141,7 +147,7 @@ static void deliver_done(void *arg)
 	char from[SMTP_ADDR_MAX + 1];
 
 	PRINTABLE(from, s->from.addr);
-	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
+	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
 		 j->n);
 	for (size_t i = 0; i < j->n; i++) {
 		char to[SMTP_ADDR_MAX + 1];
@@ -149,14 +155,14 @@ static void deliver_done(void *arg)
 		PRINTABLE(to, s->rcpts[i].addr);
 		if (r == 0) {
 			ok++;
-			log_info("%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
 				 "(delivered to %s mailbox of %s)",
 				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
 				 j->rcpts[i].user);
 		} else {
 			const char *dsn;
 			store_reply_code(r, &dsn);
-			log_warn("%s: to=<%s>, relay=local, delay=%.2f, dsn=%s, status=deferred "
+			log_warn_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=%s, status=deferred "
 				 "(store: %s)",
 				 s->qid, to, delay, dsn, store_strerror(r));
 		}
@@ -190,12 +196,8 @@ static void deliver_done(void *arg)
 	} else if (s->lmtp && ok > 0) {
 		s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
 	}
-	if (ok > 0 && ok < j->n && !s->lmtp)
-		log_warn(
-		    "%s: stored for %zu of %zu recipients; the others are lost to this delivery",
-		    s->qid, ok, j->n);
 	if (ok > 0)
-		log_info("%s: removed", s->qid);
+		log_info_as("qmgr", "%s: removed", s->qid);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->metas[i]);
 	free(j->metas);

@@ -328,7 +328,6 @@ int main(int argc, char **argv)
 		log_fatal("cannot open the store: %s", err);
 	if (spam_attach(srv->store, srv->cfg) < 0)
 		log_fatal("the spam filter settings are unusable");
-	pthread_mutex_init(&srv->dir_lock, NULL);
 	if (directory_open(srv->cfg, srv->store, &srv->dir, err, sizeof(err)) < 0)
 		log_fatal("cannot open the user directory: %s", err);
 

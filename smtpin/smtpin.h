@@ -111,7 +111,6 @@ struct server {
 	struct evdns_base *dns;
 	struct store *store;
 	struct directory *dir;
-	pthread_mutex_t dir_lock; /* the directory backends are not thread-safe */
 	SSL_CTX *tls;
 	struct jobs *jobs;
 

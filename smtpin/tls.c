@@ -26,7 +26,7 @@ int smtpin_tls_init(struct server *srv, char *err, size_t errsize)
 				 cert ? cert : "(cert)", key ? key : "(key)");
 			return -1;
 		}
-		log_warn("no TLS certificate (%s): STARTTLS is not offered",
+		log_warn_as("smtpd", "no TLS certificate (%s): STARTTLS is not offered",
 			 cert ? cert : "smtpd_tls_cert_file");
 		return 0;
 	}
@@ -94,7 +94,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
-		log_info("Anonymous TLS connection established from %s: %s", s->client,
+		log_info_as("smtpd", "Anonymous TLS connection established from %s: %s", s->client,
 			 s->tls_info);
 		session_tls_ready(s);
 		return;

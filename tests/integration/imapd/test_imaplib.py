@@ -51,6 +51,13 @@ def test_login_failures_and_penalty(imapd):
     rx = re.search(r"^failregex\s*=\s*(.+)$", conf, re.M).group(1).strip().replace("<HOST>", r"(?P<host>\S+?)")
     hosts = [mm.group("host") for line in log.splitlines() if (mm := re.search(rx, line))]
     assert hosts.count("127.0.0.1") == 2
+    # and fail2ban itself, on the log file as it is written
+    import subprocess
+    cp = subprocess.run(["fail2ban-regex", str(imapd.proc.logfile),
+                         str(Path(__file__).resolve().parents[3] / "doc" / "fail2ban" / "mailkeep-imapd.conf")],
+                        capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert re.search(r"^Lines: \d+ lines, 0 ignored, 2 matched", cp.stdout, re.M), cp.stdout
 
 
 def test_logindisabled_for_remote_clients(imapd):
