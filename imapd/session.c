@@ -452,8 +452,8 @@ static int claim_new_recent_fn(struct store_txn *txn, void *ctx)
 		if (r == STORE_ENOTFOUND || (r == 0 && !(m.flags & STORE_F_RECENT)))
 			continue;
 		if (r == 0)
-			r = store_msg_set_flags(txn, nr->mbid, nr->uids[i], STORE_FLAGS_REMOVE, STORE_F_RECENT, NULL,
-						0, NULL);
+			r = store_msg_set_flags(txn, nr->mbid, nr->uids[i], STORE_FLAGS_REMOVE,
+						STORE_F_RECENT, NULL, 0, NULL);
 		if (r != 0)
 			return r;
 		nr->uids[nr->claimed++] = nr->uids[i];

@@ -45,7 +45,8 @@
 #define STORE_FORMAT_VERSION 1
 #define BATCH_MAX 512
 #define BLOB_MAX ((uint64_t)2 << 30)
-#define DISK_SLACK ((uint64_t)1 << 20) /* less free than this after a short write: the disk is full */
+/* Less free than this after a short write: the disk is full. */
+#define DISK_SLACK ((uint64_t)1 << 20)
 #define STORE_RELAXED_SYNC_MS 200
 #define STORE_GATHER_MAX_NS 1000000L /* 1 ms */
 
@@ -176,11 +177,13 @@ static int open_dbis(struct store *s, char *err, size_t errsize)
 	for (int i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
 		if (rc != 0) {
-			snprintf(err, errsize, "cannot open table %s in %s: %s", db_names[i], s->dir,
-				 rc != MDB_NOTFOUND ? mdb_strerror(rc)
-				 : i == 0 ? "the store was never initialised"
-					  : "the table is missing (a store made by an older mailkeep: "
-					    "start a mailkeep daemon once to add it)");
+			const char *why = mdb_strerror(rc);
+			if (rc == MDB_NOTFOUND && i == 0)
+				why = "the store was never initialised";
+			else if (rc == MDB_NOTFOUND) /* a store made by an older mailkeep */
+				why = "missing (start a mailkeep daemon once to add it)";
+			snprintf(err, errsize, "cannot open table %s in %s: %s", db_names[i],
+				 s->dir, why);
 			mdb_txn_abort(txn);
 			return store_mdb_error(rc);
 		}
@@ -193,8 +196,10 @@ static int open_dbis(struct store *s, char *err, size_t errsize)
 		rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
 	} else if (rc == MDB_NOTFOUND) {
 		rc = 0; /* a store nobody wrote to yet */
-	} else if (rc == 0 && (v.mv_size != 1 || ((char *)v.mv_data)[0] != '0' + STORE_FORMAT_VERSION)) {
-		snprintf(err, errsize, "%s: store format version %.*s is not known to this mailkeep", s->dir,
+	} else if (rc == 0 &&
+		   (v.mv_size != 1 || ((char *)v.mv_data)[0] != '0' + STORE_FORMAT_VERSION)) {
+		snprintf(err, errsize,
+			 "%s: store format version %.*s is not known to this mailkeep", s->dir,
 			 (int)(v.mv_size > 8 ? 8 : v.mv_size), (char *)v.mv_data);
 		mdb_txn_abort(txn);
 		return STORE_EINVAL;
@@ -204,8 +209,8 @@ static int open_dbis(struct store *s, char *err, size_t errsize)
 	else
 		mdb_txn_abort(txn);
 	if (rc != 0) {
-		snprintf(err, errsize, "cannot %s the store in %s: %s", s->read_only ? "read" : "initialise",
-			 s->dir, mdb_strerror(rc));
+		snprintf(err, errsize, "cannot %s the store in %s: %s",
+			 s->read_only ? "read" : "initialise", s->dir, mdb_strerror(rc));
 		return store_mdb_error(rc);
 	}
 	return 0;
@@ -227,8 +232,9 @@ static void reserve_lock_file(struct store *s)
 	snprintf(path, sizeof(path), "%s/lock.mdb", s->dir);
 	if ((s->lock_fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 		return;
+	/* best effort: ENOSPC now is no worse than without */
 	if (fstat(s->lock_fd, &st) == 0 && st.st_size > 0)
-		(void)fallocate(s->lock_fd, 0, 0, st.st_size); /* best effort: ENOSPC now is no worse */
+		(void)fallocate(s->lock_fd, 0, 0, st.st_size);
 }
 
 int store_open(const char *dir, const struct store_options *opt, struct store **store_r, char *err,
@@ -289,7 +295,8 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 		goto mdb_fail;
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600);
 	if (rc == ENOENT && s->read_only) {
-		snprintf(err, errsize, "there is no store in %s (make one with `mailkeep init`)", dir);
+		snprintf(err, errsize, "there is no store in %s (make one with `mailkeep init`)",
+			 dir);
 		rc = STORE_ENOTFOUND;
 		goto fail;
 	}
@@ -525,8 +532,9 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 		if (rc == 0 || rc == STORE_ENOTFOUND)
 			rc = store_meta_put_u64(&pt, "changeseq", ++seq);
 		if (rc != 0) {
+			/* a put into a transaction that holds the batch: no room */
 			mdb_txn_abort(parent);
-			rc = MDB_MAP_FULL; /* a put into a transaction that holds the batch: no room */
+			rc = MDB_MAP_FULL;
 			goto fail_all;
 		}
 	}
@@ -985,7 +993,8 @@ static int stats_walk(struct store_txn *txn, enum store_db db, uint64_t *total,
 
 	if (rc != 0)
 		return store_mdb_error(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
 		*total += sum(&k, &v);
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
@@ -1006,7 +1015,8 @@ static uint64_t msg_size(const MDB_val *k, const MDB_val *v)
 int store_stats(struct store *store, struct store_stats *st)
 {
 	const enum store_db dbs[] = {DB_USERS, DB_MAILBOXES, DB_MSGS, DB_ALIASES, DB_BLOBINFO};
-	uint64_t *const counts[] = {&st->users, &st->mailboxes, &st->messages, &st->aliases, &st->blobs};
+	uint64_t *const counts[] = {&st->users, &st->mailboxes, &st->messages, &st->aliases,
+				    &st->blobs};
 	struct store_txn *txn;
 	MDB_stat ms;
 	MDB_envinfo info;

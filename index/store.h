@@ -86,8 +86,7 @@ struct store_txn;
 struct store_options {
 	uint64_t map_size; /* initial map size in bytes; 0 = 1 GiB */
 	uint64_t map_max;  /* the map never grows past this; 0 = 1 TiB */
-	int read_only;     /* open without the right to write: store_write gives STORE_EINVAL
-			    * (mailkeep stats, fsck, export, backup); needs an existing store */
+	int read_only;     /* no right to write (store_write: STORE_EINVAL); the store must exist */
 	int max_readers;   /* 0 = 512 */
 };
 
@@ -332,9 +331,10 @@ struct store_rcpt {
 
 /* Stores data once and adds a message for each recipient, all in one durable,
  * group-committed write. Each message gets rcpt->flags and \Recent: it is new
- * mail (new/ on the mount) until an IMAP SELECT or a MUA's rename claims it. Returns 0 if the commit succeeded (each rcpt's result
- * says whether its message was added: a missing mailbox fails that recipient
- * only), or STORE_E* if nothing was stored. */
+ * mail (new/ on the mount) until an IMAP SELECT or a MUA's rename claims it.
+ * Returns 0 if the commit succeeded (each rcpt's result says whether its
+ * message was added: a missing mailbox fails that recipient only), or STORE_E*
+ * if nothing was stored. */
 int store_deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
 		  struct store_rcpt *rcpts, size_t nrcpts, uint8_t hash_r[STORE_HASH_LEN]);
 

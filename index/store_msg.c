@@ -624,7 +624,8 @@ static int deliver_one(struct store_txn *txn, struct deliver_ctx *d, struct stor
 		return rc;
 	snprintf(meta, sizeof(meta), "%s%s", r->meta ? r->meta : "", r->hook_meta);
 	/* New mail is \Recent: new/ on the mount, RECENT to the first IMAP SELECT. */
-	struct store_msg_new n = {.flags = r->flags | STORE_F_RECENT, .internaldate = d->internaldate, .meta = meta};
+	struct store_msg_new n = {
+	    .flags = r->flags | STORE_F_RECENT, .internaldate = d->internaldate, .meta = meta};
 	memcpy(n.hash, d->hash, STORE_HASH_LEN);
 	if ((rc = store_msg_add(txn, mb.id, &n, &m)) != 0)
 		return rc;

@@ -162,21 +162,23 @@ static void deliver_done(void *arg)
 		} else {
 			const char *dsn;
 			store_reply_code(r, &dsn);
-			log_warn_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=%s, status=deferred "
-				 "(store: %s)",
-				 s->qid, to, delay, dsn, store_strerror(r));
+			log_warn_as("local",
+				    "%s: to=<%s>, relay=local, delay=%.2f, dsn=%s, status=deferred "
+				    "(store: %s)",
+				    s->qid, to, delay, dsn, store_strerror(r));
 		}
 		if (s->lmtp && !s->closed) {
 			const char *dsn, *code = store_reply_code(r, &dsn);
 			if (r == 0)
 				session_reply(s, "250 2.0.0 <%s> Ok: queued as %s", to, s->qid);
 			else if (r == STORE_EFULL)
-				session_reply(s, "%s %s <%s> Error: insufficient system storage (%s)",
+				session_reply(s,
+					      "%s %s <%s> Error: insufficient system storage (%s)",
 					      code, dsn, to, store_strerror(r));
 			else
-				session_reply(
-				    s, "%s %s <%s> Error: could not store the message (%s)", code, dsn,
-				    to, store_strerror(r));
+				session_reply(s,
+					      "%s %s <%s> Error: could not store the message (%s)",
+					      code, dsn, to, store_strerror(r));
 		}
 	}
 	if (!s->lmtp && !s->closed) {
@@ -187,11 +189,11 @@ static void deliver_done(void *arg)
 			int r = j->rc != 0 ? j->rc : j->rcpts[0].result;
 			const char *dsn, *code = store_reply_code(r, &dsn);
 			if (r == STORE_EFULL)
-				session_reply(s, "%s %s Error: insufficient system storage (%s)", code,
-					      dsn, store_strerror(r));
+				session_reply(s, "%s %s Error: insufficient system storage (%s)",
+					      code, dsn, store_strerror(r));
 			else
-				session_reply(s, "%s %s Error: could not store the message (%s)", code,
-					      dsn, store_strerror(r));
+				session_reply(s, "%s %s Error: could not store the message (%s)",
+					      code, dsn, store_strerror(r));
 		}
 	} else if (s->lmtp && ok > 0) {
 		s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;

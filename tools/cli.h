@@ -28,7 +28,7 @@ struct cli {
 	int verbose;
 	struct config *cfg;  /* loaded by cli_config */
 	struct store *store; /* opened by cli_store */
-	int store_ro;        /* ... read-only */
+	int store_ro;	     /* ... read-only */
 	char exe_dir[4096];  /* the directory of the mailkeep binary */
 };
 

@@ -772,7 +772,7 @@ static void test_unknown_mailbox_fails_one_recipient(void **state)
 #define CHILD_CHECK(c)                                                                             \
 	do {                                                                                       \
 		if (!(c)) {                                                                        \
-			fprintf(stderr, "child: %s:%d: %s\n", __FILE__, __LINE__, #c);            \
+			fprintf(stderr, "child: %s:%d: %s\n", __FILE__, __LINE__, #c);             \
 			_exit(1);                                                                  \
 		}                                                                                  \
 	} while (0)
@@ -790,13 +790,14 @@ static int child_count_inbox(struct store *ro, uint32_t *n_r, const char *want_b
 
 	if ((rc = store_read_begin(ro, &txn)) != 0)
 		return rc;
-	if ((rc = store_user_get(txn, "rosa", &u)) == 0 && (rc = store_mailbox_get(txn, u.id, "INBOX", &mb)) == 0 &&
+	if ((rc = store_user_get(txn, "rosa", &u)) == 0 &&
+	    (rc = store_mailbox_get(txn, u.id, "INBOX", &mb)) == 0 &&
 	    (rc = store_msg_cursor_open(txn, mb.id, 1, &cur)) == 0) {
 		*n_r = 0;
 		while (store_msg_cursor_next(cur, &m) == 0) {
 			(*n_r)++;
-			if (store_blob_get(txn, m.hash, &data, &len) == 0 && len == strlen(want_body) &&
-			    memcmp(data, want_body, len) == 0)
+			if (store_blob_get(txn, m.hash, &data, &len) == 0 &&
+			    len == strlen(want_body) && memcmp(data, want_body, len) == 0)
 				found = 1;
 		}
 		store_msg_cursor_close(&cur);
@@ -841,7 +842,8 @@ static void test_read_only_open_from_another_process(void **state)
 		close(to_parent[0]);
 		CHILD_CHECK(store_open(f->dir, &opt, &ro, err, sizeof(err)) == 0);
 		CHILD_CHECK(store_stats(ro, &st) == 0);
-		CHILD_CHECK(st.users == 1 && st.messages == 1 && st.blobs == 1 && st.mailboxes == 6);
+		CHILD_CHECK(st.users == 1 && st.messages == 1 && st.blobs == 1 &&
+			    st.mailboxes == 6);
 		CHILD_CHECK(st.bytes_stored == strlen(m1) && st.map_size > 0 && st.file_bytes > 0);
 		CHILD_CHECK(child_count_inbox(ro, &n, m1) == 0 && n == 1);
 		CHILD_CHECK(store_write(ro, noop_fn, NULL) == STORE_EINVAL);
@@ -887,7 +889,8 @@ static void test_read_only_open_of_no_store(void **state)
 static void test_delivery_is_recent(void **state)
 {
 	struct fixture *f = *state;
-	struct store_rcpt r[2] = {{.user = "nils"}, {.user = "nils", .mailbox = "Sent", .flags = STORE_F_SEEN}};
+	struct store_rcpt r[2] = {{.user = "nils"},
+				  {.user = "nils", .mailbox = "Sent", .flags = STORE_F_SEEN}};
 	struct store_txn *txn;
 	struct store_msg m;
 
@@ -909,24 +912,28 @@ static void test_delivery_is_recent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_user_has_default_mailboxes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dedup_and_refcount, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_copy_move_expunge_free, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mailbox_hierarchy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_relaxed_writes_share_commits_with_durable_ones, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cursor_next_since_passes_over_unchanged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_map_grows_then_fills, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fsck_finds_damage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backup_is_consistent_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_alias_and_user_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_watch_wakes_on_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hooks_and_cache, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_mailbox_fails_one_recipient, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_only_open_from_another_process, setup, teardown),
-		cmocka_unit_test(test_read_only_open_of_no_store),
-		cmocka_unit_test_setup_teardown(test_delivery_is_recent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_has_default_mailboxes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dedup_and_refcount, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_copy_move_expunge_free, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mailbox_hierarchy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relaxed_writes_share_commits_with_durable_ones,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cursor_next_since_passes_over_unchanged, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_map_grows_then_fills, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fsck_finds_damage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backup_is_consistent_copy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alias_and_user_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_wakes_on_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hooks_and_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_mailbox_fails_one_recipient, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_read_only_open_from_another_process, setup,
+					    teardown),
+	    cmocka_unit_test(test_read_only_open_of_no_store),
+	    cmocka_unit_test_setup_teardown(test_delivery_is_recent, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
