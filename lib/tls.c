@@ -30,7 +30,9 @@
 const char *tls_last_error(void)
 {
 	static __thread char text[256];
-	unsigned long e = ERR_peek_last_error();
+	/* the first error queued is the cause ("PEM routines::no start line");
+	 * the ones after it say what failed because of it ("SSL routines::PEM lib") */
+	unsigned long e = ERR_peek_error();
 
 	if (e == 0)
 		return "no OpenSSL error";

@@ -63,7 +63,8 @@ int tls_holder_ready(struct tls_holder *h);
 /* Drops the holder's reference and frees the file names. */
 void tls_holder_destroy(struct tls_holder *h);
 
-/* Text of the last OpenSSL error (thread-local buffer). */
+/* Text of the OpenSSL error that came first (the cause) in this thread's
+ * queue, which is then cleared (thread-local buffer). */
 const char *tls_last_error(void);
 
 #endif
