@@ -150,8 +150,8 @@ int main(int argc, char **argv)
 			log_fatal("TLS: %s", err);
 		log_info("TLS certificate %s: %s", cert, err);
 	} else {
-		log_warn("no TLS certificate (%s): STARTTLS and imaps are off until one is there and SIGHUP "
-			 "asks to load it; only local clients can log in",
+		log_warn("no TLS certificate (%s): no STARTTLS or imaps until a SIGHUP loads one; "
+			 "only local clients can log in",
 			 cert ? cert : "unset");
 	}
 	if (net_drop_privileges(config_get(cfg, "mail_owner"), err, sizeof(err)) < 0)
@@ -179,7 +179,8 @@ int main(int argc, char **argv)
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	log_info("daemon started: %zu listener(s)%s", nl, tls_holder_ready(&d.tls) ? ", TLS on" : "");
+	log_info("daemon started: %zu listener(s)%s", nl,
+		 tls_holder_ready(&d.tls) ? ", TLS on" : "");
 
 	while (!stopping) {
 		struct timespec second = {1, 0};

@@ -21,7 +21,7 @@ struct imapd {
 	struct config *cfg;
 	struct store *store;
 	struct directory *dir;
-	struct tls_holder tls;    /* no context loaded: no TLS; replaced on SIGHUP */
+	struct tls_holder tls; /* no context loaded: no TLS; replaced on SIGHUP */
 	size_t max_line;
 	uint64_t max_literal;
 	int idle_interval;        /* seconds between "* OK Still here" in IDLE */

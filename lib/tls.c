@@ -74,10 +74,11 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *e
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
 		/* the usual renewal mistake: one file renewed and not the other */
 		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-			snprintf(err, errsize, "%s does not match the certificate in %s: %s", key_file, cert_file,
-				 tls_last_error());
+			snprintf(err, errsize, "%s does not match the certificate in %s: %s",
+				 key_file, cert_file, tls_last_error());
 		else
-			snprintf(err, errsize, "%s: cannot load private key: %s", key_file, tls_last_error());
+			snprintf(err, errsize, "%s: cannot load private key: %s", key_file,
+				 tls_last_error());
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -179,7 +180,8 @@ int tls_holder_load(struct tls_holder *h, char *msg, size_t msgsize)
 	SSL_CTX *ctx, *old;
 
 	if (h->cert_file[0] == '\0' || h->key_file[0] == '\0') {
-		snprintf(msg, msgsize, "no %s file is set", h->cert_file[0] == '\0' ? "certificate" : "key");
+		snprintf(msg, msgsize, "no %s file is set",
+			 h->cert_file[0] == '\0' ? "certificate" : "key");
 		return -1;
 	}
 	if (check_readable(h->cert_file, "certificate", msg, msgsize) < 0 ||
@@ -198,35 +200,43 @@ int tls_holder_load(struct tls_holder *h, char *msg, size_t msgsize)
 	return 0;
 }
 
+/* One log line, as svc (log_info_as) or as the program itself (svc NULL). */
+static void say(const char *svc, int warn, const char *line)
+{
+	if (svc != NULL && warn)
+		log_warn_as(svc, "%s", line);
+	else if (svc != NULL)
+		log_info_as(svc, "%s", line);
+	else if (warn)
+		log_warn("%s", line);
+	else
+		log_info("%s", line);
+}
+
 int tls_holder_reload(struct tls_holder *h, const char *svc)
 {
-	char msg[1024], old[512];
+	char msg[1024], old[512], line[2600];
 	SSL_CTX *ctx;
 
 	if (tls_holder_load(h, msg, sizeof(msg)) == 0) {
-		if (svc != NULL)
-			log_info_as(svc, "TLS certificate reloaded from %s and %s: %s; new connections use it",
-				    h->cert_file, h->key_file, msg);
-		else
-			log_info("TLS certificate reloaded from %s and %s: %s; new connections use it",
-				 h->cert_file, h->key_file, msg);
+		snprintf(line, sizeof(line),
+			 "TLS certificate reloaded from %s and %s: %s; new connections use it",
+			 h->cert_file, h->key_file, msg);
+		say(svc, 0, line);
 		return 0;
 	}
 	ctx = tls_holder_get(h);
 	if (ctx == NULL) {
-		if (svc != NULL)
-			log_warn_as(svc, "TLS certificate not loaded: %s; TLS stays off", msg);
-		else
-			log_warn("TLS certificate not loaded: %s; TLS stays off", msg);
-		return -1;
+		snprintf(line, sizeof(line), "TLS certificate not loaded: %s; TLS stays off", msg);
+	} else {
+		tls_ctx_describe(ctx, old, sizeof(old));
+		SSL_CTX_free(ctx);
+		snprintf(
+		    line, sizeof(line),
+		    "TLS certificate not reloaded: %s; still serving the one loaded before (%s)",
+		    msg, old);
 	}
-	tls_ctx_describe(ctx, old, sizeof(old));
-	SSL_CTX_free(ctx);
-	if (svc != NULL)
-		log_warn_as(svc, "TLS certificate not reloaded: %s; still serving the one loaded before (%s)", msg,
-			    old);
-	else
-		log_warn("TLS certificate not reloaded: %s; still serving the one loaded before (%s)", msg, old);
+	say(svc, 1, line);
 	return -1;
 }
 

@@ -8,7 +8,8 @@
  * libevent loop plus a pool of threads for the blocking work. SIGTERM stops
  * accepting, lets deliveries in flight finish (their 250 is only said once
  * stored), and exits. SIGHUP loads the TLS certificate and key again (a
- * renewal) for new connections; open sessions keep the one they started with. See mailkeep-smtpin(8) and doc/smtpin.md.
+ * renewal) for new connections; open sessions keep the one they started
+ * with. See mailkeep-smtpin(8) and doc/smtpin.md.
  */
 #define _GNU_SOURCE 1
 #include <errno.h>

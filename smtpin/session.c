@@ -891,10 +891,11 @@ static void do_command(struct session *s, const char *line, size_t len)
 		break;
 	case SMTP_HELP:
 		s->cnt_ok[c.verb]++;
-		session_reply(
-		    s, "214 2.0.0 Commands: %s MAIL RCPT DATA BDAT RSET NOOP QUIT HELP%s%s",
-		    s->lmtp ? "LHLO" : "HELO EHLO", smtpin_tls_ready(s->srv) && !s->lmtp ? " STARTTLS" : "",
-		    s->srv->sasl ? " AUTH" : "");
+		session_reply(s,
+			      "214 2.0.0 Commands: %s MAIL RCPT DATA BDAT RSET NOOP QUIT HELP%s%s",
+			      s->lmtp ? "LHLO" : "HELO EHLO",
+			      smtpin_tls_ready(s->srv) && !s->lmtp ? " STARTTLS" : "",
+			      s->srv->sasl ? " AUTH" : "");
 		break;
 	case SMTP_VRFY:
 	case SMTP_EXPN:

@@ -28,9 +28,9 @@ int smtpin_tls_init(struct server *srv, char *err, size_t errsize)
 				 cert ? cert : "(cert)", key ? key : "(key)");
 			return -1;
 		}
-		log_warn_as("smtpd", "no TLS certificate (%s): STARTTLS is not offered until one is there and "
-			    "SIGHUP asks to load it",
-			 cert ? cert : "smtpd_tls_cert_file");
+		log_warn_as("smtpd",
+			    "no TLS certificate (%s): no STARTTLS until a SIGHUP loads one",
+			    cert ? cert : "smtpd_tls_cert_file");
 		return 0;
 	}
 	if (tls_holder_load(&srv->tls, msg, sizeof(msg)) < 0) {
@@ -44,7 +44,8 @@ int smtpin_tls_init(struct server *srv, char *err, size_t errsize)
 void smtpin_tls_reload(struct server *srv)
 {
 	if (srv->tls_level == 0) {
-		log_info_as("smtpd", "SIGHUP: smtpd_tls_security_level = none: no TLS certificate to reload");
+		log_info_as("smtpd",
+			    "SIGHUP: no certificate to reload (smtpd_tls_security_level = none)");
 		return;
 	}
 	tls_holder_reload(&srv->tls, "smtpd");

@@ -368,8 +368,9 @@ static void test_holder_unreadable_after_drop(void **state)
 		if (net_drop_privileges("nobody", err, sizeof(err)) != 0)
 			_exit(3);
 		ok = tls_holder_load(&h, msg, sizeof(msg)) == -1 && strstr(msg, live_key) != NULL &&
-		     strstr(msg, "Permission denied") != NULL && strstr(msg, "user nobody") != NULL &&
-		     strstr(msg, "ssl-cert") != NULL && tls_holder_ready(&h);
+		     strstr(msg, "Permission denied") != NULL &&
+		     strstr(msg, "user nobody") != NULL && strstr(msg, "ssl-cert") != NULL &&
+		     tls_holder_ready(&h);
 		if (!ok)
 			fprintf(stderr, "message: %s\n", msg);
 		tls_holder_destroy(&h);
@@ -434,13 +435,13 @@ static void test_holder_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_self_signed_files),
-		cmocka_unit_test(test_self_signed_bad),
-		cmocka_unit_test(test_contexts),
-		cmocka_unit_test(test_handshake),
-		cmocka_unit_test(test_holder_reload),
-		cmocka_unit_test(test_holder_unreadable_after_drop),
-		cmocka_unit_test(test_holder_threads),
+	    cmocka_unit_test(test_self_signed_files),
+	    cmocka_unit_test(test_self_signed_bad),
+	    cmocka_unit_test(test_contexts),
+	    cmocka_unit_test(test_handshake),
+	    cmocka_unit_test(test_holder_reload),
+	    cmocka_unit_test(test_holder_unreadable_after_drop),
+	    cmocka_unit_test(test_holder_threads),
 	};
 	signal(SIGPIPE, SIG_IGN); /* a refused peer closes the socket pair */
 	return cmocka_run_group_tests(tests, setup, teardown);

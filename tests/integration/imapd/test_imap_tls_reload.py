@@ -2,15 +2,23 @@
 new connections (imaps and STARTTLS) get the new certificate, sessions that
 are open go on with the old one, and files that cannot be used leave the
 daemon running on what it had."""
+import grp
 import imaplib
 import os
+import pwd
 import re
+import shutil
 import signal
 import ssl
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
-from mkhelpers import wait_for
+import pytest
+
+from imapdutil import Imapd
+from mkhelpers import Instance, wait_for
 
 
 def make_cert(directory, cn):
@@ -132,3 +140,61 @@ def test_many_sighups_while_sessions_come_and_go(imapd, instance):
     wait_for(lambda: imapd.log().count("TLS certificate reloaded") == 20, what="20 reloads in the log")
     assert imapd.proc.poll() is None
     assert "not reloaded" not in imapd.log()
+
+
+def test_reload_after_dropping_privileges(helpers, tmp_path_factory):
+    """As root with mail_owner = nobody: the key, mode 0600 root, is read at
+    start (as root) but not on SIGHUP (as nobody): the warning says why and
+    the old certificate stays; the key given to nobody's group, mode 0640, is
+    read on the next SIGHUP (the Debian ssl-cert way)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the daemon drops privileges only when started as root")
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    # pytest's own directories are root's alone: nobody could not reach the store
+    root = Path(tempfile.mkdtemp(prefix="mk-tls-drop-"))
+    inst = None
+    try:
+        root.chmod(0o755)
+        inst = Instance(root)
+        d = Imapd(inst, helpers)
+        inst.write_conf(mail_owner="nobody")
+        d.add_user("alice")
+        for p in [inst.data, *inst.data.rglob("*")]:
+            os.chown(p, nobody.pw_uid, nobody.pw_gid)
+        tls = root / "tls"
+        cert_file, key_file = tls / "cert.pem", tls / "key.pem"
+        key_file.chmod(0o600)
+        a_der = ssl.PEM_cert_to_DER_cert(cert_file.read_text())
+        b_cert, b_key = make_cert(tls / "new", "b.example.org")
+        d.start()
+        m = imaps(d)
+        assert peer(m) == a_der
+        m.login("alice", "secret-alice")
+
+        cert_file.write_text(b_cert)
+        key_file.write_text(b_key)  # still 0600 root
+        os.kill(d.proc.pid, signal.SIGHUP)
+        w = wait_log(d, r"warning: TLS certificate not reloaded: (\S+): cannot read the private key: "
+                        r"Permission denied; this process runs as user nobody \(group (\S+)\) since it dropped "
+                        r"privileges, .*ssl-cert.*; still serving the one loaded before \(subject CN=localhost")
+        assert w.group(1) == str(key_file) and w.group(2) == group
+        n = imaps(d)
+        assert peer(n) == a_der
+        n.logout()
+
+        os.chown(key_file, 0, nobody.pw_gid)
+        key_file.chmod(0o640)
+        os.kill(d.proc.pid, signal.SIGHUP)
+        wait_log(d, r"TLS certificate reloaded from .*subject CN=b\.example\.org")
+        n = imaps(d)
+        assert peer(n) == ssl.PEM_cert_to_DER_cert(b_cert)
+        n.login("alice", "secret-alice")
+        n.logout()
+        assert m.noop()[0] == "OK"
+        m.logout()
+        assert d.proc.poll() is None
+    finally:
+        if inst is not None:
+            inst.close()
+        shutil.rmtree(root, ignore_errors=True)
