@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "imapd/utf7.h"
+#include "lib/utf7.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
@@ -479,9 +479,12 @@ void sess_sync(struct session *s, int allow_expunge)
 	}
 	if (v->n != old_n)
 		io_printf(&s->io, "* %zu EXISTS\r\n", v->n);
-	if (mb.highestmodseq > v->hms) {
+	if (mb.highestmodseq > v->hms && store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
 		struct flag_ctx f = {.s = s, .since = v->hms, .below_uid = old_next};
-		store_msg_foreach(txn, v->mbid, report_flags, &f);
+		struct store_msg m;
+		while (store_msg_cursor_next_since(cur, v->hms, &m, NULL) == 0 && m.uid < old_next)
+			report_flags(&m, &f);
+		store_msg_cursor_close(&cur);
 	}
 	/* Without allow_expunge, expunges stay pending: exp_modseq stays where it
 	 * was so the next full sync finds them. */

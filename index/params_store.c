@@ -24,3 +24,12 @@ const struct config_param params_store[] = {
 	{"mount_point", CONFIG_STR, "/mail", 0, 0, "where `mailkeep mount` shows the Maildirs"},
 	{NULL, 0, NULL, 0, 0, NULL},
 };
+
+/* The words of the enumerated settings above, as the programs read them: an
+ * empty user_directory is embedded (index/dirs.c), "ldap:" alone reads the
+ * ldap_* settings of this file; an empty log_target is syslog. */
+const struct config_enum params_store_enums[] = {
+	{"log_target", "syslog stderr", NULL, CONFIG_ENUM_EMPTY},
+	{"user_directory", "embedded ldap ldap:", NULL, CONFIG_ENUM_EMPTY},
+	{NULL, NULL, NULL, 0},
+};

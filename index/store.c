@@ -8,6 +8,19 @@
  * them all with their own result. While it commits, new jobs queue up for the
  * next leader, so under load many deliveries share one fsync.
  *
+ * Relaxed commits: a batch whose jobs all came through store_write_relaxed
+ * (flag changes, cache entries) is committed with MDB_NOMETASYNC, set on the
+ * environment only around that commit by the leader: the data pages are
+ * flushed before the meta page is written (so a crash can never leave a meta
+ * page pointing at unwritten pages), but the meta page itself is not flushed.
+ * It becomes durable with the next commit of any process (LMDB flushes the
+ * data file before writing the next meta page) or when the syncer thread,
+ * started on the first relaxed commit, flushes it STORE_RELAXED_SYNC_MS later
+ * if no commit came in between. A system crash before then falls back to the
+ * previous meta page: it undoes that one commit, never an earlier one, and the
+ * store stays consistent (LMDB keeps the pages of the last two snapshots).
+ * MDB_NOSYNC is never used: it may write the meta page before the data.
+ *
  * Map growth: the map starts at store_map_size and doubles (up to
  * store_map_max) when a write hits MDB_MAP_FULL; the failed jobs run again in
  * the bigger map. A resize needs no transaction open in this process, so every
@@ -30,6 +43,8 @@
 #define STORE_FORMAT_VERSION 1
 #define BATCH_MAX 512
 #define BLOB_MAX ((uint64_t)2 << 30)
+#define STORE_RELAXED_SYNC_MS 200
+#define STORE_GATHER_MAX_NS 1000000L /* 1 ms */
 
 static const char *const db_names[DB_COUNT] = {
 	[DB_META] = "meta",
@@ -58,6 +73,7 @@ struct store_wjob {
 	int result;
 	int done;
 	int retry_full; /* failed with MDB_MAP_FULL: run again after growing the map */
+	int relaxed;    /* store_write_relaxed: a system crash may undo it */
 	struct store_wjob *next;
 };
 
@@ -221,6 +237,12 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_cond_init(&s->wcond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->synccond, &ca);
+	pthread_cond_init(&s->gathercond, &ca);
+	pthread_condattr_destroy(&ca);
 	s->queue_tail = &s->queue;
 
 	if ((rc = mdb_env_create(&s->env)) != 0)
@@ -258,6 +280,8 @@ fail:
 	pthread_rwlock_destroy(&s->maplock);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wcond);
+	pthread_cond_destroy(&s->synccond);
+	pthread_cond_destroy(&s->gathercond);
 	free(s);
 	return rc;
 }
@@ -269,12 +293,22 @@ void store_close(struct store **store)
 	if (s == NULL)
 		return;
 	*store = NULL;
+	pthread_mutex_lock(&s->wlock);
+	s->syncer_stop = 1;
+	pthread_cond_broadcast(&s->synccond);
+	pthread_mutex_unlock(&s->wlock);
+	if (s->syncer_started)
+		pthread_join(s->syncer, NULL);
+	if (s->unsynced)
+		mdb_env_sync(s->env, 1);
 	mdb_env_close(s->env);
 	if (s->notify_fd >= 0)
 		close(s->notify_fd);
 	pthread_rwlock_destroy(&s->maplock);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wcond);
+	pthread_cond_destroy(&s->synccond);
+	pthread_cond_destroy(&s->gathercond);
 	free(s);
 }
 
@@ -371,7 +405,7 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 	struct store_txn st = {.store = s, .writable = 1};
 	MDB_txn *parent;
 	uint64_t seq = 0;
-	int rc, any_ok = 0, touched = 0, need_grow = 0;
+	int rc, any_ok = 0, touched = 0, need_grow = 0, relaxed = 1;
 
 	pthread_rwlock_rdlock(&s->maplock);
 	rc = store_txn_begin(s, NULL, 0, &parent);
@@ -380,6 +414,7 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 	for (struct store_wjob *j = batch; j != NULL; j = j->next) {
 		MDB_txn *child;
 		j->retry_full = 0;
+		relaxed &= j->relaxed;
 		rc = mdb_txn_begin(s->env, parent, 0, &child);
 		if (rc != 0) {
 			j->result = store_mdb_error(rc);
@@ -419,9 +454,16 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 	if (!any_ok) {
 		mdb_txn_abort(parent);
 	} else {
+		/* Only this thread (the leader) changes the environment's flags. */
+		if (relaxed)
+			mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
 		rc = mdb_txn_commit(parent);
+		if (relaxed)
+			mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
 		if (rc != 0)
 			goto fail_all;
+		s->batch_committed = 1;
+		s->batch_relaxed = relaxed;
 	}
 	pthread_rwlock_unlock(&s->maplock);
 	if (touched)
@@ -461,15 +503,82 @@ static void run_batch_growing(struct store *s, struct store_wjob *batch)
 	}
 }
 
-int store_write(struct store *store, store_write_fn *fn, void *ctx)
+/* Flushes a relaxed commit that no later commit flushed within
+ * STORE_RELAXED_SYNC_MS (see the top of this file). */
+static void *relaxed_syncer(void *arg)
 {
-	struct store_wjob job = {.fn = fn, .ctx = ctx};
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->wlock);
+	while (!s->syncer_stop) {
+		if (!s->unsynced) {
+			pthread_cond_wait(&s->synccond, &s->wlock);
+			continue;
+		}
+		uint64_t gen = s->commit_gen;
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += STORE_RELAXED_SYNC_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (!s->syncer_stop && s->commit_gen == gen &&
+		       pthread_cond_timedwait(&s->synccond, &s->wlock, &until) != ETIMEDOUT)
+			;
+		if (s->syncer_stop || s->commit_gen != gen)
+			continue; /* a newer commit flushed this one; wait for its own turn */
+		pthread_mutex_unlock(&s->wlock);
+		int rc = mdb_env_sync(s->env, 1);
+		pthread_mutex_lock(&s->wlock);
+		if (rc == 0 && s->commit_gen == gen)
+			s->unsynced = 0;
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return NULL;
+}
+
+static long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Called by a new leader, under wlock. When the last commit was a relaxed one
+ * of several writers (IMAP sessions changing flags), most of them are on
+ * their way back with their next change: they were answered together and now
+ * arrive one after the other. Without waiting, the first one to come back
+ * commits alone and the rest wait a whole commit for the next one (batches of
+ * 1, n-1, 1, n-1, ...). So wait for as many as last time, at most half a
+ * commit's time, then take what is there. Durable writes never wait here. */
+static void gather(struct store *s)
+{
+	if (s->last_relaxed_n < 2 || s->queued >= s->last_relaxed_n || !s->queue->relaxed)
+		return;
+	long wait = s->last_commit_ns / 2;
+	if (wait > STORE_GATHER_MAX_NS)
+		wait = STORE_GATHER_MAX_NS;
+	long until_ns = mono_ns() + wait;
+	struct timespec until = {.tv_sec = until_ns / 1000000000L, .tv_nsec = until_ns % 1000000000L};
+	s->gathering = 1;
+	while (s->queued < s->last_relaxed_n &&
+	       pthread_cond_timedwait(&s->gathercond, &s->wlock, &until) != ETIMEDOUT)
+		;
+	s->gathering = 0;
+}
+
+static int write_job(struct store *store, store_write_fn *fn, void *ctx, int relaxed)
+{
+	struct store_wjob job = {.fn = fn, .ctx = ctx, .relaxed = relaxed};
 
 	if (store->read_only)
 		return STORE_EINVAL;
 	pthread_mutex_lock(&store->wlock);
 	*store->queue_tail = &job;
 	store->queue_tail = &job.next;
+	store->queued++;
+	if (store->gathering)
+		pthread_cond_signal(&store->gathercond);
 	while (!job.done) {
 		if (store->leader_active) {
 			pthread_cond_wait(&store->wcond, &store->wlock);
@@ -477,8 +586,9 @@ int store_write(struct store *store, store_write_fn *fn, void *ctx)
 		}
 		/* Lead: take up to BATCH_MAX queued jobs (ours is among them). */
 		store->leader_active = 1;
+		gather(store);
 		struct store_wjob *batch = store->queue, **tail = &store->queue;
-		for (int n = 0; *tail != NULL && n < BATCH_MAX; n++)
+		for (int n = 0; *tail != NULL && n < BATCH_MAX; n++, store->queued--)
 			tail = &(*tail)->next;
 		store->queue = *tail;
 		if (store->queue == NULL)
@@ -491,9 +601,26 @@ int store_write(struct store *store, store_write_fn *fn, void *ctx)
 		int n = 0;
 		for (struct store_wjob *j = batch; j != NULL; j = j->next)
 			members[n++] = j;
+		store->batch_committed = 0;
+		long t0 = mono_ns();
 		run_batch_growing(store, batch);
+		long took = mono_ns() - t0;
 
 		pthread_mutex_lock(&store->wlock);
+		store->last_relaxed_n = store->batch_committed && store->batch_relaxed ? n : 0;
+		store->last_commit_ns = took;
+		if (store->batch_committed) {
+			store->commit_gen++;
+			store->unsynced = store->batch_relaxed;
+			if (store->unsynced && !store->syncer_started) {
+				if (pthread_create(&store->syncer, NULL, relaxed_syncer, store) == 0)
+					store->syncer_started = 1;
+				else if (mdb_env_sync(store->env, 1) == 0) /* no thread: flush it now */
+					store->unsynced = 0;
+			}
+			if (store->unsynced)
+				pthread_cond_signal(&store->synccond);
+		}
 		for (int i = 0; i < n; i++)
 			members[i]->done = 1;
 		store->leader_active = 0;
@@ -501,6 +628,16 @@ int store_write(struct store *store, store_write_fn *fn, void *ctx)
 	}
 	pthread_mutex_unlock(&store->wlock);
 	return job.result;
+}
+
+int store_write(struct store *store, store_write_fn *fn, void *ctx)
+{
+	return write_job(store, fn, ctx, 0);
+}
+
+int store_write_relaxed(struct store *store, store_write_fn *fn, void *ctx)
+{
+	return write_job(store, fn, ctx, 1);
 }
 
 /* --- meta counters ------------------------------------------------------------------------- */

@@ -117,6 +117,16 @@ typedef int store_write_fn(struct store_txn *txn, void *ctx);
  * from any number of threads. fn must not call store_write. */
 int store_write(struct store *store, store_write_fn *fn, void *ctx);
 
+/* As store_write, for changes that a system crash may undo: flags, keywords,
+ * \Recent, cache entries; never a message, an expunge, a user or a mailbox.
+ * A group commit whose jobs are all relaxed is flushed once instead of twice
+ * (its data, not its meta page: LMDB's MDB_NOMETASYNC). It is visible at once
+ * and survives the process; it becomes durable with the next commit of any
+ * process, or within about 200 ms (a background flush). A system crash (power
+ * loss, kernel panic) before then undoes that last commit only, and the store
+ * stays consistent. Returns as store_write. See doc/store.md, "Durability". */
+int store_write_relaxed(struct store *store, store_write_fn *fn, void *ctx);
+
 /* The store a transaction belongs to. */
 struct store *store_txn_store(struct store_txn *txn);
 
@@ -290,6 +300,12 @@ struct store_cursor;
 int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid, struct store_cursor **cur_r);
 /* 0 with the next message, STORE_ENOTFOUND at the end. */
 int store_msg_cursor_next(struct store_cursor *cur, struct store_msg *msg_r);
+/* As store_msg_cursor_next, but only messages whose modseq is above since: the
+ * others are passed over without being decoded (cheap: a resync after a few
+ * flag changes in a big mailbox). *passed_r (if not NULL) gets how many were
+ * passed over before the one returned, or before the end. */
+int store_msg_cursor_next_since(struct store_cursor *cur, uint64_t since, struct store_msg *msg_r,
+				uint32_t *passed_r);
 void store_msg_cursor_close(struct store_cursor **cur);
 /* Convenience: calls cb per message in UID order; stops when cb returns non-zero. */
 int store_msg_foreach(struct store_txn *txn, uint32_t mbid,

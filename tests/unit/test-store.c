@@ -384,6 +384,116 @@ static void test_group_commit_concurrent(void **state)
 	assert_int_equal(count_problems(f->store), 0);
 }
 
+struct relaxed_arg {
+	struct store *store;
+	uint32_t mbid, uid;
+	int failures;
+};
+
+/* Flips one message's \Flagged 25 times through relaxed writes. */
+static void *relaxed_thread(void *p)
+{
+	struct relaxed_arg *a = p;
+
+	for (int i = 0; i < 25; i++) {
+		struct flags_op o = {a->mbid, a->uid, i % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD, STORE_F_FLAGGED,
+				     NULL, 0, {0}};
+		if (store_write_relaxed(a->store, flags_fn, &o) != 0)
+			a->failures++;
+	}
+	return NULL;
+}
+
+static void test_relaxed_writes_share_commits_with_durable_ones(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[8], d;
+	struct relaxed_arg a[8];
+	struct thread_arg da;
+	uint32_t id = add_user(f->store, "group");
+	char msg[64];
+
+	for (int i = 0; i < 8; i++) {
+		snprintf(msg, sizeof(msg), "Subject: %d\r\n\r\n%d\r\n", i, i);
+		deliver(f->store, msg, "group", NULL, NULL);
+	}
+	struct store_mailbox inbox = get_mailbox(f->store, id, "INBOX");
+	/* Eight sessions changing flags while deliveries come in: relaxed and
+	 * durable jobs are batched together, every change is applied once. */
+	for (int i = 0; i < 8; i++) {
+		a[i] = (struct relaxed_arg){f->store, inbox.id, (uint32_t)i + 1, 0};
+		pthread_create(&t[i], NULL, relaxed_thread, &a[i]);
+	}
+	da = (struct thread_arg){f->store, 10, 99, 0};
+	pthread_create(&d, NULL, deliver_thread, &da);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(a[i].failures, 0);
+	}
+	pthread_join(d, NULL);
+	assert_int_equal(da.failures, 0);
+	struct store_mailbox after = get_mailbox(f->store, id, "INBOX");
+	assert_int_equal(after.highestmodseq, inbox.highestmodseq + 8 * 25 + 10);
+	assert_int_equal(after.messages, 18);
+
+	/* Closing flushes the last relaxed commit; everything is there on reopen. */
+	store_close(&f->store);
+	assert_int_equal(open_store(f, 0, 0), 0);
+	struct store_txn *txn;
+	struct store_msg m;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	for (uint32_t uid = 1; uid <= 8; uid++) {
+		assert_int_equal(store_msg_get(txn, inbox.id, uid, &m), 0);
+		assert_int_equal(m.flags & STORE_F_FLAGGED, STORE_F_FLAGGED); /* 13 adds, 12 removes */
+	}
+	store_read_end(&txn);
+	assert_int_equal(get_mailbox(f->store, id, "INBOX").highestmodseq, after.highestmodseq);
+	assert_int_equal(count_problems(f->store), 0);
+}
+
+static void test_cursor_next_since_passes_over_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t id = add_user(f->store, "since");
+	char msg[64];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(msg, sizeof(msg), "Subject: %d\r\n\r\n%d\r\n", i, i);
+		deliver(f->store, msg, "since", NULL, NULL);
+	}
+	struct store_mailbox inbox = get_mailbox(f->store, id, "INBOX");
+	uint32_t changed[] = {2, 4};
+	for (int i = 0; i < 2; i++) {
+		struct flags_op o = {inbox.id, changed[i], STORE_FLAGS_ADD, STORE_F_SEEN, NULL, 0, {0}};
+		assert_int_equal(store_write_relaxed(f->store, flags_fn, &o), 0);
+	}
+	struct store_txn *txn;
+	struct store_cursor *cur;
+	struct store_msg m;
+	uint32_t passed = 99;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(store_msg_cursor_open(txn, inbox.id, 1, &cur), 0);
+	assert_int_equal(store_msg_cursor_next_since(cur, inbox.highestmodseq, &m, &passed), 0);
+	assert_int_equal(m.uid, 2);
+	assert_int_equal(passed, 1);
+	assert_true(m.flags & STORE_F_SEEN);
+	assert_int_equal(store_msg_cursor_next_since(cur, inbox.highestmodseq, &m, &passed), 0);
+	assert_int_equal(m.uid, 4);
+	assert_int_equal(passed, 1);
+	assert_int_equal(store_msg_cursor_next_since(cur, inbox.highestmodseq, &m, &passed), STORE_ENOTFOUND);
+	assert_int_equal(passed, 1);
+	store_msg_cursor_close(&cur);
+	/* since 0: every message, none passed over. */
+	assert_int_equal(store_msg_cursor_open(txn, inbox.id, 1, &cur), 0);
+	for (uint32_t uid = 1; uid <= 5; uid++) {
+		assert_int_equal(store_msg_cursor_next_since(cur, 0, &m, &passed), 0);
+		assert_int_equal(m.uid, uid);
+		assert_int_equal(passed, 0);
+	}
+	store_msg_cursor_close(&cur);
+	store_read_end(&txn);
+}
+
 static void test_map_grows_then_fills(void **state)
 {
 	struct fixture *f = *state;
@@ -663,6 +773,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mailbox_hierarchy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relaxed_writes_share_commits_with_durable_ones, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursor_next_since_passes_over_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_grows_then_fills, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsck_finds_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_is_consistent_copy, setup, teardown),

@@ -182,12 +182,16 @@ def test_bad_input(store_instance, tmp_path):
     big.write_bytes(big_msg)
     cp = inst.mk("import", "--format", "files", "--mailbox", "Big", "bob", big.parent)
     assert "imported 1 messages" in cp.stdout, cp.stdout + cp.stderr
-    # a file that is not mail is skipped with a message, not stored
+    # a file that is not mail is skipped with a message, not stored; a run that
+    # found files but imported none is not a success
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "notes.txt").write_bytes(b"# my notes\nnothing here\n")
-    cp = inst.mk("import", "--format", "files", "--mailbox", "Junk2", "bob", junk)
-    assert "not a mail message" in cp.stderr
+    cp = inst.mk("import", "--format", "files", "--mailbox", "Junk2", "bob", junk, check=False)
+    assert cp.returncode == 1
+    assert "notes.txt: does not begin with a header line: not a mail message: skipped" in cp.stderr
+    assert "skipped 1: 1 file that is not mail" in cp.stderr
+    assert "no message was imported" in cp.stderr
     # a file that is not an mbox, named as one
     cp = inst.mk("import", "--format", "mbox", "bob", junk / "notes.txt", check=False)
     assert cp.returncode == 1 and "not an mbox" in cp.stderr
@@ -215,11 +219,54 @@ def test_config_typo(instance):
     assert any(l.startswith(f"{inst.conf}:{n}:") and "store_map_max" in l for l in lines), cp.stderr
 
 
+def test_config_enumerated_values(instance, tmp_path):
+    """Settings that take one of a few words: an unknown word is file:line and
+    exit 1, like any other config error; the words the programs accept pass."""
+    inst = instance
+    base = len(inst.conf.read_text().splitlines())
+    bad = [("spam_algorithm", "bayes", "expected chi-square or graham"),
+           ("spam_training_mode", "always", "expected toe, teft or tum"),
+           ("spam_tokenizer", "words", "expected sbph or osb"),
+           ("smtpd_tls_security_level", "required", "expected none, may or encrypt"),
+           ("postscreen_greet_action", "reject", "expected ignore, enforce or drop"),
+           ("log_target", "stdout", "expected syslog or stderr"),
+           ("ldap_scope", "subtree", "expected sub, one or base")]
+    with open(inst.conf, "a") as f:
+        for name, value, _ in bad:
+            f.write(f"{name} = {value}\n")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 1
+    lines = cp.stderr.splitlines()
+    for i, (name, value, why) in enumerate(bad):
+        want = f"{inst.conf}:{base + 1 + i}: {name} = {value}: {why}"
+        assert want in lines, (want, cp.stderr)
+    assert f"{len(bad)} problems" in cp.stderr
+    # the same settings with words the programs take: clean
+    conf = inst.conf.read_text().splitlines()[:base]
+    conf += ["spam_algorithm = Graham", "spam_training_mode = teft", "spam_tokenizer = osb",
+             "smtpd_tls_security_level = encrypt", "postscreen_greet_action = Enforce",
+             "log_target = stderr", "ldap_scope = one"]
+    inst.conf.write_text("\n".join(conf) + "\n")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 0, cp.stderr
+    # and through $name expansion, as the programs see them
+    inst.conf.write_text("\n".join(conf[:base] + ["my_alg = bayes", "spam_algorithm = $my_alg"]) + "\n")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 1
+    assert f"{inst.conf}:{base + 2}: spam_algorithm = bayes: expected chi-square or graham" in cp.stderr
+    # `check --list` names the words
+    listed = inst.mk("check", "--list").stdout
+    assert "# How token evidence is combined: chi-square (Robinson-Fisher) or graham; one of: " \
+        "chi-square, graham" in listed
+
+
 def test_config_user_directory_checked(instance, tmp_path):
     inst = instance
     inst.write_conf(user_directory="nis")
     cp = inst.mk("check", check=False)
     assert cp.returncode == 1 and "user_directory = nis" in cp.stderr
+    n = [l.split(" =")[0] for l in inst.conf.read_text().splitlines()].index("user_directory") + 1
+    assert f"{inst.conf}:{n}: user_directory = nis: expected embedded, ldap or ldap:..." in cp.stderr
     cf = tmp_path / "ldap-users.cf"
     cf.write_text("server_host = 127.0.0.1:389\nsearch_bas = dc=example,dc=org\n")
     inst.write_conf(user_directory=f"ldap:{cf}")
