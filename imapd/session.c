@@ -704,8 +704,15 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 	log_info("%s: connect from [%s]%s", s->id, s->ip, implicit_tls ? " (TLS)" : "");
 	if (implicit_tls) {
 		char err[256];
-		if (d->tls == NULL || io_starttls(&s->io, d->tls, err, sizeof(err)) < 0) {
-			log_info("%s: disconnect from [%s]: %s", s->id, s->ip, d->tls ? err : "no TLS certificate");
+		SSL_CTX *ctx = tls_holder_get(&d->tls); /* the SSL keeps its own reference */
+		int rc = -1;
+		snprintf(err, sizeof(err), "no TLS certificate");
+		if (ctx != NULL) {
+			rc = io_starttls(&s->io, ctx, err, sizeof(err));
+			SSL_CTX_free(ctx);
+		}
+		if (rc < 0) {
+			log_info("%s: disconnect from [%s]: %s", s->id, s->ip, err);
 			goto out;
 		}
 		s->tls = 1;

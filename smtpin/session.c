@@ -374,7 +374,7 @@ void session_logreject(struct session *s, const char *stage, const char *reply)
 static void send_ehlo(struct session *s)
 {
 	struct server *srv = s->srv;
-	int tls_offer = srv->tls != NULL && !s->tls && srv->tls_level > 0;
+	int tls_offer = !s->tls && smtpin_tls_ready(srv);
 	int auth_offer =
 	    srv->sasl && srv->dir != NULL && (s->tls || !srv->tls_auth_only) && !s->lmtp;
 
@@ -794,7 +794,7 @@ static void cmd_starttls(struct session *s, const struct smtp_command *c)
 		session_reply(s, "554 5.5.1 Error: TLS already active");
 		return;
 	}
-	if (s->srv->tls == NULL || s->srv->tls_level == 0 || s->lmtp) {
+	if (!smtpin_tls_ready(s->srv) || s->lmtp) {
 		session_reply(s, "502 5.5.1 Error: command not implemented");
 		return;
 	}
@@ -891,10 +891,11 @@ static void do_command(struct session *s, const char *line, size_t len)
 		break;
 	case SMTP_HELP:
 		s->cnt_ok[c.verb]++;
-		session_reply(
-		    s, "214 2.0.0 Commands: %s MAIL RCPT DATA BDAT RSET NOOP QUIT HELP%s%s",
-		    s->lmtp ? "LHLO" : "HELO EHLO", s->srv->tls && !s->lmtp ? " STARTTLS" : "",
-		    s->srv->sasl ? " AUTH" : "");
+		session_reply(s,
+			      "214 2.0.0 Commands: %s MAIL RCPT DATA BDAT RSET NOOP QUIT HELP%s%s",
+			      s->lmtp ? "LHLO" : "HELO EHLO",
+			      smtpin_tls_ready(s->srv) && !s->lmtp ? " STARTTLS" : "",
+			      s->srv->sasl ? " AUTH" : "");
 		break;
 	case SMTP_VRFY:
 	case SMTP_EXPN:
