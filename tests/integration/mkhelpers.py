@@ -6,6 +6,7 @@ are ended by pid when it finishes. Area-specific fixtures live in the
 conftest.py of each sub-folder (smtpin/, fs/, imapd/, ...).
 """
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,18 +22,52 @@ if not CORPUS.is_dir():
     CORPUS = Path(os.environ.get("MAILKEEP_CORPUS", "/work/shared/corpus/spamassassin"))
 
 
+_ports_given = set()
+
+
+def _ephemeral_range():
+    try:
+        lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never given
+    twice in this process, and outside the kernel's ephemeral range: a port
+    from bind(0) can be taken by any client connection (swaks, smtplib, ...)
+    before the daemon binds it, which made daemons fail to start now and then."""
+    lo, hi = _ephemeral_range()
+    candidates = [r for r in ((10000, lo - 1), (hi + 1, 65535)) if r[1] - r[0] > 1000] or [(10000, 65535)]
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(2000):
+        a, b = rng.choice(candidates)
+        port = rng.randint(a, b)
+        if port in _ports_given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free port found")
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"daemon exited with {proc.returncode} before listening on {port}")
+            tail = ""
+            logfile = getattr(proc, "logfile", None)
+            if logfile:
+                try:
+                    tail = Path(logfile).read_text(errors="replace")[-2000:]
+                except OSError:
+                    pass
+            raise RuntimeError(f"daemon exited with {proc.returncode} before listening on {port}:\n{tail}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
