@@ -359,7 +359,8 @@ static int sig_cmp(const void *a, const void *b)
 }
 
 /* user.spam.tokens: a summary line, then the 40 strongest tokens of the message
- * with the user's counts ("p spam innocent token"). */
+ * that can take part in a verdict, with the user's counts ("p spam innocent
+ * token"). */
 static int tokens_text(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg, char *out,
 		       size_t size)
 {
@@ -377,7 +378,7 @@ static int tokens_text(struct store_txn *txn, uint32_t user_id, const struct sto
 		rc = spam_db_learned(txn, user_id, msg->hash, &learned);
 	if (rc != 0)
 		return rc;
-	spam_tokens_collect(&set, data, len, s->tokenizer, SPAM_COLLECT_TEXT);
+	spam_tokens_collect(&set, data, len, s->tokenizer, SPAM_COLLECT_TEXT | SPAM_COLLECT_WINDOWS);
 	struct spam_count *c = calloc(set.n ? set.n : 1, sizeof(*c));
 	struct sig_score *sc = calloc(set.n ? set.n : 1, sizeof(*sc));
 	if (c == NULL || sc == NULL)
@@ -387,6 +388,8 @@ static int tokens_text(struct store_txn *txn, uint32_t user_id, const struct sto
 	for (size_t i = 0; rc == 0 && i < set.n; i++) {
 		if (c[i].spam == 0 && c[i].innocent == 0)
 			continue;
+		if (set.level != NULL && set.level[i] >= SPAM_LEVELS_USED)
+			continue; /* takes no part in verdicts */
 		double p = spam_token_probability(s->algorithm, c[i], st.spam_learned, st.innocent_learned);
 		sc[known].p = p;
 		sc[known].dev = p > 0.5 ? p - 0.5 : 0.5 - p;

@@ -210,6 +210,8 @@ void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const 
 	for (size_t i = 0; i < set->n; i++) {
 		if (counts[i].spam == 0 && counts[i].innocent == 0)
 			continue;
+		if (set->level != NULL && set->level[i] >= SPAM_LEVELS_USED)
+			continue;
 		double p = spam_token_probability(alg, counts[i], nspam, ninnocent);
 		double dev = fabs(p - 0.5);
 		if (alg == SPAM_ALG_CHI && dev < SPAM_MIN_DEV)

@@ -27,6 +27,13 @@ enum spam_algorithm {
 
 #define SPAM_FACTORS_MAX 15
 
+/* Of a word's SBPH windows, those with at most SPAM_LEVELS_USED - 1 earlier
+ * words take part in a verdict (11 of the 16): the windows of 4 and 5 words
+ * repeat what their sub-windows say, mostly in mail made from one template,
+ * and chi-square took each as independent evidence (see doc/spam.md). They
+ * are still learned. Applies to sets collected with SPAM_COLLECT_WINDOWS. */
+#define SPAM_LEVELS_USED 3
+
 /* How often a token was seen in learned spam and learned innocent mail. */
 struct spam_count {
 	uint32_t spam, innocent;
@@ -53,6 +60,8 @@ const char *spam_algorithm_name(enum spam_algorithm alg);
 
 /* Combines: set holds the message's distinct tokens, counts[i] the counts of
  * set->hash[i]; nspam / ninnocent are the numbers of messages learned as each.
+ * With windows (set->level), tokens of level SPAM_LEVELS_USED and above take
+ * no part.
  * threshold: probability at or above which the verdict is spam. */
 void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const struct spam_count *counts,
 		  uint64_t nspam, uint64_t ninnocent, double threshold, struct spam_verdict *v_r);

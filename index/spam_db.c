@@ -170,8 +170,8 @@ static void bound_by(struct spam_count *b, const struct spam_count *parent)
 		b->innocent = parent->innocent;
 }
 
-/* Level by level: 0 the words alone and URL pieces, then tokens with 1 to 4
- * earlier words. A token of a window of a learned message implies, in that
+/* Level by level: 0 the words alone and URL pieces, then tokens with 1 and 2
+ * earlier words (the higher levels take no part in a verdict: not read). A token of a window of a learned message implies, in that
  * message, its parents: the same window with one earlier word less, and the
  * window that ends at its second-to-last word (for "a+#+c+d": "c+d", "a+#+#+d"
  * and "a+#+c"), one level down. So its counts are at most theirs: bound[i]
@@ -193,7 +193,7 @@ static int lookup_windows(struct lookup *lk, const struct spam_tokens *set, stru
 	}
 	for (size_t i = 0; i < set->n; i++)
 		bound[i].spam = bound[i].innocent = UINT32_MAX;
-	for (unsigned level = 0; level < SPAM_WINDOW && rc == 0; level++) {
+	for (unsigned level = 0; level < SPAM_LEVELS_USED && rc == 0; level++) {
 		for (size_t p = 0; level > 0 && p < set->nwin; p++) {
 			const uint32_t *w = set->win + p * SPAM_WINDOW_MASKS;
 			for (const uint8_t *mp = masks_of_level[level]; *mp; mp++) {

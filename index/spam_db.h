@@ -66,8 +66,8 @@ int spam_db_stats(struct store_txn *txn, uint32_t user_id, struct spam_stats *st
  * of its tokens (the same word with one earlier word less), so a token's
  * counts are at most those of its sub-windows; levels are read from the word
  * alone up, and a token is skipped when spam_cut_skips says so for those
- * bounds. The verdict spam_combine then gives is the same as with all counts
- * read (barring a 64-bit hash collision between a skipped token and a
+ * bounds; levels from SPAM_LEVELS_USED on, which take no part, are not read.
+ * The verdict spam_combine then gives is the same as with all counts read (barring a 64-bit hash collision between a skipped token and a
  * learned one). cut must have been set up with the totals spam_combine gets. */
 int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge, const struct spam_tokens *set,
 		   struct spam_count *counts, struct spam_cut *cut);

@@ -4,7 +4,8 @@
  * tokenized with their field name as prefix ("Subject*Free"); RFC 2047
  * encoded words are decoded first. Text parts (text/ types, or no Content-Type)
  * are decoded (quoted-printable, base64) and converted to UTF-8 with iconv
- * when their charset is another one; HTML loses its comments and short tags.
+ * when their charset is another one; HTML loses its comments and short tags,
+ * and the words inside its other tags give "Html*word" tokens, each alone.
  * Other parts (images, archives, ...) are skipped: only their headers count.
  * URLs give "Url*" tokens for each of their pieces.
  *

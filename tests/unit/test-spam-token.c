@@ -251,6 +251,22 @@ static void test_html_and_urls(void **state)
 	assert_false(has(&msg_tokens, "hidden"));
 	assert_false(has(&msg_tokens, "b"));
 	assert_false(has(&msg_tokens, "nbsp"));
+	/* the words inside long tags: each alone, outside the text's windows */
+	assert_true(has(&msg_tokens, "Html*a"));
+	assert_true(has(&msg_tokens, "Html*href"));
+	tokenize_msg("Content-Type: text/html\r\n\r\n"
+		     "Dear <FONT color=\"#0000ff\" size=2>Hello world</FONT> bye\r\n");
+	assert_true(has(&msg_tokens, "Html*FONT"));
+	assert_true(has(&msg_tokens, "Html*color"));
+	assert_true(has(&msg_tokens, "Html*0000ff"));
+	assert_true(has(&msg_tokens, "Html*size"));
+	assert_true(has(&msg_tokens, "Html*2"));
+	assert_true(has(&msg_tokens, "Dear+Hello"));
+	assert_true(has(&msg_tokens, "Hello+world"));
+	assert_true(has(&msg_tokens, "Dear+#+world"));
+	assert_false(has(&msg_tokens, "color"));
+	assert_false(has(&msg_tokens, "0000ff+Hello"));
+	assert_false(has(&msg_tokens, "Html*color+0000ff"));
 	clear(&msg_tokens);
 }
 
