@@ -85,7 +85,6 @@ struct fs {
 	struct timespec start;
 	/* LDAP users: uidNumber/gidNumber when the store has none (NULL: embedded) */
 	struct directory *dir;
-	pthread_mutex_t dir_lock;
 
 	pthread_mutex_t lock;
 	struct fs_mb *mbs; /* indexed by mbid */

@@ -10,9 +10,11 @@
  *
  * libfuse 3 low-level API, multi-threaded. The process daemonizes before it
  * opens the store (an LMDB environment must not cross fork()). Unmount with
- * `fusermount3 -u MOUNTPOINT` (or umount as root), or SIGTERM.
+ * `fusermount3 -u MOUNTPOINT` (or umount as root), or SIGTERM. SIGHUP is
+ * ignored (nothing to reload; `mailkeep run` passes it to every service).
  */
 #include <errno.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -119,7 +121,6 @@ int main(int argc, char **argv)
 
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.lock, NULL);
-	pthread_mutex_init(&fs.dir_lock, NULL);
 	fs.cfg = cfg;
 	fs.entry_timeout = config_get_time(cfg, "fs_entry_timeout");
 	fs.attr_timeout = config_get_time(cfg, "fs_attr_timeout");
@@ -162,6 +163,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fs.se = se;
+	/* libfuse ends the session (unmounts) on SIGHUP as on SIGTERM, but only
+	 * where SIGHUP is left at its default: the mount has nothing to reload, and
+	 * `mailkeep run` passes SIGHUP on to every service (TLS renewal), so it is
+	 * ignored here */
+	signal(SIGHUP, SIG_IGN);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, mountpoint) != 0) {

@@ -81,14 +81,12 @@ static int owner_of(struct fs *fs, struct store_txn *txn, uint32_t user_id, stru
 	if ((!u.uid || !u.gid) && fs->dir) {
 		/* an LDAP user: uidNumber and gidNumber come from the directory */
 		struct dir_user du;
-		pthread_mutex_lock(&fs->dir_lock);
 		if (dir_get_user(fs->dir, u.name, &du) == DIR_OK) {
 			if (!u.uid)
 				u.uid = (uint32_t)du.uid;
 			if (!u.gid)
 				u.gid = (uint32_t)du.gid;
 		}
-		pthread_mutex_unlock(&fs->dir_lock);
 	}
 	o->user_id = user_id;
 	o->uid = u.uid ? (uid_t)u.uid : fs->default_uid;

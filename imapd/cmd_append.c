@@ -129,6 +129,8 @@ void cmd_append(struct session *s, struct imap_command *cmd)
 	a.data = cmd->args[i].str;
 	a.len = cmd->args[i].len;
 	a.nm.keywords = kw;
+	/* RFC 3501 6.3.11: "In either case, the Recent flag is also set." */
+	a.nm.flags |= STORE_F_RECENT;
 	int r = store_write(s->d->store, append_fn, &a);
 	if (r == STORE_ENOTFOUND) {
 		sess_tagged(s, "NO", "[TRYCREATE] No such mailbox");

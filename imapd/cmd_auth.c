@@ -16,7 +16,7 @@ void sess_capabilities(struct session *s, struct buf *out)
 {
 	buf_append_str(out, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE");
 	if (s->state == S_NOTAUTH) {
-		if (s->d->tls != NULL && !s->tls)
+		if (!s->tls && tls_holder_ready(&s->d->tls))
 			buf_append_str(out, " STARTTLS");
 		if (!s->tls && !s->plaintext_ok)
 			buf_append_str(out, " LOGINDISABLED");
@@ -118,7 +118,7 @@ void cmd_starttls(struct session *s, struct imap_command *cmd)
 		sess_tagged(s, "BAD", "TLS is already active");
 		return;
 	}
-	if (s->d->tls == NULL) {
+	if (!tls_holder_ready(&s->d->tls)) {
 		sess_tagged(s, "NO", "TLS is not configured");
 		return;
 	}
@@ -132,7 +132,15 @@ void cmd_starttls(struct session *s, struct imap_command *cmd)
 		log_info("%s: [%s]: %zu bytes after STARTTLS discarded", s->id, s->ip, s->in.len - cmdlen);
 		s->in.len = cmdlen;
 	}
-	if (io_starttls(&s->io, s->d->tls, err, sizeof(err)) < 0) {
+	/* the context of this moment: a SIGHUP later does not touch this session */
+	SSL_CTX *ctx = tls_holder_get(&s->d->tls);
+	int rc = -1;
+	snprintf(err, sizeof(err), "no TLS certificate");
+	if (ctx != NULL) {
+		rc = io_starttls(&s->io, ctx, err, sizeof(err));
+		SSL_CTX_free(ctx);
+	}
+	if (rc < 0) {
 		log_info("%s: [%s]: %s", s->id, s->ip, err);
 		s->state = S_LOGOUT;
 		s->io.failed = 1;
@@ -208,12 +216,10 @@ static void do_login(struct session *s, const char *login, const char *password,
 		return;
 	}
 	memset(&du, 0, sizeof(du));
-	pthread_mutex_lock(&d->dir_lock);
 	enum dir_result r = dir_authenticate(d->dir, login, password, &du);
-	pthread_mutex_unlock(&d->dir_lock);
 	if (r == DIR_TEMPFAIL || r == DIR_ERROR) {
 		log_warn("%s: [%s]: user directory unavailable for user=<%s>: %s", s->id, s->ip, plogin,
-			 d->dir->error);
+			 dir_error());
 		sess_tagged(s, "NO", "[UNAVAILABLE] The user directory is unavailable, try again later.");
 		return;
 	}

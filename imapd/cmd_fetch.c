@@ -233,7 +233,7 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 			store_read_end(&txn);
 		}
 		if (fs.n > 0) {
-			int r = store_write(s->d->store, seen_fn, &fs);
+			int r = store_write_relaxed(s->d->store, seen_fn, &fs);
 			if (r != 0) {
 				sess_store_error(s, r, "FETCH");
 				return;

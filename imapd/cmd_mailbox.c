@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #include "imapd/session.h"
-#include "imapd/utf7.h"
+#include "lib/utf7.h"
 #include "lib/util.h"
 
 struct mbop {

@@ -285,7 +285,7 @@ static void claim_recent(struct session *s, const char *name, int readonly, stru
 		store_msg_cursor_close(&cur);
 	}
 	store_read_end(&txn);
-	if (!readonly && rc->n > 0 && store_write(s->d->store, clear_recent_fn, rc) != 0) {
+	if (!readonly && rc->n > 0 && store_write_relaxed(s->d->store, clear_recent_fn, rc) != 0) {
 		free(rc->uids);
 		memset(rc, 0, sizeof(*rc));
 	}
@@ -374,10 +374,10 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 		}
 		free(vc.uids);
 		if (store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
-			uint32_t seq = 0;
-			while (store_msg_cursor_next(cur, &m) == 0) {
-				seq++;
-				if (m.modseq <= q.modseq || (vc.known && !imap_seqset_contains(vc.known, m.uid)))
+			uint32_t seq = 0, passed;
+			while (store_msg_cursor_next_since(cur, q.modseq, &m, &passed) == 0) {
+				seq += passed + 1;
+				if (vc.known && !imap_seqset_contains(vc.known, m.uid))
 					continue;
 				io_printf(&s->io, "* %u FETCH (UID %u FLAGS ", seq, m.uid);
 				sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);

@@ -1,6 +1,7 @@
 /* cmd_store — STORE and UID STORE: FLAGS, +FLAGS, -FLAGS (.SILENT), with
- * CONDSTORE's UNCHANGEDSINCE and MODIFIED. All messages change in one durable
- * write. */
+ * CONDSTORE's UNCHANGEDSINCE and MODIFIED. All messages change in one write, a
+ * relaxed one (store_write_relaxed: flushed once; a system crash within about
+ * 200 ms may undo it, see doc/imapd.md, "Durability of flag changes"). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -106,7 +107,7 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 	c.modified = calloc(n + 1, sizeof(int));
 	if (c.res == NULL || c.modified == NULL)
 		abort();
-	int r = n > 0 ? store_write(s->d->store, store_fn, &c) : 0;
+	int r = n > 0 ? store_write_relaxed(s->d->store, store_fn, &c) : 0;
 	if (r != 0) {
 		free(c.res);
 		free(c.modified);

@@ -70,7 +70,7 @@ int fetch_cache_flush(struct store *store, struct fetch_cache *pending)
 {
 	int r = 0;
 	if (pending->n > 0)
-		r = store_write(store, cache_fn, pending);
+		r = store_write_relaxed(store, cache_fn, pending);
 	fetch_cache_free(pending);
 	return r;
 }

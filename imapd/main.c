@@ -1,6 +1,8 @@
 /* mailkeep-imapd — the IMAP server. Binds imapd_listen (STARTTLS) and
  * imapd_tls_listen (implicit TLS), drops privileges, then runs one thread
- * per connection (doc/imapd.md says why).
+ * per connection (doc/imapd.md says why). SIGTERM/SIGINT stop it; SIGHUP
+ * loads the TLS certificate and key again for new connections (a renewal),
+ * while open sessions keep the context they started with.
  *
  *   mailkeep-imapd [-c CONF] [-f] [-v]
  */
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "imapd/notify.h"
@@ -28,13 +31,17 @@
 
 #define MAX_LISTENERS 16
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reload;
 static atomic_int active;
 
+/* Runs only in the main thread, inside ppoll (every other thread has the
+ * signals blocked), so the loop sees the flags at once. */
 static void on_signal(int sig)
 {
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGHUP)
+		reload = 1;
+	else
+		stopping = 1;
 }
 
 struct conn_arg {
@@ -75,6 +82,18 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	/* Signals stay blocked but in the main loop's ppoll: the threads made from
+	 * here on (sessions, store watcher, LDAP) inherit the mask, and a SIGHUP
+	 * or SIGTERM that comes before the loop waits for it instead of killing. */
+	sigset_t sigs, waitmask;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, &waitmask);
+	sigdelset(&waitmask, SIGHUP);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
 	struct config *cfg = params_load(conf, err, sizeof(err));
 	if (cfg == NULL) {
 		fprintf(stderr, "mailkeep-imapd: %s\n", err);
@@ -87,7 +106,6 @@ int main(int argc, char **argv)
 
 	static struct imapd d;
 	d.cfg = cfg;
-	pthread_mutex_init(&d.dir_lock, NULL);
 	pthread_mutex_init(&d.penalty_lock, NULL);
 	pthread_mutex_init(&d.views_lock, NULL);
 	d.max_line = (size_t)config_get_size(cfg, "imap_max_line_length");
@@ -126,12 +144,14 @@ int main(int argc, char **argv)
 	if (nl == 0)
 		log_fatal("neither imapd_listen nor imapd_tls_listen is set: nothing to do");
 	const char *cert = config_get(cfg, "imapd_tls_cert_file"), *key = config_get(cfg, "imapd_tls_key_file");
+	tls_holder_init(&d.tls, cert, key);
 	if (cert && key && access(cert, R_OK) == 0 && access(key, R_OK) == 0) {
-		d.tls = tls_server_ctx_new(cert, key, err, sizeof(err));
-		if (d.tls == NULL)
+		if (tls_holder_load(&d.tls, err, sizeof(err)) < 0)
 			log_fatal("TLS: %s", err);
+		log_info("TLS certificate %s: %s", cert, err);
 	} else {
-		log_warn("no TLS certificate (%s): STARTTLS and imaps are off; only local clients can log in",
+		log_warn("no TLS certificate (%s): no STARTTLS or imaps until a SIGHUP loads one; "
+			 "only local clients can log in",
 			 cert ? cert : "unset");
 	}
 	if (net_drop_privileges(config_get(cfg, "mail_owner"), err, sizeof(err)) < 0)
@@ -155,15 +175,25 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	log_info("daemon started: %zu listener(s)%s", nl, d.tls ? ", TLS on" : "");
+	log_info("daemon started: %zu listener(s)%s", nl,
+		 tls_holder_ready(&d.tls) ? ", TLS on" : "");
 
 	while (!stopping) {
-		int r = poll(lfd, nl, 1000);
+		struct timespec second = {1, 0};
+		int r = ppoll(lfd, nl, &second, &waitmask);
 		if (r < 0 && errno != EINTR)
 			log_fatal("poll: %s", strerror(errno));
+		if (reload && !stopping) {
+			reload = 0;
+			/* certificate renewal: open sessions keep the context they hold */
+			log_info("SIGHUP: loading the TLS certificate again (other changes to the "
+				 "configuration take a restart of mailkeep-imapd)");
+			tls_holder_reload(&d.tls, NULL);
+		}
 		for (size_t i = 0; r > 0 && i < nl; i++) {
 			if (!(lfd[i].revents & POLLIN))
 				continue;

@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "imapd/utf7.h"
+#include "lib/utf7.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
@@ -410,14 +410,88 @@ static int report_flags(const struct store_msg *m, void *ctx)
 	return 0;
 }
 
+/* New mail that arrived while a mailbox is selected: this session is the
+ * first told about it, so it holds its \Recent (RFC 3501 2.3.2), and a
+ * read-write session takes it in the store as SELECT does (the mount then
+ * shows it in cur/; a later SELECT does not see it as \Recent). */
+struct new_recent {
+	uint32_t mbid;
+	uint32_t *uids; /* \Recent messages at or above the view's UIDNEXT */
+	size_t n, cap;
+	size_t claimed; /* after the write: uids[0..claimed) are this session's */
+};
+
+static void collect_new_recent(struct store_txn *txn, const struct view *v, struct new_recent *nr)
+{
+	struct store_cursor *cur = NULL;
+	struct store_msg m;
+	if (store_msg_cursor_open(txn, v->mbid, v->uidnext, &cur) != 0)
+		return;
+	while (store_msg_cursor_next(cur, &m) == 0) {
+		if (!(m.flags & STORE_F_RECENT))
+			continue;
+		if (nr->n == nr->cap) {
+			nr->cap = nr->cap ? nr->cap * 2 : 16;
+			if ((nr->uids = realloc(nr->uids, nr->cap * sizeof(uint32_t))) == NULL)
+				abort();
+		}
+		nr->uids[nr->n++] = m.uid;
+	}
+	store_msg_cursor_close(&cur);
+}
+
+/* Takes \Recent off the messages that still have it (another session may
+ * have been first); keeps the UIDs it took at the front of uids. */
+static int claim_new_recent_fn(struct store_txn *txn, void *ctx)
+{
+	struct new_recent *nr = ctx;
+	nr->claimed = 0;
+	for (size_t i = 0; i < nr->n; i++) {
+		struct store_msg m;
+		int r = store_msg_get(txn, nr->mbid, nr->uids[i], &m);
+		if (r == STORE_ENOTFOUND || (r == 0 && !(m.flags & STORE_F_RECENT)))
+			continue;
+		if (r == 0)
+			r = store_msg_set_flags(txn, nr->mbid, nr->uids[i], STORE_FLAGS_REMOVE,
+						STORE_F_RECENT, NULL, 0, NULL);
+		if (r != 0)
+			return r;
+		nr->uids[nr->claimed++] = nr->uids[i];
+	}
+	return 0;
+}
+
+/* Adds UIDs (all above the view's \Recent ones) to the session's \Recent. */
+static void view_add_recent(struct view *v, const uint32_t *uids, size_t n)
+{
+	if (n == 0)
+		return;
+	if ((v->recent = realloc(v->recent, (v->nrecent + n) * sizeof(uint32_t))) == NULL)
+		abort();
+	memcpy(v->recent + v->nrecent, uids, n * sizeof(uint32_t));
+	v->nrecent += n;
+}
+
+/* The RECENT count: this session's \Recent messages still in the view. */
+static size_t view_recent_count(const struct session *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->sel.nrecent; i++)
+		if (sess_seq_of(s, s->sel.recent[i]) != 0)
+			n++;
+	return n;
+}
+
 void sess_sync(struct session *s, int allow_expunge)
 {
 	struct view *v = &s->sel;
 	struct store_txn *txn = NULL;
 	struct store_mailbox mb;
+	int looked_for_recent = 0;
 	if (s->state != S_SELECTED)
 		return;
 	struct buf cap;
+again:
 	if (store_read_begin(s->d->store, &txn) != 0)
 		return;
 	buf_init(&cap, (size_t)1 << 32);
@@ -446,6 +520,25 @@ void sess_sync(struct session *s, int allow_expunge)
 			v->exp_modseq = mb.highestmodseq;
 			goto done;
 		}
+	}
+	if (!looked_for_recent && mb.uidnext != v->uidnext && mb.recent > 0) {
+		/* Nothing was said yet: for a read-write view, claim outside this
+		 * read transaction, then look again (our own write is no news). */
+		struct new_recent nr = {.mbid = v->mbid};
+		looked_for_recent = 1;
+		collect_new_recent(txn, v, &nr);
+		if (nr.n > 0 && !v->readonly) {
+			s->io.capture = NULL;
+			store_read_end(&txn);
+			buf_free(&cap);
+			/* relaxed, as SELECT's claim: a crash may only give \Recent back */
+			if (store_write_relaxed(s->d->store, claim_new_recent_fn, &nr) == 0)
+				view_add_recent(v, nr.uids, nr.claimed);
+			free(nr.uids);
+			goto again;
+		}
+		view_add_recent(v, nr.uids, nr.n); /* EXAMINE: shown, left in the store */
+		free(nr.uids);
 	}
 	if (allow_expunge) {
 		struct exp_ctx e = {0};
@@ -477,11 +570,16 @@ void sess_sync(struct session *s, int allow_expunge)
 				view_push(v, m.uid);
 		store_msg_cursor_close(&cur);
 	}
-	if (v->n != old_n)
+	if (v->n != old_n) {
 		io_printf(&s->io, "* %zu EXISTS\r\n", v->n);
-	if (mb.highestmodseq > v->hms) {
+		io_printf(&s->io, "* %zu RECENT\r\n", view_recent_count(s)); /* RFC 3501 7.3.2 */
+	}
+	if (mb.highestmodseq > v->hms && store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
 		struct flag_ctx f = {.s = s, .since = v->hms, .below_uid = old_next};
-		store_msg_foreach(txn, v->mbid, report_flags, &f);
+		struct store_msg m;
+		while (store_msg_cursor_next_since(cur, v->hms, &m, NULL) == 0 && m.uid < old_next)
+			report_flags(&m, &f);
+		store_msg_cursor_close(&cur);
 	}
 	/* Without allow_expunge, expunges stay pending: exp_modseq stays where it
 	 * was so the next full sync finds them. */
@@ -606,8 +704,15 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 	log_info("%s: connect from [%s]%s", s->id, s->ip, implicit_tls ? " (TLS)" : "");
 	if (implicit_tls) {
 		char err[256];
-		if (d->tls == NULL || io_starttls(&s->io, d->tls, err, sizeof(err)) < 0) {
-			log_info("%s: disconnect from [%s]: %s", s->id, s->ip, d->tls ? err : "no TLS certificate");
+		SSL_CTX *ctx = tls_holder_get(&d->tls); /* the SSL keeps its own reference */
+		int rc = -1;
+		snprintf(err, sizeof(err), "no TLS certificate");
+		if (ctx != NULL) {
+			rc = io_starttls(&s->io, ctx, err, sizeof(err));
+			SSL_CTX_free(ctx);
+		}
+		if (rc < 0) {
+			log_info("%s: disconnect from [%s]: %s", s->id, s->ip, err);
 			goto out;
 		}
 		s->tls = 1;

@@ -14,14 +14,14 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/directory.h"
+#include "lib/tls.h"
 
 /* What the whole server shares (read-only after start, except where locked). */
 struct imapd {
 	struct config *cfg;
 	struct store *store;
 	struct directory *dir;
-	pthread_mutex_t dir_lock; /* directory backends are not thread-safe */
-	SSL_CTX *tls;             /* NULL: no TLS (no certificate) */
+	struct tls_holder tls; /* no context loaded: no TLS; replaced on SIGHUP */
 	size_t max_line;
 	uint64_t max_literal;
 	int idle_interval;        /* seconds between "* OK Still here" in IDLE */

@@ -118,6 +118,7 @@ static struct config *load_cf(const char *path, char *err, size_t errsize)
 	if (config_load(path, &cfg, err, errsize) < 0)
 		return NULL;
 	config_add_params(cfg, params_ldap_cf);
+	config_add_enums(cfg, params_ldap_cf_enums);
 	return cfg;
 }
 

@@ -61,8 +61,6 @@ static enum dir_result after(struct directory *dir, enum dir_result r, struct di
 	if (r == DIR_OK && u != NULL && (rc = dir_sync_store_user(sd->store, u)) != 0)
 		log_warn("cannot record user %s (uid %u, gid %u) in the store: %s", u->name, (unsigned)u->uid,
 			 (unsigned)u->gid, store_strerror(rc));
-	if (r != DIR_OK)
-		mk_strlcpy(dir->error, sd->inner->error, sizeof dir->error);
 	return r;
 }
 

@@ -14,8 +14,13 @@ extern const struct config_param params_imapd[];
 extern const struct config_param params_fs[];
 extern const struct config_param params_ldap[];
 extern const struct config_param params_spam[];
+/* The words of each area's enumerated settings (config_add_enums). */
+extern const struct config_enum params_store_enums[];
+extern const struct config_enum params_smtpin_enums[];
+extern const struct config_enum params_ldap_enums[];
+extern const struct config_enum params_spam_enums[];
 
-/* Adds every table above to cfg. */
+/* Adds every table above (settings and their words) to cfg. */
 void params_add_all(struct config *cfg);
 /* Loads path (or an empty config if path is NULL) with every table added.
  * Returns NULL with "file:line: ..." in err on a syntax error. */

@@ -58,3 +58,13 @@ const struct config_param params_ldap_cf[] = {
 	LDAP_PARAMS(PARAM_PLAIN)
 	{NULL, 0, NULL, 0, 0, NULL},
 };
+
+/* The LDAP search scope, as lib/directory_ldap.c reads it. */
+const struct config_enum params_ldap_enums[] = {
+	{"ldap_scope", "sub one base", NULL, 0},
+	{NULL, NULL, NULL, 0},
+};
+const struct config_enum params_ldap_cf_enums[] = {
+	{"scope", "sub one base", NULL, 0},
+	{NULL, NULL, NULL, 0},
+};

@@ -6,5 +6,6 @@
 #include "lib/config.h"
 
 extern const struct config_param params_ldap_cf[];
+extern const struct config_enum params_ldap_cf_enums[];
 
 #endif

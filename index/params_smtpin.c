@@ -113,3 +113,15 @@ const struct config_param params_smtpin[] = {
     {"postscreen_bare_newline_action", CONFIG_STR, "ignore", 0, 0, "ignore, enforce or drop"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
+
+/* The words of the enumerated settings above, as smtpin reads them. */
+const struct config_enum params_smtpin_enums[] = {
+    {"smtpd_tls_security_level", "none may encrypt", NULL, 0},
+    {"postscreen_denylist_action", "ignore enforce drop", NULL, CONFIG_ENUM_NOCASE},
+    {"postscreen_greet_action", "ignore enforce drop", NULL, CONFIG_ENUM_NOCASE},
+    {"postscreen_dnsbl_action", "ignore enforce drop", NULL, CONFIG_ENUM_NOCASE},
+    {"postscreen_pipelining_action", "ignore enforce drop", NULL, CONFIG_ENUM_NOCASE},
+    {"postscreen_non_smtp_command_action", "ignore enforce drop", NULL, CONFIG_ENUM_NOCASE},
+    {"postscreen_bare_newline_action", "ignore enforce drop", NULL, CONFIG_ENUM_NOCASE},
+    {NULL, NULL, NULL, 0},
+};

@@ -18,3 +18,12 @@ const struct config_param params_spam[] = {
 	 "In tum mode, every delivery is learned until the user has learned this many messages"},
 	{NULL, 0, NULL, 0, 0, NULL},
 };
+
+/* The words of the enumerated settings above, as index/spam.c reads them
+ * (case ignored; chi2 and robinson are other names of chi-square). */
+const struct config_enum params_spam_enums[] = {
+	{"spam_algorithm", "chi-square graham", "chi2 robinson", CONFIG_ENUM_NOCASE},
+	{"spam_training_mode", "toe teft tum", NULL, CONFIG_ENUM_NOCASE},
+	{"spam_tokenizer", "sbph osb", NULL, CONFIG_ENUM_NOCASE},
+	{NULL, NULL, NULL, 0},
+};

@@ -14,7 +14,7 @@ const struct config_param params_store[] = {
 	{"mydestination", CONFIG_LIST, "$myhostname, localhost, $mydomain", 0, 0,
 	 "domains delivered into this store"},
 	{"mail_owner", CONFIG_STR, "", 0, 0, "unprivileged user daemons switch to after binding ports (\"\" = stay)"},
-	{"syslog_name", CONFIG_STR, "mailkeep", 0, 0, "prefix of log lines (mailkeep/smtpin[pid])"},
+	{"syslog_name", CONFIG_STR, "mailkeep", 0, 0, "first part of log idents (mailkeep/smtpd[pid])"},
 	{"log_target", CONFIG_STR, "syslog", 0, 0, "syslog (LOG_MAIL) or stderr"},
 	{"tls_cert_file", CONFIG_STR, "$config_directory/tls/cert.pem", 0, 0, "PEM certificate chain for TLS"},
 	{"tls_key_file", CONFIG_STR, "$config_directory/tls/key.pem", 0, 0, "PEM private key for TLS"},
@@ -23,4 +23,13 @@ const struct config_param params_store[] = {
 	{"run_directory", CONFIG_STR, "$data_directory/run", 0, 0, "pid files and Unix sockets"},
 	{"mount_point", CONFIG_STR, "/mail", 0, 0, "where `mailkeep mount` shows the Maildirs"},
 	{NULL, 0, NULL, 0, 0, NULL},
+};
+
+/* The words of the enumerated settings above, as the programs read them: an
+ * empty user_directory is embedded (index/dirs.c), "ldap:" alone reads the
+ * ldap_* settings of this file; an empty log_target is syslog. */
+const struct config_enum params_store_enums[] = {
+	{"log_target", "syslog stderr", NULL, CONFIG_ENUM_EMPTY},
+	{"user_directory", "embedded ldap ldap:", NULL, CONFIG_ENUM_EMPTY},
+	{NULL, NULL, NULL, 0},
 };

@@ -8,12 +8,26 @@
  * them all with their own result. While it commits, new jobs queue up for the
  * next leader, so under load many deliveries share one fsync.
  *
+ * Relaxed commits: a batch whose jobs all came through store_write_relaxed
+ * (flag changes, cache entries) is committed with MDB_NOMETASYNC, set on the
+ * environment only around that commit by the leader: the data pages are
+ * flushed before the meta page is written (so a crash can never leave a meta
+ * page pointing at unwritten pages), but the meta page itself is not flushed.
+ * It becomes durable with the next commit of any process (LMDB flushes the
+ * data file before writing the next meta page) or when the syncer thread,
+ * started on the first relaxed commit, flushes it STORE_RELAXED_SYNC_MS later
+ * if no commit came in between. A system crash before then falls back to the
+ * previous meta page: it undoes that one commit, never an earlier one, and the
+ * store stays consistent (LMDB keeps the pages of the last two snapshots).
+ * MDB_NOSYNC is never used: it may write the meta page before the data.
+ *
  * Map growth: the map starts at store_map_size and doubles (up to
  * store_map_max) when a write hits MDB_MAP_FULL; the failed jobs run again in
  * the bigger map. A resize needs no transaction open in this process, so every
  * transaction holds maplock shared and a resize takes it exclusive. Another
  * process's resize shows as MDB_MAP_RESIZED and is adopted the same way.
  */
+#define _GNU_SOURCE /* fallocate */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -22,6 +36,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +45,10 @@
 #define STORE_FORMAT_VERSION 1
 #define BATCH_MAX 512
 #define BLOB_MAX ((uint64_t)2 << 30)
+/* Less free than this after a short write: the disk is full. */
+#define DISK_SLACK ((uint64_t)1 << 20)
+#define STORE_RELAXED_SYNC_MS 200
+#define STORE_GATHER_MAX_NS 1000000L /* 1 ms */
 
 static const char *const db_names[DB_COUNT] = {
 	[DB_META] = "meta",
@@ -57,7 +76,8 @@ struct store_wjob {
 	void *ctx;
 	int result;
 	int done;
-	int retry_full; /* failed with MDB_MAP_FULL: run again after growing the map */
+	int retry_full; /* failed for want of map room: run again after growing the map */
+	int relaxed;    /* store_write_relaxed: a system crash may undo it */
 	struct store_wjob *next;
 };
 
@@ -158,9 +178,15 @@ static int cmp_bytes(const MDB_val *a, const MDB_val *b)
 	return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
 }
 
+static void notify_change(struct store *s, uint64_t seq);
+
+/* Opens every table and checks the format version. A read-only open commits
+ * its read transaction too: aborting it would close the handles it opened
+ * (mdb_dbi_open's handles outlive only a committed transaction). */
 static int open_dbis(struct store *s, char *err, size_t errsize)
 {
 	MDB_txn *txn;
+	MDB_val k = {7, (void *)"version"}, v;
 	int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
 
 	if (rc != 0) {
@@ -170,40 +196,66 @@ static int open_dbis(struct store *s, char *err, size_t errsize)
 	for (int i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
 		if (rc != 0) {
-			snprintf(err, errsize, "cannot open table %s in %s: %s", db_names[i], s->dir,
-				 rc == MDB_NOTFOUND ? "the store was never initialised" : mdb_strerror(rc));
+			const char *why = mdb_strerror(rc);
+			if (rc == MDB_NOTFOUND && i == 0)
+				why = "the store was never initialised";
+			else if (rc == MDB_NOTFOUND) /* a store made by an older mailkeep */
+				why = "missing (start a mailkeep daemon once to add it)";
+			snprintf(err, errsize, "cannot open table %s in %s: %s", db_names[i],
+				 s->dir, why);
 			mdb_txn_abort(txn);
 			return store_mdb_error(rc);
 		}
 		if (i == DB_SPAM_TOKENS)
 			mdb_set_compare(txn, s->dbi[i], cmp_bytes);
 	}
-	if (!s->read_only) {
-		MDB_val k = {7, (void *)"version"}, v;
-		rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			char ver[] = {'0' + STORE_FORMAT_VERSION};
-			v.mv_size = 1;
-			v.mv_data = ver;
-			rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
-		} else if (rc == 0 && (v.mv_size != 1 || ((char *)v.mv_data)[0] != '0' + STORE_FORMAT_VERSION)) {
-			snprintf(err, errsize, "%s: store format version %.*s is not known to this mailkeep", s->dir,
-				 (int)(v.mv_size > 8 ? 8 : v.mv_size), (char *)v.mv_data);
-			mdb_txn_abort(txn);
-			return STORE_EINVAL;
-		}
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
-		else
-			mdb_txn_abort(txn);
-		if (rc != 0) {
-			snprintf(err, errsize, "cannot initialise the store in %s: %s", s->dir, mdb_strerror(rc));
-			return store_mdb_error(rc);
-		}
-	} else {
+	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND && !s->read_only) {
+		char ver[] = {'0' + STORE_FORMAT_VERSION};
+		v.mv_size = 1;
+		v.mv_data = ver;
+		rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = 0; /* a store nobody wrote to yet */
+	} else if (rc == 0 &&
+		   (v.mv_size != 1 || ((char *)v.mv_data)[0] != '0' + STORE_FORMAT_VERSION)) {
+		snprintf(err, errsize,
+			 "%s: store format version %.*s is not known to this mailkeep", s->dir,
+			 (int)(v.mv_size > 8 ? 8 : v.mv_size), (char *)v.mv_data);
 		mdb_txn_abort(txn);
+		return STORE_EINVAL;
+	}
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot %s the store in %s: %s",
+			 s->read_only ? "read" : "initialise", s->dir, mdb_strerror(rc));
+		return store_mdb_error(rc);
 	}
 	return 0;
+}
+
+/* LMDB sizes its lock file (the reader table) with ftruncate, which leaves it
+ * sparse, and writes reader slots through a shared map: on a full disk, the
+ * first use of an untouched page of it would be a SIGBUS rather than an error.
+ * Allocating its blocks now makes a full disk an error code, never a crash.
+ * The descriptor stays open until after mdb_env_close: closing any descriptor
+ * of the lock file would drop this process's fcntl locks on it, which LMDB
+ * relies on. fallocate (not posix_fallocate, whose fallback writes zeros into
+ * a file other processes are writing) leaves the bytes alone. */
+static void reserve_lock_file(struct store *s)
+{
+	char path[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/lock.mdb", s->dir);
+	if ((s->lock_fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return;
+	/* best effort: ENOSPC now is no worse than without */
+	if (fstat(s->lock_fd, &st) == 0 && st.st_size > 0)
+		(void)fallocate(s->lock_fd, 0, 0, st.st_size);
 }
 
 int store_open(const char *dir, const struct store_options *opt, struct store **store_r, char *err,
@@ -231,6 +283,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	s->read_only = opt->read_only;
 	s->notify_fd = -1;
+	s->lock_fd = -1;
 	s->map_size = opt->map_size ? opt->map_size : (uint64_t)1 << 30;
 	s->map_max = opt->map_max ? opt->map_max : (uint64_t)1 << 40;
 	if (s->map_size > s->map_max)
@@ -242,6 +295,12 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_cond_init(&s->wcond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->synccond, &ca);
+	pthread_cond_init(&s->gathercond, &ca);
+	pthread_condattr_destroy(&ca);
 	s->queue_tail = &s->queue;
 
 	if ((rc = mdb_env_create(&s->env)) != 0)
@@ -256,9 +315,16 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	if ((rc = mdb_env_set_mapsize(s->env, s->map_size)) != 0)
 		goto mdb_fail;
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600);
+	if (rc == ENOENT && s->read_only) {
+		snprintf(err, errsize, "there is no store in %s (make one with `mailkeep init`)",
+			 dir);
+		rc = STORE_ENOTFOUND;
+		goto fail;
+	}
 	if (rc != 0)
 		goto mdb_fail;
 	mdb_reader_check(s->env, &dead);
+	reserve_lock_file(s);
 	MDB_envinfo info;
 	mdb_env_info(s->env, &info);
 	s->map_size = info.me_mapsize;
@@ -267,6 +333,9 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 		goto fail;
 	snprintf(path, sizeof(path), "%s/changes", dir);
 	s->notify_fd = open(path, (s->read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
+	/* Its 8 bytes exist from now on: a change notice never needs new room. */
+	if (!s->read_only && s->notify_fd >= 0 && fstat(s->notify_fd, &st) == 0 && st.st_size < 8)
+		notify_change(s, 0);
 	*store_r = s;
 	return 0;
 
@@ -276,9 +345,13 @@ mdb_fail:
 fail:
 	if (s->env != NULL)
 		mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	pthread_rwlock_destroy(&s->maplock);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wcond);
+	pthread_cond_destroy(&s->synccond);
+	pthread_cond_destroy(&s->gathercond);
 	free(s);
 	return rc;
 }
@@ -290,12 +363,24 @@ void store_close(struct store **store)
 	if (s == NULL)
 		return;
 	*store = NULL;
+	pthread_mutex_lock(&s->wlock);
+	s->syncer_stop = 1;
+	pthread_cond_broadcast(&s->synccond);
+	pthread_mutex_unlock(&s->wlock);
+	if (s->syncer_started)
+		pthread_join(s->syncer, NULL);
+	if (s->unsynced)
+		mdb_env_sync(s->env, 1);
 	mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* after mdb_env_close: see reserve_lock_file */
 	if (s->notify_fd >= 0)
 		close(s->notify_fd);
 	pthread_rwlock_destroy(&s->maplock);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wcond);
+	pthread_cond_destroy(&s->synccond);
+	pthread_cond_destroy(&s->gathercond);
 	free(s);
 }
 
@@ -385,6 +470,44 @@ static void notify_change(struct store *s, uint64_t seq)
 		return;
 }
 
+/* 1 if the file system holding the store has (next to) no room left. Asked
+ * when LMDB says EIO: a short write, which is how a full disk shows in the
+ * middle of a commit (a write that fails outright says ENOSPC or EDQUOT).
+ * Root may use the blocks reserved for it, so count them for root. */
+static int disk_full(const struct store *s)
+{
+	struct statvfs vfs;
+
+	if (statvfs(s->dir, &vfs) != 0)
+		return 0;
+	uint64_t avail = (uint64_t)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;
+	uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	return avail < DISK_SLACK || avail < total / 1000;
+}
+
+/* What a failed write becomes. from_mdb: rc is an LMDB or errno code (a
+ * failed begin or commit), else a STORE_E* from the job's function. Sets
+ * *grow if growing the map may help: a full map does, a full disk does not. */
+static int write_error(struct store *s, int rc, int from_mdb, int *grow)
+{
+	int err = from_mdb ? store_mdb_error(rc) : rc;
+
+	*grow = 0;
+	if (from_mdb && rc == MDB_MAP_FULL) {
+		*grow = s->map_size < s->map_max;
+		return STORE_EFULL;
+	}
+	if (from_mdb && (rc == ENOSPC || rc == EDQUOT))
+		return STORE_EFULL;
+	if (err == STORE_EIO && disk_full(s))
+		return STORE_EFULL;
+	/* A job's STORE_EFULL is MDB_MAP_FULL from a put, unless the disk is full
+	 * (LMDB may spill a big transaction's pages to the file). */
+	if (!from_mdb && err == STORE_EFULL)
+		*grow = s->map_size < s->map_max && !disk_full(s);
+	return err < 0 ? err : STORE_EIO;
+}
+
 /* Runs one batch in one write transaction. Returns 1 if some jobs must run
  * again after the map grew, 0 otherwise; every other job is done. */
 static int run_batch(struct store *s, struct store_wjob *batch)
@@ -392,7 +515,7 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 	struct store_txn st = {.store = s, .writable = 1};
 	MDB_txn *parent;
 	uint64_t seq = 0;
-	int rc, any_ok = 0, touched = 0, need_grow = 0;
+	int rc, any_ok = 0, touched = 0, need_grow = 0, relaxed = 1;
 
 	pthread_rwlock_rdlock(&s->maplock);
 	rc = store_txn_begin(s, NULL, 0, &parent);
@@ -401,11 +524,10 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 	for (struct store_wjob *j = batch; j != NULL; j = j->next) {
 		MDB_txn *child;
 		j->retry_full = 0;
+		relaxed &= j->relaxed;
 		rc = mdb_txn_begin(s->env, parent, 0, &child);
 		if (rc != 0) {
-			j->result = store_mdb_error(rc);
-			if (rc == MDB_MAP_FULL)
-				j->retry_full = 1;
+			j->result = write_error(s, rc, 1, &j->retry_full);
 			continue;
 		}
 		st.txn = child;
@@ -419,19 +541,19 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 				touched |= st.touched;
 				continue;
 			}
-			r = store_mdb_error(rc);
+			j->result = write_error(s, rc, 1, &j->retry_full);
 		} else {
 			mdb_txn_abort(child);
+			j->result = write_error(s, r, 0, &j->retry_full);
 		}
-		j->result = r < 0 ? r : STORE_EIO;
-		if (j->result == STORE_EFULL && s->map_size < s->map_max)
-			j->retry_full = 1;
 	}
 	if (touched) {
-		rc = store_meta_get_u64(&(struct store_txn){.store = s, .txn = parent}, "changeseq", &seq);
+		struct store_txn pt = {.store = s, .txn = parent};
+		rc = store_meta_get_u64(&pt, "changeseq", &seq);
 		if (rc == 0 || rc == STORE_ENOTFOUND)
-			rc = store_meta_put_u64(&(struct store_txn){.store = s, .txn = parent}, "changeseq", ++seq);
+			rc = store_meta_put_u64(&pt, "changeseq", ++seq);
 		if (rc != 0) {
+			/* a put into a transaction that holds the batch: no room */
 			mdb_txn_abort(parent);
 			rc = MDB_MAP_FULL;
 			goto fail_all;
@@ -440,9 +562,16 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 	if (!any_ok) {
 		mdb_txn_abort(parent);
 	} else {
+		/* Only this thread (the leader) changes the environment's flags. */
+		if (relaxed)
+			mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
 		rc = mdb_txn_commit(parent);
+		if (relaxed)
+			mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
 		if (rc != 0)
 			goto fail_all;
+		s->batch_committed = 1;
+		s->batch_relaxed = relaxed;
 	}
 	pthread_rwlock_unlock(&s->maplock);
 	if (touched)
@@ -452,12 +581,15 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 	return need_grow;
 
 fail_all:
-	/* Nothing of this batch is stored. A full map: grow and run them all again. */
+	/* Nothing of this batch is stored (a failed commit leaves the last
+	 * committed state). A full map: grow and run them all again. */
 	pthread_rwlock_unlock(&s->maplock);
+	int err, grow;
+	err = write_error(s, rc, 1, &grow);
 	for (struct store_wjob *j = batch; j != NULL; j = j->next) {
-		j->result = store_mdb_error(rc);
-		j->retry_full = (j->result == STORE_EFULL && s->map_size < s->map_max);
-		need_grow |= j->retry_full;
+		j->result = err;
+		j->retry_full = grow;
+		need_grow |= grow;
 	}
 	return need_grow;
 }
@@ -482,15 +614,82 @@ static void run_batch_growing(struct store *s, struct store_wjob *batch)
 	}
 }
 
-int store_write(struct store *store, store_write_fn *fn, void *ctx)
+/* Flushes a relaxed commit that no later commit flushed within
+ * STORE_RELAXED_SYNC_MS (see the top of this file). */
+static void *relaxed_syncer(void *arg)
 {
-	struct store_wjob job = {.fn = fn, .ctx = ctx};
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->wlock);
+	while (!s->syncer_stop) {
+		if (!s->unsynced) {
+			pthread_cond_wait(&s->synccond, &s->wlock);
+			continue;
+		}
+		uint64_t gen = s->commit_gen;
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += STORE_RELAXED_SYNC_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (!s->syncer_stop && s->commit_gen == gen &&
+		       pthread_cond_timedwait(&s->synccond, &s->wlock, &until) != ETIMEDOUT)
+			;
+		if (s->syncer_stop || s->commit_gen != gen)
+			continue; /* a newer commit flushed this one; wait for its own turn */
+		pthread_mutex_unlock(&s->wlock);
+		int rc = mdb_env_sync(s->env, 1);
+		pthread_mutex_lock(&s->wlock);
+		if (rc == 0 && s->commit_gen == gen)
+			s->unsynced = 0;
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return NULL;
+}
+
+static long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Called by a new leader, under wlock. When the last commit was a relaxed one
+ * of several writers (IMAP sessions changing flags), most of them are on
+ * their way back with their next change: they were answered together and now
+ * arrive one after the other. Without waiting, the first one to come back
+ * commits alone and the rest wait a whole commit for the next one (batches of
+ * 1, n-1, 1, n-1, ...). So wait for as many as last time, at most half a
+ * commit's time, then take what is there. Durable writes never wait here. */
+static void gather(struct store *s)
+{
+	if (s->last_relaxed_n < 2 || s->queued >= s->last_relaxed_n || !s->queue->relaxed)
+		return;
+	long wait = s->last_commit_ns / 2;
+	if (wait > STORE_GATHER_MAX_NS)
+		wait = STORE_GATHER_MAX_NS;
+	long until_ns = mono_ns() + wait;
+	struct timespec until = {.tv_sec = until_ns / 1000000000L, .tv_nsec = until_ns % 1000000000L};
+	s->gathering = 1;
+	while (s->queued < s->last_relaxed_n &&
+	       pthread_cond_timedwait(&s->gathercond, &s->wlock, &until) != ETIMEDOUT)
+		;
+	s->gathering = 0;
+}
+
+static int write_job(struct store *store, store_write_fn *fn, void *ctx, int relaxed)
+{
+	struct store_wjob job = {.fn = fn, .ctx = ctx, .relaxed = relaxed};
 
 	if (store->read_only)
 		return STORE_EINVAL;
 	pthread_mutex_lock(&store->wlock);
 	*store->queue_tail = &job;
 	store->queue_tail = &job.next;
+	store->queued++;
+	if (store->gathering)
+		pthread_cond_signal(&store->gathercond);
 	while (!job.done) {
 		if (store->leader_active) {
 			pthread_cond_wait(&store->wcond, &store->wlock);
@@ -498,8 +697,9 @@ int store_write(struct store *store, store_write_fn *fn, void *ctx)
 		}
 		/* Lead: take up to BATCH_MAX queued jobs (ours is among them). */
 		store->leader_active = 1;
+		gather(store);
 		struct store_wjob *batch = store->queue, **tail = &store->queue;
-		for (int n = 0; *tail != NULL && n < BATCH_MAX; n++)
+		for (int n = 0; *tail != NULL && n < BATCH_MAX; n++, store->queued--)
 			tail = &(*tail)->next;
 		store->queue = *tail;
 		if (store->queue == NULL)
@@ -512,9 +712,26 @@ int store_write(struct store *store, store_write_fn *fn, void *ctx)
 		int n = 0;
 		for (struct store_wjob *j = batch; j != NULL; j = j->next)
 			members[n++] = j;
+		store->batch_committed = 0;
+		long t0 = mono_ns();
 		run_batch_growing(store, batch);
+		long took = mono_ns() - t0;
 
 		pthread_mutex_lock(&store->wlock);
+		store->last_relaxed_n = store->batch_committed && store->batch_relaxed ? n : 0;
+		store->last_commit_ns = took;
+		if (store->batch_committed) {
+			store->commit_gen++;
+			store->unsynced = store->batch_relaxed;
+			if (store->unsynced && !store->syncer_started) {
+				if (pthread_create(&store->syncer, NULL, relaxed_syncer, store) == 0)
+					store->syncer_started = 1;
+				else if (mdb_env_sync(store->env, 1) == 0) /* no thread: flush it now */
+					store->unsynced = 0;
+			}
+			if (store->unsynced)
+				pthread_cond_signal(&store->synccond);
+		}
 		for (int i = 0; i < n; i++)
 			members[i]->done = 1;
 		store->leader_active = 0;
@@ -522,6 +739,16 @@ int store_write(struct store *store, store_write_fn *fn, void *ctx)
 	}
 	pthread_mutex_unlock(&store->wlock);
 	return job.result;
+}
+
+int store_write(struct store *store, store_write_fn *fn, void *ctx)
+{
+	return write_job(store, fn, ctx, 0);
+}
+
+int store_write_relaxed(struct store *store, store_write_fn *fn, void *ctx)
+{
+	return write_job(store, fn, ctx, 1);
 }
 
 /* --- meta counters ------------------------------------------------------------------------- */
@@ -777,47 +1004,69 @@ int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], c
 
 /* --- maintenance ------------------------------------------------------------------------------ */
 
-int store_stats(struct store *store, struct store_stats *st)
+/* Sums a cursor's values with sum(v); 0 or a STORE_E* code. */
+static int stats_walk(struct store_txn *txn, enum store_db db, uint64_t *total,
+		      uint64_t (*sum)(const MDB_val *k, const MDB_val *v))
 {
-	struct store_txn *txn;
-	MDB_stat ms;
 	MDB_cursor *cur;
 	MDB_val k, v;
+	int rc = mdb_cursor_open(txn->txn, txn->store->dbi[db], &cur);
+
+	if (rc != 0)
+		return store_mdb_error(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		*total += sum(&k, &v);
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
+}
+
+static uint64_t blob_size(const MDB_val *k, const MDB_val *v)
+{
+	(void)k;
+	return v->mv_size >= BLOBINFO_LEN ? store_get_be64((uint8_t *)v->mv_data + 5) : 0;
+}
+
+static uint64_t msg_size(const MDB_val *k, const MDB_val *v)
+{
+	struct store_msg m;
+	return store_msg_decode(k, v, &m) == 0 ? m.size : 0;
+}
+
+int store_stats(struct store *store, struct store_stats *st)
+{
+	const enum store_db dbs[] = {DB_USERS, DB_MAILBOXES, DB_MSGS, DB_ALIASES, DB_BLOBINFO};
+	uint64_t *const counts[] = {&st->users, &st->mailboxes, &st->messages, &st->aliases,
+				    &st->blobs};
+	struct store_txn *txn;
+	MDB_stat ms;
+	MDB_envinfo info;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	if ((rc = store_read_begin(store, &txn)) != 0)
 		return rc;
-	mdb_stat(txn->txn, store->dbi[DB_USERS], &ms);
-	st->users = ms.ms_entries;
-	mdb_stat(txn->txn, store->dbi[DB_MAILBOXES], &ms);
-	st->mailboxes = ms.ms_entries;
-	mdb_stat(txn->txn, store->dbi[DB_MSGS], &ms);
-	st->messages = ms.ms_entries;
-	mdb_stat(txn->txn, store->dbi[DB_ALIASES], &ms);
-	st->aliases = ms.ms_entries;
-	mdb_stat(txn->txn, store->dbi[DB_BLOBINFO], &ms);
-	st->blobs = ms.ms_entries;
-	if (mdb_cursor_open(txn->txn, store->dbi[DB_BLOBINFO], &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if (v.mv_size >= BLOBINFO_LEN)
-				st->bytes_stored += store_get_be64((uint8_t *)v.mv_data + 5);
-		mdb_cursor_close(cur);
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]) && rc == 0; i++) {
+		rc = store_mdb_error(mdb_stat(txn->txn, store->dbi[dbs[i]], &ms));
+		if (rc == 0)
+			*counts[i] = ms.ms_entries;
 	}
-	if (mdb_cursor_open(txn->txn, store->dbi[DB_MSGS], &cur) == 0) {
-		struct store_msg m;
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if (store_msg_decode(&k, &v, &m) == 0)
-				st->bytes_referenced += m.size;
-		mdb_cursor_close(cur);
+	if (rc == 0)
+		rc = stats_walk(txn, DB_BLOBINFO, &st->bytes_stored, blob_size);
+	if (rc == 0)
+		rc = stats_walk(txn, DB_MSGS, &st->bytes_referenced, msg_size);
+	if (rc == 0)
+		rc = store_mdb_error(mdb_env_info(store->env, &info));
+	if (rc == 0)
+		rc = store_mdb_error(mdb_env_stat(store->env, &ms));
+	if (rc == 0) {
+		st->map_size = info.me_mapsize;
+		st->file_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
 	}
-	MDB_envinfo info;
-	mdb_env_info(store->env, &info);
-	mdb_env_stat(store->env, &ms);
-	st->map_size = info.me_mapsize;
-	st->file_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
 	store_read_end(&txn);
-	return 0;
+	if (rc != 0)
+		memset(st, 0, sizeof(*st));
+	return rc;
 }
 
 int store_backup(struct store *store, const char *dst, char *err, size_t errsize)

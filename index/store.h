@@ -65,7 +65,7 @@ enum store_flag {
 	STORE_F_FLAGGED = 1 << 2,
 	STORE_F_DELETED = 1 << 3,
 	STORE_F_DRAFT = 1 << 4,
-	STORE_F_RECENT = 1 << 5, /* kept for IMAP's \Recent; not on the mount */
+	STORE_F_RECENT = 1 << 5, /* IMAP's \Recent; \Recent without \Seen is new/ on the mount */
 };
 
 /* Special-use attributes (RFC 6154). */
@@ -86,7 +86,7 @@ struct store_txn;
 struct store_options {
 	uint64_t map_size; /* initial map size in bytes; 0 = 1 GiB */
 	uint64_t map_max;  /* the map never grows past this; 0 = 1 TiB */
-	int read_only;     /* open without the right to write (mailkeep stats, fsck --read-only) */
+	int read_only;     /* no right to write (store_write: STORE_EINVAL); the store must exist */
 	int max_readers;   /* 0 = 512 */
 };
 
@@ -116,6 +116,16 @@ typedef int store_write_fn(struct store_txn *txn, void *ctx);
  * failed (nothing of it was stored), or 0 once it is on disk. Safe to call
  * from any number of threads. fn must not call store_write. */
 int store_write(struct store *store, store_write_fn *fn, void *ctx);
+
+/* As store_write, for changes that a system crash may undo: flags, keywords,
+ * \Recent, cache entries; never a message, an expunge, a user or a mailbox.
+ * A group commit whose jobs are all relaxed is flushed once instead of twice
+ * (its data, not its meta page: LMDB's MDB_NOMETASYNC). It is visible at once
+ * and survives the process; it becomes durable with the next commit of any
+ * process, or within about 200 ms (a background flush). A system crash (power
+ * loss, kernel panic) before then undoes that last commit only, and the store
+ * stays consistent. Returns as store_write. See doc/store.md, "Durability". */
+int store_write_relaxed(struct store *store, store_write_fn *fn, void *ctx);
 
 /* The store a transaction belongs to. */
 struct store *store_txn_store(struct store_txn *txn);
@@ -290,6 +300,12 @@ struct store_cursor;
 int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid, struct store_cursor **cur_r);
 /* 0 with the next message, STORE_ENOTFOUND at the end. */
 int store_msg_cursor_next(struct store_cursor *cur, struct store_msg *msg_r);
+/* As store_msg_cursor_next, but only messages whose modseq is above since: the
+ * others are passed over without being decoded (cheap: a resync after a few
+ * flag changes in a big mailbox). *passed_r (if not NULL) gets how many were
+ * passed over before the one returned, or before the end. */
+int store_msg_cursor_next_since(struct store_cursor *cur, uint64_t since, struct store_msg *msg_r,
+				uint32_t *passed_r);
 void store_msg_cursor_close(struct store_cursor **cur);
 /* Convenience: calls cb per message in UID order; stops when cb returns non-zero. */
 int store_msg_foreach(struct store_txn *txn, uint32_t mbid,
@@ -314,9 +330,11 @@ struct store_rcpt {
 };
 
 /* Stores data once and adds a message for each recipient, all in one durable,
- * group-committed write. Returns 0 if the commit succeeded (each rcpt's result
- * says whether its message was added: a missing mailbox fails that recipient
- * only), or STORE_E* if nothing was stored. */
+ * group-committed write. Each message gets rcpt->flags and \Recent: it is new
+ * mail (new/ on the mount) until an IMAP SELECT or a MUA's rename claims it.
+ * Returns 0 if the commit succeeded (each rcpt's result says whether its
+ * message was added: a missing mailbox fails that recipient only), or STORE_E*
+ * if nothing was stored. */
 int store_deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
 		  struct store_rcpt *rcpts, size_t nrcpts, uint8_t hash_r[STORE_HASH_LEN]);
 
@@ -366,6 +384,8 @@ struct store_stats {
 	uint64_t file_bytes;       /* size of the LMDB file */
 	uint64_t map_size;
 };
+/* Counts from one read snapshot. 0, or the STORE_E* of the first table that
+ * could not be read (stats_r is then all zero, never half-filled). */
 int store_stats(struct store *store, struct store_stats *stats_r);
 
 /* Re-hashes every blob and checks every reference and counter. Calls report

@@ -506,6 +506,44 @@ int store_msg_cursor_next(struct store_cursor *c, struct store_msg *msg_r)
 	return store_msg_decode(&k, &v, msg_r);
 }
 
+int store_msg_cursor_next_since(struct store_cursor *c, uint64_t since, struct store_msg *msg_r, uint32_t *passed_r)
+{
+	uint8_t key[MSG_KEY_LEN];
+	MDB_val k, v;
+	uint32_t passed = 0;
+	int rc;
+
+	for (;;) {
+		if (!c->started) {
+			msg_key(key, c->mbid, c->from);
+			k.mv_size = MSG_KEY_LEN;
+			k.mv_data = key;
+			rc = mdb_cursor_get(c->cur, &k, &v, MDB_SET_RANGE);
+			c->started = 1;
+		} else {
+			rc = mdb_cursor_get(c->cur, &k, &v, MDB_NEXT);
+		}
+		if (rc != 0) {
+			rc = store_mdb_error(rc);
+			break;
+		}
+		if (k.mv_size != MSG_KEY_LEN || store_get_be32(k.mv_data) != c->mbid) {
+			rc = STORE_ENOTFOUND;
+			break;
+		}
+		/* A record too short to hold a modseq is decoded (and refused) below. */
+		if (v.mv_size >= MSG_FIXED && store_get_be64((uint8_t *)v.mv_data + 53) <= since) {
+			passed++;
+			continue;
+		}
+		rc = store_msg_decode(&k, &v, msg_r);
+		break;
+	}
+	if (passed_r != NULL)
+		*passed_r = passed;
+	return rc;
+}
+
 void store_msg_cursor_close(struct store_cursor **cur)
 {
 	if (*cur == NULL)
@@ -585,7 +623,9 @@ static int deliver_one(struct store_txn *txn, struct deliver_ctx *d, struct stor
 	if (rc != 0)
 		return rc;
 	snprintf(meta, sizeof(meta), "%s%s", r->meta ? r->meta : "", r->hook_meta);
-	struct store_msg_new n = {.flags = r->flags, .internaldate = d->internaldate, .meta = meta};
+	/* New mail is \Recent: new/ on the mount, RECENT to the first IMAP SELECT. */
+	struct store_msg_new n = {
+	    .flags = r->flags | STORE_F_RECENT, .internaldate = d->internaldate, .meta = meta};
 	memcpy(n.hash, d->hash, STORE_HASH_LEN);
 	if ((rc = store_msg_add(txn, mb.id, &n, &m)) != 0)
 		return rc;

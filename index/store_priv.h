@@ -31,7 +31,20 @@ struct store {
 	struct store_wjob *queue;
 	struct store_wjob **queue_tail;
 	int leader_active;
+	/* Relaxed commits (store_write_relaxed): the leader's last batch, then,
+	 * under wlock, whether the last commit still waits for its meta flush. */
+	int batch_committed, batch_relaxed;
+	uint64_t commit_gen; /* commits of this process, under wlock */
+	int unsynced;        /* the last commit was relaxed and nothing flushed it yet */
+	int syncer_started, syncer_stop;
+	pthread_t syncer;
+	pthread_cond_t synccond; /* wakes the syncer (CLOCK_MONOTONIC) */
+	/* Gathering (relaxed batches only), under wlock: see gather() in store.c. */
+	int queued, gathering, last_relaxed_n;
+	long last_commit_ns;
+	pthread_cond_t gathercond; /* an enqueue wakes a gathering leader (CLOCK_MONOTONIC) */
 	int notify_fd; /* <dir>/changes, rewritten after each commit that changed something */
+	int lock_fd;   /* <dir>/lock.mdb, held until after mdb_env_close (see store.c) */
 	struct store_hooks hooks;
 	int has_hooks;
 };

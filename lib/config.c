@@ -46,6 +46,8 @@ struct config {
 	size_t n_entries, cap_entries;
 	const struct config_param **tables;
 	size_t n_tables;
+	const struct config_enum **enums;
+	size_t n_enums;
 	struct config_cached *cache;
 	size_t n_cache, cap_cache;
 	char **old; /* expansions returned earlier, kept alive until config_free */
@@ -119,6 +121,7 @@ void config_free(struct config **cfgp)
 	free(cfg->cache);
 	free(cfg->entries);
 	free(cfg->tables);
+	free(cfg->enums);
 	free(cfg->filename);
 	pthread_mutex_destroy(&cfg->lock);
 	free(cfg);
@@ -186,6 +189,79 @@ void config_add_params(struct config *cfg, const struct config_param *table)
 	cfg->tables[cfg->n_tables++] = table;
 	cache_drop(cfg);
 	pthread_mutex_unlock(&cfg->lock);
+}
+
+void config_add_enums(struct config *cfg, const struct config_enum *table)
+{
+	pthread_mutex_lock(&cfg->lock);
+	cfg->enums = xrealloc(cfg->enums, cfg->n_enums + 1, sizeof(*cfg->enums));
+	cfg->enums[cfg->n_enums++] = table;
+	pthread_mutex_unlock(&cfg->lock);
+}
+
+static const struct config_enum *enum_find(struct config *cfg, const char *name)
+{
+	for (size_t t = 0; t < cfg->n_enums; t++)
+		for (const struct config_enum *e = cfg->enums[t]; e->name != NULL; e++)
+			if (strcmp(e->name, name) == 0)
+				return e;
+	return NULL;
+}
+
+/* 1 if value is one of the space-separated words (a word ending in ':' is a prefix). */
+static int word_match(const char *words, const char *value, int nocase)
+{
+	size_t vlen = strlen(value);
+
+	while (words != NULL && *words != '\0') {
+		size_t n = strcspn(words, " ");
+		if (n > 0) {
+			int prefix = words[n - 1] == ':';
+			int (*cmp)(const char *, const char *, size_t) = nocase ? strncasecmp : strncmp;
+			if ((prefix ? vlen >= n : vlen == n) && cmp(words, value, n) == 0)
+				return 1;
+		}
+		words += n;
+		words += strspn(words, " ");
+	}
+	return 0;
+}
+
+int config_enum_match(const struct config_enum *e, const char *value)
+{
+	int nocase = (e->flags & CONFIG_ENUM_NOCASE) != 0;
+
+	if (value[0] == '\0')
+		return (e->flags & CONFIG_ENUM_EMPTY) != 0;
+	return word_match(e->values, value, nocase) || word_match(e->aliases, value, nocase);
+}
+
+void config_enum_describe(const struct config_enum *e, char *out, size_t outsize)
+{
+	const char *w = e->values;
+	size_t nwords = 0, i = 0, off = 0;
+
+	for (const char *c = w; *c != '\0';) {
+		size_t n = strcspn(c, " ");
+		nwords += n > 0;
+		c += n;
+		c += strspn(c, " ");
+	}
+	if (outsize == 0)
+		return;
+	out[0] = '\0';
+	while (*w != '\0' && off < outsize) {
+		size_t n = strcspn(w, " ");
+		if (n > 0) {
+			const char *sep = i == 0 ? "" : i + 1 == nwords ? " or " : ", ";
+			int k = snprintf(out + off, outsize - off, "%s%.*s%s", sep, (int)n, w,
+					 w[n - 1] == ':' ? "..." : "");
+			off += k > 0 ? (size_t)k : 0;
+			i++;
+		}
+		w += n;
+		w += strspn(w, " ");
+	}
 }
 
 static void trim(const char **s, const char **e)
@@ -932,7 +1008,16 @@ int config_check(struct config *cfg, void (*report)(const char *msg, void *ctx),
 			report_f(report, ctx, "%s: %s: %s", where, e->name, err);
 			continue;
 		}
-		if (check_value(p, v, why, sizeof(why)) < 0) {
+		int bad = check_value(p, v, why, sizeof(why)) < 0;
+		const struct config_enum *en = bad ? NULL : enum_find(cfg, p->name);
+		if (en != NULL && !config_enum_match(en, v)) {
+			char words[200];
+
+			config_enum_describe(en, words, sizeof(words));
+			snprintf(why, sizeof(why), "expected %s", words);
+			bad = 1;
+		}
+		if (bad) {
 			char shown[128];
 
 			problems++;

@@ -40,6 +40,20 @@ struct config_param {
 	const char *doc;    /* one line for `mailkeep check --list` and the man page */
 };
 
+/* The words an enumerated setting (a CONFIG_STR such as spam_algorithm) may
+ * take. A table of these sits beside a table of struct config_param (whose
+ * positional entries have no room for it) and names settings of it. */
+struct config_enum {
+	const char *name;
+	const char *values;  /* the words shown, space-separated ("chi-square graham"); a
+				word ending in ':' accepts any value starting with it ("ldap:"
+				for ldap:FILE) */
+	const char *aliases; /* more accepted words, not shown (NULL: none) */
+	int flags;	     /* CONFIG_ENUM_* */
+};
+#define CONFIG_ENUM_NOCASE 1 /* matched ignoring case, as the setting's reader does */
+#define CONFIG_ENUM_EMPTY 2  /* an empty value is accepted (it means the default) */
+
 struct config;
 
 /* Reads and parses a file. On syntax error returns -1 and writes
@@ -55,6 +69,15 @@ void config_free(struct config **cfg);
 /* Adds a table of known parameters (terminated by an entry with name NULL).
  * The table must outlive cfg. Lookups of names in no table return NULL. */
 void config_add_params(struct config *cfg, const struct config_param *table);
+/* Adds a table of enumerated settings (terminated by an entry with name
+ * NULL); config_check then refuses a value of such a setting that is not one
+ * of its words. The table must outlive cfg. */
+void config_add_enums(struct config *cfg, const struct config_enum *table);
+/* 1 if value is one of e's words (or aliases, or empty with CONFIG_ENUM_EMPTY). */
+int config_enum_match(const struct config_enum *e, const char *value);
+/* Writes e's words for people into out ("chi-square or graham", "embedded,
+ * ldap or ldap:..."). */
+void config_enum_describe(const struct config_enum *e, char *out, size_t outsize);
 /* Sets or overrides a value (as `-o name=value` on a command line). */
 void config_set(struct config *cfg, const char *name, const char *value);
 
@@ -74,7 +97,7 @@ int config_get_list(struct config *cfg, const char *name, char ***items_r, size_
 int config_split_list(const char *value, char ***items_r, size_t *n_r);
 
 /* Checks every name set in the file against the added tables and every value
- * against its type and bounds. Calls report once per problem with a message
+ * against its type and bounds (and its words, for an enumerated setting). Calls report once per problem with a message
  * "file:line: what is wrong". Returns the number of problems. */
 int config_check(struct config *cfg, void (*report)(const char *msg, void *ctx), void *ctx);
 

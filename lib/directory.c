@@ -1,10 +1,33 @@
 /* directory — the backend-independent part of the users interface (see
- * directory.h): result names and closing. The backends live in
+ * directory.h): result names, errors and closing. The backends live in
  * index/dir_embedded.c and lib/directory_ldap.c. */
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "lib/directory.h"
+
+static _Thread_local char last_error[DIR_ERROR_MAX];
+
+const char *dir_error(void)
+{
+	return last_error;
+}
+
+void dir_clear_error(void)
+{
+	last_error[0] = '\0';
+}
+
+void dir_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof last_error, fmt, ap);
+	va_end(ap);
+}
 
 const char *dir_result_str(enum dir_result r)
 {

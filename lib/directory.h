@@ -5,7 +5,10 @@
  * (index/dir_embedded.c), the LDAP one asks slapd (lib/directory_ldap.c).
  * index/directory_open.c picks the backend from mailkeep.conf.
  *
- * Every call returns one of enum dir_result. DIR_TEMPFAIL means "cannot tell
+ * Backends are thread-safe: calls may come from many threads at once (the
+ * embedded one reads the store in its own read transaction, the LDAP one
+ * keeps a pool of connections), so that one slow lookup never holds up the
+ * others. Every call returns one of enum dir_result. DIR_TEMPFAIL means "cannot tell
  * now" (server down, timeout): callers answer 4xx / NO [UNAVAILABLE], never
  * "user unknown".
  */
@@ -57,27 +60,39 @@ struct directory_ops {
 struct directory {
 	const struct directory_ops *ops;
 	void *impl;
-	char error[256]; /* the last error, for logs and CLI messages */
 };
 
 const char *dir_result_str(enum dir_result r);
 
+#define DIR_ERROR_MAX 256
+/* The words of the last failure of a directory call made by this thread, for
+ * logs and CLI messages; "" if none. Thread-local, so that calls made at once
+ * from several threads (the backends are thread-safe) never mix their errors. */
+const char *dir_error(void);
+/* For backends: sets this thread's error text (every dir_* call clears it). */
+void dir_clear_error(void);
+void dir_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static inline enum dir_result dir_lookup_address(struct directory *d, const char *a, struct dir_user *u)
 {
+	dir_clear_error();
 	return d->ops->lookup_address(d, a, u);
 }
 static inline enum dir_result dir_get_user(struct directory *d, const char *n, struct dir_user *u)
 {
+	dir_clear_error();
 	return d->ops->get_user(d, n, u);
 }
 static inline enum dir_result dir_authenticate(struct directory *d, const char *l, const char *p,
 					       struct dir_user *u)
 {
+	dir_clear_error();
 	return d->ops->authenticate(d, l, p, u);
 }
 static inline enum dir_result dir_list(struct directory *d, int (*cb)(const struct dir_user *, void *),
 				       void *ctx)
 {
+	dir_clear_error();
 	return d->ops->list(d, cb, ctx);
 }
 /* Closes and frees: calls ops->close (impl), then free()s the struct

@@ -135,20 +135,6 @@ int dir_ldap_expand(const char *template, const char *key, struct buf *out)
 
 /* ---- errors and stats ---- */
 
-static void set_error(struct ldap_dir *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(struct ldap_dir *d, const char *fmt, ...)
-{
-	char msg[sizeof d->dir->error];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&d->lock);
-	mk_strlcpy(d->dir->error, msg, sizeof d->dir->error);
-	pthread_mutex_unlock(&d->lock);
-}
-
 static void count(struct ldap_dir *d, unsigned long *counter)
 {
 	pthread_mutex_lock(&d->lock);
@@ -161,7 +147,7 @@ static enum dir_result tempfail(struct ldap_dir *d, const char *what, const char
 	char safe[200];
 
 	log_printable(safe, sizeof safe, detail, strlen(detail));
-	set_error(d, "LDAP %s: %s", what, safe);
+	dir_set_error("LDAP %s: %s", what, safe);
 	log_warn("ldap: %s: %s", what, safe);
 	count(d, &d->stats.failures);
 	return DIR_TEMPFAIL;
@@ -190,8 +176,8 @@ static enum dir_result server_failed(struct ldap_dir *d, const char *what, int r
 	} else {
 		d->unlogged++;
 	}
-	snprintf(d->dir->error, sizeof d->dir->error, "LDAP %s: %s", what, ldap_err2string(rc));
 	pthread_mutex_unlock(&d->lock);
+	dir_set_error("LDAP %s: %s", what, ldap_err2string(rc));
 	if (warn && more > 0)
 		log_warn("ldap: %s: %s (and %lu more failures since the last warning)", what, ldap_err2string(rc), more);
 	else if (warn)
@@ -210,10 +196,11 @@ static int server_held(struct ldap_dir *d)
 	if (held) {
 		d->stats.failures++;
 		d->unlogged++;
-		snprintf(d->dir->error, sizeof d->dir->error,
-			 "LDAP server did not answer within timeout; next try in %.1fs", d->hold_until - now);
 	}
+	double wait = d->hold_until - now;
 	pthread_mutex_unlock(&d->lock);
+	if (held)
+		dir_set_error("LDAP server did not answer within timeout; next try in %.1fs", wait);
 	return held;
 }
 
@@ -648,7 +635,7 @@ static enum dir_result lookup(struct ldap_dir *d, char kind, const char *key, st
 	}
 	if (rc < 0) {
 		r = DIR_ERROR;
-		set_error(d, "LDAP filter too long or invalid");
+		dir_set_error("LDAP filter too long or invalid");
 	} else if (rc == 1) {
 		r = DIR_NOTFOUND;
 	} else {

@@ -1,7 +1,7 @@
 /* log — Postfix-shaped logging to syslog (LOG_MAIL) or stderr.
  *
  * Lines look like Postfix's so pflogsumm and fail2ban read them:
- *   mailkeep/smtpin[123]: 4F1A2B3C: to=<bob@example.org>, relay=local, delay=0.2, dsn=2.0.0, status=sent
+ *   mailkeep/local[123]: 4F1A2B3C: to=<bob@example.org>, relay=local, delay=0.2, dsn=2.0.0, status=sent
  * log_info/log_warn report; log_fatal is for a broken environment (exits 1);
  * log_panic for a broken invariant of ours (aborts). Untrusted text must go
  * through log_printable before it is logged.
@@ -18,6 +18,12 @@ void log_open(const char *ident, enum log_target target);
 void log_set_verbose(int verbose);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* As log_info/log_warn, in the name of another service of the same program:
+ * the ident's last component replaced by svc ("mailkeep/smtpin" logs its
+ * sessions as "mailkeep/smtpd", its queue lines as "mailkeep/qmgr"), so
+ * pflogsumm and fail2ban find the lines where Postfix's would be. */
+void log_info_as(const char *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_warn_as(const char *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

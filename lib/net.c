@@ -293,7 +293,10 @@ int net_drop_privileges(const char *user, char *err, size_t errsize)
 		snprintf(err, errsize, "user \"%s\" has uid 0: refusing to run as root", user);
 		return -1;
 	}
-	if (setgroups(1, &pw.pw_gid) < 0 || setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) < 0 ||
+	/* initgroups keeps the user's supplementary groups (/etc/group): a TLS key
+	 * of group ssl-cert, mode 0640, stays readable for reloads on SIGHUP */
+	if (initgroups(pw.pw_name, pw.pw_gid) < 0 ||
+	    setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) < 0 ||
 	    setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid) < 0) {
 		snprintf(err, errsize, "cannot switch to user \"%s\": %s", user, strerror(errno));
 		return -1;

@@ -16,7 +16,8 @@ int net_listen(const char *spec, int backlog, char *err, size_t errsize);
 int net_connect(const char *spec, double timeout, char *err, size_t errsize);
 /* Formats a peer address as text ("127.0.0.1", "::1", "unix"). */
 void net_addr_str(const struct sockaddr *sa, socklen_t len, char *out, size_t outsize);
-/* Drops root to user (name) after ports are bound: setgroups, setgid, setuid,
+/* Drops root to user (name) after ports are bound: initgroups (the user's
+ * groups in /etc/group stay, e.g. ssl-cert for a TLS key), setgid, setuid,
  * and checks root cannot be regained. No-op if not root or user is NULL/"".
  * Returns 0 or -1 with err. */
 int net_drop_privileges(const char *user, char *err, size_t errsize);

@@ -1,8 +1,12 @@
-/* tls — OpenSSL 3 contexts with safe defaults, and self-signed certificates
- * for `mailkeep init` (see tls.h). */
+/* tls — OpenSSL 3 contexts with safe defaults, a server context that SIGHUP
+ * can replace (certificate renewal), and self-signed certificates for
+ * `mailkeep init` (see tls.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +19,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "lib/log.h"
 #include "lib/tls.h"
 
 /* TLS 1.2 ciphers: forward secrecy and AEAD only. TLS 1.3 keeps OpenSSL's list. */
@@ -25,7 +30,9 @@
 const char *tls_last_error(void)
 {
 	static __thread char text[256];
-	unsigned long e = ERR_peek_last_error();
+	/* the first error queued is the cause ("PEM routines::no start line");
+	 * the ones after it say what failed because of it ("SSL routines::PEM lib") */
+	unsigned long e = ERR_peek_error();
 
 	if (e == 0)
 		return "no OpenSSL error";
@@ -65,7 +72,13 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *e
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errsize, "%s: cannot load private key: %s", key_file, tls_last_error());
+		/* the usual renewal mistake: one file renewed and not the other */
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+			snprintf(err, errsize, "%s does not match the certificate in %s: %s",
+				 key_file, cert_file, tls_last_error());
+		else
+			snprintf(err, errsize, "%s: cannot load private key: %s", key_file,
+				 tls_last_error());
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -78,6 +91,187 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *e
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+void tls_ctx_describe(SSL_CTX *ctx, char *out, size_t outsize)
+{
+	X509 *x = ctx != NULL ? SSL_CTX_get0_certificate(ctx) : NULL;
+	BIO *b;
+	int n;
+
+	if (outsize == 0)
+		return;
+	out[0] = '\0';
+	if (x == NULL) {
+		snprintf(out, outsize, "no certificate");
+		return;
+	}
+	b = BIO_new(BIO_s_mem());
+	if (b == NULL) {
+		snprintf(out, outsize, "(cannot describe the certificate: out of memory)");
+		return;
+	}
+	/* RFC 2253 form escapes control characters: the line is safe to log */
+	BIO_puts(b, "subject ");
+	X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
+	BIO_puts(b, ", issuer ");
+	X509_NAME_print_ex(b, X509_get_issuer_name(x), 0, XN_FLAG_RFC2253);
+	BIO_puts(b, ", notAfter ");
+	ASN1_TIME_print(b, X509_get0_notAfter(x));
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+		BIO_puts(b, ", EXPIRED");
+	if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+		BIO_puts(b, ", NOT YET VALID (notBefore ");
+		ASN1_TIME_print(b, X509_get0_notBefore(x));
+		BIO_puts(b, ")");
+	}
+	n = BIO_read(b, out, (int)(outsize > 1 ? outsize - 1 : 0));
+	out[n > 0 ? n : 0] = '\0';
+	BIO_free(b);
+}
+
+/* 0 if this process can open path for reading; else -1 with why in msg. */
+static int check_readable(const char *path, const char *what, char *msg, size_t msgsize)
+{
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	char pwbuf[2048], grbuf[2048], uname[64], gname[64];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e;
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	e = errno;
+	if (e != EACCES || geteuid() == 0) {
+		snprintf(msg, msgsize, "%s: cannot read the %s: %s", path, what, strerror(e));
+		return -1;
+	}
+	/* The daemons read the files as root at start, then drop privileges. */
+	if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp != NULL)
+		snprintf(uname, sizeof(uname), "%s", pw.pw_name);
+	else
+		snprintf(uname, sizeof(uname), "%ld", (long)geteuid());
+	if (getgrgid_r(getegid(), &gr, grbuf, sizeof(grbuf), &grp) == 0 && grp != NULL)
+		snprintf(gname, sizeof(gname), "%s", gr.gr_name);
+	else
+		snprintf(gname, sizeof(gname), "%ld", (long)getegid());
+	snprintf(msg, msgsize,
+		 "%s: cannot read the %s: %s; this process runs as user %s (group %s) since it "
+		 "dropped privileges, so a file only root can read cannot be read again: make it "
+		 "readable by a group of that user (Debian: chgrp ssl-cert, chmod 0640, adduser %s "
+		 "ssl-cert) and the directories above it searchable",
+		 path, what, strerror(e), uname, gname, uname);
+	return -1;
+}
+
+void tls_holder_init(struct tls_holder *h, const char *cert_file, const char *key_file)
+{
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->lock, NULL);
+	h->cert_file = strdup(cert_file != NULL ? cert_file : "");
+	h->key_file = strdup(key_file != NULL ? key_file : "");
+	if (h->cert_file == NULL || h->key_file == NULL)
+		abort();
+}
+
+int tls_holder_load(struct tls_holder *h, char *msg, size_t msgsize)
+{
+	SSL_CTX *ctx, *old;
+
+	if (h->cert_file[0] == '\0' || h->key_file[0] == '\0') {
+		snprintf(msg, msgsize, "no %s file is set",
+			 h->cert_file[0] == '\0' ? "certificate" : "key");
+		return -1;
+	}
+	if (check_readable(h->cert_file, "certificate", msg, msgsize) < 0 ||
+	    check_readable(h->key_file, "private key", msg, msgsize) < 0)
+		return -1;
+	ctx = tls_server_ctx_new(h->cert_file, h->key_file, msg, msgsize);
+	if (ctx == NULL)
+		return -1;
+	tls_ctx_describe(ctx, msg, msgsize);
+	pthread_mutex_lock(&h->lock);
+	old = h->ctx;
+	h->ctx = ctx;
+	pthread_mutex_unlock(&h->lock);
+	/* connections on the old context hold their own references (SSL_new) */
+	SSL_CTX_free(old);
+	return 0;
+}
+
+/* One log line, as svc (log_info_as) or as the program itself (svc NULL). */
+static void say(const char *svc, int warn, const char *line)
+{
+	if (svc != NULL && warn)
+		log_warn_as(svc, "%s", line);
+	else if (svc != NULL)
+		log_info_as(svc, "%s", line);
+	else if (warn)
+		log_warn("%s", line);
+	else
+		log_info("%s", line);
+}
+
+int tls_holder_reload(struct tls_holder *h, const char *svc)
+{
+	char msg[1024], old[512], line[2600];
+	SSL_CTX *ctx;
+
+	if (tls_holder_load(h, msg, sizeof(msg)) == 0) {
+		snprintf(line, sizeof(line),
+			 "TLS certificate reloaded from %s and %s: %s; new connections use it",
+			 h->cert_file, h->key_file, msg);
+		say(svc, 0, line);
+		return 0;
+	}
+	ctx = tls_holder_get(h);
+	if (ctx == NULL) {
+		snprintf(line, sizeof(line), "TLS certificate not loaded: %s; TLS stays off", msg);
+	} else {
+		tls_ctx_describe(ctx, old, sizeof(old));
+		SSL_CTX_free(ctx);
+		snprintf(
+		    line, sizeof(line),
+		    "TLS certificate not reloaded: %s; still serving the one loaded before (%s)",
+		    msg, old);
+	}
+	say(svc, 1, line);
+	return -1;
+}
+
+SSL_CTX *tls_holder_get(struct tls_holder *h)
+{
+	SSL_CTX *ctx;
+
+	pthread_mutex_lock(&h->lock);
+	ctx = h->ctx;
+	if (ctx != NULL && SSL_CTX_up_ref(ctx) != 1)
+		ctx = NULL;
+	pthread_mutex_unlock(&h->lock);
+	return ctx;
+}
+
+int tls_holder_ready(struct tls_holder *h)
+{
+	int ready;
+
+	pthread_mutex_lock(&h->lock);
+	ready = h->ctx != NULL;
+	pthread_mutex_unlock(&h->lock);
+	return ready;
+}
+
+void tls_holder_destroy(struct tls_holder *h)
+{
+	pthread_mutex_lock(&h->lock);
+	SSL_CTX_free(h->ctx);
+	h->ctx = NULL;
+	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_destroy(&h->lock);
+	free(h->cert_file);
+	free(h->key_file);
+	h->cert_file = h->key_file = NULL;
 }
 
 SSL_CTX *tls_client_ctx_new(const char *ca_file, char *err, size_t errsize)

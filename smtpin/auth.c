@@ -27,9 +27,7 @@ static void auth_work(void *arg)
 	struct auth_job *j = arg;
 	struct server *srv = j->s->srv;
 
-	pthread_mutex_lock(&srv->dir_lock);
 	j->result = dir_authenticate(srv->dir, j->login, j->password, &j->user);
-	pthread_mutex_unlock(&srv->dir_lock);
 }
 
 static void auth_done(void *arg)
@@ -45,11 +43,11 @@ static void auth_done(void *arg)
 			s->cnt_ok[SMTP_AUTH]++;
 			session_reply(s, "235 2.7.0 Authentication successful");
 		} else if (j->result == DIR_TEMPFAIL) {
-			log_warn("%s: SASL %s authentication failed: temporary failure", s->client,
+			log_warn_as("smtpd", "%s: SASL %s authentication failed: temporary failure", s->client,
 				 s->sasl_method);
 			session_reply(s, "454 4.7.0 Temporary authentication failure");
 		} else {
-			log_warn("%s: SASL %s authentication failed: authentication failure",
+			log_warn_as("smtpd", "%s: SASL %s authentication failed: authentication failure",
 				 s->client, s->sasl_method);
 			session_reply(
 			    s, "535 5.7.8 Error: authentication failed: authentication failure");
@@ -102,7 +100,7 @@ static void plain(struct session *s, const char *b64, size_t len)
 	const char *password = nul2 + 1;
 	if (authzid[0] && strcmp(authzid, authcid) != 0) {
 		s->state = SS_CMD;
-		log_warn("%s: SASL PLAIN authentication failed: authorization identity differs",
+		log_warn_as("smtpd", "%s: SASL PLAIN authentication failed: authorization identity differs",
 			 s->client);
 		session_reply(
 		    s, "535 5.7.8 Error: authentication failed: authorization identity differs");

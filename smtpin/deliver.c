@@ -2,7 +2,8 @@
  *
  * Both block (an LDAP round trip; store_deliver waits for the durable group
  * commit), so both run on the job pool and answer on the loop thread. "250"
- * is said only after store_deliver returned 0; any store error is "451 4.3.0"
+ * is said only after store_deliver returned 0; a full store or disk is
+ * "452 4.3.1" (RFC 3463: mail system full), any other store error "451 4.3.0",
  * and, store_deliver being one transaction, nothing was stored. The bytes
  * stored are our Received: header followed by exactly what the client sent;
  * the envelope goes into each recipient's metadata, never into the bytes.
@@ -33,14 +34,12 @@ static void lookup_work(void *arg)
 		j->result = DIR_TEMPFAIL;
 		return;
 	}
-	pthread_mutex_lock(&srv->dir_lock);
 	j->result = dir_lookup_address(srv->dir, j->addr, &j->user);
 	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR) {
 		char addr[SMTP_ADDR_MAX + 1];
 		PRINTABLE(addr, j->addr);
-		log_warn("recipient lookup of <%s> failed: %s", addr, srv->dir->error);
+		log_warn_as("smtpd", "recipient lookup of <%s> failed: %s", addr, dir_error());
 	}
-	pthread_mutex_unlock(&srv->dir_lock);
 }
 
 static void lookup_done(void *arg)
@@ -126,6 +125,19 @@ static void deliver_work(void *arg)
 					     (int64_t)time(NULL), j->rcpts, j->n, j->hash);
 }
 
+/* The reply code and enhanced status for a store error: 452 4.3.1 for a full
+ * store (the sender keeps the mail and retries; Postfix says the same when its
+ * queue file system is full), 451 4.3.0 for anything else. */
+static const char *store_reply_code(int err, const char **dsn_r)
+{
+	if (err == STORE_EFULL) {
+		*dsn_r = "4.3.1";
+		return "452";
+	}
+	*dsn_r = "4.3.0";
+	return "451";
+}
+
 static void deliver_done(void *arg)
 {
 	struct deliver_job *j = arg;
@@ -135,7 +147,7 @@ static void deliver_done(void *arg)
 	char from[SMTP_ADDR_MAX + 1];
 
 	PRINTABLE(from, s->from.addr);
-	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
+	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
 		 j->n);
 	for (size_t i = 0; i < j->n; i++) {
 		char to[SMTP_ADDR_MAX + 1];
@@ -143,22 +155,30 @@ static void deliver_done(void *arg)
 		PRINTABLE(to, s->rcpts[i].addr);
 		if (r == 0) {
 			ok++;
-			log_info("%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
 				 "(delivered to %s mailbox of %s)",
 				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
 				 j->rcpts[i].user);
 		} else {
-			log_warn("%s: to=<%s>, relay=local, delay=%.2f, dsn=4.3.0, status=deferred "
-				 "(store: %s)",
-				 s->qid, to, delay, store_strerror(r));
+			const char *dsn;
+			store_reply_code(r, &dsn);
+			log_warn_as("local",
+				    "%s: to=<%s>, relay=local, delay=%.2f, dsn=%s, status=deferred "
+				    "(store: %s)",
+				    s->qid, to, delay, dsn, store_strerror(r));
 		}
 		if (s->lmtp && !s->closed) {
+			const char *dsn, *code = store_reply_code(r, &dsn);
 			if (r == 0)
 				session_reply(s, "250 2.0.0 <%s> Ok: queued as %s", to, s->qid);
+			else if (r == STORE_EFULL)
+				session_reply(s,
+					      "%s %s <%s> Error: insufficient system storage (%s)",
+					      code, dsn, to, store_strerror(r));
 			else
-				session_reply(
-				    s, "451 4.3.0 <%s> Error: could not store the message (%s)", to,
-				    store_strerror(r));
+				session_reply(s,
+					      "%s %s <%s> Error: could not store the message (%s)",
+					      code, dsn, to, store_strerror(r));
 		}
 	}
 	if (!s->lmtp && !s->closed) {
@@ -166,14 +186,20 @@ static void deliver_done(void *arg)
 			s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
 			session_reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 		} else {
-			session_reply(s, "451 4.3.0 Error: could not store the message (%s)",
-				      store_strerror(j->rc != 0 ? j->rc : j->rcpts[0].result));
+			int r = j->rc != 0 ? j->rc : j->rcpts[0].result;
+			const char *dsn, *code = store_reply_code(r, &dsn);
+			if (r == STORE_EFULL)
+				session_reply(s, "%s %s Error: insufficient system storage (%s)",
+					      code, dsn, store_strerror(r));
+			else
+				session_reply(s, "%s %s Error: could not store the message (%s)",
+					      code, dsn, store_strerror(r));
 		}
 	} else if (s->lmtp && ok > 0) {
 		s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
 	}
 	if (ok > 0)
-		log_info("%s: removed", s->qid);
+		log_info_as("qmgr", "%s: removed", s->qid);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->metas[i]);
 	free(j->metas);

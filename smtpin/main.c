@@ -7,7 +7,9 @@
  * to mail_owner, opens the store and the user directory, then runs one
  * libevent loop plus a pool of threads for the blocking work. SIGTERM stops
  * accepting, lets deliveries in flight finish (their 250 is only said once
- * stored), and exits. See mailkeep-smtpin(8) and doc/smtpin.md.
+ * stored), and exits. SIGHUP loads the TLS certificate and key again (a
+ * renewal) for new connections; open sessions keep the one they started
+ * with. See mailkeep-smtpin(8) and doc/smtpin.md.
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -173,7 +175,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: restart mailkeep-smtpin to reload its configuration");
+		/* certificate renewal (certbot's deploy hook); sessions keep their context */
+		log_info("SIGHUP: loading the TLS certificate again (other changes to the "
+			 "configuration take a restart of mailkeep-smtpin)");
+		smtpin_tls_reload(srv);
 		return;
 	}
 	if (srv->stopping)
@@ -290,6 +295,8 @@ int main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
+	/* a SIGHUP before the event loop handles it (below) must not kill us */
+	signal(SIGHUP, SIG_IGN);
 
 	srv->cfg = params_load(conf, err, sizeof(err));
 	if (srv->cfg == NULL) {
@@ -328,7 +335,6 @@ int main(int argc, char **argv)
 		log_fatal("cannot open the store: %s", err);
 	if (spam_attach(srv->store, srv->cfg) < 0)
 		log_fatal("the spam filter settings are unusable");
-	pthread_mutex_init(&srv->dir_lock, NULL);
 	if (directory_open(srv->cfg, srv->store, &srv->dir, err, sizeof(err)) < 0)
 		log_fatal("cannot open the user directory: %s", err);
 
@@ -376,6 +382,7 @@ int main(int argc, char **argv)
 	}
 	dir_close(&srv->dir);
 	store_close(&srv->store);
+	tls_holder_destroy(&srv->tls);
 	log_info("terminated");
 	return 0;
 }

@@ -124,11 +124,11 @@ int postscreen_load(struct server *srv, char *err, size_t errsize)
 int postscreen_fail(struct session *s, const char *test, enum ps_action action, const char *detail)
 {
 	s->ps_failed = 1;
-	log_info("%s from %s after %s: %s", test, s->ps_client,
+	log_info_as("postscreen", "%s from %s after %s: %s", test, s->ps_client,
 		 s->last_cmd[0] ? s->last_cmd : "CONNECT", detail);
 	if (action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
-		log_info("DISCONNECT %s", s->ps_client);
+		log_info_as("postscreen", "DISCONNECT %s", s->ps_client);
 		session_quit(s);
 		return 1;
 	}
@@ -146,13 +146,13 @@ static void greet_finish(struct session *s)
 	if (srv->ps_nsites > 0) {
 		if (s->dnsbl_score >= srv->ps_threshold && s->dnsbl_score > 0) {
 			s->ps_failed = 1;
-			log_info("DNSBL rank %d for %s", s->dnsbl_score, s->ps_client);
+			log_info_as("postscreen", "DNSBL rank %d for %s", s->dnsbl_score, s->ps_client);
 			if (srv->ps_dnsbl_action == PS_DROP) {
 				session_reply(
 				    s,
 				    "521 5.7.1 Service unavailable; client [%s] blocked using %s",
 				    s->addr, s->dnsbl_hit);
-				log_info("DISCONNECT %s", s->ps_client);
+				log_info_as("postscreen", "DISCONNECT %s", s->ps_client);
 				session_quit(s);
 				return;
 			}
@@ -163,13 +163,13 @@ static void greet_finish(struct session *s)
 				    s->addr, s->dnsbl_hit);
 		} else if (srv->ps_allow_threshold < 0 &&
 			   s->dnsbl_score <= srv->ps_allow_threshold) {
-			log_info("PASS NEW %s (allowlisted by DNS, score %d)", s->ps_client,
+			log_info_as("postscreen", "PASS NEW %s (allowlisted by DNS, score %d)", s->ps_client,
 				 s->dnsbl_score);
 			s->ps_subject = 0;
 		}
 	}
 	if (s->ps_subject && !s->ps_failed) {
-		log_info("PASS NEW %s", s->ps_client);
+		log_info_as("postscreen", "PASS NEW %s", s->ps_client);
 		/* without deep tests the verdict is final now; with them, at the end */
 		if (!srv->ps_pipe && !srv->ps_nonsmtp && !srv->ps_bare)
 			postscreen_end(s);
@@ -230,9 +230,9 @@ void postscreen_start(struct session *s)
 		session_greet_done(s);
 		return;
 	}
-	log_info("CONNECT from %s to [%s]:%s", s->ps_client, s->lst->spec, "smtp");
+	log_info_as("postscreen", "CONNECT from %s to [%s]:%s", s->ps_client, s->lst->spec, "smtp");
 	if (srv->ps_access_mynetworks && s->mynetworks) {
-		log_info("ALLOWLISTED %s", s->ps_client);
+		log_info_as("postscreen", "ALLOWLISTED %s", s->ps_client);
 		session_greet_done(s);
 		return;
 	}
@@ -240,17 +240,17 @@ void postscreen_start(struct session *s)
 	    srv->ps_cidr ? cidr_lookup(srv->ps_cidr, srv->ps_ncidr, s->addr) : NULL;
 	if (action != NULL &&
 	    (strcasecmp(action, "permit") == 0 || strcasecmp(action, "ok") == 0)) {
-		log_info("ALLOWLISTED %s", s->ps_client);
+		log_info_as("postscreen", "ALLOWLISTED %s", s->ps_client);
 		session_greet_done(s);
 		return;
 	}
 	if (action != NULL && strcasecmp(action, "reject") == 0) {
-		log_info("DENYLISTED %s", s->ps_client);
+		log_info_as("postscreen", "DENYLISTED %s", s->ps_client);
 		s->ps_failed = 1;
 		if (srv->ps_deny_action == PS_DROP) {
 			session_reply(s, "521 5.3.2 %s Service currently unavailable",
 				      srv->hostname);
-			log_info("DISCONNECT %s", s->ps_client);
+			log_info_as("postscreen", "DISCONNECT %s", s->ps_client);
 			session_quit(s);
 			return;
 		}
@@ -259,7 +259,7 @@ void postscreen_start(struct session *s)
 				 "550 5.3.2 Service currently unavailable");
 	}
 	if (!s->ps_failed && cache_passed(s)) {
-		log_info("PASS OLD %s", s->ps_client);
+		log_info_as("postscreen", "PASS OLD %s", s->ps_client);
 		session_greet_done(s);
 		return;
 	}
@@ -305,11 +305,11 @@ void postscreen_pregreet(struct session *s)
 	size_t k = evbuffer_copyout(in, raw, n < sizeof(raw) ? n : sizeof(raw));
 	log_printable(text, sizeof(text), raw, k);
 	s->ps_failed = 1;
-	log_info("PREGREET %zu after %.2f from %s: %s", n, mk_now() - s->t_connect, s->ps_client,
+	log_info_as("postscreen", "PREGREET %zu after %.2f from %s: %s", n, mk_now() - s->t_connect, s->ps_client,
 		 text);
 	if (s->srv->ps_greet_action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
-		log_info("DISCONNECT %s", s->ps_client);
+		log_info_as("postscreen", "DISCONNECT %s", s->ps_client);
 		session_quit(s);
 		return;
 	}
@@ -335,7 +335,7 @@ static void put_done(void *arg)
 	struct ps_put_job *j = arg;
 
 	if (j->rc != 0)
-		log_warn("postscreen cache: cannot record %s: %s", j->addr, store_strerror(j->rc));
+		log_warn_as("postscreen", "postscreen cache: cannot record %s: %s", j->addr, store_strerror(j->rc));
 	free(j);
 }
 

@@ -335,7 +335,7 @@ static int apply_action(struct restr_eval *e, const char *action)
 		return set_reply(e, code, word[0] == '4' ? "4.7.1" : "5.7.1",
 				 *text ? text : "Access denied");
 	}
-	log_warn("unknown access action \"%s\": treated as DUNNO", word);
+	log_warn_as("smtpd", "unknown access action \"%s\": treated as DUNNO", word);
 	return V_DUNNO;
 }
 
@@ -380,7 +380,7 @@ static void dnsbl_cb(const struct dns_answer *a, void *arg)
 		return;
 	}
 	if (it->type == R_PERMIT_DNSWL) {
-		log_info("%s: permit_dnswl_client: %s listed in %s", s->qid[0] ? s->qid : "NOQUEUE",
+		log_info_as("smtpd", "%s: permit_dnswl_client: %s listed in %s", s->qid[0] ? s->qid : "NOQUEUE",
 			 s->client, it->site->domain);
 		eval_resume(e, V_PERMIT);
 		return;
@@ -477,7 +477,7 @@ static void grey_done(void *arg)
 	int v = V_DUNNO;
 
 	if (g->rc != 0) {
-		log_warn("greylist unavailable (%s): accepting mail from %s", store_strerror(g->rc),
+		log_warn_as("smtpd", "greylist unavailable (%s): accepting mail from %s", store_strerror(g->rc),
 			 s->client);
 	} else if (g->verdict == GREYLIST_DEFER) {
 		char text[400];

@@ -126,7 +126,7 @@ static void log_disconnect(struct session *s)
 		snprintf(p, left, " commands=%u", total);
 	else
 		snprintf(p, left, " commands=%u/%u", ok, total);
-	log_info("disconnect from %s%s", s->client, line);
+	log_info_as("smtpd", "disconnect from %s%s", s->client, line);
 }
 
 static void reset_transaction(struct session *s)
@@ -150,7 +150,7 @@ void session_close(struct session *s, const char *why)
 	if (s->closed)
 		return;
 	if (why != NULL)
-		log_info("%s after %s from %s", why, s->last_cmd[0] ? s->last_cmd : "CONNECT",
+		log_info_as("smtpd", "%s after %s from %s", why, s->last_cmd[0] ? s->last_cmd : "CONNECT",
 			 s->client);
 	log_disconnect(s);
 	if (s->lst->kind != LISTEN_LMTP)
@@ -255,14 +255,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		/* implicit TLS: the handshake is done */
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
-		log_info("Anonymous TLS connection established from %s: %s", s->client,
+		log_info_as("smtpd", "Anonymous TLS connection established from %s: %s", s->client,
 			 s->tls_info);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (!s->quitting) {
 			session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->hostname);
-			log_info("timeout after %s from %s",
+			log_info_as("smtpd", "timeout after %s from %s",
 				 s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
 			/* if the peer does not read either, the next timeout closes */
 			struct timeval tv = {5, 0};
@@ -283,7 +283,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 			if (e != 0) {
 				char msg[256];
 				ERR_error_string_n(e, msg, sizeof(msg));
-				log_info("SSL error from %s: %s", s->client, msg);
+				log_info_as("smtpd", "SSL error from %s: %s", s->client, msg);
 			}
 		}
 		if (s->busy) {
@@ -310,7 +310,7 @@ void session_tls_failed(struct session *s)
 
 	if (e != 0)
 		ERR_error_string_n(e, msg, sizeof(msg));
-	log_info("SSL_accept error from %s: %s", s->client, msg);
+	log_info_as("smtpd", "SSL_accept error from %s: %s", s->client, msg);
 	session_close(s, "lost connection");
 }
 
@@ -354,14 +354,14 @@ void session_logreject(struct session *s, const char *stage, const char *reply)
 	PRINTABLE(from, s->from.addr);
 	PRINTABLE(to, s->cur.addr);
 	if (strcmp(stage, "RCPT") == 0)
-		log_info("%s: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+		log_info_as("smtpd", "%s: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
 			 s->nrcpt ? s->qid : "NOQUEUE", s->client, reply, from, to,
 			 s->lmtp    ? "LMTP"
 			 : s->esmtp ? "ESMTP"
 				    : "SMTP",
 			 s->helo);
 	else
-		log_info("%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
+		log_info_as("smtpd", "%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
 			 s->nrcpt ? s->qid : "NOQUEUE", stage, s->client, reply, from,
 			 s->lmtp    ? "LMTP"
 			 : s->esmtp ? "ESMTP"
@@ -374,7 +374,7 @@ void session_logreject(struct session *s, const char *stage, const char *reply)
 static void send_ehlo(struct session *s)
 {
 	struct server *srv = s->srv;
-	int tls_offer = srv->tls != NULL && !s->tls && srv->tls_level > 0;
+	int tls_offer = !s->tls && smtpin_tls_ready(srv);
 	int auth_offer =
 	    srv->sasl && srv->dir != NULL && (s->tls || !srv->tls_auth_only) && !s->lmtp;
 
@@ -557,10 +557,10 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		mk_strlcpy(r->user, user, sizeof(r->user));
 		if (s->nrcpt == 1) {
 			if (s->authed)
-				log_info("%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid,
+				log_info_as("smtpd", "%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid,
 					 s->client, s->sasl_method, s->sasl_user);
 			else
-				log_info("%s: client=%s", s->qid, s->client);
+				log_info_as("smtpd", "%s: client=%s", s->qid, s->client);
 		}
 		s->cnt_ok[SMTP_RCPT]++;
 		session_reply(s, "250 2.1.5 Ok");
@@ -707,7 +707,7 @@ static void message_end(struct session *s)
 	if (refuse) {
 		char from[SMTP_ADDR_MAX + 1];
 		PRINTABLE(from, s->from.addr);
-		log_info("%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
+		log_info_as("smtpd", "%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
 			 s->qid[0] ? s->qid : "NOQUEUE", s->in_bdat ? "BDAT" : "END-OF-MESSAGE",
 			 s->client, refuse, from, s->lmtp ? "LMTP" : "ESMTP", s->helo);
 		if (s->lmtp && s->nrcpt > 0)
@@ -794,7 +794,7 @@ static void cmd_starttls(struct session *s, const struct smtp_command *c)
 		session_reply(s, "554 5.5.1 Error: TLS already active");
 		return;
 	}
-	if (s->srv->tls == NULL || s->srv->tls_level == 0 || s->lmtp) {
+	if (!smtpin_tls_ready(s->srv) || s->lmtp) {
 		session_reply(s, "502 5.5.1 Error: command not implemented");
 		return;
 	}
@@ -891,10 +891,11 @@ static void do_command(struct session *s, const char *line, size_t len)
 		break;
 	case SMTP_HELP:
 		s->cnt_ok[c.verb]++;
-		session_reply(
-		    s, "214 2.0.0 Commands: %s MAIL RCPT DATA BDAT RSET NOOP QUIT HELP%s%s",
-		    s->lmtp ? "LHLO" : "HELO EHLO", s->srv->tls && !s->lmtp ? " STARTTLS" : "",
-		    s->srv->sasl ? " AUTH" : "");
+		session_reply(s,
+			      "214 2.0.0 Commands: %s MAIL RCPT DATA BDAT RSET NOOP QUIT HELP%s%s",
+			      s->lmtp ? "LHLO" : "HELO EHLO",
+			      smtpin_tls_ready(s->srv) && !s->lmtp ? " STARTTLS" : "",
+			      s->srv->sasl ? " AUTH" : "");
 		break;
 	case SMTP_VRFY:
 	case SMTP_EXPN:
@@ -950,7 +951,7 @@ static void session_input(struct session *s)
 
 		if (s->errors >= s->srv->hard_errors) {
 			session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->hostname);
-			log_info("too many errors after %s from %s", s->last_cmd, s->client);
+			log_info_as("smtpd", "too many errors after %s from %s", s->last_cmd, s->client);
 			session_quit(s);
 			break;
 		}
@@ -993,7 +994,7 @@ static void session_input(struct session *s)
 		if (eol.pos < 0) {
 			if (avail > s->srv->line_max) {
 				session_reply(s, "500 5.5.0 Error: line too long");
-				log_info("line too long (%zu bytes) from %s", avail, s->client);
+				log_info_as("smtpd", "line too long (%zu bytes) from %s", avail, s->client);
 				session_quit(s);
 			}
 			break;
@@ -1077,7 +1078,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 		bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	}
 	if (bev == NULL) {
-		log_warn("cannot set up a connection from %s", s->client);
+		log_warn_as("smtpd", "cannot set up a connection from %s", s->client);
 		close(fd);
 		session_free(s);
 		return;
@@ -1088,11 +1089,11 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	srv->sessions = s;
 	srv->nsessions++;
 	install_bev(s, bev);
-	log_info("connect from %s", s->client);
+	log_info_as("smtpd", "connect from %s", s->client);
 
 	if (srv->nsessions > srv->conn_limit) {
 		session_reply(s, "421 4.3.2 %s Service currently unavailable", srv->hostname);
-		log_warn("connection limit %d reached: %s refused", srv->conn_limit, s->client);
+		log_warn_as("smtpd", "connection limit %d reached: %s refused", srv->conn_limit, s->client);
 		session_quit(s);
 		return;
 	}
@@ -1104,7 +1105,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 		if (n > srv->conn_per_client && !s->mynetworks) {
 			session_reply(s, "421 4.7.0 %s Error: too many connections from %s",
 				      srv->hostname, s->addr);
-			log_warn("too many connections from %s", s->client);
+			log_warn_as("smtpd", "too many connections from %s", s->client);
 			session_quit(s);
 			return;
 		}

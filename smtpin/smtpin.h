@@ -24,6 +24,7 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/directory.h"
+#include "lib/tls.h"
 #include "smtpin/data.h"
 #include "smtpin/parse.h"
 
@@ -111,8 +112,7 @@ struct server {
 	struct evdns_base *dns;
 	struct store *store;
 	struct directory *dir;
-	pthread_mutex_t dir_lock; /* the directory backends are not thread-safe */
-	SSL_CTX *tls;
+	struct tls_holder tls; /* replaced on SIGHUP (smtpin_tls_reload) */
 	struct jobs *jobs;
 
 	struct listener *listeners;
@@ -327,6 +327,12 @@ void policy_query(struct session *s, const char *service,
 
 /* tls.c */
 int smtpin_tls_init(struct server *srv, char *err, size_t errsize);
+/* SIGHUP: loads smtpd_tls_cert_file and smtpd_tls_key_file again for new
+ * connections; on failure logs why and keeps the context it had. */
+void smtpin_tls_reload(struct server *srv);
+/* 1 if STARTTLS (and smtps) can be served: TLS is not "none" and a
+ * certificate is loaded. */
+int smtpin_tls_ready(struct server *srv);
 /* Wraps the session's connection in TLS (after "220 Ready to start TLS"). */
 int session_starttls(struct session *s);
 struct bufferevent *tls_accept_bev(struct server *srv, int fd);

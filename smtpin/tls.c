@@ -1,7 +1,8 @@
 /* tls — STARTTLS and implicit TLS for sessions, on libevent's OpenSSL
  * bufferevents. The context comes from lib/tls.c (TLS 1.2 minimum, no
  * compression or renegotiation); the files are smtpd_tls_cert_file and
- * smtpd_tls_key_file. */
+ * smtpd_tls_key_file, loaded again on SIGHUP (a renewed certificate) for the
+ * connections that start after it. */
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -15,8 +16,9 @@ int smtpin_tls_init(struct server *srv, char *err, size_t errsize)
 {
 	const char *cert = config_get(srv->cfg, "smtpd_tls_cert_file");
 	const char *key = config_get(srv->cfg, "smtpd_tls_key_file");
+	char msg[1024];
 
-	srv->tls = NULL;
+	tls_holder_init(&srv->tls, cert, key);
 	if (srv->tls_level == 0)
 		return 0;
 	if (cert == NULL || key == NULL || access(cert, R_OK) != 0 || access(key, R_OK) != 0) {
@@ -26,12 +28,32 @@ int smtpin_tls_init(struct server *srv, char *err, size_t errsize)
 				 cert ? cert : "(cert)", key ? key : "(key)");
 			return -1;
 		}
-		log_warn("no TLS certificate (%s): STARTTLS is not offered",
-			 cert ? cert : "smtpd_tls_cert_file");
+		log_warn_as("smtpd",
+			    "no TLS certificate (%s): no STARTTLS until a SIGHUP loads one",
+			    cert ? cert : "smtpd_tls_cert_file");
 		return 0;
 	}
-	srv->tls = tls_server_ctx_new(cert, key, err, errsize);
-	return srv->tls ? 0 : -1;
+	if (tls_holder_load(&srv->tls, msg, sizeof(msg)) < 0) {
+		snprintf(err, errsize, "%s", msg);
+		return -1;
+	}
+	log_info_as("smtpd", "TLS certificate %s: %s", cert, msg);
+	return 0;
+}
+
+void smtpin_tls_reload(struct server *srv)
+{
+	if (srv->tls_level == 0) {
+		log_info_as("smtpd",
+			    "SIGHUP: no certificate to reload (smtpd_tls_security_level = none)");
+		return;
+	}
+	tls_holder_reload(&srv->tls, "smtpd");
+}
+
+int smtpin_tls_ready(struct server *srv)
+{
+	return srv->tls_level > 0 && tls_holder_ready(&srv->tls);
 }
 
 void tls_describe(struct bufferevent *bev, char *out, size_t outsize)
@@ -48,11 +70,24 @@ void tls_describe(struct bufferevent *bev, char *out, size_t outsize)
 		 SSL_get_cipher_name(ssl), bits, alg);
 }
 
+/* An SSL for one connection on the current context; the SSL keeps its own
+ * reference, so a context replaced by SIGHUP lives until its last session. */
+static SSL *ssl_new(struct server *srv)
+{
+	SSL_CTX *ctx;
+	SSL *ssl;
+
+	if (srv->tls_level == 0 || (ctx = tls_holder_get(&srv->tls)) == NULL)
+		return NULL;
+	ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx);
+	return ssl;
+}
+
 struct bufferevent *tls_accept_bev(struct server *srv, int fd)
 {
-	if (srv->tls == NULL)
-		return NULL;
-	SSL *ssl = SSL_new(srv->tls);
+	SSL *ssl = ssl_new(srv);
+
 	if (ssl == NULL)
 		return NULL;
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
@@ -66,7 +101,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg);
 
 int session_starttls(struct session *s)
 {
-	SSL *ssl = SSL_new(s->srv->tls);
+	SSL *ssl = ssl_new(s->srv);
 	struct bufferevent *tbev;
 
 	if (ssl == NULL)
@@ -94,7 +129,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
-		log_info("Anonymous TLS connection established from %s: %s", s->client,
+		log_info_as("smtpd", "Anonymous TLS connection established from %s: %s", s->client,
 			 s->tls_info);
 		session_tls_ready(s);
 		return;

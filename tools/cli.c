@@ -111,8 +111,10 @@ struct store *cli_store(struct cli *cli, int read_only)
 	const char *dir;
 	char err[512];
 
-	if (cli->store != NULL)
+	if (cli->store != NULL && (read_only || !cli->store_ro))
 		return cli->store;
+	if (cli->store != NULL)
+		store_close(&cli->store); /* read-only so far; now it must write */
 	if ((cfg = cli_config(cli)) == NULL)
 		return NULL;
 	dir = config_get(cfg, "store_directory");
@@ -122,12 +124,8 @@ struct store *cli_store(struct cli *cli, int read_only)
 	}
 	opt.map_size = config_get_size(cfg, "store_map_size");
 	opt.map_max = config_get_size(cfg, "store_map_max");
-	/* Opened for writing even when the command only reads: store_open with
-	 * read_only aborts the transaction that opened the tables, which closes
-	 * their handles (see the report to the core engineer). */
-	(void)read_only;
-	opt.read_only = 0;
-	if (mk_mkdirs(dir, 0700) < 0) {
+	opt.read_only = read_only;
+	if (!read_only && mk_mkdirs(dir, 0700) < 0) {
 		cli_error("cannot create the store directory %s: %s", dir, strerror(errno));
 		return NULL;
 	}
@@ -136,6 +134,7 @@ struct store *cli_store(struct cli *cli, int read_only)
 		cli->store = NULL;
 		return NULL;
 	}
+	cli->store_ro = read_only;
 	return cli->store;
 }
 

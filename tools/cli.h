@@ -28,6 +28,7 @@ struct cli {
 	int verbose;
 	struct config *cfg;  /* loaded by cli_config */
 	struct store *store; /* opened by cli_store */
+	int store_ro;	     /* ... read-only */
 	char exe_dir[4096];  /* the directory of the mailkeep binary */
 };
 
@@ -51,8 +52,10 @@ int cli_usage(const struct command *cmd);
 /* The configuration, loaded on first call (a missing file is an error that
  * says how to make one). Returns NULL after printing the error. */
 struct config *cli_config(struct cli *cli);
-/* The store named by the configuration, opened on first call. Returns NULL
- * after printing the error. */
+/* The store named by the configuration, opened on first call. read_only:
+ * for commands that only read (stats, fsck, export, backup, list, show): no
+ * right to write is needed, nothing is created, and a missing store is an
+ * error. Returns NULL after printing the error. */
 struct store *cli_store(struct cli *cli, int read_only);
 /* 1 if users are managed in the store (user_directory = embedded). */
 int cli_directory_embedded(struct cli *cli);

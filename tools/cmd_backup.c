@@ -26,7 +26,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		return cli_usage(&cmd_backup);
 	if (argc - optind != 1)
 		return cli_usage(&cmd_backup);
-	if ((store = cli_store(cli, 0)) == NULL)
+	if ((store = cli_store(cli, 1)) == NULL)
 		return 1;
 	double t0 = mk_monotonic();
 	if (store_backup(store, argv[optind], err, sizeof(err)) != 0) {

@@ -13,13 +13,14 @@
 static const struct {
 	const char *area;
 	const struct config_param *table;
+	const struct config_enum *enums; /* NULL: none */
 } tables[] = {
-    {"Store, identity, logging, TLS files", params_store},
-    {"Inbound SMTP and LMTP (mailkeep-smtpin)", params_smtpin},
-    {"IMAP (mailkeep-imapd)", params_imapd},
-    {"The mount (mailkeep-fs)", params_fs},
-    {"LDAP users (user_directory = ldap:FILE)", params_ldap},
-    {"Spam filter", params_spam},
+    {"Store, identity, logging, TLS files", params_store, params_store_enums},
+    {"Inbound SMTP and LMTP (mailkeep-smtpin)", params_smtpin, params_smtpin_enums},
+    {"IMAP (mailkeep-imapd)", params_imapd, NULL},
+    {"The mount (mailkeep-fs)", params_fs, NULL},
+    {"LDAP users (user_directory = ldap:FILE)", params_ldap, params_ldap_enums},
+    {"Spam filter", params_spam, params_spam_enums},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -42,15 +43,43 @@ static const char *type_name(enum config_type t)
 	return "?";
 }
 
+/* The type of p for people; an enumerated setting lists its words
+ * ("one of: chi-square, graham"). */
+static const char *type_of(size_t t, const struct config_param *p, char *buf, size_t size)
+{
+	for (const struct config_enum *e = tables[t].enums; e != NULL && e->name != NULL; e++) {
+		if (strcmp(e->name, p->name) != 0)
+			continue;
+		size_t off = (size_t)snprintf(buf, size, "one of:");
+		for (const char *w = e->values; *w != '\0' && off < size;) {
+			size_t n = strcspn(w, " ");
+			if (n > 0) {
+				int k = snprintf(buf + off, size - off, "%s %.*s%s",
+						 w == e->values ? "" : ",", (int)n, w,
+						 w[n - 1] == ':' ? "FILE" : "");
+				off += k > 0 ? (size_t)k : 0;
+			}
+			w += n;
+			w += strspn(w, " ");
+		}
+		if (e->flags & CONFIG_ENUM_EMPTY && off < size)
+			snprintf(buf + off, size - off, ", or empty");
+		return buf;
+	}
+	return type_name(p->type);
+}
+
 static void print_list(void)
 {
 	for (size_t t = 0; t < NTABLES; t++) {
 		if (tables[t].table[0].name == NULL)
 			continue;
 		printf("# %s\n", tables[t].area);
-		for (const struct config_param *p = tables[t].table; p->name != NULL; p++)
+		for (const struct config_param *p = tables[t].table; p->name != NULL; p++) {
+			char words[200];
 			printf("%s = %s\n    # %s; %s\n", p->name, p->def != NULL ? p->def : "",
-			       p->doc, type_name(p->type));
+			       p->doc, type_of(t, p, words, sizeof(words)));
+		}
 		printf("\n");
 	}
 }
@@ -110,7 +139,9 @@ static void print_man(void)
 			roff(p->def != NULL && p->def[0] != '\0' ? p->def : "(empty)");
 			printf("\"\n");
 			roff(p->doc);
-			printf(" (%s", type_name(p->type));
+			char words[200];
+			printf(" (");
+			roff(type_of(t, p, words, sizeof(words)));
 			if ((p->min != 0 || p->max != 0) && p->type != CONFIG_STR &&
 			    p->type != CONFIG_LIST) {
 				if (p->max != 0)
@@ -176,16 +207,12 @@ static int run(struct cli *cli, int argc, char **argv)
 		return 1;
 	config_check(cfg, report, &problems);
 	const char *ud = config_get(cfg, "user_directory");
-	if (ud != NULL && dir_ldap_spec(ud)) {
+	/* user_directory = ldap reads the ldap_* settings checked just above:
+	 * opening the directory with a bad one would only say it again */
+	if (ud != NULL && dir_ldap_spec(ud) && (problems == 0 || (ud[4] == ':' && ud[5] != '\0'))) {
 		(void)dir_ldap_check(cfg, ud, report,
 				     &problems); /* the .cf file, as `file:line: ...` */
-	} else if (ud != NULL && strcmp(ud, "embedded") != 0) {
-		char msg[600];
-		snprintf(msg, sizeof(msg),
-			 "%s: user_directory = %.400s: not embedded, ldap or ldap:FILE",
-			 cli->conf_path, ud);
-		report(msg, &problems);
-	}
+	} /* any other value: config_check said file:line: user_directory = ... */
 	if (problems > 0) {
 		fprintf(stderr, "mailkeep: %s: %d problem%s\n", cli->conf_path, problems,
 			problems == 1 ? "" : "s");

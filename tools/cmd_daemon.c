@@ -2,7 +2,8 @@
  * (mailkeep-smtpin, mailkeep-imapd, mailkeep-fs), found next to the mailkeep
  * binary or in PREFIX/lib/mailkeep; `mailkeep run` starts every one that is
  * installed, in the foreground, and restarts one that dies (with a growing
- * pause, so a service that cannot start does not spin). */
+ * pause, so a service that cannot start does not spin). SIGHUP to `run` is
+ * passed on to the services (they load their TLS certificates again). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -67,11 +68,14 @@ static int run_mount(struct cli *cli, int argc, char **argv)
 	return exec_service(cli, "mailkeep-fs", argc, argv);
 }
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, hup;
 
 static void on_signal(int sig)
 {
-	stop_signal = sig;
+	if (sig == SIGHUP)
+		hup = 1;
+	else
+		stop_signal = sig;
 }
 
 struct service {
@@ -96,7 +100,9 @@ static pid_t start_service(struct cli *cli, struct service *s)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
+		/* ignored until the service handles it: a SIGHUP passed on while it
+		 * starts must not kill it (exec keeps an ignored signal ignored) */
+		signal(SIGHUP, SIG_IGN);
 		execl(s->path, s->path, "-c", cli->conf_path, "-f", (char *)NULL);
 		fprintf(stderr, "mailkeep: run: cannot exec %s: %s\n", s->path, strerror(errno));
 		_exit(127);
@@ -112,8 +118,10 @@ static const char run_help[] =
     "mailkeep-imapd (IMAP), mailkeep-fs (the mount) — each with -c CONF -f, and\n"
     "watches them: one that exits is started again after a pause that grows from\n"
     "1 s to 60 s while it keeps failing. SIGTERM or SIGINT stops them all (SIGKILL\n"
-    "after 10 s) and then run itself. Stays in the foreground (for systemd, or\n"
-    "`mailkeep run &`); writes its pid to $run_directory/mailkeep.pid.\n"
+    "after 10 s) and then run itself. SIGHUP is passed on to the services, which\n"
+    "load their TLS certificates again (a renewal) and keep running. Stays in the\n"
+    "foreground (for systemd, or `mailkeep run &`); writes its pid to\n"
+    "$run_directory/mailkeep.pid.\n"
     "  mailkeep smtpin|imapd|mount [ARGS]  run one service (exec), with -c CONF and ARGS\n\n"
     "examples:\n  mailkeep -c /srv/mail/mailkeep.conf run\n  mailkeep imapd -f\n";
 
@@ -170,6 +178,16 @@ static int run_all(struct cli *cli, int argc, char **argv)
 			start_service(cli, &svc[i]);
 	while (!stop_signal) {
 		int status;
+		if (hup) {
+			hup = 0;
+			for (size_t i = 0; i < n; i++) {
+				if (svc[i].pid <= 0)
+					continue;
+				kill(svc[i].pid, SIGHUP);
+				fprintf(stderr, "mailkeep: run: SIGHUP passed on to %s (pid %ld)\n",
+					svc[i].name, (long)svc[i].pid);
+			}
+		}
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		double now = mk_monotonic();
 		if (pid > 0) {

@@ -3,6 +3,12 @@
  * directory of one-message files. Message bytes are written exactly as stored;
  * nothing is added to them. Read transactions are kept short: a few hundred
  * messages each.
+ *
+ * Maildir++ folder names are written in modified UTF-7 (".Entw&APw-rfe" for
+ * the mailbox "Entwürfe"), as Dovecot and Courier write and read them by
+ * default; --utf8-folders writes the store's UTF-8 names as the mount shows
+ * them (Dovecot's ":UTF-8" layout). mbox and files exports name their files
+ * and directories in UTF-8.
  */
 #define _GNU_SOURCE /* syncfs */
 #include <errno.h>
@@ -17,6 +23,7 @@
 
 #include "index/maildir_name.h"
 #include "index/mbox.h"
+#include "lib/utf7.h"
 #include "lib/util.h"
 #include "tools/cli.h"
 
@@ -26,8 +33,9 @@ enum out_format { OUT_MAILDIR, OUT_MBOX, OUT_FILES };
 
 struct export_run {
 	enum out_format format;
-	int from_line; /* files: write back a kept From line */
-	FILE *mbox;    /* mbox being written */
+	int from_line;	  /* files: write back a kept From line */
+	int utf8_folders; /* Maildir: folder names in UTF-8, not modified UTF-7 */
+	FILE *mbox;	  /* mbox being written */
 	char *qbuf;
 	size_t qcap;
 	uint64_t messages, bytes;
@@ -266,7 +274,9 @@ static int collect_mb(const struct store_mailbox *mb, void *ctx)
 static const char export_help[] =
     "Writes a user's mail out, byte for byte as stored, for any other program to read.\n"
     "  --format maildir   (default) DEST is a Maildir: INBOX in DEST/cur and DEST/new,\n"
-    "                     mailbox A.B in DEST/.A.B (Maildir++); flags in the names\n"
+    "                     mailbox A.B in DEST/.A.B (Maildir++); non-ASCII folder\n"
+    "                     names in modified UTF-7 (Entwürfe: .Entw&APw-rfe), as Dovecot\n"
+    "                     and Courier keep them; flags in the names\n"
     "                     (:2,DFPRST); \\Recent messages without flags in new/; file\n"
     "                     times are the internal dates\n"
     "  --format mbox      mboxrd: DEST is a directory with one mbox file per mailbox\n"
@@ -276,6 +286,8 @@ static const char export_help[] =
     "                     import is written back first (--no-from-line leaves it out), so\n"
     "                     files imported with --format files come back byte-identical\n"
     "  --mailbox NAME     only this mailbox\n"
+    "  --utf8-folders     Maildir folder names in UTF-8 (.Entwürfe), as the mount shows\n"
+    "                     them (and Dovecot with mail_location = maildir:...:UTF-8)\n"
     "Existing files are never overwritten: export into a new or empty directory.\n\n"
     "examples:\n"
     "  mailkeep export bob /srv/backup/bob-maildir\n"
@@ -285,11 +297,9 @@ static const char export_help[] =
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"format", required_argument, NULL, 'f'},
-	    {"mailbox", required_argument, NULL, 'm'},
-	    {"no-from-line", no_argument, NULL, 'n'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {NULL, 0, NULL, 0},
+	    {"format", required_argument, NULL, 'f'}, {"mailbox", required_argument, NULL, 'm'},
+	    {"no-from-line", no_argument, NULL, 'n'}, {"utf8-folders", no_argument, NULL, 'u'},
+	    {"quiet", no_argument, NULL, 'q'},	      {NULL, 0, NULL, 0},
 	};
 	struct export_run x = {.format = OUT_MAILDIR, .from_line = 1};
 	const char *only = NULL;
@@ -319,6 +329,9 @@ static int run(struct cli *cli, int argc, char **argv)
 			break;
 		case 'n':
 			x.from_line = 0;
+			break;
+		case 'u':
+			x.utf8_folders = 1;
 			break;
 		case 'q':
 			quiet = 1;
@@ -374,9 +387,18 @@ static int run(struct cli *cli, int argc, char **argv)
 		found = 1;
 		if (x.format == OUT_MAILDIR) {
 			int inbox = strcasecmp(mb->name, "INBOX") == 0;
+			char folder[4 * STORE_NAME_MAX + 16];
+			if (x.utf8_folders || utf8_to_utf7(mb->name, folder, sizeof(folder)) < 0) {
+				if (!x.utf8_folders)
+					cli_warn(
+					    "export: mailbox name '%s' is not UTF-8: its folder "
+					    "keeps the name's bytes as they are",
+					    mb->name);
+				mk_strlcpy(folder, mb->name, sizeof(folder));
+			}
 			if (inbox)
 				mk_strlcpy(dir, dest, sizeof(dir));
-			else if (path_fmt(dir, sizeof(dir), "%s/.%s", dest, mb->name) < 0) {
+			else if (path_fmt(dir, sizeof(dir), "%s/.%s", dest, folder) < 0) {
 				rc = 1;
 				break;
 			}

@@ -48,7 +48,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		return cli_usage(&cmd_fsck);
 	if (optind != argc)
 		return cli_usage(&cmd_fsck);
-	if ((store = cli_store(cli, 0)) == NULL)
+	if ((store = cli_store(cli, 1)) == NULL)
 		return 1;
 	progress_init(&f.prog, "checking");
 	double t0 = mk_monotonic();

@@ -9,6 +9,18 @@
  * files` gives the original file back byte for byte and `--format mbox` writes
  * the original envelope line. The stored message is exactly the bytes that
  * follow; mbox messages are unquoted (>From) per the variant.
+ *
+ * Directories are walked as `find -L` would: a symbolic link is followed to
+ * what it points at (stat, never lstat, decides), only regular files are read
+ * (a FIFO, device or socket is never opened for reading), and a directory
+ * that leads back to one being walked is a loop and is not entered. Nothing
+ * is skipped quietly: every file left out is named with the reason, and the
+ * end of the run counts them by reason.
+ *
+ * Maildir++ folder names are modified UTF-7 on disk (Dovecot and Courier:
+ * ".Entw&APw-rfe"); the store's are UTF-8 ("Entwürfe"). A name with 8-bit
+ * bytes that is valid UTF-8 (the mount's names, Dovecot's ":UTF-8" layout) is
+ * taken as it is.
  */
 #define _GNU_SOURCE /* O_TMPFILE */
 #include <dirent.h>
@@ -24,11 +36,51 @@
 #include "index/dirs.h"
 #include "index/maildir_name.h"
 #include "index/mbox.h"
+#include "lib/utf7.h"
 #include "lib/util.h"
 #include "tools/cli.h"
 #include "tools/importer.h"
 
 enum src_format { FMT_AUTO, FMT_MAILDIR, FMT_MBOX, FMT_FILES };
+
+/* Why something found in a source was not imported. */
+enum skip_why {
+	SKIP_HIDDEN,	 /* a file whose name starts with '.' */
+	SKIP_HIDDEN_DIR, /* a directory whose name starts with '.' (not searched) */
+	SKIP_SPECIAL,	 /* a FIFO, socket or device */
+	SKIP_DANGLING,	 /* a symbolic link to nothing */
+	SKIP_LOOP,	 /* a symbolic link loop, or a directory leading back up */
+	SKIP_UNREADABLE, /* open or read failed */
+	SKIP_EMPTY,	 /* no bytes, or only a From line */
+	SKIP_NOT_MAIL,	 /* no header line at the start */
+	SKIP_FOLDER,	 /* in a folder whose name cannot be a mailbox name */
+	SKIP_N
+};
+
+static const struct {
+	const char *why;	/* after a file's name */
+	const char *one, *many; /* in the count at the end */
+	int error;		/* mail left behind that the user can get in: exit status 1 */
+} skip_text[SKIP_N] = {
+    [SKIP_HIDDEN] = {"hidden (the name starts with '.')", "hidden file", "hidden files", 0},
+    [SKIP_HIDDEN_DIR] = {"hidden directory (the name starts with '.'): not searched",
+			 "hidden directory (not searched)", "hidden directories (not searched)", 0},
+    [SKIP_SPECIAL] = {"not a regular file (a FIFO, socket or device)", "special file",
+		      "special files (FIFOs, sockets, devices)", 0},
+    [SKIP_DANGLING] = {"a symbolic link to nothing", "symbolic link to nothing",
+		       "symbolic links to nothing", 0},
+    [SKIP_LOOP] = {"a symbolic link loop", "symbolic link loop", "symbolic link loops", 0},
+    [SKIP_UNREADABLE] = {"cannot be read", "unreadable file", "unreadable files", 1},
+    [SKIP_EMPTY] = {"empty message", "empty message", "empty messages", 0},
+    [SKIP_NOT_MAIL] = {"does not begin with a header line: not a mail message",
+		       "file that is not mail", "files that are not mail", 0},
+    [SKIP_FOLDER] = {"the folder name cannot be a mailbox name",
+		     "file in a folder whose name cannot be a mailbox name",
+		     "files in folders whose names cannot be mailbox names", 1},
+};
+
+/* Per-file lines for one reason stop after this many; the end counts them all. */
+#define SKIP_SHOWN 20
 
 struct import_run {
 	struct importer *imp;
@@ -38,8 +90,25 @@ struct import_run {
 	char *buf;	      /* reusable read buffer */
 	size_t bufcap;
 	uint64_t warnings;
-	int fatal; /* a batch could not be stored: stop */
+	uint64_t skipped[SKIP_N];
+	uint64_t link_files, link_dirs; /* read through symbolic links */
+	int utf8_folders;		/* --utf8-folders: Maildir++ names are UTF-8 as they are */
+	int fatal;			/* a batch could not be stored: stop */
 };
+
+/* Counts a skipped file (or count files, for a whole folder) and says so;
+ * detail (may be NULL) replaces the reason's own words. */
+static void skipped(struct import_run *r, enum skip_why why, uint64_t count, const char *path,
+		    const char *detail)
+{
+	uint64_t before = r->skipped[why];
+
+	r->skipped[why] += count;
+	if (before < SKIP_SHOWN)
+		cli_warn("%s: %s: skipped", path, detail != NULL ? detail : skip_text[why].why);
+	else if (before == SKIP_SHOWN)
+		cli_warn("more %s: not named one by one, counted at the end", skip_text[why].many);
+}
 
 #define FROM_META_MAX 1000
 
@@ -67,7 +136,7 @@ static int looks_like_message(const char *p, size_t len)
 
 static void check_bytes(struct import_run *r, const char *origin, const char *data, size_t len)
 {
-	if (memchr(data, '\0', len) != NULL) {
+	if (len > 0 && memchr(data, '\0', len) != NULL) {
 		cli_warn("%s: the message holds NUL bytes; it is stored as it is", origin);
 		r->warnings++;
 	}
@@ -84,14 +153,27 @@ static int add(struct import_run *r, const struct import_msg *m)
 	return rc;
 }
 
-/* Reads a whole file into r->buf. Returns 0 or -1 after printing why. */
+/* Reads a whole regular file into r->buf, following a symbolic link.
+ * Returns 0, or -1 after counting and saying why it was skipped. */
 static int read_file(struct import_run *r, const char *path, size_t *len_r, struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put in the file's place is never waited on */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	size_t got = 0;
 
 	if (fd < 0 || fstat(fd, st) < 0) {
-		cli_error("%s: %s: skipped", path, strerror(errno));
+		int e = errno;
+		struct stat lst;
+		if (e == ELOOP)
+			skipped(r, SKIP_LOOP, 1, path, NULL);
+		else if (e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+			skipped(r, SKIP_DANGLING, 1, path, NULL);
+		else
+			skipped(r, SKIP_UNREADABLE, 1, path, strerror(e));
+		goto fail;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		skipped(r, SKIP_SPECIAL, 1, path, NULL);
 		goto fail;
 	}
 	if ((uint64_t)st->st_size + 1 > r->bufcap) {
@@ -105,8 +187,8 @@ static int read_file(struct import_run *r, const char *path, size_t *len_r, stru
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			cli_error("%s: %s: skipped", path,
-				  n < 0 ? strerror(errno) : "the file shrank while read");
+			skipped(r, SKIP_UNREADABLE, 1, path,
+				n < 0 ? strerror(errno) : "the file shrank while read");
 			goto fail;
 		}
 		got += (size_t)n;
@@ -117,7 +199,6 @@ static int read_file(struct import_run *r, const char *path, size_t *len_r, stru
 fail:
 	if (fd >= 0)
 		close(fd);
-	r->warnings++;
 	return -1;
 }
 
@@ -137,11 +218,12 @@ static int import_one_file(struct import_run *r, const char *path, const char *n
 	if (read_file(r, path, &len, &st) < 0)
 		return 0;
 	mbox_split_from_line(r->buf, len, &m);
+	if (m.raw_len == 0) {
+		skipped(r, SKIP_EMPTY, 1, path, len == 0 ? "empty file" : NULL);
+		return 0;
+	}
 	if (!maildir && !looks_like_message(m.raw, m.raw_len)) {
-		cli_warn("%s: %s: skipped", path,
-			 len == 0 ? "empty file"
-				  : "does not begin with a header line: not a mail message");
-		r->warnings++;
+		skipped(r, SKIP_NOT_MAIL, 1, path, NULL);
 		return 0;
 	}
 	base[0] = '\0';
@@ -165,19 +247,38 @@ static int import_one_file(struct import_run *r, const char *path, const char *n
 	im.base = base[0] != '\0' ? base : NULL;
 	im.meta = meta[0] != '\0' ? meta : NULL;
 	im.origin = path;
-	if (m.raw_len == 0) {
-		cli_warn("%s: empty message: skipped", path);
-		r->warnings++;
-		return 0;
-	}
 	check_bytes(r, path, m.raw, m.raw_len);
 	return add(r, &im);
 }
 
 struct entry {
 	char *name;
-	int sub; /* Maildir: 0 cur, 1 new */
+	int sub;   /* Maildir: 0 cur, 1 new */
+	int link;  /* reached through a symbolic link */
+	dev_t dev; /* directories: for loop checks */
+	ino_t ino;
 };
+
+struct listing {
+	struct entry *files, *dirs;
+	size_t nfiles, ndirs;
+};
+
+/* The directories being walked, innermost first: a directory found again
+ * among them is a loop (a symbolic link pointing up the tree). */
+struct walk {
+	dev_t dev;
+	ino_t ino;
+	const struct walk *up;
+};
+
+static int walk_has(const struct walk *w, const struct stat *st)
+{
+	for (; w != NULL; w = w->up)
+		if (w->dev == st->st_dev && w->ino == st->st_ino)
+			return 1;
+	return 0;
+}
 
 static int entry_cmp(const void *a, const void *b)
 {
@@ -211,34 +312,88 @@ static int is_maildir(const char *dir)
 	return is_dir(p);
 }
 
-/* Lists a directory's entries (not starting with '.'), appending to *v. type: 1 files, 2 dirs. */
-static void list_dir(const char *dir, int want, int sub, struct entry **v, size_t *n)
+static void entry_add(struct entry **v, size_t *n, const char *name, int sub, int link,
+		      const struct stat *st)
+{
+	*v = realloc(*v, (*n + 1) * sizeof(**v));
+	if (*v == NULL || ((*v)[*n].name = strdup(name)) == NULL)
+		abort();
+	(*v)[*n].sub = sub;
+	(*v)[*n].link = link;
+	(*v)[*n].dev = st->st_dev;
+	(*v)[*n].ino = st->st_ino;
+	(*n)++;
+}
+
+enum scan_mode {
+	SCAN_FILES,	   /* a directory of message files: report what is not one */
+	SCAN_MAILDIR_SUB,  /* cur/ or new/: files only; report what is not one */
+	SCAN_MAILDIR_ROOT, /* a Maildir's top: directories (".Folder" too), report nothing */
+};
+
+/* Adds dir's regular files and directories to l (symbolic links followed to
+ * what they point at). With r (the import pass, not the counting one),
+ * whatever is neither, and hidden names, are reported as skipped. */
+static void scan_dir(struct import_run *r, const char *dir, enum scan_mode mode, int sub,
+		     struct listing *l)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	char p[4096];
 
-	if (d == NULL)
+	if (d == NULL) {
+		if (r != NULL && mode != SCAN_MAILDIR_ROOT && errno != ENOENT)
+			skipped(r, SKIP_UNREADABLE, 1, dir, strerror(errno));
 		return;
+	}
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' && want != 3)
-			continue;
+		struct stat st, lst;
+		int link;
+
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		path_join(p, sizeof(p), dir, de->d_name);
-		struct stat st;
-		if (lstat(p, &st) < 0)
+		if (lstat(p, &lst) < 0)
+			continue; /* gone since readdir */
+		link = S_ISLNK(lst.st_mode);
+		if (link && stat(p, &st) < 0) {
+			if (r != NULL && mode != SCAN_MAILDIR_ROOT)
+				skipped(r, errno == ELOOP ? SKIP_LOOP : SKIP_DANGLING, 1, p, NULL);
 			continue;
-		if ((want == 1 && !S_ISREG(st.st_mode)) || (want >= 2 && !S_ISDIR(st.st_mode)))
+		}
+		if (!link)
+			st = lst;
+		if (S_ISDIR(st.st_mode)) {
+			if (mode == SCAN_MAILDIR_SUB)
+				continue; /* not a message; nothing of a Maildir's either */
+			if (de->d_name[0] == '.' && mode == SCAN_FILES) {
+				if (r != NULL)
+					skipped(r, SKIP_HIDDEN_DIR, 1, p, NULL);
+				continue;
+			}
+			entry_add(&l->dirs, &l->ndirs, de->d_name, sub, link, &st);
 			continue;
-		*v = realloc(*v, (*n + 1) * sizeof(**v));
-		if (*v == NULL || ((*v)[*n].name = strdup(de->d_name)) == NULL)
-			abort();
-		(*v)[*n].sub = sub;
-		(*n)++;
+		}
+		if (mode == SCAN_MAILDIR_ROOT)
+			continue; /* dovecot-uidlist, subscriptions, ...: not messages */
+		if (de->d_name[0] == '.') {
+			if (r != NULL)
+				skipped(r, SKIP_HIDDEN, 1, p, NULL);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			if (r != NULL)
+				skipped(r, SKIP_SPECIAL, 1, p, NULL);
+			continue;
+		}
+		entry_add(&l->files, &l->nfiles, de->d_name, sub, link, &st);
 	}
 	closedir(d);
-	qsort(*v, *n, sizeof(**v), entry_cmp);
+	/* qsort's pointer must not be NULL, even for no elements */
+	if (l->nfiles > 1)
+		qsort(l->files, l->nfiles, sizeof(*l->files), entry_cmp);
+	if (l->ndirs > 1)
+		qsort(l->dirs, l->ndirs, sizeof(*l->dirs), entry_cmp);
 }
 
 static void free_entries(struct entry *v, size_t n)
@@ -248,115 +403,190 @@ static void free_entries(struct entry *v, size_t n)
 	free(v);
 }
 
-static uint64_t count_files(const char *dir, int recursive)
+static void listing_free(struct listing *l)
 {
-	struct entry *v = NULL, *d = NULL;
-	size_t n = 0, nd = 0;
+	free_entries(l->files, l->nfiles);
+	free_entries(l->dirs, l->ndirs);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Files under dir (a directory of message files; recursive walks sub-directories). */
+static uint64_t count_files(const char *dir, int recursive, const struct walk *up)
+{
+	struct listing l = {0};
+	struct stat st;
 	uint64_t total;
 	char p[4096];
 
-	list_dir(dir, 1, 0, &v, &n);
-	total = n;
-	if (recursive) {
-		list_dir(dir, 2, 0, &d, &nd);
-		for (size_t i = 0; i < nd; i++) {
-			path_join(p, sizeof(p), dir, d[i].name);
-			total += count_files(p, 1);
-		}
+	if (stat(dir, &st) < 0 || walk_has(up, &st))
+		return 0;
+	struct walk here = {st.st_dev, st.st_ino, up};
+	scan_dir(NULL, dir, SCAN_FILES, 0, &l);
+	total = l.nfiles;
+	for (size_t i = 0; recursive && i < l.ndirs; i++) {
+		path_join(p, sizeof(p), dir, l.dirs[i].name);
+		total += count_files(p, 1, &here);
 	}
-	free_entries(v, n);
-	free_entries(d, nd);
+	listing_free(&l);
 	return total;
+}
+
+/* Files in a Maildir folder's cur/ and new/. */
+static uint64_t count_maildir_files(const char *dir)
+{
+	struct listing l = {0};
+	char p[4096];
+	uint64_t n;
+
+	path_join(p, sizeof(p), dir, "cur");
+	scan_dir(NULL, p, SCAN_MAILDIR_SUB, 0, &l);
+	path_join(p, sizeof(p), dir, "new");
+	scan_dir(NULL, p, SCAN_MAILDIR_SUB, 1, &l);
+	n = l.nfiles;
+	listing_free(&l);
+	return n;
 }
 
 static int import_maildir_folder(struct import_run *r, const char *dir, const char *mailbox)
 {
-	struct entry *v = NULL;
-	size_t n = 0;
+	struct listing l = {0};
 	char cur[4096], nw[4096], p[4096];
 
 	path_join(cur, sizeof(cur), dir, "cur");
 	path_join(nw, sizeof(nw), dir, "new");
-	list_dir(cur, 1, 0, &v, &n);
-	list_dir(nw, 1, 1, &v, &n);
-	for (size_t i = 0; i < n && !r->fatal; i++) {
-		path_join(p, sizeof(p), v[i].sub ? nw : cur, v[i].name);
-		import_one_file(r, p, v[i].name, mailbox, 1, v[i].sub ? STORE_F_RECENT : 0);
+	scan_dir(r, cur, SCAN_MAILDIR_SUB, 0, &l);
+	scan_dir(r, nw, SCAN_MAILDIR_SUB, 1, &l);
+	if (l.nfiles > 1) /* cur/ and new/ together, in name (delivery) order */
+		qsort(l.files, l.nfiles, sizeof(*l.files), entry_cmp);
+	for (size_t i = 0; i < l.nfiles && !r->fatal; i++) {
+		path_join(p, sizeof(p), l.files[i].sub ? nw : cur, l.files[i].name);
+		r->link_files += (uint64_t)l.files[i].link;
+		import_one_file(r, p, l.files[i].name, mailbox, 1,
+				l.files[i].sub ? STORE_F_RECENT : 0);
 	}
-	free_entries(v, n);
+	listing_free(&l);
 	return r->fatal ? -1 : 0;
+}
+
+/* The store name of Maildir++ folder ".NAME" (name without the dot) under
+ * prefix (may be NULL): NAME decoded from modified UTF-7, or taken as it is
+ * when it is UTF-8 with 8-bit bytes (or with --utf8-folders). Returns 0, or
+ * -1 after reporting the folder's files as skipped. */
+static int folder_mailbox(struct import_run *r, const char *path, const char *name,
+			  const char *prefix, char *out, size_t outsize)
+{
+	char dec[STORE_NAME_MAX + 1], enc[4 * STORE_NAME_MAX + 16];
+	const char *use = NULL, *why = NULL;
+	int n, ascii = 1;
+
+	for (const char *c = name; *c != '\0'; c++)
+		if ((unsigned char)*c >= 0x80)
+			ascii = 0;
+	if (!r->utf8_folders && ascii && utf7_to_utf8(name, dec, sizeof(dec)) == 0)
+		use = dec;
+	else if (utf8_to_utf7(name, enc, sizeof(enc)) == 0) {
+		use = name; /* UTF-8, as the store keeps names */
+		if (!r->utf8_folders && ascii && strchr(name, '&') != NULL)
+			cli_warn("%s: the folder name is not valid modified UTF-7; mailbox '%s' "
+				 "keeps it as it is",
+				 path, name);
+	} else {
+		why = ascii ? "the folder name holds control characters"
+			    : "the folder name is neither modified UTF-7 nor UTF-8 (rename it "
+			      "to UTF-8, e.g. with convmv, and import again)";
+	}
+	if (use != NULL) {
+		n = prefix != NULL
+			? snprintf(out, outsize, "%s%c%s", prefix, STORE_MAILBOX_SEP, use)
+			: snprintf(out, outsize, "%s", use);
+		if (n < 0 || (size_t)n >= outsize || strlen(out) > STORE_NAME_MAX)
+			why = "the mailbox name would be too long";
+	}
+	if (why == NULL)
+		return 0;
+	uint64_t files = count_maildir_files(path);
+	char detail[600];
+	snprintf(detail, sizeof(detail), "%s (%llu message file%s in it)", why,
+		 (unsigned long long)files, files == 1 ? "" : "s");
+	skipped(r, SKIP_FOLDER, files, path, detail);
+	return -1;
 }
 
 static int import_maildir_tree(struct import_run *r, const char *root, const char *prefix)
 {
-	struct entry *v = NULL;
-	size_t n = 0;
+	struct listing l = {0};
 	char p[4096], mb[STORE_NAME_MAX + 2];
 
 	/* progress: count the files first (cheap next to reading them) */
-	list_dir(root, 3, 0, &v, &n);
-	r->total = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i].name[0] != '.' && strcmp(v[i].name, "cur") != 0 &&
-		    strcmp(v[i].name, "new") != 0)
+	scan_dir(NULL, root, SCAN_MAILDIR_ROOT, 0, &l);
+	r->total = count_maildir_files(root);
+	for (size_t i = 0; i < l.ndirs; i++) {
+		if (l.dirs[i].name[0] != '.')
 			continue;
-		path_join(p, sizeof(p), root, v[i].name);
-		if (v[i].name[0] == '.') {
-			char q[4096];
-			path_join(q, sizeof(q), p, "cur");
-			r->total += count_files(q, 0);
-			path_join(q, sizeof(q), p, "new");
-			r->total += count_files(q, 0);
-		} else {
-			r->total += count_files(p, 0);
-		}
+		path_join(p, sizeof(p), root, l.dirs[i].name);
+		r->total += count_maildir_files(p);
 	}
 	if (import_maildir_folder(r, root, prefix != NULL ? prefix : "INBOX") < 0)
 		goto done;
-	for (size_t i = 0; i < n && !r->fatal; i++) {
-		if (v[i].name[0] != '.' || v[i].name[1] == '\0')
+	for (size_t i = 0; i < l.ndirs && !r->fatal; i++) {
+		const char *name = l.dirs[i].name;
+		if (name[0] != '.' || name[1] == '\0')
 			continue;
-		path_join(p, sizeof(p), root, v[i].name);
+		path_join(p, sizeof(p), root, name);
 		if (!is_maildir(p))
 			continue;
-		int len = prefix != NULL ? snprintf(mb, sizeof(mb), "%s%s", prefix, v[i].name)
-					 : snprintf(mb, sizeof(mb), "%s", v[i].name + 1);
-		if (len < 0 || (size_t)len >= sizeof(mb)) {
-			cli_error("%s: folder name too long: skipped", p);
+		if (folder_mailbox(r, p, name + 1, prefix, mb, sizeof(mb)) < 0)
 			continue;
-		}
+		r->link_dirs += (uint64_t)l.dirs[i].link;
 		import_maildir_folder(r, p, mb);
 	}
 done:
-	free_entries(v, n);
+	listing_free(&l);
 	return r->fatal ? -1 : 0;
 }
 
-static int import_files_dir(struct import_run *r, const char *dir, const char *mailbox)
+/* dir's files into mailbox (NULL: INBOX), its sub-directories into child
+ * mailboxes; up: the directories above, for loop checks. */
+static int import_files_dir(struct import_run *r, const char *dir, const char *mailbox,
+			    const struct walk *up)
 {
-	struct entry *files = NULL, *dirs = NULL;
-	size_t nf = 0, nd = 0;
+	struct listing l = {0};
+	struct stat st;
 	char p[4096], mb[STORE_NAME_MAX + 2];
 
-	list_dir(dir, 1, 0, &files, &nf);
-	list_dir(dir, 2, 0, &dirs, &nd);
-	for (size_t i = 0; i < nf && !r->fatal; i++) {
-		path_join(p, sizeof(p), dir, files[i].name);
-		import_one_file(r, p, files[i].name, mailbox != NULL ? mailbox : "INBOX", 0, 0);
+	if (stat(dir, &st) < 0) {
+		skipped(r, SKIP_UNREADABLE, 1, dir, strerror(errno));
+		return 0;
 	}
-	for (size_t i = 0; i < nd && !r->fatal; i++) {
-		path_join(p, sizeof(p), dir, dirs[i].name);
-		int len = mailbox != NULL ? snprintf(mb, sizeof(mb), "%s%c%s", mailbox,
-						     STORE_MAILBOX_SEP, dirs[i].name)
-					  : snprintf(mb, sizeof(mb), "%s", dirs[i].name);
-		if (len < 0 || (size_t)len >= sizeof(mb)) {
-			cli_error("%s: folder name too long: skipped", p);
+	struct walk here = {st.st_dev, st.st_ino, up};
+	scan_dir(r, dir, SCAN_FILES, 0, &l);
+	for (size_t i = 0; i < l.nfiles && !r->fatal; i++) {
+		path_join(p, sizeof(p), dir, l.files[i].name);
+		r->link_files += (uint64_t)l.files[i].link;
+		import_one_file(r, p, l.files[i].name, mailbox != NULL ? mailbox : "INBOX", 0, 0);
+	}
+	for (size_t i = 0; i < l.ndirs && !r->fatal; i++) {
+		const struct entry *e = &l.dirs[i];
+		struct stat dst = {.st_dev = e->dev, .st_ino = e->ino};
+		path_join(p, sizeof(p), dir, e->name);
+		if (walk_has(&here, &dst)) {
+			skipped(
+			    r, SKIP_LOOP, 1, p,
+			    "a directory that leads back to one above it (a loop): not entered");
 			continue;
 		}
-		import_files_dir(r, p, mb);
+		int len = mailbox != NULL ? snprintf(mb, sizeof(mb), "%s%c%s", mailbox,
+						     STORE_MAILBOX_SEP, e->name)
+					  : snprintf(mb, sizeof(mb), "%s", e->name);
+		if (len < 0 || (size_t)len >= sizeof(mb) || (size_t)len > STORE_NAME_MAX) {
+			uint64_t files = count_files(p, 1, &here);
+			skipped(r, SKIP_FOLDER, files, p, "the mailbox name would be too long");
+			continue;
+		}
+		r->link_dirs += (uint64_t)e->link;
+		import_files_dir(r, p, mb, &here);
 	}
-	free_entries(files, nf);
-	free_entries(dirs, nd);
+	listing_free(&l);
 	return r->fatal ? -1 : 0;
 }
 
@@ -392,11 +622,19 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 	int fd, rc = 0, n;
 	uint64_t count = 0;
 
-	fd = strcmp(path, "-") == 0 ? stdin_to_file() : open(path, O_RDONLY | O_CLOEXEC);
+	fd = strcmp(path, "-") == 0 ? stdin_to_file()
+				    : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		cli_error("%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cli_error("%s: not a regular file (to read an mbox from a pipe, give \"-\" and "
+			  "pipe it to standard input)",
+			  path);
+		close(fd);
 		return -1;
 	}
 	if (st.st_size == 0) {
@@ -434,8 +672,7 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 			r->warnings++;
 		}
 		if (im.len == 0) {
-			cli_warn("%s: empty message: skipped", origin);
-			r->warnings++;
+			skipped(r, SKIP_EMPTY, 1, origin, NULL);
 			continue;
 		}
 		check_bytes(r, origin, out, im.len);
@@ -470,21 +707,22 @@ static enum src_format detect(const char *path)
 	if (stat(path, &st) < 0)
 		return FMT_AUTO;
 	if (S_ISDIR(st.st_mode)) {
-		struct entry *v = NULL;
-		size_t n = 0;
+		struct listing l = {0};
 		int maildir = is_maildir(path);
 		char p[4096];
-		list_dir(path, 3, 0, &v, &n);
-		for (size_t i = 0; i < n && !maildir; i++) {
-			if (v[i].name[0] != '.')
+		scan_dir(NULL, path, SCAN_MAILDIR_ROOT, 0, &l);
+		for (size_t i = 0; i < l.ndirs && !maildir; i++) {
+			if (l.dirs[i].name[0] != '.')
 				continue;
-			path_join(p, sizeof(p), path, v[i].name);
+			path_join(p, sizeof(p), path, l.dirs[i].name);
 			maildir = is_maildir(p);
 		}
-		free_entries(v, n);
+		listing_free(&l);
 		return maildir ? FMT_MAILDIR : FMT_FILES;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!S_ISREG(st.st_mode))
+		return FMT_FILES; /* never opened: reported as not a regular file */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return FMT_AUTO;
 	ssize_t n = read(fd, head, sizeof(head));
@@ -523,7 +761,7 @@ static int ldap_user_ready(struct cli *cli, struct store *store, const char *nam
 	}
 	if (r != DIR_OK) {
 		cli_error("import: the directory cannot answer now (%s): %s; try again later",
-			  dir_result_str(r), dir->error);
+			  dir_result_str(r), dir_error());
 		dir_close(&dir);
 		return 75; /* EX_TEMPFAIL, as `mailkeep user` */
 	}
@@ -543,12 +781,18 @@ static int ldap_user_ready(struct cli *cli, struct store *store, const char *nam
 static const char import_help[] =
     "Adds mail to a user's mailboxes. SOURCE is (detected, or named by --format):\n"
     "  a Maildir tree   cur/ and new/ go to INBOX, Maildir++ folders .A.B to mailbox A.B;\n"
-    "                   flags from the names (:2,DFPRST), new/ messages stay \\Recent\n"
+    "                   folder names in modified UTF-7 (.Entw&APw-rfe, as Dovecot and\n"
+    "                   Courier write them) become UTF-8 (Entwürfe); flags from the\n"
+    "                   names (:2,DFPRST), new/ messages stay \\Recent\n"
     "  an mbox file     mboxrd by default (--mbox-variant o for mboxo); Status:/X-Status:\n"
     "                   give flags; the From line's date is the internal date\n"
     "  a directory      of one-message files: each file is one message; files go to\n"
     "                   INBOX (or --mailbox), a sub-directory S to mailbox S (or MAILBOX.S)\n"
     "  a file           not starting with \"From \": one message\n"
+    "Symbolic links are followed to regular files and directories (loops are not\n"
+    "entered). Whatever is not imported (not mail, empty, hidden, a link to nothing,\n"
+    "unreadable) is named with the reason and counted by reason at the end; a run\n"
+    "that found files but imported none exits 1.\n"
     "A leading \"From \" line is taken off each message and kept as metadata, so\n"
     "`mailkeep export --format files` gives the original files back byte for byte.\n"
     "Running the same import again adds only what is missing: for each mailbox a\n"
@@ -560,6 +804,9 @@ static const char import_help[] =
     "  --mbox-variant V   rd (default) or o: how >From lines are unquoted\n"
     "  --mailbox NAME     the mailbox for an mbox or files (default INBOX); for a Maildir\n"
     "                     tree, the parent under which its folders go\n"
+    "  --utf8-folders     Maildir++ folder names are UTF-8 as they are, never decoded\n"
+    "                     from modified UTF-7 (without it, a name with 8-bit bytes that\n"
+    "                     is valid UTF-8 is taken as it is anyway)\n"
     "  --batch N          messages per commit (default 1000)\n"
     "  -q, --quiet        no summary line\n"
     "With user_directory = ldap:FILE, USER is a user of the directory; the store\n"
@@ -576,6 +823,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	    {"mbox-variant", required_argument, NULL, 'V'},
 	    {"mailbox", required_argument, NULL, 'm'},
 	    {"batch", required_argument, NULL, 'b'},
+	    {"utf8-folders", no_argument, NULL, 'u'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -625,6 +873,9 @@ static int run(struct cli *cli, int argc, char **argv)
 			break;
 		case 'q':
 			quiet = 1;
+			break;
+		case 'u':
+			r.utf8_folders = 1;
 			break;
 		default:
 			return cli_usage(&cmd_import);
@@ -683,8 +934,8 @@ static int run(struct cli *cli, int argc, char **argv)
 			if (import_mbox(&r, src, mailbox != NULL ? mailbox : "INBOX") < 0)
 				rc = 1;
 		} else if (S_ISDIR(st.st_mode)) {
-			r.total = count_files(src, 1);
-			if (import_files_dir(&r, src, mailbox) < 0)
+			r.total = count_files(src, 1, NULL);
+			if (import_files_dir(&r, src, mailbox, NULL) < 0)
 				rc = 1;
 		} else {
 			const char *slash = strrchr(src, '/');
@@ -700,16 +951,52 @@ static int run(struct cli *cli, int argc, char **argv)
 	double secs = mk_monotonic() - t0;
 	if (secs < 0.001)
 		secs = 0.001;
+	uint64_t nskipped = 0;
+	int skip_error = 0;
+	for (int w = 0; w < SKIP_N; w++) {
+		nskipped += r.skipped[w];
+		if (r.skipped[w] > 0 && skip_text[w].error)
+			skip_error = 1;
+	}
 	if (!quiet) {
 		char hb[32];
 		printf("imported %llu messages (%s) for %s; %llu already there, %llu failed, %llu "
-		       "warnings; "
+		       "skipped, %llu warnings; "
 		       "%llu mailboxes created; %.2f s, %.0f msg/s, %.1f MB/s\n",
 		       (unsigned long long)t->added,
 		       cli_human_bytes(t->added_bytes, hb, sizeof(hb)), user,
 		       (unsigned long long)t->present, (unsigned long long)t->failed,
-		       (unsigned long long)r.warnings, (unsigned long long)t->mailboxes_created,
-		       secs, (double)t->seen / secs, (double)t->seen_bytes / secs / 1e6);
+		       (unsigned long long)nskipped, (unsigned long long)r.warnings,
+		       (unsigned long long)t->mailboxes_created, secs, (double)t->seen / secs,
+		       (double)t->seen_bytes / secs / 1e6);
+		if (r.link_files > 0 || r.link_dirs > 0)
+			printf("followed symbolic links to %llu file%s and %llu director%s\n",
+			       (unsigned long long)r.link_files, r.link_files == 1 ? "" : "s",
+			       (unsigned long long)r.link_dirs, r.link_dirs == 1 ? "y" : "ies");
+	}
+	if (nskipped > 0) {
+		/* one line, whatever -q says: what was left out and why */
+		char line[2048];
+		size_t off = 0;
+		int n = snprintf(line, sizeof(line), "skipped %llu:", (unsigned long long)nskipped);
+		off = n > 0 ? (size_t)n : 0;
+		for (int w = 0, first = 1; w < SKIP_N && off < sizeof(line); w++) {
+			if (r.skipped[w] == 0)
+				continue;
+			n = snprintf(line + off, sizeof(line) - off, "%s %llu %s", first ? "" : ",",
+				     (unsigned long long)r.skipped[w],
+				     r.skipped[w] == 1 ? skip_text[w].one : skip_text[w].many);
+			off += n > 0 ? (size_t)n : 0;
+			first = 0;
+		}
+		cli_warn("%s", line);
+		if (t->seen == 0) {
+			cli_error("import: no message was imported: everything found was skipped "
+				  "(see above)");
+			rc = 1;
+		} else if (skip_error) {
+			rc = 1;
+		}
 	}
 	if (r.fatal) {
 		cli_error("import stopped; what was stored before stays, and running the same "

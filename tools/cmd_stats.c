@@ -19,7 +19,7 @@ static const char stats_help[] =
     "  --smtp [LOGFILE...]  instead: a postscreen-style summary of smtpin's log (connections,\n"
     "                    postscreen verdicts, deliveries, rejections by reason, top rejected\n"
     "                    clients, SASL failures); default /var/log/mail.log, \"-\" = stdin\n\n"
-    "example:\n  mailkeep stats --users\n  journalctl -t mailkeep/smtpin | mailkeep stats --smtp -\n";
+    "example:\n  mailkeep stats --users\n  journalctl --since today | mailkeep stats --smtp -\n";
 
 struct per_user {
 	struct store_txn *txn;

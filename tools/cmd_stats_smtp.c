@@ -109,12 +109,26 @@ static void reason_of(const char *reply, char *out, size_t outsize)
 	mk_strlcpy(out + strlen(out), buf, outsize - strlen(out));
 }
 
+/* smtpin logs as <syslog_name>/smtpin (the daemon), /smtpd (sessions),
+ * /postscreen, /qmgr and /local (deliveries), as Postfix's programs do. */
+static const char *smtpin_text(const char *line)
+{
+	static const char *const svcs[] = {"/smtpd[", "/postscreen[", "/qmgr[", "/local[", "/smtpin["};
+
+	for (size_t i = 0; i < sizeof(svcs) / sizeof(svcs[0]); i++) {
+		const char *m = strstr(line, svcs[i]);
+		if (m != NULL && (m = strstr(m, "]: ")) != NULL)
+			return m;
+	}
+	return NULL;
+}
+
 static void scan_line(struct stats *st, const char *line)
 {
-	const char *m = strstr(line, "/smtpin[");
+	const char *m = smtpin_text(line);
 	char key[160];
 
-	if (m == NULL || (m = strstr(m, "]: ")) == NULL)
+	if (m == NULL)
 		return;
 	m += 3;
 	if (strncmp(m, "connect from ", 13) == 0) {

@@ -48,7 +48,7 @@ static void show_mailboxes(struct cli *cli, const char *name)
 	store_read_end(&txn);
 }
 
-static int result_status(struct directory *dir, enum dir_result r, const char *what, const char *name)
+static int result_status(enum dir_result r, const char *what, const char *name)
 {
 	char safe[DIR_NAME_MAX];
 
@@ -63,10 +63,10 @@ static int result_status(struct directory *dir, enum dir_result r, const char *w
 		cli_error("user %s: wrong password for %s", what, safe);
 		return 1;
 	case DIR_TEMPFAIL:
-		cli_error("user %s: the LDAP directory cannot answer now (%s); try again later", what, dir->error);
+		cli_error("user %s: the LDAP directory cannot answer now (%s); try again later", what, dir_error());
 		return EXIT_TEMPFAIL;
 	default:
-		cli_error("user %s: %s", what, dir->error[0] != '\0' ? dir->error : dir_result_str(r));
+		cli_error("user %s: %s", what, dir_error()[0] != '\0' ? dir_error() : dir_result_str(r));
 		return 1;
 	}
 }
@@ -109,11 +109,11 @@ int user_ldap_run(struct cli *cli, int argc, char **argv)
 	}
 	if (strcmp(sub, "list") == 0) {
 		r = dir_list(dir, print_user_name, NULL);
-		status = result_status(dir, r, "list", "");
+		status = result_status(r, "list", "");
 	} else if (strcmp(sub, "show") == 0) {
 		memset(&u, 0, sizeof u);
 		r = strchr(name, '@') != NULL ? dir_lookup_address(dir, name, &u) : dir_get_user(dir, name, &u);
-		status = result_status(dir, r, "show", name);
+		status = result_status(r, "show", name);
 		if (status == 0) {
 			printf("user %s\nmail %s\nuid %u\ngid %u\ndn %s\n", u.name, u.mail, (unsigned)u.uid,
 			       (unsigned)u.gid, u.dn);
@@ -125,7 +125,7 @@ int user_ldap_run(struct cli *cli, int argc, char **argv)
 		if (cli_read_password(pwfile, 0, pw, sizeof pw) == 0) {
 			r = dir_authenticate(dir, name, pw, &u);
 			explicit_bzero(pw, sizeof pw);
-			status = result_status(dir, r, "test-password", name);
+			status = result_status(r, "test-password", name);
 			if (status == 0)
 				printf("password of %s is correct (user %s, %s)\n", name, u.name, u.dn);
 		}

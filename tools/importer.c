@@ -322,7 +322,8 @@ int importer_add(struct importer *imp, const struct import_msg *m)
 	it->mb = mbi;
 	it->off = imp->nbytes;
 	it->len = m->len;
-	memcpy(imp->bytes + imp->nbytes, m->data, m->len);
+	if (m->len > 0) /* bytes is still NULL before the first message with any */
+		memcpy(imp->bytes + imp->nbytes, m->data, m->len);
 	imp->nbytes += m->len;
 	it->flags = m->flags;
 	it->internaldate = m->internaldate;

@@ -1,4 +1,4 @@
-// FUZZ_SOURCES: imapd/parse.c imapd/utf7.c
+// FUZZ_SOURCES: imapd/parse.c
 /* Fuzzes imapd's command parser: framing (literals, limits) fed in random
  * slices, then argument parsing, sequence sets and mailbox-name decoding. */
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "imapd/parse.h"
-#include "imapd/utf7.h"
+#include "lib/utf7.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

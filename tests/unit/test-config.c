@@ -242,6 +242,93 @@ static void test_check_clean(void **state)
 	config_free(&cfg);
 }
 
+static const struct config_param enum_table[] = {
+	{"level", CONFIG_STR, "may", 0, 0, "case matters"},
+	{"alg", CONFIG_STR, "chi-square", 0, 0, "case ignored, aliases"},
+	{"dir", CONFIG_STR, "embedded", 0, 0, "a prefix word, empty allowed"},
+	{"free_text", CONFIG_STR, "", 0, 0, "not enumerated"},
+	{"nap", CONFIG_TIME, "1s", 0, 60, "a time that is also enumerated"},
+	{NULL, 0, NULL, 0, 0, NULL},
+};
+
+static const struct config_enum enum_words[] = {
+	{"level", "none may encrypt", NULL, 0},
+	{"alg", "chi-square graham", "chi2 robinson", CONFIG_ENUM_NOCASE},
+	{"dir", "embedded ldap ldap:", NULL, CONFIG_ENUM_EMPTY},
+	{"nap", "1s 2s", NULL, 0},
+	{NULL, NULL, NULL, 0},
+};
+
+static struct config *parse_enums(const char *text)
+{
+	struct config *cfg = NULL;
+	char err[256] = "";
+
+	if (config_parse(text, strlen(text), "enum.cf", &cfg, err, sizeof(err)) < 0)
+		fail_msg("parse failed: %s", err);
+	config_add_params(cfg, enum_table);
+	config_add_enums(cfg, enum_words);
+	return cfg;
+}
+
+static void test_enums(void **state)
+{
+	struct reports r = {.n = 0};
+	struct config *cfg;
+	char words[128];
+	int i = 0;
+
+	(void)state;
+	cfg = parse_enums("level = MAY\n"
+			  "alg = bayes\n"
+			  "dir = nis\n"
+			  "free_text = anything at all\n"
+			  "nap = 5x\n"
+			  "nap = 3s\n"
+			  "dir = ldapx\n");
+	assert_int_equal(config_check(cfg, collect, &r), 4);
+	assert_string_equal(r.msgs[i++], "enum.cf:1: level = MAY: expected none, may or encrypt");
+	assert_string_equal(r.msgs[i++], "enum.cf:2: alg = bayes: expected chi-square or graham");
+	/* set twice: the last one is checked, at its line */
+	assert_string_equal(r.msgs[i++],
+			    "enum.cf:7: dir = ldapx: expected embedded, ldap or ldap:...");
+	assert_string_equal(r.msgs[i++], "enum.cf:6: nap = 3s: expected 1s or 2s");
+	config_free(&cfg);
+
+	r.n = 0;
+	cfg = parse_enums("level = may\n"
+			  "alg = ROBINSON\n"
+			  "dir = ldap:/etc/mailkeep/ldap.cf\n"
+			  "nap = 2s\n");
+	assert_int_equal(config_check(cfg, collect, &r), 0);
+	config_free(&cfg);
+	/* values are expanded before they are matched */
+	cfg = parse_enums("x = graham\nalg = $x\ndir =\nlevel = $level\n");
+	r.n = 0;
+	assert_int_equal(config_check(cfg, collect, &r), 1); /* only the loop */
+	assert_non_null(strstr(r.msgs[0], "level: loop in expansion"));
+	config_free(&cfg);
+	cfg = parse_enums("dir = ldap:\nlevel =\n");
+	r.n = 0;
+	assert_int_equal(config_check(cfg, collect, &r), 1); /* "ldap:" alone is fine, empty level is not */
+	assert_string_equal(r.msgs[0], "enum.cf:2: level = : expected none, may or encrypt");
+	config_free(&cfg);
+
+	assert_true(config_enum_match(&enum_words[1], "Graham"));
+	assert_true(config_enum_match(&enum_words[1], "chi2"));
+	assert_false(config_enum_match(&enum_words[1], "chi"));
+	assert_false(config_enum_match(&enum_words[1], "chi-squares"));
+	assert_false(config_enum_match(&enum_words[0], "may "));
+	assert_false(config_enum_match(&enum_words[0], ""));
+	assert_true(config_enum_match(&enum_words[2], ""));
+	config_enum_describe(&enum_words[0], words, sizeof(words));
+	assert_string_equal(words, "none, may or encrypt");
+	config_enum_describe(&enum_words[3], words, sizeof(words));
+	assert_string_equal(words, "1s or 2s");
+	config_enum_describe(&enum_words[0], words, 8); /* cut short, still terminated */
+	assert_int_equal(strlen(words), 7);
+}
+
 static void test_typed(void **state)
 {
 	struct config *cfg;
@@ -482,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_loops),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_check_clean),
+		cmocka_unit_test(test_enums),
 		cmocka_unit_test(test_typed),
 		cmocka_unit_test(test_typed_units),
 		cmocka_unit_test(test_typed_rejects),

@@ -121,7 +121,7 @@ static void test_stderr_lines(void **state)
 	(void)state;
 	text = capture(lines, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	assert_matches(text, "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} mailkeep/test\\[[0-9]+\\]: "
+	assert_matches(text, "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [^ ]+ mailkeep/test\\[[0-9]+\\]: "
 			     "4F1A2B3C: to=<bob@example.org>, status=sent$");
 	assert_matches(text, "mailkeep/test\\[[0-9]+\\]: warning: disk full$");
 	assert_null(strstr(text, "invisible"));

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <setjmp.h>
@@ -315,6 +316,50 @@ static void test_addr_str(void **state)
 	assert_true(strlen(out) < 4);
 }
 
+/* A user listed as a member of a group in /etc/group (Debian: a daemon user
+ * in ssl-cert) keeps that group once privileges are dropped. Uses the first
+ * such user of this machine; there is none on some machines. */
+static void drop_keeps_supplementary_groups(void)
+{
+	char user[64] = "", err[256];
+	gid_t gid = 0;
+	struct group *gr;
+	pid_t pid;
+	int status;
+
+	setgrent();
+	while (user[0] == '\0' && (gr = getgrent()) != NULL) {
+		for (char **m = gr->gr_mem; *m != NULL; m++) {
+			struct passwd *pw = getpwnam(*m);
+			if (pw != NULL && pw->pw_uid != 0 && pw->pw_gid != gr->gr_gid) {
+				snprintf(user, sizeof(user), "%s", *m);
+				gid = gr->gr_gid;
+				break;
+			}
+		}
+	}
+	endgrent();
+	if (user[0] == '\0')
+		return;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		gid_t groups[256];
+		int n;
+
+		if (net_drop_privileges(user, err, sizeof(err)) != 0)
+			_exit(2);
+		n = getgroups(256, groups);
+		for (int i = 0; i < n; i++)
+			if (groups[i] == gid)
+				_exit(0);
+		_exit(3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_drop_privileges(void **state)
 {
 	char err[256];
@@ -352,6 +397,7 @@ static void test_drop_privileges(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	drop_keeps_supplementary_groups();
 }
 
 int main(void)

@@ -227,7 +227,8 @@ static void test_random_sequences(void **state)
 			m->hashed[body] = 1;
 			for (int k = 0; k < n; k++) {
 				assert_int_equal(r[k].result, 0);
-				model_add(&m->box[users[k]][boxes[k]], body, r[k].uid, 0);
+				model_add(&m->box[users[k]][boxes[k]], body, r[k].uid,
+					  STORE_F_RECENT); /* new mail */
 			}
 		} else if (kind < 65) {
 			/* copy (kind < 55) or move to another mailbox of the same user */

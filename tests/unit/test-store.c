@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -247,11 +248,12 @@ static void test_flags_keywords_modseq(void **state)
 	deliver(f->store, "Subject: 1\r\n\r\n1\r\n", "dave", NULL, NULL);
 	struct store_mailbox inbox = get_mailbox(f->store, id, "INBOX");
 	assert_int_equal(inbox.unseen, 1);
+	assert_int_equal(inbox.recent, 1); /* delivered: new mail */
 
 	struct flags_op o = {inbox.id, 1, STORE_FLAGS_ADD, STORE_F_SEEN | STORE_F_FLAGGED, "$Junk work", 0, {0}};
 	assert_int_equal(store_write(f->store, flags_fn, &o), 0);
 	uint64_t ms1 = o.out.modseq;
-	assert_int_equal(o.out.flags, STORE_F_SEEN | STORE_F_FLAGGED);
+	assert_int_equal(o.out.flags, STORE_F_SEEN | STORE_F_FLAGGED | STORE_F_RECENT);
 	assert_string_equal(o.out.keywords, "$Junk work");
 	assert_int_equal(get_mailbox(f->store, id, "INBOX").unseen, 0);
 
@@ -264,7 +266,7 @@ static void test_flags_keywords_modseq(void **state)
 	assert_int_equal(store_write(f->store, flags_fn, &r), 0);
 	assert_true(r.out.modseq > ms1);
 	assert_string_equal(r.out.keywords, "work");
-	assert_int_equal(r.out.flags, STORE_F_SEEN);
+	assert_int_equal(r.out.flags, STORE_F_SEEN | STORE_F_RECENT);
 
 	/* UNCHANGEDSINCE older than the message's modseq fails and changes nothing. */
 	struct flags_op u = {inbox.id, 1, STORE_FLAGS_SET, 0, NULL, ms1, {0}};
@@ -273,7 +275,7 @@ static void test_flags_keywords_modseq(void **state)
 	struct store_msg m;
 	assert_int_equal(store_read_begin(f->store, &txn), 0);
 	assert_int_equal(store_msg_get(txn, inbox.id, 1, &m), 0);
-	assert_int_equal(m.flags, STORE_F_SEEN);
+	assert_int_equal(m.flags, STORE_F_SEEN | STORE_F_RECENT);
 	store_read_end(&txn);
 
 	/* Expunges are remembered by modseq. */
@@ -382,6 +384,116 @@ static void test_group_commit_concurrent(void **state)
 	assert_int_equal(inbox.messages, 320);
 	assert_int_equal(inbox.uidnext, 321);
 	assert_int_equal(count_problems(f->store), 0);
+}
+
+struct relaxed_arg {
+	struct store *store;
+	uint32_t mbid, uid;
+	int failures;
+};
+
+/* Flips one message's \Flagged 25 times through relaxed writes. */
+static void *relaxed_thread(void *p)
+{
+	struct relaxed_arg *a = p;
+
+	for (int i = 0; i < 25; i++) {
+		struct flags_op o = {a->mbid, a->uid, i % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD, STORE_F_FLAGGED,
+				     NULL, 0, {0}};
+		if (store_write_relaxed(a->store, flags_fn, &o) != 0)
+			a->failures++;
+	}
+	return NULL;
+}
+
+static void test_relaxed_writes_share_commits_with_durable_ones(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[8], d;
+	struct relaxed_arg a[8];
+	struct thread_arg da;
+	uint32_t id = add_user(f->store, "group");
+	char msg[64];
+
+	for (int i = 0; i < 8; i++) {
+		snprintf(msg, sizeof(msg), "Subject: %d\r\n\r\n%d\r\n", i, i);
+		deliver(f->store, msg, "group", NULL, NULL);
+	}
+	struct store_mailbox inbox = get_mailbox(f->store, id, "INBOX");
+	/* Eight sessions changing flags while deliveries come in: relaxed and
+	 * durable jobs are batched together, every change is applied once. */
+	for (int i = 0; i < 8; i++) {
+		a[i] = (struct relaxed_arg){f->store, inbox.id, (uint32_t)i + 1, 0};
+		pthread_create(&t[i], NULL, relaxed_thread, &a[i]);
+	}
+	da = (struct thread_arg){f->store, 10, 99, 0};
+	pthread_create(&d, NULL, deliver_thread, &da);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(a[i].failures, 0);
+	}
+	pthread_join(d, NULL);
+	assert_int_equal(da.failures, 0);
+	struct store_mailbox after = get_mailbox(f->store, id, "INBOX");
+	assert_int_equal(after.highestmodseq, inbox.highestmodseq + 8 * 25 + 10);
+	assert_int_equal(after.messages, 18);
+
+	/* Closing flushes the last relaxed commit; everything is there on reopen. */
+	store_close(&f->store);
+	assert_int_equal(open_store(f, 0, 0), 0);
+	struct store_txn *txn;
+	struct store_msg m;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	for (uint32_t uid = 1; uid <= 8; uid++) {
+		assert_int_equal(store_msg_get(txn, inbox.id, uid, &m), 0);
+		assert_int_equal(m.flags & STORE_F_FLAGGED, STORE_F_FLAGGED); /* 13 adds, 12 removes */
+	}
+	store_read_end(&txn);
+	assert_int_equal(get_mailbox(f->store, id, "INBOX").highestmodseq, after.highestmodseq);
+	assert_int_equal(count_problems(f->store), 0);
+}
+
+static void test_cursor_next_since_passes_over_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t id = add_user(f->store, "since");
+	char msg[64];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(msg, sizeof(msg), "Subject: %d\r\n\r\n%d\r\n", i, i);
+		deliver(f->store, msg, "since", NULL, NULL);
+	}
+	struct store_mailbox inbox = get_mailbox(f->store, id, "INBOX");
+	uint32_t changed[] = {2, 4};
+	for (int i = 0; i < 2; i++) {
+		struct flags_op o = {inbox.id, changed[i], STORE_FLAGS_ADD, STORE_F_SEEN, NULL, 0, {0}};
+		assert_int_equal(store_write_relaxed(f->store, flags_fn, &o), 0);
+	}
+	struct store_txn *txn;
+	struct store_cursor *cur;
+	struct store_msg m;
+	uint32_t passed = 99;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(store_msg_cursor_open(txn, inbox.id, 1, &cur), 0);
+	assert_int_equal(store_msg_cursor_next_since(cur, inbox.highestmodseq, &m, &passed), 0);
+	assert_int_equal(m.uid, 2);
+	assert_int_equal(passed, 1);
+	assert_true(m.flags & STORE_F_SEEN);
+	assert_int_equal(store_msg_cursor_next_since(cur, inbox.highestmodseq, &m, &passed), 0);
+	assert_int_equal(m.uid, 4);
+	assert_int_equal(passed, 1);
+	assert_int_equal(store_msg_cursor_next_since(cur, inbox.highestmodseq, &m, &passed), STORE_ENOTFOUND);
+	assert_int_equal(passed, 1);
+	store_msg_cursor_close(&cur);
+	/* since 0: every message, none passed over. */
+	assert_int_equal(store_msg_cursor_open(txn, inbox.id, 1, &cur), 0);
+	for (uint32_t uid = 1; uid <= 5; uid++) {
+		assert_int_equal(store_msg_cursor_next_since(cur, 0, &m, &passed), 0);
+		assert_int_equal(m.uid, uid);
+		assert_int_equal(passed, 0);
+	}
+	store_msg_cursor_close(&cur);
+	store_read_end(&txn);
 }
 
 static void test_map_grows_then_fills(void **state)
@@ -654,22 +766,174 @@ static void test_unknown_mailbox_fails_one_recipient(void **state)
 	assert_int_equal(count_problems(f->store), 0);
 }
 
+/* --- read-only opening, from another process ------------------------------------- */
+
+/* In the child, a failed check exits with its line number (no cmocka there). */
+#define CHILD_CHECK(c)                                                                             \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "child: %s:%d: %s\n", __FILE__, __LINE__, #c);             \
+			_exit(1);                                                                  \
+		}                                                                                  \
+	} while (0)
+
+static int child_count_inbox(struct store *ro, uint32_t *n_r, const char *want_body)
+{
+	struct store_txn *txn;
+	struct store_user u;
+	struct store_mailbox mb;
+	struct store_msg m;
+	struct store_cursor *cur;
+	const void *data;
+	size_t len;
+	int found = 0, rc;
+
+	if ((rc = store_read_begin(ro, &txn)) != 0)
+		return rc;
+	if ((rc = store_user_get(txn, "rosa", &u)) == 0 &&
+	    (rc = store_mailbox_get(txn, u.id, "INBOX", &mb)) == 0 &&
+	    (rc = store_msg_cursor_open(txn, mb.id, 1, &cur)) == 0) {
+		*n_r = 0;
+		while (store_msg_cursor_next(cur, &m) == 0) {
+			(*n_r)++;
+			if (store_blob_get(txn, m.hash, &data, &len) == 0 &&
+			    len == strlen(want_body) && memcmp(data, want_body, len) == 0)
+				found = 1;
+		}
+		store_msg_cursor_close(&cur);
+		if (!found)
+			rc = STORE_ENOTFOUND;
+	}
+	store_read_end(&txn);
+	return rc;
+}
+
+static int noop_fn(struct store_txn *txn, void *ctx)
+{
+	(void)txn;
+	(void)ctx;
+	return 0;
+}
+
+/* What `mailkeep stats` or `fsck` does while smtpin owns the store: open it
+ * read-only in another process, read, and see the writer's later commits. */
+static void test_read_only_open_from_another_process(void **state)
+{
+	struct fixture *f = *state;
+	const char *m1 = "Subject: one\r\n\r\nfirst\r\n", *m2 = "Subject: two\r\n\r\nsecond\r\n";
+	int to_child[2], to_parent[2], status;
+	char b = 0;
+
+	add_user(f->store, "rosa");
+	deliver(f->store, m1, "rosa", NULL, NULL);
+	assert_int_equal(pipe(to_child), 0);
+	assert_int_equal(pipe(to_parent), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The parent's environment is never used here (LMDB: not across fork). */
+		struct store_options opt = {.read_only = 1};
+		struct store *ro = NULL;
+		struct store_stats st;
+		char err[256];
+		uint32_t n = 0;
+		close(to_child[1]);
+		close(to_parent[0]);
+		CHILD_CHECK(store_open(f->dir, &opt, &ro, err, sizeof(err)) == 0);
+		CHILD_CHECK(store_stats(ro, &st) == 0);
+		CHILD_CHECK(st.users == 1 && st.messages == 1 && st.blobs == 1 &&
+			    st.mailboxes == 6);
+		CHILD_CHECK(st.bytes_stored == strlen(m1) && st.map_size > 0 && st.file_bytes > 0);
+		CHILD_CHECK(child_count_inbox(ro, &n, m1) == 0 && n == 1);
+		CHILD_CHECK(store_write(ro, noop_fn, NULL) == STORE_EINVAL);
+		CHILD_CHECK(store_fsck(ro, NULL, NULL, NULL) == 0);
+		CHILD_CHECK(write(to_parent[1], "r", 1) == 1);
+		CHILD_CHECK(read(to_child[0], &b, 1) == 1); /* the parent delivered m2 */
+		CHILD_CHECK(child_count_inbox(ro, &n, m2) == 0 && n == 2);
+		CHILD_CHECK(store_stats(ro, &st) == 0 && st.messages == 2 && st.blobs == 2);
+		store_close(&ro);
+		_exit(0);
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+	/* A child that failed a check has exited: read gets EOF, not 'r'. */
+	int got = (int)read(to_parent[0], &b, 1);
+	if (got == 1) {
+		deliver(f->store, m2, "rosa", NULL, NULL);
+		assert_int_equal(write(to_child[1], "w", 1), 1);
+	}
+	close(to_child[1]);
+	close(to_parent[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(got, 1);
+}
+
+static void test_read_only_open_of_no_store(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/mk-test-store-ro-XXXXXX", err[256] = "";
+	struct store_options opt = {.read_only = 1};
+	struct store *ro = NULL;
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(store_open(dir, &opt, &ro, err, sizeof(err)), STORE_ENOTFOUND);
+	assert_null(ro);
+	assert_non_null(strstr(err, "no store"));
+	rm_rf(dir);
+}
+
+/* New mail is \Recent (the mount's new/, IMAP's RECENT) whatever else it has. */
+static void test_delivery_is_recent(void **state)
+{
+	struct fixture *f = *state;
+	struct store_rcpt r[2] = {{.user = "nils"},
+				  {.user = "nils", .mailbox = "Sent", .flags = STORE_F_SEEN}};
+	struct store_txn *txn;
+	struct store_msg m;
+
+	uint32_t id = add_user(f->store, "nils");
+	assert_int_equal(store_deliver(f->store, "a\r\n", 3, 0, r, 2, NULL), 0);
+	assert_int_equal(r[0].result, 0);
+	assert_int_equal(r[1].result, 0);
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(store_msg_get(txn, r[0].mbid, r[0].uid, &m), 0);
+	assert_int_equal(m.flags, STORE_F_RECENT);
+	assert_int_equal(store_msg_get(txn, r[1].mbid, r[1].uid, &m), 0);
+	assert_int_equal(m.flags, STORE_F_RECENT | STORE_F_SEEN);
+	store_read_end(&txn);
+	assert_int_equal(get_mailbox(f->store, id, "INBOX").recent, 1);
+	assert_int_equal(get_mailbox(f->store, id, "INBOX").unseen, 1);
+	assert_int_equal(count_problems(f->store), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_user_has_default_mailboxes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dedup_and_refcount, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_copy_move_expunge_free, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mailbox_hierarchy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_map_grows_then_fills, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fsck_finds_damage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backup_is_consistent_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_alias_and_user_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_watch_wakes_on_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hooks_and_cache, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_mailbox_fails_one_recipient, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_has_default_mailboxes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dedup_and_refcount, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_copy_move_expunge_free, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mailbox_hierarchy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relaxed_writes_share_commits_with_durable_ones,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cursor_next_since_passes_over_unchanged, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_map_grows_then_fills, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fsck_finds_damage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backup_is_consistent_copy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alias_and_user_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_wakes_on_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hooks_and_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_mailbox_fails_one_recipient, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_read_only_open_from_another_process, setup,
+					    teardown),
+	    cmocka_unit_test(test_read_only_open_of_no_store),
+	    cmocka_unit_test_setup_teardown(test_delivery_is_recent, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

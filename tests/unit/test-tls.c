@@ -2,6 +2,7 @@
  * handshake over a socket pair, and the TLS 1.2 floor. */
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "lib/net.h"
 #include "lib/tls.h"
 
 static char dir[128], cert[256], key[256], cert2[256], key2[256];
@@ -228,13 +231,217 @@ static void test_handshake(void **state)
 	assert_int_equal(handshake(NULL, NULL, TLS1_VERSION, &verified), 0);
 }
 
+/* Copies a file (the test's "renewal": new contents under the same name). */
+static void copy_file(const char *from, const char *to)
+{
+	char buf[8192];
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The subject of a context's certificate, as "CN=..." */
+static void subject_of(SSL_CTX *ctx, char *out, size_t outsize)
+{
+	X509_NAME_oneline(X509_get_subject_name(SSL_CTX_get0_certificate(ctx)), out, (int)outsize);
+}
+
+static void test_holder_reload(void **state)
+{
+	struct tls_holder h;
+	char live_cert[300], live_key[300], msg[1024], name[256];
+	SSL_CTX *ctx, *ctx2;
+	SSL *old_conn;
+
+	(void)state;
+	snprintf(live_cert, sizeof(live_cert), "%s/live-cert.pem", dir);
+	snprintf(live_key, sizeof(live_key), "%s/live-key.pem", dir);
+	tls_holder_init(&h, live_cert, live_key);
+	assert_false(tls_holder_ready(&h));
+	assert_null(tls_holder_get(&h));
+	/* nothing there yet: an error naming the file, and still nothing served */
+	assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, live_cert));
+	assert_non_null(strstr(msg, "No such file"));
+	assert_false(tls_holder_ready(&h));
+
+	copy_file(cert, live_cert);
+	copy_file(key, live_key);
+	assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "subject CN=mx.example.org"));
+	assert_non_null(strstr(msg, "notAfter "));
+	assert_null(strstr(msg, "EXPIRED"));
+	assert_true(tls_holder_ready(&h));
+	/* a connection made now keeps its context whatever happens to the holder */
+	ctx = tls_holder_get(&h);
+	assert_non_null(ctx);
+	old_conn = SSL_new(ctx);
+	assert_non_null(old_conn);
+	SSL_CTX_free(ctx);
+
+	/* renewal: new files under the same names */
+	copy_file(cert2, live_cert);
+	copy_file(key2, live_key);
+	assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), 0);
+	assert_non_null(strstr(msg, "CN=other.example.org"));
+	ctx2 = tls_holder_get(&h);
+	subject_of(ctx2, name, sizeof(name));
+	assert_string_equal(name, "/CN=other.example.org");
+	SSL_CTX_free(ctx2);
+
+	/* broken files: -1 with the file and the reason; the renewed context stays */
+	write_file(live_cert, "garbage\n");
+	assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, live_cert));
+	assert_non_null(strstr(msg, "cannot load certificate"));
+	copy_file(cert, live_cert); /* key2 does not belong to it */
+	assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "does not match"));
+	unlink(live_key);
+	assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, live_key));
+	assert_non_null(strstr(msg, "No such file"));
+	ctx2 = tls_holder_get(&h);
+	subject_of(ctx2, name, sizeof(name));
+	assert_string_equal(name, "/CN=other.example.org");
+	SSL_CTX_free(ctx2);
+
+	/* the old connection's context outlives the holder (ASan checks the references) */
+	tls_holder_destroy(&h);
+	subject_of(SSL_get_SSL_CTX(old_conn), name, sizeof(name));
+	assert_string_equal(name, "/CN=mx.example.org");
+	SSL_free(old_conn);
+	unlink(live_cert);
+}
+
+/* As root: after dropping privileges (as the daemons do), a key only root may
+ * read gives a message that says so and names the user. */
+static void test_holder_unreadable_after_drop(void **state)
+{
+	char live_cert[300], live_key[300];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	if (geteuid() != 0 || getpwnam("nobody") == NULL) {
+		/* not root: the same check on an unreadable file, without the drop */
+		struct tls_holder h;
+		char msg[1024];
+		tls_holder_init(&h, "/nonexistent-dir/cert.pem", key);
+		assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), -1);
+		assert_non_null(strstr(msg, "/nonexistent-dir/cert.pem"));
+		tls_holder_destroy(&h);
+		return;
+	}
+	snprintf(live_cert, sizeof(live_cert), "%s/drop-cert.pem", dir);
+	snprintf(live_key, sizeof(live_key), "%s/drop-key.pem", dir);
+	copy_file(cert, live_cert);
+	copy_file(key, live_key);
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chmod(live_cert, 0644), 0);
+	assert_int_equal(chmod(live_key, 0600), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct tls_holder h;
+		char msg[1024], err[256];
+		int ok;
+
+		tls_holder_init(&h, live_cert, live_key);
+		if (tls_holder_load(&h, msg, sizeof(msg)) != 0) /* as root */
+			_exit(2);
+		if (net_drop_privileges("nobody", err, sizeof(err)) != 0)
+			_exit(3);
+		ok = tls_holder_load(&h, msg, sizeof(msg)) == -1 && strstr(msg, live_key) != NULL &&
+		     strstr(msg, "Permission denied") != NULL &&
+		     strstr(msg, "user nobody") != NULL && strstr(msg, "ssl-cert") != NULL &&
+		     tls_holder_ready(&h);
+		if (!ok)
+			fprintf(stderr, "message: %s\n", msg);
+		tls_holder_destroy(&h);
+		_exit(ok ? 0 : 4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(live_cert);
+	unlink(live_key);
+	chmod(dir, 0700);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+struct swapper_arg {
+	struct tls_holder *h;
+	int made;
+};
+
+static void *holder_user(void *p)
+{
+	struct swapper_arg *a = p;
+
+	for (int i = 0; i < 2000; i++) {
+		SSL_CTX *ctx = tls_holder_get(a->h);
+		if (ctx == NULL)
+			continue;
+		SSL *ssl = SSL_new(ctx);
+		SSL_CTX_free(ctx);
+		if (ssl != NULL) {
+			a->made++;
+			SSL_free(ssl);
+		}
+	}
+	return NULL;
+}
+
+/* Sessions take contexts while another thread swaps them (as SIGHUP does). */
+static void test_holder_threads(void **state)
+{
+	struct tls_holder h;
+	struct swapper_arg a[4];
+	pthread_t th[4];
+	char msg[1024];
+
+	(void)state;
+	tls_holder_init(&h, cert, key);
+	assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), 0);
+	for (int i = 0; i < 4; i++) {
+		a[i].h = &h;
+		a[i].made = 0;
+		assert_int_equal(pthread_create(&th[i], NULL, holder_user, &a[i]), 0);
+	}
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(tls_holder_load(&h, msg, sizeof(msg)), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(a[i].made, 2000);
+	}
+	tls_holder_destroy(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_self_signed_files),
-		cmocka_unit_test(test_self_signed_bad),
-		cmocka_unit_test(test_contexts),
-		cmocka_unit_test(test_handshake),
+	    cmocka_unit_test(test_self_signed_files),
+	    cmocka_unit_test(test_self_signed_bad),
+	    cmocka_unit_test(test_contexts),
+	    cmocka_unit_test(test_handshake),
+	    cmocka_unit_test(test_holder_reload),
+	    cmocka_unit_test(test_holder_unreadable_after_drop),
+	    cmocka_unit_test(test_holder_threads),
 	};
 	signal(SIGPIPE, SIG_IGN); /* a refused peer closes the socket pair */
 	return cmocka_run_group_tests(tests, setup, teardown);

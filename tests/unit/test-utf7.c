@@ -1,4 +1,4 @@
-/* Unit tests of imapd/utf7.c: modified UTF-7 both ways, and refusal of every
+/* Unit tests of lib/utf7.c: modified UTF-7 both ways, and refusal of every
  * non-canonical or dangerous form. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "imapd/utf7.c"
+#include "lib/utf7.h"
 
 static void roundtrip(const char *utf8, const char *utf7)
 {

@@ -9,6 +9,9 @@ on a fresh loop ext4 file system. Each mix of imapload.py runs for a fixed time
 against each server, interleaved (the order changes per repetition), after a
 warm-up that reads every message's headers and structure once on both.
 
+Mixes: select, fetch, store, search, append, idle, resync (a phone's QRESYNC
+resync), mixed (all of select/fetch/store/search/append at once).
+
 Reported per mix: operations/s (median over repetitions [min-max]) and
 latency p50/p95/p99 over all operations of all repetitions, with the ratios
 mailkeep/Dovecot (ops/s: above 1 is better; latency: below 1 is better).
@@ -242,12 +245,12 @@ def main():
     ap.add_argument("workdir")
     ap.add_argument("corpus")
     ap.add_argument("--reps", type=int, default=int(os.environ.get("IMAP_BENCH_REPS", "3")))
-    ap.add_argument("--duration", type=float, default=float(os.environ.get("IMAP_BENCH_DURATION", "4")))
+    ap.add_argument("--duration", type=float, default=float(os.environ.get("IMAP_BENCH_DURATION", "2")))
     ap.add_argument("--clients", type=int, default=int(os.environ.get("IMAP_BENCH_CLIENTS", "8")))
     ap.add_argument("--phones", type=int, default=4)
     ap.add_argument("--mixes", default=os.environ.get("IMAP_BENCH_MIXES", ",".join(imapload.MIXES)))
     ap.add_argument("--limit", type=int, default=0, help="only the first N corpus files")
-    ap.add_argument("--budget", type=float, default=float(os.environ.get("IMAP_BENCH_BUDGET", "330")),
+    ap.add_argument("--budget", type=float, default=float(os.environ.get("IMAP_BENCH_BUDGET", "180")),
                     help="seconds after which no new run starts")
     ap.add_argument("--fs-mb", type=int, default=2048)
     ap.add_argument("--seed", type=int, default=1)

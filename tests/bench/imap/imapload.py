@@ -3,6 +3,7 @@ so Python's lock does not serialise them) running one mix for a fixed time,
 each command's latency recorded.
 
 Mixes (what each client does in a loop, picks weighted at random):
+  select  SELECT INBOX (the whole corpus) again and again
   fetch   SELECT; UID FETCH of a 50-message list (FLAGS, size, date, 6 header
           fields); UID FETCH BODY.PEEK[] of one message; ENVELOPE+BODYSTRUCTURE
   store   UID STORE +FLAGS/-FLAGS of \\Seen, \\Flagged and a keyword, on one
@@ -16,6 +17,13 @@ Mixes (what each client does in a loop, picks weighted at random):
   resync  a phone: connect, LOGIN, ENABLE QRESYNC, SELECT INBOX (QRESYNC
           (uidvalidity modseq)), LOGOUT — while one more client changes flags,
           appends and expunges; the latency is the whole resync
+  mixed   each operation picked at random from the others: SELECT 1/7, a
+          fetch-mix operation 3/7, a store-mix one 1/7, a search-mix one 1/7,
+          an APPEND 1/7 (what a busy mailbox's clients do at once)
+
+Every client connects, logs in and selects (a phone also makes its first full
+sync) before the measured window; the window opens for all of them at once
+when the last one is ready (a barrier), and lasts DURATION seconds.
 
 Standalone:  imapload.py --port P --user U --password W --mix fetch --clients 8 --duration 5
 prints one JSON object: {"ops": N, "elapsed": s, "latencies": {op: [s, ...]}}.
@@ -28,9 +36,11 @@ import random
 import re
 import socket
 import sys
+import threading
 import time
 
-MIXES = ("fetch", "store", "search", "append", "idle", "resync")
+IDLE_GRACE = 2.0  # idlers stay this long after the last APPEND; a notification later than that is missed
+MIXES = ("select", "fetch", "store", "search", "append", "idle", "resync", "mixed")
 HEADER_FIELDS = "BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID)]"
 SEARCH_WORDS = ["money", "linux", "free", "re:", "update", "the", "list", "razor", "offer", "perl"]
 FROM_WORDS = ["yahoo", "example", "lists.sourceforge", "hotmail", "spamassassin", "zzzz", "jm", "aol"]
@@ -179,10 +189,10 @@ class Client:
 
     def wait_start(self):
         """Connecting, logging in and a phone's first full sync happen before the
-        measured window: every client starts its loop at the same moment."""
-        d = self.cfg["start"] - time.monotonic()
-        if d > 0:
-            time.sleep(d)
+        measured window: every client starts its loop when the last one is
+        ready. Returns the end of the window."""
+        self.cfg["barrier"].wait(60)
+        return time.monotonic() + self.cfg["duration"]
 
     def timed(self, op, fn, *a):
         t0 = time.monotonic()
@@ -196,47 +206,39 @@ class Client:
         return c
 
 
-def run_fetch(cl, deadline):
-    c = cl.connect()
-    un, _ = c.cmd("SELECT INBOX")
-    uids = uids_of(c.cmd("UID SEARCH ALL")[0])
-    rng = cl.rng
-    cl.wait_start()
-    while time.monotonic() < deadline:
-        r = rng.random()
-        if r < 0.05:
-            cl.timed("select", c.cmd, "SELECT INBOX")
-        elif r < 0.30:
-            i = rng.randrange(max(1, len(uids) - 50))
-            cl.timed("fetch-list", c.cmd, f"UID FETCH {uids[i]}:{uids[min(i + 49, len(uids) - 1)]} "
-                                          f"(UID FLAGS RFC822.SIZE INTERNALDATE {HEADER_FIELDS})")
-        elif r < 0.70:
-            cl.timed("fetch-body", c.cmd, f"UID FETCH {rng.choice(uids)} (BODY.PEEK[])")
-        else:
-            cl.timed("fetch-struct", c.cmd, f"UID FETCH {rng.choice(uids)} (ENVELOPE BODYSTRUCTURE)")
-    c.close()
+def step_select(cl, c, uids):
+    cl.timed("select", c.cmd, "SELECT INBOX")
 
 
-def run_store(cl, deadline):
-    c = cl.connect()
-    c.cmd("SELECT INBOX")
-    uids = uids_of(c.cmd("UID SEARCH ALL")[0])
+def step_fetch(cl, c, uids):
     rng = cl.rng
-    cl.wait_start()
-    while time.monotonic() < deadline:
-        r = rng.random()
-        sign = rng.choice("+-")
-        if r < 0.4:
-            cl.timed("store-seen", c.cmd, f"UID STORE {rng.choice(uids)} {sign}FLAGS (\\Seen)")
-        elif r < 0.7:
-            cl.timed("store-silent", c.cmd, f"UID STORE {rng.choice(uids)} {sign}FLAGS.SILENT (\\Flagged)")
-        elif r < 0.85:
-            i = rng.randrange(max(1, len(uids) - 10))
-            cl.timed("store-range", c.cmd, f"UID STORE {uids[i]}:{uids[min(i + 9, len(uids) - 1)]} "
-                                           f"{sign}FLAGS.SILENT (\\Seen)")
-        else:
-            cl.timed("store-keyword", c.cmd, f"UID STORE {rng.choice(uids)} {sign}FLAGS ($Bench)")
-    c.close()
+    r = rng.random()
+    if r < 0.05:
+        cl.timed("select", c.cmd, "SELECT INBOX")
+    elif r < 0.30:
+        i = rng.randrange(max(1, len(uids) - 50))
+        cl.timed("fetch-list", c.cmd, f"UID FETCH {uids[i]}:{uids[min(i + 49, len(uids) - 1)]} "
+                                      f"(UID FLAGS RFC822.SIZE INTERNALDATE {HEADER_FIELDS})")
+    elif r < 0.70:
+        cl.timed("fetch-body", c.cmd, f"UID FETCH {rng.choice(uids)} (BODY.PEEK[])")
+    else:
+        cl.timed("fetch-struct", c.cmd, f"UID FETCH {rng.choice(uids)} (ENVELOPE BODYSTRUCTURE)")
+
+
+def step_store(cl, c, uids):
+    rng = cl.rng
+    r = rng.random()
+    sign = rng.choice("+-")
+    if r < 0.4:
+        cl.timed("store-seen", c.cmd, f"UID STORE {rng.choice(uids)} {sign}FLAGS (\\Seen)")
+    elif r < 0.7:
+        cl.timed("store-silent", c.cmd, f"UID STORE {rng.choice(uids)} {sign}FLAGS.SILENT (\\Flagged)")
+    elif r < 0.85:
+        i = rng.randrange(max(1, len(uids) - 10))
+        cl.timed("store-range", c.cmd, f"UID STORE {uids[i]}:{uids[min(i + 9, len(uids) - 1)]} "
+                                       f"{sign}FLAGS.SILENT (\\Seen)")
+    else:
+        cl.timed("store-keyword", c.cmd, f"UID STORE {rng.choice(uids)} {sign}FLAGS ($Bench)")
 
 
 def search_command(rng):
@@ -255,29 +257,42 @@ def search_command(rng):
     return "search-body", f'UID SEARCH BODY "{rng.choice(SEARCH_WORDS)}"'
 
 
-def run_search(cl, deadline):
+def step_search(cl, c, uids):
+    op, text = search_command(cl.rng)
+    cl.timed(op, c.cmd, text)
+
+
+def step_append(cl, c, uids):
+    cl.appended = getattr(cl, "appended", 0) + 1
+    msg = make_message(cl.cfg["corpus_msgs"], cl.rng, cl.appended)
+    cl.timed("append", c.cmd, "APPEND Bench (\\Seen)", msg)
+
+
+MIXED = (step_select, step_fetch, step_fetch, step_fetch, step_store, step_search, step_append)
+
+
+def step_mixed(cl, c, uids):
+    cl.rng.choice(MIXED)(cl, c, uids)
+
+
+STEPS = {"select": step_select, "fetch": step_fetch, "store": step_store, "search": step_search,
+         "append": step_append, "mixed": step_mixed}
+
+
+def run_steps(cl, mix):
+    """A client of one of the STEPS mixes: connect, LOGIN, SELECT INBOX, then
+    the mix's operations until the end of the measured window."""
     c = cl.connect()
     c.cmd("SELECT INBOX")
-    cl.wait_start()
+    uids = uids_of(c.cmd("UID SEARCH ALL")[0])
+    step = STEPS[mix]
+    deadline = cl.wait_start()
     while time.monotonic() < deadline:
-        op, text = search_command(cl.rng)
-        cl.timed(op, c.cmd, text)
+        step(cl, c, uids)
     c.close()
 
 
-def run_append(cl, deadline):
-    c = cl.connect()
-    corpus = cl.cfg["corpus_msgs"]
-    k = 0
-    cl.wait_start()
-    while time.monotonic() < deadline:
-        k += 1
-        msg = make_message(corpus, cl.rng, k)
-        cl.timed("append", c.cmd, "APPEND Bench (\\Seen)", msg)
-    c.close()
-
-
-def run_idler(cl, deadline, barrier):
+def run_idler(cl):
     """IDLE in INBOX until the deadline; records (exists, time seen) events."""
     c = cl.connect()
     un, _ = c.cmd("SELECT INBOX")
@@ -287,7 +302,7 @@ def run_idler(cl, deadline, barrier):
     c.send(tag + b" IDLE\r\n")
     while not c.line().startswith(b"+"):
         pass
-    barrier.wait(30)
+    deadline = cl.wait_start() + IDLE_GRACE
     events = []
     c.sock.settimeout(0.25)
     done_sent = False
@@ -309,17 +324,16 @@ def run_idler(cl, deadline, barrier):
             break
     c.sock.settimeout(60)
     c.close()
-    return n0, events
+    return n0, events, deadline
 
 
-def run_idle_appender(cl, deadline, barrier, interval=0.05):
+def run_idle_appender(cl, interval=0.05):
     c = cl.connect()
     corpus = cl.cfg["corpus_msgs"]
-    barrier.wait(30)
+    stop = cl.wait_start()  # the idlers stay IDLE_GRACE longer, for the last notifications
     sent = []
     k = 0
     nxt = time.monotonic()
-    stop = deadline - 2.5  # leave time for the last notifications
     while time.monotonic() < stop:
         k += 1
         msg = make_message(corpus, cl.rng, k)
@@ -356,18 +370,18 @@ def phone_resync(cl, state):
     cl.detail.setdefault("resync:enable+select", []).append(t2 - t1)
 
 
-def run_phone(cl, deadline):
+def run_phone(cl):
     state = {}
     phone_resync(cl, state)  # the first full sync is not what is measured
     cl.detail = {}
     if not state.get("modseq"):
         raise ImapError("no HIGHESTMODSEQ after SELECT (CONDSTORE)")
-    cl.wait_start()
+    deadline = cl.wait_start()
     while time.monotonic() < deadline:
         cl.timed("resync", phone_resync, cl, state)
 
 
-def run_changer(cl, deadline, interval=0.02):
+def run_changer(cl, interval=0.02):
     """Changes what the phones resync: flags on random messages, and an
     appended message expunged again (VANISHED for the phones)."""
     c = cl.connect()
@@ -377,7 +391,7 @@ def run_changer(cl, deadline, interval=0.02):
     rng = cl.rng
     k = 0
     last = None
-    cl.wait_start()
+    deadline = cl.wait_start()
     while time.monotonic() < deadline:
         k += 1
         if k % 10 == 0:
@@ -396,31 +410,31 @@ def run_changer(cl, deadline, interval=0.02):
     c.close()
 
 
-def _worker(role, cfg, seed, deadline, q, barrier):
+def _worker(role, cfg, seed, q):
     cl = Client(cfg, seed)
     try:
         extra = None
         if role == "idler":
-            extra = run_idler(cl, deadline, barrier)
+            extra = run_idler(cl)
         elif role == "idle-appender":
-            extra = run_idle_appender(cl, deadline, barrier)
+            extra = run_idle_appender(cl)
         elif role == "phone":
-            run_phone(cl, deadline)
+            run_phone(cl)
         elif role == "changer":
-            run_changer(cl, deadline)
+            run_changer(cl)
         else:
-            {"fetch": run_fetch, "store": run_store, "search": run_search, "append": run_append}[role](cl, deadline)
+            run_steps(cl, role)
         q.put((role, cl.lat, extra, None, cl.detail))
     except Exception as e:  # reported as the run's failure
-        if barrier is not None:
-            barrier.abort()
+        cfg["barrier"].abort()
         q.put((role, cl.lat, None, f"{role}: {type(e).__name__}: {e}", cl.detail))
 
 
 def run_mix(cfg, mix, clients, duration, seed=1, probe=None):
-    """Runs MIX with CLIENTS clients for DURATION seconds.
+    """Runs MIX with CLIENTS clients for a measured window of DURATION seconds,
+    which opens when every client is connected and ready.
     Returns {"ops": n, "elapsed": s, "latencies": {op: [s...]}, "errors": [...], "probe": x}
-    where x is probe() at the deadline minus probe() at the start of the measured window."""
+    where x is probe() at the end of the window minus probe() at its start."""
     if mix == "idle":
         roles = ["idler"] * clients + ["idle-appender"]
     elif mix == "resync":
@@ -429,23 +443,24 @@ def run_mix(cfg, mix, clients, duration, seed=1, probe=None):
         roles = [mix] * clients
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    barrier = ctx.Barrier(len(roles)) if mix == "idle" else None
-    # set-up time before the measured window (connect, LOGIN, SELECT; a phone's first full sync)
-    start = time.monotonic() + (3.0 if mix == "resync" else 1.0)
-    deadline = start + duration + (1.0 if mix == "idle" else 0)
-    cfg = dict(cfg, start=start)
-    procs = [ctx.Process(target=_worker, args=(r, cfg, seed * 1000 + i, deadline, q, barrier), daemon=True)
+    barrier = ctx.Barrier(len(roles) + 1)  # the clients, and this process (which samples the probe)
+    cfg = dict(cfg, barrier=barrier, duration=duration)
+    procs = [ctx.Process(target=_worker, args=(r, cfg, seed * 1000 + i, q), daemon=True)
              for i, r in enumerate(roles)]
     for p in procs:
         p.start()
     probed = None
-    if probe is not None:
-        time.sleep(max(0.0, start - time.monotonic()))
-        p0 = probe()
-        time.sleep(max(0.0, deadline - time.monotonic()))
-        probed = probe() - p0
+    errors = []
+    try:
+        barrier.wait(90)
+        p0 = probe() if probe is not None else None
+        time.sleep(duration)
+        if probe is not None:
+            probed = probe() - p0
+    except threading.BrokenBarrierError:
+        errors.append("a client failed before the measured window")
     results = []
-    hard = deadline + 60
+    hard = time.monotonic() + 60 + (IDLE_GRACE if mix == "idle" else 0)
     while len(results) < len(procs) and time.monotonic() < hard:
         try:
             results.append(q.get(timeout=1))
@@ -458,7 +473,7 @@ def run_mix(cfg, mix, clients, duration, seed=1, probe=None):
         if p.is_alive():
             p.kill()
             p.join()
-    lat, detail, errors = {}, {}, []
+    lat, detail = {}, {}
     idlers, sent = [], None
     for role, l, extra, err, det in results:
         if err:
@@ -479,16 +494,15 @@ def run_mix(cfg, mix, clients, duration, seed=1, probe=None):
     if mix == "idle":
         lat = {"idle-notify": []}
         missed = 0
-        for n0, events in idlers:
+        for n0, events, until in idlers:
             for k, (t_sent, t_ok) in enumerate(sent or [], 1):
                 seen = next((t for n, t in events if n >= n0 + k), None)
                 if seen is not None:
                     lat["idle-notify"].append(seen - t_sent)
-                elif t_ok < deadline - 2.0:  # its APPEND ended 2 s before the idlers stopped
+                elif t_ok < until - IDLE_GRACE:  # its APPEND ended IDLE_GRACE before the idler stopped
                     missed += 1
         if missed:
-            errors.append(f"idle: {missed} notifications not seen within 2 s of their APPEND's OK")
-        elapsed = duration
+            errors.append(f"idle: {missed} notifications not seen within {IDLE_GRACE:.0f} s of their APPEND's OK")
     ops = sum(len(v) for v in lat.values())
     return {"ops": ops, "elapsed": elapsed, "latencies": lat, "detail": detail, "errors": errors,
             "probe": probed}

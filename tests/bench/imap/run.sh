@@ -5,9 +5,10 @@
 # Needs root (loop mount, Dovecot). See doc/bench.md.
 #   tests/bench/imap/run.sh [bench.py options]
 # Environment: CORPUS (/work/shared/corpus/spamassassin), IMAP_BENCH_REPS (3),
-# IMAP_BENCH_DURATION (4 s per run), IMAP_BENCH_CLIENTS (8), IMAP_BENCH_MIXES
-# (fetch,store,search,append,idle,resync), IMAP_BENCH_BUDGET (330 s: no new
-# run starts after it), BENCH_KEEP=1 (keep the temporary directory and logs).
+# IMAP_BENCH_DURATION (2 s per run), IMAP_BENCH_CLIENTS (8), IMAP_BENCH_MIXES
+# (select,fetch,store,search,append,idle,resync,mixed), IMAP_BENCH_BUDGET
+# (180 s: no new run starts after it), BENCH_KEEP=1 (keep the temporary
+# directory and logs). About 3 minutes with the defaults.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
@@ -26,4 +27,4 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-timeout -k 20 480 /usr/bin/python3 "$here/bench.py" "$work" "$corpus" "$@"
+timeout -k 20 300 /usr/bin/python3 "$here/bench.py" "$work" "$corpus" "$@"

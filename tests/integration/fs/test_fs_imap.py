@@ -72,3 +72,81 @@ def test_imap_and_mount_agree(instance):
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
         instance.stop(fs)
         instance.stop(imapd)
+
+
+def test_smtp_mail_is_new_until_an_imap_select(instance):
+    """Mail delivered by smtpin is \\Recent: new/ on the mount and RECENT to
+    the first SELECT, which claims it; then it is in cur/ (Maildir's new/ =
+    no client has seen it yet). STATUS and EXAMINE look without claiming."""
+    import smtplib
+    port, tls_port, smtp_port = free_port(), free_port(), free_port()
+    tls = instance.root / "tls"
+    tls.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem"), "-days", "30",
+                    "-subj", "/CN=localhost"], check=True, capture_output=True)
+    instance.write_conf(imapd_listen=f"127.0.0.1:{port}", imapd_tls_listen=f"127.0.0.1:{tls_port}",
+                        smtpd_listen=f"127.0.0.1:{smtp_port}", lmtp_listen=f"unix:{instance.data}/run/lmtp",
+                        mynetworks="127.0.0.1/32")
+    instance.data.mkdir(parents=True, exist_ok=True)
+    instance.mk("user", "add", "bob", "--password-file", "-", "--uid", "2001", "--gid", "2001",
+                input="secret-bob\n")
+    smtpin = instance.spawn(BIN / "mailkeep-smtpin", "-c", instance.conf, "-f")
+    wait_port(smtp_port, proc=smtpin)
+    imapd = instance.spawn(BIN / "mailkeep-imapd", "-c", instance.conf, "-f")
+    wait_port(port, proc=imapd)
+    fs = instance.spawn(BIN / "mailkeep-fs", "-c", instance.conf, "-f")
+    mnt = instance.root / "mail"
+    try:
+        wait_for(lambda: os.path.ismount(mnt), 10, "the mount")
+        bob = mnt / "bob"
+        msg = b"From: alice@example.net\r\nTo: bob@example.org\r\nSubject: fresh\r\n\r\nnew mail\r\n"
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as c:
+            c.ehlo("client.example.net")
+            c.mail("alice@example.net")
+            c.rcpt("bob@example.org")
+            code, _ = c.data(msg)
+        assert code == 250
+        (name,) = wait_for(lambda: files(bob / "new"), 10, "the delivered mail in new/")
+        assert ":2," not in name  # Maildir: a file in new/ has no info yet
+        assert files(bob / "cur") == []
+        assert (bob / "new" / name).read_bytes().endswith(msg)
+
+        m = imaplib.IMAP4("127.0.0.1", port)
+        m.login("bob", "secret-bob")
+        typ, data = m.status("INBOX", "(MESSAGES RECENT UNSEEN)")
+        assert b"RECENT 1" in data[0] and b"UNSEEN 1" in data[0], data
+        typ, data = m.select("INBOX", readonly=True)  # EXAMINE sees \Recent, leaves it
+        assert typ == "OK" and m.untagged_responses.get("RECENT") == [b"1"], m.untagged_responses
+        m.close()
+        assert files(bob / "new") == [name]
+        typ, data = m.select("INBOX")
+        assert typ == "OK" and data == [b"1"]
+        assert m.untagged_responses.get("RECENT") == [b"1"], m.untagged_responses
+        typ, data = m.fetch("1", "(FLAGS)")
+        assert b"\\Recent" in data[0] and b"\\Seen" not in data[0], data
+        # claimed by this SELECT: the mount shows it in cur/, still unread
+        wait_for(lambda: files(bob / "new") == [] and len(files(bob / "cur")) == 1, 10, "the mail in cur/")
+        (cur,) = files(bob / "cur")
+        assert cur.startswith(name) and cur.endswith(":2,"), cur
+        assert (bob / "cur" / cur).read_bytes().endswith(msg)
+        # a second client is not the first to see it
+        m2 = imaplib.IMAP4("127.0.0.1", port)
+        m2.login("bob", "secret-bob")
+        m2.select("INBOX")
+        assert m2.untagged_responses.get("RECENT") == [b"0"], m2.untagged_responses
+        m2.logout()
+        # mail arriving while INBOX is selected: this session is the first told
+        m.untagged_responses.clear()
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as c:
+            c.sendmail("alice@example.net", ["bob@example.org"], msg.replace(b"fresh", b"second"))
+        assert m.noop()[0] == "OK"
+        assert m.untagged_responses.get("EXISTS") == [b"2"], m.untagged_responses
+        assert m.untagged_responses.get("RECENT") == [b"2"], m.untagged_responses
+        wait_for(lambda: files(bob / "new") == [] and len(files(bob / "cur")) == 2, 10, "both in cur/")
+        m.logout()
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        instance.stop(fs)
+        instance.stop(imapd)
+        instance.stop(smtpin)

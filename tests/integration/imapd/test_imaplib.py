@@ -51,6 +51,13 @@ def test_login_failures_and_penalty(imapd):
     rx = re.search(r"^failregex\s*=\s*(.+)$", conf, re.M).group(1).strip().replace("<HOST>", r"(?P<host>\S+?)")
     hosts = [mm.group("host") for line in log.splitlines() if (mm := re.search(rx, line))]
     assert hosts.count("127.0.0.1") == 2
+    # and fail2ban itself, on the log file as it is written
+    import subprocess
+    cp = subprocess.run(["fail2ban-regex", str(imapd.proc.logfile),
+                         str(Path(__file__).resolve().parents[3] / "doc" / "fail2ban" / "mailkeep-imapd.conf")],
+                        capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert re.search(r"^Lines: \d+ lines, 0 ignored, 2 matched", cp.stdout, re.M), cp.stdout
 
 
 def test_logindisabled_for_remote_clients(imapd):
@@ -260,7 +267,8 @@ def test_store_search_expunge(imapd):
     assert ok(m.search(None, "ON", today)) == [b"1 2 3 4 5 6 7 8 9 10"]
     assert ok(m.search(None, "SINCE", "1-Jan-2000", "BEFORE", "1-Jan-2100")) == [b"1 2 3 4 5 6 7 8 9 10"]
     assert ok(m.search("UTF-8", "SUBJECT", '"subject 1"')) == [b"1 10"]
-    assert ok(m.search(None, "NEW")) == [b""] and ok(m.search(None, "OLD"))
+    # APPEND sets \Recent (RFC 3501 6.3.11) and this SELECT took it: NEW = \Recent unseen
+    assert ok(m.search(None, "NEW")) == [b"4 5 6 7 8 9 10"] and ok(m.search(None, "OLD")) == [b""]
     assert ok(m.search(None, "ALL", "UNDELETED", "UNDRAFT", "UNANSWERED", "UNKEYWORD", "$Work")) == [b"2 5 6 7 8 9 10"]
     assert ok(m.uid("SEARCH", None, "UID", "3:5")) == [b"3 4 5"]
     typ, d = m.search("KOI8-R", "ALL")
@@ -322,7 +330,10 @@ def test_idle_sees_other_sessions(imapd):
     ok(other.append("INBOX", None, None, message(1)))
     assert r.line() == b"* 1 EXISTS\r\n"
     print(f"EXISTS {1000 * (time.monotonic() - t0):.1f} ms after the APPEND")
-    ok(other.select("INBOX"))
+    # the first session told of new mail holds its \Recent (RFC 3501 7.3.2)
+    assert r.line() == b"* 1 RECENT\r\n"
+    typ, d = other.select("INBOX")
+    assert typ == "OK" and other.untagged_responses.get("RECENT") == [b"0"]
     ok(other.store("1", "+FLAGS", "\\Flagged"))
     ln = r.line()
     assert ln.startswith(b"* 1 FETCH (") and b"\\Flagged" in ln
@@ -559,11 +570,18 @@ def test_many_idle_sessions_all_hear(imapd):
         sessions.append(r)
     m = imapd.login()
     ok(m.append("INBOX", None, None, message(1)))
+    recent = 0
     for r in sessions:
         assert r.line() == b"* 1 EXISTS\r\n"
+        ln = r.line()
+        assert ln in (b"* 1 RECENT\r\n", b"* 0 RECENT\r\n"), ln
+        recent += ln == b"* 1 RECENT\r\n"
         r.send(b"DONE\r\n")
-        assert r.line().startswith(b"i OK")
+        # the sessions that were not first may hear that it lost \Recent elsewhere
+        while not (ln := r.line()).startswith(b"i OK"):
+            assert ln == b"* 1 FETCH (FLAGS ())\r\n", ln
         r.close()
+    assert recent == 1  # one session, and only one, is the first to see it
 
 
 def test_recent_belongs_to_the_first_select(imapd, tmp_path):

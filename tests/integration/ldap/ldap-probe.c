@@ -42,10 +42,10 @@ static void print_result(enum dir_result r, const struct dir_user *u)
 		printf("BADPASS\n");
 		break;
 	case DIR_TEMPFAIL:
-		printf("TEMPFAIL %s\n", dir->error);
+		printf("TEMPFAIL %s\n", dir_error());
 		break;
 	default:
-		printf("ERROR %d %s\n", (int)r, dir->error);
+		printf("ERROR %d %s\n", (int)r, dir_error());
 		break;
 	}
 }

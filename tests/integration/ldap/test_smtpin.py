@@ -133,3 +133,40 @@ def test_ldap_stops_inside_a_session(mx):
     mx.slapd.start()
     assert send(mx, "dave@example.org").returncode == 0
     assert len(mx.messages("dave")) == 1
+
+
+def test_hung_server_does_not_hold_up_cached_lookups(instance, storetool, slapd):
+    # slapd frozen (SIGSTOP): a lookup that must ask it waits out the timeout,
+    # while another session's recipient, answered from the cache, is not held
+    # up behind it (the directory is called from many threads at once)
+    import os
+    import signal
+    import threading
+    cf = instance.root / "ldap-users.cf"
+    cf.write_text(cf_text(slapd, timeout="4s", cache_ttl="60s", negative_cache_ttl="60s"))
+    mx = _smtpin.Smtpin(instance, storetool, {"user_directory": f"ldap:{cf}"})
+    mx.start()
+    try:
+        assert send(mx, "bob@example.org").returncode == 0  # bob is now in the cache
+        os.kill(slapd.proc.pid, signal.SIGSTOP)
+        replies = []
+
+        def rcpt(to, delay):
+            time.sleep(delay)
+            with smtplib.SMTP("127.0.0.1", mx.port, timeout=30) as c:
+                c.ehlo("client.example.com")
+                c.mail("someone@example.com")
+                code, _ = c.rcpt(to)
+                replies.append((to, code))
+
+        slow = threading.Thread(target=rcpt, args=("dave@example.org", 0))
+        fast = threading.Thread(target=rcpt, args=("bob@example.org", 0.5))
+        slow.start()
+        fast.start()
+        fast.join(30)
+        slow.join(30)
+    finally:
+        os.kill(slapd.proc.pid, signal.SIGCONT)
+        mx.stop()
+    # the cached answer came first, and both answers are right
+    assert replies == [("bob@example.org", 250), ("dave@example.org", 451)], replies

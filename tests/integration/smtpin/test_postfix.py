@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port  # noqa
+from mkhelpers import free_port, wait_port  # noqa
 
 
 class Postfix:
@@ -93,7 +93,6 @@ def postfix_factory(tmp_path):
     def make(**kw):
         p = Postfix(tmp_path, **kw)
         made.append(p)
-        from conftest import wait_port
         wait_port(p.port, timeout=20)
         return p
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import free_port  # noqa  (the area conftest re-exports the shared one)
+from mkhelpers import free_port  # noqa
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def test_auth_failure_logged_for_fail2ban(smtpin):
     text = FAIL2BAN.read_text()
     failregex = re.search(r"^failregex\s*=\s*(.+)$", text, re.M).group(1).strip()
     prefix = r"^\w{3} +\d+ [\d:]+ \S+?(?:\[\d+\])?: "
-    rx = failregex.replace("<HOST>", r"(?P<host>[\d.a-fA-F:]+)").replace("%(_daemon)s", r"mailkeep/smtpin")
+    rx = failregex.replace("<HOST>", r"(?P<host>[\d.a-fA-F:]+)").replace("%(_daemon)s", r"mailkeep/smtpd")
     m = re.search(rx, line)
     assert m and m.group("host") == "127.0.0.2", (rx, line)
     assert prefix  # the date prefix is fail2ban's own; it is not part of failregex

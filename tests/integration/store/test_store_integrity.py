@@ -1,5 +1,6 @@
 """Dedup across users, fsck catching damage done on purpose, imports killed
-with SIGKILL, a full store, and bad input."""
+with SIGKILL, a full store (map limit; a full disk: test_store_full_disk.py),
+and bad input."""
 import os
 import random
 import signal
@@ -130,32 +131,6 @@ def test_full_store_clear_error_and_consistent(instance):
     assert inst.mk("fsck").returncode == 0
 
 
-def test_full_disk_tmpfs(tmp_path):
-    """A store on a 6 MB tmpfs: the disk fills before the map does."""
-    from mkhelpers import Instance
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    try:
-        inst = Instance(mnt)
-        inst.write_conf(store_map_size="1m")
-        inst.mk("user", "add", "bob", "--no-password")
-        cp = _import_corpus(inst, "bob", "--batch", "20")
-        assert cp.returncode == 1
-        assert "full" in cp.stderr or "space" in cp.stderr, cp.stderr
-        # free room again: copy the store out to a roomy place and check it there
-        roomy = tmp_path / "roomy"
-        roomy.mkdir()
-        subprocess.run(["cp", "-a", str(mnt / "data"), str(roomy / "data")], check=True)
-        inst2 = Instance(roomy)
-        assert inst2.mk("fsck").returncode == 0
-        assert stats(inst2)["messages"] > 0
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)])
-
-
 def test_bad_input(store_instance, tmp_path):
     inst = store_instance
     # a truncated mbox: the cut message is kept as it is, with a warning
@@ -182,12 +157,16 @@ def test_bad_input(store_instance, tmp_path):
     big.write_bytes(big_msg)
     cp = inst.mk("import", "--format", "files", "--mailbox", "Big", "bob", big.parent)
     assert "imported 1 messages" in cp.stdout, cp.stdout + cp.stderr
-    # a file that is not mail is skipped with a message, not stored
+    # a file that is not mail is skipped with a message, not stored; a run that
+    # found files but imported none is not a success
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "notes.txt").write_bytes(b"# my notes\nnothing here\n")
-    cp = inst.mk("import", "--format", "files", "--mailbox", "Junk2", "bob", junk)
-    assert "not a mail message" in cp.stderr
+    cp = inst.mk("import", "--format", "files", "--mailbox", "Junk2", "bob", junk, check=False)
+    assert cp.returncode == 1
+    assert "notes.txt: does not begin with a header line: not a mail message: skipped" in cp.stderr
+    assert "skipped 1: 1 file that is not mail" in cp.stderr
+    assert "no message was imported" in cp.stderr
     # a file that is not an mbox, named as one
     cp = inst.mk("import", "--format", "mbox", "bob", junk / "notes.txt", check=False)
     assert cp.returncode == 1 and "not an mbox" in cp.stderr
@@ -215,11 +194,54 @@ def test_config_typo(instance):
     assert any(l.startswith(f"{inst.conf}:{n}:") and "store_map_max" in l for l in lines), cp.stderr
 
 
+def test_config_enumerated_values(instance, tmp_path):
+    """Settings that take one of a few words: an unknown word is file:line and
+    exit 1, like any other config error; the words the programs accept pass."""
+    inst = instance
+    base = len(inst.conf.read_text().splitlines())
+    bad = [("spam_algorithm", "bayes", "expected chi-square or graham"),
+           ("spam_training_mode", "always", "expected toe, teft or tum"),
+           ("spam_tokenizer", "words", "expected sbph or osb"),
+           ("smtpd_tls_security_level", "required", "expected none, may or encrypt"),
+           ("postscreen_greet_action", "reject", "expected ignore, enforce or drop"),
+           ("log_target", "stdout", "expected syslog or stderr"),
+           ("ldap_scope", "subtree", "expected sub, one or base")]
+    with open(inst.conf, "a") as f:
+        for name, value, _ in bad:
+            f.write(f"{name} = {value}\n")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 1
+    lines = cp.stderr.splitlines()
+    for i, (name, value, why) in enumerate(bad):
+        want = f"{inst.conf}:{base + 1 + i}: {name} = {value}: {why}"
+        assert want in lines, (want, cp.stderr)
+    assert f"{len(bad)} problems" in cp.stderr
+    # the same settings with words the programs take: clean
+    conf = inst.conf.read_text().splitlines()[:base]
+    conf += ["spam_algorithm = Graham", "spam_training_mode = teft", "spam_tokenizer = osb",
+             "smtpd_tls_security_level = encrypt", "postscreen_greet_action = Enforce",
+             "log_target = stderr", "ldap_scope = one"]
+    inst.conf.write_text("\n".join(conf) + "\n")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 0, cp.stderr
+    # and through $name expansion, as the programs see them
+    inst.conf.write_text("\n".join(conf[:base] + ["my_alg = bayes", "spam_algorithm = $my_alg"]) + "\n")
+    cp = inst.mk("check", check=False)
+    assert cp.returncode == 1
+    assert f"{inst.conf}:{base + 2}: spam_algorithm = bayes: expected chi-square or graham" in cp.stderr
+    # `check --list` names the words
+    listed = inst.mk("check", "--list").stdout
+    assert "# How token evidence is combined: chi-square (Robinson-Fisher) or graham; one of: " \
+        "chi-square, graham" in listed
+
+
 def test_config_user_directory_checked(instance, tmp_path):
     inst = instance
     inst.write_conf(user_directory="nis")
     cp = inst.mk("check", check=False)
     assert cp.returncode == 1 and "user_directory = nis" in cp.stderr
+    n = [l.split(" =")[0] for l in inst.conf.read_text().splitlines()].index("user_directory") + 1
+    assert f"{inst.conf}:{n}: user_directory = nis: expected embedded, ldap or ldap:..." in cp.stderr
     cf = tmp_path / "ldap-users.cf"
     cf.write_text("server_host = 127.0.0.1:389\nsearch_bas = dc=example,dc=org\n")
     inst.write_conf(user_directory=f"ldap:{cf}")

@@ -1,7 +1,10 @@
 /* utf7 — IMAP's modified UTF-7 mailbox names (RFC 3501 5.1.3) <-> UTF-8.
- * The store keeps names in UTF-8; the wire carries modified UTF-7. */
-#ifndef MK_IMAP_UTF7_H
-#define MK_IMAP_UTF7_H
+ * The store keeps names in UTF-8; IMAP's wire carries modified UTF-7, and so
+ * do the folder names of Dovecot's and Courier's Maildir++ trees
+ * (".Entw&APw-rfe"): imapd, `mailkeep import` and `mailkeep export` share this.
+ * Pure functions: no I/O, no allocation. */
+#ifndef MK_UTF7_H
+#define MK_UTF7_H
 
 #include <stddef.h>
 

@@ -1,6 +1,6 @@
 /* utf7 — modified UTF-7 (RFC 3501 5.1.3): '&' starts base64 of UTF-16BE with
  * ',' for '/', '-' ends it, "&-" is '&'; printable ASCII stands for itself. */
-#include "imapd/utf7.h"
+#include "lib/utf7.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -84,7 +84,8 @@ int utf7_to_utf8(const char *in, char *out, size_t outsize)
 				if (high) {
 					if (u < 0xdc00 || u > 0xdfff)
 						return -1;
-					uint32_t cp = 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00);
+					uint32_t cp =
+					    0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00);
 					high = 0;
 					if (put_utf8(cp, out, outsize, &o) < 0)
 						return -1;
