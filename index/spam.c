@@ -83,7 +83,7 @@ int spam_classify_data(struct store_txn *txn, const struct spam_settings *s, uin
 
 	if (s == NULL)
 		s = spam_settings();
-	spam_tokens_collect(set, data, len, s->tokenizer, set_r != NULL);
+	spam_tokens_collect(set, data, len, s->tokenizer, (set_r != NULL ? SPAM_COLLECT_TEXT : 0) | SPAM_COLLECT_WINDOWS);
 	rc = spam_db_stats(txn, user_id, &us);
 	if (rc != 0)
 		goto fail;
@@ -98,7 +98,9 @@ int spam_classify_data(struct store_txn *txn, const struct spam_settings *s, uin
 	counts = calloc(set->n ? set->n : 1, sizeof(*counts));
 	if (counts == NULL)
 		log_fatal("spam: out of memory");
-	rc = spam_db_counts(txn, user_id, merge, set, counts);
+	struct spam_cut cut;
+	spam_cut_init(&cut, s->algorithm, us.spam_learned, us.innocent_learned);
+	rc = spam_db_counts(txn, user_id, merge, set, counts, &cut);
 	if (rc != 0)
 		goto fail;
 	spam_combine(s->algorithm, set, counts, us.spam_learned, us.innocent_learned, s->threshold, v);
@@ -357,7 +359,8 @@ static int sig_cmp(const void *a, const void *b)
 }
 
 /* user.spam.tokens: a summary line, then the 40 strongest tokens of the message
- * with the user's counts ("p spam innocent token"). */
+ * that can take part in a verdict, with the user's counts ("p spam innocent
+ * token"). */
 static int tokens_text(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg, char *out,
 		       size_t size)
 {
@@ -375,16 +378,18 @@ static int tokens_text(struct store_txn *txn, uint32_t user_id, const struct sto
 		rc = spam_db_learned(txn, user_id, msg->hash, &learned);
 	if (rc != 0)
 		return rc;
-	spam_tokens_collect(&set, data, len, s->tokenizer, 1);
+	spam_tokens_collect(&set, data, len, s->tokenizer, SPAM_COLLECT_TEXT | SPAM_COLLECT_WINDOWS);
 	struct spam_count *c = calloc(set.n ? set.n : 1, sizeof(*c));
 	struct sig_score *sc = calloc(set.n ? set.n : 1, sizeof(*sc));
 	if (c == NULL || sc == NULL)
 		log_fatal("spam: out of memory");
-	rc = spam_db_counts(txn, user_id, 0, &set, c);
+	rc = spam_db_counts(txn, user_id, 0, &set, c, NULL);
 	size_t known = 0;
 	for (size_t i = 0; rc == 0 && i < set.n; i++) {
 		if (c[i].spam == 0 && c[i].innocent == 0)
 			continue;
+		if (set.level != NULL && set.level[i] >= SPAM_LEVELS_USED)
+			continue; /* takes no part in verdicts */
 		double p = spam_token_probability(s->algorithm, c[i], st.spam_learned, st.innocent_learned);
 		sc[known].p = p;
 		sc[known].dev = p > 0.5 ? p - 0.5 : 0.5 - p;

@@ -16,7 +16,7 @@
 /* SBPH tokens overlap heavily; past the 150 strongest, more tokens only push
  * both chi-square tails to 1 and the indicator to an undecided 0.5 (measured
  * on the SpamAssassin corpus: 1-AUC 1.2% with all, 0.06% with 150). */
-#define CHI_TOKENS 150
+#define CHI_TOKENS SPAM_CHI_TOKENS
 /* In chi-square, an innocent sighting weighs three times a spam one (Graham
  * doubles them for the same reason): a lost good message costs more than a
  * spam let through. On the SpamAssassin corpus it took the false positives of
@@ -87,17 +87,112 @@ double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint
 	return (ROBINSON_S * ROBINSON_X + n * p) / (ROBINSON_S + n);
 }
 
+void spam_cut_init(struct spam_cut *cut, enum spam_algorithm alg, uint64_t nspam, uint64_t ninnocent)
+{
+	cut->alg = alg;
+	cut->nspam = nspam;
+	cut->ninnocent = ninnocent;
+	cut->n = 0;
+}
+
+void spam_cut_add(struct spam_cut *cut, struct spam_count c)
+{
+	if (cut->alg != SPAM_ALG_CHI || (c.spam == 0 && c.innocent == 0))
+		return;
+	double dev = fabs(spam_token_probability(cut->alg, c, cut->nspam, cut->ninnocent) - 0.5);
+	double *h = cut->heap;
+	size_t i;
+	if (dev < SPAM_MIN_DEV)
+		return;
+	if (cut->n < CHI_TOKENS) {
+		i = cut->n++;
+		while (i > 0 && h[(i - 1) / 2] > dev) { /* sift up */
+			h[i] = h[(i - 1) / 2];
+			i = (i - 1) / 2;
+		}
+		h[i] = dev;
+		return;
+	}
+	if (dev <= h[0])
+		return;
+	i = 0; /* replace the weakest, sift down */
+	for (;;) {
+		size_t l = 2 * i + 1, m = l;
+		if (l >= CHI_TOKENS)
+			break;
+		if (l + 1 < CHI_TOKENS && h[l + 1] < h[l])
+			m = l + 1;
+		if (h[m] >= dev)
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	h[i] = dev;
+}
+
+int spam_cut_skips(const struct spam_cut *cut, uint32_t max_spam, uint32_t max_innocent)
+{
+	if (max_spam == 0 && max_innocent == 0)
+		return 1;
+	if (cut->alg != SPAM_ALG_CHI)
+		return 0;
+	/* |f - 0.5| = m |p - 0.5| / (S + m) <= 0.5 m / (S + m), m = s + n, which
+	 * grows with m; the margin covers rounding in the deviations compared */
+	double m = (double)max_spam + max_innocent;
+	double bound = 0.5 * m / (ROBINSON_S + m);
+	double bar = cut->n < CHI_TOKENS ? SPAM_MIN_DEV : cut->heap[0];
+	return bound < bar - 1e-9;
+}
+
 struct scored {
 	size_t i;
 	double p, dev;
 };
 
+/* The order of strength: deviation down, then hash order (stable). */
 static int dev_cmp(const void *a, const void *b)
 {
 	const struct scored *x = a, *y = b;
 	if (x->dev != y->dev)
 		return x->dev < y->dev ? 1 : -1;
-	return x->i < y->i ? -1 : x->i > y->i; /* stable: by hash order */
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Keeps the k strongest of sc[0..n) at the front, in order; returns how many
+ * (min(n, k)). A heap of the k strongest seen, weakest on top, then sorted:
+ * the same k, in the same order, as sorting all n. */
+static size_t strongest(struct scored *sc, size_t n, size_t k)
+{
+	if (n <= k) {
+		qsort(sc, n, sizeof(*sc), dev_cmp);
+		return n;
+	}
+	for (size_t j = 0; j < n; j++) {
+		struct scored x = sc[j];
+		size_t i;
+		if (j < k) { /* sift up: the weakest (largest in dev_cmp) on top */
+			for (i = j; i > 0 && dev_cmp(&sc[(i - 1) / 2], &x) < 0; i = (i - 1) / 2)
+				sc[i] = sc[(i - 1) / 2];
+			sc[i] = x;
+			continue;
+		}
+		if (dev_cmp(&x, &sc[0]) >= 0)
+			continue; /* weaker than the weakest kept */
+		for (i = 0;;) { /* replace the top, sift down */
+			size_t l = 2 * i + 1, m = l;
+			if (l >= k)
+				break;
+			if (l + 1 < k && dev_cmp(&sc[l + 1], &sc[l]) > 0)
+				m = l + 1;
+			if (dev_cmp(&sc[m], &x) <= 0)
+				break;
+			sc[i] = sc[m];
+			i = m;
+		}
+		sc[i] = x;
+	}
+	qsort(sc, k, sizeof(*sc), dev_cmp);
+	return k;
 }
 
 void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const struct spam_count *counts,
@@ -115,6 +210,8 @@ void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const 
 	for (size_t i = 0; i < set->n; i++) {
 		if (counts[i].spam == 0 && counts[i].innocent == 0)
 			continue;
+		if (set->level != NULL && set->level[i] >= SPAM_LEVELS_USED)
+			continue;
 		double p = spam_token_probability(alg, counts[i], nspam, ninnocent);
 		double dev = fabs(p - 0.5);
 		if (alg == SPAM_ALG_CHI && dev < SPAM_MIN_DEV)
@@ -124,11 +221,7 @@ void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const 
 		sc[n].dev = dev;
 		n++;
 	}
-	qsort(sc, n, sizeof(*sc), dev_cmp);
-	if (alg == SPAM_ALG_GRAHAM && n > GRAHAM_TOKENS)
-		n = GRAHAM_TOKENS;
-	if (alg == SPAM_ALG_CHI && n > CHI_TOKENS)
-		n = CHI_TOKENS;
+	n = strongest(sc, n, alg == SPAM_ALG_GRAHAM ? GRAHAM_TOKENS : CHI_TOKENS);
 	if (n == 0) {
 		v->probability = 0.5;
 	} else if (alg == SPAM_ALG_GRAHAM) {

@@ -27,6 +27,13 @@ enum spam_algorithm {
 
 #define SPAM_FACTORS_MAX 15
 
+/* Of a word's SBPH windows, those with at most SPAM_LEVELS_USED - 1 earlier
+ * words take part in a verdict (11 of the 16): the windows of 4 and 5 words
+ * repeat what their sub-windows say, mostly in mail made from one template,
+ * and chi-square took each as independent evidence (see doc/spam.md). They
+ * are still learned. Applies to sets collected with SPAM_COLLECT_WINDOWS. */
+#define SPAM_LEVELS_USED 3
+
 /* How often a token was seen in learned spam and learned innocent mail. */
 struct spam_count {
 	uint32_t spam, innocent;
@@ -53,9 +60,35 @@ const char *spam_algorithm_name(enum spam_algorithm alg);
 
 /* Combines: set holds the message's distinct tokens, counts[i] the counts of
  * set->hash[i]; nspam / ninnocent are the numbers of messages learned as each.
+ * With windows (set->level), tokens of level SPAM_LEVELS_USED and above take
+ * no part.
  * threshold: probability at or above which the verdict is spam. */
 void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const struct spam_count *counts,
 		  uint64_t nspam, uint64_t ninnocent, double threshold, struct spam_verdict *v_r);
+
+/* Which tokens can still take part in a verdict, while their counts are
+ * being read (spam_db_counts): chi-square takes the CHI_TOKENS tokens that
+ * deviate most from 0.5, and none closer than SPAM_MIN_DEV; the deviation of
+ * the CHI_TOKENS-th strongest token read so far can only grow as more are
+ * read. A token whose counts are known to be at most (s, n) deviates at most
+ * 0.5 (s+n) / (0.45 + s+n); if that is below the current bar it cannot take
+ * part, whatever its counts, and need not be read. Graham's method skips
+ * only tokens known to be unknown (0, 0). */
+#define SPAM_CHI_TOKENS 150
+
+struct spam_cut {
+	enum spam_algorithm alg;
+	uint64_t nspam, ninnocent;
+	size_t n;                      /* deviations in the heap */
+	double heap[SPAM_CHI_TOKENS];  /* min-heap of the strongest deviations read */
+};
+
+void spam_cut_init(struct spam_cut *cut, enum spam_algorithm alg, uint64_t nspam, uint64_t ninnocent);
+/* A token's counts have been read. */
+void spam_cut_add(struct spam_cut *cut, struct spam_count c);
+/* 1 if a token seen at most max_spam times in spam and max_innocent times in
+ * innocent mail cannot take part in the verdict. */
+int spam_cut_skips(const struct spam_cut *cut, uint32_t max_spam, uint32_t max_innocent);
 
 /* Robinson's f(w) for one token (chi-square), exposed for `mailkeep spam explain`. */
 double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam, uint64_t ninnocent);

@@ -1,7 +1,9 @@
 /* spam_db — the spam filter's learned data in the store (index/ only).
  *
  *   DB_SPAM_TOKENS  user_id u32 + token u64       -> spam u32, innocent u32
- *   DB_SPAM_STATS   user_id u32                   -> struct spam_stats (u64 fields)
+ *   DB_SPAM_STATS   user_id u32                   -> struct spam_stats (u64 fields; records of
+ *                                                    7 fields, from before unclosed_learned, are read
+ *                                                    as "not known" and counted on the next change)
  *   DB_SPAM_SIGS    user_id u32 + blob hash[32]   -> class u8, tokenizer u8, 0, 0,
  *                                                    n u32, n token hashes u64
  *
@@ -40,7 +42,12 @@ struct spam_stats {
 	uint64_t spam_misses;       /* corrections innocent -> spam (spam that got through) */
 	uint64_t false_positives;   /* corrections spam -> innocent */
 	uint64_t tokens;            /* distinct tokens with a count */
+	uint64_t unclosed_learned;  /* messages in the model learned with a tokenizer other than SBPH
+				     * (their tokens lack the sub-windows); SPAM_STATS_UNKNOWN: not
+				     * known yet (a record from before it was counted) */
 };
+
+#define SPAM_STATS_UNKNOWN UINT64_MAX
 
 const char *spam_class_name(enum spam_class c);
 /* "spam" / "innocent" (also "ham"); returns 0 or -1. */
@@ -49,9 +56,21 @@ int spam_class_parse(const char *s, enum spam_class *c_r);
 int spam_db_stats(struct store_txn *txn, uint32_t user_id, struct spam_stats *st_r);
 
 /* Fills counts[i] for set->hash[i] from user_id's tokens, plus the global
- * set's when merge is set. */
+ * set's when merge is set, through one cursor per user walking the keys in
+ * order.
+ *
+ * With cut (spam_classify.h; NULL: every token is read) and a set collected
+ * with SPAM_COLLECT_WINDOWS, when every message in the counts was learned
+ * with SBPH, tokens that cannot take part in the verdict are not read and
+ * their counts are left 0: a learned message holds the sub-windows of each
+ * of its tokens (the same word with one earlier word less), so a token's
+ * counts are at most those of its sub-windows; levels are read from the word
+ * alone up, and a token is skipped when spam_cut_skips says so for those
+ * bounds; levels from SPAM_LEVELS_USED on, which take no part, are not read.
+ * The verdict spam_combine then gives is the same as with all counts read (barring a 64-bit hash collision between a skipped token and a
+ * learned one). cut must have been set up with the totals spam_combine gets. */
 int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge, const struct spam_tokens *set,
-		   struct spam_count *counts);
+		   struct spam_count *counts, struct spam_cut *cut);
 
 /* What the message (by blob hash) was learned as for this user. */
 int spam_db_learned(struct store_txn *txn, uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],

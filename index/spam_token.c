@@ -56,6 +56,11 @@ const char *spam_tokenizer_name(enum spam_tokenizer kind)
 	return kind == SPAM_TOK_OSB ? "osb" : "sbph";
 }
 
+/* Inside, each token also says where it came from: its window mask (bit j:
+ * the word j+1 places before is part of it; 0 the word alone), -1 for a URL
+ * piece. SBPH emits mask 0 first for every word. */
+typedef void tok_fn(uint64_t hash, const char *text, size_t len, int mask, void *ctx);
+
 static void *xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
@@ -94,7 +99,7 @@ struct window {
 struct emitter {
 	const char *heading;
 	enum spam_tokenizer kind;
-	spam_token_fn *fn;
+	tok_fn *fn;
 	void *ctx;
 	struct window win;
 };
@@ -130,7 +135,7 @@ static void emit_word(struct emitter *em, const char *w, size_t wl)
 		memcpy(key + k, w, wl);
 		k += wl;
 		key[k] = 0;
-		em->fn(spam_token_hash(key, k), key, k, em->ctx);
+		em->fn(spam_token_hash(key, k), key, k, (int)mask, em->ctx);
 	}
 	for (int j = SPAM_WINDOW - 2; j > 0; j--) {
 		memcpy(win->word[j], win->word[j - 1], win->len[j - 1]);
@@ -149,7 +154,7 @@ static int prefix_ci(const char *p, size_t avail, const char *pre)
 }
 
 /* A URL's pieces, each as "Url*piece", outside the window. Returns its length. */
-static size_t emit_url(const char *p, size_t avail, spam_token_fn *fn, void *ctx)
+static size_t emit_url(const char *p, size_t avail, tok_fn *fn, void *ctx)
 {
 	char key[4 + SPAM_WORD_MAX + 1] = "Url*";
 	size_t end = 0, i = 0;
@@ -167,14 +172,14 @@ static size_t emit_url(const char *p, size_t avail, spam_token_fn *fn, void *ctx
 		if (l > 0 && l <= SPAM_WORD_MAX) {
 			memcpy(key + 4, p + s, l);
 			key[4 + l] = 0;
-			fn(spam_token_hash(key, 4 + l), key, 4 + l, ctx);
+			fn(spam_token_hash(key, 4 + l), key, 4 + l, -1, ctx);
 		}
 	}
 	return end;
 }
 
-void spam_tokenize_text(const char *text, size_t len, const char *heading, int received,
-			enum spam_tokenizer kind, spam_token_fn *fn, void *ctx)
+static void tokenize_text(const char *text, size_t len, const char *heading, int received, enum spam_tokenizer kind,
+			  tok_fn *fn, void *ctx)
 {
 	struct emitter em = {.heading = heading, .kind = kind, .fn = fn, .ctx = ctx};
 	size_t i = 0;
@@ -199,6 +204,26 @@ void spam_tokenize_text(const char *text, size_t len, const char *heading, int r
 		if (l > 0 && l <= SPAM_WORD_MAX)
 			emit_word(&em, text + s, l);
 	}
+}
+
+/* The public callback has no mask. */
+struct plain {
+	spam_token_fn *fn;
+	void *ctx;
+};
+
+static void plain_fn(uint64_t hash, const char *text, size_t len, int mask, void *ctx)
+{
+	struct plain *p = ctx;
+	(void)mask;
+	p->fn(hash, text, len, p->ctx);
+}
+
+void spam_tokenize_text(const char *text, size_t len, const char *heading, int received,
+			enum spam_tokenizer kind, spam_token_fn *fn, void *ctx)
+{
+	struct plain p = {fn, ctx};
+	tokenize_text(text, len, heading, received, kind, plain_fn, &p);
 }
 
 /* --- decoding -------------------------------------------------------------------- */
@@ -383,8 +408,10 @@ static void decode_2047(const char *v, size_t n, struct sb *out)
 }
 
 /* Removes HTML comments and short or closing tags (DSPAM's prefilter), and
- * turns entities into spaces. In place; returns the new length. */
-static size_t strip_html(char *s, size_t n)
+ * turns entities into spaces. The contents of the other tags (attributes:
+ * "FONT color=#0000ff size=2") move to markup, to be tokenized apart from the
+ * text. In place; returns the new length. */
+static size_t strip_html(char *s, size_t n, struct sb *markup)
 {
 	size_t r = 0, w = 0;
 	while (r < n) {
@@ -404,6 +431,11 @@ static size_t strip_html(char *s, size_t n)
 					s[w++] = ' ';
 					continue;
 				}
+				sb_add(markup, s + r + 1, tl - 1);
+				sb_addc(markup, ' ');
+				r += tl + 1;
+				s[w++] = ' ';
+				continue;
 			}
 			s[w++] = ' ';
 			r++;
@@ -424,11 +456,39 @@ static size_t strip_html(char *s, size_t n)
 	return w;
 }
 
+/* The words inside HTML tags, each alone as "Html*word", outside the
+ * windows (URLs as in text). Formatting is not language: in the text's
+ * windows one tag gave dozens of windows ("FONT+#+0000ff", "color+#+We", ...)
+ * that all tell the same thing, and chi-square counted each as evidence. */
+static void tokenize_markup(const char *text, size_t len, tok_fn *fn, void *ctx)
+{
+	char key[5 + SPAM_WORD_MAX + 1] = "Html*";
+	size_t i = 0;
+
+	while (i < len) {
+		while (i < len && is_delim((unsigned char)text[i], 0)) {
+			i++;
+			if (i < len && (prefix_ci(text + i, len - i, "http://") || prefix_ci(text + i, len - i, "https://") ||
+					prefix_ci(text + i, len - i, "www.")))
+				i += emit_url(text + i, len - i, fn, ctx);
+		}
+		size_t st = i;
+		while (i < len && !is_delim((unsigned char)text[i], 0))
+			i++;
+		size_t l = i - st;
+		if (l > 0 && l <= SPAM_WORD_MAX) {
+			memcpy(key + 5, text + st, l);
+			key[5 + l] = 0;
+			fn(spam_token_hash(key, 5 + l), key, 5 + l, -1, ctx);
+		}
+	}
+}
+
 /* --- MIME ------------------------------------------------------------------------ */
 
 struct walk {
 	enum spam_tokenizer kind;
-	spam_token_fn *fn;
+	tok_fn *fn;
 	void *ctx;
 	size_t text_left; /* SPAM_TEXT_MAX budget */
 };
@@ -511,8 +571,7 @@ static void field(struct walk *wk, const char *name, const char *value, size_t v
 	struct sb dec = {0};
 	decode_2047(value, vlen, &dec);
 	if (dec.len)
-		spam_tokenize_text(dec.p, dec.len, name, strcasecmp(name, "Received") == 0, wk->kind, wk->fn,
-				   wk->ctx);
+		tokenize_text(dec.p, dec.len, name, strcasecmp(name, "Received") == 0, wk->kind, wk->fn, wk->ctx);
 	free(dec.p);
 }
 
@@ -608,8 +667,12 @@ static void text_body(struct walk *wk, const char *d, size_t n, const struct par
 	wk->text_left -= sl;
 	to_utf8(pi->charset, s, sl, &utf);
 	if (utf.len) {
-		size_t l = html ? strip_html(utf.p, utf.len) : utf.len;
-		spam_tokenize_text(utf.p, l, NULL, 0, wk->kind, wk->fn, wk->ctx);
+		struct sb markup = {0};
+		size_t l = html ? strip_html(utf.p, utf.len, &markup) : utf.len;
+		tokenize_text(utf.p, l, NULL, 0, wk->kind, wk->fn, wk->ctx);
+		if (markup.len)
+			tokenize_markup(markup.p, markup.len, wk->fn, wk->ctx);
+		free(markup.p);
 	}
 	free(raw.p);
 	free(utf.p);
@@ -687,28 +750,37 @@ static void entity(struct walk *wk, const char *d, size_t n, int depth, const ch
 	/* images, archives, applications: their header fields count, not their bytes */
 }
 
-void spam_tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, spam_token_fn *fn,
-			   void *ctx)
+static void tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, tok_fn *fn, void *ctx)
 {
 	struct walk wk = {.kind = kind, .fn = fn, .ctx = ctx, .text_left = SPAM_TEXT_MAX};
 	entity(&wk, data, len, 0, "text/plain");
+}
+
+void spam_tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, spam_token_fn *fn,
+			   void *ctx)
+{
+	struct plain p = {fn, ctx};
+	tokenize_message(data, len, kind, plain_fn, &p);
 }
 
 /* --- token sets ------------------------------------------------------------------ */
 
 struct entry {
 	uint64_t hash;
-	size_t off; /* text offset in the arena, or SIZE_MAX */
+	size_t off;   /* text offset in the arena, or SIZE_MAX */
+	uint32_t pos; /* word position (SPAM_COLLECT_WINDOWS), or UINT32_MAX for a URL piece */
+	int mask;     /* window mask, -1 for a URL piece */
 };
 
 struct collect {
 	struct entry *e;
 	size_t n, cap;
-	int want_text;
+	int flags;
+	uint32_t npos;
 	struct spam_tokens *set;
 };
 
-static void collect_one(uint64_t hash, const char *text, size_t len, void *ctx)
+static void collect_one(uint64_t hash, const char *text, size_t len, int mask, void *ctx)
 {
 	struct collect *c = ctx;
 	struct spam_tokens *set = c->set;
@@ -717,9 +789,16 @@ static void collect_one(uint64_t hash, const char *text, size_t len, void *ctx)
 		c->cap = c->cap ? c->cap * 2 : 1024;
 		c->e = xrealloc(c->e, c->cap * sizeof(*c->e));
 	}
-	c->e[c->n].hash = hash;
-	c->e[c->n].off = SIZE_MAX;
-	if (c->want_text) {
+	struct entry *e = &c->e[c->n++];
+	e->hash = hash;
+	e->off = SIZE_MAX;
+	e->mask = mask;
+	e->pos = UINT32_MAX;
+	if (mask == 0) /* SBPH emits mask 0 first at every word */
+		c->npos++;
+	if (mask >= 0 && c->npos > 0)
+		e->pos = c->npos - 1;
+	if (c->flags & SPAM_COLLECT_TEXT) {
 		if (set->arena_len + len + 1 > set->arena_cap) {
 			size_t cap = set->arena_cap ? set->arena_cap : 8192;
 			while (cap < set->arena_len + len + 1)
@@ -728,55 +807,92 @@ static void collect_one(uint64_t hash, const char *text, size_t len, void *ctx)
 			set->arena_cap = cap;
 		}
 		memcpy(set->arena + set->arena_len, text, len + 1);
-		c->e[c->n].off = set->arena_len;
+		e->off = set->arena_len;
 		set->arena_len += len + 1;
 	}
-	c->n++;
 }
 
-static int entry_cmp(const void *a, const void *b)
+/* Sorts by hash, stably (LSD radix, a byte a pass): among equal hashes the
+ * first occurrence stays first, so its text is the one kept. */
+static void sort_entries(struct entry *e, size_t n)
 {
-	const struct entry *x = a, *y = b;
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
-	return x->off < y->off ? -1 : x->off > y->off;
+	size_t count[8][256];
+	struct entry *tmp, *src = e, *dst;
+
+	if (n < 2)
+		return;
+	memset(count, 0, sizeof(count));
+	for (size_t i = 0; i < n; i++)
+		for (int b = 0; b < 8; b++)
+			count[b][(e[i].hash >> (8 * b)) & 0xff]++;
+	tmp = xrealloc(NULL, n * sizeof(*tmp));
+	dst = tmp;
+	for (int b = 0; b < 8; b++) {
+		size_t sum = 0;
+		if (count[b][(e[0].hash >> (8 * b)) & 0xff] == n)
+			continue; /* all the same in this byte */
+		for (int v = 0; v < 256; v++) {
+			size_t c = count[b][v];
+			count[b][v] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[b][(src[i].hash >> (8 * b)) & 0xff]++] = src[i];
+		struct entry *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != e)
+		memcpy(e, src, n * sizeof(*e));
+	free(tmp);
 }
 
-static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int want_text)
+static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int flags, uint32_t npos)
 {
-	if (n > 1)
-		qsort(e, n, sizeof(*e), entry_cmp);
+	int want_text = flags & SPAM_COLLECT_TEXT;
+
+	sort_entries(e, n);
 	set->hash = xrealloc(NULL, n * sizeof(*set->hash));
 	set->text = want_text ? xrealloc(NULL, n * sizeof(*set->text)) : NULL;
 	set->n = 0;
 	set->cap = n;
-	for (size_t i = 0; i < n; i++) {
-		if (set->n > 0 && set->hash[set->n - 1] == e[i].hash)
-			continue;
-		set->hash[set->n] = e[i].hash;
-		if (set->text)
-			set->text[set->n] = NULL;
-		set->n++;
+	if (flags & SPAM_COLLECT_WINDOWS) {
+		set->nwin = npos;
+		set->win = xrealloc(NULL, (npos ? npos : 1) * SPAM_WINDOW_MASKS * sizeof(*set->win));
+		memset(set->win, 0xff, npos * SPAM_WINDOW_MASKS * sizeof(*set->win));
+		set->level = xrealloc(NULL, n ? n : 1);
 	}
-	if (want_text) {
-		/* arena pointers are fixed only now that it stopped growing */
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (i > 0 && e[i - 1].hash == e[i].hash)
-				continue;
-			set->text[k++] = e[i].off == SIZE_MAX ? NULL : set->arena + e[i].off;
+	for (size_t i = 0; i < n; i++) {
+		if (set->n == 0 || set->hash[set->n - 1] != e[i].hash) {
+			set->hash[set->n] = e[i].hash;
+			if (set->text)
+				/* arena pointers are fixed only now that it stopped growing */
+				set->text[set->n] = e[i].off == SIZE_MAX ? NULL : set->arena + e[i].off;
+			if (set->level)
+				set->level[set->n] = UINT8_MAX;
+			set->n++;
+		}
+		if (set->level) {
+			size_t k = set->n - 1;
+			uint8_t lv = e[i].mask > 0 ? (uint8_t)__builtin_popcount((unsigned)e[i].mask) : 0;
+			if (lv < set->level[k])
+				set->level[k] = lv;
+			if (e[i].pos != UINT32_MAX)
+				set->win[(size_t)e[i].pos * SPAM_WINDOW_MASKS + (unsigned)e[i].mask] = (uint32_t)k;
 		}
 	}
 }
 
 void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len, enum spam_tokenizer kind,
-			 int want_text)
+			 int flags)
 {
-	struct collect c = {.want_text = want_text, .set = set};
+	struct collect c = {.flags = flags, .set = set};
 
 	memset(set, 0, sizeof(*set));
-	spam_tokenize_message(data, len, kind, collect_one, &c);
-	build_set(set, c.e, c.n, want_text);
+	if (kind != SPAM_TOK_SBPH)
+		c.flags &= ~SPAM_COLLECT_WINDOWS; /* OSB's windows lack the word alone */
+	tokenize_message(data, len, kind, collect_one, &c);
+	build_set(set, c.e, c.n, c.flags, c.npos);
 	free(c.e);
 }
 
@@ -788,8 +904,10 @@ void spam_tokens_from_hashes(struct spam_tokens *set, const uint64_t *hash, size
 	for (size_t i = 0; i < n; i++) {
 		e[i].hash = hash[i];
 		e[i].off = SIZE_MAX;
+		e[i].pos = UINT32_MAX;
+		e[i].mask = -1;
 	}
-	build_set(set, e, n, 0);
+	build_set(set, e, n, 0, 0);
 	free(e);
 }
 
@@ -813,5 +931,7 @@ void spam_tokens_free(struct spam_tokens *set)
 	free(set->hash);
 	free(set->text);
 	free(set->arena);
+	free(set->win);
+	free(set->level);
 	memset(set, 0, sizeof(*set));
 }

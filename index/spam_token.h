@@ -4,7 +4,8 @@
  * tokenized with their field name as prefix ("Subject*Free"); RFC 2047
  * encoded words are decoded first. Text parts (text/ types, or no Content-Type)
  * are decoded (quoted-printable, base64) and converted to UTF-8 with iconv
- * when their charset is another one; HTML loses its comments and short tags.
+ * when their charset is another one; HTML loses its comments and short tags,
+ * and the words inside its other tags give "Html*word" tokens, each alone.
  * Other parts (images, archives, ...) are skipped: only their headers count.
  * URLs give "Url*" tokens for each of their pieces.
  *
@@ -64,20 +65,36 @@ void spam_tokenize_message(const void *data, size_t len, enum spam_tokenizer kin
 			   void *ctx);
 
 /* The distinct tokens of a message, sorted by hash. texts[i] is the text of
- * hash[i] (when collected with texts), owned by the set. */
+ * hash[i] (when collected with texts), owned by the set.
+ *
+ * Collected with SPAM_COLLECT_WINDOWS (SBPH only), the set also says how its
+ * tokens nest: win[p * SPAM_WINDOW_MASKS + mask] is the index of the token
+ * that the p-th word gives with that window mask (UINT32_MAX where the window
+ * was shorter), and level[i] is the number of earlier words in token i (0 for
+ * the word alone and for URL pieces). Every SBPH token of a window implies
+ * its sub-window tokens (same word, fewer earlier words) in the same message,
+ * which spam_db_counts uses to skip lookups of tokens that cannot be known. */
+#define SPAM_WINDOW_MASKS (1u << (SPAM_WINDOW - 1))
+#define SPAM_COLLECT_TEXT 1
+#define SPAM_COLLECT_WINDOWS 2
+
 struct spam_tokens {
 	uint64_t *hash;
-	char **text;    /* NULL unless collected with want_text */
+	char **text;    /* NULL unless collected with SPAM_COLLECT_TEXT */
 	size_t n;
+	uint32_t *win;  /* NULL unless collected with SPAM_COLLECT_WINDOWS */
+	size_t nwin;
+	uint8_t *level;
 	/* private */
 	char *arena;
 	size_t arena_len, arena_cap;
 	size_t cap;
 };
 
-/* Collects the distinct tokens of a message. Out of memory is fatal. */
+/* Collects the distinct tokens of a message; flags: SPAM_COLLECT_* (1 is
+ * SPAM_COLLECT_TEXT). Out of memory is fatal. */
 void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len, enum spam_tokenizer kind,
-			 int want_text);
+			 int flags);
 /* Builds a set from a list of hashes (a stored signature): sorts, removes duplicates. */
 void spam_tokens_from_hashes(struct spam_tokens *set, const uint64_t *hash, size_t n);
 /* Index of hash in the set, or -1. */

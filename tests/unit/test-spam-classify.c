@@ -17,6 +17,7 @@
 #include "index/params.h"
 #include "index/spam.h"
 #include "index/store.h"
+#include "index/store_internal.h"
 
 struct fixture {
 	char dir[256];
@@ -125,6 +126,222 @@ static struct spam_verdict classify(struct fixture *f, uint32_t user, const char
 	assert_int_equal(spam_classify_data(txn, NULL, user, msg, strlen(msg), &v, NULL), 0);
 	store_read_end(&txn);
 	return v;
+}
+
+/* A message from a fixed generator: common words, words of its class, now
+ * and then one of the other class's, and rarer words (no randomness from
+ * outside). */
+static void gen_msg(char *buf, size_t size, unsigned seed, int spam)
+{
+	static const char *const common[] = {"the", "a", "to", "of", "and", "in", "is", "for", "you", "on",
+					     "this", "that", "with", "are", "be", "we", "it", "at", "your", "as"};
+	static const char *const sp[] = {"cheap", "pills", "winner", "offer", "free", "click", "money",
+					 "viagra", "casino", "prize", "deal", "urgent"};
+	static const char *const hm[] = {"meeting", "notes", "review", "patch", "kernel", "build", "thanks",
+					 "monday", "agenda", "draft", "release", "bug"};
+	uint32_t x = seed * 2654435761u + 1;
+	size_t off = (size_t)snprintf(buf, size, "From: %s%u@example.org\r\nSubject:", spam ? "s" : "h", seed % 7);
+	for (int w = 0; w < 120 && off + 32 < size; w++) {
+		x = x * 1103515245u + 12345u;
+		unsigned r = (x >> 16) % 100, k = (x >> 8) % 12;
+		char rare[16];
+		snprintf(rare, sizeof(rare), "w%u", (x >> 4) % 1500);
+		const char *word = r < 40   ? common[(x >> 4) % 20]
+				   : r < 70 ? (spam ? sp[k] : hm[k])
+				   : r < 75 ? (spam ? hm[k] : sp[k])
+					    : rare;
+		off += (size_t)snprintf(buf + off, size - off, "%s%s", word, w == 5 ? "\r\n\r\n" : " ");
+	}
+	snprintf(buf + off, size - off, "\r\n");
+}
+
+/* alice learns 200 generated messages, the global set every third. */
+static int learn_corpus_fn(struct store_txn *txn, void *ctx)
+{
+	struct fixture *f = ctx;
+	char msg[2048];
+	int rc = 0;
+	for (unsigned i = 0; i < 200 && rc == 0; i++) {
+		enum spam_class cls = i % 2 ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT;
+		gen_msg(msg, sizeof(msg), i, i % 2);
+		rc = spam_learn_data(txn, NULL, f->alice, msg, strlen(msg), cls, 0, NULL);
+		if (rc == 0 && i % 3 == 0)
+			rc = spam_learn_data(txn, NULL, SPAM_GLOBAL_USER, msg, strlen(msg), cls, 0, NULL);
+	}
+	return rc;
+}
+
+/* What spam_classify_data gives, with every count read (the set has its
+ * windows, so the levels that take no part are left out alike). */
+static void classify_all_read(struct store_txn *txn, const struct spam_settings *s, uint32_t user, const char *msg,
+			      struct spam_verdict *v)
+{
+	struct spam_tokens set;
+	struct spam_stats us, gs;
+	assert_int_equal(spam_db_stats(txn, user, &us), 0);
+	int merge = user != SPAM_GLOBAL_USER && us.spam_learned + us.innocent_learned < s->min_user_training;
+	if (merge) {
+		assert_int_equal(spam_db_stats(txn, SPAM_GLOBAL_USER, &gs), 0);
+		us.spam_learned += gs.spam_learned;
+		us.innocent_learned += gs.innocent_learned;
+	}
+	spam_tokens_collect(&set, msg, strlen(msg), s->tokenizer, SPAM_COLLECT_WINDOWS);
+	struct spam_count *c = calloc(set.n + 1, sizeof(*c));
+	assert_int_equal(spam_db_counts(txn, user, merge, &set, c, NULL), 0);
+	spam_combine(s->algorithm, &set, c, us.spam_learned, us.innocent_learned, s->threshold, v);
+	free(c);
+	spam_tokens_free(&set);
+}
+
+/* Classifying reads only the tokens that can matter (spam_db_counts with a
+ * cut); the verdict must be bit for bit the one with every count read: for a
+ * user alone, for one with the global set, and for both algorithms. */
+static void test_skipped_lookups_change_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char msg[2048];
+	struct spam_settings s;
+	size_t skipped = 0, compared = 0;
+
+	spam_settings_default(&s);
+	assert_int_equal(store_write(f->store, learn_corpus_fn, f), 0);
+	assert_int_equal(stats(f, f->alice).unclosed_learned, 0);
+	struct store_txn *txn;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	for (int alg = 0; alg < 2; alg++) {
+		s.algorithm = alg ? SPAM_ALG_GRAHAM : SPAM_ALG_CHI;
+		for (unsigned i = 1000; i < 1040; i++) {
+			uint32_t user = i % 4 == 0 ? f->bob : f->alice; /* bob: the global set only */
+			struct spam_verdict a, b;
+			gen_msg(msg, sizeof(msg), i, i % 2);
+			assert_int_equal(spam_classify_data(txn, &s, user, msg, strlen(msg), &a, NULL), 0);
+			classify_all_read(txn, &s, user, msg, &b);
+			assert_memory_equal(&a.probability, &b.probability, sizeof(double));
+			assert_int_equal(a.spam, b.spam);
+			assert_int_equal(a.ntokens, b.ntokens);
+			assert_int_equal(a.nused, b.nused);
+			assert_int_equal(a.nfactors, b.nfactors);
+			for (size_t k = 0; k < a.nfactors; k++) {
+				assert_true(a.factors[k].hash == b.factors[k].hash);
+				assert_memory_equal(&a.factors[k].p, &b.factors[k].p, sizeof(double));
+			}
+			compared++;
+			/* and tokens were skipped: counts left 0 that are not */
+			struct spam_tokens set;
+			struct spam_stats us;
+			struct spam_cut cut;
+			assert_int_equal(spam_db_stats(txn, f->alice, &us), 0);
+			spam_tokens_collect(&set, msg, strlen(msg), s.tokenizer, SPAM_COLLECT_WINDOWS);
+			for (size_t k = 0; k < a.nfactors; k++) { /* windows of 4 and 5 words take no part */
+				long x = spam_tokens_find(&set, a.factors[k].hash);
+				assert_true(x >= 0);
+				assert_true(set.level[x] < SPAM_LEVELS_USED);
+			}
+			struct spam_count *all = calloc(set.n + 1, sizeof(*all)), *some = calloc(set.n + 1, sizeof(*some));
+			spam_cut_init(&cut, s.algorithm, us.spam_learned, us.innocent_learned);
+			assert_int_equal(spam_db_counts(txn, f->alice, 0, &set, some, &cut), 0);
+			assert_int_equal(spam_db_counts(txn, f->alice, 0, &set, all, NULL), 0);
+			for (size_t k = 0; k < set.n; k++) {
+				if (set.level[k] >= SPAM_LEVELS_USED) { /* not read: no part in verdicts */
+					assert_int_equal(some[k].spam, 0);
+					assert_int_equal(some[k].innocent, 0);
+					continue;
+				}
+				if (some[k].spam || some[k].innocent) {
+					assert_int_equal(some[k].spam, all[k].spam);
+					assert_int_equal(some[k].innocent, all[k].innocent);
+				} else if (all[k].spam || all[k].innocent) {
+					assert_int_equal(s.algorithm, SPAM_ALG_CHI); /* Graham skips only the unknown */
+					skipped++;
+				}
+			}
+			free(all);
+			free(some);
+			spam_tokens_free(&set);
+		}
+	}
+	store_read_end(&txn);
+	assert_int_equal(compared, 80);
+	assert_true(skipped > 0);
+}
+
+/* A message learned with OSB lacks the sub-windows: the statistics count it,
+ * and while it is in the model every token is read (still the same verdict). A
+ * statistics record from before that count is counted from the signatures. */
+static int old_stats_fn(struct store_txn *txn, void *ctx)
+{
+	struct fixture *f = ctx;
+	uint8_t k[4], v[56];
+	MDB_val key = {4, k}, val;
+	store_put_be32(k, f->alice);
+	int rc = mdb_get(store_txn_mdb(txn), store_txn_dbi(txn, DB_SPAM_STATS), &key, &val);
+	if (rc != 0 || val.mv_size != 64)
+		return STORE_EIO;
+	memcpy(v, val.mv_data, sizeof(v)); /* the first 7 fields, as before */
+	val.mv_size = sizeof(v);
+	val.mv_data = v;
+	rc = mdb_put(store_txn_mdb(txn), store_txn_dbi(txn, DB_SPAM_STATS), &key, &val, 0);
+	store_txn_touch(txn);
+	return rc ? STORE_EIO : 0;
+}
+
+struct learn_with {
+	const struct spam_settings *s;
+	uint32_t user;
+	const char *msg;
+	enum spam_class cls;
+};
+
+static int learn_with_fn(struct store_txn *txn, void *ctx)
+{
+	struct learn_with *l = ctx;
+	return spam_learn_data(txn, l->s, l->user, l->msg, strlen(l->msg), l->cls, 0, NULL);
+}
+
+static void test_unclosed_learned(void **state)
+{
+	struct fixture *f = *state;
+	char msg[2048];
+	struct spam_settings osb, sbph;
+
+	spam_settings_default(&sbph);
+	osb = sbph;
+	osb.tokenizer = SPAM_TOK_OSB;
+	for (unsigned i = 0; i < 20; i++) {
+		gen_msg(msg, sizeof(msg), i, i % 2);
+		learn(f, f->alice, msg, i % 2 ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT, 0);
+	}
+	gen_msg(msg, sizeof(msg), 500, 1);
+	struct learn_with l = {&osb, f->alice, msg, SPAM_CLASS_SPAM};
+	assert_int_equal(store_write(f->store, learn_with_fn, &l), 0);
+	assert_int_equal(stats(f, f->alice).unclosed_learned, 1);
+	/* flipped while the setting is SBPH: still learned with OSB's tokens */
+	l.s = &sbph;
+	l.cls = SPAM_CLASS_INNOCENT;
+	assert_int_equal(store_write(f->store, learn_with_fn, &l), 0);
+	assert_int_equal(stats(f, f->alice).unclosed_learned, 1);
+
+	struct store_txn *txn;
+	struct spam_verdict a, b;
+	gen_msg(msg, sizeof(msg), 2000, 1);
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(spam_classify_data(txn, &sbph, f->alice, msg, strlen(msg), &a, NULL), 0);
+	classify_all_read(txn, &sbph, f->alice, msg, &b);
+	store_read_end(&txn);
+	assert_memory_equal(&a.probability, &b.probability, sizeof(double));
+
+	/* a record from before: not known, then counted from the signatures */
+	assert_int_equal(store_write(f->store, old_stats_fn, f), 0);
+	assert_true(stats(f, f->alice).unclosed_learned == SPAM_STATS_UNKNOWN);
+	assert_int_equal(stats(f, f->alice).innocent_learned, 11);
+	gen_msg(msg, sizeof(msg), 501, 0);
+	learn(f, f->alice, msg, SPAM_CLASS_INNOCENT, 0);
+	assert_int_equal(stats(f, f->alice).unclosed_learned, 1);
+	/* forgetting the OSB message */
+	gen_msg(msg, sizeof(msg), 500, 1);
+	learn(f, f->alice, msg, SPAM_CLASS_NONE, 0);
+	assert_int_equal(stats(f, f->alice).unclosed_learned, 0);
+	assert_int_equal(stats(f, f->alice).innocent_learned, 11);
 }
 
 static void test_per_user_separation(void **state)
@@ -435,6 +652,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tum_learns_until_mature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattr_get, setup, teardown),
 		cmocka_unit_test(test_combining_arithmetic),
+		cmocka_unit_test_setup_teardown(test_skipped_lookups_change_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unclosed_learned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_graham_separates, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("spam-classify", tests, NULL, NULL);

@@ -119,6 +119,70 @@ static void test_deterministic(void **state)
 	spam_tokens_free(&b);
 }
 
+/* With windows: the same set, and each word's tokens by mask, the word alone
+ * first, each at the level its mask says; the parents of a token (one earlier
+ * word less) are its sub-windows, with their texts. */
+static void test_windows(void **state)
+{
+	(void)state;
+	static const char msg[] = "From: a@example.org\r\nSubject: Heute Abend war ich mit\r\n\r\n"
+				  "Heute Abend war ich mit Anna im Kino, http://kino.example/film heute.\r\n";
+	struct spam_tokens a, b, o;
+
+	spam_tokens_collect(&a, msg, strlen(msg), SPAM_TOK_SBPH, SPAM_COLLECT_TEXT | SPAM_COLLECT_WINDOWS);
+	spam_tokens_collect(&b, msg, strlen(msg), SPAM_TOK_SBPH, 0);
+	assert_int_equal(a.n, b.n);
+	assert_memory_equal(a.hash, b.hash, a.n * sizeof(uint64_t));
+	assert_null(b.win);
+	assert_non_null(a.win);
+	assert_non_null(a.level);
+	/* header: From (3 words: a, example, org), Subject (5), body (9: the URL is apart) */
+	assert_int_equal(a.nwin, 3 + 5 + 9);
+	size_t nmasks = 0;
+	for (size_t p = 0; p < a.nwin; p++) {
+		const uint32_t *w = a.win + p * SPAM_WINDOW_MASKS;
+		assert_true(w[0] != UINT32_MAX);
+		assert_int_equal(a.level[w[0]], 0);
+		for (unsigned m = 0; m < SPAM_WINDOW_MASKS; m++) {
+			if (w[m] == UINT32_MAX)
+				continue;
+			nmasks++;
+			assert_int_equal(a.level[w[m]], __builtin_popcount(m));
+		}
+	}
+	/* a window of n earlier words gives 2^n tokens: From 1+2+4, Subject 1+...+16, body 1+2+4+8 + 5*16 */
+	assert_int_equal(nmasks, 7 + 31 + 15 + 5 * 16);
+	/* the Subject's 5th word: all 16 windows */
+	long k = spam_tokens_find(&a, spam_token_hash("Subject*Heute+Abend+war+ich+mit", 31));
+	assert_true(k >= 0);
+	assert_int_equal(a.level[k], 4);
+	int found = 0;
+	for (size_t p = 0; p < a.nwin; p++) {
+		const uint32_t *w = a.win + p * SPAM_WINDOW_MASKS;
+		if (w[15] != (uint32_t)k)
+			continue;
+		found = 1;
+		assert_string_equal(a.text[w[0]], "Subject*mit");
+		assert_string_equal(a.text[w[1]], "Subject*ich+mit");
+		assert_string_equal(a.text[w[8]], "Subject*Heute+#+#+#+mit");
+		assert_string_equal(a.text[w[7]], "Subject*Abend+war+ich+mit");
+		assert_string_equal(a.text[w[14]], "Subject*Heute+Abend+war+#+mit");
+		/* the window ending one word before */
+		assert_string_equal(a.text[a.win[(p - 1) * SPAM_WINDOW_MASKS + 7]], "Subject*Heute+Abend+war+ich");
+	}
+	assert_true(found);
+	/* URL pieces: level 0, in no window */
+	k = spam_tokens_find(&a, spam_token_hash("Url*kino", 8));
+	assert_true(k >= 0);
+	assert_int_equal(a.level[k], 0);
+	/* OSB has no words alone: no windows */
+	spam_tokens_collect(&o, msg, strlen(msg), SPAM_TOK_OSB, SPAM_COLLECT_WINDOWS);
+	assert_null(o.win);
+	spam_tokens_free(&a);
+	spam_tokens_free(&b);
+	spam_tokens_free(&o);
+}
+
 static struct seen msg_tokens;
 
 static void tokenize_msg(const char *m)
@@ -187,6 +251,22 @@ static void test_html_and_urls(void **state)
 	assert_false(has(&msg_tokens, "hidden"));
 	assert_false(has(&msg_tokens, "b"));
 	assert_false(has(&msg_tokens, "nbsp"));
+	/* the words inside long tags: each alone, outside the text's windows */
+	assert_true(has(&msg_tokens, "Html*a"));
+	assert_true(has(&msg_tokens, "Html*href"));
+	tokenize_msg("Content-Type: text/html\r\n\r\n"
+		     "Dear <FONT color=\"#0000ff\" size=2>Hello world</FONT> bye\r\n");
+	assert_true(has(&msg_tokens, "Html*FONT"));
+	assert_true(has(&msg_tokens, "Html*color"));
+	assert_true(has(&msg_tokens, "Html*0000ff"));
+	assert_true(has(&msg_tokens, "Html*size"));
+	assert_true(has(&msg_tokens, "Html*2"));
+	assert_true(has(&msg_tokens, "Dear+Hello"));
+	assert_true(has(&msg_tokens, "Hello+world"));
+	assert_true(has(&msg_tokens, "Dear+#+world"));
+	assert_false(has(&msg_tokens, "color"));
+	assert_false(has(&msg_tokens, "0000ff+Hello"));
+	assert_false(has(&msg_tokens, "Html*color+0000ff"));
 	clear(&msg_tokens);
 }
 
@@ -209,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_osb_pairs_only),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_headers_named),
+		cmocka_unit_test(test_windows),
 		cmocka_unit_test(test_decoding),
 		cmocka_unit_test(test_html_and_urls),
 		cmocka_unit_test(test_long_words_dropped_and_garbage),

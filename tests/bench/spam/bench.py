@@ -12,13 +12,22 @@ scores the held-out fold. Pooled over the folds:
        keeps its false positives at or below bogofilter's (same FP rate)
   1-AUC% from the scores
   msg/s  messages classified per second (scoring only, one process)
+
+While working on the filter: SPAM_BENCH_FOLDS="0 3" runs only those folds,
+SPAM_BENCH_PEERS=0 leaves bogofilter and SpamAssassin out (FN@FP then uses
+SPAM_BENCH_FPMAX, default 1), SPAM_BENCH_SAVE=DIR keeps mailkeep's scores and
+SPAM_BENCH_COMPARE=DIR compares them, bit for bit, with ones kept before.
 """
-import os, random, subprocess, sys, time, concurrent.futures as cf
+import os, random, shutil, subprocess, sys, time, concurrent.futures as cf
 
 corpus, work, spambench, here = sys.argv[1:5]
 K = 5
 limit = int(os.environ.get('SPAM_BENCH_LIMIT', '0'))  # per class, 0 = all
 variants = os.environ.get('SPAM_BENCH_VARIANTS', 'chi-square:sbph').split()
+run_folds = [int(x) for x in os.environ.get('SPAM_BENCH_FOLDS', '0 1 2 3 4').split()]
+peers = os.environ.get('SPAM_BENCH_PEERS', '1') != '0'
+save_dir = os.environ.get('SPAM_BENCH_SAVE')
+compare_dir = os.environ.get('SPAM_BENCH_COMPARE')
 
 def files(cls):
     d = os.path.join(corpus, 'ham' if cls == 'ham' else 'spam')
@@ -60,9 +69,15 @@ def fold_job(k):
         alg, tok = v.split(':')
         st = f'{fd}/mk-{alg}-{tok}'
         _, err = run([spambench, st, f'{fd}/train', f'{fd}/test', alg, tok], f'{fd}/mk-{v}.out')
-        rate = float(err.split('(')[-1].split('/s')[0])
+        rate = float([l for l in err.splitlines() if 'classified' in l][-1].split('(')[-1].split('/s')[0])
         subprocess.run(['rm', '-rf', st])
+        if save_dir:
+            os.makedirs(save_dir, exist_ok=True)
+            shutil.copy(f'{fd}/mk-{v}.out', os.path.join(save_dir, f'fold{k}-{v}.out'))
         res['mailkeep ' + v] = (parse(f'{fd}/mk-{v}.out', 1), rate)
+    if not peers:
+        print(f'spam bench: fold {k} done', file=sys.stderr, flush=True)
+        return res
     # bogofilter: bulk registration, then terse scores
     bd = f'{fd}/bogo'
     os.makedirs(bd, exist_ok=True)
@@ -99,7 +114,7 @@ mk_cutoff = 0.9  # spam_threshold = 90
 
 t0 = time.monotonic()
 with cf.ThreadPoolExecutor(max_workers=int(os.environ.get('SPAM_BENCH_JOBS', '2'))) as ex:
-    results = list(ex.map(fold_job, range(K)))
+    results = list(ex.map(fold_job, run_folds))
 elapsed = time.monotonic() - t0
 
 tools = list(results[0].keys())
@@ -131,16 +146,40 @@ def fn_at(tool, fpmax):
     c = (hs[fpmax] if fpmax < len(hs) else -1.0)
     return sum(1 for s in ss if not s > c)
 
-bfp = summary['bogofilter']['fp']
+bfp = summary['bogofilter']['fp'] if 'bogofilter' in summary else int(os.environ.get('SPAM_BENCH_FPMAX', '1'))
 s0 = summary[tools[0]]
-print(f"spam: corpus {corpus}: {s0['nham']} ham ({s0['nhh']} hard-ham), {s0['nspam']} spam, {K} folds, {elapsed:.0f}s")
+print(f"spam: corpus {corpus}: {s0['nham']} ham ({s0['nhh']} hard-ham), {s0['nspam']} spam, "
+      f"{len(run_folds)} of {K} folds, {elapsed:.0f}s")
 print(f"{'tool':28} {'FP':>4} {'hard':>4} {'FN':>4} {'FN@FP<=' + str(bfp):>9} {'1-AUC%':>8} {'msg/s':>7}")
 for tool in tools:
     s = summary[tool]
     print(f"{tool:28} {s['fp']:4d} {s['hh']:4d} {s['fn']:4d} {fn_at(tool, bfp):9d} {100 * s['auc']:8.3f} {s['rate']:7.1f}")
 mk = tools[0]
-for peer in ('bogofilter', 'SpamAssassin Bayes'):
+for peer in [t for t in ('bogofilter', 'SpamAssassin Bayes') if t in summary]:
     a, b = summary[mk], summary[peer]
     r = lambda x, y: f"{x / y:.2f}" if y else ('=' if x == y else 'inf')
     print(f"ratio {mk} / {peer}: FP {r(a['fp'], b['fp'])}, FN {r(a['fn'], b['fn'])}, "
           f"FN@FP {r(fn_at(mk, bfp), fn_at(peer, bfp))}, 1-AUC {r(a['auc'], b['auc'])}, msg/s {r(a['rate'], b['rate'])}")
+
+if compare_dir:
+    same = differ = 0
+    for k in run_folds:
+        for v in variants:
+            old = os.path.join(compare_dir, f'fold{k}-{v}.out')
+            new = os.path.join(work, f'fold{k}', f'mk-{v}.out')
+            a = [l.split() for l in open(old)]
+            b = [l.split() for l in open(new)]
+            if len(a) != len(b):
+                differ += max(len(a), len(b))
+                continue
+            for x, y in zip(a, b):
+                # path, verdict and the exact probability (%a)
+                if (x[0], x[2], x[-1]) == (y[0], y[2], y[-1]):
+                    same += 1
+                else:
+                    differ += 1
+                    if differ <= 10:
+                        print(f"differs: {' '.join(x)} | {' '.join(y)}")
+    print(f"compared with {compare_dir}: {same} identical, {differ} different")
+    if differ:
+        sys.exit(1)

@@ -5,7 +5,10 @@
 # Environment: SPAM_BENCH_LIMIT=N (first N files per class, for a quick run),
 # SPAM_BENCH_VARIANTS="chi-square:sbph graham:osb ..." (mailkeep variants),
 # SPAM_BENCH_JOBS=2 (folds run in parallel). About 5 minutes on 2 idle CPUs;
-# SPAM_BENCH_LIMIT=300 gives a quicker, smaller run.
+# SPAM_BENCH_LIMIT=300 gives a quicker, smaller run. While working on the
+# filter: SPAM_BENCH_FOLDS="0 3", SPAM_BENCH_PEERS=0 (mailkeep alone),
+# SPAM_BENCH_SAVE=DIR / SPAM_BENCH_COMPARE=DIR (scores bit for bit against an
+# earlier run: shows that a change kept every verdict).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)

@@ -93,8 +93,11 @@ def test_classify_held_out(trained):
         verdict[path] = result
     spam_caught = sum(verdict[str(p)] == "Spam" for p in held_spam)
     ham_called_spam = sum(verdict[str(p)] == "Spam" for p in held_ham)
-    assert spam_caught >= 12, out
-    assert ham_called_spam <= 1, out
+    # trained on 180 messages only; the filter errs on the side of the good mail
+    # (windows of 4-5 words and HTML attributes no longer add up): 10 of 20
+    # spam caught and no good message lost (13 and 0 before that change)
+    assert spam_caught >= 10, out
+    assert ham_called_spam == 0, out
     # bob learned nothing and there is no global set: nothing is spam
     out = inst.mk("spam", "classify", "--user", "bob", *held_spam[:3]).stdout
     assert "Spam" not in out.replace("/spam/", "")
