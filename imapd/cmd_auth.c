@@ -132,15 +132,7 @@ void cmd_starttls(struct session *s, struct imap_command *cmd)
 		log_info("%s: [%s]: %zu bytes after STARTTLS discarded", s->id, s->ip, s->in.len - cmdlen);
 		s->in.len = cmdlen;
 	}
-	/* the context of this moment: a SIGHUP later does not touch this session */
-	SSL_CTX *ctx = tls_holder_get(&s->d->tls);
-	int rc = -1;
-	snprintf(err, sizeof(err), "no TLS certificate");
-	if (ctx != NULL) {
-		rc = io_starttls(&s->io, ctx, err, sizeof(err));
-		SSL_CTX_free(ctx);
-	}
-	if (rc < 0) {
+	if (sess_start_tls(s, err, sizeof(err)) < 0) {
 		log_info("%s: [%s]: %s", s->id, s->ip, err);
 		s->state = S_LOGOUT;
 		s->io.failed = 1;

@@ -684,6 +684,21 @@ static void first_word(const char *data, size_t len, char *out, size_t size)
 	log_printable(out, size, data, i);
 }
 
+/* Starts TLS on the session's connection with the certificate of this moment:
+ * the SSL keeps its own reference, so a SIGHUP later does not touch it. */
+int sess_start_tls(struct session *s, char *err, size_t errsize)
+{
+	SSL_CTX *ctx = tls_holder_get(&s->d->tls);
+	int rc = -1;
+
+	snprintf(err, errsize, "no TLS certificate");
+	if (ctx != NULL) {
+		rc = io_starttls(&s->io, ctx, err, errsize);
+		SSL_CTX_free(ctx);
+	}
+	return rc;
+}
+
 void session_run(struct imapd *d, int fd, int implicit_tls)
 {
 	struct session *s = calloc(1, sizeof(*s));
@@ -704,14 +719,7 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 	log_info("%s: connect from [%s]%s", s->id, s->ip, implicit_tls ? " (TLS)" : "");
 	if (implicit_tls) {
 		char err[256];
-		SSL_CTX *ctx = tls_holder_get(&d->tls); /* the SSL keeps its own reference */
-		int rc = -1;
-		snprintf(err, sizeof(err), "no TLS certificate");
-		if (ctx != NULL) {
-			rc = io_starttls(&s->io, ctx, err, sizeof(err));
-			SSL_CTX_free(ctx);
-		}
-		if (rc < 0) {
+		if (sess_start_tls(s, err, sizeof(err)) < 0) {
 			log_info("%s: disconnect from [%s]: %s", s->id, s->ip, err);
 			goto out;
 		}

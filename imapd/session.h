@@ -99,6 +99,8 @@ void sess_tagged(struct session *s, const char *status, const char *fmt, ...)
 void sess_untagged(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* NO with a response code chosen from a store error. */
 void sess_store_error(struct session *s, int err, const char *what);
+/* TLS on the connection (STARTTLS, port 993) with the certificate loaded now; 0 or -1 with err. */
+int sess_start_tls(struct session *s, char *err, size_t errsize);
 
 /* --- mailbox names ------------------------------------------------------------- */
 /* Decodes a mailbox argument (modified UTF-7) into UTF-8; INBOX in any case

@@ -484,53 +484,46 @@ int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_ui
 	return 0;
 }
 
-int store_msg_cursor_next(struct store_cursor *c, struct store_msg *msg_r)
+/* Moves the cursor to the mailbox's next record (the first at or after
+ * c->from on the first call): 0, STORE_ENOTFOUND past the mailbox's last. */
+static int cursor_step(struct store_cursor *c, MDB_val *k, MDB_val *v)
 {
 	uint8_t key[MSG_KEY_LEN];
-	MDB_val k, v;
 	int rc;
 
 	if (!c->started) {
 		msg_key(key, c->mbid, c->from);
-		k.mv_size = MSG_KEY_LEN;
-		k.mv_data = key;
-		rc = mdb_cursor_get(c->cur, &k, &v, MDB_SET_RANGE);
+		k->mv_size = MSG_KEY_LEN;
+		k->mv_data = key;
+		rc = mdb_cursor_get(c->cur, k, v, MDB_SET_RANGE);
 		c->started = 1;
 	} else {
-		rc = mdb_cursor_get(c->cur, &k, &v, MDB_NEXT);
+		rc = mdb_cursor_get(c->cur, k, v, MDB_NEXT);
 	}
 	if (rc != 0)
 		return store_mdb_error(rc);
-	if (k.mv_size != MSG_KEY_LEN || store_get_be32(k.mv_data) != c->mbid)
+	if (k->mv_size != MSG_KEY_LEN || store_get_be32(k->mv_data) != c->mbid)
 		return STORE_ENOTFOUND;
-	return store_msg_decode(&k, &v, msg_r);
+	return 0;
+}
+
+int store_msg_cursor_next(struct store_cursor *c, struct store_msg *msg_r)
+{
+	MDB_val k, v;
+	int rc = cursor_step(c, &k, &v);
+
+	return rc != 0 ? rc : store_msg_decode(&k, &v, msg_r);
 }
 
 int store_msg_cursor_next_since(struct store_cursor *c, uint64_t since, struct store_msg *msg_r, uint32_t *passed_r)
 {
-	uint8_t key[MSG_KEY_LEN];
 	MDB_val k, v;
 	uint32_t passed = 0;
 	int rc;
 
 	for (;;) {
-		if (!c->started) {
-			msg_key(key, c->mbid, c->from);
-			k.mv_size = MSG_KEY_LEN;
-			k.mv_data = key;
-			rc = mdb_cursor_get(c->cur, &k, &v, MDB_SET_RANGE);
-			c->started = 1;
-		} else {
-			rc = mdb_cursor_get(c->cur, &k, &v, MDB_NEXT);
-		}
-		if (rc != 0) {
-			rc = store_mdb_error(rc);
+		if ((rc = cursor_step(c, &k, &v)) != 0)
 			break;
-		}
-		if (k.mv_size != MSG_KEY_LEN || store_get_be32(k.mv_data) != c->mbid) {
-			rc = STORE_ENOTFOUND;
-			break;
-		}
 		/* A record too short to hold a modseq is decoded (and refused) below. */
 		if (v.mv_size >= MSG_FIXED && store_get_be64((uint8_t *)v.mv_data + 53) <= since) {
 			passed++;

@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -74,6 +75,25 @@ def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def make_cert(directory, cn):
+    """A self-signed P-256 certificate and key for cn in directory (cn.crt,
+    cn.key); returns (cert PEM, key PEM)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / f"{cn}.crt", directory / f"{cn}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-days", "30", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert.read_text(), key.read_text()
+
+
+def client_ctx():
+    """A TLS client context that accepts any certificate (the tests compare it themselves)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 class Instance:

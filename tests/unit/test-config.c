@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "lib/config.h"
+#include "tests/unit/reports.h"
 
 static const struct config_param table[] = {
 	{"myhostname", CONFIG_STR, "localhost", 0, 0, "host"},
@@ -139,20 +140,6 @@ static void test_expansion_forms(void **state)
 	assert_string_equal(config_get(cfg, "myhostname"), "a$b example.org example.orgx example.org.x");
 	assert_string_equal(config_get(cfg, "smtpd_banner"), "[] [unset] [has example.org] []");
 	config_free(&cfg);
-}
-
-struct reports {
-	char msgs[16][300];
-	int n;
-};
-
-static void collect(const char *msg, void *ctx)
-{
-	struct reports *r = ctx;
-
-	if (r->n < 16)
-		snprintf(r->msgs[r->n], sizeof(r->msgs[0]), "%s", msg);
-	r->n++;
 }
 
 static void test_user_defined(void **state)

@@ -13,6 +13,7 @@
 #include "index/params.h"
 #include "index/params_ldap.h"
 #include "index/spam.h"
+#include "tests/unit/reports.h"
 
 static const struct {
 	const struct config_param *params;
@@ -46,20 +47,6 @@ static void test_enums_match_tables(void **state)
 					 p->def, e->values);
 		}
 	}
-}
-
-struct reports {
-	char msgs[16][300];
-	int n;
-};
-
-static void collect(const char *msg, void *ctx)
-{
-	struct reports *r = ctx;
-
-	if (r->n < 16)
-		snprintf(r->msgs[r->n], sizeof(r->msgs[0]), "%s", msg);
-	r->n++;
 }
 
 /* What check says about a one-line mailkeep.conf "name = value" (NULL: nothing). */

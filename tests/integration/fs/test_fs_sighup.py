@@ -8,7 +8,7 @@ import ssl
 import subprocess
 from pathlib import Path
 
-from mkhelpers import BIN, free_port, wait_for, wait_port
+from mkhelpers import BIN, client_ctx, free_port, make_cert, wait_for, wait_port
 
 
 def test_sighup_leaves_the_mount_alone(mount):
@@ -25,22 +25,6 @@ def test_sighup_leaves_the_mount_alone(mount):
     assert os.path.ismount(mount.path)
     assert mount.proc.poll() is None
     assert "unmounting" not in mount.log()
-
-
-def make_cert(directory, cn):
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / f"{cn}.crt", directory / f"{cn}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-days", "30", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert.read_text(), key.read_text()
-
-
-def client_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the test compares the certificate itself
-    return ctx
 
 
 def children(pid):

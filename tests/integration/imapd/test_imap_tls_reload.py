@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import ssl
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -18,24 +17,7 @@ from pathlib import Path
 import pytest
 
 from imapdutil import Imapd
-from mkhelpers import Instance, wait_for
-
-
-def make_cert(directory, cn):
-    """A self-signed certificate and key for cn; returns (cert PEM, key PEM)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / f"{cn}.crt", directory / f"{cn}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-days", "30", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert.read_text(), key.read_text()
-
-
-def client_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the test compares the certificate itself
-    return ctx
+from mkhelpers import Instance, client_ctx, make_cert, wait_for
 
 
 def imaps(imapd):

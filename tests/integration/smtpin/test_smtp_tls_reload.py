@@ -5,28 +5,12 @@ import os
 import signal
 import smtplib
 import ssl
-import subprocess
 
-
-def make_cert(directory, cn):
-    """A self-signed certificate and key for cn; returns (cert PEM, key PEM)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    cert, key = directory / f"{cn}.crt", directory / f"{cn}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-days", "30", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert.read_text(), key.read_text()
+from mkhelpers import client_ctx, make_cert
 
 
 def der(pem):
     return ssl.PEM_cert_to_DER_cert(pem)
-
-
-def client_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the test compares the certificate itself
-    return ctx
 
 
 def starttls(port):
