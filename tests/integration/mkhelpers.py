@@ -7,6 +7,7 @@ conftest.py of each sub-folder (smtpin/, fs/, imapd/, ...).
 """
 import os
 import random
+import re
 import signal
 import socket
 import ssl
@@ -157,6 +158,17 @@ class Instance:
     def close(self):
         for p in reversed(self.procs):
             self.stop(p)
+
+
+def wait_log(read, pattern, timeout=10):
+    """Polls read() (a daemon's log text) until it matches the regex; returns the match."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = re.search(pattern, read())
+        if m or time.monotonic() > deadline:
+            assert m, f"log never matched {pattern!r}:\n{read()[-3000:]}"
+            return m
+        time.sleep(0.05)
 
 
 def wait_for(pred, timeout=5.0, what="condition"):

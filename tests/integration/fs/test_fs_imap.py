@@ -1,5 +1,6 @@
 """One mailbox seen from IMAP and from the mount: a change on either side
 shows on the other (flags, UIDs, moves, expunges) within a second."""
+import contextlib
 import imaplib
 import os
 import re
@@ -14,24 +15,44 @@ def files(d):
     return sorted(p for p in os.listdir(d) if not p.startswith("."))
 
 
-def test_imap_and_mount_agree(instance):
+@contextlib.contextmanager
+def imap_and_mount(instance, smtp=False):
+    """imapd (and smtpin when smtp) and the mount over one store with user bob
+    (uid 2001); yields (imap port, smtp port or None, bob's Maildir on the mount)."""
     port, tls_port = free_port(), free_port()
     tls = instance.root / "tls"
     tls.mkdir()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem"), "-days", "30",
                     "-subj", "/CN=localhost"], check=True, capture_output=True)
-    instance.write_conf(imapd_listen=f"127.0.0.1:{port}", imapd_tls_listen=f"127.0.0.1:{tls_port}")
+    settings = dict(imapd_listen=f"127.0.0.1:{port}", imapd_tls_listen=f"127.0.0.1:{tls_port}")
+    smtp_port = free_port() if smtp else None
+    if smtp:
+        settings.update(smtpd_listen=f"127.0.0.1:{smtp_port}", lmtp_listen=f"unix:{instance.data}/run/lmtp",
+                        mynetworks="127.0.0.1/32")
+    instance.write_conf(**settings)
     instance.data.mkdir(parents=True, exist_ok=True)
     instance.mk("user", "add", "bob", "--password-file", "-", "--uid", "2001", "--gid", "2001",
                 input="secret-bob\n")
-    imapd = instance.spawn(BIN / "mailkeep-imapd", "-c", instance.conf, "-f")
-    wait_port(port, proc=imapd)
-    fs = instance.spawn(BIN / "mailkeep-fs", "-c", instance.conf, "-f")
+    daemons = []
+    if smtp:
+        daemons.append(instance.spawn(BIN / "mailkeep-smtpin", "-c", instance.conf, "-f"))
+        wait_port(smtp_port, proc=daemons[-1])
+    daemons.append(instance.spawn(BIN / "mailkeep-imapd", "-c", instance.conf, "-f"))
+    wait_port(port, proc=daemons[-1])
+    daemons.append(instance.spawn(BIN / "mailkeep-fs", "-c", instance.conf, "-f"))
     mnt = instance.root / "mail"
     try:
         wait_for(lambda: os.path.ismount(mnt), 10, "the mount")
-        bob = mnt / "bob"
+        yield port, smtp_port, mnt / "bob"
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        for d in reversed(daemons):
+            instance.stop(d)
+
+
+def test_imap_and_mount_agree(instance):
+    with imap_and_mount(instance) as (port, _, bob):
         m = imaplib.IMAP4("127.0.0.1", port)
         m.login("bob", "secret-bob")
         msg = b"From: a@example.org\r\nSubject: over imap\r\n\r\nappended\r\n"
@@ -68,10 +89,6 @@ def test_imap_and_mount_agree(instance):
         m.expunge()
         wait_for(lambda: files(bob / ".Archive" / "cur") == [], 10, "the expunge on the mount")
         m.logout()
-    finally:
-        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
-        instance.stop(fs)
-        instance.stop(imapd)
 
 
 def test_smtp_mail_is_new_until_an_imap_select(instance):
@@ -79,27 +96,7 @@ def test_smtp_mail_is_new_until_an_imap_select(instance):
     the first SELECT, which claims it; then it is in cur/ (Maildir's new/ =
     no client has seen it yet). STATUS and EXAMINE look without claiming."""
     import smtplib
-    port, tls_port, smtp_port = free_port(), free_port(), free_port()
-    tls = instance.root / "tls"
-    tls.mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem"), "-days", "30",
-                    "-subj", "/CN=localhost"], check=True, capture_output=True)
-    instance.write_conf(imapd_listen=f"127.0.0.1:{port}", imapd_tls_listen=f"127.0.0.1:{tls_port}",
-                        smtpd_listen=f"127.0.0.1:{smtp_port}", lmtp_listen=f"unix:{instance.data}/run/lmtp",
-                        mynetworks="127.0.0.1/32")
-    instance.data.mkdir(parents=True, exist_ok=True)
-    instance.mk("user", "add", "bob", "--password-file", "-", "--uid", "2001", "--gid", "2001",
-                input="secret-bob\n")
-    smtpin = instance.spawn(BIN / "mailkeep-smtpin", "-c", instance.conf, "-f")
-    wait_port(smtp_port, proc=smtpin)
-    imapd = instance.spawn(BIN / "mailkeep-imapd", "-c", instance.conf, "-f")
-    wait_port(port, proc=imapd)
-    fs = instance.spawn(BIN / "mailkeep-fs", "-c", instance.conf, "-f")
-    mnt = instance.root / "mail"
-    try:
-        wait_for(lambda: os.path.ismount(mnt), 10, "the mount")
-        bob = mnt / "bob"
+    with imap_and_mount(instance, smtp=True) as (port, smtp_port, bob):
         msg = b"From: alice@example.net\r\nTo: bob@example.org\r\nSubject: fresh\r\n\r\nnew mail\r\n"
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as c:
             c.ehlo("client.example.net")
@@ -145,8 +142,3 @@ def test_smtp_mail_is_new_until_an_imap_select(instance):
         assert m.untagged_responses.get("RECENT") == [b"2"], m.untagged_responses
         wait_for(lambda: files(bob / "new") == [] and len(files(bob / "cur")) == 2, 10, "both in cur/")
         m.logout()
-    finally:
-        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
-        instance.stop(fs)
-        instance.stop(imapd)
-        instance.stop(smtpin)

@@ -6,18 +6,17 @@ import grp
 import imaplib
 import os
 import pwd
-import re
 import shutil
 import signal
 import ssl
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from imapdutil import Imapd
 from mkhelpers import Instance, client_ctx, make_cert, wait_for
+from mkhelpers import wait_log as mk_wait_log
 
 
 def imaps(imapd):
@@ -35,13 +34,7 @@ def peer(m):
 
 
 def wait_log(imapd, pattern, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        m = re.search(pattern, imapd.log())
-        if m or time.monotonic() > deadline:
-            assert m, f"log never matched {pattern!r}:\n{imapd.log()[-3000:]}"
-            return m
-        time.sleep(0.05)
+    return mk_wait_log(imapd.log, pattern, timeout)
 
 
 def test_sighup_reloads_the_certificate(imapd, instance):

@@ -6,7 +6,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ import importlib.util
 _spec = importlib.util.spec_from_file_location("mk_shared_conftest", HERE.parent / "conftest.py")
 _shared = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_shared)
+from mkhelpers import wait_log  # noqa: E402
+
 BIN, BUILD, REPO, free_port, wait_port = _shared.BIN, _shared.BUILD, _shared.REPO, _shared.free_port, _shared.wait_port
 
 
@@ -90,13 +91,7 @@ class Smtpin:
 
     def wait_log(self, pattern, timeout=10):
         """Waits until the log matches the regex; returns the match."""
-        deadline = time.monotonic() + timeout
-        while True:
-            m = re.search(pattern, self.log())
-            if m or time.monotonic() > deadline:
-                assert m, f"log never matched {pattern!r}:\n{self.log()[-3000:]}"
-                return m
-            time.sleep(0.05)
+        return wait_log(self.log, pattern, timeout)
 
     def all_logs(self):
         return "".join(Path(p.logfile).read_text(errors="replace") for p in self.inst.procs
