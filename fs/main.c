@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/params.h"
 #include "index/dirs.h"
 #include "index/params.h"
 #include "index/spam.h"
@@ -57,14 +58,14 @@ static void clear_stale_mount(const char *mountpoint)
 		waitpid(pid, &status, 0);
 }
 
-static int open_store(struct config *cfg, struct store **store_r)
+static int open_store(const struct common_params *common, struct store **store_r)
 {
 	struct store_options opt = {0};
 	char err[512];
-	const char *dir = config_get(cfg, "store_directory");
+	const char *dir = common->store_directory;
 
-	opt.map_size = config_get_size(cfg, "store_map_size");
-	opt.map_max = config_get_size(cfg, "store_map_max");
+	opt.map_size = common->store_map_size;
+	opt.map_max = common->store_map_max;
 	if (!dir || store_open(dir, &opt, store_r, err, sizeof(err)) < 0) {
 		log_warn("cannot open the store %s: %s", dir ? dir : "(unset)", dir ? err : "");
 		return -1;
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
 	char err[512], opts[256];
 	struct fs fs;
 	struct config *cfg = NULL;
+	struct common_params common = {0};
+	struct fs_params p = {0};
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	char *fargv[4];
@@ -115,27 +118,29 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailkeep-fs: %s\n", err);
 		return 1;
 	}
-	log_open("mailkeep/fs", foreground || strcmp(config_get(cfg, "log_target"), "stderr") == 0
+	params_common_bind(cfg, &common);
+	fs_params_bind(cfg, &p);
+	log_open("mailkeep/fs", foreground || strcmp(common.log_target, "stderr") == 0
 				    ? LOG_TO_STDERR
 				    : LOG_TO_SYSLOG);
 
 	memset(&fs, 0, sizeof(fs));
 	pthread_mutex_init(&fs.lock, NULL);
 	fs.cfg = cfg;
-	fs.entry_timeout = config_get_time(cfg, "fs_entry_timeout");
-	fs.attr_timeout = config_get_time(cfg, "fs_attr_timeout");
-	fs.negative_timeout = config_get_time(cfg, "fs_negative_timeout");
-	v = config_get_int(cfg, "fs_default_uid");
+	fs.entry_timeout = p.fs_entry_timeout;
+	fs.attr_timeout = p.fs_attr_timeout;
+	fs.negative_timeout = p.fs_negative_timeout;
+	v = p.fs_default_uid;
 	fs.default_uid = v < 0 ? getuid() : (uid_t)v;
-	v = config_get_int(cfg, "fs_default_gid");
+	v = p.fs_default_gid;
 	fs.default_gid = v < 0 ? getgid() : (gid_t)v;
-	fs.tmp_max_size = config_get_size(cfg, "fs_tmp_max_size");
-	fs.tmp_max_total = config_get_size(cfg, "fs_tmp_max_total");
+	fs.tmp_max_size = p.fs_tmp_max_size;
+	fs.tmp_max_total = p.fs_tmp_max_total;
 	clock_gettime(CLOCK_REALTIME, &fs.start);
 	fs.root_mtime = fs.start;
 
 	if (!mountpoint)
-		mountpoint = config_get(cfg, "mount_point");
+		mountpoint = common.mount_point;
 	if (!mountpoint || !*mountpoint) {
 		log_warn("no mount point: set mount_point in %s", conf);
 		goto out;
@@ -146,12 +151,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* check the store opens before mounting; it is opened again after fork */
-	if (open_store(cfg, &fs.store) < 0)
+	if (open_store(&common, &fs.store) < 0)
 		goto out;
 	store_close(&fs.store);
 
 	snprintf(opts, sizeof(opts), "fsname=mailkeep,subtype=mailkeep,default_permissions%s",
-		 geteuid() == 0 && config_get_bool(cfg, "fs_allow_other") ? ",allow_other" : "");
+		 geteuid() == 0 && p.fs_allow_other ? ",allow_other" : "");
 	fargv[0] = argv[0];
 	fargv[1] = "-o";
 	fargv[2] = opts;
@@ -176,13 +181,13 @@ int main(int argc, char **argv)
 	}
 	if (fuse_daemonize(foreground) != 0)
 		goto out_unmount;
-	if (open_store(cfg, &fs.store) < 0)
+	if (open_store(&common, &fs.store) < 0)
 		goto out_unmount;
 	/* renames into and out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(fs.store, cfg) < 0)
 		goto out_unmount;
 	{
-		const char *ud = config_get(cfg, "user_directory");
+		const char *ud = common.user_directory;
 		if (ud && strncmp(ud, "ldap:", 5) == 0 &&
 		    directory_open(cfg, fs.store, &fs.dir, err, sizeof(err)) < 0) {
 			log_warn("user_directory: %s; LDAP users get fs_default_uid", err);
@@ -195,7 +200,7 @@ int main(int argc, char **argv)
 
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
-	fuse_loop_cfg_set_max_threads(loop, (unsigned int)config_get_int(cfg, "fs_threads"));
+	fuse_loop_cfg_set_max_threads(loop, (unsigned int)p.fs_threads);
 	fuse_loop_cfg_set_idle_threads(loop, 4);
 	rc = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
@@ -215,6 +220,8 @@ out:
 	fuse_opt_free_args(&args);
 	fs_pending_free(&fs);
 	fs_state_free(&fs);
+	fs_params_unbind(&p);
+	params_common_unbind(&common);
 	config_free(&cfg);
 	return rc;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "imapd/notify.h"
+#include "imapd/params.h"
 #include "imapd/session.h"
 #include "index/dirs.h"
 #include "index/params.h"
@@ -74,10 +75,17 @@ int main(int argc, char **argv)
 		conf = "/etc/mailkeep/mailkeep.conf";
 	while ((c = getopt(argc, argv, "c:fv")) != -1) {
 		switch (c) {
-		case 'c': conf = optarg; break;
-		case 'f': foreground = 1; break;
-		case 'v': verbose = 1; break;
-		default: usage();
+		case 'c':
+			conf = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind != argc)
@@ -99,37 +107,43 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailkeep-imapd: %s\n", err);
 		return 1;
 	}
-	const char *target = config_get(cfg, "log_target");
-	log_open("mailkeep/imapd", foreground || (target && strcmp(target, "stderr") == 0) ? LOG_TO_STDERR
-											     : LOG_TO_SYSLOG);
+	static struct common_params common;
+	static struct imapd_params p;
+	params_common_bind(cfg, &common);
+	imapd_params_bind(cfg, &p);
+	const char *target = common.log_target;
+	log_open("mailkeep/imapd", foreground || (target && strcmp(target, "stderr") == 0)
+				       ? LOG_TO_STDERR
+				       : LOG_TO_SYSLOG);
 	log_set_verbose(verbose);
 
 	static struct imapd d;
 	d.cfg = cfg;
 	pthread_mutex_init(&d.penalty_lock, NULL);
 	pthread_mutex_init(&d.views_lock, NULL);
-	d.max_line = (size_t)config_get_size(cfg, "imap_max_line_length");
-	d.max_literal = config_get_size(cfg, "imap_max_literal_size");
-	d.idle_interval = (int)config_get_time(cfg, "imap_idle_interval");
-	d.timeout = (int)config_get_time(cfg, "imap_client_timeout");
-	d.login_timeout = (int)config_get_time(cfg, "imap_login_timeout");
-	d.auth_penalty = config_get_time(cfg, "imap_auth_penalty");
-	d.auth_penalty_max = config_get_time(cfg, "imap_auth_penalty_max");
-	d.max_cmds_per_sec = (unsigned)config_get_int(cfg, "imap_max_commands_per_second");
-	int max_conns = (int)config_get_int(cfg, "imap_max_connections");
-	if (config_get_list(cfg, "imapd_plaintext_networks", &d.plaintext_nets, &d.nplaintext_nets) < 0)
+	d.max_line = (size_t)p.imap_max_line_length;
+	d.max_literal = p.imap_max_literal_size;
+	d.idle_interval = (int)p.imap_idle_interval;
+	d.timeout = (int)p.imap_client_timeout;
+	d.login_timeout = (int)p.imap_login_timeout;
+	d.auth_penalty = p.imap_auth_penalty;
+	d.auth_penalty_max = p.imap_auth_penalty_max;
+	d.max_cmds_per_sec = (unsigned)p.imap_max_commands_per_second;
+	int max_conns = (int)p.imap_max_connections;
+	if (p.imapd_plaintext_networks.broken)
 		log_fatal("imapd_plaintext_networks: cannot read the setting");
+	d.plaintext_nets = p.imapd_plaintext_networks.item;
+	d.nplaintext_nets = p.imapd_plaintext_networks.n;
 
 	/* listeners first (they may need root), then TLS files, then drop */
 	struct pollfd lfd[MAX_LISTENERS];
 	int ltls[MAX_LISTENERS];
 	size_t nl = 0;
 	const char *names[2] = {"imapd_listen", "imapd_tls_listen"};
+	const struct config_list *lists[2] = {&p.imapd_listen, &p.imapd_tls_listen};
 	for (int t = 0; t < 2; t++) {
-		char **items;
-		size_t n;
-		if (config_get_list(cfg, names[t], &items, &n) < 0)
-			continue;
+		char **items = lists[t]->item;
+		size_t n = lists[t]->n;
 		for (size_t i = 0; i < n && nl < MAX_LISTENERS; i++) {
 			int fd = net_listen(items[i], 128, err, sizeof(err));
 			if (fd < 0)
@@ -139,11 +153,10 @@ int main(int argc, char **argv)
 			ltls[nl] = t;
 			nl++;
 		}
-		free(items);
 	}
 	if (nl == 0)
 		log_fatal("neither imapd_listen nor imapd_tls_listen is set: nothing to do");
-	const char *cert = config_get(cfg, "imapd_tls_cert_file"), *key = config_get(cfg, "imapd_tls_key_file");
+	const char *cert = p.imapd_tls_cert_file, *key = p.imapd_tls_key_file;
 	tls_holder_init(&d.tls, cert, key);
 	if (cert && key && access(cert, R_OK) == 0 && access(key, R_OK) == 0) {
 		if (tls_holder_load(&d.tls, err, sizeof(err)) < 0)
@@ -154,12 +167,12 @@ int main(int argc, char **argv)
 			 "only local clients can log in",
 			 cert ? cert : "unset");
 	}
-	if (net_drop_privileges(config_get(cfg, "mail_owner"), err, sizeof(err)) < 0)
+	if (net_drop_privileges(common.mail_owner, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 
-	struct store_options so = {.map_size = config_get_size(cfg, "store_map_size"),
-				   .map_max = config_get_size(cfg, "store_map_max")};
-	if (store_open(config_get(cfg, "store_directory"), &so, &d.store, err, sizeof(err)) != 0)
+	struct store_options so = {.map_size = common.store_map_size,
+				   .map_max = common.store_map_max};
+	if (store_open(common.store_directory, &so, &d.store, err, sizeof(err)) != 0)
 		log_fatal("store: %s", err);
 	/* MOVE and COPY into or out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(d.store, cfg) < 0)
@@ -168,7 +181,8 @@ int main(int argc, char **argv)
 		log_fatal("user directory: %s", err);
 
 	if (notify_start(d.store) < 0)
-		log_warn("cannot watch the store for changes: IDLE clients will hear of them within a second");
+		log_warn("cannot watch the store for changes: IDLE clients will hear of them "
+			 "within a second");
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -201,7 +215,8 @@ int main(int argc, char **argv)
 			if (fd < 0)
 				continue;
 			if (atomic_load(&active) >= max_conns) {
-				static const char bye[] = "* BYE Too many connections, try again later\r\n";
+				static const char bye[] =
+				    "* BYE Too many connections, try again later\r\n";
 				if (!ltls[i])
 					(void)!write(fd, bye, sizeof(bye) - 1);
 				close(fd);

@@ -5,11 +5,17 @@
 #include "index/dir_ldap.h"
 #include "index/dir_sync.h"
 #include "index/dirs.h"
+#include "index/params.h"
 
-int directory_open(struct config *cfg, struct store *store, struct directory **dir_r, char *err, size_t errsize)
+int directory_open(struct config *cfg, struct store *store, struct directory **dir_r, char *err,
+		   size_t errsize)
 {
-	const char *which = config_get(cfg, "user_directory");
+	struct common_params common = {0};
+	const char *which;
 
+	params_common_bind(cfg, &common);
+	which = common.user_directory;
+	params_common_unbind(&common);
 	*dir_r = NULL;
 	if (which == NULL || which[0] == '\0' || strcmp(which, "embedded") == 0) {
 		*dir_r = dir_embedded_open(store, cfg);
@@ -22,6 +28,8 @@ int directory_open(struct config *cfg, struct store *store, struct directory **d
 			*dir_r = dir_sync_wrap(*dir_r, store);
 		return 0;
 	}
-	snprintf(err, errsize, "user_directory = %s: unknown directory (use embedded, or ldap:/path/to/file.cf)", which);
+	snprintf(err, errsize,
+		 "user_directory = %s: unknown directory (use embedded, or ldap:/path/to/file.cf)",
+		 which);
 	return -1;
 }

@@ -1,20 +1,15 @@
-/* params — the list of every settings table, and loading a config with all of them. */
+/* params — loading a config with every table of the registry, and the shared
+ * settings' binding. The registry itself is generated (see params.h). */
 #include <stdio.h>
 
 #include "index/params.h"
 
 void params_add_all(struct config *cfg)
 {
-	config_add_params(cfg, params_store);
-	config_add_params(cfg, params_smtpin);
-	config_add_params(cfg, params_imapd);
-	config_add_params(cfg, params_fs);
-	config_add_params(cfg, params_ldap);
-	config_add_params(cfg, params_spam);
-	config_add_enums(cfg, params_store_enums);
-	config_add_enums(cfg, params_smtpin_enums);
-	config_add_enums(cfg, params_ldap_enums);
-	config_add_enums(cfg, params_spam_enums);
+	for (const struct params_area *a = params_registry; a->title != NULL; a++) {
+		config_add_params(cfg, a->params);
+		config_add_enums(cfg, a->enums);
+	}
 }
 
 struct config *params_load(const char *path, char *err, size_t errsize)
@@ -27,4 +22,20 @@ struct config *params_load(const char *path, char *err, size_t errsize)
 		return NULL;
 	params_add_all(cfg);
 	return cfg;
+}
+
+static const struct config_bind common_binds[] = {
+#define PARAM(name, TYPE, def, min, max, doc) CONFIG_BIND(struct common_params, name, TYPE),
+#include "index/params_store.def"
+    CONFIG_BIND_END,
+};
+
+void params_common_bind(struct config *cfg, struct common_params *p)
+{
+	config_bind(cfg, common_binds, p);
+}
+
+void params_common_unbind(struct common_params *p)
+{
+	config_unbind(common_binds, p);
 }

@@ -25,9 +25,9 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define CONFIG_FILE_MAX (4u << 20)   /* a bigger mailkeep.conf is a mistake */
-#define CONFIG_VALUE_MAX (1u << 20)  /* an expanded value */
-#define CONFIG_DEPTH_MAX 64          /* nesting of $name inside $name */
+#define CONFIG_FILE_MAX (4u << 20)  /* a bigger mailkeep.conf is a mistake */
+#define CONFIG_VALUE_MAX (1u << 20) /* an expanded value */
+#define CONFIG_DEPTH_MAX 64	    /* nesting of $name inside $name */
 
 struct config_entry {
 	char *name;
@@ -133,7 +133,8 @@ static struct config_entry *entry_find(struct config *cfg, const char *name, siz
 	size_t i;
 
 	for (i = 0; i < cfg->n_entries; i++)
-		if (strncmp(cfg->entries[i].name, name, len) == 0 && cfg->entries[i].name[len] == '\0')
+		if (strncmp(cfg->entries[i].name, name, len) == 0 &&
+		    cfg->entries[i].name[len] == '\0')
 			return &cfg->entries[i];
 	return NULL;
 }
@@ -217,7 +218,8 @@ static int word_match(const char *words, const char *value, int nocase)
 		size_t n = strcspn(words, " ");
 		if (n > 0) {
 			int prefix = words[n - 1] == ':';
-			int (*cmp)(const char *, const char *, size_t) = nocase ? strncasecmp : strncmp;
+			int (*cmp)(const char *, const char *, size_t) =
+			    nocase ? strncasecmp : strncmp;
 			if ((prefix ? vlen >= n : vlen == n) && cmp(words, value, n) == 0)
 				return 1;
 		}
@@ -285,14 +287,17 @@ static int parse_logical(struct config *cfg, const char *s, const char *e, int l
 		s++;
 	if (name_end == name || s == e || *s != '=') {
 		if (name_end == name)
-			snprintf(err, errsize, "%s:%d: a line must start with a parameter name", cfg->filename,
-				 lineno);
+			snprintf(err, errsize, "%s:%d: a line must start with a parameter name",
+				 cfg->filename, lineno);
 		else if (name_end < e && *name_end != ' ' && *name_end != '\t')
-			snprintf(err, errsize, "%s:%d: bad character '%c' in parameter name (expected 'name = value')",
-				 cfg->filename, lineno, isprint((unsigned char)*name_end) ? *name_end : '?');
+			snprintf(
+			    err, errsize,
+			    "%s:%d: bad character '%c' in parameter name (expected 'name = value')",
+			    cfg->filename, lineno,
+			    isprint((unsigned char)*name_end) ? *name_end : '?');
 		else
-			snprintf(err, errsize, "%s:%d: missing '=' after parameter name \"%.*s\"", cfg->filename,
-				 lineno, (int)(name_end - name), name);
+			snprintf(err, errsize, "%s:%d: missing '=' after parameter name \"%.*s\"",
+				 cfg->filename, lineno, (int)(name_end - name), name);
 		return -1;
 	}
 	value = s + 1;
@@ -301,8 +306,8 @@ static int parse_logical(struct config *cfg, const char *s, const char *e, int l
 	return 0;
 }
 
-int config_parse(const char *text, size_t len, const char *filename, struct config **cfg_r, char *err,
-		 size_t errsize)
+int config_parse(const char *text, size_t len, const char *filename, struct config **cfg_r,
+		 char *err, size_t errsize)
 {
 	struct config *cfg = config_new();
 	struct buf logical;
@@ -331,24 +336,28 @@ int config_parse(const char *text, size_t len, const char *filename, struct conf
 			continue; /* blank or comment: does not end a logical line */
 		if (isspace((unsigned char)*ls)) {
 			if (logical_line == 0) {
-				snprintf(err, errsize, "%s:%d: line starts with white space but continues no parameter",
+				snprintf(err, errsize,
+					 "%s:%d: line starts with white space but continues no "
+					 "parameter",
 					 cfg->filename, lineno);
 				goto fail;
 			}
-			if (buf_append(&logical, " ", 1) < 0 || buf_append(&logical, ts, (size_t)(te - ts)) < 0)
+			if (buf_append(&logical, " ", 1) < 0 ||
+			    buf_append(&logical, ts, (size_t)(te - ts)) < 0)
 				goto toolong;
 			continue;
 		}
 		if (logical_line != 0 &&
-		    parse_logical(cfg, logical.data, logical.data + logical.len, logical_line, err, errsize) < 0)
+		    parse_logical(cfg, logical.data, logical.data + logical.len, logical_line, err,
+				  errsize) < 0)
 			goto fail;
 		buf_reset(&logical);
 		if (buf_append(&logical, ts, (size_t)(te - ts)) < 0)
 			goto toolong;
 		logical_line = lineno;
 	}
-	if (logical_line != 0 &&
-	    parse_logical(cfg, logical.data, logical.data + logical.len, logical_line, err, errsize) < 0)
+	if (logical_line != 0 && parse_logical(cfg, logical.data, logical.data + logical.len,
+					       logical_line, err, errsize) < 0)
 		goto fail;
 	buf_free(&logical);
 	*cfg_r = cfg;
@@ -421,23 +430,27 @@ static int expand_text(struct expand_ctx *x, const char *s, const char *e, struc
 			s++;
 		} else if (s < e && (*s == '{' || *s == '(')) {
 			char open = *s, close = open == '{' ? '}' : ')';
-			const char *name = s + 1, *ne = name, *c = find_close(s + 1, e, open, close);
+			const char *name = s + 1, *ne = name,
+				   *c = find_close(s + 1, e, open, close);
 
 			if (c == NULL) {
-				snprintf(x->err, x->errsize, "missing '%c' after \"$%c\"", close, open);
+				snprintf(x->err, x->errsize, "missing '%c' after \"$%c\"", close,
+					 open);
 				return -1;
 			}
 			while (ne < c && is_name_char((unsigned char)*ne))
 				ne++;
 			if (ne == name) {
-				snprintf(x->err, x->errsize, "empty parameter name after \"$%c\"", open);
+				snprintf(x->err, x->errsize, "empty parameter name after \"$%c\"",
+					 open);
 				return -1;
 			}
 			if (ne == c) {
 				if (expand_name(x, name, (size_t)(ne - name), out) < 0)
 					return -1;
 			} else if (*ne == '?' || *ne == ':') {
-				/* ${name?text}: text if name is non-empty; ${name:text}: if empty. */
+				/* ${name?text}: text if name is non-empty; ${name:text}: if empty.
+				 */
 				struct buf tmp;
 				int nonempty;
 
@@ -452,7 +465,8 @@ static int expand_text(struct expand_ctx *x, const char *s, const char *e, struc
 					return -1;
 			} else {
 				snprintf(x->err, x->errsize, "bad character '%c' in \"$%c%.*s\"",
-					 isprint((unsigned char)*ne) ? *ne : '?', open, (int)(c - name), name);
+					 isprint((unsigned char)*ne) ? *ne : '?', open,
+					 (int)(c - name), name);
 				return -1;
 			}
 			s = c + 1;
@@ -462,7 +476,9 @@ static int expand_text(struct expand_ctx *x, const char *s, const char *e, struc
 			while (s < e && is_name_char((unsigned char)*s))
 				s++;
 			if (s == name) {
-				snprintf(x->err, x->errsize, "'$' not followed by a parameter name (write $$ for a '$')");
+				snprintf(
+				    x->err, x->errsize,
+				    "'$' not followed by a parameter name (write $$ for a '$')");
 				return -1;
 			}
 			if (expand_name(x, name, (size_t)(s - name), out) < 0)
@@ -491,7 +507,8 @@ static int expand_name(struct expand_ctx *x, const char *name, size_t len, struc
 			n = snprintf(x->err, x->errsize, "loop in expansion: ");
 			off = n > 0 ? (size_t)n : 0;
 			for (j = i; j < x->depth && off < x->errsize; j++) {
-				n = snprintf(x->err + off, x->errsize - off, "$%s -> ", x->stack[j]);
+				n = snprintf(x->err + off, x->errsize - off, "$%s -> ",
+					     x->stack[j]);
 				off += n > 0 ? (size_t)n : 0;
 			}
 			if (off < x->errsize)
@@ -519,7 +536,8 @@ static int expand_name(struct expand_ctx *x, const char *name, size_t len, struc
 }
 
 /* Expands raw text; returns a malloc'ed string or NULL with err. */
-static char *expand_raw(struct config *cfg, const char *self, const char *raw, char *err, size_t errsize)
+static char *expand_raw(struct config *cfg, const char *self, const char *raw, char *err,
+			size_t errsize)
 {
 	struct expand_ctx x = {.cfg = cfg, .err = err, .errsize = errsize};
 	struct buf out;
@@ -552,7 +570,11 @@ static const char *get_locked(struct config *cfg, const char *name)
 		if (strcmp(cfg->cache[i].name, name) == 0)
 			return cfg->cache[i].value;
 	e = entry_find(cfg, name, strlen(name));
-	v = expand_raw(cfg, p->name, e != NULL ? e->value : p->def != NULL ? p->def : "", err, sizeof(err));
+	v = expand_raw(cfg, p->name,
+		       e != NULL	? e->value
+		       : p->def != NULL ? p->def
+					: "",
+		       err, sizeof(err));
 	if (v == NULL)
 		return NULL;
 	if (cfg->n_cache == cfg->cap_cache) {
@@ -598,7 +620,8 @@ static int check_bounds(long double v, const struct config_param *p, const char 
 	return 0;
 }
 
-static int parse_int(const char *s, const struct config_param *p, long long *v_r, char *why, size_t whysize)
+static int parse_int(const char *s, const struct config_param *p, long long *v_r, char *why,
+		     size_t whysize)
 {
 	char *end;
 	long long v;
@@ -613,7 +636,8 @@ static int parse_int(const char *s, const struct config_param *p, long long *v_r
 	v = strtoll(s, &end, 10);
 	while (isspace((unsigned char)*end))
 		end++;
-	if (errno != 0 || *end != '\0' || end == s || !(isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
+	if (errno != 0 || *end != '\0' || end == s ||
+	    !(isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
 		snprintf(why, whysize, "not a whole number");
 		return -1;
 	}
@@ -645,8 +669,8 @@ static int parse_bool(const char *s, int *v_r, char *why, size_t whysize)
 
 /* A non-negative number with an optional fraction and an optional unit from
  * units (each with its multiplier). */
-static int parse_scaled(const char *s, const char *const *unit_names, const double *mult, size_t n_units,
-			long double *v_r, int allow_fraction)
+static int parse_scaled(const char *s, const char *const *unit_names, const double *mult,
+			size_t n_units, long double *v_r, int allow_fraction)
 {
 	char num[64];
 	const char *start;
@@ -685,14 +709,16 @@ static int parse_scaled(const char *s, const char *const *unit_names, const doub
 	return -1;
 }
 
-static int parse_time(const char *s, const struct config_param *p, double *v_r, char *why, size_t whysize)
+static int parse_time(const char *s, const struct config_param *p, double *v_r, char *why,
+		      size_t whysize)
 {
 	static const char *const names[] = {"s", "m", "h", "d", "w"};
 	static const double mult[] = {1, 60, 3600, 86400, 604800};
 	long double v;
 
 	if (parse_scaled(s, names, mult, 5, &v, 1) < 0) {
-		snprintf(why, whysize, "expected a time: a number with an optional unit s, m, h, d or w");
+		snprintf(why, whysize,
+			 "expected a time: a number with an optional unit s, m, h, d or w");
 		return -1;
 	}
 	if (check_bounds(v, p, "s", why, whysize) < 0)
@@ -701,7 +727,8 @@ static int parse_time(const char *s, const struct config_param *p, double *v_r, 
 	return 0;
 }
 
-static int parse_size(const char *s, const struct config_param *p, uint64_t *v_r, char *why, size_t whysize)
+static int parse_size(const char *s, const struct config_param *p, uint64_t *v_r, char *why,
+		      size_t whysize)
 {
 	static const char *const names[] = {"", "k", "m", "g", "t", "kb", "mb", "gb", "tb", "b"};
 	static const double mult[] = {1,
@@ -717,7 +744,8 @@ static int parse_size(const char *s, const struct config_param *p, uint64_t *v_r
 	long double v;
 
 	if (parse_scaled(s, names, mult, 10, &v, 0) < 0) {
-		snprintf(why, whysize, "expected a size: a whole number with an optional unit k, m or g");
+		snprintf(why, whysize,
+			 "expected a size: a whole number with an optional unit k, m or g");
 		return -1;
 	}
 	if (v > 18446744073709551615.0L) {
@@ -756,8 +784,8 @@ static int check_value(const struct config_param *p, const char *value, char *wh
 
 /* The expanded set value and the expanded default of name, for the typed
  * getters. Returns p, or NULL if name is unknown. */
-static const struct config_param *typed_values(struct config *cfg, const char *name, const char **value_r,
-						char **def_r)
+static const struct config_param *typed_values(struct config *cfg, const char *name,
+					       const char **value_r, char **def_r)
 {
 	const struct config_param *p;
 	char err[256];
@@ -826,6 +854,50 @@ uint64_t config_get_size(struct config *cfg, const char *name)
 		r = 0;
 	free(def);
 	return r;
+}
+
+void config_bind(struct config *cfg, const struct config_bind *table, void *base)
+{
+	for (const struct config_bind *b = table; b->name != NULL; b++) {
+		char *field = (char *)base + b->offset;
+
+		switch (b->type) {
+		case CONFIG_STR:
+			*(const char **)field = config_get(cfg, b->name);
+			break;
+		case CONFIG_INT:
+			*(long long *)field = config_get_int(cfg, b->name);
+			break;
+		case CONFIG_BOOL:
+			*(int *)field = config_get_bool(cfg, b->name);
+			break;
+		case CONFIG_TIME:
+			*(double *)field = config_get_time(cfg, b->name);
+			break;
+		case CONFIG_SIZE:
+			*(uint64_t *)field = config_get_size(cfg, b->name);
+			break;
+		case CONFIG_LIST: {
+			struct config_list *l = (struct config_list *)(void *)field;
+			free(l->item);
+			l->broken = config_get_list(cfg, b->name, &l->item, &l->n) < 0;
+			break;
+		}
+		}
+	}
+}
+
+void config_unbind(const struct config_bind *table, void *base)
+{
+	for (const struct config_bind *b = table; b->name != NULL; b++) {
+		if (b->type == CONFIG_LIST) {
+			struct config_list *l =
+			    (struct config_list *)(void *)((char *)base + b->offset);
+			free(l->item);
+			l->item = NULL;
+			l->n = 0;
+		}
+	}
 }
 
 static int is_list_sep(int c)
@@ -962,7 +1034,7 @@ static int name_is_referenced(struct config *cfg, const char *name)
 }
 
 static void report_f(void (*report)(const char *, void *), void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void report_f(void (*report)(const char *, void *), void *ctx, const char *fmt, ...)
 {
 	char msg[1024];
@@ -996,10 +1068,12 @@ int config_check(struct config *cfg, void (*report)(const char *msg, void *ctx),
 				continue;
 			problems++;
 			if (close != NULL)
-				report_f(report, ctx, "%s: unknown parameter \"%s\"; did you mean \"%s\"?", where,
-					 e->name, close);
+				report_f(report, ctx,
+					 "%s: unknown parameter \"%s\"; did you mean \"%s\"?",
+					 where, e->name, close);
 			else
-				report_f(report, ctx, "%s: unknown parameter \"%s\"", where, e->name);
+				report_f(report, ctx, "%s: unknown parameter \"%s\"", where,
+					 e->name);
 			continue;
 		}
 		v = expand_raw(cfg, p->name, e->value, err, sizeof(err));
@@ -1030,8 +1104,8 @@ int config_check(struct config *cfg, void (*report)(const char *msg, void *ctx),
 	return problems;
 }
 
-void config_foreach_set(struct config *cfg, void (*cb)(const char *name, const char *raw_value, void *ctx),
-			void *ctx)
+void config_foreach_set(struct config *cfg,
+			void (*cb)(const char *name, const char *raw_value, void *ctx), void *ctx)
 {
 	size_t i;
 

@@ -20,15 +20,14 @@ struct dns_req {
 
 int dns_start(struct server *srv, char *err, size_t errsize)
 {
-	char **ns = NULL, t[32];
-	size_t n = 0;
+	char **ns = srv->p.dns_resolver.item, t[32];
+	size_t n = srv->p.dns_resolver.n;
 
 	srv->dns = evdns_base_new(srv->base, 0);
 	if (srv->dns == NULL) {
 		snprintf(err, errsize, "cannot start the DNS resolver");
 		return -1;
 	}
-	config_get_list(srv->cfg, "dns_resolver", &ns, &n);
 	if (n == 0) {
 		if (evdns_base_resolv_conf_parse(srv->dns, DNS_OPTION_NAMESERVERS,
 						 "/etc/resolv.conf") != 0)
@@ -39,12 +38,10 @@ int dns_start(struct server *srv, char *err, size_t errsize)
 			snprintf(err, errsize,
 				 "dns_resolver: bad name server \"%s\" (want ip or ip:port)",
 				 ns[i]);
-			free(ns);
 			return -1;
 		}
 	}
-	free(ns);
-	snprintf(t, sizeof(t), "%d", (int)config_get_time(srv->cfg, "dns_timeout"));
+	snprintf(t, sizeof(t), "%d", (int)srv->p.dns_timeout);
 	evdns_base_set_option(srv->dns, "timeout:", t);
 	evdns_base_set_option(srv->dns, "attempts:", "2");
 	evdns_base_set_option(srv->dns, "randomize-case:", "0");

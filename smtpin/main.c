@@ -63,16 +63,12 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static int add_listeners(struct server *srv, const char *setting, enum listener_kind kind,
-			 char *err, size_t errsize)
+static int add_listeners(struct server *srv, const struct config_list *list, const char *setting,
+			 enum listener_kind kind, char *err, size_t errsize)
 {
-	char **items = NULL;
-	size_t n = 0;
+	char **items = list->item;
+	size_t n = list->n;
 
-	if (config_get_list(srv->cfg, setting, &items, &n) < 0) {
-		snprintf(err, errsize, "%s: unknown setting", setting);
-		return -1;
-	}
 	for (size_t i = 0; i < n; i++) {
 		srv->listeners =
 		    realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*srv->listeners));
@@ -96,39 +92,37 @@ static int add_listeners(struct server *srv, const char *setting, enum listener_
 		l->fd = net_listen(items[i], 128, e, sizeof(e));
 		if (l->fd < 0) {
 			snprintf(err, errsize, "%s: %s", setting, e);
-			free(items);
 			return -1;
 		}
 		srv->nlisteners++;
 	}
-	free(items);
 	return 0;
 }
 
 static int read_settings(struct server *srv, char *err, size_t errsize)
 {
-	struct config *cfg = srv->cfg;
+	const struct smtpin_params *p = &srv->p;
 	const char *v;
 
-	mk_strlcpy(srv->hostname, config_get(cfg, "myhostname"), sizeof(srv->hostname));
-	mk_strlcpy(srv->banner, config_get(cfg, "smtpd_banner"), sizeof(srv->banner));
-	srv->timeout = config_get_time(cfg, "smtpd_timeout");
-	srv->line_max = (size_t)config_get_int(cfg, "line_length_limit");
-	srv->size_limit = config_get_size(cfg, "message_size_limit");
-	srv->rcpt_limit = (int)config_get_int(cfg, "smtpd_recipient_limit");
-	srv->soft_errors = (int)config_get_int(cfg, "smtpd_soft_error_limit");
-	srv->hard_errors = (int)config_get_int(cfg, "smtpd_hard_error_limit");
-	srv->conn_per_client = (int)config_get_int(cfg, "smtpd_client_connection_count_limit");
-	srv->conn_limit = (int)config_get_int(cfg, "smtpd_connection_limit");
-	srv->helo_required = config_get_bool(cfg, "smtpd_helo_required");
-	srv->strict = config_get_bool(cfg, "strict_rfc821_envelopes");
-	srv->delay_reject = config_get_bool(cfg, "smtpd_delay_reject");
-	srv->forbid_bare = config_get_bool(cfg, "smtpd_forbid_bare_newline");
-	srv->reject_unlisted = config_get_bool(cfg, "smtpd_reject_unlisted_recipient");
-	srv->sasl = config_get_bool(cfg, "smtpd_sasl_auth_enable");
-	srv->tls_auth_only = config_get_bool(cfg, "smtpd_tls_auth_only");
-	srv->tls_received = config_get_bool(cfg, "smtpd_tls_received_header");
-	v = config_get(cfg, "smtpd_tls_security_level");
+	mk_strlcpy(srv->hostname, srv->common.myhostname, sizeof(srv->hostname));
+	mk_strlcpy(srv->banner, p->smtpd_banner, sizeof(srv->banner));
+	srv->timeout = p->smtpd_timeout;
+	srv->line_max = (size_t)p->line_length_limit;
+	srv->size_limit = p->message_size_limit;
+	srv->rcpt_limit = (int)p->smtpd_recipient_limit;
+	srv->soft_errors = (int)p->smtpd_soft_error_limit;
+	srv->hard_errors = (int)p->smtpd_hard_error_limit;
+	srv->conn_per_client = (int)p->smtpd_client_connection_count_limit;
+	srv->conn_limit = (int)p->smtpd_connection_limit;
+	srv->helo_required = p->smtpd_helo_required;
+	srv->strict = p->strict_rfc821_envelopes;
+	srv->delay_reject = p->smtpd_delay_reject;
+	srv->forbid_bare = p->smtpd_forbid_bare_newline;
+	srv->reject_unlisted = p->smtpd_reject_unlisted_recipient;
+	srv->sasl = p->smtpd_sasl_auth_enable;
+	srv->tls_auth_only = p->smtpd_tls_auth_only;
+	srv->tls_received = p->smtpd_tls_received_header;
+	v = p->smtpd_tls_security_level;
 	if (v == NULL || strcmp(v, "may") == 0)
 		srv->tls_level = 1;
 	else if (strcmp(v, "none") == 0)
@@ -140,7 +134,8 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 			 "smtpd_tls_security_level: want none, may or encrypt, not \"%s\"", v);
 		return -1;
 	}
-	config_get_list(cfg, "mynetworks", &srv->mynetworks, &srv->nmynetworks);
+	srv->mynetworks = p->mynetworks.item;
+	srv->nmynetworks = p->mynetworks.n;
 	for (size_t i = 0; i < srv->nmynetworks; i++) {
 		struct net_cidr c;
 		if (net_cidr_parse(srv->mynetworks[i], &c) < 0) {
@@ -149,16 +144,16 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 			return -1;
 		}
 	}
-	config_get_list(cfg, "mydestination", &srv->mydest, &srv->nmydest);
-	srv->policy_timeout = config_get_time(cfg, "smtpd_policy_service_timeout");
-	mk_strlcpy(srv->policy_default, config_get(cfg, "smtpd_policy_service_default_action"),
+	srv->mydest = srv->common.mydestination.item;
+	srv->nmydest = srv->common.mydestination.n;
+	srv->policy_timeout = p->smtpd_policy_service_timeout;
+	mk_strlcpy(srv->policy_default, p->smtpd_policy_service_default_action,
 		   sizeof(srv->policy_default));
-	srv->greylist.delay = (int64_t)config_get_time(cfg, "greylist_delay");
-	srv->greylist.retry_window = (int64_t)config_get_time(cfg, "greylist_retry_window");
-	srv->greylist.max_age = (int64_t)config_get_time(cfg, "greylist_max_age");
-	srv->greylist.auto_allow = (uint32_t)config_get_int(cfg, "greylist_auto_allow");
-	mk_strlcpy(srv->greylist_text, config_get(cfg, "greylist_text"),
-		   sizeof(srv->greylist_text));
+	srv->greylist.delay = (int64_t)p->greylist_delay;
+	srv->greylist.retry_window = (int64_t)p->greylist_retry_window;
+	srv->greylist.max_age = (int64_t)p->greylist_max_age;
+	srv->greylist.auto_allow = (uint32_t)p->greylist_auto_allow;
+	mk_strlcpy(srv->greylist_text, p->greylist_text, sizeof(srv->greylist_text));
 	if (restrictions_load(srv, err, errsize) < 0 || postscreen_load(srv, err, errsize) < 0)
 		return -1;
 	return 0;
@@ -240,7 +235,7 @@ static void on_gc(evutil_socket_t fd, short what, void *arg)
 
 static void write_pidfile(struct server *srv)
 {
-	const char *path = config_get(srv->cfg, "smtpd_pid_file");
+	const char *path = srv->p.smtpd_pid_file;
 	char buf[32];
 
 	if (path == NULL || *path == 0)
@@ -303,8 +298,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mailkeep-smtpin: %s\n", err);
 		return 1;
 	}
-	const char *target = config_get(srv->cfg, "log_target");
-	snprintf(ident, sizeof(ident), "%s/smtpin", config_get(srv->cfg, "syslog_name"));
+	params_common_bind(srv->cfg, &srv->common);
+	smtpin_params_bind(srv->cfg, &srv->p);
+	const char *target = srv->common.log_target;
+	snprintf(ident, sizeof(ident), "%s/smtpin", srv->common.syslog_name);
 	if (getenv("MAILKEEP_VERBOSE"))
 		log_set_verbose(1);
 	log_open(ident, foreground || (target && strcmp(target, "stderr") == 0) ? LOG_TO_STDERR
@@ -312,24 +309,24 @@ int main(int argc, char **argv)
 
 	if (read_settings(srv, err, sizeof(err)) < 0)
 		log_fatal("%s: %s", conf, err);
-	if (add_listeners(srv, "smtpd_listen", LISTEN_SMTP, err, sizeof(err)) < 0 ||
-	    add_listeners(srv, "smtpd_tls_wrappermode_listen", LISTEN_SMTPS, err, sizeof(err)) <
-		0 ||
-	    add_listeners(srv, "lmtp_listen", LISTEN_LMTP, err, sizeof(err)) < 0 ||
-	    add_listeners(srv, "greylist_policy_listen", LISTEN_POLICY, err, sizeof(err)) < 0)
+#define LISTENERS(name, kind) add_listeners(srv, &srv->p.name, #name, kind, err, sizeof(err))
+	if (LISTENERS(smtpd_listen, LISTEN_SMTP) < 0 ||
+	    LISTENERS(smtpd_tls_wrappermode_listen, LISTEN_SMTPS) < 0 ||
+	    LISTENERS(lmtp_listen, LISTEN_LMTP) < 0 ||
+	    LISTENERS(greylist_policy_listen, LISTEN_POLICY) < 0)
 		log_fatal("%s", err);
 	if (!foreground && daemon(0, 0) < 0)
 		log_fatal("daemon: %s", strerror(errno));
-	if (net_drop_privileges(config_get(srv->cfg, "mail_owner"), err, sizeof(err)) < 0)
+	if (net_drop_privileges(srv->common.mail_owner, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	write_pidfile(srv);
 
 	/* the store is opened after fork: no LMDB environment crosses a fork() */
 	struct store_options so = {
-	    .map_size = config_get_size(srv->cfg, "store_map_size"),
-	    .map_max = config_get_size(srv->cfg, "store_map_max"),
+	    .map_size = srv->common.store_map_size,
+	    .map_max = srv->common.store_map_max,
 	};
-	const char *sdir = config_get(srv->cfg, "store_directory");
+	const char *sdir = srv->common.store_directory;
 	mk_mkdirs(sdir, 0700);
 	if (store_open(sdir, &so, &srv->store, err, sizeof(err)) != 0)
 		log_fatal("cannot open the store: %s", err);
@@ -345,8 +342,7 @@ int main(int argc, char **argv)
 		log_fatal("cannot start libevent");
 	if (dns_start(srv, err, sizeof(err)) < 0 || smtpin_tls_init(srv, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
-	if (jobs_start(srv, (int)config_get_int(srv->cfg, "smtpd_delivery_threads"), err,
-		       sizeof(err)) < 0)
+	if (jobs_start(srv, (int)srv->p.smtpd_delivery_threads, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		struct listener *l = &srv->listeners[i];

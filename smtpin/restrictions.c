@@ -160,17 +160,13 @@ int domain_is_local(struct server *srv, const char *domain)
 	return 0;
 }
 
-static int load_list(struct server *srv, const char *name, struct restr_list *l, char *err,
-		     size_t errsize)
+static int load_list(const struct config_list *list, const char *name, struct restr_list *l,
+		     char *err, size_t errsize)
 {
-	char **items = NULL;
-	size_t n = 0;
+	char **items = list->item;
+	size_t n = list->n;
 
 	l->name = name;
-	if (config_get_list(srv->cfg, name, &items, &n) < 0) {
-		snprintf(err, errsize, "%s: unknown setting", name);
-		return -1;
-	}
 	l->items = calloc(n ? n : 1, sizeof(*l->items));
 	if (l->items == NULL)
 		log_fatal("out of memory");
@@ -235,22 +231,22 @@ static int load_list(struct server *srv, const char *name, struct restr_list *l,
 			break;
 		}
 	}
-	free(items);
 	return 0;
 fail:
-	free(items);
 	return -1;
 }
 
 int restrictions_load(struct server *srv, char *err, size_t errsize)
 {
-	if (load_list(srv, "smtpd_client_restrictions", &srv->r_client, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_helo_restrictions", &srv->r_helo, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_sender_restrictions", &srv->r_sender, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_relay_restrictions", &srv->r_relay, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_recipient_restrictions", &srv->r_rcpt, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_data_restrictions", &srv->r_data, err, errsize) < 0)
+#define LOAD(name, l) load_list(&srv->p.name, #name, l, err, errsize)
+	if (LOAD(smtpd_client_restrictions, &srv->r_client) < 0 ||
+	    LOAD(smtpd_helo_restrictions, &srv->r_helo) < 0 ||
+	    LOAD(smtpd_sender_restrictions, &srv->r_sender) < 0 ||
+	    LOAD(smtpd_relay_restrictions, &srv->r_relay) < 0 ||
+	    LOAD(smtpd_recipient_restrictions, &srv->r_rcpt) < 0 ||
+	    LOAD(smtpd_data_restrictions, &srv->r_data) < 0)
 		return -1;
+#undef LOAD
 	return 0;
 }
 
@@ -380,8 +376,8 @@ static void dnsbl_cb(const struct dns_answer *a, void *arg)
 		return;
 	}
 	if (it->type == R_PERMIT_DNSWL) {
-		log_info_as("smtpd", "%s: permit_dnswl_client: %s listed in %s", s->qid[0] ? s->qid : "NOQUEUE",
-			 s->client, it->site->domain);
+		log_info_as("smtpd", "%s: permit_dnswl_client: %s listed in %s",
+			    s->qid[0] ? s->qid : "NOQUEUE", s->client, it->site->domain);
 		eval_resume(e, V_PERMIT);
 		return;
 	}
@@ -477,8 +473,8 @@ static void grey_done(void *arg)
 	int v = V_DUNNO;
 
 	if (g->rc != 0) {
-		log_warn_as("smtpd", "greylist unavailable (%s): accepting mail from %s", store_strerror(g->rc),
-			 s->client);
+		log_warn_as("smtpd", "greylist unavailable (%s): accepting mail from %s",
+			    store_strerror(g->rc), s->client);
 	} else if (g->verdict == GREYLIST_DEFER) {
 		char text[400];
 		snprintf(text, sizeof(text), "%s (%lld seconds left)", s->srv->greylist_text,

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "index/params.h"
 #include "index/store.h"
 #include "lib/config.h"
 
@@ -26,10 +27,11 @@ struct cli {
 	const char *conf_path; /* -c, $MAILKEEP_CONF, or the default */
 	int conf_given;	       /* -c or $MAILKEEP_CONF was used */
 	int verbose;
-	struct config *cfg;  /* loaded by cli_config */
-	struct store *store; /* opened by cli_store */
-	int store_ro;	     /* ... read-only */
-	char exe_dir[4096];  /* the directory of the mailkeep binary */
+	struct config *cfg;	     /* loaded by cli_config */
+	struct common_params common; /* cfg's shared settings, typed (bound by cli_config) */
+	struct store *store;	     /* opened by cli_store */
+	int store_ro;		     /* ... read-only */
+	char exe_dir[4096];	     /* the directory of the mailkeep binary */
 };
 
 struct command {

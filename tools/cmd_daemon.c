@@ -156,7 +156,7 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		cli_error("run: no service is installed next to %s", cli->exe_dir);
 		return 1;
 	}
-	const char *rundir = config_get(cfg, "run_directory");
+	const char *rundir = cli->common.run_directory;
 	if (rundir != NULL && mk_mkdirs(rundir, 0755) == 0) {
 		int k = snprintf(pidfile, sizeof(pidfile), "%s/mailkeep.pid", rundir);
 		if (k > 0 && (size_t)k < sizeof(pidfile)) {

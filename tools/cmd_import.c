@@ -754,8 +754,8 @@ static int ldap_user_ready(struct cli *cli, struct store *store, const char *nam
 	r = strchr(name, '@') != NULL ? dir_lookup_address(dir, name, &u)
 				      : dir_get_user(dir, name, &u);
 	if (r == DIR_NOTFOUND) {
-		cli_error("import: the directory (%s) has no user '%s'",
-			  config_get(cli->cfg, "user_directory"), name);
+		cli_error("import: the directory (%s) has no user '%s'", cli->common.user_directory,
+			  name);
 		dir_close(&dir);
 		return 1;
 	}
