@@ -134,8 +134,8 @@ integration: all
 		if [ $$r -ne 0 ] && [ $$r -ne 5 ]; then rc=1; echo "=== integration: $$d FAILED"; fi; \
 	done; exit $$rc
 
-fuzz:
-	$(MAKE) -f tests/fuzz/Makefile
+fuzz: $(PARAMS_REG)
+	$(MAKE) -f tests/fuzz/Makefile PARAMS_REG=$(PARAMS_REG)
 
 fuzz-smoke: fuzz
 	tests/fuzz/run.sh 20

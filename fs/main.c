@@ -26,7 +26,7 @@
 
 #include "fs/fs.h"
 #include "fs/params.h"
-#include "index/dirs.h"
+#include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
 #include "lib/log.h"

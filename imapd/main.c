@@ -23,7 +23,7 @@
 #include "imapd/notify.h"
 #include "imapd/params.h"
 #include "imapd/session.h"
-#include "index/dirs.h"
+#include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
 #include "lib/log.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "index/dirs.h"
+#include "index/dir.h"
 #include "index/params.h"
 #include "lib/password.h"
 #include "lib/util.h"

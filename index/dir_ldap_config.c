@@ -1,5 +1,5 @@
 /* dir_ldap_config — reads the LDAP directory's settings (index/params_ldap.c)
- * from a .cf file or from mailkeep.conf, and opens lib/directory_ldap.c with them. */
+ * from a .cf file or from mailkeep.conf, and opens index/dir_ldap.c with them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,6 @@
 #include "index/dir_ldap.h"
 #include "index/params.h"
 #include "index/params_ldap.h"
-#include "lib/directory_ldap.h"
 #include "lib/util.h"
 
 int dir_ldap_spec(const char *v)

@@ -1,8 +1,8 @@
-/* dir_sync — the store's copy of directory users' uid and gid (see index/dir_sync.h). */
+/* dir_sync — the store's copy of directory users' uid and gid (see index/dir.h). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "index/dir_sync.h"
+#include "index/dir.h"
 #include "lib/log.h"
 #include "lib/util.h"
 

@@ -1,6 +1,6 @@
 /* store — the LMDB environment, transactions, group commit, change notice,
  * blobs and the derived-data cache. Users, mailboxes and messages are in
- * store_user.c, store_mailbox.c and store_msg.c; the checker in fsck.c.
+ * store_user.c, store_mailbox.c and store_msg.c; the checker in store_fsck.c.
  *
  * Group commit: store_write queues the caller's function; the first waiting
  * thread becomes the leader, takes every queued job, runs each in a nested

@@ -24,7 +24,7 @@
 #include "index/store.h"
 #include "lib/buf.h"
 #include "lib/config.h"
-#include "lib/directory.h"
+#include "index/dir.h"
 #include "smtpin/params.h"
 #include "lib/tls.h"
 #include "smtpin/data.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "index/dir_ldap.h"
+#include "index/dir.h"
 #include "index/params.h"
 #include "tools/cli.h"
 

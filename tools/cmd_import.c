@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "index/dirs.h"
+#include "index/dir.h"
 #include "index/maildir_name.h"
 #include "index/mbox.h"
 #include "lib/utf7.h"

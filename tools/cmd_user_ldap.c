@@ -5,8 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "index/dirs.h"
-#include "lib/directory.h"
+#include "index/dir.h"
 #include "lib/log.h"
 #include "tools/cmd_user_ldap.h"
 

@@ -1,4 +1,4 @@
-/* fsck — checks the store against its own invariants: every blob re-hashed,
+/* store_fsck — checks the store against its own invariants: every blob re-hashed,
  * every reference counted, every counter recomputed, every index entry
  * pointing back. Read-only: it reports, it does not repair.
  */

@@ -1,10 +1,9 @@
-/* dirs — picks the directory backend named by user_directory. */
+/* dir_open — picks the directory backend named by user_directory (index/dir.h). */
 #include <stdio.h>
 #include <string.h>
 
-#include "index/dir_ldap.h"
-#include "index/dir_sync.h"
-#include "index/dirs.h"
+#include "index/dir.h"
+#include "index/dir.h"
 #include "index/params.h"
 
 int directory_open(struct config *cfg, struct store *store, struct directory **dir_r, char *err,
