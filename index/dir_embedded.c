@@ -17,6 +17,7 @@
 #include "index/params.h"
 #include "lib/password.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define ALIAS_DEPTH_MAX 8
 
@@ -199,13 +200,11 @@ static const struct directory_ops embedded_ops = {
 
 struct directory *dir_embedded_open(struct store *store, struct config *cfg)
 {
-	struct directory *dir = calloc(1, sizeof(*dir));
-	struct embedded *e = calloc(1, sizeof(*e));
+	struct directory *dir = xcalloc(1, sizeof(*dir));
+	struct embedded *e = xcalloc(1, sizeof(*e));
 	struct common_params common = {0};
 	const char *delim = "+";
 
-	if (dir == NULL || e == NULL)
-		abort();
 	e->store = store;
 	if (cfg != NULL) {
 		params_common_bind(cfg, &common);

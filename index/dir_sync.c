@@ -5,6 +5,7 @@
 #include "index/dir.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 struct sync_ctx {
 	const struct dir_user *u;
@@ -124,11 +125,9 @@ static const struct directory_ops sync_ops = {
 
 struct directory *dir_sync_wrap(struct directory *inner, struct store *store)
 {
-	struct directory *dir = calloc(1, sizeof *dir);
-	struct sync_dir *sd = calloc(1, sizeof *sd);
+	struct directory *dir = xcalloc(1, sizeof *dir);
+	struct sync_dir *sd = xcalloc(1, sizeof *sd);
 
-	if (dir == NULL || sd == NULL)
-		log_fatal("out of memory");
 	sd->inner = inner;
 	sd->store = store;
 	dir->ops = &sync_ops;

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "index/store_priv.h"
+#include "lib/xmalloc.h"
 
 #define STORE_FORMAT_VERSION 1
 #define BATCH_MAX 512
@@ -277,9 +278,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 		snprintf(err, errsize, "cannot create %s: %s", dir, strerror(errno));
 		return STORE_EIO;
 	}
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		abort();
+	s = xcalloc(1, sizeof(*s));
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	s->read_only = opt->read_only;
 	s->notify_fd = -1;
@@ -424,11 +423,9 @@ static int store_txn_begin(struct store *s, MDB_txn *parent, unsigned flags, MDB
 
 int store_read_begin(struct store *store, struct store_txn **txn_r)
 {
-	struct store_txn *t = calloc(1, sizeof(*t));
+	struct store_txn *t = xcalloc(1, sizeof(*t));
 	int rc;
 
-	if (t == NULL)
-		abort();
 	t->store = store;
 	pthread_rwlock_rdlock(&store->maplock);
 	rc = store_txn_begin(store, NULL, MDB_RDONLY, &t->txn);

@@ -20,10 +20,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/array.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define CONFIG_FILE_MAX (4u << 20)  /* a bigger mailkeep.conf is a mistake */
 #define CONFIG_VALUE_MAX (1u << 20) /* an expanded value */
@@ -55,25 +57,6 @@ struct config {
 	pthread_mutex_t lock;
 };
 
-static void *xrealloc(void *p, size_t n, size_t size)
-{
-	if (size != 0 && n > SIZE_MAX / size)
-		log_fatal("out of memory");
-	p = realloc(p, n * size == 0 ? 1 : n * size);
-	if (p == NULL)
-		log_fatal("out of memory");
-	return p;
-}
-
-static char *xstrndup(const char *s, size_t len)
-{
-	char *p = xrealloc(NULL, len + 1, 1);
-
-	memcpy(p, s, len);
-	p[len] = '\0';
-	return p;
-}
-
 static int is_name_char(int c)
 {
 	return isalnum(c) || c == '_';
@@ -81,7 +64,7 @@ static int is_name_char(int c)
 
 struct config *config_new(void)
 {
-	struct config *cfg = xrealloc(NULL, 1, sizeof(*cfg));
+	struct config *cfg = xmalloc(sizeof(*cfg));
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->filename = xstrndup("(none)", 6);
@@ -94,11 +77,7 @@ static void cache_drop(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < cfg->n_cache; i++) {
-		if (cfg->n_old == cfg->cap_old) {
-			cfg->cap_old = cfg->cap_old ? cfg->cap_old * 2 : 16;
-			cfg->old = xrealloc(cfg->old, cfg->cap_old, sizeof(*cfg->old));
-		}
-		cfg->old[cfg->n_old++] = cfg->cache[i].value;
+		*ARRAY_PUSH(cfg->old, cfg->n_old, cfg->cap_old) = cfg->cache[i].value;
 	}
 	cfg->n_cache = 0;
 }
@@ -165,11 +144,7 @@ static void entry_set(struct config *cfg, const char *name, size_t name_len, con
 		e->line = line;
 		return;
 	}
-	if (cfg->n_entries == cfg->cap_entries) {
-		cfg->cap_entries = cfg->cap_entries ? cfg->cap_entries * 2 : 32;
-		cfg->entries = xrealloc(cfg->entries, cfg->cap_entries, sizeof(*cfg->entries));
-	}
-	e = &cfg->entries[cfg->n_entries++];
+	e = ARRAY_PUSH(cfg->entries, cfg->n_entries, cfg->cap_entries);
 	e->name = xstrndup(name, name_len);
 	e->value = xstrndup(value, value_len);
 	e->line = line;
@@ -186,7 +161,7 @@ void config_set(struct config *cfg, const char *name, const char *value)
 void config_add_params(struct config *cfg, const struct config_param *table)
 {
 	pthread_mutex_lock(&cfg->lock);
-	cfg->tables = xrealloc(cfg->tables, cfg->n_tables + 1, sizeof(*cfg->tables));
+	cfg->tables = xreallocarray(cfg->tables, cfg->n_tables + 1, sizeof(*cfg->tables));
 	cfg->tables[cfg->n_tables++] = table;
 	cache_drop(cfg);
 	pthread_mutex_unlock(&cfg->lock);
@@ -195,7 +170,7 @@ void config_add_params(struct config *cfg, const struct config_param *table)
 void config_add_enums(struct config *cfg, const struct config_enum *table)
 {
 	pthread_mutex_lock(&cfg->lock);
-	cfg->enums = xrealloc(cfg->enums, cfg->n_enums + 1, sizeof(*cfg->enums));
+	cfg->enums = xreallocarray(cfg->enums, cfg->n_enums + 1, sizeof(*cfg->enums));
 	cfg->enums[cfg->n_enums++] = table;
 	pthread_mutex_unlock(&cfg->lock);
 }
@@ -577,13 +552,9 @@ static const char *get_locked(struct config *cfg, const char *name)
 		       err, sizeof(err));
 	if (v == NULL)
 		return NULL;
-	if (cfg->n_cache == cfg->cap_cache) {
-		cfg->cap_cache = cfg->cap_cache ? cfg->cap_cache * 2 : 32;
-		cfg->cache = xrealloc(cfg->cache, cfg->cap_cache, sizeof(*cfg->cache));
-	}
-	cfg->cache[cfg->n_cache].name = p->name;
-	cfg->cache[cfg->n_cache].value = v;
-	cfg->n_cache++;
+	struct config_cached *c = ARRAY_PUSH(cfg->cache, cfg->n_cache, cfg->cap_cache);
+	c->name = p->name;
+	c->value = v;
 	return v;
 }
 
@@ -925,7 +896,7 @@ int config_split_list(const char *value, char ***items_r, size_t *n_r)
 		chars += (size_t)(s - start) + 1;
 	}
 	/* One block: n+1 pointers (NULL-terminated), then the strings. */
-	items = xrealloc(NULL, 1, (n + 1) * sizeof(char *) + chars);
+	items = xreallocarray(NULL, 1, (n + 1) * sizeof(char *) + chars);
 	strs = (char *)(items + n + 1);
 	for (s = value, i = 0; *s != '\0';) {
 		const char *start;

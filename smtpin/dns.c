@@ -10,6 +10,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 struct dns_req {
@@ -76,10 +77,8 @@ static void on_answer(int result, char type, int count, int ttl, void *addresses
 void dns_lookup_a(struct server *srv, const char *name,
 		  void (*cb)(const struct dns_answer *a, void *arg), void *arg)
 {
-	struct dns_req *r = calloc(1, sizeof(*r));
+	struct dns_req *r = xcalloc(1, sizeof(*r));
 
-	if (r == NULL)
-		log_fatal("out of memory");
 	r->cb = cb;
 	r->arg = arg;
 	if (evdns_base_resolve_ipv4(srv->dns, name, DNS_QUERY_NO_SEARCH, on_answer, r) == NULL) {
@@ -93,13 +92,11 @@ void dns_lookup_a(struct server *srv, const char *name,
 void dns_lookup_ptr(struct server *srv, const char *addr,
 		    void (*cb)(const struct dns_answer *a, void *arg), void *arg)
 {
-	struct dns_req *r = calloc(1, sizeof(*r));
+	struct dns_req *r = xcalloc(1, sizeof(*r));
 	struct in_addr in;
 	struct in6_addr in6;
 	struct evdns_request *req = NULL;
 
-	if (r == NULL)
-		log_fatal("out of memory");
 	r->cb = cb;
 	r->arg = arg;
 	r->ptr = 1;

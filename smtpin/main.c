@@ -32,6 +32,7 @@
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 static void on_accept(evutil_socket_t fd, short what, void *arg)
@@ -71,9 +72,7 @@ static int add_listeners(struct server *srv, const struct config_list *list, con
 
 	for (size_t i = 0; i < n; i++) {
 		srv->listeners =
-		    realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*srv->listeners));
-		if (srv->listeners == NULL)
-			log_fatal("out of memory");
+		    xreallocarray(srv->listeners, srv->nlisteners + 1, sizeof(*srv->listeners));
 		struct listener *l = &srv->listeners[srv->nlisteners];
 		memset(l, 0, sizeof(*l));
 		l->srv = srv;
@@ -223,12 +222,10 @@ static void expire_done(void *arg)
 static void on_gc(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
-	struct expire_job *j = calloc(1, sizeof(*j));
+	struct expire_job *j = xcalloc(1, sizeof(*j));
 
 	(void)fd;
 	(void)what;
-	if (j == NULL)
-		log_fatal("out of memory");
 	j->srv = srv;
 	job_submit(srv, expire_work, expire_done, j);
 }

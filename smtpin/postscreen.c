@@ -20,6 +20,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 enum ps_action ps_action_parse(const char *text)
@@ -74,9 +75,7 @@ int postscreen_load(struct server *srv, char *err, size_t errsize)
 
 	items = p->postscreen_dnsbl_sites.item;
 	n = p->postscreen_dnsbl_sites.n;
-	srv->ps_sites = calloc(n ? n : 1, sizeof(*srv->ps_sites));
-	if (srv->ps_sites == NULL)
-		log_fatal("out of memory");
+	srv->ps_sites = xcalloc(n ? n : 1, sizeof(*srv->ps_sites));
 	for (size_t i = 0; i < n; i++) {
 		if (dnsbl_site_parse(items[i], &srv->ps_sites[i], 1) < 0) {
 			snprintf(err, errsize,
@@ -267,9 +266,7 @@ void postscreen_start(struct session *s)
 		if (dns_reverse_name(s->addr, rev, sizeof(rev)) < 0)
 			break;
 		snprintf(name, sizeof(name), "%s.%s", rev, srv->ps_sites[i].domain);
-		struct ps_dns *d = calloc(1, sizeof(*d));
-		if (d == NULL)
-			log_fatal("out of memory");
+		struct ps_dns *d = xcalloc(1, sizeof(*d));
 		d->s = s;
 		d->site = i;
 		s->dnsbl_pending++;
@@ -280,6 +277,8 @@ void postscreen_start(struct session *s)
 	    (time_t)srv->ps_greet_wait,
 	    (suseconds_t)((srv->ps_greet_wait - (time_t)srv->ps_greet_wait) * 1e6)};
 	s->greet_ev = evtimer_new(srv->base, greet_timer, s);
+	if (s->greet_ev == NULL)
+		log_fatal("out of memory (evtimer_new)");
 	evtimer_add(s->greet_ev, &tv);
 }
 
@@ -344,9 +343,7 @@ void postscreen_end(struct session *s)
 		ttl = srv->ps_dnsbl_ttl;
 	if (ttl <= 0)
 		return;
-	struct ps_put_job *j = calloc(1, sizeof(*j));
-	if (j == NULL)
-		log_fatal("out of memory");
+	struct ps_put_job *j = xcalloc(1, sizeof(*j));
 	j->srv = srv;
 	mk_strlcpy(j->addr, s->addr, sizeof(j->addr));
 	j->until = (int64_t)time(NULL) + (int64_t)ttl;

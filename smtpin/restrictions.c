@@ -17,9 +17,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/array.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 #define PENDING 100
@@ -108,12 +110,7 @@ int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char
 		size_t al = strlen(action);
 		while (al > 0 && isspace((unsigned char)action[al - 1]))
 			action[--al] = 0;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			e = realloc(e, cap * sizeof(*e));
-			if (e == NULL)
-				log_fatal("out of memory");
-		}
+		ARRAY_RESERVE(e, cap, n + 1);
 		if (net_cidr_parse(line, &e[n].net) < 0 || al == 0) {
 			snprintf(err, errsize, "%s:%zu: bad entry (want: network/prefix action)",
 				 path, lineno);
@@ -121,9 +118,7 @@ int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char
 			free(data);
 			return -1;
 		}
-		e[n].action = strdup(action);
-		if (e[n].action == NULL)
-			log_fatal("out of memory");
+		e[n].action = xstrdup(action);
 		n++;
 	}
 	free(data);
@@ -167,9 +162,7 @@ static int load_list(const struct config_list *list, const char *name, struct re
 	size_t n = list->n;
 
 	l->name = name;
-	l->items = calloc(n ? n : 1, sizeof(*l->items));
-	if (l->items == NULL)
-		log_fatal("out of memory");
+	l->items = xcalloc(n ? n : 1, sizeof(*l->items));
 	for (size_t i = 0; i < n; i++) {
 		size_t k;
 		for (k = 0; k < sizeof(restr_names) / sizeof(restr_names[0]); k++)
@@ -187,9 +180,7 @@ static int load_list(const struct config_list *list, const char *name, struct re
 			snprintf(err, errsize, "%s: %s needs an argument", name, items[i]);
 			goto fail;
 		}
-		it->arg = strdup(items[++i]);
-		if (it->arg == NULL)
-			log_fatal("out of memory");
+		it->arg = xstrdup(items[++i]);
 		switch (it->type) {
 		case R_CHECK_CLIENT_ACCESS:
 			if (strncmp(it->arg, "cidr:", 5) != 0) {
@@ -206,9 +197,7 @@ static int load_list(const struct config_list *list, const char *name, struct re
 		case R_REJECT_RBL:
 		case R_REJECT_RHSBL_SENDER:
 		case R_REJECT_RHSBL_CLIENT:
-			it->site = calloc(1, sizeof(*it->site));
-			if (it->site == NULL)
-				log_fatal("out of memory");
+			it->site = xcalloc(1, sizeof(*it->site));
 			if (dnsbl_site_parse(it->arg, it->site, 0) < 0) {
 				snprintf(
 				    err, errsize,
@@ -601,9 +590,7 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 	case R_GREYLIST: {
 		if (!rcpt_stage)
 			return V_DUNNO;
-		struct grey_job *g = calloc(1, sizeof(*g));
-		if (g == NULL)
-			log_fatal("out of memory");
+		struct grey_job *g = xcalloc(1, sizeof(*g));
 		g->e = e;
 		mk_strlcpy(g->addr, s->addr, sizeof(g->addr));
 		mk_strlcpy(g->sender, s->from.addr, sizeof(g->sender));
@@ -641,10 +628,8 @@ void restrictions_check(struct session *s, const char *stage,
 			void (*done)(struct session *s, const struct restr_result *res))
 {
 	struct server *srv = s->srv;
-	struct restr_eval *e = calloc(1, sizeof(*e));
+	struct restr_eval *e = xcalloc(1, sizeof(*e));
 
-	if (e == NULL)
-		log_fatal("out of memory");
 	e->s = s;
 	e->done = done;
 #define ADD(list, sj)                                                                              \

@@ -25,6 +25,7 @@
 #include "index/mbox.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 
 enum out_format { OUT_MAILDIR, OUT_MBOX, OUT_FILES };
@@ -185,8 +186,7 @@ static int export_message(struct export_run *x, const char *dir, const struct st
 			made_up_from(data, len, msg->internaldate, from, sizeof(from));
 		if (qlen > x->qcap) {
 			x->qcap = qlen;
-			if ((x->qbuf = realloc(x->qbuf, x->qcap)) == NULL)
-				abort();
+			x->qbuf = xreallocarray(x->qbuf, x->qcap, 1);
 		}
 		mbox_quote(data, len, x->qbuf);
 		fprintf(x->mbox, "From %s%s", from, crlf ? "\r\n" : "\n");
@@ -264,9 +264,7 @@ struct mb_list {
 static int collect_mb(const struct store_mailbox *mb, void *ctx)
 {
 	struct mb_list *l = ctx;
-	l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
-	if (l->v == NULL)
-		abort();
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
 	l->v[l->n++] = *mb;
 	return 0;
 }

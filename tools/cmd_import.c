@@ -38,6 +38,7 @@
 #include "index/mbox.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 #include "tools/importer.h"
 
@@ -178,9 +179,7 @@ static int read_file(struct import_run *r, const char *path, size_t *len_r, stru
 	}
 	if ((uint64_t)st->st_size + 1 > r->bufcap) {
 		r->bufcap = (size_t)st->st_size + 1;
-		r->buf = realloc(r->buf, r->bufcap);
-		if (r->buf == NULL)
-			abort();
+		r->buf = xreallocarray(r->buf, r->bufcap, 1);
 	}
 	while (got < (size_t)st->st_size) {
 		ssize_t n = read(fd, r->buf + got, (size_t)st->st_size - got);
@@ -315,9 +314,8 @@ static int is_maildir(const char *dir)
 static void entry_add(struct entry **v, size_t *n, const char *name, int sub, int link,
 		      const struct stat *st)
 {
-	*v = realloc(*v, (*n + 1) * sizeof(**v));
-	if (*v == NULL || ((*v)[*n].name = strdup(name)) == NULL)
-		abort();
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[*n].name = xstrdup(name);
 	(*v)[*n].sub = sub;
 	(*v)[*n].link = link;
 	(*v)[*n].dev = st->st_dev;
@@ -659,8 +657,7 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 			 (unsigned long long)count, m.offset);
 		if (m.raw_len + 1 > outcap) {
 			outcap = m.raw_len + 1;
-			if ((out = realloc(out, outcap)) == NULL)
-				abort();
+			out = xreallocarray(out, outcap, 1);
 		}
 		im.len = mbox_unquote(r->variant, m.raw, m.raw_len, out);
 		im.data = out;

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "index/params.h"
+#include "lib/log.h"
 #include "lib/password.h"
 #include "lib/tls.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 
 static const char init_help[] =
@@ -224,7 +226,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		char date[64];
 		int root = geteuid() == 0 && !local;
 		if (f == NULL)
-			abort();
+			log_fatal("out of memory (open_memstream)");
 		rfc5322_date(time(NULL), date, sizeof(date));
 		fprintf(
 		    f,
@@ -271,10 +273,8 @@ static int run(struct cli *cli, int argc, char **argv)
 	free(conf);
 	if (rc < 0)
 		return 1;
-	cli->conf_path = strdup(path);
+	cli->conf_path = xstrdup(path);
 	cli->conf_given = 1;
-	if (cli->conf_path == NULL)
-		abort();
 
 	/* the certificate */
 	char cert[PATH_MAX + 32], key[PATH_MAX + 32];
