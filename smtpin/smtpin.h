@@ -124,7 +124,7 @@ struct server {
 	struct session *sessions; /* all open sessions (a list) */
 	int nsessions;
 	int stopping;
-	struct event *sig_term, *sig_int, *sig_hup, *gc_timer;
+	struct event *sig_ev, *gc_timer; /* the signalfd (lib/daemon.h), the greylist clean-up */
 
 	/* settings, read once */
 	char hostname[256];
