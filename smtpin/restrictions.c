@@ -474,46 +474,33 @@ static void grey_done(void *arg)
 	eval_resume(e, v);
 }
 
-/* One restriction. Returns a verdict, or PENDING (its callback resumes). */
-static int eval_item(struct restr_eval *e, const struct restr_item *it)
+/* reject_unauth_destination, defer_unauth_destination: relay control at RCPT. */
+static int eval_relay(struct restr_eval *e, const struct restr_item *it)
 {
 	struct session *s = e->s;
-	struct server *srv = s->srv;
-	int rcpt_stage = cur_subject(e) == SUBJ_RCPT;
-	char rev[128];
+	char to[SMTP_ADDR_MAX + 1];
+
+	if (cur_subject(e) != SUBJ_RCPT)
+		return V_DUNNO;
+	if (strcasecmp(s->cur.addr, "postmaster") == 0 ||
+	    (!smtp_addr_routing_trick(&s->cur) && domain_is_local(s->srv, s->cur.domain)))
+		return V_DUNNO;
+	PRINTABLE(to, s->cur.addr);
+	if (it->type == R_DEFER_UNAUTH_DEST)
+		snprintf(e->res.reply, sizeof(e->res.reply), "454 4.7.1 <%s>: Relay access denied",
+			 to);
+	else
+		snprintf(e->res.reply, sizeof(e->res.reply), "554 5.7.1 <%s>: Relay access denied",
+			 to);
+	return it->type == R_DEFER_UNAUTH_DEST ? V_DEFER : V_REJECT;
+}
+
+/* The syntax of the HELO name, the sender and the recipient. */
+static int eval_names(struct restr_eval *e, const struct restr_item *it)
+{
+	struct session *s = e->s;
 
 	switch (it->type) {
-	case R_PERMIT:
-		return V_PERMIT;
-	case R_REJECT:
-		return set_reply(e, 554, "5.7.1", "Access denied");
-	case R_DEFER:
-		return set_reply(e, 450, "4.7.1", "Try again later");
-	case R_DUNNO:
-	case R_REJECT_UNLISTED_RCPT:
-		return V_DUNNO;
-	case R_PERMIT_MYNETWORKS:
-		return s->mynetworks ? V_PERMIT : V_DUNNO;
-	case R_PERMIT_SASL:
-		return s->authed ? V_PERMIT : V_DUNNO;
-	case R_REJECT_UNAUTH_DEST:
-	case R_DEFER_UNAUTH_DEST:
-		if (!rcpt_stage)
-			return V_DUNNO;
-		if (strcasecmp(s->cur.addr, "postmaster") == 0 ||
-		    (!smtp_addr_routing_trick(&s->cur) && domain_is_local(srv, s->cur.domain)))
-			return V_DUNNO;
-		{
-			char to[SMTP_ADDR_MAX + 1];
-			PRINTABLE(to, s->cur.addr);
-			if (it->type == R_DEFER_UNAUTH_DEST)
-				snprintf(e->res.reply, sizeof(e->res.reply),
-					 "454 4.7.1 <%s>: Relay access denied", to);
-			else
-				snprintf(e->res.reply, sizeof(e->res.reply),
-					 "554 5.7.1 <%s>: Relay access denied", to);
-			return it->type == R_DEFER_UNAUTH_DEST ? V_DEFER : V_REJECT;
-		}
 	case R_REJECT_INVALID_HELO:
 		if (!s->helo_seen || smtp_helo_valid(s->helo))
 			return V_DUNNO;
@@ -531,12 +518,25 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		e->subj[e->li] = SUBJ_SENDER;
 		return set_reply(e, 504, "5.5.2", "need fully-qualified address");
 	case R_REJECT_NON_FQDN_RCPT:
-		if (!rcpt_stage || strcasecmp(s->cur.addr, "postmaster") == 0 ||
+		if (cur_subject(e) != SUBJ_RCPT || strcasecmp(s->cur.addr, "postmaster") == 0 ||
 		    smtp_domain_is_fqdn(s->cur.domain))
 			return V_DUNNO;
 		return set_reply(e, 504, "5.5.2", "need fully-qualified address");
+	default:
+		return V_DUNNO;
+	}
+}
+
+/* The unknown-domain checks and the DNS lists: answered by DNS callbacks. */
+static int eval_dns(struct restr_eval *e, const struct restr_item *it)
+{
+	struct session *s = e->s;
+	struct server *srv = s->srv;
+	char rev[128];
+
+	switch (it->type) {
 	case R_REJECT_UNKNOWN_RCPT_DOMAIN:
-		if (!rcpt_stage || s->cur.domain[0] == 0 || s->cur.ip_literal ||
+		if (cur_subject(e) != SUBJ_RCPT || s->cur.domain[0] == 0 || s->cur.ip_literal ||
 		    domain_is_local(srv, s->cur.domain))
 			return V_DUNNO;
 		e->item = it;
@@ -550,13 +550,6 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		e->item = it;
 		dns_lookup_a(srv, s->from.domain, domain_cb, e);
 		return PENDING;
-	case R_CHECK_CLIENT_ACCESS: {
-		const char *action = cidr_lookup(it->cidr, it->ncidr, s->addr);
-		if (action == NULL)
-			return V_DUNNO;
-		e->subj[e->li] = SUBJ_CLIENT;
-		return apply_action(e, action);
-	}
 	case R_PERMIT_DNSWL:
 	case R_REJECT_RBL:
 		if (dns_reverse_name(s->addr, rev, sizeof(rev)) < 0)
@@ -579,6 +572,69 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		}
 		lookup_list(e, s->name);
 		return PENDING;
+	default:
+		return V_DUNNO;
+	}
+}
+
+/* check_greylist at RCPT: the store is asked off the event loop. */
+static int eval_greylist(struct restr_eval *e, const struct restr_item *it)
+{
+	struct session *s = e->s;
+
+	if (cur_subject(e) != SUBJ_RCPT)
+		return V_DUNNO;
+	struct grey_job *g = xcalloc(1, sizeof(*g));
+	g->e = e;
+	mk_strlcpy(g->addr, s->addr, sizeof(g->addr));
+	mk_strlcpy(g->sender, s->from.addr, sizeof(g->sender));
+	mk_strlcpy(g->rcpt, s->cur.addr, sizeof(g->rcpt));
+	e->item = it;
+	job_submit(s->srv, grey_work, grey_done, g);
+	return PENDING;
+}
+
+/* One restriction. Returns a verdict, or PENDING (its callback resumes). */
+static int eval_item(struct restr_eval *e, const struct restr_item *it)
+{
+	struct session *s = e->s;
+
+	switch (it->type) {
+	case R_PERMIT:
+		return V_PERMIT;
+	case R_REJECT:
+		return set_reply(e, 554, "5.7.1", "Access denied");
+	case R_DEFER:
+		return set_reply(e, 450, "4.7.1", "Try again later");
+	case R_DUNNO:
+	case R_REJECT_UNLISTED_RCPT:
+		return V_DUNNO;
+	case R_PERMIT_MYNETWORKS:
+		return s->mynetworks ? V_PERMIT : V_DUNNO;
+	case R_PERMIT_SASL:
+		return s->authed ? V_PERMIT : V_DUNNO;
+	case R_REJECT_UNAUTH_DEST:
+	case R_DEFER_UNAUTH_DEST:
+		return eval_relay(e, it);
+	case R_REJECT_INVALID_HELO:
+	case R_REJECT_NON_FQDN_HELO:
+	case R_REJECT_NON_FQDN_SENDER:
+	case R_REJECT_NON_FQDN_RCPT:
+		return eval_names(e, it);
+	case R_REJECT_UNKNOWN_RCPT_DOMAIN:
+	case R_REJECT_UNKNOWN_SENDER_DOMAIN:
+	case R_PERMIT_DNSWL:
+	case R_REJECT_RBL:
+	case R_REJECT_RHSBL_SENDER:
+	case R_REJECT_RHSBL_CLIENT:
+		return eval_dns(e, it);
+	case R_CHECK_CLIENT_ACCESS: {
+		const char *action = cidr_lookup(it->cidr, it->ncidr, s->addr);
+		if (action == NULL)
+			return V_DUNNO;
+		e->subj[e->li] = SUBJ_CLIENT;
+		return apply_action(e, action);
+	}
 	case R_REJECT_UNAUTH_PIPELINING:
 		if (!s->pipelined)
 			return V_DUNNO;
@@ -587,18 +643,8 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		e->item = it;
 		policy_query(s, it->arg, policy_cb);
 		return PENDING;
-	case R_GREYLIST: {
-		if (!rcpt_stage)
-			return V_DUNNO;
-		struct grey_job *g = xcalloc(1, sizeof(*g));
-		g->e = e;
-		mk_strlcpy(g->addr, s->addr, sizeof(g->addr));
-		mk_strlcpy(g->sender, s->from.addr, sizeof(g->sender));
-		mk_strlcpy(g->rcpt, s->cur.addr, sizeof(g->rcpt));
-		e->item = it;
-		job_submit(srv, grey_work, grey_done, g);
-		return PENDING;
-	}
+	case R_GREYLIST:
+		return eval_greylist(e, it);
 	}
 	return V_DUNNO;
 }

@@ -315,3 +315,22 @@ void progress_end(struct progress *p)
 	(void)p;
 	clear_progress();
 }
+
+const struct subcommand *cli_subcommand_find(const struct subcommand *table, const char *name)
+{
+	for (const struct subcommand *s = table; s->name != NULL; s++)
+		if (strcmp(s->name, name) == 0)
+			return s;
+	return NULL;
+}
+
+void cli_subcommand_names(const struct subcommand *table, char *out, size_t size)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (const struct subcommand *s = table; s->name != NULL && off < size; s++) {
+		int n = snprintf(out + off, size - off, "%s%s", s == table ? "" : ", ", s->name);
+		off += n > 0 ? (size_t)n : 0;
+	}
+}

@@ -42,6 +42,23 @@ struct command {
 	int (*run)(struct cli *cli, int argc, char **argv);
 };
 
+/* A command's sub-commands (`mailkeep user add`), found by name in a table
+ * that ends with a NULL name (OpenSMTPD's and Dovecot's command tables).
+ * flags are the command's to read (SUB_*); run gets the command's context
+ * (its parsed options) and returns the exit status. */
+struct subcommand {
+	const char *name;
+	int flags;
+	int (*run)(void *ctx);
+};
+#define SUB_NAME 1	/* takes a NAME argument */
+#define SUB_READ_ONLY 2 /* only reads: the store is opened read-only */
+
+/* The entry of table named name, or NULL. */
+const struct subcommand *cli_subcommand_find(const struct subcommand *table, const char *name);
+/* "add, del, list": the names of table, for messages. */
+void cli_subcommand_names(const struct subcommand *table, char *out, size_t size);
+
 extern const struct command cmd_init, cmd_check, cmd_user, cmd_alias, cmd_import, cmd_export,
     cmd_fsck, cmd_backup, cmd_stats, cmd_smtpin, cmd_imapd, cmd_mount, cmd_run, cmd_spam;
 
