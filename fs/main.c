@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	daemon_init(&d, &spec, argc, argv);
-	params_common_bind(d.cfg, &common);
+	common_params_bind(d.cfg, &common);
 	fs_params_bind(d.cfg, &p);
 	daemon_log_open(&d, common.syslog_name, common.log_target);
 	read_settings(&fs, &p);
@@ -234,7 +234,7 @@ out:
 	fs_pending_free(&fs);
 	fs_state_free(&fs);
 	fs_params_unbind(&p);
-	params_common_unbind(&common);
+	common_params_unbind(&common);
 	config_free(&d.cfg);
 	return rc;
 }

@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 	 * (sessions, store watcher, LDAP), and read from dm.signal_fd */
 	daemon_init(&dm, &spec, argc, argv);
 	d.cfg = dm.cfg;
-	params_common_bind(d.cfg, &common);
+	common_params_bind(d.cfg, &common);
 	imapd_params_bind(d.cfg, &p);
 	daemon_log_open(&dm, common.syslog_name, common.log_target);
 	read_settings(&p);

@@ -207,7 +207,7 @@ struct directory *dir_embedded_open(struct store *store, struct config *cfg)
 
 	e->store = store;
 	if (cfg != NULL) {
-		params_common_bind(cfg, &common);
+		common_params_bind(cfg, &common);
 		/* the list's block is the directory's from now on */
 		e->domains = common.mydestination.item;
 		e->ndomains = common.mydestination.n;
@@ -215,7 +215,7 @@ struct directory *dir_embedded_open(struct store *store, struct config *cfg)
 		delim = common.recipient_delimiter;
 	}
 	mk_strlcpy(e->delimiter, delim ? delim : "", sizeof(e->delimiter));
-	params_common_unbind(&common);
+	common_params_unbind(&common);
 	dir->ops = &embedded_ops;
 	dir->impl = e;
 	return dir;

@@ -109,12 +109,12 @@ static int cf_path(struct config *cfg, const char *spec, char *path, size_t path
 	int n;
 
 	if (cfg != NULL)
-		params_common_bind(cfg, &common);
+		common_params_bind(cfg, &common);
 	if (file[0] == '/' || common.config_directory == NULL || common.config_directory[0] == '\0')
 		n = snprintf(path, pathsize, "%s", file);
 	else
 		n = snprintf(path, pathsize, "%s/%s", common.config_directory, file);
-	params_common_unbind(&common);
+	common_params_unbind(&common);
 	return n < 0 || (size_t)n >= pathsize ? -1 : 0;
 }
 

@@ -12,9 +12,9 @@ int directory_open(struct config *cfg, struct store *store, struct directory **d
 	struct common_params common = {0};
 	const char *which;
 
-	params_common_bind(cfg, &common);
+	common_params_bind(cfg, &common);
 	which = common.user_directory;
-	params_common_unbind(&common);
+	common_params_unbind(&common);
 	*dir_r = NULL;
 	if (which == NULL || which[0] == '\0' || strcmp(which, "embedded") == 0) {
 		*dir_r = dir_embedded_open(store, cfg);

@@ -24,18 +24,7 @@ struct config *params_load(const char *path, char *err, size_t errsize)
 	return cfg;
 }
 
-static const struct config_bind common_binds[] = {
-#define PARAM(name, TYPE, def, min, max, doc) CONFIG_BIND(struct common_params, name, TYPE),
-#include "index/params_store.def"
-    CONFIG_BIND_END,
-};
-
-void params_common_bind(struct config *cfg, struct common_params *p)
-{
-	config_bind(cfg, common_binds, p);
-}
-
-void params_common_unbind(struct common_params *p)
-{
-	config_unbind(common_binds, p);
-}
+#define PARAMS_NAME common
+#define PARAMS_DEF "index/params_store.def"
+#define PARAMS_DEFINE
+#include "lib/config_area.h"

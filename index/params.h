@@ -46,13 +46,10 @@ void params_add_all(struct config *cfg);
  * Returns NULL with "file:line: ..." in err on a syntax error. */
 struct config *params_load(const char *path, char *err, size_t errsize);
 
-/* The settings every program shares (index/params_store.def), typed. */
-struct common_params {
-#define PARAM(name, TYPE, def, min, max, doc) CONFIG_FIELD(name, TYPE)
-#include "index/params_store.def"
-};
-/* Fills p from cfg (config_bind); params_common_unbind frees its lists. */
-void params_common_bind(struct config *cfg, struct common_params *p);
-void params_common_unbind(struct common_params *p);
+/* The settings every program shares (index/params_store.def), typed:
+ * struct common_params, common_params_bind(), common_params_unbind(). */
+#define PARAMS_NAME common
+#define PARAMS_DEF "index/params_store.def"
+#include "lib/config_area.h"
 
 #endif

@@ -358,7 +358,7 @@ int main(int argc, char **argv)
 	daemon_init(&d, &spec, argc, argv);
 	d.ctx = srv;
 	srv->cfg = d.cfg;
-	params_common_bind(srv->cfg, &srv->common);
+	common_params_bind(srv->cfg, &srv->common);
 	smtpin_params_bind(srv->cfg, &srv->p);
 	daemon_log_open(&d, srv->common.syslog_name, srv->common.log_target);
 	if (read_settings(srv, err, sizeof(err)) < 0)

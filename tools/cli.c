@@ -71,7 +71,7 @@ struct config *cli_config(struct cli *cli)
 		cli_error("%s", err);
 		return NULL;
 	}
-	params_common_bind(cli->cfg, &cli->common);
+	common_params_bind(cli->cfg, &cli->common);
 	return cli->cfg;
 }
 
@@ -149,7 +149,7 @@ void cli_close(struct cli *cli)
 	if (cli->store != NULL)
 		store_close(&cli->store);
 	if (cli->cfg != NULL) {
-		params_common_unbind(&cli->common);
+		common_params_unbind(&cli->common);
 		config_free(&cli->cfg);
 	}
 }
