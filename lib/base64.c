@@ -21,6 +21,21 @@ static int b64val(unsigned char c)
 	return -1;
 }
 
+/* Adds the 6 bits of v to acc; a whole byte goes to out[*o]. Returns 0, or -1
+ * if out is full. */
+static int push6(uint32_t *acc, int *bits, int v, unsigned char *out, size_t *o, size_t outsize)
+{
+	*acc = *acc << 6 | (uint32_t)v;
+	*bits += 6;
+	if (*bits >= 8) {
+		*bits -= 8;
+		if (*o >= outsize)
+			return -1;
+		out[(*o)++] = (unsigned char)(*acc >> *bits & 0xff);
+	}
+	return 0;
+}
+
 long base64_decode(const char *in, size_t len, unsigned char *out, size_t outsize)
 {
 	size_t o = 0;
@@ -40,16 +55,8 @@ long base64_decode(const char *in, size_t len, unsigned char *out, size_t outsiz
 		if (pad)
 			return -1; /* data after padding */
 		int v = b64val(c);
-		if (v < 0)
+		if (v < 0 || push6(&acc, &bits, v, out, &o, outsize) < 0)
 			return -1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outsize)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
 	}
 	return (long)o;
 }
@@ -62,16 +69,8 @@ long base64_decode_mime(const char *in, size_t len, unsigned char *out, size_t o
 
 	for (size_t i = 0; i < len && in[i] != '='; i++) {
 		int v = b64val((unsigned char)in[i]);
-		if (v < 0)
-			continue;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outsize)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits & 0xff);
-		}
+		if (v >= 0 && push6(&acc, &bits, v, out, &o, outsize) < 0)
+			return -1;
 	}
 	return (long)o;
 }
