@@ -140,7 +140,8 @@ fuzz: $(PARAMS_REG)
 fuzz-smoke: fuzz
 	tests/fuzz/run.sh 20
 
-# A misspelt setting name in a binding must not compile; no lookup by a literal name.
+# A misspelt setting name in a binding must not compile; no lookup by a literal
+# name; every include keeps the one-way arrows.
 compile-tests: $(PARAMS_REG)
 	CC="$(CC)" CFLAGS="-std=gnu11 $(WARN) -I. $(PKG_CFLAGS)" tests/compile/run.sh
 

@@ -771,61 +771,35 @@ static const struct config_param *typed_values(struct config *cfg, const char *n
 	return p;
 }
 
-long long config_get_int(struct config *cfg, const char *name)
+/* parse_bool as the other typed parsers are called (p unused). */
+static int parse_bool_p(const char *s, const struct config_param *p, int *v_r, char *why,
+			size_t whysize)
 {
-	const char *v = NULL;
-	char *def = NULL, why[128];
-	long long r = 0;
-	const struct config_param *p = typed_values(cfg, name, &v, &def);
-
-	if (p != NULL && (v == NULL || parse_int(v, p, &r, why, sizeof(why)) < 0) &&
-	    (def == NULL || parse_int(def, p, &r, why, sizeof(why)) < 0))
-		r = 0;
-	free(def);
-	return r;
+	(void)p;
+	return parse_bool(s, v_r, why, whysize);
 }
 
-int config_get_bool(struct config *cfg, const char *name)
-{
-	const char *v = NULL;
-	char *def = NULL, why[128];
-	int r = 0;
-	const struct config_param *p = typed_values(cfg, name, &v, &def);
+/* A typed getter: the set value, else the default (a bad set value takes the
+ * default: config_check reports it), else 0 for an unknown name. */
+#define TYPED_GETTER(fn, ctype, parse)                                                             \
+	ctype fn(struct config *cfg, const char *name)                                             \
+	{                                                                                          \
+		const char *v = NULL;                                                              \
+		char *def = NULL, why[128];                                                        \
+		ctype r = 0;                                                                       \
+		const struct config_param *p = typed_values(cfg, name, &v, &def);                  \
+                                                                                                   \
+		if (p != NULL && (v == NULL || parse(v, p, &r, why, sizeof(why)) < 0) &&           \
+		    (def == NULL || parse(def, p, &r, why, sizeof(why)) < 0))                      \
+			r = 0;                                                                     \
+		free(def);                                                                         \
+		return r;                                                                          \
+	}
 
-	if (p != NULL && (v == NULL || parse_bool(v, &r, why, sizeof(why)) < 0) &&
-	    (def == NULL || parse_bool(def, &r, why, sizeof(why)) < 0))
-		r = 0;
-	free(def);
-	return r;
-}
-
-double config_get_time(struct config *cfg, const char *name)
-{
-	const char *v = NULL;
-	char *def = NULL, why[128];
-	double r = 0;
-	const struct config_param *p = typed_values(cfg, name, &v, &def);
-
-	if (p != NULL && (v == NULL || parse_time(v, p, &r, why, sizeof(why)) < 0) &&
-	    (def == NULL || parse_time(def, p, &r, why, sizeof(why)) < 0))
-		r = 0;
-	free(def);
-	return r;
-}
-
-uint64_t config_get_size(struct config *cfg, const char *name)
-{
-	const char *v = NULL;
-	char *def = NULL, why[128];
-	uint64_t r = 0;
-	const struct config_param *p = typed_values(cfg, name, &v, &def);
-
-	if (p != NULL && (v == NULL || parse_size(v, p, &r, why, sizeof(why)) < 0) &&
-	    (def == NULL || parse_size(def, p, &r, why, sizeof(why)) < 0))
-		r = 0;
-	free(def);
-	return r;
-}
+TYPED_GETTER(config_get_int, long long, parse_int)
+TYPED_GETTER(config_get_bool, int, parse_bool_p)
+TYPED_GETTER(config_get_time, double, parse_time)
+TYPED_GETTER(config_get_size, uint64_t, parse_size)
 
 void config_bind(struct config *cfg, const struct config_bind *table, void *base)
 {

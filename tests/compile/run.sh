@@ -1,6 +1,6 @@
 #!/bin/sh
-# Compile-fail tests of the typed settings, and the static check that no code
-# looks a setting up by a literal name. Run from the top of the tree by
+# Compile-fail tests of the typed settings, and two static checks: no code
+# looks a setting up by a literal name, and every include keeps the arrows. Run from the top of the tree by
 # `make test` (make compile-tests). CC and CFLAGS as the build's.
 set -u
 CC=${CC:-cc}
@@ -40,6 +40,27 @@ if [ -z "$hits" ]; then
 else
 	echo "$hits"
 	not_ok "config_get*(cfg, \"literal\") outside lib/config.c"
+fi
+# The one-way arrows (doc/architecture.md): lib/ includes only lib/, index/
+# only index/ and lib/, a program only itself, index/ and lib/.
+arrows_ok=1
+for dir in lib index smtpin imapd fs tools; do
+	case $dir in
+	lib) allowed="lib" ;;
+	index) allowed="index|lib" ;;
+	*) allowed="$dir|index|lib" ;;
+	esac
+	bad=$(grep -rnE '^[[:space:]]*#[[:space:]]*include "[a-z]+/' --include='*.c' --include='*.h' \
+		--include='*.def' "$dir" | grep -vE "#[[:space:]]*include \"($allowed)/")
+	if [ -n "$bad" ]; then
+		echo "$bad"
+		arrows_ok=0
+	fi
+done
+if [ $arrows_ok = 1 ]; then
+	ok "the includes keep the one-way arrows (lib <- index <- programs)"
+else
+	not_ok "an include goes against the arrows"
 fi
 echo "compile tests: $n run, $([ $fail = 0 ] && echo 'all passed' || echo FAILED)"
 exit $fail
