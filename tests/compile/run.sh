@@ -1,7 +1,8 @@
 #!/bin/sh
 # Compile-fail tests of the typed settings, and two static checks: no code
-# looks a setting up by a literal name, and every include keeps the arrows. Run from the top of the tree by
-# `make test` (make compile-tests). CC and CFLAGS as the build's.
+# looks a setting up by a literal name, and every include keeps the arrows.
+# Run from the top of the tree by `make test` (make compile-tests). CC and
+# CFLAGS as the build's.
 set -u
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:--std=gnu11 -Wall -Wextra -Werror -I.}
