@@ -29,20 +29,20 @@
 
 enum dir_result {
 	DIR_OK = 0,
-	DIR_NOTFOUND = 1,  /* no such user or address */
-	DIR_BADPASS = 2,   /* the user exists, the password is wrong (or empty) */
-	DIR_TEMPFAIL = 3,  /* the backend cannot answer now */
-	DIR_READONLY = 4,  /* the backend does not take changes (LDAP) */
-	DIR_ERROR = 5,     /* anything else: bad argument, internal error */
+	DIR_NOTFOUND = 1, /* no such user or address */
+	DIR_BADPASS = 2,  /* the user exists, the password is wrong (or empty) */
+	DIR_TEMPFAIL = 3, /* the backend cannot answer now */
+	DIR_READONLY = 4, /* the backend does not take changes (LDAP) */
+	DIR_ERROR = 5,	  /* anything else: bad argument, internal error */
 };
 
 #define DIR_NAME_MAX 256
 
 struct dir_user {
-	char name[DIR_NAME_MAX];  /* login name; also the store's user name */
-	char mail[DIR_NAME_MAX];  /* primary address */
-	char dn[512];             /* LDAP DN, "" for embedded users */
-	uid_t uid;                /* owner of the user's files on the mount */
+	char name[DIR_NAME_MAX]; /* login name; also the store's user name */
+	char mail[DIR_NAME_MAX]; /* primary address */
+	char dn[512];		 /* LDAP DN, "" for embedded users */
+	uid_t uid;		 /* owner of the user's files on the mount */
 	gid_t gid;
 };
 
@@ -54,7 +54,8 @@ struct directory_ops {
 	enum dir_result (*lookup_address)(struct directory *dir, const char *address,
 					  struct dir_user *user_r);
 	/* Looks a user up by login name. */
-	enum dir_result (*get_user)(struct directory *dir, const char *name, struct dir_user *user_r);
+	enum dir_result (*get_user)(struct directory *dir, const char *name,
+				    struct dir_user *user_r);
 	/* Checks a password. login may be a name or an address. */
 	enum dir_result (*authenticate)(struct directory *dir, const char *login,
 					const char *password, struct dir_user *user_r);
@@ -82,7 +83,8 @@ const char *dir_error(void);
 void dir_clear_error(void);
 void dir_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static inline enum dir_result dir_lookup_address(struct directory *d, const char *a, struct dir_user *u)
+static inline enum dir_result dir_lookup_address(struct directory *d, const char *a,
+						 struct dir_user *u)
 {
 	dir_clear_error();
 	return d->ops->lookup_address(d, a, u);
@@ -98,8 +100,8 @@ static inline enum dir_result dir_authenticate(struct directory *d, const char *
 	dir_clear_error();
 	return d->ops->authenticate(d, l, p, u);
 }
-static inline enum dir_result dir_list(struct directory *d, int (*cb)(const struct dir_user *, void *),
-				       void *ctx)
+static inline enum dir_result dir_list(struct directory *d,
+				       int (*cb)(const struct dir_user *, void *), void *ctx)
 {
 	dir_clear_error();
 	return d->ops->list(d, cb, ctx);
@@ -140,8 +142,8 @@ int dir_ldap_open_file(const char *path, struct directory **dir_r, char *err, si
  * "ldap": mailkeep.conf is checked with params_ldap) and calls report once per
  * problem ("file:line: what is wrong"), including settings the backend refuses.
  * Returns the number of problems. */
-int dir_ldap_check(struct config *cfg, const char *spec,
-		   void (*report)(const char *msg, void *ctx), void *ctx);
+int dir_ldap_check(struct config *cfg, const char *spec, void (*report)(const char *msg, void *ctx),
+		   void *ctx);
 
 /* --- the store's copy of directory users (dir_sync.c) ----------------------
  * The store knows a user from LDAP from their first message on (store_deliver

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "index/store_priv.h"
+#include "lib/log.h"
 #include "lib/xmalloc.h"
 
 #define STORE_FORMAT_VERSION 1
@@ -817,7 +818,7 @@ void store_hash(const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN])
 	unsigned int outlen = STORE_HASH_LEN;
 
 	if (EVP_Digest(data, len, hash_r, &outlen, EVP_sha256(), NULL) != 1)
-		abort();
+		log_fatal("SHA-256 failed (OpenSSL out of memory)");
 }
 
 static void blobinfo_encode(uint8_t *p, const struct store_blob_info *bi)
