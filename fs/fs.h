@@ -71,6 +71,7 @@ struct fs_pending {
 	mode_t mode;
 	struct timespec mtime;
 	int linked; /* link()ed into the store at least once */
+	int stored; /* stored by fsync, still open: found by inode only */
 };
 
 struct fs {
@@ -93,6 +94,9 @@ struct fs {
 	size_t nusers;
 	struct timespec root_mtime;
 	uint64_t change_seq; /* the store's change sequence we are in step with */
+
+	int close_events;	/* close.c tells when written files are closed */
+	volatile int real_open; /* open() answered for real: RELEASE tells instead */
 
 	struct fs_pending *pending;
 	uint64_t pending_serial, pending_bytes, pending_count;
@@ -172,11 +176,16 @@ int fs_pending_unlink(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char
 /* Takes a copy of the bytes and mtime (the caller frees *data_r). 0 or ENOENT. */
 int fs_pending_copy(struct fs *fs, uint64_t serial, char **data_r, size_t *len_r,
 		    struct timespec *mtime_r);
-/* Where a pending file is and whether it was link()ed into the store; name_r
- * holds MDNAME_MAX + 1 bytes. 0 or ENOENT. */
+/* Where a pending file is and its state (FS_PENDING_* bits); name_r holds
+ * MDNAME_MAX + 1 bytes. 0 or ENOENT. */
+#define FS_PENDING_LINKED 1 /* link()ed into the store at least once */
+#define FS_PENDING_STORED 2 /* stored by fsync while open */
 int fs_pending_info(struct fs *fs, uint64_t serial, uint32_t *mbid_r, enum fsi_sub *sub_r,
-		    char *name_r, int *linked_r, size_t *len_r);
+		    char *name_r, int *state_r, size_t *len_r);
 void fs_pending_set_linked(struct fs *fs, uint64_t serial);
+/* Marks a file stored while still open: no longer found by name or listed,
+ * writes fail with EPERM; removed when closed. */
+void fs_pending_set_stored(struct fs *fs, uint64_t serial);
 /* Removes by inode serial (after a rename into the store). */
 void fs_pending_remove(struct fs *fs, uint64_t serial);
 /* Calls cb for each pending file in (mbid, sub), with lock held: cb must not
@@ -210,6 +219,19 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+/* A pending file was closed for the last time (close.c); killed: its writer
+ * died of a signal with it open. Stores a file written straight into new/ or
+ * cur/, drops one a killed writer left. */
+void fs_pending_closed(struct fs *fs, uint64_t serial, int killed);
+
+/* --- close.c ------------------------------------------------------------------ */
+
+/* Starts following closes of files written on the mount (fanotify) and the
+ * exits of processes. 0, or -1 when the kernel does not let us (not root): the
+ * caller then answers open() for real so that RELEASE comes instead. */
+int fs_close_start(struct fs *fs, const char *mountpoint);
+void fs_close_stop(void);
 
 /* --- watch.c ------------------------------------------------------------------ */
 

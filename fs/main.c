@@ -189,6 +189,10 @@ int main(int argc, char **argv)
 			fs.dir = NULL;
 		}
 	}
+	if (fs_close_start(&fs, mountpoint) == 0)
+		fs.close_events = 1;
+	else
+		fs.real_open = 1;
 	if (fs_watch_start(&fs) < 0)
 		log_warn("changes made elsewhere will show only after the cache timeouts");
 	log_info("mounted on %s (store %s)", mountpoint, store_dir(fs.store));
@@ -200,6 +204,7 @@ int main(int argc, char **argv)
 	rc = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 	log_info("unmounting %s", mountpoint);
+	fs_close_stop();
 	fs_watch_stop(&fs);
 out_unmount:
 	fuse_session_unmount(se);

@@ -10,6 +10,7 @@
  * invalidates them when the store changes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -341,10 +342,22 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
-	/* no OPEN/RELEASE round trips: the kernel keeps content cached */
-	fuse_reply_err(req, ENOSYS);
+	struct fsi f = fsi_decode(ino);
+
+	if (!fs_of(req)->real_open) {
+		/* no OPEN/RELEASE round trips: the kernel keeps content cached */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	/* without close.c: a real open, so that RELEASE comes */
+	if (f.kind == FSI_MSG && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EPERM); /* a stored message never changes */
+		return;
+	}
+	fi->keep_cache = f.kind == FSI_MSG;
+	fi->direct_io = f.kind == FSI_PENDING;
+	fi->noflush = 1;
+	fuse_reply_open(req, fi);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -601,7 +614,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 		c.sub = f.sub;
 		if (f.sub != FSI_TMP)
 			list_messages(&c, f.id);
-		if (!d.full) {
+		/* files being written are listed in tmp/ only: new/ and cur/ list
+		 * what the store holds */
+		if (!d.full && f.sub == FSI_TMP) {
 			size_t skip = off >= PENDING_OFF ? (size_t)(off - PENDING_OFF) : 0;
 			c.index = (off_t)skip;
 			fs_pending_list(fs, f.id, f.sub, skip, list_pending_cb, &c);
@@ -670,6 +685,7 @@ const struct fuse_lowlevel_ops fs_ops = {
     .read = op_read,
     .write = fs_op_write,
     .release = fs_op_release,
+    .fsync = fs_op_fsync,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
     .statfs = op_statfs,

@@ -385,7 +385,8 @@ struct w_commit {
 	uint32_t mbid;
 	uint32_t flags;
 	const char *base;
-	int replace; /* rename replaces a message with the same base; link does not */
+	int replace; /* rename replaces a message with the same base; link does not;
+			-1: a taken base gets a new one (a file stored at close) */
 	struct store_msg msg;
 	uint32_t replaced_uid;
 };
@@ -398,7 +399,13 @@ static int w_commit(struct store_txn *txn, void *vctx)
 	int rc;
 
 	c->replaced_uid = 0;
+	const char *base = c->base;
+
 	if ((rc = store_msg_get_by_base(txn, c->mbid, c->base, &old)) == 0) {
+		if (c->replace < 0) {
+			base = NULL; /* the store makes one up: nothing is lost */
+			goto add;
+		}
 		if (!c->replace)
 			return STORE_EEXIST;
 		if ((rc = store_msg_expunge(txn, c->mbid, old.uid)) < 0)
@@ -407,12 +414,13 @@ static int w_commit(struct store_txn *txn, void *vctx)
 	} else if (rc != STORE_ENOTFOUND) {
 		return rc;
 	}
+add:
 	memset(&m, 0, sizeof(m));
 	if ((rc = store_blob_put(txn, c->data, c->len, m.hash)) < 0)
 		return rc;
 	m.flags = c->flags;
 	m.internaldate = c->internaldate;
-	m.base = c->base;
+	m.base = base;
 	return store_msg_add(txn, c->mbid, &m, &c->msg);
 }
 
@@ -662,43 +670,122 @@ fail:
 	fuse_reply_err(req, rc);
 }
 
-/* The last close of a file created directly in new/ or cur/ under a Maildir
- * name (`cp msg /mail/bob/new/`) stores it: it would otherwise live only in
- * memory. Files in tmp/, dot files (rsync's) and files already link()ed into
- * the store wait for their rename. Only files made by create() get here: the
- * kernel sends no RELEASE for files it opened without asking (no-open). */
-void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Stores a file written straight into new/ or cur/ under a Maildir name
+ * (`cp msg /mail/bob/new/`, `cat >`, mv from another file system), at its
+ * last close or at fsync. Files in tmp/, dot files (rsync's) and files
+ * link()ed or stored already wait for their rename. keep: the file stays open
+ * (fsync): it is kept, found by inode only, until closed. Returns 0 or an
+ * errno; *stored_r says whether a message was added. */
+static int store_written(struct fs *fs, uint64_t serial, int keep, int *stored_r)
 {
-	struct fs *fs = fs_of(req);
-	struct fsi f = fsi_decode(ino);
-	char name[MDNAME_MAX + 1];
+	char name[MDNAME_MAX + 1], pname[MDNAME_MAX + 1];
 	struct mdname mn;
 	struct place dst;
 	struct store_msg msg;
 	enum fsi_sub sub;
 	uint32_t mbid;
 	size_t len;
-	int linked, rc;
+	int state, rc;
+
+	*stored_r = 0;
+	if (fs_pending_info(fs, serial, &mbid, &sub, name, &state, &len) != 0 || sub == FSI_TMP ||
+	    state || !message_name(name, &mn))
+		return 0;
+	if (len == 0)
+		return 0; /* nothing written yet (a shell's redirect before the command writes) */
+	memset(&dst, 0, sizeof(dst));
+	dst.kind = FSI_SUB;
+	dst.mbid = mbid;
+	dst.sub = sub;
+	rc = commit_pending(fs, serial, &dst, name, -1, &msg);
+	if (rc != 0) {
+		log_warn("fs: cannot store %s written into %s/ (mailbox %u): %s",
+			 log_printable(pname, sizeof(pname), name, strlen(name)), fsi_sub_name(sub),
+			 mbid, strerror(rc));
+		return rc;
+	}
+	*stored_r = 1;
+	if (keep)
+		fs_pending_set_stored(fs, serial);
+	else
+		fs_pending_remove(fs, serial);
+	/* the kernel's entry for the name points at the file being written */
+	fs_inval_later(fs, fsi_sub(mbid, sub), name);
+	return 0;
+}
+
+void fs_pending_closed(struct fs *fs, uint64_t serial, int killed)
+{
+	char name[MDNAME_MAX + 1], pname[MDNAME_MAX + 1];
+	enum fsi_sub sub;
+	uint32_t mbid;
+	size_t len;
+	int state, stored;
+
+	if (fs_pending_info(fs, serial, &mbid, &sub, name, &state, &len) != 0)
+		return;
+	if (state & FS_PENDING_STORED) {
+		fs_pending_remove(fs, serial); /* stored by fsync, now closed */
+		return;
+	}
+	if (killed) {
+		if (state & FS_PENDING_LINKED)
+			return; /* in the store already; tmp/ keeps its name until unlinked */
+		/* a writer that died half-way: nothing of it is stored or listed */
+		log_info("fs: %s/%s (mailbox %u, %zu bytes) dropped: its writer was killed",
+			 fsi_sub_name(sub), log_printable(pname, sizeof(pname), name, strlen(name)),
+			 mbid, len);
+		fs_pending_remove(fs, serial);
+		fs_inval_later(fs, fsi_sub(mbid, sub), name);
+		return;
+	}
+	if (sub == FSI_TMP || name[0] == '.' || state)
+		return;
+	if (len == 0) {
+		/* an empty file is no message: it goes, so that nothing is listed
+		 * the store does not hold */
+		log_info("fs: empty %s/%s (mailbox %u) not stored", fsi_sub_name(sub),
+			 log_printable(pname, sizeof(pname), name, strlen(name)), mbid);
+		fs_pending_remove(fs, serial);
+		fs_inval_later(fs, fsi_sub(mbid, sub), name);
+		return;
+	}
+	if (store_written(fs, serial, 0, &stored) != 0) {
+		/* logged; not left listed as if it were mail */
+		fs_pending_remove(fs, serial);
+		fs_inval_later(fs, fsi_sub(mbid, sub), name);
+	}
+}
+
+/* The kernel sends RELEASE only while open() is answered for real
+ * (fs->real_open, when close.c cannot follow closes); then the last close
+ * stores the file here. */
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fsi f = fsi_decode(ino);
 	(void)fi;
 
-	if (f.kind == FSI_PENDING &&
-	    fs_pending_info(fs, f.serial, &mbid, &sub, name, &linked, &len) == 0 &&
-	    sub != FSI_TMP && !linked && len > 0 && message_name(name, &mn)) {
-		memset(&dst, 0, sizeof(dst));
-		dst.kind = FSI_SUB;
-		dst.mbid = mbid;
-		dst.sub = sub;
-		if ((rc = commit_pending(fs, f.serial, &dst, name, 0, &msg)) == 0) {
-			fs_pending_remove(fs, f.serial);
-			fs_inval_later(fs, fsi_sub(mbid, sub), name);
-		} else {
-			char pname[MDNAME_MAX + 1];
-			log_warn("fs: cannot store %s written into %s/ (mailbox %u): %s",
-				 log_printable(pname, sizeof(pname), name, strlen(name)),
-				 fsi_sub_name(sub), mbid, strerror(rc));
-		}
-	}
+	if (f.kind == FSI_PENDING && !fs->close_events)
+		fs_pending_closed(fs, f.serial, 0);
 	fuse_reply_err(req, 0);
+}
+
+/* fsync of a file written straight into new/ or cur/ stores it, durably,
+ * before fsync returns (Python's write+fsync+close, rsync --fsync's temporary
+ * files wait for their rename). Its errors are fsync's. */
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fsi f = fsi_decode(ino);
+	int stored;
+	(void)datasync;
+	(void)fi;
+
+	if (f.kind != FSI_PENDING) {
+		fuse_reply_err(req, 0); /* stored messages are durable */
+		return;
+	}
+	fuse_reply_err(req, store_written(fs_of(req), f.serial, 1, &stored));
 }
 
 /* --- folders ----------------------------------------------------------------- */
