@@ -225,6 +225,52 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
  * cur/, drops one a killed writer left. */
 void fs_pending_closed(struct fs *fs, uint64_t serial, int killed);
 
+/* --- plain.c: files that are not mail --------------------------------------- */
+
+/* Opens <dir>, the area of plain files (<data_directory>/files). 0 or -1. */
+int fs_plain_init(const char *dir);
+void fs_plain_free(void);
+/* ".Folder" -> "Folder" when name may be a mailbox's folder, else NULL. */
+const char *fs_folder_name(const char *name);
+
+/* The directory of plain files that goes with a directory inode. */
+struct fs_plain_dir {
+	int fd;
+	uint32_t user_id;
+	uint32_t mbid;			 /* the folder's mailbox, if it has one (0: none) */
+	char folder[STORE_NAME_MAX + 1]; /* a ".Folder" directory's name, else "" */
+};
+/* Opens it (create: make it if missing). 0, ENOENT (none yet), or an errno
+ * (EPERM: this directory has no plain files). */
+int fs_plain_dir(struct fs *fs, uint64_t dir, int create, struct fs_plain_dir *pd);
+void fs_plain_dir_close(struct fs_plain_dir *pd);
+/* The user an FSI_PLAIN inode belongs to: 0 or ENOENT. */
+int fs_plain_user(uint64_t ino, uint32_t *user_id_r);
+/* Lookups and creations fill e and take a reference the kernel forgets. */
+int fs_plain_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
+int fs_plain_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode, int is_dir,
+		    struct fuse_entry_param *e);
+void fs_plain_forget(uint64_t ino, uint64_t nlookup);
+int fs_plain_stat(struct fs *fs, uint64_t ino, struct stat *st);
+int fs_plain_unlink(struct fs *fs, uint64_t parent, const char *name, int is_dir);
+int fs_plain_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+		    const char *newname, unsigned int flags);
+int fs_plain_rename_folder(struct fs *fs, uint32_t user_id, const char *from, const char *to);
+int fs_plain_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
+		     struct stat *st_r);
+int fs_plain_read(uint64_t ino, char *buf, size_t size, off_t off, size_t *len_r);
+int fs_plain_write(uint64_t ino, const char *buf, size_t size, off_t off, size_t *len_r);
+int fs_plain_fsync(uint64_t ino, int datasync);
+/* Calls cb for the plain entries of directory dir from index skip on (cb
+ * returns 1 to stop). Returns how many were passed. */
+size_t fs_plain_list(struct fs *fs, uint64_t dir, size_t skip,
+		     int (*cb)(const char *name, const struct stat *st, size_t idx, void *ctx),
+		     void *ctx);
+/* mkdir .F/cur in a plain ".F" made the mailbox F: which of cur new tmp were
+ * made yet. set 2: a mailbox made now (sub made); 1: sub made; 0: ask.
+ * Returns 1 if sub is shown. */
+int fs_plain_made(uint32_t mbid, enum fsi_sub sub, int set);
+
 /* --- close.c ------------------------------------------------------------------ */
 
 /* Starts following closes of files written on the mount (fanotify) and the

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -178,6 +179,19 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	if (open_store(cfg, &fs.store) < 0)
 		goto out_unmount;
+	{
+		/* files that are not mail: <data_directory>/files/<user>/ (plain.c);
+		 * each one the kernel knows holds a descriptor */
+		char files[4096];
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		snprintf(files, sizeof(files), "%s/files", config_get(cfg, "data_directory"));
+		if (fs_plain_init(files) < 0)
+			log_warn("no plain files on the mount (.notmuch, .mbsyncstate, ...)");
+	}
 	/* renames into and out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(fs.store, cfg) < 0)
 		goto out_unmount;
@@ -219,6 +233,7 @@ out:
 		store_close(&fs.store);
 	fuse_opt_free_args(&args);
 	fs_pending_free(&fs);
+	fs_plain_free();
 	fs_state_free(&fs);
 	config_free(&cfg);
 	return rc;

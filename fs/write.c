@@ -74,6 +74,13 @@ static int place_of(struct fs *fs, fuse_ino_t ino, struct place *pl)
 		pl->mbid = f.id;
 		pl->user_id = pl->owner.user_id;
 		break;
+	case FSI_PLAIN:
+		if (fs_plain_user(ino, &pl->user_id) != 0) {
+			store_read_end(&txn);
+			return ENOENT;
+		}
+		rc = fs_user_owner(fs, txn, pl->user_id, &pl->owner);
+		break;
 	case FSI_PENDING:
 		if (fs_pending_mbid(fs, f.serial, &pl->mbid) != 0) {
 			store_read_end(&txn);
@@ -142,6 +149,35 @@ static int message_name(const char *name, struct mdname *mn)
 	return name[0] != '.' && mdname_parse(name, strlen(name), mn) == 0;
 }
 
+/* EEXIST if name in the user, folder or plain directory parent is one of the
+ * mount's own (cur new tmp, a mailbox's ".Folder"), else 0. */
+static int virtual_name(struct fs *fs, fuse_ino_t parent, const struct place *pl, const char *name)
+{
+	struct store_txn *txn = NULL;
+	struct store_mailbox mb;
+	const char *folder;
+	int rc = 0;
+
+	if (fsi_sub_parse(name) >= 0) {
+		if (pl->kind != FSI_PLAIN)
+			return EEXIST;
+		struct fs_plain_dir pd;
+		if (fs_plain_dir(fs, parent, 0, &pd) == 0) {
+			rc = pd.mbid ? EEXIST : 0;
+			fs_plain_dir_close(&pd);
+		}
+		return rc;
+	}
+	if (pl->kind == FSI_USER && (folder = fs_folder_name(name))) {
+		if (store_read_begin(fs->store, &txn) < 0)
+			return EIO;
+		if (store_mailbox_get(txn, pl->user_id, folder, &mb) == 0)
+			rc = EEXIST;
+		store_read_end(&txn);
+	}
+	return rc;
+}
+
 /* --- files being written --------------------------------------------------- */
 
 static int create_common(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -158,6 +194,12 @@ static int create_common(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 		return EPERM;
 	if ((rc = place_of(fs, parent, &pl)) != 0)
 		return rc;
+	if (pl.kind == FSI_USER || pl.kind == FSI_MBOX || pl.kind == FSI_PLAIN) {
+		/* a file beside cur/ new/ tmp/ is never mail: a plain file */
+		if ((rc = virtual_name(fs, parent, &pl, name)) != 0)
+			return rc;
+		return fs_plain_create(fs, parent, name, mode, 0, e);
+	}
 	if (pl.kind != FSI_SUB)
 		return EPERM;
 	if (strlen(name) > MDNAME_MAX)
@@ -208,6 +250,14 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	int rc;
 	(void)fi;
 
+	if (f.kind == FSI_PLAIN) {
+		size_t n = 0;
+		if ((rc = fs_plain_write(ino, buf, size, off, &n)) != 0)
+			fuse_reply_err(req, rc);
+		else
+			fuse_reply_write(req, n);
+		return;
+	}
 	if (f.kind != FSI_PENDING) {
 		/* a stored message never changes */
 		fuse_reply_err(req, f.kind == FSI_MSG ? EPERM : EISDIR);
@@ -250,6 +300,12 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	int rc;
 	(void)fi;
 
+	if (f.kind == FSI_PLAIN) {
+		if ((rc = fs_plain_setattr(fs, ino, attr, to_set, &st)) != 0)
+			goto fail;
+		fuse_reply_attr(req, &st, 1.0);
+		return;
+	}
 	if ((rc = place_of(fs, ino, &pl)) != 0)
 		goto fail;
 	if (f.kind == FSI_PENDING) {
@@ -353,9 +409,16 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if ((rc = place_of(fs, parent, &pl)) != 0)
 		goto fail;
+	if (pl.kind == FSI_USER || pl.kind == FSI_MBOX || pl.kind == FSI_PLAIN) {
+		if ((rc = virtual_name(fs, parent, &pl, name)) != 0) {
+			rc = EISDIR; /* cur/ new/ tmp/, a mailbox's folder */
+			goto fail;
+		}
+		rc = fs_plain_unlink(fs, parent, name, 0);
+		goto done;
+	}
 	if (pl.kind != FSI_SUB) {
-		rc = pl.kind == FSI_USER || pl.kind == FSI_MBOX || pl.kind == FSI_ROOT ? EISDIR
-										       : ENOTDIR;
+		rc = pl.kind == FSI_ROOT ? EPERM : ENOTDIR;
 		goto fail;
 	}
 	if (fs_pending_unlink(fs, pl.mbid, pl.sub, name) == 0) {
@@ -371,6 +434,7 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fs_mb_touch(fs, pl.mbid);
 	fuse_reply_err(req, 0);
 	return;
+done:
 fail:
 	fuse_reply_err(req, rc);
 }
@@ -505,6 +569,9 @@ static int w_move(struct store_txn *txn, void *vctx)
 static int rename_folder(struct fs *fs, const struct place *src, const char *name,
 			 const struct place *dst, const char *newname, unsigned int flags);
 
+/* Directories that hold plain files beside the mail. */
+#define PLAIN_PLACE(k) ((k) == FSI_USER || (k) == FSI_MBOX || (k) == FSI_PLAIN)
+
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		  const char *newname, unsigned int flags)
 {
@@ -516,18 +583,36 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 	uint64_t ino;
 	int rc;
 
+	if ((rc = place_of(fs, parent, &src)) != 0 || (rc = place_of(fs, newparent, &dst)) != 0)
+		goto fail;
+	if (PLAIN_PLACE(src.kind)) {
+		if (src.kind == FSI_USER && fs_folder_name(name) &&
+		    virtual_name(fs, parent, &src, name) == EEXIST) {
+			rc = rename_folder(fs, &src, name, &dst, newname, flags);
+			goto done;
+		}
+		if (virtual_name(fs, parent, &src, name) != 0) {
+			rc = EPERM; /* cur/ new/ tmp/ stay where they are */
+			goto fail;
+		}
+		/* a plain file or directory */
+		if (!PLAIN_PLACE(dst.kind))
+			rc = dst.kind == FSI_SUB ? EXDEV : EPERM;
+		else if (virtual_name(fs, newparent, &dst, newname) != 0)
+			rc = EEXIST;
+		else
+			rc = fs_plain_rename(fs, parent, name, newparent, newname, flags);
+		goto done;
+	}
 	if (flags & RENAME_EXCHANGE) {
 		rc = EINVAL;
 		goto fail;
 	}
-	if ((rc = place_of(fs, parent, &src)) != 0 || (rc = place_of(fs, newparent, &dst)) != 0)
-		goto fail;
-	if (src.kind == FSI_USER || src.kind == FSI_MBOX || src.kind == FSI_ROOT) {
-		rc = rename_folder(fs, &src, name, &dst, newname, flags);
-		goto done;
-	}
 	if (src.kind != FSI_SUB || dst.kind != FSI_SUB) {
-		rc = dst.kind == FSI_SUB ? ENOTDIR : EPERM;
+		/* a message out of the mail: cp and unlink (mv does) */
+		rc = src.kind == FSI_SUB && PLAIN_PLACE(dst.kind) ? EXDEV
+		     : dst.kind == FSI_SUB			  ? ENOTDIR
+								  : EPERM;
 		goto fail;
 	}
 	if (src.user_id != dst.user_id) {
@@ -778,9 +863,12 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 {
 	struct fsi f = fsi_decode(ino);
 	int stored;
-	(void)datasync;
 	(void)fi;
 
+	if (f.kind == FSI_PLAIN) {
+		fuse_reply_err(req, fs_plain_fsync(ino, datasync));
+		return;
+	}
 	if (f.kind != FSI_PENDING) {
 		fuse_reply_err(req, 0); /* stored messages are durable */
 		return;
@@ -828,55 +916,75 @@ static int w_mbrename(struct store_txn *txn, void *vctx)
 	return store_mailbox_rename(txn, c->user_id, c->name, c->newname);
 }
 
+/* mkdir beside cur/ new/ tmp/ makes a plain directory; mkdir of cur, new or
+ * tmp in a plain ".Folder" directory makes the mailbox Folder (maildirmake,
+ * Python's mailbox and MUAs make a folder so: mkdir .F, then .F/cur .F/new
+ * .F/tmp, each of which must succeed once). */
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fs *fs = fs_of(req);
 	struct place pl;
 	struct w_folder c;
 	struct fuse_entry_param e;
-	const char *folder;
-	int rc;
-	(void)mode;
+	struct fs_plain_dir pd;
+	int rc, sub;
 
 	if ((rc = place_of(fs, parent, &pl)) != 0)
 		goto fail;
-	if (pl.kind == FSI_MBOX && fsi_sub_parse(name) >= 0) {
-		rc = EEXIST;
-		goto fail;
+	if (pl.kind == FSI_PLAIN && (sub = fsi_sub_parse(name)) >= 0 &&
+	    fs_plain_dir(fs, parent, 0, &pd) == 0) {
+		memset(&c, 0, sizeof(c));
+		c.user_id = pd.user_id;
+		c.name = pd.folder;
+		c.mb.id = pd.mbid;
+		rc = 0;
+		if (!pd.folder[0]) {
+			c.mb.id = 0; /* not a folder's directory: a plain one */
+		} else if (!pd.mbid) {
+			if ((rc = store_write(fs->store, w_mkdir, &c)) < 0)
+				rc = fs_errno(rc);
+			else
+				fs_plain_made(c.mb.id, (enum fsi_sub)sub, 2);
+			fs_user_touch(fs, pd.user_id);
+		} else if (fs_plain_made(pd.mbid, (enum fsi_sub)sub, 0)) {
+			rc = EEXIST;
+		} else {
+			fs_plain_made(pd.mbid, (enum fsi_sub)sub, 1);
+		}
+		fs_plain_dir_close(&pd);
+		if (rc)
+			goto fail;
+		if (c.mb.id) {
+			struct store_txn *txn = NULL;
+			struct fs_owner o;
+			if (store_read_begin(fs->store, &txn) == 0) {
+				fs_mb_owner(fs, txn, c.mb.id, &o);
+				store_read_end(&txn);
+			}
+			memset(&e, 0, sizeof(e));
+			e.ino = fsi_sub(c.mb.id, (enum fsi_sub)sub);
+			e.attr_timeout = fs->attr_timeout;
+			e.entry_timeout = fs->entry_timeout;
+			e.attr.st_ino = e.ino;
+			e.attr.st_mode = S_IFDIR | 0700;
+			e.attr.st_nlink = 2;
+			e.attr.st_uid = pl.owner.uid;
+			e.attr.st_gid = pl.owner.gid;
+			e.attr.st_size = 4096;
+			e.attr.st_mtim = e.attr.st_atim = e.attr.st_ctim = fs->start;
+			fuse_reply_entry(req, &e);
+			return;
+		}
 	}
-	if (pl.kind != FSI_USER) {
+	if (pl.kind != FSI_USER && pl.kind != FSI_MBOX && pl.kind != FSI_PLAIN) {
 		rc = EPERM;
 		goto fail;
 	}
-	if (fsi_sub_parse(name) >= 0) {
-		rc = EEXIST;
+	if ((rc = virtual_name(fs, parent, &pl, name)) != 0)
 		goto fail;
-	}
-	if (!(folder = folder_name(name))) {
-		rc = EPERM;
+	if ((rc = fs_plain_create(fs, parent, name, mode, 1, &e)) != 0)
 		goto fail;
-	}
-	memset(&c, 0, sizeof(c));
-	c.user_id = pl.user_id;
-	c.name = folder;
-	if ((rc = store_write(fs->store, w_mkdir, &c)) < 0) {
-		rc = fs_errno(rc);
-		goto fail;
-	}
 	fs_user_touch(fs, pl.user_id);
-	memset(&e, 0, sizeof(e));
-	e.ino = fsi_mbox(c.mb.id);
-	e.attr_timeout = fs->attr_timeout;
-	e.entry_timeout = fs->entry_timeout;
-	e.attr.st_ino = e.ino;
-	e.attr.st_mode = S_IFDIR | 0700;
-	e.attr.st_nlink = 5;
-	e.attr.st_uid = pl.owner.uid;
-	e.attr.st_gid = pl.owner.gid;
-	e.attr.st_size = 4096;
-	e.attr.st_mtim = fs->start;
-	e.attr.st_atim = fs->start;
-	e.attr.st_ctim = fs->start;
 	fuse_reply_entry(req, &e);
 	return;
 fail:
@@ -916,6 +1024,16 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if ((rc = place_of(fs, parent, &pl)) != 0)
 		goto fail;
+	if (pl.kind == FSI_PLAIN && fsi_sub_parse(name) >= 0) {
+		/* cur/ of a ".Folder" directory whose mailbox exists */
+		struct fs_plain_dir pd;
+		if (fs_plain_dir(fs, parent, 0, &pd) == 0) {
+			pl.mbid = pd.mbid;
+			fs_plain_dir_close(&pd);
+		}
+		if (pl.mbid)
+			pl.kind = FSI_MBOX;
+	}
 	if ((pl.kind == FSI_USER || pl.kind == FSI_MBOX) && (sub = fsi_sub_parse(name)) >= 0) {
 		/* cur/ new/ tmp/ are part of every folder: removing an empty one
 		 * is allowed (rm -r), and it stays */
@@ -937,14 +1055,21 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	if (pl.kind != FSI_USER) {
+	if (pl.kind != FSI_USER && pl.kind != FSI_MBOX && pl.kind != FSI_PLAIN) {
 		rc = pl.kind == FSI_SUB ? ENOTDIR : EPERM;
 		goto fail;
 	}
-	if (!(folder = folder_name(name))) {
-		rc = EPERM;
+	if (pl.kind != FSI_USER || !(folder = folder_name(name)) ||
+	    virtual_name(fs, parent, &pl, name) == 0) {
+		/* a plain directory */
+		rc = fs_plain_unlink(fs, parent, name, 1);
 		goto fail;
 	}
+	/* a mailbox's folder: its plain files' directory first (empty, as rm -r
+	 * leaves it), then the mailbox, if empty */
+	rc = fs_plain_unlink(fs, parent, name, 1);
+	if (rc != 0 && rc != ENOENT)
+		goto fail;
 	memset(&c, 0, sizeof(c));
 	c.user_id = pl.user_id;
 	c.name = folder;
@@ -979,8 +1104,13 @@ static int rename_folder(struct fs *fs, const struct place *src, const char *nam
 	c.user_id = src->user_id;
 	c.name = from;
 	c.newname = to;
+	if (flags & RENAME_EXCHANGE)
+		return EINVAL;
 	if ((rc = store_write(fs->store, w_mbrename, &c)) < 0)
 		return fs_errno(rc);
+	/* the folder's plain files go with it */
+	if ((rc = fs_plain_rename_folder(fs, src->user_id, from, to)) != 0)
+		log_warn("fs: the plain files of .%s stay there: %s", from, strerror(rc));
 	fs_user_touch(fs, src->user_id);
 	return 0;
 }
