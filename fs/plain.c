@@ -565,7 +565,7 @@ int fs_plain_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int t
 		goto out;
 	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != o.uid) ||
 	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != o.gid) ||
-	    ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 077))) {
+	    ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07077))) {
 		rc = EPERM; /* another owner, or access for group or others */
 		goto out;
 	}

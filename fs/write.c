@@ -288,6 +288,25 @@ static int owner_ok(const struct stat *attr, int to_set, const struct fs_owner *
 	return 1;
 }
 
+/* A mode that keeps group and others out (within 0700): accepted, the mount
+ * shows 0600 and 0700 whatever is asked; setuid and the like are refused. */
+static int mode_ok(const struct stat *attr, int to_set)
+{
+	return !(to_set & FUSE_SET_ATTR_MODE) || (attr->st_mode & 07077) == 0;
+}
+
+struct w_date {
+	uint32_t mbid, uid;
+	int64_t date;
+	struct store_msg msg;
+};
+
+static int w_date(struct store_txn *txn, void *vctx)
+{
+	struct w_date *c = vctx;
+	return store_msg_set_internaldate(txn, c->mbid, c->uid, c->date, &c->msg);
+}
+
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		   struct fuse_file_info *fi)
 {
@@ -309,7 +328,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	if ((rc = place_of(fs, ino, &pl)) != 0)
 		goto fail;
 	if (f.kind == FSI_PENDING) {
-		if (!owner_ok(attr, to_set, &pl.owner)) {
+		if (!owner_ok(attr, to_set, &pl.owner) || !mode_ok(attr, to_set)) {
 			rc = EPERM;
 			goto fail;
 		}
@@ -339,15 +358,33 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		}
 		store_read_end(&txn);
 		fs_msg_stat(fs, &msg, &pl.owner, &st);
-		/* only what changes nothing is allowed (rsync -a, cp -p set them) */
-		if (!owner_ok(attr, to_set, &pl.owner) ||
-		    ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != st.st_size) ||
-		    ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != 0600) ||
-		    ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW) &&
-		     attr->st_mtim.tv_sec != st.st_mtim.tv_sec) ||
-		    (to_set & FUSE_SET_ATTR_MTIME_NOW)) {
+		/* what cannot change a stored message is accepted as it is (rsync -a,
+		 * cp -p set owner, mode and times); what would let others in, or
+		 * change the bytes, is refused */
+		if (!owner_ok(attr, to_set, &pl.owner) || !mode_ok(attr, to_set) ||
+		    ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != st.st_size)) {
 			rc = EPERM;
 			goto fail;
+		}
+		if (to_set & FUSE_SET_ATTR_MTIME) {
+			/* the mtime is the internal date: touch -d sets it */
+			struct w_date c = {.mbid = f.id, .uid = f.uid};
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			c.date =
+			    (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now.tv_sec : attr->st_mtim.tv_sec;
+			if (c.date != msg.internaldate) {
+				if (c.date <= 0) {
+					rc = EINVAL;
+					goto fail;
+				}
+				if ((rc = store_write(fs->store, w_date, &c)) < 0) {
+					rc = fs_errno(rc);
+					goto fail;
+				}
+				fs_known_add(fs, &c.msg);
+				fs_msg_stat(fs, &c.msg, &pl.owner, &st);
+			}
 		}
 		fuse_reply_attr(req, &st, fs->attr_timeout);
 		return;
@@ -361,8 +398,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		rc = EPERM;
 		goto fail;
 	}
-	if (!owner_ok(attr, to_set, &pl.owner) ||
-	    ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != 0700)) {
+	if (!owner_ok(attr, to_set, &pl.owner) || !mode_ok(attr, to_set)) {
 		rc = EPERM;
 		goto fail;
 	}
