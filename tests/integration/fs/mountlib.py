@@ -18,7 +18,7 @@ class Stack:
         self.inst = instance
         self.imap_port = free_port()
         self.smtp_port = free_port() if smtp else None
-        settings = dict(imapd_listen=f"127.0.0.1:{self.imap_port}")
+        settings = dict(imapd_listen=f"127.0.0.1:{self.imap_port}", imapd_tls_listen=f"127.0.0.1:{free_port()}")
         if smtp:
             settings.update(smtpd_listen=f"127.0.0.1:{self.smtp_port}",
                             lmtp_listen=f"unix:{instance.data}/run/lmtp", mynetworks="127.0.0.1/32",
