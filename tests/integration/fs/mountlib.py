@@ -21,8 +21,7 @@ class Stack:
         settings = dict(imapd_listen=f"127.0.0.1:{self.imap_port}", imapd_tls_listen=f"127.0.0.1:{free_port()}")
         if smtp:
             settings.update(smtpd_listen=f"127.0.0.1:{self.smtp_port}",
-                            lmtp_listen=f"unix:{instance.data}/run/lmtp", mynetworks="127.0.0.1/32",
-                            smtpd_client_restrictions="", postscreen_greet_wait="0")
+                            lmtp_listen=f"unix:{instance.data}/run/lmtp", mynetworks="127.0.0.1/32")
         instance.write_conf(**settings)
         instance.data.mkdir(parents=True, exist_ok=True)
         for i, u in enumerate(users):
