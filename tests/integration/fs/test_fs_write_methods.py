@@ -203,3 +203,40 @@ def test_killed_writer_leaves_nothing_in_tmp_or_new(instance):
         m.logout()
         s.restart_mount()
         assert files(bob / "new") == [kept] and files(bob / "cur") == [] and files(bob / "tmp") == []
+
+
+def test_without_fanotify_open_is_answered_and_release_stores(instance, mkstore_bin):
+    """Without fanotify (mailkeep-fs run as an ordinary user; forced here with
+    MAILKEEP_FS_NO_FANOTIFY, since /dev/fuse is root's alone on this machine)
+    the mount answers open() for real, so the kernel sends RELEASE and the
+    last close stores a file written straight into new/, also after reads."""
+    from mkhelpers import BIN
+    instance.data.mkdir(parents=True, exist_ok=True)
+    instance.mk("user", "add", "bob", "--no-password", "--uid", 2001, "--gid", 2001)
+    mnt = instance.root / "mail"
+    fs = instance.spawn(BIN / "mailkeep-fs", "-c", instance.conf, "-f",
+                        env=dict(os.environ, MAILKEEP_FS_NO_FANOTIFY="1"))
+    try:
+        wait_for(lambda: os.path.ismount(mnt), 10, "the mount")
+
+        def stored():
+            cp = subprocess.run([str(mkstore_bin), str(instance.data / "store"), "list", "bob", "INBOX"],
+                                capture_output=True, text=True, check=True)
+            return len(cp.stdout.splitlines())
+
+        bob = mnt / "bob"
+        src = instance.root / "m.eml"
+        src.write_bytes(message("seed"))
+        w_tmp_rename(src, bob, "1700000000.S.host")
+        (seed,) = files(bob / "new")
+        for n, method in enumerate((w_cp, w_direct_new, w_cat_redirect, w_python_fsync)):
+            assert (bob / "new" / seed).read_bytes() == message("seed")  # a read first
+            src.write_bytes(message(f"direct{n}"))
+            method(src, bob, f"170000000{n + 1}.D.host")
+            wait_for(lambda: stored() == n + 2, 10, "the copy in the store")
+            (name,) = [x for x in files(bob / "new") if x.startswith(f"170000000{n + 1}.D.host")]
+            assert (bob / "new" / name).read_bytes() == message(f"direct{n}")
+        assert "open() is answered for real" in open(fs.logfile).read()
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+        instance.stop(fs)
