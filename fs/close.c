@@ -62,7 +62,64 @@ static struct {
 	int running;
 	struct exit_rec exits[EXITS_MAX];
 	size_t next_exit;
-} C = {.fan = -1, .cn = -1, .pipe = {-1, -1}};
+	/* closed files for the store thread: who closed them is judged at once,
+	 * storing them (slow: a durable commit) happens there, in batches */
+	pthread_t store_thread;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	uint64_t *qserial;
+	int *qkilled;
+	size_t qlen, qcap;
+	int store_stop; /* set once the close thread is gone */
+} C = {.fan = -1,
+       .cn = -1,
+       .pipe = {-1, -1},
+       .qlock = PTHREAD_MUTEX_INITIALIZER,
+       .qcond = PTHREAD_COND_INITIALIZER};
+
+#define BATCH_MAX 256
+
+static void queue_closed(uint64_t serial, int killed)
+{
+	pthread_mutex_lock(&C.qlock);
+	if (C.qlen == C.qcap) {
+		C.qcap = C.qcap ? 2 * C.qcap : 256;
+		if (!(C.qserial = realloc(C.qserial, C.qcap * sizeof(*C.qserial))) ||
+		    !(C.qkilled = realloc(C.qkilled, C.qcap * sizeof(*C.qkilled))))
+			log_fatal("out of memory");
+	}
+	C.qserial[C.qlen] = serial;
+	C.qkilled[C.qlen++] = killed;
+	pthread_cond_signal(&C.qcond);
+	pthread_mutex_unlock(&C.qlock);
+}
+
+static void *store_main(void *arg)
+{
+	uint64_t serial[BATCH_MAX];
+	int killed[BATCH_MAX];
+	(void)arg;
+
+	for (;;) {
+		size_t n;
+		pthread_mutex_lock(&C.qlock);
+		while (C.qlen == 0 && !C.store_stop)
+			pthread_cond_wait(&C.qcond, &C.qlock);
+		if (C.qlen == 0) {
+			pthread_mutex_unlock(&C.qlock);
+			break;
+		}
+		n = C.qlen < BATCH_MAX ? C.qlen : BATCH_MAX;
+		memcpy(serial, C.qserial, n * sizeof(*serial));
+		memcpy(killed, C.qkilled, n * sizeof(*killed));
+		memmove(C.qserial, C.qserial + n, (C.qlen - n) * sizeof(*C.qserial));
+		memmove(C.qkilled, C.qkilled + n, (C.qlen - n) * sizeof(*C.qkilled));
+		C.qlen -= n;
+		pthread_mutex_unlock(&C.qlock);
+		fs_pending_closed(C.fs, serial, killed, n);
+	}
+	return NULL;
+}
 
 /* Subscribes to the kernel's process events. 0 or -1. */
 static int cn_open(void)
@@ -181,7 +238,7 @@ static void handle(struct fanotify_event_metadata *m)
 	if (fstat(m->fd, &st) == 0) {
 		struct fsi f = fsi_decode((uint64_t)st.st_ino);
 		if (f.kind == FSI_PENDING)
-			fs_pending_closed(C.fs, f.serial, died_of_signal(m->pid));
+			queue_closed(f.serial, died_of_signal(m->pid));
 	}
 	close(m->fd);
 }
@@ -202,7 +259,7 @@ static void *close_main(void *arg)
 		C.fs->real_open = 1;
 		return NULL;
 	}
-	while (C.running) {
+	for (int last = 0; !last;) {
 		struct pollfd pfd[3] = {{.fd = C.fan, .events = POLLIN},
 					{.fd = C.pipe[0], .events = POLLIN},
 					{.fd = C.cn, .events = POLLIN}};
@@ -210,6 +267,7 @@ static void *close_main(void *arg)
 
 		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
 			break;
+		last = !C.running; /* one more round: what is queued still counts */
 		if (pfd[2].revents & POLLIN)
 			cn_drain();
 		while ((n = read(C.fan, buf, sizeof(buf))) > 0) {
@@ -240,9 +298,16 @@ int fs_close_start(struct fs *fs, const char *mountpoint)
 	if (!(C.mountpoint = strdup(mountpoint)) || pipe2(C.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		log_fatal("out of memory or descriptors");
 	C.running = 1;
+	if (pthread_create(&C.store_thread, NULL, store_main, NULL) != 0)
+		log_fatal("cannot start a thread");
 	if (pthread_create(&C.thread, NULL, close_main, NULL) != 0) {
-		C.running = 0;
 		log_warn("fs: cannot start the close thread");
+		pthread_mutex_lock(&C.qlock);
+		C.running = 0;
+		C.store_stop = 1;
+		pthread_cond_signal(&C.qcond);
+		pthread_mutex_unlock(&C.qlock);
+		pthread_join(C.store_thread, NULL);
 		return -1;
 	}
 	return 0;
@@ -256,7 +321,18 @@ void fs_close_stop(void)
 		if (write(C.pipe[1], &c, 1) < 0)
 			log_warn("fs: cannot wake the close thread: %m");
 		pthread_join(C.thread, NULL);
+		/* what was closed before the unmount is stored before we go */
+		pthread_mutex_lock(&C.qlock);
+		C.store_stop = 1;
+		pthread_cond_signal(&C.qcond);
+		pthread_mutex_unlock(&C.qlock);
+		pthread_join(C.store_thread, NULL);
 	}
+	free(C.qserial);
+	free(C.qkilled);
+	C.qserial = NULL;
+	C.qkilled = NULL;
+	C.qlen = C.qcap = 0;
 	if (C.fan >= 0)
 		close(C.fan);
 	if (C.cn >= 0)

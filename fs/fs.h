@@ -220,10 +220,11 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
-/* A pending file was closed for the last time (close.c); killed: its writer
- * died of a signal with it open. Stores a file written straight into new/ or
- * cur/, drops one a killed writer left. */
-void fs_pending_closed(struct fs *fs, uint64_t serial, int killed);
+/* Pending files were closed for the last time (close.c, or RELEASE);
+ * killed[i]: the writer died of a signal with it open. Stores the files
+ * written straight into new/ or cur/ (together, in one durable commit, when
+ * several come at once), drops those a killed writer left. */
+void fs_pending_closed(struct fs *fs, const uint64_t *serials, const int *killed, size_t n);
 
 /* --- plain.c: files that are not mail --------------------------------------- */
 

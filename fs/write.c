@@ -328,7 +328,9 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	if ((rc = place_of(fs, ino, &pl)) != 0)
 		goto fail;
 	if (f.kind == FSI_PENDING) {
-		if (!owner_ok(attr, to_set, &pl.owner) || !mode_ok(attr, to_set)) {
+		/* the mode of a file being written is taken as its creation mode
+		 * is: stored as 0600 (plain rsync and cp -p set the source's) */
+		if (!owner_ok(attr, to_set, &pl.owner)) {
 			rc = EPERM;
 			goto fail;
 		}
@@ -543,8 +545,10 @@ static int commit_pending(struct fs *fs, uint64_t serial, const struct place *ds
 	c.internaldate = mtime.tv_sec > 0 ? mtime.tv_sec : 1;
 	c.mbid = dst->mbid;
 	c.flags = wanted_flags(&mn, dst->sub);
-	if (!(c.base = mdname_new_base(&mn)))
+	if (!(c.base = mdname_new_base(&mn))) {
+		free(data);
 		return ENAMETOOLONG;
+	}
 	c.replace = replace;
 	rc = store_write(fs->store, w_commit, &c);
 	free(data);
@@ -835,47 +839,144 @@ static int store_written(struct fs *fs, uint64_t serial, int keep, int *stored_r
 	return 0;
 }
 
-void fs_pending_closed(struct fs *fs, uint64_t serial, int killed)
-{
-	char name[MDNAME_MAX + 1], pname[MDNAME_MAX + 1];
-	enum fsi_sub sub;
-	uint32_t mbid;
-	size_t len;
-	int state, stored;
+/* Files closed in new/ or cur/, stored together: one durable commit for a
+ * burst of them (cp -r of many files), as smtpin's group commit does. */
+#define BATCH_BYTES (16u << 20)
 
-	if (fs_pending_info(fs, serial, &mbid, &sub, name, &state, &len) != 0)
-		return;
-	if (state & FS_PENDING_STORED) {
-		fs_pending_remove(fs, serial); /* stored by fsync, now closed */
-		return;
+struct closed_file {
+	uint64_t serial;
+	uint32_t mbid;
+	enum fsi_sub sub;
+	char name[MDNAME_MAX + 1];
+	struct mdname mn;
+	char *data;
+	struct w_commit c;
+	int done;
+};
+
+struct w_batch {
+	struct closed_file *f;
+	size_t n;
+};
+
+static int w_batch(struct store_txn *txn, void *vctx)
+{
+	struct w_batch *b = vctx;
+	int rc;
+	for (size_t i = 0; i < b->n; i++)
+		if ((rc = w_commit(txn, &b->f[i].c)) < 0)
+			return rc;
+	return 0;
+}
+
+/* Stores the files of b (each one alone if together fails) and lets them go. */
+static void store_batch(struct fs *fs, struct w_batch *b)
+{
+	char pname[MDNAME_MAX + 1];
+	int rc = b->n ? store_write(fs->store, w_batch, b) : 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct closed_file *f = &b->f[i];
+		if (rc < 0) {
+			struct w_batch one = {f, 1};
+			int rc1 = store_write(fs->store, w_batch, &one);
+			if (rc1 < 0)
+				log_warn(
+				    "fs: cannot store %s written into %s/ (mailbox %u): %s",
+				    log_printable(pname, sizeof(pname), f->name, strlen(f->name)),
+				    fsi_sub_name(f->sub), f->mbid, strerror(fs_errno(rc1)));
+			else
+				f->done = 1;
+		} else {
+			f->done = 1;
+		}
+		if (f->done) {
+			fs_known_add(fs, &f->c.msg);
+			fs_mb_touch(fs, f->mbid);
+			log_info("fs: new message mbid=%u uid=%u size=%llu", f->c.msg.mbid,
+				 f->c.msg.uid, (unsigned long long)f->c.msg.size);
+		}
+		/* stored, or logged: never left listed as if it were mail */
+		fs_pending_remove(fs, f->serial);
+		fs_inval_later(fs, fsi_sub(f->mbid, f->sub), f->name);
+		free(f->data);
+		f->data = NULL;
 	}
-	if (killed) {
-		if (state & FS_PENDING_LINKED)
-			return; /* in the store already; tmp/ keeps its name until unlinked */
-		/* a writer that died half-way: nothing of it is stored or listed */
-		log_info("fs: %s/%s (mailbox %u, %zu bytes) dropped: its writer was killed",
-			 fsi_sub_name(sub), log_printable(pname, sizeof(pname), name, strlen(name)),
-			 mbid, len);
-		fs_pending_remove(fs, serial);
-		fs_inval_later(fs, fsi_sub(mbid, sub), name);
-		return;
+	b->n = 0;
+}
+
+void fs_pending_closed(struct fs *fs, const uint64_t *serials, const int *killed, size_t n)
+{
+	struct closed_file *files = calloc(n ? n : 1, sizeof(*files));
+	struct w_batch b = {files, 0};
+	size_t bytes = 0;
+
+	if (!files)
+		log_fatal("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		char name[MDNAME_MAX + 1], pname[MDNAME_MAX + 1];
+		struct closed_file *f = &files[b.n];
+		struct timespec mtime;
+		enum fsi_sub sub;
+		uint32_t mbid;
+		size_t len;
+		int state;
+
+		if (fs_pending_info(fs, serials[i], &mbid, &sub, name, &state, &len) != 0)
+			continue;
+		if (state & FS_PENDING_STORED) {
+			fs_pending_remove(fs, serials[i]); /* stored by fsync, now closed */
+			continue;
+		}
+		if (killed[i]) {
+			if (state & FS_PENDING_LINKED)
+				continue; /* in the store already; tmp/ keeps it until unlinked */
+			/* a writer that died half-way: nothing of it is stored or listed */
+			log_info("fs: %s/%s (mailbox %u, %zu bytes) dropped: its writer was killed",
+				 fsi_sub_name(sub),
+				 log_printable(pname, sizeof(pname), name, strlen(name)), mbid,
+				 len);
+			fs_pending_remove(fs, serials[i]);
+			fs_inval_later(fs, fsi_sub(mbid, sub), name);
+			continue;
+		}
+		if (sub == FSI_TMP || state || !message_name(name, &f->mn))
+			continue; /* waits for its rename */
+		if (len == 0) {
+			/* an empty file is no message: it goes, so that nothing is
+			 * listed the store does not hold */
+			log_info("fs: empty %s/%s (mailbox %u) not stored", fsi_sub_name(sub),
+				 log_printable(pname, sizeof(pname), name, strlen(name)), mbid);
+			fs_pending_remove(fs, serials[i]);
+			fs_inval_later(fs, fsi_sub(mbid, sub), name);
+			continue;
+		}
+		if (bytes + len > BATCH_BYTES && b.n > 0) {
+			store_batch(fs, &b);
+			bytes = 0;
+			f = &files[0];
+			if (!message_name(name, &f->mn))
+				continue;
+		}
+		memset(&f->c, 0, sizeof(f->c));
+		f->serial = serials[i];
+		f->mbid = mbid;
+		f->sub = sub;
+		f->done = 0;
+		mk_strlcpy(f->name, name, sizeof(f->name));
+		if (fs_pending_copy(fs, serials[i], &f->data, &f->c.len, &mtime) != 0)
+			continue;
+		f->c.data = f->data;
+		f->c.internaldate = mtime.tv_sec > 0 ? mtime.tv_sec : 1;
+		f->c.mbid = mbid;
+		f->c.flags = wanted_flags(&f->mn, sub);
+		f->c.base = mdname_new_base(&f->mn);
+		f->c.replace = -1; /* a base taken meanwhile: a new one, nothing lost */
+		bytes += f->c.len;
+		b.n++;
 	}
-	if (sub == FSI_TMP || name[0] == '.' || state)
-		return;
-	if (len == 0) {
-		/* an empty file is no message: it goes, so that nothing is listed
-		 * the store does not hold */
-		log_info("fs: empty %s/%s (mailbox %u) not stored", fsi_sub_name(sub),
-			 log_printable(pname, sizeof(pname), name, strlen(name)), mbid);
-		fs_pending_remove(fs, serial);
-		fs_inval_later(fs, fsi_sub(mbid, sub), name);
-		return;
-	}
-	if (store_written(fs, serial, 0, &stored) != 0) {
-		/* logged; not left listed as if it were mail */
-		fs_pending_remove(fs, serial);
-		fs_inval_later(fs, fsi_sub(mbid, sub), name);
-	}
+	store_batch(fs, &b);
+	free(files);
 }
 
 /* The kernel sends RELEASE only while open() is answered for real
@@ -887,8 +988,10 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fsi f = fsi_decode(ino);
 	(void)fi;
 
-	if (f.kind == FSI_PENDING && !fs->close_events)
-		fs_pending_closed(fs, f.serial, 0);
+	if (f.kind == FSI_PENDING && !fs->close_events) {
+		int killed = 0;
+		fs_pending_closed(fs, &f.serial, &killed, 1);
+	}
 	fuse_reply_err(req, 0);
 }
 

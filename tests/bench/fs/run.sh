@@ -73,5 +73,6 @@ if [ "$WN" -gt 0 ]; then
 	mkdir -p "$WORK/disk/wsrc" "$WORK/disk/native"
 	find "$WORK/disk/maildir" -path '*/cur/*' -type f -size -100k | head -n "$WN" |
 		while read -r f; do b=${f##*/}; cp -p "$f" "$WORK/disk/wsrc/${b%%:2,*}"; done
+	chmod -R u=rwX,go= "$WORK/disk/wsrc" # a Maildir's modes (rsync -a keeps them)
 	python3 "$HERE/write.py" "$WORK/disk/wsrc" "$WORK/disk/native" "$WORK/mail/bob" "$RUNS"
 fi
