@@ -240,3 +240,44 @@ def test_without_fanotify_open_is_answered_and_release_stores(instance, mkstore_
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
         instance.stop(fs)
+
+
+def test_attributes_of_a_stored_message(instance):
+    """chmod/chown/utimes as rsync -a and cp -p make them: what cannot change
+    the message is accepted, what would let others in fails with EPERM, and
+    the mtime is the internal date (touch -d sets it, IMAP shows it)."""
+    import errno
+    import pytest
+    with stack(instance) as s:
+        bob = s.mnt / "bob"
+        src = instance.root / "a.eml"
+        src.write_bytes(message("dates"))
+        w_tmp_rename(src, bob, "1700000000.T.host")
+        (name,) = files(bob / "new")
+        p = bob / "new" / name
+        os.chmod(p, 0o600)
+        os.chmod(p, 0o400)  # narrower: accepted, nothing changes
+        assert os.stat(p).st_mode & 0o777 == 0o600
+        for mode in (0o640, 0o644, 0o4600):
+            with pytest.raises(OSError) as e:
+                os.chmod(p, mode)
+            assert e.value.errno == errno.EPERM
+        os.chown(p, 2001, 2001)
+        with pytest.raises(OSError) as e:
+            os.chown(p, 0, 0)
+        assert e.value.errno == errno.EPERM
+        assert run("touch", "-d", "2020-01-02 03:04:05 UTC", p).returncode == 0
+        assert os.stat(p).st_mtime == 1577934245
+        m = s.imap()
+        m.select("INBOX", readonly=True)
+        typ, data = m.fetch("1", "(INTERNALDATE)")
+        assert b'INTERNALDATE "02-Jan-2020 03:04:05 +0000"' in data[0], data
+        m.logout()
+        s.restart_mount()
+        assert os.stat(bob / "new" / name).st_mtime == 1577934245
+        # directories: the same rules
+        os.chmod(bob / "cur", 0o700)
+        with pytest.raises(OSError) as e:
+            os.chmod(bob / "cur", 0o755)
+        assert e.value.errno == errno.EPERM
+        os.utime(bob / "cur", (1600000000, 1600000000))  # accepted; the mount keeps its own
