@@ -72,6 +72,7 @@ struct fs_pending {
 	struct timespec mtime;
 	int linked; /* link()ed into the store at least once */
 	int stored; /* stored by fsync, still open: found by inode only */
+	int busy;   /* being stored (fs_pending_claim) */
 };
 
 struct fs {
@@ -183,6 +184,13 @@ int fs_pending_copy(struct fs *fs, uint64_t serial, char **data_r, size_t *len_r
 int fs_pending_info(struct fs *fs, uint64_t serial, uint32_t *mbid_r, enum fsi_sub *sub_r,
 		    char *name_r, int *state_r, size_t *len_r);
 void fs_pending_set_linked(struct fs *fs, uint64_t serial);
+/* Claims a file for storing it: 0, EBUSY (another thread stores it) or
+ * ENOENT. A claimed file is removed, stored, or unclaimed. */
+int fs_pending_claim(struct fs *fs, uint64_t serial);
+void fs_pending_unclaim(struct fs *fs, uint64_t serial);
+/* Waits (bounded) while the file named so is being stored by another thread,
+ * so that a rename or unlink then finds the stored message. */
+void fs_pending_wait(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name);
 /* Marks a file stored while still open: no longer found by name or listed,
  * writes fail with EPERM; removed when closed. */
 void fs_pending_set_stored(struct fs *fs, uint64_t serial);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs/fs.h"
 #include "lib/log.h"
@@ -349,12 +350,51 @@ void fs_pending_set_linked(struct fs *fs, uint64_t serial)
 	pthread_mutex_unlock(&fs->lock);
 }
 
-void fs_pending_set_stored(struct fs *fs, uint64_t serial)
+int fs_pending_claim(struct fs *fs, uint64_t serial)
+{
+	struct fs_pending *p;
+	int rc = ENOENT;
+	pthread_mutex_lock(&fs->lock);
+	if ((p = find_serial(fs, serial))) {
+		rc = p->busy ? EBUSY : 0;
+		p->busy = 1;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+void fs_pending_unclaim(struct fs *fs, uint64_t serial)
 {
 	struct fs_pending *p;
 	pthread_mutex_lock(&fs->lock);
 	if ((p = find_serial(fs, serial)))
+		p->busy = 0;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fs_pending_wait(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name)
+{
+	for (int i = 0; i < 30000; i++) {
+		struct fs_pending *p;
+		int busy;
+		pthread_mutex_lock(&fs->lock);
+		busy = (p = find_name(fs, mbid, sub, name)) && p->busy;
+		pthread_mutex_unlock(&fs->lock);
+		if (!busy)
+			return;
+		usleep(1000);
+	}
+	log_warn("fs: a file stays busy for 30 s");
+}
+
+void fs_pending_set_stored(struct fs *fs, uint64_t serial)
+{
+	struct fs_pending *p;
+	pthread_mutex_lock(&fs->lock);
+	if ((p = find_serial(fs, serial))) {
 		p->stored = 1;
+		p->busy = 0;
+	}
 	pthread_mutex_unlock(&fs->lock);
 }
 

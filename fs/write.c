@@ -459,6 +459,7 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = pl.kind == FSI_ROOT ? EPERM : ENOTDIR;
 		goto fail;
 	}
+	fs_pending_wait(fs, pl.mbid, pl.sub, name);
 	if (fs_pending_unlink(fs, pl.mbid, pl.sub, name) == 0) {
 		fuse_reply_err(req, 0);
 		return;
@@ -664,7 +665,11 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		goto fail;
 	}
 
-	/* a file being written */
+	/* a file being written (if the close thread stores it right now, the
+	 * rename is one of the stored message) */
+	int tries = 0;
+retry_pending:
+	fs_pending_wait(fs, src.mbid, src.sub, name);
 	if (fs_pending_lookup(fs, src.mbid, src.sub, name, &ino) == 0) {
 		struct fsi f = fsi_decode(ino);
 		if (dst.sub == FSI_TMP || newname[0] == '.') {
@@ -675,9 +680,16 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 			rc = EINVAL;
 			goto fail;
 		}
-		if ((rc = commit_pending(fs, f.serial, &dst, newname, !(flags & RENAME_NOREPLACE),
-					 &msg)) != 0)
+		if ((rc = fs_pending_claim(fs, f.serial)) != 0) {
+			if (rc == EBUSY && tries++ < 100)
+				goto retry_pending; /* the close thread took it first */
 			goto fail;
+		}
+		if ((rc = commit_pending(fs, f.serial, &dst, newname, !(flags & RENAME_NOREPLACE),
+					 &msg)) != 0) {
+			fs_pending_unclaim(fs, f.serial);
+			goto fail;
+		}
 		fs_pending_remove(fs, f.serial);
 		/* the kernel's entry for newname points at the pending inode */
 		fs_inval_later(fs, newparent, newname);
@@ -748,9 +760,16 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 		goto fail;
 	}
 	if (f.kind == FSI_PENDING) {
-		if ((rc = commit_pending(fs, f.serial, &dst, newname, 0, &msg)) != 0)
+		if ((rc = fs_pending_claim(fs, f.serial)) != 0) {
+			rc = rc == EBUSY ? EAGAIN : rc;
 			goto fail;
-		fs_pending_set_linked(fs, f.serial);
+		}
+		rc = commit_pending(fs, f.serial, &dst, newname, 0, &msg);
+		if (rc == 0)
+			fs_pending_set_linked(fs, f.serial);
+		fs_pending_unclaim(fs, f.serial);
+		if (rc != 0)
+			goto fail;
 	} else {
 		struct store_txn *txn = NULL;
 		struct w_move c;
@@ -818,12 +837,15 @@ static int store_written(struct fs *fs, uint64_t serial, int keep, int *stored_r
 		return 0;
 	if (len == 0)
 		return 0; /* nothing written yet (a shell's redirect before the command writes) */
+	if (fs_pending_claim(fs, serial) != 0)
+		return 0; /* being stored by another thread */
 	memset(&dst, 0, sizeof(dst));
 	dst.kind = FSI_SUB;
 	dst.mbid = mbid;
 	dst.sub = sub;
 	rc = commit_pending(fs, serial, &dst, name, -1, &msg);
 	if (rc != 0) {
+		fs_pending_unclaim(fs, serial);
 		log_warn("fs: cannot store %s written into %s/ (mailbox %u): %s",
 			 log_printable(pname, sizeof(pname), name, strlen(name)), fsi_sub_name(sub),
 			 mbid, strerror(rc));
@@ -928,9 +950,13 @@ void fs_pending_closed(struct fs *fs, const uint64_t *serials, const int *killed
 			fs_pending_remove(fs, serials[i]); /* stored by fsync, now closed */
 			continue;
 		}
+		if (fs_pending_claim(fs, serials[i]) != 0)
+			continue; /* a rename or link stores it right now */
 		if (killed[i]) {
-			if (state & FS_PENDING_LINKED)
+			if (state & FS_PENDING_LINKED) {
+				fs_pending_unclaim(fs, serials[i]);
 				continue; /* in the store already; tmp/ keeps it until unlinked */
+			}
 			/* a writer that died half-way: nothing of it is stored or listed */
 			log_info("fs: %s/%s (mailbox %u, %zu bytes) dropped: its writer was killed",
 				 fsi_sub_name(sub),
@@ -940,8 +966,10 @@ void fs_pending_closed(struct fs *fs, const uint64_t *serials, const int *killed
 			fs_inval_later(fs, fsi_sub(mbid, sub), name);
 			continue;
 		}
-		if (sub == FSI_TMP || state || !message_name(name, &f->mn))
+		if (sub == FSI_TMP || state || !message_name(name, &f->mn)) {
+			fs_pending_unclaim(fs, serials[i]);
 			continue; /* waits for its rename */
+		}
 		if (len == 0) {
 			/* an empty file is no message: it goes, so that nothing is
 			 * listed the store does not hold */
@@ -964,8 +992,10 @@ void fs_pending_closed(struct fs *fs, const uint64_t *serials, const int *killed
 		f->sub = sub;
 		f->done = 0;
 		mk_strlcpy(f->name, name, sizeof(f->name));
-		if (fs_pending_copy(fs, serials[i], &f->data, &f->c.len, &mtime) != 0)
+		if (fs_pending_copy(fs, serials[i], &f->data, &f->c.len, &mtime) != 0) {
+			fs_pending_unclaim(fs, serials[i]);
 			continue;
+		}
 		f->c.data = f->data;
 		f->c.internaldate = mtime.tv_sec > 0 ? mtime.tv_sec : 1;
 		f->c.mbid = mbid;
