@@ -5,7 +5,9 @@
  * fuse_reply_*, and ends the transaction after the reply (the reply copies
  * the bytes, which point into the LMDB map). open/opendir answer ENOSYS: the
  * kernel then stops sending OPEN/RELEASE and keeps file content in its page
- * cache across opens (content of a stored message never changes). Entries and
+ * cache across opens (content of a stored message never changes); closes of
+ * written files come from fanotify instead (close.c). Lookups and listings
+ * of user, folder and plain directories also show the plain files (plain.c). Entries and
  * attributes are cached for fs_entry_timeout / fs_attr_timeout; watch.c
  * invalidates them when the store changes.
  */
@@ -389,7 +391,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->keep_cache = f.kind == FSI_MSG;
-	fi->noflush = 1;
 	fi->direct_io = f.kind == FSI_PENDING;
 	fi->noflush = 1;
 	fuse_reply_open(req, fi);
