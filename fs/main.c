@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -144,14 +145,48 @@ static struct fuse_session *new_session(struct fs *fs, const struct fs_params *p
 	return se;
 }
 
-/* After the fork (no LMDB environment crosses one): the store, the spam
- * filter's hook, the LDAP directory (file owners), the change watcher. */
-static int open_after_fork(struct fs *fs, const struct common_params *common, struct config *cfg)
+/* Files that are not mail: <data_directory>/files/<user>/ (plain.c); each
+ * one the kernel knows holds a descriptor. */
+static void plain_files_start(const struct common_params *common)
+{
+	char files[4096];
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	snprintf(files, sizeof(files), "%s/files", common->data_directory);
+	if (fs_plain_init(files) < 0)
+		log_warn("no plain files on the mount (.notmuch, .mbsyncstate, ...)");
+}
+
+/* Written files are stored at their last close: learnt from fanotify
+ * (close.c), else from RELEASE, for which open() is answered for real;
+ * MAILKEEP_FS_NO_FANOTIFY=1 takes the second way as root too (tests). */
+static void close_events_start(struct fs *fs, const char *mountpoint)
+{
+	if (getenv("MAILKEEP_FS_NO_FANOTIFY")) {
+		log_info("fs: MAILKEEP_FS_NO_FANOTIFY: open() is answered for real");
+		fs->real_open = 1;
+	} else if (fs_close_start(fs, mountpoint) == 0) {
+		fs->close_events = 1;
+	} else {
+		fs->real_open = 1;
+	}
+}
+
+/* After the fork (no LMDB environment crosses one): the store, plain files,
+ * the spam filter's hook, the LDAP directory (file owners), close events,
+ * the change watcher. */
+static int open_after_fork(struct fs *fs, const struct common_params *common, struct config *cfg,
+			   const char *mountpoint)
 {
 	char err[512];
 
 	if (open_store(common, &fs->store) < 0)
 		return -1;
+	plain_files_start(common);
 	/* renames into and out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(fs->store, cfg) < 0)
 		return -1;
@@ -161,6 +196,7 @@ static int open_after_fork(struct fs *fs, const struct common_params *common, st
 		log_warn("user_directory: %s; LDAP users get fs_default_uid", err);
 		fs->dir = NULL;
 	}
+	close_events_start(fs, mountpoint);
 	if (fs_watch_start(fs) < 0)
 		log_warn("changes made elsewhere will show only after the cache timeouts");
 	return 0;
@@ -213,11 +249,13 @@ int main(int argc, char **argv)
 		log_warn("cannot mount on %s", mountpoint);
 		goto out_signals;
 	}
-	if (fuse_daemonize(d.foreground) != 0 || open_after_fork(&fs, &common, d.cfg) < 0)
+	if (fuse_daemonize(d.foreground) != 0 ||
+	    open_after_fork(&fs, &common, d.cfg, mountpoint) < 0)
 		goto out_unmount;
 	log_info("mounted on %s (store %s)", mountpoint, store_dir(fs.store));
 	rc = serve(se, &p);
 	log_info("unmounting %s", mountpoint);
+	fs_close_stop();
 	fs_watch_stop(&fs);
 out_unmount:
 	fuse_session_unmount(se);
@@ -232,6 +270,7 @@ out:
 		store_close(&fs.store);
 	fuse_opt_free_args(&args);
 	fs_pending_free(&fs);
+	fs_plain_free();
 	fs_state_free(&fs);
 	fs_params_unbind(&p);
 	common_params_unbind(&common);
