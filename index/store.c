@@ -30,7 +30,6 @@
 #define _GNU_SOURCE /* fallocate */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,25 +52,34 @@
 #define STORE_GATHER_MAX_NS 1000000L /* 1 ms */
 
 static const char *const db_names[DB_COUNT] = {
-	[DB_META] = "meta",
-	[DB_BLOBINFO] = "blobinfo",
-	[DB_BLOBDATA] = "blobdata",
-	[DB_USERS] = "users",
-	[DB_USERIDS] = "userids",
-	[DB_ALIASES] = "aliases",
-	[DB_MAILBOXES] = "mailboxes",
-	[DB_MBIDS] = "mbids",
-	[DB_MSGS] = "msgs",
-	[DB_MSGBASES] = "msgbases",
-	[DB_MSGMETA] = "msgmeta",
-	[DB_EXPUNGED] = "expunged",
-	[DB_CACHE] = "cache",
-	[DB_GREYLIST] = "greylist",
-	[DB_PSCACHE] = "pscache",
-	[DB_SPAM_TOKENS] = "spamtokens",
-	[DB_SPAM_STATS] = "spamstats",
-	[DB_SPAM_SIGS] = "spamsigs",
+    [DB_META] = "meta",
+    [DB_BLOBINFO] = "blobinfo",
+    [DB_BLOBDATA] = "blobdata",
+    [DB_USERS] = "users",
+    [DB_USERIDS] = "userids",
+    [DB_ALIASES] = "aliases",
+    [DB_MAILBOXES] = "mailboxes",
+    [DB_MBIDS] = "mbids",
+    [DB_MSGS] = "msgs",
+    [DB_MSGBASES] = "msgbases",
+    [DB_MSGMETA] = "msgmeta",
+    [DB_EXPUNGED] = "expunged",
+    [DB_CACHE] = "cache",
+    [DB_GREYLIST] = "greylist",
+    [DB_PSCACHE] = "pscache",
+    [DB_SPAM_TOKENS] = "spamtokens",
+    [DB_SPAM_STATS] = "spamstats",
+    [DB_SPAM_SIGS] = "spamsigs",
+    [DB_BLOBCHUNKS] = "blobchunks",
+    [DB_DICTS] = "dicts",
 };
+
+/* Tables a store made by an older mailkeep may lack: a read-only open goes on
+ * without them (they are empty for it); a writable one creates them. */
+static int db_optional(int i)
+{
+	return i == DB_BLOBCHUNKS || i == DB_DICTS;
+}
 
 struct store_wjob {
 	store_write_fn *fn;
@@ -79,42 +87,60 @@ struct store_wjob {
 	int result;
 	int done;
 	int retry_full; /* failed for want of map room: run again after growing the map */
-	int relaxed;    /* store_write_relaxed: a system crash may undo it */
+	int relaxed;	/* store_write_relaxed: a system crash may undo it */
 	struct store_wjob *next;
 };
 
 const char *store_strerror(int err)
 {
 	switch (err) {
-	case STORE_OK: return "success";
-	case STORE_ENOTFOUND: return "not found";
-	case STORE_EEXIST: return "already exists";
-	case STORE_EFULL: return "the store is full (map size limit or disk full)";
-	case STORE_EIO: return "input/output error in the store";
-	case STORE_EINVAL: return "invalid argument";
-	case STORE_ECORRUPT: return "a store record is corrupt";
-	case STORE_EMODIFIED: return "modified since the given modseq";
-	case STORE_ENOTEMPTY: return "the mailbox has children";
-	case STORE_ETOOBIG: return "the message is too big for the store";
-	default: return "unknown store error";
+	case STORE_OK:
+		return "success";
+	case STORE_ENOTFOUND:
+		return "not found";
+	case STORE_EEXIST:
+		return "already exists";
+	case STORE_EFULL:
+		return "the store is full (map size limit or disk full)";
+	case STORE_EIO:
+		return "input/output error in the store";
+	case STORE_EINVAL:
+		return "invalid argument";
+	case STORE_ECORRUPT:
+		return "a store record is corrupt";
+	case STORE_EMODIFIED:
+		return "modified since the given modseq";
+	case STORE_ENOTEMPTY:
+		return "the mailbox has children";
+	case STORE_ETOOBIG:
+		return "the message is too big for the store";
+	default:
+		return "unknown store error";
 	}
 }
 
 int store_mdb_error(int rc)
 {
 	switch (rc) {
-	case 0: return STORE_OK;
-	case MDB_NOTFOUND: return STORE_ENOTFOUND;
-	case MDB_KEYEXIST: return STORE_EEXIST;
+	case 0:
+		return STORE_OK;
+	case MDB_NOTFOUND:
+		return STORE_ENOTFOUND;
+	case MDB_KEYEXIST:
+		return STORE_EEXIST;
 	case MDB_MAP_FULL:
 	case ENOSPC:
-	case EDQUOT: return STORE_EFULL;
+	case EDQUOT:
+		return STORE_EFULL;
 	case MDB_CORRUPTED:
 	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID: return STORE_ECORRUPT;
+	case MDB_INVALID:
+		return STORE_ECORRUPT;
 	case MDB_BAD_VALSIZE:
-	case EINVAL: return STORE_EINVAL;
-	default: return STORE_EIO;
+	case EINVAL:
+		return STORE_EINVAL;
+	default:
+		return STORE_EIO;
 	}
 }
 
@@ -192,11 +218,17 @@ static int open_dbis(struct store *s, char *err, size_t errsize)
 	int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
 
 	if (rc != 0) {
-		snprintf(err, errsize, "cannot begin a transaction in %s: %s", s->dir, mdb_strerror(rc));
+		snprintf(err, errsize, "cannot begin a transaction in %s: %s", s->dir,
+			 mdb_strerror(rc));
 		return store_mdb_error(rc);
 	}
 	for (int i = 0; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND && s->read_only && db_optional(i)) {
+			s->missing[i] = 1;
+			s->dbi[i] = s->dbi[DB_META]; /* never read: see store_txn_has */
+			continue;
+		}
 		if (rc != 0) {
 			const char *why = mdb_strerror(rc);
 			if (rc == MDB_NOTFOUND && i == 0)
@@ -302,6 +334,10 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	pthread_cond_init(&s->gathercond, &ca);
 	pthread_condattr_destroy(&ca);
 	s->queue_tail = &s->queue;
+	s->compress_level = opt->compress_level == 0  ? 3
+			    : opt->compress_level < 0 ? 0
+						      : opt->compress_level;
+	store_blob_codec_init(s);
 
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto mdb_fail;
@@ -352,6 +388,7 @@ fail:
 	pthread_cond_destroy(&s->wcond);
 	pthread_cond_destroy(&s->synccond);
 	pthread_cond_destroy(&s->gathercond);
+	store_blob_codec_free(s);
 	free(s);
 	return rc;
 }
@@ -381,6 +418,7 @@ void store_close(struct store **store)
 	pthread_cond_destroy(&s->wcond);
 	pthread_cond_destroy(&s->synccond);
 	pthread_cond_destroy(&s->gathercond);
+	store_blob_codec_free(s);
 	free(s);
 }
 
@@ -448,6 +486,7 @@ void store_read_end(struct store_txn **txn)
 	if (t == NULL)
 		return;
 	*txn = NULL;
+	store_txn_release(t);
 	mdb_txn_abort(t->txn);
 	if (t->locked)
 		pthread_rwlock_unlock(&t->store->maplock);
@@ -531,6 +570,7 @@ static int run_batch(struct store *s, struct store_wjob *batch)
 		st.txn = child;
 		st.touched = 0;
 		int r = j->fn(&st, j->ctx);
+		store_txn_release(&st);
 		if (r == 0) {
 			rc = mdb_txn_commit(child);
 			if (rc == 0) {
@@ -668,7 +708,8 @@ static void gather(struct store *s)
 	if (wait > STORE_GATHER_MAX_NS)
 		wait = STORE_GATHER_MAX_NS;
 	long until_ns = mono_ns() + wait;
-	struct timespec until = {.tv_sec = until_ns / 1000000000L, .tv_nsec = until_ns % 1000000000L};
+	struct timespec until = {.tv_sec = until_ns / 1000000000L,
+				 .tv_nsec = until_ns % 1000000000L};
 	s->gathering = 1;
 	while (s->queued < s->last_relaxed_n &&
 	       pthread_cond_timedwait(&s->gathercond, &s->wlock, &until) != ETIMEDOUT)
@@ -722,9 +763,11 @@ static int write_job(struct store *store, store_write_fn *fn, void *ctx, int rel
 			store->commit_gen++;
 			store->unsynced = store->batch_relaxed;
 			if (store->unsynced && !store->syncer_started) {
-				if (pthread_create(&store->syncer, NULL, relaxed_syncer, store) == 0)
+				if (pthread_create(&store->syncer, NULL, relaxed_syncer, store) ==
+				    0)
 					store->syncer_started = 1;
-				else if (mdb_env_sync(store->env, 1) == 0) /* no thread: flush it now */
+				else if (mdb_env_sync(store->env, 1) ==
+					 0) /* no thread: flush it now */
 					store->unsynced = 0;
 			}
 			if (store->unsynced)
@@ -809,97 +852,7 @@ void store_watch_drain(int fd)
 		;
 }
 
-/* --- blobs ---------------------------------------------------------------------------------- */
-
-#define BLOBINFO_LEN 21 /* refs u32, encoding u8, size u64, stored u64 */
-
-void store_hash(const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN])
-{
-	unsigned int outlen = STORE_HASH_LEN;
-
-	if (EVP_Digest(data, len, hash_r, &outlen, EVP_sha256(), NULL) != 1)
-		log_fatal("SHA-256 failed (OpenSSL out of memory)");
-}
-
-static void blobinfo_encode(uint8_t *p, const struct store_blob_info *bi)
-{
-	store_put_be32(p, bi->refs);
-	p[4] = bi->encoding;
-	store_put_be64(p + 5, bi->size);
-	store_put_be64(p + 13, bi->stored);
-}
-
-int store_blob_info(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], struct store_blob_info *info_r)
-{
-	MDB_val k = {STORE_HASH_LEN, (void *)hash}, v;
-	int rc = mdb_get(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, &v);
-
-	if (rc != 0)
-		return store_mdb_error(rc);
-	if (v.mv_size < BLOBINFO_LEN)
-		return STORE_ECORRUPT;
-	const uint8_t *p = v.mv_data;
-	memcpy(info_r->hash, hash, STORE_HASH_LEN);
-	info_r->refs = store_get_be32(p);
-	info_r->encoding = p[4];
-	info_r->size = store_get_be64(p + 5);
-	info_r->stored = store_get_be64(p + 13);
-	return 0;
-}
-
-int store_blob_put(struct store_txn *txn, const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN])
-{
-	struct store_blob_info bi;
-	uint8_t rec[BLOBINFO_LEN];
-	MDB_val k, v;
-	int rc;
-
-	if (!txn->writable)
-		return STORE_EINVAL;
-	if (len > BLOB_MAX)
-		return STORE_ETOOBIG;
-	store_hash(data, len, hash_r);
-	rc = store_blob_info(txn, hash_r, &bi);
-	if (rc != STORE_ENOTFOUND)
-		return rc;
-	k.mv_size = STORE_HASH_LEN;
-	k.mv_data = hash_r;
-	v.mv_size = len;
-	v.mv_data = NULL;
-	rc = mdb_put(txn->txn, txn->store->dbi[DB_BLOBDATA], &k, &v, MDB_RESERVE);
-	if (rc != 0)
-		return store_mdb_error(rc);
-	if (len > 0)
-		memcpy(v.mv_data, data, len);
-	bi = (struct store_blob_info){.refs = 0, .encoding = STORE_ENC_RAW, .size = len, .stored = len};
-	blobinfo_encode(rec, &bi);
-	v.mv_size = sizeof(rec);
-	v.mv_data = rec;
-	rc = mdb_put(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, &v, 0);
-	if (rc == 0)
-		txn->touched = 1;
-	return store_mdb_error(rc);
-}
-
-int store_blob_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const void **data_r, size_t *len_r)
-{
-	struct store_blob_info bi;
-	MDB_val k = {STORE_HASH_LEN, (void *)hash}, v;
-	int rc = store_blob_info(txn, hash, &bi);
-
-	if (rc != 0)
-		return rc;
-	if (bi.encoding != STORE_ENC_RAW)
-		return STORE_ECORRUPT;
-	rc = mdb_get(txn->txn, txn->store->dbi[DB_BLOBDATA], &k, &v);
-	if (rc != 0)
-		return rc == MDB_NOTFOUND ? STORE_ECORRUPT : store_mdb_error(rc);
-	if (v.mv_size != bi.size)
-		return STORE_ECORRUPT;
-	*data_r = v.mv_data;
-	*len_r = v.mv_size;
-	return 0;
-}
+/* --- prefixes ----------------------------------------------------------------------------- */
 
 int store_delete_prefix(struct store_txn *txn, enum store_db db, const void *prefix, size_t len)
 {
@@ -923,35 +876,10 @@ int store_delete_prefix(struct store_txn *txn, enum store_db db, const void *pre
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_mdb_error(rc);
 }
 
-/* Adds delta references; frees the bytes and cached derivations at zero. */
-int store_blob_ref(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], int delta)
-{
-	struct store_blob_info bi;
-	uint8_t rec[BLOBINFO_LEN];
-	MDB_val k = {STORE_HASH_LEN, (void *)hash}, v = {sizeof(rec), rec};
-	int rc = store_blob_info(txn, hash, &bi);
-
-	if (rc != 0)
-		return rc == STORE_ENOTFOUND ? STORE_ECORRUPT : rc;
-	if (delta < 0 && bi.refs < (uint32_t)-delta)
-		return STORE_ECORRUPT;
-	bi.refs += delta;
-	txn->touched = 1;
-	if (bi.refs == 0 && delta < 0) {
-		rc = mdb_del(txn->txn, txn->store->dbi[DB_BLOBDATA], &k, NULL);
-		if (rc == 0)
-			rc = mdb_del(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, NULL);
-		if (rc != 0)
-			return store_mdb_error(rc);
-		return store_delete_prefix(txn, DB_CACHE, hash, STORE_HASH_LEN);
-	}
-	blobinfo_encode(rec, &bi);
-	return store_mdb_error(mdb_put(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, &v, 0));
-}
-
 /* --- cache ---------------------------------------------------------------------------------- */
 
-static int cache_key(uint8_t *key, const uint8_t hash[STORE_HASH_LEN], const char *kind, size_t *len_r)
+static int cache_key(uint8_t *key, const uint8_t hash[STORE_HASH_LEN], const char *kind,
+		     size_t *len_r)
 {
 	size_t kl = strlen(kind);
 
@@ -963,8 +891,8 @@ static int cache_key(uint8_t *key, const uint8_t hash[STORE_HASH_LEN], const cha
 	return 0;
 }
 
-int store_cache_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind, const void **data_r,
-		    size_t *len_r)
+int store_cache_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind,
+		    const void **data_r, size_t *len_r)
 {
 	uint8_t key[STORE_HASH_LEN + 64];
 	MDB_val k, v;
@@ -981,8 +909,8 @@ int store_cache_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], c
 	return 0;
 }
 
-int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind, const void *data,
-		    size_t len)
+int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind,
+		    const void *data, size_t len)
 {
 	uint8_t key[STORE_HASH_LEN + 64];
 	MDB_val k, v = {len, (void *)data};
@@ -1022,7 +950,36 @@ static int stats_walk(struct store_txn *txn, enum store_db db, uint64_t *total,
 static uint64_t blob_size(const MDB_val *k, const MDB_val *v)
 {
 	(void)k;
-	return v->mv_size >= BLOBINFO_LEN ? store_get_be64((uint8_t *)v->mv_data + 5) : 0;
+	return v->mv_size >= 21 ? store_get_be64((uint8_t *)v->mv_data + 5) : 0;
+}
+
+static uint64_t blob_encoded(const MDB_val *k, const MDB_val *v)
+{
+	(void)k;
+	return v->mv_size >= 21 ? store_get_be64((uint8_t *)v->mv_data + 13) : 0;
+}
+
+static uint64_t blob_compressed(const MDB_val *k, const MDB_val *v)
+{
+	(void)k;
+	return v->mv_size >= 21 && ((uint8_t *)v->mv_data)[4] != STORE_ENC_RAW;
+}
+
+/* Pages on LMDB's free list (table 0): each value is a count and that many page numbers. */
+static int free_pages(struct store_txn *txn, uint64_t *pages_r)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn->txn, 0, &cur);
+
+	*pages_r = 0;
+	if (rc != 0)
+		return store_mdb_error(rc);
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+		if (v.mv_size >= sizeof(size_t))
+			*pages_r += *(size_t *)v.mv_data;
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
 }
 
 static uint64_t msg_size(const MDB_val *k, const MDB_val *v)
@@ -1052,6 +1009,16 @@ int store_stats(struct store *store, struct store_stats *st)
 	if (rc == 0)
 		rc = stats_walk(txn, DB_BLOBINFO, &st->bytes_stored, blob_size);
 	if (rc == 0)
+		rc = stats_walk(txn, DB_BLOBINFO, &st->bytes_encoded, blob_encoded);
+	if (rc == 0)
+		rc = stats_walk(txn, DB_BLOBINFO, &st->blobs_compressed, blob_compressed);
+	if (rc == 0 && !store->missing[DB_DICTS] &&
+	    (rc = store_mdb_error(mdb_stat(txn->txn, store->dbi[DB_DICTS], &ms))) == 0)
+		st->dicts = ms.ms_entries;
+	uint64_t freep = 0;
+	if (rc == 0)
+		rc = free_pages(txn, &freep);
+	if (rc == 0)
 		rc = stats_walk(txn, DB_MSGS, &st->bytes_referenced, msg_size);
 	if (rc == 0)
 		rc = store_mdb_error(mdb_env_info(store->env, &info));
@@ -1060,6 +1027,7 @@ int store_stats(struct store *store, struct store_stats *st)
 	if (rc == 0) {
 		st->map_size = info.me_mapsize;
 		st->file_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+		st->free_bytes = freep * ms.ms_psize;
 	}
 	store_read_end(&txn);
 	if (rc != 0)
@@ -1079,7 +1047,8 @@ int store_backup(struct store *store, const char *dst, char *err, size_t errsize
 	}
 	snprintf(path, sizeof(path), "%s/data.mdb", dst);
 	if (stat(path, &st) == 0) {
-		snprintf(err, errsize, "%s already holds a store; back up into a new directory", dst);
+		snprintf(err, errsize, "%s already holds a store; back up into a new directory",
+			 dst);
 		return STORE_EEXIST;
 	}
 	/* A read transaction inside: consistent while writers go on. */

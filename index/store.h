@@ -41,7 +41,7 @@ enum store_error {
 	STORE_ENOTFOUND = -1, /* no such user, mailbox, message, blob */
 	STORE_EEXIST = -2,    /* already exists */
 	STORE_EFULL = -3,     /* the map reached store_map_max, or the disk is full: retry later */
-	STORE_EIO = -4,       /* an I/O error from LMDB or the system */
+	STORE_EIO = -4,	      /* an I/O error from LMDB or the system */
 	STORE_EINVAL = -5,    /* a bad argument (name too long, bad characters, ...) */
 	STORE_ECORRUPT = -6,  /* a record that cannot be decoded */
 	STORE_EMODIFIED = -7, /* UNCHANGEDSINCE failed: the message changed since */
@@ -86,8 +86,9 @@ struct store_txn;
 struct store_options {
 	uint64_t map_size; /* initial map size in bytes; 0 = 1 GiB */
 	uint64_t map_max;  /* the map never grows past this; 0 = 1 TiB */
-	int read_only;     /* no right to write (store_write: STORE_EINVAL); the store must exist */
+	int read_only;	   /* no right to write (store_write: STORE_EINVAL); the store must exist */
 	int max_readers;   /* 0 = 512 */
+	int compress_level; /* zstd level of new blobs: 0 = 3, -1 = store them raw */
 };
 
 /* Opens (creating if needed) the store in dir. Clears stale readers. On error
@@ -133,16 +134,22 @@ struct store *store_txn_store(struct store_txn *txn);
 /* --- blobs -------------------------------------------------------------- */
 
 enum store_encoding {
-	STORE_ENC_RAW = 0, /* bytes as received */
-	/* reserved: 1 = zlib, 2 = packed; old readers refuse them with STORE_ECORRUPT */
+	STORE_ENC_RAW = 0,  /* bytes as received, one value of blobdata */
+	STORE_ENC_ZSTD = 1, /* one zstd frame, one value of blobdata (big messages) */
+	STORE_ENC_PACKED =
+	    2, /* one zstd frame cut into chunks of the blobchunks table, which
+		* LMDB packs densely into shared pages (doc/store.md, "Compression") */
+	       /* an unknown tag is refused with STORE_ECORRUPT, never read as bytes */
 };
 
 struct store_blob_info {
 	uint8_t hash[STORE_HASH_LEN];
-	uint32_t refs;      /* number of messages (in any mailbox) pointing here */
-	uint8_t encoding;   /* enum store_encoding */
-	uint64_t size;      /* length of the message bytes */
-	uint64_t stored;    /* bytes the encoded value takes */
+	uint32_t refs;	  /* number of messages (in any mailbox) pointing here */
+	uint8_t encoding; /* enum store_encoding */
+	uint64_t size;	  /* length of the message bytes */
+	uint64_t stored;  /* bytes the encoded value takes */
+	uint32_t dict;	  /* ZSTD, PACKED: the dictionary (0 = none) */
+	uint64_t chunk;	  /* PACKED: the first chunk's key */
 };
 
 /* SHA-256 of data. */
@@ -150,9 +157,17 @@ void store_hash(const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN]);
 /* Stores bytes (if not already there) and returns their hash. The blob has 0
  * references until a message points at it; a blob left with 0 references at
  * commit is reported by fsck, so always add a message in the same write. */
-int store_blob_put(struct store_txn *txn, const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN]);
-/* The bytes of a blob: *data_r points into the map (or a buffer owned by the
- * transaction), valid until the transaction ends. */
+int store_blob_put(struct store_txn *txn, const void *data, size_t len,
+		   uint8_t hash_r[STORE_HASH_LEN]);
+/* The bytes of a blob, exactly as stored by store_blob_put. A raw blob is a
+ * pointer into the map, valid until the transaction ends. A compressed one is
+ * decoded into a buffer the transaction holds: it stays valid until the
+ * transaction ends or until STORE_TXN_KEPT more compressed blobs have been
+ * read in the same transaction, whichever is first (so a scan over a whole
+ * mailbox in one transaction holds a bounded amount of memory). Big decoded
+ * blobs are also kept in a small cache of the store (the mount reads a 50 MB
+ * message in 128 KB pieces). STORE_ECORRUPT if the bytes cannot be decoded. */
+#define STORE_TXN_KEPT 16
 int store_blob_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const void **data_r,
 		   size_t *len_r);
 int store_blob_info(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN],
@@ -171,8 +186,8 @@ int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], c
 struct store_user {
 	uint32_t id;
 	char name[STORE_NAME_MAX + 1];
-	uint32_t uid, gid;        /* owner on the mount; 0 = the mount's default */
-	char password[256];       /* a password_hash() string, or "" (no login) */
+	uint32_t uid, gid;  /* owner on the mount; 0 = the mount's default */
+	char password[256]; /* a password_hash() string, or "" (no login) */
 	int64_t created;
 };
 
@@ -211,19 +226,20 @@ struct store_mailbox {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
-	uint32_t special_use;  /* enum store_special bits */
-	uint32_t messages;     /* number of messages */
-	uint32_t unseen;       /* messages without \Seen */
-	uint32_t recent;       /* messages with \Recent */
-	uint64_t bytes;        /* sum of message sizes */
+	uint32_t special_use; /* enum store_special bits */
+	uint32_t messages;    /* number of messages */
+	uint32_t unseen;      /* messages without \Seen */
+	uint32_t recent;      /* messages with \Recent */
+	uint64_t bytes;	      /* sum of message sizes */
 	int subscribed;
 };
 
 /* Creates a mailbox. Names: UTF-8, no '/', no empty hierarchy levels, no
  * leading or trailing separator, not starting with '.'; "INBOX" is case-insensitive. */
-int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name, uint32_t special_use,
-			 struct store_mailbox *mb_r);
-int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name, struct store_mailbox *mb_r);
+int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name,
+			 uint32_t special_use, struct store_mailbox *mb_r);
+int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name,
+		      struct store_mailbox *mb_r);
 int store_mailbox_get_by_id(struct store_txn *txn, uint32_t mbid, struct store_mailbox *mb_r);
 /* The user's mailbox with this special-use bit (e.g. STORE_SU_JUNK). */
 int store_mailbox_find_special(struct store_txn *txn, uint32_t user_id, uint32_t special_use,
@@ -236,7 +252,8 @@ int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *ol
 /* Deletes a mailbox and its messages. INBOX cannot be deleted (STORE_EINVAL);
  * a mailbox with children gives STORE_ENOTEMPTY. */
 int store_mailbox_delete(struct store_txn *txn, uint32_t user_id, const char *name);
-int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name, int subscribed);
+int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name,
+			    int subscribed);
 /* Calls cb for each of the user's mailboxes, in name order. */
 int store_mailbox_foreach(struct store_txn *txn, uint32_t user_id,
 			  int (*cb)(const struct store_mailbox *mb, void *ctx), void *ctx);
@@ -247,30 +264,32 @@ struct store_msg {
 	uint32_t mbid;
 	uint32_t uid;
 	uint8_t hash[STORE_HASH_LEN];
-	uint32_t flags;                    /* enum store_flag bits */
+	uint32_t flags;			   /* enum store_flag bits */
 	char keywords[STORE_KEYWORDS_MAX]; /* space-separated, "" if none */
-	int64_t internaldate;              /* seconds since the epoch */
-	uint64_t size;                     /* bytes of the message */
-	uint64_t modseq;                   /* last change */
-	char base[STORE_BASE_MAX];         /* stable Maildir base name, unique in the mailbox */
+	int64_t internaldate;		   /* seconds since the epoch */
+	uint64_t size;			   /* bytes of the message */
+	uint64_t modseq;		   /* last change */
+	char base[STORE_BASE_MAX];	   /* stable Maildir base name, unique in the mailbox */
 };
 
 /* What a new message needs. The blob must exist (store_blob_put). */
 struct store_msg_new {
 	uint8_t hash[STORE_HASH_LEN];
 	uint32_t flags;
-	const char *keywords;  /* NULL or "" for none */
-	int64_t internaldate;  /* 0 = now */
-	const char *base;      /* NULL = made up: "<internaldate>.M<n>.mailkeep" */
-	const char *meta;      /* NULL or per-recipient text ("key=value\n" lines) */
+	const char *keywords; /* NULL or "" for none */
+	int64_t internaldate; /* 0 = now */
+	const char *base;     /* NULL = made up: "<internaldate>.M<n>.mailkeep" */
+	const char *meta;     /* NULL or per-recipient text ("key=value\n" lines) */
 };
 
 /* Adds a message: a new UID (UIDNEXT), a new modseq, one more reference on the
  * blob. The result (with uid and modseq) goes to msg_r if not NULL. */
-int store_msg_add(struct store_txn *txn, uint32_t mbid, const struct store_msg_new *m, struct store_msg *msg_r);
+int store_msg_add(struct store_txn *txn, uint32_t mbid, const struct store_msg_new *m,
+		  struct store_msg *msg_r);
 int store_msg_get(struct store_txn *txn, uint32_t mbid, uint32_t uid, struct store_msg *msg_r);
 /* Finds a message by its Maildir base name. */
-int store_msg_get_by_base(struct store_txn *txn, uint32_t mbid, const char *base, struct store_msg *msg_r);
+int store_msg_get_by_base(struct store_txn *txn, uint32_t mbid, const char *base,
+			  struct store_msg *msg_r);
 /* Per-recipient metadata; meta_r must hold STORE_META_MAX bytes. "" if none. */
 int store_msg_meta(struct store_txn *txn, uint32_t mbid, uint32_t uid, char *meta_r);
 /* Replaces the per-recipient metadata (does not change modseq). */
@@ -282,12 +301,13 @@ enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
  * message's modseq is higher. A real change gets a new modseq; no change keeps
  * it. The result goes to msg_r if not NULL. */
 int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum store_flag_op op,
-			uint32_t flags, const char *keywords, uint64_t unchangedsince, struct store_msg *msg_r);
+			uint32_t flags, const char *keywords, uint64_t unchangedsince,
+			struct store_msg *msg_r);
 /* Sets the internal date (seconds since the epoch, > 0): what `touch -d` on the
  * mount asks for, as a Maildir's file mtime is its internal date. A change
  * gets a new modseq. The result goes to msg_r if not NULL. */
-int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid, int64_t internaldate,
-			       struct store_msg *msg_r);
+int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid,
+			       int64_t internaldate, struct store_msg *msg_r);
 /* Removes the message, remembers (mailbox, new modseq) -> uid, drops one
  * reference on the blob and frees the bytes with the last one. */
 int store_msg_expunge(struct store_txn *txn, uint32_t mbid, uint32_t uid);
@@ -302,7 +322,8 @@ int store_msg_move(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t 
 
 /* Iterates over a mailbox's messages in UID order, from the first UID >= from_uid. */
 struct store_cursor;
-int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid, struct store_cursor **cur_r);
+int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid,
+			  struct store_cursor **cur_r);
 /* 0 with the next message, STORE_ENOTFOUND at the end. */
 int store_msg_cursor_next(struct store_cursor *cur, struct store_msg *msg_r);
 /* As store_msg_cursor_next, but only messages whose modseq is above since: the
@@ -322,15 +343,16 @@ int store_expunged_since(struct store_txn *txn, uint32_t mbid, uint64_t since,
 /* --- delivery ----------------------------------------------------------------- */
 
 struct store_rcpt {
-	const char *user;     /* store user name (created if absent) */
-	const char *mailbox;  /* NULL = INBOX */
+	const char *user;    /* store user name (created if absent) */
+	const char *mailbox; /* NULL = INBOX */
 	uint32_t flags;
-	const char *meta;     /* per-recipient metadata, NULL for none */
+	const char *meta; /* per-recipient metadata, NULL for none */
 	/* set by the classify hook (spam filter) when mailbox is NULL */
-	uint32_t special_use;     /* deliver into the user's mailbox with this special-use (STORE_SU_JUNK) */
-	char hook_meta[1024];     /* appended to meta ("spam.result=Spam\n...") */
+	uint32_t
+	    special_use; /* deliver into the user's mailbox with this special-use (STORE_SU_JUNK) */
+	char hook_meta[1024]; /* appended to meta ("spam.result=Spam\n...") */
 	/* results */
-	int result;           /* 0 or STORE_E* */
+	int result; /* 0 or STORE_E* */
 	uint32_t mbid, uid;
 };
 
@@ -358,12 +380,13 @@ struct store_hooks {
 	/* Called by store_deliver before the write, outside any transaction, once
 	 * per recipient whose mailbox is NULL: may set rcpt->special_use and
 	 * rcpt->hook_meta. A non-zero return is logged and ignored (mail goes to INBOX). */
-	int (*classify)(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len, void *ctx);
+	int (*classify)(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len,
+			void *ctx);
 	/* Called inside the write transaction when a message is moved or copied
 	 * between a Junk and a non-Junk mailbox of the same user (to_junk says
 	 * which way): the spam filter retrains. A negative return fails the move. */
-	int (*junk_moved)(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg, int to_junk,
-			  void *ctx);
+	int (*junk_moved)(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg,
+			  int to_junk, void *ctx);
 	void *ctx;
 };
 /* Installs hooks (copied). NULL removes them. Call before any thread writes. */
@@ -383,10 +406,14 @@ void store_watch_drain(int fd);
 
 struct store_stats {
 	uint64_t users, mailboxes, messages, aliases;
-	uint64_t blobs;            /* distinct stored messages */
-	uint64_t bytes_stored;     /* bytes of the distinct messages */
+	uint64_t blobs;		   /* distinct stored messages */
+	uint64_t bytes_stored;	   /* bytes of the distinct messages */
 	uint64_t bytes_referenced; /* sum of sizes over all messages (what Maildir would hold) */
-	uint64_t file_bytes;       /* size of the LMDB file */
+	uint64_t bytes_encoded;	   /* what the distinct messages take encoded (compressed) */
+	uint64_t blobs_compressed; /* of blobs: how many are stored compressed */
+	uint64_t dicts;		   /* compression dictionaries */
+	uint64_t free_bytes;	   /* pages of the file free for reuse (LMDB never shrinks it) */
+	uint64_t file_bytes;	   /* size of the LMDB file */
 	uint64_t map_size;
 };
 /* Counts from one read snapshot. 0, or the STORE_E* of the first table that
@@ -399,6 +426,40 @@ int store_stats(struct store *store, struct store_stats *stats_r);
  * called now and then with done/total blobs. */
 int store_fsck(struct store *store, void (*report)(const char *problem, void *ctx),
 	       void (*progress)(uint64_t done, uint64_t total, void *ctx), void *ctx);
+
+/* --- compression ------------------------------------------------------------------ */
+
+/* Trains a zstd dictionary from up to sample_bytes of the store's own mail (0 =
+ * 8 MB; each message counts at most 16 KB), stores it under a new id (ids are
+ * never reused; every dictionary is kept, so every blob stays readable) and
+ * makes it the one new blobs are compressed with. STORE_ENOTFOUND when there
+ * is too little mail to train from (under 64 messages); err says why. */
+int store_dict_train(struct store *store, size_t sample_bytes, uint32_t *id_r, char *err,
+		     size_t errsize);
+/* The dictionary new blobs use (0 = none yet). */
+int store_dict_current(struct store_txn *txn, uint32_t *id_r);
+
+struct store_compact_opts {
+	int level;	/* zstd level, 1..19; 0 = 9 */
+	int recompress; /* also blobs already compressed with another dictionary or level */
+	int retrain;	/* train a new dictionary first (one is trained anyway if there is none) */
+	size_t batch;	/* blobs per write transaction; 0 = 256 */
+};
+struct store_compact_progress {
+	uint64_t done, total;		    /* blobs looked at, blobs in the store */
+	uint64_t converted;		    /* blobs re-encoded by this run */
+	uint64_t bytes_before, bytes_after; /* encoded bytes of the converted blobs */
+	int resumed;			    /* this run went on from where an earlier one stopped */
+};
+/* Converts the store in place: every blob is stored compressed where that
+ * takes less room (dictionary, packed chunks), in short write transactions
+ * of opts->batch blobs, so daemons go on delivering and reading meanwhile.
+ * Where it got to is kept in the store with each transaction: after a crash
+ * or a kill, the next run goes on from there. progress (may be NULL) is
+ * called after each transaction. 0, or a STORE_E* with err filled. */
+int store_compact(struct store *store, const struct store_compact_opts *opts,
+		  void (*progress)(const struct store_compact_progress *p, void *ctx), void *ctx,
+		  char *err, size_t errsize);
 
 /* A consistent, compacted copy of the live store into the directory dst
  * (created if missing, must not hold a store). Writers go on meanwhile. */

@@ -3,7 +3,9 @@
  *
  * Key layouts (all integers big-endian so LMDB's byte order is numeric order):
  *   DB_BLOBINFO  hash[32]                      -> blobinfo record (refs, encoding, size)
- *   DB_BLOBDATA  hash[32]                      -> encoded bytes
+ *   DB_BLOBDATA  hash[32]                      -> encoded bytes (encodings RAW, ZSTD)
+ *   DB_BLOBCHUNKS seq u64                      -> a piece (<= 2016 bytes) of a PACKED blob's frame
+ *   DB_DICTS     id u32                        -> a zstd dictionary (never changed, never deleted)
  *   DB_USERS     name                          -> user record
  *   DB_USERIDS   id u32                        -> name
  *   DB_ALIASES   address                       -> target
@@ -43,11 +45,13 @@ enum store_db {
 	DB_MSGMETA,
 	DB_EXPUNGED,
 	DB_CACHE,
-	DB_GREYLIST,     /* the greylist room (index/greylist.h): triplets */
-	DB_PSCACHE,      /* the greylist room: postscreen's passes */
-	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
-	DB_SPAM_STATS,   /* per-user totals */
-	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_GREYLIST,	/* the greylist room (index/greylist.h): triplets */
+	DB_PSCACHE,	/* the greylist room: postscreen's passes */
+	DB_SPAM_TOKENS, /* the spam room (index/spam*.h): per-user token counts */
+	DB_SPAM_STATS,	/* per-user totals */
+	DB_SPAM_SIGS,	/* per-message token signatures */
+	DB_BLOBCHUNKS,	/* packed (compressed) blobs, in chunks: see store_blob.c */
+	DB_DICTS,	/* compression dictionaries */
 	DB_COUNT
 };
 
@@ -62,7 +66,10 @@ int store_mdb_error(int rc);
 
 static inline void store_put_be32(uint8_t *p, uint32_t v)
 {
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
 }
 static inline uint32_t store_get_be32(const uint8_t *p)
 {
@@ -70,7 +77,8 @@ static inline uint32_t store_get_be32(const uint8_t *p)
 }
 static inline void store_put_be64(uint8_t *p, uint64_t v)
 {
-	store_put_be32(p, v >> 32); store_put_be32(p + 4, (uint32_t)v);
+	store_put_be32(p, v >> 32);
+	store_put_be32(p + 4, (uint32_t)v);
 }
 static inline uint64_t store_get_be64(const uint8_t *p)
 {

@@ -23,5 +23,5 @@ make -C "$top" -s "$build/index/libindex.a" "$build/lib/libmk.a" BUILD="$build"
 work=$(mktemp -d /tmp/mk-spambench-XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -I"$top" -pthread -o "$work/spambench" "$here/spambench.c" \
-	"$build/index/libindex.a" "$build/lib/libmk.a" $(pkg-config --libs lmdb libcrypto) -lm
+	"$build/index/libindex.a" "$build/lib/libmk.a" $(pkg-config --libs lmdb libzstd libcrypto) -lm
 timeout 1800 /usr/bin/python3 "$here/bench.py" "$corpus" "$work" "$work/spambench" "$here"

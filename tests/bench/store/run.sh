@@ -9,7 +9,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
 BUILD=${MAILKEEP_BUILD:-$REPO/build}
-PKGS="lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt"
+PKGS="lmdb libzstd libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt"
 mkdir -p "$BUILD/bench"
 # shellcheck disable=SC2046
 cc -std=gnu11 -O2 -Wall -Wextra -I"$REPO" $(pkg-config --cflags $PKGS) -o "$BUILD/bench/mkbench" \

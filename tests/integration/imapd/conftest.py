@@ -17,7 +17,7 @@ from mkhelpers import BIN, BUILD, CORPUS, REPO, free_port, wait_port  # noqa: E4
 from imapdutil import Imapd  # noqa: E402  (tests/integration/ldap uses conftest.Imapd too)
 
 HERE = Path(__file__).resolve().parent
-PKGS = "lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads ldap lber libetpan zlib libcrypt"
+PKGS = "lmdb libzstd libcrypto libssl libevent libevent_openssl libevent_pthreads ldap lber libetpan zlib libcrypt"
 
 
 def build_helper(name, tmpdir):

@@ -23,7 +23,7 @@ def probe_bin(tmp_path_factory):
     LDAP_PROBE_SANITIZE=thread: with the LDAP backend's sources, under TSan."""
     out = tmp_path_factory.mktemp("probe") / "ldap-probe"
     sanitize = os.environ.get("LDAP_PROBE_SANITIZE", "")
-    pkgs = "lmdb libcrypto libssl ldap lber libcrypt zlib".split()
+    pkgs = "lmdb libzstd libcrypto libssl ldap lber libcrypt zlib".split()
     pc = subprocess.run(["pkg-config", "--cflags", "--libs", *pkgs], capture_output=True, text=True, check=True)
     if sanitize == "thread":
         # every file on the path of a call, instrumented (TSan misses races in uninstrumented code)

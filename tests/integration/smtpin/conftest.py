@@ -26,7 +26,7 @@ BIN, BUILD, REPO, free_port, wait_port = _shared.BIN, _shared.BUILD, _shared.REP
 @pytest.fixture(scope="session")
 def storetool(tmp_path_factory):
     out = tmp_path_factory.mktemp("storetool") / "storetool"
-    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libcrypto", "libssl", "libcrypt"],
+    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libzstd", "libcrypto", "libssl", "libcrypt"],
                           capture_output=True, text=True).stdout.split()
     san = ["-fsanitize=address,undefined"] if "asan" in str(BUILD) else []
     subprocess.run(["cc", "-std=gnu11", *san, "-I", str(REPO), "-o", str(out), str(HERE / "storetool.c"),
