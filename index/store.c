@@ -364,6 +364,9 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	MDB_envinfo info;
 	mdb_env_info(s->env, &info);
 	s->map_size = info.me_mapsize;
+	MDB_stat est;
+	mdb_env_stat(s->env, &est);
+	s->page_room = est.ms_psize - 16;
 	rc = open_dbis(s, err, errsize);
 	if (rc != 0)
 		goto fail;

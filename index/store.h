@@ -139,7 +139,7 @@ enum store_encoding {
 	STORE_ENC_PACKED =
 	    2, /* one zstd frame cut into chunks of the blobchunks table, which
 		* LMDB packs densely into shared pages (doc/store.md, "Compression") */
-	       /* an unknown tag is refused with STORE_ECORRUPT, never read as bytes */
+	/* an unknown tag is refused with STORE_ECORRUPT, never read as bytes */
 };
 
 struct store_blob_info {
@@ -150,6 +150,7 @@ struct store_blob_info {
 	uint64_t stored;  /* bytes the encoded value takes */
 	uint32_t dict;	  /* ZSTD, PACKED: the dictionary (0 = none) */
 	uint64_t chunk;	  /* PACKED: the first chunk's key */
+	uint32_t chunks;  /* PACKED: how many chunks (consecutive keys) */
 };
 
 /* SHA-256 of data. */
@@ -436,6 +437,10 @@ int store_fsck(struct store *store, void (*report)(const char *problem, void *ct
  * is too little mail to train from (under 64 messages); err says why. */
 int store_dict_train(struct store *store, size_t sample_bytes, uint32_t *id_r, char *err,
 		     size_t errsize);
+/* The same, from n messages the caller has (an import's first batch, before
+ * the store holds any mail). */
+int store_dict_train_from(struct store *store, const void *const *msgs, const size_t *lens,
+			  size_t n, uint32_t *id_r, char *err, size_t errsize);
 /* The dictionary new blobs use (0 = none yet). */
 int store_dict_current(struct store_txn *txn, uint32_t *id_r);
 

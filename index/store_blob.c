@@ -7,8 +7,8 @@
  *           before compression, random binary, anything zstd cannot shrink);
  *   ZSTD    one zstd frame, one value of blobdata: messages whose frame is
  *           over PACK_MAX (LMDB's page rounding wastes < 1 page per MB there);
- *   PACKED  one zstd frame cut into chunks of CHUNK_MAX bytes, stored under
- *           consecutive keys of blobchunks, appended at its end.
+ *   PACKED  one zstd frame cut into chunks of at most CHUNK_MAX bytes, stored
+ *           under consecutive keys of blobchunks, appended at its end.
  *
  * Why chunks and not packs of several messages in one value: a value over
  * about 2 KB goes to pages of its own, rounded up to 4 KB, which undoes most
@@ -24,6 +24,15 @@
  * merged with its neighbour (LMDB's rebalancing), so there is no pack
  * reference count to keep and no repacking to do. fsck checks that every
  * chunk belongs to exactly one blob and every blob has all of its chunks.
+ *
+ * Filling pages: a chunk of n bytes takes 18 + n bytes (rounded up to even) of
+ * a page's 4,080; with MDB_APPEND, a chunk that does not fit goes alone onto a
+ * new page and leaves the last one as it was. So the writer keeps how full
+ * the last page is (meta "chunk_tail") and cuts a frame's first chunk to the
+ * room that is left, the next ones to whole pages' halves, so messages of
+ * any size fill pages end to end. Should the count be wrong (deletes near the
+ * end let LMDB merge pages), a chunk goes to a new page a little early: room
+ * is lost, never bytes.
  *
  * Dictionaries (table dicts, id u32 -> zstd dictionary) are trained from the
  * store's mail (store_dict_train), never changed and never deleted: a blob
@@ -53,11 +62,11 @@
 
 #define BLOB_MAX ((uint64_t)2 << 30)
 #define BLOBINFO_LEN 21	    /* refs u32, encoding u8, size u64, stored u64 */
-#define BLOBINFO_EXT_LEN 33 /* + dict u32, chunk u64 (ZSTD, PACKED) */
-/* LMDB 0.9's node limit on 4 KB pages is 2,038 bytes for key, value and an
- * 8-byte node header; two chunks of 2,016 bytes with 8-byte keys fill a page
- * (2 x (8 + 8 + 2016 + 2 index bytes) = 4,068 of 4,080). */
-#define CHUNK_MAX 2016
+#define BLOBINFO_EXT_LEN 37 /* + dict u32, chunk u64, chunks u32 (ZSTD, PACKED) */
+/* LMDB 0.9's node limit on 4 KB pages: 2,038 bytes for an 8-byte node
+ * header, the key and the value; more goes to pages of its own. */
+#define CHUNK_MAX STORE_CHUNK_MAX
+#define NODE_OVERHEAD 18	   /* node header 8, key 8, index entry 2 */
 #define PACK_MAX ((size_t)1 << 20) /* frames above this are one ZSTD value */
 #define PAGE 4096
 #define DECODED_CACHE_MIN ((size_t)64 << 10)
@@ -202,6 +211,7 @@ static size_t blobinfo_encode(uint8_t *p, const struct store_blob_info *bi)
 		return BLOBINFO_LEN;
 	store_put_be32(p + 21, bi->dict);
 	store_put_be64(p + 25, bi->chunk);
+	store_put_be32(p + 33, bi->chunks);
 	return BLOBINFO_EXT_LEN;
 }
 
@@ -232,9 +242,11 @@ int store_blob_info(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN],
 	info_r->stored = store_get_be64(p + 13);
 	info_r->dict = 0;
 	info_r->chunk = 0;
+	info_r->chunks = 0;
 	if (v.mv_size >= BLOBINFO_EXT_LEN) {
 		info_r->dict = store_get_be32(p + 21);
 		info_r->chunk = store_get_be64(p + 25);
+		info_r->chunks = store_get_be32(p + 33);
 	} else if (info_r->encoding != STORE_ENC_RAW) {
 		return STORE_ECORRUPT;
 	}
@@ -339,8 +351,8 @@ static uint64_t raw_cost(size_t n)
 
 static uint64_t packed_cost(size_t n)
 {
-	uint64_t chunks = (n + CHUNK_MAX - 1) / CHUNK_MAX;
-	return n + chunks * 18 + 12;
+	uint64_t chunks = (n + CHUNK_MAX - 1) / CHUNK_MAX + 1;
+	return n + chunks * NODE_OVERHEAD;
 }
 
 /* Compresses data with dictionary dict (0 = none) at level. Sets e->encoding
@@ -421,19 +433,37 @@ static int blob_write(struct store_txn *txn, struct store_blob_info *bi, const v
 	bi->chunk = 0;
 	if (e->encoding == STORE_ENC_PACKED) {
 		uint8_t key[8];
-		uint64_t seq = 0;
+		uint64_t seq = 0, tail = 0;
+		size_t room = txn->store->page_room;
 		if ((rc = chunks_next_key(txn, &seq)) != 0)
 			return rc;
+		/* How full the last page is (see "Filling pages" above). */
+		if (store_meta_get_u64(txn, "chunk_tail", &tail) != 0 || seq == 1 || tail > room)
+			tail = room;
 		bi->chunk = seq;
+		bi->chunks = 0;
 		bi->stored = e->len;
-		for (size_t off = 0; off < e->len; off += CHUNK_MAX, seq++) {
-			size_t n = e->len - off < CHUNK_MAX ? e->len - off : CHUNK_MAX;
+		for (size_t off = 0; off < e->len; seq++, bi->chunks++) {
+			size_t left = room - tail, n = e->len - off;
+			if (left < NODE_OVERHEAD + 64 &&
+			    n > left - (left > NODE_OVERHEAD ? NODE_OVERHEAD : left)) {
+				tail = 0; /* a new page */
+				left = room;
+			}
+			if (n > left - NODE_OVERHEAD)
+				n = left - NODE_OVERHEAD;
+			if (n > CHUNK_MAX)
+				n = CHUNK_MAX;
 			MDB_val ck = {8, key}, cv = {n, e->frame + off};
 			store_put_be64(key, seq);
 			if ((rc = mdb_put(txn->txn, txn->store->dbi[DB_BLOBCHUNKS], &ck, &cv,
 					  MDB_APPEND)) != 0)
 				return store_mdb_error(rc);
+			tail += ((16 + n + 1) & ~(size_t)1) + 2;
+			off += n;
 		}
+		if ((rc = store_meta_put_u64(txn, "chunk_tail", tail)) != 0)
+			return rc;
 	} else {
 		size_t n = e->encoding == STORE_ENC_RAW ? bi->size : e->len;
 		const void *src = e->encoding == STORE_ENC_RAW ? data : e->frame;
@@ -459,8 +489,7 @@ static int blob_unwrite(struct store_txn *txn, const struct store_blob_info *bi)
 		rc = mdb_del(txn->txn, txn->store->dbi[DB_BLOBDATA], &k, NULL);
 		return rc == MDB_NOTFOUND ? STORE_ECORRUPT : store_mdb_error(rc);
 	}
-	uint64_t n = (bi->stored + CHUNK_MAX - 1) / CHUNK_MAX;
-	for (uint64_t i = 0; i < n; i++) {
+	for (uint64_t i = 0; i < bi->chunks; i++) {
 		uint8_t key[8];
 		MDB_val ck = {8, key};
 		store_put_be64(key, bi->chunk + i);
@@ -545,7 +574,7 @@ static int decode_frame_stream(struct store_txn *txn, const struct store_blob_in
 		MDB_cursor *cur;
 		uint8_t key[8];
 		MDB_val k = {8, key}, v;
-		uint64_t n = (bi->stored + CHUNK_MAX - 1) / CHUNK_MAX, got = 0;
+		uint64_t n = bi->chunks, got = 0;
 		if (txn->store->missing[DB_BLOBCHUNKS])
 			return STORE_ECORRUPT;
 		if ((rc = mdb_cursor_open(txn->txn, txn->store->dbi[DB_BLOBCHUNKS], &cur)) != 0)
@@ -554,7 +583,7 @@ static int decode_frame_stream(struct store_txn *txn, const struct store_blob_in
 		int mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
 		for (uint64_t i = 0; i < n && mrc == 0; i++) {
 			if (k.mv_size != 8 || store_get_be64(k.mv_data) != bi->chunk + i ||
-			    v.mv_size != (i + 1 < n ? CHUNK_MAX : bi->stored - i * CHUNK_MAX))
+			    v.mv_size > bi->stored - got)
 				break;
 			ZSTD_inBuffer ib = {v.mv_data, v.mv_size, 0};
 			while (ib.pos < ib.size) {

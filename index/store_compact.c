@@ -63,6 +63,57 @@ static int dict_put_fn(struct store_txn *txn, void *ctx)
 	return store_meta_put_u64(txn, "dict", d->id);
 }
 
+/* Trains from n samples laid end to end in samples and stores the result. */
+static int train_and_put(struct store *store, const uint8_t *samples, const size_t *sizes, size_t n,
+			 uint32_t *id_r, char *err, size_t errsize)
+{
+	if (n < TRAIN_MIN_SAMPLES) {
+		snprintf(err, errsize,
+			 "too little mail to train a dictionary from (%zu messages, %d needed)", n,
+			 TRAIN_MIN_SAMPLES);
+		return STORE_ENOTFOUND;
+	}
+	uint8_t *dict = xmalloc(DICT_SIZE);
+	size_t dl = ZDICT_trainFromBuffer(dict, DICT_SIZE, samples, sizes, (unsigned)n);
+	if (ZDICT_isError(dl)) {
+		snprintf(err, errsize, "training a dictionary failed: %s", ZDICT_getErrorName(dl));
+		free(dict);
+		return STORE_ENOTFOUND;
+	}
+	struct dict_put d = {dict, dl, 0};
+	int rc = store_write(store, dict_put_fn, &d);
+	free(dict);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot store the dictionary: %s", store_strerror(rc));
+		return rc;
+	}
+	*id_r = d.id;
+	return 0;
+}
+
+int store_dict_train_from(struct store *store, const void *const *msgs, const size_t *lens,
+			  size_t n, uint32_t *id_r, char *err, size_t errsize)
+{
+	size_t total = 0, k = 0;
+	for (size_t i = 0; i < n; i++)
+		total += lens[i] < SAMPLE_MSG_MAX ? lens[i] : SAMPLE_MSG_MAX;
+	uint8_t *samples = xmalloc(total + 1);
+	size_t *sizes = xcalloc(n + 1, sizeof(*sizes));
+	total = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = lens[i] < SAMPLE_MSG_MAX ? lens[i] : SAMPLE_MSG_MAX;
+		if (l < 64)
+			continue;
+		memcpy(samples + total, msgs[i], l);
+		sizes[k++] = l;
+		total += l;
+	}
+	int rc = train_and_put(store, samples, sizes, k, id_r, err, errsize);
+	free(samples);
+	free(sizes);
+	return rc;
+}
+
 int store_dict_train(struct store *store, size_t sample_bytes, uint32_t *id_r, char *err,
 		     size_t errsize)
 {
@@ -113,29 +164,7 @@ int store_dict_train(struct store *store, size_t sample_bytes, uint32_t *id_r, c
 	mdb_cursor_close(cur);
 	cur = NULL;
 	store_read_end(&txn);
-	if (n < TRAIN_MIN_SAMPLES) {
-		snprintf(err, errsize,
-			 "too little mail to train a dictionary from (%zu messages, %d needed)", n,
-			 TRAIN_MIN_SAMPLES);
-		rc = STORE_ENOTFOUND;
-		goto out;
-	}
-	uint8_t *dict = xmalloc(DICT_SIZE);
-	size_t dl = ZDICT_trainFromBuffer(dict, DICT_SIZE, samples, sizes, (unsigned)n);
-	if (ZDICT_isError(dl)) {
-		snprintf(err, errsize, "training a dictionary failed: %s", ZDICT_getErrorName(dl));
-		free(dict);
-		rc = STORE_ENOTFOUND;
-		goto out;
-	}
-	struct dict_put d = {dict, dl, 0};
-	rc = store_write(store, dict_put_fn, &d);
-	free(dict);
-	if (rc != 0) {
-		snprintf(err, errsize, "cannot store the dictionary: %s", store_strerror(rc));
-		goto out;
-	}
-	*id_r = d.id;
+	rc = train_and_put(store, samples, sizes, n, id_r, err, errsize);
 out:
 	if (cur != NULL)
 		mdb_cursor_close(cur);
@@ -188,7 +217,7 @@ static uint64_t cost_of(const struct store_blob_info *bi)
 {
 	/* as store_blob.c counts: inline, pages, or chunks */
 	if (bi->encoding == STORE_ENC_PACKED)
-		return bi->stored + (bi->stored + 2015) / 2016 * 18 + 12;
+		return bi->stored + (uint64_t)bi->chunks * 18 + 12;
 	if (bi->stored + STORE_HASH_LEN + 8 <= 2038)
 		return bi->stored + STORE_HASH_LEN + 10;
 	return (bi->stored + 16 + 4095) / 4096 * 4096;
@@ -283,7 +312,8 @@ static int write_round_fn(struct store_txn *txn, void *ctx)
 		if (rc != 0)
 			return rc;
 		if (now.encoding != it->bi.encoding || now.dict != it->bi.dict ||
-		    now.stored != it->bi.stored || now.chunk != it->bi.chunk)
+		    now.stored != it->bi.stored || now.chunk != it->bi.chunk ||
+		    now.chunks != it->bi.chunks)
 			continue; /* another compaction got there first */
 		if ((rc = store_blob_rewrite(txn, &now, &it->e)) != 0)
 			return rc;

@@ -274,7 +274,7 @@ static int check_blobs(struct fsck *f, struct reftable *refs,
 		}
 		if (bi.encoding == STORE_ENC_PACKED)
 			*ARRAY_PUSH(f->chunks, f->nchunks, f->chunkcap) =
-			    (struct chunk_range){bi.chunk, (bi.stored + 2015) / 2016, {0}};
+			    (struct chunk_range){bi.chunk, bi.chunks, {0}};
 		if (bi.encoding == STORE_ENC_PACKED)
 			memcpy(f->chunks[f->nchunks - 1].hash, bi.hash, STORE_HASH_LEN);
 		if (bi.encoding != STORE_ENC_PACKED &&

@@ -56,6 +56,7 @@ struct store {
 	int has_hooks;
 	struct blob_codec *codec; /* dictionaries and the decoded-blob cache (store_blob.c) */
 	int compress_level;	  /* new blobs: zstd level; 0 = stored raw */
+	size_t page_room;	  /* bytes for nodes in a leaf page: the page size - 16 */
 	int missing[DB_COUNT];	  /* a read-only open of an older store: tables it has not yet */
 };
 
@@ -80,6 +81,9 @@ void store_txn_release(struct store_txn *txn);
  * the caller frees it) or, raw, a pointer into the map (*buf_r = NULL). */
 int store_blob_decode(struct store_txn *txn, const struct store_blob_info *bi, const void **data_r,
 		      size_t *len_r, void **buf_r);
+/* At most this many bytes of a PACKED blob's frame per chunk: LMDB's node
+ * limit on 4 KB pages (store_blob.c says why). */
+#define STORE_CHUNK_MAX 2022
 /* An encoded form of a blob (store_blob.c), for compaction (store_compact.c). */
 struct blob_enc {
 	uint8_t encoding; /* RAW: compression would not take less room (no frame) */

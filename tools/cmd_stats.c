@@ -14,6 +14,10 @@ static const char stats_help[] =
     "  bytes_stored      bytes of the distinct messages\n"
     "  bytes_referenced  sum of all messages' sizes (what a Maildir per user would hold)\n"
     "  dedup_ratio       bytes_referenced / bytes_stored\n"
+    "  bytes_encoded     what the distinct messages take compressed (`mailkeep compact`)\n"
+    "  compression_ratio bytes_encoded / bytes_stored\n"
+    "  blobs_compressed, dictionaries   blobs stored compressed, dictionaries trained\n"
+    "  free_bytes        pages of the file free for reuse\n"
     "  file_bytes, map_size   the LMDB file and its current map\n"
     "  --users           one more line per user: user NAME mailboxes N messages N bytes N\n"
     "  --smtp [LOGFILE...]  instead: a postscreen-style summary of smtpin's log (connections,\n"
@@ -79,6 +83,14 @@ static int run(struct cli *cli, int argc, char **argv)
 	       cli_human_bytes(st.bytes_referenced, h1, sizeof(h1)));
 	printf("dedup_ratio %.2f\n",
 	       st.bytes_stored > 0 ? (double)st.bytes_referenced / (double)st.bytes_stored : 1.0);
+	printf("bytes_encoded %llu (%s)\n", (unsigned long long)st.bytes_encoded,
+	       cli_human_bytes(st.bytes_encoded, h1, sizeof(h1)));
+	printf("compression_ratio %.3f\n",
+	       st.bytes_stored > 0 ? (double)st.bytes_encoded / (double)st.bytes_stored : 1.0);
+	printf("blobs_compressed %llu\ndictionaries %llu\n",
+	       (unsigned long long)st.blobs_compressed, (unsigned long long)st.dicts);
+	printf("free_bytes %llu (%s)\n", (unsigned long long)st.free_bytes,
+	       cli_human_bytes(st.free_bytes, h1, sizeof(h1)));
 	printf("file_bytes %llu (%s)\n", (unsigned long long)st.file_bytes,
 	       cli_human_bytes(st.file_bytes, h1, sizeof(h1)));
 	printf("map_size %llu (%s)\n", (unsigned long long)st.map_size,
@@ -98,6 +110,9 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_stats = {
-    "stats",	"[--users | --smtp [LOGFILE...]]", "show users, messages and bytes stored against bytes referenced",
-    stats_help, run,
+    "stats",
+    "[--users | --smtp [LOGFILE...]]",
+    "show users, messages and bytes stored against bytes referenced",
+    stats_help,
+    run,
 };

@@ -85,6 +85,7 @@ struct importer {
 	size_t nbytes, capbytes;
 	size_t batch_msgs, batch_bytes;
 	struct import_totals totals;
+	int trained; /* looked for a compression dictionary */
 };
 
 static int count_existing(const struct store_msg *msg, void *ctx)
@@ -225,6 +226,33 @@ static void clear_batch(struct importer *imp)
 	imp->nbytes = 0;
 }
 
+/* A store without a compression dictionary gets one trained from the first
+ * batch, so that the import is stored compressed with it (doc/store.md). */
+static void train_dictionary(struct importer *imp)
+{
+	struct store_txn *txn;
+	uint32_t id = 1;
+	char err[256];
+
+	if (imp->trained || imp->nitems < 64 || store_read_begin(imp->store, &txn) != 0)
+		return;
+	imp->trained = 1;
+	store_dict_current(txn, &id);
+	store_read_end(&txn);
+	if (id != 0)
+		return;
+	const void **msgs = xcalloc(imp->nitems, sizeof(*msgs));
+	size_t *lens = xcalloc(imp->nitems, sizeof(*lens));
+	for (size_t i = 0; i < imp->nitems; i++) {
+		msgs[i] = imp->bytes + imp->items[i].off;
+		lens[i] = imp->items[i].len;
+	}
+	if (store_dict_train_from(imp->store, msgs, lens, imp->nitems, &id, err, sizeof(err)) != 0)
+		cli_warn("import: no compression dictionary: %s", err);
+	free(msgs);
+	free(lens);
+}
+
 int importer_flush(struct importer *imp)
 {
 	uint64_t created = imp->totals.mailboxes_created;
@@ -232,6 +260,7 @@ int importer_flush(struct importer *imp)
 
 	if (imp->nitems == 0)
 		return 0;
+	train_dictionary(imp);
 	rc = store_write(imp->store, write_batch, imp);
 	if (rc != 0) {
 		imp->totals.mailboxes_created = created;
