@@ -88,7 +88,7 @@ struct store_options {
 	uint64_t map_max;  /* the map never grows past this; 0 = 1 TiB */
 	int read_only;	   /* no right to write (store_write: STORE_EINVAL); the store must exist */
 	int max_readers;   /* 0 = 512 */
-	int compress_level; /* zstd level of new blobs: 0 = 3, -1 = store them raw */
+	int compress_level; /* zstd level of new blobs: 0 = 6, -1 = store them raw */
 };
 
 /* Opens (creating if needed) the store in dir. Clears stale readers. On error
