@@ -25,6 +25,7 @@
 
 #include "fs/fs.h"
 #include "fs/params.h"
+#include "index/fts.h"
 #include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
@@ -190,6 +191,7 @@ static int open_after_fork(struct fs *fs, const struct common_params *common, st
 	/* renames into and out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(fs->store, cfg) < 0)
 		return -1;
+	fts_indexer_start(fs->store); /* mail written on the mount into the words index */
 	const char *ud = common->user_directory;
 	if (ud && strncmp(ud, "ldap:", 5) == 0 &&
 	    directory_open(cfg, fs->store, &fs->dir, err, sizeof(err)) < 0) {
@@ -266,6 +268,7 @@ out_session:
 out:
 	if (fs.dir)
 		dir_close(&fs.dir);
+	fts_indexer_stop();
 	if (fs.store)
 		store_close(&fs.store);
 	fuse_opt_free_args(&args);

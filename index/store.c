@@ -72,13 +72,17 @@ static const char *const db_names[DB_COUNT] = {
     [DB_SPAM_SIGS] = "spamsigs",
     [DB_BLOBCHUNKS] = "blobchunks",
     [DB_DICTS] = "dicts",
+    [DB_FTS_QUEUE] = "fts_queue",
+    [DB_FTS_DOCS] = "fts_docs",
+    [DB_FTS_HASHES] = "fts_hashes",
+    [DB_FTS_WORDS] = "fts_words",
 };
 
 /* Tables a store made by an older mailkeep may lack: a read-only open goes on
  * without them (they are empty for it); a writable one creates them. */
 static int db_optional(int i)
 {
-	return i == DB_BLOBCHUNKS || i == DB_DICTS;
+	return i == DB_BLOBCHUNKS || i == DB_DICTS || (i >= DB_FTS_QUEUE && i <= DB_FTS_WORDS);
 }
 
 struct store_wjob {
@@ -154,6 +158,11 @@ MDB_dbi store_txn_dbi(struct store_txn *txn, enum store_db db)
 	return txn->store->dbi[db];
 }
 
+int store_txn_has(struct store_txn *txn, enum store_db db)
+{
+	return !txn->store->missing[db];
+}
+
 int store_txn_writable(const struct store_txn *txn)
 {
 	return txn->writable;
@@ -223,6 +232,8 @@ static int open_dbis(struct store *s, char *err, size_t errsize)
 		return store_mdb_error(rc);
 	}
 	for (int i = 0; i < DB_COUNT; i++) {
+		if (db_names[i] == NULL)
+			log_fatal("store: table %d has no name (store.c db_names)", i);
 		rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
 		if (rc == MDB_NOTFOUND && s->read_only && db_optional(i)) {
 			s->missing[i] = 1;
@@ -335,12 +346,14 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	pthread_condattr_destroy(&ca);
 	s->queue_tail = &s->queue;
 	/* zstd level 6: 6% smaller than 3 on mail, about 80 MB/s here */
-	s->compress_level = opt->compress_level < 0 ? 0 : opt->compress_level == 0 ? 6 : opt->compress_level;
+	s->compress_level = opt->compress_level < 0    ? 0
+			    : opt->compress_level == 0 ? 6
+						       : opt->compress_level;
 	store_blob_codec_init(s);
 
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto mdb_fail;
-	mdb_env_set_maxdbs(s->env, 32);
+	mdb_env_set_maxdbs(s->env, 64);
 	mdb_env_set_maxreaders(s->env, opt->max_readers > 0 ? (unsigned)opt->max_readers : 512);
 	/* A bigger file (another process grew it) wins over our initial size. */
 	snprintf(path, sizeof(path), "%s/data.mdb", dir);

@@ -139,7 +139,7 @@ enum store_encoding {
 	STORE_ENC_PACKED =
 	    2, /* one zstd frame cut into chunks of the blobchunks table, which
 		* LMDB packs densely into shared pages (doc/store.md, "Compression") */
-	/* an unknown tag is refused with STORE_ECORRUPT, never read as bytes */
+	       /* an unknown tag is refused with STORE_ECORRUPT, never read as bytes */
 };
 
 struct store_blob_info {

@@ -55,6 +55,7 @@
 #include <zdict.h>
 #include <zstd.h>
 
+#include "index/fts.h"
 #include "index/store_priv.h"
 #include "lib/array.h"
 #include "lib/log.h"
@@ -534,6 +535,8 @@ int store_blob_put(struct store_txn *txn, const void *data, size_t len,
 	memcpy(bi.hash, hash_r, STORE_HASH_LEN);
 	rc = blob_write(txn, &bi, data, &e);
 	free(e.frame);
+	if (rc == 0) /* the words index takes it from there (index/fts.h) */
+		rc = fts_blob_added(txn, hash_r);
 	return rc;
 }
 
@@ -745,6 +748,8 @@ int store_blob_ref(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], in
 			return rc;
 		if ((rc = mdb_del(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, NULL)) != 0)
 			return store_mdb_error(rc);
+		if ((rc = fts_blob_freed(txn, hash)) != 0)
+			return rc;
 		return store_delete_prefix(txn, DB_CACHE, hash, STORE_HASH_LEN);
 	}
 	return blobinfo_put(txn, &bi);

@@ -19,7 +19,7 @@
  *   DB_META      "version", "next_user", "next_mbid", "changeseq", ...
  * The other tables belong to other rooms of index/, each documented in its
  * room's header: DB_GREYLIST and DB_PSCACHE in index/greylist.h, DB_SPAM_* in
- * index/spam_db.h. The store opens every table of the environment at
+ * index/spam_db.h, DB_FTS_* in index/fts.h. The store opens every table of the environment at
  * store_open (one catalog: LMDB's maxdbs and the format check are in one
  * place), so their ids are listed here.
  */
@@ -52,6 +52,10 @@ enum store_db {
 	DB_SPAM_SIGS,	/* per-message token signatures */
 	DB_BLOBCHUNKS,	/* packed (compressed) blobs, in chunks: see store_blob.c */
 	DB_DICTS,	/* compression dictionaries */
+	DB_FTS_QUEUE,	/* the full-text room (index/fts.h): blobs waiting to be indexed */
+	DB_FTS_DOCS,	/* docid -> blob hash */
+	DB_FTS_HASHES,	/* blob hash -> docid */
+	DB_FTS_WORDS,	/* word + first docid -> docids */
 	DB_COUNT
 };
 
@@ -61,6 +65,9 @@ MDB_dbi store_txn_dbi(struct store_txn *txn, enum store_db db);
 int store_txn_writable(const struct store_txn *txn);
 /* Marks the write as a change, so the change sequence is bumped and watchers wake. */
 void store_txn_touch(struct store_txn *txn);
+/* 0 if a read-only open found the table missing (a store of an older
+ * mailkeep: the table is empty for it), 1 otherwise. */
+int store_txn_has(struct store_txn *txn, enum store_db db);
 /* Maps an LMDB / errno code to STORE_E*. */
 int store_mdb_error(int rc);
 

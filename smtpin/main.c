@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "index/fts.h"
 #include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
@@ -284,6 +285,7 @@ static void open_store(struct server *srv)
 		log_fatal("cannot open the store: %s", err);
 	if (spam_attach(srv->store, srv->cfg) < 0)
 		log_fatal("the spam filter settings are unusable");
+	fts_indexer_start(srv->store); /* new mail into the words index (index/fts.h) */
 	if (directory_open(srv->cfg, srv->store, &srv->dir, err, sizeof(err)) < 0)
 		log_fatal("cannot open the user directory: %s", err);
 }
@@ -344,6 +346,7 @@ static void stop(struct server *srv)
 			unlink(srv->listeners[i].spec + 5);
 	}
 	dir_close(&srv->dir);
+	fts_indexer_stop();
 	store_close(&srv->store);
 	tls_holder_destroy(&srv->tls);
 }

@@ -34,11 +34,13 @@
 #include <unistd.h>
 
 #include "index/dir.h"
+#include "index/fts.h"
 #include "index/maildir_name.h"
 #include "index/mbox.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "index/fts.h"
 #include "tools/cli.h"
 #include "tools/importer.h"
 
@@ -1030,6 +1032,15 @@ static int run(struct cli *cli, int argc, char **argv)
 		r.fatal = 1;
 	progress_end(&r.prog);
 	rc = report(&r, user, mk_monotonic() - t0, o.quiet, rc);
+	/* the words index (index/fts.h): what a running daemon would do soon */
+	uint64_t indexed = 0;
+	double t1 = mk_monotonic();
+	if (!r.fatal && fts_index_pending(store, 0, &indexed, NULL, NULL) != 0)
+		cli_warn(
+		    "import: the words index is not complete yet (`mailkeep reindex --pending`)");
+	else if (!o.quiet && indexed > 0)
+		printf("indexed %llu messages for search in %.1f s\n", (unsigned long long)indexed,
+		       mk_monotonic() - t1);
 	importer_free(&r.imp);
 	free(r.buf);
 	return rc;
