@@ -19,41 +19,19 @@
 #include "lib/xmalloc.h"
 
 enum key_kind {
-	K_ALL,
-	K_AND,
-	K_OR,
-	K_NOT,
-	K_FLAG,
-	K_UNFLAG,
-	K_KEYWORD,
-	K_UNKEYWORD,
-	K_NEW,
-	K_OLD,
-	K_RECENT,
-	K_LARGER,
-	K_SMALLER,
-	K_BEFORE,
-	K_ON,
-	K_SINCE,
-	K_SENTBEFORE,
-	K_SENTON,
-	K_SENTSINCE,
-	K_HEADER,
-	K_BODY,
-	K_TEXT,
-	K_SEQ,
-	K_UID,
-	K_MODSEQ,
+	K_ALL, K_AND, K_OR, K_NOT, K_FLAG, K_UNFLAG, K_KEYWORD, K_UNKEYWORD, K_NEW, K_OLD, K_RECENT,
+	K_LARGER, K_SMALLER, K_BEFORE, K_ON, K_SINCE, K_SENTBEFORE, K_SENTON, K_SENTSINCE, K_HEADER,
+	K_BODY, K_TEXT, K_SEQ, K_UID, K_MODSEQ,
 };
 
 struct key {
 	enum key_kind kind;
 	uint32_t flag;
 	uint64_t num;
-	const char *str;   /* keyword, header value */
-	const char *field; /* K_HEADER: the field name */
+	const char *str;     /* keyword, header value */
+	const char *field;   /* K_HEADER: the field name */
 	struct imap_seqset set;
-	struct key *a, *b; /* NOT/OR operands; AND: children in list */
+	struct key *a, *b;   /* NOT/OR operands; AND: children in list */
 	struct key **list;
 	size_t n;
 };
@@ -66,8 +44,7 @@ struct sparser {
 	int modseq_used;
 };
 
-static const char *months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-			       "jul", "aug", "sep", "oct", "nov", "dec"};
+static const char *months[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
 
 #define days_from_civil mime_days_from_civil
 
@@ -153,16 +130,15 @@ static struct key *parse_key(struct sparser *p)
 		enum key_kind k;
 		uint32_t flag;
 	} flagkeys[] = {
-	    {"ANSWERED", K_FLAG, STORE_F_ANSWERED},   {"DELETED", K_FLAG, STORE_F_DELETED},
-	    {"DRAFT", K_FLAG, STORE_F_DRAFT},	      {"FLAGGED", K_FLAG, STORE_F_FLAGGED},
-	    {"SEEN", K_FLAG, STORE_F_SEEN},	      {"UNANSWERED", K_UNFLAG, STORE_F_ANSWERED},
-	    {"UNDELETED", K_UNFLAG, STORE_F_DELETED}, {"UNDRAFT", K_UNFLAG, STORE_F_DRAFT},
-	    {"UNFLAGGED", K_UNFLAG, STORE_F_FLAGGED}, {"UNSEEN", K_UNFLAG, STORE_F_SEEN},
+		{"ANSWERED", K_FLAG, STORE_F_ANSWERED}, {"DELETED", K_FLAG, STORE_F_DELETED},
+		{"DRAFT", K_FLAG, STORE_F_DRAFT},       {"FLAGGED", K_FLAG, STORE_F_FLAGGED},
+		{"SEEN", K_FLAG, STORE_F_SEEN},         {"UNANSWERED", K_UNFLAG, STORE_F_ANSWERED},
+		{"UNDELETED", K_UNFLAG, STORE_F_DELETED}, {"UNDRAFT", K_UNFLAG, STORE_F_DRAFT},
+		{"UNFLAGGED", K_UNFLAG, STORE_F_FLAGGED}, {"UNSEEN", K_UNFLAG, STORE_F_SEEN},
 	};
 	static const struct {
 		const char *name, *field;
-	} hdrkeys[] = {
-	    {"FROM", "From"}, {"TO", "To"}, {"CC", "Cc"}, {"BCC", "Bcc"}, {"SUBJECT", "Subject"}};
+	} hdrkeys[] = {{"FROM", "From"}, {"TO", "To"}, {"CC", "Cc"}, {"BCC", "Bcc"}, {"SUBJECT", "Subject"}};
 	if (p->i >= p->n)
 		return NULL;
 	const struct imap_arg *a = &p->args[p->i++];
@@ -222,9 +198,8 @@ static struct key *parse_key(struct sparser *p)
 	static const struct {
 		const char *name;
 		enum key_kind k;
-	} datekeys[] = {{"BEFORE", K_BEFORE}, {"ON", K_ON},
-			{"SINCE", K_SINCE},   {"SENTBEFORE", K_SENTBEFORE},
-			{"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE}};
+	} datekeys[] = {{"BEFORE", K_BEFORE}, {"ON", K_ON}, {"SINCE", K_SINCE},
+			{"SENTBEFORE", K_SENTBEFORE}, {"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE}};
 	for (size_t i = 0; i < sizeof(datekeys) / sizeof(datekeys[0]); i++)
 		if (strcasecmp(w, datekeys[i].name) == 0) {
 			struct key *k = new_key(p, datekeys[i].k);
@@ -250,10 +225,7 @@ static struct key *parse_key(struct sparser *p)
 		struct key *k = new_key(p, K_UID);
 		const char *v = next_string(p);
 		struct view *vw = &p->s->sel;
-		return v && imap_seqset_parse(p->s->arena, v, vw->n ? vw->uids[vw->n - 1] : 0,
-					      &k->set) == 0
-			   ? k
-			   : NULL;
+		return v && imap_seqset_parse(p->s->arena, v, vw->n ? vw->uids[vw->n - 1] : 0, &k->set) == 0 ? k : NULL;
 	}
 	if (strcasecmp(w, "MODSEQ") == 0) {
 		struct key *k = new_key(p, K_MODSEQ);
@@ -363,9 +335,7 @@ static int header_match(struct msgctx *c, const char *field, const char *value)
 	char *dec = NULL;
 	int found = 0;
 	if (strstr(v, "=?") != NULL &&
-	    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) ==
-		MAILIMF_NO_ERROR &&
-	    dec) {
+	    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR && dec) {
 		found = contains_ci(dec, strlen(dec), value);
 		free(dec);
 	}
@@ -414,64 +384,39 @@ static int has_keyword(const char *kws, const char *k)
 static int eval(const struct key *k, struct msgctx *c)
 {
 	const struct store_msg *m = c->m;
-	int64_t iday =
-	    m->internaldate >= 0 ? m->internaldate / 86400 : (m->internaldate - 86399) / 86400;
+	int64_t iday = m->internaldate >= 0 ? m->internaldate / 86400 : (m->internaldate - 86399) / 86400;
 	int64_t day;
 	switch (k->kind) {
-	case K_ALL:
-		return 1;
+	case K_ALL: return 1;
 	case K_AND:
 		for (size_t i = 0; i < k->n; i++)
 			if (!eval(k->list[i], c))
 				return 0;
 		return 1;
-	case K_OR:
-		return eval(k->a, c) || eval(k->b, c);
-	case K_NOT:
-		return !eval(k->a, c);
-	case K_FLAG:
-		return (m->flags & k->flag) != 0;
-	case K_UNFLAG:
-		return (m->flags & k->flag) == 0;
-	case K_KEYWORD:
-		return has_keyword(m->keywords, k->str);
-	case K_UNKEYWORD:
-		return !has_keyword(m->keywords, k->str);
-	case K_NEW:
-		return (c->flags & STORE_F_RECENT) && !(m->flags & STORE_F_SEEN);
-	case K_OLD:
-		return !(c->flags & STORE_F_RECENT);
-	case K_RECENT:
-		return (c->flags & STORE_F_RECENT) != 0;
-	case K_LARGER:
-		return m->size > k->num;
-	case K_SMALLER:
-		return m->size < k->num;
-	case K_BEFORE:
-		return iday < (int64_t)k->num;
-	case K_ON:
-		return iday == (int64_t)k->num;
-	case K_SINCE:
-		return iday >= (int64_t)k->num;
-	case K_SENTBEFORE:
-		return sent_day(c, &day) && day < (int64_t)k->num;
-	case K_SENTON:
-		return sent_day(c, &day) && day == (int64_t)k->num;
-	case K_SENTSINCE:
-		return sent_day(c, &day) && day >= (int64_t)k->num;
-	case K_HEADER:
-		return header_match(c, k->field, k->str);
+	case K_OR: return eval(k->a, c) || eval(k->b, c);
+	case K_NOT: return !eval(k->a, c);
+	case K_FLAG: return (m->flags & k->flag) != 0;
+	case K_UNFLAG: return (m->flags & k->flag) == 0;
+	case K_KEYWORD: return has_keyword(m->keywords, k->str);
+	case K_UNKEYWORD: return !has_keyword(m->keywords, k->str);
+	case K_NEW: return (c->flags & STORE_F_RECENT) && !(m->flags & STORE_F_SEEN);
+	case K_OLD: return !(c->flags & STORE_F_RECENT);
+	case K_RECENT: return (c->flags & STORE_F_RECENT) != 0;
+	case K_LARGER: return m->size > k->num;
+	case K_SMALLER: return m->size < k->num;
+	case K_BEFORE: return iday < (int64_t)k->num;
+	case K_ON: return iday == (int64_t)k->num;
+	case K_SINCE: return iday >= (int64_t)k->num;
+	case K_SENTBEFORE: return sent_day(c, &day) && day < (int64_t)k->num;
+	case K_SENTON: return sent_day(c, &day) && day == (int64_t)k->num;
+	case K_SENTSINCE: return sent_day(c, &day) && day >= (int64_t)k->num;
+	case K_HEADER: return header_match(c, k->field, k->str);
 	/* the decoded text a reader sees (index/fts.h), as Dovecot searches it */
-	case K_BODY:
-		return load(c) && fts_match(c->data, c->len, FTS_BODY, k->str);
-	case K_TEXT:
-		return load(c) && fts_match(c->data, c->len, FTS_TEXT, k->str);
-	case K_SEQ:
-		return imap_seqset_contains(&k->set, c->seq);
-	case K_UID:
-		return imap_seqset_contains(&k->set, m->uid);
-	case K_MODSEQ:
-		return m->modseq >= k->num;
+	case K_BODY: return load(c) && fts_match(c->data, c->len, FTS_BODY, k->str);
+	case K_TEXT: return load(c) && fts_match(c->data, c->len, FTS_TEXT, k->str);
+	case K_SEQ: return imap_seqset_contains(&k->set, c->seq);
+	case K_UID: return imap_seqset_contains(&k->set, m->uid);
+	case K_MODSEQ: return m->modseq >= k->num;
 	}
 	return 0;
 }
@@ -503,8 +448,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	}
 	if (p.n >= p.i + 2 && imap_arg_is_atom(&p.args[p.i], "CHARSET")) {
 		const char *cs = imap_arg_astring(s->arena, &p.args[p.i + 1]);
-		if (cs == NULL ||
-		    (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
+		if (cs == NULL || (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
 			sess_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 			return;
 		}
@@ -542,8 +486,8 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	size_t ncand = 0;
 	for (size_t i = 0; i < root->n && ncand < 8; i++)
 		if ((root->list[i]->kind == K_BODY || root->list[i]->kind == K_TEXT) &&
-		    fts_candidates(txn, root->list[i]->kind == K_BODY ? FTS_BODY : FTS_TEXT,
-				   root->list[i]->str, &cand[ncand]) == 0)
+		    fts_candidates(txn, root->list[i]->kind == K_BODY ? FTS_BODY : FTS_TEXT, root->list[i]->str,
+				   &cand[ncand]) == 0)
 			ncand++;
 	while (store_msg_cursor_next(cur, &m) == 0) {
 		uint32_t seq = sess_seq_of(s, m.uid);
@@ -554,11 +498,8 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 			ci++;
 		if (ci < ncand)
 			continue;
-		struct msgctx c = {.txn = txn,
-				   .m = &m,
-				   .seq = seq,
-				   .pending = &pending,
-				   .flags = sess_flags(s, m.uid, m.flags)};
+		struct msgctx c = {.txn = txn, .m = &m, .seq = seq, .pending = &pending,
+				 .flags = sess_flags(s, m.uid, m.flags)};
 		if (eval(root, &c)) {
 			hits[nhits++] = cmd->uid ? m.uid : seq;
 			if (m.modseq > maxmodseq)

@@ -92,8 +92,7 @@ static int mb_name_valid(const char *name)
 	return 1;
 }
 
-int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name,
-		      struct store_mailbox *mb_r)
+int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name, struct store_mailbox *mb_r)
 {
 	char n[STORE_NAME_MAX + 1];
 	uint8_t key[4 + STORE_NAME_MAX];
@@ -144,8 +143,8 @@ static int mbid_put(struct store_txn *txn, const struct store_mailbox *mb)
 	return store_mdb_error(mdb_put(txn->txn, store_txn_dbi(txn, DB_MBIDS), &k, &v, 0));
 }
 
-int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name,
-			 uint32_t special_use, struct store_mailbox *mb_r)
+int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name, uint32_t special_use,
+			 struct store_mailbox *mb_r)
 {
 	struct store_mailbox mb;
 	uint64_t next = 0, lastv = 0;
@@ -163,8 +162,7 @@ int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *na
 	mb.user_id = user_id;
 	if ((rc = store_meta_get_u64(txn, "next_mbid", &next)) != 0 && rc != STORE_ENOTFOUND)
 		return rc;
-	if ((rc = store_meta_get_u64(txn, "last_uidvalidity", &lastv)) != 0 &&
-	    rc != STORE_ENOTFOUND)
+	if ((rc = store_meta_get_u64(txn, "last_uidvalidity", &lastv)) != 0 && rc != STORE_ENOTFOUND)
 		return rc;
 	mb.id = (uint32_t)(next == 0 ? 1 : next);
 	/* UIDVALIDITY: the creation time, strictly increasing within the store, so a
@@ -195,12 +193,10 @@ int store_mailbox_foreach(struct store_txn *txn, uint32_t user_id,
 	if (rc != 0)
 		return store_mdb_error(rc);
 	store_put_be32(prefix, user_id);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0)
 			break;
-		if (store_mailbox_decode(user_id, (char *)k.mv_data + 4, k.mv_size - 4, &v, &mb) !=
-		    0) {
+		if (store_mailbox_decode(user_id, (char *)k.mv_data + 4, k.mv_size - 4, &v, &mb) != 0) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -240,8 +236,7 @@ int store_mailbox_find_special(struct store_txn *txn, uint32_t user_id, uint32_t
 	return f.found ? 0 : STORE_ENOTFOUND;
 }
 
-int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name,
-			    int subscribed)
+int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name, int subscribed)
 {
 	struct store_mailbox mb;
 	int rc = store_mailbox_get(txn, user_id, name, &mb);
@@ -266,8 +261,7 @@ static int children_cb(const struct store_mailbox *mb, void *ctx)
 	size_t nl = strlen(mb->name);
 
 	if (strcmp(mb->name, c->prefix) != 0 &&
-	    !(nl > c->plen && memcmp(mb->name, c->prefix, c->plen) == 0 &&
-	      mb->name[c->plen] == STORE_MAILBOX_SEP))
+	    !(nl > c->plen && memcmp(mb->name, c->prefix, c->plen) == 0 && mb->name[c->plen] == STORE_MAILBOX_SEP))
 		return 0;
 	*ARRAY_PUSH(c->v, c->n, c->cap) = *mb;
 	return 0;
@@ -293,8 +287,7 @@ int store_mailbox_purge(struct store_txn *txn, const struct store_mailbox *mb)
 			break;
 		if ((rc = store_msg_decode(&k, &v, &m)) != 0)
 			break;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0 ||
-		    (rc = store_blob_ref(txn, m.hash, -1)) != 0)
+		if ((rc = mdb_cursor_del(cur, 0)) != 0 || (rc = store_blob_ref(txn, m.hash, -1)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -341,8 +334,7 @@ int store_mailbox_delete(struct store_txn *txn, uint32_t user_id, const char *na
 	return store_mailbox_purge(txn, &mb);
 }
 
-int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *oldname,
-			 const char *newname)
+int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *oldname, const char *newname)
 {
 	struct store_mailbox mb, dst;
 	struct mb_children c = {0};
@@ -396,8 +388,7 @@ int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *ol
 			goto out;
 		}
 		MDB_val k = {mb_key(key, user_id, m->name), key};
-		if ((rc = store_mdb_error(
-			 mdb_del(txn->txn, store_txn_dbi(txn, DB_MAILBOXES), &k, NULL))) != 0)
+		if ((rc = store_mdb_error(mdb_del(txn->txn, store_txn_dbi(txn, DB_MAILBOXES), &k, NULL))) != 0)
 			goto out;
 		memcpy(m->name, name, strlen(name) + 1);
 		if ((rc = store_mailbox_put(txn, m)) != 0 || (rc = mbid_put(txn, m)) != 0)
