@@ -4,7 +4,7 @@
  * Key layouts (all integers big-endian so LMDB's byte order is numeric order):
  *   DB_BLOBINFO  hash[32]                      -> blobinfo record (refs, encoding, size)
  *   DB_BLOBDATA  hash[32]                      -> encoded bytes (encodings RAW, ZSTD)
- *   DB_BLOBCHUNKS seq u64                      -> a piece (<= 2016 bytes) of a PACKED blob's frame
+ *   DB_BLOBCHUNKS seq u64                      -> a piece (<= 2022 bytes) of a PACKED blob's frame
  *   DB_DICTS     id u32                        -> a zstd dictionary (never changed, never deleted)
  *   DB_USERS     name                          -> user record
  *   DB_USERIDS   id u32                        -> name
@@ -19,8 +19,8 @@
  *   DB_META      "version", "next_user", "next_mbid", "changeseq", ...
  * The other tables belong to other rooms of index/, each documented in its
  * room's header: DB_GREYLIST and DB_PSCACHE in index/greylist.h, DB_SPAM_* in
- * index/spam_db.h, DB_FTS_* in index/fts.h. The store opens every table of the environment at
- * store_open (one catalog: LMDB's maxdbs and the format check are in one
+ * index/spam_db.h, DB_FTS_* in index/fts.h. The store opens every table of
+ * the environment at store_open (one catalog: LMDB's maxdbs and the format check are in one
  * place), so their ids are listed here.
  */
 #ifndef MK_STORE_INTERNAL_H
@@ -45,17 +45,17 @@ enum store_db {
 	DB_MSGMETA,
 	DB_EXPUNGED,
 	DB_CACHE,
-	DB_GREYLIST,	/* the greylist room (index/greylist.h): triplets */
-	DB_PSCACHE,	/* the greylist room: postscreen's passes */
-	DB_SPAM_TOKENS, /* the spam room (index/spam*.h): per-user token counts */
-	DB_SPAM_STATS,	/* per-user totals */
-	DB_SPAM_SIGS,	/* per-message token signatures */
-	DB_BLOBCHUNKS,	/* packed (compressed) blobs, in chunks: see store_blob.c */
-	DB_DICTS,	/* compression dictionaries */
-	DB_FTS_QUEUE,	/* the full-text room (index/fts.h): blobs waiting to be indexed */
-	DB_FTS_DOCS,	/* docid -> blob hash */
-	DB_FTS_HASHES,	/* blob hash -> docid */
-	DB_FTS_WORDS,	/* word + first docid -> docids */
+	DB_GREYLIST,     /* the greylist room (index/greylist.h): triplets */
+	DB_PSCACHE,      /* the greylist room: postscreen's passes */
+	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
+	DB_SPAM_STATS,   /* per-user totals */
+	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_BLOBCHUNKS,   /* packed (compressed) blobs, in chunks: see store_blob.c */
+	DB_DICTS,        /* compression dictionaries */
+	DB_FTS_QUEUE,    /* the full-text room (index/fts.h): blobs waiting to be indexed */
+	DB_FTS_DOCS,     /* docid -> blob hash */
+	DB_FTS_HASHES,   /* blob hash -> docid */
+	DB_FTS_WORDS,    /* word + first docid -> docids */
 	DB_COUNT
 };
 
@@ -73,10 +73,7 @@ int store_mdb_error(int rc);
 
 static inline void store_put_be32(uint8_t *p, uint32_t v)
 {
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
 }
 static inline uint32_t store_get_be32(const uint8_t *p)
 {
@@ -84,8 +81,7 @@ static inline uint32_t store_get_be32(const uint8_t *p)
 }
 static inline void store_put_be64(uint8_t *p, uint64_t v)
 {
-	store_put_be32(p, v >> 32);
-	store_put_be32(p + 4, (uint32_t)v);
+	store_put_be32(p, v >> 32); store_put_be32(p + 4, (uint32_t)v);
 }
 static inline uint64_t store_get_be64(const uint8_t *p)
 {
