@@ -164,10 +164,20 @@ static int copy_fn(struct store_txn *txn, void *ctx)
 	c->done = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		struct store_msg out;
-		r = c->move ? store_msg_move(txn, c->src, c->uids[i], c->dst.id, &out)
-			    : store_msg_copy(txn, c->src, c->uids[i], c->dst.id, &out);
+		if (c->move && c->dst.id == c->src) {
+			/* MOVE into the same mailbox (RFC 6851): a new UID, the old one expunged */
+			r = store_msg_copy(txn, c->src, c->uids[i], c->dst.id, &out);
+			if (r == 0)
+				r = store_msg_expunge(txn, c->src, c->uids[i]);
+		} else {
+			r = c->move ? store_msg_move(txn, c->src, c->uids[i], c->dst.id, &out)
+				    : store_msg_copy(txn, c->src, c->uids[i], c->dst.id, &out);
+		}
 		if (r == STORE_ENOTFOUND)
 			continue;
+		/* the copy is new in its mailbox: \Recent (RFC 3501 6.4.7) */
+		if (r == 0 && !(out.flags & STORE_F_RECENT))
+			r = store_msg_set_flags(txn, c->dst.id, out.uid, STORE_FLAGS_ADD, STORE_F_RECENT, NULL, 0, NULL);
 		if (r != 0)
 			return r;
 		c->src_done[c->done] = c->uids[i];

@@ -232,7 +232,7 @@ static struct key *parse_key(struct sparser *p)
 			p->i += 2;
 		const char *v = next_string(p);
 		p->modseq_used = 1;
-		p->s->condstore = 1;
+		sess_condstore_on(p->s);
 		return v && mk_parse_u64(v, 0, UINT64_MAX >> 1, &k->num) == 0 ? k : NULL;
 	}
 	/* a sequence set */
@@ -318,26 +318,31 @@ static int header_match(struct msgctx *c, const char *field, const char *value)
 		const char *seg = search_segment(c, idx_field, &sl);
 		if (seg != NULL) {
 			if (value[0] == '\0')
-				return seg[0] != '\t';
+				return sl > 0;
 			return contains_ci(seg, sl, value);
 		}
 	}
 	if (!load(c))
 		return 0;
-	if (!mime_header_get(c->data, c->hlen, field, v, sizeof(v)))
-		return 0;
-	if (value[0] == '\0' || contains_ci(v, strlen(v), value))
-		return 1;
-	/* also match the decoded text of RFC 2047 encoded words */
-	size_t idx = 0;
-	char *dec = NULL;
-	int found = 0;
-	if (strstr(v, "=?") != NULL &&
-	    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR && dec) {
-		found = contains_ci(dec, strlen(dec), value);
-		free(dec);
+	/* every field of that name (RFC 3501 6.4.4: "contains the string") */
+	size_t pos = 0;
+	while (mime_header_next(c->data, c->hlen, &pos, field, v, sizeof(v))) {
+		if (value[0] == '\0' || contains_ci(v, strlen(v), value))
+			return 1;
+		/* also match the decoded text of RFC 2047 encoded words */
+		size_t idx = 0;
+		char *dec = NULL;
+		int found = 0;
+		if (strstr(v, "=?") != NULL &&
+		    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR &&
+		    dec) {
+			found = contains_ci(dec, strlen(dec), value);
+			free(dec);
+		}
+		if (found)
+			return 1;
 	}
-	return found;
+	return 0;
 }
 
 static int sent_day(struct msgctx *c, int64_t *day_r)
@@ -379,6 +384,14 @@ static int has_keyword(const char *kws, const char *k)
 	return 0;
 }
 
+/* RFC822.SIZE: the CRLF form's (fetch_size). */
+static uint64_t msg_size(struct msgctx *c)
+{
+	uint64_t size = c->m->size;
+	fetch_size(c->txn, c->m, c->pending, &size);
+	return size;
+}
+
 static int eval(const struct key *k, struct msgctx *c)
 {
 	const struct store_msg *m = c->m;
@@ -400,8 +413,8 @@ static int eval(const struct key *k, struct msgctx *c)
 	case K_NEW: return (c->flags & STORE_F_RECENT) && !(m->flags & STORE_F_SEEN);
 	case K_OLD: return !(c->flags & STORE_F_RECENT);
 	case K_RECENT: return (c->flags & STORE_F_RECENT) != 0;
-	case K_LARGER: return m->size > k->num;
-	case K_SMALLER: return m->size < k->num;
+	case K_LARGER: return msg_size(c) > k->num;
+	case K_SMALLER: return msg_size(c) < k->num;
 	case K_BEFORE: return iday < (int64_t)k->num;
 	case K_ON: return iday == (int64_t)k->num;
 	case K_SINCE: return iday >= (int64_t)k->num;
@@ -462,7 +475,8 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	}
 	struct view *v = &s->sel;
 	uint32_t *hits = malloc((v->n + 1) * sizeof(uint32_t));
-	if (hits == NULL)
+	uint64_t *hit_modseq = malloc((v->n + 1) * sizeof(uint64_t));
+	if (hits == NULL || hit_modseq == NULL)
 		abort();
 	size_t nhits = 0;
 	uint64_t maxmodseq = 0;
@@ -474,6 +488,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	if (r != 0) {
 		store_read_end(&txn);
 		free(hits);
+		free(hit_modseq);
 		sess_store_error(s, r, "SEARCH");
 		return;
 	}
@@ -486,6 +501,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		struct msgctx c = {.txn = txn, .m = &m, .seq = seq, .pending = &pending,
 				 .flags = sess_flags(s, m.uid, m.flags)};
 		if (eval(root, &c)) {
+			hit_modseq[nhits] = m.modseq;
 			hits[nhits++] = cmd->uid ? m.uid : seq;
 			if (m.modseq > maxmodseq)
 				maxmodseq = m.modseq;
@@ -506,8 +522,19 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		}
 		if (r_count)
 			io_printf(&s->io, " COUNT %zu", nhits);
-		if (p.modseq_used && nhits > 0)
-			io_printf(&s->io, " MODSEQ %llu", (unsigned long long)maxmodseq);
+		if (p.modseq_used && nhits > 0) {
+			/* RFC 4731 3.2: with only MIN and/or MAX, the highest modseq
+			 * of the messages returned */
+			uint64_t ms = maxmodseq;
+			if (!r_all && !r_count) {
+				ms = 0;
+				if (r_min)
+					ms = hit_modseq[0];
+				if (r_max && hit_modseq[nhits - 1] > ms)
+					ms = hit_modseq[nhits - 1];
+			}
+			io_printf(&s->io, " MODSEQ %llu", (unsigned long long)ms);
+		}
 		io_puts(&s->io, "\r\n");
 	} else {
 		io_puts(&s->io, "* SEARCH");
@@ -518,6 +545,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		io_puts(&s->io, "\r\n");
 	}
 	free(hits);
+	free(hit_modseq);
 	sess_sync(s, cmd->uid);
 	sess_tagged(s, "OK", "Search completed.");
 }

@@ -58,10 +58,7 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 		if (m->len != 2 || !imap_arg_is_atom(&m->list[0], "UNCHANGEDSINCE") || m->list[1].type != IMAP_ARG_ATOM ||
 		    mk_parse_u64(m->list[1].str, 0, UINT64_MAX >> 1, &c.unchangedsince) < 0)
 			goto bad;
-		s->condstore = 1;
-		/* UNCHANGEDSINCE 0 always fails for existing messages */
-		if (c.unchangedsince == 0)
-			c.unchangedsince = 0;
+		sess_condstore_on(s);
 		i = 2;
 	}
 	if (cmd->nargs < i + 2 || cmd->args[i].type != IMAP_ARG_ATOM)
@@ -126,6 +123,7 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 		/* with UNCHANGEDSINCE, the new MODSEQ is reported even if .SILENT */
 		if (silent && !c.unchangedsince)
 			continue;
+		sess_keywords_seen(s, c.res[k].keywords);
 		io_printf(&s->io, "* %u FETCH (", seqs[k]);
 		if (cmd->uid || s->qresync) /* RFC 7162: UID in every FETCH once QRESYNC is on */
 			io_printf(&s->io, "UID %u ", uids[k]);

@@ -6,9 +6,13 @@
 #include <string.h>
 
 #include "imapd/mime.h"
+#include "imapd/wire.h"
 #include "lib/buf.h"
 
-#define KIND "imap.mime"
+/* ".2": sizes of the CRLF form, names from comments, every field searched;
+ * records of kind "imap.mime" (before) are no longer read */
+static const char KIND[] = "imap.mime.2";
+static const char SIZE_KIND[] = "imap.size"; /* the CRLF form's size, 8 bytes big-endian */
 #define HDR 16 /* four u32 lengths */
 
 static uint32_t get32(const unsigned char *p)
@@ -51,7 +55,7 @@ static int cache_fn(struct store_txn *txn, void *ctx)
 {
 	struct fetch_cache *c = ctx;
 	for (size_t i = 0; i < c->n; i++) {
-		int r = store_cache_put(txn, c->e[i].hash, KIND, c->e[i].rec, c->e[i].len);
+		int r = store_cache_put(txn, c->e[i].hash, c->e[i].kind, c->e[i].rec, c->e[i].len);
 		if (r != 0 && r != STORE_ENOTFOUND)
 			return r;
 	}
@@ -75,6 +79,52 @@ int fetch_cache_flush(struct store *store, struct fetch_cache *pending)
 	return r;
 }
 
+static void pending_add(struct fetch_cache *pending, const uint8_t *hash, const char *kind, void *rec, size_t len)
+{
+	if (pending->n == pending->cap) {
+		pending->cap = pending->cap ? pending->cap * 2 : 16;
+		pending->e = realloc(pending->e, pending->cap * sizeof(*pending->e));
+		if (pending->e == NULL)
+			abort();
+	}
+	struct fetch_cache_entry *e = &pending->e[pending->n++];
+	memcpy(e->hash, hash, STORE_HASH_LEN);
+	e->kind = kind;
+	e->rec = rec;
+	e->len = len;
+}
+
+int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending, uint64_t *size_r)
+{
+	const void *d;
+	size_t l;
+	if (store_cache_get(txn, m->hash, SIZE_KIND, &d, &l) == 0 && l == 8) {
+		const unsigned char *p = d;
+		*size_r = (uint64_t)get32(p) << 32 | get32(p + 4);
+		return 0;
+	}
+	for (size_t i = 0; i < pending->n; i++)
+		if (pending->e[i].kind == SIZE_KIND && memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
+			const unsigned char *p = (const unsigned char *)pending->e[i].rec;
+			*size_r = (uint64_t)get32(p) << 32 | get32(p + 4);
+			return 0;
+		}
+	const void *blob;
+	size_t blen;
+	int r = store_blob_get(txn, m->hash, &blob, &blen);
+	if (r != 0)
+		return r;
+	uint64_t size = wire_crlf_len(blob, 0, blen);
+	unsigned char *rec = malloc(8);
+	if (rec == NULL)
+		abort();
+	put32(rec, (uint32_t)(size >> 32));
+	put32(rec + 4, (uint32_t)size);
+	pending_add(pending, m->hash, SIZE_KIND, rec, 8);
+	*size_r = size;
+	return 0;
+}
+
 int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
 	       struct fetch_mime_text *t)
 {
@@ -84,7 +134,7 @@ int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 	if (store_cache_get(txn, m->hash, KIND, &d, &l) == 0 && decode(d, l, t) == 0)
 		return 0;
 	for (size_t i = 0; i < pending->n; i++)
-		if (memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0)
+		if (pending->e[i].kind == KIND && memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0)
 			return decode(pending->e[i].rec, pending->e[i].len, t);
 	const void *blob;
 	size_t blen;
@@ -113,16 +163,7 @@ int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 				memcpy(o, part[i].data, part[i].len);
 			o += part[i].len;
 		}
-		if (pending->n == pending->cap) {
-			pending->cap = pending->cap ? pending->cap * 2 : 16;
-			pending->e = realloc(pending->e, pending->cap * sizeof(*pending->e));
-			if (pending->e == NULL)
-				abort();
-		}
-		struct fetch_cache_entry *e = &pending->e[pending->n++];
-		memcpy(e->hash, m->hash, STORE_HASH_LEN);
-		e->rec = (char *)rec;
-		e->len = total;
+		pending_add(pending, m->hash, KIND, rec, total);
 		decode(rec, total, t);
 	} else {
 		r = STORE_ETOOBIG;

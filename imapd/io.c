@@ -1,5 +1,6 @@
 /* io — blocking socket I/O for one IMAP connection, with TLS and DEFLATE. */
 #include "imapd/io.h"
+#include "imapd/wire.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -280,34 +281,14 @@ void io_printf(struct io *io, const char *fmt, ...)
 	free(big);
 }
 
+static void io_emit(void *ctx, const void *data, size_t len)
+{
+	io_write(ctx, data, len);
+}
+
 void io_string(struct io *io, const char *s, size_t len)
 {
-	if (s == NULL) {
-		io_puts(io, "NIL");
-		return;
-	}
-	int quote = len < 1024;
-	for (size_t i = 0; quote && i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
-			quote = 0;
-	}
-	if (!quote) {
-		io_printf(io, "{%zu}\r\n", len);
-		io_write(io, s, len);
-		return;
-	}
-	io_write(io, "\"", 1);
-	size_t start = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\') {
-			io_write(io, s + start, i - start);
-			io_write(io, "\\", 1);
-			start = i;
-		}
-	}
-	io_write(io, s + start, len - start);
-	io_write(io, "\"", 1);
+	wire_string(s, len, io_emit, io);
 }
 
 void io_nstring(struct io *io, const char *s)

@@ -1,5 +1,6 @@
 /* mime — MIME structure, ENVELOPE and BODYSTRUCTURE over the exact stored bytes. */
 #include "imapd/mime.h"
+#include "imapd/wire.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -83,6 +84,24 @@ static void unfold(const char *v, size_t vlen, char *out, size_t outsize)
 		o--;
 	memmove(out, out + s, o - s);
 	out[o - s] = '\0';
+}
+
+int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name, char *out, size_t outsize)
+{
+	const char *p = hdr + *pos, *end = hdr + len;
+	const char *n, *v;
+	size_t nl, vl, want = strlen(name);
+	while (p < end && (p = next_field(p, end, &n, &nl, &v, &vl)) != NULL) {
+		if (nl == want && strncasecmp(n, name, nl) == 0) {
+			*pos = (size_t)(p - hdr);
+			unfold(v, vl, out, outsize);
+			return 1;
+		}
+	}
+	*pos = len;
+	if (outsize)
+		out[0] = '\0';
+	return 0;
 }
 
 int mime_header_get(const char *hdr, size_t len, const char *name, char *out, size_t outsize)
@@ -299,31 +318,15 @@ void mime_free(struct mime_part **root)
 
 /* --- IMAP text ------------------------------------------------------------------- */
 
-/* A string as IMAP sends it: quoted if plain and short, else a literal. */
+static void buf_emit(void *ctx, const void *data, size_t len)
+{
+	buf_append(ctx, data, len);
+}
+
+/* A string as IMAP sends it (wire.c's quoter). */
 static void put_string(struct buf *b, const char *s, size_t len)
 {
-	if (s == NULL) {
-		buf_append_str(b, "NIL");
-		return;
-	}
-	int quote = len < 1024;
-	for (size_t i = 0; quote && i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
-			quote = 0;
-	}
-	if (!quote) {
-		buf_printf(b, "{%zu}\r\n", len);
-		buf_append(b, s, len);
-		return;
-	}
-	buf_append(b, "\"", 1);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_append(b, "\\", 1);
-		buf_append(b, s + i, 1);
-	}
-	buf_append(b, "\"", 1);
+	wire_string(s, len, buf_emit, b);
 }
 
 static void put_nstring(struct buf *b, const char *s)
@@ -347,67 +350,442 @@ static const char *field(const char *hdr, size_t hlen, const char *name, char *o
 	return mime_header_get(hdr, hlen, name, out, size) && out[0] ? out : NULL;
 }
 
+/* --- addresses --------------------------------------------------------------------
+ *
+ * RFC 5322 3.4 address lists, with the obsolete forms (routes, phrases with
+ * dots, comments anywhere), parsed by hand as Dovecot's message-address.c
+ * does: libetpan's parser drops comments, and IMAP needs them — a mailbox
+ * written "user@domain (Real Name)" has "Real Name" as its ENVELOPE name. */
+
+#define ADDR_MAX 1000  /* addresses (and group markers) kept of one field */
+#define ADDR_TEXT 256  /* bytes kept of one name, route, mailbox or host */
+
+struct addr {
+	/* NIL where have_* is 0 */
+	char name[ADDR_TEXT], adl[ADDR_TEXT], mailbox[ADDR_TEXT], host[ADDR_TEXT];
+	int have_name, have_adl, have_mailbox, have_host;
+};
+
+struct addrs {
+	struct addr *v;
+	size_t n, cap;
+};
+
+struct aparser {
+	const char *p, *end;
+	char comment[ADDR_TEXT]; /* the last comment passed over */
+	int have_comment;
+};
+
+static void tcat(char *dst, const char *src, size_t len)
+{
+	size_t dl = strlen(dst);
+	if (dl + 1 >= ADDR_TEXT)
+		return;
+	if (len > ADDR_TEXT - 1 - dl)
+		len = ADDR_TEXT - 1 - dl;
+	memcpy(dst + dl, src, len);
+	dst[dl + len] = '\0';
+}
+
+/* Passes over white space and (nested) comments; keeps the last comment. */
+static void skip_cfws(struct aparser *ap)
+{
+	for (;;) {
+		while (ap->p < ap->end && (*ap->p == ' ' || *ap->p == '\t' || *ap->p == '\r' || *ap->p == '\n'))
+			ap->p++;
+		if (ap->p >= ap->end || *ap->p != '(')
+			return;
+		int depth = 0;
+		const char *start = ap->p + 1;
+		char text[ADDR_TEXT] = "";
+		for (; ap->p < ap->end; ap->p++) {
+			char c = *ap->p;
+			if (c == '\\' && ap->p + 1 < ap->end) {
+				ap->p++;
+				if (depth == 1)
+					tcat(text, ap->p, 1);
+				continue;
+			}
+			if (c == '(') {
+				if (depth++ > 0)
+					tcat(text, ap->p, 1);
+				continue;
+			}
+			if (c == ')') {
+				if (--depth == 0) {
+					ap->p++;
+					break;
+				}
+				tcat(text, ap->p, 1);
+				continue;
+			}
+			if (c != '\r' && c != '\n')
+				tcat(text, ap->p, 1);
+		}
+		(void)start;
+		/* trim */
+		size_t l = strlen(text), b = 0;
+		while (b < l && (text[b] == ' ' || text[b] == '\t'))
+			b++;
+		while (l > b && (text[l - 1] == ' ' || text[l - 1] == '\t'))
+			l--;
+		memcpy(ap->comment, text + b, l - b);
+		ap->comment[l - b] = '\0';
+		ap->have_comment = 1;
+	}
+}
+
+static int atext(unsigned char c)
+{
+	return c > 0x20 && c != 0x7f && strchr("()<>[]:;@\\,.\"", c) == NULL;
+}
+
+/* atom or quoted-string, appended to out (unquoted). 0, or -1 if neither. */
+static int parse_word(struct aparser *ap, char *out)
+{
+	skip_cfws(ap);
+	if (ap->p >= ap->end)
+		return -1;
+	if (*ap->p == '"') {
+		ap->p++;
+		while (ap->p < ap->end && *ap->p != '"') {
+			if (*ap->p == '\\' && ap->p + 1 < ap->end)
+				ap->p++;
+			if (*ap->p != '\r' && *ap->p != '\n')
+				tcat(out, ap->p, 1);
+			ap->p++;
+		}
+		if (ap->p < ap->end)
+			ap->p++;
+		return 0;
+	}
+	const char *s = ap->p;
+	while (ap->p < ap->end && atext((unsigned char)*ap->p))
+		ap->p++;
+	if (ap->p == s)
+		return -1;
+	tcat(out, s, (size_t)(ap->p - s));
+	return 0;
+}
+
+/* phrase: words (and, obsolete, dots) joined by one space. */
+static int parse_phrase(struct aparser *ap, char *out)
+{
+	int n = 0;
+	out[0] = '\0';
+	for (;;) {
+		const char *save = ap->p;
+		skip_cfws(ap);
+		if (ap->p < ap->end && *ap->p == '.' && n > 0) {
+			ap->p++;
+			tcat(out, ".", 1);
+			continue;
+		}
+		char w[ADDR_TEXT] = "";
+		if (parse_word(ap, w) < 0) {
+			ap->p = save;
+			break;
+		}
+		if (n++ > 0 && out[0] != '\0' && out[strlen(out) - 1] != '.')
+			tcat(out, " ", 1);
+		tcat(out, w, strlen(w));
+	}
+	return n > 0 ? 0 : -1;
+}
+
+/* local-part: word *("." word) */
+static int parse_local(struct aparser *ap, char *out)
+{
+	out[0] = '\0';
+	if (parse_word(ap, out) < 0)
+		return -1;
+	for (;;) {
+		const char *save = ap->p;
+		skip_cfws(ap);
+		if (ap->p >= ap->end || *ap->p != '.') {
+			ap->p = save;
+			return 0;
+		}
+		ap->p++;
+		tcat(out, ".", 1);
+		if (parse_word(ap, out) < 0)
+			return 0; /* "user.@x": keep what there is */
+	}
+}
+
+/* domain: dot-atom or [domain literal] */
+static int parse_domain(struct aparser *ap, char *out)
+{
+	out[0] = '\0';
+	skip_cfws(ap);
+	if (ap->p < ap->end && *ap->p == '[') {
+		const char *s = ap->p;
+		while (ap->p < ap->end && *ap->p != ']')
+			ap->p += *ap->p == '\\' && ap->p + 1 < ap->end ? 2 : 1;
+		if (ap->p < ap->end)
+			ap->p++;
+		tcat(out, s, (size_t)(ap->p - s));
+		return 0;
+	}
+	if (parse_word(ap, out) < 0)
+		return -1;
+	for (;;) {
+		const char *save = ap->p;
+		skip_cfws(ap);
+		if (ap->p >= ap->end || *ap->p != '.') {
+			ap->p = save;
+			return 0;
+		}
+		ap->p++;
+		tcat(out, ".", 1);
+		if (parse_word(ap, out) < 0)
+			return 0;
+	}
+}
+
+static int parse_addr_spec(struct aparser *ap, struct addr *a)
+{
+	if (parse_local(ap, a->mailbox) < 0)
+		return -1;
+	a->have_mailbox = 1;
+	const char *save = ap->p;
+	skip_cfws(ap);
+	if (ap->p < ap->end && *ap->p == '@') {
+		ap->p++;
+		if (parse_domain(ap, a->host) == 0)
+			a->have_host = 1;
+	} else {
+		ap->p = save;
+	}
+	return 0;
+}
+
+/* "<" [route ":"] addr-spec ">"; ap->p is at "<". */
+static int parse_angle(struct aparser *ap, struct addr *a)
+{
+	ap->p++;
+	const char *route = ap->p;
+	skip_cfws(ap);
+	if (ap->p < ap->end && *ap->p == '@') {
+		/* obsolete route "@a,@b:", kept as written without white space */
+		const char *q = ap->p;
+		while (q < ap->end && *q != ':' && *q != '>')
+			q++;
+		if (q < ap->end && *q == ':') {
+			for (const char *r = route; r < q; r++)
+				if (*r != ' ' && *r != '\t' && *r != '\r' && *r != '\n')
+					tcat(a->adl, r, 1);
+			a->have_adl = 1;
+			ap->p = q + 1;
+		}
+	}
+	skip_cfws(ap);
+	if (ap->p < ap->end && *ap->p == '>') {
+		/* "<>": the null address */
+		ap->p++;
+		a->have_mailbox = 1;
+		return 0;
+	}
+	if (parse_addr_spec(ap, a) < 0)
+		return -1;
+	skip_cfws(ap);
+	if (ap->p < ap->end && *ap->p == '>')
+		ap->p++;
+	return 0;
+}
+
+static int parse_mailbox(struct aparser *ap, struct addr *a)
+{
+	const char *start = ap->p;
+	memset(a, 0, sizeof(*a));
+	ap->have_comment = 0;
+	char phrase[ADDR_TEXT];
+	if (parse_phrase(ap, phrase) == 0) {
+		skip_cfws(ap);
+		if (ap->p < ap->end && *ap->p == '<') {
+			mk_strlcpy(a->name, phrase, sizeof(a->name));
+			a->have_name = 1;
+			return parse_angle(ap, a);
+		}
+	}
+	ap->p = start;
+	skip_cfws(ap);
+	if (ap->p < ap->end && *ap->p == '<')
+		return parse_angle(ap, a);
+	ap->have_comment = 0;
+	if (parse_addr_spec(ap, a) < 0)
+		return -1;
+	/* "user@domain (Real Name)": the comment is the name */
+	const char *save = ap->p;
+	skip_cfws(ap);
+	if (ap->have_comment && ap->comment[0] != '\0') {
+		mk_strlcpy(a->name, ap->comment, sizeof(a->name));
+		a->have_name = 1;
+	}
+	if (ap->p >= ap->end || *ap->p == ',' || *ap->p == ';')
+		return 0;
+	ap->p = save;
+	return 0;
+}
+
+static struct addr *addrs_push(struct addrs *l)
+{
+	if (l->n >= ADDR_MAX)
+		return NULL;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 4;
+		if ((l->v = realloc(l->v, l->cap * sizeof(*l->v))) == NULL)
+			abort();
+	}
+	struct addr *a = &l->v[l->n++];
+	memset(a, 0, sizeof(*a));
+	return a;
+}
+
+/* Skips to the next top-level ',' (or ';' in a group) after junk. */
+static void skip_junk(struct aparser *ap, int in_group)
+{
+	while (ap->p < ap->end && *ap->p != ',' && !(in_group && *ap->p == ';')) {
+		if (*ap->p == '"' || *ap->p == '(') {
+			char tmp[ADDR_TEXT] = "";
+			if (*ap->p == '"')
+				parse_word(ap, tmp);
+			else
+				skip_cfws(ap);
+			continue;
+		}
+		ap->p++;
+	}
+}
+
+static void parse_address_list(const char *v, size_t len, struct addrs *out)
+{
+	struct aparser ap = {.p = v, .end = v + len};
+	while (ap.p < ap.end) {
+		skip_cfws(&ap);
+		if (ap.p >= ap.end)
+			break;
+		if (*ap.p == ',') {
+			ap.p++;
+			continue;
+		}
+		/* a group: phrase ":" [mailbox-list] ";" */
+		const char *start = ap.p;
+		char phrase[ADDR_TEXT];
+		if (parse_phrase(&ap, phrase) == 0) {
+			skip_cfws(&ap);
+			if (ap.p < ap.end && *ap.p == ':') {
+				ap.p++;
+				struct addr *g = addrs_push(out);
+				if (g == NULL)
+					return;
+				mk_strlcpy(g->mailbox, phrase, sizeof(g->mailbox));
+				g->have_mailbox = 1;
+				for (;;) {
+					skip_cfws(&ap);
+					if (ap.p >= ap.end)
+						break;
+					if (*ap.p == ';') {
+						ap.p++;
+						break;
+					}
+					if (*ap.p == ',') {
+						ap.p++;
+						continue;
+					}
+					struct addr a;
+					if (parse_mailbox(&ap, &a) == 0) {
+						struct addr *slot = addrs_push(out);
+						if (slot == NULL)
+							return;
+						*slot = a;
+					}
+					skip_cfws(&ap);
+					if (ap.p < ap.end && *ap.p != ',' && *ap.p != ';')
+						skip_junk(&ap, 1);
+				}
+				if (addrs_push(out) == NULL) /* the group's end: (NIL NIL NIL NIL) */
+					return;
+				continue;
+			}
+		}
+		ap.p = start;
+		struct addr a;
+		if (parse_mailbox(&ap, &a) == 0) {
+			struct addr *slot = addrs_push(out);
+			if (slot == NULL)
+				return;
+			*slot = a;
+		}
+		skip_cfws(&ap);
+		if (ap.p < ap.end && *ap.p != ',')
+			skip_junk(&ap, 0);
+	}
+}
+
+static void put_text_or_nil(struct buf *b, const char *s, int have)
+{
+	put_string(b, have ? s : NULL, have ? strlen(s) : 0);
+}
+
 static void put_address_list(struct buf *b, const char *hdr, size_t hlen, const char *name)
 {
 	char v[8192];
-	if (!mime_header_get(hdr, hlen, name, v, sizeof(v)) || v[0] == '\0') {
+	struct addrs l = {0};
+	if (mime_header_get(hdr, hlen, name, v, sizeof(v)) && v[0] != '\0')
+		parse_address_list(v, strlen(v), &l);
+	if (l.n == 0) {
 		buf_append_str(b, "NIL");
-		return;
-	}
-	size_t idx = 0;
-	struct mailimf_address_list *al = NULL;
-	if (mailimf_address_list_parse(v, strlen(v), &idx, &al) != MAILIMF_NO_ERROR || al == NULL ||
-	    clist_count(al->ad_list) == 0) {
-		if (al)
-			mailimf_address_list_free(al);
-		buf_append_str(b, "NIL");
+		free(l.v);
 		return;
 	}
 	buf_append_str(b, "(");
-	for (clistiter *it = clist_begin(al->ad_list); it; it = clist_next(it)) {
-		struct mailimf_address *a = clist_content(it);
-		struct mailimf_mailbox_list *ml = NULL;
-		if (a->ad_type == MAILIMF_ADDRESS_GROUP) {
-			buf_append_str(b, "(NIL NIL ");
-			put_nstring(b, a->ad_data.ad_group->grp_display_name);
-			buf_append_str(b, " NIL)");
-			ml = a->ad_data.ad_group->grp_mb_list;
-		}
-		clist *mbs = NULL;
-		clist one;
-		clistcell cell;
-		if (ml != NULL) {
-			mbs = ml->mb_list;
-		} else if (a->ad_type == MAILIMF_ADDRESS_MAILBOX) {
-			memset(&one, 0, sizeof(one));
-			memset(&cell, 0, sizeof(cell));
-			cell.data = a->ad_data.ad_mailbox;
-			one.first = one.last = &cell;
-			one.count = 1;
-			mbs = &one;
-		}
-		for (clistiter *m = mbs ? clist_begin(mbs) : NULL; m; m = clist_next(m)) {
-			struct mailimf_mailbox *mb = clist_content(m);
-			const char *spec = mb->mb_addr_spec ? mb->mb_addr_spec : "";
-			const char *at = strrchr(spec, '@');
-			buf_append_str(b, "(");
-			put_nstring(b, mb->mb_display_name);
-			buf_append_str(b, " NIL ");
-			if (at != NULL) {
-				put_string(b, spec, (size_t)(at - spec));
-				buf_append_str(b, " ");
-				put_nstring(b, at + 1);
-			} else {
-				put_nstring(b, spec);
-				buf_append_str(b, " NIL");
-			}
-			buf_append_str(b, ")");
-		}
-		if (a->ad_type == MAILIMF_ADDRESS_GROUP)
-			buf_append_str(b, "(NIL NIL NIL NIL)");
+	for (size_t i = 0; i < l.n; i++) {
+		const struct addr *a = &l.v[i];
+		buf_append_str(b, "(");
+		put_text_or_nil(b, a->name, a->have_name);
+		buf_append_str(b, " ");
+		put_text_or_nil(b, a->adl, a->have_adl);
+		buf_append_str(b, " ");
+		put_text_or_nil(b, a->mailbox, a->have_mailbox);
+		buf_append_str(b, " ");
+		put_text_or_nil(b, a->host, a->have_host);
+		buf_append_str(b, ")");
 	}
 	buf_append_str(b, ")");
-	mailimf_address_list_free(al);
+	free(l.v);
+}
+
+/* The addresses of a field as SEARCH sees them: "name <mailbox@host>, ...",
+ * with RFC 2047 words in names decoded. */
+static void put_search_addresses(struct buf *out, const char *v)
+{
+	struct addrs l = {0};
+	parse_address_list(v, strlen(v), &l);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct addr *a = &l.v[i];
+		if (!a->have_mailbox)
+			continue;
+		if (i > 0)
+			buf_append_str(out, ", ");
+		if (a->have_name && a->name[0]) {
+			size_t idx = 0;
+			char *dec = NULL;
+			if (strstr(a->name, "=?") != NULL &&
+			    mailmime_encoded_phrase_parse("utf-8", a->name, strlen(a->name), &idx, "utf-8", &dec) ==
+				    MAILIMF_NO_ERROR &&
+			    dec != NULL) {
+				buf_append_str(out, dec);
+				free(dec);
+			} else {
+				buf_append_str(out, a->name);
+			}
+			buf_append_str(out, " ");
+		}
+		buf_printf(out, "<%s%s%s>", a->mailbox, a->have_host ? "@" : "", a->have_host ? a->host : "");
+	}
+	free(l.v);
 }
 
 static void put_envelope(struct buf *b, const char *hdr, size_t hlen)
@@ -578,7 +956,8 @@ static void put_bodystructure(struct buf *b, const char *msg, const struct mime_
 		put_upper(b, v);
 	else
 		buf_append_str(b, "\"7BIT\"");
-	buf_printf(b, " %zu", e->body_len);
+	/* sizes of the CRLF form, as the client will get the part (wire.h) */
+	buf_printf(b, " %llu", (unsigned long long)wire_crlf_len(msg, e->body_start, e->body_len));
 	if (e->rfc822 && e->msg != NULL) {
 		buf_append_str(b, " ");
 		put_envelope(b, msg + e->msg->hdr_start, e->msg->hdr_len);
@@ -620,7 +999,19 @@ int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf 
 
 /* --- sections ------------------------------------------------------------------------ */
 
-/* Copies the header lines whose names are (or, with not, are not) in the list. */
+/* Appends msg[start..start+len) in CRLF form. */
+static void buf_append_crlf(struct buf *out, const char *msg, size_t start, size_t len)
+{
+	struct wire_crlf r;
+	char tmp[4096];
+	size_t n;
+	wire_crlf_open(&r, msg, start, len, 0, UINT64_MAX);
+	while ((n = wire_crlf_read(&r, msg, tmp, sizeof(tmp))) > 0)
+		buf_append(out, tmp, n);
+}
+
+/* Copies the header lines whose names are (or, with not, are not) in the
+ * list, in CRLF form. */
 static int header_fields(const char *hdr, size_t hlen, const char *list, int not, struct buf *out)
 {
 	/* list: "(A B C)" */
@@ -661,7 +1052,7 @@ static int header_fields(const char *hdr, size_t hlen, const char *list, int not
 			if (strlen(names[i]) == fnl && strncasecmp(names[i], fn, fnl) == 0)
 				found = 1;
 		if (found != not)
-			buf_append(out, fn, (size_t)(fv + fvl - fn));
+			buf_append_crlf(out, hdr, (size_t)(fn - hdr), (size_t)(fv + fvl - fn));
 	}
 	buf_append(out, "\r\n", 2);
 	return 0;
@@ -817,10 +1208,16 @@ int mime_search_fields(const char *msg, size_t len, struct buf *out)
 	size_t hlen = mime_header_len(msg, len);
 	char v[16384];
 	for (int i = 0; i < 5; i++) {
-		if (mime_header_get(msg, hlen, search_fields[i], v, sizeof(v))) {
+		/* every occurrence of the field: raw '\t' decoded '\t' addresses, each
+		 * occurrence's pieces after the one before's (joined by '\t') */
+		size_t pos = 0;
+		int any = 0;
+		while (mime_header_next(msg, hlen, &pos, search_fields[i], v, sizeof(v))) {
 			for (char *p = v; *p; p++)
 				if (*p == '\t')
 					*p = ' ';
+			if (any++)
+				buf_append(out, "\t", 1);
 			buf_append_str(out, v);
 			buf_append(out, "\t", 1);
 			size_t idx = 0;
@@ -831,10 +1228,12 @@ int mime_search_fields(const char *msg, size_t len, struct buf *out)
 				buf_append_str(out, dec);
 				free(dec);
 			}
-		} else {
-			buf_append(out, "\t", 1);
+			if (i > 0) { /* From, To, Cc, Bcc */
+				buf_append(out, "\t", 1);
+				put_search_addresses(out, v);
+			}
 		}
-		buf_append(out, "", 1);
+		buf_append(out, "", 1); /* an absent field leaves the piece empty */
 	}
 	int have_day = 0;
 	if (mime_header_get(msg, hlen, "Date", v, sizeof(v))) {

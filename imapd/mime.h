@@ -38,7 +38,9 @@ int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf 
 
 /* The header fields SEARCH matches, as one record: for each of Subject, From,
  * To, Cc, Bcc the unfolded raw value, '\t', the value with RFC 2047 words
- * decoded to UTF-8, '\0'; then the Date header's day number (days since the
+ * decoded to UTF-8 (for the address fields, '\t' and the addresses as
+ * "name <mailbox@host>, ..."), repeated after a '\t' for each further field
+ * of that name (nothing if there is none); '\0'; then the Date header's day number (days since the
  * epoch) in decimal, or "-" without a valid Date, '\0'. Returns 0 or -1. */
 int mime_search_fields(const char *msg, size_t len, struct buf *out);
 /* Field index in that record: 0 Subject .. 4 Bcc; -1 for other names. */
@@ -55,6 +57,10 @@ long long mime_days_from_civil(long long y, unsigned m, unsigned d);
 int mime_section(const char *msg, size_t len, const char *section, size_t *start_r, size_t *len_r,
 		 struct buf *out);
 
+/* Iterates over the header fields named name: from *pos (0 at first), the
+ * next one's unfolded value into out; *pos moves past it. 1 if found, 0 at
+ * the end. */
+int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name, char *out, size_t outsize);
 /* The unfolded value of the first header field named name in hdr[0..len),
  * copied into out (size outsize; truncated). Returns 1 if found, 0 if not. */
 int mime_header_get(const char *hdr, size_t len, const char *name, char *out, size_t outsize);

@@ -353,11 +353,25 @@ static int parse_literal(struct parser *ps, struct imap_arg *arg)
 	return 0;
 }
 
+/* 1 if the atom so far names a fetch attribute that takes a section:
+ * BODY[, BODY.PEEK[, BINARY[, BINARY.PEEK[, BINARY.SIZE[. */
+static int section_prefix(const char *s, size_t len)
+{
+	static const char *const names[] = {"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len && strncasecmp(s, names[i], len) == 0)
+			return 1;
+	return 0;
+}
+
 static int parse_atom(struct parser *ps, struct imap_arg *arg)
 {
 	const char *s = ps->p;
 	while (ps->p < ps->end && !is_atom_end(*ps->p)) {
-		if (*ps->p == '[') {
+		/* A fetch attribute's section may hold spaces and parentheses
+		 * (BODY[HEADER.FIELDS (A B)]); anywhere else '[' is an ordinary
+		 * atom character (RFC 3501: it is not an atom-special). */
+		if (*ps->p == '[' && section_prefix(s, (size_t)(ps->p - s))) {
 			const char *close = ps->p + 1;
 			while (close < ps->end && *close != ']' && *close != '\r' && *close != '\n' && *close != '\0')
 				close++;

@@ -167,6 +167,78 @@ void sess_write_flags(struct session *s, uint32_t flags, const char *keywords)
 	io_write(&s->io, tmp, n);
 }
 
+#define KEYWORDS_SET_MAX 65536 /* bytes of a mailbox's announced keywords */
+
+static int keyword_in(const char *set, size_t setlen, const char *k, size_t kl)
+{
+	const char *p = set, *end = set + setlen;
+	while (p < end) {
+		const char *e = memchr(p, ' ', (size_t)(end - p));
+		size_t l = e ? (size_t)(e - p) : (size_t)(end - p);
+		if (l == kl && strncasecmp(p, k, l) == 0)
+			return 1;
+		p += l + 1;
+	}
+	return 0;
+}
+
+int keywords_merge(struct buf *set, const char *keywords)
+{
+	int added = 0;
+	if (set->max == 0)
+		buf_init(set, KEYWORDS_SET_MAX);
+	for (const char *p = keywords ? keywords : ""; *p;) {
+		while (*p == ' ')
+			p++;
+		size_t l = strcspn(p, " ");
+		if (l == 0)
+			break;
+		if (!keyword_in(set->data ? set->data : "", set->len, p, l)) {
+			size_t before = set->len;
+			if ((set->len > 0 && buf_append(set, " ", 1) < 0) || buf_append(set, p, l) < 0) {
+				set->len = before; /* full: the client may then see an unlisted keyword */
+				if (set->data)
+					set->data[before] = '\0';
+				break;
+			}
+			added = 1;
+		}
+		p += l;
+	}
+	return added;
+}
+
+void sess_write_flag_lists(struct session *s)
+{
+	const char *kw = s->sel.keywords.len ? s->sel.keywords.data : "";
+	const char *sp = kw[0] ? " " : "";
+	io_printf(&s->io, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)\r\n", sp, kw);
+	if (s->sel.readonly)
+		io_puts(&s->io, "* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n");
+	else
+		io_printf(&s->io,
+			  "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)] "
+			  "Flags permitted.\r\n",
+			  sp, kw);
+}
+
+void sess_keywords_seen(struct session *s, const char *keywords)
+{
+	if (keywords == NULL || keywords[0] == '\0' || s->state != S_SELECTED)
+		return;
+	if (keywords_merge(&s->sel.keywords, keywords))
+		sess_write_flag_lists(s);
+}
+
+void sess_condstore_on(struct session *s)
+{
+	if (s->condstore)
+		return;
+	s->condstore = 1;
+	if (s->state == S_SELECTED)
+		io_printf(&s->io, "* OK [HIGHESTMODSEQ %llu] Highest\r\n", (unsigned long long)s->sel.hms);
+}
+
 static int keyword_ok(const char *k)
 {
 	if (*k == '\0')
@@ -190,7 +262,8 @@ int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *fl
 	*flags_r = 0;
 	kw[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		if (items[i].type != IMAP_ARG_ATOM)
+		/* NIL is a valid keyword atom here (STORE 1 +FLAGS NIL) */
+		if (items[i].type != IMAP_ARG_ATOM && items[i].type != IMAP_ARG_NIL)
 			return -1;
 		const char *f = items[i].str;
 		if (f[0] == '\\') {
@@ -334,6 +407,7 @@ void sess_unselect(struct session *s)
 {
 	free(s->sel.uids);
 	free(s->sel.recent);
+	buf_free(&s->sel.keywords);
 	memset(&s->sel, 0, sizeof(s->sel));
 	if (s->state == S_SELECTED)
 		s->state = S_AUTH;
@@ -399,6 +473,7 @@ static int report_flags(const struct store_msg *m, void *ctx)
 	for (size_t i = 0; i < s->nown; i++)
 		if (s->own_uids[i] == m->uid && s->own_modseqs[i] == m->modseq)
 			return 0;
+	sess_keywords_seen(s, m->keywords);
 	io_printf(&s->io, "* %u FETCH (", seq);
 	if (s->qresync || s->condstore)
 		io_printf(&s->io, "UID %u ", m->uid);
@@ -738,8 +813,13 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 		size_t cmdlen;
 		int r = imap_frame(&s->fr, s->in.data ? s->in.data : "", s->in.len, &cmdlen);
 		if (r == IMAP_PARSE_MORE) {
-			if (s->fr.need_continuation)
+			if (s->fr.need_continuation) {
 				io_puts(&s->io, "+ OK\r\n");
+				/* The client may have sent the literal already (without
+				 * waiting for "+"): frame what is buffered before reading. */
+				if (s->fr.pos < s->in.len)
+					continue;
+			}
 			if (io_flush(&s->io) < 0)
 				break;
 			long n = io_read(&s->io, &s->in);

@@ -40,6 +40,7 @@ struct imapd {
 		uint64_t hms;
 		uint32_t *uids;
 		size_t n;
+		char *keywords; /* the keywords used in the mailbox, space-separated */
 		unsigned long used;
 	} views[64];
 	unsigned long views_clock;
@@ -62,6 +63,7 @@ struct view {
 	int readonly;
 	uint32_t *recent; /* UIDs that are \Recent in this session, ascending */
 	size_t nrecent;
+	struct buf keywords; /* keywords announced in FLAGS, space-separated (RFC 3501 7.2.6) */
 };
 
 struct session {
@@ -123,6 +125,18 @@ uint32_t sess_seq_of(const struct session *s, uint32_t uid);
 /* The store's flags with \Recent as this session sees it (RFC 3501: the
  * session that selected a message first holds its \Recent). */
 uint32_t sess_flags(const struct session *s, uint32_t uid, uint32_t flags);
+/* Before a FETCH response shows keywords: any of them the client has not
+ * been told of in FLAGS is added to the view's list, and a new "* FLAGS" and
+ * "* OK [PERMANENTFLAGS]" go out first (RFC 3501 7.2.6). */
+void sess_keywords_seen(struct session *s, const char *keywords);
+/* Writes the FLAGS and PERMANENTFLAGS responses with the view's keywords. */
+void sess_write_flag_lists(struct session *s);
+/* Adds the keywords of a message to a space-separated set (bounded). Returns
+ * 1 if something was added. */
+int keywords_merge(struct buf *set, const char *keywords);
+/* CONDSTORE turned on by a command (RFC 7162 3.1): says HIGHESTMODSEQ if a
+ * mailbox is selected and it was off. */
+void sess_condstore_on(struct session *s);
 /* Writes "(\Seen \Answered kw ...)". */
 void sess_write_flags(struct session *s, uint32_t flags, const char *keywords);
 /* Parses a flag list (or a single flag) into system flags and keywords

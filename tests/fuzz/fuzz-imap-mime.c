@@ -1,4 +1,4 @@
-// FUZZ_SOURCES: imapd/mime.c
+// FUZZ_SOURCES: imapd/mime.c imapd/wire.c
 /* Fuzzes imapd's MIME code on arbitrary message bytes: the part tree,
  * ENVELOPE/BODY/BODYSTRUCTURE text, the search fields, and section ranges
  * (which must stay inside the message). */

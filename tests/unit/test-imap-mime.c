@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "imapd/mime.c"
+#include "imapd/wire.c"
 
 static const char msg[] =
 	"From: \"Doe, John\" <john@example.org>\r\n"
