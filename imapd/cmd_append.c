@@ -35,7 +35,8 @@ static int append_fn(struct store_txn *txn, void *ctx)
 /* "17-Jul-1996 02:44:25 -0700" -> seconds since the epoch. */
 static int parse_datetime(const char *s, int64_t *t_r)
 {
-	static const char *mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const char *mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct tm tm;
 	memset(&tm, 0, sizeof(tm));
 	const char *p = s;
@@ -63,7 +64,8 @@ static int parse_datetime(const char *s, int64_t *t_r)
 	for (int i = 0; i < 4; i++)
 		if (!isdigit((unsigned char)p[i]))
 			return -1;
-	tm.tm_year = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0') - 1900;
+	tm.tm_year =
+	    (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0') - 1900;
 	p += 4;
 	if (*p++ != ' ')
 		return -1;
@@ -82,7 +84,8 @@ static int parse_datetime(const char *s, int64_t *t_r)
 		if (!isdigit((unsigned char)p[i]))
 			return -1;
 	int zone = ((p[0] - '0') * 10 + (p[1] - '0')) * 60 + (p[2] - '0') * 10 + (p[3] - '0');
-	if (p[4] != '\0' || v[0] > 23 || v[1] > 59 || v[2] > 60 || tm.tm_mday < 1 || tm.tm_mday > 31)
+	if (p[4] != '\0' || v[0] > 23 || v[1] > 59 || v[2] > 60 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31)
 		return -1;
 	tm.tm_hour = v[0];
 	tm.tm_min = v[1];
@@ -119,7 +122,8 @@ void cmd_append(struct session *s, struct imap_command *cmd)
 		i++;
 	}
 	if (i + 1 != cmd->nargs || cmd->args[i].type != IMAP_ARG_LITERAL) {
-		sess_tagged(s, "BAD", "APPEND needs the message as a literal (one message at a time)");
+		sess_tagged(s, "BAD",
+			    "APPEND needs the message as a literal (one message at a time)");
 		return;
 	}
 	if (cmd->args[i].len == 0) {
@@ -177,7 +181,8 @@ static int copy_fn(struct store_txn *txn, void *ctx)
 			continue;
 		/* the copy is new in its mailbox: \Recent (RFC 3501 6.4.7) */
 		if (r == 0 && !(out.flags & STORE_F_RECENT))
-			r = store_msg_set_flags(txn, c->dst.id, out.uid, STORE_FLAGS_ADD, STORE_F_RECENT, NULL, 0, NULL);
+			r = store_msg_set_flags(txn, c->dst.id, out.uid, STORE_FLAGS_ADD,
+						STORE_F_RECENT, NULL, 0, NULL);
 		if (r != 0)
 			return r;
 		c->src_done[c->done] = c->uids[i];
@@ -206,7 +211,8 @@ static void do_copy(struct session *s, struct imap_command *cmd, int move)
 		sess_tagged(s, "BAD", "Invalid sequence set");
 		return;
 	}
-	struct copy_ctx c = {.user_id = s->user_id, .src = s->sel.mbid, .mailbox = name, .n = n, .move = move};
+	struct copy_ctx c = {
+	    .user_id = s->user_id, .src = s->sel.mbid, .mailbox = name, .n = n, .move = move};
 	uint32_t *uids = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
 	for (size_t k = 0; k < n; k++)
 		uids[k] = s->sel.uids[seqs[k] - 1];
@@ -229,13 +235,15 @@ static void do_copy(struct session *s, struct imap_command *cmd, int move)
 	}
 	if (move) {
 		if (c.done > 0)
-			io_printf(&s->io, "* OK [COPYUID %u %s %s] Moved\r\n", c.dst.uidvalidity, srcset, dstset);
+			io_printf(&s->io, "* OK [COPYUID %u %s %s] Moved\r\n", c.dst.uidvalidity,
+				  srcset, dstset);
 		sess_sync(s, 1);
 		sess_tagged(s, "OK", "Move completed.");
 	} else {
 		sess_sync(s, cmd->uid);
 		if (c.done > 0)
-			sess_tagged(s, "OK", "[COPYUID %u %s %s] Copy completed.", c.dst.uidvalidity, srcset, dstset);
+			sess_tagged(s, "OK", "[COPYUID %u %s %s] Copy completed.",
+				    c.dst.uidvalidity, srcset, dstset);
 		else
 			sess_tagged(s, "OK", "Copy completed.");
 	}

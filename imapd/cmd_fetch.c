@@ -24,9 +24,9 @@
 #include "imapd/wire.h"
 #include "lib/util.h"
 
-#define FETCH_CHUNK (256 * 1024) /* the answer is sent when this much is built */
+#define FETCH_CHUNK (256 * 1024)  /* the answer is sent when this much is built */
 #define FETCH_TEXT_MAX (16 << 20) /* room above it for one item's cached text */
-#define FETCH_COPY 65536          /* bytes of a literal converted at a time */
+#define FETCH_COPY 65536	  /* bytes of a literal converted at a time */
 
 struct fetch_ctx;
 struct item;
@@ -53,18 +53,18 @@ struct fetch_req {
 /* One FETCH being answered. */
 struct fetch_ctx {
 	struct session *s;
-	struct store_txn *txn;   /* the current read transaction */
-	struct buf out;          /* the answer not yet sent (io.capture points here) */
-	char *copy;              /* FETCH_COPY bytes: a literal's next piece */
+	struct store_txn *txn; /* the current read transaction */
+	struct buf out;	       /* the answer not yet sent (io.capture points here) */
+	char *copy;	       /* FETCH_COPY bytes: a literal's next piece */
 	struct fetch_cache pending;
-	struct buf fields;       /* HEADER.FIELDS text */
-	struct store_msg m;      /* the message being written */
-	const char *blob;        /* its bytes in the current transaction, or NULL */
+	struct buf fields;  /* HEADER.FIELDS text */
+	struct store_msg m; /* the message being written */
+	const char *blob;   /* its bytes in the current transaction, or NULL */
 	size_t blen;
 	struct fetch_mime_text mt;
-	int mt_ok;               /* mt is valid in the current transaction */
-	int sp;                  /* items written so far in this message */
-	int failed;              /* the answer cannot be finished: end the session */
+	int mt_ok;  /* mt is valid in the current transaction */
+	int sp;	    /* items written so far in this message */
+	int failed; /* the answer cannot be finished: end the session */
 };
 
 /* --- the stream ------------------------------------------------------------- */
@@ -164,7 +164,8 @@ static void write_mime_text(struct fetch_ctx *c, const char *name, int which)
 	sp(c);
 	io_puts(&c->s->io, name);
 	if (need_mime(c) < 0) {
-		io_puts(&c->s->io, "NIL"); /* checked before the message began: only after a yield */
+		io_puts(&c->s->io,
+			"NIL"); /* checked before the message began: only after a yield */
 		return;
 	}
 	const char *t = which == 0 ? c->mt.env : which == 1 ? c->mt.body : c->mt.bs;
@@ -228,7 +229,8 @@ static void write_section(struct fetch_ctx *c, const struct item *it)
 			}
 			continue;
 		}
-		size_t n = wire_crlf_read(&r, c->blob, c->copy, room < FETCH_COPY ? room : FETCH_COPY);
+		size_t n =
+		    wire_crlf_read(&r, c->blob, c->copy, room < FETCH_COPY ? room : FETCH_COPY);
 		io_write(&s->io, c->copy, n);
 	}
 }
@@ -272,7 +274,8 @@ static int parse_section(struct session *s, struct item *it, const char *p)
 		return -1;
 	}
 	char reply[512];
-	int w = it->partial ? snprintf(reply, sizeof(reply), "BODY[%s]<%llu>", it->section, (unsigned long long)it->off)
+	int w = it->partial ? snprintf(reply, sizeof(reply), "BODY[%s]<%llu>", it->section,
+				       (unsigned long long)it->off)
 			    : snprintf(reply, sizeof(reply), "BODY[%s]", it->section);
 	if (w < 0 || (size_t)w >= sizeof(reply))
 		return -1;
@@ -287,19 +290,23 @@ static int add_item(struct session *s, struct fetch_req *f, const struct imap_ar
 		item_write_fn *write;
 		int mime;
 	} simple[] = {
-		{"FLAGS", write_flags, 0},       {"UID", write_uid, 0},
-		{"INTERNALDATE", write_internaldate, 0}, {"RFC822.SIZE", write_size, 0},
-		{"ENVELOPE", write_envelope, 1}, {"BODYSTRUCTURE", write_bodystructure, 1},
-		{"BODY", write_body, 1},         {"MODSEQ", write_modseq, 0},
+	    {"FLAGS", write_flags, 0},
+	    {"UID", write_uid, 0},
+	    {"INTERNALDATE", write_internaldate, 0},
+	    {"RFC822.SIZE", write_size, 0},
+	    {"ENVELOPE", write_envelope, 1},
+	    {"BODYSTRUCTURE", write_bodystructure, 1},
+	    {"BODY", write_body, 1},
+	    {"MODSEQ", write_modseq, 0},
 	};
 	static const struct {
 		const char *name;
 		const char *section, *reply;
 		int peek;
 	} rfc822[] = {
-		{"RFC822", "", "RFC822", 0},
-		{"RFC822.HEADER", "HEADER", "RFC822.HEADER", 1},
-		{"RFC822.TEXT", "TEXT", "RFC822.TEXT", 0},
+	    {"RFC822", "", "RFC822", 0},
+	    {"RFC822.HEADER", "HEADER", "RFC822.HEADER", 1},
+	    {"RFC822.TEXT", "TEXT", "RFC822.TEXT", 0},
 	};
 	if (a->type != IMAP_ARG_ATOM)
 		return -1;
@@ -307,10 +314,10 @@ static int add_item(struct session *s, struct fetch_req *f, const struct imap_ar
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (strcasecmp(w, simple[i].name) != 0)
 			continue;
-		int *once = simple[i].write == write_flags ? &f->has_flags
-			    : simple[i].write == write_uid ? &f->has_uid
+		int *once = simple[i].write == write_flags    ? &f->has_flags
+			    : simple[i].write == write_uid    ? &f->has_uid
 			    : simple[i].write == write_modseq ? &f->has_modseq
-							       : NULL;
+							      : NULL;
 		if (once != NULL && (*once)++)
 			return 0; /* asked twice: answered once */
 		if (simple[i].write == write_modseq)
@@ -319,8 +326,8 @@ static int add_item(struct session *s, struct fetch_req *f, const struct imap_ar
 		return new_item(f, simple[i].write) ? 0 : -1;
 	}
 	if (strcasecmp(w, "ALL") == 0 || strcasecmp(w, "FAST") == 0 || strcasecmp(w, "FULL") == 0) {
-		static item_write_fn *const macro[] = {write_flags, write_internaldate, write_size, write_envelope,
-						       write_body};
+		static item_write_fn *const macro[] = {write_flags, write_internaldate, write_size,
+						       write_envelope, write_body};
 		size_t k = strcasecmp(w, "FAST") == 0 ? 3 : strcasecmp(w, "ALL") == 0 ? 4 : 5;
 		for (size_t i = 0; i < k; i++)
 			if (new_item(f, macro[i]) == NULL)
@@ -400,7 +407,8 @@ static int seen_fn(struct store_txn *txn, void *ctx)
 {
 	struct fetch_seen *fs = ctx;
 	for (size_t i = 0; i < fs->n; i++) {
-		int r = store_msg_set_flags(txn, fs->mbid, fs->uids[i], STORE_FLAGS_ADD, STORE_F_SEEN, NULL, 0, NULL);
+		int r = store_msg_set_flags(txn, fs->mbid, fs->uids[i], STORE_FLAGS_ADD,
+					    STORE_F_SEEN, NULL, 0, NULL);
 		if (r != 0 && r != STORE_ENOTFOUND)
 			return r;
 	}
@@ -411,12 +419,14 @@ static int seen_fn(struct store_txn *txn, void *ctx)
 static int set_seen(struct session *s, const uint32_t *seqs, size_t nseqs)
 {
 	struct view *v = &s->sel;
-	struct fetch_seen fs = {.mbid = v->mbid, .uids = imap_arena_alloc(s->arena, nseqs * sizeof(uint32_t))};
+	struct fetch_seen fs = {.mbid = v->mbid,
+				.uids = imap_arena_alloc(s->arena, nseqs * sizeof(uint32_t))};
 	struct store_txn *txn = NULL;
 	if (store_read_begin(s->d->store, &txn) == 0) {
 		for (size_t i = 0; i < nseqs; i++) {
 			struct store_msg m;
-			if (store_msg_get(txn, v->mbid, v->uids[seqs[i] - 1], &m) == 0 && !(m.flags & STORE_F_SEEN))
+			if (store_msg_get(txn, v->mbid, v->uids[seqs[i] - 1], &m) == 0 &&
+			    !(m.flags & STORE_F_SEEN))
 				fs.uids[fs.n++] = m.uid;
 		}
 		store_read_end(&txn);
@@ -457,7 +467,8 @@ static void write_vanished(struct fetch_ctx *c, const char *set_text, uint64_t s
 	struct session *s = c->s;
 	struct imap_seqset set;
 	struct vanish vv = {.set = &set};
-	if (imap_seqset_parse(s->arena, set_text, s->sel.uidnext > 1 ? s->sel.uidnext - 1 : 1, &set) == 0)
+	if (imap_seqset_parse(s->arena, set_text, s->sel.uidnext > 1 ? s->sel.uidnext - 1 : 1,
+			      &set) == 0)
 		store_expunged_since(c->txn, s->sel.mbid, since, vanish_cb, &vv);
 	if (vv.n > 0) {
 		qsort(vv.uids, vv.n, sizeof(uint32_t), cmp_u32);

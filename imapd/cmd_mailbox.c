@@ -47,9 +47,9 @@ static const struct {
 	const char *name;
 	uint32_t bit;
 } special_uses[] = {
-	{"\\Sent", STORE_SU_SENT},   {"\\Drafts", STORE_SU_DRAFTS},   {"\\Junk", STORE_SU_JUNK},
-	{"\\Trash", STORE_SU_TRASH}, {"\\Archive", STORE_SU_ARCHIVE}, {"\\All", STORE_SU_ALL},
-	{"\\Flagged", STORE_SU_FLAGGED},
+    {"\\Sent", STORE_SU_SENT},	     {"\\Drafts", STORE_SU_DRAFTS},   {"\\Junk", STORE_SU_JUNK},
+    {"\\Trash", STORE_SU_TRASH},     {"\\Archive", STORE_SU_ARCHIVE}, {"\\All", STORE_SU_ALL},
+    {"\\Flagged", STORE_SU_FLAGGED},
 };
 
 void cmd_create(struct session *s, struct imap_command *cmd)
@@ -72,8 +72,8 @@ void cmd_create(struct session *s, struct imap_command *cmd)
 	if (cmd->nargs == 2) {
 		/* (USE (\Sent ...)) */
 		const struct imap_arg *o = &cmd->args[1];
-		if (o->type != IMAP_ARG_LIST || o->len != 2 || !imap_arg_is_atom(&o->list[0], "USE") ||
-		    o->list[1].type != IMAP_ARG_LIST) {
+		if (o->type != IMAP_ARG_LIST || o->len != 2 ||
+		    !imap_arg_is_atom(&o->list[0], "USE") || o->list[1].type != IMAP_ARG_LIST) {
 			sess_tagged(s, "BAD", "Bad CREATE parameters");
 			return;
 		}
@@ -81,7 +81,8 @@ void cmd_create(struct session *s, struct imap_command *cmd)
 			const struct imap_arg *u = &o->list[1].list[i];
 			size_t k;
 			for (k = 0; k < sizeof(special_uses) / sizeof(special_uses[0]); k++)
-				if (u->type == IMAP_ARG_ATOM && strcasecmp(u->str, special_uses[k].name) == 0)
+				if (u->type == IMAP_ARG_ATOM &&
+				    strcasecmp(u->str, special_uses[k].name) == 0)
 					break;
 			if (k == sizeof(special_uses) / sizeof(special_uses[0])) {
 				sess_tagged(s, "NO", "[USEATTR] Unknown special-use attribute");
@@ -177,7 +178,8 @@ void cmd_unsubscribe(struct session *s, struct imap_command *cmd)
 /* --- STATUS --------------------------------------------------------------------- */
 
 /* Writes "* STATUS name (items)". Returns 0 or -1 (a bad item: nothing written). */
-static int write_status(struct session *s, const struct store_mailbox *mb, const struct imap_arg *items)
+static int write_status(struct session *s, const struct store_mailbox *mb,
+			const struct imap_arg *items)
 {
 	char out[512];
 	size_t o = 0;
@@ -307,7 +309,8 @@ static void add_missing_parents(struct mblist *l)
 	for (size_t i = 0; i < n; i++) {
 		char name[STORE_NAME_MAX + 1];
 		mk_strlcpy(name, l->v[i].name, sizeof(name));
-		for (char *dot = strchr(name, STORE_MAILBOX_SEP); dot != NULL; dot = strchr(dot + 1, STORE_MAILBOX_SEP)) {
+		for (char *dot = strchr(name, STORE_MAILBOX_SEP); dot != NULL;
+		     dot = strchr(dot + 1, STORE_MAILBOX_SEP)) {
 			size_t len = (size_t)(dot - name);
 			if (has_name(l, name, len))
 				continue;
@@ -463,7 +466,8 @@ static int parse_list(struct session *s, struct imap_command *cmd, int lsub, str
 		const char *p = imap_arg_astring(s->arena, &pats[k]);
 		char full[2 * STORE_NAME_MAX + 2];
 		char dec[sizeof(full) * 2];
-		if (p == NULL || snprintf(full, sizeof(full), "%s%s", ref, p) >= (int)sizeof(full) ||
+		if (p == NULL ||
+		    snprintf(full, sizeof(full), "%s%s", ref, p) >= (int)sizeof(full) ||
 		    utf7_to_utf8(full, dec, sizeof(dec)) < 0)
 			continue;
 		q->pats[k] = imap_arena_strndup(s->arena, dec, strlen(dec));
@@ -481,8 +485,9 @@ static const struct store_mailbox *find_mb(const struct mblist *l, const char *n
 }
 
 /* Writes one LIST/LSUB line. mb may be NULL (a name with no mailbox). */
-static int list_line(struct session *s, const struct list_req *q, const struct mblist *l, const char *name,
-		     const struct store_mailbox *mb, int subscribed, int childinfo)
+static int list_line(struct session *s, const struct list_req *q, const struct mblist *l,
+		     const char *name, const struct store_mailbox *mb, int subscribed,
+		     int childinfo)
 {
 	char attrs[256];
 	size_t o = 0;
@@ -509,14 +514,16 @@ static int list_line(struct session *s, const struct list_req *q, const struct m
 	if (childinfo)
 		io_puts(&s->io, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	io_puts(&s->io, "\r\n");
-	if (q->status_items != NULL && mb != NULL && mb->id != 0 && write_status(s, mb, q->status_items) < 0)
+	if (q->status_items != NULL && mb != NULL && mb->id != 0 &&
+	    write_status(s, mb, q->status_items) < 0)
 		return -1;
 	return 0;
 }
 
 /* A subscribed name below name (at any depth) that no pattern matches:
  * RECURSIVEMATCH then lists name with CHILDINFO (RFC 5258 3.5). */
-static int unmatched_subscribed_child(const struct list_req *q, const struct names *subs, const char *name)
+static int unmatched_subscribed_child(const struct list_req *q, const struct names *subs,
+				      const char *name)
 {
 	size_t nl = strlen(name);
 	for (size_t i = 0; i < subs->n; i++)
@@ -527,13 +534,15 @@ static int unmatched_subscribed_child(const struct list_req *q, const struct nam
 }
 
 /* LIST (SUBSCRIBED ...) and LSUB: by subscribed name. */
-static int list_subscribed(struct session *s, const struct list_req *q, const struct mblist *l, const struct names *subs)
+static int list_subscribed(struct session *s, const struct list_req *q, const struct mblist *l,
+			   const struct names *subs)
 {
 	for (size_t i = 0; i < subs->n; i++) {
 		const struct store_mailbox *mb = find_mb(l, subs->v[i]);
 		if (mb != NULL && mb->id == 0)
 			mb = NULL;
-		if (!pat_match(q, subs->v[i]) || (q->sel_special && (mb == NULL || !mb->special_use)))
+		if (!pat_match(q, subs->v[i]) ||
+		    (q->sel_special && (mb == NULL || !mb->special_use)))
 			continue;
 		if (list_line(s, q, l, subs->v[i], mb, 1, 0) < 0)
 			return -1;
@@ -545,12 +554,14 @@ static int list_subscribed(struct session *s, const struct list_req *q, const st
 	struct names done = {0};
 	for (size_t i = 0; i < subs->n; i++) {
 		const char *n = subs->v[i];
-		for (const char *dot = strchr(n, STORE_MAILBOX_SEP); dot != NULL; dot = strchr(dot + 1, STORE_MAILBOX_SEP)) {
+		for (const char *dot = strchr(n, STORE_MAILBOX_SEP); dot != NULL;
+		     dot = strchr(dot + 1, STORE_MAILBOX_SEP)) {
 			size_t len = (size_t)(dot - n);
 			char parent[STORE_NAME_MAX + 1];
 			memcpy(parent, n, len);
 			parent[len] = '\0';
-			if (names_has(subs, parent, len) || names_has(&done, parent, len) || !pat_match(q, parent))
+			if (names_has(subs, parent, len) || names_has(&done, parent, len) ||
+			    !pat_match(q, parent))
 				continue;
 			if (!unmatched_subscribed_child(q, subs, parent))
 				continue;

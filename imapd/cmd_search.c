@@ -17,19 +17,41 @@
 #include "lib/util.h"
 
 enum key_kind {
-	K_ALL, K_AND, K_OR, K_NOT, K_FLAG, K_UNFLAG, K_KEYWORD, K_UNKEYWORD, K_NEW, K_OLD, K_RECENT,
-	K_LARGER, K_SMALLER, K_BEFORE, K_ON, K_SINCE, K_SENTBEFORE, K_SENTON, K_SENTSINCE, K_HEADER,
-	K_BODY, K_TEXT, K_SEQ, K_UID, K_MODSEQ,
+	K_ALL,
+	K_AND,
+	K_OR,
+	K_NOT,
+	K_FLAG,
+	K_UNFLAG,
+	K_KEYWORD,
+	K_UNKEYWORD,
+	K_NEW,
+	K_OLD,
+	K_RECENT,
+	K_LARGER,
+	K_SMALLER,
+	K_BEFORE,
+	K_ON,
+	K_SINCE,
+	K_SENTBEFORE,
+	K_SENTON,
+	K_SENTSINCE,
+	K_HEADER,
+	K_BODY,
+	K_TEXT,
+	K_SEQ,
+	K_UID,
+	K_MODSEQ,
 };
 
 struct key {
 	enum key_kind kind;
 	uint32_t flag;
 	uint64_t num;
-	const char *str;     /* keyword, header value */
-	const char *field;   /* K_HEADER: the field name */
+	const char *str;   /* keyword, header value */
+	const char *field; /* K_HEADER: the field name */
 	struct imap_seqset set;
-	struct key *a, *b;   /* NOT/OR operands; AND: children in list */
+	struct key *a, *b; /* NOT/OR operands; AND: children in list */
 	struct key **list;
 	size_t n;
 };
@@ -42,7 +64,8 @@ struct sparser {
 	int modseq_used;
 };
 
-static const char *months[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+static const char *months[] = {"jan", "feb", "mar", "apr", "may", "jun",
+			       "jul", "aug", "sep", "oct", "nov", "dec"};
 
 #define days_from_civil mime_days_from_civil
 
@@ -128,15 +151,16 @@ static struct key *parse_key(struct sparser *p)
 		enum key_kind k;
 		uint32_t flag;
 	} flagkeys[] = {
-		{"ANSWERED", K_FLAG, STORE_F_ANSWERED}, {"DELETED", K_FLAG, STORE_F_DELETED},
-		{"DRAFT", K_FLAG, STORE_F_DRAFT},       {"FLAGGED", K_FLAG, STORE_F_FLAGGED},
-		{"SEEN", K_FLAG, STORE_F_SEEN},         {"UNANSWERED", K_UNFLAG, STORE_F_ANSWERED},
-		{"UNDELETED", K_UNFLAG, STORE_F_DELETED}, {"UNDRAFT", K_UNFLAG, STORE_F_DRAFT},
-		{"UNFLAGGED", K_UNFLAG, STORE_F_FLAGGED}, {"UNSEEN", K_UNFLAG, STORE_F_SEEN},
+	    {"ANSWERED", K_FLAG, STORE_F_ANSWERED},   {"DELETED", K_FLAG, STORE_F_DELETED},
+	    {"DRAFT", K_FLAG, STORE_F_DRAFT},	      {"FLAGGED", K_FLAG, STORE_F_FLAGGED},
+	    {"SEEN", K_FLAG, STORE_F_SEEN},	      {"UNANSWERED", K_UNFLAG, STORE_F_ANSWERED},
+	    {"UNDELETED", K_UNFLAG, STORE_F_DELETED}, {"UNDRAFT", K_UNFLAG, STORE_F_DRAFT},
+	    {"UNFLAGGED", K_UNFLAG, STORE_F_FLAGGED}, {"UNSEEN", K_UNFLAG, STORE_F_SEEN},
 	};
 	static const struct {
 		const char *name, *field;
-	} hdrkeys[] = {{"FROM", "From"}, {"TO", "To"}, {"CC", "Cc"}, {"BCC", "Bcc"}, {"SUBJECT", "Subject"}};
+	} hdrkeys[] = {
+	    {"FROM", "From"}, {"TO", "To"}, {"CC", "Cc"}, {"BCC", "Bcc"}, {"SUBJECT", "Subject"}};
 	if (p->i >= p->n)
 		return NULL;
 	const struct imap_arg *a = &p->args[p->i++];
@@ -196,8 +220,9 @@ static struct key *parse_key(struct sparser *p)
 	static const struct {
 		const char *name;
 		enum key_kind k;
-	} datekeys[] = {{"BEFORE", K_BEFORE}, {"ON", K_ON}, {"SINCE", K_SINCE},
-			{"SENTBEFORE", K_SENTBEFORE}, {"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE}};
+	} datekeys[] = {{"BEFORE", K_BEFORE}, {"ON", K_ON},
+			{"SINCE", K_SINCE},   {"SENTBEFORE", K_SENTBEFORE},
+			{"SENTON", K_SENTON}, {"SENTSINCE", K_SENTSINCE}};
 	for (size_t i = 0; i < sizeof(datekeys) / sizeof(datekeys[0]); i++)
 		if (strcasecmp(w, datekeys[i].name) == 0) {
 			struct key *k = new_key(p, datekeys[i].k);
@@ -223,7 +248,10 @@ static struct key *parse_key(struct sparser *p)
 		struct key *k = new_key(p, K_UID);
 		const char *v = next_string(p);
 		struct view *vw = &p->s->sel;
-		return v && imap_seqset_parse(p->s->arena, v, vw->n ? vw->uids[vw->n - 1] : 0, &k->set) == 0 ? k : NULL;
+		return v && imap_seqset_parse(p->s->arena, v, vw->n ? vw->uids[vw->n - 1] : 0,
+					      &k->set) == 0
+			   ? k
+			   : NULL;
 	}
 	if (strcasecmp(w, "MODSEQ") == 0) {
 		struct key *k = new_key(p, K_MODSEQ);
@@ -334,7 +362,8 @@ static int header_match(struct msgctx *c, const char *field, const char *value)
 		char *dec = NULL;
 		int found = 0;
 		if (strstr(v, "=?") != NULL &&
-		    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR &&
+		    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) ==
+			MAILIMF_NO_ERROR &&
 		    dec) {
 			found = contains_ci(dec, strlen(dec), value);
 			free(dec);
@@ -395,38 +424,63 @@ static uint64_t msg_size(struct msgctx *c)
 static int eval(const struct key *k, struct msgctx *c)
 {
 	const struct store_msg *m = c->m;
-	int64_t iday = m->internaldate >= 0 ? m->internaldate / 86400 : (m->internaldate - 86399) / 86400;
+	int64_t iday =
+	    m->internaldate >= 0 ? m->internaldate / 86400 : (m->internaldate - 86399) / 86400;
 	int64_t day;
 	switch (k->kind) {
-	case K_ALL: return 1;
+	case K_ALL:
+		return 1;
 	case K_AND:
 		for (size_t i = 0; i < k->n; i++)
 			if (!eval(k->list[i], c))
 				return 0;
 		return 1;
-	case K_OR: return eval(k->a, c) || eval(k->b, c);
-	case K_NOT: return !eval(k->a, c);
-	case K_FLAG: return (m->flags & k->flag) != 0;
-	case K_UNFLAG: return (m->flags & k->flag) == 0;
-	case K_KEYWORD: return has_keyword(m->keywords, k->str);
-	case K_UNKEYWORD: return !has_keyword(m->keywords, k->str);
-	case K_NEW: return (c->flags & STORE_F_RECENT) && !(m->flags & STORE_F_SEEN);
-	case K_OLD: return !(c->flags & STORE_F_RECENT);
-	case K_RECENT: return (c->flags & STORE_F_RECENT) != 0;
-	case K_LARGER: return msg_size(c) > k->num;
-	case K_SMALLER: return msg_size(c) < k->num;
-	case K_BEFORE: return iday < (int64_t)k->num;
-	case K_ON: return iday == (int64_t)k->num;
-	case K_SINCE: return iday >= (int64_t)k->num;
-	case K_SENTBEFORE: return sent_day(c, &day) && day < (int64_t)k->num;
-	case K_SENTON: return sent_day(c, &day) && day == (int64_t)k->num;
-	case K_SENTSINCE: return sent_day(c, &day) && day >= (int64_t)k->num;
-	case K_HEADER: return header_match(c, k->field, k->str);
-	case K_BODY: return load(c) && contains_ci(c->data + c->hlen, c->len - c->hlen, k->str);
-	case K_TEXT: return load(c) && contains_ci(c->data, c->len, k->str);
-	case K_SEQ: return imap_seqset_contains(&k->set, c->seq);
-	case K_UID: return imap_seqset_contains(&k->set, m->uid);
-	case K_MODSEQ: return m->modseq >= k->num;
+	case K_OR:
+		return eval(k->a, c) || eval(k->b, c);
+	case K_NOT:
+		return !eval(k->a, c);
+	case K_FLAG:
+		return (m->flags & k->flag) != 0;
+	case K_UNFLAG:
+		return (m->flags & k->flag) == 0;
+	case K_KEYWORD:
+		return has_keyword(m->keywords, k->str);
+	case K_UNKEYWORD:
+		return !has_keyword(m->keywords, k->str);
+	case K_NEW:
+		return (c->flags & STORE_F_RECENT) && !(m->flags & STORE_F_SEEN);
+	case K_OLD:
+		return !(c->flags & STORE_F_RECENT);
+	case K_RECENT:
+		return (c->flags & STORE_F_RECENT) != 0;
+	case K_LARGER:
+		return msg_size(c) > k->num;
+	case K_SMALLER:
+		return msg_size(c) < k->num;
+	case K_BEFORE:
+		return iday < (int64_t)k->num;
+	case K_ON:
+		return iday == (int64_t)k->num;
+	case K_SINCE:
+		return iday >= (int64_t)k->num;
+	case K_SENTBEFORE:
+		return sent_day(c, &day) && day < (int64_t)k->num;
+	case K_SENTON:
+		return sent_day(c, &day) && day == (int64_t)k->num;
+	case K_SENTSINCE:
+		return sent_day(c, &day) && day >= (int64_t)k->num;
+	case K_HEADER:
+		return header_match(c, k->field, k->str);
+	case K_BODY:
+		return load(c) && contains_ci(c->data + c->hlen, c->len - c->hlen, k->str);
+	case K_TEXT:
+		return load(c) && contains_ci(c->data, c->len, k->str);
+	case K_SEQ:
+		return imap_seqset_contains(&k->set, c->seq);
+	case K_UID:
+		return imap_seqset_contains(&k->set, m->uid);
+	case K_MODSEQ:
+		return m->modseq >= k->num;
 	}
 	return 0;
 }
@@ -458,7 +512,8 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	}
 	if (p.n >= p.i + 2 && imap_arg_is_atom(&p.args[p.i], "CHARSET")) {
 		const char *cs = imap_arg_astring(s->arena, &p.args[p.i + 1]);
-		if (cs == NULL || (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
+		if (cs == NULL ||
+		    (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
 			sess_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 			return;
 		}
@@ -498,8 +553,11 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		uint32_t seq = sess_seq_of(s, m.uid);
 		if (seq == 0)
 			continue; /* not in the client's view yet */
-		struct msgctx c = {.txn = txn, .m = &m, .seq = seq, .pending = &pending,
-				 .flags = sess_flags(s, m.uid, m.flags)};
+		struct msgctx c = {.txn = txn,
+				   .m = &m,
+				   .seq = seq,
+				   .pending = &pending,
+				   .flags = sess_flags(s, m.uid, m.flags)};
 		if (eval(root, &c)) {
 			hit_modseq[nhits] = m.modseq;
 			hits[nhits++] = cmd->uid ? m.uid : seq;

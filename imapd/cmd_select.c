@@ -132,12 +132,13 @@ static int parse_select_params(struct session *s, const struct imap_arg *p, stru
 			s->condstore = 1;
 			continue;
 		}
-		if (!imap_arg_is_atom(a, "QRESYNC") || i + 1 >= p->len || p->list[i + 1].type != IMAP_ARG_LIST ||
-		    !s->qresync)
+		if (!imap_arg_is_atom(a, "QRESYNC") || i + 1 >= p->len ||
+		    p->list[i + 1].type != IMAP_ARG_LIST || !s->qresync)
 			return -1;
 		const struct imap_arg *l = &p->list[++i];
 		uint64_t v;
-		if (l->len < 2 || l->list[0].type != IMAP_ARG_ATOM || l->list[1].type != IMAP_ARG_ATOM ||
+		if (l->len < 2 || l->list[0].type != IMAP_ARG_ATOM ||
+		    l->list[1].type != IMAP_ARG_ATOM ||
 		    mk_parse_u64(l->list[0].str, 1, UINT32_MAX, &v) < 0)
 			return -1;
 		q->uidvalidity = (uint32_t)v;
@@ -185,7 +186,8 @@ static int cmp_u32(const void *a, const void *b)
 
 /* Fills the view from the server's cache if this mailbox version is there.
  * Returns 1 on a hit (first unseen in *first_unseen_r). */
-static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struct view *v, uint32_t *first_unseen_r)
+static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struct view *v,
+			  uint32_t *first_unseen_r)
 {
 	int hit = 0;
 	pthread_mutex_lock(&d->views_lock);
@@ -211,7 +213,8 @@ static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struc
 	return hit;
 }
 
-static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, const struct view *v, uint32_t first_unseen)
+static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, const struct view *v,
+			   uint32_t first_unseen)
 {
 	pthread_mutex_lock(&d->views_lock);
 	struct view_cache *victim = &d->views[0];
@@ -244,8 +247,8 @@ static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, cons
 
 struct recent_ctx {
 	uint32_t mbid;
-	uint32_t below;   /* the view's UIDNEXT: later mail is claimed by sess_sync */
-	uint32_t *uids;   /* claimed, ascending */
+	uint32_t below; /* the view's UIDNEXT: later mail is claimed by sess_sync */
+	uint32_t *uids; /* claimed, ascending */
 	size_t n, cap;
 };
 
@@ -290,7 +293,8 @@ static int claim_recent_fn(struct store_txn *txn, void *ctx)
 	store_msg_cursor_close(&cur);
 	r = 0;
 	for (size_t i = 0; i < nuids && r == 0; i++) {
-		r = store_msg_set_flags(txn, rc->mbid, todo[i], STORE_FLAGS_REMOVE, STORE_F_RECENT, NULL, 0, NULL);
+		r = store_msg_set_flags(txn, rc->mbid, todo[i], STORE_FLAGS_REMOVE, STORE_F_RECENT,
+					NULL, 0, NULL);
 		if (r == 0)
 			recent_push(rc, todo[i]);
 	}
@@ -316,7 +320,8 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 {
 	char name[STORE_NAME_MAX + 1];
 	struct qresync q = {0};
-	if (cmd->nargs < 1 || cmd->nargs > 2 || (cmd->nargs == 2 && cmd->args[1].type != IMAP_ARG_LIST)) {
+	if (cmd->nargs < 1 || cmd->nargs > 2 ||
+	    (cmd->nargs == 2 && cmd->args[1].type != IMAP_ARG_LIST)) {
 		sess_tagged(s, "BAD", "SELECT needs a mailbox name");
 		return;
 	}
@@ -378,8 +383,8 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 			rc.n = 0;
 		/* the claim is ours: no news to this session */
 		r = store_read_begin(s->d->store, &txn);
-		if (r == 0 && store_mailbox_get_by_id(txn, mb.id, &mb) == 0 && mb.uidnext == v->uidnext &&
-		    mb.highestmodseq == v->hms + rc.n) {
+		if (r == 0 && store_mailbox_get_by_id(txn, mb.id, &mb) == 0 &&
+		    mb.uidnext == v->uidnext && mb.highestmodseq == v->hms + rc.n) {
 			v->hms = mb.highestmodseq;
 			v->exp_modseq = mb.highestmodseq;
 		}
@@ -406,19 +411,22 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 		store_expunged_since(txn, v->mbid, q.modseq, vanish_cb, &vc);
 		if (vc.n > 0) {
 			qsort(vc.uids, vc.n, sizeof(uint32_t), cmp_u32);
-			io_printf(&s->io, "* VANISHED (EARLIER) %s\r\n", sess_uidset(s, vc.uids, vc.n));
+			io_printf(&s->io, "* VANISHED (EARLIER) %s\r\n",
+				  sess_uidset(s, vc.uids, vc.n));
 		}
 		free(vc.uids);
 		if (store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
 			while (store_msg_cursor_next_since(cur, q.modseq, &m, NULL) == 0) {
 				/* by the view: the store may have moved on since it was built */
 				uint32_t seq = sess_seq_of(s, m.uid);
-				if (seq == 0 || (vc.known && !imap_seqset_contains(vc.known, m.uid)))
+				if (seq == 0 ||
+				    (vc.known && !imap_seqset_contains(vc.known, m.uid)))
 					continue;
 				sess_keywords_seen(s, m.keywords);
 				io_printf(&s->io, "* %u FETCH (UID %u FLAGS ", seq, m.uid);
 				sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);
-				io_printf(&s->io, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
+				io_printf(&s->io, " MODSEQ (%llu))\r\n",
+					  (unsigned long long)m.modseq);
 			}
 			store_msg_cursor_close(&cur);
 		}

@@ -13,7 +13,7 @@
  * records of kind "imap.mime" (before) are no longer read */
 static const char KIND[] = "imap.mime.2";
 static const char SIZE_KIND[] = "imap.size"; /* the CRLF form's size, 8 bytes big-endian */
-#define HDR 16 /* four u32 lengths */
+#define HDR 16				     /* four u32 lengths */
 
 static uint32_t get32(const unsigned char *p)
 {
@@ -79,7 +79,8 @@ int fetch_cache_flush(struct store *store, struct fetch_cache *pending)
 	return r;
 }
 
-static void pending_add(struct fetch_cache *pending, const uint8_t *hash, const char *kind, void *rec, size_t len)
+static void pending_add(struct fetch_cache *pending, const uint8_t *hash, const char *kind,
+			void *rec, size_t len)
 {
 	if (pending->n == pending->cap) {
 		pending->cap = pending->cap ? pending->cap * 2 : 16;
@@ -94,7 +95,8 @@ static void pending_add(struct fetch_cache *pending, const uint8_t *hash, const 
 	e->len = len;
 }
 
-int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending, uint64_t *size_r)
+int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
+	       uint64_t *size_r)
 {
 	const void *d;
 	size_t l;
@@ -104,7 +106,8 @@ int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 		return 0;
 	}
 	for (size_t i = 0; i < pending->n; i++)
-		if (pending->e[i].kind == SIZE_KIND && memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
+		if (pending->e[i].kind == SIZE_KIND &&
+		    memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
 			const unsigned char *p = (const unsigned char *)pending->e[i].rec;
 			*size_r = (uint64_t)get32(p) << 32 | get32(p + 4);
 			return 0;
@@ -134,7 +137,8 @@ int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 	if (store_cache_get(txn, m->hash, KIND, &d, &l) == 0 && decode(d, l, t) == 0)
 		return 0;
 	for (size_t i = 0; i < pending->n; i++)
-		if (pending->e[i].kind == KIND && memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0)
+		if (pending->e[i].kind == KIND &&
+		    memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0)
 			return decode(pending->e[i].rec, pending->e[i].len, t);
 	const void *blob;
 	size_t blen;

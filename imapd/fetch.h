@@ -21,7 +21,7 @@ struct fetch_seen {
 struct fetch_cache_entry {
 	uint8_t hash[STORE_HASH_LEN];
 	const char *kind; /* one of fetch.c's kind names (compared by address) */
-	char *rec; /* the encoded record */
+	char *rec;	  /* the encoded record */
 	size_t len;
 };
 
@@ -34,7 +34,7 @@ struct fetch_cache {
 struct fetch_mime_text {
 	const char *env, *body, *bs; /* valid until the transaction ends / pending is freed */
 	size_t envlen, bodylen, bslen;
-	const char *srch;            /* mime_search_fields' record */
+	const char *srch; /* mime_search_fields' record */
 	size_t srchlen;
 };
 
@@ -42,7 +42,8 @@ int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 	       struct fetch_mime_text *t);
 /* The message's size in CRLF form (RFC822.SIZE; see wire.h), from the cache
  * by blob hash, or counted (and added to pending). 0 or a STORE_E* code. */
-int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending, uint64_t *size_r);
+int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
+	       uint64_t *size_r);
 /* Writes the pending entries into the store's cache (one durable write) and frees them. */
 int fetch_cache_flush(struct store *store, struct fetch_cache *pending);
 void fetch_cache_free(struct fetch_cache *c);

@@ -62,7 +62,8 @@ int io_starttls(struct io *io, SSL_CTX *ctx, char *err, size_t errsize)
 	return 0;
 fail:;
 	unsigned long e = ERR_get_error();
-	snprintf(err, errsize, "TLS handshake failed: %s", e ? ERR_reason_error_string(e) : "connection closed");
+	snprintf(err, errsize, "TLS handshake failed: %s",
+		 e ? ERR_reason_error_string(e) : "connection closed");
 	if (io->ssl != NULL) {
 		SSL_free(io->ssl);
 		io->ssl = NULL;
@@ -158,7 +159,8 @@ int io_wait(struct io *io, int extra_fd, int timeout_ms)
 {
 	if (io_pending(io))
 		return 1;
-	struct pollfd pfd[2] = {{.fd = io->fd, .events = POLLIN}, {.fd = extra_fd, .events = POLLIN}};
+	struct pollfd pfd[2] = {{.fd = io->fd, .events = POLLIN},
+				{.fd = extra_fd, .events = POLLIN}};
 	int r;
 	do
 		r = poll(pfd, extra_fd >= 0 ? 2 : 1, timeout_ms);

@@ -86,7 +86,8 @@ static void unfold(const char *v, size_t vlen, char *out, size_t outsize)
 	out[o - s] = '\0';
 }
 
-int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name, char *out, size_t outsize)
+int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name, char *out,
+		     size_t outsize)
 {
 	const char *p = hdr + *pos, *end = hdr + len;
 	const char *n, *v;
@@ -156,7 +157,8 @@ static void content_type_basic(const char *hdr, size_t hlen, int digest_parent, 
 	char *se = slash + 1;
 	while (*se && *se != ';' && *se != ' ' && *se != '\t' && *se != '(')
 		se++;
-	if (tl == 0 || tl >= sizeof(ct->type) || se == slash + 1 || (size_t)(se - slash - 1) >= sizeof(ct->subtype))
+	if (tl == 0 || tl >= sizeof(ct->type) || se == slash + 1 ||
+	    (size_t)(se - slash - 1) >= sizeof(ct->subtype))
 		return;
 	char t[64], st[64];
 	memcpy(t, v, tl);
@@ -186,7 +188,8 @@ static void content_type_basic(const char *hdr, size_t hlen, int digest_parent, 
 			while (q[bl] && q[bl] != '"' && bl + 1 < sizeof(ct->boundary))
 				bl++;
 		} else {
-			while (q[bl] && q[bl] != ';' && q[bl] != ' ' && q[bl] != '\t' && bl + 1 < sizeof(ct->boundary))
+			while (q[bl] && q[bl] != ';' && q[bl] != ' ' && q[bl] != '\t' &&
+			       bl + 1 < sizeof(ct->boundary))
 				bl++;
 		}
 		memcpy(ct->boundary, q, bl);
@@ -200,11 +203,12 @@ struct pstate {
 	size_t parts;
 };
 
-static void parse_entity(struct pstate *ps, struct mime_part *e, size_t start, size_t len, int depth,
-			 int digest_parent);
+static void parse_entity(struct pstate *ps, struct mime_part *e, size_t start, size_t len,
+			 int depth, int digest_parent);
 
 /* Splits body [start, start+len) at --boundary lines. */
-static void split_multipart(struct pstate *ps, struct mime_part *e, const char *boundary, int depth, int digest)
+static void split_multipart(struct pstate *ps, struct mime_part *e, const char *boundary, int depth,
+			    int digest)
 {
 	const char *msg = ps->msg;
 	size_t bl = strlen(boundary);
@@ -217,7 +221,8 @@ static void split_multipart(struct pstate *ps, struct mime_part *e, const char *
 		size_t line_end = nl ? (size_t)(nl - msg) + 1 : end;
 		if (line_end - pos >= bl + 2 && msg[pos] == '-' && msg[pos + 1] == '-' &&
 		    memcmp(msg + pos + 2, boundary, bl) == 0) {
-			int closing = line_end - pos >= bl + 4 && msg[pos + bl + 2] == '-' && msg[pos + bl + 3] == '-';
+			int closing = line_end - pos >= bl + 4 && msg[pos + bl + 2] == '-' &&
+				      msg[pos + bl + 3] == '-';
 			if (part_start != SIZE_MAX) {
 				/* the CRLF before the delimiter belongs to the delimiter */
 				size_t pe = pos;
@@ -227,7 +232,8 @@ static void split_multipart(struct pstate *ps, struct mime_part *e, const char *
 					pe--;
 				if (e->nchildren == cap) {
 					cap = cap ? cap * 2 : 4;
-					e->children = realloc(e->children, cap * sizeof(*e->children));
+					e->children =
+					    realloc(e->children, cap * sizeof(*e->children));
 					if (e->children == NULL)
 						abort();
 				}
@@ -259,8 +265,8 @@ static void split_multipart(struct pstate *ps, struct mime_part *e, const char *
 	}
 }
 
-static void parse_entity(struct pstate *ps, struct mime_part *e, size_t start, size_t len, int depth,
-			 int digest_parent)
+static void parse_entity(struct pstate *ps, struct mime_part *e, size_t start, size_t len,
+			 int depth, int digest_parent)
 {
 	struct ctype ct;
 	ps->parts++;
@@ -357,8 +363,8 @@ static const char *field(const char *hdr, size_t hlen, const char *name, char *o
  * does: libetpan's parser drops comments, and IMAP needs them — a mailbox
  * written "user@domain (Real Name)" has "Real Name" as its ENVELOPE name. */
 
-#define ADDR_MAX 1000  /* addresses (and group markers) kept of one field */
-#define ADDR_TEXT 256  /* bytes kept of one name, route, mailbox or host */
+#define ADDR_MAX 1000 /* addresses (and group markers) kept of one field */
+#define ADDR_TEXT 256 /* bytes kept of one name, route, mailbox or host */
 
 struct addr {
 	/* NIL where have_* is 0 */
@@ -392,7 +398,8 @@ static void tcat(char *dst, const char *src, size_t len)
 static void skip_cfws(struct aparser *ap)
 {
 	for (;;) {
-		while (ap->p < ap->end && (*ap->p == ' ' || *ap->p == '\t' || *ap->p == '\r' || *ap->p == '\n'))
+		while (ap->p < ap->end &&
+		       (*ap->p == ' ' || *ap->p == '\t' || *ap->p == '\r' || *ap->p == '\n'))
 			ap->p++;
 		if (ap->p >= ap->end || *ap->p != '(')
 			return;
@@ -705,7 +712,8 @@ static void parse_address_list(const char *v, size_t len, struct addrs *out)
 					if (ap.p < ap.end && *ap.p != ',' && *ap.p != ';')
 						skip_junk(&ap, 1);
 				}
-				if (addrs_push(out) == NULL) /* the group's end: (NIL NIL NIL NIL) */
+				if (addrs_push(out) ==
+				    NULL) /* the group's end: (NIL NIL NIL NIL) */
 					return;
 				continue;
 			}
@@ -773,8 +781,8 @@ static void put_search_addresses(struct buf *out, const char *v)
 			size_t idx = 0;
 			char *dec = NULL;
 			if (strstr(a->name, "=?") != NULL &&
-			    mailmime_encoded_phrase_parse("utf-8", a->name, strlen(a->name), &idx, "utf-8", &dec) ==
-				    MAILIMF_NO_ERROR &&
+			    mailmime_encoded_phrase_parse("utf-8", a->name, strlen(a->name), &idx,
+							  "utf-8", &dec) == MAILIMF_NO_ERROR &&
 			    dec != NULL) {
 				buf_append_str(out, dec);
 				free(dec);
@@ -783,7 +791,8 @@ static void put_search_addresses(struct buf *out, const char *v)
 			}
 			buf_append_str(out, " ");
 		}
-		buf_printf(out, "<%s%s%s>", a->mailbox, a->have_host ? "@" : "", a->have_host ? a->host : "");
+		buf_printf(out, "<%s%s%s>", a->mailbox, a->have_host ? "@" : "",
+			   a->have_host ? a->host : "");
 	}
 	free(l.v);
 }
@@ -798,9 +807,11 @@ static void put_envelope(struct buf *b, const char *hdr, size_t hlen)
 	buf_append_str(b, " ");
 	put_address_list(b, hdr, hlen, "From");
 	buf_append_str(b, " ");
-	put_address_list(b, hdr, hlen, field(hdr, hlen, "Sender", v, sizeof(v)) ? "Sender" : "From");
+	put_address_list(b, hdr, hlen,
+			 field(hdr, hlen, "Sender", v, sizeof(v)) ? "Sender" : "From");
 	buf_append_str(b, " ");
-	put_address_list(b, hdr, hlen, field(hdr, hlen, "Reply-To", v, sizeof(v)) ? "Reply-To" : "From");
+	put_address_list(b, hdr, hlen,
+			 field(hdr, hlen, "Reply-To", v, sizeof(v)) ? "Reply-To" : "From");
 	buf_append_str(b, " ");
 	put_address_list(b, hdr, hlen, "To");
 	buf_append_str(b, " ");
@@ -820,7 +831,8 @@ static void put_params(struct buf *b, clist *params, const char *skip)
 	int n = 0;
 	for (clistiter *it = params ? clist_begin(params) : NULL; it; it = clist_next(it)) {
 		struct mailmime_parameter *p = clist_content(it);
-		if (p->pa_name == NULL || p->pa_value == NULL || (skip && strcasecmp(p->pa_name, skip) == 0))
+		if (p->pa_name == NULL || p->pa_value == NULL ||
+		    (skip && strcasecmp(p->pa_name, skip) == 0))
 			continue;
 		buf_append_str(b, n++ ? " " : "(");
 		put_upper(b, p->pa_name);
@@ -837,7 +849,8 @@ static void put_type_params(struct buf *b, const char *hdr, size_t hlen, const s
 	if (mime_header_get(hdr, hlen, "Content-Type", v, sizeof(v)) && v[0]) {
 		size_t idx = 0;
 		struct mailmime_content *c = NULL;
-		if (mailmime_content_parse(v, strlen(v), &idx, &c) == MAILIMF_NO_ERROR && c != NULL) {
+		if (mailmime_content_parse(v, strlen(v), &idx, &c) == MAILIMF_NO_ERROR &&
+		    c != NULL) {
 			put_params(b, c->ct_parameters, NULL);
 			mailmime_content_free(c);
 			done = 1;
@@ -864,22 +877,37 @@ static void put_disposition(struct buf *b, const char *hdr, size_t hlen)
 		buf_append_str(b, "NIL");
 		return;
 	}
-	const char *type = d->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_INLINE	 ? "INLINE"
-			   : d->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT ? "ATTACHMENT"
-			   : d->dsp_type->dsp_extension ? d->dsp_type->dsp_extension : "ATTACHMENT";
+	const char *type = d->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_INLINE ? "INLINE"
+			   : d->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT
+			       ? "ATTACHMENT"
+			   : d->dsp_type->dsp_extension ? d->dsp_type->dsp_extension
+							: "ATTACHMENT";
 	buf_append_str(b, "(");
 	put_upper(b, type);
 	buf_append_str(b, " ");
 	int n = 0;
-	for (clistiter *it = d->dsp_parms ? clist_begin(d->dsp_parms) : NULL; it; it = clist_next(it)) {
+	for (clistiter *it = d->dsp_parms ? clist_begin(d->dsp_parms) : NULL; it;
+	     it = clist_next(it)) {
 		struct mailmime_disposition_parm *p = clist_content(it);
 		const char *name = NULL, *value = NULL;
 		char size[32];
 		switch (p->pa_type) {
-		case MAILMIME_DISPOSITION_PARM_FILENAME: name = "FILENAME"; value = p->pa_data.pa_filename; break;
-		case MAILMIME_DISPOSITION_PARM_CREATION_DATE: name = "CREATION-DATE"; value = p->pa_data.pa_creation_date; break;
-		case MAILMIME_DISPOSITION_PARM_MODIFICATION_DATE: name = "MODIFICATION-DATE"; value = p->pa_data.pa_modification_date; break;
-		case MAILMIME_DISPOSITION_PARM_READ_DATE: name = "READ-DATE"; value = p->pa_data.pa_read_date; break;
+		case MAILMIME_DISPOSITION_PARM_FILENAME:
+			name = "FILENAME";
+			value = p->pa_data.pa_filename;
+			break;
+		case MAILMIME_DISPOSITION_PARM_CREATION_DATE:
+			name = "CREATION-DATE";
+			value = p->pa_data.pa_creation_date;
+			break;
+		case MAILMIME_DISPOSITION_PARM_MODIFICATION_DATE:
+			name = "MODIFICATION-DATE";
+			value = p->pa_data.pa_modification_date;
+			break;
+		case MAILMIME_DISPOSITION_PARM_READ_DATE:
+			name = "READ-DATE";
+			value = p->pa_data.pa_read_date;
+			break;
 		case MAILMIME_DISPOSITION_PARM_SIZE:
 			snprintf(size, sizeof(size), "%zu", p->pa_data.pa_size);
 			name = "SIZE";
@@ -909,7 +937,8 @@ static size_t count_lines(const char *s, size_t len)
 	return n;
 }
 
-static void put_bodystructure(struct buf *b, const char *msg, const struct mime_part *e, int ext, int digest_parent)
+static void put_bodystructure(struct buf *b, const char *msg, const struct mime_part *e, int ext,
+			      int digest_parent)
 {
 	const char *hdr = msg + e->hdr_start;
 	size_t hlen = e->hdr_len;
@@ -980,7 +1009,8 @@ static void put_bodystructure(struct buf *b, const char *msg, const struct mime_
 	buf_append_str(b, ")");
 }
 
-int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf *body, struct buf *bodystructure)
+int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf *body,
+		  struct buf *bodystructure)
 {
 	struct mime_part *root = mime_parse(msg, len);
 	if (envelope != NULL)
@@ -991,7 +1021,8 @@ int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf 
 		put_bodystructure(bodystructure, msg, root, 1, 0);
 	mime_free(&root);
 	/* a buffer that hit its max dropped an append: the text is broken */
-	if ((envelope && envelope->len + 64 > envelope->max) || (body && body->len + 64 > body->max) ||
+	if ((envelope && envelope->len + 64 > envelope->max) ||
+	    (body && body->len + 64 > body->max) ||
 	    (bodystructure && bodystructure->len + 64 > bodystructure->max))
 		return -1;
 	return 0;
@@ -1051,7 +1082,7 @@ static int header_fields(const char *hdr, size_t hlen, const char *list, int not
 		for (size_t i = 0; i < n && !found; i++)
 			if (strlen(names[i]) == fnl && strncasecmp(names[i], fn, fnl) == 0)
 				found = 1;
-		if (found != not)
+		if (found != not )
 			buf_append_crlf(out, hdr, (size_t)(fn - hdr), (size_t)(fv + fvl - fn));
 	}
 	buf_append(out, "\r\n", 2);
@@ -1074,11 +1105,13 @@ int mime_section(const char *msg, size_t len, const char *section, size_t *start
 		} else if (strcasecmp(section, "TEXT") == 0) {
 			*start_r = hl;
 			*len_r = len - hl;
-		} else if (strncasecmp(section, "HEADER.FIELDS.NOT", 17) == 0 && (section[17] == ' ' || section[17] == '(')) {
+		} else if (strncasecmp(section, "HEADER.FIELDS.NOT", 17) == 0 &&
+			   (section[17] == ' ' || section[17] == '(')) {
 			if (header_fields(msg, hl, section + 17, 1, out) < 0)
 				return -1;
 			*start_r = SIZE_MAX;
-		} else if (strncasecmp(section, "HEADER.FIELDS", 13) == 0 && (section[13] == ' ' || section[13] == '(')) {
+		} else if (strncasecmp(section, "HEADER.FIELDS", 13) == 0 &&
+			   (section[13] == ' ' || section[13] == '(')) {
 			if (header_fields(msg, hl, section + 13, 0, out) < 0)
 				return -1;
 			*start_r = SIZE_MAX;
@@ -1223,7 +1256,8 @@ int mime_search_fields(const char *msg, size_t len, struct buf *out)
 			size_t idx = 0;
 			char *dec = NULL;
 			if (strstr(v, "=?") != NULL &&
-			    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR &&
+			    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8",
+							  &dec) == MAILIMF_NO_ERROR &&
 			    dec != NULL) {
 				buf_append_str(out, dec);
 				free(dec);
@@ -1239,10 +1273,13 @@ int mime_search_fields(const char *msg, size_t len, struct buf *out)
 	if (mime_header_get(msg, hlen, "Date", v, sizeof(v))) {
 		size_t idx = 0;
 		struct mailimf_date_time *dt = NULL;
-		if (mailimf_date_time_parse(v, strlen(v), &idx, &dt) == MAILIMF_NO_ERROR && dt != NULL) {
-			if (dt->dt_month >= 1 && dt->dt_month <= 12 && dt->dt_day >= 1 && dt->dt_day <= 31) {
-				buf_printf(out, "%lld", mime_days_from_civil(dt->dt_year, (unsigned)dt->dt_month,
-									  (unsigned)dt->dt_day));
+		if (mailimf_date_time_parse(v, strlen(v), &idx, &dt) == MAILIMF_NO_ERROR &&
+		    dt != NULL) {
+			if (dt->dt_month >= 1 && dt->dt_month <= 12 && dt->dt_day >= 1 &&
+			    dt->dt_day <= 31) {
+				buf_printf(out, "%lld",
+					   mime_days_from_civil(dt->dt_year, (unsigned)dt->dt_month,
+								(unsigned)dt->dt_day));
 				have_day = 1;
 			}
 			mailimf_date_time_free(dt);

@@ -16,10 +16,10 @@
 #define MIME_MAX_PARTS 2000
 
 struct mime_part {
-	size_t hdr_start, hdr_len;   /* header block, including the empty line */
+	size_t hdr_start, hdr_len; /* header block, including the empty line */
 	size_t body_start, body_len;
-	int multipart;               /* children are the parts */
-	int rfc822;                  /* message/rfc822: msg is the embedded message */
+	int multipart; /* children are the parts */
+	int rfc822;    /* message/rfc822: msg is the embedded message */
 	struct mime_part *children;
 	size_t nchildren;
 	struct mime_part *msg;
@@ -60,7 +60,8 @@ int mime_section(const char *msg, size_t len, const char *section, size_t *start
 /* Iterates over the header fields named name: from *pos (0 at first), the
  * next one's unfolded value into out; *pos moves past it. 1 if found, 0 at
  * the end. */
-int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name, char *out, size_t outsize);
+int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name, char *out,
+		     size_t outsize);
 /* The unfolded value of the first header field named name in hdr[0..len),
  * copied into out (size outsize; truncated). Returns 1 if found, 0 if not. */
 int mime_header_get(const char *hdr, size_t len, const char *name, char *out, size_t outsize);

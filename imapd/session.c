@@ -26,37 +26,37 @@ static const struct command {
 	int uid_ok;
 	cmd_fn *fn;
 } commands[] = {
-	{"CAPABILITY", ST_ANY, 0, cmd_capability},
-	{"NOOP", ST_ANY, 0, cmd_noop},
-	{"LOGOUT", ST_ANY, 0, cmd_logout},
-	{"ID", ST_ANY, 0, cmd_id},
-	{"STARTTLS", ST_NOTAUTH, 0, cmd_starttls},
-	{"LOGIN", ST_NOTAUTH, 0, cmd_login},
-	{"AUTHENTICATE", ST_NOTAUTH, 0, cmd_authenticate},
-	{"ENABLE", ST_AUTH | ST_SEL, 0, cmd_enable},
-	{"COMPRESS", ST_AUTH | ST_SEL, 0, cmd_compress},
-	{"NAMESPACE", ST_AUTH | ST_SEL, 0, cmd_namespace},
-	{"CREATE", ST_AUTH | ST_SEL, 0, cmd_create},
-	{"DELETE", ST_AUTH | ST_SEL, 0, cmd_delete},
-	{"RENAME", ST_AUTH | ST_SEL, 0, cmd_rename},
-	{"SUBSCRIBE", ST_AUTH | ST_SEL, 0, cmd_subscribe},
-	{"UNSUBSCRIBE", ST_AUTH | ST_SEL, 0, cmd_unsubscribe},
-	{"LIST", ST_AUTH | ST_SEL, 0, cmd_list},
-	{"LSUB", ST_AUTH | ST_SEL, 0, cmd_lsub},
-	{"STATUS", ST_AUTH | ST_SEL, 0, cmd_status},
-	{"SELECT", ST_AUTH | ST_SEL, 0, cmd_select},
-	{"EXAMINE", ST_AUTH | ST_SEL, 0, cmd_examine},
-	{"APPEND", ST_AUTH | ST_SEL, 0, cmd_append},
-	{"IDLE", ST_AUTH | ST_SEL, 0, cmd_idle},
-	{"UNSELECT", ST_SEL, 0, cmd_unselect},
-	{"CLOSE", ST_SEL, 0, cmd_close},
-	{"CHECK", ST_SEL, 0, cmd_check},
-	{"EXPUNGE", ST_SEL, 1, cmd_expunge},
-	{"FETCH", ST_SEL, 1, cmd_fetch},
-	{"STORE", ST_SEL, 1, cmd_store},
-	{"SEARCH", ST_SEL, 1, cmd_search},
-	{"COPY", ST_SEL, 1, cmd_copy},
-	{"MOVE", ST_SEL, 1, cmd_move},
+    {"CAPABILITY", ST_ANY, 0, cmd_capability},
+    {"NOOP", ST_ANY, 0, cmd_noop},
+    {"LOGOUT", ST_ANY, 0, cmd_logout},
+    {"ID", ST_ANY, 0, cmd_id},
+    {"STARTTLS", ST_NOTAUTH, 0, cmd_starttls},
+    {"LOGIN", ST_NOTAUTH, 0, cmd_login},
+    {"AUTHENTICATE", ST_NOTAUTH, 0, cmd_authenticate},
+    {"ENABLE", ST_AUTH | ST_SEL, 0, cmd_enable},
+    {"COMPRESS", ST_AUTH | ST_SEL, 0, cmd_compress},
+    {"NAMESPACE", ST_AUTH | ST_SEL, 0, cmd_namespace},
+    {"CREATE", ST_AUTH | ST_SEL, 0, cmd_create},
+    {"DELETE", ST_AUTH | ST_SEL, 0, cmd_delete},
+    {"RENAME", ST_AUTH | ST_SEL, 0, cmd_rename},
+    {"SUBSCRIBE", ST_AUTH | ST_SEL, 0, cmd_subscribe},
+    {"UNSUBSCRIBE", ST_AUTH | ST_SEL, 0, cmd_unsubscribe},
+    {"LIST", ST_AUTH | ST_SEL, 0, cmd_list},
+    {"LSUB", ST_AUTH | ST_SEL, 0, cmd_lsub},
+    {"STATUS", ST_AUTH | ST_SEL, 0, cmd_status},
+    {"SELECT", ST_AUTH | ST_SEL, 0, cmd_select},
+    {"EXAMINE", ST_AUTH | ST_SEL, 0, cmd_examine},
+    {"APPEND", ST_AUTH | ST_SEL, 0, cmd_append},
+    {"IDLE", ST_AUTH | ST_SEL, 0, cmd_idle},
+    {"UNSELECT", ST_SEL, 0, cmd_unselect},
+    {"CLOSE", ST_SEL, 0, cmd_close},
+    {"CHECK", ST_SEL, 0, cmd_check},
+    {"EXPUNGE", ST_SEL, 1, cmd_expunge},
+    {"FETCH", ST_SEL, 1, cmd_fetch},
+    {"STORE", ST_SEL, 1, cmd_store},
+    {"SEARCH", ST_SEL, 1, cmd_search},
+    {"COPY", ST_SEL, 1, cmd_copy},
+    {"MOVE", ST_SEL, 1, cmd_move},
 };
 
 /* --- replies ----------------------------------------------------------------- */
@@ -85,15 +85,31 @@ void sess_store_error(struct session *s, int err, const char *what)
 {
 	const char *code;
 	switch (err) {
-	case STORE_ENOTFOUND: code = "[NONEXISTENT] "; break;
-	case STORE_EEXIST: code = "[ALREADYEXISTS] "; break;
-	case STORE_EFULL: code = "[UNAVAILABLE] "; break;
-	case STORE_EINVAL: code = "[CANNOT] "; break;
-	case STORE_ENOTEMPTY: code = "[CANNOT] "; break;
-	case STORE_ETOOBIG: code = "[TOOBIG] "; break;
+	case STORE_ENOTFOUND:
+		code = "[NONEXISTENT] ";
+		break;
+	case STORE_EEXIST:
+		code = "[ALREADYEXISTS] ";
+		break;
+	case STORE_EFULL:
+		code = "[UNAVAILABLE] ";
+		break;
+	case STORE_EINVAL:
+		code = "[CANNOT] ";
+		break;
+	case STORE_ENOTEMPTY:
+		code = "[CANNOT] ";
+		break;
+	case STORE_ETOOBIG:
+		code = "[TOOBIG] ";
+		break;
 	case STORE_EIO:
-	case STORE_ECORRUPT: code = "[SERVERBUG] "; break;
-	default: code = ""; break;
+	case STORE_ECORRUPT:
+		code = "[SERVERBUG] ";
+		break;
+	default:
+		code = "";
+		break;
 	}
 	if (err == STORE_EIO || err == STORE_ECORRUPT || err == STORE_EFULL)
 		log_warn("%s: %s failed: %s", s->id, what, store_strerror(err));
@@ -113,7 +129,8 @@ int sess_mailbox_arg(struct session *s, const struct imap_arg *arg, char *name_r
 		sess_tagged(s, "NO", "[CANNOT] Invalid mailbox name");
 		return -1;
 	}
-	if (strncasecmp(name_r, "INBOX", 5) == 0 && (name_r[5] == '\0' || name_r[5] == STORE_MAILBOX_SEP))
+	if (strncasecmp(name_r, "INBOX", 5) == 0 &&
+	    (name_r[5] == '\0' || name_r[5] == STORE_MAILBOX_SEP))
 		memcpy(name_r, "INBOX", 5);
 	/* The store refuses these too; saying so here keeps the reply clear. */
 	if (strchr(name_r, '/') != NULL || name_r[0] == '~' || name_r[0] == STORE_MAILBOX_SEP ||
@@ -138,8 +155,9 @@ static const struct {
 	const char *name;
 	uint32_t bit;
 } sysflags[] = {
-	{"\\Seen", STORE_F_SEEN},       {"\\Answered", STORE_F_ANSWERED}, {"\\Flagged", STORE_F_FLAGGED},
-	{"\\Deleted", STORE_F_DELETED}, {"\\Draft", STORE_F_DRAFT},       {"\\Recent", STORE_F_RECENT},
+    {"\\Seen", STORE_F_SEEN},	    {"\\Answered", STORE_F_ANSWERED},
+    {"\\Flagged", STORE_F_FLAGGED}, {"\\Deleted", STORE_F_DELETED},
+    {"\\Draft", STORE_F_DRAFT},	    {"\\Recent", STORE_F_RECENT},
 };
 
 void sess_write_flags(struct session *s, uint32_t flags, const char *keywords)
@@ -195,8 +213,10 @@ int keywords_merge(struct buf *set, const char *keywords)
 			break;
 		if (!keyword_in(set->data ? set->data : "", set->len, p, l)) {
 			size_t before = set->len;
-			if ((set->len > 0 && buf_append(set, " ", 1) < 0) || buf_append(set, p, l) < 0) {
-				set->len = before; /* full: the client may then see an unlisted keyword */
+			if ((set->len > 0 && buf_append(set, " ", 1) < 0) ||
+			    buf_append(set, p, l) < 0) {
+				set->len =
+				    before; /* full: the client may then see an unlisted keyword */
 				if (set->data)
 					set->data[before] = '\0';
 				break;
@@ -212,14 +232,16 @@ void sess_write_flag_lists(struct session *s)
 {
 	const char *kw = s->sel.keywords.len ? s->sel.keywords.data : "";
 	const char *sp = kw[0] ? " " : "";
-	io_printf(&s->io, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)\r\n", sp, kw);
+	io_printf(&s->io, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)\r\n", sp,
+		  kw);
 	if (s->sel.readonly)
 		io_puts(&s->io, "* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n");
 	else
-		io_printf(&s->io,
-			  "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)] "
-			  "Flags permitted.\r\n",
-			  sp, kw);
+		io_printf(
+		    &s->io,
+		    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)] "
+		    "Flags permitted.\r\n",
+		    sp, kw);
 }
 
 void sess_keywords_seen(struct session *s, const char *keywords)
@@ -236,7 +258,8 @@ void sess_condstore_on(struct session *s)
 		return;
 	s->condstore = 1;
 	if (s->state == S_SELECTED)
-		io_printf(&s->io, "* OK [HIGHESTMODSEQ %llu] Highest\r\n", (unsigned long long)s->sel.hms);
+		io_printf(&s->io, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+			  (unsigned long long)s->sel.hms);
 }
 
 static int keyword_ok(const char *k)
@@ -249,7 +272,8 @@ static int keyword_ok(const char *k)
 	return 1;
 }
 
-int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *flags_r, const char **keywords_r)
+int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *flags_r,
+		     const char **keywords_r)
 {
 	const struct imap_arg *items = arg;
 	size_t n = 1;
@@ -342,7 +366,8 @@ int sess_resolve(struct session *s, const char *set, int uid, uint32_t **seqs_r,
 	size_t count = 0;
 	for (size_t i = 0; i < ss.n; i++) {
 		if (uid) {
-			for (size_t k = lower_bound(s, ss.r[i].lo); k < v->n && v->uids[k] <= ss.r[i].hi; k++)
+			for (size_t k = lower_bound(s, ss.r[i].lo);
+			     k < v->n && v->uids[k] <= ss.r[i].hi; k++)
 				if (!mark[k]) {
 					mark[k] = 1;
 					count++;
@@ -377,8 +402,9 @@ const char *sess_uidset(struct session *s, const uint32_t *uids, size_t n)
 		size_t j = i;
 		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
 			j++;
-		int w = j > i ? snprintf(out + o, cap - o, "%s%u:%u", o ? "," : "", uids[i], uids[j])
-			      : snprintf(out + o, cap - o, "%s%u", o ? "," : "", uids[i]);
+		int w = j > i
+			    ? snprintf(out + o, cap - o, "%s%u:%u", o ? "," : "", uids[i], uids[j])
+			    : snprintf(out + o, cap - o, "%s%u", o ? "," : "", uids[i]);
 		if (w > 0)
 			o += (size_t)w;
 		i = j + 1;
@@ -690,13 +716,16 @@ static void dispatch(struct session *s, const char *line, size_t len)
 			c = &commands[i];
 	if (c == NULL || (cmd.uid && !c->uid_ok)) {
 		char p[64];
-		sess_tagged(s, "BAD", "Unknown command %s", log_printable(p, sizeof(p), cmd.name, strlen(cmd.name)));
+		sess_tagged(s, "BAD", "Unknown command %s",
+			    log_printable(p, sizeof(p), cmd.name, strlen(cmd.name)));
 		goto done;
 	}
 	if (!(c->states & (1 << s->state))) {
-		sess_tagged(s, "BAD", "%s", s->state == S_NOTAUTH ? "Log in first" :
-					      s->state == S_SELECTED || c->states == ST_SEL ? "Select a mailbox first" :
-					      "Already logged in");
+		sess_tagged(s, "BAD", "%s",
+			    s->state == S_NOTAUTH ? "Log in first"
+			    : s->state == S_SELECTED || c->states == ST_SEL
+				? "Select a mailbox first"
+				: "Already logged in");
 		goto done;
 	}
 	c->fn(s, &cmd);
@@ -710,14 +739,17 @@ done:
 int sess_read_line(struct session *s, size_t cmdlen, char **line_r)
 {
 	for (;;) {
-		char *nl = s->in.len > cmdlen ? memchr(s->in.data + cmdlen, '\n', s->in.len - cmdlen) : NULL;
+		char *nl = s->in.len > cmdlen
+			       ? memchr(s->in.data + cmdlen, '\n', s->in.len - cmdlen)
+			       : NULL;
 		if (nl != NULL) {
 			size_t l = (size_t)(nl - (s->in.data + cmdlen));
 			size_t take = l + 1;
 			if (l > 0 && s->in.data[cmdlen + l - 1] == '\r')
 				l--;
 			*line_r = imap_arena_strndup(s->arena, s->in.data + cmdlen, l);
-			memmove(s->in.data + cmdlen, s->in.data + cmdlen + take, s->in.len - cmdlen - take);
+			memmove(s->in.data + cmdlen, s->in.data + cmdlen + take,
+				s->in.len - cmdlen - take);
 			s->in.len -= take;
 			s->in.data[s->in.len] = '\0';
 			return 0;
@@ -788,7 +820,8 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 	sl = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		net_addr_str((struct sockaddr *)&ss, sl, s->lip, sizeof(s->lip));
-	s->plaintext_ok = net_cidr_match_list(s->ip, (const char *const *)d->plaintext_nets, d->nplaintext_nets);
+	s->plaintext_ok =
+	    net_cidr_match_list(s->ip, (const char *const *)d->plaintext_nets, d->nplaintext_nets);
 	mk_queue_id(s->id, sizeof(s->id));
 	s->sec_start = mk_monotonic();
 	log_info("%s: connect from [%s]%s", s->id, s->ip, implicit_tls ? " (TLS)" : "");
@@ -806,7 +839,8 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 		struct buf caps;
 		buf_init(&caps, 4096);
 		sess_capabilities(s, &caps);
-		io_printf(&s->io, "* OK [CAPABILITY %s] mailkeep ready.\r\n", caps.data ? caps.data : "");
+		io_printf(&s->io, "* OK [CAPABILITY %s] mailkeep ready.\r\n",
+			  caps.data ? caps.data : "");
 		buf_free(&caps);
 	}
 	while (s->state != S_LOGOUT) {
@@ -840,8 +874,10 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 			first_word(s->in.data, s->in.len, tag, sizeof(tag));
 			if (s->fr.literal_too_big && s->fr.literal_sync) {
 				/* No "+" was sent, so no literal bytes follow: stay in step. */
-				io_printf(&s->io, "%s NO [TOOBIG] Literal too big (the limit is %llu bytes)\r\n", tag,
-					  (unsigned long long)d->max_literal);
+				io_printf(
+				    &s->io,
+				    "%s NO [TOOBIG] Literal too big (the limit is %llu bytes)\r\n",
+				    tag, (unsigned long long)d->max_literal);
 				buf_consume(&s->in, s->fr.pos);
 				imap_frame_reset(&s->fr);
 				continue;

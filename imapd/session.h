@@ -24,13 +24,13 @@ struct imapd {
 	struct tls_holder tls; /* no context loaded: no TLS; replaced on SIGHUP */
 	size_t max_line;
 	uint64_t max_literal;
-	int idle_interval;        /* seconds between "* OK Still here" in IDLE */
-	int timeout;              /* seconds: autologout */
-	int login_timeout;        /* seconds before login */
-	double auth_penalty;      /* seconds after the first failure, doubling */
+	int idle_interval;   /* seconds between "* OK Still here" in IDLE */
+	int timeout;	     /* seconds: autologout */
+	int login_timeout;   /* seconds before login */
+	double auth_penalty; /* seconds after the first failure, doubling */
 	double auth_penalty_max;
 	unsigned max_cmds_per_sec;
-	char **plaintext_nets;    /* clients allowed to log in without TLS */
+	char **plaintext_nets; /* clients allowed to log in without TLS */
 	size_t nplaintext_nets;
 	/* recent SELECT results by mailbox version, so a SELECT of an unchanged
 	 * mailbox copies the UID list instead of walking every message */
@@ -46,7 +46,11 @@ struct imapd {
 	unsigned long views_clock;
 	/* growing per-IP delay after authentication failures */
 	pthread_mutex_t penalty_lock;
-	struct penalty { char ip[64]; unsigned failures; double last; } penalties[256];
+	struct penalty {
+		char ip[64];
+		unsigned failures;
+		double last;
+	} penalties[256];
 };
 
 enum sess_state { S_NOTAUTH, S_AUTH, S_SELECTED, S_LOGOUT };
@@ -55,11 +59,11 @@ struct view {
 	uint32_t mbid;
 	char name[STORE_NAME_MAX + 1]; /* UTF-8 */
 	uint32_t uidvalidity;
-	uint32_t *uids;   /* seq n is uids[n-1], ascending */
+	uint32_t *uids; /* seq n is uids[n-1], ascending */
 	size_t n, cap;
-	uint64_t hms;     /* flag changes up to this modseq were reported */
+	uint64_t hms;	     /* flag changes up to this modseq were reported */
 	uint64_t exp_modseq; /* expunges up to this modseq were reported */
-	uint32_t uidnext; /* first UID the client has not seen */
+	uint32_t uidnext;    /* first UID the client has not seen */
 	int readonly;
 	uint32_t *recent; /* UIDs that are \Recent in this session, ascending */
 	size_t nrecent;
@@ -71,7 +75,7 @@ struct session {
 	struct io io;
 	char ip[64];
 	char lip[64];
-	int plaintext_ok;  /* local client: may log in without TLS */
+	int plaintext_ok; /* local client: may log in without TLS */
 	int tls;
 	enum sess_state state;
 	struct buf in;
@@ -97,7 +101,7 @@ void session_run(struct imapd *d, int fd, int implicit_tls);
 
 /* --- replies ---------------------------------------------------------------- */
 void sess_tagged(struct session *s, const char *status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void sess_untagged(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* NO with a response code chosen from a store error. */
 void sess_store_error(struct session *s, int err, const char *what);
@@ -141,7 +145,8 @@ void sess_condstore_on(struct session *s);
 void sess_write_flags(struct session *s, uint32_t flags, const char *keywords);
 /* Parses a flag list (or a single flag) into system flags and keywords
  * (space-separated, arena). Returns 0 or -1. */
-int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *flags_r, const char **keywords_r);
+int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *flags_r,
+		     const char **keywords_r);
 /* Formats a UID set "1:3,5" from ascending uids into the arena. */
 const char *sess_uidset(struct session *s, const uint32_t *uids, size_t n);
 
@@ -157,9 +162,9 @@ int sess_read_line(struct session *s, size_t cmdlen, char **line_r);
 /* --- commands (cmd_*.c) ------------------------------------------------------------ */
 typedef void cmd_fn(struct session *s, struct imap_command *cmd);
 cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_starttls, cmd_login, cmd_authenticate, cmd_id,
-	cmd_enable, cmd_compress, cmd_namespace;
+    cmd_enable, cmd_compress, cmd_namespace;
 cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_list, cmd_lsub,
-	cmd_status;
+    cmd_status;
 cmd_fn cmd_select, cmd_examine, cmd_unselect, cmd_close, cmd_check, cmd_expunge;
 cmd_fn cmd_fetch, cmd_store, cmd_search, cmd_append, cmd_copy, cmd_move, cmd_idle;
 

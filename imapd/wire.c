@@ -53,7 +53,8 @@ uint64_t wire_crlf_len(const char *msg, size_t start, size_t len)
 	return n;
 }
 
-void wire_crlf_open(struct wire_crlf *r, const char *msg, size_t start, size_t len, uint64_t skip, uint64_t count)
+void wire_crlf_open(struct wire_crlf *r, const char *msg, size_t start, size_t len, uint64_t skip,
+		    uint64_t count)
 {
 	r->pos = start;
 	r->end = start + len;

@@ -33,12 +33,13 @@ uint64_t wire_crlf_len(const char *msg, size_t start, size_t len);
  * transaction was ended and begun again. */
 struct wire_crlf {
 	size_t pos, end; /* stored bytes still to read: [pos, end) */
-	int cr_sent;     /* the CR put before the bare LF at pos is already out */
-	uint64_t left;   /* CRLF-form bytes still to give */
+	int cr_sent;	 /* the CR put before the bare LF at pos is already out */
+	uint64_t left;	 /* CRLF-form bytes still to give */
 };
 /* Positions r on the range [start, start+len) of msg, skip bytes of its
  * CRLF form in, giving at most count bytes. */
-void wire_crlf_open(struct wire_crlf *r, const char *msg, size_t start, size_t len, uint64_t skip, uint64_t count);
+void wire_crlf_open(struct wire_crlf *r, const char *msg, size_t start, size_t len, uint64_t skip,
+		    uint64_t count);
 /* Copies up to room bytes of CRLF form into out; returns how many (0 once
  * r->left is 0 or the range is done). */
 size_t wire_crlf_read(struct wire_crlf *r, const char *msg, char *out, size_t room);

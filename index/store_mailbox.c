@@ -94,7 +94,8 @@ static int mb_name_valid(const char *name)
 	return 1;
 }
 
-int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name, struct store_mailbox *mb_r)
+int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name,
+		      struct store_mailbox *mb_r)
 {
 	char n[STORE_NAME_MAX + 1];
 	uint8_t key[4 + STORE_NAME_MAX];
@@ -145,8 +146,8 @@ static int mbid_put(struct store_txn *txn, const struct store_mailbox *mb)
 	return store_mdb_error(mdb_put(txn->txn, store_txn_dbi(txn, DB_MBIDS), &k, &v, 0));
 }
 
-int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name, uint32_t special_use,
-			 struct store_mailbox *mb_r)
+int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name,
+			 uint32_t special_use, struct store_mailbox *mb_r)
 {
 	struct store_mailbox mb;
 	uint64_t next = 0, lastv = 0;
@@ -164,7 +165,8 @@ int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *na
 	mb.user_id = user_id;
 	if ((rc = store_meta_get_u64(txn, "next_mbid", &next)) != 0 && rc != STORE_ENOTFOUND)
 		return rc;
-	if ((rc = store_meta_get_u64(txn, "last_uidvalidity", &lastv)) != 0 && rc != STORE_ENOTFOUND)
+	if ((rc = store_meta_get_u64(txn, "last_uidvalidity", &lastv)) != 0 &&
+	    rc != STORE_ENOTFOUND)
 		return rc;
 	mb.id = (uint32_t)(next == 0 ? 1 : next);
 	/* UIDVALIDITY: the creation time, strictly increasing within the store, so a
@@ -203,10 +205,12 @@ int store_mailbox_foreach(struct store_txn *txn, uint32_t user_id,
 	if (rc != 0)
 		return store_mdb_error(rc);
 	store_put_be32(prefix, user_id);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0)
 			break;
-		if (store_mailbox_decode(user_id, (char *)k.mv_data + 4, k.mv_size - 4, &v, &mb) != 0) {
+		if (store_mailbox_decode(user_id, (char *)k.mv_data + 4, k.mv_size - 4, &v, &mb) !=
+		    0) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -272,7 +276,8 @@ static int sub_put(struct store_txn *txn, uint32_t user_id, const char *name, in
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
 }
 
-int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name, int subscribed)
+int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name,
+			    int subscribed)
 {
 	struct store_mailbox mb;
 	char norm[STORE_NAME_MAX + 1];
@@ -305,8 +310,10 @@ int store_subscription_foreach(struct store_txn *txn, uint32_t user_id,
 		return store_mdb_error(rc);
 	memcpy(prefix, "subs/", 5);
 	store_put_be32(prefix + 5, user_id);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < 9 || memcmp(k.mv_data, prefix, 9) != 0 || k.mv_size - 9 > STORE_NAME_MAX)
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 9 || memcmp(k.mv_data, prefix, 9) != 0 ||
+		    k.mv_size - 9 > STORE_NAME_MAX)
 			break;
 		memcpy(name, (char *)k.mv_data + 9, k.mv_size - 9);
 		name[k.mv_size - 9] = '\0';
@@ -331,7 +338,8 @@ static int children_cb(const struct store_mailbox *mb, void *ctx)
 	size_t nl = strlen(mb->name);
 
 	if (strcmp(mb->name, c->prefix) != 0 &&
-	    !(nl > c->plen && memcmp(mb->name, c->prefix, c->plen) == 0 && mb->name[c->plen] == STORE_MAILBOX_SEP))
+	    !(nl > c->plen && memcmp(mb->name, c->prefix, c->plen) == 0 &&
+	      mb->name[c->plen] == STORE_MAILBOX_SEP))
 		return 0;
 	if (c->n == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 8;
@@ -363,7 +371,8 @@ int store_mailbox_purge(struct store_txn *txn, const struct store_mailbox *mb)
 			break;
 		if ((rc = store_msg_decode(&k, &v, &m)) != 0)
 			break;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0 || (rc = store_blob_ref(txn, m.hash, -1)) != 0)
+		if ((rc = mdb_cursor_del(cur, 0)) != 0 ||
+		    (rc = store_blob_ref(txn, m.hash, -1)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -413,7 +422,8 @@ int store_mailbox_delete(struct store_txn *txn, uint32_t user_id, const char *na
 	return store_mailbox_purge(txn, &mb);
 }
 
-int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *oldname, const char *newname)
+int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *oldname,
+			 const char *newname)
 {
 	struct store_mailbox mb, dst;
 	struct mb_children c = {0};
@@ -467,7 +477,8 @@ int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *ol
 			goto out;
 		}
 		MDB_val k = {mb_key(key, user_id, m->name), key};
-		if ((rc = store_mdb_error(mdb_del(txn->txn, store_txn_dbi(txn, DB_MAILBOXES), &k, NULL))) != 0)
+		if ((rc = store_mdb_error(
+			 mdb_del(txn->txn, store_txn_dbi(txn, DB_MAILBOXES), &k, NULL))) != 0)
 			goto out;
 		memcpy(m->name, name, strlen(name) + 1);
 		if ((rc = store_mailbox_put(txn, m)) != 0 || (rc = mbid_put(txn, m)) != 0)
