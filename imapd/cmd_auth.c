@@ -24,11 +24,9 @@ void sess_capabilities(struct session *s, struct buf *out)
 			buf_append_str(out, " AUTH=PLAIN");
 		return;
 	}
-	buf_printf(
-	    out,
-	    " NAMESPACE UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC UNSELECT"
-	    " CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH%s APPENDLIMIT=%llu",
-	    s->io.compress ? "" : " COMPRESS=DEFLATE", (unsigned long long)s->d->max_literal);
+	buf_printf(out, " NAMESPACE UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC UNSELECT"
+			" CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH%s APPENDLIMIT=%llu",
+		   s->io.compress ? "" : " COMPRESS=DEFLATE", (unsigned long long)s->d->max_literal);
 }
 
 void cmd_capability(struct session *s, struct imap_command *cmd)
@@ -86,8 +84,7 @@ void cmd_enable(struct session *s, struct imap_command *cmd)
 			s->qresync = 1;
 			if (!s->condstore) {
 				s->condstore = 1;
-				strncat(enabled, " CONDSTORE",
-					sizeof(enabled) - strlen(enabled) - 1);
+				strncat(enabled, " CONDSTORE", sizeof(enabled) - strlen(enabled) - 1);
 			}
 			strncat(enabled, " QRESYNC", sizeof(enabled) - strlen(enabled) - 1);
 		}
@@ -132,8 +129,7 @@ void cmd_starttls(struct session *s, struct imap_command *cmd)
 	 * it must not be taken as a command from inside TLS (CVE-2011-0411). */
 	size_t cmdlen = sess_current_cmdlen();
 	if (s->in.len > cmdlen) {
-		log_info("%s: [%s]: %zu bytes after STARTTLS discarded", s->id, s->ip,
-			 s->in.len - cmdlen);
+		log_info("%s: [%s]: %zu bytes after STARTTLS discarded", s->id, s->ip, s->in.len - cmdlen);
 		s->in.len = cmdlen;
 	}
 	if (sess_start_tls(s, err, sizeof(err)) < 0) {
@@ -207,27 +203,24 @@ static void do_login(struct session *s, const char *login, const char *password,
 	char plogin[128];
 	log_printable(plogin, sizeof(plogin), login, strlen(login));
 	if (!s->tls && !s->plaintext_ok) {
-		log_info("%s: [%s]: refused %s before TLS: user=<%s>", s->id, s->ip, method,
-			 plogin);
-		sess_tagged(s, "NO",
-			    "[PRIVACYREQUIRED] Use STARTTLS (or port 993) before logging in.");
+		log_info("%s: [%s]: refused %s before TLS: user=<%s>", s->id, s->ip, method, plogin);
+		sess_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS (or port 993) before logging in.");
 		return;
 	}
 	memset(&du, 0, sizeof(du));
 	enum dir_result r = dir_authenticate(d->dir, login, password, &du);
 	if (r == DIR_TEMPFAIL || r == DIR_ERROR) {
-		log_warn("%s: [%s]: user directory unavailable for user=<%s>: %s", s->id, s->ip,
-			 plogin, dir_error());
-		sess_tagged(s, "NO",
-			    "[UNAVAILABLE] The user directory is unavailable, try again later.");
+		log_warn("%s: [%s]: user directory unavailable for user=<%s>: %s", s->id, s->ip, plogin,
+			 dir_error());
+		sess_tagged(s, "NO", "[UNAVAILABLE] The user directory is unavailable, try again later.");
 		return;
 	}
 	if (r != DIR_OK) {
 		unsigned failures;
 		double delay = penalty_fail(d, s->ip, &failures);
 		/* fail2ban: see doc/fail2ban/mailkeep-imapd.conf */
-		log_warn("%s: [%s]: IMAP authentication failed: method=%s, user=<%s>, failures=%u",
-			 s->id, s->ip, method, plogin, failures);
+		log_warn("%s: [%s]: IMAP authentication failed: method=%s, user=<%s>, failures=%u", s->id, s->ip,
+			 method, plogin, failures);
 		io_flush(&s->io);
 		if (delay > 0)
 			usleep((useconds_t)(delay * 1e6));
@@ -252,8 +245,8 @@ static void do_login(struct session *s, const char *login, const char *password,
 	mk_strlcpy(s->user, su.name, sizeof(s->user));
 	s->user_id = su.id;
 	s->state = S_AUTH;
-	log_info("%s: login: user=<%s>, method=%s, rip=%s, lip=%s%s", s->id, s->user, method, s->ip,
-		 s->lip, s->tls ? ", TLS" : "");
+	log_info("%s: login: user=<%s>, method=%s, rip=%s, lip=%s%s", s->id, s->user, method, s->ip, s->lip,
+		 s->tls ? ", TLS" : "");
 	struct buf caps;
 	buf_init(&caps, 4096);
 	sess_capabilities(s, &caps);
@@ -287,8 +280,7 @@ void cmd_authenticate(struct session *s, struct imap_command *cmd)
 		return;
 	}
 	if (!s->tls && !s->plaintext_ok) {
-		sess_tagged(s, "NO",
-			    "[PRIVACYREQUIRED] Use STARTTLS (or port 993) before logging in.");
+		sess_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS (or port 993) before logging in.");
 		return;
 	}
 	const char *b64;
@@ -331,17 +323,14 @@ void cmd_authenticate(struct session *s, struct imap_command *cmd)
 	/* authzid NUL authcid NUL password */
 	const char *authz = (const char *)raw;
 	const char *nul1 = memchr(raw, '\0', (size_t)n);
-	const char *nul2 =
-	    nul1 ? memchr(nul1 + 1, '\0', (size_t)n - (size_t)(nul1 + 1 - authz)) : NULL;
+	const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)n - (size_t)(nul1 + 1 - authz)) : NULL;
 	if (nul1 == NULL || nul2 == NULL) {
 		sess_tagged(s, "BAD", "Bad PLAIN response");
 		return;
 	}
 	char *user = imap_arena_strndup(s->arena, nul1 + 1, (size_t)(nul2 - nul1 - 1));
-	char *pass =
-	    imap_arena_strndup(s->arena, nul2 + 1, (size_t)((const char *)raw + n - nul2 - 1));
-	if (nul1 != authz &&
-	    (strlen(user) != (size_t)(nul1 - authz) || strncmp(authz, user, strlen(user)) != 0)) {
+	char *pass = imap_arena_strndup(s->arena, nul2 + 1, (size_t)((const char *)raw + n - nul2 - 1));
+	if (nul1 != authz && (strlen(user) != (size_t)(nul1 - authz) || strncmp(authz, user, strlen(user)) != 0)) {
 		sess_tagged(s, "NO", "[AUTHORIZATIONFAILED] Acting as another user is not allowed");
 		return;
 	}

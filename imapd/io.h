@@ -20,12 +20,12 @@ struct io {
 	SSL *ssl;
 	int compress;
 	z_stream zin, zout;
-	unsigned char raw[16384]; /* compressed input not yet inflated */
-	char *out;		  /* pending output */
+	unsigned char raw[16384];  /* compressed input not yet inflated */
+	char *out;                 /* pending output */
 	size_t outlen, outcap;
 	int timeout_ms;
-	int failed;	     /* a write failed: the peer is gone */
-	struct buf *capture; /* when set, io_write appends here instead (see below) */
+	int failed;                /* a write failed: the peer is gone */
+	struct buf *capture;       /* when set, io_write appends here instead (see below) */
 };
 
 void io_init(struct io *io, int fd, int timeout_ms);

@@ -74,17 +74,10 @@ int main(int argc, char **argv)
 		conf = "/etc/mailkeep/mailkeep.conf";
 	while ((c = getopt(argc, argv, "c:fv")) != -1) {
 		switch (c) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'f':
-			foreground = 1;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		default:
-			usage();
+		case 'c': conf = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'v': verbose = 1; break;
+		default: usage();
 		}
 	}
 	if (optind != argc)
@@ -107,9 +100,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const char *target = config_get(cfg, "log_target");
-	log_open("mailkeep/imapd", foreground || (target && strcmp(target, "stderr") == 0)
-				       ? LOG_TO_STDERR
-				       : LOG_TO_SYSLOG);
+	log_open("mailkeep/imapd", foreground || (target && strcmp(target, "stderr") == 0) ? LOG_TO_STDERR
+											     : LOG_TO_SYSLOG);
 	log_set_verbose(verbose);
 
 	static struct imapd d;
@@ -125,8 +117,7 @@ int main(int argc, char **argv)
 	d.auth_penalty_max = config_get_time(cfg, "imap_auth_penalty_max");
 	d.max_cmds_per_sec = (unsigned)config_get_int(cfg, "imap_max_commands_per_second");
 	int max_conns = (int)config_get_int(cfg, "imap_max_connections");
-	if (config_get_list(cfg, "imapd_plaintext_networks", &d.plaintext_nets,
-			    &d.nplaintext_nets) < 0)
+	if (config_get_list(cfg, "imapd_plaintext_networks", &d.plaintext_nets, &d.nplaintext_nets) < 0)
 		log_fatal("imapd_plaintext_networks: cannot read the setting");
 
 	/* listeners first (they may need root), then TLS files, then drop */
@@ -152,8 +143,7 @@ int main(int argc, char **argv)
 	}
 	if (nl == 0)
 		log_fatal("neither imapd_listen nor imapd_tls_listen is set: nothing to do");
-	const char *cert = config_get(cfg, "imapd_tls_cert_file"),
-		   *key = config_get(cfg, "imapd_tls_key_file");
+	const char *cert = config_get(cfg, "imapd_tls_cert_file"), *key = config_get(cfg, "imapd_tls_key_file");
 	tls_holder_init(&d.tls, cert, key);
 	if (cert && key && access(cert, R_OK) == 0 && access(key, R_OK) == 0) {
 		if (tls_holder_load(&d.tls, err, sizeof(err)) < 0)
@@ -178,8 +168,7 @@ int main(int argc, char **argv)
 		log_fatal("user directory: %s", err);
 
 	if (notify_start(d.store) < 0)
-		log_warn("cannot watch the store for changes: IDLE clients will hear of them "
-			 "within a second");
+		log_warn("cannot watch the store for changes: IDLE clients will hear of them within a second");
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -212,8 +201,7 @@ int main(int argc, char **argv)
 			if (fd < 0)
 				continue;
 			if (atomic_load(&active) >= max_conns) {
-				static const char bye[] =
-				    "* BYE Too many connections, try again later\r\n";
+				static const char bye[] = "* BYE Too many connections, try again later\r\n";
 				if (!ltls[i])
 					(void)!write(fd, bye, sizeof(bye) - 1);
 				close(fd);

@@ -32,8 +32,8 @@ enum imap_parse_result {
 	IMAP_PARSE_MORE = -2,
 };
 
-#define IMAP_MAX_DEPTH 16    /* list nesting */
-#define IMAP_MAX_ARGS 100000 /* arguments in one command, all levels */
+#define IMAP_MAX_DEPTH 16     /* list nesting */
+#define IMAP_MAX_ARGS 100000  /* arguments in one command, all levels */
 #define IMAP_MAX_LITERALS 1000
 
 struct imap_framer {
@@ -41,17 +41,16 @@ struct imap_framer {
 	size_t max_line;      /* bytes of one line, literals excluded */
 	uint64_t max_literal; /* bytes of one literal */
 	/* state, zeroed by imap_frame_reset */
-	size_t pos;	   /* bytes already scanned */
-	size_t line_start; /* where the current line began */
+	size_t pos;           /* bytes already scanned */
+	size_t line_start;    /* where the current line began */
 	uint64_t literal_left;
 	unsigned literals;
 	/* outputs */
 	int need_continuation; /* set on MORE after "{n}": send "+ ..." then clear it */
 	uint64_t literal_size; /* size of the last literal announced */
 	int literal_too_big;   /* on ERROR: the reason was a literal over max_literal */
-	int literal_sync;  /* on ERROR with literal_too_big: it was synchronising (no bytes follow)
-			    */
-	const char *error; /* on ERROR: a sentence */
+	int literal_sync;      /* on ERROR with literal_too_big: it was synchronising (no bytes follow) */
+	const char *error;     /* on ERROR: a sentence */
 };
 
 void imap_frame_init(struct imap_framer *f, size_t max_line, uint64_t max_literal);
@@ -70,19 +69,19 @@ enum imap_arg_type {
 
 struct imap_arg {
 	enum imap_arg_type type;
-	const char *str; /* ATOM, QUOTED, LITERAL: the bytes (NUL-terminated except LITERAL) */
-	size_t len;	 /* its length; for LIST the number of items */
-	struct imap_arg *list; /* LIST: the items */
+	const char *str;        /* ATOM, QUOTED, LITERAL: the bytes (NUL-terminated except LITERAL) */
+	size_t len;             /* its length; for LIST the number of items */
+	struct imap_arg *list;  /* LIST: the items */
 };
 
 struct imap_arena;
 
 struct imap_command {
 	const char *tag;
-	const char *name; /* as sent; compare case-insensitively */
+	const char *name;       /* as sent; compare case-insensitively */
 	struct imap_arg *args;
 	size_t nargs;
-	int uid; /* "UID FETCH": name is "FETCH", uid = 1 */
+	int uid;                /* "UID FETCH": name is "FETCH", uid = 1 */
 };
 
 struct imap_arena *imap_arena_new(void);
@@ -110,14 +109,11 @@ const char *imap_arg_string(struct imap_arena *a, const struct imap_arg *arg);
 /* Sequence sets: "1:3,5,7:*". '*' stands for star (the highest number in
  * use). Ranges are normalised (low <= high). */
 struct imap_seqset {
-	struct imap_range {
-		uint32_t lo, hi;
-	} * r;
+	struct imap_range { uint32_t lo, hi; } *r;
 	size_t n;
 };
 /* Returns 0 or -1 (syntax, too many ranges). star may be 0 (empty mailbox). */
-int imap_seqset_parse(struct imap_arena *a, const char *s, uint32_t star,
-		      struct imap_seqset *set_r);
+int imap_seqset_parse(struct imap_arena *a, const char *s, uint32_t star, struct imap_seqset *set_r);
 int imap_seqset_contains(const struct imap_seqset *set, uint32_t n);
 
 #endif
