@@ -2,8 +2,11 @@
  * CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE PLAIN (SASL-IR),
  * ENABLE, COMPRESS, NAMESPACE; the per-IP penalty after failed logins; the
  * password checks, run on a few worker threads. */
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +206,7 @@ static void penalty_clear(struct imapd *d, const char *ip)
 
 #define AUTH_WORKERS_MIN 4
 #define AUTH_WORKERS_MAX 16
+#define AUTH_WORKER_NICE 5
 
 struct auth_job {
 	struct directory *dir;
@@ -224,6 +228,9 @@ static int auth_workers; /* started; 0: checks run in the session's thread */
 static void *auth_worker(void *arg)
 {
 	(void)arg;
+	/* below the sessions: a command never waits for CPU behind a hash */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), AUTH_WORKER_NICE) < 0)
+		log_warn("password check thread: cannot lower its priority: %s", strerror(errno));
 	for (;;) {
 		pthread_mutex_lock(&auth_lock);
 		while (auth_head == NULL)
