@@ -30,7 +30,8 @@ void sess_capabilities(struct session *s, struct buf *out)
 		return;
 	}
 	buf_printf(out, " NAMESPACE UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC UNSELECT"
-			" CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH%s APPENDLIMIT=%llu",
+			" CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH SORT SORT=DISPLAY ESORT THREAD=REFERENCES"
+			" THREAD=ORDEREDSUBJECT%s APPENDLIMIT=%llu",
 		   s->io.compress ? "" : " COMPRESS=DEFLATE", (unsigned long long)s->d->max_literal);
 }
 

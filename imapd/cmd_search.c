@@ -12,6 +12,7 @@
 #include <libetpan/libetpan.h>
 
 #include "imapd/fetch.h"
+#include "imapd/search.h"
 #include "imapd/mime.h"
 #include "imapd/session.h"
 #include "lib/util.h"
@@ -485,56 +486,32 @@ static int eval(const struct key *k, struct msgctx *c)
 	return 0;
 }
 
-void cmd_search(struct session *s, struct imap_command *cmd)
+int search_run(struct session *s, const struct imap_arg *args, size_t n, const char *what, struct search_hit **hits_r,
+	       size_t *n_r, int *modseq_used_r, search_visit_fn *visit, void *ctx)
 {
-	struct sparser p = {.s = s, .args = cmd->args, .n = cmd->nargs};
-	int esearch = 0, r_min = 0, r_max = 0, r_count = 0, r_all = 0;
-	if (p.n >= 2 && imap_arg_is_atom(&p.args[0], "RETURN") && p.args[1].type == IMAP_ARG_LIST) {
-		esearch = 1;
-		const struct imap_arg *l = &p.args[1];
-		for (size_t i = 0; i < l->len; i++) {
-			if (imap_arg_is_atom(&l->list[i], "MIN"))
-				r_min = 1;
-			else if (imap_arg_is_atom(&l->list[i], "MAX"))
-				r_max = 1;
-			else if (imap_arg_is_atom(&l->list[i], "COUNT"))
-				r_count = 1;
-			else if (imap_arg_is_atom(&l->list[i], "ALL"))
-				r_all = 1;
-			else {
-				sess_tagged(s, "BAD", "Unknown RETURN option");
-				return;
-			}
+	struct sparser p = {.s = s, .args = args, .n = n};
+	if (p.n >= 2 && imap_arg_is_atom(&p.args[0], "CHARSET")) {
+		const char *cs = imap_arg_astring(s->arena, &p.args[1]);
+		if (cs == NULL || (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
+			sess_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+			return -1;
 		}
-		if (!r_min && !r_max && !r_count)
-			r_all = 1;
 		p.i = 2;
 	}
-	if (p.n >= p.i + 2 && imap_arg_is_atom(&p.args[p.i], "CHARSET")) {
-		const char *cs = imap_arg_astring(s->arena, &p.args[p.i + 1]);
-		if (cs == NULL ||
-		    (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
-			sess_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
-			return;
-		}
-		p.i += 2;
-	}
 	if (p.i >= p.n) {
-		sess_tagged(s, "BAD", "SEARCH needs a key");
-		return;
+		sess_tagged(s, "BAD", "%s needs a key", what);
+		return -1;
 	}
 	struct key *root = parse_and(&p, p.args + p.i, p.n - p.i);
 	if (root == NULL) {
 		sess_tagged(s, "BAD", "Invalid search key");
-		return;
+		return -1;
 	}
 	struct view *v = &s->sel;
-	uint32_t *hits = malloc((v->n + 1) * sizeof(uint32_t));
-	uint64_t *hit_modseq = malloc((v->n + 1) * sizeof(uint64_t));
-	if (hits == NULL || hit_modseq == NULL)
+	struct search_hit *hits = calloc(v->n + 1, sizeof(*hits));
+	if (hits == NULL)
 		abort();
 	size_t nhits = 0;
-	uint64_t maxmodseq = 0;
 	struct store_txn *txn = NULL;
 	struct store_cursor *cur = NULL;
 	int r = store_read_begin(s->d->store, &txn);
@@ -543,9 +520,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	if (r != 0) {
 		store_read_end(&txn);
 		free(hits);
-		free(hit_modseq);
-		sess_store_error(s, r, "SEARCH");
-		return;
+		return r;
 	}
 	struct store_msg m;
 	struct fetch_cache pending = {0};
@@ -559,51 +534,176 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 				   .pending = &pending,
 				   .flags = sess_flags(s, m.uid, m.flags)};
 		if (eval(root, &c)) {
-			hit_modseq[nhits] = m.modseq;
-			hits[nhits++] = cmd->uid ? m.uid : seq;
-			if (m.modseq > maxmodseq)
-				maxmodseq = m.modseq;
+			struct search_hit *h = &hits[nhits++];
+			h->seq = seq;
+			h->uid = m.uid;
+			h->modseq = m.modseq;
+			if (visit != NULL)
+				visit(txn, &m, &pending, h, ctx);
 		}
 	}
 	store_msg_cursor_close(&cur);
 	store_read_end(&txn);
 	fetch_cache_flush(s->d->store, &pending);
-	if (esearch) {
-		io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s", s->tag, cmd->uid ? " UID" : "");
-		if (nhits > 0) {
-			if (r_min)
-				io_printf(&s->io, " MIN %u", hits[0]);
-			if (r_max)
-				io_printf(&s->io, " MAX %u", hits[nhits - 1]);
-			if (r_all)
-				io_printf(&s->io, " ALL %s", sess_uidset(s, hits, nhits));
+	*hits_r = hits;
+	*n_r = nhits;
+	if (modseq_used_r != NULL)
+		*modseq_used_r = p.modseq_used;
+	return 0;
+}
+
+int search_parse_return(struct session *s, const struct imap_arg *l, int sort, struct search_return *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->esearch = 1;
+	for (size_t i = 0; i < l->len; i++) {
+		if (imap_arg_is_atom(&l->list[i], "MIN"))
+			r->min = 1;
+		else if (imap_arg_is_atom(&l->list[i], "MAX"))
+			r->max = 1;
+		else if (imap_arg_is_atom(&l->list[i], "COUNT"))
+			r->count = 1;
+		else if (imap_arg_is_atom(&l->list[i], "ALL"))
+			r->all = 1;
+		else if (imap_arg_is_atom(&l->list[i], "PARTIAL") && i + 1 < l->len &&
+			 l->list[i + 1].type == IMAP_ARG_ATOM) {
+			/* RFC 5267 4.4: lo:hi, both numbers (no '*') */
+			const char *v = l->list[++i].str;
+			char *end;
+			if (*v < '1' || *v > '9')
+				goto bad;
+			unsigned long long lo = strtoull(v, &end, 10);
+			if (*end != ':' || end[1] < '1' || end[1] > '9')
+				goto bad;
+			unsigned long long hi = strtoull(end + 1, &end, 10);
+			if (*end != '\0' || lo > UINT32_MAX || hi > UINT32_MAX)
+				goto bad;
+			r->partial = 1;
+			r->plo = (uint32_t)(lo < hi ? lo : hi);
+			r->phi = (uint32_t)(lo < hi ? hi : lo);
+		} else
+			goto bad;
+	}
+	if (!r->min && !r->max && !r->count && !r->partial)
+		r->all = 1;
+	(void)sort;
+	return 0;
+bad:
+	sess_tagged(s, "BAD", "Unknown or malformed RETURN option");
+	return -1;
+}
+
+const char *search_seq_list(struct session *s, const uint32_t *v, size_t n)
+{
+	size_t cap = n * 24 + 1;
+	char *out = imap_arena_alloc(s->arena, cap);
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		int dir = 0;
+		if (i + 1 < n && (v[i + 1] == v[i] + 1 || v[i + 1] + 1 == v[i]))
+			dir = v[i + 1] > v[i] ? 1 : -1;
+		while (dir && j + 1 < n && v[j + 1] == (uint32_t)(v[j] + dir))
+			j++;
+		uint32_t lo = v[i] < v[j] ? v[i] : v[j], hi = v[i] < v[j] ? v[j] : v[i];
+		int w = j > i ? snprintf(out + o, cap - o, "%s%u:%u", o ? "," : "", lo, hi)
+			      : snprintf(out + o, cap - o, "%s%u", o ? "," : "", v[i]);
+		if (w > 0)
+			o += (size_t)w;
+		i = j + 1;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+void search_write_esearch(struct session *s, const struct search_return *r, const struct search_hit *hits, size_t n,
+			  int uid, int modseq_used, int sorted)
+{
+	uint32_t *v = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
+	uint64_t maxmodseq = 0;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = uid ? hits[i].uid : hits[i].seq;
+		if (hits[i].modseq > maxmodseq)
+			maxmodseq = hits[i].modseq;
+	}
+	io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s", s->tag, uid ? " UID" : "");
+	/* MIN/MAX: of the numbers (SEARCH), or first/last in sort order (ESORT) */
+	size_t imin = 0, imax = n ? n - 1 : 0;
+	if (!sorted)
+		for (size_t i = 0; i < n; i++) {
+			if (v[i] < v[imin])
+				imin = i;
+			if (v[i] > v[imax])
+				imax = i;
 		}
-		if (r_count)
-			io_printf(&s->io, " COUNT %zu", nhits);
-		if (p.modseq_used && nhits > 0) {
-			/* RFC 4731 3.2: with only MIN and/or MAX, the highest modseq
-			 * of the messages returned */
-			uint64_t ms = maxmodseq;
-			if (!r_all && !r_count) {
-				ms = 0;
-				if (r_min)
-					ms = hit_modseq[0];
-				if (r_max && hit_modseq[nhits - 1] > ms)
-					ms = hit_modseq[nhits - 1];
-			}
-			io_printf(&s->io, " MODSEQ %llu", (unsigned long long)ms);
+	if (n > 0) {
+		if (r->min)
+			io_printf(&s->io, " MIN %u", v[imin]);
+		if (r->max)
+			io_printf(&s->io, " MAX %u", v[imax]);
+		if (r->all)
+			io_printf(&s->io, " ALL %s", sorted ? search_seq_list(s, v, n) : sess_uidset(s, v, n));
+	}
+	if (r->count)
+		io_printf(&s->io, " COUNT %zu", n);
+	if (r->partial) {
+		size_t lo = r->plo - 1, hi = r->phi < n ? r->phi : n;
+		if (lo >= hi)
+			io_printf(&s->io, " PARTIAL (%u:%u NIL)", r->plo, r->phi);
+		else
+			io_printf(&s->io, " PARTIAL (%u:%u %s)", r->plo, r->phi,
+				  sorted ? search_seq_list(s, v + lo, hi - lo) : sess_uidset(s, v + lo, hi - lo));
+	}
+	if (modseq_used && n > 0) {
+		/* RFC 4731 3.2: with only MIN and/or MAX, the highest modseq of the
+		 * messages returned */
+		uint64_t ms = maxmodseq;
+		if (!r->all && !r->count && !r->partial) {
+			ms = 0;
+			if (r->min)
+				ms = hits[imin].modseq;
+			if (r->max && hits[imax].modseq > ms)
+				ms = hits[imax].modseq;
 		}
-		io_puts(&s->io, "\r\n");
+		io_printf(&s->io, " MODSEQ %llu", (unsigned long long)ms);
+	}
+	io_puts(&s->io, "\r\n");
+}
+
+void cmd_search(struct session *s, struct imap_command *cmd)
+{
+	struct search_return ret = {0};
+	size_t i = 0;
+	if (cmd->nargs >= 2 && imap_arg_is_atom(&cmd->args[0], "RETURN") && cmd->args[1].type == IMAP_ARG_LIST) {
+		if (search_parse_return(s, &cmd->args[1], 0, &ret) < 0)
+			return;
+		i = 2;
+	}
+	struct search_hit *hits;
+	size_t n;
+	int modseq_used;
+	int r = search_run(s, cmd->args + i, cmd->nargs - i, "SEARCH", &hits, &n, &modseq_used, NULL, NULL);
+	if (r == -1)
+		return;
+	if (r != 0) {
+		sess_store_error(s, r, "SEARCH");
+		return;
+	}
+	if (ret.esearch) {
+		search_write_esearch(s, &ret, hits, n, cmd->uid, modseq_used, 0);
 	} else {
+		uint64_t maxmodseq = 0;
 		io_puts(&s->io, "* SEARCH");
-		for (size_t i = 0; i < nhits; i++)
-			io_printf(&s->io, " %u", hits[i]);
-		if (p.modseq_used && nhits > 0)
+		for (size_t k = 0; k < n; k++) {
+			io_printf(&s->io, " %u", cmd->uid ? hits[k].uid : hits[k].seq);
+			if (hits[k].modseq > maxmodseq)
+				maxmodseq = hits[k].modseq;
+		}
+		if (modseq_used && n > 0)
 			io_printf(&s->io, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
 		io_puts(&s->io, "\r\n");
 	}
 	free(hits);
-	free(hit_modseq);
 	sess_sync(s, cmd->uid);
 	sess_tagged(s, "OK", "Search completed.");
 }

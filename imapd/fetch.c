@@ -13,6 +13,7 @@
  * records of kind "imap.mime" (before) are no longer read */
 static const char KIND[] = "imap.mime.2";
 static const char SIZE_KIND[] = "imap.size"; /* the CRLF form's size, 8 bytes big-endian */
+static const char SORT_KIND[] = "imap.sort"; /* mime_sort_fields' record */
 #define HDR 16				     /* four u32 lengths */
 
 static uint32_t get32(const unsigned char *p)
@@ -175,4 +176,42 @@ int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 	for (int i = 0; i < 4; i++)
 		buf_free(&part[i]);
 	return r;
+}
+
+int fetch_sort(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending, const char **rec_r,
+	       size_t *len_r)
+{
+	const void *d;
+	size_t l;
+	if (store_cache_get(txn, m->hash, SORT_KIND, &d, &l) == 0) {
+		*rec_r = d;
+		*len_r = l;
+		return 0;
+	}
+	for (size_t i = 0; i < pending->n; i++)
+		if (pending->e[i].kind == SORT_KIND && memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
+			*rec_r = pending->e[i].rec;
+			*len_r = pending->e[i].len;
+			return 0;
+		}
+	const void *blob;
+	size_t blen;
+	int r = store_blob_get(txn, m->hash, &blob, &blen);
+	if (r != 0)
+		return r;
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	if (mime_sort_fields(blob, blen, &b) < 0) {
+		buf_free(&b);
+		return STORE_ETOOBIG;
+	}
+	char *rec = malloc(b.len ? b.len : 1);
+	if (rec == NULL)
+		abort();
+	memcpy(rec, b.data, b.len);
+	pending_add(pending, m->hash, SORT_KIND, rec, b.len);
+	*rec_r = rec;
+	*len_r = b.len;
+	buf_free(&b);
+	return 0;
 }

@@ -370,6 +370,7 @@ struct addr {
 	/* NIL where have_* is 0 */
 	char name[ADDR_TEXT], adl[ADDR_TEXT], mailbox[ADDR_TEXT], host[ADDR_TEXT];
 	int have_name, have_adl, have_mailbox, have_host;
+	int group; /* 1: a group's start (mailbox is its name), 2: its end */
 };
 
 struct addrs {
@@ -689,6 +690,7 @@ static void parse_address_list(const char *v, size_t len, struct addrs *out)
 					return;
 				mk_strlcpy(g->mailbox, phrase, sizeof(g->mailbox));
 				g->have_mailbox = 1;
+				g->group = 1;
 				for (;;) {
 					skip_cfws(&ap);
 					if (ap.p >= ap.end)
@@ -712,9 +714,10 @@ static void parse_address_list(const char *v, size_t len, struct addrs *out)
 					if (ap.p < ap.end && *ap.p != ',' && *ap.p != ';')
 						skip_junk(&ap, 1);
 				}
-				if (addrs_push(out) ==
-				    NULL) /* the group's end: (NIL NIL NIL NIL) */
+				struct addr *end = addrs_push(out); /* the group's end: (NIL NIL NIL NIL) */
+				if (end == NULL)
 					return;
+				end->group = 2;
 				continue;
 			}
 		}
@@ -773,7 +776,7 @@ static void put_search_addresses(struct buf *out, const char *v)
 	parse_address_list(v, strlen(v), &l);
 	for (size_t i = 0; i < l.n; i++) {
 		const struct addr *a = &l.v[i];
-		if (!a->have_mailbox)
+		if (!a->have_mailbox || a->group)
 			continue;
 		if (i > 0)
 			buf_append_str(out, ", ");
@@ -1287,6 +1290,232 @@ int mime_search_fields(const char *msg, size_t len, struct buf *out)
 	}
 	if (!have_day)
 		buf_append(out, "-", 1);
+	buf_append(out, "", 1);
+	return out->len + 64 > out->max ? -1 : 0;
+}
+
+/* --- SORT and THREAD fields ------------------------------------------------------------ */
+
+static int is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Length of a subj-blob ("[" *BLOBCHAR "]" *WSP) at s, or 0. */
+static size_t subj_blob(const char *s)
+{
+	if (*s != '[')
+		return 0;
+	size_t i = 1;
+	while (s[i] && s[i] != '[' && s[i] != ']')
+		i++;
+	if (s[i] != ']')
+		return 0;
+	i++;
+	while (is_wsp(s[i]))
+		i++;
+	return i;
+}
+
+/* Length of a subj-leader ending in subj-refwd (*subj-blob ("re" / "fw"
+ * ["d"]) *WSP [subj-blob] ":"), or 0. */
+static size_t subj_refwd_leader(const char *s)
+{
+	size_t i = 0, b;
+	while ((b = subj_blob(s + i)) > 0)
+		i += b;
+	if (strncasecmp(s + i, "re", 2) == 0)
+		i += 2;
+	else if (strncasecmp(s + i, "fwd", 3) == 0)
+		i += 3;
+	else if (strncasecmp(s + i, "fw", 2) == 0)
+		i += 2;
+	else
+		return 0;
+	while (is_wsp(s[i]))
+		i++;
+	i += subj_blob(s + i);
+	return s[i] == ':' ? i + 1 : 0;
+}
+
+int mime_base_subject(const char *subject, char *out, size_t outsize)
+{
+	int reply = 0;
+	size_t o = 0;
+	if (outsize == 0)
+		return 0;
+	/* (1) white space runs become one space */
+	for (const char *p = subject; *p && o + 1 < outsize; p++) {
+		char c = *p == '\t' || *p == '\r' || *p == '\n' ? ' ' : *p;
+		if (c == ' ' && (o == 0 || out[o - 1] == ' '))
+			continue;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	for (;;) {
+		/* (2) trailers: "(fwd)" and white space */
+		size_t l = strlen(out);
+		for (;;) {
+			if (l > 0 && is_wsp(out[l - 1]))
+				l--;
+			else if (l >= 5 && strncasecmp(out + l - 5, "(fwd)", 5) == 0)
+				l -= 5;
+			else
+				break;
+		}
+		out[l] = '\0';
+		/* (3) leaders, (4) a leading blob that leaves something behind */
+		int changed;
+		do {
+			changed = 0;
+			size_t cut = 0;
+			if (is_wsp(out[0]))
+				cut = 1;
+			else if ((cut = subj_refwd_leader(out)) > 0)
+				reply = 1;
+			else if ((cut = subj_blob(out)) > 0 && out[cut] == '\0')
+				cut = 0;
+			if (cut > 0) {
+				memmove(out, out + cut, strlen(out + cut) + 1);
+				changed = 1;
+			}
+		} while (changed);
+		/* (5) "[fwd: ... ]" */
+		l = strlen(out);
+		if (l >= 6 && strncasecmp(out, "[fwd:", 5) == 0 && out[l - 1] == ']') {
+			out[l - 1] = '\0';
+			memmove(out, out + 5, l - 5);
+			reply = 1;
+			continue;
+		}
+		break;
+	}
+	return reply;
+}
+
+/* The first mailbox of an address field: its local part and display form. */
+static void first_mailbox(const char *hdr, size_t hlen, const char *name, struct buf *mailbox, struct buf *display)
+{
+	char v[8192];
+	struct addrs l = {0};
+	if (mime_header_get(hdr, hlen, name, v, sizeof(v)) && v[0])
+		parse_address_list(v, strlen(v), &l);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct addr *a = &l.v[i];
+		/* the first entry, a group's name included (as Dovecot sorts) */
+		if (!a->have_mailbox)
+			continue;
+		buf_append_str(mailbox, a->mailbox);
+		if (a->group) {
+			buf_append_str(display, a->mailbox);
+			break;
+		}
+		if (a->have_name && a->name[0]) {
+			size_t idx = 0;
+			char *dec = NULL;
+			if (strstr(a->name, "=?") != NULL &&
+			    mailmime_encoded_phrase_parse("utf-8", a->name, strlen(a->name), &idx, "utf-8", &dec) ==
+				    MAILIMF_NO_ERROR &&
+			    dec != NULL) {
+				buf_append_str(display, dec);
+				free(dec);
+			} else {
+				buf_append_str(display, a->name);
+			}
+		} else {
+			buf_printf(display, "%s%s%s", a->mailbox, a->have_host ? "@" : "", a->have_host ? a->host : "");
+		}
+		break;
+	}
+	free(l.v);
+}
+
+/* The "<...>" message ids in v, space-separated, at most max of them. */
+static void msg_ids(const char *v, struct buf *out, size_t max)
+{
+	size_t n = 0;
+	for (const char *p = v; (p = strchr(p, '<')) != NULL && n < max;) {
+		const char *e = strchr(p, '>');
+		if (e == NULL)
+			break;
+		if (e - p > 2 && memchr(p + 1, '<', (size_t)(e - p - 1)) == NULL) {
+			if (n++)
+				buf_append(out, " ", 1);
+			buf_append(out, p, (size_t)(e - p + 1));
+		}
+		p = e + 1;
+	}
+}
+
+int mime_sort_fields(const char *msg, size_t len, struct buf *out)
+{
+	size_t hlen = mime_header_len(msg, len);
+	char v[16384], base[4096];
+	/* 0, 1: base subject, "R" if it was a reply or forward */
+	int reply = 0;
+	if (mime_header_get(msg, hlen, "Subject", v, sizeof(v))) {
+		size_t idx = 0;
+		char *dec = NULL;
+		if (strstr(v, "=?") != NULL &&
+		    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR &&
+		    dec != NULL) {
+			reply = mime_base_subject(dec, base, sizeof(base));
+			free(dec);
+		} else {
+			reply = mime_base_subject(v, base, sizeof(base));
+		}
+		buf_append_str(out, base);
+	}
+	buf_append(out, "", 1);
+	buf_append_str(out, reply ? "R" : "");
+	buf_append(out, "", 1);
+	/* 2: the sent date in seconds since the epoch (UTC), or nothing */
+	if (mime_header_get(msg, hlen, "Date", v, sizeof(v))) {
+		size_t idx = 0;
+		struct mailimf_date_time *dt = NULL;
+		if (mailimf_date_time_parse(v, strlen(v), &idx, &dt) == MAILIMF_NO_ERROR && dt != NULL) {
+			if (dt->dt_month >= 1 && dt->dt_month <= 12 && dt->dt_day >= 1 && dt->dt_day <= 31 &&
+			    dt->dt_hour >= 0 && dt->dt_hour < 24 && dt->dt_min >= 0 && dt->dt_min < 60) {
+				int z = dt->dt_zone < 0 ? -dt->dt_zone : dt->dt_zone;
+				long long off = (long long)(z / 100 * 3600 + z % 100 * 60) * (dt->dt_zone < 0 ? -1 : 1);
+				long long t = mime_days_from_civil(dt->dt_year, (unsigned)dt->dt_month, (unsigned)dt->dt_day) *
+						      86400 +
+					      dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec - off;
+				buf_printf(out, "%lld", t);
+			}
+			mailimf_date_time_free(dt);
+		}
+	}
+	buf_append(out, "", 1);
+	/* 3-7: From, To, Cc mailboxes; From and To as displayed */
+	struct buf dfrom, dto, dcc;
+	buf_init(&dfrom, 4096);
+	buf_init(&dto, 4096);
+	buf_init(&dcc, 4096);
+	first_mailbox(msg, hlen, "From", out, &dfrom);
+	buf_append(out, "", 1);
+	first_mailbox(msg, hlen, "To", out, &dto);
+	buf_append(out, "", 1);
+	first_mailbox(msg, hlen, "Cc", out, &dcc);
+	buf_append(out, "", 1);
+	if (dfrom.len)
+		buf_append(out, dfrom.data, dfrom.len);
+	buf_append(out, "", 1);
+	if (dto.len)
+		buf_append(out, dto.data, dto.len);
+	buf_append(out, "", 1);
+	buf_free(&dfrom);
+	buf_free(&dto);
+	buf_free(&dcc);
+	/* 8: Message-ID; 9: References (or else In-Reply-To's first id) */
+	if (mime_header_get(msg, hlen, "Message-ID", v, sizeof(v)))
+		msg_ids(v, out, 1);
+	buf_append(out, "", 1);
+	size_t before = out->len;
+	if (mime_header_get(msg, hlen, "References", v, sizeof(v)))
+		msg_ids(v, out, 1000);
+	if (out->len == before && mime_header_get(msg, hlen, "In-Reply-To", v, sizeof(v)))
+		msg_ids(v, out, 1);
 	buf_append(out, "", 1);
 	return out->len + 64 > out->max ? -1 : 0;
 }

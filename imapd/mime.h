@@ -43,6 +43,17 @@ int mime_describe(const char *msg, size_t len, struct buf *envelope, struct buf 
  * of that name (nothing if there is none); '\0'; then the Date header's day number (days since the
  * epoch) in decimal, or "-" without a valid Date, '\0'. Returns 0 or -1. */
 int mime_search_fields(const char *msg, size_t len, struct buf *out);
+/* What SORT and THREAD compare, as one record of ten pieces, each followed
+ * by '\0': 0 the base subject (RFC 5256 2.1, RFC 2047 words decoded), 1 "R"
+ * if it was a reply or forward, 2 the sent date in seconds since the epoch
+ * (UTC; empty without a valid Date), 3/4/5 the local part of the first From,
+ * To, Cc mailbox, 6/7 the first From/To as displayed (RFC 5957: the name,
+ * else the address), 8 the Message-ID, 9 the References ids (or else
+ * In-Reply-To's first), space-separated. Returns 0 or -1. */
+int mime_sort_fields(const char *msg, size_t len, struct buf *out);
+/* RFC 5256 2.1's base subject of a (decoded) subject into out; returns 1
+ * if a reply or forward marker was taken off. */
+int mime_base_subject(const char *subject, char *out, size_t outsize);
 /* Field index in that record: 0 Subject .. 4 Bcc; -1 for other names. */
 int mime_search_field_index(const char *name);
 /* Days since 1970-01-01 of a civil date. */

@@ -55,6 +55,8 @@ static const struct command {
     {"FETCH", ST_SEL, 1, cmd_fetch},
     {"STORE", ST_SEL, 1, cmd_store},
     {"SEARCH", ST_SEL, 1, cmd_search},
+    {"SORT", ST_SEL, 1, cmd_sort},
+    {"THREAD", ST_SEL, 1, cmd_thread},
     {"COPY", ST_SEL, 1, cmd_copy},
     {"MOVE", ST_SEL, 1, cmd_move},
 };

@@ -167,6 +167,7 @@ cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_l
     cmd_status;
 cmd_fn cmd_select, cmd_examine, cmd_unselect, cmd_close, cmd_check, cmd_expunge;
 cmd_fn cmd_fetch, cmd_store, cmd_search, cmd_append, cmd_copy, cmd_move, cmd_idle;
+cmd_fn cmd_sort, cmd_thread;
 
 /* Capability string for the session's state (no leading "CAPABILITY"). */
 void sess_capabilities(struct session *s, struct buf *out);
