@@ -311,6 +311,17 @@ static int parse_message(struct session *s, struct imap_command *cmd, size_t *i,
 		m->data = cmd->args[*i].str;
 		m->len = cmd->args[*i].len;
 		(*i)++;
+		/* binary content (RFC 3516): parts with NUL bytes stored as base64 */
+		buf_init(&m->owned, (size_t)s->d->max_literal + (s->d->max_literal / 3 + 1) * 2);
+		int b = mime_binary_to_base64(m->data, m->len, &m->owned);
+		if (b < 0) {
+			sess_tagged(s, "NO", "[TOOBIG] The message is too big once its binary parts are encoded");
+			return -1;
+		}
+		if (b > 0) {
+			m->data = m->owned.data;
+			m->len = m->owned.len;
+		}
 	} else if (*i + 1 < cmd->nargs && imap_arg_is_atom(&cmd->args[*i], "CATENATE")) {
 		if (catenate(s, &cmd->args[*i + 1], m) < 0)
 			return -1;

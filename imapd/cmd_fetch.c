@@ -41,6 +41,8 @@ struct item {
 	int peek;
 };
 
+#define BINARY_MAX ((size_t)1 << 31) /* a decoded part held in memory */
+
 struct fetch_req {
 	struct item *items;
 	size_t n, cap;
@@ -65,6 +67,7 @@ struct fetch_ctx {
 	int mt_ok;  /* mt is valid in the current transaction */
 	int sp;	    /* items written so far in this message */
 	int failed; /* the answer cannot be finished: end the session */
+	int unknown_cte; /* a BINARY part could not be decoded: NO [UNKNOWN-CTE] */
 };
 
 /* --- the stream ------------------------------------------------------------- */
@@ -235,6 +238,69 @@ static void write_section(struct fetch_ctx *c, const struct item *it)
 	}
 }
 
+/* BINARY[part]<partial> and BINARY.SIZE[part] (RFC 3516): the part decoded
+ * in memory (it is owned, so the stream may yield while sending it). */
+static int decode_binary(struct fetch_ctx *c, const struct item *it, struct buf *out)
+{
+	if (need_blob(c) < 0) {
+		c->failed = 1;
+		return -1;
+	}
+	buf_init(out, BINARY_MAX);
+	int r = mime_binary(c->blob, c->blen, it->section, out);
+	if (r != 0) {
+		buf_free(out);
+		c->unknown_cte = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static void write_binary_size(struct fetch_ctx *c, const struct item *it)
+{
+	struct buf b;
+	sp(c);
+	if (decode_binary(c, it, &b) < 0) {
+		io_printf(&c->s->io, "%s NIL", it->reply);
+		return;
+	}
+	io_printf(&c->s->io, "%s %zu", it->reply, b.len);
+	buf_free(&b);
+}
+
+static void write_binary(struct fetch_ctx *c, const struct item *it)
+{
+	struct session *s = c->s;
+	struct buf b;
+	sp(c);
+	if (decode_binary(c, it, &b) < 0) {
+		io_printf(&s->io, "%s NIL", it->reply);
+		return;
+	}
+	size_t off = 0, count = b.len;
+	if (it->partial) {
+		off = it->off < b.len ? (size_t)it->off : b.len;
+		count = b.len - off < it->len ? b.len - off : (size_t)it->len;
+	}
+	/* literal8 when the part holds a NUL (RFC 3516 4.2) */
+	int nul = b.len > 0 && memchr(b.data, '\0', b.len) != NULL;
+	io_printf(&s->io, "%s %s{%zu}\r\n", it->reply, nul ? "~" : "", count);
+	const char *p = b.len ? b.data + off : "";
+	while (count > 0 && !c->failed) {
+		size_t room = c->out.len < FETCH_CHUNK ? FETCH_CHUNK - c->out.len : 0;
+		if (room < FETCH_COPY / 4) {
+			if (fetch_yield(c) < 0)
+				break;
+			continue;
+		}
+		size_t n = count < room ? count : room;
+		io_write(&s->io, p, n);
+		p += n;
+		count -= n;
+	}
+	buf_free(&b);
+}
+
 /* --- the request ------------------------------------------------------------ */
 
 static struct item *new_item(struct fetch_req *f, item_write_fn *w)
@@ -247,8 +313,9 @@ static struct item *new_item(struct fetch_req *f, item_write_fn *w)
 	return it;
 }
 
-/* "[section]<off.len>" after a BODY/BODY.PEEK: fills it. 0 or -1. */
-static int parse_section(struct session *s, struct item *it, const char *p)
+/* "[section]<off.len>" after a BODY/BODY.PEEK (name "BODY"), BINARY or
+ * BINARY.SIZE: fills it. 0 or -1. */
+static int parse_section(struct session *s, struct item *it, const char *p, const char *name)
 {
 	const char *close = strchr(p, ']');
 	if (close == NULL)
@@ -274,13 +341,24 @@ static int parse_section(struct session *s, struct item *it, const char *p)
 		return -1;
 	}
 	char reply[512];
-	int w = it->partial ? snprintf(reply, sizeof(reply), "BODY[%s]<%llu>", it->section,
+	if (it->partial && strcmp(name, "BINARY.SIZE") == 0)
+		return -1;
+	int w = it->partial ? snprintf(reply, sizeof(reply), "%s[%s]<%llu>", name, it->section,
 				       (unsigned long long)it->off)
-			    : snprintf(reply, sizeof(reply), "BODY[%s]", it->section);
+			    : snprintf(reply, sizeof(reply), "%s[%s]", name, it->section);
 	if (w < 0 || (size_t)w >= sizeof(reply))
 		return -1;
 	it->reply = imap_arena_strndup(s->arena, reply, (size_t)w);
 	return 0;
+}
+
+/* BINARY takes part numbers only ("", "1", "2.3"). */
+static int part_number(const char *sec)
+{
+	for (const char *p = sec; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p == '.' && p != sec && p[1] != '\0' && p[1] != '.')))
+			return 0;
+	return 1;
 }
 
 static int add_item(struct session *s, struct fetch_req *f, const struct imap_arg *a)
@@ -348,11 +426,21 @@ static int add_item(struct session *s, struct fetch_req *f, const struct imap_ar
 		it->reply = rfc822[i].reply;
 		it->peek = rfc822[i].peek;
 	} else if (strncasecmp(w, "BODY[", 5) == 0) {
-		if (parse_section(s, it, w + 5) < 0)
+		if (parse_section(s, it, w + 5, "BODY") < 0)
 			return -1;
 	} else if (strncasecmp(w, "BODY.PEEK[", 10) == 0) {
 		it->peek = 1;
-		if (parse_section(s, it, w + 10) < 0)
+		if (parse_section(s, it, w + 10, "BODY") < 0)
+			return -1;
+	} else if (strncasecmp(w, "BINARY[", 7) == 0 || strncasecmp(w, "BINARY.PEEK[", 12) == 0) {
+		it->peek = w[6] == '.';
+		it->write = write_binary;
+		if (parse_section(s, it, strchr(w, '[') + 1, "BINARY") < 0 || !part_number(it->section))
+			return -1;
+	} else if (strncasecmp(w, "BINARY.SIZE[", 12) == 0) {
+		it->peek = 1;
+		it->write = write_binary_size;
+		if (parse_section(s, it, w + 12, "BINARY.SIZE") < 0 || !part_number(it->section))
 			return -1;
 	} else {
 		return -1;
@@ -563,5 +651,8 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 		return;
 	}
 	sess_sync(s, cmd->uid);
-	sess_tagged(s, "OK", "Fetch completed.");
+	if (c.unknown_cte)
+		sess_tagged(s, "NO", "[UNKNOWN-CTE] A part's Content-Transfer-Encoding cannot be decoded");
+	else
+		sess_tagged(s, "OK", "Fetch completed.");
 }

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include <libetpan/libetpan.h>
+#include <openssl/evp.h>
 
 #include "lib/util.h"
 
@@ -1518,4 +1519,163 @@ int mime_sort_fields(const char *msg, size_t len, struct buf *out)
 		msg_ids(v, out, 1);
 	buf_append(out, "", 1);
 	return out->len + 64 > out->max ? -1 : 0;
+}
+
+/* --- BINARY (RFC 3516) ------------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Quoted-printable (RFC 2045 6.7): white space at line ends dropped, "="
+ * at a line end joins it with the next, "=XX" a byte; lines end in CRLF.
+ * (libetpan's decoder keeps the trailing white space.) */
+static void qp_decode(const char *p, size_t len, struct buf *out)
+{
+	const char *end = p + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		const char *e = le;
+		if (e > p && e[-1] == '\r')
+			e--;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		int soft = e > p && e[-1] == '=';
+		if (soft)
+			e--;
+		for (const char *q = p; q < e; q++) {
+			int hi, lo;
+			if (*q == '=' && q + 2 < e && (hi = hexval(q[1])) >= 0 && (lo = hexval(q[2])) >= 0) {
+				char c = (char)(hi << 4 | lo);
+				buf_append(out, &c, 1);
+				q += 2;
+			} else {
+				buf_append(out, q, 1);
+			}
+		}
+		if (nl != NULL && !soft)
+			buf_append(out, "\r\n", 2);
+		p = nl ? nl + 1 : end;
+	}
+}
+
+int mime_binary(const char *msg, size_t len, const char *section, struct buf *out)
+{
+	size_t start, plen, hstart, hlen;
+	struct buf tmp;
+	char mimesec[300];
+	int ret = 0;
+	for (const char *p = section; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return MIME_BINARY_BAD;
+	buf_init(&tmp, 1 << 20);
+	if (mime_section(msg, len, section, &start, &plen, &tmp) < 0 || start == SIZE_MAX) {
+		buf_free(&tmp);
+		return MIME_BINARY_BAD;
+	}
+	/* the part's own header says how it is encoded (the message's for "" and "1" of a single part) */
+	int mech = MAILMIME_MECHANISM_7BIT;
+	if (section[0] != '\0' && snprintf(mimesec, sizeof(mimesec), "%s.MIME", section) < (int)sizeof(mimesec) &&
+	    mime_section(msg, len, mimesec, &hstart, &hlen, &tmp) == 0 && hstart != SIZE_MAX) {
+		char v[256];
+		if (mime_header_get(msg + hstart, hlen, "Content-Transfer-Encoding", v, sizeof(v)) && v[0]) {
+			if (strcasecmp(v, "base64") == 0)
+				mech = MAILMIME_MECHANISM_BASE64;
+			else if (strcasecmp(v, "quoted-printable") == 0)
+				mech = MAILMIME_MECHANISM_QUOTED_PRINTABLE;
+			else if (strcasecmp(v, "binary") == 0)
+				mech = MAILMIME_MECHANISM_BINARY;
+			else if (strcasecmp(v, "7bit") != 0 && strcasecmp(v, "8bit") != 0)
+				ret = MIME_BINARY_UNKNOWN_CTE;
+		}
+	}
+	buf_free(&tmp);
+	if (ret != 0)
+		return ret;
+	if (mech == MAILMIME_MECHANISM_BINARY) {
+		if (buf_append(out, msg + start, plen) < 0)
+			return MIME_BINARY_TOOBIG;
+		return 0;
+	}
+	if (mech == MAILMIME_MECHANISM_7BIT) {
+		buf_append_crlf(out, msg, start, plen);
+		return out->len + 64 > out->max ? MIME_BINARY_TOOBIG : 0;
+	}
+	if (mech == MAILMIME_MECHANISM_QUOTED_PRINTABLE) {
+		qp_decode(msg + start, plen, out);
+		return out->len + 64 > out->max ? MIME_BINARY_TOOBIG : 0;
+	}
+	size_t idx = 0, dlen = 0;
+	char *dec = NULL;
+	if (mailmime_part_parse(msg + start, plen, &idx, mech, &dec, &dlen) != MAILIMF_NO_ERROR || dec == NULL)
+		return MIME_BINARY_UNKNOWN_CTE;
+	if (dlen > 0 && buf_append(out, dec, dlen) < 0)
+		ret = MIME_BINARY_TOOBIG;
+	mmap_string_unref(dec);
+	return ret;
+}
+
+/* Collects the leaf parts (no multipart, no embedded message) in order. */
+static void collect_leaves(const struct mime_part *p, const struct mime_part ***v, size_t *n, size_t *cap)
+{
+	if (p->multipart) {
+		for (size_t i = 0; i < p->nchildren; i++)
+			collect_leaves(&p->children[i], v, n, cap);
+		return;
+	}
+	if (p->rfc822 && p->msg != NULL) {
+		collect_leaves(p->msg, v, n, cap);
+		return;
+	}
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		if ((*v = realloc(*v, *cap * sizeof(**v))) == NULL)
+			abort();
+	}
+	(*v)[(*n)++] = p;
+}
+
+int mime_binary_to_base64(const char *msg, size_t len, struct buf *out)
+{
+	if (memchr(msg, '\0', len) == NULL)
+		return 0;
+	struct mime_part *root = mime_parse(msg, len);
+	const struct mime_part **leaves = NULL;
+	size_t n = 0, cap = 0, pos = 0;
+	int converted = 0;
+	collect_leaves(root, &leaves, &n, &cap);
+	for (size_t i = 0; i < n; i++) {
+		const struct mime_part *p = leaves[i];
+		if (p->body_len == 0 || memchr(msg + p->body_start, '\0', p->body_len) == NULL)
+			continue;
+		/* everything before this part's header as it was */
+		buf_append(out, msg + pos, p->hdr_start - pos);
+		/* its header without Content-Transfer-Encoding, then base64's */
+		const char *q = msg + p->hdr_start, *hend = msg + p->hdr_start + p->hdr_len;
+		const char *fn, *fv;
+		size_t fnl, fvl;
+		while ((q = next_field(q, hend, &fn, &fnl, &fv, &fvl)) != NULL)
+			if (!(fnl == 25 && strncasecmp(fn, "Content-Transfer-Encoding", 25) == 0))
+				buf_append(out, fn, (size_t)(fv + fvl - fn));
+		buf_append_str(out, "Content-Transfer-Encoding: base64\r\n\r\n");
+		/* the body in lines of 76 */
+		for (size_t o = 0; o < p->body_len; o += 57) {
+			unsigned char enc[80];
+			size_t take = p->body_len - o < 57 ? p->body_len - o : 57;
+			int w = EVP_EncodeBlock(enc, (const unsigned char *)msg + p->body_start + o, (int)take);
+			buf_append(out, enc, (size_t)w);
+			buf_append(out, "\r\n", 2);
+		}
+		pos = p->body_start + p->body_len;
+		converted = 1;
+	}
+	if (converted)
+		buf_append(out, msg + pos, len - pos);
+	free(leaves);
+	mime_free(&root);
+	if (out->len + 64 > out->max)
+		return -1;
+	return converted;
 }

@@ -73,6 +73,20 @@ int mime_section(const char *msg, size_t len, const char *section, size_t *start
  * the end. */
 int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name, char *out,
 		     size_t outsize);
+/* BINARY[section] (RFC 3516): the part's content with its Content-Transfer-
+ * Encoding (base64, quoted-printable) undone, into out; 7bit and 8bit parts
+ * in CRLF form, binary ones as stored. section is "" (the whole message) or
+ * a part number ("1.2"). Returns 0 or one of: */
+#define MIME_BINARY_BAD -1         /* not a part number: BAD */
+#define MIME_BINARY_UNKNOWN_CTE -2 /* an encoding it cannot undo: NO [UNKNOWN-CTE] */
+#define MIME_BINARY_TOOBIG -3      /* out reached its max */
+int mime_binary(const char *msg, size_t len, const char *section, struct buf *out);
+/* A message APPENDed as binary (a literal8 holding NUL bytes): each part
+ * whose content holds a NUL is rewritten with Content-Transfer-Encoding
+ * base64, so that BODY[] stays valid IMAP (RFC 3516 4.3); BINARY[] gives the
+ * bytes back. Writes the new message into out and returns 1; returns 0 if
+ * nothing needs it (out untouched), -1 if out reached its max. */
+int mime_binary_to_base64(const char *msg, size_t len, struct buf *out);
 /* The unfolded value of the first header field named name in hdr[0..len),
  * copied into out (size outsize; truncated). Returns 1 if found, 0 if not. */
 int mime_header_get(const char *hdr, size_t len, const char *name, char *out, size_t outsize);
