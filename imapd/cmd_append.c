@@ -314,8 +314,12 @@ static int parse_message(struct session *s, struct imap_command *cmd, size_t *i,
 		/* binary content (RFC 3516): parts with NUL bytes stored as base64 */
 		buf_init(&m->owned, (size_t)s->d->max_literal + (s->d->max_literal / 3 + 1) * 2);
 		int b = mime_binary_to_base64(m->data, m->len, &m->owned);
-		if (b < 0) {
+		if (b == -1) {
 			sess_tagged(s, "NO", "[TOOBIG] The message is too big once its binary parts are encoded");
+			return -1;
+		}
+		if (b == -2) {
+			sess_tagged(s, "NO", "NUL bytes outside a part's content (in a header?): not a valid message");
 			return -1;
 		}
 		if (b > 0) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imapd/fetch.h"
 #include "imapd/session.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
@@ -177,6 +178,32 @@ void cmd_unsubscribe(struct session *s, struct imap_command *cmd)
 
 /* --- STATUS --------------------------------------------------------------------- */
 
+/* STATUS=SIZE (RFC 8438): the sum of the messages' RFC822.SIZE, which is
+ * the CRLF form's (wire.h), from the store's cache by blob hash. The
+ * store's own count (mb->bytes) is of the stored bytes, smaller when lines
+ * end in a bare LF. */
+static uint64_t mailbox_size(struct session *s, const struct store_mailbox *mb)
+{
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	struct fetch_cache pending = {0};
+	struct store_msg m;
+	uint64_t total = 0;
+	if (store_read_begin(s->d->store, &txn) != 0 || store_msg_cursor_open(txn, mb->id, 1, &cur) != 0) {
+		store_read_end(&txn);
+		return mb->bytes;
+	}
+	while (store_msg_cursor_next(cur, &m) == 0) {
+		uint64_t size = m.size;
+		fetch_size(txn, &m, &pending, &size);
+		total += size;
+	}
+	store_msg_cursor_close(&cur);
+	store_read_end(&txn);
+	fetch_cache_flush(s->d->store, &pending);
+	return total;
+}
+
 /* Writes "* STATUS name (items)". Returns 0 or -1 (a bad item: nothing written). */
 static int write_status(struct session *s, const struct store_mailbox *mb,
 			const struct imap_arg *items)
@@ -200,7 +227,7 @@ static int write_status(struct session *s, const struct store_mailbox *mb,
 		else if (imap_arg_is_atom(it, "HIGHESTMODSEQ"))
 			n = "HIGHESTMODSEQ", v = mb->highestmodseq;
 		else if (imap_arg_is_atom(it, "SIZE"))
-			n = "SIZE", v = mb->bytes;
+			n = "SIZE", v = mailbox_size(s, mb);
 		else if (imap_arg_is_atom(it, "APPENDLIMIT"))
 			n = "APPENDLIMIT", v = s->d->max_literal;
 		else

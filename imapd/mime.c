@@ -775,11 +775,12 @@ static void put_search_addresses(struct buf *out, const char *v)
 {
 	struct addrs l = {0};
 	parse_address_list(v, strlen(v), &l);
+	size_t written = 0;
 	for (size_t i = 0; i < l.n; i++) {
 		const struct addr *a = &l.v[i];
 		if (!a->have_mailbox || a->group)
 			continue;
-		if (i > 0)
+		if (written++ > 0)
 			buf_append_str(out, ", ");
 		if (a->have_name && a->name[0]) {
 			size_t idx = 0;
@@ -1677,5 +1678,8 @@ int mime_binary_to_base64(const char *msg, size_t len, struct buf *out)
 	mime_free(&root);
 	if (out->len + 64 > out->max)
 		return -1;
-	return converted;
+	/* NUL left in a header, a preamble or an epilogue: not a message IMAP can show */
+	if (!converted || memchr(out->data, '\0', out->len) != NULL)
+		return -2;
+	return 1;
 }

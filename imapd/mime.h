@@ -85,7 +85,8 @@ int mime_binary(const char *msg, size_t len, const char *section, struct buf *ou
  * whose content holds a NUL is rewritten with Content-Transfer-Encoding
  * base64, so that BODY[] stays valid IMAP (RFC 3516 4.3); BINARY[] gives the
  * bytes back. Writes the new message into out and returns 1; returns 0 if
- * nothing needs it (out untouched), -1 if out reached its max. */
+ * there is no NUL (out untouched), -1 if out reached its max, -2 if a NUL
+ * is outside every part's content (in a header, a preamble). */
 int mime_binary_to_base64(const char *msg, size_t len, struct buf *out);
 /* The unfolded value of the first header field named name in hdr[0..len),
  * copied into out (size outsize; truncated). Returns 1 if found, 0 if not. */

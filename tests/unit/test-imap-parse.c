@@ -129,6 +129,43 @@ static void test_parse_errors(void **state)
 	}
 }
 
+/* '[' is an atom character; only fetch attributes read "[...]" with spaces */
+static void test_parse_brackets(void **state)
+{
+	(void)state;
+	const char *s = "A SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n";
+	struct imap_arena *a = imap_arena_new();
+	struct imap_command c;
+	const char *err = NULL;
+	assert_int_equal(imap_parse_command(a, s, strlen(s), &c, &err), 0);
+	assert_int_equal(c.nargs, 1);
+	assert_string_equal(c.args[0].str, "!#$&'+,-.0123456789:;<=>?@^_`|[}");
+	const char *l = "A LIST \"\" foo[bar x]%\r\n";
+	assert_int_equal(imap_parse_command(a, l, strlen(l), &c, &err), 0);
+	assert_int_equal(c.nargs, 3);
+	assert_string_equal(c.args[1].str, "foo[bar");
+	const char *f = "A FETCH 1 (BINARY.PEEK[1]<0.7> BINARY.SIZE[2] BODY[HEADER.FIELDS (A B)])\r\n";
+	assert_int_equal(imap_parse_command(a, f, strlen(f), &c, &err), 0);
+	assert_int_equal(c.args[1].len, 3);
+	assert_string_equal(c.args[1].list[2].str, "BODY[HEADER.FIELDS (A B)]");
+	imap_arena_free(&a);
+}
+
+/* A synchronising literal sent before "+" is framed from what is buffered. */
+static void test_frame_early_literal(void **state)
+{
+	(void)state;
+	const char *s = "t APPEND INBOX {3}\r\nabc\r\n";
+	struct imap_framer f;
+	size_t len;
+	imap_frame_init(&f, 1024, 1024);
+	assert_int_equal(imap_frame(&f, s, strlen(s), &len), IMAP_PARSE_MORE);
+	assert_true(f.need_continuation);
+	assert_true(f.pos < strlen(s)); /* the caller sees bytes left and frames again */
+	assert_int_equal(imap_frame(&f, s, strlen(s), &len), IMAP_PARSE_DONE);
+	assert_int_equal(len, strlen(s));
+}
+
 static void test_parse_depth(void **state)
 {
 	char s[200];
@@ -176,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_frame_literal_holds_crlf), cmocka_unit_test(test_frame_limits),
 		cmocka_unit_test(test_parse_args),	  cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_parse_depth),	  cmocka_unit_test(test_seqset),
+		cmocka_unit_test(test_parse_brackets),	  cmocka_unit_test(test_frame_early_literal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
