@@ -565,6 +565,8 @@ int search_parse_return(struct session *s, const struct imap_arg *l, int sort, s
 			r->count = 1;
 		else if (imap_arg_is_atom(&l->list[i], "ALL"))
 			r->all = 1;
+		else if (imap_arg_is_atom(&l->list[i], "UPDATE") && !sort)
+			r->update = 1;
 		else if (imap_arg_is_atom(&l->list[i], "PARTIAL") && i + 1 < l->len &&
 			 l->list[i + 1].type == IMAP_ARG_ATOM) {
 			/* RFC 5267 4.4: lo:hi, both numbers (no '*') */
@@ -584,9 +586,12 @@ int search_parse_return(struct session *s, const struct imap_arg *l, int sort, s
 		} else
 			goto bad;
 	}
-	if (!r->min && !r->max && !r->count && !r->partial)
+	/* RETURN () means ALL; RETURN (UPDATE) alone returns nothing now.
+	 * UPDATE with MIN or MAX is an error (RFC 5267 4.3). */
+	if (r->update && (r->min || r->max))
+		goto bad;
+	if (!r->min && !r->max && !r->count && !r->partial && !r->update)
 		r->all = 1;
-	(void)sort;
 	return 0;
 bad:
 	sess_tagged(s, "BAD", "Unknown or malformed RETURN option");
@@ -670,6 +675,167 @@ void search_write_esearch(struct session *s, const struct search_return *r, cons
 	io_puts(&s->io, "\r\n");
 }
 
+/* --- CONTEXT=SEARCH: results kept current (RFC 5267 4) ---------------------- */
+
+#define UPDATES_MAX 8 /* kept searches per session */
+
+struct search_update {
+	char tag[72];
+	int uid;
+	char *cmd;   /* the command's bytes, parsed again each time */
+	size_t cmdlen, keys; /* keys: index of the first search key argument */
+	uint32_t *uids; /* the result as the client knows it, ascending */
+	size_t n;
+	uint64_t hms;   /* the view's HIGHESTMODSEQ / size / UIDNEXT it was computed at */
+	size_t vn;
+	uint32_t uidnext;
+};
+
+static void update_free(struct search_update *u)
+{
+	free(u->cmd);
+	free(u->uids);
+	memset(u, 0, sizeof(*u));
+}
+
+void search_updates_drop(struct session *s)
+{
+	for (size_t i = 0; i < s->nupdates; i++)
+		update_free(&s->updates[i]);
+	free(s->updates);
+	s->updates = NULL;
+	s->nupdates = 0;
+}
+
+static void update_mark(struct session *s, struct search_update *u)
+{
+	u->hms = s->sel.hms;
+	u->vn = s->sel.n;
+	u->uidnext = s->sel.uidnext;
+}
+
+/* Keeps SEARCH RETURN (UPDATE ...): its bytes and result. 0, or -1 after
+ * answering NO [NOUPDATE]. */
+static int update_keep(struct session *s, struct imap_command *cmd, size_t keys, const struct search_hit *hits,
+		       size_t n)
+{
+	if (s->nupdates == UPDATES_MAX) {
+		sess_tagged(s, "NO", "[NOUPDATE \"%s\"] Too many searches kept up to date", s->tag);
+		return -1;
+	}
+	struct search_update *v = realloc(s->updates, (s->nupdates + 1) * sizeof(*v));
+	if (v == NULL)
+		abort();
+	s->updates = v;
+	struct search_update *u = &v[s->nupdates++];
+	memset(u, 0, sizeof(*u));
+	mk_strlcpy(u->tag, s->tag, sizeof(u->tag));
+	u->uid = cmd->uid;
+	u->cmdlen = sess_current_cmdlen();
+	u->keys = keys;
+	if ((u->cmd = malloc(u->cmdlen)) == NULL || (u->uids = malloc((n + 1) * sizeof(uint32_t))) == NULL)
+		abort();
+	memcpy(u->cmd, s->in.data, u->cmdlen);
+	for (size_t k = 0; k < n; k++)
+		u->uids[k] = hits[k].uid;
+	u->n = n;
+	update_mark(s, u);
+	return 0;
+}
+
+/* "* ESEARCH (TAG t) [UID] ADDTO|REMOVEFROM (0 set)" */
+static void update_say(struct session *s, const struct search_update *u, const char *what, const uint32_t *uids,
+		       size_t n)
+{
+	if (n == 0)
+		return;
+	uint32_t *v = imap_arena_alloc(s->arena, n * sizeof(uint32_t));
+	for (size_t k = 0; k < n; k++)
+		v[k] = u->uid ? uids[k] : sess_seq_of(s, uids[k]);
+	io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s %s (0 %s)\r\n", u->tag, u->uid ? " UID" : "", what,
+		  sess_uidset(s, v, n));
+}
+
+void search_updates_expunged(struct session *s, const uint32_t *uids, size_t n)
+{
+	for (size_t i = 0; i < s->nupdates; i++) {
+		struct search_update *u = &s->updates[i];
+		uint32_t *gone = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
+		size_t ng = 0, k = 0, j = 0;
+		for (size_t r = 0; r < u->n; r++) {
+			while (j < n && uids[j] < u->uids[r])
+				j++;
+			if (j < n && uids[j] == u->uids[r])
+				gone[ng++] = u->uids[r];
+			else
+				u->uids[k++] = u->uids[r];
+		}
+		u->n = k;
+		update_say(s, u, "REMOVEFROM", gone, ng);
+	}
+}
+
+void search_updates_run(struct session *s)
+{
+	for (size_t i = 0; i < s->nupdates; i++) {
+		struct search_update *u = &s->updates[i];
+		if (u->hms == s->sel.hms && u->vn == s->sel.n && u->uidnext == s->sel.uidnext)
+			continue;
+		struct imap_command cmd;
+		const char *err;
+		struct search_hit *hits;
+		size_t n;
+		if (imap_parse_command(s->arena, u->cmd, u->cmdlen, &cmd, &err) < 0 || cmd.nargs < u->keys ||
+		    search_run(s, cmd.args + u->keys, cmd.nargs - u->keys, "SEARCH", &hits, &n, NULL, NULL, NULL) != 0)
+			continue;
+		/* compare the new result with the kept one, both ascending */
+		uint32_t *added = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
+		uint32_t *removed = imap_arena_alloc(s->arena, (u->n + 1) * sizeof(uint32_t));
+		size_t na = 0, nr = 0, a = 0, b = 0;
+		while (a < n || b < u->n) {
+			if (b == u->n || (a < n && hits[a].uid < u->uids[b]))
+				added[na++] = hits[a++].uid;
+			else if (a == n || u->uids[b] < hits[a].uid)
+				removed[nr++] = u->uids[b++];
+			else
+				a++, b++;
+		}
+		update_say(s, u, "REMOVEFROM", removed, nr);
+		update_say(s, u, "ADDTO", added, na);
+		uint32_t *nu = realloc(u->uids, (n + 1) * sizeof(uint32_t));
+		if (nu == NULL)
+			abort();
+		u->uids = nu;
+		for (size_t k = 0; k < n; k++)
+			u->uids[k] = hits[k].uid;
+		u->n = n;
+		free(hits);
+		update_mark(s, u);
+	}
+}
+
+void cmd_cancelupdate(struct session *s, struct imap_command *cmd)
+{
+	if (cmd->nargs == 0) {
+		sess_tagged(s, "BAD", "CANCELUPDATE needs the tags of searches");
+		return;
+	}
+	for (size_t a = 0; a < cmd->nargs; a++) {
+		const char *tag = imap_arg_string(s->arena, &cmd->args[a]);
+		size_t i;
+		for (i = 0; tag != NULL && i < s->nupdates; i++)
+			if (strcmp(s->updates[i].tag, tag) == 0)
+				break;
+		if (tag == NULL || i == s->nupdates) {
+			sess_tagged(s, "BAD", "No search kept up to date has that tag");
+			return;
+		}
+		update_free(&s->updates[i]);
+		s->updates[i] = s->updates[--s->nupdates];
+	}
+	sess_tagged(s, "OK", "Updates cancelled.");
+}
+
 void cmd_search(struct session *s, struct imap_command *cmd)
 {
 	struct search_return ret = {0};
@@ -687,6 +853,10 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		return;
 	if (r != 0) {
 		sess_store_error(s, r, "SEARCH");
+		return;
+	}
+	if (ret.update && update_keep(s, cmd, i, hits, n) < 0) {
+		free(hits);
 		return;
 	}
 	if (ret.esearch) {

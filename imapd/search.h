@@ -34,6 +34,7 @@ struct search_return {
 	int min, max, count, all;
 	int partial;        /* PARTIAL lo:hi (1-based positions, lo <= hi) */
 	uint32_t plo, phi;
+	int update;         /* UPDATE (CONTEXT=SEARCH): keep the result current */
 };
 /* Parses the list after RETURN. Returns 0, or -1 after answering BAD. */
 int search_parse_return(struct session *s, const struct imap_arg *list, int sort, struct search_return *r);

@@ -55,6 +55,7 @@ static const struct command {
     {"FETCH", ST_SEL, 1, cmd_fetch},
     {"STORE", ST_SEL, 1, cmd_store},
     {"SEARCH", ST_SEL, 1, cmd_search},
+    {"CANCELUPDATE", ST_SEL, 0, cmd_cancelupdate},
     {"SORT", ST_SEL, 1, cmd_sort},
     {"THREAD", ST_SEL, 1, cmd_thread},
     {"COPY", ST_SEL, 1, cmd_copy},
@@ -433,6 +434,7 @@ uint32_t sess_flags(const struct session *s, uint32_t uid, uint32_t flags)
 
 void sess_unselect(struct session *s)
 {
+	search_updates_drop(s);
 	free(s->sel.uids);
 	free(s->sel.recent);
 	buf_free(&s->sel.keywords);
@@ -653,10 +655,15 @@ again:
 				uint32_t seq = sess_seq_of(s, e.uids[i]);
 				if (seq == 0)
 					continue;
+				e.uids[k++] = e.uids[i];
+			}
+			/* the kept searches first, while the sequence numbers still hold */
+			search_updates_expunged(s, e.uids, k);
+			for (size_t i = 0; i < k; i++) {
+				uint32_t seq = sess_seq_of(s, e.uids[i]);
 				if (!s->qresync)
 					io_printf(&s->io, "* %u EXPUNGE\r\n", seq);
 				view_remove(v, seq);
-				e.uids[k++] = e.uids[i];
 			}
 			if (s->qresync && k > 0)
 				io_printf(&s->io, "* VANISHED %s\r\n", sess_uidset(s, e.uids, k));
@@ -696,6 +703,8 @@ done:
 	if (cap.len > 0)
 		io_write(&s->io, cap.data, cap.len);
 	buf_free(&cap);
+	if (s->nupdates > 0 && s->state == S_SELECTED)
+		search_updates_run(s);
 }
 
 /* --- the command loop ---------------------------------------------------------------- */

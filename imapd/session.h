@@ -86,6 +86,9 @@ struct session {
 	uint32_t user_id;
 	struct view sel;
 	int condstore, qresync;
+	/* SEARCH RETURN (UPDATE) results kept current (CONTEXT=SEARCH, RFC 5267) */
+	struct search_update *updates;
+	size_t nupdates;
 	/* changes this session just reported itself (STORE): sess_sync skips them */
 	const uint32_t *own_uids;
 	const uint64_t *own_modseqs;
@@ -150,6 +153,14 @@ int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *fl
 /* Formats a UID set "1:3,5" from ascending uids into the arena. */
 const char *sess_uidset(struct session *s, const uint32_t *uids, size_t n);
 
+/* CONTEXT=SEARCH (cmd_search.c): the expunged UIDs (ascending) leave the
+ * kept results, with REMOVEFROM by their sequence numbers before the view
+ * forgets them; after a sync, the kept searches run again and ADDTO /
+ * REMOVEFROM tell what changed; dropping ends them all. */
+void search_updates_expunged(struct session *s, const uint32_t *uids, size_t n);
+void search_updates_run(struct session *s);
+void search_updates_drop(struct session *s);
+
 /* Adds uid at the end of the view. */
 void view_push(struct view *v, uint32_t uid);
 /* Length of the command being run (its bytes start s->in.data). */
@@ -167,7 +178,7 @@ cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_l
     cmd_status;
 cmd_fn cmd_select, cmd_examine, cmd_unselect, cmd_close, cmd_check, cmd_expunge;
 cmd_fn cmd_fetch, cmd_store, cmd_search, cmd_append, cmd_copy, cmd_move, cmd_idle;
-cmd_fn cmd_sort, cmd_thread;
+cmd_fn cmd_sort, cmd_thread, cmd_cancelupdate;
 
 /* Capability string for the session's state (no leading "CAPABILITY"). */
 void sess_capabilities(struct session *s, struct buf *out);
