@@ -1,0 +1,139 @@
+"""The extensions clients use (issue 12): SORT and THREAD through Python's
+imaplib (its sort() and thread()) and curl, ESORT, MULTIAPPEND, CATENATE,
+BINARY, STATUS=SIZE and CONTEXT=SEARCH's live updates. imaptest's scripts
+cover each in depth (test_imaptest.py); these pin what a client sees."""
+import base64
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rawimap import Raw  # noqa: E402
+
+
+def msg(mid, subject, date, refs=None, frm="a@example.org", body="hello\r\n"):
+    h = (f"From: {frm}\r\nTo: b@example.org\r\nSubject: {subject}\r\nDate: {date}\r\n"
+         f"Message-ID: <{mid}@x>\r\n")
+    if refs:
+        h += "References: " + " ".join(f"<{r}@x>" for r in refs) + "\r\n"
+    return (h + "\r\n" + body).encode()
+
+
+THREAD_MSGS = [
+    msg("a", "Plans", "Mon, 2 Nov 2026 10:00:00 +0000", frm="Zed <z@example.org>"),
+    msg("b", "Re: Plans", "Mon, 2 Nov 2026 11:00:00 +0000", ["a"], frm="Amy <y@example.org>"),
+    msg("c", "Other", "Mon, 2 Nov 2026 09:00:00 +0000", frm="bob@example.org"),
+    msg("d", "Re: Plans", "Mon, 2 Nov 2026 12:00:00 +0000", ["a", "b"]),
+    msg("e", "Re: [list] Other", "Mon, 2 Nov 2026 13:00:00 +0000", ["gone"]),
+    msg("f", "Re: Plans", "Mon, 2 Nov 2026 09:30:00 +0100", ["a"]),
+]
+
+
+def fill(imapd):
+    m = imapd.login()
+    for data in THREAD_MSGS:
+        m.append("INBOX", None, None, data)
+    m.select("INBOX")
+    return m
+
+
+def test_sort_and_thread_with_imaplib(imapd):
+    m = fill(imapd)
+    typ, caps = m.capability()
+    for cap in (b"SORT", b"SORT=DISPLAY", b"THREAD=REFERENCES", b"THREAD=ORDEREDSUBJECT", b"ESORT"):
+        assert cap in caps[0].split(), caps
+    assert m.sort("(DATE)", "UTF-8", "ALL") == ("OK", [b"6 3 1 2 4 5"])  # 6 is 08:30 UTC
+    assert m.sort("(REVERSE DATE)", "UTF-8", "ALL") == ("OK", [b"5 4 2 1 3 6"])
+    # base subjects: "other" x2, "plans" x4; ties by sequence number
+    assert m.sort("(SUBJECT)", "UTF-8", "ALL") == ("OK", [b"3 5 1 2 4 6"])
+    assert m.sort("(DISPLAYFROM)", "UTF-8", "ALL") == ("OK", [b"4 5 6 2 3 1"])
+    typ, data = m.uid("SORT", "(SUBJECT REVERSE DATE)", "UTF-8", "SUBJECT", "plans")
+    assert typ == "OK" and data == [b"4 2 1 6"], data
+    # REFERENCES: 1 -> (2 -> 4) and 6; 5 (its parent is missing) joins 3 by subject
+    assert m.thread("REFERENCES", "UTF-8", "ALL") == ("OK", [b"(3 5)(1 (6)(2 4))"])
+    # threads in the order of their first messages' dates
+    assert m.thread("ORDEREDSUBJECT", "UTF-8", "ALL") == ("OK", [b"(6 (1)(2)(4))(3 5)"])
+    typ, data = m.uid("THREAD", "REFERENCES", "UTF-8", "FROM", "example.org")
+    assert typ == "OK" and data == [b"(3 5)(1 (6)(2 4))"]
+    m.logout()
+
+
+def test_sort_thread_esort_with_curl(imapd):
+    fill(imapd).logout()
+    url = f"imap://127.0.0.1:{imapd.port}/INBOX"
+    for command, want in (("UID SORT (REVERSE DATE) UTF-8 ALL", "* SORT 5 4 2 1 3 6"),
+                          ("THREAD REFERENCES UTF-8 ALL", "* THREAD (3 5)(1 (6)(2 4))"),
+                          ("THREAD ORDEREDSUBJECT UTF-8 SUBJECT other", "* THREAD (3 5)")):
+        cp = subprocess.run(["curl", "-s", "--max-time", "20", "-u", "alice:secret-alice", url, "-X", command],
+                            capture_output=True, text=True, timeout=30)
+        assert cp.returncode == 0 and want in cp.stdout, (command, cp.returncode, cp.stdout, cp.stderr)
+
+
+def test_multiappend_catenate_binary_status_size(imapd):
+    r = Raw(imapd.port)
+    r.cmd("LOGIN alice secret-alice")
+    one = b"Subject: one\r\n\r\nfirst\r\n"
+    two = b"Subject: two\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(b"\x00\x01bin") + b"\r\n"
+    r.n += 1
+    r.send(b"m APPEND INBOX (\\Seen) {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(one), one, len(two), two))
+    _, t = r.until("m")
+    m = re.search(rb"\[APPENDUID (\d+) 1:2\]", t)
+    assert m, t
+    # all or nothing: a bad URL in the second message stores neither
+    r.send(b"n APPEND INBOX {%d+}\r\n%s CATENATE (URL \"/INBOX/;UID=99\")\r\n" % (len(one), one))
+    _, t = r.until("n")
+    assert b"NO [BADURL" in t, t
+    lines, _ = r.cmd("STATUS INBOX (MESSAGES SIZE)")
+    assert lines == [b'* STATUS "INBOX" (MESSAGES 2 SIZE %d)\r\n' % (len(one) + len(two))], lines
+    # CATENATE: new header, the body of message 1 by URL, a tail
+    hdr = b"Subject: built\r\n\r\n"
+    r.send(b'c APPEND INBOX CATENATE (TEXT {%d+}\r\n%s URL "/INBOX;UIDVALIDITY=%s/;UID=1/;SECTION=TEXT" '
+           b"TEXT {6+}\r\n--end\n)\r\n" % (len(hdr), hdr, m.group(1)))
+    _, t = r.until("c")
+    assert b"[APPENDUID " in t, t
+    r.cmd("SELECT INBOX")
+    lines, _ = r.cmd("FETCH 3 BODY.PEEK[]")
+    assert b"Subject: built\r\n\r\nfirst\r\n--end\r\n)" in lines[0], lines  # CRLF form of the tail
+    # ESORT (curl shows only responses named like the command, so raw here)
+    lines, _ = r.cmd("SORT RETURN (MIN MAX COUNT ALL) (REVERSE SUBJECT) UTF-8 ALL")
+    # subjects: 1 "one", 2 "two", 3 "built"; MIN/MAX are first/last in sort order
+    assert lines == [b'* ESEARCH (TAG "t%d") MIN 2 MAX 3 ALL 1:2,3 COUNT 3\r\n' % r.n], lines
+    lines, _ = r.cmd("SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL")
+    assert lines == [b'* ESEARCH (TAG "t%d") PARTIAL (2:3 1:2)\r\n' % r.n], lines
+    lines, _ = r.cmd("FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])")
+    assert lines[0] == b"* 2 FETCH (BINARY.SIZE[1] 5 BINARY[1] ~{5}\r\n\x00\x01bin)\r\n", lines
+    _, t = r.cmd("FETCH 2 BINARY.PEEK[HEADER]")
+    assert b" BAD " in t
+    r.close()
+
+
+def test_context_search_update(imapd):
+    a = Raw(imapd.port)
+    b = Raw(imapd.port)
+    for r in (a, b):
+        r.cmd("LOGIN alice secret-alice")
+    for i in range(4):
+        data = b"Subject: m%d\r\n\r\nbody\r\n" % i
+        a.send(b"p APPEND INBOX {%d+}\r\n%s\r\n" % (len(data), data))
+        a.until("p")
+    a.cmd("SELECT INBOX")
+    b.cmd("SELECT INBOX")
+    lines, t = a.cmd("SEARCH RETURN (UPDATE ALL) SEEN", tag="watch")
+    assert lines == [b'* ESEARCH (TAG "watch")\r\n'] and b" OK " in t, (lines, t)
+    b.cmd("STORE 2,3 +FLAGS (\\Seen)")
+    lines, _ = a.cmd("NOOP")
+    assert b'* ESEARCH (TAG "watch") ADDTO (0 2:3)\r\n' in lines, lines
+    b.cmd("STORE 2 +FLAGS (\\Deleted)")
+    b.cmd("EXPUNGE")
+    lines, _ = a.cmd("NOOP")
+    i = lines.index(b'* ESEARCH (TAG "watch") REMOVEFROM (0 2)\r\n')
+    assert lines.index(b"* 2 EXPUNGE\r\n") > i, lines  # said while 2 still meant that message
+    a.cmd("CANCELUPDATE \"watch\"")
+    b.cmd("STORE 1 +FLAGS (\\Seen)")
+    lines, _ = a.cmd("NOOP")
+    assert not any(b"ESEARCH" in ln for ln in lines), lines
+    _, t = a.cmd("SEARCH RETURN (UPDATE MIN) ALL")
+    assert b" BAD " in t
+    a.close()
+    b.close()
