@@ -15,6 +15,12 @@ import time
 from rawimap import Raw
 
 
+# ASan's allocator keeps freed memory in quarantine (and its own bookkeeping),
+# so under the ASan build of the daemon (MAILKEEP_IMAPD=build/asan/...) the
+# bound is looser; it still catches an answer held whole (+40 MB and more).
+BOUND_MB = 32 if "asan" in os.environ.get("MAILKEEP_IMAPD", "") else 4
+
+
 def rss_anon_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -90,7 +96,7 @@ def test_fetch_of_a_thousand_megabyte_messages_stays_bounded(imapd):
     print(f"FETCH of 1000 x 1 MB: {total / 1e6:.0f} MB sent, RssAnon {s.base / 1024:.1f} MB before, "
           f"peak {s.peak / 1024:.1f} MB (+{grew:.1f} MB)")
     assert total > 1000 << 20
-    assert grew < 4, f"RssAnon grew by {grew:.1f} MB during the FETCH"
+    assert grew < BOUND_MB, f"RssAnon grew by {grew:.1f} MB during the FETCH"
     r.close()
 
 
@@ -109,5 +115,5 @@ def test_fetch_of_a_forty_megabyte_message_stays_bounded(imapd):
     print(f"FETCH of one 40 MB message: RssAnon {s.base / 1024:.1f} MB before, peak {s.peak / 1024:.1f} MB "
           f"(+{grew:.1f} MB)")
     assert total > 40 << 20
-    assert grew < 4, f"RssAnon grew by {grew:.1f} MB during the FETCH"
+    assert grew < BOUND_MB, f"RssAnon grew by {grew:.1f} MB during the FETCH"
     r.close()

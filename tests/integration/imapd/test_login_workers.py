@@ -3,6 +3,7 @@ gets every answer right, and the memory the hashes take is bounded by the
 number of workers, not by the number of clients logging in. A yescrypt
 check takes about 16 MB while it runs; 48 clients logging in at once took
 up to ~48 x 16 MB before; now at most max(4, CPUs) run at once."""
+import os
 import threading
 
 from rawimap import Raw
@@ -28,7 +29,8 @@ def test_login_storm_all_answered_memory_bounded(imapd):
     assert all(a is not None and b" OK " in a for a in answers), answers
     grew = (s.peak - s.base) / 1024
     print(f"{n} logins at once: RssAnon +{grew:.0f} MB")
-    assert grew < 128, f"RssAnon grew by {grew:.0f} MB"
+    bound = 256 if "asan" in os.environ.get("MAILKEEP_IMAPD", "") else 128  # ASan's quarantine
+    assert grew < bound, f"RssAnon grew by {grew:.0f} MB"
     # the sessions work, and a wrong password is still refused
     for r in socks[:3]:
         lines, t = r.cmd("SELECT INBOX")
