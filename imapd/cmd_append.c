@@ -123,7 +123,8 @@ static int pct_decode(const char *in, size_t len, char *out, size_t outsize)
 	for (size_t i = 0; i < len; i++) {
 		char c = in[i];
 		if (c == '%') {
-			if (i + 2 >= len || !isxdigit((unsigned char)in[i + 1]) || !isxdigit((unsigned char)in[i + 2]))
+			if (i + 2 >= len || !isxdigit((unsigned char)in[i + 1]) ||
+			    !isxdigit((unsigned char)in[i + 2]))
 				return -1;
 			char hex[3] = {in[i + 1], in[i + 2], 0};
 			c = (char)strtol(hex, NULL, 16);
@@ -161,12 +162,14 @@ static int parse_url(const char *url, struct imap_url *u)
 	if (pct_decode(p, (size_t)((semi ? semi : end) - p), wire, sizeof(wire)) < 0 ||
 	    utf7_to_utf8(wire, u->mailbox, sizeof(u->mailbox)) < 0 || u->mailbox[0] == '\0')
 		return -1;
-	if (strncasecmp(u->mailbox, "INBOX", 5) == 0 && (u->mailbox[5] == '\0' || u->mailbox[5] == STORE_MAILBOX_SEP))
+	if (strncasecmp(u->mailbox, "INBOX", 5) == 0 &&
+	    (u->mailbox[5] == '\0' || u->mailbox[5] == STORE_MAILBOX_SEP))
 		memcpy(u->mailbox, "INBOX", 5);
 	if (semi != NULL) {
 		uint64_t v;
 		char num[24];
-		if (strncasecmp(semi, ";UIDVALIDITY=", 13) != 0 || (size_t)(end - semi - 13) >= sizeof(num))
+		if (strncasecmp(semi, ";UIDVALIDITY=", 13) != 0 ||
+		    (size_t)(end - semi - 13) >= sizeof(num))
 			return -1;
 		memcpy(num, semi + 13, (size_t)(end - semi - 13));
 		num[end - semi - 13] = '\0';
@@ -185,7 +188,8 @@ static int parse_url(const char *url, struct imap_url *u)
 		if (pct_decode(p, l, item, sizeof(item)) < 0)
 			return -1;
 		uint64_t v;
-		if (strncasecmp(item, "UID=", 4) == 0 && mk_parse_u64(item + 4, 1, UINT32_MAX, &v) == 0) {
+		if (strncasecmp(item, "UID=", 4) == 0 &&
+		    mk_parse_u64(item + 4, 1, UINT32_MAX, &v) == 0) {
 			u->uid = (uint32_t)v;
 		} else if (strncasecmp(item, "SECTION=", 8) == 0 && u->uid) {
 			mk_strlcpy(u->section, item + 8, sizeof(u->section));
@@ -220,7 +224,8 @@ static int url_append(struct session *s, const char *url, struct buf *out)
 		return -1;
 	buf_init(&fields, 1 << 20);
 	if (store_mailbox_get(txn, s->user_id, u.mailbox, &mb) != 0 ||
-	    (u.uidvalidity && u.uidvalidity != mb.uidvalidity) || store_msg_get(txn, mb.id, u.uid, &m) != 0 ||
+	    (u.uidvalidity && u.uidvalidity != mb.uidvalidity) ||
+	    store_msg_get(txn, mb.id, u.uid, &m) != 0 ||
 	    store_blob_get(txn, m.hash, &blob, &blen) != 0 ||
 	    mime_section(blob, blen, u.section, &start, &len, &fields) < 0)
 		goto done;
@@ -270,7 +275,8 @@ static int catenate(struct session *s, const struct imap_arg *list, struct appen
 			if (r < 0) {
 				char p[256];
 				sess_tagged(s, "NO", "[BADURL %s] The URL names nothing here",
-					    log_printable(p, sizeof(p), url ? url : "", url ? strlen(url) : 0));
+					    log_printable(p, sizeof(p), url ? url : "",
+							  url ? strlen(url) : 0));
 				return -1;
 			}
 		} else {
@@ -282,7 +288,8 @@ static int catenate(struct session *s, const struct imap_arg *list, struct appen
 	m->len = m->owned.len;
 	return 0;
 toobig:
-	sess_tagged(s, "NO", "[TOOBIG] The message would be over %llu bytes", (unsigned long long)s->d->max_literal);
+	sess_tagged(s, "NO", "[TOOBIG] The message would be over %llu bytes",
+		    (unsigned long long)s->d->max_literal);
 	return -1;
 }
 
@@ -290,7 +297,8 @@ toobig:
 
 /* One message's "[flags] [date-time] (literal / CATENATE (...))" from
  * args[*i]. 0, or -1 after answering. */
-static int parse_message(struct session *s, struct imap_command *cmd, size_t *i, struct append_msg *m)
+static int parse_message(struct session *s, struct imap_command *cmd, size_t *i,
+			 struct append_msg *m)
 {
 	const char *kw = NULL;
 	if (*i < cmd->nargs && cmd->args[*i].type == IMAP_ARG_LIST) {
@@ -315,11 +323,15 @@ static int parse_message(struct session *s, struct imap_command *cmd, size_t *i,
 		buf_init(&m->owned, (size_t)s->d->max_literal + (s->d->max_literal / 3 + 1) * 2);
 		int b = mime_binary_to_base64(m->data, m->len, &m->owned);
 		if (b == -1) {
-			sess_tagged(s, "NO", "[TOOBIG] The message is too big once its binary parts are encoded");
+			sess_tagged(
+			    s, "NO",
+			    "[TOOBIG] The message is too big once its binary parts are encoded");
 			return -1;
 		}
 		if (b == -2) {
-			sess_tagged(s, "NO", "NUL bytes outside a part's content (in a header?): not a valid message");
+			sess_tagged(s, "NO",
+				    "NUL bytes outside a part's content (in a header?): not a "
+				    "valid message");
 			return -1;
 		}
 		if (b > 0) {
@@ -370,7 +382,8 @@ void cmd_append(struct session *s, struct imap_command *cmd)
 		abort();
 	while (i < cmd->nargs) {
 		if (a.n == APPEND_MAX_MESSAGES) {
-			sess_tagged(s, "NO", "[LIMIT] At most %d messages in one APPEND", APPEND_MAX_MESSAGES);
+			sess_tagged(s, "NO", "[LIMIT] At most %d messages in one APPEND",
+				    APPEND_MAX_MESSAGES);
 			goto done;
 		}
 		if (parse_message(s, cmd, &i, &a.msgs[a.n++]) < 0)
@@ -389,7 +402,8 @@ void cmd_append(struct session *s, struct imap_command *cmd)
 	for (size_t k = 0; k < a.n; k++)
 		uids[k] = a.msgs[k].uid;
 	sess_sync(s, 0);
-	sess_tagged(s, "OK", "[APPENDUID %u %s] Append completed.", a.mb.uidvalidity, sess_uidset(s, uids, a.n));
+	sess_tagged(s, "OK", "[APPENDUID %u %s] Append completed.", a.mb.uidvalidity,
+		    sess_uidset(s, uids, a.n));
 done:
 	for (size_t k = 0; k < a.n; k++)
 		buf_free(&a.msgs[k].owned);

@@ -19,7 +19,7 @@
 
 void sess_capabilities(struct session *s, struct buf *out)
 {
-	buf_append_str(out, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE");
+	buf_append_str(out, "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE");
 	if (s->state == S_NOTAUTH) {
 		if (!s->tls && tls_holder_ready(&s->d->tls))
 			buf_append_str(out, " STARTTLS");
@@ -31,7 +31,7 @@ void sess_capabilities(struct session *s, struct buf *out)
 	}
 	buf_printf(out, " NAMESPACE UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC UNSELECT"
 			" CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH SORT SORT=DISPLAY ESORT THREAD=REFERENCES"
-			" THREAD=ORDEREDSUBJECT MULTIAPPEND CATENATE BINARY STATUS=SIZE CONTEXT=SEARCH%s APPENDLIMIT=%llu",
+			" THREAD=ORDEREDSUBJECT MULTIAPPEND CATENATE BINARY STATUS=SIZE CONTEXT=SEARCH SEARCHRES%s APPENDLIMIT=%llu",
 		   s->io.compress ? "" : " COMPRESS=DEFLATE", (unsigned long long)s->d->max_literal);
 }
 
@@ -86,6 +86,10 @@ void cmd_enable(struct session *s, struct imap_command *cmd)
 		if (imap_arg_is_atom(&cmd->args[i], "CONDSTORE") && !s->condstore) {
 			s->condstore = 1;
 			strncat(enabled, " CONDSTORE", sizeof(enabled) - strlen(enabled) - 1);
+		} else if (imap_arg_is_atom(&cmd->args[i], "IMAP4rev2") && !s->rev2) {
+			/* RFC 9051: UTF-8 names, no \Recent, ESEARCH for SEARCH */
+			s->rev2 = 1;
+			strncat(enabled, " IMAP4rev2", sizeof(enabled) - strlen(enabled) - 1);
 		} else if (imap_arg_is_atom(&cmd->args[i], "QRESYNC") && !s->qresync) {
 			s->qresync = 1;
 			if (!s->condstore) {

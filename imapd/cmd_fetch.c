@@ -64,9 +64,9 @@ struct fetch_ctx {
 	const char *blob;   /* its bytes in the current transaction, or NULL */
 	size_t blen;
 	struct fetch_mime_text mt;
-	int mt_ok;  /* mt is valid in the current transaction */
-	int sp;	    /* items written so far in this message */
-	int failed; /* the answer cannot be finished: end the session */
+	int mt_ok;	 /* mt is valid in the current transaction */
+	int sp;		 /* items written so far in this message */
+	int failed;	 /* the answer cannot be finished: end the session */
 	int unknown_cte; /* a BINARY part could not be decoded: NO [UNKNOWN-CTE] */
 };
 
@@ -356,7 +356,8 @@ static int parse_section(struct session *s, struct item *it, const char *p, cons
 static int part_number(const char *sec)
 {
 	for (const char *p = sec; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p == '.' && p != sec && p[1] != '\0' && p[1] != '.')))
+		if (!((*p >= '0' && *p <= '9') ||
+		      (*p == '.' && p != sec && p[1] != '\0' && p[1] != '.')))
 			return 0;
 	return 1;
 }
@@ -435,7 +436,8 @@ static int add_item(struct session *s, struct fetch_req *f, const struct imap_ar
 	} else if (strncasecmp(w, "BINARY[", 7) == 0 || strncasecmp(w, "BINARY.PEEK[", 12) == 0) {
 		it->peek = w[6] == '.';
 		it->write = write_binary;
-		if (parse_section(s, it, strchr(w, '[') + 1, "BINARY") < 0 || !part_number(it->section))
+		if (parse_section(s, it, strchr(w, '[') + 1, "BINARY") < 0 ||
+		    !part_number(it->section))
 			return -1;
 	} else if (strncasecmp(w, "BINARY.SIZE[", 12) == 0) {
 		it->peek = 1;
@@ -652,7 +654,8 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 	}
 	sess_sync(s, cmd->uid);
 	if (c.unknown_cte)
-		sess_tagged(s, "NO", "[UNKNOWN-CTE] A part's Content-Transfer-Encoding cannot be decoded");
+		sess_tagged(s, "NO",
+			    "[UNKNOWN-CTE] A part's Content-Transfer-Encoding cannot be decoded");
 	else
 		sess_tagged(s, "OK", "Fetch completed.");
 }

@@ -189,7 +189,8 @@ static uint64_t mailbox_size(struct session *s, const struct store_mailbox *mb)
 	struct fetch_cache pending = {0};
 	struct store_msg m;
 	uint64_t total = 0;
-	if (store_read_begin(s->d->store, &txn) != 0 || store_msg_cursor_open(txn, mb->id, 1, &cur) != 0) {
+	if (store_read_begin(s->d->store, &txn) != 0 ||
+	    store_msg_cursor_open(txn, mb->id, 1, &cur) != 0) {
 		store_read_end(&txn);
 		return mb->bytes;
 	}
@@ -205,6 +206,23 @@ static uint64_t mailbox_size(struct session *s, const struct store_mailbox *mb)
 }
 
 /* Writes "* STATUS name (items)". Returns 0 or -1 (a bad item: nothing written). */
+/* STATUS DELETED (RFC 9051): messages with \\Deleted. */
+static uint64_t mailbox_deleted(struct session *s, const struct store_mailbox *mb)
+{
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	struct store_msg m;
+	uint64_t n = 0;
+	if (store_read_begin(s->d->store, &txn) == 0 &&
+	    store_msg_cursor_open(txn, mb->id, 1, &cur) == 0) {
+		while (store_msg_cursor_next(cur, &m) == 0)
+			n += (m.flags & STORE_F_DELETED) != 0;
+		store_msg_cursor_close(&cur);
+	}
+	store_read_end(&txn);
+	return n;
+}
+
 static int write_status(struct session *s, const struct store_mailbox *mb,
 			const struct imap_arg *items)
 {
@@ -230,6 +248,8 @@ static int write_status(struct session *s, const struct store_mailbox *mb,
 			n = "SIZE", v = mailbox_size(s, mb);
 		else if (imap_arg_is_atom(it, "APPENDLIMIT"))
 			n = "APPENDLIMIT", v = s->d->max_literal;
+		else if (imap_arg_is_atom(it, "DELETED")) /* IMAP4rev2 */
+			n = "DELETED", v = mailbox_deleted(s, mb);
 		else
 			return -1;
 		int w = snprintf(out + o, sizeof(out) - o, "%s%s %llu", o ? " " : "", n, v);
@@ -493,9 +513,11 @@ static int parse_list(struct session *s, struct imap_command *cmd, int lsub, str
 		const char *p = imap_arg_astring(s->arena, &pats[k]);
 		char full[2 * STORE_NAME_MAX + 2];
 		char dec[sizeof(full) * 2];
-		if (p == NULL ||
-		    snprintf(full, sizeof(full), "%s%s", ref, p) >= (int)sizeof(full) ||
-		    utf7_to_utf8(full, dec, sizeof(dec)) < 0)
+		if (p == NULL || snprintf(full, sizeof(full), "%s%s", ref, p) >= (int)sizeof(full))
+			continue;
+		if (s->rev2) /* IMAP4rev2: patterns are UTF-8 already */
+			mk_strlcpy(dec, full, sizeof(dec));
+		else if (utf7_to_utf8(full, dec, sizeof(dec)) < 0)
 			continue;
 		q->pats[k] = imap_arena_strndup(s->arena, dec, strlen(dec));
 	}

@@ -248,11 +248,7 @@ static struct key *parse_key(struct sparser *p)
 	if (strcasecmp(w, "UID") == 0) {
 		struct key *k = new_key(p, K_UID);
 		const char *v = next_string(p);
-		struct view *vw = &p->s->sel;
-		return v && imap_seqset_parse(p->s->arena, v, vw->n ? vw->uids[vw->n - 1] : 0,
-					      &k->set) == 0
-			   ? k
-			   : NULL;
+		return v && sess_seqset(p->s, v, 1, &k->set) == 0 ? k : NULL;
 	}
 	if (strcasecmp(w, "MODSEQ") == 0) {
 		struct key *k = new_key(p, K_MODSEQ);
@@ -266,7 +262,7 @@ static struct key *parse_key(struct sparser *p)
 	}
 	/* a sequence set */
 	struct key *k = new_key(p, K_SEQ);
-	if (imap_seqset_parse(p->s->arena, w, (uint32_t)p->s->sel.n, &k->set) < 0)
+	if (sess_seqset(p->s, w, 0, &k->set) < 0)
 		return NULL;
 	return k;
 }
@@ -486,13 +482,15 @@ static int eval(const struct key *k, struct msgctx *c)
 	return 0;
 }
 
-int search_run(struct session *s, const struct imap_arg *args, size_t n, const char *what, struct search_hit **hits_r,
-	       size_t *n_r, int *modseq_used_r, search_visit_fn *visit, void *ctx)
+int search_run(struct session *s, const struct imap_arg *args, size_t n, const char *what,
+	       struct search_hit **hits_r, size_t *n_r, int *modseq_used_r, search_visit_fn *visit,
+	       void *ctx)
 {
 	struct sparser p = {.s = s, .args = args, .n = n};
 	if (p.n >= 2 && imap_arg_is_atom(&p.args[0], "CHARSET")) {
 		const char *cs = imap_arg_astring(s->arena, &p.args[1]);
-		if (cs == NULL || (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
+		if (cs == NULL ||
+		    (strcasecmp(cs, "UTF-8") != 0 && strcasecmp(cs, "US-ASCII") != 0)) {
 			sess_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 			return -1;
 		}
@@ -552,7 +550,8 @@ int search_run(struct session *s, const struct imap_arg *args, size_t n, const c
 	return 0;
 }
 
-int search_parse_return(struct session *s, const struct imap_arg *l, int sort, struct search_return *r)
+int search_parse_return(struct session *s, const struct imap_arg *l, int sort,
+			struct search_return *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->esearch = 1;
@@ -567,6 +566,8 @@ int search_parse_return(struct session *s, const struct imap_arg *l, int sort, s
 			r->all = 1;
 		else if (imap_arg_is_atom(&l->list[i], "UPDATE") && !sort)
 			r->update = 1;
+		else if (imap_arg_is_atom(&l->list[i], "SAVE"))
+			r->save = 1;
 		else if (imap_arg_is_atom(&l->list[i], "PARTIAL") && i + 1 < l->len &&
 			 l->list[i + 1].type == IMAP_ARG_ATOM) {
 			/* RFC 5267 4.4: lo:hi, both numbers (no '*') */
@@ -590,7 +591,7 @@ int search_parse_return(struct session *s, const struct imap_arg *l, int sort, s
 	 * UPDATE with MIN or MAX is an error (RFC 5267 4.3). */
 	if (r->update && (r->min || r->max))
 		goto bad;
-	if (!r->min && !r->max && !r->count && !r->partial && !r->update)
+	if (!r->min && !r->max && !r->count && !r->partial && !r->update && !r->save)
 		r->all = 1;
 	return 0;
 bad:
@@ -621,9 +622,13 @@ const char *search_seq_list(struct session *s, const uint32_t *v, size_t n)
 	return out;
 }
 
-void search_write_esearch(struct session *s, const struct search_return *r, const struct search_hit *hits, size_t n,
-			  int uid, int modseq_used, int sorted)
+void search_write_esearch(struct session *s, const struct search_return *r,
+			  const struct search_hit *hits, size_t n, int uid, int modseq_used,
+			  int sorted)
 {
+	/* RETURN (SAVE) alone: no answer (RFC 5182 2.1) */
+	if (r->save && !r->min && !r->max && !r->count && !r->all && !r->partial && !r->update)
+		return;
 	uint32_t *v = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
 	uint64_t maxmodseq = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -647,7 +652,8 @@ void search_write_esearch(struct session *s, const struct search_return *r, cons
 		if (r->max)
 			io_printf(&s->io, " MAX %u", v[imax]);
 		if (r->all)
-			io_printf(&s->io, " ALL %s", sorted ? search_seq_list(s, v, n) : sess_uidset(s, v, n));
+			io_printf(&s->io, " ALL %s",
+				  sorted ? search_seq_list(s, v, n) : sess_uidset(s, v, n));
 	}
 	if (r->count)
 		io_printf(&s->io, " COUNT %zu", n);
@@ -657,7 +663,8 @@ void search_write_esearch(struct session *s, const struct search_return *r, cons
 			io_printf(&s->io, " PARTIAL (%u:%u NIL)", r->plo, r->phi);
 		else
 			io_printf(&s->io, " PARTIAL (%u:%u %s)", r->plo, r->phi,
-				  sorted ? search_seq_list(s, v + lo, hi - lo) : sess_uidset(s, v + lo, hi - lo));
+				  sorted ? search_seq_list(s, v + lo, hi - lo)
+					 : sess_uidset(s, v + lo, hi - lo));
 	}
 	if (modseq_used && n > 0) {
 		/* RFC 4731 3.2: with only MIN and/or MAX, the highest modseq of the
@@ -682,11 +689,11 @@ void search_write_esearch(struct session *s, const struct search_return *r, cons
 struct search_update {
 	char tag[72];
 	int uid;
-	char *cmd;   /* the command's bytes, parsed again each time */
+	char *cmd;	     /* the command's bytes, parsed again each time */
 	size_t cmdlen, keys; /* keys: index of the first search key argument */
-	uint32_t *uids; /* the result as the client knows it, ascending */
+	uint32_t *uids;	     /* the result as the client knows it, ascending */
 	size_t n;
-	uint64_t hms;   /* the view's HIGHESTMODSEQ / size / UIDNEXT it was computed at */
+	uint64_t hms; /* the view's HIGHESTMODSEQ / size / UIDNEXT it was computed at */
 	size_t vn;
 	uint32_t uidnext;
 };
@@ -716,8 +723,8 @@ static void update_mark(struct session *s, struct search_update *u)
 
 /* Keeps SEARCH RETURN (UPDATE ...): its bytes and result. 0, or -1 after
  * answering NO [NOUPDATE]. */
-static int update_keep(struct session *s, struct imap_command *cmd, size_t keys, const struct search_hit *hits,
-		       size_t n)
+static int update_keep(struct session *s, struct imap_command *cmd, size_t keys,
+		       const struct search_hit *hits, size_t n)
 {
 	if (s->nupdates == UPDATES_MAX) {
 		sess_tagged(s, "NO", "[NOUPDATE \"%s\"] Too many searches kept up to date", s->tag);
@@ -733,7 +740,8 @@ static int update_keep(struct session *s, struct imap_command *cmd, size_t keys,
 	u->uid = cmd->uid;
 	u->cmdlen = sess_current_cmdlen();
 	u->keys = keys;
-	if ((u->cmd = malloc(u->cmdlen)) == NULL || (u->uids = malloc((n + 1) * sizeof(uint32_t))) == NULL)
+	if ((u->cmd = malloc(u->cmdlen)) == NULL ||
+	    (u->uids = malloc((n + 1) * sizeof(uint32_t))) == NULL)
 		abort();
 	memcpy(u->cmd, s->in.data, u->cmdlen);
 	for (size_t k = 0; k < n; k++)
@@ -744,16 +752,16 @@ static int update_keep(struct session *s, struct imap_command *cmd, size_t keys,
 }
 
 /* "* ESEARCH (TAG t) [UID] ADDTO|REMOVEFROM (0 set)" */
-static void update_say(struct session *s, const struct search_update *u, const char *what, const uint32_t *uids,
-		       size_t n)
+static void update_say(struct session *s, const struct search_update *u, const char *what,
+		       const uint32_t *uids, size_t n)
 {
 	if (n == 0)
 		return;
 	uint32_t *v = imap_arena_alloc(s->arena, n * sizeof(uint32_t));
 	for (size_t k = 0; k < n; k++)
 		v[k] = u->uid ? uids[k] : sess_seq_of(s, uids[k]);
-	io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s %s (0 %s)\r\n", u->tag, u->uid ? " UID" : "", what,
-		  sess_uidset(s, v, n));
+	io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s %s (0 %s)\r\n", u->tag, u->uid ? " UID" : "",
+		  what, sess_uidset(s, v, n));
 }
 
 void search_updates_expunged(struct session *s, const uint32_t *uids, size_t n)
@@ -785,8 +793,10 @@ void search_updates_run(struct session *s)
 		const char *err;
 		struct search_hit *hits;
 		size_t n;
-		if (imap_parse_command(s->arena, u->cmd, u->cmdlen, &cmd, &err) < 0 || cmd.nargs < u->keys ||
-		    search_run(s, cmd.args + u->keys, cmd.nargs - u->keys, "SEARCH", &hits, &n, NULL, NULL, NULL) != 0)
+		if (imap_parse_command(s->arena, u->cmd, u->cmdlen, &cmd, &err) < 0 ||
+		    cmd.nargs < u->keys ||
+		    search_run(s, cmd.args + u->keys, cmd.nargs - u->keys, "SEARCH", &hits, &n,
+			       NULL, NULL, NULL) != 0)
 			continue;
 		/* compare the new result with the kept one, both ascending */
 		uint32_t *added = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
@@ -836,11 +846,48 @@ void cmd_cancelupdate(struct session *s, struct imap_command *cmd)
 	sess_tagged(s, "OK", "Updates cancelled.");
 }
 
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void search_save(struct session *s, const struct search_return *r, const struct search_hit *hits,
+		 size_t n, int sorted)
+{
+	free(s->saved);
+	s->saved = malloc((n + 1) * sizeof(uint32_t));
+	if (s->saved == NULL)
+		abort();
+	s->nsaved = 0;
+	if (n == 0)
+		return;
+	if ((r->min || r->max) && !r->all && !r->count && !r->partial) {
+		size_t imin = 0, imax = n - 1;
+		if (!sorted)
+			for (size_t i = 0; i < n; i++) {
+				if (hits[i].seq < hits[imin].seq)
+					imin = i;
+				if (hits[i].seq > hits[imax].seq)
+					imax = i;
+			}
+		if (r->min)
+			s->saved[s->nsaved++] = hits[imin].uid;
+		if (r->max && (!r->min || imax != imin))
+			s->saved[s->nsaved++] = hits[imax].uid;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			s->saved[s->nsaved++] = hits[i].uid;
+	}
+	qsort(s->saved, s->nsaved, sizeof(uint32_t), cmp_uid);
+}
+
 void cmd_search(struct session *s, struct imap_command *cmd)
 {
 	struct search_return ret = {0};
 	size_t i = 0;
-	if (cmd->nargs >= 2 && imap_arg_is_atom(&cmd->args[0], "RETURN") && cmd->args[1].type == IMAP_ARG_LIST) {
+	if (cmd->nargs >= 2 && imap_arg_is_atom(&cmd->args[0], "RETURN") &&
+	    cmd->args[1].type == IMAP_ARG_LIST) {
 		if (search_parse_return(s, &cmd->args[1], 0, &ret) < 0)
 			return;
 		i = 2;
@@ -848,17 +895,29 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	struct search_hit *hits;
 	size_t n;
 	int modseq_used;
-	int r = search_run(s, cmd->args + i, cmd->nargs - i, "SEARCH", &hits, &n, &modseq_used, NULL, NULL);
+	int r = search_run(s, cmd->args + i, cmd->nargs - i, "SEARCH", &hits, &n, &modseq_used,
+			   NULL, NULL);
+	if (r != 0 && ret.save) { /* a failed SEARCH leaves "$" empty */
+		free(s->saved);
+		s->saved = NULL;
+		s->nsaved = 0;
+	}
 	if (r == -1)
 		return;
 	if (r != 0) {
 		sess_store_error(s, r, "SEARCH");
 		return;
 	}
+	if (!ret.esearch && s->rev2) { /* IMAP4rev2 answers SEARCH with ESEARCH (ALL) */
+		ret.esearch = 1;
+		ret.all = 1;
+	}
 	if (ret.update && update_keep(s, cmd, i, hits, n) < 0) {
 		free(hits);
 		return;
 	}
+	if (ret.save)
+		search_save(s, &ret, hits, n, 0);
 	if (ret.esearch) {
 		search_write_esearch(s, &ret, hits, n, cmd->uid, modseq_used, 0);
 	} else {

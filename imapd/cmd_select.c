@@ -74,9 +74,8 @@ void cmd_expunge(struct session *s, struct imap_command *cmd)
 		return;
 	}
 	if (cmd->uid) {
-		uint32_t star = s->sel.n ? s->sel.uids[s->sel.n - 1] : 0;
 		if (cmd->nargs != 1 || cmd->args[0].type != IMAP_ARG_ATOM ||
-		    imap_seqset_parse(s->arena, cmd->args[0].str, star, &set) < 0) {
+		    sess_seqset(s, cmd->args[0].str, 1, &set) < 0) {
 			sess_tagged(s, "BAD", "UID EXPUNGE needs a UID set");
 			return;
 		}
@@ -335,7 +334,7 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 	}
 	if (s->state == S_SELECTED) {
 		sess_unselect(s);
-		if (s->qresync)
+		if (s->qresync || s->rev2)
 			sess_untagged(s, "OK [CLOSED] Previous mailbox closed.");
 	}
 	struct store_txn *txn = NULL;
@@ -393,9 +392,16 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 	v->nrecent = rc.n;
 	sess_write_flag_lists(s);
 	sess_untagged(s, "%zu EXISTS", v->n);
-	sess_untagged(s, "%zu RECENT", v->nrecent);
-	if (first_unseen)
+	/* IMAP4rev2 has neither \Recent nor UNSEEN, and names the mailbox in a LIST */
+	if (!s->rev2)
+		sess_untagged(s, "%zu RECENT", v->nrecent);
+	if (first_unseen && !s->rev2)
 		sess_untagged(s, "OK [UNSEEN %u] First unseen.", first_unseen);
+	if (s->rev2) {
+		io_puts(&s->io, "* LIST () \".\" ");
+		sess_write_mailbox(s, v->name);
+		io_puts(&s->io, "\r\n");
+	}
 	sess_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
 	sess_untagged(s, "OK [UIDNEXT %u] Predicted next UID", v->uidnext);
 	sess_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)v->hms);

@@ -20,16 +20,16 @@ struct smsg {
 	uint32_t seq, uid;
 	char *subject; /* base subject */
 	int reply;
-	int64_t date;  /* sent date, or the internal date without one (RFC 5256) */
+	int64_t date; /* sent date, or the internal date without one (RFC 5256) */
 	int64_t arrival;
 	uint64_t size;
 	char *from, *to, *cc, *dfrom, *dto;
 	char *msgid, *refs;
-	char block[];  /* the strings */
+	char block[]; /* the strings */
 };
 
-static void visit(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending, struct search_hit *hit,
-		  void *ctx)
+static void visit(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
+		  struct search_hit *hit, void *ctx)
 {
 	const char *rec = "";
 	size_t len = 0;
@@ -88,7 +88,17 @@ static int cmp_num(int64_t a, int64_t b)
 
 /* --- SORT ------------------------------------------------------------------- */
 
-enum sort_key { SK_ARRIVAL, SK_CC, SK_DATE, SK_FROM, SK_SIZE, SK_SUBJECT, SK_TO, SK_DISPLAYFROM, SK_DISPLAYTO };
+enum sort_key {
+	SK_ARRIVAL,
+	SK_CC,
+	SK_DATE,
+	SK_FROM,
+	SK_SIZE,
+	SK_SUBJECT,
+	SK_TO,
+	SK_DISPLAYFROM,
+	SK_DISPLAYTO
+};
 
 struct criteria {
 	enum sort_key key[SORT_MAX_KEYS];
@@ -100,19 +110,38 @@ static __thread const struct criteria *sort_by;
 
 static int compare_msgs(const void *a, const void *b)
 {
-	const struct smsg *x = ((const struct search_hit *)a)->data, *y = ((const struct search_hit *)b)->data;
+	const struct smsg *x = ((const struct search_hit *)a)->data,
+			  *y = ((const struct search_hit *)b)->data;
 	for (size_t i = 0; i < sort_by->n; i++) {
 		int c = 0;
 		switch (sort_by->key[i]) {
-		case SK_ARRIVAL: c = cmp_num(x->arrival, y->arrival); break;
-		case SK_DATE: c = cmp_num(x->date, y->date); break;
-		case SK_SIZE: c = x->size < y->size ? -1 : x->size > y->size; break;
-		case SK_SUBJECT: c = casemap_cmp(x->subject, y->subject); break;
-		case SK_FROM: c = casemap_cmp(x->from, y->from); break;
-		case SK_TO: c = casemap_cmp(x->to, y->to); break;
-		case SK_CC: c = casemap_cmp(x->cc, y->cc); break;
-		case SK_DISPLAYFROM: c = casemap_cmp(x->dfrom, y->dfrom); break;
-		case SK_DISPLAYTO: c = casemap_cmp(x->dto, y->dto); break;
+		case SK_ARRIVAL:
+			c = cmp_num(x->arrival, y->arrival);
+			break;
+		case SK_DATE:
+			c = cmp_num(x->date, y->date);
+			break;
+		case SK_SIZE:
+			c = x->size < y->size ? -1 : x->size > y->size;
+			break;
+		case SK_SUBJECT:
+			c = casemap_cmp(x->subject, y->subject);
+			break;
+		case SK_FROM:
+			c = casemap_cmp(x->from, y->from);
+			break;
+		case SK_TO:
+			c = casemap_cmp(x->to, y->to);
+			break;
+		case SK_CC:
+			c = casemap_cmp(x->cc, y->cc);
+			break;
+		case SK_DISPLAYFROM:
+			c = casemap_cmp(x->dfrom, y->dfrom);
+			break;
+		case SK_DISPLAYTO:
+			c = casemap_cmp(x->dto, y->dto);
+			break;
 		}
 		if (c != 0)
 			return sort_by->reverse[i] ? -c : c;
@@ -126,9 +155,15 @@ static int parse_criteria(const struct imap_arg *l, struct criteria *c)
 	static const struct {
 		const char *name;
 		enum sort_key key;
-	} keys[] = {{"ARRIVAL", SK_ARRIVAL}, {"CC", SK_CC},       {"DATE", SK_DATE},
-		    {"FROM", SK_FROM},       {"SIZE", SK_SIZE},   {"SUBJECT", SK_SUBJECT},
-		    {"TO", SK_TO},           {"DISPLAYFROM", SK_DISPLAYFROM}, {"DISPLAYTO", SK_DISPLAYTO}};
+	} keys[] = {{"ARRIVAL", SK_ARRIVAL},
+		    {"CC", SK_CC},
+		    {"DATE", SK_DATE},
+		    {"FROM", SK_FROM},
+		    {"SIZE", SK_SIZE},
+		    {"SUBJECT", SK_SUBJECT},
+		    {"TO", SK_TO},
+		    {"DISPLAYFROM", SK_DISPLAYFROM},
+		    {"DISPLAYTO", SK_DISPLAYTO}};
 	int reverse = 0;
 	memset(c, 0, sizeof(*c));
 	if (l->type != IMAP_ARG_LIST || l->len == 0)
@@ -173,7 +208,8 @@ void cmd_sort(struct session *s, struct imap_command *cmd)
 	struct search_return ret = {0};
 	struct criteria crit;
 	size_t i = 0;
-	if (cmd->nargs >= 2 && imap_arg_is_atom(&cmd->args[0], "RETURN") && cmd->args[1].type == IMAP_ARG_LIST) {
+	if (cmd->nargs >= 2 && imap_arg_is_atom(&cmd->args[0], "RETURN") &&
+	    cmd->args[1].type == IMAP_ARG_LIST) {
 		if (search_parse_return(s, &cmd->args[1], 1, &ret) < 0)
 			return;
 		i = 2;
@@ -187,7 +223,8 @@ void cmd_sort(struct session *s, struct imap_command *cmd)
 	struct search_hit *hits;
 	size_t n;
 	int modseq_used;
-	int r = search_run(s, cmd->args + i + 2, cmd->nargs - i - 2, "SORT", &hits, &n, &modseq_used, visit, NULL);
+	int r = search_run(s, cmd->args + i + 2, cmd->nargs - i - 2, "SORT", &hits, &n,
+			   &modseq_used, visit, NULL);
 	if (r == -1)
 		return;
 	if (r != 0) {
@@ -196,6 +233,8 @@ void cmd_sort(struct session *s, struct imap_command *cmd)
 	}
 	sort_by = &crit;
 	qsort(hits, n, sizeof(*hits), compare_msgs);
+	if (ret.save)
+		search_save(s, &ret, hits, n, 1);
 	if (ret.esearch) {
 		search_write_esearch(s, &ret, hits, n, cmd->uid, modseq_used, 1);
 	} else {
@@ -327,7 +366,8 @@ static __thread const struct tree *cmp_tree;
 
 static int cmp_nodes(const void *a, const void *b)
 {
-	const struct smsg *x = sort_msg(cmp_tree, *(const int *)a), *y = sort_msg(cmp_tree, *(const int *)b);
+	const struct smsg *x = sort_msg(cmp_tree, *(const int *)a),
+			  *y = sort_msg(cmp_tree, *(const int *)b);
 	if (x == NULL || y == NULL)
 		return (x == NULL) - (y == NULL);
 	int c = cmp_num(x->date, y->date);
@@ -451,7 +491,8 @@ static void merge_subjects(struct tree *t, int root)
 				unlink_node(t, g);
 				add_child(t, tab, g);
 			}
-		} else if (tn->msg == NULL || (cn->msg != NULL && cn->msg->reply && !(tn->msg && tn->msg->reply))) {
+		} else if (tn->msg == NULL ||
+			   (cn->msg != NULL && cn->msg->reply && !(tn->msg && tn->msg->reply))) {
 			unlink_node(t, cur);
 			add_child(t, tab, cur);
 		} else {
@@ -495,7 +536,8 @@ static void write_thread(struct session *s, const struct tree *t, int nd, int ui
 	}
 }
 
-static void build_references(struct session *s, struct tree *t, struct search_hit *hits, size_t n, int root)
+static void build_references(struct session *s, struct tree *t, struct search_hit *hits, size_t n,
+			     int root)
 {
 	char uniq[32];
 	for (size_t i = 0; i < n; i++) {
@@ -507,7 +549,8 @@ static void build_references(struct session *s, struct tree *t, struct search_hi
 			/* no Message-ID, or one already taken: a unique one */
 			if (nd >= 0 || !m->msgid[0]) {
 				snprintf(uniq, sizeof(uniq), " %u", m->seq);
-				nd = tree_new_node(t, m, imap_arena_strndup(s->arena, uniq, strlen(uniq)));
+				nd = tree_new_node(
+				    t, m, imap_arena_strndup(s->arena, uniq, strlen(uniq)));
 			} else {
 				nd = tree_find(t, m->msgid, 1);
 				t->v[nd].msg = m;
@@ -580,7 +623,8 @@ void cmd_thread(struct session *s, struct imap_command *cmd)
 		return;
 	struct search_hit *hits;
 	size_t n;
-	int r = search_run(s, cmd->args + 2, cmd->nargs - 2, "THREAD", &hits, &n, NULL, visit, NULL);
+	int r =
+	    search_run(s, cmd->args + 2, cmd->nargs - 2, "THREAD", &hits, &n, NULL, visit, NULL);
 	if (r == -1)
 		return;
 	if (r != 0) {

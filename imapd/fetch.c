@@ -178,8 +178,8 @@ int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 	return r;
 }
 
-int fetch_sort(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending, const char **rec_r,
-	       size_t *len_r)
+int fetch_sort(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
+	       const char **rec_r, size_t *len_r)
 {
 	const void *d;
 	size_t l;
@@ -189,7 +189,8 @@ int fetch_sort(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 		return 0;
 	}
 	for (size_t i = 0; i < pending->n; i++)
-		if (pending->e[i].kind == SORT_KIND && memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
+		if (pending->e[i].kind == SORT_KIND &&
+		    memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
 			*rec_r = pending->e[i].rec;
 			*len_r = pending->e[i].len;
 			return 0;

@@ -47,8 +47,8 @@ int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 /* What SORT and THREAD compare (mime_sort_fields' record), from the cache
  * (kind "imap.sort") or computed (and added to pending). *rec_r lives until
  * the transaction ends or pending is freed. 0 or a STORE_E* code. */
-int fetch_sort(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending, const char **rec_r,
-	       size_t *len_r);
+int fetch_sort(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
+	       const char **rec_r, size_t *len_r);
 /* Writes the pending entries into the store's cache (one durable write) and frees them. */
 int fetch_cache_flush(struct store *store, struct fetch_cache *pending);
 void fetch_cache_free(struct fetch_cache *c);

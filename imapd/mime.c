@@ -715,7 +715,8 @@ static void parse_address_list(const char *v, size_t len, struct addrs *out)
 					if (ap.p < ap.end && *ap.p != ',' && *ap.p != ';')
 						skip_junk(&ap, 1);
 				}
-				struct addr *end = addrs_push(out); /* the group's end: (NIL NIL NIL NIL) */
+				struct addr *end =
+				    addrs_push(out); /* the group's end: (NIL NIL NIL NIL) */
 				if (end == NULL)
 					return;
 				end->group = 2;
@@ -1396,7 +1397,8 @@ int mime_base_subject(const char *subject, char *out, size_t outsize)
 }
 
 /* The first mailbox of an address field: its local part and display form. */
-static void first_mailbox(const char *hdr, size_t hlen, const char *name, struct buf *mailbox, struct buf *display)
+static void first_mailbox(const char *hdr, size_t hlen, const char *name, struct buf *mailbox,
+			  struct buf *display)
 {
 	char v[8192];
 	struct addrs l = {0};
@@ -1416,8 +1418,8 @@ static void first_mailbox(const char *hdr, size_t hlen, const char *name, struct
 			size_t idx = 0;
 			char *dec = NULL;
 			if (strstr(a->name, "=?") != NULL &&
-			    mailmime_encoded_phrase_parse("utf-8", a->name, strlen(a->name), &idx, "utf-8", &dec) ==
-				    MAILIMF_NO_ERROR &&
+			    mailmime_encoded_phrase_parse("utf-8", a->name, strlen(a->name), &idx,
+							  "utf-8", &dec) == MAILIMF_NO_ERROR &&
 			    dec != NULL) {
 				buf_append_str(display, dec);
 				free(dec);
@@ -1425,7 +1427,8 @@ static void first_mailbox(const char *hdr, size_t hlen, const char *name, struct
 				buf_append_str(display, a->name);
 			}
 		} else {
-			buf_printf(display, "%s%s%s", a->mailbox, a->have_host ? "@" : "", a->have_host ? a->host : "");
+			buf_printf(display, "%s%s%s", a->mailbox, a->have_host ? "@" : "",
+				   a->have_host ? a->host : "");
 		}
 		break;
 	}
@@ -1459,7 +1462,8 @@ int mime_sort_fields(const char *msg, size_t len, struct buf *out)
 		size_t idx = 0;
 		char *dec = NULL;
 		if (strstr(v, "=?") != NULL &&
-		    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR &&
+		    mailmime_encoded_phrase_parse("utf-8", v, strlen(v), &idx, "utf-8", &dec) ==
+			MAILIMF_NO_ERROR &&
 		    dec != NULL) {
 			reply = mime_base_subject(dec, base, sizeof(base));
 			free(dec);
@@ -1475,14 +1479,19 @@ int mime_sort_fields(const char *msg, size_t len, struct buf *out)
 	if (mime_header_get(msg, hlen, "Date", v, sizeof(v))) {
 		size_t idx = 0;
 		struct mailimf_date_time *dt = NULL;
-		if (mailimf_date_time_parse(v, strlen(v), &idx, &dt) == MAILIMF_NO_ERROR && dt != NULL) {
-			if (dt->dt_month >= 1 && dt->dt_month <= 12 && dt->dt_day >= 1 && dt->dt_day <= 31 &&
-			    dt->dt_hour >= 0 && dt->dt_hour < 24 && dt->dt_min >= 0 && dt->dt_min < 60) {
+		if (mailimf_date_time_parse(v, strlen(v), &idx, &dt) == MAILIMF_NO_ERROR &&
+		    dt != NULL) {
+			if (dt->dt_month >= 1 && dt->dt_month <= 12 && dt->dt_day >= 1 &&
+			    dt->dt_day <= 31 && dt->dt_hour >= 0 && dt->dt_hour < 24 &&
+			    dt->dt_min >= 0 && dt->dt_min < 60) {
 				int z = dt->dt_zone < 0 ? -dt->dt_zone : dt->dt_zone;
-				long long off = (long long)(z / 100 * 3600 + z % 100 * 60) * (dt->dt_zone < 0 ? -1 : 1);
-				long long t = mime_days_from_civil(dt->dt_year, (unsigned)dt->dt_month, (unsigned)dt->dt_day) *
-						      86400 +
-					      dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec - off;
+				long long off = (long long)(z / 100 * 3600 + z % 100 * 60) *
+						(dt->dt_zone < 0 ? -1 : 1);
+				long long t =
+				    mime_days_from_civil(dt->dt_year, (unsigned)dt->dt_month,
+							 (unsigned)dt->dt_day) *
+					86400 +
+				    dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec - off;
 				buf_printf(out, "%lld", t);
 			}
 			mailimf_date_time_free(dt);
@@ -1526,7 +1535,10 @@ int mime_sort_fields(const char *msg, size_t len, struct buf *out)
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+				      : -1;
 }
 
 /* Quoted-printable (RFC 2045 6.7): white space at line ends dropped, "="
@@ -1548,7 +1560,8 @@ static void qp_decode(const char *p, size_t len, struct buf *out)
 			e--;
 		for (const char *q = p; q < e; q++) {
 			int hi, lo;
-			if (*q == '=' && q + 2 < e && (hi = hexval(q[1])) >= 0 && (lo = hexval(q[2])) >= 0) {
+			if (*q == '=' && q + 2 < e && (hi = hexval(q[1])) >= 0 &&
+			    (lo = hexval(q[2])) >= 0) {
 				char c = (char)(hi << 4 | lo);
 				buf_append(out, &c, 1);
 				q += 2;
@@ -1576,12 +1589,16 @@ int mime_binary(const char *msg, size_t len, const char *section, struct buf *ou
 		buf_free(&tmp);
 		return MIME_BINARY_BAD;
 	}
-	/* the part's own header says how it is encoded (the message's for "" and "1" of a single part) */
+	/* the part's own header says how it is encoded (the message's for "" and "1" of a single
+	 * part) */
 	int mech = MAILMIME_MECHANISM_7BIT;
-	if (section[0] != '\0' && snprintf(mimesec, sizeof(mimesec), "%s.MIME", section) < (int)sizeof(mimesec) &&
+	if (section[0] != '\0' &&
+	    snprintf(mimesec, sizeof(mimesec), "%s.MIME", section) < (int)sizeof(mimesec) &&
 	    mime_section(msg, len, mimesec, &hstart, &hlen, &tmp) == 0 && hstart != SIZE_MAX) {
 		char v[256];
-		if (mime_header_get(msg + hstart, hlen, "Content-Transfer-Encoding", v, sizeof(v)) && v[0]) {
+		if (mime_header_get(msg + hstart, hlen, "Content-Transfer-Encoding", v,
+				    sizeof(v)) &&
+		    v[0]) {
 			if (strcasecmp(v, "base64") == 0)
 				mech = MAILMIME_MECHANISM_BASE64;
 			else if (strcasecmp(v, "quoted-printable") == 0)
@@ -1610,7 +1627,8 @@ int mime_binary(const char *msg, size_t len, const char *section, struct buf *ou
 	}
 	size_t idx = 0, dlen = 0;
 	char *dec = NULL;
-	if (mailmime_part_parse(msg + start, plen, &idx, mech, &dec, &dlen) != MAILIMF_NO_ERROR || dec == NULL)
+	if (mailmime_part_parse(msg + start, plen, &idx, mech, &dec, &dlen) != MAILIMF_NO_ERROR ||
+	    dec == NULL)
 		return MIME_BINARY_UNKNOWN_CTE;
 	if (dlen > 0 && buf_append(out, dec, dlen) < 0)
 		ret = MIME_BINARY_TOOBIG;
@@ -1619,7 +1637,8 @@ int mime_binary(const char *msg, size_t len, const char *section, struct buf *ou
 }
 
 /* Collects the leaf parts (no multipart, no embedded message) in order. */
-static void collect_leaves(const struct mime_part *p, const struct mime_part ***v, size_t *n, size_t *cap)
+static void collect_leaves(const struct mime_part *p, const struct mime_part ***v, size_t *n,
+			   size_t *cap)
 {
 	if (p->multipart) {
 		for (size_t i = 0; i < p->nchildren; i++)
@@ -1665,7 +1684,8 @@ int mime_binary_to_base64(const char *msg, size_t len, struct buf *out)
 		for (size_t o = 0; o < p->body_len; o += 57) {
 			unsigned char enc[80];
 			size_t take = p->body_len - o < 57 ? p->body_len - o : 57;
-			int w = EVP_EncodeBlock(enc, (const unsigned char *)msg + p->body_start + o, (int)take);
+			int w = EVP_EncodeBlock(enc, (const unsigned char *)msg + p->body_start + o,
+						(int)take);
 			buf_append(out, enc, (size_t)w);
 			buf_append(out, "\r\n", 2);
 		}

@@ -77,9 +77,9 @@ int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name,
  * Encoding (base64, quoted-printable) undone, into out; 7bit and 8bit parts
  * in CRLF form, binary ones as stored. section is "" (the whole message) or
  * a part number ("1.2"). Returns 0 or one of: */
-#define MIME_BINARY_BAD -1         /* not a part number: BAD */
+#define MIME_BINARY_BAD -1	   /* not a part number: BAD */
 #define MIME_BINARY_UNKNOWN_CTE -2 /* an encoding it cannot undo: NO [UNKNOWN-CTE] */
-#define MIME_BINARY_TOOBIG -3      /* out reached its max */
+#define MIME_BINARY_TOOBIG -3	   /* out reached its max */
 int mime_binary(const char *msg, size_t len, const char *section, struct buf *out);
 /* A message APPENDed as binary (a literal8 holding NUL bytes): each part
  * whose content holds a NUL is rewritten with Content-Transfer-Encoding

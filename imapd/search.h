@@ -18,30 +18,38 @@ struct search_hit {
 
 /* Called for each message that matched, inside the read transaction (m and
  * what it points to live until the transaction ends): may set hit->data. */
-typedef void search_visit_fn(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
-			     struct search_hit *hit, void *ctx);
+typedef void search_visit_fn(struct store_txn *txn, const struct store_msg *m,
+			     struct fetch_cache *pending, struct search_hit *hit, void *ctx);
 
 /* Parses "[CHARSET x] keys..." from args[0..n) and runs the keys over the
  * view in sequence order. *hits_r is malloc'ed (free it, and any data).
  * Returns 0; -1 after answering BAD or NO (a bad key or charset); or a
  * STORE_E* code (unanswered). */
-int search_run(struct session *s, const struct imap_arg *args, size_t n, const char *what, struct search_hit **hits_r,
-	       size_t *n_r, int *modseq_used_r, search_visit_fn *visit, void *ctx);
+int search_run(struct session *s, const struct imap_arg *args, size_t n, const char *what,
+	       struct search_hit **hits_r, size_t *n_r, int *modseq_used_r, search_visit_fn *visit,
+	       void *ctx);
 
 /* RETURN (...) options. */
 struct search_return {
 	int esearch; /* RETURN was given */
 	int min, max, count, all;
-	int partial;        /* PARTIAL lo:hi (1-based positions, lo <= hi) */
+	int partial; /* PARTIAL lo:hi (1-based positions, lo <= hi) */
 	uint32_t plo, phi;
-	int update;         /* UPDATE (CONTEXT=SEARCH): keep the result current */
+	int update; /* UPDATE (CONTEXT=SEARCH): keep the result current */
+	int save;   /* SAVE (SEARCHRES): the result becomes "$" */
 };
+/* RETURN (SAVE): keeps the UIDs as "$" (only MIN's and MAX's when those are
+ * all that was asked, RFC 5182 2.1). */
+void search_save(struct session *s, const struct search_return *r, const struct search_hit *hits,
+		 size_t n, int sorted);
 /* Parses the list after RETURN. Returns 0, or -1 after answering BAD. */
-int search_parse_return(struct session *s, const struct imap_arg *list, int sort, struct search_return *r);
+int search_parse_return(struct session *s, const struct imap_arg *list, int sort,
+			struct search_return *r);
 /* Writes "* ESEARCH (TAG ..) [UID] ..." for hits in the order given (SORT's
  * order, or ascending); modseq_used adds MODSEQ (RFC 7162 3.1.5). */
-void search_write_esearch(struct session *s, const struct search_return *r, const struct search_hit *hits, size_t n,
-			  int uid, int modseq_used, int sorted);
+void search_write_esearch(struct session *s, const struct search_return *r,
+			  const struct search_hit *hits, size_t n, int uid, int modseq_used,
+			  int sorted);
 /* A list of numbers in the order given, runs of consecutive ones (up or
  * down) written "lo:hi", into the arena. */
 const char *search_seq_list(struct session *s, const uint32_t *v, size_t n);

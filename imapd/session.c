@@ -121,6 +121,41 @@ void sess_store_error(struct session *s, int err, const char *what)
 
 /* --- mailbox names ---------------------------------------------------------- */
 
+/* Well-formed UTF-8 (no overlong forms, no surrogates, no C0 controls). */
+static int utf8_valid(const char *str)
+{
+	const unsigned char *p = (const unsigned char *)str;
+	while (*p) {
+		unsigned c = *p;
+		size_t n;
+		uint32_t cp;
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return 0;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
 int sess_mailbox_arg(struct session *s, const struct imap_arg *arg, char *name_r, size_t size)
 {
 	const char *wire = imap_arg_astring(s->arena, arg);
@@ -128,7 +163,10 @@ int sess_mailbox_arg(struct session *s, const struct imap_arg *arg, char *name_r
 		sess_tagged(s, "BAD", "Bad mailbox name");
 		return -1;
 	}
-	if (utf7_to_utf8(wire, name_r, size) < 0 || name_r[0] == '\0') {
+	/* IMAP4rev2 names mailboxes in UTF-8, IMAP4rev1 in modified UTF-7 */
+	int bad = s->rev2 ? !utf8_valid(wire) || mk_strlcpy(name_r, wire, size) >= size
+			  : utf7_to_utf8(wire, name_r, size) < 0;
+	if (bad || name_r[0] == '\0') {
 		sess_tagged(s, "NO", "[CANNOT] Invalid mailbox name");
 		return -1;
 	}
@@ -147,7 +185,7 @@ int sess_mailbox_arg(struct session *s, const struct imap_arg *arg, char *name_r
 void sess_write_mailbox(struct session *s, const char *name)
 {
 	char wire[STORE_NAME_MAX * 4 + 8];
-	if (utf8_to_utf7(name, wire, sizeof(wire)) < 0)
+	if (s->rev2 || utf8_to_utf7(name, wire, sizeof(wire)) < 0)
 		mk_strlcpy(wire, name, sizeof(wire));
 	io_string(&s->io, wire, strlen(wire));
 }
@@ -165,6 +203,8 @@ static const struct {
 
 void sess_write_flags(struct session *s, uint32_t flags, const char *keywords)
 {
+	if (s->rev2)
+		flags &= ~(uint32_t)STORE_F_RECENT; /* IMAP4rev2 has no \Recent */
 	char tmp[STORE_KEYWORDS_MAX + 128];
 	size_t n = 0;
 	tmp[n++] = '(';
@@ -358,12 +398,31 @@ static size_t lower_bound(const struct session *s, uint32_t uid)
 	return lo;
 }
 
+int sess_seqset(struct session *s, const char *text, int uid, struct imap_seqset *set_r)
+{
+	struct view *v = &s->sel;
+	if (strcmp(text, "$") != 0) {
+		uint32_t star = uid ? (v->n ? v->uids[v->n - 1] : 0) : (uint32_t)v->n;
+		return imap_seqset_parse(s->arena, text, star, set_r);
+	}
+	/* the saved result: its UIDs, or the numbers they have now */
+	set_r->r = imap_arena_alloc(s->arena, (s->nsaved + 1) * sizeof(*set_r->r));
+	set_r->n = 0;
+	for (size_t i = 0; i < s->nsaved; i++) {
+		uint32_t n = uid ? s->saved[i] : sess_seq_of(s, s->saved[i]);
+		if (n == 0)
+			continue;
+		set_r->r[set_r->n].lo = set_r->r[set_r->n].hi = n;
+		set_r->n++;
+	}
+	return 0;
+}
+
 int sess_resolve(struct session *s, const char *set, int uid, uint32_t **seqs_r, size_t *n_r)
 {
 	struct view *v = &s->sel;
-	uint32_t star = uid ? (v->n ? v->uids[v->n - 1] : 0) : (uint32_t)v->n;
 	struct imap_seqset ss;
-	if (imap_seqset_parse(s->arena, set, star, &ss) < 0)
+	if (sess_seqset(s, set, uid, &ss) < 0)
 		return -1;
 	unsigned char *mark = imap_arena_alloc(s->arena, v->n + 1);
 	size_t count = 0;
@@ -435,6 +494,9 @@ uint32_t sess_flags(const struct session *s, uint32_t uid, uint32_t flags)
 void sess_unselect(struct session *s)
 {
 	search_updates_drop(s);
+	free(s->saved);
+	s->saved = NULL;
+	s->nsaved = 0;
 	free(s->sel.uids);
 	free(s->sel.recent);
 	buf_free(&s->sel.keywords);
@@ -682,7 +744,8 @@ again:
 	}
 	if (v->n != old_n) {
 		io_printf(&s->io, "* %zu EXISTS\r\n", v->n);
-		io_printf(&s->io, "* %zu RECENT\r\n", view_recent_count(s)); /* RFC 3501 7.3.2 */
+		if (!s->rev2) /* RFC 3501 7.3.2; IMAP4rev2 has no RECENT */
+			io_printf(&s->io, "* %zu RECENT\r\n", view_recent_count(s));
 	}
 	if (mb.highestmodseq > v->hms && store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
 		struct flag_ctx f = {.s = s, .since = v->hms, .below_uid = old_next};

@@ -89,6 +89,10 @@ struct session {
 	/* SEARCH RETURN (UPDATE) results kept current (CONTEXT=SEARCH, RFC 5267) */
 	struct search_update *updates;
 	size_t nupdates;
+	/* SEARCHRES (RFC 5182): the UIDs saved by RETURN (SAVE), ascending; "$" */
+	uint32_t *saved;
+	size_t nsaved;
+	int rev2; /* ENABLE IMAP4rev2 (RFC 9051) */
 	/* changes this session just reported itself (STORE): sess_sync skips them */
 	const uint32_t *own_uids;
 	const uint64_t *own_modseqs;
@@ -124,7 +128,10 @@ void sess_write_mailbox(struct session *s, const char *name);
 void sess_sync(struct session *s, int allow_expunge);
 /* Drops the selected mailbox. */
 void sess_unselect(struct session *s);
-/* Resolves a sequence set (seqs or UIDs) to ascending sequence numbers
+/* Parses a sequence set of message numbers (uid 0) or UIDs (uid 1), "$"
+ * (SEARCHRES's saved result) included. 0 or -1. */
+int sess_seqset(struct session *s, const char *text, int uid, struct imap_seqset *set_r);
+/* Resolves a sequence set (seqs or UIDs, or "$") to ascending sequence numbers
  * (arena-allocated). Returns 0 or -1 (bad syntax). */
 int sess_resolve(struct session *s, const char *set, int uid, uint32_t **seqs_r, size_t *n_r);
 /* Sequence number of uid, or 0. */

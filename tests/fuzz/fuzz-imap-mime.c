@@ -23,13 +23,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&out, 1 << 20);
 	mime_describe(msg, size, &env, &body, &bs);
 	mime_search_fields(msg, size, &srch);
-	static const char *sections[] = {"", "1", "2", "1.1", "1.2.3", "HEADER", "TEXT", "1.MIME", "2.HEADER",
-					 "1.TEXT", "HEADER.FIELDS (From Subject)", "1.HEADER.FIELDS.NOT (To)", "3.1.MIME"};
+	static const char *sections[] = {"",
+					 "1",
+					 "2",
+					 "1.1",
+					 "1.2.3",
+					 "HEADER",
+					 "TEXT",
+					 "1.MIME",
+					 "2.HEADER",
+					 "1.TEXT",
+					 "HEADER.FIELDS (From Subject)",
+					 "1.HEADER.FIELDS.NOT (To)",
+					 "3.1.MIME"};
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		size_t start, len;
 		buf_reset(&out);
-		if (mime_section(msg, size, sections[i], &start, &len, &out) == 0 && start != SIZE_MAX &&
-		    (start > size || len > size - start))
+		if (mime_section(msg, size, sections[i], &start, &len, &out) == 0 &&
+		    start != SIZE_MAX && (start > size || len > size - start))
 			abort();
 	}
 	buf_reset(&srch);

@@ -13,27 +13,26 @@
 #include "imapd/mime.c"
 #include "imapd/wire.c"
 
-static const char msg[] =
-	"From: \"Doe, John\" <john@example.org>\r\n"
-	"To: a@example.org, Friends: b@x.org;\r\n"
-	"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n"
-	"Date: Tue, 3 Feb 2004 10:00:00 +0100\r\n"
-	"Message-ID: <id@example.org>\r\n"
-	"Content-Type: multipart/mixed; boundary=\"XX\"\r\n"
-	"\r\n"
-	"preamble\r\n"
-	"--XX\r\n"
-	"Content-Type: text/plain; charset=utf-8\r\n"
-	"\r\n"
-	"line one\r\nline two\r\n"
-	"--XX\r\n"
-	"Content-Type: message/rfc822\r\n"
-	"\r\n"
-	"Subject: inner\r\n"
-	"\r\n"
-	"inner text\r\n"
-	"--XX--\r\n"
-	"epilogue\r\n";
+static const char msg[] = "From: \"Doe, John\" <john@example.org>\r\n"
+			  "To: a@example.org, Friends: b@x.org;\r\n"
+			  "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n"
+			  "Date: Tue, 3 Feb 2004 10:00:00 +0100\r\n"
+			  "Message-ID: <id@example.org>\r\n"
+			  "Content-Type: multipart/mixed; boundary=\"XX\"\r\n"
+			  "\r\n"
+			  "preamble\r\n"
+			  "--XX\r\n"
+			  "Content-Type: text/plain; charset=utf-8\r\n"
+			  "\r\n"
+			  "line one\r\nline two\r\n"
+			  "--XX\r\n"
+			  "Content-Type: message/rfc822\r\n"
+			  "\r\n"
+			  "Subject: inner\r\n"
+			  "\r\n"
+			  "inner text\r\n"
+			  "--XX--\r\n"
+			  "epilogue\r\n";
 
 static void section(const char *spec, const char *want)
 {
@@ -62,8 +61,8 @@ static void test_sections(void **state)
 	section("2.1", "inner text");
 	section("HEADER.FIELDS (subject message-id)",
 		"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <id@example.org>\r\n\r\n");
-	section("3", "");      /* no such part: empty */
-	section("1.1", "");    /* a text part has no sub-parts */
+	section("3", "");   /* no such part: empty */
+	section("1.1", ""); /* a text part has no sub-parts */
 	size_t s, l;
 	struct buf out;
 	buf_init(&out, 1024);
@@ -81,16 +80,20 @@ static void test_describe(void **state)
 	buf_init(&body, 1 << 16);
 	buf_init(&bs, 1 << 16);
 	assert_int_equal(mime_describe(msg, sizeof(msg) - 1, &env, &body, &bs), 0);
-	assert_string_equal(env.data,
-			    "(\"Tue, 3 Feb 2004 10:00:00 +0100\" \"=?utf-8?q?Gr=C3=BC=C3=9Fe?=\" "
-			    "((\"Doe, John\" NIL \"john\" \"example.org\")) ((\"Doe, John\" NIL \"john\" \"example.org\")) "
-			    "((\"Doe, John\" NIL \"john\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")"
-			    "(NIL NIL \"Friends\" NIL)(NIL NIL \"b\" \"x.org\")(NIL NIL NIL NIL)) NIL NIL NIL "
-			    "\"<id@example.org>\")");
-	assert_string_equal(body.data,
-			    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 18 1)"
-			    "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 28 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) "
-			    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0) 2) \"MIXED\")");
+	assert_string_equal(
+	    env.data,
+	    "(\"Tue, 3 Feb 2004 10:00:00 +0100\" \"=?utf-8?q?Gr=C3=BC=C3=9Fe?=\" "
+	    "((\"Doe, John\" NIL \"john\" \"example.org\")) ((\"Doe, John\" NIL \"john\" "
+	    "\"example.org\")) "
+	    "((\"Doe, John\" NIL \"john\" \"example.org\")) ((NIL NIL \"a\" \"example.org\")"
+	    "(NIL NIL \"Friends\" NIL)(NIL NIL \"b\" \"x.org\")(NIL NIL NIL NIL)) NIL NIL NIL "
+	    "\"<id@example.org>\")");
+	assert_string_equal(
+	    body.data,
+	    "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 18 1)"
+	    "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 28 (NIL \"inner\" NIL NIL NIL NIL NIL "
+	    "NIL NIL NIL) "
+	    "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0) 2) \"MIXED\")");
 	assert_non_null(strstr(bs.data, "\"MIXED\" (\"BOUNDARY\" \"XX\") NIL NIL NIL)"));
 	buf_free(&env);
 	buf_free(&body);
@@ -123,8 +126,9 @@ static void test_degenerate(void **state)
 	buf_init(&env, 1 << 16);
 	buf_init(&bs, 1 << 16);
 	/* no header/body separator, a multipart without its boundary, deep nesting */
-	const char *weird[] = {"Subject: x", "", "\r\n", "Content-Type: multipart/mixed\r\n\r\nbody\r\n",
-			       "Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n--a\r\n--a--"};
+	const char *weird[] = {
+	    "Subject: x", "", "\r\n", "Content-Type: multipart/mixed\r\n\r\nbody\r\n",
+	    "Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n--a\r\n--a--"};
 	for (size_t i = 0; i < sizeof(weird) / sizeof(weird[0]); i++) {
 		buf_reset(&env);
 		buf_reset(&bs);
@@ -134,7 +138,8 @@ static void test_degenerate(void **state)
 	char deep[4096];
 	size_t o = 0;
 	for (int i = 0; i < 60; i++)
-		o += (size_t)snprintf(deep + o, sizeof(deep) - o, "Content-Type: message/rfc822\r\n\r\n");
+		o += (size_t)snprintf(deep + o, sizeof(deep) - o,
+				      "Content-Type: message/rfc822\r\n\r\n");
 	assert_int_equal(mime_describe(deep, o, &env, NULL, &bs), 0);
 	buf_free(&env);
 	buf_free(&bs);
@@ -154,13 +159,17 @@ static void envelope_of(const char *hdr, const char *want)
 static void test_addresses(void **state)
 {
 	(void)state;
-	envelope_of("From: user@domain (Real Name)\r\n\r\n", "((\"Real Name\" NIL \"user\" \"domain\"))");
-	envelope_of("From: \"Doe, John\" <john@x.org>\r\n\r\n", "((\"Doe, John\" NIL \"john\" \"x.org\"))");
+	envelope_of("From: user@domain (Real Name)\r\n\r\n",
+		    "((\"Real Name\" NIL \"user\" \"domain\"))");
+	envelope_of("From: \"Doe, John\" <john@x.org>\r\n\r\n",
+		    "((\"Doe, John\" NIL \"john\" \"x.org\"))");
 	envelope_of("To: group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;\r\n\r\n",
-		    "((NIL NIL \"group\" NIL)(NIL NIL \"g1\" \"d1.org\")(NIL NIL \"g2\" \"d2.org\")(NIL NIL NIL NIL)"
+		    "((NIL NIL \"group\" NIL)(NIL NIL \"g1\" \"d1.org\")(NIL NIL \"g2\" "
+		    "\"d2.org\")(NIL NIL NIL NIL)"
 		    "(NIL NIL \"group2\" NIL)(NIL NIL \"g3\" \"d3.org\")(NIL NIL NIL NIL))");
-	envelope_of("Cc: group:;, group2: (foo) ;\r\n\r\n",
-		    "((NIL NIL \"group\" NIL)(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL NIL NIL))");
+	envelope_of(
+	    "Cc: group:;, group2: (foo) ;\r\n\r\n",
+	    "((NIL NIL \"group\" NIL)(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL NIL NIL))");
 	envelope_of("From: <@route:user@domain>\r\n\r\n", "((NIL \"@route\" \"user\" \"domain\"))");
 	envelope_of("From: <user-from (comment)@ (comment) domain.org>\r\n\r\n",
 		    "((NIL NIL \"user-from\" \"domain.org\"))");
@@ -168,7 +177,8 @@ static void test_addresses(void **state)
 	/* SEARCH sees normalised addresses; the group's name is not an address */
 	struct buf b;
 	buf_init(&b, 1 << 16);
-	const char *m = "From: <user-from (comment)@ (comment) domain.org>\r\nTo: x: a@b.c;\r\n\r\n";
+	const char *m =
+	    "From: <user-from (comment)@ (comment) domain.org>\r\nTo: x: a@b.c;\r\n\r\n";
 	assert_int_equal(mime_search_fields(m, strlen(m), &b), 0);
 	const char *from = b.data + strlen(b.data) + 1;
 	assert_non_null(strstr(from, "<user-from@domain.org>"));
@@ -221,7 +231,8 @@ static void test_binary(void **state)
 	(void)state;
 	const char *m = "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
 			"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29y\r\nbGQ=\r\n--B\r\n"
-			"Content-Transfer-Encoding: quoted-printable\r\n\r\nhello  \r\nbar=\r\n\r\nfoo=3Dx =\r\n=62\r\n--B\r\n"
+			"Content-Transfer-Encoding: quoted-printable\r\n\r\nhello  "
+			"\r\nbar=\r\n\r\nfoo=3Dx =\r\n=62\r\n--B\r\n"
 			"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--B--\r\n";
 	struct buf b;
 	buf_init(&b, 1 << 16);
@@ -262,7 +273,7 @@ static void test_crlf(void **state)
 	size_t wl = strlen(want);
 	assert_int_equal(wire_crlf_len(m, 0, strlen(m)), wl);
 	assert_int_equal(wire_crlf_len(m, 2, 4), 4); /* "bb\r\n": nothing added */
-	assert_int_equal(wire_crlf_len(m, 0, 2), 3);  /* "a\n" */
+	assert_int_equal(wire_crlf_len(m, 0, 2), 3); /* "a\n" */
 	for (size_t off = 0; off <= wl + 1; off++)
 		for (size_t cnt = 0; cnt <= wl + 1; cnt++)
 			for (size_t piece = 1; piece <= 3; piece++) {
@@ -281,11 +292,11 @@ static void test_crlf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sections),  cmocka_unit_test(test_describe),
-		cmocka_unit_test(test_search_fields), cmocka_unit_test(test_degenerate),
-		cmocka_unit_test(test_addresses), cmocka_unit_test(test_base_subject),
-		cmocka_unit_test(test_sort_fields), cmocka_unit_test(test_binary),
-		cmocka_unit_test(test_crlf),
+	    cmocka_unit_test(test_sections),	  cmocka_unit_test(test_describe),
+	    cmocka_unit_test(test_search_fields), cmocka_unit_test(test_degenerate),
+	    cmocka_unit_test(test_addresses),	  cmocka_unit_test(test_base_subject),
+	    cmocka_unit_test(test_sort_fields),	  cmocka_unit_test(test_binary),
+	    cmocka_unit_test(test_crlf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,3 +137,45 @@ def test_context_search_update(imapd):
     assert b" BAD " in t
     a.close()
     b.close()
+
+
+def test_imap4rev2_alongside_imap4rev1(imapd):
+    """RFC 9051 after ENABLE IMAP4rev2: UTF-8 mailbox names, no RECENT and no
+    \\Recent, SEARCH answered with ESEARCH, a LIST in SELECT's answer,
+    STATUS DELETED, "$" (SEARCHRES); a rev1 session meanwhile sees modified
+    UTF-7 and \\Recent as before."""
+    v2 = Raw(imapd.port)
+    v1 = Raw(imapd.port)
+    _, t = v2.cmd("LOGIN alice secret-alice")
+    assert b"IMAP4rev1 IMAP4rev2 " in t and b" SEARCHRES" in t, t
+    v1.cmd("LOGIN alice secret-alice")
+    lines, _ = v2.cmd("ENABLE IMAP4rev2")
+    assert lines == [b"* ENABLED IMAP4rev2\r\n"], lines
+    name = "Grüße".encode()
+    v2.send(b"c CREATE {%d+}\r\n%s\r\n" % (len(name), name))
+    assert b" OK " in v2.until("c")[1]
+    lines, _ = v2.cmd('LIST "" "Gr*"')
+    assert lines == [b'* LIST (\\HasNoChildren) "." {%d}\r\n%s\r\n' % (len(name), name)], lines
+    lines, _ = v1.cmd('LIST "" "Gr*"')
+    assert lines == [b'* LIST (\\HasNoChildren) "." "Gr&APwA3w-e"\r\n'], lines
+    data = b"Subject: x\r\n\r\ny\r\n"
+    for _ in range(2):
+        v2.send(b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(data), data))
+        v2.until("a")
+    lines, t = v2.cmd("SELECT INBOX")
+    joined = b"".join(lines)
+    assert b"RECENT" not in joined and b'* LIST () "." "INBOX"\r\n' in lines and b" OK " in t, lines
+    lines, _ = v2.cmd("FETCH 1:2 FLAGS")
+    assert all(b"\\Recent" not in ln for ln in lines), lines
+    v2.cmd("STORE 2 +FLAGS (\\Deleted)")
+    lines, _ = v2.cmd("SEARCH DELETED")
+    assert lines == [b'* ESEARCH (TAG "t%d") ALL 2\r\n' % v2.n], lines
+    lines, _ = v2.cmd("STATUS INBOX (MESSAGES DELETED SIZE)")
+    assert lines == [b'* STATUS "INBOX" (MESSAGES 2 DELETED 1 SIZE %d)\r\n' % (2 * len(data))], lines
+    v2.cmd("SEARCH RETURN (SAVE) UNDELETED")
+    lines, _ = v2.cmd("FETCH $ (UID)")
+    assert lines == [b"* 1 FETCH (UID 1)\r\n"], lines
+    lines, _ = v1.cmd("SELECT INBOX")
+    assert b"* 2 RECENT\r\n" in lines or b"* 0 RECENT\r\n" in lines, lines  # rev1 keeps RECENT
+    v1.close()
+    v2.close()
