@@ -315,6 +315,39 @@ static void collect_recent(struct store_txn *txn, struct recent_ctx *rc)
 	store_msg_cursor_close(&cur);
 }
 
+/* QRESYNC's part of SELECT (RFC 7162 3.2.5): what vanished and what changed
+ * since the client's modseq, among the UIDs it knows. */
+static void qresync_answer(struct session *s, struct store_txn *txn, const struct qresync *q)
+{
+	struct view *v = &s->sel;
+	struct store_cursor *cur = NULL;
+	struct store_msg m;
+	struct imap_seqset known;
+	struct vanish_ctx vc = {0};
+	uint32_t star = v->uidnext > 1 ? v->uidnext - 1 : 1;
+	if (q->known != NULL && imap_seqset_parse(s->arena, q->known, star, &known) == 0)
+		vc.known = &known;
+	store_expunged_since(txn, v->mbid, q->modseq, vanish_cb, &vc);
+	if (vc.n > 0) {
+		qsort(vc.uids, vc.n, sizeof(uint32_t), cmp_u32);
+		io_printf(&s->io, "* VANISHED (EARLIER) %s\r\n", sess_uidset(s, vc.uids, vc.n));
+	}
+	free(vc.uids);
+	if (store_msg_cursor_open(txn, v->mbid, 1, &cur) != 0)
+		return;
+	while (store_msg_cursor_next_since(cur, q->modseq, &m, NULL) == 0) {
+		/* by the view: the store may have moved on since it was built */
+		uint32_t seq = sess_seq_of(s, m.uid);
+		if (seq == 0 || (vc.known && !imap_seqset_contains(vc.known, m.uid)))
+			continue;
+		sess_keywords_seen(s, m.keywords);
+		io_printf(&s->io, "* %u FETCH (UID %u FLAGS ", seq, m.uid);
+		sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);
+		io_printf(&s->io, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
+	}
+	store_msg_cursor_close(&cur);
+}
+
 static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 {
 	char name[STORE_NAME_MAX + 1];
@@ -408,35 +441,8 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 	struct buf cap;
 	buf_init(&cap, (size_t)1 << 32);
 	s->io.capture = &cap; /* the resync's answer is sent after the transaction (see io.h) */
-	if (txn != NULL && q.on && q.uidvalidity == v->uidvalidity && q.modseq < v->hms) {
-		struct imap_seqset known;
-		struct vanish_ctx vc = {0};
-		uint32_t star = v->uidnext > 1 ? v->uidnext - 1 : 1;
-		if (q.known != NULL && imap_seqset_parse(s->arena, q.known, star, &known) == 0)
-			vc.known = &known;
-		store_expunged_since(txn, v->mbid, q.modseq, vanish_cb, &vc);
-		if (vc.n > 0) {
-			qsort(vc.uids, vc.n, sizeof(uint32_t), cmp_u32);
-			io_printf(&s->io, "* VANISHED (EARLIER) %s\r\n",
-				  sess_uidset(s, vc.uids, vc.n));
-		}
-		free(vc.uids);
-		if (store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
-			while (store_msg_cursor_next_since(cur, q.modseq, &m, NULL) == 0) {
-				/* by the view: the store may have moved on since it was built */
-				uint32_t seq = sess_seq_of(s, m.uid);
-				if (seq == 0 ||
-				    (vc.known && !imap_seqset_contains(vc.known, m.uid)))
-					continue;
-				sess_keywords_seen(s, m.keywords);
-				io_printf(&s->io, "* %u FETCH (UID %u FLAGS ", seq, m.uid);
-				sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);
-				io_printf(&s->io, " MODSEQ (%llu))\r\n",
-					  (unsigned long long)m.modseq);
-			}
-			store_msg_cursor_close(&cur);
-		}
-	}
+	if (txn != NULL && q.on && q.uidvalidity == v->uidvalidity && q.modseq < v->hms)
+		qresync_answer(s, txn, &q);
 	s->io.capture = NULL;
 	store_read_end(&txn);
 	if (cap.len > 0)
