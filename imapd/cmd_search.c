@@ -553,6 +553,7 @@ int search_run(struct session *s, const struct imap_arg *args, size_t n, const c
 int search_parse_return(struct session *s, const struct imap_arg *l, int sort,
 			struct search_return *r)
 {
+	(void)sort; /* the same options for SEARCH and SORT */
 	memset(r, 0, sizeof(*r));
 	r->esearch = 1;
 	for (size_t i = 0; i < l->len; i++) {
@@ -564,7 +565,7 @@ int search_parse_return(struct session *s, const struct imap_arg *l, int sort,
 			r->count = 1;
 		else if (imap_arg_is_atom(&l->list[i], "ALL"))
 			r->all = 1;
-		else if (imap_arg_is_atom(&l->list[i], "UPDATE") && !sort)
+		else if (imap_arg_is_atom(&l->list[i], "UPDATE"))
 			r->update = 1;
 		else if (imap_arg_is_atom(&l->list[i], "SAVE"))
 			r->save = 1;
@@ -601,18 +602,16 @@ bad:
 
 const char *search_seq_list(struct session *s, const uint32_t *v, size_t n)
 {
+	/* only ascending runs become "lo:hi" (a set is unordered, a sort's
+	 * order is not: "5,3:4,2,1" is 5 3 4 2 1) */
 	size_t cap = n * 24 + 1;
 	char *out = imap_arena_alloc(s->arena, cap);
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
-		int dir = 0;
-		if (i + 1 < n && (v[i + 1] == v[i] + 1 || v[i + 1] + 1 == v[i]))
-			dir = v[i + 1] > v[i] ? 1 : -1;
-		while (dir && j + 1 < n && v[j + 1] == (uint32_t)(v[j] + dir))
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
 			j++;
-		uint32_t lo = v[i] < v[j] ? v[i] : v[j], hi = v[i] < v[j] ? v[j] : v[i];
-		int w = j > i ? snprintf(out + o, cap - o, "%s%u:%u", o ? "," : "", lo, hi)
+		int w = j > i ? snprintf(out + o, cap - o, "%s%u:%u", o ? "," : "", v[i], v[j])
 			      : snprintf(out + o, cap - o, "%s%u", o ? "," : "", v[i]);
 		if (w > 0)
 			o += (size_t)w;
@@ -686,12 +685,19 @@ void search_write_esearch(struct session *s, const struct search_return *r,
 
 #define UPDATES_MAX 8 /* kept searches per session */
 
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 struct search_update {
 	char tag[72];
 	int uid;
-	char *cmd;	     /* the command's bytes, parsed again each time */
-	size_t cmdlen, keys; /* keys: index of the first search key argument */
-	uint32_t *uids;	     /* the result as the client knows it, ascending */
+	int sorted;	      /* SORT RETURN (UPDATE ...): positions matter */
+	char *cmd;	      /* the command's bytes, parsed again each time */
+	size_t cmdlen, first; /* first: the argument after RETURN (...) */
+	uint32_t *uids;	      /* the result as the client knows it (ascending, or in sort order) */
 	size_t n;
 	uint64_t hms; /* the view's HIGHESTMODSEQ / size / UIDNEXT it was computed at */
 	size_t vn;
@@ -721,10 +727,8 @@ static void update_mark(struct session *s, struct search_update *u)
 	u->uidnext = s->sel.uidnext;
 }
 
-/* Keeps SEARCH RETURN (UPDATE ...): its bytes and result. 0, or -1 after
- * answering NO [NOUPDATE]. */
-static int update_keep(struct session *s, struct imap_command *cmd, size_t keys,
-		       const struct search_hit *hits, size_t n)
+int search_update_keep(struct session *s, struct imap_command *cmd, size_t first,
+		       const struct search_hit *hits, size_t n, int sorted)
 {
 	if (s->nupdates == UPDATES_MAX) {
 		sess_tagged(s, "NO", "[NOUPDATE \"%s\"] Too many searches kept up to date", s->tag);
@@ -738,8 +742,9 @@ static int update_keep(struct session *s, struct imap_command *cmd, size_t keys,
 	memset(u, 0, sizeof(*u));
 	mk_strlcpy(u->tag, s->tag, sizeof(u->tag));
 	u->uid = cmd->uid;
+	u->sorted = sorted;
 	u->cmdlen = sess_current_cmdlen();
-	u->keys = keys;
+	u->first = first;
 	if ((u->cmd = malloc(u->cmdlen)) == NULL ||
 	    (u->uids = malloc((n + 1) * sizeof(uint32_t))) == NULL)
 		abort();
@@ -751,7 +756,12 @@ static int update_keep(struct session *s, struct imap_command *cmd, size_t keys,
 	return 0;
 }
 
-/* "* ESEARCH (TAG t) [UID] ADDTO|REMOVEFROM (0 set)" */
+static uint32_t update_number(struct session *s, const struct search_update *u, uint32_t uid)
+{
+	return u->uid ? uid : sess_seq_of(s, uid);
+}
+
+/* "* ESEARCH (TAG t) [UID] ADDTO|REMOVEFROM (0 set)": an unsorted result */
 static void update_say(struct session *s, const struct search_update *u, const char *what,
 		       const uint32_t *uids, size_t n)
 {
@@ -759,15 +769,72 @@ static void update_say(struct session *s, const struct search_update *u, const c
 		return;
 	uint32_t *v = imap_arena_alloc(s->arena, n * sizeof(uint32_t));
 	for (size_t k = 0; k < n; k++)
-		v[k] = u->uid ? uids[k] : sess_seq_of(s, uids[k]);
+		v[k] = update_number(s, u, uids[k]);
 	io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s %s (0 %s)\r\n", u->tag, u->uid ? " UID" : "",
 		  what, sess_uidset(s, v, n));
+}
+
+static int in_sorted(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && v[lo] == x;
+}
+
+static uint32_t *sorted_copy(struct session *s, const uint32_t *v, size_t n)
+{
+	uint32_t *c = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
+	if (n > 0)
+		memcpy(c, v, n * sizeof(uint32_t));
+	qsort(c, n, sizeof(uint32_t), cmp_uid);
+	return c;
+}
+
+/* A sorted result (RFC 5267 4.4): the removed ones leave by position, one
+ * after the other ("REMOVEFROM (pos n pos n ...)", each position counted
+ * after the ones before are gone); keep[] holds the UIDs that stay
+ * (ascending). Then u->uids is what remains, in order. */
+static void sorted_remove(struct session *s, struct search_update *u, const uint32_t *keep,
+			  size_t nkeep)
+{
+	size_t o = 0, said = 0;
+	for (size_t i = 0; i < u->n; i++) {
+		if (in_sorted(keep, nkeep, u->uids[i])) {
+			u->uids[o++] = u->uids[i];
+			continue;
+		}
+		if (said++ == 0)
+			io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s REMOVEFROM (", u->tag,
+				  u->uid ? " UID" : "");
+		io_printf(&s->io, "%s%zu %u", said > 1 ? " " : "", o + 1,
+			  update_number(s, u, u->uids[i]));
+	}
+	if (said)
+		io_puts(&s->io, ")\r\n");
+	u->n = o;
 }
 
 void search_updates_expunged(struct session *s, const uint32_t *uids, size_t n)
 {
 	for (size_t i = 0; i < s->nupdates; i++) {
 		struct search_update *u = &s->updates[i];
+		if (u->sorted) {
+			/* keep = the result minus the expunged (uids is ascending) */
+			uint32_t *res = sorted_copy(s, u->uids, u->n),
+				 *keep = imap_arena_alloc(s->arena, (u->n + 1) * sizeof(uint32_t));
+			size_t nk = 0;
+			for (size_t r = 0; r < u->n; r++)
+				if (!in_sorted(uids, n, res[r]))
+					keep[nk++] = res[r];
+			sorted_remove(s, u, keep, nk);
+			continue;
+		}
 		uint32_t *gone = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
 		size_t ng = 0, k = 0, j = 0;
 		for (size_t r = 0; r < u->n; r++) {
@@ -783,6 +850,65 @@ void search_updates_expunged(struct session *s, const uint32_t *uids, size_t n)
 	}
 }
 
+/* The new sorted result against the kept one: removals, then additions by
+ * their positions in the new order ("ADDTO (pos n pos n ...)", ascending,
+ * so that inserting one after the other gives the new order; a message's
+ * sort keys never change, so those that stay keep their order). */
+static void sorted_diff(struct session *s, struct search_update *u, const struct search_hit *hits,
+			size_t n)
+{
+	uint32_t *now = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
+	for (size_t k = 0; k < n; k++)
+		now[k] = hits[k].uid;
+	uint32_t *now_sorted = sorted_copy(s, now, n);
+	sorted_remove(s, u, now_sorted, n);
+	uint32_t *old_sorted = sorted_copy(s, u->uids, u->n);
+	size_t said = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (in_sorted(old_sorted, u->n, now[k]))
+			continue;
+		if (said++ == 0)
+			io_printf(&s->io, "* ESEARCH (TAG \"%s\")%s ADDTO (", u->tag,
+				  u->uid ? " UID" : "");
+		io_printf(&s->io, "%s%zu %u", said > 1 ? " " : "", k + 1,
+			  update_number(s, u, now[k]));
+	}
+	if (said)
+		io_puts(&s->io, ")\r\n");
+	uint32_t *nu = realloc(u->uids, (n + 1) * sizeof(uint32_t));
+	if (nu == NULL)
+		abort();
+	u->uids = nu;
+	memcpy(u->uids, now, n * sizeof(uint32_t));
+	u->n = n;
+}
+
+static void unsorted_diff(struct session *s, struct search_update *u, const struct search_hit *hits,
+			  size_t n)
+{
+	/* both ascending */
+	uint32_t *added = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
+	uint32_t *removed = imap_arena_alloc(s->arena, (u->n + 1) * sizeof(uint32_t));
+	size_t na = 0, nr = 0, a = 0, b = 0;
+	while (a < n || b < u->n) {
+		if (b == u->n || (a < n && hits[a].uid < u->uids[b]))
+			added[na++] = hits[a++].uid;
+		else if (a == n || u->uids[b] < hits[a].uid)
+			removed[nr++] = u->uids[b++];
+		else
+			a++, b++;
+	}
+	update_say(s, u, "REMOVEFROM", removed, nr);
+	update_say(s, u, "ADDTO", added, na);
+	uint32_t *nu = realloc(u->uids, (n + 1) * sizeof(uint32_t));
+	if (nu == NULL)
+		abort();
+	u->uids = nu;
+	for (size_t k = 0; k < n; k++)
+		u->uids[k] = hits[k].uid;
+	u->n = n;
+}
+
 void search_updates_run(struct session *s)
 {
 	for (size_t i = 0; i < s->nupdates; i++) {
@@ -794,32 +920,21 @@ void search_updates_run(struct session *s)
 		struct search_hit *hits;
 		size_t n;
 		if (imap_parse_command(s->arena, u->cmd, u->cmdlen, &cmd, &err) < 0 ||
-		    cmd.nargs < u->keys ||
-		    search_run(s, cmd.args + u->keys, cmd.nargs - u->keys, "SEARCH", &hits, &n,
-			       NULL, NULL, NULL) != 0)
+		    cmd.nargs < u->first)
 			continue;
-		/* compare the new result with the kept one, both ascending */
-		uint32_t *added = imap_arena_alloc(s->arena, (n + 1) * sizeof(uint32_t));
-		uint32_t *removed = imap_arena_alloc(s->arena, (u->n + 1) * sizeof(uint32_t));
-		size_t na = 0, nr = 0, a = 0, b = 0;
-		while (a < n || b < u->n) {
-			if (b == u->n || (a < n && hits[a].uid < u->uids[b]))
-				added[na++] = hits[a++].uid;
-			else if (a == n || u->uids[b] < hits[a].uid)
-				removed[nr++] = u->uids[b++];
-			else
-				a++, b++;
+		const struct imap_arg *args = cmd.args + u->first;
+		size_t nargs = cmd.nargs - u->first;
+		if (u->sorted) {
+			if (sort_run(s, args, nargs, &hits, &n, NULL) != 0)
+				continue;
+			sorted_diff(s, u, hits, n);
+			sort_hits_free(hits, n);
+		} else {
+			if (search_run(s, args, nargs, "SEARCH", &hits, &n, NULL, NULL, NULL) != 0)
+				continue;
+			unsorted_diff(s, u, hits, n);
+			free(hits);
 		}
-		update_say(s, u, "REMOVEFROM", removed, nr);
-		update_say(s, u, "ADDTO", added, na);
-		uint32_t *nu = realloc(u->uids, (n + 1) * sizeof(uint32_t));
-		if (nu == NULL)
-			abort();
-		u->uids = nu;
-		for (size_t k = 0; k < n; k++)
-			u->uids[k] = hits[k].uid;
-		u->n = n;
-		free(hits);
 		update_mark(s, u);
 	}
 }
@@ -844,12 +959,6 @@ void cmd_cancelupdate(struct session *s, struct imap_command *cmd)
 		s->updates[i] = s->updates[--s->nupdates];
 	}
 	sess_tagged(s, "OK", "Updates cancelled.");
-}
-
-static int cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 void search_save(struct session *s, const struct search_return *r, const struct search_hit *hits,
@@ -912,7 +1021,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		ret.esearch = 1;
 		ret.all = 1;
 	}
-	if (ret.update && update_keep(s, cmd, i, hits, n) < 0) {
+	if (ret.update && search_update_keep(s, cmd, i, hits, n, 0) < 0) {
 		free(hits);
 		return;
 	}

@@ -203,10 +203,32 @@ static int charset_ok(struct session *s, const struct imap_arg *a)
 	return 1;
 }
 
+int sort_run(struct session *s, const struct imap_arg *args, size_t nargs,
+	     struct search_hit **hits_r, size_t *n_r, int *modseq_used_r)
+{
+	struct criteria crit;
+	if (nargs < 3 || parse_criteria(&args[0], &crit) < 0) {
+		sess_tagged(s, "BAD", "SORT needs (criteria), a charset and search keys");
+		return -1;
+	}
+	if (!charset_ok(s, &args[1]))
+		return -1;
+	int r = search_run(s, args + 2, nargs - 2, "SORT", hits_r, n_r, modseq_used_r, visit, NULL);
+	if (r != 0)
+		return r;
+	sort_by = &crit;
+	qsort(*hits_r, *n_r, sizeof(**hits_r), compare_msgs);
+	return 0;
+}
+
+void sort_hits_free(struct search_hit *hits, size_t n)
+{
+	free_hits(hits, n);
+}
+
 void cmd_sort(struct session *s, struct imap_command *cmd)
 {
 	struct search_return ret = {0};
-	struct criteria crit;
 	size_t i = 0;
 	if (cmd->nargs >= 2 && imap_arg_is_atom(&cmd->args[0], "RETURN") &&
 	    cmd->args[1].type == IMAP_ARG_LIST) {
@@ -214,25 +236,20 @@ void cmd_sort(struct session *s, struct imap_command *cmd)
 			return;
 		i = 2;
 	}
-	if (cmd->nargs < i + 3 || parse_criteria(&cmd->args[i], &crit) < 0) {
-		sess_tagged(s, "BAD", "SORT needs (criteria), a charset and search keys");
-		return;
-	}
-	if (!charset_ok(s, &cmd->args[i + 1]))
-		return;
 	struct search_hit *hits;
 	size_t n;
 	int modseq_used;
-	int r = search_run(s, cmd->args + i + 2, cmd->nargs - i - 2, "SORT", &hits, &n,
-			   &modseq_used, visit, NULL);
+	int r = sort_run(s, cmd->args + i, cmd->nargs - i, &hits, &n, &modseq_used);
 	if (r == -1)
 		return;
 	if (r != 0) {
 		sess_store_error(s, r, "SORT");
 		return;
 	}
-	sort_by = &crit;
-	qsort(hits, n, sizeof(*hits), compare_msgs);
+	if (ret.update && search_update_keep(s, cmd, i, hits, n, 1) < 0) {
+		free_hits(hits, n);
+		return;
+	}
 	if (ret.save)
 		search_save(s, &ret, hits, n, 1);
 	if (ret.esearch) {

@@ -38,6 +38,17 @@ struct search_return {
 	int update; /* UPDATE (CONTEXT=SEARCH): keep the result current */
 	int save;   /* SAVE (SEARCHRES): the result becomes "$" */
 };
+/* SORT's "(criteria) charset keys..." from args: runs the keys and orders
+ * the hits (each with its compared fields as data: free with
+ * sort_hits_free). Returns as search_run. */
+int sort_run(struct session *s, const struct imap_arg *args, size_t nargs,
+	     struct search_hit **hits_r, size_t *n_r, int *modseq_used_r);
+void sort_hits_free(struct search_hit *hits, size_t n);
+/* RETURN (UPDATE): keeps the command (its arguments from args[first]) and
+ * its result (in sort order when sorted) current. 0, or -1 after answering
+ * NO [NOUPDATE]. */
+int search_update_keep(struct session *s, struct imap_command *cmd, size_t first,
+		       const struct search_hit *hits, size_t n, int sorted);
 /* RETURN (SAVE): keeps the UIDs as "$" (only MIN's and MAX's when those are
  * all that was asked, RFC 5182 2.1). */
 void search_save(struct session *s, const struct search_return *r, const struct search_hit *hits,
@@ -50,8 +61,8 @@ int search_parse_return(struct session *s, const struct imap_arg *list, int sort
 void search_write_esearch(struct session *s, const struct search_return *r,
 			  const struct search_hit *hits, size_t n, int uid, int modseq_used,
 			  int sorted);
-/* A list of numbers in the order given, runs of consecutive ones (up or
- * down) written "lo:hi", into the arena. */
+/* A list of numbers in the order given, ascending runs of consecutive ones
+ * written "lo:hi", into the arena. */
 const char *search_seq_list(struct session *s, const uint32_t *v, size_t n);
 
 #endif

@@ -98,7 +98,7 @@ def test_multiappend_catenate_binary_status_size(imapd):
     # ESORT (curl shows only responses named like the command, so raw here)
     lines, _ = r.cmd("SORT RETURN (MIN MAX COUNT ALL) (REVERSE SUBJECT) UTF-8 ALL")
     # subjects: 1 "one", 2 "two", 3 "built"; MIN/MAX are first/last in sort order
-    assert lines == [b'* ESEARCH (TAG "t%d") MIN 2 MAX 3 ALL 1:2,3 COUNT 3\r\n' % r.n], lines
+    assert lines == [b'* ESEARCH (TAG "t%d") MIN 2 MAX 3 ALL 2,1,3 COUNT 3\r\n' % r.n], lines
     lines, _ = r.cmd("SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL")
     assert lines == [b'* ESEARCH (TAG "t%d") PARTIAL (2:3 1:2)\r\n' % r.n], lines
     lines, _ = r.cmd("FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])")
@@ -179,3 +179,31 @@ def test_imap4rev2_alongside_imap4rev1(imapd):
     assert b"* 2 RECENT\r\n" in lines or b"* 0 RECENT\r\n" in lines, lines  # rev1 keeps RECENT
     v1.close()
     v2.close()
+
+
+def test_context_sort_update(imapd):
+    """CONTEXT=SORT: a sorted result kept current, by position (RFC 5267 4.4)."""
+    a = Raw(imapd.port)
+    b = Raw(imapd.port)
+    for r in (a, b):
+        r.cmd("LOGIN alice secret-alice")
+    for subj in (b"d", b"b", b"c", b"a"):  # UIDs 1..4; by subject: 4 a, 2 b, 3 c, 1 d
+        data = b"Subject: " + subj + b"\r\n\r\nbody\r\n"
+        a.send(b"p APPEND INBOX {%d+}\r\n%s\r\n" % (len(data), data))
+        a.until("p")
+    a.cmd("SELECT INBOX")
+    b.cmd("SELECT INBOX")
+    lines, t = a.cmd("UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNSEEN", tag="s")
+    assert lines == [b'* ESEARCH (TAG "s") UID ALL 4,2:3,1\r\n'], lines
+    b.cmd("STORE 2,3 +FLAGS (\\Seen)")  # b and c leave; after b goes, c is at position 2
+    lines, _ = a.cmd("NOOP")
+    assert b'* ESEARCH (TAG "s") UID REMOVEFROM (2 2 2 3)\r\n' in lines, lines
+    b.cmd("STORE 3 -FLAGS (\\Seen)")  # c comes back between a and d
+    lines, _ = a.cmd("NOOP")
+    assert b'* ESEARCH (TAG "s") UID ADDTO (2 3)\r\n' in lines, lines
+    b.cmd("STORE 4 +FLAGS (\\Deleted)")
+    b.cmd("EXPUNGE")
+    lines, _ = a.cmd("NOOP")
+    assert b'* ESEARCH (TAG "s") UID REMOVEFROM (1 4)\r\n' in lines, lines
+    a.close()
+    b.close()
