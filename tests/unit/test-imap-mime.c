@@ -264,6 +264,36 @@ static void test_binary(void **state)
 	buf_free(&dec);
 }
 
+static void str_emit(void *ctx, const void *data, size_t len)
+{
+	buf_append(ctx, data, len);
+}
+
+/* wire.c: the one IMAP string quoter */
+static void test_wire_string(void **state)
+{
+	struct buf b;
+	(void)state;
+	buf_init(&b, 1 << 16);
+	wire_string("plain", 5, str_emit, &b);
+	buf_append(&b, " ", 1);
+	wire_string("q\"b\\s", 5, str_emit, &b);
+	buf_append(&b, " ", 1);
+	wire_string(NULL, 0, str_emit, &b);
+	buf_append(&b, " ", 1);
+	wire_string("a\r\nb", 4, str_emit, &b);
+	buf_append(&b, " ", 1);
+	wire_string("\xc3\xbc", 2, str_emit, &b);
+	assert_string_equal(b.data, "\"plain\" \"q\\\"b\\\\s\" NIL {4}\r\na\r\nb {2}\r\n\xc3\xbc");
+	buf_reset(&b);
+	char big[1100];
+	memset(big, 'x', sizeof(big));
+	wire_string(big, sizeof(big), str_emit, &b); /* long: a literal */
+	assert_memory_equal(b.data, "{1100}\r\n", 8);
+	assert_int_equal(b.len, 8 + 1100);
+	buf_free(&b);
+}
+
 /* wire.c: the CRLF form, read in pieces from any offset */
 static void test_crlf(void **state)
 {
@@ -296,7 +326,7 @@ int main(void)
 	    cmocka_unit_test(test_search_fields), cmocka_unit_test(test_degenerate),
 	    cmocka_unit_test(test_addresses),	  cmocka_unit_test(test_base_subject),
 	    cmocka_unit_test(test_sort_fields),	  cmocka_unit_test(test_binary),
-	    cmocka_unit_test(test_crlf),
+	    cmocka_unit_test(test_crlf),	  cmocka_unit_test(test_wire_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
