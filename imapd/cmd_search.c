@@ -600,27 +600,6 @@ bad:
 	return -1;
 }
 
-const char *search_seq_list(struct session *s, const uint32_t *v, size_t n)
-{
-	/* only ascending runs become "lo:hi" (a set is unordered, a sort's
-	 * order is not: "5,3:4,2,1" is 5 3 4 2 1) */
-	size_t cap = n * 24 + 1;
-	char *out = imap_arena_alloc(s->arena, cap);
-	size_t o = 0;
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j + 1 < n && v[j + 1] == v[j] + 1)
-			j++;
-		int w = j > i ? snprintf(out + o, cap - o, "%s%u:%u", o ? "," : "", v[i], v[j])
-			      : snprintf(out + o, cap - o, "%s%u", o ? "," : "", v[i]);
-		if (w > 0)
-			o += (size_t)w;
-		i = j + 1;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 void search_write_esearch(struct session *s, const struct search_return *r,
 			  const struct search_hit *hits, size_t n, int uid, int modseq_used,
 			  int sorted)
@@ -651,8 +630,7 @@ void search_write_esearch(struct session *s, const struct search_return *r,
 		if (r->max)
 			io_printf(&s->io, " MAX %u", v[imax]);
 		if (r->all)
-			io_printf(&s->io, " ALL %s",
-				  sorted ? search_seq_list(s, v, n) : sess_uidset(s, v, n));
+			io_printf(&s->io, " ALL %s", sess_uidset(s, v, n));
 	}
 	if (r->count)
 		io_printf(&s->io, " COUNT %zu", n);
@@ -662,8 +640,7 @@ void search_write_esearch(struct session *s, const struct search_return *r,
 			io_printf(&s->io, " PARTIAL (%u:%u NIL)", r->plo, r->phi);
 		else
 			io_printf(&s->io, " PARTIAL (%u:%u %s)", r->plo, r->phi,
-				  sorted ? search_seq_list(s, v + lo, hi - lo)
-					 : sess_uidset(s, v + lo, hi - lo));
+				  sess_uidset(s, v + lo, hi - lo));
 	}
 	if (modseq_used && n > 0) {
 		/* RFC 4731 3.2: with only MIN and/or MAX, the highest modseq of the
@@ -991,6 +968,26 @@ void search_save(struct session *s, const struct search_return *r, const struct 
 	qsort(s->saved, s->nsaved, sizeof(uint32_t), cmp_uid);
 }
 
+void search_write_result(struct session *s, const char *name, const struct search_return *r,
+			 const struct search_hit *hits, size_t n, int uid, int modseq_used,
+			 int sorted)
+{
+	if (r->esearch) {
+		search_write_esearch(s, r, hits, n, uid, modseq_used, sorted);
+		return;
+	}
+	uint64_t maxmodseq = 0;
+	io_printf(&s->io, "* %s", name);
+	for (size_t k = 0; k < n; k++) {
+		io_printf(&s->io, " %u", uid ? hits[k].uid : hits[k].seq);
+		if (hits[k].modseq > maxmodseq)
+			maxmodseq = hits[k].modseq;
+	}
+	if (modseq_used && n > 0)
+		io_printf(&s->io, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
+	io_puts(&s->io, "\r\n");
+}
+
 void cmd_search(struct session *s, struct imap_command *cmd)
 {
 	struct search_return ret = {0};
@@ -1027,20 +1024,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 	}
 	if (ret.save)
 		search_save(s, &ret, hits, n, 0);
-	if (ret.esearch) {
-		search_write_esearch(s, &ret, hits, n, cmd->uid, modseq_used, 0);
-	} else {
-		uint64_t maxmodseq = 0;
-		io_puts(&s->io, "* SEARCH");
-		for (size_t k = 0; k < n; k++) {
-			io_printf(&s->io, " %u", cmd->uid ? hits[k].uid : hits[k].seq);
-			if (hits[k].modseq > maxmodseq)
-				maxmodseq = hits[k].modseq;
-		}
-		if (modseq_used && n > 0)
-			io_printf(&s->io, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
-		io_puts(&s->io, "\r\n");
-	}
+	search_write_result(s, "SEARCH", &ret, hits, n, cmd->uid, modseq_used, 0);
 	free(hits);
 	sess_sync(s, cmd->uid);
 	sess_tagged(s, "OK", "Search completed.");

@@ -108,41 +108,42 @@ struct criteria {
 
 static __thread const struct criteria *sort_by;
 
+/* The text a string key compares. */
+static const char *sort_text(const struct smsg *m, enum sort_key k)
+{
+	switch (k) {
+	case SK_SUBJECT:
+		return m->subject;
+	case SK_FROM:
+		return m->from;
+	case SK_TO:
+		return m->to;
+	case SK_CC:
+		return m->cc;
+	case SK_DISPLAYFROM:
+		return m->dfrom;
+	case SK_DISPLAYTO:
+		return m->dto;
+	default:
+		return "";
+	}
+}
+
 static int compare_msgs(const void *a, const void *b)
 {
 	const struct smsg *x = ((const struct search_hit *)a)->data,
 			  *y = ((const struct search_hit *)b)->data;
 	for (size_t i = 0; i < sort_by->n; i++) {
 		int c = 0;
-		switch (sort_by->key[i]) {
-		case SK_ARRIVAL:
+		enum sort_key k = sort_by->key[i];
+		if (k == SK_ARRIVAL)
 			c = cmp_num(x->arrival, y->arrival);
-			break;
-		case SK_DATE:
+		else if (k == SK_DATE)
 			c = cmp_num(x->date, y->date);
-			break;
-		case SK_SIZE:
+		else if (k == SK_SIZE)
 			c = x->size < y->size ? -1 : x->size > y->size;
-			break;
-		case SK_SUBJECT:
-			c = casemap_cmp(x->subject, y->subject);
-			break;
-		case SK_FROM:
-			c = casemap_cmp(x->from, y->from);
-			break;
-		case SK_TO:
-			c = casemap_cmp(x->to, y->to);
-			break;
-		case SK_CC:
-			c = casemap_cmp(x->cc, y->cc);
-			break;
-		case SK_DISPLAYFROM:
-			c = casemap_cmp(x->dfrom, y->dfrom);
-			break;
-		case SK_DISPLAYTO:
-			c = casemap_cmp(x->dto, y->dto);
-			break;
-		}
+		else
+			c = casemap_cmp(sort_text(x, k), sort_text(y, k));
 		if (c != 0)
 			return sort_by->reverse[i] ? -c : c;
 	}
@@ -252,20 +253,7 @@ void cmd_sort(struct session *s, struct imap_command *cmd)
 	}
 	if (ret.save)
 		search_save(s, &ret, hits, n, 1);
-	if (ret.esearch) {
-		search_write_esearch(s, &ret, hits, n, cmd->uid, modseq_used, 1);
-	} else {
-		uint64_t maxmodseq = 0;
-		io_puts(&s->io, "* SORT");
-		for (size_t k = 0; k < n; k++) {
-			io_printf(&s->io, " %u", cmd->uid ? hits[k].uid : hits[k].seq);
-			if (hits[k].modseq > maxmodseq)
-				maxmodseq = hits[k].modseq;
-		}
-		if (modseq_used && n > 0)
-			io_printf(&s->io, " (MODSEQ %llu)", (unsigned long long)maxmodseq);
-		io_puts(&s->io, "\r\n");
-	}
+	search_write_result(s, "SORT", &ret, hits, n, cmd->uid, modseq_used, 1);
 	free_hits(hits, n);
 	sess_sync(s, cmd->uid);
 	sess_tagged(s, "OK", "Sort completed.");

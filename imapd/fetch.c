@@ -96,23 +96,34 @@ static void pending_add(struct fetch_cache *pending, const uint8_t *hash, const 
 	e->len = len;
 }
 
+/* A record of this kind for the message's blob: in the store's cache, or
+ * computed during this command (pending). 1 if found. */
+static int cached(struct store_txn *txn, const struct store_msg *m,
+		  const struct fetch_cache *pending, const char *kind, const void **data_r,
+		  size_t *len_r)
+{
+	if (store_cache_get(txn, m->hash, kind, data_r, len_r) == 0)
+		return 1;
+	for (size_t i = 0; i < pending->n; i++)
+		if (pending->e[i].kind == kind &&
+		    memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
+			*data_r = pending->e[i].rec;
+			*len_r = pending->e[i].len;
+			return 1;
+		}
+	return 0;
+}
+
 int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_cache *pending,
 	       uint64_t *size_r)
 {
 	const void *d;
 	size_t l;
-	if (store_cache_get(txn, m->hash, SIZE_KIND, &d, &l) == 0 && l == 8) {
+	if (cached(txn, m, pending, SIZE_KIND, &d, &l) && l == 8) {
 		const unsigned char *p = d;
 		*size_r = (uint64_t)get32(p) << 32 | get32(p + 4);
 		return 0;
 	}
-	for (size_t i = 0; i < pending->n; i++)
-		if (pending->e[i].kind == SIZE_KIND &&
-		    memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
-			const unsigned char *p = (const unsigned char *)pending->e[i].rec;
-			*size_r = (uint64_t)get32(p) << 32 | get32(p + 4);
-			return 0;
-		}
 	const void *blob;
 	size_t blen;
 	int r = store_blob_get(txn, m->hash, &blob, &blen);
@@ -135,12 +146,8 @@ int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 	const void *d;
 	size_t l;
 	memset(t, 0, sizeof(*t));
-	if (store_cache_get(txn, m->hash, KIND, &d, &l) == 0 && decode(d, l, t) == 0)
+	if (cached(txn, m, pending, KIND, &d, &l) && decode(d, l, t) == 0)
 		return 0;
-	for (size_t i = 0; i < pending->n; i++)
-		if (pending->e[i].kind == KIND &&
-		    memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0)
-			return decode(pending->e[i].rec, pending->e[i].len, t);
 	const void *blob;
 	size_t blen;
 	int r = store_blob_get(txn, m->hash, &blob, &blen);
@@ -183,18 +190,11 @@ int fetch_sort(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 {
 	const void *d;
 	size_t l;
-	if (store_cache_get(txn, m->hash, SORT_KIND, &d, &l) == 0) {
+	if (cached(txn, m, pending, SORT_KIND, &d, &l)) {
 		*rec_r = d;
 		*len_r = l;
 		return 0;
 	}
-	for (size_t i = 0; i < pending->n; i++)
-		if (pending->e[i].kind == SORT_KIND &&
-		    memcmp(pending->e[i].hash, m->hash, STORE_HASH_LEN) == 0) {
-			*rec_r = pending->e[i].rec;
-			*len_r = pending->e[i].len;
-			return 0;
-		}
 	const void *blob;
 	size_t blen;
 	int r = store_blob_get(txn, m->hash, &blob, &blen);

@@ -108,18 +108,8 @@ int mime_header_next(const char *hdr, size_t len, size_t *pos, const char *name,
 
 int mime_header_get(const char *hdr, size_t len, const char *name, char *out, size_t outsize)
 {
-	const char *p = hdr, *end = hdr + len;
-	const char *n, *v;
-	size_t nl, vl, want = strlen(name);
-	while ((p = next_field(p, end, &n, &nl, &v, &vl)) != NULL) {
-		if (nl == want && strncasecmp(n, name, nl) == 0) {
-			unfold(v, vl, out, outsize);
-			return 1;
-		}
-	}
-	if (outsize)
-		out[0] = '\0';
-	return 0;
+	size_t pos = 0;
+	return mime_header_next(hdr, len, &pos, name, out, outsize);
 }
 
 /* --- structure ------------------------------------------------------------------ */
@@ -503,24 +493,32 @@ static int parse_phrase(struct aparser *ap, char *out)
 	return n > 0 ? 0 : -1;
 }
 
+/* After a first word: *("." word), CFWS around the dots allowed; a dot
+ * with nothing after it is kept ("user.@x"). */
+static void parse_dots(struct aparser *ap, char *out)
+{
+	for (;;) {
+		const char *save = ap->p;
+		skip_cfws(ap);
+		if (ap->p >= ap->end || *ap->p != '.') {
+			ap->p = save;
+			return;
+		}
+		ap->p++;
+		tcat(out, ".", 1);
+		if (parse_word(ap, out) < 0)
+			return;
+	}
+}
+
 /* local-part: word *("." word) */
 static int parse_local(struct aparser *ap, char *out)
 {
 	out[0] = '\0';
 	if (parse_word(ap, out) < 0)
 		return -1;
-	for (;;) {
-		const char *save = ap->p;
-		skip_cfws(ap);
-		if (ap->p >= ap->end || *ap->p != '.') {
-			ap->p = save;
-			return 0;
-		}
-		ap->p++;
-		tcat(out, ".", 1);
-		if (parse_word(ap, out) < 0)
-			return 0; /* "user.@x": keep what there is */
-	}
+	parse_dots(ap, out);
+	return 0;
 }
 
 /* domain: dot-atom or [domain literal] */
@@ -539,18 +537,8 @@ static int parse_domain(struct aparser *ap, char *out)
 	}
 	if (parse_word(ap, out) < 0)
 		return -1;
-	for (;;) {
-		const char *save = ap->p;
-		skip_cfws(ap);
-		if (ap->p >= ap->end || *ap->p != '.') {
-			ap->p = save;
-			return 0;
-		}
-		ap->p++;
-		tcat(out, ".", 1);
-		if (parse_word(ap, out) < 0)
-			return 0;
-	}
+	parse_dots(ap, out);
+	return 0;
 }
 
 static int parse_addr_spec(struct aparser *ap, struct addr *a)

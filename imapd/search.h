@@ -61,8 +61,10 @@ int search_parse_return(struct session *s, const struct imap_arg *list, int sort
 void search_write_esearch(struct session *s, const struct search_return *r,
 			  const struct search_hit *hits, size_t n, int uid, int modseq_used,
 			  int sorted);
-/* A list of numbers in the order given, ascending runs of consecutive ones
- * written "lo:hi", into the arena. */
-const char *search_seq_list(struct session *s, const uint32_t *v, size_t n);
+/* The answer: ESEARCH when RETURN was given (search_write_esearch), else
+ * "* SEARCH n n ..." or "* SORT n n ..." (name) with CONDSTORE's MODSEQ. */
+void search_write_result(struct session *s, const char *name, const struct search_return *r,
+			 const struct search_hit *hits, size_t n, int uid, int modseq_used,
+			 int sorted);
 
 #endif
