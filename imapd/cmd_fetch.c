@@ -600,6 +600,71 @@ static void write_message(struct fetch_ctx *c, const struct fetch_req *f, uint32
 	io_puts(&s->io, ")\r\n");
 }
 
+/* The untagged FETCH answers for seqs. Returns 0, 1 if a BINARY part could
+ * not be decoded, -1 if the session must end (it said BYE), -2 if the store
+ * could not be read (it answered NO). */
+static int fetch_answer(struct session *s, const struct fetch_req *f, const uint32_t *seqs,
+			size_t nseqs, int uid_cmd, const char *set_text)
+{
+	struct fetch_ctx c = {.s = s};
+	int r = store_read_begin(s->d->store, &c.txn);
+	if (r != 0) {
+		sess_store_error(s, r, "FETCH");
+		return -2;
+	}
+	buf_init(&c.out, FETCH_CHUNK + FETCH_TEXT_MAX);
+	buf_init(&c.fields, 1 << 20);
+	if (f->need_blob && (c.copy = malloc(FETCH_COPY)) == NULL)
+		abort();
+	s->io.capture = &c.out; /* sent outside the transaction (see io.h) */
+	if (f->vanished)
+		write_vanished(&c, set_text, f->changedsince);
+	for (size_t i = 0; i < nseqs && !c.failed && !s->io.failed; i++) {
+		if (c.out.len >= FETCH_CHUNK && fetch_yield(&c) < 0)
+			break;
+		write_message(&c, f, seqs[i], uid_cmd);
+	}
+	s->io.capture = NULL;
+	store_read_end(&c.txn);
+	if (c.out.len > 0)
+		io_write(&s->io, c.out.data, c.out.len);
+	buf_free(&c.out);
+	buf_free(&c.fields);
+	free(c.copy);
+	fetch_cache_flush(s->d->store, &c.pending);
+	if (c.failed) {
+		/* in the middle of a literal: the client cannot be kept in step */
+		sess_untagged(s, "BYE A message was expunged while it was being fetched");
+		s->state = S_LOGOUT;
+		return -1;
+	}
+	return c.unknown_cte;
+}
+
+int fetch_atts_check(struct session *s, const struct imap_arg *atts)
+{
+	struct imap_arg set = {.type = IMAP_ARG_ATOM, .str = "1", .len = 1};
+	struct imap_arg args[2] = {set, *atts};
+	struct imap_command cmd = {.args = args, .nargs = 2, .uid = 1};
+	struct fetch_req f = {0};
+	return parse_request(s, &cmd, &f);
+}
+
+void fetch_new_messages(struct session *s, const struct imap_arg *atts, const uint32_t *uids,
+			size_t n)
+{
+	const char *set = sess_uidset(s, uids, n);
+	struct imap_arg args[2] = {{.type = IMAP_ARG_ATOM, .str = set, .len = strlen(set)}, *atts};
+	struct imap_command cmd = {.args = args, .nargs = 2, .uid = 1};
+	struct fetch_req f = {0};
+	uint32_t *seqs;
+	size_t nseqs;
+	if (n == 0 || parse_request(s, &cmd, &f) < 0 || f.set_seen ||
+	    sess_resolve(s, set, 1, &seqs, &nseqs) < 0)
+		return;
+	fetch_answer(s, &f, seqs, nseqs, 1, set);
+}
+
 void cmd_fetch(struct session *s, struct imap_command *cmd)
 {
 	struct fetch_req f = {0};
@@ -620,40 +685,11 @@ void cmd_fetch(struct session *s, struct imap_command *cmd)
 			return;
 		}
 	}
-	struct fetch_ctx c = {.s = s};
-	int r = store_read_begin(s->d->store, &c.txn);
-	if (r != 0) {
-		sess_store_error(s, r, "FETCH");
+	int r = fetch_answer(s, &f, seqs, nseqs, cmd->uid, cmd->args[0].str);
+	if (r < 0)
 		return;
-	}
-	buf_init(&c.out, FETCH_CHUNK + FETCH_TEXT_MAX);
-	buf_init(&c.fields, 1 << 20);
-	if (f.need_blob && (c.copy = malloc(FETCH_COPY)) == NULL)
-		abort();
-	s->io.capture = &c.out; /* sent outside the transaction (see io.h) */
-	if (f.vanished)
-		write_vanished(&c, cmd->args[0].str, f.changedsince);
-	for (size_t i = 0; i < nseqs && !c.failed && !s->io.failed; i++) {
-		if (c.out.len >= FETCH_CHUNK && fetch_yield(&c) < 0)
-			break;
-		write_message(&c, &f, seqs[i], cmd->uid);
-	}
-	s->io.capture = NULL;
-	store_read_end(&c.txn);
-	if (c.out.len > 0)
-		io_write(&s->io, c.out.data, c.out.len);
-	buf_free(&c.out);
-	buf_free(&c.fields);
-	free(c.copy);
-	fetch_cache_flush(s->d->store, &c.pending);
-	if (c.failed) {
-		/* in the middle of a literal: the client cannot be kept in step */
-		sess_untagged(s, "BYE A message was expunged while it was being fetched");
-		s->state = S_LOGOUT;
-		return;
-	}
 	sess_sync(s, cmd->uid);
-	if (c.unknown_cte)
+	if (r > 0)
 		sess_tagged(s, "NO",
 			    "[UNKNOWN-CTE] A part's Content-Transfer-Encoding cannot be decoded");
 	else

@@ -2,6 +2,8 @@
  * view of the selected mailbox (sequence numbers, what the client was told). */
 #include "imapd/session.h"
 
+#include "imapd/notify.h"
+
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +58,7 @@ static const struct command {
     {"STORE", ST_SEL, 1, cmd_store},
     {"SEARCH", ST_SEL, 1, cmd_search},
     {"CANCELUPDATE", ST_SEL, 0, cmd_cancelupdate},
+    {"NOTIFY", ST_AUTH | ST_SEL, 0, cmd_notify},
     {"SORT", ST_SEL, 1, cmd_sort},
     {"THREAD", ST_SEL, 1, cmd_thread},
     {"COPY", ST_SEL, 1, cmd_copy},
@@ -803,6 +806,8 @@ static void dispatch(struct session *s, const char *line, size_t len)
 		goto done;
 	}
 	c->fn(s, &cmd);
+	if (s->notify != NULL) /* RFC 5465: what changed elsewhere, after each command */
+		sess_notify_check(s, 0);
 done:
 	imap_arena_free(&s->arena);
 	s->tag = NULL;
@@ -880,12 +885,35 @@ int sess_start_tls(struct session *s, char *err, size_t errsize)
 	return rc;
 }
 
+/* NOTIFY: waits for the client, telling it of changes meanwhile (RFC 5465:
+ * between commands too). 1 when the client sent something, 0 on the idle
+ * timeout, -1 on an error. */
+static int wait_notifying(struct session *s)
+{
+	double start = mk_monotonic();
+	for (;;) {
+		double left = s->io.timeout_ms / 1000.0 - (mk_monotonic() - start);
+		if (left <= 0)
+			return 0;
+		int r = io_wait(&s->io, s->notify_fd,
+				s->notify_fd >= 0 ? (int)(left * 1000) + 1 : 1000);
+		if (r == 1 || r < 0)
+			return r;
+		if (r == 2)
+			notify_drain(s->notify_fd);
+		sess_notify_check(s, 1); /* without a notice fd: once a second */
+		if (io_flush(&s->io) < 0 || s->notify == NULL)
+			return s->io.failed ? -1 : 1;
+	}
+}
+
 void session_run(struct imapd *d, int fd, int implicit_tls)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		abort();
 	s->d = d;
+	s->notify_fd = -1;
 	io_init(&s->io, fd, d->login_timeout * 1000);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -930,6 +958,10 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 			}
 			if (io_flush(&s->io) < 0)
 				break;
+			if (s->notify != NULL && wait_notifying(s) <= 0) {
+				sess_untagged(s, "BYE Autologout; idle for too long");
+				break;
+			}
 			long n = io_read(&s->io, &s->in);
 			if (n == -2) {
 				sess_untagged(s, "BYE Command too long");
@@ -984,6 +1016,7 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 	log_info("%s: disconnect from [%s]%s%s", s->id, s->ip, s->user[0] ? " user=" : "", s->user);
 out:
 	buf_free(&s->in);
+	sess_notify_drop(s);
 	sess_unselect(s);
 	io_close(&s->io);
 	free(s);

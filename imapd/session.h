@@ -92,7 +92,9 @@ struct session {
 	/* SEARCHRES (RFC 5182): the UIDs saved by RETURN (SAVE), ascending; "$" */
 	uint32_t *saved;
 	size_t nsaved;
-	int rev2; /* ENABLE IMAP4rev2 (RFC 9051) */
+	int rev2;		     /* ENABLE IMAP4rev2 (RFC 9051) */
+	struct notify_state *notify; /* NOTIFY SET (cmd_notify.c), or NULL */
+	int notify_fd;		     /* its change notice (notify.c), or -1 */
 	/* changes this session just reported itself (STORE): sess_sync skips them */
 	const uint32_t *own_uids;
 	const uint64_t *own_modseqs;
@@ -185,7 +187,18 @@ cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_l
     cmd_status;
 cmd_fn cmd_select, cmd_examine, cmd_unselect, cmd_close, cmd_check, cmd_expunge;
 cmd_fn cmd_fetch, cmd_store, cmd_search, cmd_append, cmd_copy, cmd_move, cmd_idle;
-cmd_fn cmd_sort, cmd_thread, cmd_cancelupdate;
+cmd_fn cmd_sort, cmd_thread, cmd_cancelupdate, cmd_notify;
+/* NOTIFY (cmd_notify.c): tells what changed since the last look (the
+ * selected mailbox too when between_commands); ends it. */
+void sess_notify_check(struct session *s, int between_commands);
+void sess_notify_drop(struct session *s);
+
+/* NOTIFY's MessageNew fetch attributes (cmd_fetch.c): 0 if atts (a list
+ * or one item) is a valid FETCH request, -1 if not; the untagged FETCH of
+ * those attributes for new messages (uids ascending, in the view). */
+int fetch_atts_check(struct session *s, const struct imap_arg *atts);
+void fetch_new_messages(struct session *s, const struct imap_arg *atts, const uint32_t *uids,
+			size_t n);
 
 /* Capability string for the session's state (no leading "CAPABILITY"). */
 void sess_capabilities(struct session *s, struct buf *out);

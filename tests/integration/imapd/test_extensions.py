@@ -207,3 +207,75 @@ def test_context_sort_update(imapd):
     assert b'* ESEARCH (TAG "s") UID REMOVEFROM (1 4)\r\n' in lines, lines
     a.close()
     b.close()
+
+
+def unsolicited(r, pred, timeout=10):
+    """Untagged lines the server sends without a command, until pred(line)."""
+    import socket
+    import time
+    got, end = [], time.monotonic() + timeout
+    r.sock.settimeout(1)
+    while time.monotonic() < end:
+        try:
+            ln = r.line()
+        except socket.timeout:
+            continue
+        got.append(ln)
+        if pred(ln):
+            r.sock.settimeout(15)
+            return got
+    r.sock.settimeout(15)
+    raise AssertionError(f"nothing matched within {timeout}s: {got}")
+
+
+def test_notify_between_commands(imapd):
+    """NOTIFY (RFC 5465): changes anywhere reach a client that sends nothing:
+    STATUS for other mailboxes, LIST for names and subscriptions, EXISTS and
+    FETCH (with the asked attributes) and EXPUNGE for the selected one."""
+    a = Raw(imapd.port)
+    b = Raw(imapd.port)
+    for r in (a, b):
+        r.cmd("LOGIN alice secret-alice")
+    b.cmd("CREATE Other")
+    _, t = a.cmd("NOTIFY SET (personal (AnnotationChange))")
+    assert b"NO [BADEVENT" in t, t
+    lines, t = a.cmd("NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)]) "
+                     "MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge FlagChange "
+                     "MailboxName SubscriptionChange))")
+    assert b" OK " in t and any(ln.startswith(b'* STATUS "Other" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY ')
+                                for ln in lines), lines
+    a.cmd("SELECT INBOX")
+    data = b"Subject: elsewhere\r\n\r\nx\r\n"
+    b.send(b"x APPEND Other {%d+}\r\n%s\r\n" % (len(data), data))
+    b.until("x")
+    got = unsolicited(a, lambda ln: ln.startswith(b'* STATUS "Other"'))
+    assert b"MESSAGES 1 UIDNEXT 2" in got[-1] and b"UNSEEN 1" in got[-1], got
+    data = b"Subject: here\r\n\r\ny\r\n"
+    b.send(b"y APPEND INBOX {%d+}\r\n%s\r\n" % (len(data), data))
+    b.until("y")
+    got = unsolicited(a, lambda ln: b"FETCH" in ln)
+    assert b"* 1 EXISTS\r\n" in got, got
+    assert got[-1] == b"* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {17}\r\nSubject: here\r\n\r\n)\r\n", got
+    b.cmd("CREATE Fresh")
+    got = unsolicited(a, lambda ln: b'"Fresh"' in ln)
+    assert got[-1] == b'* LIST () "." "Fresh"\r\n', got
+    b.cmd("RENAME Fresh Renamed")
+    got = unsolicited(a, lambda ln: b'"Renamed"' in ln)
+    assert got[-1] == b'* LIST () "." "Renamed" ("OLDNAME" ("Fresh"))\r\n', got
+    b.cmd("SUBSCRIBE Renamed")
+    got = unsolicited(a, lambda ln: b'"Renamed"' in ln)
+    assert got[-1] == b'* LIST (\\Subscribed) "." "Renamed"\r\n', got
+    b.cmd("DELETE Renamed")
+    got = unsolicited(a, lambda ln: b'"Renamed"' in ln)
+    assert got[-1] == b'* LIST (\\NonExistent) "." "Renamed"\r\n', got
+    b.cmd("SELECT INBOX")
+    b.cmd("STORE 1 +FLAGS (\\Deleted)")
+    b.cmd("EXPUNGE")
+    got = unsolicited(a, lambda ln: ln == b"* 1 EXPUNGE\r\n")
+    a.cmd("NOTIFY NONE")
+    b.send(b"z APPEND Other {%d+}\r\n%s\r\n" % (len(data), data))
+    b.until("z")
+    lines, _ = a.cmd("NOOP")
+    assert not any(b"STATUS" in ln for ln in lines), lines
+    a.close()
+    b.close()
