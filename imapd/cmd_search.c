@@ -16,6 +16,7 @@
 #include "imapd/mime.h"
 #include "imapd/session.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 enum key_kind {
 	K_ALL,
@@ -506,9 +507,7 @@ int search_run(struct session *s, const struct imap_arg *args, size_t n, const c
 		return -1;
 	}
 	struct view *v = &s->sel;
-	struct search_hit *hits = calloc(v->n + 1, sizeof(*hits));
-	if (hits == NULL)
-		abort();
+	struct search_hit *hits = xcalloc(v->n + 1, sizeof(*hits));
 	size_t nhits = 0;
 	struct store_txn *txn = NULL;
 	struct store_cursor *cur = NULL;

@@ -6,6 +6,8 @@
 
 #include "imapd/session.h"
 #include "lib/util.h"
+#include "lib/array.h"
+#include "lib/xmalloc.h"
 
 struct expunge_ctx {
 	uint32_t mbid;
@@ -49,13 +51,7 @@ static int expunge_deleted(struct session *s, const struct imap_seqset *uidset)
 				continue;
 			if (uidset != NULL && !imap_seqset_contains(uidset, m.uid))
 				continue;
-			if (e.n == cap) {
-				cap = cap ? cap * 2 : 64;
-				e.uids = realloc(e.uids, cap * sizeof(uint32_t));
-				if (e.uids == NULL)
-					abort();
-			}
-			e.uids[e.n++] = m.uid;
+			*ARRAY_PUSH(e.uids, e.n, cap) = m.uid;
 		}
 		store_msg_cursor_close(&cur);
 	}
@@ -167,13 +163,7 @@ static int vanish_cb(uint32_t uid, uint64_t modseq, void *ctx)
 	(void)modseq;
 	if (v->known != NULL && !imap_seqset_contains(v->known, uid))
 		return 0;
-	if (v->n == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 64;
-		v->uids = realloc(v->uids, v->cap * sizeof(uint32_t));
-		if (v->uids == NULL)
-			abort();
-	}
-	v->uids[v->n++] = uid;
+	*ARRAY_PUSH(v->uids, v->n, v->cap) = uid;
 	return 0;
 }
 
@@ -196,9 +186,7 @@ static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struc
 		    c->hms != mb->highestmodseq || c->uidnext != mb->uidnext)
 			continue;
 		v->cap = c->n ? c->n : 1;
-		v->uids = malloc(v->cap * sizeof(uint32_t));
-		if (v->uids == NULL)
-			abort();
+		v->uids = xmalloc(v->cap * sizeof(uint32_t));
 		if (c->n > 0)
 			memcpy(v->uids, c->uids, c->n * sizeof(uint32_t));
 		v->n = c->n;
@@ -228,10 +216,8 @@ static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, cons
 	}
 	free(victim->uids);
 	free(victim->keywords);
-	victim->uids = malloc((v->n ? v->n : 1) * sizeof(uint32_t));
-	victim->keywords = strdup(v->keywords.len ? v->keywords.data : "");
-	if (victim->uids == NULL || victim->keywords == NULL)
-		abort();
+	victim->uids = xmalloc((v->n ? v->n : 1) * sizeof(uint32_t));
+	victim->keywords = xstrdup(v->keywords.len ? v->keywords.data : "");
 	if (v->n > 0)
 		memcpy(victim->uids, v->uids, v->n * sizeof(uint32_t));
 	victim->n = v->n;
@@ -253,13 +239,7 @@ struct recent_ctx {
 
 static void recent_push(struct recent_ctx *rc, uint32_t uid)
 {
-	if (rc->n == rc->cap) {
-		rc->cap = rc->cap ? rc->cap * 2 : 64;
-		rc->uids = realloc(rc->uids, rc->cap * sizeof(uint32_t));
-		if (rc->uids == NULL)
-			abort();
-	}
-	rc->uids[rc->n++] = uid;
+	*ARRAY_PUSH(rc->uids, rc->n, rc->cap) = uid;
 }
 
 /* Inside the write transaction: takes \Recent off every message of the view
@@ -282,12 +262,7 @@ static int claim_recent_fn(struct store_txn *txn, void *ctx)
 	while ((r = store_msg_cursor_next(cur, &m)) == 0 && m.uid < rc->below) {
 		if (!(m.flags & STORE_F_RECENT))
 			continue;
-		if (nuids == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((todo = realloc(todo, cap * sizeof(uint32_t))) == NULL)
-				abort();
-		}
-		todo[nuids++] = m.uid;
+		*ARRAY_PUSH(todo, nuids, cap) = m.uid;
 	}
 	store_msg_cursor_close(&cur);
 	r = 0;

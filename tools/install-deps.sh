@@ -18,7 +18,7 @@ BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse
   libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
 # Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py)
-TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 attr rsync ripgrep
+TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
   dovecot-dev autoconf automake libtool"
 # benchmarks: the peers
