@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define APPEND_MAX_MESSAGES 1000 /* messages in one MULTIAPPEND */
 #define CATENATE_MAX_PARTS 100
@@ -377,9 +378,7 @@ void cmd_append(struct session *s, struct imap_command *cmd)
 		sess_tagged(s, "NO", "[TRYCREATE] No such mailbox");
 		return;
 	}
-	a.msgs = calloc(cmd->nargs, sizeof(*a.msgs));
-	if (a.msgs == NULL)
-		abort();
+	a.msgs = xcalloc(cmd->nargs, sizeof(*a.msgs));
 	while (i < cmd->nargs) {
 		if (a.n == APPEND_MAX_MESSAGES) {
 			sess_tagged(s, "NO", "[LIMIT] At most %d messages in one APPEND",

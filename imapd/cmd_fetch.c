@@ -23,6 +23,7 @@
 #include "imapd/session.h"
 #include "imapd/wire.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define FETCH_CHUNK (256 * 1024)  /* the answer is sent when this much is built */
 #define FETCH_TEXT_MAX (16 << 20) /* room above it for one item's cached text */
@@ -538,9 +539,7 @@ static int vanish_cb(uint32_t uid, uint64_t modseq, void *ctx)
 		return 0;
 	if (v->n == v->cap) {
 		v->cap = v->cap ? v->cap * 2 : 64;
-		v->uids = realloc(v->uids, v->cap * sizeof(uint32_t));
-		if (v->uids == NULL)
-			abort();
+		v->uids = xreallocarray(v->uids, v->cap, sizeof(uint32_t));
 	}
 	v->uids[v->n++] = uid;
 	return 0;
@@ -614,8 +613,8 @@ static int fetch_answer(struct session *s, const struct fetch_req *f, const uint
 	}
 	buf_init(&c.out, FETCH_CHUNK + FETCH_TEXT_MAX);
 	buf_init(&c.fields, 1 << 20);
-	if (f->need_blob && (c.copy = malloc(FETCH_COPY)) == NULL)
-		abort();
+	if (f->need_blob)
+		c.copy = xmalloc(FETCH_COPY);
 	s->io.capture = &c.out; /* sent outside the transaction (see io.h) */
 	if (f->vanished)
 		write_vanished(&c, set_text, f->changedsince);

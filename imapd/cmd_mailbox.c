@@ -383,13 +383,7 @@ struct names {
 
 static void names_add(struct names *l, const char *name)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		if ((l->v = realloc(l->v, l->cap * sizeof(*l->v))) == NULL)
-			abort();
-	}
-	if ((l->v[l->n++] = strdup(name)) == NULL)
-		abort();
+	*ARRAY_PUSH(l->v, l->n, l->cap) = xstrdup(name);
 }
 
 static int names_has(const struct names *l, const char *name, size_t len)

@@ -19,6 +19,7 @@
 #include "imapd/session.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define NOTIFY_MAX_GROUPS 32
 
@@ -280,8 +281,7 @@ static int collect(const struct store_mailbox *mb, void *ctx)
 	struct snaps *l = ctx;
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 16;
-		if ((l->v = realloc(l->v, l->cap * sizeof(*l->v))) == NULL)
-			abort();
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
 	}
 	struct snap *m = &l->v[l->n++];
 	m->id = mb->id;
@@ -430,12 +430,9 @@ void cmd_notify(struct session *s, struct imap_command *cmd)
 	if (parse_notify(s, cmd, &r) < 0)
 		return;
 	drop(s);
-	struct notify_state *ns = calloc(1, sizeof(*ns));
-	if (ns == NULL)
-		abort();
+	struct notify_state *ns = xcalloc(1, sizeof(*ns));
 	ns->cmdlen = sess_current_cmdlen();
-	if ((ns->cmd = malloc(ns->cmdlen)) == NULL)
-		abort();
+	ns->cmd = xmalloc(ns->cmdlen);
 	memcpy(ns->cmd, s->in.data, ns->cmdlen);
 	/* what is there now is the base the changes are measured from */
 	struct store_txn *txn = NULL;

@@ -710,9 +710,7 @@ int search_update_keep(struct session *s, struct imap_command *cmd, size_t first
 		sess_tagged(s, "NO", "[NOUPDATE \"%s\"] Too many searches kept up to date", s->tag);
 		return -1;
 	}
-	struct search_update *v = realloc(s->updates, (s->nupdates + 1) * sizeof(*v));
-	if (v == NULL)
-		abort();
+	struct search_update *v = xreallocarray(s->updates, s->nupdates + 1, sizeof(*v));
 	s->updates = v;
 	struct search_update *u = &v[s->nupdates++];
 	memset(u, 0, sizeof(*u));
@@ -721,9 +719,8 @@ int search_update_keep(struct session *s, struct imap_command *cmd, size_t first
 	u->sorted = sorted;
 	u->cmdlen = sess_current_cmdlen();
 	u->first = first;
-	if ((u->cmd = malloc(u->cmdlen)) == NULL ||
-	    (u->uids = malloc((n + 1) * sizeof(uint32_t))) == NULL)
-		abort();
+	u->cmd = xmalloc(u->cmdlen);
+	u->uids = xmalloc((n + 1) * sizeof(uint32_t));
 	memcpy(u->cmd, s->in.data, u->cmdlen);
 	for (size_t k = 0; k < n; k++)
 		u->uids[k] = hits[k].uid;
@@ -851,10 +848,7 @@ static void sorted_diff(struct session *s, struct search_update *u, const struct
 	}
 	if (said)
 		io_puts(&s->io, ")\r\n");
-	uint32_t *nu = realloc(u->uids, (n + 1) * sizeof(uint32_t));
-	if (nu == NULL)
-		abort();
-	u->uids = nu;
+	u->uids = xreallocarray(u->uids, n + 1, sizeof(uint32_t));
 	memcpy(u->uids, now, n * sizeof(uint32_t));
 	u->n = n;
 }
@@ -876,10 +870,7 @@ static void unsorted_diff(struct session *s, struct search_update *u, const stru
 	}
 	update_say(s, u, "REMOVEFROM", removed, nr);
 	update_say(s, u, "ADDTO", added, na);
-	uint32_t *nu = realloc(u->uids, (n + 1) * sizeof(uint32_t));
-	if (nu == NULL)
-		abort();
-	u->uids = nu;
+	u->uids = xreallocarray(u->uids, n + 1, sizeof(uint32_t));
 	for (size_t k = 0; k < n; k++)
 		u->uids[k] = hits[k].uid;
 	u->n = n;
@@ -941,9 +932,7 @@ void search_save(struct session *s, const struct search_return *r, const struct 
 		 size_t n, int sorted)
 {
 	free(s->saved);
-	s->saved = malloc((n + 1) * sizeof(uint32_t));
-	if (s->saved == NULL)
-		abort();
+	s->saved = xmalloc((n + 1) * sizeof(uint32_t));
 	s->nsaved = 0;
 	if (n == 0)
 		return;

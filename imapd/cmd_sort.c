@@ -12,6 +12,7 @@
 #include "imapd/mime.h"
 #include "imapd/search.h"
 #include "imapd/session.h"
+#include "lib/xmalloc.h"
 
 #define SORT_MAX_KEYS 16
 
@@ -36,9 +37,7 @@ static void visit(struct store_txn *txn, const struct store_msg *m, struct fetch
 	(void)ctx;
 	if (fetch_sort(txn, m, pending, &rec, &len) != 0)
 		rec = "", len = 0;
-	struct smsg *sm = calloc(1, sizeof(*sm) + len + 16);
-	if (sm == NULL)
-		abort();
+	struct smsg *sm = xcalloc(1, sizeof(*sm) + len + 16);
 	memcpy(sm->block, rec, len);
 	char *piece[10];
 	char *p = sm->block, *end = sm->block + len;
@@ -280,8 +279,7 @@ static int tree_new_node(struct tree *t, struct smsg *msg, const char *id)
 {
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 64;
-		if ((t->v = realloc(t->v, t->cap * sizeof(*t->v))) == NULL)
-			abort();
+		t->v = xreallocarray(t->v, t->cap, sizeof(*t->v));
 	}
 	struct tnode *nd = &t->v[t->n];
 	nd->msg = msg;
@@ -390,9 +388,7 @@ static void sort_children(struct tree *t, int nd, int deep)
 	}
 	if (k < 2)
 		return;
-	int *v = malloc(k * sizeof(int));
-	if (v == NULL)
-		abort();
+	int *v = xmalloc(k * sizeof(int));
 	k = 0;
 	for (int c = t->v[nd].child; c >= 0; c = t->v[c].next)
 		v[k++] = c;
@@ -451,9 +447,7 @@ static void merge_subjects(struct tree *t, int root)
 		k++;
 	if (k < 2)
 		return;
-	int *roots = malloc(k * sizeof(int)), *table = malloc(k * sizeof(int));
-	if (roots == NULL || table == NULL)
-		abort();
+	int *roots = xmalloc(k * sizeof(int)), *table = xmalloc(k * sizeof(int));
 	k = 0;
 	for (int c = t->v[root].child; c >= 0; c = t->v[c].next)
 		roots[k++] = c;
@@ -647,8 +641,7 @@ void cmd_thread(struct session *s, struct imap_command *cmd)
 	t.nslots = 16;
 	while (t.nslots < 2 * (refcount + 1))
 		t.nslots *= 2;
-	if ((t.slots = malloc(t.nslots * sizeof(int))) == NULL)
-		abort();
+	t.slots = xmalloc(t.nslots * sizeof(int));
 	memset(t.slots, 0xff, t.nslots * sizeof(int));
 	int root = tree_new_node(&t, NULL, "");
 	if (refs) {

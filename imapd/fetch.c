@@ -8,6 +8,7 @@
 #include "imapd/mime.h"
 #include "imapd/wire.h"
 #include "lib/buf.h"
+#include "lib/xmalloc.h"
 
 /* ".2": sizes of the CRLF form, names from comments, every field searched;
  * records of kind "imap.mime" (before) are no longer read */
@@ -85,9 +86,7 @@ static void pending_add(struct fetch_cache *pending, const uint8_t *hash, const 
 {
 	if (pending->n == pending->cap) {
 		pending->cap = pending->cap ? pending->cap * 2 : 16;
-		pending->e = realloc(pending->e, pending->cap * sizeof(*pending->e));
-		if (pending->e == NULL)
-			abort();
+		pending->e = xreallocarray(pending->e, pending->cap, sizeof(*pending->e));
 	}
 	struct fetch_cache_entry *e = &pending->e[pending->n++];
 	memcpy(e->hash, hash, STORE_HASH_LEN);
@@ -130,9 +129,7 @@ int fetch_size(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 	if (r != 0)
 		return r;
 	uint64_t size = wire_crlf_len(blob, 0, blen);
-	unsigned char *rec = malloc(8);
-	if (rec == NULL)
-		abort();
+	unsigned char *rec = xmalloc(8);
 	put32(rec, (uint32_t)(size >> 32));
 	put32(rec + 4, (uint32_t)size);
 	pending_add(pending, m->hash, SIZE_KIND, rec, 8);
@@ -165,9 +162,7 @@ int fetch_mime(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 		size_t total = HDR;
 		for (int i = 0; i < 4; i++)
 			total += part[i].len;
-		unsigned char *rec = malloc(total);
-		if (rec == NULL)
-			abort();
+		unsigned char *rec = xmalloc(total);
 		unsigned char *o = rec + HDR;
 		for (int i = 0; i < 4; i++) {
 			put32(rec + 4 * i, (uint32_t)part[i].len);
@@ -206,9 +201,7 @@ int fetch_sort(struct store_txn *txn, const struct store_msg *m, struct fetch_ca
 		buf_free(&b);
 		return STORE_ETOOBIG;
 	}
-	char *rec = malloc(b.len ? b.len : 1);
-	if (rec == NULL)
-		abort();
+	char *rec = xmalloc(b.len ? b.len : 1);
 	memcpy(rec, b.data, b.len);
 	pending_add(pending, m->hash, SORT_KIND, rec, b.len);
 	*rec_r = rec;

@@ -1,6 +1,7 @@
 /* io — blocking socket I/O for one IMAP connection, with TLS and DEFLATE. */
 #include "imapd/io.h"
 #include "imapd/wire.h"
+#include "lib/xmalloc.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -240,9 +241,7 @@ void io_write(struct io *io, const void *data, size_t len)
 			return;
 		if (io->outcap == 0) {
 			io->outcap = IO_OUT_FLUSH;
-			io->out = malloc(io->outcap);
-			if (io->out == NULL)
-				abort();
+			io->out = xmalloc(io->outcap);
 		}
 		size_t room = io->outcap - io->outlen;
 		size_t n = len < room ? len : room;
@@ -273,9 +272,7 @@ void io_printf(struct io *io, const char *fmt, ...)
 		io_write(io, tmp, (size_t)n);
 		return;
 	}
-	char *big = malloc((size_t)n + 1);
-	if (big == NULL)
-		abort();
+	char *big = xmalloc((size_t)n + 1);
 	va_start(ap, fmt);
 	vsnprintf(big, (size_t)n + 1, fmt, ap);
 	va_end(ap);

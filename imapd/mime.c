@@ -12,6 +12,8 @@
 #include <openssl/evp.h>
 
 #include "lib/util.h"
+#include "lib/array.h"
+#include "lib/xmalloc.h"
 
 /* --- headers ------------------------------------------------------------------ */
 
@@ -224,9 +226,7 @@ static void split_multipart(struct pstate *ps, struct mime_part *e, const char *
 				if (e->nchildren == cap) {
 					cap = cap ? cap * 2 : 4;
 					e->children =
-					    realloc(e->children, cap * sizeof(*e->children));
-					if (e->children == NULL)
-						abort();
+					    xreallocarray(e->children, cap, sizeof(*e->children));
 				}
 				struct mime_part *c = &e->children[e->nchildren++];
 				memset(c, 0, sizeof(*c));
@@ -246,9 +246,7 @@ static void split_multipart(struct pstate *ps, struct mime_part *e, const char *
 		/* no closing delimiter: the last part runs to the end */
 		if (e->nchildren == cap) {
 			cap = cap ? cap * 2 : 4;
-			e->children = realloc(e->children, cap * sizeof(*e->children));
-			if (e->children == NULL)
-				abort();
+			e->children = xreallocarray(e->children, cap, sizeof(*e->children));
 		}
 		struct mime_part *c = &e->children[e->nchildren++];
 		memset(c, 0, sizeof(*c));
@@ -276,9 +274,7 @@ static void parse_entity(struct pstate *ps, struct mime_part *e, size_t start, s
 			e->multipart = 0;
 	} else if (strcmp(ct.type, "message") == 0 && strcmp(ct.subtype, "rfc822") == 0) {
 		e->rfc822 = 1;
-		e->msg = calloc(1, sizeof(*e->msg));
-		if (e->msg == NULL)
-			abort();
+		e->msg = xcalloc(1, sizeof(*e->msg));
 		parse_entity(ps, e->msg, e->body_start, e->body_len, depth + 1, 0);
 	}
 }
@@ -286,9 +282,7 @@ static void parse_entity(struct pstate *ps, struct mime_part *e, size_t start, s
 struct mime_part *mime_parse(const char *msg, size_t len)
 {
 	struct pstate ps = {.msg = msg};
-	struct mime_part *root = calloc(1, sizeof(*root));
-	if (root == NULL)
-		abort();
+	struct mime_part *root = xcalloc(1, sizeof(*root));
 	parse_entity(&ps, root, 0, len, 0, 0);
 	return root;
 }
@@ -632,8 +626,7 @@ static struct addr *addrs_push(struct addrs *l)
 		return NULL;
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 4;
-		if ((l->v = realloc(l->v, l->cap * sizeof(*l->v))) == NULL)
-			abort();
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
 	}
 	struct addr *a = &l->v[l->n++];
 	memset(a, 0, sizeof(*a));
@@ -1637,12 +1630,7 @@ static void collect_leaves(const struct mime_part *p, const struct mime_part ***
 		collect_leaves(p->msg, v, n, cap);
 		return;
 	}
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 8;
-		if ((*v = realloc(*v, *cap * sizeof(**v))) == NULL)
-			abort();
-	}
-	(*v)[(*n)++] = p;
+	*ARRAY_PUSH(*v, *n, *cap) = p;
 }
 
 int mime_binary_to_base64(const char *msg, size_t len, struct buf *out)
