@@ -61,6 +61,7 @@ static int open_store(const struct common_params *common, struct store **store_r
 
 	opt.map_size = common->store_map_size;
 	opt.map_max = common->store_map_max;
+	opt.compress_level = common->store_compression_level ? (int)common->store_compression_level : -1;
 	if (!dir || store_open(dir, &opt, store_r, err, sizeof(err)) < 0) {
 		log_warn("cannot open the store %s: %s", dir ? dir : "(unset)", dir ? err : "");
 		return -1;

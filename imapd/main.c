@@ -145,7 +145,10 @@ static void load_tls(const struct imapd_params *p)
 static void open_store(const struct common_params *common, struct config *cfg)
 {
 	struct store_options so = {.map_size = common->store_map_size,
-				   .map_max = common->store_map_max};
+				   .map_max = common->store_map_max,
+				   .compress_level = common->store_compression_level
+							     ? (int)common->store_compression_level
+							     : -1};
 	char err[512];
 
 	if (store_open(common->store_directory, &so, &d.store, err, sizeof(err)) != 0)

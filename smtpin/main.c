@@ -276,6 +276,7 @@ static void open_store(struct server *srv)
 	struct store_options so = {
 	    .map_size = srv->common.store_map_size,
 	    .map_max = srv->common.store_map_max,
+	    .compress_level = srv->common.store_compression_level ? (int)srv->common.store_compression_level : -1,
 	};
 	const char *sdir = srv->common.store_directory;
 	char err[512];

@@ -124,6 +124,7 @@ struct store *cli_store(struct cli *cli, int read_only)
 	}
 	opt.map_size = cli->common.store_map_size;
 	opt.map_max = cli->common.store_map_max;
+	opt.compress_level = cli->common.store_compression_level ? (int)cli->common.store_compression_level : -1;
 	opt.read_only = read_only;
 	if (!read_only && mk_mkdirs(dir, 0700) < 0) {
 		cli_error("cannot create the store directory %s: %s", dir, strerror(errno));
