@@ -322,7 +322,7 @@ static const struct {
 		{"ntilde", 0xF1}, {"hellip", 0x2026}, {"mdash", 0x2014}, {"ndash", 0x2013},
 		{"laquo", 0xAB},  {"raquo", 0xBB}};
 
-/* HTML to text: tags become a space (block tags a newline), script and style
+/* HTML to text: tags become a space (inline ones such as <b> nothing), script and style
  * contents and comments go, entities are decoded. */
 static void html_to_text(const char *s, size_t n, struct tb *out)
 {
@@ -335,7 +335,15 @@ static void html_to_text(const char *s, size_t n, struct tb *out)
 				i = e ? (size_t)(e - s) + 3 : n;
 				continue;
 			}
-			int skip = 0;
+			int skip = 0, inline_tag = 0;
+			static const char *const inl[] = {"b", "i", "u", "s", "a", "em", "strong", "span", "font",
+							  "small", "big", "sub", "sup", "tt", "code", "abbr"};
+			size_t t0 = i + 1 + (i + 1 < n && s[i + 1] == '/'), t1 = t0;
+			while (t1 < n && isalpha((unsigned char)s[t1]))
+				t1++;
+			for (size_t k = 0; k < sizeof(inl) / sizeof(inl[0]); k++)
+				if (strlen(inl[k]) == t1 - t0 && strncasecmp(s + t0, inl[k], t1 - t0) == 0)
+					inline_tag = 1;
 			if (i + 7 < n && strncasecmp(s + i, "<script", 7) == 0)
 				skip = 1;
 			if (i + 6 < n && strncasecmp(s + i, "<style", 6) == 0)
@@ -350,7 +358,8 @@ static void html_to_text(const char *s, size_t n, struct tb *out)
 				e = i < n ? memchr(s + i, '>', n - i) : NULL;
 				i = e ? (size_t)(e - s) + 1 : n;
 			}
-			tb_addc(out, ' ');
+			if (!inline_tag) /* <b>, <span>, ... are inside words and sentences */
+				tb_addc(out, ' ');
 			continue;
 		}
 		if (c == '&') {
@@ -589,7 +598,9 @@ static void text_part(struct walk *w, const char *d, size_t n, const struct part
 	free(utf.p);
 }
 
-/* The start of each line "--boundary" in d; the end of the last part at "--boundary--". */
+/* The parts between "--boundary" lines, up to "--boundary--". A part's own
+ * header fields (Content-Type, its file name) are header text, not body, as
+ * Dovecot's BODY search has them; a message inside a message is body. */
 static void multipart(struct walk *w, const char *d, size_t n, int depth, const struct part *pi)
 {
 	size_t bl = strlen(pi->boundary);
@@ -606,7 +617,7 @@ static void multipart(struct walk *w, const char *d, size_t n, int depth, const 
 					end--;
 				if (end > start && d[end - 1] == '\r')
 					end--;
-				entity(w, &w->body, d + start, end - start, depth + 1,
+				entity(w, &w->hdr, d + start, end - start, depth + 1,
 				       strcmp(pi->subtype, "digest") == 0);
 			}
 			if (last)
@@ -616,7 +627,7 @@ static void multipart(struct walk *w, const char *d, size_t n, int depth, const 
 		i = nl ? e + 1 : n;
 	}
 	if (start != SIZE_MAX && start < n)
-		entity(w, &w->body, d + start, n - start, depth + 1,
+		entity(w, &w->hdr, d + start, n - start, depth + 1,
 		       strcmp(pi->subtype, "digest") == 0);
 }
 
