@@ -38,6 +38,21 @@ uint64_t fsi_plain(uint64_t backing_ino)
 	return (uint64_t)FSI_PLAIN << KIND_SHIFT | (backing_ino & ((1ULL << KIND_SHIFT) - 1));
 }
 
+uint64_t fsi_search(uint32_t user_id)
+{
+	return (uint64_t)FSI_SEARCH << KIND_SHIFT | user_id;
+}
+
+uint64_t fsi_query(uint32_t serial)
+{
+	return (uint64_t)FSI_QUERY << KIND_SHIFT | serial;
+}
+
+uint64_t fsi_qsub(uint32_t serial, enum fsi_sub sub)
+{
+	return (uint64_t)FSI_QSUB << KIND_SHIFT | (uint64_t)sub << 32 | serial;
+}
+
 struct fsi fsi_decode(uint64_t ino)
 {
 	struct fsi f;
@@ -67,6 +82,22 @@ struct fsi fsi_decode(uint64_t ino)
 		f.kind = FSI_SUB;
 		f.sub = (enum fsi_sub)sub;
 		f.id = (uint32_t)ino;
+		break;
+	}
+	case FSI_SEARCH:
+		if ((ino >> 32) & 0xffffffULL)
+			break;
+		f.kind = FSI_SEARCH;
+		f.id = (uint32_t)ino;
+		break;
+	case FSI_QUERY:
+	case FSI_QSUB: {
+		uint64_t sub = (ino >> 32) & 0xffffffULL;
+		if ((ino >> KIND_SHIFT) == FSI_QUERY ? sub != 0 : sub > FSI_TMP)
+			break;
+		f.kind = (enum fsi_kind)(ino >> KIND_SHIFT);
+		f.sub = (enum fsi_sub)sub;
+		f.serial = (uint32_t)ino;
 		break;
 	}
 	case FSI_PLAIN:

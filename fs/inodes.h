@@ -11,6 +11,9 @@
  *   FSI_SUB<<56 | sub<<32 | mbid            cur/, new/, tmp/ of a mailbox
  *   FSI_PENDING<<56 | serial                a file being written (tmp/), in memory
  *   FSI_PLAIN<<56 | backing inode           a file that is not mail (plain.c)
+ *   FSI_SEARCH<<56 | user_id                /<user>/.search (search.c)
+ *   FSI_QUERY<<56 | serial                  /<user>/.search/<query>, a query of this mount
+ *   FSI_QSUB<<56 | sub<<32 | serial         its cur/, new/, tmp/
  *
  * A message keeps its inode across flag changes and new/ -> cur/ (the same
  * mbid and uid); a move to another folder gives it a new uid, so a new inode.
@@ -29,6 +32,9 @@ enum fsi_kind {
 	FSI_PENDING = 5,
 	FSI_MSG = 6,
 	FSI_PLAIN = 7,
+	FSI_SEARCH = 8,
+	FSI_QUERY = 9,
+	FSI_QSUB = 10,
 };
 
 enum fsi_sub { FSI_CUR = 0, FSI_NEW = 1, FSI_TMP = 2 };
@@ -38,7 +44,7 @@ struct fsi {
 	uint32_t id;  /* user_id (USER), mbid (MBOX, SUB, MSG) */
 	uint32_t uid; /* message UID (MSG) */
 	enum fsi_sub sub;
-	uint64_t serial; /* PENDING; PLAIN: the backing file's inode number */
+	uint64_t serial; /* PENDING, QUERY, QSUB; PLAIN: the backing file's inode number */
 };
 
 #define FSI_ROOT_INO 1ULL
@@ -50,6 +56,9 @@ uint64_t fsi_sub(uint32_t mbid, enum fsi_sub sub);
 uint64_t fsi_msg(uint32_t mbid, uint32_t uid);
 uint64_t fsi_pending(uint64_t serial);
 uint64_t fsi_plain(uint64_t backing_ino);
+uint64_t fsi_search(uint32_t user_id);
+uint64_t fsi_query(uint32_t serial);
+uint64_t fsi_qsub(uint32_t serial, enum fsi_sub sub);
 /* Decodes; kind FSI_NONE for a number no encoder makes. */
 struct fsi fsi_decode(uint64_t ino);
 

@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 
 #include "fs/fs.h"
+#include "fs/search.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -164,6 +165,10 @@ static int attr_of(struct fs *fs, struct store_txn *txn, fuse_ino_t ino, struct 
 		return 0;
 	case FSI_PLAIN:
 		return fs_plain_stat(fs, ino, st);
+	case FSI_SEARCH:
+	case FSI_QUERY:
+	case FSI_QSUB:
+		return fs_search_attr(fs, txn, ino, st);
 	case FSI_PENDING: {
 		uint32_t mbid;
 		if (fs_pending_mbid(fs, f.serial, &mbid) != 0)
@@ -227,6 +232,11 @@ static int lookup_in(struct fs *fs, struct store_txn *txn, fuse_ino_t parent, co
 		e->ino = fsi_user(user.id);
 		break;
 	case FSI_USER:
+		if (strcmp(name, ".search") == 0) { /* search.c: not listed, but there */
+			e->ino = fsi_search(p.id);
+			e->entry_timeout = 0;
+			break;
+		}
 		if ((sub = fsi_sub_parse(name)) >= 0) {
 			if ((rc = fs_user_owner(fs, txn, p.id, &owner)) < 0)
 				return fs_errno(rc);
@@ -289,6 +299,10 @@ static int lookup_in(struct fs *fs, struct store_txn *txn, fuse_ino_t parent, co
 		fs_known_add(fs, &msg);
 		e->ino = fsi_msg(msg.mbid, msg.uid);
 		return 0;
+	case FSI_SEARCH:
+	case FSI_QUERY:
+	case FSI_QSUB:
+		return fs_search_lookup(fs, txn, parent, name, e);
 	case FSI_MSG:
 	case FSI_PENDING:
 		return ENOTDIR;
@@ -632,6 +646,13 @@ static void list_messages(struct list_ctx *c, uint32_t mbid)
 	store_msg_cursor_close(&cur);
 }
 
+static int search_add(const char *name, const struct fuse_entry_param *e, off_t next, void *ctx)
+{
+	struct fuse_entry_param copy = *e;
+	copy.entry_timeout = copy.attr_timeout = 0; /* search results change */
+	return dirbuf_add(ctx, name, &copy, next);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
 	struct fs *fs = fs_of(req);
@@ -730,6 +751,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 			size_t skip = off >= PENDING_OFF ? (size_t)(off - PENDING_OFF) : 0;
 			c.index = (off_t)skip;
 			fs_pending_list(fs, f.id, f.sub, skip, list_pending_cb, &c);
+		}
+		break;
+	case FSI_SEARCH:
+	case FSI_QUERY:
+	case FSI_QSUB:
+		if ((rc = fs_search_list(fs, txn, ino, off, search_add, &d)) != 0) {
+			fuse_reply_err(req, rc);
+			free(d.buf);
+			store_read_end(&txn);
+			return;
 		}
 		break;
 	default:

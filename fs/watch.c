@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fs/fs.h"
+#include "fs/search.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -255,6 +256,10 @@ static void sync_store(struct fs *fs)
 		for (int s = FSI_CUR; s <= FSI_TMP; s++)
 			queue_push(&q, 0, fsi_sub(mbids[i], (enum fsi_sub)s), NULL);
 	}
+	/* search results may have changed with anything (search.c) */
+	uint32_t qs[64];
+	for (size_t i = 0, nq = fs_search_live(qs, 64); i < nq; i++)
+		queue_push(&q, 0, fsi_qsub(qs[i], FSI_CUR), NULL);
 out:
 	store_read_end(&txn);
 	free(mbids);

@@ -336,13 +336,15 @@ static void html_to_text(const char *s, size_t n, struct tb *out)
 				continue;
 			}
 			int skip = 0, inline_tag = 0;
-			static const char *const inl[] = {"b", "i", "u", "s", "a", "em", "strong", "span", "font",
-							  "small", "big", "sub", "sup", "tt", "code", "abbr"};
+			static const char *const inl[] = {
+			    "b",    "i",     "u",   "s",   "a",	  "em", "strong", "span",
+			    "font", "small", "big", "sub", "sup", "tt", "code",	  "abbr"};
 			size_t t0 = i + 1 + (i + 1 < n && s[i + 1] == '/'), t1 = t0;
 			while (t1 < n && isalpha((unsigned char)s[t1]))
 				t1++;
 			for (size_t k = 0; k < sizeof(inl) / sizeof(inl[0]); k++)
-				if (strlen(inl[k]) == t1 - t0 && strncasecmp(s + t0, inl[k], t1 - t0) == 0)
+				if (strlen(inl[k]) == t1 - t0 &&
+				    strncasecmp(s + t0, inl[k], t1 - t0) == 0)
 					inline_tag = 1;
 			if (i + 7 < n && strncasecmp(s + i, "<script", 7) == 0)
 				skip = 1;
