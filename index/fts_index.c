@@ -18,8 +18,8 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-#define BATCH_DOCS 512
-#define BATCH_TEXT ((size_t)64 << 20)
+#define BATCH_DOCS 4096 /* a batch rewrites the words tree's pages it touches: fewer, bigger ones */
+#define BATCH_TEXT ((size_t)128 << 20)
 
 static MDB_dbi dbi(struct store_txn *txn, enum store_db db)
 {
