@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """A big Maildir++ tree for the scale benchmark:  gen.py DIR N [SEED]
+(GEN_ONE_FOLDER=1: all of it in INBOX, for the search benchmark)
 N distinct messages over 200 folders: "Big" holds 30% (300k of a million),
 INBOX 10%, the other 198 share the rest. Each message is a corpus message
 (its body and most of its header) with a fresh Message-ID, Date and Subject
@@ -25,6 +26,8 @@ def main():
             h = b"\n".join(l for l in h.split(b"\n") if not l.lower().startswith((b"message-id:", b"date:", b"subject:")))
             msgs.append((h, b))
     folders = [""] + [".Big"] + [f".F{i:03d}" for i in range(198)]
+    if os.environ.get("GEN_ONE_FOLDER"):  # everything in INBOX (the search benchmark)
+        folders = [""] * 200
     for f in folders:
         for sub in ("cur", "new", "tmp"):
             (top / f / sub).mkdir(parents=True, exist_ok=True)
