@@ -80,6 +80,7 @@ struct fs {
 	struct config *cfg;
 	struct fuse_session *se;
 	double entry_timeout, attr_timeout, negative_timeout;
+	int readdirplus_always; /* fs_readdirplus_always (op_init) */
 	uid_t default_uid;
 	gid_t default_gid;
 	uint64_t tmp_max_size;	/* one file being written */

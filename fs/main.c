@@ -100,6 +100,7 @@ static void read_settings(struct fs *fs, const struct fs_params *p)
 	fs->entry_timeout = p->fs_entry_timeout;
 	fs->attr_timeout = p->fs_attr_timeout;
 	fs->negative_timeout = p->fs_negative_timeout;
+	fs->readdirplus_always = p->fs_readdirplus_always;
 	fs->default_uid = p->fs_default_uid < 0 ? getuid() : (uid_t)p->fs_default_uid;
 	fs->default_gid = p->fs_default_gid < 0 ? getgid() : (gid_t)p->fs_default_gid;
 	fs->tmp_max_size = p->fs_tmp_max_size;
