@@ -65,6 +65,8 @@ static uint32_t fold_cp(uint32_t c)
 			return (c & 1) ? c + 1 : c;
 		if (c == 0x130 || c == 0x131 || c == 0x138 || c == 0x149 || c == 0x17F)
 			return c;
+		if (c == 0x178) /* Ÿ: its small letter is Latin-1's ÿ */
+			return 0xFF;
 		return (c & 1) ? c : c + 1;
 	}
 	if (c >= 0x391 && c <= 0x3AB && c != 0x3A2)
@@ -101,6 +103,10 @@ static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *len_r)
 			return 0xFFFFFFFF;
 		}
 		c = c << 6 | (s[i] & 0x3F);
+	}
+	if ((l == 2 && c < 0x80) || (l == 3 && c < 0x800) || (l == 4 && (c < 0x10000 || c > 0x10FFFF))) {
+		*len_r = 1; /* an overlong form (0xC0 0x80 is no NUL here) */
+		return 0xFFFFFFFF;
 	}
 	*len_r = l;
 	return c;
@@ -672,6 +678,9 @@ static char *finish(struct tb *b, size_t *len_r)
 		b->p = xstrdup("");
 		b->n = 0;
 	}
+	for (size_t i = 0; i < b->n; i++) /* a NUL in a message is no text: the text is a string */
+		if (b->p[i] == '\0')
+			b->p[i] = ' ';
 	*len_r = fold_into(b->p, b->n, b->p);
 	return b->p;
 }
