@@ -11,6 +11,7 @@ if [ "$(id -u)" != 0 ] || ! command -v dovecot >/dev/null; then
 	exit 0
 fi
 WORK=$(mktemp -d /tmp/mksearch.XXXXXX)
+chmod 755 "$WORK" # Dovecot drops privileges and must reach its dirs
 cleanup() {
 	if mountpoint -q "$WORK/disk" 2>/dev/null; then umount "$WORK/disk" || true; fi
 	rm -rf "$WORK"
