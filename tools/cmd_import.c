@@ -808,6 +808,8 @@ static const char import_help[] =
     "                     is valid UTF-8 is taken as it is anyway)\n"
     "  --batch N          messages per commit (default 1000)\n"
     "  -q, --quiet        no summary line\n"
+    "  --no-index         leave the words index to the daemons (or `mailkeep reindex\n"
+    "                     --pending`); searches stay complete meanwhile, only slower\n"
     "With user_directory = ldap:FILE, USER is a user of the directory; the store\n"
     "learns them here if no mail reached them yet.\n\n"
     "examples:\n"
@@ -820,6 +822,7 @@ struct import_opts {
 	const char *mailbox;
 	uint64_t batch;
 	int quiet;
+	int no_index;
 };
 
 /* Returns 0, or the exit status of a bad option (its message printed). */
@@ -832,6 +835,7 @@ static int parse_options(struct import_opts *o, struct import_run *r, int argc, 
 	    {"batch", required_argument, NULL, 'b'},
 	    {"utf8-folders", no_argument, NULL, 'u'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"no-index", no_argument, NULL, 'N'},
 	    {NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -868,6 +872,9 @@ static int parse_options(struct import_opts *o, struct import_run *r, int argc, 
 			break;
 		case 'm':
 			o->mailbox = optarg;
+			break;
+		case 'N':
+			o->no_index = 1;
 			break;
 		case 'b':
 			if (mk_parse_u64(optarg, 1, 1000000, &o->batch) < 0) {
@@ -1035,7 +1042,7 @@ static int run(struct cli *cli, int argc, char **argv)
 	/* the words index (index/fts.h): what a running daemon would do soon */
 	uint64_t indexed = 0;
 	double t1 = mk_monotonic();
-	if (!r.fatal && fts_index_pending(store, 0, &indexed, NULL, NULL) != 0)
+	if (!r.fatal && !o.no_index && fts_index_pending(store, 0, &indexed, NULL, NULL) != 0)
 		cli_warn(
 		    "import: the words index is not complete yet (`mailkeep reindex --pending`)");
 	else if (!o.quiet && indexed > 0)
