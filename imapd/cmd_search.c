@@ -537,8 +537,9 @@ int search_run(struct session *s, const struct imap_arg *args, size_t n, const c
 		if (seq == 0)
 			continue; /* not in the client's view yet */
 		size_t ci = 0;
-		while (ci < ncand && fts_candidates_has(&cand[ci], m.hash))
-			ci++;
+		int sure = ncand == root->n; /* only text keys: all sure, no need to read */
+		for (int h; ci < ncand && (h = fts_candidates_has(&cand[ci], m.hash)) != 0; ci++)
+			sure &= h == 2;
 		if (ci < ncand)
 			continue;
 		struct msgctx c = {.txn = txn,
@@ -546,7 +547,7 @@ int search_run(struct session *s, const struct imap_arg *args, size_t n, const c
 				   .seq = seq,
 				   .pending = &pending,
 				   .flags = sess_flags(s, m.uid, m.flags)};
-		if (eval(root, &c)) {
+		if ((sure && ncand > 0) || eval(root, &c)) {
 			struct search_hit *h = &hits[nhits++];
 			h->seq = seq;
 			h->uid = m.uid;

@@ -111,15 +111,21 @@ void fts_indexer_stop(void);
 /* --- search ---------------------------------------------------------------------- */
 
 /* The blobs that may hold a string: an over-approximation from the index
- * (every blob that holds it is in it), and every blob not indexed yet. */
+ * (every blob that holds it is in it), and every blob not indexed yet.
+ * When the string is one word of 3 to FTS_WORD_MAX / 2 bytes searched in
+ * FTS_TEXT, an indexed blob whose words contain it holds it for sure (its
+ * words are pieces of its text): no check is needed (exact). */
 struct fts_candidates {
-	int all; /* the index cannot narrow this string down: every message */
-	uint8_t (*hash)[STORE_HASH_LEN]; /* sorted, distinct */
+	int all;   /* the index cannot narrow this string down: every message */
+	int exact; /* the indexed candidates match for sure */
+	uint8_t (*hash)[STORE_HASH_LEN]; /* from the index: sorted, distinct */
 	size_t n, cap;
+	uint8_t (*queued)[STORE_HASH_LEN]; /* not indexed yet: sorted, distinct */
+	size_t nq, capq;
 };
 int fts_candidates(struct store_txn *txn, enum fts_field field, const char *needle,
 		   struct fts_candidates *c);
-/* Whether hash is a candidate (c->all, or in the list). */
+/* 0: hash cannot match; 1: it may (check it); 2: it matches (c->exact). */
 int fts_candidates_has(const struct fts_candidates *c, const uint8_t hash[STORE_HASH_LEN]);
 void fts_candidates_free(struct fts_candidates *c);
 

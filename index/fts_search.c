@@ -192,6 +192,12 @@ static void add_hash(struct fts_candidates *c, const void *h)
 	memcpy(*slot, h, STORE_HASH_LEN);
 }
 
+static void add_queued(struct fts_candidates *c, const void *h)
+{
+	uint8_t(*slot)[STORE_HASH_LEN] = ARRAY_PUSH(c->queued, c->nq, c->capq);
+	memcpy(*slot, h, STORE_HASH_LEN);
+}
+
 int fts_candidates(struct store_txn *txn, enum fts_field field, const char *needle,
 		   struct fts_candidates *c)
 {
@@ -206,6 +212,7 @@ int fts_candidates(struct store_txn *txn, enum fts_field field, const char *need
 		return 0;
 	}
 	char *q = fts_fold(needle, strlen(needle), &ql);
+	int words = 0, single_infix = 0;
 	for (size_t i = 0; i < ql && rc == 0;) {
 		while (i < ql && !word_byte((unsigned char)q[i]))
 			i++;
@@ -217,6 +224,8 @@ int fts_candidates(struct store_txn *txn, enum fts_field field, const char *need
 			break;
 		int left = st > 0, right = i < ql;
 		enum mode m = left && right ? EXACT : left ? PREFIX : right ? SUFFIX : INFIX;
+		words++;
+		single_infix = m == INFIX && wl >= 3 && wl <= FTS_WORD_MAX / 2;
 		const char *w = q + st;
 		if (wl > FTS_WORD_MAX) {
 			if (m == SUFFIX) {
@@ -247,6 +256,9 @@ int fts_candidates(struct store_txn *txn, enum fts_field field, const char *need
 		c->all = 1;
 		return 0;
 	}
+	/* one word, all of it looked up inside indexed words: a word holding it
+	 * is a piece of the text, so the text holds it */
+	c->exact = field == FTS_TEXT && words == 1 && single_infix;
 	/* docids -> hashes; freed docs map to nothing */
 	for (size_t i = 0; i < docs.n; i++) {
 		uint8_t id[4];
@@ -265,7 +277,7 @@ int fts_candidates(struct store_txn *txn, enum fts_field field, const char *need
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
 		if (k.mv_size == STORE_HASH_LEN)
-			add_hash(c, k.mv_data);
+			add_queued(c, k.mv_data); /* in key order: sorted */
 	mdb_cursor_close(cur);
 	if (c->n > 1)
 		qsort(c->hash, c->n, STORE_HASH_LEN, cmp_hash);
@@ -274,13 +286,19 @@ int fts_candidates(struct store_txn *txn, enum fts_field field, const char *need
 
 int fts_candidates_has(const struct fts_candidates *c, const uint8_t hash[STORE_HASH_LEN])
 {
-	return c->all ||
-	       (c->n > 0 && bsearch(hash, c->hash, c->n, STORE_HASH_LEN, cmp_hash) != NULL);
+	if (c->all)
+		return 1;
+	if (c->nq > 0 && bsearch(hash, c->queued, c->nq, STORE_HASH_LEN, cmp_hash) != NULL)
+		return 1;
+	if (c->n > 0 && bsearch(hash, c->hash, c->n, STORE_HASH_LEN, cmp_hash) != NULL)
+		return c->exact ? 2 : 1;
+	return 0;
 }
 
 void fts_candidates_free(struct fts_candidates *c)
 {
 	free(c->hash);
+	free(c->queued);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -369,9 +387,20 @@ struct search_run {
 static int check_msg(const struct store_msg *m, void *ctx)
 {
 	struct search_run *r = ctx;
-	for (size_t i = 0; i < r->q->n; i++)
-		if (!fts_candidates_has(&r->cand[i], m->hash))
+	int sure = 1;
+	for (size_t i = 0; i < r->q->n; i++) {
+		int h = fts_candidates_has(&r->cand[i], m->hash);
+		if (h == 0)
 			return 0;
+		sure &= h == 2;
+	}
+	if (sure) { /* every term matches for sure: no need to read it */
+		if (r->cb(m, r->ctx) != 0) {
+			r->stop = 1;
+			return 1;
+		}
+		return 0;
+	}
 	const void *data;
 	size_t len;
 	if (store_blob_get(r->txn, m->hash, &data, &len) != 0)
