@@ -328,6 +328,30 @@ static const struct {
 		{"ntilde", 0xF1}, {"hellip", 0x2026}, {"mdash", 0x2014}, {"ndash", 0x2013},
 		{"laquo", 0xAB},  {"raquo", 0xBB}};
 
+/* The values of title= and alt= in a tag's text, each followed by a space. */
+static void tag_text(const char *t, size_t n, struct tb *out)
+{
+	for (size_t i = 1; i + 4 < n; i++) {
+		size_t nl = 0;
+		if (!isspace((unsigned char)t[i - 1]))
+			continue;
+		if (strncasecmp(t + i, "alt=", 4) == 0)
+			nl = 4;
+		else if (i + 6 < n && strncasecmp(t + i, "title=", 6) == 0)
+			nl = 6;
+		if (nl == 0)
+			continue;
+		size_t j = i + nl, st;
+		char q = t[j] == '"' || t[j] == '\'' ? t[j++] : 0;
+		for (st = j; j < n && (q ? t[j] != q : !isspace((unsigned char)t[j])); j++)
+			;
+		tb_addc(out, ' ');
+		tb_add(out, t + st, j - st);
+		tb_addc(out, ' ');
+		i = j;
+	}
+}
+
 /* HTML to text: tags become a space (inline ones such as <b> nothing), script and style
  * contents and comments go, entities are decoded. */
 static void html_to_text(const char *s, size_t n, struct tb *out)
@@ -357,6 +381,9 @@ static void html_to_text(const char *s, size_t n, struct tb *out)
 			if (i + 6 < n && strncasecmp(s + i, "<style", 6) == 0)
 				skip = 2;
 			const char *e = memchr(s + i, '>', n - i);
+			/* what a reader may see of a tag: its title (a tooltip) and alt (an
+			 * image's text) */
+			tag_text(s + i, e ? (size_t)(e - s - i) : n - i, out);
 			i = e ? (size_t)(e - s) + 1 : n;
 			if (skip) {
 				const char *close = skip == 1 ? "</script" : "</style";
