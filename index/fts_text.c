@@ -104,7 +104,8 @@ static uint32_t utf8_next(const unsigned char *s, size_t n, size_t *len_r)
 		}
 		c = c << 6 | (s[i] & 0x3F);
 	}
-	if ((l == 2 && c < 0x80) || (l == 3 && c < 0x800) || (l == 4 && (c < 0x10000 || c > 0x10FFFF))) {
+	if ((l == 2 && c < 0x80) || (l == 3 && c < 0x800) ||
+	    (l == 4 && (c < 0x10000 || c > 0x10FFFF))) {
 		*len_r = 1; /* an overlong form (0xC0 0x80 is no NUL here) */
 		return 0xFFFFFFFF;
 	}
@@ -328,7 +329,15 @@ static const struct {
 		{"ntilde", 0xF1}, {"hellip", 0x2026}, {"mdash", 0x2014}, {"ndash", 0x2013},
 		{"laquo", 0xAB},  {"raquo", 0xBB}};
 
-/* The values of title= and alt= in a tag's text, each followed by a space. */
+/* One space, unless the text already ends in white space (HTML is read with
+ * its runs of white space as one). */
+static void tb_space(struct tb *b)
+{
+	if (b->n > 0 && !isspace((unsigned char)b->p[b->n - 1]))
+		tb_addc(b, ' ');
+}
+
+/* The values of title= and alt= in a tag's text, each between spaces. */
 static void tag_text(const char *t, size_t n, struct tb *out)
 {
 	for (size_t i = 1; i + 4 < n; i++) {
@@ -345,9 +354,9 @@ static void tag_text(const char *t, size_t n, struct tb *out)
 		char q = t[j] == '"' || t[j] == '\'' ? t[j++] : 0;
 		for (st = j; j < n && (q ? t[j] != q : !isspace((unsigned char)t[j])); j++)
 			;
-		tb_addc(out, ' ');
+		tb_space(out);
 		tb_add(out, t + st, j - st);
-		tb_addc(out, ' ');
+		tb_space(out);
 		i = j;
 	}
 }
@@ -394,7 +403,7 @@ static void html_to_text(const char *s, size_t n, struct tb *out)
 				i = e ? (size_t)(e - s) + 1 : n;
 			}
 			if (!inline_tag) /* <b>, <span>, ... are inside words and sentences */
-				tb_addc(out, ' ');
+				tb_space(out);
 			continue;
 		}
 		if (c == '&') {
@@ -431,7 +440,10 @@ static void html_to_text(const char *s, size_t n, struct tb *out)
 				}
 			}
 		}
-		tb_addc(out, c);
+		if (isspace((unsigned char)c))
+			tb_space(out);
+		else
+			tb_addc(out, c);
 		i++;
 	}
 }

@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fts_text t;
 
 	fts_text_extract(data, size, &t);
-	if (strlen(t.hdr) != t.hdrlen || strlen(t.body) != t.bodylen || strlen(t.names) != t.nameslen ||
-	    t.bodylen > FTS_TEXT_MAX)
+	if (strlen(t.hdr) != t.hdrlen || strlen(t.body) != t.bodylen ||
+	    strlen(t.names) != t.nameslen || t.bodylen > FTS_TEXT_MAX)
 		__builtin_trap();
 	struct check c = {&t, 0};
 	fts_text_words(&t, word, &c);

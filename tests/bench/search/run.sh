@@ -22,4 +22,4 @@ truncate -s $((N / 1000 * 25 + 2000))M "$WORK/disk.img"
 mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 -N $((2 * N + 100000)) "$WORK/disk.img"
 mount -o loop "$WORK/disk.img" "$WORK/disk"
 PYTHONPATH="$HERE/../common" timeout 3600 python3 "$HERE/bench.py" --work "$WORK" --messages "$N" \
-	--reps "${SEARCH_BENCH_REPS:-3}"
+	--reps "${SEARCH_BENCH_REPS:-2}"
