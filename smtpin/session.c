@@ -150,8 +150,8 @@ void session_close(struct session *s, const char *why)
 	if (s->closed)
 		return;
 	if (why != NULL)
-		log_info_as("smtpd", "%s after %s from %s", why, s->last_cmd[0] ? s->last_cmd : "CONNECT",
-			 s->client);
+		log_info_as("smtpd", "%s after %s from %s", why,
+			    s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
 	log_disconnect(s);
 	if (s->lst->kind != LISTEN_LMTP)
 		postscreen_end(s);
@@ -256,14 +256,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		/* implicit TLS: the handshake is done */
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
 		log_info_as("smtpd", "Anonymous TLS connection established from %s: %s", s->client,
-			 s->tls_info);
+			    s->tls_info);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (!s->quitting) {
 			session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->hostname);
 			log_info_as("smtpd", "timeout after %s from %s",
-				 s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
+				    s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
 			/* if the peer does not read either, the next timeout closes */
 			struct timeval tv = {5, 0};
 			bufferevent_set_timeouts(s->bev, &tv, &tv);
@@ -354,19 +354,20 @@ void session_logreject(struct session *s, const char *stage, const char *reply)
 	PRINTABLE(from, s->from.addr);
 	PRINTABLE(to, s->cur.addr);
 	if (strcmp(stage, "RCPT") == 0)
-		log_info_as("smtpd", "%s: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
-			 s->nrcpt ? s->qid : "NOQUEUE", s->client, reply, from, to,
-			 s->lmtp    ? "LMTP"
-			 : s->esmtp ? "ESMTP"
-				    : "SMTP",
-			 s->helo);
+		log_info_as("smtpd",
+			    "%s: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+			    s->nrcpt ? s->qid : "NOQUEUE", s->client, reply, from, to,
+			    s->lmtp    ? "LMTP"
+			    : s->esmtp ? "ESMTP"
+				       : "SMTP",
+			    s->helo);
 	else
 		log_info_as("smtpd", "%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
-			 s->nrcpt ? s->qid : "NOQUEUE", stage, s->client, reply, from,
-			 s->lmtp    ? "LMTP"
-			 : s->esmtp ? "ESMTP"
-				    : "SMTP",
-			 s->helo);
+			    s->nrcpt ? s->qid : "NOQUEUE", stage, s->client, reply, from,
+			    s->lmtp    ? "LMTP"
+			    : s->esmtp ? "ESMTP"
+				       : "SMTP",
+			    s->helo);
 }
 
 /* --- commands ---------------------------------------------------------- */
@@ -557,8 +558,9 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		mk_strlcpy(r->user, user, sizeof(r->user));
 		if (s->nrcpt == 1) {
 			if (s->authed)
-				log_info_as("smtpd", "%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid,
-					 s->client, s->sasl_method, s->sasl_user);
+				log_info_as("smtpd",
+					    "%s: client=%s, sasl_method=%s, sasl_username=%s",
+					    s->qid, s->client, s->sasl_method, s->sasl_user);
 			else
 				log_info_as("smtpd", "%s: client=%s", s->qid, s->client);
 		}
@@ -708,8 +710,8 @@ static void message_end(struct session *s)
 		char from[SMTP_ADDR_MAX + 1];
 		PRINTABLE(from, s->from.addr);
 		log_info_as("smtpd", "%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
-			 s->qid[0] ? s->qid : "NOQUEUE", s->in_bdat ? "BDAT" : "END-OF-MESSAGE",
-			 s->client, refuse, from, s->lmtp ? "LMTP" : "ESMTP", s->helo);
+			    s->qid[0] ? s->qid : "NOQUEUE", s->in_bdat ? "BDAT" : "END-OF-MESSAGE",
+			    s->client, refuse, from, s->lmtp ? "LMTP" : "ESMTP", s->helo);
 		if (s->lmtp && s->nrcpt > 0)
 			for (size_t i = 0; i < s->nrcpt; i++)
 				session_reply(s, "%s", refuse);
@@ -951,7 +953,8 @@ static void session_input(struct session *s)
 
 		if (s->errors >= s->srv->hard_errors) {
 			session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->hostname);
-			log_info_as("smtpd", "too many errors after %s from %s", s->last_cmd, s->client);
+			log_info_as("smtpd", "too many errors after %s from %s", s->last_cmd,
+				    s->client);
 			session_quit(s);
 			break;
 		}
@@ -959,6 +962,12 @@ static void session_input(struct session *s)
 			if (avail > 0)
 				postscreen_pregreet(s);
 			break;
+		}
+		/* a BDAT chunk that is complete (BDAT 0 LAST, or its bytes came with
+		 * the command) is answered now, not when the client sends more */
+		if (s->state == SS_BDAT && s->bdat_left == 0) {
+			bdat_chunk_end(s);
+			continue;
 		}
 		if (avail == 0)
 			break;
@@ -994,7 +1003,8 @@ static void session_input(struct session *s)
 		if (eol.pos < 0) {
 			if (avail > s->srv->line_max) {
 				session_reply(s, "500 5.5.0 Error: line too long");
-				log_info_as("smtpd", "line too long (%zu bytes) from %s", avail, s->client);
+				log_info_as("smtpd", "line too long (%zu bytes) from %s", avail,
+					    s->client);
 				session_quit(s);
 			}
 			break;
@@ -1093,7 +1103,8 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 
 	if (srv->nsessions > srv->conn_limit) {
 		session_reply(s, "421 4.3.2 %s Service currently unavailable", srv->hostname);
-		log_warn_as("smtpd", "connection limit %d reached: %s refused", srv->conn_limit, s->client);
+		log_warn_as("smtpd", "connection limit %d reached: %s refused", srv->conn_limit,
+			    s->client);
 		session_quit(s);
 		return;
 	}
