@@ -11,6 +11,7 @@ void params_add_all(struct config *cfg)
 	config_add_params(cfg, params_fs);
 	config_add_params(cfg, params_ldap);
 	config_add_params(cfg, params_spam);
+	config_add_params(cfg, params_anvil);
 	config_add_enums(cfg, params_store_enums);
 	config_add_enums(cfg, params_smtpin_enums);
 	config_add_enums(cfg, params_ldap_enums);

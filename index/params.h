@@ -14,6 +14,7 @@ extern const struct config_param params_imapd[];
 extern const struct config_param params_fs[];
 extern const struct config_param params_ldap[];
 extern const struct config_param params_spam[];
+extern const struct config_param params_anvil[];
 /* The words of each area's enumerated settings (config_add_enums). */
 extern const struct config_enum params_store_enums[];
 extern const struct config_enum params_smtpin_enums[];

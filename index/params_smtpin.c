@@ -32,8 +32,18 @@ const struct config_param params_smtpin[] = {
     {"smtpd_hard_error_limit", CONFIG_INT, "20", 1, 1000,
      "errors after which the session is closed"},
     {"smtpd_client_connection_count_limit", CONFIG_INT, "50", 0, 100000,
-     "sessions one client address may hold at once (0 = no limit)"},
+     "sessions one client network may hold at once, with its unauthenticated IMAP "
+     "connections (0 = no limit; mynetworks exempt)"},
     {"smtpd_connection_limit", CONFIG_INT, "1000", 1, 100000, "sessions at once, all clients"},
+    {"smtpd_client_connection_rate_limit", CONFIG_INT, "120", 0, 1000000,
+     "connections one client network may make per anvil_rate_time_unit, to any service "
+     "(0 = no limit; mynetworks exempt)"},
+    {"smtpd_connection_reserve", CONFIG_INT, "50", 0, 100000,
+     "of smtpd_connection_limit, sessions kept for mynetworks and networks with a recent "
+     "login"},
+    {"smtpd_stress_timeout", CONFIG_TIME, "10s", 1, 3600,
+     "smtpd_timeout under stress (half the sessions for strangers in use), as Postfix's "
+     "stress-adaptive smtpd_timeout"},
     {"smtpd_helo_required", CONFIG_BOOL, "no", 0, 0, "MAIL needs HELO/EHLO first"},
     {"strict_rfc821_envelopes", CONFIG_BOOL, "no", 0, 0,
      "MAIL FROM/RCPT TO must be <address> exactly as RFC 5321 writes it"},

@@ -320,6 +320,8 @@ int main(int argc, char **argv)
 		log_fatal("%s", err);
 	if (!foreground && daemon(0, 0) < 0)
 		log_fatal("daemon: %s", strerror(errno));
+	if (limits_init(srv, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
 	if (net_drop_privileges(config_get(srv->cfg, "mail_owner"), err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	write_pidfile(srv);
@@ -359,6 +361,7 @@ int main(int argc, char **argv)
 	event_add(srv->sig_term, NULL);
 	event_add(srv->sig_int, NULL);
 	event_add(srv->sig_hup, NULL);
+	limits_start(srv);
 	srv->gc_timer = event_new(srv->base, -1, EV_PERSIST, on_gc, srv);
 	struct timeval hour = {3600, 0};
 	event_add(srv->gc_timer, &hour);
@@ -380,6 +383,7 @@ int main(int argc, char **argv)
 		if (strncmp(srv->listeners[i].spec, "unix:", 5) == 0)
 			unlink(srv->listeners[i].spec + 5);
 	}
+	limits_fini(srv);
 	dir_close(&srv->dir);
 	store_close(&srv->store);
 	tls_holder_destroy(&srv->tls);

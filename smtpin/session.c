@@ -153,6 +153,7 @@ void session_close(struct session *s, const char *why)
 		log_info_as("smtpd", "%s after %s from %s", why,
 			    s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
 	log_disconnect(s);
+	limits_close(s);
 	if (s->lst->kind != LISTEN_LMTP)
 		postscreen_end(s);
 	s->closed = 1;
@@ -323,6 +324,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
+	limits_activity(s);
 	session_input(s);
 }
 
@@ -1101,26 +1103,8 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	install_bev(s, bev);
 	log_info_as("smtpd", "connect from %s", s->client);
 
-	if (srv->nsessions > srv->conn_limit) {
-		session_reply(s, "421 4.3.2 %s Service currently unavailable", srv->hostname);
-		log_warn_as("smtpd", "connection limit %d reached: %s refused", srv->conn_limit,
-			    s->client);
-		session_quit(s);
+	if (limits_accept(s) < 0)
 		return;
-	}
-	if (srv->conn_per_client > 0 && !s->lmtp) {
-		int n = 0;
-		for (struct session *o = srv->sessions; o != NULL; o = o->next)
-			if (strcmp(o->addr, s->addr) == 0)
-				n++;
-		if (n > srv->conn_per_client && !s->mynetworks) {
-			session_reply(s, "421 4.7.0 %s Error: too many connections from %s",
-				      srv->hostname, s->addr);
-			log_warn_as("smtpd", "too many connections from %s", s->client);
-			session_quit(s);
-			return;
-		}
-	}
 	if (s->lmtp) {
 		s->state = SS_CMD;
 		session_reply(s, "220 %s LMTP mailkeep", srv->hostname);

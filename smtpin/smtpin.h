@@ -26,6 +26,7 @@
 #include "lib/directory.h"
 #include "lib/tls.h"
 #include "smtpin/data.h"
+#include "smtpin/limits.h"
 #include "smtpin/parse.h"
 
 enum listener_kind { LISTEN_SMTP, LISTEN_SMTPS, LISTEN_LMTP, LISTEN_POLICY };
@@ -114,6 +115,7 @@ struct server {
 	struct directory *dir;
 	struct tls_holder tls; /* replaced on SIGHUP (smtpin_tls_reload) */
 	struct jobs *jobs;
+	struct limits *limits; /* the connection policy (limits.c) */
 
 	struct listener *listeners;
 	size_t nlisteners;
@@ -238,6 +240,8 @@ struct session {
 	char dnsbl_hit[256];
 	int pipelined;	  /* sent a command while an earlier one had no reply (no PIPELINING) */
 	int bare_lf_line; /* the last command line ended in a bare LF */
+
+	struct session_limits lim; /* limits.c */
 };
 
 /* main.c */

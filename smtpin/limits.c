@@ -1,0 +1,387 @@
+/* limits — the connection policy and the authentication penalty for smtpin
+ * (see limits.h, lib/anvil.h and doc/smtpin.md, "Limits under attack").
+ *
+ * At accept: a client (a network: anvil_ipv4/ipv6_prefix_length) over
+ * smtpd_client_connection_rate_limit or smtpd_client_connection_count_limit
+ * (counted with its unauthenticated IMAP connections) gets Postfix's 421 and
+ * Postfix's anvil warning. The server keeps smtpd_connection_reserve of its
+ * smtpd_connection_limit sessions for mynetworks and networks with a recent
+ * login; when the rest is full, the oldest session of the client that holds
+ * the most makes room (Dovecot's login processes drop their oldest
+ * unauthenticated client the same way), so one network, or forty, cannot
+ * starve a newcomer. Under stress (half the strangers' slots in use) idle
+ * strangers are cut after smtpd_stress_timeout instead of smtpd_timeout, as
+ * Postfix's stress-adaptive smtpd_timeout does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+#include "smtpin/smtpin.h"
+
+struct limits {
+	struct anvil_settings as;
+	struct anvil *anvil;
+	int count_limit, rate_limit, reserve;
+	double stress_timeout;
+	int strangers; /* sessions of strangers in this process */
+	struct event *tick;
+};
+
+static int read_anvil_settings(struct config *cfg, struct anvil_settings *as)
+{
+	memset(as, 0, sizeof(*as));
+	as->ipv4_prefix = (int)config_get_int(cfg, "anvil_ipv4_prefix_length");
+	as->ipv6_prefix = (int)config_get_int(cfg, "anvil_ipv6_prefix_length");
+	as->rate_unit = config_get_time(cfg, "anvil_rate_time_unit");
+	as->penalty = config_get_time(cfg, "auth_penalty");
+	as->penalty_max = config_get_time(cfg, "auth_penalty_max");
+	as->lockout_failures = (unsigned)config_get_int(cfg, "auth_failure_lockout");
+	as->lockout_window = config_get_time(cfg, "auth_failure_lockout_window");
+	as->known_time = config_get_time(cfg, "auth_known_client_time");
+	if (as->penalty_max < as->penalty)
+		as->penalty_max = as->penalty;
+	return 0;
+}
+
+int limits_init(struct server *srv, char *err, size_t errsize)
+{
+	struct limits *l = calloc(1, sizeof(*l));
+	char path[1024], e[512];
+
+	if (l == NULL)
+		log_fatal("out of memory");
+	read_anvil_settings(srv->cfg, &l->as);
+	l->count_limit = srv->conn_per_client;
+	l->rate_limit = (int)config_get_int(srv->cfg, "smtpd_client_connection_rate_limit");
+	l->reserve = (int)config_get_int(srv->cfg, "smtpd_connection_reserve");
+	if (l->reserve >= srv->conn_limit)
+		l->reserve = srv->conn_limit / 2;
+	l->stress_timeout = config_get_time(srv->cfg, "smtpd_stress_timeout");
+	const char *rundir = config_get(srv->cfg, "run_directory");
+	mk_mkdirs(rundir, 0755);
+	snprintf(path, sizeof(path), "%s/anvil", rundir);
+	if (anvil_open(path, &l->as, ANVIL_SMTPIN, config_get(srv->cfg, "mail_owner"), &l->anvil, e,
+		       sizeof(e)) < 0) {
+		snprintf(err, errsize, "the connection table: %s", e);
+		free(l);
+		return -1;
+	}
+	srv->limits = l;
+	return 0;
+}
+
+static int stressed(struct server *srv)
+{
+	struct limits *l = srv->limits;
+	return l->strangers * 2 >= srv->conn_limit - l->reserve;
+}
+
+/* Once a second under stress: strangers idle longer than smtpd_stress_timeout go. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct limits *l = srv->limits;
+	double now = mk_now();
+
+	(void)fd;
+	(void)what;
+	if (!stressed(srv))
+		return;
+	struct session *next;
+	for (struct session *s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (!s->lim.stranger || s->busy || s->quitting || s->closed ||
+		    now - s->lim.t_active < l->stress_timeout)
+			continue;
+		anvil_event(l->anvil, ANVIL_EV_STRESS_TIMEOUT);
+		session_reply(s, "421 4.4.2 %s Error: timeout exceeded", srv->hostname);
+		log_info_as("smtpd", "timeout after %s from %s (under stress: %.0fs)",
+			    s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client, l->stress_timeout);
+		session_quit(s);
+	}
+}
+
+void limits_start(struct server *srv)
+{
+	struct limits *l = srv->limits;
+	struct timeval second = {1, 0};
+
+	l->tick = event_new(srv->base, -1, EV_PERSIST, on_tick, srv);
+	event_add(l->tick, &second);
+}
+
+void limits_fini(struct server *srv)
+{
+	struct limits *l = srv->limits;
+
+	if (l == NULL)
+		return;
+	if (l->tick != NULL)
+		event_free(l->tick);
+	anvil_close(&l->anvil);
+	free(l);
+	srv->limits = NULL;
+}
+
+void limits_activity(struct session *s)
+{
+	s->lim.t_active = mk_now();
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct session *const *x = a, *const *y = b;
+	int c = memcmp(&(*x)->lim.key, &(*y)->lim.key, sizeof((*x)->lim.key));
+	if (c != 0)
+		return c;
+	return (*x)->t_connect < (*y)->t_connect ? -1 : (*x)->t_connect > (*y)->t_connect;
+}
+
+/* The server is full for s: makes room by closing the oldest idle session of
+ * the client with the most strangers' sessions, if that client holds more
+ * than s's own. Returns 1 if there is room now. */
+static int make_room(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct session **all = calloc((size_t)srv->nsessions, sizeof(*all));
+	size_t n = 0;
+	int made = 0;
+
+	if (all == NULL)
+		log_fatal("out of memory");
+	for (struct session *o = srv->sessions; o != NULL; o = o->next)
+		if (o != s && o->lim.stranger && !o->quitting && !o->closed)
+			all[n++] = o;
+	qsort(all, n, sizeof(*all), key_cmp);
+	size_t best = 0, best_n = 0, own_n = 1;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n &&
+		       memcmp(&all[j]->lim.key, &all[i]->lim.key, sizeof(all[i]->lim.key)) == 0)
+			j++;
+		if (j - i > best_n) {
+			best_n = j - i;
+			best = i;
+		}
+		if (memcmp(&all[i]->lim.key, &s->lim.key, sizeof(s->lim.key)) == 0)
+			own_n += j - i;
+		i = j;
+	}
+	if (best_n > own_n) {
+		/* its oldest session that is not in the middle of a delivery */
+		struct session *victim = NULL;
+		for (size_t i = best; i < best + best_n && victim == NULL; i++)
+			if (!all[i]->busy)
+				victim = all[i];
+		if (victim != NULL) {
+			anvil_event(srv->limits->anvil, ANVIL_EV_EVICTED);
+			session_reply(
+			    victim,
+			    "421 4.7.0 %s Error: too many connections from %s; the server is "
+			    "full",
+			    srv->hostname, victim->addr);
+			log_info_as("smtpd",
+				    "server full (%d sessions): closing the oldest session of %s "
+				    "(%zu sessions from %s) for %s",
+				    srv->nsessions, victim->client, best_n, victim->lim.net,
+				    s->client);
+			session_quit(victim);
+			/* it leaves the strangers' count now, not when it is closed */
+			if (victim->lim.stranger) {
+				victim->lim.stranger = 0;
+				srv->limits->strangers--;
+			}
+			made = 1;
+		}
+	}
+	free(all);
+	return made;
+}
+
+int limits_accept(struct session *s)
+{
+	struct server *srv = s->srv;
+	struct limits *l = srv->limits;
+	struct anvil_client c;
+	int exempt = s->lmtp || s->mynetworks;
+
+	s->lim.t_active = mk_now();
+	s->lim.has_key = anvil_key_parse(s->addr, &l->as, &s->lim.key) == 0 && !s->lmtp;
+	if (s->lim.has_key) {
+		anvil_key_str(&s->lim.key, s->lim.net, sizeof(s->lim.net));
+		anvil_connect(l->anvil, &s->lim.key, &c);
+		s->lim.counted = 1;
+		s->lim.known = c.known;
+		if (!exempt && l->rate_limit > 0 && c.rate > l->rate_limit) {
+			anvil_event(l->anvil, ANVIL_EV_CONN_REFUSED);
+			session_reply(s, "421 4.7.0 %s Error: too many connections from %s",
+				      srv->hostname, s->addr);
+			log_warn_as("smtpd",
+				    "Connection rate limit exceeded: %.0f from %s for service smtp",
+				    c.rate, s->client);
+			session_quit(s);
+			return -1;
+		}
+		if (!exempt && l->count_limit > 0 && c.conns > (unsigned)l->count_limit) {
+			anvil_event(l->anvil, ANVIL_EV_CONN_REFUSED);
+			session_reply(s, "421 4.7.0 %s Error: too many connections from %s",
+				      srv->hostname, s->addr);
+			log_warn_as(
+			    "smtpd",
+			    "Connection concurrency limit exceeded: %u from %s for service smtp",
+			    c.conns, s->client);
+			session_quit(s);
+			return -1;
+		}
+	}
+	if (!exempt && !s->lim.known) {
+		s->lim.stranger = 1;
+		l->strangers++;
+	}
+	/* the server's own limit: strangers may use all but the reserve */
+	int full = srv->nsessions > srv->conn_limit ||
+		   (s->lim.stranger && l->strangers > srv->conn_limit - l->reserve);
+	if (full && !make_room(s)) {
+		anvil_event(l->anvil, ANVIL_EV_CONN_REFUSED);
+		session_reply(s, "421 4.3.2 %s Service currently unavailable", srv->hostname);
+		log_warn_as(
+		    "smtpd",
+		    "connection limit %d reached (%d for clients not in mynetworks): %s refused",
+		    srv->conn_limit, srv->conn_limit - l->reserve, s->client);
+		session_quit(s);
+		return -1;
+	}
+	if (stressed(srv) && s->lim.stranger) {
+		struct timeval tv = {(time_t)l->stress_timeout, 0};
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+	}
+	return 0;
+}
+
+void limits_close(struct session *s)
+{
+	struct limits *l = s->srv->limits;
+
+	if (s->lim.counted) {
+		anvil_disconnect(l->anvil, &s->lim.key);
+		s->lim.counted = 0;
+	}
+	if (s->lim.stranger) {
+		s->lim.stranger = 0;
+		l->strangers--;
+	}
+}
+
+/* ---- the penalty ---- */
+
+struct auth_wait {
+	struct session *s;
+	char login[DIR_NAME_MAX];
+	limits_job_fn *work, *done;
+	void (*refused)(void *arg, const char *why);
+	void *arg;
+	double started;
+	struct event *ev;
+};
+
+static void auth_try(evutil_socket_t fd, short what, void *arg);
+
+static void auth_step(struct auth_wait *w)
+{
+	struct session *s = w->s;
+	struct limits *l = s->srv->limits;
+	struct anvil_auth r;
+	char why[700], login[DIR_NAME_MAX];
+
+	if (s->closed) {
+		w->refused(w->arg, NULL);
+		goto free;
+	}
+	enum anvil_turn t = anvil_auth_begin(l->anvil, s->lim.has_key ? &s->lim.key : NULL,
+					     w->login, mk_monotonic() - w->started, &r);
+	if (t == ANVIL_GO) {
+		job_submit(s->srv, w->work, w->done, w->arg);
+		goto free;
+	}
+	if (t == ANVIL_WAIT) {
+		struct timeval tv = {(time_t)r.wait,
+				     (suseconds_t)((r.wait - (time_t)r.wait) * 1e6)};
+		if (w->ev == NULL)
+			w->ev = evtimer_new(s->srv->base, auth_try, w);
+		evtimer_add(w->ev, &tv);
+		return;
+	}
+	anvil_event(l->anvil, ANVIL_EV_AUTH_REFUSED);
+	PRINTABLE(login, w->login);
+	if (t == ANVIL_LOCKED)
+		snprintf(why, sizeof(why), "user <%s> locked out for %.0fs after %u failures",
+			 login, r.locked_for, r.user_failures);
+	else
+		snprintf(why, sizeof(why),
+			 "too many attempts waiting (network %s: %u failures, user <%s>: %u)",
+			 s->lim.net, r.net_failures, login, r.user_failures);
+	w->refused(w->arg, why);
+free:
+	if (w->ev != NULL)
+		event_free(w->ev);
+	free(w);
+}
+
+static void auth_try(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	auth_step(arg);
+}
+
+void limits_auth_submit(struct session *s, const char *login, limits_job_fn *work,
+			limits_job_fn *done, void (*refused)(void *arg, const char *why), void *arg)
+{
+	struct auth_wait *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		log_fatal("out of memory");
+	w->s = s;
+	mk_strlcpy(w->login, login, sizeof(w->login));
+	w->work = work;
+	w->done = done;
+	w->refused = refused;
+	w->arg = arg;
+	w->started = mk_monotonic();
+	auth_step(w);
+}
+
+void limits_auth_result(struct session *s, const char *login, int ok)
+{
+	struct limits *l = s->srv->limits;
+	struct anvil_auth r;
+	char plogin[DIR_NAME_MAX];
+
+	anvil_auth_end(l->anvil, s->lim.has_key ? &s->lim.key : NULL, login, ok == 1, ok < 0, &r);
+	if (ok == 1) {
+		/* an authenticated session is no stranger and no longer counts
+		 * against its client's limit */
+		if (s->lim.counted) {
+			anvil_disconnect(l->anvil, &s->lim.key);
+			s->lim.counted = 0;
+		}
+		if (s->lim.stranger) {
+			s->lim.stranger = 0;
+			l->strangers--;
+		}
+		return;
+	}
+	if (ok == 0) {
+		PRINTABLE(plogin, login);
+		double pn = anvil_penalty(&l->as, r.net_failures),
+		       pu = anvil_penalty(&l->as, r.user_failures);
+		log_info_as("smtpd",
+			    "authentication penalty for %s: %.0fs (network %s: %u failures; user "
+			    "<%s>: %u failures%s)",
+			    s->client, pn > pu ? pn : pu, s->lim.net, r.net_failures, plogin,
+			    r.user_failures, r.locked_for > 0 ? ", now locked out" : "");
+	}
+}
