@@ -147,18 +147,19 @@ static void deliver_done(void *arg)
 	char from[SMTP_ADDR_MAX + 1];
 
 	PRINTABLE(from, s->from.addr);
-	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
-		 j->n);
+	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from,
+		    s->msg.len, j->n);
 	for (size_t i = 0; i < j->n; i++) {
 		char to[SMTP_ADDR_MAX + 1];
 		int r = j->rc != 0 ? j->rc : j->rcpts[i].result;
 		PRINTABLE(to, s->rcpts[i].addr);
 		if (r == 0) {
 			ok++;
-			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
-				 "(delivered to %s mailbox of %s)",
-				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
-				 j->rcpts[i].user);
+			log_info_as("local",
+				    "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+				    "(delivered to %s mailbox of %s)",
+				    s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
+				    j->rcpts[i].user);
 		} else {
 			const char *dsn;
 			store_reply_code(r, &dsn);

@@ -47,3 +47,208 @@ def test_bdat_chunk_and_last_in_one_write(smtpin, raw):
     bodies = sorted(smtpin.body("bob", m[0]) for m in smtpin.messages("bob"))
     assert [b[-5:] for b in bodies] in (
         [b"abcde", b"\r\nxyz"], [b"\r\nxyz", b"abcde"]), bodies
+
+
+# ---- the connection policy (issue 13.3-4) -------------------------------------------------
+
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+FILTER = REPO / "doc" / "fail2ban" / "mailkeep-smtpin.conf"
+
+
+def fail2ban(logfile):
+    """fail2ban-regex with our shipped filter: {host: matches}."""
+    cp = subprocess.run(["fail2ban-regex", "-v", str(logfile), str(FILTER)], capture_output=True, text=True,
+                        timeout=120)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    hosts = {}
+    # "|      127.0.6.1  Thu Dec 03 06:27:12 2026" under each failregex
+    for m in re.finditer(r"^\|\s+([0-9a-fA-F.:]+)\s+\w{3} \w{3} +\d+ [\d:]+ \d{4}$", cp.stdout, re.M):
+        hosts[m.group(1)] = hosts.get(m.group(1), 0) + 1
+    total = int(re.search(r"^Lines: \d+ lines, \d+ ignored, (\d+) matched", cp.stdout, re.M).group(1))
+    return total, hosts, cp.stdout
+
+
+def greeting(r):
+    try:
+        return r.reply()
+    except (EOFError, ConnectionResetError, socket.timeout) as e:
+        return f"closed: {e}"
+
+
+def test_concurrency_limit_is_per_network(smtpin_factory, raw):
+    s = smtpin_factory(smtpd_client_connection_count_limit="5", anvil_ipv4_prefix_length="24",
+                       smtpd_client_connection_rate_limit="0")
+    s.useradd("bob")
+    s.start()
+    # five addresses of one /24 share the limit of 5; the sixth is refused
+    held = [raw(s.port, source=f"127.0.1.{i}", timeout=10) for i in range(2, 7)]
+    for r in held:
+        assert r.reply().startswith("220")
+    sixth = raw(s.port, source="127.0.1.7", timeout=10)
+    assert sixth.reply().startswith("421 4.7.0 mx.example.org Error: too many connections from 127.0.1.7")
+    assert sixth.closed()
+    # another network is not affected
+    other = raw(s.port, source="127.0.2.1", timeout=10)
+    assert other.reply().startswith("220")
+    s.wait_log(r"warning: Connection concurrency limit exceeded: 6 from unknown\[127\.0\.1\.7\] for service smtp")
+    # one leaves: room for one more
+    held[0].cmd("QUIT")
+    s.wait_log(r"disconnect from unknown\[127\.0\.1\.2\]")
+    again = raw(s.port, source="127.0.1.8", timeout=10)
+    assert again.reply().startswith("220")
+    total, hosts, out = fail2ban(s.proc.logfile)
+    assert hosts == {"127.0.1.7": 1}, out
+
+
+def test_rate_limit(smtpin_factory, raw):
+    s = smtpin_factory(smtpd_client_connection_rate_limit="5")
+    s.start()
+    for i in range(5):
+        r = raw(s.port, source="127.0.1.9", timeout=10)
+        assert r.reply().startswith("220")
+        assert r.cmd("QUIT").startswith("221")
+        r.close()
+    r = raw(s.port, source="127.0.1.9", timeout=10)
+    assert r.reply().startswith("421 4.7.0")
+    s.wait_log(r"warning: Connection rate limit exceeded: 6 from unknown\[127\.0\.1\.9\] for service smtp")
+    # mynetworks is exempt
+    for i in range(8):
+        r = raw(s.port, timeout=10)
+        assert r.reply().startswith("220")
+        r.close()
+    total, hosts, out = fail2ban(s.proc.logfile)
+    assert hosts == {"127.0.1.9": 1}, out
+
+
+def test_full_server_serves_newcomers_and_the_reserve(smtpin_factory, raw):
+    """40 connections from 4 addresses fill a server of 20 sessions (5 kept in
+    reserve); a newcomer still gets in (the busiest client's oldest session
+    makes room) and delivers, and mynetworks uses the reserve."""
+    s = smtpin_factory(smtpd_connection_limit="20", smtpd_connection_reserve="5",
+                       smtpd_client_connection_rate_limit="0", smtpd_stress_timeout="60s")
+    s.useradd("bob")
+    s.start()
+    hostile = []
+    for i in range(40):
+        r = raw(s.port, source=f"127.0.3.{1 + i % 4}", timeout=10)
+        hostile.append(r)
+        greeting(r)
+    # at most 15 hostile sessions stand, spread over the four addresses
+    s.wait_log(r"connection limit 20 reached \(15 for clients not in mynetworks\)")
+    # a stranger with one message: served in full
+    r = raw(s.port, source="127.0.4.1", timeout=10)
+    assert r.reply().startswith("220")
+    r.cmd("EHLO legit.example.net")
+    assert r.cmd("MAIL FROM:<a@example.net>").startswith("250")
+    assert r.cmd("RCPT TO:<bob@example.org>").startswith("250")
+    assert r.cmd("DATA").startswith("354")
+    assert r.cmd("Subject: still served\r\n\r\nhello\r\n.").startswith("250 2.0.0 Ok: queued")
+    assert "closing the oldest session of unknown[127.0.3." in s.log()
+    # mynetworks: the reserve
+    m = raw(s.port, timeout=10)
+    assert m.reply().startswith("220")
+    assert len(s.messages("bob")) == 1
+    for h in hostile:
+        h.close()
+
+
+def test_stress_timeout_cuts_idle_strangers(smtpin_factory, raw):
+    s = smtpin_factory(smtpd_connection_limit="10", smtpd_connection_reserve="2", smtpd_stress_timeout="1s",
+                       smtpd_client_connection_rate_limit="0")
+    s.start()
+    idle = [raw(s.port, source=f"127.0.5.{i}", timeout=10) for i in range(1, 6)]
+    for r in idle:
+        assert r.reply().startswith("220")
+    mine = raw(s.port, timeout=10)  # mynetworks: no stress timeout
+    mine.reply()
+    t0 = time.monotonic()
+    for r in idle:
+        assert r.reply().startswith("421 4.4.2 mx.example.org Error: timeout exceeded")
+        assert r.closed()
+    assert time.monotonic() - t0 < 8  # smtpd_timeout is 30s here
+    assert mine.cmd("NOOP").startswith("250")
+    assert "(under stress: 1s)" in s.log()
+
+
+# ---- the authentication penalty over SMTP AUTH (issue 13.5) ------------------------------
+
+import base64
+
+
+def plain(user, password):
+    return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+
+
+def auth(port, source, user, password):
+    r = Raw(port, source=source, timeout=60)
+    try:
+        assert r.reply().startswith("220")
+        r.cmd("EHLO c.example.com")
+        t0 = time.monotonic()
+        reply = r.cmd("AUTH PLAIN " + plain(user, password))
+        return reply, time.monotonic() - t0, t0
+    finally:
+        r.close()
+
+
+from conftest import Raw  # noqa: E402
+
+
+def test_smtp_auth_penalty_serialises_parallel_guesses(smtpin_factory):
+    s = smtpin_factory(smtpd_tls_auth_only="no", auth_penalty="1s", auth_penalty_max="2s",
+                       smtpd_client_connection_rate_limit="0")
+    s.useradd("bob", "right-password")
+    s.start()
+    results = []
+
+    def guess(i):
+        results.append(auth(s.port, "127.0.6.1", "bob", f"wrong{i}"))
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    checked = sorted(t0 + took for reply, took, t0 in results if reply.startswith("535"))
+    refused = [reply for reply, took, t0 in results if reply.startswith("454")]
+    assert len(checked) + len(refused) == 8, results
+    # one check at a time, each after the penalty of the one before (1 s, 2 s, 2 s):
+    # eight parallel guesses are not eight checks at once
+    assert 2 <= len(checked) <= 5, results
+    gaps = [b - a for a, b in zip(checked, checked[1:])]
+    assert all(g >= 0.9 for g in gaps), gaps
+    assert refused and all(r.startswith("454 4.7.0") for r in refused), results
+    log = s.log()
+    assert "SASL PLAIN authentication failed: too many attempts waiting" in log
+    assert re.search(r"authentication penalty for unknown\[127\.0\.6\.1\]: \d+s \(network 127\.0\.6\.1: \d+ "
+                     r"failures; user <bob>: \d+ failures\)", log)
+    # every one of them is a line fail2ban counts against the guesser
+    total, hosts, out = fail2ban(s.proc.logfile)
+    assert hosts == {"127.0.6.1": 8}, out
+    # the owner, from elsewhere, waits for the user's penalty, then gets in; that clears it
+    time.sleep(2.1)
+    reply, took, _ = auth(s.port, "127.0.7.1", "bob", "right-password")
+    assert reply.startswith("235"), reply
+    reply, took, _ = auth(s.port, "127.0.7.1", "bob", "wrong")
+    assert reply.startswith("535") and took < 0.9, (reply, took)
+
+
+def test_sequential_guesses_on_one_connection_are_slowed(smtpin_factory, raw):
+    """The issue's probe: 40 wrong AUTH PLAIN took 1.6 s. Now each waits its penalty."""
+    s = smtpin_factory(smtpd_tls_auth_only="no", auth_penalty="0.5s", auth_penalty_max="1s",
+                       smtpd_client_connection_rate_limit="0")
+    s.useradd("bob", "right-password")
+    s.start()
+    r = raw(s.port, source="127.0.8.1", timeout=30)
+    r.reply()
+    r.cmd("EHLO c.example.com")
+    t0 = time.monotonic()
+    for i in range(5):
+        assert r.cmd("AUTH PLAIN " + plain("bob", f"wrong{i}")).startswith("535")
+    # penalties 0 + 0.5 + 1 + 1 + 1 (the first is checked at once)
+    assert time.monotonic() - t0 >= 3.4
