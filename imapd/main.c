@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imapd/limits.h"
 #include "imapd/notify.h"
 #include "imapd/session.h"
 #include "index/dirs.h"
@@ -106,15 +107,12 @@ int main(int argc, char **argv)
 
 	static struct imapd d;
 	d.cfg = cfg;
-	pthread_mutex_init(&d.penalty_lock, NULL);
 	pthread_mutex_init(&d.views_lock, NULL);
 	d.max_line = (size_t)config_get_size(cfg, "imap_max_line_length");
 	d.max_literal = config_get_size(cfg, "imap_max_literal_size");
 	d.idle_interval = (int)config_get_time(cfg, "imap_idle_interval");
 	d.timeout = (int)config_get_time(cfg, "imap_client_timeout");
 	d.login_timeout = (int)config_get_time(cfg, "imap_login_timeout");
-	d.auth_penalty = config_get_time(cfg, "imap_auth_penalty");
-	d.auth_penalty_max = config_get_time(cfg, "imap_auth_penalty_max");
 	d.max_cmds_per_sec = (unsigned)config_get_int(cfg, "imap_max_commands_per_second");
 	int max_conns = (int)config_get_int(cfg, "imap_max_connections");
 	if (config_get_list(cfg, "imapd_plaintext_networks", &d.plaintext_nets, &d.nplaintext_nets) < 0)
@@ -154,6 +152,8 @@ int main(int argc, char **argv)
 			 "only local clients can log in",
 			 cert ? cert : "unset");
 	}
+	if (imap_limits_init(cfg, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
 	if (net_drop_privileges(config_get(cfg, "mail_owner"), err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 
@@ -194,6 +194,7 @@ int main(int argc, char **argv)
 				 "configuration take a restart of mailkeep-imapd)");
 			tls_holder_reload(&d.tls, NULL);
 		}
+		imap_limits_tick();
 		for (size_t i = 0; r > 0 && i < nl; i++) {
 			if (!(lfd[i].revents & POLLIN))
 				continue;
@@ -208,6 +209,9 @@ int main(int argc, char **argv)
 				log_warn("too many connections (%d): refused one", max_conns);
 				continue;
 			}
+			/* per-client limits, the reserve, room made when full (limits.c) */
+			if (imap_limits_accept(fd, ltls[i]) < 0)
+				continue;
 			struct conn_arg *a = malloc(sizeof(*a));
 			if (a == NULL)
 				abort();
@@ -218,6 +222,7 @@ int main(int argc, char **argv)
 			pthread_t th;
 			if (pthread_create(&th, &attr, conn_thread, a) != 0) {
 				atomic_fetch_sub(&active, 1);
+				imap_limits_close(fd);
 				close(fd);
 				free(a);
 				log_warn("cannot start a thread for a connection");
