@@ -79,6 +79,9 @@ const struct config_param params_smtpin[] = {
     {"dns_resolver", CONFIG_LIST, "", 0, 0,
      "name servers for DNSBL/RHSBL lookups (ip or ip:port); empty: /etc/resolv.conf"},
     {"dns_timeout", CONFIG_TIME, "5s", 1, 60, "time allowed for one DNS answer"},
+    {"smtpd_retry_dedup_window", CONFIG_TIME, "10m", 0, 86400,
+     "a message stored less than this ago, with the same Message-ID, bytes, sender and "
+     "recipient, is a retry (the client saw no 250): 250 without a second copy (0 = off)"},
     {"smtpd_reject_unlisted_recipient", CONFIG_BOOL, "yes", 0, 0,
      "reject recipients the user directory does not know (550 5.1.1)"},
     /* greylisting (ours, as postgrey's) */

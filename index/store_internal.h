@@ -44,6 +44,7 @@ enum store_db {
 	DB_SPAM_TOKENS,  /* index/spam*.c: per-user token counts */
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
 	DB_COUNT
 };
 

@@ -28,6 +28,7 @@
 
 #include "index/dirs.h"
 #include "index/params.h"
+#include "index/retry.h"
 #include "index/spam.h"
 #include "lib/log.h"
 #include "lib/net.h"
@@ -151,6 +152,7 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 	}
 	config_get_list(cfg, "mydestination", &srv->mydest, &srv->nmydest);
 	srv->policy_timeout = config_get_time(cfg, "smtpd_policy_service_timeout");
+	srv->retry_window = (int64_t)config_get_time(cfg, "smtpd_retry_dedup_window");
 	mk_strlcpy(srv->policy_default, config_get(cfg, "smtpd_policy_service_default_action"),
 		   sizeof(srv->policy_default));
 	srv->greylist.delay = (int64_t)config_get_time(cfg, "greylist_delay");
@@ -214,6 +216,8 @@ static void expire_work(void *arg)
 	struct expire_job *j = arg;
 
 	j->rc = greylist_expire(j->srv->store, (int64_t)time(NULL), j->srv->greylist.max_age);
+	if (j->srv->retry_window > 0)
+		store_retry_expire(j->srv->store, (int64_t)time(NULL), j->srv->retry_window);
 }
 
 static void expire_done(void *arg)

@@ -141,6 +141,7 @@ struct server {
 	size_t nmydest;
 	struct restr_list r_client, r_helo, r_sender, r_relay, r_rcpt, r_data;
 	double policy_timeout;
+	int64_t retry_window; /* smtpd_retry_dedup_window (index/retry.h) */
 	char policy_default[128];
 
 	struct greylist_params greylist;
@@ -278,6 +279,11 @@ void deliver_lookup_rcpt(struct session *s,
 /* Stores the message in s->msg for every recipient, then replies (async). */
 void deliver_message(struct session *s);
 void deliver_received_header(struct session *s);
+/* retrykey.c: the key of a delivery of s's message to one recipient, for
+ * recognising a retry (index/retry.h). Returns 0, or -1 when the message has
+ * no Message-ID (no key: it is never taken for a retry). */
+int smtpin_retry_key(const struct session *s, const char *rcpt_addr, const char *user,
+		     uint8_t key[STORE_HASH_LEN]);
 
 /* restrictions.c */
 int restrictions_load(struct server *srv, char *err, size_t errsize);

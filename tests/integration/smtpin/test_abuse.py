@@ -252,3 +252,126 @@ def test_sequential_guesses_on_one_connection_are_slowed(smtpin_factory, raw):
         assert r.cmd("AUTH PLAIN " + plain("bob", f"wrong{i}")).startswith("535")
     # penalties 0 + 0.5 + 1 + 1 + 1 (the first is checked at once)
     assert time.monotonic() - t0 >= 3.4
+
+
+# ---- duplicates after a crash (issue 13.8) ------------------------------------------------
+
+import hashlib
+import os
+import random
+import signal
+import smtplib
+
+MSG = (b"From: a@example.net\r\nTo: bob@example.org\r\nSubject: once\r\n"
+       b"Message-ID: <once-1@example.net>\r\n\r\nonly one copy, please\r\n")
+
+
+def send_without_waiting_for_250(port, msg, rcpt="bob@example.org"):
+    """The client's view of a crash between the commit and the 250: the
+    message is sent whole, the answer never read."""
+    r = Raw(port, timeout=10)
+    assert r.reply().startswith("220")
+    r.cmd("EHLO c.example.net")
+    assert r.cmd("MAIL FROM:<a@example.net>").startswith("250")
+    assert r.cmd(f"RCPT TO:<{rcpt}>").startswith("250")
+    assert r.cmd("DATA").startswith("354")
+    r.send(msg + b".\r\n")
+    r.sock.shutdown(socket.SHUT_RDWR)
+    r.close()
+
+
+def test_retry_after_a_lost_250_is_stored_once(smtpin):
+    send_without_waiting_for_250(smtpin.port, MSG)
+    smtpin.wait_log(r"to=<bob@example\.org>, relay=local, .*status=sent \(delivered")
+    # the sender retries: 250, and no second copy
+    with smtplib.SMTP("127.0.0.1", smtpin.port, timeout=10) as c:
+        c.sendmail("a@example.net", ["bob@example.org"], MSG)
+    smtpin.wait_log(r"status=sent \(a retry of the message stored \d+s ago for bob: not stored again\)")
+    assert len(smtpin.messages("bob")) == 1
+    # another recipient of the same message is a delivery of its own
+    with smtplib.SMTP("127.0.0.1", smtpin.port, timeout=10) as c:
+        c.sendmail("a@example.net", ["alice@example.org", "bob@example.org"], MSG)
+    assert len(smtpin.messages("alice")) == 1 and len(smtpin.messages("bob")) == 1
+    # another envelope sender: a new delivery
+    with smtplib.SMTP("127.0.0.1", smtpin.port, timeout=10) as c:
+        c.sendmail("other@example.net", ["bob@example.org"], MSG)
+    assert len(smtpin.messages("bob")) == 2
+    # no Message-ID: identical messages are both stored (an alert sent twice is two alerts)
+    alert = b"From: monitor@example.net\r\nSubject: disk full\r\n\r\n/ is full\r\n"
+    for _ in range(2):
+        with smtplib.SMTP("127.0.0.1", smtpin.port, timeout=10) as c:
+            c.sendmail("monitor@example.net", ["bob@example.org"], alert)
+    assert len(smtpin.messages("bob")) == 4
+    assert smtpin.fsck().returncode == 0
+
+
+def test_retry_dedup_can_be_turned_off(smtpin_factory):
+    s = smtpin_factory(smtpd_retry_dedup_window="0")
+    s.useradd("bob")
+    s.start()
+    send_without_waiting_for_250(s.port, MSG)
+    s.wait_log(r"status=sent \(delivered")
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=10) as c:
+        c.sendmail("a@example.net", ["bob@example.org"], MSG)
+    assert len(s.messages("bob")) == 2
+
+
+def test_sigkill_with_retrying_senders_stores_each_message_once(smtpin_factory):
+    """Senders that retry a message until they get its 250 (as MTAs do) while
+    smtpin is killed with SIGKILL: every message is stored, and once."""
+    # (with smtpd_retry_dedup_window = 0 this run stores one to three messages twice)
+    s = smtpin_factory()
+    s.useradd("bob")
+    s.start()
+    lock = threading.Lock()
+    todo = list(range(600))
+    acked = set()
+    attempts = {}
+
+    def message(n):
+        body = "".join(random.Random(n).choice("abcdef \r\n") for _ in range(300)).replace("\r", "")
+        return (f"Message-ID: <retry-{n}@test.example>\r\nSubject: {n}\r\n\r\n" +
+                body.replace("\n", "\r\n") + "\r\n").encode()
+
+    def sender():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                n = todo.pop()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                attempts[n] = attempts.get(n, 0) + 1
+                try:
+                    with smtplib.SMTP("127.0.0.1", s.port, timeout=10) as c:
+                        c.sendmail("load@example.com", ["bob@example.org"], message(n))
+                    with lock:
+                        acked.add(n)
+                    break
+                except (smtplib.SMTPException, OSError):
+                    time.sleep(0.1)
+
+    threads = [threading.Thread(target=sender) for _ in range(8)]
+    for t in threads:
+        t.start()
+    rnd = random.Random(99)
+    for _ in range(5):
+        time.sleep(rnd.uniform(0.2, 0.8))
+        os.kill(s.proc.pid, signal.SIGKILL)
+        s.proc.wait()
+        s.proc = None
+        s.start()
+    for t in threads:
+        t.join(120)
+    assert len(acked) == 600
+    counts = {}
+    for uid, size, sha, meta in s.messages("bob"):
+        m = re.search(rb"Message-ID: <retry-(\d+)@", s.body("bob", uid))
+        counts[int(m.group(1))] = counts.get(int(m.group(1)), 0) + 1
+    assert set(counts) == set(range(600))
+    twice = {n: c for n, c in counts.items() if c > 1}
+    assert not twice, f"stored more than once: {twice}"
+    retried = sum(1 for n, a in attempts.items() if a > 1)
+    print(f"{retried} messages were sent more than once; each is stored once")
+    s.stop()
+    assert s.fsck().returncode == 0
