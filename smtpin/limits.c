@@ -26,7 +26,8 @@ struct limits {
 	struct anvil *anvil;
 	int count_limit, rate_limit, reserve;
 	double stress_timeout;
-	int strangers; /* sessions of strangers in this process */
+	int strangers; /* sessions of strangers in this process (not quitting) */
+	int live;      /* sessions admitted and not quitting */
 	struct event *tick;
 };
 
@@ -131,6 +132,26 @@ void limits_activity(struct session *s)
 	s->lim.t_active = mk_now();
 }
 
+void limits_release(struct session *s)
+{
+	struct limits *l = s->srv->limits;
+
+	if (l == NULL)
+		return;
+	if (s->lim.counted) {
+		anvil_disconnect(l->anvil, &s->lim.key);
+		s->lim.counted = 0;
+	}
+	if (s->lim.stranger) {
+		s->lim.stranger = 0;
+		l->strangers--;
+	}
+	if (s->lim.live) {
+		s->lim.live = 0;
+		l->live--;
+	}
+}
+
 static int key_cmp(const void *a, const void *b)
 {
 	const struct session *const *x = a, *const *y = b;
@@ -156,26 +177,28 @@ static int make_room(struct session *s)
 		if (o != s && o->lim.stranger && !o->quitting && !o->closed)
 			all[n++] = o;
 	qsort(all, n, sizeof(*all), key_cmp);
-	size_t best = 0, best_n = 0, own_n = 1;
+	/* the biggest client that has a session not in the middle of something
+	 * (a delivery, a password check, an error pause): its oldest such one */
+	size_t best_n = 0, own_n = 1;
+	struct session *victim = NULL;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
+		struct session *idle = NULL;
 		while (j < n &&
-		       memcmp(&all[j]->lim.key, &all[i]->lim.key, sizeof(all[i]->lim.key)) == 0)
+		       memcmp(&all[j]->lim.key, &all[i]->lim.key, sizeof(all[i]->lim.key)) == 0) {
+			if (idle == NULL && !all[j]->busy)
+				idle = all[j];
 			j++;
-		if (j - i > best_n) {
-			best_n = j - i;
-			best = i;
 		}
 		if (memcmp(&all[i]->lim.key, &s->lim.key, sizeof(s->lim.key)) == 0)
 			own_n += j - i;
+		else if (idle != NULL && j - i > best_n) {
+			best_n = j - i;
+			victim = idle;
+		}
 		i = j;
 	}
 	if (best_n > own_n) {
-		/* its oldest session that is not in the middle of a delivery */
-		struct session *victim = NULL;
-		for (size_t i = best; i < best + best_n && victim == NULL; i++)
-			if (!all[i]->busy)
-				victim = all[i];
 		if (victim != NULL) {
 			anvil_event(srv->limits->anvil, ANVIL_EV_EVICTED);
 			session_reply(
@@ -186,14 +209,9 @@ static int make_room(struct session *s)
 			log_info_as("smtpd",
 				    "server full (%d sessions): closing the oldest session of %s "
 				    "(%zu sessions from %s) for %s",
-				    srv->nsessions, victim->client, best_n, victim->lim.net,
+				    srv->limits->live, victim->client, best_n, victim->lim.net,
 				    s->client);
-			session_quit(victim);
-			/* it leaves the strangers' count now, not when it is closed */
-			if (victim->lim.stranger) {
-				victim->lim.stranger = 0;
-				srv->limits->strangers--;
-			}
+			session_quit(victim); /* which releases its slot (limits_release) */
 			made = 1;
 		}
 	}
@@ -201,11 +219,21 @@ static int make_room(struct session *s)
 	return made;
 }
 
+/* Refuses s at connect: 421 and quit (its counts are released at once). */
+static int refuse(struct session *s, const char *reply)
+{
+	anvil_event(s->srv->limits->anvil, ANVIL_EV_CONN_REFUSED);
+	session_reply(s, "%s", reply);
+	session_quit(s);
+	return -1;
+}
+
 int limits_accept(struct session *s)
 {
 	struct server *srv = s->srv;
 	struct limits *l = srv->limits;
 	struct anvil_client c;
+	char reply[600];
 	int exempt = s->lmtp || s->mynetworks;
 
 	s->lim.t_active = mk_now();
@@ -215,44 +243,41 @@ int limits_accept(struct session *s)
 		anvil_connect(l->anvil, &s->lim.key, &c);
 		s->lim.counted = 1;
 		s->lim.known = c.known;
+		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many connections from %s",
+			 srv->hostname, s->addr);
 		if (!exempt && l->rate_limit > 0 && c.rate > l->rate_limit) {
-			anvil_event(l->anvil, ANVIL_EV_CONN_REFUSED);
-			session_reply(s, "421 4.7.0 %s Error: too many connections from %s",
-				      srv->hostname, s->addr);
 			log_warn_as("smtpd",
 				    "Connection rate limit exceeded: %.0f from %s for service smtp",
 				    c.rate, s->client);
-			session_quit(s);
-			return -1;
+			return refuse(s, reply);
 		}
 		if (!exempt && l->count_limit > 0 && c.conns > (unsigned)l->count_limit) {
-			anvil_event(l->anvil, ANVIL_EV_CONN_REFUSED);
-			session_reply(s, "421 4.7.0 %s Error: too many connections from %s",
-				      srv->hostname, s->addr);
 			log_warn_as(
 			    "smtpd",
 			    "Connection concurrency limit exceeded: %u from %s for service smtp",
 			    c.conns, s->client);
-			session_quit(s);
-			return -1;
+			return refuse(s, reply);
 		}
 	}
-	if (!exempt && !s->lim.known) {
-		s->lim.stranger = 1;
-		l->strangers++;
-	}
-	/* the server's own limit: strangers may use all but the reserve */
-	int full = srv->nsessions > srv->conn_limit ||
-		   (s->lim.stranger && l->strangers > srv->conn_limit - l->reserve);
+	int stranger = !exempt && !s->lim.known;
+	/* the server's own limit: strangers may use all but the reserve; a
+	 * session that is closing (refused, evicted, QUIT) no longer counts */
+	int full = l->live + 1 > srv->conn_limit ||
+		   (stranger && l->strangers + 1 > srv->conn_limit - l->reserve);
 	if (full && !make_room(s)) {
-		anvil_event(l->anvil, ANVIL_EV_CONN_REFUSED);
-		session_reply(s, "421 4.3.2 %s Service currently unavailable", srv->hostname);
 		log_warn_as(
 		    "smtpd",
 		    "connection limit %d reached (%d for clients not in mynetworks): %s refused",
 		    srv->conn_limit, srv->conn_limit - l->reserve, s->client);
-		session_quit(s);
-		return -1;
+		snprintf(reply, sizeof(reply), "421 4.3.2 %s Service currently unavailable",
+			 srv->hostname);
+		return refuse(s, reply);
+	}
+	s->lim.live = 1;
+	l->live++;
+	if (stranger) {
+		s->lim.stranger = 1;
+		l->strangers++;
 	}
 	if (stressed(srv) && s->lim.stranger) {
 		struct timeval tv = {(time_t)l->stress_timeout, 0};
@@ -263,16 +288,7 @@ int limits_accept(struct session *s)
 
 void limits_close(struct session *s)
 {
-	struct limits *l = s->srv->limits;
-
-	if (s->lim.counted) {
-		anvil_disconnect(l->anvil, &s->lim.key);
-		s->lim.counted = 0;
-	}
-	if (s->lim.stranger) {
-		s->lim.stranger = 0;
-		l->strangers--;
-	}
+	limits_release(s);
 }
 
 /* ---- the penalty ---- */

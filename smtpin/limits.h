@@ -18,6 +18,7 @@ struct session_limits {
 	int has_key;  /* an IP client (not a Unix socket) */
 	int counted;  /* counted in anvil as an unauthenticated connection */
 	int stranger; /* counted in this process's strangers: not mynetworks, not authenticated */
+	int live;     /* holds one of the server's smtpd_connection_limit slots */
 	int known;    /* a login succeeded from its network recently */
 	double t_active;
 	char net[64]; /* the key as text, for logs */
@@ -34,6 +35,9 @@ void limits_fini(struct server *srv);
 int limits_accept(struct session *s);
 /* Input arrived (the stress timeout counts idle time). */
 void limits_activity(struct session *s);
+/* The session is closing (QUIT, refused, dropped): it no longer holds a
+ * slot or counts against its client. Idempotent. */
+void limits_release(struct session *s);
 /* The session ends. */
 void limits_close(struct session *s);
 

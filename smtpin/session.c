@@ -232,6 +232,7 @@ static void on_close_timer(evutil_socket_t fd, short what, void *arg)
 
 void session_quit(struct session *s)
 {
+	limits_release(s); /* a closing session holds no slot */
 	s->quitting = 1;
 	/* reading stays on: input is drained (and TLS needs it to write) */
 	bufferevent_enable(s->bev, EV_READ);
