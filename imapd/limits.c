@@ -121,19 +121,20 @@ static int same_key(const struct conn *a, const struct anvil_key *k)
 	return a->has_key && memcmp(&a->key, k, sizeof(*k)) == 0;
 }
 
-/* Under the lock: the strangers' slots are full for a newcomer of key k;
- * shuts down the oldest connection of the network with the most strangers,
- * if it has more than k's. Returns 1 if room was made. */
+/* Under the lock: the strangers' slots are full for a newcomer of key k
+ * (NULL: a newcomer that is no stranger); shuts down the oldest connection
+ * of the network with the most strangers, if it has more than k's. Returns
+ * 1 if room was made. */
 static int make_room(const struct anvil_key *k, const char *newcomer)
 {
-	size_t best = SIZE_MAX, best_n = 0, own_n = 1;
+	size_t best = SIZE_MAX, best_n = 0, own_n = k != NULL ? 1 : 0;
 
 	/* O(n^2) over at most imap_max_connections entries, only when full */
 	for (size_t i = 0; i < L.n; i++) {
 		struct conn *c = &L.conns[i];
 		if (!c->stranger)
 			continue;
-		if (same_key(c, k))
+		if (k != NULL && same_key(c, k))
 			own_n++;
 		size_t m = 0, oldest = i;
 		for (size_t j = 0; j < L.n; j++) {
@@ -183,7 +184,7 @@ static void refuse(int fd, int tls, const char *ip, const char *fmt, ...)
 	close(fd);
 }
 
-int imap_limits_accept(int fd, int implicit_tls)
+int imap_limits_accept(int fd, int implicit_tls, int active)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -221,6 +222,20 @@ int imap_limits_accept(int fd, int implicit_tls)
 	}
 	c.stranger = !exempt && !ac.known;
 	pthread_mutex_lock(&L.lock);
+	/* every connection is taken: a stranger waits, anyone else has a
+	 * stranger's oldest connection make room */
+	if (active >= L.max_conns && (c.stranger || !make_room(NULL, c.ip))) {
+		pthread_mutex_unlock(&L.lock);
+		if (c.counted)
+			anvil_disconnect(L.anvil, &c.key);
+		static const char bye[] = "* BYE Too many connections, try again later\r\n";
+		if (!implicit_tls)
+			(void)!write(fd, bye, sizeof(bye) - 1);
+		close(fd);
+		anvil_event(L.anvil, ANVIL_EV_CONN_REFUSED);
+		log_warn("too many connections (%d): refused one from [%s]", L.max_conns, c.ip);
+		return -1;
+	}
 	if (c.stranger && L.strangers + 1 > L.max_conns - L.reserve &&
 	    !make_room(c.has_key ? &c.key : &(struct anvil_key){0}, c.ip)) {
 		pthread_mutex_unlock(&L.lock);

@@ -15,9 +15,10 @@ struct session;
 /* Reads the settings and opens the shared table (before privileges are
  * dropped). Returns 0 or -1 with err. */
 int imap_limits_init(struct config *cfg, char *err, size_t errsize);
-/* A connection was accepted on fd (main thread). Returns 0 to serve it, or
- * -1 if it is refused (answered and closed here). */
-int imap_limits_accept(int fd, int implicit_tls);
+/* A connection was accepted on fd (main thread), with active connections
+ * served now. Returns 0 to serve it, or -1 if it is refused (answered and
+ * closed here). */
+int imap_limits_accept(int fd, int implicit_tls, int active);
 /* Called by the main loop at least once a second: connections that have not
  * logged in within imap_login_timeout (imap_login_stress_timeout under
  * stress) are shut down. */

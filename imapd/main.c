@@ -114,7 +114,6 @@ int main(int argc, char **argv)
 	d.timeout = (int)config_get_time(cfg, "imap_client_timeout");
 	d.login_timeout = (int)config_get_time(cfg, "imap_login_timeout");
 	d.max_cmds_per_sec = (unsigned)config_get_int(cfg, "imap_max_commands_per_second");
-	int max_conns = (int)config_get_int(cfg, "imap_max_connections");
 	if (config_get_list(cfg, "imapd_plaintext_networks", &d.plaintext_nets, &d.nplaintext_nets) < 0)
 		log_fatal("imapd_plaintext_networks: cannot read the setting");
 
@@ -201,16 +200,9 @@ int main(int argc, char **argv)
 			int fd = accept4(lfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd < 0)
 				continue;
-			if (atomic_load(&active) >= max_conns) {
-				static const char bye[] = "* BYE Too many connections, try again later\r\n";
-				if (!ltls[i])
-					(void)!write(fd, bye, sizeof(bye) - 1);
-				close(fd);
-				log_warn("too many connections (%d): refused one", max_conns);
-				continue;
-			}
-			/* per-client limits, the reserve, room made when full (limits.c) */
-			if (imap_limits_accept(fd, ltls[i]) < 0)
+			/* imap_max_connections, per-client limits, the reserve, room
+			 * made when full (limits.c) */
+			if (imap_limits_accept(fd, ltls[i], atomic_load(&active)) < 0)
 				continue;
 			struct conn_arg *a = malloc(sizeof(*a));
 			if (a == NULL)

@@ -24,7 +24,8 @@ imap = sys.argv[3].rsplit(":", 1)
 spec = sys.argv[4]
 users = sys.argv[5].split(",")
 rnd = random.Random(13)
-stats = {"connects": 0, "refused_or_dropped": 0, "greeted": 0, "guesses": 0, "errors": 0}
+stats = {"connects": 0, "refused_or_dropped": 0, "greeted": 0, "held_peak": 0, "guesses": 0, "errors": 0}
+held = 0
 
 
 def sources():
@@ -61,6 +62,9 @@ async def one(i, stop):
                 await asyncio.sleep(1)
                 continue
             stats["greeted"] += 1
+            global held
+            held += 1
+            stats["held_peak"] = max(stats["held_peak"], held)
             if guesser:
                 user = users[rnd.randrange(len(users))]
                 while not stop.is_set():
@@ -87,6 +91,7 @@ async def one(i, stop):
                     if not data:
                         break
             stats["refused_or_dropped"] += 1
+            held -= 1
             writer.close()
         except (OSError, asyncio.TimeoutError, ConnectionError):
             stats["errors"] += 1
