@@ -125,7 +125,7 @@ int postscreen_fail(struct session *s, const char *test, enum ps_action action, 
 {
 	s->ps_failed = 1;
 	log_info_as("postscreen", "%s from %s after %s: %s", test, s->ps_client,
-		    s->last_cmd[0] ? s->last_cmd : "CONNECT", detail);
+		 s->last_cmd[0] ? s->last_cmd : "CONNECT", detail);
 	if (action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
 		log_info_as("postscreen", "DISCONNECT %s", s->ps_client);
@@ -146,8 +146,7 @@ static void greet_finish(struct session *s)
 	if (srv->ps_nsites > 0) {
 		if (s->dnsbl_score >= srv->ps_threshold && s->dnsbl_score > 0) {
 			s->ps_failed = 1;
-			log_info_as("postscreen", "DNSBL rank %d for %s", s->dnsbl_score,
-				    s->ps_client);
+			log_info_as("postscreen", "DNSBL rank %d for %s", s->dnsbl_score, s->ps_client);
 			if (srv->ps_dnsbl_action == PS_DROP) {
 				session_reply(
 				    s,
@@ -164,8 +163,8 @@ static void greet_finish(struct session *s)
 				    s->addr, s->dnsbl_hit);
 		} else if (srv->ps_allow_threshold < 0 &&
 			   s->dnsbl_score <= srv->ps_allow_threshold) {
-			log_info_as("postscreen", "PASS NEW %s (allowlisted by DNS, score %d)",
-				    s->ps_client, s->dnsbl_score);
+			log_info_as("postscreen", "PASS NEW %s (allowlisted by DNS, score %d)", s->ps_client,
+				 s->dnsbl_score);
 			s->ps_subject = 0;
 		}
 	}
@@ -306,8 +305,8 @@ void postscreen_pregreet(struct session *s)
 	size_t k = evbuffer_copyout(in, raw, n < sizeof(raw) ? n : sizeof(raw));
 	log_printable(text, sizeof(text), raw, k);
 	s->ps_failed = 1;
-	log_info_as("postscreen", "PREGREET %zu after %.2f from %s: %s", n, mk_now() - s->t_connect,
-		    s->ps_client, text);
+	log_info_as("postscreen", "PREGREET %zu after %.2f from %s: %s", n, mk_now() - s->t_connect, s->ps_client,
+		 text);
 	if (s->srv->ps_greet_action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
 		log_info_as("postscreen", "DISCONNECT %s", s->ps_client);
@@ -336,8 +335,7 @@ static void put_done(void *arg)
 	struct ps_put_job *j = arg;
 
 	if (j->rc != 0)
-		log_warn_as("postscreen", "postscreen cache: cannot record %s: %s", j->addr,
-			    store_strerror(j->rc));
+		log_warn_as("postscreen", "postscreen cache: cannot record %s: %s", j->addr, store_strerror(j->rc));
 	free(j);
 }
 

@@ -380,8 +380,8 @@ static void dnsbl_cb(const struct dns_answer *a, void *arg)
 		return;
 	}
 	if (it->type == R_PERMIT_DNSWL) {
-		log_info_as("smtpd", "%s: permit_dnswl_client: %s listed in %s",
-			    s->qid[0] ? s->qid : "NOQUEUE", s->client, it->site->domain);
+		log_info_as("smtpd", "%s: permit_dnswl_client: %s listed in %s", s->qid[0] ? s->qid : "NOQUEUE",
+			 s->client, it->site->domain);
 		eval_resume(e, V_PERMIT);
 		return;
 	}
@@ -477,8 +477,8 @@ static void grey_done(void *arg)
 	int v = V_DUNNO;
 
 	if (g->rc != 0) {
-		log_warn_as("smtpd", "greylist unavailable (%s): accepting mail from %s",
-			    store_strerror(g->rc), s->client);
+		log_warn_as("smtpd", "greylist unavailable (%s): accepting mail from %s", store_strerror(g->rc),
+			 s->client);
 	} else if (g->verdict == GREYLIST_DEFER) {
 		char text[400];
 		snprintf(text, sizeof(text), "%s (%lld seconds left)", s->srv->greylist_text,

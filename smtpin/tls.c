@@ -130,7 +130,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
 		log_info_as("smtpd", "Anonymous TLS connection established from %s: %s", s->client,
-			    s->tls_info);
+			 s->tls_info);
 		session_tls_ready(s);
 		return;
 	}
