@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
@@ -167,7 +169,7 @@ static int key_cmp(const void *a, const void *b)
 static int make_room(struct session *s)
 {
 	struct server *srv = s->srv;
-	struct session **all = calloc((size_t)srv->nsessions, sizeof(*all));
+	struct session **all = calloc((size_t)srv->nsessions + 1, sizeof(*all));
 	size_t n = 0;
 	int made = 0;
 
@@ -219,16 +221,26 @@ static int make_room(struct session *s)
 	return made;
 }
 
-/* Refuses s at connect: 421 and quit (its counts are released at once). */
-static int refuse(struct session *s, const char *reply)
+/* Refuses s at connect: the 421 straight on the socket (a client that has
+ * just connected has sent nothing, so closing at once loses no reply), the
+ * counts released, fd closed. */
+static int refuse(struct session *s, int fd, const char *reply)
 {
+	char line[700];
+
 	anvil_event(s->srv->limits->anvil, ANVIL_EV_CONN_REFUSED);
-	session_reply(s, "%s", reply);
-	session_quit(s);
+	if (s->lst->kind != LISTEN_SMTPS) {
+		int n = snprintf(line, sizeof(line), "%s\r\n", reply);
+		if (n > 0 && (size_t)n < sizeof(line))
+			(void)!send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		shutdown(fd, SHUT_WR);
+	}
+	limits_release(s);
+	close(fd);
 	return -1;
 }
 
-int limits_accept(struct session *s)
+int limits_accept(struct session *s, int fd)
 {
 	struct server *srv = s->srv;
 	struct limits *l = srv->limits;
@@ -249,14 +261,14 @@ int limits_accept(struct session *s)
 			log_warn_as("smtpd",
 				    "Connection rate limit exceeded: %.0f from %s for service smtp",
 				    c.rate, s->client);
-			return refuse(s, reply);
+			return refuse(s, fd, reply);
 		}
 		if (!exempt && l->count_limit > 0 && c.conns > (unsigned)l->count_limit) {
 			log_warn_as(
 			    "smtpd",
 			    "Connection concurrency limit exceeded: %u from %s for service smtp",
 			    c.conns, s->client);
-			return refuse(s, reply);
+			return refuse(s, fd, reply);
 		}
 	}
 	int stranger = !exempt && !s->lim.known;
@@ -271,7 +283,7 @@ int limits_accept(struct session *s)
 		    srv->conn_limit, srv->conn_limit - l->reserve, s->client);
 		snprintf(reply, sizeof(reply), "421 4.3.2 %s Service currently unavailable",
 			 srv->hostname);
-		return refuse(s, reply);
+		return refuse(s, fd, reply);
 	}
 	s->lim.live = 1;
 	l->live++;
@@ -279,11 +291,17 @@ int limits_accept(struct session *s)
 		s->lim.stranger = 1;
 		l->strangers++;
 	}
-	if (stressed(srv) && s->lim.stranger) {
+	return 0;
+}
+
+void limits_started(struct session *s)
+{
+	struct limits *l = s->srv->limits;
+
+	if (stressed(s->srv) && s->lim.stranger) {
 		struct timeval tv = {(time_t)l->stress_timeout, 0};
 		bufferevent_set_timeouts(s->bev, &tv, &tv);
 	}
-	return 0;
 }
 
 void limits_close(struct session *s)

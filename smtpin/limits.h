@@ -30,9 +30,13 @@ int limits_init(struct server *srv, char *err, size_t errsize);
 /* Starts the stress timer (after the event base exists). */
 void limits_start(struct server *srv);
 void limits_fini(struct server *srv);
-/* A new session: counts it, applies the client and server limits. Returns 0,
- * or -1 if it was refused (the 421 is queued and the session quits). */
-int limits_accept(struct session *s);
+/* A new session on fd (s has its address, mynetworks and lmtp set; no
+ * connection is set up yet): counts it, applies the client and server
+ * limits. Returns 0, or -1 if it was refused: the 421 was written and fd
+ * closed here, so a flood of refused connections costs little. */
+int limits_accept(struct session *s, int fd);
+/* Its connection is set up: under stress, the shorter timeout. */
+void limits_started(struct session *s);
 /* Input arrived (the stress timeout counts idle time). */
 void limits_activity(struct session *s);
 /* The session is closing (QUIT, refused, dropped): it no longer holds a

@@ -1083,6 +1083,12 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	snprintf(s->client, sizeof(s->client), "%s[%s]", s->name, s->addr);
 	snprintf(s->ps_client, sizeof(s->ps_client), "[%s]:%s", s->addr, s->port);
 	s->mynetworks = client_in_mynetworks(srv, s->addr);
+	/* the client's and the server's limits, before anything is set up for
+	 * a client that is refused (limits.c) */
+	if (limits_accept(s, fd) < 0) {
+		session_free(s);
+		return;
+	}
 
 	if (lst->kind == LISTEN_SMTPS) {
 		bev = tls_accept_bev(srv, fd);
@@ -1092,6 +1098,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	}
 	if (bev == NULL) {
 		log_warn_as("smtpd", "cannot set up a connection from %s", s->client);
+		limits_release(s);
 		close(fd);
 		session_free(s);
 		return;
@@ -1103,9 +1110,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	srv->nsessions++;
 	install_bev(s, bev);
 	log_info_as("smtpd", "connect from %s", s->client);
-
-	if (limits_accept(s) < 0)
-		return;
+	limits_started(s);
 	if (s->lmtp) {
 		s->state = SS_CMD;
 		session_reply(s, "220 %s LMTP mailkeep", srv->hostname);
