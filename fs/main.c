@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -178,6 +179,19 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	if (open_store(cfg, &fs.store) < 0)
 		goto out_unmount;
+	{
+		/* files that are not mail: <data_directory>/files/<user>/ (plain.c);
+		 * each one the kernel knows holds a descriptor */
+		char files[4096];
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		snprintf(files, sizeof(files), "%s/files", config_get(cfg, "data_directory"));
+		if (fs_plain_init(files) < 0)
+			log_warn("no plain files on the mount (.notmuch, .mbsyncstate, ...)");
+	}
 	/* renames into and out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(fs.store, cfg) < 0)
 		goto out_unmount;
@@ -188,6 +202,17 @@ int main(int argc, char **argv)
 			log_warn("user_directory: %s; LDAP users get fs_default_uid", err);
 			fs.dir = NULL;
 		}
+	}
+	/* written files are stored at their last close: learnt from fanotify
+	 * (close.c), else from RELEASE, for which open() is answered for real;
+	 * MAILKEEP_FS_NO_FANOTIFY=1 takes the second way as root too (tests) */
+	if (getenv("MAILKEEP_FS_NO_FANOTIFY")) {
+		log_info("fs: MAILKEEP_FS_NO_FANOTIFY: open() is answered for real");
+		fs.real_open = 1;
+	} else if (fs_close_start(&fs, mountpoint) == 0) {
+		fs.close_events = 1;
+	} else {
+		fs.real_open = 1;
 	}
 	if (fs_watch_start(&fs) < 0)
 		log_warn("changes made elsewhere will show only after the cache timeouts");
@@ -200,6 +225,7 @@ int main(int argc, char **argv)
 	rc = fuse_session_loop_mt(se, loop) == 0 ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 	log_info("unmounting %s", mountpoint);
+	fs_close_stop();
 	fs_watch_stop(&fs);
 out_unmount:
 	fuse_session_unmount(se);
@@ -214,6 +240,7 @@ out:
 		store_close(&fs.store);
 	fuse_opt_free_args(&args);
 	fs_pending_free(&fs);
+	fs_plain_free();
 	fs_state_free(&fs);
 	config_free(&cfg);
 	return rc;

@@ -40,7 +40,7 @@ struct xattr_provider {
 /* --- user.mail.* ---------------------------------------------------------- */
 
 static const char *const mail_names[] = {
-	"user.mail.sha256", "user.mail.uid", "user.mail.modseq", "user.mail.internaldate", NULL,
+    "user.mail.sha256", "user.mail.uid", "user.mail.modseq", "user.mail.internaldate", NULL,
 };
 
 static int mail_list(const struct xattr_msg *m, struct buf *out)
@@ -110,7 +110,8 @@ static int spam_get(const struct xattr_msg *m, const char *name, struct buf *out
 }
 
 /* user.spam.class = spam | innocent: retrains the filter for the owner. */
-static int spam_set(struct fs *fs, const struct store_msg *msg, const char *name, const char *value, size_t size)
+static int spam_set(struct fs *fs, const struct store_msg *msg, const char *name, const char *value,
+		    size_t size)
 {
 	struct store_txn *txn = NULL;
 	uint32_t user_id;
@@ -125,8 +126,8 @@ static int spam_set(struct fs *fs, const struct store_msg *msg, const char *name
 }
 
 static const struct xattr_provider providers[] = {
-	{"user.mail.", mail_list, mail_get, NULL},
-	{"user.spam.", spam_list, spam_get, spam_set},
+    {"user.mail.", mail_list, mail_get, NULL},
+    {"user.spam.", spam_list, spam_get, spam_set},
 };
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 

@@ -383,6 +383,30 @@ int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum
 	return 0;
 }
 
+int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid, int64_t internaldate,
+			       struct store_msg *msg_r)
+{
+	struct store_mailbox mb;
+	struct store_msg m;
+	int rc;
+
+	if (!txn->writable || internaldate <= 0)
+		return STORE_EINVAL;
+	if ((rc = store_msg_get(txn, mbid, uid, &m)) != 0)
+		return rc;
+	if (m.internaldate != internaldate) {
+		if ((rc = store_mailbox_get_by_id(txn, mbid, &mb)) != 0)
+			return rc;
+		m.internaldate = internaldate;
+		m.modseq = ++mb.highestmodseq;
+		if ((rc = msg_put(txn, &m)) != 0 || (rc = store_mailbox_put(txn, &mb)) != 0)
+			return rc;
+	}
+	if (msg_r != NULL)
+		*msg_r = m;
+	return 0;
+}
+
 /* --- expunge, copy, move ------------------------------------------------------------------ */
 
 int store_msg_expunge(struct store_txn *txn, uint32_t mbid, uint32_t uid)
