@@ -619,8 +619,11 @@ static enum dir_result search(struct ldap_dir *d, const char *base, int scope, c
 		if (!was_open || next_page || rc == LDAP_TIMEOUT)
 			break;
 	}
+	/* the server's state first, then the connection: a call waiting for it
+	 * must see the hold (conn_take) */
+	enum dir_result r = server_failed(d, what, rc, started);
 	conn_give(d, c);
-	return server_failed(d, what, rc, started);
+	return r;
 }
 
 /* Searches for exactly one user with filter. */
@@ -767,8 +770,11 @@ static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *u
 		if (!was_open || rc == LDAP_TIMEOUT)
 			break;
 	}
+	/* the server's state first, then the connection: a call waiting for it
+	 * must see the hold (conn_take) */
+	enum dir_result r = server_failed(d, what, rc, started);
 	conn_give(d, c);
-	return server_failed(d, what, rc, started);
+	return r;
 }
 
 /* Reads the password attribute with the reader's rights and verifies it. */

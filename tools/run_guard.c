@@ -7,9 +7,10 @@
  * /proc/PID/exe is the service's binary (by name) and its command line has
  * `-c CONF` with CONF naming the same file (compared by device and inode).
  * Services are found by the pid files `run` writes for them
- * ($run_directory/run.<service>.pid) and, for services started by hand, by
- * the owner of the listening socket of each TCP listener in the
- * configuration (/proc/net/tcp{,6} and /proc/PID/fd).
+ * ($run_directory/run.<service>.pid), by a look at every process of a
+ * service binary (/proc) and, for a port held by something else, by the
+ * owner of the listening socket of each TCP listener in the configuration
+ * (/proc/net/tcp{,6} and /proc/PID/fd): that one is named, not stopped.
  */
 #define _GNU_SOURCE 1
 #include <ctype.h>
@@ -317,6 +318,29 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir, ch
 		}
 		unlink(path);
 	}
+	/* 2b. any other process of a service binary with this configuration
+	 * (a mount started by hand holds no port) */
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	while (proc != NULL && (e = readdir(proc)) != NULL) {
+		uint64_t v;
+		if (mk_parse_u64(e->d_name, 2, 4194304, &v) < 0 || (pid_t)v == getpid())
+			continue;
+		for (size_t i = 0; service_bins[i] != NULL; i++) {
+			if (!is_ours((pid_t)v, service_bins[i], conf))
+				continue;
+			if (stop_leftover((pid_t)v, service_bins[i], "found by its -c argument") <
+			    0) {
+				snprintf(err, errsize,
+					 "run: %s (pid %ld) of this instance will not stop",
+					 service_bins[i], (long)v);
+				closedir(proc);
+				return -1;
+			}
+		}
+	}
+	if (proc != NULL)
+		closedir(proc);
 	/* 3. whoever holds one of our ports: ours (started by hand) is stopped,
 	 * anything else is named and we refuse, instead of looping on
 	 * "Address already in use" */

@@ -104,7 +104,7 @@ def test_run_stops_a_leftover_service_of_its_instance(instance, ports):
     p = start_run(instance, ports)
     assert old.wait(15) is not None and fs.wait(15) is not None
     log = Path(p.logfile).read_text()
-    assert f"mailkeep-smtpin (pid {old.pid}) of this instance is still running (it holds smtpd_listen" in log, log
+    assert f"mailkeep-smtpin (pid {old.pid}) of this instance is still running (found by its -c argument)" in log, log
     assert f"mailkeep-fs (pid {fs.pid}) of this instance is still running" in log, log
     assert "Address already in use" not in log
     assert children(p.pid)["mailkeep-smtpin"] != old.pid
@@ -114,6 +114,22 @@ def test_run_stops_a_leftover_service_of_its_instance(instance, ports):
                         capture_output=True, text=True, timeout=30)
     assert cp.returncode == 0, cp.stdout
     instance.stop(p)
+
+
+def test_run_stops_a_mount_started_by_hand(instance, ports):
+    """No pid file, no port: a mailkeep-fs of this instance is found by its
+    command line and stopped; the new run mounts again."""
+    instance.mk("user", "add", "bob", "--no-password")  # a store to mount
+    mnt = instance.root / "mail"
+    fs = instance.spawn(BIN / "mailkeep-fs", "-c", instance.conf, "-f")
+    wait_for(lambda: os.path.ismount(mnt), timeout=20, what="the mount")
+    p = start_run(instance, ports)
+    assert fs.wait(15) is not None
+    assert f"mailkeep-fs (pid {fs.pid}) of this instance is still running (found by its -c argument)" in \
+        Path(p.logfile).read_text()
+    assert children(p.pid)["mailkeep-fs"] != fs.pid
+    instance.stop(p)
+    assert not mounted(mnt)
 
 
 def test_second_run_of_the_instance_is_refused(instance, ports):
