@@ -82,6 +82,11 @@ static int stressed(struct server *srv)
 	return l->strangers * 2 >= srv->conn_limit - l->reserve;
 }
 
+int limits_stressed(struct server *srv)
+{
+	return stressed(srv);
+}
+
 /* Once a second under stress: strangers idle longer than smtpd_stress_timeout go. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {

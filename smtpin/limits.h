@@ -35,6 +35,9 @@ void limits_fini(struct server *srv);
  * limits. Returns 0, or -1 if it was refused: the 421 was written and fd
  * closed here, so a flood of refused connections costs little. */
 int limits_accept(struct session *s, int fd);
+/* 1 while half the strangers' slots are in use (stress: shorter timeouts,
+ * and postscreen's greet wait is at most 2 s). */
+int limits_stressed(struct server *srv);
 /* Its connection is set up: under stress, the shorter timeout. */
 void limits_started(struct session *s);
 /* Input arrived (the stress timeout counts idle time). */

@@ -188,6 +188,28 @@ def test_stress_timeout_cuts_idle_strangers(smtpin_factory, raw):
     assert "timeout after CONNECT from unknown[127.0.5." in s.log()
 
 
+def test_postscreen_greet_wait_shrinks_under_stress(smtpin_factory, raw):
+    s = smtpin_factory(smtpd_connection_limit="10", smtpd_connection_reserve="2", postscreen_greet_wait="6s",
+                       postscreen_greet_action="enforce", smtpd_client_connection_rate_limit="0")
+    s.start()
+
+    def greeted(r):
+        t0 = time.monotonic()
+        text = r.reply()
+        while not re.search(r"^220 ", text, re.M):
+            text = r.reply()
+        return time.monotonic() - t0
+
+    first = raw(s.port, source="127.0.9.1", timeout=15)
+    t_first = greeted(first)
+    assert t_first >= 5.5, t_first  # no stress: the full 6 s
+    held = [raw(s.port, source=f"127.0.9.{i}", timeout=15) for i in range(2, 5)]
+    t_last = greeted(raw(s.port, source="127.0.9.9", timeout=15))  # five strangers: stress
+    assert t_last <= 3.5, t_last
+    for r in held:
+        r.close()
+
+
 # ---- the authentication penalty over SMTP AUTH (issue 13.5) ------------------------------
 
 import base64
