@@ -178,14 +178,19 @@ def test_stress_timeout_cuts_idle_strangers(smtpin_factory, raw):
             cut.append(line)
         except socket.timeout:
             left.append(r)
-    # seven strangers: cut until fewer than four remain
+    # seven strangers: cut while four or more are left (how many of the last
+    # ones go depends on the moment the pressure is measured)
     assert len(cut) >= 4 and all(c.startswith("421 4.4.2 mx.example.org Error: timeout exceeded") for c in cut), cut
-    assert 1 <= len(left) <= 3
-    # the rest is no longer under stress: it may idle on
-    left[0].sock.settimeout(10)
-    assert left[0].cmd("NOOP").startswith("250")
     assert mine.cmd("NOOP").startswith("250")
     assert "timeout after CONNECT from unknown[127.0.5." in s.log()
+    # once the pressure is gone, the normal timeout is back
+    for r in left:
+        r.close()
+    time.sleep(0.5)
+    calm = raw(s.port, source="127.0.5.20", timeout=10)
+    assert calm.reply().startswith("220")
+    time.sleep(3)
+    assert calm.cmd("NOOP").startswith("250")
 
 
 def test_postscreen_greet_wait_shrinks_under_stress(smtpin_factory, raw):
