@@ -258,3 +258,23 @@ def test_lockout_off_by_default_then_on(imapd_factory, instance):
     # bob from home is not locked out (and that clears the lock)
     assert login(d, "127.0.29.1", "bob", "secret-bob")[0].startswith(b"a OK")
     assert login(d, "127.0.31.1", "bob", "secret-bob")[0].startswith(b"a OK")
+    # fail2ban counts the guesses and the refused attempt, not the owner
+    hosts, out = fail2ban(d.proc.logfile)
+    assert hosts == {"127.0.30.1": 3, "127.0.31.1": 1}, out
+
+
+def test_connection_rate_limit(imapd_factory):
+    d = imapd_factory(imap_client_connection_rate_limit="5")
+    for i in range(5):
+        s, f, g = connect(d, "127.0.32.1")
+        assert g.startswith(b"* OK"), g
+        s.close()
+    s, f, g = connect(d, "127.0.32.1")
+    assert g in (b"", b"* BYE Too many connections from your network, try again later\r\n"), g
+    assert re.search(r"warning: \w+: \[127\.0\.32\.1\]: connection rate limit exceeded: 6 from 127\.0\.32\.1 "
+                     r"within 60s \(imap_client_connection_rate_limit=5\)", d.log())
+    # another network is not affected
+    line, _, _ = login(d, "127.0.33.1", "alice", "secret-alice")
+    assert line.startswith(b"a OK")
+    hosts, out = fail2ban(d.proc.logfile)
+    assert hosts == {"127.0.32.1": 1}, out
