@@ -20,11 +20,14 @@
 #include <unistd.h>
 
 #include "imapd/limits.h"
+#include "imapd/params.h"
 #include "imapd/session.h"
+#include "index/params.h"
 #include "lib/anvil.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 struct conn {
 	int fd;
@@ -51,34 +54,26 @@ static struct {
 	int strangers;
 } L = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-int imap_limits_init(struct config *cfg, char *err, size_t errsize)
+int imap_limits_init(const struct common_params *common, const struct imapd_params *p, char *err,
+		     size_t errsize)
 {
 	char path[1024], e[512];
 
-	L.as.ipv4_prefix = (int)config_get_int(cfg, "anvil_ipv4_prefix_length");
-	L.as.ipv6_prefix = (int)config_get_int(cfg, "anvil_ipv6_prefix_length");
-	L.as.rate_unit = config_get_time(cfg, "anvil_rate_time_unit");
-	L.as.penalty = config_get_time(cfg, "auth_penalty");
-	L.as.penalty_max = config_get_time(cfg, "auth_penalty_max");
-	if (L.as.penalty_max < L.as.penalty)
-		L.as.penalty_max = L.as.penalty;
-	L.as.lockout_failures = (unsigned)config_get_int(cfg, "auth_failure_lockout");
-	L.as.lockout_window = config_get_time(cfg, "auth_failure_lockout_window");
-	L.as.known_time = config_get_time(cfg, "auth_known_client_time");
-	L.count_limit = (int)config_get_int(cfg, "imap_client_connection_count_limit");
-	L.rate_limit = (int)config_get_int(cfg, "imap_client_connection_rate_limit");
-	L.max_conns = (int)config_get_int(cfg, "imap_max_connections");
-	L.reserve = (int)config_get_int(cfg, "imap_connection_reserve");
+	params_anvil_settings(common, &L.as);
+	L.count_limit = (int)p->imap_client_connection_count_limit;
+	L.rate_limit = (int)p->imap_client_connection_rate_limit;
+	L.max_conns = (int)p->imap_max_connections;
+	L.reserve = (int)p->imap_connection_reserve;
 	if (L.reserve >= L.max_conns)
 		L.reserve = L.max_conns / 2;
-	L.login_timeout = config_get_time(cfg, "imap_login_timeout");
-	L.stress_timeout = config_get_time(cfg, "imap_login_stress_timeout");
-	config_get_list(cfg, "mynetworks", &L.mynetworks, &L.nmynetworks);
-	const char *rundir = config_get(cfg, "run_directory");
+	L.login_timeout = p->imap_login_timeout;
+	L.stress_timeout = p->imap_login_stress_timeout;
+	L.mynetworks = common->mynetworks.item;
+	L.nmynetworks = common->mynetworks.n;
+	const char *rundir = common->run_directory;
 	mk_mkdirs(rundir, 0755);
 	snprintf(path, sizeof(path), "%s/anvil", rundir);
-	if (anvil_open(path, &L.as, ANVIL_IMAPD, config_get(cfg, "mail_owner"), &L.anvil, e,
-		       sizeof(e)) < 0) {
+	if (anvil_open(path, &L.as, ANVIL_IMAPD, common->mail_owner, &L.anvil, e, sizeof(e)) < 0) {
 		snprintf(err, errsize, "the connection table: %s", e);
 		return -1;
 	}
@@ -249,9 +244,7 @@ int imap_limits_accept(int fd, int implicit_tls, int active)
 	}
 	if (L.n == L.cap) {
 		L.cap = L.cap ? L.cap * 2 : 64;
-		L.conns = realloc(L.conns, L.cap * sizeof(*L.conns));
-		if (L.conns == NULL)
-			abort();
+		L.conns = xreallocarray(L.conns, L.cap, sizeof(*L.conns));
 	}
 	if (c.stranger)
 		L.strangers++;

@@ -8,13 +8,17 @@
 #ifndef MK_IMAP_LIMITS_H
 #define MK_IMAP_LIMITS_H
 
-#include "lib/config.h"
+#include <stddef.h>
 
 struct session;
+struct common_params;
+struct imapd_params;
 
 /* Reads the settings and opens the shared table (before privileges are
- * dropped). Returns 0 or -1 with err. */
-int imap_limits_init(struct config *cfg, char *err, size_t errsize);
+ * dropped); the settings must outlive the process's use of them. Returns 0
+ * or -1 with err. */
+int imap_limits_init(const struct common_params *common, const struct imapd_params *p, char *err,
+		     size_t errsize);
 /* A connection was accepted on fd (main thread), with active connections
  * served now. Returns 0 to serve it, or -1 if it is refused (answered and
  * closed here). */

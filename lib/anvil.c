@@ -25,6 +25,7 @@
 
 #include "lib/anvil.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define ANVIL_MAGIC "MKANVIL"
 #define ANVIL_VERSION 1
@@ -246,9 +247,7 @@ int anvil_open(const char *path, const struct anvil_settings *s, int column, con
 	}
 	flock(fd, LOCK_UN);
 
-	struct anvil *a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
+	struct anvil *a = xcalloc(1, sizeof(*a));
 	a->s = *s;
 	a->column = column;
 	a->fd = fd;

@@ -19,8 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "index/params.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 struct limits {
@@ -33,40 +35,22 @@ struct limits {
 	struct event *tick;
 };
 
-static int read_anvil_settings(struct config *cfg, struct anvil_settings *as)
-{
-	memset(as, 0, sizeof(*as));
-	as->ipv4_prefix = (int)config_get_int(cfg, "anvil_ipv4_prefix_length");
-	as->ipv6_prefix = (int)config_get_int(cfg, "anvil_ipv6_prefix_length");
-	as->rate_unit = config_get_time(cfg, "anvil_rate_time_unit");
-	as->penalty = config_get_time(cfg, "auth_penalty");
-	as->penalty_max = config_get_time(cfg, "auth_penalty_max");
-	as->lockout_failures = (unsigned)config_get_int(cfg, "auth_failure_lockout");
-	as->lockout_window = config_get_time(cfg, "auth_failure_lockout_window");
-	as->known_time = config_get_time(cfg, "auth_known_client_time");
-	if (as->penalty_max < as->penalty)
-		as->penalty_max = as->penalty;
-	return 0;
-}
-
 int limits_init(struct server *srv, char *err, size_t errsize)
 {
-	struct limits *l = calloc(1, sizeof(*l));
+	struct limits *l = xcalloc(1, sizeof(*l));
 	char path[1024], e[512];
 
-	if (l == NULL)
-		log_fatal("out of memory");
-	read_anvil_settings(srv->cfg, &l->as);
+	params_anvil_settings(&srv->common, &l->as);
 	l->count_limit = srv->conn_per_client;
-	l->rate_limit = (int)config_get_int(srv->cfg, "smtpd_client_connection_rate_limit");
-	l->reserve = (int)config_get_int(srv->cfg, "smtpd_connection_reserve");
+	l->rate_limit = (int)srv->p.smtpd_client_connection_rate_limit;
+	l->reserve = (int)srv->p.smtpd_connection_reserve;
 	if (l->reserve >= srv->conn_limit)
 		l->reserve = srv->conn_limit / 2;
-	l->stress_timeout = config_get_time(srv->cfg, "smtpd_stress_timeout");
-	const char *rundir = config_get(srv->cfg, "run_directory");
+	l->stress_timeout = srv->p.smtpd_stress_timeout;
+	const char *rundir = srv->common.run_directory;
 	mk_mkdirs(rundir, 0755);
 	snprintf(path, sizeof(path), "%s/anvil", rundir);
-	if (anvil_open(path, &l->as, ANVIL_SMTPIN, config_get(srv->cfg, "mail_owner"), &l->anvil, e,
+	if (anvil_open(path, &l->as, ANVIL_SMTPIN, srv->common.mail_owner, &l->anvil, e,
 		       sizeof(e)) < 0) {
 		snprintf(err, errsize, "the connection table: %s", e);
 		free(l);
@@ -174,12 +158,10 @@ static int key_cmp(const void *a, const void *b)
 static int make_room(struct session *s)
 {
 	struct server *srv = s->srv;
-	struct session **all = calloc((size_t)srv->nsessions + 1, sizeof(*all));
+	struct session **all = xcalloc((size_t)srv->nsessions + 1, sizeof(*all));
 	size_t n = 0;
 	int made = 0;
 
-	if (all == NULL)
-		log_fatal("out of memory");
 	for (struct session *o = srv->sessions; o != NULL; o = o->next)
 		if (o != s && o->lim.stranger && !o->quitting && !o->closed)
 			all[n++] = o;
@@ -379,10 +361,8 @@ static void auth_try(evutil_socket_t fd, short what, void *arg)
 void limits_auth_submit(struct session *s, const char *login, limits_job_fn *work,
 			limits_job_fn *done, void (*refused)(void *arg, const char *why), void *arg)
 {
-	struct auth_wait *w = calloc(1, sizeof(*w));
+	struct auth_wait *w = xcalloc(1, sizeof(*w));
 
-	if (w == NULL)
-		log_fatal("out of memory");
 	w->s = s;
 	mk_strlcpy(w->login, login, sizeof(w->login));
 	w->work = work;

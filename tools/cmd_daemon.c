@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 #include "tools/run_guard.h"
 
@@ -34,11 +35,9 @@ static int find_service(struct cli *cli, const char *bin, char *out, size_t size
 static int exec_service(struct cli *cli, const char *bin, int argc, char **argv)
 {
 	char path[4200];
-	char **args = calloc((size_t)argc + 4, sizeof(*args));
+	char **args = xcalloc((size_t)argc + 4, sizeof(*args));
 	int k = 0;
 
-	if (args == NULL)
-		abort();
 	if (find_service(cli, bin, path, sizeof(path)) < 0) {
 		cli_error("%s is not installed (looked in %s and %s/../lib/mailkeep)", bin,
 			  cli->exe_dir, cli->exe_dir);
@@ -171,13 +170,14 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		cli_error("run: no service is installed next to %s", cli->exe_dir);
 		return 1;
 	}
-	const char *rundir = config_get(cfg, "run_directory");
+	const char *rundir = cli->common.run_directory;
 	if (rundir != NULL && *rundir == 0)
 		rundir = NULL;
 	if (rundir != NULL) {
 		/* another run of this instance, or services it left behind */
 		char err[1024];
-		if (run_guard_start(cfg, cli->conf_path, rundir, err, sizeof(err)) < 0) {
+		if (run_guard_start(cfg, cli->conf_path, rundir, cli->common.mount_point, err,
+				    sizeof(err)) < 0) {
 			cli_error("%s", err);
 			return 1;
 		}
@@ -279,7 +279,7 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		if (svc[i].path[0] != '\0')
 			run_guard_forget(rundir, svc[i].bin);
 	/* the mount must be gone with its service (one killed after 10 s leaves it) */
-	const char *mp = config_get(cfg, "mount_point");
+	const char *mp = cli->common.mount_point;
 	if (svc[2].path[0] != '\0' && mp != NULL && *mp != 0 && run_guard_mounted(mp) &&
 	    run_guard_unmount(mp) < 0)
 		cli_warn("run: %s is still mounted; unmount it with fusermount3 -u %s", mp, mp);

@@ -10,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "index/params.h"
 #include "lib/anvil.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 
 #define MAX_SHOWN 10000
@@ -85,22 +87,14 @@ static int run_status(struct cli *cli, int argc, char **argv)
 		return cli_usage(&cmd_status);
 	if ((cfg = cli_config(cli)) == NULL)
 		return 1;
-	const char *rundir = config_get(cfg, "run_directory");
+	const char *rundir = cli->common.run_directory;
 	snprintf(path, sizeof(path), "%s/anvil", rundir);
 	int have_table = access(path, F_OK) == 0;
 	struct anvil_column_info cols[ANVIL_COLUMNS];
 	struct anvil *a = NULL;
 	memset(cols, 0, sizeof(cols));
-	struct anvil_settings as = {
-	    .ipv4_prefix = (int)config_get_int(cfg, "anvil_ipv4_prefix_length"),
-	    .ipv6_prefix = (int)config_get_int(cfg, "anvil_ipv6_prefix_length"),
-	    .rate_unit = config_get_time(cfg, "anvil_rate_time_unit"),
-	    .penalty = config_get_time(cfg, "auth_penalty"),
-	    .penalty_max = config_get_time(cfg, "auth_penalty_max"),
-	    .lockout_failures = (unsigned)config_get_int(cfg, "auth_failure_lockout"),
-	    .lockout_window = config_get_time(cfg, "auth_failure_lockout_window"),
-	    .known_time = config_get_time(cfg, "auth_known_client_time"),
-	};
+	struct anvil_settings as;
+	params_anvil_settings(&cli->common, &as);
 	if (!have_table) {
 		print_services(rundir, cols);
 		printf("connection table: none yet (%s: no service has run)\n", path);
@@ -110,11 +104,9 @@ static int run_status(struct cli *cli, int argc, char **argv)
 		cli_error("status: %s", err);
 		return 1;
 	}
-	struct anvil_net_info *nets = calloc(MAX_SHOWN, sizeof(*nets));
-	struct anvil_user_info *users = calloc(MAX_SHOWN, sizeof(*users));
+	struct anvil_net_info *nets = xcalloc(MAX_SHOWN, sizeof(*nets));
+	struct anvil_user_info *users = xcalloc(MAX_SHOWN, sizeof(*users));
 	size_t nn = 0, nu = 0;
-	if (nets == NULL || users == NULL)
-		abort();
 	anvil_snapshot(a, nets, MAX_SHOWN, &nn, users, MAX_SHOWN, &nu, cols);
 	anvil_close(&a);
 	print_services(rundir, cols);
@@ -123,8 +115,8 @@ static int run_status(struct cli *cli, int argc, char **argv)
 	       "the last %.0fs, failed logins or a penalty: %zu\n",
 	       as.ipv4_prefix, as.ipv6_prefix, as.rate_unit, nn);
 	if (nn > 0)
-		printf("  %-28s %6s %6s %6s %8s %8s %8s\n", "client", "smtp", "imap", "rate", "failed",
-		       "penalty", "known");
+		printf("  %-28s %6s %6s %6s %8s %8s %8s\n", "client", "smtp", "imap", "rate",
+		       "failed", "penalty", "known");
 	for (size_t i = 0; i < nn; i++) {
 		char key[64], pen[16], known[16];
 		anvil_key_str(&nets[i].key, key, sizeof(key));

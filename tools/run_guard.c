@@ -28,18 +28,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "index/params.h"
 #include "lib/util.h"
 #include "tools/run_guard.h"
 
 extern char **environ;
 
-/* The listener settings whose TCP ports a service of ours holds. */
-static const char *const listen_settings[] = {
-    "smtpd_listen", "smtpd_tls_wrappermode_listen",
-    "lmtp_listen",  "greylist_policy_listen",
-    "imapd_listen", "imapd_tls_listen",
-    NULL,
-};
+/* 1 if a setting of the registry names listeners (every service's list
+ * settings called *_listen: smtpd_listen, imapd_tls_listen, ...), so that a
+ * listener added later is looked at too, without a list here to keep. */
+static int is_listener_setting(const struct config_param *prm)
+{
+	size_t n = strlen(prm->name);
+	return prm->type == CONFIG_LIST && n > 7 && strcmp(prm->name + n - 7, "_listen") == 0;
+}
 
 static int same_file(const char *a, const char *b)
 {
@@ -291,8 +293,58 @@ static int stop_leftover(pid_t pid, const char *bin, const char *why)
 	return 0;
 }
 
-int run_guard_start(struct config *cfg, const char *conf, const char *rundir, char *err,
-		    size_t errsize)
+/* 3. for one listener setting: whoever holds one of its TCP ports. Ours
+ * (it came up meanwhile) is stopped; anything else is named and we refuse,
+ * instead of looping on "Address already in use". Returns 0 or -1 with err. */
+static int check_listeners(struct config *cfg, const char *setting, const char *conf, char *err,
+			   size_t errsize)
+{
+	char **items = NULL;
+	size_t n = 0;
+
+	if (config_get_list(cfg, setting, &items, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned port = spec_port(items[i]);
+		unsigned long inodes[8];
+		size_t ni = port ? listening_inodes(port, inodes, 8) : 0;
+		for (size_t k = 0; k < ni; k++) {
+			pid_t pid = socket_owner(inodes[k]);
+			const char *mine = NULL;
+			for (size_t b = 0; pid > 0 && service_bins[b] != NULL; b++)
+				if (is_ours(pid, service_bins[b], conf))
+					mine = service_bins[b];
+			if (mine != NULL) {
+				char why[300];
+				snprintf(why, sizeof(why), "it holds %s = %s", setting, items[i]);
+				if (stop_leftover(pid, mine, why) == 0)
+					continue;
+			}
+			char name[256] = "unknown";
+			if (pid > 0) {
+				exe_name(pid, name, sizeof(name));
+				snprintf(err, errsize,
+					 "run: %s = %s: port %u is in use by pid %ld (%s), which "
+					 "is not a "
+					 "service of this instance; stop it or change %s",
+					 setting, items[i], port, (long)pid, name, setting);
+			} else {
+				snprintf(err, errsize,
+					 "run: %s = %s: port %u is in use by another user's "
+					 "process; stop "
+					 "it or change %s",
+					 setting, items[i], port, setting);
+			}
+			free(items);
+			return -1;
+		}
+	}
+	free(items);
+	return 0;
+}
+
+int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
+		    const char *mount_point, char *err, size_t errsize)
 {
 	char path[4200];
 
@@ -344,57 +396,16 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir, ch
 	/* 3. whoever holds one of our ports: ours (started by hand) is stopped,
 	 * anything else is named and we refuse, instead of looping on
 	 * "Address already in use" */
-	for (size_t s = 0; listen_settings[s] != NULL; s++) {
-		char **items = NULL;
-		size_t n = 0;
-		if (config_get_list(cfg, listen_settings[s], &items, &n) < 0)
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			unsigned port = spec_port(items[i]);
-			unsigned long inodes[8];
-			size_t ni = port ? listening_inodes(port, inodes, 8) : 0;
-			for (size_t k = 0; k < ni; k++) {
-				pid_t pid = socket_owner(inodes[k]);
-				const char *mine = NULL;
-				for (size_t b = 0; pid > 0 && service_bins[b] != NULL; b++)
-					if (is_ours(pid, service_bins[b], conf))
-						mine = service_bins[b];
-				if (mine != NULL) {
-					char why[300];
-					snprintf(why, sizeof(why), "it holds %s = %s",
-						 listen_settings[s], items[i]);
-					if (stop_leftover(pid, mine, why) == 0)
-						continue;
-				}
-				char name[256] = "unknown";
-				if (pid > 0)
-					exe_name(pid, name, sizeof(name));
-				if (pid > 0)
-					snprintf(
-					    err, errsize,
-					    "run: %s = %s: port %u is in use by pid %ld (%s), "
-					    "which "
-					    "is not a service of this instance; stop it or change "
-					    "%s",
-					    listen_settings[s], items[i], port, (long)pid, name,
-					    listen_settings[s]);
-				else
-					snprintf(err, errsize,
-						 "run: %s = %s: port %u is in use by another "
-						 "user's process; "
-						 "stop it or change %s",
-						 listen_settings[s], items[i], port,
-						 listen_settings[s]);
-				free(items);
+	for (const struct params_area *area = params_registry; area->title != NULL; area++) {
+		for (const struct config_param *prm = area->params; prm->name != NULL; prm++) {
+			if (is_listener_setting(prm) &&
+			    check_listeners(cfg, prm->name, conf, err, errsize) < 0)
 				return -1;
-			}
 		}
-		free(items);
 	}
 	/* 4. a mount left behind by a mailkeep-fs that died is detached */
-	const char *mp = config_get(cfg, "mount_point");
-	if (mp != NULL && *mp != 0 && run_guard_mounted(mp))
-		run_guard_unmount(mp);
+	if (mount_point != NULL && *mount_point != 0 && run_guard_mounted(mount_point))
+		run_guard_unmount(mount_point);
 	return 0;
 }
 
