@@ -108,7 +108,7 @@ static size_t add_listeners(const struct imapd_params *p, struct pollfd *lfd, in
 
 	for (int t = 0; t < 2; t++) {
 		for (size_t i = 0; i < lists[t]->n && nl < MAX_LISTENERS; i++) {
-			int fd = net_listen(lists[t]->item[i], 128, err, sizeof(err));
+			int fd = net_listen(lists[t]->item[i], LISTEN_BACKLOG, err, sizeof(err));
 			if (fd < 0)
 				log_fatal("%s = %s: %s", names[t], lists[t]->item[i], err);
 			lfd[nl].fd = fd;

@@ -90,7 +90,10 @@ static int add_listeners(struct server *srv, const struct config_list *list, con
 			}
 		}
 		char e[256];
-		l->fd = net_listen(items[i], 128, e, sizeof(e));
+		/* a deep accept queue: under a connection flood a shallow one fills
+		 * between two turns of the loop, and a client's dropped SYN costs
+		 * it a second (doc/bench.md, "Under attack") */
+		l->fd = net_listen(items[i], LISTEN_BACKLOG, e, sizeof(e));
 		if (l->fd < 0) {
 			snprintf(err, errsize, "%s: %s", setting, e);
 			return -1;

@@ -60,6 +60,16 @@ def wait_port(host, port, proc, timeout=20):
     raise SystemExit(f"nothing on {host}:{port}")
 
 
+def listen_overflows():
+    """TcpExt ListenOverflows of this network namespace: SYNs dropped because an
+    accept queue was full (a client then waits a second for its retransmit)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split()[1:], values.split()[1:])).get("ListenOverflows", 0))
+    return 0
+
+
 def p99(v):
     v = sorted(v)
     return v[min(len(v) - 1, int(round(0.99 * (len(v) - 1))))] if v else float("nan")
@@ -183,6 +193,7 @@ def main():
                                                  spec, ",".join(users)], stdout=subprocess.PIPE, text=True)
                     time.sleep(3)  # the attack is in full swing before we measure
                 legit = Legit(smtp, imap)
+                overflows0 = listen_overflows()
                 cpu0 = session_cpu([p.pid for p in procs])
                 legit.run(SECONDS)
                 server_cpu = session_cpu([p.pid for p in procs]) - cpu0
@@ -198,12 +209,13 @@ def main():
                     r[kind] = {"ops": total, "served": 100.0 * len(lat) / total if total else float("nan"),
                                "median": statistics.median(lat) if lat else float("nan"), "p99": p99(lat)}
                 r["errors"] = legit.errors
+                r["overflows"] = listen_overflows() - overflows0
                 r["server_cpu"] = server_cpu / SECONDS
                 results.setdefault(phase, []).append(r)
                 print(f"rep {rep + 1} {phase:5}: " + "  ".join(
                     f"{k} {r[k]['ops']} ops {r[k]['served']:.1f}% served p50 {r[k]['median'] * 1000:.0f} ms "
                     f"p99 {r[k]['p99'] * 1000:.0f} ms" for k in ("smtp", "imap")) +
-                    f"  server CPU {r['server_cpu']:.2f} cores" +
+                    f"  server CPU {r['server_cpu']:.2f} cores, listen queue overflows {r['overflows']}" +
                     (f"  errors: {r['errors']}" if r["errors"] else ""), flush=True)
         status = subprocess.run(mk + ["status"], capture_output=True, text=True).stdout
     finally:
