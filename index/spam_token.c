@@ -46,6 +46,8 @@ int spam_tokenizer_parse(const char *name, enum spam_tokenizer *kind_r)
 		*kind_r = SPAM_TOK_SBPH;
 	else if (strcasecmp(name, "osb") == 0)
 		*kind_r = SPAM_TOK_OSB;
+	else if (strcasecmp(name, "osb4") == 0)
+		*kind_r = SPAM_TOK_OSB4;
 	else
 		return -1;
 	return 0;
@@ -53,7 +55,7 @@ int spam_tokenizer_parse(const char *name, enum spam_tokenizer *kind_r)
 
 const char *spam_tokenizer_name(enum spam_tokenizer kind)
 {
-	return kind == SPAM_TOK_OSB ? "osb" : "sbph";
+	return kind == SPAM_TOK_OSB ? "osb" : kind == SPAM_TOK_OSB4 ? "osb4" : "sbph";
 }
 
 /* Inside, each token also says where it came from: its window mask (bit j:
@@ -121,6 +123,8 @@ static void emit_word(struct emitter *em, const char *w, size_t wl)
 		int bits = __builtin_popcount(mask);
 		if (em->kind == SPAM_TOK_OSB && bits != 1)
 			continue;
+		if (em->kind == SPAM_TOK_OSB4 && bits > 1)
+			continue; /* the word alone and the pairs */
 		size_t k = hl;
 		int top = mask ? 31 - __builtin_clz(mask) : -1; /* oldest chosen word */
 		for (int j = top; j >= 0; j--) {
@@ -153,8 +157,72 @@ static int prefix_ci(const char *p, size_t avail, const char *pre)
 	return avail >= n && strncasecmp(p, pre, n) == 0;
 }
 
+/* With osb4: the URL's host name ("UrlHost*www.example.co.uk", lower case)
+ * and its registered domain, roughly ("UrlDom*example.co.uk": the last two
+ * labels, three when the second-to-last is short and the last a country). */
+static void emit_url_host(const char *p, size_t end, tok_fn *fn, void *ctx)
+{
+	char key[8 + SPAM_HOST_MAX + 1];
+	size_t i = 0, hs, he;
+
+	if (end >= 7 && strncasecmp(p, "http://", 7) == 0)
+		i = 7;
+	else if (end >= 8 && strncasecmp(p, "https://", 8) == 0)
+		i = 8;
+	hs = i;
+	while (i < end && p[i] != '/' && p[i] != ':' && p[i] != '?' && p[i] != '#' && p[i] != '@')
+		i++;
+	if (i < end && p[i] == '@') { /* user@host: the host is after */
+		hs = ++i;
+		while (i < end && p[i] != '/' && p[i] != ':' && p[i] != '?' && p[i] != '#')
+			i++;
+	}
+	he = i;
+	while (he > hs && p[he - 1] == '.')
+		he--;
+	if (he == hs || he - hs > SPAM_HOST_MAX)
+		return;
+	size_t k = 8, hl = he - hs;
+	memcpy(key, "UrlHost*", 8);
+	for (size_t j = 0; j < hl; j++)
+		key[k++] = (char)tolower((unsigned char)p[hs + j]);
+	key[k] = 0;
+	fn(spam_token_hash(key, k), key, k, -1, ctx);
+	/* the registered domain: count labels from the right */
+	const char *h = key + 8;
+	size_t dots[3] = {0, 0, 0}, nd = 0;
+	for (size_t j = hl; j-- > 0 && nd < 3;)
+		if (h[j] == '.')
+			dots[nd++] = j;
+	size_t start = 0;
+	if (nd >= 2) {
+		size_t last = hl - dots[0] - 1, second = dots[0] - dots[1] - 1;
+		start = dots[1] + 1;
+		if (last == 2 && second <= 3 && nd >= 3)
+			start = dots[2] + 1;
+		else if (last == 2 && second <= 3)
+			start = 0;
+	}
+	int ip = 1;
+	for (size_t j = 0; j < hl; j++)
+		if (!(isdigit((unsigned char)h[j]) || h[j] == '.'))
+			ip = 0;
+	char dom[7 + SPAM_HOST_MAX + 1];
+	size_t dl = 7;
+	memcpy(dom, "UrlDom*", 7);
+	if (ip) {
+		memcpy(dom + dl, "ip", 2);
+		dl += 2;
+	} else {
+		memcpy(dom + dl, h + start, hl - start);
+		dl += hl - start;
+	}
+	dom[dl] = 0;
+	fn(spam_token_hash(dom, dl), dom, dl, -1, ctx);
+}
+
 /* A URL's pieces, each as "Url*piece", outside the window. Returns its length. */
-static size_t emit_url(const char *p, size_t avail, tok_fn *fn, void *ctx)
+static size_t emit_url(const char *p, size_t avail, enum spam_tokenizer kind, tok_fn *fn, void *ctx)
 {
 	char key[4 + SPAM_WORD_MAX + 1] = "Url*";
 	size_t end = 0, i = 0;
@@ -162,6 +230,8 @@ static size_t emit_url(const char *p, size_t avail, tok_fn *fn, void *ctx)
 	while (end < avail && (unsigned char)p[end] > 32 && p[end] != '"' && p[end] != '\'' && p[end] != '>' &&
 	       p[end] != '<' && p[end] != ')')
 		end++;
+	if (kind == SPAM_TOK_OSB4)
+		emit_url_host(p, end, fn, ctx);
 	while (i < end) {
 		while (i < end && is_delim((unsigned char)p[i], 0))
 			i++;
@@ -190,11 +260,11 @@ static void tokenize_text(const char *text, size_t len, const char *heading, int
 			if (heading == NULL && i < len &&
 			    (prefix_ci(text + i, len - i, "http://") || prefix_ci(text + i, len - i, "https://") ||
 			     prefix_ci(text + i, len - i, "www.")))
-				i += emit_url(text + i, len - i, fn, ctx);
+				i += emit_url(text + i, len - i, kind, fn, ctx);
 		}
 		if (i == 0 && heading == NULL &&
 		    (prefix_ci(text, len, "http://") || prefix_ci(text, len, "https://") || prefix_ci(text, len, "www."))) {
-			i += emit_url(text, len, fn, ctx);
+			i += emit_url(text, len, kind, fn, ctx);
 			continue;
 		}
 		size_t s = i;
@@ -422,7 +492,8 @@ static size_t strip_html(char *s, size_t n, struct sb *markup)
 				s[w++] = ' ';
 				continue;
 			}
-			char *e = memchr(s + r, '>', n - r);
+			/* bounded: a '<' with no '>' near it is text (no quadratic scan) */
+			char *e = memchr(s + r, '>', n - r < SPAM_TAG_MAX ? n - r : SPAM_TAG_MAX);
 			if (e != NULL) {
 				size_t tl = (size_t)(e - (s + r));
 				char *sp = memchr(s + r, ' ', tl);
@@ -460,7 +531,7 @@ static size_t strip_html(char *s, size_t n, struct sb *markup)
  * windows (URLs as in text). Formatting is not language: in the text's
  * windows one tag gave dozens of windows ("FONT+#+0000ff", "color+#+We", ...)
  * that all tell the same thing, and chi-square counted each as evidence. */
-static void tokenize_markup(const char *text, size_t len, tok_fn *fn, void *ctx)
+static void tokenize_markup(const char *text, size_t len, enum spam_tokenizer kind, tok_fn *fn, void *ctx)
 {
 	char key[5 + SPAM_WORD_MAX + 1] = "Html*";
 	size_t i = 0;
@@ -470,7 +541,7 @@ static void tokenize_markup(const char *text, size_t len, tok_fn *fn, void *ctx)
 			i++;
 			if (i < len && (prefix_ci(text + i, len - i, "http://") || prefix_ci(text + i, len - i, "https://") ||
 					prefix_ci(text + i, len - i, "www.")))
-				i += emit_url(text + i, len - i, fn, ctx);
+				i += emit_url(text + i, len - i, kind, fn, ctx);
 		}
 		size_t st = i;
 		while (i < len && !is_delim((unsigned char)text[i], 0))
@@ -490,7 +561,11 @@ struct walk {
 	enum spam_tokenizer kind;
 	tok_fn *fn;
 	void *ctx;
-	size_t text_left; /* SPAM_TEXT_MAX budget */
+	size_t text_left;   /* SPAM_TEXT_MAX budget */
+	size_t header_left; /* SPAM_HEADER_MAX budget */
+	int top;            /* in the message's own header */
+	unsigned hops;      /* Received fields of the message's own header */
+	struct sb *shape;   /* osb4: the MIME types, in order, with their depth */
 };
 
 struct part_info {
@@ -567,6 +642,13 @@ static void field(struct walk *wk, const char *name, const char *value, size_t v
 		pi->attachment = strcmp(d, "attachment") == 0;
 	}
 	if (ignored_field(name))
+		return;
+	if (wk->top && strcasecmp(name, "Received") == 0)
+		wk->hops++;
+	if (vlen > wk->header_left)
+		vlen = wk->header_left;
+	wk->header_left -= vlen;
+	if (vlen == 0)
 		return;
 	struct sb dec = {0};
 	decode_2047(value, vlen, &dec);
@@ -653,6 +735,9 @@ static void text_body(struct walk *wk, const char *d, size_t n, const struct par
 
 	if (wk->text_left == 0)
 		return;
+	/* no more encoded input than can give the text still wanted */
+	if (n > 3 * wk->text_left + 16)
+		n = 3 * wk->text_left + 16;
 	if (strcmp(pi->cte, "quoted-printable") == 0) {
 		decode_qp(d, n, 0, &raw);
 		s = raw.p ? raw.p : "";
@@ -671,7 +756,7 @@ static void text_body(struct walk *wk, const char *d, size_t n, const struct par
 		size_t l = html ? strip_html(utf.p, utf.len, &markup) : utf.len;
 		tokenize_text(utf.p, l, NULL, 0, wk->kind, wk->fn, wk->ctx);
 		if (markup.len)
-			tokenize_markup(markup.p, markup.len, wk->fn, wk->ctx);
+			tokenize_markup(markup.p, markup.len, wk->kind, wk->fn, wk->ctx);
 		free(markup.p);
 	}
 	free(raw.p);
@@ -722,10 +807,18 @@ static void multipart(struct walk *wk, const char *d, size_t n, int depth, const
 static void entity(struct walk *wk, const char *d, size_t n, int depth, const char *default_type)
 {
 	struct part_info pi;
+	wk->top = depth == 0;
 	size_t body = parse_header(wk, d, n, &pi);
+	wk->top = 0;
 
 	if (pi.type[0] == 0)
 		snprintf(pi.type, sizeof(pi.type), "%s", default_type);
+	if (wk->shape != NULL && wk->shape->len < SPAM_WORD_MAX * 8) {
+		char one[80];
+		int l = snprintf(one, sizeof(one), "%s%d%s", wk->shape->len ? "," : "", depth, pi.type);
+		if (l > 0)
+			sb_add(wk->shape, one, (size_t)l < sizeof(one) ? (size_t)l : sizeof(one) - 1);
+	}
 	if (depth >= SPAM_DEPTH_MAX)
 		return;
 	if (strncmp(pi.type, "multipart/", 10) == 0) {
@@ -750,10 +843,79 @@ static void entity(struct walk *wk, const char *d, size_t n, int depth, const ch
 	/* images, archives, applications: their header fields count, not their bytes */
 }
 
+/* osb4: the byte 4-grams of the message's first SPAM_GRAM_BYTES bytes (an
+ * mbox "From " line and the fields of other filters' verdicts left out), as
+ * "G*" and the 4 bytes: what words miss (odd spellings, header layout, the
+ * mailer's habits), as Goodman & Yih's and Sculley's byte n-grams. */
+static void emit_grams(const char *d, size_t n, tok_fn *fn, void *ctx)
+{
+	char buf[SPAM_GRAM_BYTES];
+	size_t bl = 0, i = 0;
+	int in_header = 1, skipping = 0;
+
+	while (i < n && bl < sizeof(buf)) {
+		const char *nl = memchr(d + i, '\n', n - i);
+		size_t le = nl ? (size_t)(nl - d) + 1 : n;
+		if (in_header) {
+			if (i == 0 && le - i >= 5 && memcmp(d, "From ", 5) == 0) {
+				i = le;
+				continue;
+			}
+			if (d[i] == '\n' || (d[i] == '\r' && i + 1 < n && d[i + 1] == '\n')) {
+				in_header = 0;
+			} else if (d[i] != ' ' && d[i] != '\t') {
+				char name[SPAM_HEADING_MAX + 1];
+				size_t k = 0;
+				while (i + k < le && d[i + k] != ':' && k < SPAM_HEADING_MAX) {
+					name[k] = d[i + k];
+					k++;
+				}
+				name[k] = 0;
+				skipping = ignored_field(name);
+			}
+			if (skipping) {
+				i = le;
+				continue;
+			}
+		}
+		size_t take = le - i;
+		if (take > sizeof(buf) - bl)
+			take = sizeof(buf) - bl;
+		memcpy(buf + bl, d + i, take);
+		bl += take;
+		i = le;
+	}
+	for (size_t j = 0; j + 4 <= bl; j++) {
+		char key[7] = {'G', '*', buf[j], buf[j + 1], buf[j + 2], buf[j + 3], 0};
+		fn(spam_token_hash(key, 6), key, 6, -1, ctx);
+	}
+}
+
 static void tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, tok_fn *fn, void *ctx)
 {
-	struct walk wk = {.kind = kind, .fn = fn, .ctx = ctx, .text_left = SPAM_TEXT_MAX};
+	struct sb shape = {0};
+	struct walk wk = {.kind = kind,
+			  .fn = fn,
+			  .ctx = ctx,
+			  .text_left = SPAM_TEXT_MAX,
+			  .header_left = SPAM_HEADER_MAX,
+			  .shape = kind == SPAM_TOK_OSB4 ? &shape : NULL};
+
+	if (kind == SPAM_TOK_OSB4)
+		emit_grams(data, len, fn, ctx);
 	entity(&wk, data, len, 0, "text/plain");
+	if (kind == SPAM_TOK_OSB4) {
+		/* the message's shape: its MIME tree, and how many hops it made */
+		char key[SPAM_TOKEN_TEXT_MAX];
+		int l = snprintf(key, sizeof(key), "Mime*%s", shape.p ? shape.p : "");
+		if (l > 0) {
+			size_t kl = (size_t)l < sizeof(key) ? (size_t)l : sizeof(key) - 1;
+			fn(spam_token_hash(key, kl), key, kl, -1, ctx);
+		}
+		l = snprintf(key, sizeof(key), "Hops*%u", wk.hops < 20 ? wk.hops : 20);
+		fn(spam_token_hash(key, (size_t)l), key, (size_t)l, -1, ctx);
+	}
+	free(shape.p);
 }
 
 void spam_tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, spam_token_fn *fn,

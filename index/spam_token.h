@@ -36,10 +36,15 @@
 #define SPAM_HEADING_MAX 64      /* header field names are cut to this length */
 #define SPAM_TEXT_MAX (512 * 1024)  /* decoded text tokenized per message; the rest is ignored */
 #define SPAM_DEPTH_MAX 8         /* MIME nesting followed */
+#define SPAM_HEADER_MAX (256 * 1024) /* header field text tokenized per message */
+#define SPAM_GRAM_BYTES 3000     /* osb4: byte 4-grams of this much of the message's start */
+#define SPAM_HOST_MAX 128        /* osb4: URL host names longer than this are not tokens */
+#define SPAM_TAG_MAX 4096        /* an HTML tag longer than this is text */
 
 enum spam_tokenizer {
 	SPAM_TOK_SBPH = 0,
 	SPAM_TOK_OSB = 1,
+	SPAM_TOK_OSB4 = 2, /* the default: words, OSB pairs, byte 4-grams, URL hosts, MIME shape */
 };
 
 /* Called once per token occurrence (a token seen twice is reported twice).
