@@ -61,7 +61,8 @@ int spam_settings_load(struct config *cfg, struct spam_settings *s, char *err, s
 		else if (strcasecmp(v, "tum") == 0)
 			s->mode = SPAM_MODE_TUM;
 		else {
-			snprintf(err, errsize, "spam_training_mode = %.64s: use toe, teft or tum", v);
+			snprintf(err, errsize, "spam_training_mode = %.64s: use toe, teft or tum",
+				 v);
 			return -1;
 		}
 	}
@@ -83,8 +84,9 @@ int spam_settings_load(struct config *cfg, struct spam_settings *s, char *err, s
 
 /* --- classifying ------------------------------------------------------------------ */
 
-int spam_classify_data(struct store_txn *txn, const struct spam_settings *s, uint32_t user_id, const void *data,
-		       size_t len, struct spam_verdict *v, struct spam_tokens *set_r)
+int spam_classify_data(struct store_txn *txn, const struct spam_settings *s, uint32_t user_id,
+		       const void *data, size_t len, struct spam_verdict *v,
+		       struct spam_tokens *set_r)
 {
 	struct spam_tokens local, *set = set_r ? set_r : &local;
 	struct spam_stats us, gs;
@@ -93,11 +95,13 @@ int spam_classify_data(struct store_txn *txn, const struct spam_settings *s, uin
 
 	if (s == NULL)
 		s = spam_settings();
-	spam_tokens_collect(set, data, len, s->tokenizer, (set_r != NULL ? SPAM_COLLECT_TEXT : 0) | SPAM_COLLECT_WINDOWS);
+	spam_tokens_collect(set, data, len, s->tokenizer,
+			    (set_r != NULL ? SPAM_COLLECT_TEXT : 0) | SPAM_COLLECT_WINDOWS);
 	rc = spam_db_stats(txn, user_id, &us);
 	if (rc != 0)
 		goto fail;
-	merge = user_id != SPAM_GLOBAL_USER && us.spam_learned + us.innocent_learned < s->min_user_training;
+	merge = user_id != SPAM_GLOBAL_USER &&
+		us.spam_learned + us.innocent_learned < s->min_user_training;
 	if (merge) {
 		rc = spam_db_stats(txn, SPAM_GLOBAL_USER, &gs);
 		if (rc != 0)
@@ -111,7 +115,8 @@ int spam_classify_data(struct store_txn *txn, const struct spam_settings *s, uin
 	rc = spam_db_counts(txn, user_id, merge, set, counts);
 	if (rc != 0)
 		goto fail;
-	spam_combine(s->algorithm, set, counts, us.spam_learned, us.innocent_learned, s->threshold, v);
+	spam_combine(s->algorithm, set, counts, us.spam_learned, us.innocent_learned, s->threshold,
+		     v);
 fail:
 	free(counts);
 	if (set_r == NULL)
@@ -126,8 +131,8 @@ void spam_verdict_meta(const struct spam_verdict *v, char *out, size_t size)
 	snprintf(out, size,
 		 "spam.result=%s\nspam.probability=%.17g\nspam.confidence=%.17g\nspam.score=%.17g\n"
 		 "spam.tokens=tokens=%zu used=%zu\nspam.factors=%s\n",
-		 v->spam ? "Spam" : "Innocent", v->probability, v->confidence, v->score, v->ntokens, v->nused,
-		 factors);
+		 v->spam ? "Spam" : "Innocent", v->probability, v->confidence, v->score, v->ntokens,
+		 v->nused, factors);
 }
 
 /* --- learning ---------------------------------------------------------------------- */
@@ -136,8 +141,8 @@ void spam_verdict_meta(const struct spam_verdict *v, char *out, size_t size)
  * with the tokenizer its learning record names (a correction takes back
  * exactly what was added), or the settings' one for a message not learned. */
 static int learn_bytes(struct store_txn *txn, const struct spam_settings *s, uint32_t user_id,
-		       const uint8_t hash[STORE_HASH_LEN], const void *data, size_t len, enum spam_class cls,
-		       int correction, int again, int *changed_r)
+		       const uint8_t hash[STORE_HASH_LEN], const void *data, size_t len,
+		       enum spam_class cls, int correction, int again, int *changed_r)
 {
 	struct spam_learned_rec rec;
 	struct spam_tokens set;
@@ -152,16 +157,19 @@ static int learn_bytes(struct store_txn *txn, const struct spam_settings *s, uin
 	if (rec.cls == SPAM_CLASS_NONE && cls == SPAM_CLASS_NONE)
 		return 0;
 	if (rec.has_list) /* an older record: its token list says what to take back */
-		return spam_db_train(txn, user_id, hash, NULL, rec.kind, cls, correction, again, &s->purge, changed_r);
+		return spam_db_train(txn, user_id, hash, NULL, rec.kind, cls, correction, again,
+				     &s->purge, changed_r);
 	enum spam_tokenizer kind = rec.cls != SPAM_CLASS_NONE ? rec.kind : s->tokenizer;
 	spam_tokens_collect(&set, data, len, kind, 0);
-	rc = spam_db_train(txn, user_id, hash, &set, kind, cls, correction, again, &s->purge, changed_r);
+	rc = spam_db_train(txn, user_id, hash, &set, kind, cls, correction, again, &s->purge,
+			   changed_r);
 	spam_tokens_free(&set);
 	return rc;
 }
 
-int spam_learn_data(struct store_txn *txn, const struct spam_settings *s, uint32_t user_id, const void *data,
-		    size_t len, enum spam_class cls, int correction, int again, int *changed_r)
+int spam_learn_data(struct store_txn *txn, const struct spam_settings *s, uint32_t user_id,
+		    const void *data, size_t len, enum spam_class cls, int correction, int again,
+		    int *changed_r)
 {
 	uint8_t hash[STORE_HASH_LEN];
 
@@ -203,7 +211,8 @@ static int purge_fn(struct store_txn *txn, void *ctx)
 	return spam_db_purge(txn, j->user_id, &j->s->purge, j->res);
 }
 
-int spam_purge(struct store *store, const struct spam_settings *s, uint32_t user_id, struct spam_purge_result *res_r)
+int spam_purge(struct store *store, const struct spam_settings *s, uint32_t user_id,
+	       struct spam_purge_result *res_r)
 {
 	struct purge_job j = {s ? s : spam_settings(), user_id, res_r};
 	return store_write(store, purge_fn, &j);
@@ -229,12 +238,14 @@ struct rb_job {
 	size_t n;
 	int done;
 	uint64_t relearned, lost;
-	uint32_t cleared_upto; /* users whose tokens were cleared: every id below (all) or the one */
+	uint32_t
+	    cleared_upto; /* users whose tokens were cleared: every id below (all) or the one */
 	int cleared;
 };
 
-static int rb_collect(uint32_t user_id, const uint8_t hash[STORE_HASH_LEN], const struct spam_learned_rec *rec,
-		      const uint64_t *list, size_t nlist, void *ctx)
+static int rb_collect(uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],
+		      const struct spam_learned_rec *rec, const uint64_t *list, size_t nlist,
+		      void *ctx)
 {
 	struct rb_job *j = ctx;
 	struct rb_rec *r = &j->recs[j->n++];
@@ -262,7 +273,10 @@ static int rb_clear_users(struct store_txn *txn, const struct store_user *u, voi
 
 static int rb_user_cb(const struct store_user *u, void *ctx)
 {
-	struct { struct store_txn *txn; int rc; } *c = ctx;
+	struct {
+		struct store_txn *txn;
+		int rc;
+	} *c = ctx;
 	if (c->rc == 0)
 		c->rc = rb_clear_users(c->txn, u, NULL);
 	return c->rc;
@@ -280,7 +294,10 @@ static int rb_fn(struct store_txn *txn, void *ctx)
 		if (j->user_id != UINT32_MAX) {
 			rc = spam_db_clear_tokens(txn, j->user_id, &had_old);
 		} else {
-			struct { struct store_txn *txn; int rc; } c = {txn, 0};
+			struct {
+				struct store_txn *txn;
+				int rc;
+			} c = {txn, 0};
 			rc = spam_db_clear_tokens(txn, SPAM_GLOBAL_USER, &had_old);
 			if (rc == 0)
 				rc = store_user_foreach(txn, rb_user_cb, &c);
@@ -304,7 +321,8 @@ static int rb_fn(struct store_txn *txn, void *ctx)
 		if (store_blob_get(txn, r->hash, &data, &len) == 0) {
 			struct spam_tokens set;
 			spam_tokens_collect(&set, data, len, j->s->tokenizer, 0);
-			rc = spam_db_add_tokens(txn, r->user_id, set.hash, set.n, r->rec.cls, r->rec.times);
+			rc = spam_db_add_tokens(txn, r->user_id, set.hash, set.n, r->rec.cls,
+						r->rec.times);
 			spam_tokens_free(&set);
 			if (rc == 0) {
 				struct spam_learned_rec nr = r->rec;
@@ -315,7 +333,8 @@ static int rb_fn(struct store_txn *txn, void *ctx)
 			j->relearned++;
 		} else if (r->list != NULL) {
 			/* trained from a file before issue 16: its list, in the new table */
-			rc = spam_db_add_tokens(txn, r->user_id, r->list, r->nlist, r->rec.cls, r->rec.times);
+			rc = spam_db_add_tokens(txn, r->user_id, r->list, r->nlist, r->rec.cls,
+						r->rec.times);
 			j->relearned++;
 		} else {
 			/* nothing left to learn it from: forget the record */
@@ -333,16 +352,17 @@ struct rb_count {
 	uint64_t n;
 };
 
-static int rb_count_fn(uint32_t user_id, const uint8_t hash[STORE_HASH_LEN], const struct spam_learned_rec *rec,
-		       const uint64_t *list, size_t nlist, void *ctx)
+static int rb_count_fn(uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],
+		       const struct spam_learned_rec *rec, const uint64_t *list, size_t nlist,
+		       void *ctx)
 {
 	(void)user_id, (void)hash, (void)rec, (void)list, (void)nlist;
 	((struct rb_count *)ctx)->n++;
 	return 0;
 }
 
-int spam_rebuild(struct store *store, const struct spam_settings *s, uint32_t user_id, spam_progress_fn *progress,
-		 void *ctx, uint64_t *relearned_r, uint64_t *lost_r)
+int spam_rebuild(struct store *store, const struct spam_settings *s, uint32_t user_id,
+		 spam_progress_fn *progress, void *ctx, uint64_t *relearned_r, uint64_t *lost_r)
 {
 	struct rb_job *j = calloc(1, sizeof(*j));
 	struct rb_count cnt = {0};
@@ -389,7 +409,8 @@ static int retrain_fn(struct store_txn *txn, void *ctx)
 	return spam_learn_msg(txn, r->s, r->user_id, &msg, r->cls, 1, NULL);
 }
 
-int spam_retrain(struct store *store, uint32_t user_id, uint32_t mbid, uint32_t uid, enum spam_class cls)
+int spam_retrain(struct store *store, uint32_t user_id, uint32_t mbid, uint32_t uid,
+		 enum spam_class cls)
 {
 	struct retrain r = {spam_settings(), user_id, mbid, uid, cls};
 	return store_write(store, retrain_fn, &r);
@@ -415,14 +436,16 @@ static int deliver_train_fn(struct store_txn *txn, void *ctx)
 		rc = spam_db_learned(txn, d->user_id, d->hash, &old);
 		if (rc == 0 && old == SPAM_CLASS_NONE)
 			rc = spam_db_train(txn, d->user_id, d->hash, d->set, d->s->tokenizer,
-					   d->spam ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT, 0, 0, &d->s->purge, NULL);
+					   d->spam ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT, 0, 0,
+					   &d->s->purge, NULL);
 	}
 	if (rc == 0)
 		store_txn_touch(txn);
 	return rc;
 }
 
-static int hook_classify(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len, void *ctx)
+static int hook_classify(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len,
+			 void *ctx)
 {
 	const struct spam_settings *s = ctx;
 	struct store_txn *txn = NULL;
@@ -453,9 +476,13 @@ static int hook_classify(struct store *store, struct store_rcpt *rcpt, const voi
 	if (known && s->mode != SPAM_MODE_TOE) {
 		uint8_t hash[STORE_HASH_LEN];
 		uint64_t learned = st.spam_learned + st.innocent_learned;
-		struct deliver_train d = {s, user_id, hash, &set, v.spam,
-					  s->mode == SPAM_MODE_TEFT ||
-						  (s->mode == SPAM_MODE_TUM && learned < s->tum_limit)};
+		struct deliver_train d = {
+		    s,
+		    user_id,
+		    hash,
+		    &set,
+		    v.spam,
+		    s->mode == SPAM_MODE_TEFT || (s->mode == SPAM_MODE_TUM && learned < s->tum_limit)};
 		store_hash(data, len, hash);
 		rc = store_write(store, deliver_train_fn, &d);
 	}
@@ -464,15 +491,17 @@ fail:
 	return rc;
 }
 
-static int hook_junk_moved(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg, int to_junk,
-			   void *ctx)
+static int hook_junk_moved(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg,
+			   int to_junk, void *ctx)
 {
 	const struct spam_settings *s = ctx;
-	int rc = spam_learn_msg(txn, s, user_id, msg, to_junk ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT, 1, NULL);
+	int rc = spam_learn_msg(txn, s, user_id, msg,
+				to_junk ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT, 1, NULL);
 
 	if (rc == STORE_ENOTFOUND || rc == STORE_ECORRUPT) {
 		/* a message without readable bytes cannot teach: let the move happen */
-		log_warn("spam: retrain of mailbox %u uid %u skipped: %s", msg->mbid, msg->uid, store_strerror(rc));
+		log_warn("spam: retrain of mailbox %u uid %u skipped: %s", msg->mbid, msg->uid,
+			 store_strerror(rc));
 		return 0;
 	}
 	return rc;
@@ -492,9 +521,9 @@ int spam_attach(struct store *store, struct config *cfg)
 	if (!s.enabled)
 		return 0;
 	struct store_hooks hooks = {
-		.classify = hook_classify,
-		.junk_moved = hook_junk_moved,
-		.ctx = &attached,
+	    .classify = hook_classify,
+	    .junk_moved = hook_junk_moved,
+	    .ctx = &attached,
 	};
 	store_set_hooks(store, &hooks);
 	return 0;
@@ -503,8 +532,13 @@ int spam_attach(struct store *store, struct config *cfg)
 /* --- xattrs --------------------------------------------------------------------------- */
 
 const char *const spam_xattr_names[] = {
-	"user.spam.result", "user.spam.probability", "user.spam.confidence", "user.spam.factors",
-	"user.spam.tokens", "user.spam.class",	     NULL,
+    "user.spam.result",
+    "user.spam.probability",
+    "user.spam.confidence",
+    "user.spam.factors",
+    "user.spam.tokens",
+    "user.spam.class",
+    NULL,
 };
 
 /* The value of "key=" in metadata lines into out; 0 or -1 if absent. */
@@ -540,11 +574,11 @@ static ssize_t reply(const char *value, size_t vl, char *buf, size_t size)
 	return (ssize_t)vl;
 }
 
-ssize_t spam_xattr_get(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg, const char *name,
-		       char *buf, size_t size)
+ssize_t spam_xattr_get(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg,
+		       const char *name, char *buf, size_t size)
 {
-	static const char *const keys[] = {"spam.result", "spam.probability", "spam.confidence", "spam.factors",
-					   "spam.tokens"};
+	static const char *const keys[] = {"spam.result", "spam.probability", "spam.confidence",
+					   "spam.factors", "spam.tokens"};
 	char meta[STORE_META_MAX], val[STORE_META_MAX];
 	int which = -1;
 
@@ -563,19 +597,21 @@ ssize_t spam_xattr_get(struct store_txn *txn, uint32_t user_id, const struct sto
 	if (store_msg_meta(txn, msg->mbid, msg->uid, meta) != 0)
 		meta[0] = 0;
 	if (meta_value(meta, keys[which], val, sizeof(val)) != 0)
-		return -ENODATA; /* no verdict at delivery (imported, copied in): `mailkeep spam explain` */
+		return -ENODATA; /* no verdict at delivery (imported, copied in): `mailkeep spam
+				    explain` */
 	return reply(val, strlen(val), buf, size);
 }
 
-int spam_xattr_set(struct store *store, uint32_t user_id, uint32_t mbid, uint32_t uid, const char *name,
-		   const char *value, size_t len)
+int spam_xattr_set(struct store *store, uint32_t user_id, uint32_t mbid, uint32_t uid,
+		   const char *name, const char *value, size_t len)
 {
 	char v[32];
 	enum spam_class cls;
 
 	if (strcmp(name, "user.spam.class") != 0)
 		return -ENOTSUP;
-	while (len > 0 && (value[len - 1] == '\n' || value[len - 1] == '\r' || value[len - 1] == ' '))
+	while (len > 0 &&
+	       (value[len - 1] == '\n' || value[len - 1] == '\r' || value[len - 1] == ' '))
 		len--;
 	if (len == 0 || len >= sizeof(v))
 		return -EINVAL;

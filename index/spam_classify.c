@@ -60,7 +60,8 @@ double spam_chi2q(double x2, unsigned v)
 	return exp(chi2q_log(x2, v));
 }
 
-double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam, uint64_t ninnocent)
+double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam,
+			      uint64_t ninnocent)
 {
 	double ns = nspam ? (double)nspam : 1.0, ni = ninnocent ? (double)ninnocent : 1.0;
 
@@ -114,7 +115,7 @@ static size_t strongest(struct scored *sc, size_t n, size_t k)
 		}
 		if (dev_cmp(&x, &sc[0]) >= 0)
 			continue; /* weaker than the weakest kept */
-		for (i = 0;;) { /* replace the top, sift down */
+		for (i = 0;;) {	  /* replace the top, sift down */
 			size_t l = 2 * i + 1, m = l;
 			if (l >= k)
 				break;
@@ -131,8 +132,9 @@ static size_t strongest(struct scored *sc, size_t n, size_t k)
 	return k;
 }
 
-void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const struct spam_count *counts,
-		  uint64_t nspam, uint64_t ninnocent, double threshold, struct spam_verdict *v)
+void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set,
+		  const struct spam_count *counts, uint64_t nspam, uint64_t ninnocent,
+		  double threshold, struct spam_verdict *v)
 {
 	struct scored *sc = malloc((set->n ? set->n : 1) * sizeof(*sc));
 	size_t n = 0;
@@ -159,7 +161,9 @@ void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const 
 	}
 	n = strongest(sc, n, alg == SPAM_ALG_GRAHAM ? GRAHAM_TOKENS : CHI_TOKENS);
 	if (n == 0) {
-		v->probability = alg == SPAM_ALG_GRAHAM ? 0.5 : 1.0 / (1.0 + exp(SPAM_CHI_BIAS / SPAM_CHI_SCALE));
+		v->probability = alg == SPAM_ALG_GRAHAM
+				     ? 0.5
+				     : 1.0 / (1.0 + exp(SPAM_CHI_BIAS / SPAM_CHI_SCALE));
 	} else if (alg == SPAM_ALG_GRAHAM) {
 		double lp = 0.0, lq = 0.0; /* logs of prod p and prod (1-p) */
 		for (size_t k = 0; k < n; k++) {
@@ -205,7 +209,8 @@ int spam_factors_format(const struct spam_verdict *v, char *out, size_t size)
 		char hex[24];
 		const char *t = v->factors[i].text;
 		if (t == NULL) {
-			snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)v->factors[i].hash);
+			snprintf(hex, sizeof(hex), "%016llx",
+				 (unsigned long long)v->factors[i].hash);
 			t = hex;
 		}
 		n = snprintf(out + off, size - off, ", %s %.6f", t, v->factors[i].p);

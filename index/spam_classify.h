@@ -57,18 +57,19 @@ struct spam_count {
 struct spam_factor {
 	uint64_t hash;
 	const char *text; /* points into the token set; NULL if not known */
-	double p;         /* the token's own spam probability */
+	double p;	  /* the token's own spam probability */
 };
 
 struct spam_verdict {
-	int spam;           /* 1 = spam */
-	double score;       /* chi-square: ln Q(ham tail) - ln Q(spam tail), above 0 spammy; graham: log-odds */
+	int spam;	    /* 1 = spam */
+	double score;	    /* chi-square: ln Q(ham tail) - ln Q(spam tail), above 0 spammy; graham:
+			       log-odds */
 	double probability; /* of spam: 1 / (1 + exp(-(score - SPAM_CHI_BIAS) / SPAM_CHI_SCALE)) */
 	double confidence;  /* 0..1 */
 	size_t nfactors;
 	struct spam_factor factors[SPAM_FACTORS_MAX];
-	size_t ntokens;     /* distinct tokens in the message */
-	size_t nused;       /* tokens that took part in the decision */
+	size_t ntokens; /* distinct tokens in the message */
+	size_t nused;	/* tokens that took part in the decision */
 };
 
 int spam_algorithm_parse(const char *name, enum spam_algorithm *alg_r);
@@ -79,13 +80,15 @@ const char *spam_algorithm_name(enum spam_algorithm alg);
  * With windows (set->level), tokens of level SPAM_LEVELS_USED and above take
  * no part.
  * threshold: probability at or above which the verdict is spam. */
-void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const struct spam_count *counts,
-		  uint64_t nspam, uint64_t ninnocent, double threshold, struct spam_verdict *v_r);
+void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set,
+		  const struct spam_count *counts, uint64_t nspam, uint64_t ninnocent,
+		  double threshold, struct spam_verdict *v_r);
 
 #define SPAM_CHI_TOKENS 150
 
 /* Robinson's f(w) for one token (chi-square), exposed for `mailkeep spam explain`. */
-double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam, uint64_t ninnocent);
+double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam,
+			      uint64_t ninnocent);
 
 /* Q(x2, v): the probability that a chi-square variable with v (even) degrees
  * of freedom exceeds x2. Computed in log space, so thousands of tokens do not

@@ -13,9 +13,9 @@
 
 #define STATS_FIELDS 10
 #define SIG_HEAD 8
-#define REC_MARK 0x80       /* byte 3 of a learning record without a token list */
-#define BUCKET_KEY 6        /* user u32 + bucket u16 */
-#define OLD_TOKEN_KEY 12    /* user u32 + token u64: before issue 16 */
+#define REC_MARK 0x80	 /* byte 3 of a learning record without a token list */
+#define BUCKET_KEY 6	 /* user u32 + bucket u16 */
+#define OLD_TOKEN_KEY 12 /* user u32 + token u64: before issue 16 */
 #define ENTRY_MAX (6 + 2 + 5 + 5)
 #define NBUCKETS (1u << SPAM_BUCKET_BITS)
 #define LOW_MASK ((1ull << (64 - SPAM_BUCKET_BITS)) - 1)
@@ -100,9 +100,11 @@ static int stats_put(struct store_txn *txn, uint32_t user_id, const struct spam_
 {
 	uint8_t k[4], b[8 * STATS_FIELDS];
 	MDB_val key = {4, k}, val = {sizeof(b), b};
-	uint64_t f[STATS_FIELDS] = {st->spam_learned, st->innocent_learned, st->spam_classified,
-				    st->innocent_classified, st->spam_misses, st->false_positives,
-				    st->tokens, 0, st->last_purge, st->purged};
+	uint64_t f[STATS_FIELDS] = {st->spam_learned,	 st->innocent_learned,
+				    st->spam_classified, st->innocent_classified,
+				    st->spam_misses,	 st->false_positives,
+				    st->tokens,		 0,
+				    st->last_purge,	 st->purged};
 	int rc;
 
 	store_put_be32(k, user_id);
@@ -264,7 +266,8 @@ static int bucket_find(const MDB_val *v, uint64_t low, struct spam_count *c, uin
 	return 0;
 }
 
-int spam_db_token(struct store_txn *txn, uint32_t user_id, uint64_t token, struct spam_count *c, uint32_t *day_r)
+int spam_db_token(struct store_txn *txn, uint32_t user_id, uint64_t token, struct spam_count *c,
+		  uint32_t *day_r)
 {
 	uint8_t k[BUCKET_KEY];
 	MDB_val key = {BUCKET_KEY, k}, val;
@@ -284,7 +287,8 @@ int spam_db_token(struct store_txn *txn, uint32_t user_id, uint64_t token, struc
 
 /* Adds the counts of the tokens hash[from..to) (one bucket's, sorted) found
  * in value v to counts. */
-static int merge_bucket(const MDB_val *v, const uint64_t *hash, size_t from, size_t to, struct spam_count *counts)
+static int merge_bucket(const MDB_val *v, const uint64_t *hash, size_t from, size_t to,
+			struct spam_count *counts)
 {
 	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
 	size_t i = from;
@@ -307,8 +311,8 @@ static int merge_bucket(const MDB_val *v, const uint64_t *hash, size_t from, siz
 	return 0;
 }
 
-int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge, const struct spam_tokens *set,
-		   struct spam_count *counts)
+int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge,
+		   const struct spam_tokens *set, struct spam_count *counts)
 {
 	uint32_t users[2] = {user_id, SPAM_GLOBAL_USER};
 	int nusers = merge && user_id != SPAM_GLOBAL_USER ? 2 : 1, rc = 0;
@@ -344,8 +348,8 @@ int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge, const str
 /* Adds delta (times, or minus times) to one class of each token (sorted by
  * hash, distinct); records at 0/0 go away; counts taken below 0 stay 0.
  * Adding sets the token's day. *ntokens follows the distinct token count. */
-static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens, size_t n, enum spam_class cls,
-		 int delta, uint32_t day, int64_t *ntokens)
+static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens, size_t n,
+		 enum spam_class cls, int delta, uint32_t day, int64_t *ntokens)
 {
 	MDB_txn *mt = store_txn_mdb(txn);
 	MDB_dbi dbi = store_txn_dbi(txn, DB_SPAM_TOKENS);
@@ -427,14 +431,16 @@ static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens
 
 /* --- learning records -------------------------------------------------------------- */
 
-static void sig_key(uint8_t k[4 + STORE_HASH_LEN], uint32_t user_id, const uint8_t hash[STORE_HASH_LEN])
+static void sig_key(uint8_t k[4 + STORE_HASH_LEN], uint32_t user_id,
+		    const uint8_t hash[STORE_HASH_LEN])
 {
 	store_put_be32(k, user_id);
 	memcpy(k + 4, hash, STORE_HASH_LEN);
 }
 
 /* Parses a record; list_r/nlist_r point into the value (older records). */
-static int rec_decode(const MDB_val *v, struct spam_learned_rec *rec, const uint8_t **list_r, size_t *nlist_r)
+static int rec_decode(const MDB_val *v, struct spam_learned_rec *rec, const uint8_t **list_r,
+		      size_t *nlist_r)
 {
 	const uint8_t *p = v->mv_data;
 	memset(rec, 0, sizeof(*rec));
@@ -530,8 +536,8 @@ static uint64_t *learned_of(struct spam_stats *st, enum spam_class c)
 }
 
 int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],
-		  const struct spam_tokens *set, enum spam_tokenizer kind, enum spam_class cls, int correction,
-		  int again, const struct spam_purge_rules *rules, int *changed_r)
+		  const struct spam_tokens *set, enum spam_tokenizer kind, enum spam_class cls,
+		  int correction, int again, const struct spam_purge_rules *rules, int *changed_r)
 {
 	MDB_txn *mt = store_txn_mdb(txn);
 	uint8_t k[4 + STORE_HASH_LEN];
@@ -587,7 +593,8 @@ int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[ST
 		rec.times++;
 	} else {
 		if (old.cls != SPAM_CLASS_NONE) { /* take back exactly what was added */
-			rc = apply(txn, user_id, tok, ntok, old.cls, -(int)old.times, today, &ntokens);
+			rc = apply(txn, user_id, tok, ntok, old.cls, -(int)old.times, today,
+				   &ntokens);
 			uint64_t *c = learned_of(&st, old.cls);
 			*c = *c > old.times ? *c - old.times : 0;
 		}
@@ -603,7 +610,8 @@ int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[ST
 				else
 					st.false_positives++;
 			} else if (correction) {
-				/* a message never learned, corrected: it was misjudged at delivery */
+				/* a message never learned, corrected: it was misjudged at delivery
+				 */
 				if (cls == SPAM_CLASS_SPAM)
 					st.spam_misses++;
 				else
@@ -638,8 +646,9 @@ int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[ST
 	store_txn_touch(txn);
 	if (changed_r)
 		*changed_r = 1;
-	if (rules != NULL && ((rules->token_limit && st.tokens > rules->token_limit) ||
-			      (rules->interval_days && today >= st.last_purge + rules->interval_days)))
+	if (rules != NULL &&
+	    ((rules->token_limit && st.tokens > rules->token_limit) ||
+	     (rules->interval_days && today >= st.last_purge + rules->interval_days)))
 		rc = spam_db_purge(txn, user_id, rules, NULL);
 fail:
 	free(oldlist);
@@ -686,8 +695,8 @@ struct purge_pass {
 	const struct spam_purge_rules *rules;
 	uint32_t today;
 	double ns, ni;
-	int evict;          /* eviction pass: remove u < cut_u, and u == cut_u with day < cut_day, and
-			     * tie_left more with u == cut_u and day == cut_day */
+	int evict; /* eviction pass: remove u < cut_u, and u == cut_u with day < cut_day, and
+		    * tie_left more with u == cut_u and day == cut_day */
 	unsigned cut_u;
 	uint32_t cut_day;
 	uint64_t tie_left;
@@ -722,14 +731,16 @@ static int purge_walk(struct store_txn *txn, uint32_t user_id, struct purge_pass
 		for (size_t i = 0; i < a.n; i++) {
 			struct entry *e = &a.e[i];
 			int rule = pp->evict ? 0 : date_rule(e, pp->rules, pp->today);
-			if (rule == 0 && (pp->evict || pp->hist_u)) {
+			if (rule == 0 && (pp->evict || pp->hist_u || pp->hist_day)) {
 				unsigned u = usefulness(e, pp->ns, pp->ni);
 				if (pp->hist_u)
 					pp->hist_u[u]++;
 				if (pp->hist_day && u == pp->cut_u)
 					pp->hist_day[e->day]++;
-				if (pp->evict && (u < pp->cut_u || (u == pp->cut_u && e->day < pp->cut_day) ||
-						  (u == pp->cut_u && e->day == pp->cut_day && pp->tie_left > 0))) {
+				if (pp->evict &&
+				    (u < pp->cut_u || (u == pp->cut_u && e->day < pp->cut_day) ||
+				     (u == pp->cut_u && e->day == pp->cut_day &&
+				      pp->tie_left > 0))) {
 					if (u == pp->cut_u && e->day == pp->cut_day)
 						pp->tie_left--;
 					rule = 4;
@@ -811,8 +822,13 @@ int spam_db_purge(struct store_txn *txn, uint32_t user_id, const struct spam_pur
 		hist_day = calloc(UINT16_MAX + 1, sizeof(*hist_day));
 		if (hist_day == NULL)
 			log_fatal("spam: out of memory");
-		struct purge_pass count = {.rules = rules, .today = pp.today, .ns = pp.ns, .ni = pp.ni, .evict = 0,
-					   .cut_u = cut, .hist_day = hist_day};
+		struct purge_pass count = {.rules = rules,
+					   .today = pp.today,
+					   .ns = pp.ns,
+					   .ni = pp.ni,
+					   .evict = 0,
+					   .cut_u = cut,
+					   .hist_day = hist_day};
 		struct spam_purge_rules none = {0};
 		count.rules = &none;
 		if ((rc = purge_walk(txn, user_id, &count, 0)) != 0)
@@ -823,8 +839,14 @@ int spam_db_purge(struct store_txn *txn, uint32_t user_id, const struct spam_pur
 			left -= hist_day[day];
 			day++;
 		}
-		struct purge_pass ev = {.rules = &none, .today = pp.today, .ns = pp.ns, .ni = pp.ni, .evict = 1,
-					.cut_u = cut, .cut_day = day, .tie_left = left};
+		struct purge_pass ev = {.rules = &none,
+					.today = pp.today,
+					.ns = pp.ns,
+					.ni = pp.ni,
+					.evict = 1,
+					.cut_u = cut,
+					.cut_day = day,
+					.tie_left = left};
 		if ((rc = purge_walk(txn, user_id, &ev, 1)) != 0)
 			goto out;
 		res.evicted = ev.res.evicted;
@@ -915,8 +937,8 @@ int spam_db_add_tokens(struct store_txn *txn, uint32_t user_id, const uint64_t *
 	return stats_put(txn, user_id, &st);
 }
 
-int spam_db_records(struct store_txn *txn, uint32_t user_id, uint8_t resume[4 + STORE_HASH_LEN], size_t max,
-		    spam_record_fn *fn, void *ctx)
+int spam_db_records(struct store_txn *txn, uint32_t user_id, uint8_t resume[4 + STORE_HASH_LEN],
+		    size_t max, spam_record_fn *fn, void *ctx)
 {
 	MDB_cursor *cur;
 	uint8_t zero[4 + STORE_HASH_LEN] = {0}, start[4 + STORE_HASH_LEN];
@@ -931,7 +953,8 @@ int spam_db_records(struct store_txn *txn, uint32_t user_id, uint8_t resume[4 + 
 	if (fresh && user_id != UINT32_MAX)
 		store_put_be32(start, user_id);
 	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	if (rc == 0 && !fresh && key.mv_size == sizeof(start) && memcmp(key.mv_data, resume, sizeof(start)) == 0)
+	if (rc == 0 && !fresh && key.mv_size == sizeof(start) &&
+	    memcmp(key.mv_data, resume, sizeof(start)) == 0)
 		rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT); /* resume after the last one seen */
 	for (; rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		if (key.mv_size != 4 + STORE_HASH_LEN)

@@ -56,40 +56,42 @@ enum spam_class {
 };
 
 struct spam_stats {
-	uint64_t spam_learned;      /* messages in the model as spam (a message learned twice counts twice) */
-	uint64_t innocent_learned;  /* ... as innocent */
-	uint64_t spam_classified;   /* verdicts given at delivery (teft, tum: toe does not write at delivery) */
+	uint64_t
+	    spam_learned; /* messages in the model as spam (a message learned twice counts twice) */
+	uint64_t innocent_learned; /* ... as innocent */
+	uint64_t spam_classified;  /* verdicts given at delivery (teft, tum: toe does not write at
+				      delivery) */
 	uint64_t innocent_classified;
-	uint64_t spam_misses;       /* corrections innocent -> spam (spam that got through) */
-	uint64_t false_positives;   /* corrections spam -> innocent */
-	uint64_t tokens;            /* distinct tokens with a count */
-	uint64_t reserved;          /* (before issue 16: messages learned without SBPH's sub-windows) */
-	uint64_t last_purge;        /* day (since 1970) of the last purge, 0 = never */
-	uint64_t purged;            /* tokens removed by purges and the cap, in all */
+	uint64_t spam_misses;	  /* corrections innocent -> spam (spam that got through) */
+	uint64_t false_positives; /* corrections spam -> innocent */
+	uint64_t tokens;	  /* distinct tokens with a count */
+	uint64_t reserved;   /* (before issue 16: messages learned without SBPH's sub-windows) */
+	uint64_t last_purge; /* day (since 1970) of the last purge, 0 = never */
+	uint64_t purged;     /* tokens removed by purges and the cap, in all */
 };
 
 /* The purge rules and the cap (from the spam_purge_* settings and
  * spam_token_limit); 0 days or 0 tokens: that rule is off. */
 struct spam_purge_rules {
-	unsigned hapax_days;  /* one sighting, not learned for this many days */
-	unsigned rare_days;   /* 2 x innocent + spam < 5, not learned for this many days */
-	unsigned stale_days;  /* any token not learned for this many days */
-	uint64_t token_limit; /* above it, evict the least useful down to 90% of it */
+	unsigned hapax_days;	/* one sighting, not learned for this many days */
+	unsigned rare_days;	/* 2 x innocent + spam < 5, not learned for this many days */
+	unsigned stale_days;	/* any token not learned for this many days */
+	uint64_t token_limit;	/* above it, evict the least useful down to 90% of it */
 	unsigned interval_days; /* training runs the date rules when the last purge is this old */
 };
 
 struct spam_purge_result {
 	uint64_t hapax, rare, stale, evicted; /* tokens removed by each rule */
-	uint64_t tokens;                      /* tokens left */
+	uint64_t tokens;		      /* tokens left */
 };
 
 /* The learning record of one message for one user. */
 struct spam_learned_rec {
-	enum spam_class cls;       /* SPAM_CLASS_NONE: not learned */
-	enum spam_tokenizer kind;  /* the tokenizer it was learned with */
-	unsigned times;            /* learned this many times (1 unless trained until no error) */
-	uint32_t day;              /* when it was (last) learned; 0 for older records */
-	int has_list;              /* an older record that keeps its token list */
+	enum spam_class cls;	  /* SPAM_CLASS_NONE: not learned */
+	enum spam_tokenizer kind; /* the tokenizer it was learned with */
+	unsigned times;		  /* learned this many times (1 unless trained until no error) */
+	uint32_t day;		  /* when it was (last) learned; 0 for older records */
+	int has_list;		  /* an older record that keeps its token list */
 };
 
 const char *spam_class_name(enum spam_class c);
@@ -105,8 +107,8 @@ int spam_db_stats(struct store_txn *txn, uint32_t user_id, struct spam_stats *st
 
 /* Fills counts[i] for set->hash[i] from user_id's tokens, plus the global
  * set's when merge is set: one lookup per bucket the message's tokens fall in. */
-int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge, const struct spam_tokens *set,
-		   struct spam_count *counts);
+int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge,
+		   const struct spam_tokens *set, struct spam_count *counts);
 
 /* Reads one token's counts (and the day it was last learned, may be NULL). */
 int spam_db_token(struct store_txn *txn, uint32_t user_id, uint64_t token, struct spam_count *c_r,
@@ -131,8 +133,8 @@ int spam_db_record(struct store_txn *txn, uint32_t user_id, const uint8_t hash[S
  * or the last purge is rules->interval_days old, spam_db_purge runs (rules
  * may be NULL: no automatic purge). */
 int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],
-		  const struct spam_tokens *set, enum spam_tokenizer kind, enum spam_class cls, int correction,
-		  int again, const struct spam_purge_rules *rules, int *changed_r);
+		  const struct spam_tokens *set, enum spam_tokenizer kind, enum spam_class cls,
+		  int correction, int again, const struct spam_purge_rules *rules, int *changed_r);
 
 /* Counts one verdict in the statistics. */
 int spam_db_count_verdict(struct store_txn *txn, uint32_t user_id, int spam);
@@ -156,10 +158,11 @@ int spam_db_clear_tokens(struct store_txn *txn, uint32_t user_id, int *had_old_r
  * start) and stopping after max records (0: no limit) or when fn returns
  * non-zero; *resume is set to the last key seen. list/nlist: an older
  * record's token list (NULL, 0 otherwise); valid during the call. */
-typedef int spam_record_fn(uint32_t user_id, const uint8_t hash[STORE_HASH_LEN], const struct spam_learned_rec *rec,
-			   const uint64_t *list, size_t nlist, void *ctx);
-int spam_db_records(struct store_txn *txn, uint32_t user_id, uint8_t resume[4 + STORE_HASH_LEN], size_t max,
-		    spam_record_fn *fn, void *ctx);
+typedef int spam_record_fn(uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],
+			   const struct spam_learned_rec *rec, const uint64_t *list, size_t nlist,
+			   void *ctx);
+int spam_db_records(struct store_txn *txn, uint32_t user_id, uint8_t resume[4 + STORE_HASH_LEN],
+		    size_t max, spam_record_fn *fn, void *ctx);
 
 /* Rewrites a learning record (used by the rebuild); cls NONE deletes it. */
 int spam_db_put_record(struct store_txn *txn, uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],

@@ -45,7 +45,7 @@ uint64_t spam_token_hash(const void *data, size_t len)
  * pick a token's bucket in the store (spam_db.h): one bucket in a hundred
  * held over 2 KB where the median held 180 bytes. sbph and osb keep the
  * plain CRC-64, so that what was learned with them stays comparable. */
-static uint64_t tok_hash(enum spam_tokenizer kind, const void *data, size_t len)
+uint64_t spam_token_hash_kind(enum spam_tokenizer kind, const void *data, size_t len)
 {
 	uint64_t z = spam_token_hash(data, len);
 	if (kind != SPAM_TOK_OSB4)
@@ -98,7 +98,11 @@ static int is_delim(unsigned char c, int received)
 	if (isalnum(c))
 		return 0;
 	switch (c) {
-	case '$': case '!': case '\'': case '%': case '_':
+	case '$':
+	case '!':
+	case '\'':
+	case '%':
+	case '_':
 		return 0;
 	case '.':
 		return !received;
@@ -154,7 +158,7 @@ static void emit_word(struct emitter *em, const char *w, size_t wl)
 		memcpy(key + k, w, wl);
 		k += wl;
 		key[k] = 0;
-		em->fn(tok_hash(em->kind, key, k), key, k, (int)mask, em->ctx);
+		em->fn(spam_token_hash_kind(em->kind, key, k), key, k, (int)mask, em->ctx);
 	}
 	for (int j = SPAM_WINDOW - 2; j > 0; j--) {
 		memcpy(win->word[j], win->word[j - 1], win->len[j - 1]);
@@ -202,7 +206,7 @@ static void emit_url_host(const char *p, size_t end, tok_fn *fn, void *ctx)
 	for (size_t j = 0; j < hl; j++)
 		key[k++] = (char)tolower((unsigned char)p[hs + j]);
 	key[k] = 0;
-	fn(tok_hash(SPAM_TOK_OSB4, key, k), key, k, -1, ctx);
+	fn(spam_token_hash_kind(SPAM_TOK_OSB4, key, k), key, k, -1, ctx);
 	/* the registered domain: count labels from the right */
 	const char *h = key + 8;
 	size_t dots[3] = {0, 0, 0}, nd = 0;
@@ -233,7 +237,7 @@ static void emit_url_host(const char *p, size_t end, tok_fn *fn, void *ctx)
 		dl += hl - start;
 	}
 	dom[dl] = 0;
-	fn(tok_hash(SPAM_TOK_OSB4, dom, dl), dom, dl, -1, ctx);
+	fn(spam_token_hash_kind(SPAM_TOK_OSB4, dom, dl), dom, dl, -1, ctx);
 }
 
 /* A URL's pieces, each as "Url*piece", outside the window. Returns its length. */
@@ -242,8 +246,8 @@ static size_t emit_url(const char *p, size_t avail, enum spam_tokenizer kind, to
 	char key[4 + SPAM_WORD_MAX + 1] = "Url*";
 	size_t end = 0, i = 0;
 
-	while (end < avail && (unsigned char)p[end] > 32 && p[end] != '"' && p[end] != '\'' && p[end] != '>' &&
-	       p[end] != '<' && p[end] != ')')
+	while (end < avail && (unsigned char)p[end] > 32 && p[end] != '"' && p[end] != '\'' &&
+	       p[end] != '>' && p[end] != '<' && p[end] != ')')
 		end++;
 	if (kind == SPAM_TOK_OSB4)
 		emit_url_host(p, end, fn, ctx);
@@ -257,14 +261,14 @@ static size_t emit_url(const char *p, size_t avail, enum spam_tokenizer kind, to
 		if (l > 0 && l <= SPAM_WORD_MAX) {
 			memcpy(key + 4, p + s, l);
 			key[4 + l] = 0;
-			fn(tok_hash(kind, key, 4 + l), key, 4 + l, -1, ctx);
+			fn(spam_token_hash_kind(kind, key, 4 + l), key, 4 + l, -1, ctx);
 		}
 	}
 	return end;
 }
 
-static void tokenize_text(const char *text, size_t len, const char *heading, int received, enum spam_tokenizer kind,
-			  tok_fn *fn, void *ctx)
+static void tokenize_text(const char *text, size_t len, const char *heading, int received,
+			  enum spam_tokenizer kind, tok_fn *fn, void *ctx)
 {
 	struct emitter em = {.heading = heading, .kind = kind, .fn = fn, .ctx = ctx};
 	size_t i = 0;
@@ -273,12 +277,14 @@ static void tokenize_text(const char *text, size_t len, const char *heading, int
 		while (i < len && is_delim((unsigned char)text[i], received)) {
 			i++;
 			if (heading == NULL && i < len &&
-			    (prefix_ci(text + i, len - i, "http://") || prefix_ci(text + i, len - i, "https://") ||
+			    (prefix_ci(text + i, len - i, "http://") ||
+			     prefix_ci(text + i, len - i, "https://") ||
 			     prefix_ci(text + i, len - i, "www.")))
 				i += emit_url(text + i, len - i, kind, fn, ctx);
 		}
 		if (i == 0 && heading == NULL &&
-		    (prefix_ci(text, len, "http://") || prefix_ci(text, len, "https://") || prefix_ci(text, len, "www."))) {
+		    (prefix_ci(text, len, "http://") || prefix_ci(text, len, "https://") ||
+		     prefix_ci(text, len, "www."))) {
 			i += emit_url(text, len, kind, fn, ctx);
 			continue;
 		}
@@ -364,7 +370,8 @@ static void decode_qp(const char *s, size_t n, int header, struct sb *out)
 				continue;
 			}
 			if (i + 2 < n) {
-				int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
+				int h = hexval((unsigned char)s[i + 1]),
+				    l = hexval((unsigned char)s[i + 2]);
 				if (h >= 0 && l >= 0) {
 					sb_addc(out, (char)(h << 4 | l));
 					i += 2;
@@ -546,7 +553,8 @@ static size_t strip_html(char *s, size_t n, struct sb *markup)
  * windows (URLs as in text). Formatting is not language: in the text's
  * windows one tag gave dozens of windows ("FONT+#+0000ff", "color+#+We", ...)
  * that all tell the same thing, and chi-square counted each as evidence. */
-static void tokenize_markup(const char *text, size_t len, enum spam_tokenizer kind, tok_fn *fn, void *ctx)
+static void tokenize_markup(const char *text, size_t len, enum spam_tokenizer kind, tok_fn *fn,
+			    void *ctx)
 {
 	char key[5 + SPAM_WORD_MAX + 1] = "Html*";
 	size_t i = 0;
@@ -554,7 +562,8 @@ static void tokenize_markup(const char *text, size_t len, enum spam_tokenizer ki
 	while (i < len) {
 		while (i < len && is_delim((unsigned char)text[i], 0)) {
 			i++;
-			if (i < len && (prefix_ci(text + i, len - i, "http://") || prefix_ci(text + i, len - i, "https://") ||
+			if (i < len && (prefix_ci(text + i, len - i, "http://") ||
+					prefix_ci(text + i, len - i, "https://") ||
 					prefix_ci(text + i, len - i, "www.")))
 				i += emit_url(text + i, len - i, kind, fn, ctx);
 		}
@@ -565,7 +574,7 @@ static void tokenize_markup(const char *text, size_t len, enum spam_tokenizer ki
 		if (l > 0 && l <= SPAM_WORD_MAX) {
 			memcpy(key + 5, text + st, l);
 			key[5 + l] = 0;
-			fn(tok_hash(kind, key, 5 + l), key, 5 + l, -1, ctx);
+			fn(spam_token_hash_kind(kind, key, 5 + l), key, 5 + l, -1, ctx);
 		}
 	}
 }
@@ -578,16 +587,16 @@ struct walk {
 	void *ctx;
 	size_t text_left;   /* SPAM_TEXT_MAX budget */
 	size_t header_left; /* SPAM_HEADER_MAX budget */
-	int top;            /* in the message's own header */
-	unsigned hops;      /* Received fields of the message's own header */
+	int top;	    /* in the message's own header */
+	unsigned hops;	    /* Received fields of the message's own header */
 	struct sb *shape;   /* osb4: the MIME types, in order, with their depth */
 };
 
 struct part_info {
-	char type[64];    /* "text/plain", lower case; "" if absent */
+	char type[64]; /* "text/plain", lower case; "" if absent */
 	char charset[48];
 	char boundary[128];
-	char cte[32];     /* lower case */
+	char cte[32]; /* lower case */
 	int attachment;
 };
 
@@ -643,7 +652,8 @@ static int ignored_field(const char *name)
 	       strncasecmp(name, "X-Bogosity", 10) == 0;
 }
 
-static void field(struct walk *wk, const char *name, const char *value, size_t vlen, struct part_info *pi)
+static void field(struct walk *wk, const char *name, const char *value, size_t vlen,
+		  struct part_info *pi)
 {
 	if (strcasecmp(name, "Content-Type") == 0) {
 		lower_token(value, pi->type, sizeof(pi->type));
@@ -668,7 +678,8 @@ static void field(struct walk *wk, const char *name, const char *value, size_t v
 	struct sb dec = {0};
 	decode_2047(value, vlen, &dec);
 	if (dec.len)
-		tokenize_text(dec.p, dec.len, name, strcasecmp(name, "Received") == 0, wk->kind, wk->fn, wk->ctx);
+		tokenize_text(dec.p, dec.len, name, strcasecmp(name, "Received") == 0, wk->kind,
+			      wk->fn, wk->ctx);
 	free(dec.p);
 }
 
@@ -742,7 +753,8 @@ static size_t parse_header(struct walk *wk, const char *d, size_t n, struct part
 
 static void entity(struct walk *wk, const char *d, size_t n, int depth, const char *default_type);
 
-static void text_body(struct walk *wk, const char *d, size_t n, const struct part_info *pi, int html)
+static void text_body(struct walk *wk, const char *d, size_t n, const struct part_info *pi,
+		      int html)
 {
 	struct sb raw = {0}, utf = {0};
 	const char *s = d;
@@ -783,7 +795,8 @@ static size_t find_boundary(const char *d, size_t n, size_t off, const char *b, 
 {
 	size_t i = off;
 	while (i + 2 + bl <= n) {
-		if ((i == 0 || d[i - 1] == '\n') && d[i] == '-' && d[i + 1] == '-' && memcmp(d + i + 2, b, bl) == 0)
+		if ((i == 0 || d[i - 1] == '\n') && d[i] == '-' && d[i + 1] == '-' &&
+		    memcmp(d + i + 2, b, bl) == 0)
 			return i;
 		const char *nl = memchr(d + i, '\n', n - i);
 		if (nl == NULL)
@@ -793,10 +806,12 @@ static size_t find_boundary(const char *d, size_t n, size_t off, const char *b, 
 	return n;
 }
 
-static void multipart(struct walk *wk, const char *d, size_t n, int depth, const struct part_info *pi)
+static void multipart(struct walk *wk, const char *d, size_t n, int depth,
+		      const struct part_info *pi)
 {
 	size_t bl = strlen(pi->boundary);
-	const char *def = strcmp(pi->type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain";
+	const char *def =
+	    strcmp(pi->type, "multipart/digest") == 0 ? "message/rfc822" : "text/plain";
 	size_t pos = find_boundary(d, n, 0, pi->boundary, bl);
 
 	while (pos < n) {
@@ -830,9 +845,11 @@ static void entity(struct walk *wk, const char *d, size_t n, int depth, const ch
 		snprintf(pi.type, sizeof(pi.type), "%s", default_type);
 	if (wk->shape != NULL && wk->shape->len < SPAM_WORD_MAX * 8) {
 		char one[80];
-		int l = snprintf(one, sizeof(one), "%s%d%s", wk->shape->len ? "," : "", depth, pi.type);
+		int l =
+		    snprintf(one, sizeof(one), "%s%d%s", wk->shape->len ? "," : "", depth, pi.type);
 		if (l > 0)
-			sb_add(wk->shape, one, (size_t)l < sizeof(one) ? (size_t)l : sizeof(one) - 1);
+			sb_add(wk->shape, one,
+			       (size_t)l < sizeof(one) ? (size_t)l : sizeof(one) - 1);
 	}
 	if (depth >= SPAM_DEPTH_MAX)
 		return;
@@ -850,7 +867,8 @@ static void entity(struct walk *wk, const char *d, size_t n, int depth, const ch
 		return;
 	}
 	if (strncmp(pi.type, "text/", 5) == 0) {
-		if (pi.attachment && strcmp(pi.type, "text/plain") != 0 && strcmp(pi.type, "text/html") != 0)
+		if (pi.attachment && strcmp(pi.type, "text/plain") != 0 &&
+		    strcmp(pi.type, "text/html") != 0)
 			return;
 		text_body(wk, d + body, n - body, &pi, strcmp(pi.type, "text/html") == 0);
 		return;
@@ -902,11 +920,12 @@ static void emit_grams(const char *d, size_t n, tok_fn *fn, void *ctx)
 	}
 	for (size_t j = 0; j + 4 <= bl; j++) {
 		char key[7] = {'G', '*', buf[j], buf[j + 1], buf[j + 2], buf[j + 3], 0};
-		fn(tok_hash(SPAM_TOK_OSB4, key, 6), key, 6, -1, ctx);
+		fn(spam_token_hash_kind(SPAM_TOK_OSB4, key, 6), key, 6, -1, ctx);
 	}
 }
 
-static void tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, tok_fn *fn, void *ctx)
+static void tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, tok_fn *fn,
+			     void *ctx)
 {
 	struct sb shape = {0};
 	struct walk wk = {.kind = kind,
@@ -925,16 +944,16 @@ static void tokenize_message(const void *data, size_t len, enum spam_tokenizer k
 		int l = snprintf(key, sizeof(key), "Mime*%s", shape.p ? shape.p : "");
 		if (l > 0) {
 			size_t kl = (size_t)l < sizeof(key) ? (size_t)l : sizeof(key) - 1;
-			fn(tok_hash(SPAM_TOK_OSB4, key, kl), key, kl, -1, ctx);
+			fn(spam_token_hash_kind(SPAM_TOK_OSB4, key, kl), key, kl, -1, ctx);
 		}
 		l = snprintf(key, sizeof(key), "Hops*%u", wk.hops < 20 ? wk.hops : 20);
-		fn(tok_hash(SPAM_TOK_OSB4, key, (size_t)l), key, (size_t)l, -1, ctx);
+		fn(spam_token_hash_kind(SPAM_TOK_OSB4, key, (size_t)l), key, (size_t)l, -1, ctx);
 	}
 	free(shape.p);
 }
 
-void spam_tokenize_message(const void *data, size_t len, enum spam_tokenizer kind, spam_token_fn *fn,
-			   void *ctx)
+void spam_tokenize_message(const void *data, size_t len, enum spam_tokenizer kind,
+			   spam_token_fn *fn, void *ctx)
 {
 	struct plain p = {fn, ctx};
 	tokenize_message(data, len, kind, plain_fn, &p);
@@ -1035,7 +1054,8 @@ static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int fl
 	set->cap = n;
 	if (flags & SPAM_COLLECT_WINDOWS) {
 		set->nwin = npos;
-		set->win = xrealloc(NULL, (npos ? npos : 1) * SPAM_WINDOW_MASKS * sizeof(*set->win));
+		set->win =
+		    xrealloc(NULL, (npos ? npos : 1) * SPAM_WINDOW_MASKS * sizeof(*set->win));
 		memset(set->win, 0xff, npos * SPAM_WINDOW_MASKS * sizeof(*set->win));
 		set->level = xrealloc(NULL, n ? n : 1);
 	}
@@ -1044,24 +1064,27 @@ static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int fl
 			set->hash[set->n] = e[i].hash;
 			if (set->text)
 				/* arena pointers are fixed only now that it stopped growing */
-				set->text[set->n] = e[i].off == SIZE_MAX ? NULL : set->arena + e[i].off;
+				set->text[set->n] =
+				    e[i].off == SIZE_MAX ? NULL : set->arena + e[i].off;
 			if (set->level)
 				set->level[set->n] = UINT8_MAX;
 			set->n++;
 		}
 		if (set->level) {
 			size_t k = set->n - 1;
-			uint8_t lv = e[i].mask > 0 ? (uint8_t)__builtin_popcount((unsigned)e[i].mask) : 0;
+			uint8_t lv =
+			    e[i].mask > 0 ? (uint8_t)__builtin_popcount((unsigned)e[i].mask) : 0;
 			if (lv < set->level[k])
 				set->level[k] = lv;
 			if (e[i].pos != UINT32_MAX)
-				set->win[(size_t)e[i].pos * SPAM_WINDOW_MASKS + (unsigned)e[i].mask] = (uint32_t)k;
+				set->win[(size_t)e[i].pos * SPAM_WINDOW_MASKS +
+					 (unsigned)e[i].mask] = (uint32_t)k;
 		}
 	}
 }
 
-void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len, enum spam_tokenizer kind,
-			 int flags)
+void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len,
+			 enum spam_tokenizer kind, int flags)
 {
 	struct collect c = {.flags = flags, .set = set};
 

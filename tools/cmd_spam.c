@@ -19,25 +19,25 @@
 #define TRAIN_BATCH 50
 
 static const char spam_help[] =
-	"  train (--spam | --innocent | --forget) (--user USER | --global) PATH... | --mailbox NAME\n"
-	"        learn messages as spam or innocent (or forget them) for a user, or for the\n"
-	"        shared global set that serves users with little training of their own.\n"
-	"        A message learned before as the other class is corrected exactly.\n"
-	"  classify [--user USER] PATH...\n"
-	"        print PATH, result, probability and confidence, one message per line\n"
-	"  explain [--user USER] FILE\n"
-	"        the verdict and the tokens that decided it, with the user's counts\n"
-	"  stats [--user USER]\n"
-	"        what each user (and the global set) has learned and how it went\n\n"
-	"PATH is a message file or a folder (searched recursively: a Maildir works).\n"
-	"--mailbox NAME takes the user's messages in that store mailbox instead.\n"
-	"Settings: spam_algorithm, spam_tokenizer, spam_threshold, ... (doc/spam.md).\n\n"
-	"examples:\n"
-	"  mailkeep spam train --spam --user alice ~/old-spam/\n"
-	"  mailkeep spam train --innocent --global /srv/corpus/ham\n"
-	"  mailkeep spam classify --user alice message.eml\n"
-	"  mailkeep spam explain --user alice message.eml\n"
-	"  mailkeep spam stats\n";
+    "  train (--spam | --innocent | --forget) (--user USER | --global) PATH... | --mailbox NAME\n"
+    "        learn messages as spam or innocent (or forget them) for a user, or for the\n"
+    "        shared global set that serves users with little training of their own.\n"
+    "        A message learned before as the other class is corrected exactly.\n"
+    "  classify [--user USER] PATH...\n"
+    "        print PATH, result, probability and confidence, one message per line\n"
+    "  explain [--user USER] FILE\n"
+    "        the verdict and the tokens that decided it, with the user's counts\n"
+    "  stats [--user USER]\n"
+    "        what each user (and the global set) has learned and how it went\n\n"
+    "PATH is a message file or a folder (searched recursively: a Maildir works).\n"
+    "--mailbox NAME takes the user's messages in that store mailbox instead.\n"
+    "Settings: spam_algorithm, spam_tokenizer, spam_threshold, ... (doc/spam.md).\n\n"
+    "examples:\n"
+    "  mailkeep spam train --spam --user alice ~/old-spam/\n"
+    "  mailkeep spam train --innocent --global /srv/corpus/ham\n"
+    "  mailkeep spam classify --user alice message.eml\n"
+    "  mailkeep spam explain --user alice message.eml\n"
+    "  mailkeep spam stats\n";
 
 struct opts {
 	const char *user;
@@ -78,11 +78,14 @@ static int walk_any(const char *path, file_fn *fn, void *ctx, int depth, int rea
 			char sub[4096];
 			const char *nm = names[i]->d_name;
 			if (rc == 0 && nm[0] != '.' && strcmp(nm, "tmp") != 0) {
-				if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, nm) < sizeof(sub))
+				if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, nm) <
+				    sizeof(sub))
 					rc = walk_any(sub, fn, ctx, depth + 1, read);
-			} else if (rc == 0 && nm[0] == '.' && strcmp(nm, ".") != 0 && strcmp(nm, "..") != 0) {
+			} else if (rc == 0 && nm[0] == '.' && strcmp(nm, ".") != 0 &&
+				   strcmp(nm, "..") != 0) {
 				/* Maildir++ folders (".Junk") are folders too */
-				if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, nm) < sizeof(sub) &&
+				if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, nm) <
+					sizeof(sub) &&
 				    stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
 					rc = walk_any(sub, fn, ctx, depth + 1, read);
 			}
@@ -145,9 +148,9 @@ static int user_id_of(struct store *store, const struct opts *o, uint32_t *id_r)
 /* What to learn: files (read when their batch comes) or store messages (by
  * blob hash). */
 struct item {
-	char *path;                   /* NULL for a store message */
+	char *path;		      /* NULL for a store message */
 	uint8_t hash[STORE_HASH_LEN]; /* a store message's blob */
-	int right;                    /* (--on-error) classified right in the last pass */
+	int right;		      /* (--on-error) classified right in the last pass */
 };
 
 struct trainer {
@@ -239,7 +242,8 @@ static int train_batch_fn(struct store_txn *txn, void *ctx)
 			again = t->pass > 0;
 		}
 		if (rc == 0)
-			rc = spam_learn_data(txn, t->s, t->user_id, data, len, t->cls, 0, again, &changed);
+			rc = spam_learn_data(txn, t->s, t->user_id, data, len, t->cls, 0, again,
+					     &changed);
 		if (changed)
 			learned++;
 		else
@@ -257,7 +261,8 @@ static int train_batch_fn(struct store_txn *txn, void *ctx)
 	return 0;
 }
 
-static int do_train(struct cli *cli, const struct spam_settings *s, const struct opts *o, int argc, char **argv)
+static int do_train(struct cli *cli, const struct spam_settings *s, const struct opts *o, int argc,
+		    char **argv)
 {
 	struct store *store;
 	struct trainer *t;
@@ -265,8 +270,9 @@ static int do_train(struct cli *cli, const struct spam_settings *s, const struct
 	int rc = 0;
 
 	if (!o->cls_set || (!o->global && o->user == NULL) || (argc == 0) == (o->mailbox == NULL)) {
-		cli_error("spam train: say --spam, --innocent or --forget, --user USER or --global, "
-			  "and files or --mailbox NAME");
+		cli_error(
+		    "spam train: say --spam, --innocent or --forget, --user USER or --global, "
+		    "and files or --mailbox NAME");
 		return EXIT_USAGE;
 	}
 	if (o->mailbox && o->global) {
@@ -319,16 +325,18 @@ static int do_train(struct cli *cli, const struct spam_settings *s, const struct
 				cli_error("spam train: %s", cli_store_hint(rc));
 				cli_disk_hint(config_get(cli_config(cli), "data_directory"), rc);
 			}
-			progress_update(&pr, (uint64_t)t->pass * t->n + t->to, (uint64_t)passes * t->n, t->to, t->bytes);
+			progress_update(&pr, (uint64_t)t->pass * t->n + t->to,
+					(uint64_t)passes * t->n, t->to, t->bytes);
 		}
 		if (t->pass > 0 || passes > 1)
-			printf("pass %d: %lu learned, %lu classified right\n", t->pass + 1, t->pass_learned, t->right);
+			printf("pass %d: %lu learned, %lu classified right\n", t->pass + 1,
+			       t->pass_learned, t->right);
 		if (t->pass_learned == 0 && (t->on_error || t->pass > 0))
 			break; /* no error left */
 	}
 	progress_end(&pr);
-	printf("%zu messages: %lu learned as %s, %lu unchanged", t->n, t->learned, spam_class_name(t->cls),
-	       t->unchanged);
+	printf("%zu messages: %lu learned as %s, %lu unchanged", t->n, t->learned,
+	       spam_class_name(t->cls), t->unchanged);
 	if (t->on_error || passes > 1)
 		printf(", %lu classified right", t->right);
 	printf(" (%s)\n", o->global ? "global" : o->user);
@@ -366,16 +374,18 @@ static int classify_file(const char *path, const char *data, size_t len, void *c
 	}
 	rc = spam_classify_data(txn, c->s, c->user_id, data, len, &v, &set);
 	if (rc == 0 && !c->explain) {
-		printf("%s %s %.17g %.17g\n", path, v.spam ? "Spam" : "Innocent", v.probability, v.confidence);
+		printf("%s %s %.17g %.17g\n", path, v.spam ? "Spam" : "Innocent", v.probability,
+		       v.confidence);
 	} else if (rc == 0) {
 		char factors[4096];
 		struct spam_stats st;
 		spam_factors_format(&v, factors, sizeof(factors));
-		printf("file: %s\nresult: %s\nprobability: %.17g\nconfidence: %.17g\nscore: %.17g\nalgorithm: %s\n"
+		printf("file: %s\nresult: %s\nprobability: %.17g\nconfidence: %.17g\nscore: "
+		       "%.17g\nalgorithm: %s\n"
 		       "tokenizer: %s\ntokens: %zu (%zu decided)\nfactors: %s\n",
 		       path, v.spam ? "Spam" : "Innocent", v.probability, v.confidence, v.score,
-		       spam_algorithm_name(c->s->algorithm), spam_tokenizer_name(c->s->tokenizer), v.ntokens, v.nused,
-		       factors);
+		       spam_algorithm_name(c->s->algorithm), spam_tokenizer_name(c->s->tokenizer),
+		       v.ntokens, v.nused, factors);
 		spam_db_stats(txn, c->user_id, &st);
 		printf("learned: %llu spam, %llu innocent\n", (unsigned long long)st.spam_learned,
 		       (unsigned long long)st.innocent_learned);
@@ -388,7 +398,8 @@ static int classify_file(const char *path, const char *data, size_t len, void *c
 			for (char *p = printable; *p; p++)
 				if ((unsigned char)*p < 32 || *p == 127)
 					*p = '?';
-			printf("%-10.6f %8u %8u  %s\n", v.factors[i].p, cnt.spam, cnt.innocent, printable);
+			printf("%-10.6f %8u %8u  %s\n", v.factors[i].p, cnt.spam, cnt.innocent,
+			       printable);
 		}
 	}
 	store_read_end(&txn);
@@ -415,12 +426,15 @@ static void print_stats(struct store_txn *txn, const char *name, uint32_t id)
 		gmtime_r(&t, &tm);
 		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
 	}
-	printf("%s spam_learned %llu innocent_learned %llu spam_classified %llu innocent_classified %llu "
-	       "spam_misses %llu false_positives %llu tokens %llu bytes %llu purged %llu last_purge %s\n",
+	printf("%s spam_learned %llu innocent_learned %llu spam_classified %llu "
+	       "innocent_classified %llu "
+	       "spam_misses %llu false_positives %llu tokens %llu bytes %llu purged %llu "
+	       "last_purge %s\n",
 	       name, (unsigned long long)st.spam_learned, (unsigned long long)st.innocent_learned,
 	       (unsigned long long)st.spam_classified, (unsigned long long)st.innocent_classified,
 	       (unsigned long long)st.spam_misses, (unsigned long long)st.false_positives,
-	       (unsigned long long)st.tokens, (unsigned long long)bytes, (unsigned long long)st.purged, day);
+	       (unsigned long long)st.tokens, (unsigned long long)bytes,
+	       (unsigned long long)st.purged, day);
 }
 
 static int stats_user(const struct store_user *u, void *ctx)
@@ -577,9 +591,11 @@ static int do_rebuild(struct cli *cli, const struct spam_settings *s, const stru
 		cli_error("spam rebuild: %s", cli_store_hint(rc));
 		return 1;
 	}
-	printf("%llu messages learned again with %s", (unsigned long long)relearned, spam_tokenizer_name(s->tokenizer));
+	printf("%llu messages learned again with %s", (unsigned long long)relearned,
+	       spam_tokenizer_name(s->tokenizer));
 	if (lost)
-		printf(", %llu dropped (their bytes are not in the store: train them again from their files)",
+		printf(", %llu dropped (their bytes are not in the store: train them again from "
+		       "their files)",
 		       (unsigned long long)lost);
 	printf("\n");
 	return 0;
@@ -588,12 +604,17 @@ static int do_rebuild(struct cli *cli, const struct spam_settings *s, const stru
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"user", required_argument, NULL, 'u'}, {"global", no_argument, NULL, 'g'},
-		{"spam", no_argument, NULL, 's'},	{"innocent", no_argument, NULL, 'i'},
-		{"ham", no_argument, NULL, 'i'},	{"forget", no_argument, NULL, 'f'},
-		{"mailbox", required_argument, NULL, 'm'}, {"on-error", no_argument, NULL, 'e'},
-		{"passes", required_argument, NULL, 'p'},  {"now", required_argument, NULL, 'n'},
-		{NULL, 0, NULL, 0},
+	    {"user", required_argument, NULL, 'u'},
+	    {"global", no_argument, NULL, 'g'},
+	    {"spam", no_argument, NULL, 's'},
+	    {"innocent", no_argument, NULL, 'i'},
+	    {"ham", no_argument, NULL, 'i'},
+	    {"forget", no_argument, NULL, 'f'},
+	    {"mailbox", required_argument, NULL, 'm'},
+	    {"on-error", no_argument, NULL, 'e'},
+	    {"passes", required_argument, NULL, 'p'},
+	    {"now", required_argument, NULL, 'n'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.passes = 1};
 	struct spam_settings s;
@@ -624,7 +645,9 @@ static int run(struct cli *cli, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			o.cls_set = 1;
-			o.cls = c == 's' ? SPAM_CLASS_SPAM : c == 'i' ? SPAM_CLASS_INNOCENT : SPAM_CLASS_NONE;
+			o.cls = c == 's'   ? SPAM_CLASS_SPAM
+				: c == 'i' ? SPAM_CLASS_INNOCENT
+					   : SPAM_CLASS_NONE;
 			break;
 		case 'm':
 			o.mailbox = optarg;
@@ -679,11 +702,15 @@ static int run(struct cli *cli, int argc, char **argv)
 				cl.failed = 1;
 		return cl.failed;
 	}
-	cli_error("spam: unknown subcommand %s (train, classify, explain, stats, purge, rebuild)", sub);
+	cli_error("spam: unknown subcommand %s (train, classify, explain, stats, purge, rebuild)",
+		  sub);
 	return EXIT_USAGE;
 }
 
 const struct command cmd_spam = {
-	"spam", "train|classify|explain|stats|purge|rebuild [options] [PATH...]",
-	"train the spam filter, classify and explain messages, show what it learned", spam_help, run,
+    "spam",
+    "train|classify|explain|stats|purge|rebuild [options] [PATH...]",
+    "train the spam filter, classify and explain messages, show what it learned",
+    spam_help,
+    run,
 };

@@ -123,9 +123,11 @@ static void print_size(struct store *store, const char *dir, const char *when)
 	spam_db_bytes(txn, 1, &bytes);
 	store_read_end(&txn);
 	getrusage(RUSAGE_SELF, &ru);
-	fprintf(stderr, "spambench: %s: tokens %llu, table %llu bytes, store file %llu bytes, max RSS %ld KiB\n", when,
-		(unsigned long long)st.tokens, (unsigned long long)bytes, (unsigned long long)file_size(dir),
-		ru.ru_maxrss);
+	fprintf(stderr,
+		"spambench: %s: tokens %llu, table %llu bytes, store file %llu bytes, max RSS %ld "
+		"KiB\n",
+		when, (unsigned long long)st.tokens, (unsigned long long)bytes,
+		(unsigned long long)file_size(dir), ru.ru_maxrss);
 }
 
 /* --growth: N perturbed copies of the corpus, learned in batches of 100. */
@@ -180,7 +182,8 @@ static int growth(const char *dir, size_t n, const char *list)
 		done += k;
 		if (done % 5000 == 0 || done == n) {
 			char when[64];
-			snprintf(when, sizeof(when), "%zu learned (%.0f/s)", done, done / (mk_monotonic() - t0));
+			snprintf(when, sizeof(when), "%zu learned (%.0f/s)", done,
+				 done / (mk_monotonic() - t0));
 			print_size(store, dir, when);
 		}
 	}
@@ -201,7 +204,8 @@ int main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "--growth") == 0)
 		return growth(argv[2], (size_t)strtoul(argv[3], NULL, 10), argv[4]);
 	if (argc < 4) {
-		fprintf(stderr, "usage: spambench STOREDIR TRAIN-LIST TEST-LIST [alg] [tokenizer] [teft|toe]\n");
+		fprintf(stderr, "usage: spambench STOREDIR TRAIN-LIST TEST-LIST [alg] [tokenizer] "
+				"[teft|toe]\n");
 		return 2;
 	}
 	spam_settings_default(&s);
@@ -253,10 +257,13 @@ int main(int argc, char **argv)
 	}
 	store_read_end(&txn);
 	double t2 = mk_monotonic(), c2 = cpu_now();
-	fprintf(stderr, "spambench: learned %zu in %.2fs (%.1f/s), classified %zu in %.2fs (%.1f/s)\n", ntrain,
-		t1 - t0, ntrain / (t1 - t0), ntest, t2 - t1, ntest / (t2 - t1));
-	fprintf(stderr, "spambench: training took %.2f s of CPU (%.1f/s)\n", c1 - c0, ntrain / (c1 - c0));
-	fprintf(stderr, "spambench: classifying took %.2f s of CPU (%.1f/s)\n", c2 - c1, ntest / (c2 - c1));
+	fprintf(stderr,
+		"spambench: learned %zu in %.2fs (%.1f/s), classified %zu in %.2fs (%.1f/s)\n",
+		ntrain, t1 - t0, ntrain / (t1 - t0), ntest, t2 - t1, ntest / (t2 - t1));
+	fprintf(stderr, "spambench: training took %.2f s of CPU (%.1f/s)\n", c1 - c0,
+		ntrain / (c1 - c0));
+	fprintf(stderr, "spambench: classifying took %.2f s of CPU (%.1f/s)\n", c2 - c1,
+		ntest / (c2 - c1));
 	print_size(store, argv[1], "after training");
 	for (size_t i = 0; i < ntrain; i++) {
 		free(train[i].path);
