@@ -1,5 +1,7 @@
 /* test-spam-token — the spam tokenizer: DSPAM's SBPH and OSB windows on the
  * seed's sentence, header prefixes, MIME decoding, skipped attachments. */
+#define _GNU_SOURCE
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -282,6 +284,153 @@ static void test_long_words_dropped_and_garbage(void **state)
 	clear(&msg_tokens);
 }
 
+static void tokenize_osb4(const char *m)
+{
+	clear(&msg_tokens);
+	spam_tokenize_message(m, strlen(m), SPAM_TOK_OSB4, record, &msg_tokens);
+}
+
+/* osb4, the default: the words and their OSB pairs (never three words), the
+ * byte 4-grams of the start, URL hosts and domains, the MIME shape, hops. */
+static void test_osb4_features(void **state)
+{
+	(void)state;
+	tokenize_osb4("From mbox-line\r\n"
+		      "Received: from a.example by b.example\r\n"
+		      "Received: from c.example by a.example\r\n"
+		      "X-Spam-Status: Yes\r\n"
+		      "Subject: Heute Abend war ich\r\n"
+		      "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
+		      "--b\r\nContent-Type: text/plain\r\n\r\nsee https://WWW.Shop.example.co.uk/x?y now\r\n"
+		      "--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n");
+	assert_true(has(&msg_tokens, "Subject*ich"));
+	assert_true(has(&msg_tokens, "Subject*war+ich"));
+	assert_true(has(&msg_tokens, "Subject*Abend+#+ich"));
+	assert_true(has(&msg_tokens, "Subject*Heute+#+#+ich"));
+	assert_false(has(&msg_tokens, "Subject*Abend+war+ich")); /* SBPH's, not OSB's */
+	assert_true(has(&msg_tokens, "UrlHost*www.shop.example.co.uk"));
+	assert_true(has(&msg_tokens, "UrlDom*example.co.uk"));
+	assert_true(has(&msg_tokens, "Mime*0multipart/alternative,1text/plain,1text/html"));
+	assert_true(has(&msg_tokens, "Hops*2"));
+	assert_true(has(&msg_tokens, "G*Rece"));
+	assert_false(has(&msg_tokens, "G*mbox"));  /* the mbox line is not the message */
+	assert_false(has(&msg_tokens, "G*Spam")); /* nor other filters' verdicts */
+	/* the same words give the same hashes as the set's */
+	struct spam_tokens set;
+	const char m[] = "Subject: x\r\n\r\nHeute Abend\r\n";
+	spam_tokens_collect(&set, m, strlen(m), SPAM_TOK_OSB4, SPAM_COLLECT_TEXT);
+	assert_true(spam_tokens_find(&set, spam_token_hash_kind(SPAM_TOK_OSB4, "Heute+Abend", 11)) >= 0);
+	assert_true(spam_tokens_find(&set, spam_token_hash("Heute+Abend", 11)) < 0);
+	spam_tokens_free(&set);
+	clear(&msg_tokens);
+}
+
+/* Real, messy mail: every message of the corpus (whatever is there; none of
+ * them in particular) tokenizes the same twice, into a bounded set, and the
+ * kinds of mess it holds are handled: 8-bit header bytes keep their field
+ * name, base64 and quoted-printable text is decoded (words appear that are
+ * not in the raw bytes), HTML-only mail gives no token with a '<'. */
+static const char *corpus_dir(void)
+{
+	const char *c = getenv("MAILKEEP_CORPUS");
+	return c ? c : "/work/shared/corpus/spamassassin";
+}
+
+struct corpus_stats {
+	unsigned messages, eightbit, decoded, html_only, broken;
+};
+
+static int raw_has(const char *data, size_t len, const char *text)
+{
+	return memmem(data, len, text, strlen(text)) != NULL;
+}
+
+static void check_one(const char *data, size_t len, struct corpus_stats *cs)
+{
+	struct spam_tokens a, b;
+	spam_tokens_collect(&a, data, len, SPAM_TOK_OSB4, SPAM_COLLECT_TEXT);
+	spam_tokens_collect(&b, data, len, SPAM_TOK_OSB4, 0);
+	assert_int_equal(a.n, b.n);
+	assert_memory_equal(a.hash, b.hash, a.n * sizeof(*a.hash));
+	for (size_t i = 1; i < a.n; i++)
+		assert_true(a.hash[i - 1] < a.hash[i]);
+	/* the bound: 6 per word of text read, the grams, and a few more */
+	assert_true(a.n <= 6 * (SPAM_TEXT_MAX + SPAM_HEADER_MAX) / 2 + SPAM_GRAM_BYTES + 64);
+	const char *eoh = memmem(data, len, "\n\n", 2);
+	const char *eoh2 = memmem(data, len, "\r\n\r\n", 4);
+	size_t hlen = eoh ? (size_t)(eoh - data) : eoh2 ? (size_t)(eoh2 - data) : len;
+	int eight = 0;
+	for (size_t i = 0; i < hlen; i++)
+		eight |= (unsigned char)data[i] >= 0x80;
+	int html_only = 0, decoded = 0;
+	for (size_t i = 0; i < a.n; i++) {
+		const char *t = a.text[i];
+		if (t == NULL)
+			continue;
+		if (eight && strncmp(t, "Subject*", 8) == 0)
+			eight = 2;
+		/* a body word (no field, no prefix) that the raw bytes do not hold */
+		if (strchr(t, '*') == NULL && strchr(t, '+') == NULL && strlen(t) >= 6 && !raw_has(data, len, t))
+			decoded = 1;
+	}
+	if (eight == 2)
+		cs->eightbit++;
+	if (decoded && (raw_has(data, len, "base64") || raw_has(data, len, "quoted-printable")))
+		cs->decoded++;
+	if (raw_has(data, hlen, "Content-Type: text/html") && !raw_has(data, len, "multipart")) {
+		html_only = 1;
+		for (size_t i = 0; i < a.n; i++)
+			if (a.text[i] && strncmp(a.text[i], "G*", 2) != 0 && strncmp(a.text[i], "Mime*", 5) != 0)
+				assert_null(strchr(a.text[i], '<'));
+		cs->html_only++;
+	}
+	(void)html_only;
+	if (raw_has(data, hlen, "multipart") && !raw_has(data, len, "--\n") && !raw_has(data, len, "--\r\n"))
+		cs->broken++; /* no closing delimiter anywhere */
+	cs->messages++;
+	spam_tokens_free(&a);
+	spam_tokens_free(&b);
+}
+
+static void test_corpus_messy_mail(void **state)
+{
+	(void)state;
+	struct corpus_stats cs = {0};
+	const char *sub[2] = {"ham", "spam"};
+	for (int c = 0; c < 2; c++) {
+		char dir[1024];
+		snprintf(dir, sizeof(dir), "%s/%s", corpus_dir(), sub[c]);
+		DIR *d = opendir(dir);
+		if (d == NULL) {
+			print_message("no corpus at %s (set MAILKEEP_CORPUS)\n", corpus_dir());
+			skip();
+		}
+		struct dirent *e;
+		unsigned k = 0;
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.' || k++ % 3 != 0) /* a third of them: ASan is slow */
+				continue;
+			char path[2048];
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			FILE *f = fopen(path, "rb");
+			assert_non_null(f);
+			static char buf[4 << 20];
+			size_t len = fread(buf, 1, sizeof(buf), f);
+			fclose(f);
+			check_one(buf, len, &cs);
+		}
+		closedir(d);
+	}
+	print_message("corpus: %u messages, %u with 8-bit Subject bytes, %u with decoded text, %u HTML-only, "
+		      "%u multipart without a closing delimiter\n",
+		      cs.messages, cs.eightbit, cs.decoded, cs.html_only, cs.broken);
+	/* the corpus holds each kind of mess; each was met and handled */
+	assert_true(cs.messages > 100);
+	assert_true(cs.eightbit > 0);
+	assert_true(cs.decoded > 0);
+	assert_true(cs.html_only > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +442,8 @@ int main(void)
 		cmocka_unit_test(test_decoding),
 		cmocka_unit_test(test_html_and_urls),
 		cmocka_unit_test(test_long_words_dropped_and_garbage),
+		cmocka_unit_test(test_osb4_features),
+		cmocka_unit_test(test_corpus_messy_mail),
 	};
 	return cmocka_run_group_tests_name("spam-token", tests, NULL, NULL);
 }
