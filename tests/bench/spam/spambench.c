@@ -34,6 +34,10 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Messages learned per write transaction, as `mailkeep spam train` does:
+ * LMDB copies a page once per transaction, so big ones keep the file small. */
+#define LEARN_BATCH 2000
+
 struct item {
 	int spam;
 	char *path;
@@ -235,8 +239,9 @@ int main(int argc, char **argv)
 	test = load_list(argv[3], &ntest);
 
 	double t0 = mk_monotonic(), c0 = cpu_now();
-	for (size_t i = 0; i < ntrain; i += 100) {
-		struct batch b = {&s, train, i, i + 100 < ntrain ? i + 100 : ntrain, toe};
+	for (size_t i = 0; i < ntrain; i += LEARN_BATCH) {
+		struct batch b = {&s, train, i, i + LEARN_BATCH < ntrain ? i + LEARN_BATCH : ntrain,
+				  toe};
 		int rc = store_write(store, learn_fn, &b);
 		if (rc != 0) {
 			fprintf(stderr, "spambench: learn: %s\n", store_strerror(rc));
