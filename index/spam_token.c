@@ -880,14 +880,13 @@ static void entity(struct walk *wk, const char *d, size_t n, int depth, const ch
  * mbox "From " line and the fields of other filters' verdicts left out), as
  * "G*" and the 4 bytes: what words miss (odd spellings, header layout, the
  * mailer's habits), as Goodman & Yih's and Sculley's byte n-grams. */
-size_t spam_gram_bytes_exp = SPAM_GRAM_BYTES; /* EXPERIMENT */
 static void emit_grams(const char *d, size_t n, tok_fn *fn, void *ctx)
 {
-	char buf[SPAM_GRAM_BYTES * 4];
+	char buf[SPAM_GRAM_BYTES];
 	size_t bl = 0, i = 0;
 	int in_header = 1, skipping = 0;
 
-	size_t cap = spam_gram_bytes_exp < sizeof(buf) ? spam_gram_bytes_exp : sizeof(buf);
+	size_t cap = sizeof(buf);
 	while (i < n && bl < cap) {
 		const char *nl = memchr(d + i, '\n', n - i);
 		size_t le = nl ? (size_t)(nl - d) + 1 : n;

@@ -23,4 +23,4 @@ cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -I"$top" -pthread -o "$work/spambench
 	"$build/index/libindex.a" "$build/lib/libmk.a" $(pkg-config --libs lmdb libcrypto) -lm
 MAILKEEP_BUILD="$build" timeout 3000 /usr/bin/python3 "$here/bench.py" "$corpus" "$work" "$work/spambench" "$here"
 # getfattr on the mount with a large token database (the whole corpus learned)
-timeout 900 /usr/bin/python3 "$here/getfattr.py" "$corpus"
+MAILKEEP_BUILD="$build" timeout 900 /usr/bin/python3 "$here/getfattr.py" "$corpus"

@@ -10,7 +10,8 @@
  * List lines are "spam PATH" or "ham PATH". In teft mode (the default) every
  * training message is learned; in toe mode training messages are classified
  * in order and only the misclassified ones are learned, as DSPAM's TOE.
- * --growth learns N messages made from the corpus list's, each copy changed
+ * --growth learns N messages made from the corpus list's, 1000 a
+ * transaction, each copy changed
  * (a header of its own and 40 words drawn from a synthetic vocabulary of
  * 200,000, Zipf-like, so that every copy brings new tokens), and prints the
  * token count, the table's bytes and the store file's size every 5,000. */
@@ -151,10 +152,11 @@ static int growth(const char *dir, size_t n, const char *list)
 		return 1;
 	}
 	double t0 = mk_monotonic();
+	struct item *batch = calloc(LEARN_BATCH, sizeof(*batch));
 	for (size_t done = 0; done < n;) {
-		struct item batch[100];
 		size_t k = 0;
-		for (; k < 100 && done + k < n; k++) {
+		/* 1000 a transaction: the sizes are printed every 5000 */
+		for (; k < 1000 && done + k < n; k++) {
 			size_t i = done + k;
 			const struct item *src = &it[i % nit];
 			size_t cap = src->len + 1024;
@@ -191,6 +193,7 @@ static int growth(const char *dir, size_t n, const char *list)
 			print_size(store, dir, when);
 		}
 	}
+	free(batch);
 	store_close(&store);
 	return 0;
 }

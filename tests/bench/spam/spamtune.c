@@ -293,7 +293,6 @@ int main(int argc, char **argv)
 	G(MODEL, "MODEL"); G(P_a, "A"); G(P_clip, "CLIP"); G(P_minc, "MINC"); G(P_thick, "THICK");
 	G(P_rx, "RX"); G(P_rs, "RS"); G(P_mindev, "MINDEV"); G(P_w, "W"); G(P_top, "TOP"); G(P_train, "TRAIN");
 	G(P_passes, "PASSES"); G(CUT, "CUT"); G(P_eta, "ETA"); G(P_alpha, "ALPHA"); G(P_beta, "BETA"); G(P_norm, "NORM");
-	{ extern size_t spam_gram_bytes_exp; if (getenv("GRAMS")) spam_gram_bytes_exp = (size_t)atoi(getenv("GRAMS")); }
 	load(corpus, kind);
 	size_t tot = 0; for (size_t i = 0; i < NM; i++) tot += M[i].n;
 	fprintf(stderr, "loaded %zu msgs, %.0f tokens/msg\n", NM, (double)tot / NM);
