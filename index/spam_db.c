@@ -659,18 +659,17 @@ fail:
 
 #define USE_LEVELS 4096
 
-/* How useful a token is: its sightings (innocent ones twice) times how
- * one-sided they are (|2p - 1|, p the share of its rates that is spam), in
- * quarters. */
+/* How useful a token is: how many learned messages brought it (in
+ * quarters, for room), nothing else. Weighing by how one-sided a token is
+ * (|2p - 1|) evicted the common, mildly innocent tokens of mailing-list
+ * headers first, and weighing innocent sightings twice (DSPAM's rare rule)
+ * tilted what stayed: on one fold of the cross-validation with a cap of 1 M
+ * tokens, 122 and 6 false positives of 330 against 2 with sightings alone
+ * (0 without a cap). Among equals the oldest go first (spam_db_purge). */
 static unsigned usefulness(const struct entry *e, double ns, double ni)
 {
-	double sr = e->s / ns, ir = e->n / ni;
-	double side = sr + ir > 0 ? (sr - ir) / (sr + ir) : 0;
-	if (side < 0)
-		side = -side;
-	/* innocent sightings count twice, as in DSPAM's rare rule: losing good
-	 * mail's evidence costs false positives */
-	double u = 4.0 * ((double)e->s + 2.0 * e->n) * side;
+	(void)ns, (void)ni;
+	double u = 4.0 * ((double)e->s + e->n);
 	return u >= USE_LEVELS - 1 ? USE_LEVELS - 1 : (unsigned)u;
 }
 

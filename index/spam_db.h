@@ -32,7 +32,7 @@
  * tokens (2 x innocent + spam < 5) not learned for spam_purge_rare days, any
  * token not learned for spam_purge_stale days; and a per-user cap
  * (spam_token_limit): above it the least useful tokens go first (fewest
- * sightings weighted by how one-sided they are, then the oldest).
+ * sightings, then the oldest).
  *
  * Reads take any transaction; changes need a write transaction (store_write's
  * function, or the junk_moved hook's). Errors: 0 or STORE_E*.
