@@ -520,6 +520,14 @@ int spam_attach(struct store *store, struct config *cfg)
 	have_attached = 1;
 	if (!s.enabled)
 		return 0;
+	struct store_txn *txn;
+	if (store_read_begin(store, &txn) == 0) {
+		if (spam_db_has_old_format(txn))
+			log_warn("spam: the token database is in the format before mailkeep's "
+				 "issue 16 and is not "
+				 "read: run `mailkeep spam rebuild` once");
+		store_read_end(&txn);
+	}
 	struct store_hooks hooks = {
 	    .classify = hook_classify,
 	    .junk_moved = hook_junk_moved,

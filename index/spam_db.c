@@ -918,6 +918,21 @@ int spam_db_clear_tokens(struct store_txn *txn, uint32_t user_id, int *had_old_r
 	return stats_put(txn, user_id, &st);
 }
 
+int spam_db_has_old_format(struct store_txn *txn)
+{
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int found = 0, n = 0, rc;
+
+	if (mdb_cursor_open(store_txn_mdb(txn), store_txn_dbi(txn, DB_SPAM_TOKENS), &cur) != 0)
+		return 0;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && n < 4096 && !found;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT), n++)
+		found = key.mv_size == OLD_TOKEN_KEY;
+	mdb_cursor_close(cur);
+	return found;
+}
+
 int spam_db_add_tokens(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens, size_t n,
 		       enum spam_class cls, unsigned times)
 {

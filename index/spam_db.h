@@ -164,6 +164,11 @@ typedef int spam_record_fn(uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],
 int spam_db_records(struct store_txn *txn, uint32_t user_id, uint8_t resume[4 + STORE_HASH_LEN],
 		    size_t max, spam_record_fn *fn, void *ctx);
 
+/* 1 if the token table still holds tokens of the format before issue 16
+ * (looked for among its first 4096 keys): `mailkeep spam rebuild` converts
+ * them; until then they are not read. */
+int spam_db_has_old_format(struct store_txn *txn);
+
 /* Rewrites a learning record (used by the rebuild); cls NONE deletes it. */
 int spam_db_put_record(struct store_txn *txn, uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],
 		       const struct spam_learned_rec *rec);

@@ -25,38 +25,38 @@
 #define TRAIN_SECONDS 10.0
 
 static const char spam_help[] =
-	"  train (--spam | --innocent | --forget) (--user USER | --global) [--on-error] [--passes N]\n"
-	"        PATH... | --mailbox NAME\n"
-	"        learn messages as spam or innocent (or forget them) for a user, or for the\n"
-	"        shared global set that serves users with little training of their own.\n"
-	"        A message learned before as the other class is corrected exactly.\n"
-	"        --on-error learns only the messages the filter gets wrong; --passes N goes\n"
-	"        over them again until none is wrong (N passes at most). Progress is drawn\n"
-	"        on a terminal.\n"
-	"  classify [--user USER] PATH...\n"
-	"        print PATH, result, probability and confidence (full precision), one a line\n"
-	"  explain [--user USER] FILE\n"
-	"        the verdict and the tokens that decided it, with the user's counts\n"
-	"  stats [--user USER]\n"
-	"        what each user (and the global set) has learned, tokens, bytes, last purge\n"
-	"  purge [--user USER | --global] [--now YYYY-MM-DD]\n"
-	"        remove old hapaxes, rare and stale tokens and apply the cap (for cron)\n"
-	"  rebuild [--user USER | --global]\n"
-	"        learn everything learned again with the current tokenizer, from the\n"
-	"        store's mail (converts a token database of the older format)\n\n"
-	"PATH is a message file or a folder (searched recursively: a Maildir works).\n"
-	"--mailbox NAME takes the user's messages in that store mailbox instead.\n"
-	"Settings: spam_algorithm, spam_tokenizer, spam_threshold, spam_token_limit,\n"
-	"spam_purge_* ... (doc/spam.md, mailkeep-spam(1)).\n\n"
-	"examples:\n"
-	"  mailkeep spam train --spam --user alice ~/old-spam/\n"
-	"  mailkeep spam train --innocent --global /srv/corpus/ham\n"
-	"  mailkeep spam train --spam --user alice --on-error --passes 3 ~/old-spam/\n"
-	"  mailkeep spam classify --user alice message.eml\n"
-	"  mailkeep spam explain --user alice message.eml\n"
-	"  mailkeep spam stats\n"
-	"  mailkeep spam purge --now 2027-06-01\n"
-	"  mailkeep spam rebuild\n";
+    "  train (--spam | --innocent | --forget) (--user USER | --global) [--on-error] [--passes N]\n"
+    "        PATH... | --mailbox NAME\n"
+    "        learn messages as spam or innocent (or forget them) for a user, or for the\n"
+    "        shared global set that serves users with little training of their own.\n"
+    "        A message learned before as the other class is corrected exactly.\n"
+    "        --on-error learns only the messages the filter gets wrong; --passes N goes\n"
+    "        over them again until none is wrong (N passes at most). Progress is drawn\n"
+    "        on a terminal.\n"
+    "  classify [--user USER] PATH...\n"
+    "        print PATH, result, probability and confidence (full precision), one a line\n"
+    "  explain [--user USER] FILE\n"
+    "        the verdict and the tokens that decided it, with the user's counts\n"
+    "  stats [--user USER]\n"
+    "        what each user (and the global set) has learned, tokens, bytes, last purge\n"
+    "  purge [--user USER | --global] [--now YYYY-MM-DD]\n"
+    "        remove old hapaxes, rare and stale tokens and apply the cap (for cron)\n"
+    "  rebuild [--user USER | --global]\n"
+    "        learn everything learned again with the current tokenizer, from the\n"
+    "        store's mail (converts a token database of the older format)\n\n"
+    "PATH is a message file or a folder (searched recursively: a Maildir works).\n"
+    "--mailbox NAME takes the user's messages in that store mailbox instead.\n"
+    "Settings: spam_algorithm, spam_tokenizer, spam_threshold, spam_token_limit,\n"
+    "spam_purge_* ... (doc/spam.md, mailkeep-spam(1)).\n\n"
+    "examples:\n"
+    "  mailkeep spam train --spam --user alice ~/old-spam/\n"
+    "  mailkeep spam train --innocent --global /srv/corpus/ham\n"
+    "  mailkeep spam train --spam --user alice --on-error --passes 3 ~/old-spam/\n"
+    "  mailkeep spam classify --user alice message.eml\n"
+    "  mailkeep spam explain --user alice message.eml\n"
+    "  mailkeep spam stats\n"
+    "  mailkeep spam purge --now 2027-06-01\n"
+    "  mailkeep spam rebuild\n";
 
 struct opts {
 	const char *user;
@@ -486,6 +486,9 @@ static int do_stats(struct cli *cli, const struct opts *o)
 		cli_error("spam stats: %s", cli_store_hint(rc));
 		return 1;
 	}
+	if (spam_db_has_old_format(txn))
+		cli_warn("spam: tokens of the older format are not read: run `mailkeep spam "
+			 "rebuild` once");
 	if (o->user) {
 		struct store_user u;
 		if ((rc = store_user_get(txn, o->user, &u)) != 0) {

@@ -729,7 +729,9 @@ static char *bad_input(int which, size_t *len_r)
 		n = (size_t)snprintf(m, cap, "Subject: big\r\nContent-Type: text/plain\r\n\r\n");
 		while (n + 64 < (50u << 20)) {
 			x = x * 1103515245u + 12345u;
-			n += (size_t)snprintf(m + n, cap - n, "word%u cheap pills meeting notes\r\n", (x >> 8) % 100000);
+			n +=
+			    (size_t)snprintf(m + n, cap - n, "word%u cheap pills meeting notes\r\n",
+					     (x >> 8) % 100000);
 		}
 		break;
 	case 1: /* one 10 MB line, no header end */
@@ -739,19 +741,22 @@ static char *bad_input(int which, size_t *len_r)
 		n = 10u << 20;
 		break;
 	case 2: /* binary attachments: raw 8-bit and base64, 20 MB */
-		n = (size_t)snprintf(m, cap,
-				     "Subject: files\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\n"
-				     "Content-Type: text/plain\r\n\r\nsee attached\r\n--zz\r\n"
-				     "Content-Type: application/octet-stream\r\n\r\n");
+		n = (size_t)snprintf(
+		    m, cap,
+		    "Subject: files\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\n"
+		    "Content-Type: text/plain\r\n\r\nsee attached\r\n--zz\r\n"
+		    "Content-Type: application/octet-stream\r\n\r\n");
 		for (size_t i = 0; i < (10u << 20); i++) {
 			x = x * 1103515245u + 12345u;
 			m[n++] = (char)(x >> 16);
 		}
-		n += (size_t)snprintf(m + n, cap - n, "\r\n--zz\r\nContent-Type: text/plain\r\n"
-						      "Content-Transfer-Encoding: base64\r\n\r\n");
+		n += (size_t)snprintf(m + n, cap - n,
+				      "\r\n--zz\r\nContent-Type: text/plain\r\n"
+				      "Content-Transfer-Encoding: base64\r\n\r\n");
 		for (size_t i = 0; i < (10u << 20); i++) {
 			x = x * 1103515245u + 12345u;
-			m[n++] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(x >> 16) & 63];
+			m[n++] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+			    [(x >> 16) & 63];
 			if (i % 76 == 75)
 				m[n++] = '\n';
 		}
@@ -777,7 +782,8 @@ static void test_bad_input_bounded_and_stable(void **state)
 		char *m = bad_input(which, &len);
 		struct spam_tokens set;
 		spam_tokens_collect(&set, m, len, SPAM_TOK_OSB4, 0);
-		assert_true(set.n <= 6 * (SPAM_TEXT_MAX + SPAM_HEADER_MAX) / 2 + SPAM_GRAM_BYTES + 64);
+		assert_true(set.n <=
+			    6 * (SPAM_TEXT_MAX + SPAM_HEADER_MAX) / 2 + SPAM_GRAM_BYTES + 64);
 		size_t ntok = set.n;
 		spam_tokens_free(&set);
 		double score = 0;
@@ -786,14 +792,16 @@ static void test_bad_input_bounded_and_stable(void **state)
 			struct store_txn *txn;
 			struct spam_verdict v;
 			assert_int_equal(store_read_begin(f->store, &txn), 0);
-			assert_int_equal(spam_classify_data(txn, NULL, f->alice, m, len, &v, NULL), 0);
+			assert_int_equal(spam_classify_data(txn, NULL, f->alice, m, len, &v, NULL),
+					 0);
 			store_read_end(&txn);
 			if (run > 0)
 				assert_memory_equal(&score, &v.score, sizeof(score));
 			score = v.score;
 		}
-		print_message("bad input %d: %zu bytes, %zu tokens, %.3f s a verdict (sanitizers on)\n", which, len, ntok,
-			      (mk_monotonic() - t0) / 3);
+		print_message(
+		    "bad input %d: %zu bytes, %zu tokens, %.3f s a verdict (sanitizers on)\n",
+		    which, len, ntok, (mk_monotonic() - t0) / 3);
 		free(m);
 	}
 }

@@ -47,17 +47,30 @@ static void clear(struct seen *s)
 	s->n = 0;
 }
 
-static const char sentence[] = "Heute Abend war ich mit meiner Freundin im Kino und habe viel gelacht";
+static const char sentence[] =
+    "Heute Abend war ich mit meiner Freundin im Kino und habe viel gelacht";
 
 static void test_sbph_seed_sentence(void **state)
 {
 	(void)state;
 	static struct seen s;
 	static const char *const mit[] = {
-		"mit",		     "ich+mit",		   "war+#+mit",		  "war+ich+mit",
-		"Abend+#+#+mit",     "Abend+#+ich+mit",	   "Abend+war+#+mit",	  "Abend+war+ich+mit",
-		"Heute+#+#+#+mit",   "Heute+#+#+ich+mit",  "Heute+#+war+#+mit",	  "Heute+#+war+ich+mit",
-		"Heute+Abend+#+#+mit", "Heute+Abend+#+ich+mit", "Heute+Abend+war+#+mit", "Heute+Abend+war+ich+mit",
+	    "mit",
+	    "ich+mit",
+	    "war+#+mit",
+	    "war+ich+mit",
+	    "Abend+#+#+mit",
+	    "Abend+#+ich+mit",
+	    "Abend+war+#+mit",
+	    "Abend+war+ich+mit",
+	    "Heute+#+#+#+mit",
+	    "Heute+#+#+ich+mit",
+	    "Heute+#+war+#+mit",
+	    "Heute+#+war+ich+mit",
+	    "Heute+Abend+#+#+mit",
+	    "Heute+Abend+#+ich+mit",
+	    "Heute+Abend+war+#+mit",
+	    "Heute+Abend+war+ich+mit",
 	};
 
 	spam_tokenize_text(sentence, strlen(sentence), NULL, 0, SPAM_TOK_SBPH, record, &s);
@@ -100,7 +113,8 @@ static void test_osb_pairs_only(void **state)
 static void test_deterministic(void **state)
 {
 	(void)state;
-	static const char msg[] = "From: a@example.org\r\nSubject: Hello there\r\n\r\nSome body text here.\r\n";
+	static const char msg[] =
+	    "From: a@example.org\r\nSubject: Hello there\r\n\r\nSome body text here.\r\n";
 	struct spam_tokens a, b;
 
 	spam_tokens_collect(&a, msg, strlen(msg), SPAM_TOK_SBPH, 1);
@@ -127,11 +141,13 @@ static void test_deterministic(void **state)
 static void test_windows(void **state)
 {
 	(void)state;
-	static const char msg[] = "From: a@example.org\r\nSubject: Heute Abend war ich mit\r\n\r\n"
-				  "Heute Abend war ich mit Anna im Kino, http://kino.example/film heute.\r\n";
+	static const char msg[] =
+	    "From: a@example.org\r\nSubject: Heute Abend war ich mit\r\n\r\n"
+	    "Heute Abend war ich mit Anna im Kino, http://kino.example/film heute.\r\n";
 	struct spam_tokens a, b, o;
 
-	spam_tokens_collect(&a, msg, strlen(msg), SPAM_TOK_SBPH, SPAM_COLLECT_TEXT | SPAM_COLLECT_WINDOWS);
+	spam_tokens_collect(&a, msg, strlen(msg), SPAM_TOK_SBPH,
+			    SPAM_COLLECT_TEXT | SPAM_COLLECT_WINDOWS);
 	spam_tokens_collect(&b, msg, strlen(msg), SPAM_TOK_SBPH, 0);
 	assert_int_equal(a.n, b.n);
 	assert_memory_equal(a.hash, b.hash, a.n * sizeof(uint64_t));
@@ -152,7 +168,8 @@ static void test_windows(void **state)
 			assert_int_equal(a.level[w[m]], __builtin_popcount(m));
 		}
 	}
-	/* a window of n earlier words gives 2^n tokens: From 1+2+4, Subject 1+...+16, body 1+2+4+8 + 5*16 */
+	/* a window of n earlier words gives 2^n tokens: From 1+2+4, Subject 1+...+16, body 1+2+4+8
+	 * + 5*16 */
 	assert_int_equal(nmasks, 7 + 31 + 15 + 5 * 16);
 	/* the Subject's 5th word: all 16 windows */
 	long k = spam_tokens_find(&a, spam_token_hash("Subject*Heute+Abend+war+ich+mit", 31));
@@ -170,7 +187,8 @@ static void test_windows(void **state)
 		assert_string_equal(a.text[w[7]], "Subject*Abend+war+ich+mit");
 		assert_string_equal(a.text[w[14]], "Subject*Heute+Abend+war+#+mit");
 		/* the window ending one word before */
-		assert_string_equal(a.text[a.win[(p - 1) * SPAM_WINDOW_MASKS + 7]], "Subject*Heute+Abend+war+ich");
+		assert_string_equal(a.text[a.win[(p - 1) * SPAM_WINDOW_MASKS + 7]],
+				    "Subject*Heute+Abend+war+ich");
 	}
 	assert_true(found);
 	/* URL pieces: level 0, in no window */
@@ -203,7 +221,7 @@ static void test_headers_named(void **state)
 	assert_true(has(&msg_tokens, "Subject*Free+#+now"));
 	assert_true(has(&msg_tokens, "Received*mx.example.net"));
 	assert_true(has(&msg_tokens, "Received*192.0.2.7"));
-	assert_true(has(&msg_tokens, "Received*us")); /* folded line */
+	assert_true(has(&msg_tokens, "Received*us"));	     /* folded line */
 	assert_false(has(&msg_tokens, "X-Spam-Status*Yes")); /* verdicts do not teach */
 	assert_true(has(&msg_tokens, "hi"));
 	assert_false(has(&msg_tokens, "Free")); /* header words keep their field */
@@ -232,7 +250,8 @@ static void test_decoding(void **state)
 		     "--XX--\r\n");
 	assert_true(has(&msg_tokens, "Subject*Kino"));
 	assert_true(has(&msg_tokens, "Subject*Kino+abend"));
-	assert_true(has(&msg_tokens, "gel\xc3\xa4" "chelt"));
+	assert_true(has(&msg_tokens, "gel\xc3\xa4"
+				     "chelt"));
 	assert_true(has(&msg_tokens, "gelacht")); /* soft line break joined */
 	assert_true(has(&msg_tokens, "Freundin+im+Kino"));
 	assert_true(has(&msg_tokens, "Content-Type*application"));
@@ -278,7 +297,8 @@ static void test_long_words_dropped_and_garbage(void **state)
 	tokenize_msg("Subject: x\r\n\r\nshort aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa end\r\n");
 	assert_true(has(&msg_tokens, "short+end"));
 	/* malformed input never crashes: no header end, unterminated boundary */
-	tokenize_msg("Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/plain");
+	tokenize_msg(
+	    "Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/plain");
 	tokenize_msg("=?utf-8?B?");
 	tokenize_msg("");
 	clear(&msg_tokens);
@@ -295,14 +315,15 @@ static void tokenize_osb4(const char *m)
 static void test_osb4_features(void **state)
 {
 	(void)state;
-	tokenize_osb4("From mbox-line\r\n"
-		      "Received: from a.example by b.example\r\n"
-		      "Received: from c.example by a.example\r\n"
-		      "X-Spam-Status: Yes\r\n"
-		      "Subject: Heute Abend war ich\r\n"
-		      "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
-		      "--b\r\nContent-Type: text/plain\r\n\r\nsee https://WWW.Shop.example.co.uk/x?y now\r\n"
-		      "--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n");
+	tokenize_osb4(
+	    "From mbox-line\r\n"
+	    "Received: from a.example by b.example\r\n"
+	    "Received: from c.example by a.example\r\n"
+	    "X-Spam-Status: Yes\r\n"
+	    "Subject: Heute Abend war ich\r\n"
+	    "Content-Type: multipart/alternative; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\r\n\r\nsee https://WWW.Shop.example.co.uk/x?y now\r\n"
+	    "--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--b--\r\n");
 	assert_true(has(&msg_tokens, "Subject*ich"));
 	assert_true(has(&msg_tokens, "Subject*war+ich"));
 	assert_true(has(&msg_tokens, "Subject*Abend+#+ich"));
@@ -313,13 +334,14 @@ static void test_osb4_features(void **state)
 	assert_true(has(&msg_tokens, "Mime*0multipart/alternative,1text/plain,1text/html"));
 	assert_true(has(&msg_tokens, "Hops*2"));
 	assert_true(has(&msg_tokens, "G*Rece"));
-	assert_false(has(&msg_tokens, "G*mbox"));  /* the mbox line is not the message */
+	assert_false(has(&msg_tokens, "G*mbox")); /* the mbox line is not the message */
 	assert_false(has(&msg_tokens, "G*Spam")); /* nor other filters' verdicts */
 	/* the same words give the same hashes as the set's */
 	struct spam_tokens set;
 	const char m[] = "Subject: x\r\n\r\nHeute Abend\r\n";
 	spam_tokens_collect(&set, m, strlen(m), SPAM_TOK_OSB4, SPAM_COLLECT_TEXT);
-	assert_true(spam_tokens_find(&set, spam_token_hash_kind(SPAM_TOK_OSB4, "Heute+Abend", 11)) >= 0);
+	assert_true(
+	    spam_tokens_find(&set, spam_token_hash_kind(SPAM_TOK_OSB4, "Heute+Abend", 11)) >= 0);
 	assert_true(spam_tokens_find(&set, spam_token_hash("Heute+Abend", 11)) < 0);
 	spam_tokens_free(&set);
 	clear(&msg_tokens);
@@ -370,7 +392,8 @@ static void check_one(const char *data, size_t len, struct corpus_stats *cs)
 		if (eight && strncmp(t, "Subject*", 8) == 0)
 			eight = 2;
 		/* a body word (no field, no prefix) that the raw bytes do not hold */
-		if (strchr(t, '*') == NULL && strchr(t, '+') == NULL && strlen(t) >= 6 && !raw_has(data, len, t))
+		if (strchr(t, '*') == NULL && strchr(t, '+') == NULL && strlen(t) >= 6 &&
+		    !raw_has(data, len, t))
 			decoded = 1;
 	}
 	if (eight == 2)
@@ -380,12 +403,14 @@ static void check_one(const char *data, size_t len, struct corpus_stats *cs)
 	if (raw_has(data, hlen, "Content-Type: text/html") && !raw_has(data, len, "multipart")) {
 		html_only = 1;
 		for (size_t i = 0; i < a.n; i++)
-			if (a.text[i] && strncmp(a.text[i], "G*", 2) != 0 && strncmp(a.text[i], "Mime*", 5) != 0)
+			if (a.text[i] && strncmp(a.text[i], "G*", 2) != 0 &&
+			    strncmp(a.text[i], "Mime*", 5) != 0)
 				assert_null(strchr(a.text[i], '<'));
 		cs->html_only++;
 	}
 	(void)html_only;
-	if (raw_has(data, hlen, "multipart") && !raw_has(data, len, "--\n") && !raw_has(data, len, "--\r\n"))
+	if (raw_has(data, hlen, "multipart") && !raw_has(data, len, "--\n") &&
+	    !raw_has(data, len, "--\r\n"))
 		cs->broken++; /* no closing delimiter anywhere */
 	cs->messages++;
 	spam_tokens_free(&a);
@@ -421,9 +446,10 @@ static void test_corpus_messy_mail(void **state)
 		}
 		closedir(d);
 	}
-	print_message("corpus: %u messages, %u with 8-bit Subject bytes, %u with decoded text, %u HTML-only, "
-		      "%u multipart without a closing delimiter\n",
-		      cs.messages, cs.eightbit, cs.decoded, cs.html_only, cs.broken);
+	print_message(
+	    "corpus: %u messages, %u with 8-bit Subject bytes, %u with decoded text, %u HTML-only, "
+	    "%u multipart without a closing delimiter\n",
+	    cs.messages, cs.eightbit, cs.decoded, cs.html_only, cs.broken);
 	/* the corpus holds each kind of mess; each was met and handled */
 	assert_true(cs.messages > 100);
 	assert_true(cs.eightbit > 0);
@@ -434,16 +460,16 @@ static void test_corpus_messy_mail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sbph_seed_sentence),
-		cmocka_unit_test(test_osb_pairs_only),
-		cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_headers_named),
-		cmocka_unit_test(test_windows),
-		cmocka_unit_test(test_decoding),
-		cmocka_unit_test(test_html_and_urls),
-		cmocka_unit_test(test_long_words_dropped_and_garbage),
-		cmocka_unit_test(test_osb4_features),
-		cmocka_unit_test(test_corpus_messy_mail),
+	    cmocka_unit_test(test_sbph_seed_sentence),
+	    cmocka_unit_test(test_osb_pairs_only),
+	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_headers_named),
+	    cmocka_unit_test(test_windows),
+	    cmocka_unit_test(test_decoding),
+	    cmocka_unit_test(test_html_and_urls),
+	    cmocka_unit_test(test_long_words_dropped_and_garbage),
+	    cmocka_unit_test(test_osb4_features),
+	    cmocka_unit_test(test_corpus_messy_mail),
 	};
 	return cmocka_run_group_tests_name("spam-token", tests, NULL, NULL);
 }
