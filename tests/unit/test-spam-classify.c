@@ -676,9 +676,16 @@ static void test_rebuild_converts_old_format(void **state)
 	assert_int_equal(store_write(f->store, old_write_fn, &o), 0);
 	struct store_mailbox inbox_before = mailbox(f, f->alice, "Junk");
 
+	struct store_txn *t0;
+	assert_int_equal(store_read_begin(f->store, &t0), 0);
+	assert_true(spam_db_has_old_format(t0));
+	store_read_end(&t0);
 	uint64_t relearned = 0, lost = 0;
 	assert_int_equal(spam_rebuild(f->store, NULL, UINT32_MAX, NULL, NULL, &relearned, &lost),
 			 0);
+	assert_int_equal(store_read_begin(f->store, &t0), 0);
+	assert_false(spam_db_has_old_format(t0));
+	store_read_end(&t0);
 	assert_int_equal(relearned, 2);
 	assert_int_equal(lost, 0);
 	/* alice's counts are as before; bob's old tokens are in the new table */
