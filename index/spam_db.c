@@ -199,69 +199,117 @@ static void entries_reserve(struct entries *a, size_t n)
 	a->cap = cap;
 }
 
-/* Decodes a bucket's value; STORE_ECORRUPT if it does not parse. */
-static int bucket_decode(const MDB_val *v, struct entries *a)
+/* A bucket's value: n (u32), the n hashes' low 48 bits sorted (6 bytes
+ * each), their n days (u16 each), then the n (spam, innocent) count pairs as
+ * varints. The fixed-width part is searched by bisection; the counts of the
+ * i-th token are found by skipping 2i varints. */
+#define BUCKET_HEAD 4
+
+static uint64_t low_at(const uint8_t *lows, size_t i)
 {
-	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
-	a->n = 0;
-	while (p < end) {
-		struct entry x;
-		if (end - p < 8)
-			return STORE_ECORRUPT;
-		x.low = (uint64_t)store_get_be32(p) << 16 | (uint64_t)p[4] << 8 | p[5];
-		x.day = (uint16_t)(p[6] << 8 | p[7]);
-		p += 8;
-		if (get_varint(&p, end, &x.s) != 0 || get_varint(&p, end, &x.n) != 0)
-			return STORE_ECORRUPT;
-		entries_reserve(a, a->n + 1);
-		a->e[a->n++] = x;
-	}
+	const uint8_t *p = lows + 6 * i;
+	return (uint64_t)store_get_be32(p) << 16 | (uint64_t)p[4] << 8 | p[5];
+}
+
+/* Checks the fixed part; *n_r and the start of the counts. */
+static int bucket_head(const MDB_val *v, size_t *n_r, const uint8_t **counts_r)
+{
+	const uint8_t *p = v->mv_data;
+	if (v->mv_size < BUCKET_HEAD)
+		return STORE_ECORRUPT;
+	size_t n = store_get_be32(p);
+	if (n > (v->mv_size - BUCKET_HEAD) / 8)
+		return STORE_ECORRUPT;
+	*n_r = n;
+	*counts_r = p + BUCKET_HEAD + 8 * n;
 	return 0;
 }
 
-/* Encodes entries (those with a count) into buf (ENTRY_MAX each); returns the length. */
+/* Decodes a bucket's value; STORE_ECORRUPT if it does not parse. */
+static int bucket_decode(const MDB_val *v, struct entries *a)
+{
+	const uint8_t *p = v->mv_data, *end = p + v->mv_size, *c;
+	size_t n;
+	int rc = bucket_head(v, &n, &c);
+
+	a->n = 0;
+	if (rc != 0)
+		return rc;
+	entries_reserve(a, n);
+	for (size_t i = 0; i < n; i++) {
+		struct entry *x = &a->e[i];
+		const uint8_t *d = p + BUCKET_HEAD + 6 * n + 2 * i;
+		x->low = low_at(p + BUCKET_HEAD, i);
+		x->day = (uint16_t)(d[0] << 8 | d[1]);
+		if (get_varint(&c, end, &x->s) != 0 || get_varint(&c, end, &x->n) != 0)
+			return STORE_ECORRUPT;
+	}
+	a->n = n;
+	return 0;
+}
+
+/* Encodes entries (those with a count) into buf (ENTRY_MAX each, plus
+ * BUCKET_HEAD); returns the length. */
 static size_t bucket_encode(const struct entries *a, uint8_t *buf)
 {
-	size_t len = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < a->n; i++)
+		n += a->e[i].s || a->e[i].n;
+	store_put_be32(buf, (uint32_t)n);
+	uint8_t *lows = buf + BUCKET_HEAD, *days = lows + 6 * n;
+	size_t len = BUCKET_HEAD + 8 * n, k = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct entry *x = &a->e[i];
 		if (x->s == 0 && x->n == 0)
 			continue;
-		uint8_t *p = buf + len;
-		store_put_be32(p, (uint32_t)(x->low >> 16));
-		p[4] = (uint8_t)(x->low >> 8);
-		p[5] = (uint8_t)x->low;
-		p[6] = (uint8_t)(x->day >> 8);
-		p[7] = (uint8_t)x->day;
-		len += 8;
+		store_put_be32(lows + 6 * k, (uint32_t)(x->low >> 16));
+		lows[6 * k + 4] = (uint8_t)(x->low >> 8);
+		lows[6 * k + 5] = (uint8_t)x->low;
+		days[2 * k] = (uint8_t)(x->day >> 8);
+		days[2 * k + 1] = (uint8_t)x->day;
 		len += put_varint(buf + len, x->s);
 		len += put_varint(buf + len, x->n);
+		k++;
 	}
 	return len;
 }
 
-/* Finds a token's counts in a raw bucket value without decoding all of it. */
+/* Finds a token's counts in a raw bucket value: bisection over the hashes,
+ * then a skip over the counts before it. Adds them to *c. */
 static int bucket_find(const MDB_val *v, uint64_t low, struct spam_count *c, uint32_t *day)
 {
-	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
-	while (p < end) {
-		uint32_t s, n;
-		if (end - p < 8)
-			return STORE_ECORRUPT;
-		uint64_t l = (uint64_t)store_get_be32(p) << 16 | (uint64_t)p[4] << 8 | p[5];
-		uint16_t d = (uint16_t)(p[6] << 8 | p[7]);
-		p += 8;
-		if (get_varint(&p, end, &s) != 0 || get_varint(&p, end, &n) != 0)
-			return STORE_ECORRUPT;
+	const uint8_t *p = v->mv_data, *end = p + v->mv_size, *cnt;
+	size_t n, lo = 0, hi;
+	int rc = bucket_head(v, &n, &cnt);
+
+	if (rc != 0)
+		return rc;
+	hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t l = low_at(p + BUCKET_HEAD, mid);
 		if (l == low) {
+			/* the counts of the tokens before it: 2 x mid varints */
+			for (size_t skip = 2 * mid; skip > 0; cnt++) {
+				if (cnt >= end)
+					return STORE_ECORRUPT;
+				skip -= !(*cnt & 0x80);
+			}
+			uint32_t s, in;
+			if (get_varint(&cnt, end, &s) != 0 || get_varint(&cnt, end, &in) != 0)
+				return STORE_ECORRUPT;
 			c->spam += s;
-			c->innocent += n;
-			if (day)
-				*day = d;
+			c->innocent += in;
+			if (day) {
+				const uint8_t *d = p + BUCKET_HEAD + 6 * n + 2 * mid;
+				*day = (uint32_t)(d[0] << 8 | d[1]);
+			}
 			return 0;
 		}
-		if (l > low)
-			return 0;
+		if (l < low)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	return 0;
 }
@@ -285,30 +333,15 @@ int spam_db_token(struct store_txn *txn, uint32_t user_id, uint64_t token, struc
 	return bucket_find(&val, token & LOW_MASK, c, day_r);
 }
 
-/* Adds the counts of the tokens hash[from..to) (one bucket's, sorted) found
- * in value v to counts. */
+/* Adds the counts of the tokens hash[from..to) (one bucket's) found in
+ * value v to counts. */
 static int merge_bucket(const MDB_val *v, const uint64_t *hash, size_t from, size_t to,
 			struct spam_count *counts)
 {
-	const uint8_t *p = v->mv_data, *end = p + v->mv_size;
-	size_t i = from;
-	while (p < end && i < to) {
-		uint32_t s, n;
-		if (end - p < 8)
-			return STORE_ECORRUPT;
-		uint64_t l = (uint64_t)store_get_be32(p) << 16 | (uint64_t)p[4] << 8 | p[5];
-		p += 8;
-		if (get_varint(&p, end, &s) != 0 || get_varint(&p, end, &n) != 0)
-			return STORE_ECORRUPT;
-		while (i < to && (hash[i] & LOW_MASK) < l)
-			i++;
-		if (i < to && (hash[i] & LOW_MASK) == l) {
-			counts[i].spam += s;
-			counts[i].innocent += n;
-			i++;
-		}
-	}
-	return 0;
+	int rc = 0;
+	for (size_t i = from; i < to && rc == 0; i++)
+		rc = bucket_find(v, hash[i] & LOW_MASK, &counts[i], NULL);
+	return rc;
 }
 
 int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge,
@@ -412,8 +445,8 @@ static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens
 			if (r == 0 && (r = mdb_del(mt, dbi, &key, NULL)) != 0)
 				rc = store_mdb_error(r);
 		} else {
-			if (out.n * ENTRY_MAX > bufcap) {
-				bufcap = out.n * ENTRY_MAX;
+			if (out.n * ENTRY_MAX + BUCKET_HEAD > bufcap) {
+				bufcap = out.n * ENTRY_MAX + BUCKET_HEAD;
 				free(buf);
 				buf = xmalloc(bufcap);
 			}
@@ -769,8 +802,8 @@ static int purge_walk(struct store_txn *txn, uint32_t user_id, struct purge_pass
 		if (kept == 0) {
 			rc = mdb_cursor_del(cur, 0);
 		} else {
-			if (kept * ENTRY_MAX > bufcap) {
-				bufcap = kept * ENTRY_MAX;
+			if (kept * ENTRY_MAX + BUCKET_HEAD > bufcap) {
+				bufcap = kept * ENTRY_MAX + BUCKET_HEAD;
 				free(buf);
 				buf = xmalloc(bufcap);
 			}
