@@ -28,7 +28,7 @@
 #include "index/store.h"
 #include "lib/buf.h"
 #include "lib/config.h"
-#include "lib/directory.h"
+#include "index/dir.h"
 
 /* What a message looks like on the mount: its directory and flag letters. */
 #define FS_STATE_NEW 0x80 /* shown in new/ (\Recent in the store) */
@@ -71,6 +71,8 @@ struct fs_pending {
 	mode_t mode;
 	struct timespec mtime;
 	int linked; /* link()ed into the store at least once */
+	int stored; /* stored by fsync, still open: found by inode only */
+	int busy;   /* being stored (fs_pending_claim) */
 };
 
 struct fs {
@@ -93,6 +95,9 @@ struct fs {
 	size_t nusers;
 	struct timespec root_mtime;
 	uint64_t change_seq; /* the store's change sequence we are in step with */
+
+	int close_events;	/* close.c tells when written files are closed */
+	volatile int real_open; /* open() answered for real: RELEASE tells instead */
 
 	struct fs_pending *pending;
 	uint64_t pending_serial, pending_bytes, pending_count;
@@ -172,11 +177,23 @@ int fs_pending_unlink(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char
 /* Takes a copy of the bytes and mtime (the caller frees *data_r). 0 or ENOENT. */
 int fs_pending_copy(struct fs *fs, uint64_t serial, char **data_r, size_t *len_r,
 		    struct timespec *mtime_r);
-/* Where a pending file is and whether it was link()ed into the store; name_r
- * holds MDNAME_MAX + 1 bytes. 0 or ENOENT. */
+/* Where a pending file is and its state (FS_PENDING_* bits); name_r holds
+ * MDNAME_MAX + 1 bytes. 0 or ENOENT. */
+#define FS_PENDING_LINKED 1 /* link()ed into the store at least once */
+#define FS_PENDING_STORED 2 /* stored by fsync while open */
 int fs_pending_info(struct fs *fs, uint64_t serial, uint32_t *mbid_r, enum fsi_sub *sub_r,
-		    char *name_r, int *linked_r, size_t *len_r);
+		    char *name_r, int *state_r, size_t *len_r);
 void fs_pending_set_linked(struct fs *fs, uint64_t serial);
+/* Claims a file for storing it: 0, EBUSY (another thread stores it) or
+ * ENOENT. A claimed file is removed, stored, or unclaimed. */
+int fs_pending_claim(struct fs *fs, uint64_t serial);
+void fs_pending_unclaim(struct fs *fs, uint64_t serial);
+/* Waits (bounded) while the file named so is being stored by another thread,
+ * so that a rename or unlink then finds the stored message. */
+void fs_pending_wait(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name);
+/* Marks a file stored while still open: no longer found by name or listed,
+ * writes fail with EPERM; removed when closed. */
+void fs_pending_set_stored(struct fs *fs, uint64_t serial);
 /* Removes by inode serial (after a rename into the store). */
 void fs_pending_remove(struct fs *fs, uint64_t serial);
 /* Calls cb for each pending file in (mbid, sub), with lock held: cb must not
@@ -210,6 +227,66 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+/* Pending files were closed for the last time (close.c, or RELEASE);
+ * killed[i]: the writer died of a signal with it open. Stores the files
+ * written straight into new/ or cur/ (together, in one durable commit, when
+ * several come at once), drops those a killed writer left. */
+void fs_pending_closed(struct fs *fs, const uint64_t *serials, const int *killed, size_t n);
+
+/* --- plain.c: files that are not mail --------------------------------------- */
+
+/* Opens <dir>, the area of plain files (<data_directory>/files). 0 or -1. */
+int fs_plain_init(const char *dir);
+void fs_plain_free(void);
+/* ".Folder" -> "Folder" when name may be a mailbox's folder, else NULL. */
+const char *fs_folder_name(const char *name);
+
+/* The directory of plain files that goes with a directory inode. */
+struct fs_plain_dir {
+	int fd;
+	uint32_t user_id;
+	uint32_t mbid;			 /* the folder's mailbox, if it has one (0: none) */
+	char folder[STORE_NAME_MAX + 1]; /* a ".Folder" directory's name, else "" */
+};
+/* Opens it (create: make it if missing). 0, ENOENT (none yet), or an errno
+ * (EPERM: this directory has no plain files). */
+int fs_plain_dir(struct fs *fs, uint64_t dir, int create, struct fs_plain_dir *pd);
+void fs_plain_dir_close(struct fs_plain_dir *pd);
+/* The user an FSI_PLAIN inode belongs to: 0 or ENOENT. */
+int fs_plain_user(uint64_t ino, uint32_t *user_id_r);
+/* Lookups and creations fill e and take a reference the kernel forgets. */
+int fs_plain_lookup(struct fs *fs, uint64_t parent, const char *name, struct fuse_entry_param *e);
+int fs_plain_create(struct fs *fs, uint64_t parent, const char *name, mode_t mode, int is_dir,
+		    struct fuse_entry_param *e);
+void fs_plain_forget(uint64_t ino, uint64_t nlookup);
+int fs_plain_stat(struct fs *fs, uint64_t ino, struct stat *st);
+int fs_plain_unlink(struct fs *fs, uint64_t parent, const char *name, int is_dir);
+int fs_plain_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+		    const char *newname, unsigned int flags);
+int fs_plain_rename_folder(struct fs *fs, uint32_t user_id, const char *from, const char *to);
+int fs_plain_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
+		     struct stat *st_r);
+int fs_plain_read(uint64_t ino, char *buf, size_t size, off_t off, size_t *len_r);
+int fs_plain_write(uint64_t ino, const char *buf, size_t size, off_t off, size_t *len_r);
+int fs_plain_fsync(uint64_t ino, int datasync);
+/* Calls cb for the plain entries of directory dir from index skip on (cb
+ * returns 1 to stop). Returns how many were passed. */
+size_t fs_plain_list(struct fs *fs, uint64_t dir, size_t skip,
+		     int (*cb)(const char *name, const struct stat *st, size_t idx, void *ctx),
+		     void *ctx);
+/* mkdir .F/cur in a plain ".F" made the mailbox F: which of cur new tmp were
+ * made yet. set 2: a mailbox made now (sub made); 1: sub made; 0: ask.
+ * Returns 1 if sub is shown. */
+int fs_plain_made(uint32_t mbid, enum fsi_sub sub, int set);
+
+/* --- close.c ------------------------------------------------------------------ */
+
+/* Starts following closes of files written on the mount (fanotify) and the
+ * exits of processes. 0, or -1 when the kernel does not let us (not root): the
+ * caller then answers open() for real so that RELEASE comes instead. */
+int fs_close_start(struct fs *fs, const char *mountpoint);
+void fs_close_stop(void);
 
 /* --- watch.c ------------------------------------------------------------------ */
 

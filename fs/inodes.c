@@ -33,6 +33,11 @@ uint64_t fsi_pending(uint64_t serial)
 	return (uint64_t)FSI_PENDING << KIND_SHIFT | (serial & ((1ULL << KIND_SHIFT) - 1));
 }
 
+uint64_t fsi_plain(uint64_t backing_ino)
+{
+	return (uint64_t)FSI_PLAIN << KIND_SHIFT | (backing_ino & ((1ULL << KIND_SHIFT) - 1));
+}
+
 struct fsi fsi_decode(uint64_t ino)
 {
 	struct fsi f;
@@ -64,8 +69,9 @@ struct fsi fsi_decode(uint64_t ino)
 		f.id = (uint32_t)ino;
 		break;
 	}
+	case FSI_PLAIN:
 	case FSI_PENDING:
-		f.kind = FSI_PENDING;
+		f.kind = (enum fsi_kind)(ino >> KIND_SHIFT);
 		f.serial = ino & ((1ULL << KIND_SHIFT) - 1);
 		break;
 	default:

@@ -10,6 +10,7 @@
  *   FSI_MBOX<<56 | mbid                     /<user>/.<Folder>
  *   FSI_SUB<<56 | sub<<32 | mbid            cur/, new/, tmp/ of a mailbox
  *   FSI_PENDING<<56 | serial                a file being written (tmp/), in memory
+ *   FSI_PLAIN<<56 | backing inode           a file that is not mail (plain.c)
  *
  * A message keeps its inode across flag changes and new/ -> cur/ (the same
  * mbid and uid); a move to another folder gives it a new uid, so a new inode.
@@ -27,6 +28,7 @@ enum fsi_kind {
 	FSI_SUB = 4,
 	FSI_PENDING = 5,
 	FSI_MSG = 6,
+	FSI_PLAIN = 7,
 };
 
 enum fsi_sub { FSI_CUR = 0, FSI_NEW = 1, FSI_TMP = 2 };
@@ -36,7 +38,7 @@ struct fsi {
 	uint32_t id;  /* user_id (USER), mbid (MBOX, SUB, MSG) */
 	uint32_t uid; /* message UID (MSG) */
 	enum fsi_sub sub;
-	uint64_t serial; /* PENDING */
+	uint64_t serial; /* PENDING; PLAIN: the backing file's inode number */
 };
 
 #define FSI_ROOT_INO 1ULL
@@ -47,6 +49,7 @@ uint64_t fsi_sub(uint32_t mbid, enum fsi_sub sub);
 /* 0 if mbid does not fit in 31 bits. */
 uint64_t fsi_msg(uint32_t mbid, uint32_t uid);
 uint64_t fsi_pending(uint64_t serial);
+uint64_t fsi_plain(uint64_t backing_ino);
 /* Decodes; kind FSI_NONE for a number no encoder makes. */
 struct fsi fsi_decode(uint64_t ino);
 

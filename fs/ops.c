@@ -5,11 +5,14 @@
  * fuse_reply_*, and ends the transaction after the reply (the reply copies
  * the bytes, which point into the LMDB map). open/opendir answer ENOSYS: the
  * kernel then stops sending OPEN/RELEASE and keeps file content in its page
- * cache across opens (content of a stored message never changes). Entries and
+ * cache across opens (content of a stored message never changes); closes of
+ * written files come from fanotify instead (close.c). Lookups and listings
+ * of user, folder and plain directories also show the plain files (plain.c). Entries and
  * attributes are cached for fs_entry_timeout / fs_attr_timeout; watch.c
  * invalidates them when the store changes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -159,6 +162,8 @@ static int attr_of(struct fs *fs, struct store_txn *txn, fuse_ino_t ino, struct 
 			return fs_errno(rc);
 		fs_msg_stat(fs, &msg, &owner, st);
 		return 0;
+	case FSI_PLAIN:
+		return fs_plain_stat(fs, ino, st);
 	case FSI_PENDING: {
 		uint32_t mbid;
 		if (fs_pending_mbid(fs, f.serial, &mbid) != 0)
@@ -180,6 +185,20 @@ static const char *folder_of(const char *name)
 	if (strcasecmp(name + 1, "INBOX") == 0)
 		return NULL;
 	return name + 1;
+}
+
+/* A plain file's entry (ino 0: none). */
+static int plain_lookup(struct fs *fs, uint64_t parent, const char *name,
+			struct fuse_entry_param *e)
+{
+	int rc = fs_plain_lookup(fs, parent, name, e);
+	if (rc == ENOENT || rc == ENOTDIR) {
+		memset(e, 0, sizeof(*e));
+		e->attr_timeout = fs->attr_timeout;
+		e->entry_timeout = fs->entry_timeout;
+		return 0;
+	}
+	return rc;
 }
 
 /* Finds name in parent; fills e (ino 0 = no such entry). Returns 0 or an errno. */
@@ -215,19 +234,34 @@ static int lookup_in(struct fs *fs, struct store_txn *txn, fuse_ino_t parent, co
 			e->ino = fsi_sub(owner.inbox, (enum fsi_sub)sub);
 			break;
 		}
-		if (!(folder = folder_of(name)))
-			return 0;
-		if (strlen(folder) > STORE_NAME_MAX)
-			return ENAMETOOLONG;
-		if ((rc = store_mailbox_get(txn, p.id, folder, &mb)) < 0)
-			return rc == STORE_ENOTFOUND || rc == STORE_EINVAL ? 0 : fs_errno(rc);
-		e->ino = fsi_mbox(mb.id);
-		break;
+		if ((folder = folder_of(name)) && strlen(folder) <= STORE_NAME_MAX &&
+		    (rc = store_mailbox_get(txn, p.id, folder, &mb)) == 0) {
+			e->ino = fsi_mbox(mb.id);
+			break;
+		}
+		return plain_lookup(fs, parent, name, e);
 	case FSI_MBOX:
 		if ((sub = fsi_sub_parse(name)) < 0)
-			return 0;
+			return plain_lookup(fs, parent, name, e);
 		e->ino = fsi_sub(p.id, (enum fsi_sub)sub);
 		break;
+	case FSI_PLAIN: {
+		/* a plain ".Folder" directory whose mailbox exists is the folder's */
+		struct fs_plain_dir pd;
+		uint32_t mbid = 0;
+		if ((sub = fsi_sub_parse(name)) >= 0 && fs_plain_dir(fs, parent, 0, &pd) == 0) {
+			mbid = pd.mbid;
+			fs_plain_dir_close(&pd);
+		}
+		if (!mbid)
+			return plain_lookup(fs, parent, name, e);
+		if (!fs_plain_made(mbid, (enum fsi_sub)sub, 0))
+			return 0; /* maildirmake has not made it yet */
+		if ((rc = fs_mb_owner(fs, txn, mbid, &owner)) < 0)
+			return fs_errno(rc);
+		e->ino = fsi_sub(mbid, (enum fsi_sub)sub);
+		break;
+	}
 	case FSI_SUB:
 		if (fs_pending_lookup(fs, p.id, p.sub, name, &ino) == 0) {
 			e->ino = ino;
@@ -305,16 +339,17 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	/* inodes are numbers, not objects: nothing to free */
-	(void)ino;
-	(void)nlookup;
+	/* inodes are numbers, not objects: nothing to free, but for plain files */
+	if (fsi_decode(ino).kind == FSI_PLAIN)
+		fs_plain_forget(ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	for (size_t i = 0; i < count; i++)
+		if (fsi_decode(forgets[i].ino).kind == FSI_PLAIN)
+			fs_plain_forget(forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -333,7 +368,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	rc = attr_of(fs, txn, ino, &st);
 	if (rc == 0)
 		fuse_reply_attr(req, &st,
-				fsi_decode(ino).kind == FSI_PENDING ? 0 : fs->attr_timeout);
+				fsi_decode(ino).kind == FSI_PENDING ? 0
+				: fsi_decode(ino).kind == FSI_PLAIN ? 1.0
+								    : fs->attr_timeout);
 	else
 		fuse_reply_err(req, rc);
 	store_read_end(&txn);
@@ -341,10 +378,22 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
-	/* no OPEN/RELEASE round trips: the kernel keeps content cached */
-	fuse_reply_err(req, ENOSYS);
+	struct fsi f = fsi_decode(ino);
+
+	if (!fs_of(req)->real_open) {
+		/* no OPEN/RELEASE round trips: the kernel keeps content cached */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	/* without close.c: a real open, so that RELEASE comes */
+	if (f.kind == FSI_MSG && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EPERM); /* a stored message never changes */
+		return;
+	}
+	fi->keep_cache = f.kind == FSI_MSG;
+	fi->direct_io = f.kind == FSI_PENDING;
+	fi->noflush = 1;
+	fuse_reply_open(req, fi);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -371,6 +420,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (!buf)
 			log_fatal("out of memory");
 		rc = fs_pending_read(fs, f.serial, buf, size, off, &len);
+		if (rc)
+			fuse_reply_err(req, rc);
+		else
+			fuse_reply_buf(req, buf, len);
+		free(buf);
+		return;
+	}
+	if (f.kind == FSI_PLAIN) {
+		char *buf = malloc(size ? size : 1);
+		if (!buf)
+			log_fatal("out of memory");
+		len = 0;
+		rc = fs_plain_read(ino, buf, size, off, &len);
 		if (rc)
 			fuse_reply_err(req, rc);
 		else
@@ -406,6 +468,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  *   files from PENDING_OFF;
  *   other dirs: 3 + index. */
 #define PENDING_OFF ((off_t)1 << 33)
+/* user, folder and plain directories: plain files from PLAIN_OFF (plain.c) */
+#define PLAIN_OFF ((off_t)1 << 40)
 
 struct dirbuf {
 	fuse_req_t req;
@@ -508,6 +572,40 @@ static int list_pending_cb(const char *name, uint64_t ino, void *vctx)
 	return dirbuf_add(c->d, name, &e, PENDING_OFF + idx + 1);
 }
 
+struct plain_ctx {
+	struct list_ctx *c;
+	int user;     /* a user's root: ".Folder" of a mailbox is the mailbox's */
+	int junction; /* cur new tmp are the mailbox's */
+};
+
+static int list_plain_cb(const char *name, const struct stat *st, size_t idx, void *vctx)
+{
+	struct plain_ctx *pc = vctx;
+	struct list_ctx *c = pc->c;
+	struct fuse_entry_param e;
+	struct store_mailbox mb;
+	const char *folder;
+
+	if ((pc->junction || pc->user) && fsi_sub_parse(name) >= 0)
+		return 0;
+	if (pc->user && (folder = fs_folder_name(name)) &&
+	    store_mailbox_get(c->txn, c->user_id, folder, &mb) == 0)
+		return 0; /* listed as the mailbox */
+	memset(&e, 0, sizeof(e));
+	e.attr.st_ino = st->st_ino;
+	e.attr.st_mode = st->st_mode & S_IFMT;
+	/* ino 0: the kernel will LOOKUP it (and so hold a reference) */
+	return dirbuf_add(c->d, name, &e, PLAIN_OFF + (off_t)idx + 1);
+}
+
+static void list_plain(struct list_ctx *c, uint64_t dir, int user, int junction)
+{
+	struct plain_ctx pc = {.c = c, .user = user, .junction = junction};
+	size_t skip = c->off >= PLAIN_OFF ? (size_t)(c->off - PLAIN_OFF) : 0;
+	if (!c->d->full)
+		fs_plain_list(c->d->fs, dir, skip, list_plain_cb, &pc);
+}
+
 static void list_messages(struct list_ctx *c, uint32_t mbid)
 {
 	struct store_cursor *cur = NULL;
@@ -591,8 +689,33 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 			if (dirbuf_add(&d, fsi_sub_name((enum fsi_sub)s), &e, 3 + s))
 				goto done;
 		}
-		if (f.kind == FSI_USER)
+		if (f.kind == FSI_USER) {
+			c.user_id = f.id;
 			store_mailbox_foreach(txn, f.id, list_mb_cb, &c);
+		}
+		list_plain(&c, ino, f.kind == FSI_USER, 1);
+		break;
+	}
+	case FSI_PLAIN: {
+		struct fs_plain_dir pd;
+		uint32_t mbid = 0;
+		if (fs_plain_dir(fs, ino, 0, &pd) == 0) {
+			mbid = pd.mbid;
+			c.user_id = pd.user_id;
+			fs_plain_dir_close(&pd);
+		}
+		if (mbid && fs_mb_owner(fs, txn, mbid, &c.owner) == 0) {
+			for (int s = FSI_CUR; s <= FSI_TMP; s++) {
+				if (off >= 3 + s || !fs_plain_made(mbid, (enum fsi_sub)s, 0))
+					continue;
+				entry_for(fs, &e);
+				e.ino = fsi_sub(mbid, (enum fsi_sub)s);
+				dir_stat(e.ino, &c.owner, 0700, 2, mb_mtime(fs, mbid), &e.attr);
+				if (dirbuf_add(&d, fsi_sub_name((enum fsi_sub)s), &e, 3 + s))
+					goto done;
+			}
+		}
+		list_plain(&c, ino, 0, mbid != 0);
 		break;
 	}
 	case FSI_SUB:
@@ -601,7 +724,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 		c.sub = f.sub;
 		if (f.sub != FSI_TMP)
 			list_messages(&c, f.id);
-		if (!d.full) {
+		/* files being written are listed in tmp/ only: new/ and cur/ list
+		 * what the store holds */
+		if (!d.full && f.sub == FSI_TMP) {
 			size_t skip = off >= PENDING_OFF ? (size_t)(off - PENDING_OFF) : 0;
 			c.index = (off_t)skip;
 			fs_pending_list(fs, f.id, f.sub, skip, list_pending_cb, &c);
@@ -670,6 +795,7 @@ const struct fuse_lowlevel_ops fs_ops = {
     .read = op_read,
     .write = fs_op_write,
     .release = fs_op_release,
+    .fsync = fs_op_fsync,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
     .statfs = op_statfs,

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs/fs.h"
 #include "lib/log.h"
@@ -30,7 +31,7 @@ static struct fs_pending *find_name(struct fs *fs, uint32_t mbid, enum fsi_sub s
 				    const char *name)
 {
 	for (struct fs_pending *p = fs->pending; p; p = p->next)
-		if (p->mbid == mbid && p->sub == sub && strcmp(p->name, name) == 0)
+		if (!p->stored && p->mbid == mbid && p->sub == sub && strcmp(p->name, name) == 0)
 			return p;
 	return NULL;
 }
@@ -169,6 +170,10 @@ int fs_pending_write(struct fs *fs, uint64_t serial, const char *data, size_t le
 		rc = ENOENT;
 		goto out;
 	}
+	if (p->stored) {
+		rc = EPERM; /* in the store now: a stored message never changes */
+		goto out;
+	}
 	if ((uint64_t)off > fs->tmp_max_size || len > fs->tmp_max_size - (uint64_t)off) {
 		rc = EFBIG;
 		goto out;
@@ -210,6 +215,8 @@ int fs_pending_truncate(struct fs *fs, uint64_t serial, uint64_t size)
 	pthread_mutex_lock(&fs->lock);
 	if (!(p = find_serial(fs, serial)))
 		rc = ENOENT;
+	else if (p->stored)
+		rc = size == p->data.len ? 0 : EPERM;
 	else if (size > fs->tmp_max_size)
 		rc = EFBIG;
 	else if ((rc = resize(fs, p, (size_t)size)) == 0)
@@ -316,7 +323,7 @@ int fs_pending_copy(struct fs *fs, uint64_t serial, char **data_r, size_t *len_r
 }
 
 int fs_pending_info(struct fs *fs, uint64_t serial, uint32_t *mbid_r, enum fsi_sub *sub_r,
-		    char *name_r, int *linked_r, size_t *len_r)
+		    char *name_r, int *state_r, size_t *len_r)
 {
 	struct fs_pending *p;
 	int rc = ENOENT;
@@ -325,7 +332,8 @@ int fs_pending_info(struct fs *fs, uint64_t serial, uint32_t *mbid_r, enum fsi_s
 		*mbid_r = p->mbid;
 		*sub_r = p->sub;
 		mk_strlcpy(name_r, p->name, MDNAME_MAX + 1);
-		*linked_r = p->linked;
+		*state_r =
+		    (p->linked ? FS_PENDING_LINKED : 0) | (p->stored ? FS_PENDING_STORED : 0);
 		*len_r = p->data.len;
 		rc = 0;
 	}
@@ -339,6 +347,54 @@ void fs_pending_set_linked(struct fs *fs, uint64_t serial)
 	pthread_mutex_lock(&fs->lock);
 	if ((p = find_serial(fs, serial)))
 		p->linked = 1;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+int fs_pending_claim(struct fs *fs, uint64_t serial)
+{
+	struct fs_pending *p;
+	int rc = ENOENT;
+	pthread_mutex_lock(&fs->lock);
+	if ((p = find_serial(fs, serial))) {
+		rc = p->busy ? EBUSY : 0;
+		p->busy = 1;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+void fs_pending_unclaim(struct fs *fs, uint64_t serial)
+{
+	struct fs_pending *p;
+	pthread_mutex_lock(&fs->lock);
+	if ((p = find_serial(fs, serial)))
+		p->busy = 0;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fs_pending_wait(struct fs *fs, uint32_t mbid, enum fsi_sub sub, const char *name)
+{
+	for (int i = 0; i < 30000; i++) {
+		struct fs_pending *p;
+		int busy;
+		pthread_mutex_lock(&fs->lock);
+		busy = (p = find_name(fs, mbid, sub, name)) && p->busy;
+		pthread_mutex_unlock(&fs->lock);
+		if (!busy)
+			return;
+		usleep(1000);
+	}
+	log_warn("fs: a file stays busy for 30 s");
+}
+
+void fs_pending_set_stored(struct fs *fs, uint64_t serial)
+{
+	struct fs_pending *p;
+	pthread_mutex_lock(&fs->lock);
+	if ((p = find_serial(fs, serial))) {
+		p->stored = 1;
+		p->busy = 0;
+	}
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -368,7 +424,7 @@ size_t fs_pending_list(struct fs *fs, uint32_t mbid, enum fsi_sub sub, size_t sk
 	i = 0;
 	for (size_t k = 0; k < count; k++) {
 		struct fs_pending *p = arr[k];
-		if (p->mbid != mbid || p->sub != sub)
+		if (p->stored || p->mbid != mbid || p->sub != sub)
 			continue;
 		if (i++ < skip)
 			continue;

@@ -18,6 +18,7 @@
 #include "fs/fs.h"
 #include "index/spam.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define XATTR_VALUE_MAX 65536
 
@@ -40,7 +41,7 @@ struct xattr_provider {
 /* --- user.mail.* ---------------------------------------------------------- */
 
 static const char *const mail_names[] = {
-	"user.mail.sha256", "user.mail.uid", "user.mail.modseq", "user.mail.internaldate", NULL,
+    "user.mail.sha256", "user.mail.uid", "user.mail.modseq", "user.mail.internaldate", NULL,
 };
 
 static int mail_list(const struct xattr_msg *m, struct buf *out)
@@ -98,7 +99,7 @@ static int spam_list(const struct xattr_msg *m, struct buf *out)
 
 static int spam_get(const struct xattr_msg *m, const char *name, struct buf *out)
 {
-	char *v = malloc(XATTR_VALUE_MAX);
+	char *v = xmalloc(XATTR_VALUE_MAX);
 	ssize_t n;
 	int rc;
 
@@ -111,7 +112,8 @@ static int spam_get(const struct xattr_msg *m, const char *name, struct buf *out
 }
 
 /* user.spam.class = spam | innocent: retrains the filter for the owner. */
-static int spam_set(struct fs *fs, const struct store_msg *msg, const char *name, const char *value, size_t size)
+static int spam_set(struct fs *fs, const struct store_msg *msg, const char *name, const char *value,
+		    size_t size)
 {
 	struct store_txn *txn = NULL;
 	uint32_t user_id;
@@ -126,8 +128,8 @@ static int spam_set(struct fs *fs, const struct store_msg *msg, const char *name
 }
 
 static const struct xattr_provider providers[] = {
-	{"user.mail.", mail_list, mail_get, NULL},
-	{"user.spam.", spam_list, spam_get, spam_set},
+    {"user.mail.", mail_list, mail_get, NULL},
+    {"user.spam.", spam_list, spam_get, spam_set},
 };
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 

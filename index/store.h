@@ -283,6 +283,11 @@ enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
  * it. The result goes to msg_r if not NULL. */
 int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum store_flag_op op,
 			uint32_t flags, const char *keywords, uint64_t unchangedsince, struct store_msg *msg_r);
+/* Sets the internal date (seconds since the epoch, > 0): what `touch -d` on the
+ * mount asks for, as a Maildir's file mtime is its internal date. A change
+ * gets a new modseq. The result goes to msg_r if not NULL. */
+int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid, int64_t internaldate,
+			       struct store_msg *msg_r);
 /* Removes the message, remembers (mailbox, new modseq) -> uid, drops one
  * reference on the blob and frees the bytes with the last one. */
 int store_msg_expunge(struct store_txn *txn, uint32_t mbid, uint32_t uid);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "index/store_priv.h"
+#include "lib/xmalloc.h"
 
 #define MSG_FIXED 61
 
@@ -370,6 +371,30 @@ int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum
 	return 0;
 }
 
+int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid, int64_t internaldate,
+			       struct store_msg *msg_r)
+{
+	struct store_mailbox mb;
+	struct store_msg m;
+	int rc;
+
+	if (!txn->writable || internaldate <= 0)
+		return STORE_EINVAL;
+	if ((rc = store_msg_get(txn, mbid, uid, &m)) != 0)
+		return rc;
+	if (m.internaldate != internaldate) {
+		if ((rc = store_mailbox_get_by_id(txn, mbid, &mb)) != 0)
+			return rc;
+		m.internaldate = internaldate;
+		m.modseq = ++mb.highestmodseq;
+		if ((rc = msg_put(txn, &m)) != 0 || (rc = store_mailbox_put(txn, &mb)) != 0)
+			return rc;
+	}
+	if (msg_r != NULL)
+		*msg_r = m;
+	return 0;
+}
+
 /* --- expunge, copy, move ------------------------------------------------------------------ */
 
 int store_msg_expunge(struct store_txn *txn, uint32_t mbid, uint32_t uid)
@@ -468,11 +493,9 @@ struct store_cursor {
 
 int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid, struct store_cursor **cur_r)
 {
-	struct store_cursor *c = calloc(1, sizeof(*c));
+	struct store_cursor *c = xcalloc(1, sizeof(*c));
 	int rc;
 
-	if (c == NULL)
-		abort();
 	rc = mdb_cursor_open(txn->txn, store_txn_dbi(txn, DB_MSGS), &c->cur);
 	if (rc != 0) {
 		free(c);

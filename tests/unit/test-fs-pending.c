@@ -113,6 +113,57 @@ static int collect(const char *name, uint64_t ino, void *ctx)
 	return 0;
 }
 
+static int count_cb(const char *name, uint64_t ino, void *ctx)
+{
+	(void)name;
+	(void)ino;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* A file stored by fsync while still open is found by inode only, refuses
+ * writes; a claimed file is claimed once. */
+static void test_stored_and_claimed(void **state)
+{
+	struct fs fs;
+	struct fs_owner owner = {.uid = 7, .gid = 8};
+	struct stat st;
+	uint64_t ino, ino2;
+	uint32_t mbid;
+	enum fsi_sub sub;
+	char name[MDNAME_MAX + 1];
+	size_t len;
+	int flags, n = 0;
+	(void)state;
+
+	setup_fs(&fs, 1024, 65536);
+	assert_int_equal(fs_pending_create(&fs, 3, FSI_NEW, "m1", 0600, &ino, &st, &owner), 0);
+	assert_int_equal(fs_pending_write(&fs, serial_of(ino), "mail", 4, 0), 0);
+	assert_int_equal(fs_pending_claim(&fs, serial_of(ino)), 0);
+	assert_int_equal(fs_pending_claim(&fs, serial_of(ino)), EBUSY);
+	fs_pending_unclaim(&fs, serial_of(ino));
+	assert_int_equal(fs_pending_claim(&fs, serial_of(ino)), 0);
+	fs_pending_set_stored(&fs, serial_of(ino));
+	/* gone by name and from listings, there by inode */
+	assert_int_equal(fs_pending_lookup(&fs, 3, FSI_NEW, "m1", &ino2), ENOENT);
+	fs_pending_list(&fs, 3, FSI_NEW, 0, count_cb, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(fs_pending_info(&fs, serial_of(ino), &mbid, &sub, name, &flags, &len), 0);
+	assert_int_equal(flags, FS_PENDING_STORED);
+	assert_int_equal(len, 4);
+	assert_int_equal(fs_pending_write(&fs, serial_of(ino), "x", 1, 4), EPERM);
+	assert_int_equal(fs_pending_truncate(&fs, serial_of(ino), 1), EPERM);
+	assert_int_equal(fs_pending_truncate(&fs, serial_of(ino), 4), 0);
+	/* the name is free for a new file */
+	assert_int_equal(fs_pending_create(&fs, 3, FSI_NEW, "m1", 0600, &ino2, &st, &owner), 0);
+	fs_pending_remove(&fs, serial_of(ino));
+	fs_pending_remove(&fs, serial_of(ino2));
+	assert_int_equal(fs.pending_count, 0);
+	assert_int_equal(fs.pending_bytes, 0);
+	assert_int_equal(fs_pending_claim(&fs, serial_of(ino)), ENOENT);
+	fs_pending_free(&fs);
+}
+
 static void test_rename_list_copy(void **state)
 {
 	struct fs fs;
@@ -162,6 +213,7 @@ int main(void)
 	    cmocka_unit_test(test_create_write_read),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_rename_list_copy),
+	    cmocka_unit_test(test_stored_and_claimed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,10 @@
 # same messages in the store (on the same loop file system) shown by
 # mailkeep-fs. grep -r (absent / common string), find | wc -l, du -s and
 # mlist | mscan, warm and cold (drop_caches), interleaved, FS_BENCH_RUNS runs
-# (default 3); prints median ratios with min-max. Needs root (loop mount,
-# drop_caches). Bounded: about 5-8 minutes at the default size.
+# (default 3); then writing FS_BENCH_WRITE_N messages (default 10000) with cp
+# and rsync into the mount against a plain Maildir on the same ext4 with an
+# fsync per file (write.py); prints median ratios with min-max. Needs root
+# (loop mount, drop_caches). Bounded: about 8-12 minutes at the default sizes.
 set -eu
 N=${FS_BENCH_N:-100000}
 RUNS=${FS_BENCH_RUNS:-3}
@@ -63,3 +65,14 @@ while ! mountpoint -q "$WORK/mail"; do
 done
 mkdir -p "$WORK/mblaze"
 MBLAZE=$WORK/mblaze python3 "$HERE/bench.py" "$WORK/disk/maildir" "$WORK/mail/bob" "$RUNS"
+
+# writing: FS_BENCH_WRITE_N messages (default 10000) into the mount with cp and
+# rsync, against a plain Maildir on the same ext4 with an fsync per file
+WN=${FS_BENCH_WRITE_N:-10000}
+if [ "$WN" -gt 0 ]; then
+	mkdir -p "$WORK/disk/wsrc" "$WORK/disk/native"
+	find "$WORK/disk/maildir" -path '*/cur/*' -type f -size -100k | head -n "$WN" |
+		while read -r f; do b=${f##*/}; cp -p "$f" "$WORK/disk/wsrc/${b%%:2,*}"; done
+	chmod -R u=rwX,go= "$WORK/disk/wsrc" # a Maildir's modes (rsync -a keeps them)
+	python3 "$HERE/write.py" "$WORK/disk/wsrc" "$WORK/disk/native" "$WORK/mail/bob" "$RUNS"
+fi

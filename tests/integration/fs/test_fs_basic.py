@@ -188,9 +188,14 @@ def test_deliver_through_tmp_rename_and_link(mount):
 
 def test_folders_mkdir_rename_rmdir(mount):
     bob = mount.path / "bob"
-    os.mkdir(bob / ".Lists")
-    os.mkdir(bob / ".Lists.lkml")
-    assert sorted(os.listdir(bob / ".Lists.lkml")) == ["cur", "new", "tmp"]
+    # a folder is made as maildirmake makes it: mkdir .F, then cur new tmp in it
+    for f in (".Lists", ".Lists.lkml"):
+        os.mkdir(bob / f)
+        assert os.listdir(bob / f) == []  # a plain directory until it is a Maildir
+        for sub in ("cur", "new", "tmp"):
+            os.mkdir(bob / f / sub)
+        assert sorted(os.listdir(bob / f)) == ["cur", "new", "tmp"]
+    assert mount.listing("bob", "Lists.lkml") == {}  # the mailbox exists, empty
     mount.deliver("bob", MSG1, mailbox="Lists.lkml", flags="S")
     assert len(files(bob / ".Lists.lkml" / "cur")) == 1
     os.rename(bob / ".Lists", bob / ".Mailing")
@@ -204,9 +209,10 @@ def test_folders_mkdir_rename_rmdir(mount):
     with pytest.raises(OSError) as e:
         os.mkdir(bob / ".Mailing")
     assert e.value.errno == errno.EEXIST
-    with pytest.raises(OSError) as e:
-        os.mkdir(bob / "notafolder")
-    assert e.value.errno == errno.EPERM
+    # any other directory is a plain one (not mail, never a mailbox)
+    os.mkdir(bob / "notafolder")
+    assert os.listdir(bob / "notafolder") == []
+    os.rmdir(bob / "notafolder")
 
 
 def test_posix_errors(mount):
