@@ -325,6 +325,7 @@ static int rb_fn(struct store_txn *txn, void *ctx)
 	rc = spam_db_records(txn, j->user_id, j->resume, REBUILD_CHUNK, rb_collect, j);
 	if (rc != 0)
 		return rc;
+	int deferred = spam_db_defer_begin(txn) == 0;
 	if (j->n < REBUILD_CHUNK)
 		j->done = 1;
 	for (size_t i = 0; i < j->n && rc == 0; i++) {
@@ -358,6 +359,12 @@ static int rb_fn(struct store_txn *txn, void *ctx)
 	}
 	for (size_t i = 0; i < j->n; i++)
 		free(j->recs[i].list);
+	if (deferred) {
+		if (rc == 0)
+			rc = spam_db_defer_flush(txn, &j->s->purge);
+		else
+			spam_db_defer_cancel(txn);
+	}
 	return rc;
 }
 

@@ -378,11 +378,25 @@ int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge,
 	return rc;
 }
 
-/* Adds delta (times, or minus times) to one class of each token (sorted by
- * hash, distinct); records at 0/0 go away; counts taken below 0 stay 0.
- * Adding sets the token's day. *ntokens follows the distinct token count. */
-static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens, size_t n,
-		 enum spam_class cls, int delta, uint32_t day, int64_t *ntokens)
+/* One token's change: counts added (or taken back: below 0 stays 0); add
+ * sets the token's day. */
+struct delta {
+	uint64_t token;
+	int64_t ds, dn;
+	int add;
+};
+
+static uint32_t clamp_count(uint32_t c, int64_t d)
+{
+	int64_t v = (int64_t)c + d;
+	return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* Applies changes (sorted by token, distinct) to the user's buckets, one
+ * read and one write per bucket; records at 0/0 go away. *ntokens follows
+ * the distinct token count. */
+static int apply_deltas(struct store_txn *txn, uint32_t user_id, const struct delta *d, size_t n,
+			uint32_t day, int64_t *ntokens)
 {
 	MDB_txn *mt = store_txn_mdb(txn);
 	MDB_dbi dbi = store_txn_dbi(txn, DB_SPAM_TOKENS);
@@ -392,9 +406,9 @@ static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens
 	int rc = 0;
 
 	for (size_t i = 0; i < n && rc == 0;) {
-		unsigned b = bucket_of(tokens[i]);
+		unsigned b = bucket_of(d[i].token);
 		size_t j = i + 1;
-		while (j < n && bucket_of(tokens[j]) == b)
+		while (j < n && bucket_of(d[j].token) == b)
 			j++;
 		uint8_t k[BUCKET_KEY];
 		MDB_val key = {BUCKET_KEY, k}, val;
@@ -407,13 +421,13 @@ static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens
 			rc = store_mdb_error(r);
 		if (rc != 0)
 			break;
-		/* merge the sorted bucket with the sorted tokens */
+		/* merge the sorted bucket with the sorted changes */
 		entries_reserve(&out, a.n + (j - i));
 		out.n = 0;
 		size_t x = 0, y = i;
 		int64_t before = 0, after = 0;
 		while (x < a.n || y < j) {
-			uint64_t tl = y < j ? tokens[y] & LOW_MASK : UINT64_MAX;
+			uint64_t tl = y < j ? d[y].token & LOW_MASK : UINT64_MAX;
 			if (x < a.n && (y >= j || a.e[x].low < tl)) {
 				out.e[out.n++] = a.e[x++];
 				before++;
@@ -425,16 +439,11 @@ static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens
 				e = a.e[x++];
 				before++;
 			}
-			while (y < j && (tokens[y] & LOW_MASK) == tl)
-				y++; /* duplicates count once */
-			uint32_t *f = cls == SPAM_CLASS_SPAM ? &e.s : &e.n;
-			if (delta > 0) {
-				uint64_t v = (uint64_t)*f + (uint64_t)delta;
-				*f = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+			e.s = clamp_count(e.s, d[y].ds);
+			e.n = clamp_count(e.n, d[y].dn);
+			if (d[y].add)
 				e.day = (uint16_t)(day > UINT16_MAX ? UINT16_MAX : day);
-			} else {
-				*f = *f > (uint32_t)-delta ? *f - (uint32_t)-delta : 0;
-			}
+			y++;
 			if (e.s || e.n) {
 				out.e[out.n++] = e;
 				after++;
@@ -459,6 +468,175 @@ static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens
 	free(a.e);
 	free(out.e);
 	free(buf);
+	return rc;
+}
+
+/* --- deferred changes (spam_db_defer_begin) ----------------------------------------- */
+
+struct dent {
+	uint64_t token;
+	uint32_t user;
+	uint8_t used, add;
+	int64_t ds, dn;
+};
+
+static struct defer {
+	struct store_txn *txn;
+	struct dent *t;
+	size_t n, cap; /* cap a power of 2 */
+} defer;
+
+static int deferring(const struct store_txn *txn)
+{
+	return defer.txn != NULL && defer.txn == txn;
+}
+
+static size_t dent_slot(uint32_t user, uint64_t token, size_t cap)
+{
+	uint64_t h = (token ^ ((uint64_t)user * 0x9E3779B97F4A7C15ULL)) * 0xbf58476d1ce4e5b9ULL;
+	return (size_t)(h >> 17) & (cap - 1);
+}
+
+static struct dent *dent_get(uint32_t user, uint64_t token)
+{
+	if (2 * (defer.n + 1) > defer.cap) { /* grow at half full */
+		size_t cap = defer.cap ? 2 * defer.cap : 1u << 16;
+		struct dent *t = calloc(cap, sizeof(*t));
+		if (t == NULL)
+			log_fatal("spam: out of memory");
+		for (size_t i = 0; i < defer.cap; i++) {
+			if (!defer.t[i].used)
+				continue;
+			size_t k = dent_slot(defer.t[i].user, defer.t[i].token, cap);
+			while (t[k].used)
+				k = (k + 1) & (cap - 1);
+			t[k] = defer.t[i];
+		}
+		free(defer.t);
+		defer.t = t;
+		defer.cap = cap;
+	}
+	size_t k = dent_slot(user, token, defer.cap);
+	while (defer.t[k].used && (defer.t[k].user != user || defer.t[k].token != token))
+		k = (k + 1) & (defer.cap - 1);
+	if (!defer.t[k].used) {
+		defer.t[k].used = 1;
+		defer.t[k].user = user;
+		defer.t[k].token = token;
+		defer.n++;
+	}
+	return &defer.t[k];
+}
+
+int spam_db_defer_begin(struct store_txn *txn)
+{
+	if (!store_txn_writable(txn) || defer.txn != NULL)
+		return STORE_EINVAL;
+	defer.txn = txn;
+	defer.n = 0;
+	if (defer.t)
+		memset(defer.t, 0, defer.cap * sizeof(*defer.t));
+	return 0;
+}
+
+static int dent_cmp(const void *a, const void *b)
+{
+	const struct dent *x = a, *y = b;
+	if (x->user != y->user)
+		return x->user < y->user ? -1 : 1;
+	return x->token < y->token ? -1 : x->token > y->token;
+}
+
+int spam_db_defer_flush(struct store_txn *txn, const struct spam_purge_rules *rules)
+{
+	int rc = 0;
+
+	if (!deferring(txn))
+		return STORE_EINVAL;
+	defer.txn = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < defer.cap; i++)
+		if (defer.t[i].used)
+			defer.t[n++] = defer.t[i]; /* compact to the front (n <= i) */
+	qsort(defer.t, n, sizeof(*defer.t), dent_cmp);
+	struct delta *d = xmalloc(n * sizeof(*d));
+	uint32_t today = spam_db_today();
+	for (size_t i = 0; i < n && rc == 0;) {
+		uint32_t user = defer.t[i].user;
+		size_t j = i, m = 0;
+		for (; j < n && defer.t[j].user == user; j++)
+			if (defer.t[j].ds || defer.t[j].dn || defer.t[j].add)
+				d[m++] = (struct delta){defer.t[j].token, defer.t[j].ds,
+							defer.t[j].dn, defer.t[j].add};
+		struct spam_stats st;
+		int64_t ntokens = 0;
+		rc = apply_deltas(txn, user, d, m, today, &ntokens);
+		if (rc == 0)
+			rc = spam_db_stats(txn, user, &st);
+		if (rc == 0) {
+			int64_t t = (int64_t)st.tokens + ntokens;
+			st.tokens = t > 0 ? (uint64_t)t : 0;
+			rc = stats_put(txn, user, &st);
+		}
+		if (rc == 0 && rules != NULL && rules->token_limit &&
+		    st.tokens > rules->token_limit)
+			rc = spam_db_purge(txn, user, rules, NULL);
+		i = j;
+	}
+	free(d);
+	memset(defer.t, 0, defer.cap * sizeof(*defer.t));
+	defer.n = 0;
+	store_txn_touch(txn);
+	return rc;
+}
+
+size_t spam_db_defer_size(const struct store_txn *txn)
+{
+	return deferring(txn) ? defer.n : 0;
+}
+
+void spam_db_defer_cancel(struct store_txn *txn)
+{
+	if (deferring(txn)) {
+		defer.txn = NULL;
+		if (defer.t)
+			memset(defer.t, 0, defer.cap * sizeof(*defer.t));
+		defer.n = 0;
+	}
+}
+
+/* Adds delta (times, or minus times) to one class of each token (sorted by
+ * hash, distinct); adding sets the token's day. *ntokens follows the
+ * distinct token count. While changes are deferred they are only noted. */
+static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens, size_t n,
+		 enum spam_class cls, int delta, uint32_t day, int64_t *ntokens)
+{
+	if (deferring(txn)) {
+		for (size_t i = 0; i < n; i++) {
+			if (i > 0 && tokens[i] == tokens[i - 1])
+				continue;
+			struct dent *e = dent_get(user_id, tokens[i]);
+			if (cls == SPAM_CLASS_SPAM)
+				e->ds += delta;
+			else
+				e->dn += delta;
+			e->add |= delta > 0;
+		}
+		return 0;
+	}
+	struct delta *d = xmalloc(n * sizeof(*d));
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (m > 0 && d[m - 1].token == tokens[i])
+			continue; /* duplicates count once */
+		d[m].token = tokens[i];
+		d[m].ds = cls == SPAM_CLASS_SPAM ? delta : 0;
+		d[m].dn = cls == SPAM_CLASS_SPAM ? 0 : delta;
+		d[m].add = delta > 0;
+		m++;
+	}
+	int rc = apply_deltas(txn, user_id, d, m, day, ntokens);
+	free(d);
 	return rc;
 }
 
@@ -679,7 +857,7 @@ int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[ST
 	store_txn_touch(txn);
 	if (changed_r)
 		*changed_r = 1;
-	if (rules != NULL &&
+	if (rules != NULL && !deferring(txn) &&
 	    ((rules->token_limit && st.tokens > rules->token_limit) ||
 	     (rules->interval_days && today >= st.last_purge + rules->interval_days)))
 		rc = spam_db_purge(txn, user_id, rules, NULL);

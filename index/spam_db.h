@@ -136,6 +136,22 @@ int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[ST
 		  const struct spam_tokens *set, enum spam_tokenizer kind, enum spam_class cls,
 		  int correction, int again, const struct spam_purge_rules *rules, int *changed_r);
 
+/* Bulk learning: between spam_db_defer_begin and spam_db_defer_flush, in
+ * one write transaction, the token changes of spam_db_train and
+ * spam_db_add_tokens are only noted in memory (the learning records and the
+ * message totals are written at once); the flush applies them, each bucket
+ * read and written once, fixes the token counts in the statistics and
+ * applies the cap (rules, may be NULL). Classifying in between does not see
+ * the noted changes, and the cap and the purge wait for the flush. Changes
+ * summed before they are applied take a count below 0 to 0 once, not at
+ * each step. One deferral at a time in the process (LMDB has one writer);
+ * cancel drops the notes (a write that fails). */
+int spam_db_defer_begin(struct store_txn *txn);
+int spam_db_defer_flush(struct store_txn *txn, const struct spam_purge_rules *rules);
+void spam_db_defer_cancel(struct store_txn *txn);
+/* Tokens noted so far (a caller bounds its memory: about 64 bytes each). */
+size_t spam_db_defer_size(const struct store_txn *txn);
+
 /* Counts one verdict in the statistics. */
 int spam_db_count_verdict(struct store_txn *txn, uint32_t user_id, int spam);
 

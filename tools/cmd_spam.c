@@ -23,6 +23,9 @@
  * the bench's training set). */
 #define TRAIN_BATCH 2000
 #define TRAIN_SECONDS 10.0
+/* Tokens noted for the end of a transaction (spam_db_defer_begin): about
+ * 64 bytes each, so 1 M bounds the memory of a bulk training to ~100 MB. */
+#define TRAIN_DEFER_MAX 1000000
 
 static const char spam_help[] =
     "  train (--spam | --innocent | --forget) (--user USER | --global) [--on-error] [--passes N]\n"
@@ -235,9 +238,12 @@ static int train_batch_fn(struct store_txn *txn, void *ctx)
 	int rc = 0;
 
 	double start = mk_monotonic();
+	/* learning without classifying: the token changes are applied once at the end */
+	int deferred = !(t->on_error || t->pass > 0) && spam_db_defer_begin(txn) == 0;
 	size_t i;
 	for (i = t->from; i < t->n && i - t->from < TRAIN_BATCH && rc == 0; i++) {
-		if (i > t->from && mk_monotonic() - start > TRAIN_SECONDS)
+		if (i > t->from && (mk_monotonic() - start > TRAIN_SECONDS ||
+				    spam_db_defer_size(txn) > TRAIN_DEFER_MAX))
 			break;
 		progress_update(t->pr, (uint64_t)t->pass * t->n + i, (uint64_t)t->passes * t->n, i,
 				t->bytes + bytes);
@@ -276,6 +282,12 @@ static int train_batch_fn(struct store_txn *txn, void *ctx)
 		else
 			unchanged++;
 		free(file);
+	}
+	if (deferred) {
+		if (rc == 0)
+			rc = spam_db_defer_flush(txn, &t->s->purge);
+		else
+			spam_db_defer_cancel(txn);
 	}
 	if (rc != 0)
 		return rc;

@@ -813,6 +813,72 @@ static void test_bad_input_bounded_and_stable(void **state)
 	}
 }
 
+struct deferred_learn {
+	struct fixture *f;
+	uint32_t user;
+	int defer;
+};
+
+static int deferred_learn_fn(struct store_txn *txn, void *ctx)
+{
+	struct deferred_learn *d = ctx;
+	char msg[2048];
+	int rc = d->defer ? spam_db_defer_begin(txn) : 0;
+	for (unsigned i = 0; i < 40 && rc == 0; i++) {
+		gen_msg(msg, sizeof(msg), i, i % 2);
+		rc = spam_learn_data(txn, NULL, d->user, msg, strlen(msg),
+				     i % 2 ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT, 0, 0, NULL);
+		/* a correction and a forget inside the same transaction */
+		if (rc == 0 && i == 7)
+			rc = spam_learn_data(txn, NULL, d->user, msg, strlen(msg),
+					     SPAM_CLASS_INNOCENT, 1, 0, NULL);
+		if (rc == 0 && i == 8)
+			rc = spam_learn_data(txn, NULL, d->user, msg, strlen(msg), SPAM_CLASS_NONE,
+					     0, 0, NULL);
+	}
+	if (d->defer)
+		rc = rc == 0 ? spam_db_defer_flush(txn, NULL) : (spam_db_defer_cancel(txn), rc);
+	return rc;
+}
+
+/* Bulk learning with the token changes deferred to the end of the
+ * transaction gives the same counts, totals and table as learning message by
+ * message. */
+static void test_deferred_learning_is_the_same(void **state)
+{
+	struct fixture *f = *state;
+	struct deferred_learn a = {f, f->alice, 0}, b = {f, f->bob, 1};
+	assert_int_equal(store_write(f->store, deferred_learn_fn, &a), 0);
+	assert_int_equal(store_write(f->store, deferred_learn_fn, &b), 0);
+	struct spam_stats sa = stats(f, f->alice), sb = stats(f, f->bob);
+	assert_int_equal(sa.tokens, sb.tokens);
+	assert_int_equal(sa.spam_learned, sb.spam_learned);
+	assert_int_equal(sa.innocent_learned, sb.innocent_learned);
+	assert_int_equal(sa.false_positives, sb.false_positives);
+	assert_true(sa.tokens > 100);
+	struct store_txn *txn;
+	uint64_t ba, bb;
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(spam_db_bytes(txn, f->alice, &ba), 0);
+	assert_int_equal(spam_db_bytes(txn, f->bob, &bb), 0);
+	char msg[2048];
+	for (unsigned i = 0; i < 40; i++) {
+		gen_msg(msg, sizeof(msg), i, i % 2);
+		struct spam_tokens set;
+		spam_tokens_collect(&set, msg, strlen(msg), SPAM_TOK_OSB4, 0);
+		struct spam_count *ca = calloc(set.n + 1, sizeof(*ca)),
+				  *cb = calloc(set.n + 1, sizeof(*cb));
+		assert_int_equal(spam_db_counts(txn, f->alice, 0, &set, ca), 0);
+		assert_int_equal(spam_db_counts(txn, f->bob, 0, &set, cb), 0);
+		assert_memory_equal(ca, cb, set.n * sizeof(*ca));
+		free(ca);
+		free(cb);
+		spam_tokens_free(&set);
+	}
+	store_read_end(&txn);
+	assert_int_equal(ba, bb);
+}
+
 static void test_combining_arithmetic(void **state)
 {
 	(void)state;
@@ -874,6 +940,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_purge_by_dates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap_evicts_least_useful, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebuild_converts_old_format, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deferred_learning_is_the_same, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_bounded_and_stable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_graham_separates, setup, teardown),
 	};

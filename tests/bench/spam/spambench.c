@@ -90,22 +90,29 @@ struct batch {
 static int learn_fn(struct store_txn *txn, void *ctx)
 {
 	struct batch *b = ctx;
-	for (size_t i = b->from; i < b->to; i++) {
+	/* as `mailkeep spam train` does: without classifying, the token changes
+	 * are applied once at the end of the transaction */
+	int deferred = !b->toe && spam_db_defer_begin(txn) == 0, rc = 0;
+	for (size_t i = b->from; i < b->to && rc == 0; i++) {
 		struct item *x = &b->it[i];
 		enum spam_class cls = x->spam ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT;
 		if (b->toe) {
 			struct spam_verdict v;
-			int rc = spam_classify_data(txn, b->s, 1, x->data, x->len, &v, NULL);
+			rc = spam_classify_data(txn, b->s, 1, x->data, x->len, &v, NULL);
 			if (rc != 0)
-				return rc;
+				break;
 			if (v.spam == x->spam)
 				continue;
 		}
-		int rc = spam_learn_data(txn, b->s, 1, x->data, x->len, cls, 0, 0, NULL);
-		if (rc != 0)
-			return rc;
+		rc = spam_learn_data(txn, b->s, 1, x->data, x->len, cls, 0, 0, NULL);
 	}
-	return 0;
+	if (deferred) {
+		if (rc == 0)
+			rc = spam_db_defer_flush(txn, &b->s->purge);
+		else
+			spam_db_defer_cancel(txn);
+	}
+	return rc;
 }
 
 static uint64_t file_size(const char *dir)
