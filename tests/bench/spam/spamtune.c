@@ -10,7 +10,8 @@
  *   TOK=2 MODEL=0 RS=0.0178 RX=0.55 TOP=150 ./spamtune CORPUS     (the shipped choice)
  *
  * TOK: 0 sbph, 1 osb, 2 osb4. FEAT: 1 byte 4-grams only, 2 the tokenizer's
- * and 4-grams again. MODEL: 0 chi-square (RS, RX, MINDEV, TOP, W: innocent
+ * and 4-grams again, 3 the tokenizer's and the 4-grams of the body's first
+ * GLEN bytes. MODEL: 0 chi-square (RS, RX, MINDEV, TOP, W: innocent
  * weight), 1 log-likelihood sum (A, CLIP), 2 online logistic regression
  * (ETA, NORM), 3 Winnow (ALPHA, BETA). TRAIN: 0 everything, 1 on error,
  * 2 with a thick threshold (THICK); PASSES; PRUNE=n drops tokens seen n
@@ -87,13 +88,18 @@ static void load(const char *corpus, int kind)
 				spam_tokens_collect(&set, data, len, kind, 0);
 			} else {
 				uint64_t *h = NULL; size_t nh = 0;
-				if (feat == 2) {
+				if (feat == 2 || feat == 3) {
 					spam_tokens_collect(&set, data, len, kind, 0);
 					h = malloc((set.n + glen) * 8);
 					memcpy(h, set.hash, set.n * 8); nh = set.n;
 					spam_tokens_free(&set);
 				} else h = malloc((glen + 1) * 8);
 				const char *d = data; size_t l = len;
+				if (feat == 3) { /* the body's start */
+					const char *e = memmem(d, l, "\n\n", 2), *e2 = memmem(d, l, "\r\n\r\n", 4);
+					if (e2 && (!e || e2 < e)) e = e2 + 2;
+					if (e) { l -= (size_t)(e + 2 - d); d = e + 2; }
+				}
 				if (l > 5 && memcmp(d, "From ", 5) == 0) { const char *nl = memchr(d, '\n', l); if (nl) { l -= (size_t)(nl + 1 - d); d = nl + 1; } }
 				if (l > glen) l = glen;
 				for (size_t j = 0; j + gn <= l; j++) h[nh++] = spam_token_hash(d + j, (size_t)gn) ^ 0x5555;
@@ -236,11 +242,11 @@ static void train(struct msg **tr, size_t n)
 				if (P_train == 0 || wrong || fabs(sc) < P_thick) { update(m, sc + CUT); learned++; }
 				continue;
 			}
-			if (P_train == 0 && pass == 0) { learn(m, 1); learned++; continue; }
+			if ((P_train == 0 || P_train == 3) && pass == 0) { learn(m, 1); learned++; continue; }
 			double sc = score(m) - CUT;
 			int wrong = m->spam ? sc <= 0 : sc > 0;
 			int near = fabs(sc) < P_thick;
-			if (wrong || (P_train == 2 && near)) { learn(m, 1); learned++; }
+			if (wrong || ((P_train == 2 || P_train == 3) && near)) { learn(m, 1); learned++; }
 		}
 		if (getenv("VERBOSE")) fprintf(stderr, "pass %d learned %zu\n", pass, learned);
 		if (learned == 0) break;
