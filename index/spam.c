@@ -277,21 +277,18 @@ static int rb_collect(uint32_t user_id, const uint8_t hash[STORE_HASH_LEN],
 	return 0;
 }
 
-static int rb_clear_users(struct store_txn *txn, const struct store_user *u, void *ctx)
-{
-	(void)ctx;
-	int had_old;
-	return spam_db_clear_tokens(txn, u->id, &had_old);
-}
+struct rb_clear {
+	struct store_txn *txn;
+	int rc;
+};
 
-static int rb_user_cb(const struct store_user *u, void *ctx)
+/* store_user_foreach's callback: clears one user's tokens. */
+static int rb_clear_user(const struct store_user *u, void *ctx)
 {
-	struct {
-		struct store_txn *txn;
-		int rc;
-	} *c = ctx;
+	struct rb_clear *c = ctx;
+	int had_old;
 	if (c->rc == 0)
-		c->rc = rb_clear_users(c->txn, u, NULL);
+		c->rc = spam_db_clear_tokens(c->txn, u->id, &had_old);
 	return c->rc;
 }
 
@@ -307,13 +304,10 @@ static int rb_fn(struct store_txn *txn, void *ctx)
 		if (j->user_id != UINT32_MAX) {
 			rc = spam_db_clear_tokens(txn, j->user_id, &had_old);
 		} else {
-			struct {
-				struct store_txn *txn;
-				int rc;
-			} c = {txn, 0};
+			struct rb_clear c = {txn, 0};
 			rc = spam_db_clear_tokens(txn, SPAM_GLOBAL_USER, &had_old);
 			if (rc == 0)
-				rc = store_user_foreach(txn, rb_user_cb, &c);
+				rc = store_user_foreach(txn, rb_clear_user, &c);
 			if (rc == 0)
 				rc = c.rc;
 		}

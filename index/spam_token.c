@@ -916,6 +916,9 @@ static void emit_grams(const char *d, size_t n, tok_fn *fn, void *ctx)
 		if (take > cap - bl)
 			take = cap - bl;
 		memcpy(buf + bl, d + i, take);
+		for (size_t k = bl; k < bl + take; k++)
+			if (buf[k] == 0)
+				buf[k] = ' '; /* a token's text is a C string */
 		bl += take;
 		i = le;
 	}
