@@ -1000,6 +1000,68 @@ static int purge_walk(struct store_txn *txn, uint32_t user_id, struct purge_pass
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : rc > 0 ? store_mdb_error(rc) : rc;
 }
 
+/* Writes the user's buckets again in key order: after a purge has shrunk
+ * most of them, LMDB's pages are left part empty (it merges a page only
+ * below a quarter full); deleting the buckets and putting them back in order
+ * fills new pages (sequential inserts split at the end). */
+static int compact_user(struct store_txn *txn, uint32_t user_id)
+{
+	MDB_txn *mt = store_txn_mdb(txn);
+	MDB_dbi dbi = store_txn_dbi(txn, DB_SPAM_TOKENS);
+	MDB_cursor *cur;
+	uint8_t k[4];
+	MDB_val key = {4, k}, val;
+	uint8_t *arena = NULL;
+	size_t len = 0, cap = 0;
+	int rc = mdb_cursor_open(mt, dbi, &cur);
+
+	if (rc != 0)
+		return store_mdb_error(rc);
+	store_put_be32(k, user_id);
+	/* copy out and delete: [key 6][value length u32][value] each */
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_GET_CURRENT)) {
+		if (key.mv_size < 4 || store_get_be32(key.mv_data) != user_id)
+			break;
+		if (key.mv_size != BUCKET_KEY) {
+			rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+			if (rc != 0)
+				break;
+			continue;
+		}
+		if (len + BUCKET_KEY + 4 + val.mv_size > cap) {
+			cap = cap ? 2 * cap : 1u << 20;
+			while (cap < len + BUCKET_KEY + 4 + val.mv_size)
+				cap *= 2;
+			uint8_t *na = realloc(arena, cap);
+			if (na == NULL)
+				log_fatal("spam: out of memory");
+			arena = na;
+		}
+		memcpy(arena + len, key.mv_data, BUCKET_KEY);
+		store_put_be32(arena + len + BUCKET_KEY, (uint32_t)val.mv_size);
+		memcpy(arena + len + BUCKET_KEY + 4, val.mv_data, val.mv_size);
+		len += BUCKET_KEY + 4 + val.mv_size;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) {
+		free(arena);
+		return store_mdb_error(rc);
+	}
+	rc = 0;
+	for (size_t off = 0; off < len && rc == 0;) {
+		MDB_val kv = {BUCKET_KEY, arena + off};
+		MDB_val vv = {store_get_be32(arena + off + BUCKET_KEY),
+			      arena + off + BUCKET_KEY + 4};
+		rc = mdb_put(mt, dbi, &kv, &vv, 0);
+		off += BUCKET_KEY + 4 + vv.mv_size;
+	}
+	free(arena);
+	return rc ? store_mdb_error(rc) : 0;
+}
+
 int spam_db_purge(struct store_txn *txn, uint32_t user_id, const struct spam_purge_rules *rules,
 		  struct spam_purge_result *res_r)
 {
@@ -1062,6 +1124,10 @@ int spam_db_purge(struct store_txn *txn, uint32_t user_id, const struct spam_pur
 		res.evicted = ev.res.evicted;
 		res.tokens = ev.res.tokens;
 	}
+	/* a tenth or more of the tokens gone: pack the pages again */
+	if (10 * (res.hapax + res.rare + res.stale + res.evicted) >= st.tokens && st.tokens > 0 &&
+	    (rc = compact_user(txn, user_id)) != 0)
+		goto out;
 	st.tokens = res.tokens;
 	st.last_purge = pp.today;
 	st.purged += res.hapax + res.rare + res.stale + res.evicted;
