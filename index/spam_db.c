@@ -344,8 +344,8 @@ static int merge_bucket(const MDB_val *v, const uint64_t *hash, size_t from, siz
 	return rc;
 }
 
-int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge,
-		   const struct spam_tokens *set, struct spam_count *counts)
+int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge, const struct spam_tokens *set,
+		   struct spam_count *counts)
 {
 	uint32_t users[2] = {user_id, SPAM_GLOBAL_USER};
 	int nusers = merge && user_id != SPAM_GLOBAL_USER ? 2 : 1, rc = 0;
@@ -355,10 +355,16 @@ int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge,
 	memset(counts, 0, set->n * sizeof(*counts));
 	for (int u = 0; u < nusers && rc == 0; u++) {
 		struct spam_stats st;
+		MDB_cursor *cur;
 		rc = spam_db_stats(txn, users[u], &st);
 		if (rc != 0 || st.tokens == 0)
 			continue; /* nothing learned: no lookups */
-		/* the set is sorted by hash, so by bucket */
+		if ((rc = mdb_cursor_open(mt, dbi, &cur)) != 0) {
+			rc = store_mdb_error(rc);
+			break;
+		}
+		/* the set is sorted by hash, so by bucket: one cursor walks the keys
+		 * in order, and LMDB looks on its current page before descending */
 		for (size_t i = 0; i < set->n && rc == 0;) {
 			unsigned b = bucket_of(set->hash[i]);
 			size_t j = i + 1;
@@ -367,13 +373,14 @@ int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge,
 			uint8_t k[BUCKET_KEY];
 			MDB_val key = {BUCKET_KEY, k}, val;
 			bucket_key(k, users[u], b);
-			int r = mdb_get(mt, dbi, &key, &val);
+			int r = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
 			if (r == 0)
 				rc = merge_bucket(&val, set->hash, i, j, counts);
 			else if (r != MDB_NOTFOUND)
 				rc = store_mdb_error(r);
 			i = j;
 		}
+		mdb_cursor_close(cur);
 	}
 	return rc;
 }
