@@ -364,7 +364,7 @@ static int do_train(struct cli *cli, const struct spam_settings *s, const struct
 		for (t->from = 0; t->from < t->n && rc == 0; t->from = t->to) {
 			if ((rc = store_write(store, train_batch_fn, t)) != 0) {
 				cli_error("spam train: %s", cli_store_hint(rc));
-				cli_disk_hint(config_get(cli_config(cli), "data_directory"), rc);
+				cli_disk_hint(cli->common.data_directory, rc);
 			}
 			progress_update(&pr, (uint64_t)t->pass * t->n + t->to,
 					(uint64_t)passes * t->n, t->to, t->bytes);
