@@ -173,7 +173,8 @@ static int learn_bytes(struct store_txn *txn, const struct spam_settings *s, uin
 		return spam_db_train(txn, user_id, hash, NULL, rec.kind, cls, correction, again,
 				     &s->purge, changed_r);
 	enum spam_tokenizer kind = rec.cls != SPAM_CLASS_NONE ? rec.kind : s->tokenizer;
-	spam_tokens_collect(&set, data, len, kind, 0);
+	spam_tokens_collect(&set, data, len, kind,
+			    spam_db_deferring(txn) ? SPAM_COLLECT_UNSORTED : 0);
 	rc = spam_db_train(txn, user_id, hash, &set, kind, cls, correction, again, &s->purge,
 			   changed_r);
 	spam_tokens_free(&set);
@@ -328,7 +329,8 @@ static int rb_fn(struct store_txn *txn, void *ctx)
 		size_t len;
 		if (store_blob_get(txn, r->hash, &data, &len) == 0) {
 			struct spam_tokens set;
-			spam_tokens_collect(&set, data, len, j->s->tokenizer, 0);
+			spam_tokens_collect(&set, data, len, j->s->tokenizer,
+					    spam_db_deferring(txn) ? SPAM_COLLECT_UNSORTED : 0);
 			rc = spam_db_add_tokens(txn, r->user_id, set.hash, set.n, r->rec.cls,
 						r->rec.times);
 			spam_tokens_free(&set);

@@ -344,8 +344,8 @@ static int merge_bucket(const MDB_val *v, const uint64_t *hash, size_t from, siz
 	return rc;
 }
 
-int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge, const struct spam_tokens *set,
-		   struct spam_count *counts)
+int spam_db_counts(struct store_txn *txn, uint32_t user_id, int merge,
+		   const struct spam_tokens *set, struct spam_count *counts)
 {
 	uint32_t users[2] = {user_id, SPAM_GLOBAL_USER};
 	int nusers = merge && user_id != SPAM_GLOBAL_USER ? 2 : 1, rc = 0;
@@ -483,14 +483,16 @@ static int apply_deltas(struct store_txn *txn, uint32_t user_id, const struct de
 struct dent {
 	uint64_t token;
 	uint32_t user;
+	uint32_t serial; /* the last apply that counted it: a token twice in one list counts once */
+	int32_t ds, dn;
 	uint8_t used, add;
-	int64_t ds, dn;
 };
 
 static struct defer {
 	struct store_txn *txn;
 	struct dent *t;
 	size_t n, cap; /* cap a power of 2 */
+	uint32_t serial;
 } defer;
 
 static int deferring(const struct store_txn *txn)
@@ -540,18 +542,40 @@ int spam_db_defer_begin(struct store_txn *txn)
 	if (!store_txn_writable(txn) || defer.txn != NULL)
 		return STORE_EINVAL;
 	defer.txn = txn;
-	defer.n = 0;
-	if (defer.t)
-		memset(defer.t, 0, defer.cap * sizeof(*defer.t));
+	defer.n = 0; /* the table was cleared by the last flush or cancel */
 	return 0;
 }
 
-static int dent_cmp(const void *a, const void *b)
+/* Sorts by user, then token: LSD radix, a byte a pass, the token's 8 bytes
+ * then the user's 4 (a pass whose byte is the same everywhere is skipped). */
+static void dent_sort(struct dent *d, size_t n)
 {
-	const struct dent *x = a, *y = b;
-	if (x->user != y->user)
-		return x->user < y->user ? -1 : 1;
-	return x->token < y->token ? -1 : x->token > y->token;
+	struct dent *tmp = xmalloc(n * sizeof(*tmp)), *src = d, *dst = tmp;
+	for (int pass = 0; pass < 12; pass++) {
+		size_t count[256] = {0};
+#define DIGIT(e)                                                                                   \
+	(pass < 8 ? (unsigned)((e).token >> (8 * pass)) & 0xff                                     \
+		  : (unsigned)((e).user >> (8 * (pass - 8))) & 0xff)
+		for (size_t i = 0; i < n; i++)
+			count[DIGIT(src[i])]++;
+		if (n == 0 || count[DIGIT(src[0])] == n)
+			continue;
+		size_t sum = 0;
+		for (int v = 0; v < 256; v++) {
+			size_t c = count[v];
+			count[v] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[DIGIT(src[i])]++] = src[i];
+#undef DIGIT
+		struct dent *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != d)
+		memcpy(d, src, n * sizeof(*d));
+	free(tmp);
 }
 
 int spam_db_defer_flush(struct store_txn *txn, const struct spam_purge_rules *rules)
@@ -565,7 +589,7 @@ int spam_db_defer_flush(struct store_txn *txn, const struct spam_purge_rules *ru
 	for (size_t i = 0; i < defer.cap; i++)
 		if (defer.t[i].used)
 			defer.t[n++] = defer.t[i]; /* compact to the front (n <= i) */
-	qsort(defer.t, n, sizeof(*defer.t), dent_cmp);
+	dent_sort(defer.t, n);
 	struct delta *d = xmalloc(n * sizeof(*d));
 	uint32_t today = spam_db_today();
 	for (size_t i = 0; i < n && rc == 0;) {
@@ -597,6 +621,11 @@ int spam_db_defer_flush(struct store_txn *txn, const struct spam_purge_rules *ru
 	return rc;
 }
 
+int spam_db_deferring(const struct store_txn *txn)
+{
+	return deferring(txn);
+}
+
 size_t spam_db_defer_size(const struct store_txn *txn)
 {
 	return deferring(txn) ? defer.n : 0;
@@ -619,10 +648,13 @@ static int apply(struct store_txn *txn, uint32_t user_id, const uint64_t *tokens
 		 enum spam_class cls, int delta, uint32_t day, int64_t *ntokens)
 {
 	if (deferring(txn)) {
+		/* tokens need not be sorted here: a token twice in the list counts once */
+		defer.serial++;
 		for (size_t i = 0; i < n; i++) {
-			if (i > 0 && tokens[i] == tokens[i - 1])
-				continue;
 			struct dent *e = dent_get(user_id, tokens[i]);
+			if (e->serial == defer.serial)
+				continue;
+			e->serial = defer.serial;
 			if (cls == SPAM_CLASS_SPAM)
 				e->ds += delta;
 			else

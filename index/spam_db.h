@@ -149,6 +149,9 @@ int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[ST
 int spam_db_defer_begin(struct store_txn *txn);
 int spam_db_defer_flush(struct store_txn *txn, const struct spam_purge_rules *rules);
 void spam_db_defer_cancel(struct store_txn *txn);
+/* 1 while changes are deferred in txn: token lists given to spam_db_train
+ * and spam_db_add_tokens need not be sorted then (SPAM_COLLECT_UNSORTED). */
+int spam_db_deferring(const struct store_txn *txn);
 /* Tokens noted so far (a caller bounds its memory: about 64 bytes each). */
 size_t spam_db_defer_size(const struct store_txn *txn);
 

@@ -101,6 +101,11 @@ void spam_tokenize_message(const void *data, size_t len, enum spam_tokenizer kin
 #define SPAM_WINDOW_MASKS (1u << (SPAM_WINDOW - 1))
 #define SPAM_COLLECT_TEXT 1
 #define SPAM_COLLECT_WINDOWS 2
+/* The hashes as they come, neither sorted nor made distinct (n counts every
+ * occurrence): for bulk learning (spam_db_deferring), which counts a token
+ * once per list by itself. Not with the other flags; spam_tokens_find does
+ * not work on such a set. */
+#define SPAM_COLLECT_UNSORTED 4
 
 struct spam_tokens {
 	uint64_t *hash;
