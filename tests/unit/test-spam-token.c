@@ -508,6 +508,7 @@ int main(void)
 	    cmocka_unit_test(test_long_words_dropped_and_garbage),
 	    cmocka_unit_test(test_osb4_features),
 	    cmocka_unit_test(test_corpus_messy_mail),
+	    cmocka_unit_test(test_crc64_is_dspams),
 	};
 	return cmocka_run_group_tests_name("spam-token", tests, NULL, NULL);
 }
