@@ -609,8 +609,9 @@ int spam_db_defer_flush(struct store_txn *txn, const struct spam_purge_rules *ru
 			st.tokens = t > 0 ? (uint64_t)t : 0;
 			rc = stats_put(txn, user, &st);
 		}
-		if (rc == 0 && rules != NULL && rules->token_limit &&
-		    st.tokens > rules->token_limit)
+		if (rc == 0 && rules != NULL &&
+		    ((rules->token_limit && st.tokens > rules->token_limit) ||
+		     (rules->interval_days && today >= st.last_purge + rules->interval_days)))
 			rc = spam_db_purge(txn, user, rules, NULL);
 		i = j;
 	}

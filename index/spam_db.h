@@ -141,7 +141,7 @@ int spam_db_train(struct store_txn *txn, uint32_t user_id, const uint8_t hash[ST
  * spam_db_add_tokens are only noted in memory (the learning records and the
  * message totals are written at once); the flush applies them, each bucket
  * read and written once, fixes the token counts in the statistics and
- * applies the cap (rules, may be NULL). Classifying in between does not see
+ * purges as spam_db_train would (rules, may be NULL). Classifying in between does not see
  * the noted changes, and the cap and the purge wait for the flush. Changes
  * summed before they are applied take a count below 0 to 0 once, not at
  * each step. One deferral at a time in the process (LMDB has one writer);
