@@ -52,30 +52,31 @@
 #define STORE_GATHER_MAX_NS 1000000L /* 1 ms */
 
 static const char *const db_names[DB_COUNT] = {
-    [DB_META] = "meta",
-    [DB_BLOBINFO] = "blobinfo",
-    [DB_BLOBDATA] = "blobdata",
-    [DB_USERS] = "users",
-    [DB_USERIDS] = "userids",
-    [DB_ALIASES] = "aliases",
-    [DB_MAILBOXES] = "mailboxes",
-    [DB_MBIDS] = "mbids",
-    [DB_MSGS] = "msgs",
-    [DB_MSGBASES] = "msgbases",
-    [DB_MSGMETA] = "msgmeta",
-    [DB_EXPUNGED] = "expunged",
-    [DB_CACHE] = "cache",
-    [DB_GREYLIST] = "greylist",
-    [DB_PSCACHE] = "pscache",
-    [DB_SPAM_TOKENS] = "spamtokens",
-    [DB_SPAM_STATS] = "spamstats",
-    [DB_SPAM_SIGS] = "spamsigs",
-    [DB_BLOBCHUNKS] = "blobchunks",
-    [DB_DICTS] = "dicts",
-    [DB_FTS_QUEUE] = "fts_queue",
-    [DB_FTS_DOCS] = "fts_docs",
-    [DB_FTS_HASHES] = "fts_hashes",
-    [DB_FTS_WORDS] = "fts_words",
+	[DB_META] = "meta",
+	[DB_BLOBINFO] = "blobinfo",
+	[DB_BLOBDATA] = "blobdata",
+	[DB_USERS] = "users",
+	[DB_USERIDS] = "userids",
+	[DB_ALIASES] = "aliases",
+	[DB_MAILBOXES] = "mailboxes",
+	[DB_MBIDS] = "mbids",
+	[DB_MSGS] = "msgs",
+	[DB_MSGBASES] = "msgbases",
+	[DB_MSGMETA] = "msgmeta",
+	[DB_EXPUNGED] = "expunged",
+	[DB_CACHE] = "cache",
+	[DB_GREYLIST] = "greylist",
+	[DB_PSCACHE] = "pscache",
+	[DB_SPAM_TOKENS] = "spamtokens",
+	[DB_SPAM_STATS] = "spamstats",
+	[DB_SPAM_SIGS] = "spamsigs",
+	[DB_RETRIES] = "retries",
+	[DB_BLOBCHUNKS] = "blobchunks",
+	[DB_DICTS] = "dicts",
+	[DB_FTS_QUEUE] = "fts_queue",
+	[DB_FTS_DOCS] = "fts_docs",
+	[DB_FTS_HASHES] = "fts_hashes",
+	[DB_FTS_WORDS] = "fts_words",
 };
 
 /* Tables a store made by an older mailkeep may lack: a read-only open goes on
@@ -197,12 +198,18 @@ void store_set_hooks(struct store *store, const struct store_hooks *hooks)
 /* --- opening -------------------------------------------------------------- */
 
 /* The order of LMDB's default (bytes, then length), 8 bytes at a time: the
- * spam filter's token table (12-byte keys) is searched thousands of times per
- * message. Being the same order, programs without it read the table alike. */
+ * spam filter's token table (6-byte bucket keys; 12-byte keys before issue
+ * 16) is searched thousands of times per message. Being the same order, programs without it read the table alike. */
 static int cmp_bytes(const MDB_val *a, const MDB_val *b)
 {
 	const uint8_t *x = a->mv_data, *y = b->mv_data;
 	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size, i = 0;
+
+	if (a->mv_size == 6 && b->mv_size == 6) { /* a bucket key: user + bucket (spam_db.c) */
+		uint64_t u = (uint64_t)store_get_be32(x) << 16 | (uint64_t)x[4] << 8 | x[5];
+		uint64_t v = (uint64_t)store_get_be32(y) << 16 | (uint64_t)y[4] << 8 | y[5];
+		return u < v ? -1 : u > v;
+	}
 
 	for (; i + 8 <= n; i += 8) {
 		uint64_t u = store_get_be64(x + i), v = store_get_be64(y + i);

@@ -50,6 +50,7 @@ enum store_db {
 	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
 	DB_BLOBCHUNKS,   /* packed (compressed) blobs, in chunks: see store_blob.c */
 	DB_DICTS,        /* compression dictionaries */
 	DB_FTS_QUEUE,    /* the full-text room (index/fts.h): blobs waiting to be indexed */
