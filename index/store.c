@@ -83,7 +83,9 @@ static const char *const db_names[DB_COUNT] = {
  * without them (they are empty for it); a writable one creates them. */
 static int db_optional(int i)
 {
-	return i == DB_BLOBCHUNKS || i == DB_DICTS || (i >= DB_FTS_QUEUE && i <= DB_FTS_WORDS);
+	/* retries are only read and written by deliveries (writable opens) */
+	return i == DB_BLOBCHUNKS || i == DB_DICTS || (i >= DB_FTS_QUEUE && i <= DB_FTS_WORDS) ||
+	       i == DB_RETRIES;
 }
 
 struct store_wjob {

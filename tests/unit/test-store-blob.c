@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "index/fts.h"
 #include "index/store.h"
 #include "index/store_internal.h"
 
@@ -379,15 +380,25 @@ static void test_dictionaries(void **state)
 	assert_int_equal(fsck(f->store), 0);
 }
 
-/* A store of an older mailkeep: raw blobs, and no blobchunks or dicts table.
+/* A store of an older mailkeep: raw blobs, and none of the tables added
+ * since (blobchunks, dicts, the words index, retries).
  * The new code reads it read-only as it is, and adds the tables when it
  * opens it for writing. */
+static int count_hit(const struct store_msg *m, void *ctx)
+{
+	(void)m;
+	(*(int *)ctx)++;
+	return 0;
+}
+
 static int drop_new_tables_fn(struct store_txn *txn, void *ctx)
 {
 	(void)ctx;
-	if (mdb_drop(store_txn_mdb(txn), store_txn_dbi(txn, DB_BLOBCHUNKS), 1) != 0 ||
-	    mdb_drop(store_txn_mdb(txn), store_txn_dbi(txn, DB_DICTS), 1) != 0)
-		return STORE_EIO;
+	static const enum store_db newer[] = {DB_BLOBCHUNKS, DB_DICTS,	    DB_FTS_QUEUE, DB_FTS_DOCS,
+					      DB_FTS_HASHES, DB_FTS_WORDS, DB_RETRIES};
+	for (size_t i = 0; i < sizeof(newer) / sizeof(newer[0]); i++)
+		if (mdb_drop(store_txn_mdb(txn), store_txn_dbi(txn, newer[i]), 1) != 0)
+			return STORE_EIO;
 	return 0;
 }
 
@@ -404,6 +415,18 @@ static void test_old_store_read_by_new_code(void **state)
 	assert_int_equal(reopen(f, 0, 1), 0);
 	check_bytes(f->store, h, m, 7000, STORE_ENC_RAW);
 	assert_int_equal(fsck(f->store), 0);
+	/* searched without an index: every message read */
+	struct fts_query q;
+	struct store_txn *txn;
+	struct store_user u;
+	int found = 0;
+	assert_int_equal(fts_query_parse("\"message 9\"", &q), 0);
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(store_user_get(txn, "bob", &u), 0);
+	assert_int_equal(fts_search(txn, u.id, 0, &q, count_hit, &found, NULL), 0);
+	store_read_end(&txn);
+	fts_query_free(&q);
+	assert_int_equal(found, 1);
 	struct store_stats st;
 	assert_int_equal(store_stats(f->store, &st), 0);
 	assert_int_equal(st.blobs_compressed, 0);
