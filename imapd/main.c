@@ -22,7 +22,6 @@
 #include "imapd/notify.h"
 #include "imapd/params.h"
 #include "imapd/session.h"
-#include "index/fts.h"
 #include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
@@ -145,8 +144,8 @@ static void open_store(const struct common_params *common, struct config *cfg)
 	struct store_options so = {.map_size = common->store_map_size,
 				   .map_max = common->store_map_max,
 				   .compress_level = common->store_compression_level
-							     ? (int)common->store_compression_level
-							     : -1};
+							 ? (int)common->store_compression_level
+							 : -1};
 	char err[512];
 
 	if (store_open(common->store_directory, &so, &d.store, err, sizeof(err)) != 0)
@@ -154,7 +153,6 @@ static void open_store(const struct common_params *common, struct config *cfg)
 	/* MOVE and COPY into or out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(d.store, cfg) < 0)
 		log_fatal("spam filter settings are unusable");
-	fts_indexer_start(d.store); /* APPENDed mail into the words index (index/fts.h) */
 	if (directory_open(cfg, d.store, &d.dir, err, sizeof(err)) < 0)
 		log_fatal("user directory: %s", err);
 	if (notify_start(d.store) < 0)

@@ -28,7 +28,7 @@
  *
  * Indexing is asynchronous with a bounded lag: a delivery only adds its blob's
  * hash to the queue (one small record in its own transaction); an indexer
- * thread in each daemon (fts_indexer_start) wakes on the store's change notice,
+ * thread in smtpin and the mount (fts_indexer_start) wakes on the store's change notice,
  * takes the queue in batches, extracts the words outside any transaction and
  * writes the postings in one relaxed write per batch. A search is exact at
  * any moment all the same: blobs still in the queue are candidates it checks

@@ -18,8 +18,9 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-#define BATCH_DOCS 4096 /* a batch rewrites the words tree's pages it touches: fewer, bigger ones */
-#define BATCH_TEXT ((size_t)128 << 20)
+/* a batch rewrites the words tree's pages it touches: fewer, bigger ones */
+#define BATCH_DOCS 4096
+#define BATCH_TEXT ((size_t)32 << 20) /* and the memory a batch holds */
 
 static MDB_dbi dbi(struct store_txn *txn, enum store_db db)
 {

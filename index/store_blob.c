@@ -7,6 +7,7 @@
  *           before compression, random binary, anything zstd cannot shrink);
  *   ZSTD    one zstd frame, one value of blobdata: messages whose frame is
  *           over PACK_MAX (LMDB's page rounding wastes < 1 page per MB there);
+ *           messages over COMPRESS_MAX (4 MB) stay raw;
  *   PACKED  one zstd frame cut into chunks of at most CHUNK_MAX bytes, stored
  *           under consecutive keys of blobchunks, appended at its end.
  *
@@ -69,6 +70,11 @@
 #define CHUNK_MAX STORE_CHUNK_MAX
 #define NODE_OVERHEAD 18	   /* node header 8, key 8, index entry 2 */
 #define PACK_MAX ((size_t)1 << 20) /* frames above this are one ZSTD value */
+/* Messages above this stay raw: read straight from the map, a 40 MB message
+ * is streamed by the mount and IMAP in bounded memory instead of decoded
+ * whole (and they are mostly attachments, base64 of compressed data, which
+ * zstd shrinks by a quarter at best). */
+#define COMPRESS_MAX ((size_t)4 << 20)
 #define PAGE 4096
 #define DECODED_CACHE_MIN ((size_t)64 << 10)
 #define DECODED_CACHE_BYTES ((size_t)64 << 20)
@@ -366,7 +372,7 @@ int store_blob_encode(struct store_txn *txn, const void *data, size_t len, uint3
 
 	memset(e, 0, sizeof(*e));
 	e->encoding = STORE_ENC_RAW;
-	if (len < 64 || level <= 0)
+	if (len < 64 || len > COMPRESS_MAX || level <= 0)
 		return 0;
 	if (dict != 0 && (rc = dict_cdict(txn, dict, level, &cd)) != 0)
 		return rc;

@@ -160,7 +160,7 @@ static void check_bytes(struct store *s, const uint8_t hash[STORE_HASH_LEN], con
 static void test_round_trip_every_encoding(void **state)
 {
 	struct fixture *f = *state;
-	uint8_t h[6][STORE_HASH_LEN];
+	uint8_t h[7][STORE_HASH_LEN];
 
 	assert_int_equal(store_write(f->store, add_user_fn, "bob"), 0);
 	char *small = mail_text(6000, 1); /* packed */
@@ -170,7 +170,12 @@ static void test_round_trip_every_encoding(void **state)
 	for (size_t i = 0; i < rl; i++)
 		random[i] = (unsigned char)rnd();
 	size_t bl = (size_t)50 << 20;
-	char *big = mail_text(bl, 3);	  /* 50 MB of text: one frame */
+	char *big = mail_text(bl, 3); /* 50 MB: over 4 MB, raw (read from the map) */
+	size_t zl = (size_t)3 << 20;  /* 3 MB, half random base64: a frame over 1 MB */
+	char *z = mail_text(zl, 5);
+	for (size_t i = zl / 2; i < zl; i++)
+		z[i] =
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[rnd() & 63];
 	char *mid = mail_text(200000, 4); /* packed, over the decoded cache's threshold */
 	deliver(f->store, small, 6000, h[0]);
 	deliver(f->store, tiny, 40, h[1]);
@@ -178,27 +183,30 @@ static void test_round_trip_every_encoding(void **state)
 	deliver(f->store, big, bl, h[3]);
 	deliver(f->store, mid, 200000, h[4]);
 	deliver(f->store, "", 0, h[5]);
+	deliver(f->store, z, zl, h[6]);
 	check_bytes(f->store, h[0], small, 6000, STORE_ENC_PACKED);
 	check_bytes(f->store, h[1], tiny, 40, STORE_ENC_RAW);
 	check_bytes(f->store, h[2], random, rl, STORE_ENC_RAW);
-	check_bytes(f->store, h[3], big, bl, STORE_ENC_ZSTD);
+	check_bytes(f->store, h[3], big, bl, STORE_ENC_RAW);
+	check_bytes(f->store, h[6], z, zl, STORE_ENC_ZSTD);
 	check_bytes(f->store, h[4], mid, 200000, STORE_ENC_PACKED);
 	check_bytes(f->store, h[5], "", 0, STORE_ENC_RAW);
 	assert_int_equal(fsck(f->store), 0);
 	/* after a reopen, with no cache */
 	assert_int_equal(reopen(f, 0, 1), 0);
-	check_bytes(f->store, h[3], big, bl, STORE_ENC_ZSTD);
+	check_bytes(f->store, h[6], z, zl, STORE_ENC_ZSTD);
 	check_bytes(f->store, h[0], small, 6000, STORE_ENC_PACKED);
 	struct store_stats st;
 	assert_int_equal(store_stats(f->store, &st), 0);
-	assert_int_equal(st.blobs, 6);
+	assert_int_equal(st.blobs, 7);
 	assert_int_equal(st.blobs_compressed, 3);
-	assert_true(st.bytes_encoded < st.bytes_stored / 2);
+	assert_true(st.bytes_encoded < st.bytes_stored); /* the 50 MB one is raw */
 	free(small);
 	free(tiny);
 	free(random);
 	free(big);
 	free(mid);
+	free(z);
 }
 
 /* More compressed blobs read in one transaction than it keeps: the last
@@ -394,8 +402,9 @@ static int count_hit(const struct store_msg *m, void *ctx)
 static int drop_new_tables_fn(struct store_txn *txn, void *ctx)
 {
 	(void)ctx;
-	static const enum store_db newer[] = {DB_BLOBCHUNKS, DB_DICTS,	    DB_FTS_QUEUE, DB_FTS_DOCS,
-					      DB_FTS_HASHES, DB_FTS_WORDS, DB_RETRIES};
+	static const enum store_db newer[] = {DB_BLOBCHUNKS, DB_DICTS,	    DB_FTS_QUEUE,
+					      DB_FTS_DOCS,   DB_FTS_HASHES, DB_FTS_WORDS,
+					      DB_RETRIES};
 	for (size_t i = 0; i < sizeof(newer) / sizeof(newer[0]); i++)
 		if (mdb_drop(store_txn_mdb(txn), store_txn_dbi(txn, newer[i]), 1) != 0)
 			return STORE_EIO;
