@@ -69,6 +69,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_SPAM_TOKENS] = "spamtokens",
 	[DB_SPAM_STATS] = "spamstats",
 	[DB_SPAM_SIGS] = "spamsigs",
+	[DB_IMPORT_STATE] = "importstate",
 };
 
 struct store_wjob {

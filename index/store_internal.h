@@ -15,6 +15,7 @@
  *   DB_EXPUNGED  mbid u32 + modseq u64         -> uid u32
  *   DB_CACHE     hash[32] + kind               -> bytes
  *   DB_META      "version", "next_user", "next_mbid", "changeseq", ...
+ *   DB_IMPORT_STATE user_id u32 + source + NUL + folder -> import state record
  * The other tables belong to their modules (greylist.c, spam*.c, postscreen).
  */
 #ifndef MK_STORE_INTERNAL_H
@@ -44,6 +45,7 @@ enum store_db {
 	DB_SPAM_TOKENS,  /* index/spam*.c: per-user token counts */
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_IMPORT_STATE, /* index/import_state.c: where an import from a server stopped */
 	DB_COUNT
 };
 
