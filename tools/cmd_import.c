@@ -39,6 +39,7 @@
 #include "lib/utf7.h"
 #include "lib/util.h"
 #include "tools/cli.h"
+#include "tools/import_imap.h"
 #include "tools/importer.h"
 
 enum src_format { FMT_AUTO, FMT_MAILDIR, FMT_MBOX, FMT_FILES };
@@ -834,6 +835,9 @@ static int run(struct cli *cli, int argc, char **argv)
 	int c, quiet = 0, rc = 0;
 	struct store *store;
 
+	for (int i = 1; i < argc; i++)
+		if (import_imap_is_url(argv[i]))
+			return import_imap_main(cli, argc, argv); /* tools/import_imap.c */
 	while ((c = getopt_long(argc, argv, "f:V:m:b:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':

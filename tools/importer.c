@@ -398,7 +398,8 @@ int importer_user_has(struct importer *imp, const uint8_t hash[STORE_HASH_LEN])
 			store_read_end(&txn);
 		}
 		if (rc != 0)
-			cli_warn("cannot read the mailboxes of %s: %s", imp->user, store_strerror(rc));
+			cli_warn("cannot read the mailboxes of %s: %s", imp->user,
+				 store_strerror(rc));
 		/* what is queued but not yet written counts too */
 		for (size_t i = 0; i < imp->nitems; i++) {
 			uint8_t h[STORE_HASH_LEN];
