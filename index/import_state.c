@@ -2,7 +2,7 @@
  *
  * DB_IMPORT_STATE: user_id u32 + source + NUL + folder -> record
  * record: uidvalidity u32, last_uid u32, highestmodseq u64, messages u64,
- * by_content u32 (big-endian, 28 bytes). No store_txn_touch: no mailbox changes here.
+ * by_content u32, hi_uid u32 (big-endian, 32 bytes). No store_txn_touch: no mailbox changes here.
  */
 #include "index/import_state.h"
 
@@ -10,7 +10,7 @@
 
 #include "index/store_internal.h"
 
-#define REC_LEN 28
+#define REC_LEN 32
 
 static int make_key(uint32_t user_id, const char *source, const char *folder, uint8_t *key,
 		    size_t *len_r)
@@ -39,6 +39,7 @@ static int rec_get(const MDB_val *v, struct import_state *st)
 	st->highestmodseq = store_get_be64(p + 8);
 	st->messages = store_get_be64(p + 16);
 	st->by_content = store_get_be32(p + 24);
+	st->hi_uid = store_get_be32(p + 28);
 	return 0;
 }
 
@@ -80,6 +81,7 @@ int import_state_put(struct store_txn *txn, uint32_t user_id, const char *source
 	store_put_be64(rec + 8, st->highestmodseq);
 	store_put_be64(rec + 16, st->messages);
 	store_put_be32(rec + 24, st->by_content);
+	store_put_be32(rec + 28, st->hi_uid);
 	return store_mdb_error(
 	    mdb_put(store_txn_mdb(txn), store_txn_dbi(txn, DB_IMPORT_STATE), &k, &v, 0));
 }

@@ -31,6 +31,9 @@ struct import_state {
 	uint32_t last_uid;	/* every message up to here is in the store */
 	uint64_t highestmodseq; /* the folder's when it was last finished; 0 if unknown */
 	uint64_t messages;	/* copied from this folder so far (for the summary) */
+	uint32_t hi_uid;	/* the highest UID taken: between last_uid and here some
+				   messages may be in the store (a server may answer
+				   pipelined FETCHes out of order): compared by content */
 	uint32_t by_content;	/* 1: the folder is being copied by content (no record
 				   before, or UIDVALIDITY changed) until it is finished */
 };

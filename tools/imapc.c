@@ -228,6 +228,23 @@ static void server_said(struct imapc *c, const char *what)
 		 code[0] ? "] " : "", text);
 }
 
+int imapc_tagged_status(struct imapc *c)
+{
+	if (c->resp.status == IMAPC_OK)
+		return 0;
+	server_said(c, "the server said");
+	return 1;
+}
+
+int imapc_check_bye(struct imapc *c)
+{
+	if (c->resp.kind != IMAPC_UNTAGGED || c->resp.status != IMAPC_BYE)
+		return 0;
+	server_said(c, "the server closed the connection");
+	c->broken = 1;
+	return -1;
+}
+
 int imapc_wait(struct imapc *c, const char *tag, int (*cb)(struct imapc *c, void *ctx), void *ctx)
 {
 	for (;;) {

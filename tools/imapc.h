@@ -73,6 +73,12 @@ int imapc_read(struct imapc *c);
  * is OK, 1 if NO or BAD (c->err says what the server said), -1 on a network
  * error, or what cb returned if it was not 0 (reading stops). */
 int imapc_wait(struct imapc *c, const char *tag, int (*cb)(struct imapc *c, void *ctx), void *ctx);
+/* For a tagged reply in c->resp: 0 if OK, else 1 with the server's words in
+ * c->err. */
+int imapc_tagged_status(struct imapc *c);
+/* For an untagged BYE in c->resp: marks the connection broken, says why in
+ * c->err and returns -1; else 0. */
+int imapc_check_bye(struct imapc *c);
 /* Sends a command and waits for its reply (imapc_send + imapc_wait). */
 int imapc_cmd(struct imapc *c, int (*cb)(struct imapc *c, void *ctx), void *ctx, const char *fmt,
 	      ...) __attribute__((format(printf, 4, 5)));

@@ -79,7 +79,9 @@ struct folder {
 	uint64_t modseq;	  /* HIGHESTMODSEQ from EXAMINE, 0 if none */
 	uint64_t listed_modseq;	  /* ... when the UIDs were listed */
 	struct uidsize *uids;	  /* to fetch, ascending */
-	size_t nuids;
+	uint8_t *taken;		  /* per uids[i]: in the importer (or gone from the server) */
+	size_t nuids, prefix;	  /* uids[0..prefix) are all taken */
+	uint32_t resume_hi;	  /* the record's hi_uid when the run began */
 	uint64_t bytes;
 	int failed;
 };
@@ -112,6 +114,7 @@ struct imap_run {
 	int stopped_by_limit;
 	int throttled;
 	double window_pause;
+	int retries;
 	int fatal;
 };
 
@@ -693,8 +696,10 @@ static int list_folder(struct imap_run *r, struct folder *f)
 	int rc;
 
 	free(f->uids);
+	free(f->taken);
 	f->uids = NULL;
-	f->nuids = 0;
+	f->taken = NULL;
+	f->nuids = f->prefix = 0;
 	f->bytes = 0;
 	if (f->exists == 0)
 		return 0;
@@ -703,6 +708,8 @@ static int list_folder(struct imap_run *r, struct folder *f)
 		return rc;
 	if (f->nuids > 1)
 		qsort(f->uids, f->nuids, sizeof(*f->uids), uid_cmp);
+	if ((f->taken = calloc(f->nuids + 1, 1)) == NULL)
+		abort();
 	for (size_t i = 0; i < f->nuids; i++)
 		f->bytes += f->uids[i].size;
 	return 0;
@@ -786,24 +793,46 @@ static void pace(struct imap_run *r)
 	}
 }
 
-struct fetching {
-	struct imap_run *r;
-	struct folder *f;
-	uint64_t bytes_base; /* r->c.bytes_in at the start of the connection */
-};
-
-/* One message of a FETCH reply. */
-static int fetch_cb(struct imapc *c, void *ctx)
+/* Marks uids[i] taken and moves last_uid over every taken one at the start. */
+static void mark_taken(struct folder *f, size_t i)
 {
-	struct fetching *fx = ctx;
-	struct imap_run *r = fx->r;
-	struct folder *f = fx->f;
-	const struct imapc_resp *p = &c->resp;
+	if (f->taken[i])
+		return;
+	f->taken[i] = 1;
+	if (f->uids[i].uid > f->st.hi_uid)
+		f->st.hi_uid = f->uids[i].uid;
+	while (f->prefix < f->nuids && f->taken[f->prefix])
+		f->prefix++;
+	if (f->prefix > 0 && f->uids[f->prefix - 1].uid > f->st.last_uid)
+		f->st.last_uid = f->uids[f->prefix - 1].uid;
+	f->dirty = 1;
+}
+
+static ssize_t uid_index(const struct folder *f, uint32_t uid)
+{
+	size_t lo = 0, hi = f->nuids;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->uids[mid].uid == uid)
+			return (ssize_t)mid;
+		if (f->uids[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* One message of a FETCH reply. Returns 0, or -2 if the store failed. */
+static int fetch_one(struct imap_run *r, struct folder *f)
+{
+	const struct imapc_resp *p = &r->c.resp;
 	char kw[STORE_KEYWORDS_MAX], origin[1400], code[64];
 	struct import_msg im = {0};
 
 	if (p->status == IMAPC_OK && p->kind == IMAPC_UNTAGGED) {
-		imapc_code(c, code, sizeof(code));
+		imapc_code(&r->c, code, sizeof(code));
 		if (strcasecmp(code, "THROTTLED") == 0)
 			r->throttled = 1;
 		return 0;
@@ -814,10 +843,12 @@ static int fetch_cb(struct imapc *c, void *ctx)
 	int64_t uid = imapc_number(p, imapc_list_get(p, items, "UID"));
 	int32_t body = imapc_list_get(p, items, "BODY[]");
 	const struct imapc_node *b = imapc_node(p, body);
-	if (uid <= 0 || b == NULL || (b->type != IMAPC_STRING && b->type != IMAPC_NIL))
+	if (uid <= 0 || uid > UINT32_MAX || b == NULL ||
+	    (b->type != IMAPC_STRING && b->type != IMAPC_NIL))
 		return 0; /* a flag change told by the server meanwhile, not our reply */
-	if ((uint32_t)uid <= f->st.last_uid)
-		return 0; /* already taken (a reply sent again after a reconnection) */
+	ssize_t idx = uid_index(f, (uint32_t)uid);
+	if (idx < 0 || f->taken[idx])
+		return 0; /* not asked for, or taken before a reconnection */
 	snprintf(origin, sizeof(origin), "%s/%s UID %lld", r->source, f->shown, (long long)uid);
 	if (b->type == IMAPC_NIL || b->len == 0) {
 		cli_warn("import: %s: the server gave no bytes for the message: skipped", origin);
@@ -835,7 +866,9 @@ static int fetch_cb(struct imapc *c, void *ctx)
 		if (d == NULL || imapc_parse_date(d->s, d->len, &im.internaldate) < 0)
 			im.internaldate = 0;
 		im.origin = origin;
-		im.force = !f->st.by_content;
+		/* above every UID an earlier run took, it is new: added as it is; between
+		 * the contiguous and the highest taken, an earlier run may have it */
+		im.force = !f->st.by_content && (uint32_t)uid > f->resume_hi;
 		int add = 1;
 		if (f->kind == FK_ALL) {
 			uint8_t hash[STORE_HASH_LEN];
@@ -852,9 +885,8 @@ static int fetch_cb(struct imapc *c, void *ctx)
 		}
 	}
 	/* counted as taken from here on; written with the next batch */
-	f->st.last_uid = (uint32_t)uid;
+	mark_taken(f, (size_t)idx);
 	f->st.messages++;
-	f->dirty = 1;
 	r->done_msgs++;
 	r->done_bytes += b->len;
 	progress_update(&r->prog, r->done_bytes, r->total_bytes, r->done_msgs, r->done_bytes);
@@ -882,22 +914,28 @@ static void uid_set(const struct uidsize *u, size_t from, size_t to, char *out, 
 	}
 }
 
-/* Fetches what is left of f (uids above f->st.last_uid). Returns 0, 1 if the
- * server refused (c->err), -1 on a network error, -2 if the store failed. */
+/* Fetches what is not taken of f, WINDOW commands in flight. A server may
+ * run pipelined FETCHes at once (Dovecot does) and interleave their replies:
+ * each message is looked up by UID, and each tagged reply by its tag.
+ * Returns 0, 1 if the server refused (c->err), -1 on a network error, -2 if
+ * the store failed. */
 static int fetch_folder(struct imap_run *r, struct folder *f)
 {
-	struct fetching fx = {r, f, r->c.bytes_in};
-	char tags[WINDOW][16], set[4096];
-	size_t ends[WINDOW];
-	size_t next = 0, inflight = 0, head = 0;
-	int rc = 0;
+	struct {
+		char tag[16];
+		size_t from, to;
+		int busy;
+	} slot[WINDOW];
+	char set[4096];
+	size_t next = f->prefix, inflight = 0;
 
-	/* skip what is taken */
-	while (next < f->nuids && f->uids[next].uid <= f->st.last_uid)
-		next++;
+	memset(slot, 0, sizeof(slot));
 	for (;;) {
-		/* keep WINDOW commands in flight */
 		while (next < f->nuids && inflight < WINDOW && !r->stopped_by_limit) {
+			while (next < f->nuids && f->taken[next])
+				next++;
+			if (next >= f->nuids)
+				break;
 			size_t end = next;
 			uint64_t bytes = 0;
 			while (end < f->nuids && end - next < CHUNK_MSGS &&
@@ -905,33 +943,44 @@ static int fetch_folder(struct imap_run *r, struct folder *f)
 				bytes += f->uids[end].size;
 				end++;
 			}
+			int s = 0;
+			while (slot[s].busy)
+				s++;
 			uid_set(f->uids, next, end, set, sizeof(set));
-			size_t slot = (head + inflight) % WINDOW;
-			if (imapc_send(&r->c, tags[slot],
+			if (imapc_send(&r->c, slot[s].tag,
 				       "UID FETCH %s (UID FLAGS INTERNALDATE BODY.PEEK[]%s)", set,
 				       r->gmail ? " X-GM-LABELS" : "") < 0)
 				return -1;
-			ends[slot] = end;
+			slot[s].from = next;
+			slot[s].to = end;
+			slot[s].busy = 1;
 			inflight++;
 			next = end;
-			if (r->max_bytes > 0 && r->c.bytes_in >= r->max_bytes)
-				r->stopped_by_limit = 1;
 		}
 		if (inflight == 0)
 			break;
-		rc = imapc_wait(&r->c, tags[head], fetch_cb, &fx);
-		if (rc == -2 || r->fatal)
-			return -2;
-		if (rc != 0)
-			return rc;
-		/* every UID of the chunk is answered: one the server did not send is gone */
-		size_t end = ends[head];
-		if (end > 0 && f->uids[end - 1].uid > f->st.last_uid) {
-			f->st.last_uid = f->uids[end - 1].uid;
-			f->dirty = 1;
+		if (imapc_read(&r->c) < 0 || imapc_check_bye(&r->c) < 0)
+			return -1;
+		const struct imapc_resp *p = &r->c.resp;
+		if (p->kind != IMAPC_TAGGED) {
+			if (fetch_one(r, f) != 0)
+				return -2;
+			continue;
 		}
-		head = (head + 1) % WINDOW;
+		int s;
+		for (s = 0; s < WINDOW; s++)
+			if (slot[s].busy && p->taglen == strlen(slot[s].tag) &&
+			    memcmp(p->tag, slot[s].tag, p->taglen) == 0)
+				break;
+		if (s == WINDOW)
+			continue; /* an earlier command's reply */
+		slot[s].busy = 0;
 		inflight--;
+		if (imapc_tagged_status(&r->c) != 0)
+			return 1; /* the others in flight are answered after a reconnection */
+		/* every UID of the chunk is answered: one the server did not send is gone */
+		for (size_t i = slot[s].from; i < slot[s].to; i++)
+			mark_taken(f, i);
 		if (r->throttled) {
 			/* the server asked to slow down: a pause that grows while it keeps asking
 			 */
@@ -970,7 +1019,7 @@ static void backoff(struct imap_run *r, int attempt, const char *why)
 	if (d > BACKOFF_MAX)
 		d = BACKOFF_MAX;
 	progress_end(&r->prog);
-	cli_warn("import: %s; trying again in %.0f s (%d of %d)", why, d, attempt, RETRIES);
+	cli_warn("import: %s; trying again in %.0f s (%d of %d)", why, d, attempt, r->retries);
 	struct timespec ts = {(time_t)d, 0};
 	nanosleep(&ts, NULL);
 }
@@ -1012,6 +1061,7 @@ static int step_prepare(struct imap_run *r, struct folder *f)
 	f->nuids = 0;
 	f->bytes = 0;
 	f->listed_modseq = f->modseq;
+	f->resume_hi = f->st.hi_uid;
 	if (!f->st.by_content && f->modseq != 0 && f->modseq == f->st.highestmodseq)
 		return 0; /* CONDSTORE: nothing changed since the last run */
 	if (!f->st.by_content && f->uidnext != 0 && f->uidnext <= f->st.last_uid + 1)
@@ -1024,7 +1074,7 @@ static int step_fetch(struct imap_run *r, struct folder *f)
 {
 	int rc;
 
-	if (f->nuids == 0 || f->uids[f->nuids - 1].uid <= f->st.last_uid)
+	if (f->prefix >= f->nuids)
 		return 0;
 	if ((rc = examine(r, f)) != 0)
 		return rc;
@@ -1068,8 +1118,8 @@ static int with_retries(struct imap_run *r, struct folder *f,
 			return -2;
 		if (f->st.last_uid > before)
 			*attempt = 0; /* it got somewhere: not in a row */
-		if (++*attempt > RETRIES) {
-			cli_error("import: %s: giving up after %d attempts: %s", f->shown, RETRIES,
+		if (++*attempt > r->retries) {
+			cli_error("import: %s: giving up after %d attempts: %s", f->shown, *attempt,
 				  r->c.err);
 			f->failed = 1;
 			return 1;
@@ -1091,7 +1141,9 @@ static const char imap_help_text[] =
     "  --max-rate R           read at most R bytes a second (k, m suffixes)\n"
     "  --max-bytes N          stop after N bytes (e.g. 2400m a day for Gmail); run again\n"
     "  --full                 compare every message by content, not from the last UID\n"
-    "  --timeout S            seconds to wait for the server (default 120)\n";
+    "  --timeout S            seconds to wait for the server (default 120)\n"
+    "  --retries N            reconnections in a row without progress before giving up\n"
+    "                         (default 8; waits 1 s, 2 s, 4 s, ... up to 5 min between)\n";
 
 const char *import_imap_help(void)
 {
@@ -1109,6 +1161,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 	    {"full", no_argument, NULL, 'F'},
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"batch", required_argument, NULL, 'b'},
+	    {"retries", required_argument, NULL, 'r'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1120,6 +1173,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 	if (r == NULL)
 		abort();
 	r->cli = cli;
+	r->retries = RETRIES;
 	while ((c = getopt_long(argc, argv, "b:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -1164,6 +1218,14 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 				goto out;
 			}
 			break;
+		case 'r':
+			if (mk_parse_u64(optarg, 0, 100, &v) < 0) {
+				cli_error("import: --retries wants a number from 0 to 100");
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			r->retries = (int)v;
+			break;
 		case 'q':
 			r->quiet = 1;
 			break;
@@ -1171,7 +1233,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			cli_error(
 			    "import: for a server, the options are: --password-file, "
 			    "--oauth2-token-file, --ca-file, --max-rate, --max-bytes, --full, "
-			    "--timeout, --batch, -q (see --help)");
+			    "--timeout, --retries, --batch, -q (see --help)");
 			rc = EXIT_USAGE;
 			goto out;
 		}
@@ -1304,6 +1366,8 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			f->st.by_content = 0;
 			if (f->nuids > 0 && f->uids[f->nuids - 1].uid > f->st.last_uid)
 				f->st.last_uid = f->uids[f->nuids - 1].uid;
+			if (f->st.last_uid > f->st.hi_uid)
+				f->st.hi_uid = f->st.last_uid;
 			f->dirty = 1;
 		}
 	}
@@ -1349,8 +1413,10 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 out:
 	imapc_close(&r->c);
 	explicit_bzero(r->secret, sizeof(r->secret));
-	for (size_t i = 0; i < r->nfolders; i++)
+	for (size_t i = 0; i < r->nfolders; i++) {
 		free(r->folders[i].uids);
+		free(r->folders[i].taken);
+	}
 	free(r->folders);
 	importer_free(&r->imp);
 	free(r);
