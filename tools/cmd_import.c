@@ -40,9 +40,10 @@
 #include "lib/util.h"
 #include "tools/cli.h"
 #include "tools/import_imap.h"
+#include "tools/import_mboxes.h"
 #include "tools/importer.h"
 
-enum src_format { FMT_AUTO, FMT_MAILDIR, FMT_MBOX, FMT_FILES };
+enum src_format { FMT_AUTO, FMT_MAILDIR, FMT_MBOX, FMT_FILES, FMT_TAKEOUT, FMT_THUNDERBIRD };
 
 /* Why something found in a source was not imported. */
 enum skip_why {
@@ -719,6 +720,8 @@ static enum src_format detect(const char *path)
 			maildir = is_maildir(p);
 		}
 		listing_free(&l);
+		if (!maildir && import_is_thunderbird(path))
+			return FMT_THUNDERBIRD;
 		return maildir ? FMT_MAILDIR : FMT_FILES;
 	}
 	if (!S_ISREG(st.st_mode))
@@ -728,7 +731,9 @@ static enum src_format detect(const char *path)
 		return FMT_AUTO;
 	ssize_t n = read(fd, head, sizeof(head));
 	close(fd);
-	return n == 5 && memcmp(head, "From ", 5) == 0 ? FMT_MBOX : FMT_FILES;
+	if (n == 5 && memcmp(head, "From ", 5) == 0)
+		return import_is_takeout(path) ? FMT_TAKEOUT : FMT_MBOX;
+	return FMT_FILES;
 }
 
 static int ensure_user(struct store_txn *txn, void *ctx)
@@ -801,7 +806,9 @@ static const char import_help[] =
     "the source does. Many messages share one durable commit; an interrupted import\n"
     "keeps whole batches and can simply be run again.\n\n"
     "options:\n"
-    "  --format F         auto (default), maildir, mbox or files\n"
+    "  --format F         auto (default), maildir, mbox, files, takeout (a Google Takeout\n"
+    "                     mbox: found by its X-Gmail-Labels) or thunderbird (local\n"
+    "                     folders: found by their .msf files)\n"
     "  --mbox-variant V   rd (default) or o: how >From lines are unquoted\n"
     "  --mailbox NAME     the mailbox for an mbox or files (default INBOX); for a Maildir\n"
     "                     tree, the parent under which its folders go\n"
@@ -849,10 +856,15 @@ static int run(struct cli *cli, int argc, char **argv)
 				format = FMT_MBOX;
 			else if (strcmp(optarg, "files") == 0)
 				format = FMT_FILES;
+			else if (strcmp(optarg, "takeout") == 0)
+				format = FMT_TAKEOUT;
+			else if (strcmp(optarg, "thunderbird") == 0)
+				format = FMT_THUNDERBIRD;
 			else {
-				cli_error(
-				    "import: unknown format '%s' (auto, maildir, mbox, files)",
-				    optarg);
+				cli_error("import: unknown format '%s' (auto, maildir, mbox, "
+					  "files, takeout, "
+					  "thunderbird)",
+					  optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -916,6 +928,16 @@ static int run(struct cli *cli, int argc, char **argv)
 		if (stat(src, &st) < 0) {
 			cli_error("import: %s: %s", src, strerror(errno));
 			rc = 1;
+			continue;
+		}
+		if (f == FMT_TAKEOUT || f == FMT_THUNDERBIRD) { /* tools/import_*.c */
+			int tr = f == FMT_TAKEOUT
+				     ? import_takeout(r.imp, &r.prog, src, r.variant, mailbox)
+				     : import_thunderbird(r.imp, &r.prog, src, mailbox);
+			if (tr < 0)
+				r.fatal = 1;
+			if (tr != 0)
+				rc = 1;
 			continue;
 		}
 		if (f == FMT_MAILDIR) {

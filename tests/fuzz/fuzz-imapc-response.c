@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (n->type == IMAPC_LIST)
 					(void)imapc_list_get(&r, (int32_t)i, "UID");
 			}
-			if (r.text != NULL && (r.text < buf + pos || r.text + r.textlen > buf + pos + end))
+			if (r.text != NULL &&
+			    (r.text < buf + pos || r.text + r.textlen > buf + pos + end))
 				abort();
 		}
 		pos += (size_t)end;

@@ -65,3 +65,12 @@ def target(tmp_path, dovecot):
     t = Target(inst, dovecot)
     yield t
     inst.close()
+
+
+@pytest.fixture
+def local(tmp_path):
+    """As target, for sources that need no server."""
+    inst = Instance(tmp_path)
+    t = Target(inst, None)
+    yield t
+    inst.close()

@@ -1,0 +1,126 @@
+"""Other sources of issue 20: a Google Takeout mbox (labels -> mailboxes,
+one stored copy), Thunderbird's local folders (mbox + .msf), and what
+`mailkeep stats` shows of it. Read back with mailkeep-imapd and imaplib."""
+import collections
+import random
+import re
+
+from moveinlib import digest, list_folders, mutf7, read_mailbox
+
+LABELS = ["Inbox", "Sent", "Important", "Starred", "Unread", "Opened", "Work/Project",
+          "Work", '"Family, close"', "Category Promotions", "=?UTF-8?Q?Gr=C3=BC=C3=9Fe?=",
+          "Spam", "Trash", "Drafts", "v1.2 notes"]
+# label -> our mailbox (None: not a mailbox)
+MAILBOX = {"Inbox": "INBOX", "Sent": "Sent", "Work/Project": "Work.Project", "Work": "Work",
+           '"Family, close"': "Family, close", "=?UTF-8?Q?Gr=C3=BC=C3=9Fe?=": "Grüße",
+           "Spam": "Junk", "Trash": "Trash", "Drafts": "Drafts", "v1.2 notes": "v1\u20242 notes"}
+
+
+def takeout(path, n=300, seed=5):
+    rng = random.Random(seed)
+    want = collections.Counter()          # (mailbox, sha) -> copies
+    flags = {}
+    blobs = set()
+    sizes = {}
+    with open(path, "wb") as f:
+        for i in range(n):
+            labels = rng.sample(LABELS, rng.randrange(0, 6))
+            if i % 37 == 0:
+                labels = ["Opened"]       # archived: only in All Mail
+            body = f"Subject: takeout {i}\nFrom: x{i}@example.org\nX-Gmail-Labels: {','.join(labels)}\n" \
+                   f"X-GM-THRID: {1000 + i}\n\nbody {i}\nFrom the start of a line\n"
+            data = body.encode()
+            # the mbox (mboxrd) quotes "From " in the body
+            quoted = re.sub(rb"(?m)^(>*From )", rb">\1", data)
+            f.write(b"From 1%017d@xxx Mon Jan 15 10:%02d:00 +0000 2018\n" % (i, i % 60) + quoted + b"\n")
+            h = digest(data)
+            blobs.add(h)
+            sizes[h] = len(data)
+            boxes = {MAILBOX[x] for x in labels if MAILBOX.get(x)}
+            if not boxes:
+                boxes = {"Archive"}
+            fl = set()
+            if "Unread" not in labels:
+                fl.add("\\Seen")
+            if "Starred" in labels:
+                fl.add("\\Flagged")
+            if "Important" in labels:
+                fl.add("$Important")
+            for b in boxes:
+                want[(b, h)] += 1
+                flags[(b, h)] = frozenset(fl)
+    return want, flags, blobs, sizes
+
+
+def stats(inst):
+    out = {}
+    for line in inst.mk("stats").stdout.splitlines():
+        k, v = line.split()[:2]
+        out[k] = v
+    return out
+
+
+def test_takeout_labels_are_mailboxes_stored_once(local, tmp_path):
+    mbox = tmp_path / "All mail Including Spam and Trash.mbox"
+    want, flags, blobs, sizes = takeout(mbox)
+    before = stats(local.inst)
+    cp = local.inst.mk("import", "bob", mbox)      # found by its X-Gmail-Labels
+    assert f"imported {sum(want.values())} messages" in cp.stdout, cp.stdout + cp.stderr
+    after = stats(local.inst)
+    # every message is stored once, however many labels it has
+    assert int(after["blobs"]) - int(before["blobs"]) == len(blobs)
+    assert int(after["bytes_stored"]) - int(before["bytes_stored"]) == sum(sizes.values())
+    referenced = sum(sizes[h] * c for (_, h), c in want.items())
+    assert int(after["bytes_referenced"]) - int(before["bytes_referenced"]) == referenced
+    assert referenced > sum(sizes.values())
+    m = local.start_imapd()
+    try:
+        names = list_folders(m)
+        got = collections.Counter()
+        for box in {b for b, _ in want}:
+            wire = mutf7(box)
+            assert wire in names, (box, names)
+            for body, fl, _ in read_mailbox(m, wire):
+                got[(box, digest(body))] += 1
+                assert fl == flags[(box, digest(body))], (box, fl)
+        assert got == want
+        assert "Important" not in names and "Starred" not in names and "Opened" not in names
+    finally:
+        m.logout()
+    # again: nothing added
+    cp = local.inst.mk("import", "bob", mbox)
+    assert "imported 0 messages" in cp.stdout, cp.stdout
+
+
+def moz(i, status, keys=""):
+    return (f"From - Mon Jan 15 10:00:{i % 60:02d} 2018\n"
+            f"X-Mozilla-Status: {status:04x}\nX-Mozilla-Status2: 00000000\n"
+            f"X-Mozilla-Keys: {keys}\nSubject: tb {i}\nFrom: a@example.org\n\nbody {i}\n\n")
+
+
+def test_thunderbird_local_folders(local, tmp_path):
+    root = tmp_path / "Local Folders"
+    (root / "Projects.sbd").mkdir(parents=True)
+    (root / "Inbox").write_text(moz(1, 0x0001) + moz(2, 0x0000, "$label1 todo") + moz(3, 0x0009))
+    (root / "Inbox.msf").write_text("// <!-- <mdb:mork:z v=\"1.4\"/> -->\n< <(a=c)> >\n")
+    (root / "Sent").write_text(moz(4, 0x0003))
+    (root / "Archives").write_text(moz(5, 0x1005))
+    (root / "Projects").write_text("")
+    (root / "Projects.msf").write_text("mork")
+    (root / "Projects.sbd" / "Alpha").write_text(moz(6, 0x0001))
+    (root / "msgFilterRules.dat").write_text("version=\"9\"\n")
+    cp = local.inst.mk("import", "bob", root)
+    assert "imported 5 messages" in cp.stdout, cp.stdout + cp.stderr
+    assert "1 messages Thunderbird marks as deleted" in cp.stderr, cp.stderr
+    m = local.start_imapd()
+    try:
+        def flags(box):
+            return sorted(tuple(sorted(fl)) for _, fl, _ in read_mailbox(m, box))
+        assert sorted(flags("INBOX")) == sorted([("\\Seen",), ("$label1", "todo")])
+        assert flags("Sent") == [("\\Answered", "\\Seen")]
+        assert flags("Archive") == [("$Forwarded", "\\Flagged", "\\Seen")]
+        assert flags("Projects.Alpha") == [("\\Seen",)]
+        names = list_folders(m)
+        assert "Projects" in names and not any(".msf" in n for n in names), names
+    finally:
+        m.logout()
