@@ -113,8 +113,7 @@ static void reason_of(const char *reply, char *out, size_t outsize)
  * /postscreen, /qmgr and /local (deliveries), as Postfix's programs do. */
 static const char *smtpin_text(const char *line)
 {
-	static const char *const svcs[] = {"/smtpd[", "/postscreen[", "/qmgr[", "/local[",
-					   "/smtpin["};
+	static const char *const svcs[] = {"/smtpd[", "/postscreen[", "/qmgr[", "/local[", "/smtpin["};
 
 	for (size_t i = 0; i < sizeof(svcs) / sizeof(svcs[0]); i++) {
 		const char *m = strstr(line, svcs[i]);

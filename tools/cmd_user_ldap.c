@@ -10,9 +10,8 @@
 #include "lib/log.h"
 #include "tools/cmd_user_ldap.h"
 
-#define READ_ONLY_HINT                                                                             \
-	"users come from the LDAP directory (user_directory = %s) and are read-only here: add, "   \
-	"change "                                                                                  \
+#define READ_ONLY_HINT                                                                              \
+	"users come from the LDAP directory (user_directory = %s) and are read-only here: add, change " \
 	"and delete them with the LDAP tools (ldapadd, ldapmodify, ldappasswd, ldapdelete)"
 
 static int print_user_name(const struct dir_user *u, void *ctx)
@@ -64,12 +63,10 @@ static int result_status(enum dir_result r, const char *what, const char *name)
 		cli_error("user %s: wrong password for %s", what, safe);
 		return 1;
 	case DIR_TEMPFAIL:
-		cli_error("user %s: the LDAP directory cannot answer now (%s); try again later",
-			  what, dir_error());
+		cli_error("user %s: the LDAP directory cannot answer now (%s); try again later", what, dir_error());
 		return EXIT_TEMPFAIL;
 	default:
-		cli_error("user %s: %s", what,
-			  dir_error()[0] != '\0' ? dir_error() : dir_result_str(r));
+		cli_error("user %s: %s", what, dir_error()[0] != '\0' ? dir_error() : dir_result_str(r));
 		return 1;
 	}
 }
@@ -77,8 +74,8 @@ static int result_status(enum dir_result r, const char *what, const char *name)
 int user_ldap_run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"password-file", required_argument, NULL, 'p'},
-	    {NULL, 0, NULL, 0},
+		{"password-file", required_argument, NULL, 'p'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *pwfile = NULL, *sub, *name;
 	struct directory *dir = NULL;
@@ -94,8 +91,7 @@ int user_ldap_run(struct cli *cli, int argc, char **argv)
 	argv++;
 	if (cli_config(cli) == NULL)
 		return 1;
-	if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
-	    strcmp(sub, "test-password") != 0) {
+	if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "test-password") != 0) {
 		cli_error("user %s: " READ_ONLY_HINT, sub, config_get(cli->cfg, "user_directory"));
 		return 1;
 	}
@@ -116,12 +112,11 @@ int user_ldap_run(struct cli *cli, int argc, char **argv)
 		status = result_status(r, "list", "");
 	} else if (strcmp(sub, "show") == 0) {
 		memset(&u, 0, sizeof u);
-		r = strchr(name, '@') != NULL ? dir_lookup_address(dir, name, &u)
-					      : dir_get_user(dir, name, &u);
+		r = strchr(name, '@') != NULL ? dir_lookup_address(dir, name, &u) : dir_get_user(dir, name, &u);
 		status = result_status(r, "show", name);
 		if (status == 0) {
-			printf("user %s\nmail %s\nuid %u\ngid %u\ndn %s\n", u.name, u.mail,
-			       (unsigned)u.uid, (unsigned)u.gid, u.dn);
+			printf("user %s\nmail %s\nuid %u\ngid %u\ndn %s\n", u.name, u.mail, (unsigned)u.uid,
+			       (unsigned)u.gid, u.dn);
 			printf("directory %s (read-only: change users with the LDAP tools)\n",
 			       config_get(cli->cfg, "user_directory"));
 			show_mailboxes(cli, u.name);
@@ -132,8 +127,7 @@ int user_ldap_run(struct cli *cli, int argc, char **argv)
 			explicit_bzero(pw, sizeof pw);
 			status = result_status(r, "test-password", name);
 			if (status == 0)
-				printf("password of %s is correct (user %s, %s)\n", name, u.name,
-				       u.dn);
+				printf("password of %s is correct (user %s, %s)\n", name, u.name, u.dn);
 		}
 	}
 	dir_close(&dir);
