@@ -28,7 +28,7 @@
 #include "index/store.h"
 #include "lib/buf.h"
 #include "lib/config.h"
-#include "lib/directory.h"
+#include "index/dir.h"
 
 /* What a message looks like on the mount: its directory and flag letters. */
 #define FS_STATE_NEW 0x80 /* shown in new/ (\Recent in the store) */

@@ -18,6 +18,7 @@
 #include "fs/fs.h"
 #include "index/spam.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define XATTR_VALUE_MAX 65536
 
@@ -97,7 +98,7 @@ static int spam_list(const struct xattr_msg *m, struct buf *out)
 
 static int spam_get(const struct xattr_msg *m, const char *name, struct buf *out)
 {
-	char *v = malloc(XATTR_VALUE_MAX);
+	char *v = xmalloc(XATTR_VALUE_MAX);
 	ssize_t n;
 	int rc;
 

@@ -1,7 +1,6 @@
 /* cmd_auth — commands of any state and of the not-authenticated state:
  * CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE PLAIN (SASL-IR),
  * ENABLE, COMPRESS, NAMESPACE; the per-IP penalty after failed logins. */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include <unistd.h>
 
 #include "imapd/session.h"
+#include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -310,16 +310,12 @@ void cmd_authenticate(struct session *s, struct imap_command *cmd)
 		sess_tagged(s, "BAD", "Bad base64");
 		return;
 	}
-	unsigned char *raw = imap_arena_alloc(s->arena, len / 4 * 3 + 4);
-	int n = len ? EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len) : 0;
+	unsigned char *raw = imap_arena_alloc(s->arena, BASE64_DECODED_MAX(len));
+	long n = base64_decode(b64, len, raw, BASE64_DECODED_MAX(len));
 	if (n < 0) {
 		sess_tagged(s, "BAD", "Bad base64");
 		return;
 	}
-	if (len >= 1 && b64[len - 1] == '=')
-		n--;
-	if (len >= 2 && b64[len - 2] == '=')
-		n--;
 	/* authzid NUL authcid NUL password */
 	const char *authz = (const char *)raw;
 	const char *nul1 = memchr(raw, '\0', (size_t)n);

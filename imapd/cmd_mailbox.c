@@ -11,6 +11,8 @@
 #include "imapd/session.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
+#include "lib/array.h"
+#include "lib/xmalloc.h"
 
 struct mbop {
 	uint32_t user_id;
@@ -251,13 +253,7 @@ struct mblist {
 static int collect_mb(const struct store_mailbox *mb, void *ctx)
 {
 	struct mblist *l = ctx;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 32;
-		l->v = realloc(l->v, l->cap * sizeof(*l->v));
-		if (l->v == NULL)
-			abort();
-	}
-	l->v[l->n++] = *mb;
+	*ARRAY_PUSH(l->v, l->n, l->cap) = *mb;
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "imapd/mime.h"
 #include "imapd/session.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 enum key_kind {
 	K_ALL, K_AND, K_OR, K_NOT, K_FLAG, K_UNFLAG, K_KEYWORD, K_UNKEYWORD, K_NEW, K_OLD, K_RECENT,
@@ -461,9 +462,7 @@ void cmd_search(struct session *s, struct imap_command *cmd)
 		return;
 	}
 	struct view *v = &s->sel;
-	uint32_t *hits = malloc((v->n + 1) * sizeof(uint32_t));
-	if (hits == NULL)
-		abort();
+	uint32_t *hits = xmalloc((v->n + 1) * sizeof(uint32_t));
 	size_t nhits = 0;
 	uint64_t maxmodseq = 0;
 	struct store_txn *txn = NULL;

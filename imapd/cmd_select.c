@@ -6,6 +6,8 @@
 
 #include "imapd/session.h"
 #include "lib/util.h"
+#include "lib/array.h"
+#include "lib/xmalloc.h"
 
 struct expunge_ctx {
 	uint32_t mbid;
@@ -49,13 +51,7 @@ static int expunge_deleted(struct session *s, const struct imap_seqset *uidset)
 				continue;
 			if (uidset != NULL && !imap_seqset_contains(uidset, m.uid))
 				continue;
-			if (e.n == cap) {
-				cap = cap ? cap * 2 : 64;
-				e.uids = realloc(e.uids, cap * sizeof(uint32_t));
-				if (e.uids == NULL)
-					abort();
-			}
-			e.uids[e.n++] = m.uid;
+			*ARRAY_PUSH(e.uids, e.n, cap) = m.uid;
 		}
 		store_msg_cursor_close(&cur);
 	}
@@ -167,13 +163,7 @@ static int vanish_cb(uint32_t uid, uint64_t modseq, void *ctx)
 	(void)modseq;
 	if (v->known != NULL && !imap_seqset_contains(v->known, uid))
 		return 0;
-	if (v->n == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 64;
-		v->uids = realloc(v->uids, v->cap * sizeof(uint32_t));
-		if (v->uids == NULL)
-			abort();
-	}
-	v->uids[v->n++] = uid;
+	*ARRAY_PUSH(v->uids, v->n, v->cap) = uid;
 	return 0;
 }
 
@@ -195,9 +185,7 @@ static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struc
 		    c->hms != mb->highestmodseq || c->uidnext != mb->uidnext)
 			continue;
 		v->cap = c->n ? c->n : 1;
-		v->uids = malloc(v->cap * sizeof(uint32_t));
-		if (v->uids == NULL)
-			abort();
+		v->uids = xmalloc(v->cap * sizeof(uint32_t));
 		if (c->n > 0)
 			memcpy(v->uids, c->uids, c->n * sizeof(uint32_t));
 		v->n = c->n;
@@ -224,9 +212,7 @@ static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, cons
 			victim = c;
 	}
 	free(victim->uids);
-	victim->uids = malloc((v->n ? v->n : 1) * sizeof(uint32_t));
-	if (victim->uids == NULL)
-		abort();
+	victim->uids = xmalloc((v->n ? v->n : 1) * sizeof(uint32_t));
 	if (v->n > 0)
 		memcpy(victim->uids, v->uids, v->n * sizeof(uint32_t));
 	victim->n = v->n;
@@ -274,13 +260,7 @@ static void claim_recent(struct session *s, const char *name, int readonly, stru
 		while (store_msg_cursor_next(cur, &m) == 0) {
 			if (!(m.flags & STORE_F_RECENT))
 				continue;
-			if (rc->n == cap) {
-				cap = cap ? cap * 2 : 64;
-				rc->uids = realloc(rc->uids, cap * sizeof(uint32_t));
-				if (rc->uids == NULL)
-					abort();
-			}
-			rc->uids[rc->n++] = m.uid;
+			*ARRAY_PUSH(rc->uids, rc->n, cap) = m.uid;
 		}
 		store_msg_cursor_close(&cur);
 	}

@@ -8,6 +8,7 @@
 
 #include "imapd/session.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 struct store_ctx {
 	uint32_t mbid;
@@ -103,10 +104,8 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 	for (size_t k = 0; k < n; k++)
 		uids[k] = s->sel.uids[seqs[k] - 1];
 	c.uids = uids;
-	c.res = calloc(n + 1, sizeof(*c.res));
-	c.modified = calloc(n + 1, sizeof(int));
-	if (c.res == NULL || c.modified == NULL)
-		abort();
+	c.res = xcalloc(n + 1, sizeof(*c.res));
+	c.modified = xcalloc(n + 1, sizeof(int));
 	int r = n > 0 ? store_write_relaxed(s->d->store, store_fn, &c) : 0;
 	if (r != 0) {
 		free(c.res);

@@ -4,14 +4,12 @@
  * loads the TLS certificate and key again for new connections (a renewal),
  * while open sessions keep the context they started with.
  *
- *   mailkeep-imapd [-c CONF] [-f] [-v]
+ *   mailkeep-imapd [-c CONF] [-f] [-v] [--help] [--version]   (lib/daemon.h)
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,28 +19,52 @@
 #include <unistd.h>
 
 #include "imapd/notify.h"
+#include "imapd/params.h"
 #include "imapd/session.h"
-#include "index/dirs.h"
+#include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
+#include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/tls.h"
+#include "lib/xmalloc.h"
 
 #define MAX_LISTENERS 16
 
-static volatile sig_atomic_t stopping, reload;
+static int stopping;
 static atomic_int active;
 
-/* Runs only in the main thread, inside ppoll (every other thread has the
- * signals blocked), so the loop sees the flags at once. */
-static void on_signal(int sig)
+static struct imapd d;
+
+/* SIGHUP: a certificate renewal; open sessions keep the context they hold. */
+static void on_reload(void *ctx)
 {
-	if (sig == SIGHUP)
-		reload = 1;
-	else
-		stopping = 1;
+	(void)ctx;
+	if (stopping)
+		return;
+	log_info("SIGHUP: loading the TLS certificate again (other changes to the "
+		 "configuration take a restart of mailkeep-imapd)");
+	tls_holder_reload(&d.tls, NULL);
 }
+
+static void on_stop(void *ctx, int sig)
+{
+	(void)ctx;
+	(void)sig;
+	stopping = 1;
+}
+
+static const struct daemon_spec spec = {
+    .name = "imapd",
+    .help = "The IMAP server: binds imapd_listen (STARTTLS) and imapd_tls_listen (implicit\n"
+	    "TLS), drops to mail_owner, and serves one thread per connection. SIGHUP\n"
+	    "loads the TLS certificate again; SIGTERM stops it. See mailkeep-imapd(8).",
+    .signals = 1,
+    .load = params_load,
+    .on_reload = on_reload,
+    .on_stop = on_stop,
+};
 
 struct conn_arg {
 	struct imapd *d;
@@ -59,91 +81,54 @@ static void *conn_thread(void *p)
 	return NULL;
 }
 
-static void usage(void)
+/* The settings the sessions read, from imapd's typed ones. */
+static void read_settings(const struct imapd_params *p)
 {
-	fprintf(stderr, "usage: mailkeep-imapd [-c CONF] [-f] [-v]\n");
-	exit(2);
-}
-
-int main(int argc, char **argv)
-{
-	const char *conf = getenv("MAILKEEP_CONF");
-	int foreground = 0, verbose = 0, c;
-	char err[512];
-	if (conf == NULL)
-		conf = "/etc/mailkeep/mailkeep.conf";
-	while ((c = getopt(argc, argv, "c:fv")) != -1) {
-		switch (c) {
-		case 'c': conf = optarg; break;
-		case 'f': foreground = 1; break;
-		case 'v': verbose = 1; break;
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	/* Signals stay blocked but in the main loop's ppoll: the threads made from
-	 * here on (sessions, store watcher, LDAP) inherit the mask, and a SIGHUP
-	 * or SIGTERM that comes before the loop waits for it instead of killing. */
-	sigset_t sigs, waitmask;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, &waitmask);
-	sigdelset(&waitmask, SIGHUP);
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGINT);
-	struct config *cfg = params_load(conf, err, sizeof(err));
-	if (cfg == NULL) {
-		fprintf(stderr, "mailkeep-imapd: %s\n", err);
-		return 1;
-	}
-	const char *target = config_get(cfg, "log_target");
-	log_open("mailkeep/imapd", foreground || (target && strcmp(target, "stderr") == 0) ? LOG_TO_STDERR
-											     : LOG_TO_SYSLOG);
-	log_set_verbose(verbose);
-
-	static struct imapd d;
-	d.cfg = cfg;
 	pthread_mutex_init(&d.penalty_lock, NULL);
 	pthread_mutex_init(&d.views_lock, NULL);
-	d.max_line = (size_t)config_get_size(cfg, "imap_max_line_length");
-	d.max_literal = config_get_size(cfg, "imap_max_literal_size");
-	d.idle_interval = (int)config_get_time(cfg, "imap_idle_interval");
-	d.timeout = (int)config_get_time(cfg, "imap_client_timeout");
-	d.login_timeout = (int)config_get_time(cfg, "imap_login_timeout");
-	d.auth_penalty = config_get_time(cfg, "imap_auth_penalty");
-	d.auth_penalty_max = config_get_time(cfg, "imap_auth_penalty_max");
-	d.max_cmds_per_sec = (unsigned)config_get_int(cfg, "imap_max_commands_per_second");
-	int max_conns = (int)config_get_int(cfg, "imap_max_connections");
-	if (config_get_list(cfg, "imapd_plaintext_networks", &d.plaintext_nets, &d.nplaintext_nets) < 0)
+	d.max_line = (size_t)p->imap_max_line_length;
+	d.max_literal = p->imap_max_literal_size;
+	d.idle_interval = (int)p->imap_idle_interval;
+	d.timeout = (int)p->imap_client_timeout;
+	d.login_timeout = (int)p->imap_login_timeout;
+	d.auth_penalty = p->imap_auth_penalty;
+	d.auth_penalty_max = p->imap_auth_penalty_max;
+	d.max_cmds_per_sec = (unsigned)p->imap_max_commands_per_second;
+	if (p->imapd_plaintext_networks.broken)
 		log_fatal("imapd_plaintext_networks: cannot read the setting");
+	d.plaintext_nets = p->imapd_plaintext_networks.item;
+	d.nplaintext_nets = p->imapd_plaintext_networks.n;
+}
 
-	/* listeners first (they may need root), then TLS files, then drop */
-	struct pollfd lfd[MAX_LISTENERS];
-	int ltls[MAX_LISTENERS];
-	size_t nl = 0;
+/* Listeners first (they may need root); the last pollfd is the signals'. */
+static size_t add_listeners(const struct imapd_params *p, struct pollfd *lfd, int *ltls)
+{
 	const char *names[2] = {"imapd_listen", "imapd_tls_listen"};
+	const struct config_list *lists[2] = {&p->imapd_listen, &p->imapd_tls_listen};
+	char err[512];
+	size_t nl = 0;
+
 	for (int t = 0; t < 2; t++) {
-		char **items;
-		size_t n;
-		if (config_get_list(cfg, names[t], &items, &n) < 0)
-			continue;
-		for (size_t i = 0; i < n && nl < MAX_LISTENERS; i++) {
-			int fd = net_listen(items[i], 128, err, sizeof(err));
+		for (size_t i = 0; i < lists[t]->n && nl < MAX_LISTENERS; i++) {
+			int fd = net_listen(lists[t]->item[i], 128, err, sizeof(err));
 			if (fd < 0)
-				log_fatal("%s = %s: %s", names[t], items[i], err);
+				log_fatal("%s = %s: %s", names[t], lists[t]->item[i], err);
 			lfd[nl].fd = fd;
 			lfd[nl].events = POLLIN;
 			ltls[nl] = t;
 			nl++;
 		}
-		free(items);
 	}
 	if (nl == 0)
 		log_fatal("neither imapd_listen nor imapd_tls_listen is set: nothing to do");
-	const char *cert = config_get(cfg, "imapd_tls_cert_file"), *key = config_get(cfg, "imapd_tls_key_file");
+	return nl;
+}
+
+static void load_tls(const struct imapd_params *p)
+{
+	const char *cert = p->imapd_tls_cert_file, *key = p->imapd_tls_key_file;
+	char err[512];
+
 	tls_holder_init(&d.tls, cert, key);
 	if (cert && key && access(cert, R_OK) == 0 && access(key, R_OK) == 0) {
 		if (tls_holder_load(&d.tls, err, sizeof(err)) < 0)
@@ -154,74 +139,91 @@ int main(int argc, char **argv)
 			 "only local clients can log in",
 			 cert ? cert : "unset");
 	}
-	if (net_drop_privileges(config_get(cfg, "mail_owner"), err, sizeof(err)) < 0)
-		log_fatal("%s", err);
+}
 
-	struct store_options so = {.map_size = config_get_size(cfg, "store_map_size"),
-				   .map_max = config_get_size(cfg, "store_map_max")};
-	if (store_open(config_get(cfg, "store_directory"), &so, &d.store, err, sizeof(err)) != 0)
+static void open_store(const struct common_params *common, struct config *cfg)
+{
+	struct store_options so = {.map_size = common->store_map_size,
+				   .map_max = common->store_map_max};
+	char err[512];
+
+	if (store_open(common->store_directory, &so, &d.store, err, sizeof(err)) != 0)
 		log_fatal("store: %s", err);
 	/* MOVE and COPY into or out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(d.store, cfg) < 0)
 		log_fatal("spam filter settings are unusable");
 	if (directory_open(cfg, d.store, &d.dir, err, sizeof(err)) < 0)
 		log_fatal("user directory: %s", err);
-
 	if (notify_start(d.store) < 0)
-		log_warn("cannot watch the store for changes: IDLE clients will hear of them within a second");
-	signal(SIGPIPE, SIG_IGN);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+		log_warn("cannot watch the store for changes: IDLE clients will hear of them "
+			 "within a second");
+}
+
+/* One accepted connection: a thread, unless there are too many already. */
+static void serve(int fd, int tls, int max_conns, pthread_attr_t *attr)
+{
+	if (atomic_load(&active) >= max_conns) {
+		static const char bye[] = "* BYE Too many connections, try again later\r\n";
+		if (!tls)
+			(void)!write(fd, bye, sizeof(bye) - 1);
+		close(fd);
+		log_warn("too many connections (%d): refused one", max_conns);
+		return;
+	}
+	struct conn_arg *a = xmalloc(sizeof(*a));
+	a->d = &d;
+	a->fd = fd;
+	a->tls = tls;
+	atomic_fetch_add(&active, 1);
+	pthread_t th;
+	if (pthread_create(&th, attr, conn_thread, a) != 0) {
+		atomic_fetch_sub(&active, 1);
+		close(fd);
+		free(a);
+		log_warn("cannot start a thread for a connection");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon dm;
+	static struct common_params common;
+	static struct imapd_params p;
+	struct pollfd lfd[MAX_LISTENERS + 1];
+	int ltls[MAX_LISTENERS];
 	pthread_attr_t attr;
+
+	/* the signals are blocked from here on, in every thread made later
+	 * (sessions, store watcher, LDAP), and read from dm.signal_fd */
+	daemon_init(&dm, &spec, argc, argv);
+	d.cfg = dm.cfg;
+	common_params_bind(d.cfg, &common);
+	imapd_params_bind(d.cfg, &p);
+	daemon_log_open(&dm, common.syslog_name, common.log_target);
+	read_settings(&p);
+	size_t nl = add_listeners(&p, lfd, ltls);
+	lfd[nl].fd = dm.signal_fd;
+	lfd[nl].events = POLLIN;
+	load_tls(&p);
+	daemon_drop_privileges(&dm, common.mail_owner);
+	open_store(&common, d.cfg);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	log_info("daemon started: %zu listener(s)%s", nl,
 		 tls_holder_ready(&d.tls) ? ", TLS on" : "");
 
 	while (!stopping) {
-		struct timespec second = {1, 0};
-		int r = ppoll(lfd, nl, &second, &waitmask);
+		int r = poll(lfd, nl + 1, 1000);
 		if (r < 0 && errno != EINTR)
 			log_fatal("poll: %s", strerror(errno));
-		if (reload && !stopping) {
-			reload = 0;
-			/* certificate renewal: open sessions keep the context they hold */
-			log_info("SIGHUP: loading the TLS certificate again (other changes to the "
-				 "configuration take a restart of mailkeep-imapd)");
-			tls_holder_reload(&d.tls, NULL);
-		}
-		for (size_t i = 0; r > 0 && i < nl; i++) {
+		if (r > 0 && (lfd[nl].revents & POLLIN))
+			daemon_signal_dispatch(&dm);
+		for (size_t i = 0; r > 0 && i < nl && !stopping; i++) {
 			if (!(lfd[i].revents & POLLIN))
 				continue;
 			int fd = accept4(lfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd < 0)
-				continue;
-			if (atomic_load(&active) >= max_conns) {
-				static const char bye[] = "* BYE Too many connections, try again later\r\n";
-				if (!ltls[i])
-					(void)!write(fd, bye, sizeof(bye) - 1);
-				close(fd);
-				log_warn("too many connections (%d): refused one", max_conns);
-				continue;
-			}
-			struct conn_arg *a = malloc(sizeof(*a));
-			if (a == NULL)
-				abort();
-			a->d = &d;
-			a->fd = fd;
-			a->tls = ltls[i];
-			atomic_fetch_add(&active, 1);
-			pthread_t th;
-			if (pthread_create(&th, &attr, conn_thread, a) != 0) {
-				atomic_fetch_sub(&active, 1);
-				close(fd);
-				free(a);
-				log_warn("cannot start a thread for a connection");
-			}
+			if (fd >= 0)
+				serve(fd, ltls[i], (int)p.imap_max_connections, &attr);
 		}
 	}
 	log_info("daemon stopping");

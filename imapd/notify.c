@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/array.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int *fds;
@@ -54,15 +55,7 @@ int notify_subscribe(void)
 	if (fd < 0)
 		return -1;
 	pthread_mutex_lock(&lock);
-	if (nfds == capfds) {
-		size_t cap = capfds ? capfds * 2 : 64;
-		int *n = realloc(fds, cap * sizeof(int));
-		if (n == NULL)
-			abort();
-		fds = n;
-		capfds = cap;
-	}
-	fds[nfds++] = fd;
+	*ARRAY_PUSH(fds, nfds, capfds) = fd;
 	pthread_mutex_unlock(&lock);
 	return fd;
 }

@@ -1,5 +1,6 @@
 /* parse — IMAP command framing and argument parsing, without I/O (see parse.h). */
 #include "imapd/parse.h"
+#include "lib/xmalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,7 @@ struct imap_arena {
 
 struct imap_arena *imap_arena_new(void)
 {
-	struct imap_arena *a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
+	struct imap_arena *a = xcalloc(1, sizeof(*a));
 	return a;
 }
 
@@ -47,9 +46,7 @@ void *imap_arena_alloc(struct imap_arena *a, size_t size)
 	struct arena_chunk *c = a->head;
 	if (c == NULL || c->size - c->used < size) {
 		size_t csize = size > 16384 ? size : 16384;
-		c = malloc(sizeof(*c) + csize);
-		if (c == NULL)
-			abort();
+		c = xmalloc(sizeof(*c) + csize);
 		c->used = 0;
 		c->size = csize;
 		c->next = a->head;

@@ -14,6 +14,8 @@
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
+#include "lib/array.h"
+#include "lib/xmalloc.h"
 
 #define ST_NOTAUTH (1 << S_NOTAUTH)
 #define ST_AUTH (1 << S_AUTH)
@@ -347,13 +349,7 @@ static void view_remove(struct view *v, uint32_t seq)
 
 void view_push(struct view *v, uint32_t uid)
 {
-	if (v->n == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 256;
-		v->uids = realloc(v->uids, v->cap * sizeof(uint32_t));
-		if (v->uids == NULL)
-			abort();
-	}
-	v->uids[v->n++] = uid;
+	*ARRAY_PUSH(v->uids, v->n, v->cap) = uid;
 }
 
 struct exp_ctx {
@@ -365,13 +361,7 @@ static int collect_expunged(uint32_t uid, uint64_t modseq, void *ctx)
 {
 	struct exp_ctx *e = ctx;
 	(void)modseq;
-	if (e->n == e->cap) {
-		e->cap = e->cap ? e->cap * 2 : 64;
-		e->uids = realloc(e->uids, e->cap * sizeof(uint32_t));
-		if (e->uids == NULL)
-			abort();
-	}
-	e->uids[e->n++] = uid;
+	*ARRAY_PUSH(e->uids, e->n, e->cap) = uid;
 	return 0;
 }
 
@@ -430,12 +420,7 @@ static void collect_new_recent(struct store_txn *txn, const struct view *v, stru
 	while (store_msg_cursor_next(cur, &m) == 0) {
 		if (!(m.flags & STORE_F_RECENT))
 			continue;
-		if (nr->n == nr->cap) {
-			nr->cap = nr->cap ? nr->cap * 2 : 16;
-			if ((nr->uids = realloc(nr->uids, nr->cap * sizeof(uint32_t))) == NULL)
-				abort();
-		}
-		nr->uids[nr->n++] = m.uid;
+		*ARRAY_PUSH(nr->uids, nr->n, nr->cap) = m.uid;
 	}
 	store_msg_cursor_close(&cur);
 }
@@ -466,8 +451,7 @@ static void view_add_recent(struct view *v, const uint32_t *uids, size_t n)
 {
 	if (n == 0)
 		return;
-	if ((v->recent = realloc(v->recent, (v->nrecent + n) * sizeof(uint32_t))) == NULL)
-		abort();
+	v->recent = xreallocarray(v->recent, v->nrecent + n, sizeof(uint32_t));
 	memcpy(v->recent + v->nrecent, uids, n * sizeof(uint32_t));
 	v->nrecent += n;
 }
@@ -701,9 +685,7 @@ int sess_start_tls(struct session *s, char *err, size_t errsize)
 
 void session_run(struct imapd *d, int fd, int implicit_tls)
 {
-	struct session *s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		abort();
+	struct session *s = xcalloc(1, sizeof(*s));
 	s->d = d;
 	io_init(&s->io, fd, d->login_timeout * 1000);
 	struct sockaddr_storage ss;

@@ -13,7 +13,7 @@
 #include "index/store.h"
 #include "lib/buf.h"
 #include "lib/config.h"
-#include "lib/directory.h"
+#include "index/dir.h"
 #include "lib/tls.h"
 
 /* What the whole server shares (read-only after start, except where locked). */

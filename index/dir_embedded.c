@@ -13,9 +13,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "index/dirs.h"
+#include "index/dir.h"
+#include "index/params.h"
 #include "lib/password.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define ALIAS_DEPTH_MAX 8
 
@@ -43,8 +45,8 @@ static int local_domain(struct embedded *e, const char *domain)
 	return 0;
 }
 
-static enum dir_result resolve(struct embedded *e, struct store_txn *txn, const char *address, int depth,
-			       struct store_user *su)
+static enum dir_result resolve(struct embedded *e, struct store_txn *txn, const char *address,
+			       int depth, struct store_user *su)
 {
 	char addr[STORE_NAME_MAX + 1], target[STORE_NAME_MAX + 1], local[STORE_NAME_MAX + 1];
 	int rc;
@@ -55,8 +57,9 @@ static enum dir_result resolve(struct embedded *e, struct store_txn *txn, const 
 		addr[i] = (char)tolower((unsigned char)address[i]);
 	rc = store_alias_get(txn, addr, target);
 	if (rc == 0)
-		return strchr(target, '@') ? resolve(e, txn, target, depth + 1, su)
-					   : (store_user_get(txn, target, su) == 0 ? DIR_OK : DIR_NOTFOUND);
+		return strchr(target, '@')
+			   ? resolve(e, txn, target, depth + 1, su)
+			   : (store_user_get(txn, target, su) == 0 ? DIR_OK : DIR_NOTFOUND);
 	if (rc != STORE_ENOTFOUND)
 		return DIR_TEMPFAIL;
 	char *at = strrchr(addr, '@');
@@ -67,8 +70,10 @@ static enum dir_result resolve(struct embedded *e, struct store_txn *txn, const 
 		if (at != NULL) {
 			rc = store_alias_get(txn, local, target);
 			if (rc == 0)
-				return strchr(target, '@') ? resolve(e, txn, target, depth + 1, su)
-							   : (store_user_get(txn, target, su) == 0 ? DIR_OK : DIR_NOTFOUND);
+				return strchr(target, '@')
+					   ? resolve(e, txn, target, depth + 1, su)
+					   : (store_user_get(txn, target, su) == 0 ? DIR_OK
+										   : DIR_NOTFOUND);
 		}
 		if ((rc = store_user_get(txn, local, su)) == 0)
 			return DIR_OK;
@@ -84,7 +89,8 @@ static enum dir_result resolve(struct embedded *e, struct store_txn *txn, const 
 	return store_user_get(txn, addr, su) == 0 ? DIR_OK : DIR_NOTFOUND;
 }
 
-static enum dir_result emb_lookup_address(struct directory *dir, const char *address, struct dir_user *user_r)
+static enum dir_result emb_lookup_address(struct directory *dir, const char *address,
+					  struct dir_user *user_r)
 {
 	struct embedded *e = dir->impl;
 	struct store_txn *txn;
@@ -100,7 +106,8 @@ static enum dir_result emb_lookup_address(struct directory *dir, const char *add
 	return r;
 }
 
-static enum dir_result emb_get_user(struct directory *dir, const char *name, struct dir_user *user_r)
+static enum dir_result emb_get_user(struct directory *dir, const char *name,
+				    struct dir_user *user_r)
 {
 	struct embedded *e = dir->impl;
 	struct store_txn *txn;
@@ -118,8 +125,8 @@ static enum dir_result emb_get_user(struct directory *dir, const char *name, str
 	return rc == STORE_ENOTFOUND ? DIR_NOTFOUND : DIR_TEMPFAIL;
 }
 
-static enum dir_result emb_authenticate(struct directory *dir, const char *login, const char *password,
-					struct dir_user *user_r)
+static enum dir_result emb_authenticate(struct directory *dir, const char *login,
+					const char *password, struct dir_user *user_r)
 {
 	struct embedded *e = dir->impl;
 	struct store_txn *txn;
@@ -156,7 +163,8 @@ static int list_cb(const struct store_user *su, void *ctx)
 	return l->cb(&u, l->ctx);
 }
 
-static enum dir_result emb_list(struct directory *dir, int (*cb)(const struct dir_user *user, void *ctx), void *ctx)
+static enum dir_result emb_list(struct directory *dir,
+				int (*cb)(const struct dir_user *user, void *ctx), void *ctx)
 {
 	struct embedded *e = dir->impl;
 	struct store_txn *txn;
@@ -182,29 +190,32 @@ static void emb_close(struct directory *dir)
 }
 
 static const struct directory_ops embedded_ops = {
-	.name = "embedded",
-	.lookup_address = emb_lookup_address,
-	.get_user = emb_get_user,
-	.authenticate = emb_authenticate,
-	.list = emb_list,
-	.close = emb_close,
+    .name = "embedded",
+    .lookup_address = emb_lookup_address,
+    .get_user = emb_get_user,
+    .authenticate = emb_authenticate,
+    .list = emb_list,
+    .close = emb_close,
 };
 
 struct directory *dir_embedded_open(struct store *store, struct config *cfg)
 {
-	struct directory *dir = calloc(1, sizeof(*dir));
-	struct embedded *e = calloc(1, sizeof(*e));
-	const char *delim;
+	struct directory *dir = xcalloc(1, sizeof(*dir));
+	struct embedded *e = xcalloc(1, sizeof(*e));
+	struct common_params common = {0};
+	const char *delim = "+";
 
-	if (dir == NULL || e == NULL)
-		abort();
 	e->store = store;
-	if (cfg == NULL || config_get_list(cfg, "mydestination", &e->domains, &e->ndomains) != 0) {
-		e->domains = NULL;
-		e->ndomains = 0;
+	if (cfg != NULL) {
+		common_params_bind(cfg, &common);
+		/* the list's block is the directory's from now on */
+		e->domains = common.mydestination.item;
+		e->ndomains = common.mydestination.n;
+		common.mydestination.item = NULL;
+		delim = common.recipient_delimiter;
 	}
-	delim = cfg ? config_get(cfg, "recipient_delimiter") : "+";
 	mk_strlcpy(e->delimiter, delim ? delim : "", sizeof(e->delimiter));
+	common_params_unbind(&common);
 	dir->ops = &embedded_ops;
 	dir->impl = e;
 	return dir;

@@ -1,10 +1,11 @@
-/* dir_sync — the store's copy of directory users' uid and gid (see index/dir_sync.h). */
+/* dir_sync — the store's copy of directory users' uid and gid (see index/dir.h). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "index/dir_sync.h"
+#include "index/dir.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 struct sync_ctx {
 	const struct dir_user *u;
@@ -124,11 +125,9 @@ static const struct directory_ops sync_ops = {
 
 struct directory *dir_sync_wrap(struct directory *inner, struct store *store)
 {
-	struct directory *dir = calloc(1, sizeof *dir);
-	struct sync_dir *sd = calloc(1, sizeof *sd);
+	struct directory *dir = xcalloc(1, sizeof *dir);
+	struct sync_dir *sd = xcalloc(1, sizeof *sd);
 
-	if (dir == NULL || sd == NULL)
-		log_fatal("out of memory");
 	sd->inner = inner;
 	sd->store = store;
 	dir->ops = &sync_ops;

@@ -1,13 +1,6 @@
-/* greylist — triplet greylisting and postscreen's pass cache, in the store.
- *
- * DB_GREYLIST keys:
- *   "t" + SHA-256(network NUL sender NUL recipient)  -> record (a triplet)
- *   "c" + network                                    -> record (a client network)
- * record: first seen u64, last seen u64, passes u32 (big-endian, 20 bytes).
- * DB_PSCACHE: client address text -> pass expiry u64.
- * These writes never call store_txn_touch: they change no mailbox, so IMAP
- * and the mount are not woken.
- */
+/* greylist — triplet greylisting in the store (DB_GREYLIST; the key layout
+ * is in index/greylist.h). These writes never call store_txn_touch: they
+ * change no mailbox, so IMAP and the mount are not woken. */
 #include "index/greylist.h"
 
 #include <arpa/inet.h>
@@ -243,47 +236,4 @@ int greylist_expire(struct store *store, int64_t now, int64_t max_age)
 	int rc = store_write(store, expire_fn, &e);
 
 	return rc != 0 ? rc : e.deleted;
-}
-
-int pscache_get(struct store *store, const char *addr, int64_t *until_r)
-{
-	struct store_txn *txn = NULL;
-	MDB_val k = {strlen(addr), (void *)addr}, v;
-	int rc;
-
-	*until_r = 0;
-	if (k.mv_size == 0 || k.mv_size > 100)
-		return STORE_EINVAL;
-	if ((rc = store_read_begin(store, &txn)) != 0)
-		return rc;
-	rc = mdb_get(store_txn_mdb(txn), store_txn_dbi(txn, DB_PSCACHE), &k, &v);
-	if (rc == 0 && v.mv_size == 8)
-		*until_r = (int64_t)store_get_be64(v.mv_data);
-	store_read_end(&txn);
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
-}
-
-struct ps_put {
-	const char *addr;
-	int64_t until;
-};
-
-static int pscache_fn(struct store_txn *txn, void *ctx)
-{
-	struct ps_put *p = ctx;
-	uint8_t buf[8];
-	MDB_val k = {strlen(p->addr), (void *)p->addr}, v = {8, buf};
-
-	store_put_be64(buf, (uint64_t)p->until);
-	int rc = mdb_put(store_txn_mdb(txn), store_txn_dbi(txn, DB_PSCACHE), &k, &v, 0);
-	return rc == 0 ? 0 : store_mdb_error(rc);
-}
-
-int pscache_put(struct store *store, const char *addr, int64_t until)
-{
-	struct ps_put p = {addr, until};
-
-	if (strlen(addr) == 0 || strlen(addr) > 100)
-		return STORE_EINVAL;
-	return store_write(store, pscache_fn, &p);
 }

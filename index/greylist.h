@@ -1,5 +1,17 @@
-/* greylist — triplet greylisting kept in the store (DB_GREYLIST), shared by
- * smtpin's check_greylist restriction and its Postfix policy service.
+/* greylist — what smtpin remembers about clients, kept in the store: the
+ * greylist's triplets (greylist.c) and postscreen's cache of clients that
+ * passed its tests (greylist_pscache.c). The room's manual; programs other
+ * than smtpin never need it.
+ *
+ * Tables (store tables owned by this room, opened with the store's;
+ * integers big-endian):
+ *   DB_GREYLIST  "t" + SHA-256(network NUL sender NUL recipient) -> record (a triplet)
+ *                "c" + network                                   -> record (a client network)
+ *                record: first seen u64, last seen u64, passes u32 (20 bytes)
+ *   DB_PSCACHE   client address text -> pass expiry u64 (seconds)
+ *
+ * --- the greylist (greylist.c) ---
+ * Shared by smtpin's check_greylist restriction and its Postfix policy service.
  *
  * A triplet is (client network, sender, recipient): the client's /24 (IPv4)
  * or /64 (IPv6), the envelope sender lower-cased ("" for <>) and the
@@ -43,7 +55,7 @@ int greylist_expire(struct store *store, int64_t now, int64_t max_age);
  * groups for IPv6. Returns 0 or -1 (not an address). */
 int greylist_network(const char *addr, char *out, size_t outsize);
 
-/* --- postscreen's cache (DB_PSCACHE): clients that passed, until when --- */
+/* --- postscreen's cache (greylist_pscache.c): clients that passed, until when --- */
 
 /* *until_r = the time the pass expires, 0 if none. Returns 0 or STORE_E*. */
 int pscache_get(struct store *store, const char *addr, int64_t *until_r);

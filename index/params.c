@@ -1,20 +1,15 @@
-/* params — the list of every settings table, and loading a config with all of them. */
+/* params — loading a config with every table of the registry, and the shared
+ * settings' binding. The registry itself is generated (see params.h). */
 #include <stdio.h>
 
 #include "index/params.h"
 
 void params_add_all(struct config *cfg)
 {
-	config_add_params(cfg, params_store);
-	config_add_params(cfg, params_smtpin);
-	config_add_params(cfg, params_imapd);
-	config_add_params(cfg, params_fs);
-	config_add_params(cfg, params_ldap);
-	config_add_params(cfg, params_spam);
-	config_add_enums(cfg, params_store_enums);
-	config_add_enums(cfg, params_smtpin_enums);
-	config_add_enums(cfg, params_ldap_enums);
-	config_add_enums(cfg, params_spam_enums);
+	for (const struct params_area *a = params_registry; a->title != NULL; a++) {
+		config_add_params(cfg, a->params);
+		config_add_enums(cfg, a->enums);
+	}
 }
 
 struct config *params_load(const char *path, char *err, size_t errsize)
@@ -28,3 +23,8 @@ struct config *params_load(const char *path, char *err, size_t errsize)
 	params_add_all(cfg);
 	return cfg;
 }
+
+#define PARAMS_NAME common
+#define PARAMS_DEF "index/params_store.def"
+#define PARAMS_DEFINE
+#include "lib/config_area.h"

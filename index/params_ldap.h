@@ -1,5 +1,6 @@
 /* params_ldap — the LDAP directory's settings as a table for its own .cf file
- * (names without the "ldap_" prefix that mailkeep.conf uses; see params_ldap.c). */
+ * (names without the "ldap_" prefix that mailkeep.conf uses; both are made
+ * from index/params_ldap.def, in index/dir_ldap_config.c). */
 #ifndef MK_PARAMS_LDAP_H
 #define MK_PARAMS_LDAP_H
 

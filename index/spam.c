@@ -36,18 +36,31 @@ const struct spam_settings *spam_settings(void)
 	return &attached;
 }
 
+/* The settings of index/params_spam.def, typed (spam_settings_load reads them). */
+struct spam_params {
+#define PARAM(name, TYPE, def, min, max, doc) CONFIG_FIELD(name, TYPE)
+#include "index/params_spam.def"
+};
+static const struct config_bind spam_binds[] = {
+#define PARAM(name, TYPE, def, min, max, doc) CONFIG_BIND(struct spam_params, name, TYPE),
+#include "index/params_spam.def"
+    CONFIG_BIND_END,
+};
+
 int spam_settings_load(struct config *cfg, struct spam_settings *s, char *err, size_t errsize)
 {
+	struct spam_params p;
 	const char *v;
 
+	config_bind(cfg, spam_binds, &p);
 	spam_settings_default(s);
-	s->enabled = config_get_bool(cfg, "spam_filter");
-	v = config_get(cfg, "spam_algorithm");
+	s->enabled = p.spam_filter;
+	v = p.spam_algorithm;
 	if (v && spam_algorithm_parse(v, &s->algorithm) != 0) {
 		snprintf(err, errsize, "spam_algorithm = %.64s: use chi-square or graham", v);
 		return -1;
 	}
-	v = config_get(cfg, "spam_training_mode");
+	v = p.spam_training_mode;
 	if (v) {
 		if (strcasecmp(v, "toe") == 0)
 			s->mode = SPAM_MODE_TOE;
@@ -60,14 +73,14 @@ int spam_settings_load(struct config *cfg, struct spam_settings *s, char *err, s
 			return -1;
 		}
 	}
-	v = config_get(cfg, "spam_tokenizer");
+	v = p.spam_tokenizer;
 	if (v && spam_tokenizer_parse(v, &s->tokenizer) != 0) {
 		snprintf(err, errsize, "spam_tokenizer = %.64s: use sbph or osb", v);
 		return -1;
 	}
-	s->threshold = (double)config_get_int(cfg, "spam_threshold") / 100.0;
-	s->min_user_training = (unsigned)config_get_int(cfg, "spam_min_user_training");
-	s->tum_limit = (unsigned)config_get_int(cfg, "spam_tum_limit");
+	s->threshold = (double)p.spam_threshold / 100.0;
+	s->min_user_training = (unsigned)p.spam_min_user_training;
+	s->tum_limit = (unsigned)p.spam_tum_limit;
 	return 0;
 }
 

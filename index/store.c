@@ -1,6 +1,6 @@
 /* store — the LMDB environment, transactions, group commit, change notice,
  * blobs and the derived-data cache. Users, mailboxes and messages are in
- * store_user.c, store_mailbox.c and store_msg.c; the checker in fsck.c.
+ * store_user.c, store_mailbox.c and store_msg.c; the checker in store_fsck.c.
  *
  * Group commit: store_write queues the caller's function; the first waiting
  * thread becomes the leader, takes every queued job, runs each in a nested
@@ -41,6 +41,8 @@
 #include <unistd.h>
 
 #include "index/store_priv.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
 
 #define STORE_FORMAT_VERSION 1
 #define BATCH_MAX 512
@@ -278,9 +280,7 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 		snprintf(err, errsize, "cannot create %s: %s", dir, strerror(errno));
 		return STORE_EIO;
 	}
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		abort();
+	s = xcalloc(1, sizeof(*s));
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	s->read_only = opt->read_only;
 	s->notify_fd = -1;
@@ -425,11 +425,9 @@ static int store_txn_begin(struct store *s, MDB_txn *parent, unsigned flags, MDB
 
 int store_read_begin(struct store *store, struct store_txn **txn_r)
 {
-	struct store_txn *t = calloc(1, sizeof(*t));
+	struct store_txn *t = xcalloc(1, sizeof(*t));
 	int rc;
 
-	if (t == NULL)
-		abort();
 	t->store = store;
 	pthread_rwlock_rdlock(&store->maplock);
 	rc = store_txn_begin(store, NULL, MDB_RDONLY, &t->txn);
@@ -821,7 +819,7 @@ void store_hash(const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN])
 	unsigned int outlen = STORE_HASH_LEN;
 
 	if (EVP_Digest(data, len, hash_r, &outlen, EVP_sha256(), NULL) != 1)
-		abort();
+		log_fatal("SHA-256 failed (OpenSSL out of memory)");
 }
 
 static void blobinfo_encode(uint8_t *p, const struct store_blob_info *bi)

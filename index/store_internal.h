@@ -1,4 +1,4 @@
-/* store_internal — for modules inside index/ only (greylist, spam, fsck):
+/* store_internal — for the rooms inside index/ only (greylist, spam):
  * the raw LMDB handles behind a struct store_txn. Programs never include this.
  *
  * Key layouts (all integers big-endian so LMDB's byte order is numeric order):
@@ -16,7 +16,11 @@
  *   DB_CACHE     hash[32] + kind               -> bytes
  *   DB_META      "version", "next_user", "next_mbid", "changeseq", ...
  *   DB_IMPORT_STATE user_id u32 + source + NUL + folder -> import state record
- * The other tables belong to their modules (greylist.c, spam*.c, postscreen).
+ * The other tables belong to other rooms of index/, each documented in its
+ * room's header: DB_GREYLIST and DB_PSCACHE in index/greylist.h, DB_SPAM_* in
+ * index/spam_db.h. The store opens every table of the environment at
+ * store_open (one catalog: LMDB's maxdbs and the format check are in one
+ * place), so their ids are listed here.
  */
 #ifndef MK_STORE_INTERNAL_H
 #define MK_STORE_INTERNAL_H
@@ -40,9 +44,9 @@ enum store_db {
 	DB_MSGMETA,
 	DB_EXPUNGED,
 	DB_CACHE,
-	DB_GREYLIST,     /* index/greylist.c */
-	DB_PSCACHE,      /* postscreen's cache of clients that passed */
-	DB_SPAM_TOKENS,  /* index/spam*.c: per-user token counts */
+	DB_GREYLIST,     /* the greylist room (index/greylist.h): triplets */
+	DB_PSCACHE,      /* the greylist room: postscreen's passes */
+	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
 	DB_IMPORT_STATE, /* index/import_state.c: where an import from a server stopped */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "index/store_priv.h"
+#include "lib/array.h"
 
 #define MB_REC_LEN 45
 
@@ -262,13 +263,7 @@ static int children_cb(const struct store_mailbox *mb, void *ctx)
 	if (strcmp(mb->name, c->prefix) != 0 &&
 	    !(nl > c->plen && memcmp(mb->name, c->prefix, c->plen) == 0 && mb->name[c->plen] == STORE_MAILBOX_SEP))
 		return 0;
-	if (c->n == c->cap) {
-		c->cap = c->cap ? 2 * c->cap : 8;
-		c->v = realloc(c->v, c->cap * sizeof(*c->v));
-		if (c->v == NULL)
-			abort();
-	}
-	c->v[c->n++] = *mb;
+	*ARRAY_PUSH(c->v, c->n, c->cap) = *mb;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "index/store_priv.h"
+#include "lib/xmalloc.h"
 
 #define MSG_FIXED 61
 
@@ -492,11 +493,9 @@ struct store_cursor {
 
 int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid, struct store_cursor **cur_r)
 {
-	struct store_cursor *c = calloc(1, sizeof(*c));
+	struct store_cursor *c = xcalloc(1, sizeof(*c));
 	int rc;
 
-	if (c == NULL)
-		abort();
 	rc = mdb_cursor_open(txn->txn, store_txn_dbi(txn, DB_MSGS), &c->cur);
 	if (rc != 0) {
 		free(c);

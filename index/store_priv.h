@@ -1,4 +1,4 @@
-/* store_priv — what the store's own files (store*.c, fsck.c) share: the
+/* store_priv — what the store's own files (store*.c) share: the
  * struct behind struct store_txn and the record codecs. Nothing outside the
  * store_*.c files includes it. */
 #ifndef MK_STORE_PRIV_H

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "index/store_priv.h"
+#include "lib/array.h"
 
 #define USER_REC_FIXED 20
 
@@ -180,13 +181,7 @@ static int collect_mailbox(const struct store_mailbox *mb, void *ctx)
 {
 	struct mb_list *l = ctx;
 
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->v = realloc(l->v, l->cap * sizeof(*l->v));
-		if (l->v == NULL)
-			abort();
-	}
-	l->v[l->n++] = *mb;
+	*ARRAY_PUSH(l->v, l->n, l->cap) = *mb;
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/xmalloc.h"
 
 void buf_init(struct buf *b, size_t max)
 {
@@ -46,9 +47,7 @@ static void buf_grow(struct buf *b, size_t need)
 		cap = b->max + 1;
 	if (cap < need + 1)
 		cap = need + 1;
-	p = realloc(b->data, cap);
-	if (p == NULL)
-		log_fatal("out of memory (buffer of %zu bytes)", cap);
+	p = xreallocarray(b->data, cap, 1);
 	b->data = p;
 	b->cap = cap;
 }

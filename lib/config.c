@@ -20,14 +20,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/array.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
-#define CONFIG_FILE_MAX (4u << 20)   /* a bigger mailkeep.conf is a mistake */
-#define CONFIG_VALUE_MAX (1u << 20)  /* an expanded value */
-#define CONFIG_DEPTH_MAX 64          /* nesting of $name inside $name */
+#define CONFIG_FILE_MAX (4u << 20)  /* a bigger mailkeep.conf is a mistake */
+#define CONFIG_VALUE_MAX (1u << 20) /* an expanded value */
+#define CONFIG_DEPTH_MAX 64	    /* nesting of $name inside $name */
 
 struct config_entry {
 	char *name;
@@ -55,25 +57,6 @@ struct config {
 	pthread_mutex_t lock;
 };
 
-static void *xrealloc(void *p, size_t n, size_t size)
-{
-	if (size != 0 && n > SIZE_MAX / size)
-		log_fatal("out of memory");
-	p = realloc(p, n * size == 0 ? 1 : n * size);
-	if (p == NULL)
-		log_fatal("out of memory");
-	return p;
-}
-
-static char *xstrndup(const char *s, size_t len)
-{
-	char *p = xrealloc(NULL, len + 1, 1);
-
-	memcpy(p, s, len);
-	p[len] = '\0';
-	return p;
-}
-
 static int is_name_char(int c)
 {
 	return isalnum(c) || c == '_';
@@ -81,7 +64,7 @@ static int is_name_char(int c)
 
 struct config *config_new(void)
 {
-	struct config *cfg = xrealloc(NULL, 1, sizeof(*cfg));
+	struct config *cfg = xmalloc(sizeof(*cfg));
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->filename = xstrndup("(none)", 6);
@@ -94,11 +77,7 @@ static void cache_drop(struct config *cfg)
 	size_t i;
 
 	for (i = 0; i < cfg->n_cache; i++) {
-		if (cfg->n_old == cfg->cap_old) {
-			cfg->cap_old = cfg->cap_old ? cfg->cap_old * 2 : 16;
-			cfg->old = xrealloc(cfg->old, cfg->cap_old, sizeof(*cfg->old));
-		}
-		cfg->old[cfg->n_old++] = cfg->cache[i].value;
+		*ARRAY_PUSH(cfg->old, cfg->n_old, cfg->cap_old) = cfg->cache[i].value;
 	}
 	cfg->n_cache = 0;
 }
@@ -133,7 +112,8 @@ static struct config_entry *entry_find(struct config *cfg, const char *name, siz
 	size_t i;
 
 	for (i = 0; i < cfg->n_entries; i++)
-		if (strncmp(cfg->entries[i].name, name, len) == 0 && cfg->entries[i].name[len] == '\0')
+		if (strncmp(cfg->entries[i].name, name, len) == 0 &&
+		    cfg->entries[i].name[len] == '\0')
 			return &cfg->entries[i];
 	return NULL;
 }
@@ -164,11 +144,7 @@ static void entry_set(struct config *cfg, const char *name, size_t name_len, con
 		e->line = line;
 		return;
 	}
-	if (cfg->n_entries == cfg->cap_entries) {
-		cfg->cap_entries = cfg->cap_entries ? cfg->cap_entries * 2 : 32;
-		cfg->entries = xrealloc(cfg->entries, cfg->cap_entries, sizeof(*cfg->entries));
-	}
-	e = &cfg->entries[cfg->n_entries++];
+	e = ARRAY_PUSH(cfg->entries, cfg->n_entries, cfg->cap_entries);
 	e->name = xstrndup(name, name_len);
 	e->value = xstrndup(value, value_len);
 	e->line = line;
@@ -185,7 +161,7 @@ void config_set(struct config *cfg, const char *name, const char *value)
 void config_add_params(struct config *cfg, const struct config_param *table)
 {
 	pthread_mutex_lock(&cfg->lock);
-	cfg->tables = xrealloc(cfg->tables, cfg->n_tables + 1, sizeof(*cfg->tables));
+	cfg->tables = xreallocarray(cfg->tables, cfg->n_tables + 1, sizeof(*cfg->tables));
 	cfg->tables[cfg->n_tables++] = table;
 	cache_drop(cfg);
 	pthread_mutex_unlock(&cfg->lock);
@@ -194,7 +170,7 @@ void config_add_params(struct config *cfg, const struct config_param *table)
 void config_add_enums(struct config *cfg, const struct config_enum *table)
 {
 	pthread_mutex_lock(&cfg->lock);
-	cfg->enums = xrealloc(cfg->enums, cfg->n_enums + 1, sizeof(*cfg->enums));
+	cfg->enums = xreallocarray(cfg->enums, cfg->n_enums + 1, sizeof(*cfg->enums));
 	cfg->enums[cfg->n_enums++] = table;
 	pthread_mutex_unlock(&cfg->lock);
 }
@@ -217,7 +193,8 @@ static int word_match(const char *words, const char *value, int nocase)
 		size_t n = strcspn(words, " ");
 		if (n > 0) {
 			int prefix = words[n - 1] == ':';
-			int (*cmp)(const char *, const char *, size_t) = nocase ? strncasecmp : strncmp;
+			int (*cmp)(const char *, const char *, size_t) =
+			    nocase ? strncasecmp : strncmp;
 			if ((prefix ? vlen >= n : vlen == n) && cmp(words, value, n) == 0)
 				return 1;
 		}
@@ -285,14 +262,17 @@ static int parse_logical(struct config *cfg, const char *s, const char *e, int l
 		s++;
 	if (name_end == name || s == e || *s != '=') {
 		if (name_end == name)
-			snprintf(err, errsize, "%s:%d: a line must start with a parameter name", cfg->filename,
-				 lineno);
+			snprintf(err, errsize, "%s:%d: a line must start with a parameter name",
+				 cfg->filename, lineno);
 		else if (name_end < e && *name_end != ' ' && *name_end != '\t')
-			snprintf(err, errsize, "%s:%d: bad character '%c' in parameter name (expected 'name = value')",
-				 cfg->filename, lineno, isprint((unsigned char)*name_end) ? *name_end : '?');
+			snprintf(
+			    err, errsize,
+			    "%s:%d: bad character '%c' in parameter name (expected 'name = value')",
+			    cfg->filename, lineno,
+			    isprint((unsigned char)*name_end) ? *name_end : '?');
 		else
-			snprintf(err, errsize, "%s:%d: missing '=' after parameter name \"%.*s\"", cfg->filename,
-				 lineno, (int)(name_end - name), name);
+			snprintf(err, errsize, "%s:%d: missing '=' after parameter name \"%.*s\"",
+				 cfg->filename, lineno, (int)(name_end - name), name);
 		return -1;
 	}
 	value = s + 1;
@@ -301,8 +281,8 @@ static int parse_logical(struct config *cfg, const char *s, const char *e, int l
 	return 0;
 }
 
-int config_parse(const char *text, size_t len, const char *filename, struct config **cfg_r, char *err,
-		 size_t errsize)
+int config_parse(const char *text, size_t len, const char *filename, struct config **cfg_r,
+		 char *err, size_t errsize)
 {
 	struct config *cfg = config_new();
 	struct buf logical;
@@ -331,24 +311,28 @@ int config_parse(const char *text, size_t len, const char *filename, struct conf
 			continue; /* blank or comment: does not end a logical line */
 		if (isspace((unsigned char)*ls)) {
 			if (logical_line == 0) {
-				snprintf(err, errsize, "%s:%d: line starts with white space but continues no parameter",
+				snprintf(err, errsize,
+					 "%s:%d: line starts with white space but continues no "
+					 "parameter",
 					 cfg->filename, lineno);
 				goto fail;
 			}
-			if (buf_append(&logical, " ", 1) < 0 || buf_append(&logical, ts, (size_t)(te - ts)) < 0)
+			if (buf_append(&logical, " ", 1) < 0 ||
+			    buf_append(&logical, ts, (size_t)(te - ts)) < 0)
 				goto toolong;
 			continue;
 		}
 		if (logical_line != 0 &&
-		    parse_logical(cfg, logical.data, logical.data + logical.len, logical_line, err, errsize) < 0)
+		    parse_logical(cfg, logical.data, logical.data + logical.len, logical_line, err,
+				  errsize) < 0)
 			goto fail;
 		buf_reset(&logical);
 		if (buf_append(&logical, ts, (size_t)(te - ts)) < 0)
 			goto toolong;
 		logical_line = lineno;
 	}
-	if (logical_line != 0 &&
-	    parse_logical(cfg, logical.data, logical.data + logical.len, logical_line, err, errsize) < 0)
+	if (logical_line != 0 && parse_logical(cfg, logical.data, logical.data + logical.len,
+					       logical_line, err, errsize) < 0)
 		goto fail;
 	buf_free(&logical);
 	*cfg_r = cfg;
@@ -421,23 +405,27 @@ static int expand_text(struct expand_ctx *x, const char *s, const char *e, struc
 			s++;
 		} else if (s < e && (*s == '{' || *s == '(')) {
 			char open = *s, close = open == '{' ? '}' : ')';
-			const char *name = s + 1, *ne = name, *c = find_close(s + 1, e, open, close);
+			const char *name = s + 1, *ne = name,
+				   *c = find_close(s + 1, e, open, close);
 
 			if (c == NULL) {
-				snprintf(x->err, x->errsize, "missing '%c' after \"$%c\"", close, open);
+				snprintf(x->err, x->errsize, "missing '%c' after \"$%c\"", close,
+					 open);
 				return -1;
 			}
 			while (ne < c && is_name_char((unsigned char)*ne))
 				ne++;
 			if (ne == name) {
-				snprintf(x->err, x->errsize, "empty parameter name after \"$%c\"", open);
+				snprintf(x->err, x->errsize, "empty parameter name after \"$%c\"",
+					 open);
 				return -1;
 			}
 			if (ne == c) {
 				if (expand_name(x, name, (size_t)(ne - name), out) < 0)
 					return -1;
 			} else if (*ne == '?' || *ne == ':') {
-				/* ${name?text}: text if name is non-empty; ${name:text}: if empty. */
+				/* ${name?text}: text if name is non-empty; ${name:text}: if empty.
+				 */
 				struct buf tmp;
 				int nonempty;
 
@@ -452,7 +440,8 @@ static int expand_text(struct expand_ctx *x, const char *s, const char *e, struc
 					return -1;
 			} else {
 				snprintf(x->err, x->errsize, "bad character '%c' in \"$%c%.*s\"",
-					 isprint((unsigned char)*ne) ? *ne : '?', open, (int)(c - name), name);
+					 isprint((unsigned char)*ne) ? *ne : '?', open,
+					 (int)(c - name), name);
 				return -1;
 			}
 			s = c + 1;
@@ -462,7 +451,9 @@ static int expand_text(struct expand_ctx *x, const char *s, const char *e, struc
 			while (s < e && is_name_char((unsigned char)*s))
 				s++;
 			if (s == name) {
-				snprintf(x->err, x->errsize, "'$' not followed by a parameter name (write $$ for a '$')");
+				snprintf(
+				    x->err, x->errsize,
+				    "'$' not followed by a parameter name (write $$ for a '$')");
 				return -1;
 			}
 			if (expand_name(x, name, (size_t)(s - name), out) < 0)
@@ -491,7 +482,8 @@ static int expand_name(struct expand_ctx *x, const char *name, size_t len, struc
 			n = snprintf(x->err, x->errsize, "loop in expansion: ");
 			off = n > 0 ? (size_t)n : 0;
 			for (j = i; j < x->depth && off < x->errsize; j++) {
-				n = snprintf(x->err + off, x->errsize - off, "$%s -> ", x->stack[j]);
+				n = snprintf(x->err + off, x->errsize - off, "$%s -> ",
+					     x->stack[j]);
 				off += n > 0 ? (size_t)n : 0;
 			}
 			if (off < x->errsize)
@@ -519,7 +511,8 @@ static int expand_name(struct expand_ctx *x, const char *name, size_t len, struc
 }
 
 /* Expands raw text; returns a malloc'ed string or NULL with err. */
-static char *expand_raw(struct config *cfg, const char *self, const char *raw, char *err, size_t errsize)
+static char *expand_raw(struct config *cfg, const char *self, const char *raw, char *err,
+			size_t errsize)
 {
 	struct expand_ctx x = {.cfg = cfg, .err = err, .errsize = errsize};
 	struct buf out;
@@ -552,16 +545,16 @@ static const char *get_locked(struct config *cfg, const char *name)
 		if (strcmp(cfg->cache[i].name, name) == 0)
 			return cfg->cache[i].value;
 	e = entry_find(cfg, name, strlen(name));
-	v = expand_raw(cfg, p->name, e != NULL ? e->value : p->def != NULL ? p->def : "", err, sizeof(err));
+	v = expand_raw(cfg, p->name,
+		       e != NULL	? e->value
+		       : p->def != NULL ? p->def
+					: "",
+		       err, sizeof(err));
 	if (v == NULL)
 		return NULL;
-	if (cfg->n_cache == cfg->cap_cache) {
-		cfg->cap_cache = cfg->cap_cache ? cfg->cap_cache * 2 : 32;
-		cfg->cache = xrealloc(cfg->cache, cfg->cap_cache, sizeof(*cfg->cache));
-	}
-	cfg->cache[cfg->n_cache].name = p->name;
-	cfg->cache[cfg->n_cache].value = v;
-	cfg->n_cache++;
+	struct config_cached *c = ARRAY_PUSH(cfg->cache, cfg->n_cache, cfg->cap_cache);
+	c->name = p->name;
+	c->value = v;
 	return v;
 }
 
@@ -598,7 +591,8 @@ static int check_bounds(long double v, const struct config_param *p, const char 
 	return 0;
 }
 
-static int parse_int(const char *s, const struct config_param *p, long long *v_r, char *why, size_t whysize)
+static int parse_int(const char *s, const struct config_param *p, long long *v_r, char *why,
+		     size_t whysize)
 {
 	char *end;
 	long long v;
@@ -613,7 +607,8 @@ static int parse_int(const char *s, const struct config_param *p, long long *v_r
 	v = strtoll(s, &end, 10);
 	while (isspace((unsigned char)*end))
 		end++;
-	if (errno != 0 || *end != '\0' || end == s || !(isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
+	if (errno != 0 || *end != '\0' || end == s ||
+	    !(isdigit((unsigned char)*s) || *s == '-' || *s == '+')) {
 		snprintf(why, whysize, "not a whole number");
 		return -1;
 	}
@@ -645,8 +640,8 @@ static int parse_bool(const char *s, int *v_r, char *why, size_t whysize)
 
 /* A non-negative number with an optional fraction and an optional unit from
  * units (each with its multiplier). */
-static int parse_scaled(const char *s, const char *const *unit_names, const double *mult, size_t n_units,
-			long double *v_r, int allow_fraction)
+static int parse_scaled(const char *s, const char *const *unit_names, const double *mult,
+			size_t n_units, long double *v_r, int allow_fraction)
 {
 	char num[64];
 	const char *start;
@@ -685,14 +680,16 @@ static int parse_scaled(const char *s, const char *const *unit_names, const doub
 	return -1;
 }
 
-static int parse_time(const char *s, const struct config_param *p, double *v_r, char *why, size_t whysize)
+static int parse_time(const char *s, const struct config_param *p, double *v_r, char *why,
+		      size_t whysize)
 {
 	static const char *const names[] = {"s", "m", "h", "d", "w"};
 	static const double mult[] = {1, 60, 3600, 86400, 604800};
 	long double v;
 
 	if (parse_scaled(s, names, mult, 5, &v, 1) < 0) {
-		snprintf(why, whysize, "expected a time: a number with an optional unit s, m, h, d or w");
+		snprintf(why, whysize,
+			 "expected a time: a number with an optional unit s, m, h, d or w");
 		return -1;
 	}
 	if (check_bounds(v, p, "s", why, whysize) < 0)
@@ -701,7 +698,8 @@ static int parse_time(const char *s, const struct config_param *p, double *v_r, 
 	return 0;
 }
 
-static int parse_size(const char *s, const struct config_param *p, uint64_t *v_r, char *why, size_t whysize)
+static int parse_size(const char *s, const struct config_param *p, uint64_t *v_r, char *why,
+		      size_t whysize)
 {
 	static const char *const names[] = {"", "k", "m", "g", "t", "kb", "mb", "gb", "tb", "b"};
 	static const double mult[] = {1,
@@ -717,7 +715,8 @@ static int parse_size(const char *s, const struct config_param *p, uint64_t *v_r
 	long double v;
 
 	if (parse_scaled(s, names, mult, 10, &v, 0) < 0) {
-		snprintf(why, whysize, "expected a size: a whole number with an optional unit k, m or g");
+		snprintf(why, whysize,
+			 "expected a size: a whole number with an optional unit k, m or g");
 		return -1;
 	}
 	if (v > 18446744073709551615.0L) {
@@ -756,8 +755,8 @@ static int check_value(const struct config_param *p, const char *value, char *wh
 
 /* The expanded set value and the expanded default of name, for the typed
  * getters. Returns p, or NULL if name is unknown. */
-static const struct config_param *typed_values(struct config *cfg, const char *name, const char **value_r,
-						char **def_r)
+static const struct config_param *typed_values(struct config *cfg, const char *name,
+					       const char **value_r, char **def_r)
 {
 	const struct config_param *p;
 	char err[256];
@@ -772,60 +771,78 @@ static const struct config_param *typed_values(struct config *cfg, const char *n
 	return p;
 }
 
-long long config_get_int(struct config *cfg, const char *name)
+/* parse_bool as the other typed parsers are called (p unused). */
+static int parse_bool_p(const char *s, const struct config_param *p, int *v_r, char *why,
+			size_t whysize)
 {
-	const char *v = NULL;
-	char *def = NULL, why[128];
-	long long r = 0;
-	const struct config_param *p = typed_values(cfg, name, &v, &def);
-
-	if (p != NULL && (v == NULL || parse_int(v, p, &r, why, sizeof(why)) < 0) &&
-	    (def == NULL || parse_int(def, p, &r, why, sizeof(why)) < 0))
-		r = 0;
-	free(def);
-	return r;
+	(void)p;
+	return parse_bool(s, v_r, why, whysize);
 }
 
-int config_get_bool(struct config *cfg, const char *name)
-{
-	const char *v = NULL;
-	char *def = NULL, why[128];
-	int r = 0;
-	const struct config_param *p = typed_values(cfg, name, &v, &def);
+/* A typed getter: the set value, else the default (a bad set value takes the
+ * default: config_check reports it), else 0 for an unknown name. */
+#define TYPED_GETTER(fn, ctype, parse)                                                             \
+	ctype fn(struct config *cfg, const char *name)                                             \
+	{                                                                                          \
+		const char *v = NULL;                                                              \
+		char *def = NULL, why[128];                                                        \
+		ctype r = 0;                                                                       \
+		const struct config_param *p = typed_values(cfg, name, &v, &def);                  \
+                                                                                                   \
+		if (p != NULL && (v == NULL || parse(v, p, &r, why, sizeof(why)) < 0) &&           \
+		    (def == NULL || parse(def, p, &r, why, sizeof(why)) < 0))                      \
+			r = 0;                                                                     \
+		free(def);                                                                         \
+		return r;                                                                          \
+	}
 
-	if (p != NULL && (v == NULL || parse_bool(v, &r, why, sizeof(why)) < 0) &&
-	    (def == NULL || parse_bool(def, &r, why, sizeof(why)) < 0))
-		r = 0;
-	free(def);
-	return r;
+TYPED_GETTER(config_get_int, long long, parse_int)
+TYPED_GETTER(config_get_bool, int, parse_bool_p)
+TYPED_GETTER(config_get_time, double, parse_time)
+TYPED_GETTER(config_get_size, uint64_t, parse_size)
+
+void config_bind(struct config *cfg, const struct config_bind *table, void *base)
+{
+	for (const struct config_bind *b = table; b->name != NULL; b++) {
+		char *field = (char *)base + b->offset;
+
+		switch (b->type) {
+		case CONFIG_STR:
+			*(const char **)field = config_get(cfg, b->name);
+			break;
+		case CONFIG_INT:
+			*(long long *)field = config_get_int(cfg, b->name);
+			break;
+		case CONFIG_BOOL:
+			*(int *)field = config_get_bool(cfg, b->name);
+			break;
+		case CONFIG_TIME:
+			*(double *)field = config_get_time(cfg, b->name);
+			break;
+		case CONFIG_SIZE:
+			*(uint64_t *)field = config_get_size(cfg, b->name);
+			break;
+		case CONFIG_LIST: {
+			struct config_list *l = (struct config_list *)(void *)field;
+			free(l->item);
+			l->broken = config_get_list(cfg, b->name, &l->item, &l->n) < 0;
+			break;
+		}
+		}
+	}
 }
 
-double config_get_time(struct config *cfg, const char *name)
+void config_unbind(const struct config_bind *table, void *base)
 {
-	const char *v = NULL;
-	char *def = NULL, why[128];
-	double r = 0;
-	const struct config_param *p = typed_values(cfg, name, &v, &def);
-
-	if (p != NULL && (v == NULL || parse_time(v, p, &r, why, sizeof(why)) < 0) &&
-	    (def == NULL || parse_time(def, p, &r, why, sizeof(why)) < 0))
-		r = 0;
-	free(def);
-	return r;
-}
-
-uint64_t config_get_size(struct config *cfg, const char *name)
-{
-	const char *v = NULL;
-	char *def = NULL, why[128];
-	uint64_t r = 0;
-	const struct config_param *p = typed_values(cfg, name, &v, &def);
-
-	if (p != NULL && (v == NULL || parse_size(v, p, &r, why, sizeof(why)) < 0) &&
-	    (def == NULL || parse_size(def, p, &r, why, sizeof(why)) < 0))
-		r = 0;
-	free(def);
-	return r;
+	for (const struct config_bind *b = table; b->name != NULL; b++) {
+		if (b->type == CONFIG_LIST) {
+			struct config_list *l =
+			    (struct config_list *)(void *)((char *)base + b->offset);
+			free(l->item);
+			l->item = NULL;
+			l->n = 0;
+		}
+	}
 }
 
 static int is_list_sep(int c)
@@ -853,7 +870,7 @@ int config_split_list(const char *value, char ***items_r, size_t *n_r)
 		chars += (size_t)(s - start) + 1;
 	}
 	/* One block: n+1 pointers (NULL-terminated), then the strings. */
-	items = xrealloc(NULL, 1, (n + 1) * sizeof(char *) + chars);
+	items = xreallocarray(NULL, 1, (n + 1) * sizeof(char *) + chars);
 	strs = (char *)(items + n + 1);
 	for (s = value, i = 0; *s != '\0';) {
 		const char *start;
@@ -962,7 +979,7 @@ static int name_is_referenced(struct config *cfg, const char *name)
 }
 
 static void report_f(void (*report)(const char *, void *), void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void report_f(void (*report)(const char *, void *), void *ctx, const char *fmt, ...)
 {
 	char msg[1024];
@@ -996,10 +1013,12 @@ int config_check(struct config *cfg, void (*report)(const char *msg, void *ctx),
 				continue;
 			problems++;
 			if (close != NULL)
-				report_f(report, ctx, "%s: unknown parameter \"%s\"; did you mean \"%s\"?", where,
-					 e->name, close);
+				report_f(report, ctx,
+					 "%s: unknown parameter \"%s\"; did you mean \"%s\"?",
+					 where, e->name, close);
 			else
-				report_f(report, ctx, "%s: unknown parameter \"%s\"", where, e->name);
+				report_f(report, ctx, "%s: unknown parameter \"%s\"", where,
+					 e->name);
 			continue;
 		}
 		v = expand_raw(cfg, p->name, e->value, err, sizeof(err));
@@ -1030,8 +1049,8 @@ int config_check(struct config *cfg, void (*report)(const char *msg, void *ctx),
 	return problems;
 }
 
-void config_foreach_set(struct config *cfg, void (*cb)(const char *name, const char *raw_value, void *ctx),
-			void *ctx)
+void config_foreach_set(struct config *cfg,
+			void (*cb)(const char *name, const char *raw_value, void *ctx), void *ctx)
 {
 	size_t i;
 

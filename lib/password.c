@@ -16,7 +16,9 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "lib/base64.h"
 #include "lib/password.h"
+#include "lib/xmalloc.h"
 
 #define SALT_MAX 256 /* longest salt accepted in a {SSHA*} value */
 
@@ -31,9 +33,7 @@ int password_hash(const char *password, char *out, size_t outsize)
 		return -1;
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof(setting)) == NULL)
 		goto fail;
-	cd = calloc(1, sizeof(*cd));
-	if (cd == NULL)
-		goto fail;
+	cd = xcalloc(1, sizeof(*cd));
 	h = crypt_rn(password, setting, cd, sizeof(*cd));
 	if (h == NULL || h[0] != '$')
 		goto fail;
@@ -48,49 +48,6 @@ fail:
 	return ret;
 }
 
-/* Strict base64 (RFC 4648, padding required when present). Returns the decoded
- * length or -1. */
-static long base64_decode(const char *in, uint8_t *out, size_t outsize)
-{
-	size_t len = strlen(in), i, o = 0;
-	uint32_t acc = 0;
-	int bits = 0, pad = 0;
-
-	if (len % 4 != 0)
-		return -1;
-	for (i = 0; i < len; i++) {
-		char c = in[i];
-		int v;
-
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '+')
-			v = 62;
-		else if (c == '/')
-			v = 63;
-		else if (c == '=' && i >= len - 2) {
-			pad++;
-			continue;
-		} else
-			return -1;
-		if (pad > 0)
-			return -1; /* data after padding */
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outsize)
-				return -1;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	return (long)o;
-}
-
 /* {SSHA*}: stored is base64(digest(password || salt) || salt). */
 static int verify_salted(const EVP_MD *md, const char *password, const char *b64, int salted)
 {
@@ -98,7 +55,7 @@ static int verify_salted(const EVP_MD *md, const char *password, const char *b64
 	unsigned int dlen = 0;
 	size_t mdlen = (size_t)EVP_MD_get_size(md);
 	EVP_MD_CTX *ctx = NULL;
-	long n = base64_decode(b64, raw, sizeof(raw));
+	long n = base64_decode(b64, strlen(b64), raw, sizeof(raw));
 	int ok = 0;
 
 	if (n < 0 || (size_t)n < mdlen || (!salted && (size_t)n != mdlen))
@@ -124,9 +81,7 @@ static int verify_crypt(const char *password, const char *stored)
 
 	if (*stored == '\0' || *stored == '*' || *stored == '!')
 		return 0; /* locked or disabled accounts */
-	cd = calloc(1, sizeof(*cd));
-	if (cd == NULL)
-		return 0;
+	cd = xcalloc(1, sizeof(*cd));
 	h = crypt_rn(password, stored, cd, sizeof(*cd));
 	if (h != NULL && h[0] != '*' && strlen(h) == len)
 		ok = CRYPTO_memcmp(h, stored, len) == 0;

@@ -21,6 +21,7 @@
 
 #include "lib/log.h"
 #include "lib/tls.h"
+#include "lib/xmalloc.h"
 
 /* TLS 1.2 ciphers: forward secrecy and AEAD only. TLS 1.3 keeps OpenSSL's list. */
 #define TLS12_CIPHERS                                                                                  \
@@ -169,10 +170,8 @@ void tls_holder_init(struct tls_holder *h, const char *cert_file, const char *ke
 {
 	memset(h, 0, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
-	h->cert_file = strdup(cert_file != NULL ? cert_file : "");
-	h->key_file = strdup(key_file != NULL ? key_file : "");
-	if (h->cert_file == NULL || h->key_file == NULL)
-		abort();
+	h->cert_file = xstrdup(cert_file != NULL ? cert_file : "");
+	h->key_file = xstrdup(key_file != NULL ? key_file : "");
 }
 
 int tls_holder_load(struct tls_holder *h, char *msg, size_t msgsize)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 size_t mk_strlcpy(char *dst, const char *src, size_t dstsize)
 {
@@ -154,20 +155,13 @@ int mk_read_file(const char *path, size_t max, char **data_r, size_t *len_r)
 
 		if (cap - len < 4096 + 1) {
 			size_t ncap = cap == 0 ? 8192 : cap * 2;
-			char *p;
-
 			if (ncap > limit)
 				ncap = limit;
 			if (ncap <= cap) {
 				errno = EFBIG;
 				goto fail;
 			}
-			p = realloc(data, ncap);
-			if (p == NULL) {
-				errno = ENOMEM;
-				goto fail;
-			}
-			data = p;
+			data = xreallocarray(data, ncap, 1);
 			cap = ncap;
 		}
 		n = read(fd, data + len, cap - len - 1);

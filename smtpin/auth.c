@@ -10,8 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 struct auth_job {
@@ -60,10 +62,8 @@ static void auth_done(void *arg)
 
 static void check(struct session *s, const char *login, const char *password)
 {
-	struct auth_job *j = calloc(1, sizeof(*j));
+	struct auth_job *j = xcalloc(1, sizeof(*j));
 
-	if (j == NULL)
-		log_fatal("out of memory");
 	j->s = s;
 	mk_strlcpy(j->login, login, sizeof(j->login));
 	mk_strlcpy(j->password, password, sizeof(j->password));
@@ -79,7 +79,7 @@ static void check(struct session *s, const char *login, const char *password)
 static void plain(struct session *s, const char *b64, size_t len)
 {
 	unsigned char dec[1024];
-	long n = smtp_base64_decode(b64, len, dec, sizeof(dec) - 1);
+	long n = base64_decode(b64, len, dec, sizeof(dec) - 1);
 
 	if (n < 0) {
 		s->state = SS_CMD;
@@ -192,7 +192,7 @@ void auth_continue(struct session *s, const char *line, size_t len)
 	}
 	if (s->auth_step == 0)
 		s->auth_step = 1;
-	n = smtp_base64_decode(line, len, dec, sizeof(dec) - 1);
+	n = base64_decode(line, len, dec, sizeof(dec) - 1);
 	if (n < 0 || memchr(dec, 0, (size_t)n) != NULL) {
 		s->state = SS_CMD;
 		s->auth_step = 0;

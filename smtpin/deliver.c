@@ -15,6 +15,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 struct lookup_job {
@@ -53,10 +54,8 @@ static void lookup_done(void *arg)
 void deliver_lookup_rcpt(struct session *s,
 			 void (*done)(struct session *s, int result, const char *user))
 {
-	struct lookup_job *j = calloc(1, sizeof(*j));
+	struct lookup_job *j = xcalloc(1, sizeof(*j));
 
-	if (j == NULL)
-		log_fatal("out of memory");
 	j->s = s;
 	j->done = done;
 	if (strcasecmp(s->cur.addr, "postmaster") == 0)
@@ -217,16 +216,12 @@ static void deliver_done(void *arg)
 
 void deliver_message(struct session *s)
 {
-	struct deliver_job *j = calloc(1, sizeof(*j));
+	struct deliver_job *j = xcalloc(1, sizeof(*j));
 
-	if (j == NULL)
-		log_fatal("out of memory");
 	j->s = s;
 	j->n = s->nrcpt;
-	j->rcpts = calloc(j->n, sizeof(*j->rcpts));
-	j->metas = calloc(j->n, sizeof(*j->metas));
-	if (j->rcpts == NULL || j->metas == NULL)
-		log_fatal("out of memory");
+	j->rcpts = xcalloc(j->n, sizeof(*j->rcpts));
+	j->metas = xcalloc(j->n, sizeof(*j->metas));
 	for (size_t i = 0; i < j->n; i++) {
 		struct buf m;
 		buf_init(&m, STORE_META_MAX - 1);
@@ -239,7 +234,7 @@ void deliver_message(struct session *s)
 		}
 		if (s->authed)
 			buf_printf(&m, "sasl_username=%s\n", s->sasl_user);
-		j->metas[i] = m.data ? m.data : strdup("");
+		j->metas[i] = m.data ? m.data : xstrdup("");
 		j->rcpts[i].user = s->rcpts[i].user;
 		j->rcpts[i].mailbox = NULL;
 		j->rcpts[i].meta = j->metas[i];

@@ -10,6 +10,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 struct dns_req {
@@ -20,15 +21,14 @@ struct dns_req {
 
 int dns_start(struct server *srv, char *err, size_t errsize)
 {
-	char **ns = NULL, t[32];
-	size_t n = 0;
+	char **ns = srv->p.dns_resolver.item, t[32];
+	size_t n = srv->p.dns_resolver.n;
 
 	srv->dns = evdns_base_new(srv->base, 0);
 	if (srv->dns == NULL) {
 		snprintf(err, errsize, "cannot start the DNS resolver");
 		return -1;
 	}
-	config_get_list(srv->cfg, "dns_resolver", &ns, &n);
 	if (n == 0) {
 		if (evdns_base_resolv_conf_parse(srv->dns, DNS_OPTION_NAMESERVERS,
 						 "/etc/resolv.conf") != 0)
@@ -39,12 +39,10 @@ int dns_start(struct server *srv, char *err, size_t errsize)
 			snprintf(err, errsize,
 				 "dns_resolver: bad name server \"%s\" (want ip or ip:port)",
 				 ns[i]);
-			free(ns);
 			return -1;
 		}
 	}
-	free(ns);
-	snprintf(t, sizeof(t), "%d", (int)config_get_time(srv->cfg, "dns_timeout"));
+	snprintf(t, sizeof(t), "%d", (int)srv->p.dns_timeout);
 	evdns_base_set_option(srv->dns, "timeout:", t);
 	evdns_base_set_option(srv->dns, "attempts:", "2");
 	evdns_base_set_option(srv->dns, "randomize-case:", "0");
@@ -79,10 +77,8 @@ static void on_answer(int result, char type, int count, int ttl, void *addresses
 void dns_lookup_a(struct server *srv, const char *name,
 		  void (*cb)(const struct dns_answer *a, void *arg), void *arg)
 {
-	struct dns_req *r = calloc(1, sizeof(*r));
+	struct dns_req *r = xcalloc(1, sizeof(*r));
 
-	if (r == NULL)
-		log_fatal("out of memory");
 	r->cb = cb;
 	r->arg = arg;
 	if (evdns_base_resolve_ipv4(srv->dns, name, DNS_QUERY_NO_SEARCH, on_answer, r) == NULL) {
@@ -96,13 +92,11 @@ void dns_lookup_a(struct server *srv, const char *name,
 void dns_lookup_ptr(struct server *srv, const char *addr,
 		    void (*cb)(const struct dns_answer *a, void *arg), void *arg)
 {
-	struct dns_req *r = calloc(1, sizeof(*r));
+	struct dns_req *r = xcalloc(1, sizeof(*r));
 	struct in_addr in;
 	struct in6_addr in6;
 	struct evdns_request *req = NULL;
 
-	if (r == NULL)
-		log_fatal("out of memory");
 	r->cb = cb;
 	r->arg = arg;
 	r->ptr = 1;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "lib/log.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 struct job {
@@ -81,18 +82,16 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 int jobs_start(struct server *srv, int nthreads, char *err, size_t errsize)
 {
-	struct jobs *j = calloc(1, sizeof(*j));
+	struct jobs *j = xcalloc(1, sizeof(*j));
 
-	if (j == NULL)
-		log_fatal("out of memory");
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->cond, NULL);
 	j->todo_tail = &j->todo;
 	j->done_tail = &j->done;
 	j->wake = event_new(srv->base, -1, 0, on_wake, j);
-	j->threads = calloc((size_t)nthreads, sizeof(pthread_t));
-	if (j->wake == NULL || j->threads == NULL)
-		log_fatal("out of memory");
+	if (j->wake == NULL)
+		log_fatal("out of memory (event_new)");
+	j->threads = xcalloc((size_t)nthreads, sizeof(pthread_t));
 	for (int i = 0; i < nthreads; i++) {
 		if (pthread_create(&j->threads[i], NULL, worker, j) != 0) {
 			snprintf(err, errsize, "cannot start worker thread %d", i);
@@ -130,10 +129,8 @@ void jobs_stop(struct server *srv)
 void job_submit(struct server *srv, job_fn *work, job_fn *done, void *arg)
 {
 	struct jobs *j = srv->jobs;
-	struct job *job = calloc(1, sizeof(*job));
+	struct job *job = xcalloc(1, sizeof(*job));
 
-	if (job == NULL)
-		log_fatal("out of memory");
 	job->work = work;
 	job->done = done;
 	job->arg = arg;

@@ -1,6 +1,6 @@
 /* mailkeep-smtpin — inbound SMTP and LMTP into the store.
  *
- *   mailkeep-smtpin [-c CONF] [-f]
+ *   mailkeep-smtpin [-c CONF] [-f] [-v] [--help] [--version]   (lib/daemon.h)
  *
  * Reads mailkeep.conf, binds every listener (smtpd_listen,
  * smtpd_tls_wrappermode_listen, lmtp_listen, greylist_policy_listen), drops
@@ -26,12 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "index/dirs.h"
+#include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
+#include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 static void on_accept(evutil_socket_t fd, short what, void *arg)
@@ -63,21 +65,15 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static int add_listeners(struct server *srv, const char *setting, enum listener_kind kind,
-			 char *err, size_t errsize)
+static int add_listeners(struct server *srv, const struct config_list *list, const char *setting,
+			 enum listener_kind kind, char *err, size_t errsize)
 {
-	char **items = NULL;
-	size_t n = 0;
+	char **items = list->item;
+	size_t n = list->n;
 
-	if (config_get_list(srv->cfg, setting, &items, &n) < 0) {
-		snprintf(err, errsize, "%s: unknown setting", setting);
-		return -1;
-	}
 	for (size_t i = 0; i < n; i++) {
 		srv->listeners =
-		    realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(*srv->listeners));
-		if (srv->listeners == NULL)
-			log_fatal("out of memory");
+		    xreallocarray(srv->listeners, srv->nlisteners + 1, sizeof(*srv->listeners));
 		struct listener *l = &srv->listeners[srv->nlisteners];
 		memset(l, 0, sizeof(*l));
 		l->srv = srv;
@@ -96,39 +92,37 @@ static int add_listeners(struct server *srv, const char *setting, enum listener_
 		l->fd = net_listen(items[i], 128, e, sizeof(e));
 		if (l->fd < 0) {
 			snprintf(err, errsize, "%s: %s", setting, e);
-			free(items);
 			return -1;
 		}
 		srv->nlisteners++;
 	}
-	free(items);
 	return 0;
 }
 
 static int read_settings(struct server *srv, char *err, size_t errsize)
 {
-	struct config *cfg = srv->cfg;
+	const struct smtpin_params *p = &srv->p;
 	const char *v;
 
-	mk_strlcpy(srv->hostname, config_get(cfg, "myhostname"), sizeof(srv->hostname));
-	mk_strlcpy(srv->banner, config_get(cfg, "smtpd_banner"), sizeof(srv->banner));
-	srv->timeout = config_get_time(cfg, "smtpd_timeout");
-	srv->line_max = (size_t)config_get_int(cfg, "line_length_limit");
-	srv->size_limit = config_get_size(cfg, "message_size_limit");
-	srv->rcpt_limit = (int)config_get_int(cfg, "smtpd_recipient_limit");
-	srv->soft_errors = (int)config_get_int(cfg, "smtpd_soft_error_limit");
-	srv->hard_errors = (int)config_get_int(cfg, "smtpd_hard_error_limit");
-	srv->conn_per_client = (int)config_get_int(cfg, "smtpd_client_connection_count_limit");
-	srv->conn_limit = (int)config_get_int(cfg, "smtpd_connection_limit");
-	srv->helo_required = config_get_bool(cfg, "smtpd_helo_required");
-	srv->strict = config_get_bool(cfg, "strict_rfc821_envelopes");
-	srv->delay_reject = config_get_bool(cfg, "smtpd_delay_reject");
-	srv->forbid_bare = config_get_bool(cfg, "smtpd_forbid_bare_newline");
-	srv->reject_unlisted = config_get_bool(cfg, "smtpd_reject_unlisted_recipient");
-	srv->sasl = config_get_bool(cfg, "smtpd_sasl_auth_enable");
-	srv->tls_auth_only = config_get_bool(cfg, "smtpd_tls_auth_only");
-	srv->tls_received = config_get_bool(cfg, "smtpd_tls_received_header");
-	v = config_get(cfg, "smtpd_tls_security_level");
+	mk_strlcpy(srv->hostname, srv->common.myhostname, sizeof(srv->hostname));
+	mk_strlcpy(srv->banner, p->smtpd_banner, sizeof(srv->banner));
+	srv->timeout = p->smtpd_timeout;
+	srv->line_max = (size_t)p->line_length_limit;
+	srv->size_limit = p->message_size_limit;
+	srv->rcpt_limit = (int)p->smtpd_recipient_limit;
+	srv->soft_errors = (int)p->smtpd_soft_error_limit;
+	srv->hard_errors = (int)p->smtpd_hard_error_limit;
+	srv->conn_per_client = (int)p->smtpd_client_connection_count_limit;
+	srv->conn_limit = (int)p->smtpd_connection_limit;
+	srv->helo_required = p->smtpd_helo_required;
+	srv->strict = p->strict_rfc821_envelopes;
+	srv->delay_reject = p->smtpd_delay_reject;
+	srv->forbid_bare = p->smtpd_forbid_bare_newline;
+	srv->reject_unlisted = p->smtpd_reject_unlisted_recipient;
+	srv->sasl = p->smtpd_sasl_auth_enable;
+	srv->tls_auth_only = p->smtpd_tls_auth_only;
+	srv->tls_received = p->smtpd_tls_received_header;
+	v = p->smtpd_tls_security_level;
 	if (v == NULL || strcmp(v, "may") == 0)
 		srv->tls_level = 1;
 	else if (strcmp(v, "none") == 0)
@@ -140,7 +134,8 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 			 "smtpd_tls_security_level: want none, may or encrypt, not \"%s\"", v);
 		return -1;
 	}
-	config_get_list(cfg, "mynetworks", &srv->mynetworks, &srv->nmynetworks);
+	srv->mynetworks = p->mynetworks.item;
+	srv->nmynetworks = p->mynetworks.n;
 	for (size_t i = 0; i < srv->nmynetworks; i++) {
 		struct net_cidr c;
 		if (net_cidr_parse(srv->mynetworks[i], &c) < 0) {
@@ -149,16 +144,16 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 			return -1;
 		}
 	}
-	config_get_list(cfg, "mydestination", &srv->mydest, &srv->nmydest);
-	srv->policy_timeout = config_get_time(cfg, "smtpd_policy_service_timeout");
-	mk_strlcpy(srv->policy_default, config_get(cfg, "smtpd_policy_service_default_action"),
+	srv->mydest = srv->common.mydestination.item;
+	srv->nmydest = srv->common.mydestination.n;
+	srv->policy_timeout = p->smtpd_policy_service_timeout;
+	mk_strlcpy(srv->policy_default, p->smtpd_policy_service_default_action,
 		   sizeof(srv->policy_default));
-	srv->greylist.delay = (int64_t)config_get_time(cfg, "greylist_delay");
-	srv->greylist.retry_window = (int64_t)config_get_time(cfg, "greylist_retry_window");
-	srv->greylist.max_age = (int64_t)config_get_time(cfg, "greylist_max_age");
-	srv->greylist.auto_allow = (uint32_t)config_get_int(cfg, "greylist_auto_allow");
-	mk_strlcpy(srv->greylist_text, config_get(cfg, "greylist_text"),
-		   sizeof(srv->greylist_text));
+	srv->greylist.delay = (int64_t)p->greylist_delay;
+	srv->greylist.retry_window = (int64_t)p->greylist_retry_window;
+	srv->greylist.max_age = (int64_t)p->greylist_max_age;
+	srv->greylist.auto_allow = (uint32_t)p->greylist_auto_allow;
+	mk_strlcpy(srv->greylist_text, p->greylist_text, sizeof(srv->greylist_text));
 	if (restrictions_load(srv, err, errsize) < 0 || postscreen_load(srv, err, errsize) < 0)
 		return -1;
 	return 0;
@@ -169,21 +164,25 @@ void server_shutdown(struct server *srv)
 	event_base_loopexit(srv->base, NULL);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* SIGHUP: a certificate renewal (certbot's deploy hook); sessions keep their context. */
+static void on_reload(void *arg)
 {
 	struct server *srv = arg;
 
-	(void)what;
-	if (sig == SIGHUP) {
-		/* certificate renewal (certbot's deploy hook); sessions keep their context */
-		log_info("SIGHUP: loading the TLS certificate again (other changes to the "
-			 "configuration take a restart of mailkeep-smtpin)");
-		smtpin_tls_reload(srv);
-		return;
-	}
+	log_info("SIGHUP: loading the TLS certificate again (other changes to the "
+		 "configuration take a restart of mailkeep-smtpin)");
+	smtpin_tls_reload(srv);
+}
+
+/* SIGTERM, SIGINT: stop accepting; deliveries in flight finish (their 250 is
+ * only said once stored), idle sessions hear 421. */
+static void on_stop(void *arg, int sig)
+{
+	struct server *srv = arg;
+
 	if (srv->stopping)
 		return;
-	log_info("terminating on signal %d", (int)sig);
+	log_info("terminating on signal %d", sig);
 	srv->stopping = 1;
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		if (srv->listeners[i].ev) {
@@ -202,6 +201,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (srv->nsessions == 0)
 		server_shutdown(srv);
 	/* busy sessions finish their delivery, then are closed by session_resume */
+}
+
+static void on_signal_fd(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	daemon_signal_dispatch(arg);
 }
 
 struct expire_job {
@@ -228,108 +234,51 @@ static void expire_done(void *arg)
 static void on_gc(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
-	struct expire_job *j = calloc(1, sizeof(*j));
+	struct expire_job *j = xcalloc(1, sizeof(*j));
 
 	(void)fd;
 	(void)what;
-	if (j == NULL)
-		log_fatal("out of memory");
 	j->srv = srv;
 	job_submit(srv, expire_work, expire_done, j);
 }
 
-static void write_pidfile(struct server *srv)
-{
-	const char *path = config_get(srv->cfg, "smtpd_pid_file");
-	char buf[32];
+static const struct daemon_spec spec = {
+    .name = "smtpin",
+    .help = "Inbound SMTP and LMTP into the store: binds smtpd_listen,\n"
+	    "smtpd_tls_wrappermode_listen, lmtp_listen and greylist_policy_listen, drops to\n"
+	    "mail_owner, and delivers into the store. SIGHUP loads the TLS certificate\n"
+	    "again; SIGTERM lets deliveries in flight finish, then exits.\n"
+	    "See mailkeep-smtpin(8).",
+    .signals = 1,
+    .load = params_load,
+    .on_reload = on_reload,
+    .on_stop = on_stop,
+};
 
-	if (path == NULL || *path == 0)
-		return;
-	char dir[512];
-	mk_strlcpy(dir, path, sizeof(dir));
-	char *slash = strrchr(dir, '/');
-	if (slash != NULL && slash != dir) {
-		*slash = 0;
-		mk_mkdirs(dir, 0755);
-	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		log_warn("cannot write %s: %s", path, strerror(errno));
-		return;
-	}
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (mk_write_all(fd, buf, (size_t)n) < 0)
-		log_warn("cannot write %s: %s", path, strerror(errno));
-	close(fd);
-}
-
-static void usage(void)
+static void add_every_listener(struct server *srv)
 {
-	fprintf(stderr, "usage: mailkeep-smtpin [-c CONF] [-f]\n");
-	exit(2);
-}
-
-int main(int argc, char **argv)
-{
-	const char *conf = getenv("MAILKEEP_CONF");
-	int foreground = 0, opt;
 	char err[512];
-	static char ident[128];
-	struct server srv_storage, *srv = &srv_storage;
 
-	memset(srv, 0, sizeof(*srv));
-	if (conf == NULL)
-		conf = "/etc/mailkeep/mailkeep.conf";
-	while ((opt = getopt(argc, argv, "c:fh")) != -1) {
-		switch (opt) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'f':
-			foreground = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	signal(SIGPIPE, SIG_IGN);
-	/* a SIGHUP before the event loop handles it (below) must not kill us */
-	signal(SIGHUP, SIG_IGN);
-
-	srv->cfg = params_load(conf, err, sizeof(err));
-	if (srv->cfg == NULL) {
-		fprintf(stderr, "mailkeep-smtpin: %s\n", err);
-		return 1;
-	}
-	const char *target = config_get(srv->cfg, "log_target");
-	snprintf(ident, sizeof(ident), "%s/smtpin", config_get(srv->cfg, "syslog_name"));
-	if (getenv("MAILKEEP_VERBOSE"))
-		log_set_verbose(1);
-	log_open(ident, foreground || (target && strcmp(target, "stderr") == 0) ? LOG_TO_STDERR
-										: LOG_TO_SYSLOG);
-
-	if (read_settings(srv, err, sizeof(err)) < 0)
-		log_fatal("%s: %s", conf, err);
-	if (add_listeners(srv, "smtpd_listen", LISTEN_SMTP, err, sizeof(err)) < 0 ||
-	    add_listeners(srv, "smtpd_tls_wrappermode_listen", LISTEN_SMTPS, err, sizeof(err)) <
-		0 ||
-	    add_listeners(srv, "lmtp_listen", LISTEN_LMTP, err, sizeof(err)) < 0 ||
-	    add_listeners(srv, "greylist_policy_listen", LISTEN_POLICY, err, sizeof(err)) < 0)
+#define LISTENERS(name, kind) add_listeners(srv, &srv->p.name, #name, kind, err, sizeof(err))
+	if (LISTENERS(smtpd_listen, LISTEN_SMTP) < 0 ||
+	    LISTENERS(smtpd_tls_wrappermode_listen, LISTEN_SMTPS) < 0 ||
+	    LISTENERS(lmtp_listen, LISTEN_LMTP) < 0 ||
+	    LISTENERS(greylist_policy_listen, LISTEN_POLICY) < 0)
 		log_fatal("%s", err);
-	if (!foreground && daemon(0, 0) < 0)
-		log_fatal("daemon: %s", strerror(errno));
-	if (net_drop_privileges(config_get(srv->cfg, "mail_owner"), err, sizeof(err)) < 0)
-		log_fatal("%s", err);
-	write_pidfile(srv);
+#undef LISTENERS
+}
 
-	/* the store is opened after fork: no LMDB environment crosses a fork() */
+/* The store, the spam filter and the directory; after the fork, since no
+ * LMDB environment may cross a fork(). */
+static void open_store(struct server *srv)
+{
 	struct store_options so = {
-	    .map_size = config_get_size(srv->cfg, "store_map_size"),
-	    .map_max = config_get_size(srv->cfg, "store_map_max"),
+	    .map_size = srv->common.store_map_size,
+	    .map_max = srv->common.store_map_max,
 	};
-	const char *sdir = config_get(srv->cfg, "store_directory");
+	const char *sdir = srv->common.store_directory;
+	char err[512];
+
 	mk_mkdirs(sdir, 0700);
 	if (store_open(sdir, &so, &srv->store, err, sizeof(err)) != 0)
 		log_fatal("cannot open the store: %s", err);
@@ -337,6 +286,23 @@ int main(int argc, char **argv)
 		log_fatal("the spam filter settings are unusable");
 	if (directory_open(srv->cfg, srv->store, &srv->dir, err, sizeof(err)) < 0)
 		log_fatal("cannot open the user directory: %s", err);
+}
+
+static struct event *new_event(struct server *srv, evutil_socket_t fd, short what,
+			       event_callback_fn cb, void *arg)
+{
+	struct event *ev = event_new(srv->base, fd, what, cb, arg);
+
+	if (ev == NULL)
+		log_fatal("out of memory (event_new)");
+	return ev;
+}
+
+/* libevent, the resolver, TLS, the worker threads, and the events of the
+ * listeners, the signals and the greylist's hourly clean-up. */
+static void start_loop(struct server *srv, struct daemon *d)
+{
+	char err[512];
 
 	if (evthread_use_pthreads() < 0)
 		log_fatal("libevent without thread support");
@@ -345,33 +311,30 @@ int main(int argc, char **argv)
 		log_fatal("cannot start libevent");
 	if (dns_start(srv, err, sizeof(err)) < 0 || smtpin_tls_init(srv, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
-	if (jobs_start(srv, (int)config_get_int(srv->cfg, "smtpd_delivery_threads"), err,
-		       sizeof(err)) < 0)
+	if (jobs_start(srv, (int)srv->p.smtpd_delivery_threads, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		struct listener *l = &srv->listeners[i];
-		l->ev = event_new(srv->base, l->fd, EV_READ | EV_PERSIST, on_accept, l);
+		l->ev = new_event(srv, l->fd, EV_READ | EV_PERSIST, on_accept, l);
 		event_add(l->ev, NULL);
 	}
-	srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
-	srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
-	srv->sig_hup = evsignal_new(srv->base, SIGHUP, on_signal, srv);
-	event_add(srv->sig_term, NULL);
-	event_add(srv->sig_int, NULL);
-	event_add(srv->sig_hup, NULL);
-	srv->gc_timer = event_new(srv->base, -1, EV_PERSIST, on_gc, srv);
+	srv->sig_ev = new_event(srv, d->signal_fd, EV_READ | EV_PERSIST, on_signal_fd, d);
+	event_add(srv->sig_ev, NULL);
+	srv->gc_timer = new_event(srv, -1, EV_PERSIST, on_gc, srv);
 	struct timeval hour = {3600, 0};
 	event_add(srv->gc_timer, &hour);
+}
 
-	log_info("daemon started -- mailkeep smtpin, %zu listener(s)", srv->nlisteners);
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		log_info("listening on %s (%s)", srv->listeners[i].spec,
-			 srv->listeners[i].kind == LISTEN_SMTP	  ? "smtp"
-			 : srv->listeners[i].kind == LISTEN_SMTPS ? "smtps"
-			 : srv->listeners[i].kind == LISTEN_LMTP  ? "lmtp"
-								  : "policy");
-	event_base_dispatch(srv->base);
+static const char *kind_name(enum listener_kind kind)
+{
+	return kind == LISTEN_SMTP    ? "smtp"
+	       : kind == LISTEN_SMTPS ? "smtps"
+	       : kind == LISTEN_LMTP  ? "lmtp"
+				      : "policy";
+}
 
+static void stop(struct server *srv)
+{
 	jobs_stop(srv);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		if (srv->listeners[i].ev)
@@ -383,6 +346,36 @@ int main(int argc, char **argv)
 	dir_close(&srv->dir);
 	store_close(&srv->store);
 	tls_holder_destroy(&srv->tls);
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	static struct server srv_storage;
+	struct server *srv = &srv_storage;
+	char err[512];
+
+	daemon_init(&d, &spec, argc, argv);
+	d.ctx = srv;
+	srv->cfg = d.cfg;
+	common_params_bind(srv->cfg, &srv->common);
+	smtpin_params_bind(srv->cfg, &srv->p);
+	daemon_log_open(&d, srv->common.syslog_name, srv->common.log_target);
+	if (read_settings(srv, err, sizeof(err)) < 0)
+		log_fatal("%s: %s", d.conf_path, err);
+	add_every_listener(srv);
+	daemon_detach(&d);
+	daemon_drop_privileges(&d, srv->common.mail_owner);
+	daemon_write_pidfile(&d, srv->p.smtpd_pid_file);
+	open_store(srv);
+	start_loop(srv, &d);
+
+	log_info("daemon started -- mailkeep smtpin, %zu listener(s)", srv->nlisteners);
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		log_info("listening on %s (%s)", srv->listeners[i].spec,
+			 kind_name(srv->listeners[i].kind));
+	event_base_dispatch(srv->base);
+	stop(srv);
 	log_info("terminated");
 	return 0;
 }

@@ -130,6 +130,96 @@ static int domain_ok(const char *d, size_t len, int *literal_r)
 	return 1;
 }
 
+/* A quoted local part ("..." with \-pairs) from s[*i], into p->local. */
+static int parse_quoted_local(const char *s, size_t len, size_t *i, struct smtp_path *p, size_t *lo,
+			      const char **why_r)
+{
+	p->quoted = 1;
+	(*i)++;
+	for (;;) {
+		if (*i >= len) {
+			*why_r = "unterminated quoted string";
+			return -1;
+		}
+		unsigned char c = (unsigned char)s[*i];
+		if (c == '"') {
+			(*i)++;
+			return 0;
+		}
+		if (c == '\\') {
+			if (++*i >= len) {
+				*why_r = "bad quoted pair";
+				return -1;
+			}
+			c = (unsigned char)s[*i];
+		}
+		if (c < 0x20 || c == 0x7f) {
+			*why_r = "control character in address";
+			return -1;
+		}
+		if (*lo >= SMTP_LOCAL_MAX) {
+			*why_r = "local part too long";
+			return -1;
+		}
+		p->local[(*lo)++] = (char)c;
+		(*i)++;
+	}
+}
+
+/* A dot-atom local part from s[*i] up to '@' or the end, into p->local. */
+static int parse_atom_local(const char *s, size_t len, size_t *i, struct smtp_path *p, size_t *lo,
+			    const char **why_r)
+{
+	size_t start = *i;
+
+	while (*i < len && s[*i] != '@') {
+		unsigned char c = (unsigned char)s[*i];
+		if (c == '.') {
+			if (*i == start || s[*i - 1] == '.') {
+				*why_r = "bad local part";
+				return -1;
+			}
+		} else if (!is_atext(c)) {
+			*why_r = "bad character in local part";
+			return -1;
+		}
+		if (*lo >= SMTP_LOCAL_MAX) {
+			*why_r = "local part too long";
+			return -1;
+		}
+		p->local[(*lo)++] = (char)c;
+		(*i)++;
+	}
+	if (*lo == 0 || s[*i - 1] == '.') {
+		*why_r = "bad local part";
+		return -1;
+	}
+	return 0;
+}
+
+/* The domain after the '@' (s of len bytes), and p->addr = local@domain. */
+static int parse_domain(const char *s, size_t len, struct smtp_path *p, size_t lo,
+			const char **why_r)
+{
+	if (!domain_ok(s, len, &p->ip_literal)) {
+		*why_r = "bad domain";
+		return -1;
+	}
+	memcpy(p->domain, s, len);
+	p->domain[len] = 0;
+	for (size_t k = 0; p->domain[k]; k++)
+		if ((unsigned char)p->domain[k] >= 0x80)
+			p->utf8 = 1;
+	if (lo + 1 + len > SMTP_ADDR_MAX) {
+		*why_r = "address too long";
+		return -1;
+	}
+	memcpy(p->addr, p->local, lo);
+	p->addr[lo] = '@';
+	memcpy(p->addr + lo + 1, p->domain, len + 1);
+	return 0;
+}
+
 /* Parses the mailbox inside the brackets (or the bare token). */
 static int parse_mailbox(const char *s, size_t len, int mail, struct smtp_path *p,
 			 const char **why_r)
@@ -154,62 +244,9 @@ static int parse_mailbox(const char *s, size_t len, int mail, struct smtp_path *
 		p->source_route = 1;
 		i = (size_t)(colon - s) + 1;
 	}
-	if (i < len && s[i] == '"') {
-		p->quoted = 1;
-		i++;
-		for (;;) {
-			if (i >= len) {
-				*why_r = "unterminated quoted string";
-				return -1;
-			}
-			unsigned char c = (unsigned char)s[i];
-			if (c == '"') {
-				i++;
-				break;
-			}
-			if (c == '\\') {
-				if (++i >= len) {
-					*why_r = "bad quoted pair";
-					return -1;
-				}
-				c = (unsigned char)s[i];
-			}
-			if (c < 0x20 || c == 0x7f) {
-				*why_r = "control character in address";
-				return -1;
-			}
-			if (lo >= SMTP_LOCAL_MAX) {
-				*why_r = "local part too long";
-				return -1;
-			}
-			p->local[lo++] = (char)c;
-			i++;
-		}
-	} else {
-		size_t start = i;
-		while (i < len && s[i] != '@') {
-			unsigned char c = (unsigned char)s[i];
-			if (c == '.') {
-				if (i == start || s[i - 1] == '.') {
-					*why_r = "bad local part";
-					return -1;
-				}
-			} else if (!is_atext(c)) {
-				*why_r = "bad character in local part";
-				return -1;
-			}
-			if (lo >= SMTP_LOCAL_MAX) {
-				*why_r = "local part too long";
-				return -1;
-			}
-			p->local[lo++] = (char)c;
-			i++;
-		}
-		if (lo == 0 || s[i - 1] == '.') {
-			*why_r = "bad local part";
-			return -1;
-		}
-	}
+	if (i < len && s[i] == '"' ? parse_quoted_local(s, len, &i, p, &lo, why_r) < 0
+				   : parse_atom_local(s, len, &i, p, &lo, why_r) < 0)
+		return -1;
 	p->local[lo] = 0;
 	for (size_t k = 0; k < lo; k++)
 		if ((unsigned char)p->local[k] >= 0x80)
@@ -228,24 +265,7 @@ static int parse_mailbox(const char *s, size_t len, int mail, struct smtp_path *
 		*why_r = "bad address";
 		return -1;
 	}
-	i++;
-	if (!domain_ok(s + i, len - i, &p->ip_literal)) {
-		*why_r = "bad domain";
-		return -1;
-	}
-	memcpy(p->domain, s + i, len - i);
-	p->domain[len - i] = 0;
-	for (size_t k = 0; p->domain[k]; k++)
-		if ((unsigned char)p->domain[k] >= 0x80)
-			p->utf8 = 1;
-	if (lo + 1 + (len - i) > SMTP_ADDR_MAX) {
-		*why_r = "address too long";
-		return -1;
-	}
-	memcpy(p->addr, p->local, lo);
-	p->addr[lo] = '@';
-	memcpy(p->addr + lo + 1, p->domain, len - i + 1);
-	return 0;
+	return parse_domain(s + i + 1, len - i - 1, p, lo, why_r);
 }
 
 static int parse_params(const char *s, size_t len, int mail, struct smtp_path *p,
@@ -419,75 +439,4 @@ int smtp_helo_valid(const char *helo)
 			return 0;
 	}
 	return 1;
-}
-
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-long smtp_base64_decode(const char *in, size_t len, unsigned char *out, size_t outsize)
-{
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0, pad = 0;
-
-	if (len % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == '=') {
-			if (i < len - 2)
-				return -1;
-			pad++;
-			continue;
-		}
-		if (pad)
-			return -1;
-		int v = b64val(c);
-		if (v < 0)
-			return -1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outsize)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (long)o;
-}
-
-int smtp_base64_encode(const unsigned char *in, size_t len, char *out, size_t outsize)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-
-	if (outsize < (len + 2) / 3 * 4 + 1)
-		return -1;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < len ? tab[v & 63] : '=';
-	}
-	out[o] = 0;
-	return 0;
 }

@@ -89,10 +89,5 @@ int smtp_domain_is_fqdn(const char *domain);
 int smtp_helo_valid(const char *helo);
 /* Lower-cases ASCII in place. */
 void smtp_lower(char *s);
-/* Decodes base64 (RFC 4648, no line breaks) into out. Returns the decoded
- * length, or -1 on bad input or if out is too small. */
-long smtp_base64_decode(const char *in, size_t len, unsigned char *out, size_t outsize);
-/* Encodes base64 into out (NUL-terminated). Returns 0 or -1 if out is too small. */
-int smtp_base64_encode(const unsigned char *in, size_t len, char *out, size_t outsize);
 
 #endif

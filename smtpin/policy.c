@@ -22,6 +22,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 #define POLICY_LINE_MAX 4096
@@ -186,11 +187,9 @@ static void pconn_event(struct bufferevent *bev, short what, void *arg)
 
 void policy_accept(struct listener *lst, int fd, const char *peer)
 {
-	struct pconn *c = calloc(1, sizeof(*c));
+	struct pconn *c = xcalloc(1, sizeof(*c));
 	struct timeval tv = {300, 0};
 
-	if (c == NULL)
-		log_fatal("out of memory");
 	c->srv = lst->srv;
 	c->refs = 1;
 	mk_strlcpy(c->peer, peer, sizeof(c->peer));
@@ -277,13 +276,11 @@ void policy_query(struct session *s, const char *service,
 		  void (*done)(struct session *s, const char *action))
 {
 	struct server *srv = s->srv;
-	struct pquery *q = calloc(1, sizeof(*q));
+	struct pquery *q = xcalloc(1, sizeof(*q));
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss);
 	struct timeval tv = {(time_t)srv->policy_timeout, 0};
 
-	if (q == NULL)
-		log_fatal("out of memory");
 	q->s = s;
 	q->done = done;
 	mk_strlcpy(q->service, service, sizeof(q->service));

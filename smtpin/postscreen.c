@@ -20,6 +20,7 @@
 
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 enum ps_action ps_action_parse(const char *text)
@@ -31,10 +32,9 @@ enum ps_action ps_action_parse(const char *text)
 	return PS_IGNORE;
 }
 
-static int action_setting(struct server *srv, const char *name, enum ps_action *a, char *err,
+static int action_setting(const char *v, const char *name, enum ps_action *a, char *err,
 			  size_t errsize)
 {
-	const char *v = config_get(srv->cfg, name);
 
 	if (v == NULL || (strcasecmp(v, "ignore") != 0 && strcasecmp(v, "enforce") != 0 &&
 			  strcasecmp(v, "drop") != 0)) {
@@ -47,54 +47,48 @@ static int action_setting(struct server *srv, const char *name, enum ps_action *
 
 int postscreen_load(struct server *srv, char *err, size_t errsize)
 {
-	struct config *cfg = srv->cfg;
+	const struct smtpin_params *p = &srv->p;
 	char **items = NULL;
 	size_t n = 0;
 
-	if (action_setting(srv, "postscreen_denylist_action", &srv->ps_deny_action, err, errsize) <
-		0 ||
-	    action_setting(srv, "postscreen_greet_action", &srv->ps_greet_action, err, errsize) <
-		0 ||
-	    action_setting(srv, "postscreen_dnsbl_action", &srv->ps_dnsbl_action, err, errsize) <
-		0 ||
-	    action_setting(srv, "postscreen_pipelining_action", &srv->ps_pipe_action, err,
-			   errsize) < 0 ||
-	    action_setting(srv, "postscreen_non_smtp_command_action", &srv->ps_nonsmtp_action, err,
-			   errsize) < 0 ||
-	    action_setting(srv, "postscreen_bare_newline_action", &srv->ps_bare_action, err,
-			   errsize) < 0)
+#define ACTION(name, a) action_setting(p->name, #name, a, err, errsize)
+	if (ACTION(postscreen_denylist_action, &srv->ps_deny_action) < 0 ||
+	    ACTION(postscreen_greet_action, &srv->ps_greet_action) < 0 ||
+	    ACTION(postscreen_dnsbl_action, &srv->ps_dnsbl_action) < 0 ||
+	    ACTION(postscreen_pipelining_action, &srv->ps_pipe_action) < 0 ||
+	    ACTION(postscreen_non_smtp_command_action, &srv->ps_nonsmtp_action) < 0 ||
+	    ACTION(postscreen_bare_newline_action, &srv->ps_bare_action) < 0)
 		return -1;
-	srv->ps_greet_wait = config_get_time(cfg, "postscreen_greet_wait");
-	srv->ps_greet_ttl = config_get_time(cfg, "postscreen_greet_ttl");
-	srv->ps_dnsbl_ttl = config_get_time(cfg, "postscreen_dnsbl_ttl");
-	srv->ps_threshold = (int)config_get_int(cfg, "postscreen_dnsbl_threshold");
-	srv->ps_allow_threshold = (int)config_get_int(cfg, "postscreen_dnsbl_allowlist_threshold");
-	srv->ps_pipe = config_get_bool(cfg, "postscreen_pipelining_enable");
-	srv->ps_nonsmtp = config_get_bool(cfg, "postscreen_non_smtp_command_enable");
-	srv->ps_bare = config_get_bool(cfg, "postscreen_bare_newline_enable");
-	const char *pb = config_get(cfg, "postscreen_greet_banner");
+#undef ACTION
+	srv->ps_greet_wait = p->postscreen_greet_wait;
+	srv->ps_greet_ttl = p->postscreen_greet_ttl;
+	srv->ps_dnsbl_ttl = p->postscreen_dnsbl_ttl;
+	srv->ps_threshold = (int)p->postscreen_dnsbl_threshold;
+	srv->ps_allow_threshold = (int)p->postscreen_dnsbl_allowlist_threshold;
+	srv->ps_pipe = p->postscreen_pipelining_enable;
+	srv->ps_nonsmtp = p->postscreen_non_smtp_command_enable;
+	srv->ps_bare = p->postscreen_bare_newline_enable;
+	const char *pb = p->postscreen_greet_banner;
 	mk_strlcpy(srv->ps_banner, pb ? pb : srv->banner, sizeof(srv->ps_banner));
-	config_get_list(cfg, "postscreen_forbidden_commands", &srv->ps_forbidden,
-			&srv->ps_nforbidden);
+	srv->ps_forbidden = p->postscreen_forbidden_commands.item;
+	srv->ps_nforbidden = p->postscreen_forbidden_commands.n;
 
-	config_get_list(cfg, "postscreen_dnsbl_sites", &items, &n);
-	srv->ps_sites = calloc(n ? n : 1, sizeof(*srv->ps_sites));
-	if (srv->ps_sites == NULL)
-		log_fatal("out of memory");
+	items = p->postscreen_dnsbl_sites.item;
+	n = p->postscreen_dnsbl_sites.n;
+	srv->ps_sites = xcalloc(n ? n : 1, sizeof(*srv->ps_sites));
 	for (size_t i = 0; i < n; i++) {
 		if (dnsbl_site_parse(items[i], &srv->ps_sites[i], 1) < 0) {
 			snprintf(err, errsize,
 				 "postscreen_dnsbl_sites: bad entry \"%s\" (want "
 				 "domain[=pattern][*weight])",
 				 items[i]);
-			free(items);
 			return -1;
 		}
 	}
 	srv->ps_nsites = n;
-	free(items);
 
-	config_get_list(cfg, "postscreen_access_list", &items, &n);
+	items = p->postscreen_access_list.item;
+	n = p->postscreen_access_list.n;
 	for (size_t i = 0; i < n; i++) {
 		if (strcasecmp(items[i], "permit_mynetworks") == 0) {
 			srv->ps_access_mynetworks = 1;
@@ -102,22 +96,18 @@ int postscreen_load(struct server *srv, char *err, size_t errsize)
 			if (srv->ps_cidr != NULL) {
 				snprintf(err, errsize,
 					 "postscreen_access_list: one cidr: table only");
-				free(items);
 				return -1;
 			}
 			if (cidr_load(items[i] + 5, &srv->ps_cidr, &srv->ps_ncidr, err, errsize) <
 			    0) {
-				free(items);
 				return -1;
 			}
 		} else {
 			snprintf(err, errsize, "postscreen_access_list: unknown entry \"%s\"",
 				 items[i]);
-			free(items);
 			return -1;
 		}
 	}
-	free(items);
 	return 0;
 }
 
@@ -125,7 +115,7 @@ int postscreen_fail(struct session *s, const char *test, enum ps_action action, 
 {
 	s->ps_failed = 1;
 	log_info_as("postscreen", "%s from %s after %s: %s", test, s->ps_client,
-		 s->last_cmd[0] ? s->last_cmd : "CONNECT", detail);
+		    s->last_cmd[0] ? s->last_cmd : "CONNECT", detail);
 	if (action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
 		log_info_as("postscreen", "DISCONNECT %s", s->ps_client);
@@ -146,7 +136,8 @@ static void greet_finish(struct session *s)
 	if (srv->ps_nsites > 0) {
 		if (s->dnsbl_score >= srv->ps_threshold && s->dnsbl_score > 0) {
 			s->ps_failed = 1;
-			log_info_as("postscreen", "DNSBL rank %d for %s", s->dnsbl_score, s->ps_client);
+			log_info_as("postscreen", "DNSBL rank %d for %s", s->dnsbl_score,
+				    s->ps_client);
 			if (srv->ps_dnsbl_action == PS_DROP) {
 				session_reply(
 				    s,
@@ -163,8 +154,8 @@ static void greet_finish(struct session *s)
 				    s->addr, s->dnsbl_hit);
 		} else if (srv->ps_allow_threshold < 0 &&
 			   s->dnsbl_score <= srv->ps_allow_threshold) {
-			log_info_as("postscreen", "PASS NEW %s (allowlisted by DNS, score %d)", s->ps_client,
-				 s->dnsbl_score);
+			log_info_as("postscreen", "PASS NEW %s (allowlisted by DNS, score %d)",
+				    s->ps_client, s->dnsbl_score);
 			s->ps_subject = 0;
 		}
 	}
@@ -275,9 +266,7 @@ void postscreen_start(struct session *s)
 		if (dns_reverse_name(s->addr, rev, sizeof(rev)) < 0)
 			break;
 		snprintf(name, sizeof(name), "%s.%s", rev, srv->ps_sites[i].domain);
-		struct ps_dns *d = calloc(1, sizeof(*d));
-		if (d == NULL)
-			log_fatal("out of memory");
+		struct ps_dns *d = xcalloc(1, sizeof(*d));
 		d->s = s;
 		d->site = i;
 		s->dnsbl_pending++;
@@ -288,6 +277,8 @@ void postscreen_start(struct session *s)
 	    (time_t)srv->ps_greet_wait,
 	    (suseconds_t)((srv->ps_greet_wait - (time_t)srv->ps_greet_wait) * 1e6)};
 	s->greet_ev = evtimer_new(srv->base, greet_timer, s);
+	if (s->greet_ev == NULL)
+		log_fatal("out of memory (evtimer_new)");
 	evtimer_add(s->greet_ev, &tv);
 }
 
@@ -305,8 +296,8 @@ void postscreen_pregreet(struct session *s)
 	size_t k = evbuffer_copyout(in, raw, n < sizeof(raw) ? n : sizeof(raw));
 	log_printable(text, sizeof(text), raw, k);
 	s->ps_failed = 1;
-	log_info_as("postscreen", "PREGREET %zu after %.2f from %s: %s", n, mk_now() - s->t_connect, s->ps_client,
-		 text);
+	log_info_as("postscreen", "PREGREET %zu after %.2f from %s: %s", n, mk_now() - s->t_connect,
+		    s->ps_client, text);
 	if (s->srv->ps_greet_action == PS_DROP) {
 		session_reply(s, "521 5.5.1 %s Protocol error", s->srv->hostname);
 		log_info_as("postscreen", "DISCONNECT %s", s->ps_client);
@@ -335,7 +326,8 @@ static void put_done(void *arg)
 	struct ps_put_job *j = arg;
 
 	if (j->rc != 0)
-		log_warn_as("postscreen", "postscreen cache: cannot record %s: %s", j->addr, store_strerror(j->rc));
+		log_warn_as("postscreen", "postscreen cache: cannot record %s: %s", j->addr,
+			    store_strerror(j->rc));
 	free(j);
 }
 
@@ -351,9 +343,7 @@ void postscreen_end(struct session *s)
 		ttl = srv->ps_dnsbl_ttl;
 	if (ttl <= 0)
 		return;
-	struct ps_put_job *j = calloc(1, sizeof(*j));
-	if (j == NULL)
-		log_fatal("out of memory");
+	struct ps_put_job *j = xcalloc(1, sizeof(*j));
 	j->srv = srv;
 	mk_strlcpy(j->addr, s->addr, sizeof(j->addr));
 	j->until = (int64_t)time(NULL) + (int64_t)ttl;

@@ -17,9 +17,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/array.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 #define PENDING 100
@@ -108,12 +110,7 @@ int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char
 		size_t al = strlen(action);
 		while (al > 0 && isspace((unsigned char)action[al - 1]))
 			action[--al] = 0;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			e = realloc(e, cap * sizeof(*e));
-			if (e == NULL)
-				log_fatal("out of memory");
-		}
+		ARRAY_RESERVE(e, cap, n + 1);
 		if (net_cidr_parse(line, &e[n].net) < 0 || al == 0) {
 			snprintf(err, errsize, "%s:%zu: bad entry (want: network/prefix action)",
 				 path, lineno);
@@ -121,9 +118,7 @@ int cidr_load(const char *path, struct cidr_entry **entries_r, size_t *n_r, char
 			free(data);
 			return -1;
 		}
-		e[n].action = strdup(action);
-		if (e[n].action == NULL)
-			log_fatal("out of memory");
+		e[n].action = xstrdup(action);
 		n++;
 	}
 	free(data);
@@ -160,20 +155,14 @@ int domain_is_local(struct server *srv, const char *domain)
 	return 0;
 }
 
-static int load_list(struct server *srv, const char *name, struct restr_list *l, char *err,
-		     size_t errsize)
+static int load_list(const struct config_list *list, const char *name, struct restr_list *l,
+		     char *err, size_t errsize)
 {
-	char **items = NULL;
-	size_t n = 0;
+	char **items = list->item;
+	size_t n = list->n;
 
 	l->name = name;
-	if (config_get_list(srv->cfg, name, &items, &n) < 0) {
-		snprintf(err, errsize, "%s: unknown setting", name);
-		return -1;
-	}
-	l->items = calloc(n ? n : 1, sizeof(*l->items));
-	if (l->items == NULL)
-		log_fatal("out of memory");
+	l->items = xcalloc(n ? n : 1, sizeof(*l->items));
 	for (size_t i = 0; i < n; i++) {
 		size_t k;
 		for (k = 0; k < sizeof(restr_names) / sizeof(restr_names[0]); k++)
@@ -191,9 +180,7 @@ static int load_list(struct server *srv, const char *name, struct restr_list *l,
 			snprintf(err, errsize, "%s: %s needs an argument", name, items[i]);
 			goto fail;
 		}
-		it->arg = strdup(items[++i]);
-		if (it->arg == NULL)
-			log_fatal("out of memory");
+		it->arg = xstrdup(items[++i]);
 		switch (it->type) {
 		case R_CHECK_CLIENT_ACCESS:
 			if (strncmp(it->arg, "cidr:", 5) != 0) {
@@ -210,9 +197,7 @@ static int load_list(struct server *srv, const char *name, struct restr_list *l,
 		case R_REJECT_RBL:
 		case R_REJECT_RHSBL_SENDER:
 		case R_REJECT_RHSBL_CLIENT:
-			it->site = calloc(1, sizeof(*it->site));
-			if (it->site == NULL)
-				log_fatal("out of memory");
+			it->site = xcalloc(1, sizeof(*it->site));
 			if (dnsbl_site_parse(it->arg, it->site, 0) < 0) {
 				snprintf(
 				    err, errsize,
@@ -235,22 +220,22 @@ static int load_list(struct server *srv, const char *name, struct restr_list *l,
 			break;
 		}
 	}
-	free(items);
 	return 0;
 fail:
-	free(items);
 	return -1;
 }
 
 int restrictions_load(struct server *srv, char *err, size_t errsize)
 {
-	if (load_list(srv, "smtpd_client_restrictions", &srv->r_client, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_helo_restrictions", &srv->r_helo, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_sender_restrictions", &srv->r_sender, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_relay_restrictions", &srv->r_relay, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_recipient_restrictions", &srv->r_rcpt, err, errsize) < 0 ||
-	    load_list(srv, "smtpd_data_restrictions", &srv->r_data, err, errsize) < 0)
+#define LOAD(name, l) load_list(&srv->p.name, #name, l, err, errsize)
+	if (LOAD(smtpd_client_restrictions, &srv->r_client) < 0 ||
+	    LOAD(smtpd_helo_restrictions, &srv->r_helo) < 0 ||
+	    LOAD(smtpd_sender_restrictions, &srv->r_sender) < 0 ||
+	    LOAD(smtpd_relay_restrictions, &srv->r_relay) < 0 ||
+	    LOAD(smtpd_recipient_restrictions, &srv->r_rcpt) < 0 ||
+	    LOAD(smtpd_data_restrictions, &srv->r_data) < 0)
 		return -1;
+#undef LOAD
 	return 0;
 }
 
@@ -380,8 +365,8 @@ static void dnsbl_cb(const struct dns_answer *a, void *arg)
 		return;
 	}
 	if (it->type == R_PERMIT_DNSWL) {
-		log_info_as("smtpd", "%s: permit_dnswl_client: %s listed in %s", s->qid[0] ? s->qid : "NOQUEUE",
-			 s->client, it->site->domain);
+		log_info_as("smtpd", "%s: permit_dnswl_client: %s listed in %s",
+			    s->qid[0] ? s->qid : "NOQUEUE", s->client, it->site->domain);
 		eval_resume(e, V_PERMIT);
 		return;
 	}
@@ -477,8 +462,8 @@ static void grey_done(void *arg)
 	int v = V_DUNNO;
 
 	if (g->rc != 0) {
-		log_warn_as("smtpd", "greylist unavailable (%s): accepting mail from %s", store_strerror(g->rc),
-			 s->client);
+		log_warn_as("smtpd", "greylist unavailable (%s): accepting mail from %s",
+			    store_strerror(g->rc), s->client);
 	} else if (g->verdict == GREYLIST_DEFER) {
 		char text[400];
 		snprintf(text, sizeof(text), "%s (%lld seconds left)", s->srv->greylist_text,
@@ -489,46 +474,33 @@ static void grey_done(void *arg)
 	eval_resume(e, v);
 }
 
-/* One restriction. Returns a verdict, or PENDING (its callback resumes). */
-static int eval_item(struct restr_eval *e, const struct restr_item *it)
+/* reject_unauth_destination, defer_unauth_destination: relay control at RCPT. */
+static int eval_relay(struct restr_eval *e, const struct restr_item *it)
 {
 	struct session *s = e->s;
-	struct server *srv = s->srv;
-	int rcpt_stage = cur_subject(e) == SUBJ_RCPT;
-	char rev[128];
+	char to[SMTP_ADDR_MAX + 1];
+
+	if (cur_subject(e) != SUBJ_RCPT)
+		return V_DUNNO;
+	if (strcasecmp(s->cur.addr, "postmaster") == 0 ||
+	    (!smtp_addr_routing_trick(&s->cur) && domain_is_local(s->srv, s->cur.domain)))
+		return V_DUNNO;
+	PRINTABLE(to, s->cur.addr);
+	if (it->type == R_DEFER_UNAUTH_DEST)
+		snprintf(e->res.reply, sizeof(e->res.reply), "454 4.7.1 <%s>: Relay access denied",
+			 to);
+	else
+		snprintf(e->res.reply, sizeof(e->res.reply), "554 5.7.1 <%s>: Relay access denied",
+			 to);
+	return it->type == R_DEFER_UNAUTH_DEST ? V_DEFER : V_REJECT;
+}
+
+/* The syntax of the HELO name, the sender and the recipient. */
+static int eval_names(struct restr_eval *e, const struct restr_item *it)
+{
+	struct session *s = e->s;
 
 	switch (it->type) {
-	case R_PERMIT:
-		return V_PERMIT;
-	case R_REJECT:
-		return set_reply(e, 554, "5.7.1", "Access denied");
-	case R_DEFER:
-		return set_reply(e, 450, "4.7.1", "Try again later");
-	case R_DUNNO:
-	case R_REJECT_UNLISTED_RCPT:
-		return V_DUNNO;
-	case R_PERMIT_MYNETWORKS:
-		return s->mynetworks ? V_PERMIT : V_DUNNO;
-	case R_PERMIT_SASL:
-		return s->authed ? V_PERMIT : V_DUNNO;
-	case R_REJECT_UNAUTH_DEST:
-	case R_DEFER_UNAUTH_DEST:
-		if (!rcpt_stage)
-			return V_DUNNO;
-		if (strcasecmp(s->cur.addr, "postmaster") == 0 ||
-		    (!smtp_addr_routing_trick(&s->cur) && domain_is_local(srv, s->cur.domain)))
-			return V_DUNNO;
-		{
-			char to[SMTP_ADDR_MAX + 1];
-			PRINTABLE(to, s->cur.addr);
-			if (it->type == R_DEFER_UNAUTH_DEST)
-				snprintf(e->res.reply, sizeof(e->res.reply),
-					 "454 4.7.1 <%s>: Relay access denied", to);
-			else
-				snprintf(e->res.reply, sizeof(e->res.reply),
-					 "554 5.7.1 <%s>: Relay access denied", to);
-			return it->type == R_DEFER_UNAUTH_DEST ? V_DEFER : V_REJECT;
-		}
 	case R_REJECT_INVALID_HELO:
 		if (!s->helo_seen || smtp_helo_valid(s->helo))
 			return V_DUNNO;
@@ -546,12 +518,25 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		e->subj[e->li] = SUBJ_SENDER;
 		return set_reply(e, 504, "5.5.2", "need fully-qualified address");
 	case R_REJECT_NON_FQDN_RCPT:
-		if (!rcpt_stage || strcasecmp(s->cur.addr, "postmaster") == 0 ||
+		if (cur_subject(e) != SUBJ_RCPT || strcasecmp(s->cur.addr, "postmaster") == 0 ||
 		    smtp_domain_is_fqdn(s->cur.domain))
 			return V_DUNNO;
 		return set_reply(e, 504, "5.5.2", "need fully-qualified address");
+	default:
+		return V_DUNNO;
+	}
+}
+
+/* The unknown-domain checks and the DNS lists: answered by DNS callbacks. */
+static int eval_dns(struct restr_eval *e, const struct restr_item *it)
+{
+	struct session *s = e->s;
+	struct server *srv = s->srv;
+	char rev[128];
+
+	switch (it->type) {
 	case R_REJECT_UNKNOWN_RCPT_DOMAIN:
-		if (!rcpt_stage || s->cur.domain[0] == 0 || s->cur.ip_literal ||
+		if (cur_subject(e) != SUBJ_RCPT || s->cur.domain[0] == 0 || s->cur.ip_literal ||
 		    domain_is_local(srv, s->cur.domain))
 			return V_DUNNO;
 		e->item = it;
@@ -565,13 +550,6 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		e->item = it;
 		dns_lookup_a(srv, s->from.domain, domain_cb, e);
 		return PENDING;
-	case R_CHECK_CLIENT_ACCESS: {
-		const char *action = cidr_lookup(it->cidr, it->ncidr, s->addr);
-		if (action == NULL)
-			return V_DUNNO;
-		e->subj[e->li] = SUBJ_CLIENT;
-		return apply_action(e, action);
-	}
 	case R_PERMIT_DNSWL:
 	case R_REJECT_RBL:
 		if (dns_reverse_name(s->addr, rev, sizeof(rev)) < 0)
@@ -594,6 +572,69 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		}
 		lookup_list(e, s->name);
 		return PENDING;
+	default:
+		return V_DUNNO;
+	}
+}
+
+/* check_greylist at RCPT: the store is asked off the event loop. */
+static int eval_greylist(struct restr_eval *e, const struct restr_item *it)
+{
+	struct session *s = e->s;
+
+	if (cur_subject(e) != SUBJ_RCPT)
+		return V_DUNNO;
+	struct grey_job *g = xcalloc(1, sizeof(*g));
+	g->e = e;
+	mk_strlcpy(g->addr, s->addr, sizeof(g->addr));
+	mk_strlcpy(g->sender, s->from.addr, sizeof(g->sender));
+	mk_strlcpy(g->rcpt, s->cur.addr, sizeof(g->rcpt));
+	e->item = it;
+	job_submit(s->srv, grey_work, grey_done, g);
+	return PENDING;
+}
+
+/* One restriction. Returns a verdict, or PENDING (its callback resumes). */
+static int eval_item(struct restr_eval *e, const struct restr_item *it)
+{
+	struct session *s = e->s;
+
+	switch (it->type) {
+	case R_PERMIT:
+		return V_PERMIT;
+	case R_REJECT:
+		return set_reply(e, 554, "5.7.1", "Access denied");
+	case R_DEFER:
+		return set_reply(e, 450, "4.7.1", "Try again later");
+	case R_DUNNO:
+	case R_REJECT_UNLISTED_RCPT:
+		return V_DUNNO;
+	case R_PERMIT_MYNETWORKS:
+		return s->mynetworks ? V_PERMIT : V_DUNNO;
+	case R_PERMIT_SASL:
+		return s->authed ? V_PERMIT : V_DUNNO;
+	case R_REJECT_UNAUTH_DEST:
+	case R_DEFER_UNAUTH_DEST:
+		return eval_relay(e, it);
+	case R_REJECT_INVALID_HELO:
+	case R_REJECT_NON_FQDN_HELO:
+	case R_REJECT_NON_FQDN_SENDER:
+	case R_REJECT_NON_FQDN_RCPT:
+		return eval_names(e, it);
+	case R_REJECT_UNKNOWN_RCPT_DOMAIN:
+	case R_REJECT_UNKNOWN_SENDER_DOMAIN:
+	case R_PERMIT_DNSWL:
+	case R_REJECT_RBL:
+	case R_REJECT_RHSBL_SENDER:
+	case R_REJECT_RHSBL_CLIENT:
+		return eval_dns(e, it);
+	case R_CHECK_CLIENT_ACCESS: {
+		const char *action = cidr_lookup(it->cidr, it->ncidr, s->addr);
+		if (action == NULL)
+			return V_DUNNO;
+		e->subj[e->li] = SUBJ_CLIENT;
+		return apply_action(e, action);
+	}
 	case R_REJECT_UNAUTH_PIPELINING:
 		if (!s->pipelined)
 			return V_DUNNO;
@@ -602,20 +643,8 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		e->item = it;
 		policy_query(s, it->arg, policy_cb);
 		return PENDING;
-	case R_GREYLIST: {
-		if (!rcpt_stage)
-			return V_DUNNO;
-		struct grey_job *g = calloc(1, sizeof(*g));
-		if (g == NULL)
-			log_fatal("out of memory");
-		g->e = e;
-		mk_strlcpy(g->addr, s->addr, sizeof(g->addr));
-		mk_strlcpy(g->sender, s->from.addr, sizeof(g->sender));
-		mk_strlcpy(g->rcpt, s->cur.addr, sizeof(g->rcpt));
-		e->item = it;
-		job_submit(srv, grey_work, grey_done, g);
-		return PENDING;
-	}
+	case R_GREYLIST:
+		return eval_greylist(e, it);
 	}
 	return V_DUNNO;
 }
@@ -645,10 +674,8 @@ void restrictions_check(struct session *s, const char *stage,
 			void (*done)(struct session *s, const struct restr_result *res))
 {
 	struct server *srv = s->srv;
-	struct restr_eval *e = calloc(1, sizeof(*e));
+	struct restr_eval *e = xcalloc(1, sizeof(*e));
 
-	if (e == NULL)
-		log_fatal("out of memory");
 	e->s = s;
 	e->done = done;
 #define ADD(list, sj)                                                                              \

@@ -25,9 +25,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/log.h"
 #include "lib/net.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "smtpin/smtpin.h"
 
 #define RECEIVED_MAX 2048
@@ -236,6 +238,8 @@ void session_quit(struct session *s)
 	bufferevent_enable(s->bev, EV_READ);
 	if (s->close_ev == NULL) {
 		s->close_ev = evtimer_new(s->srv->base, on_close_timer, s);
+		if (s->close_ev == NULL)
+			log_fatal("out of memory (evtimer_new)");
 		struct timeval tv = {0, 0};
 		evtimer_add(s->close_ev, &tv);
 	}
@@ -537,12 +541,7 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 			 "550 5.1.1 <%s>: Recipient address rejected: User unknown", to);
 		rcpt_reject(s, reply);
 	} else {
-		if (s->nrcpt == s->rcap) {
-			s->rcap = s->rcap ? s->rcap * 2 : 4;
-			s->rcpts = realloc(s->rcpts, s->rcap * sizeof(*s->rcpts));
-			if (s->rcpts == NULL)
-				log_fatal("out of memory");
-		}
+		ARRAY_RESERVE(s->rcpts, s->rcap, s->nrcpt + 1);
 		for (size_t i = 0; i < s->nrcpt && !s->lmtp; i++) {
 			if (strcmp(s->rcpts[i].user, user) == 0) {
 				/* the same mailbox twice (an alias and its user): one copy, as
@@ -934,8 +933,9 @@ static void error_sleep(struct session *s)
 {
 	struct timeval tv = {1, 0};
 
-	if (s->sleep_ev == NULL)
-		s->sleep_ev = evtimer_new(s->srv->base, on_error_sleep, s);
+	if (s->sleep_ev == NULL &&
+	    (s->sleep_ev = evtimer_new(s->srv->base, on_error_sleep, s)) == NULL)
+		log_fatal("out of memory (evtimer_new)");
 	session_ref(s);
 	go_busy(s);
 	evtimer_add(s->sleep_ev, &tv);
@@ -1005,9 +1005,7 @@ static void session_input(struct session *s)
 			session_reply(s, "500 5.5.0 Error: line too long");
 			continue;
 		}
-		char *line = malloc(len + 1);
-		if (line == NULL)
-			log_fatal("out of memory");
+		char *line = xmalloc(len + 1);
 		evbuffer_remove(in, line, len);
 		evbuffer_drain(in, eol_len);
 		s->bare_lf_line = !(len > 0 && line[len - 1] == '\r');
@@ -1044,11 +1042,9 @@ void session_greet_done(struct session *s)
 void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct server *srv = lst->srv;
-	struct session *s = calloc(1, sizeof(*s));
+	struct session *s = xcalloc(1, sizeof(*s));
 	struct bufferevent *bev;
 
-	if (s == NULL)
-		log_fatal("out of memory");
 	s->srv = srv;
 	s->lst = lst;
 	s->refs = 1;

@@ -20,10 +20,12 @@
 #include <stdint.h>
 
 #include "index/greylist.h"
+#include "index/params.h"
 #include "index/store.h"
 #include "lib/buf.h"
 #include "lib/config.h"
-#include "lib/directory.h"
+#include "index/dir.h"
+#include "smtpin/params.h"
 #include "lib/tls.h"
 #include "smtpin/data.h"
 #include "smtpin/parse.h"
@@ -108,6 +110,8 @@ struct dnsbl_site {
 
 struct server {
 	struct config *cfg;
+	struct common_params common; /* the shared settings, typed (index/params.h) */
+	struct smtpin_params p;	     /* smtpin's own (smtpin/params.def) */
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct store *store;
@@ -120,7 +124,7 @@ struct server {
 	struct session *sessions; /* all open sessions (a list) */
 	int nsessions;
 	int stopping;
-	struct event *sig_term, *sig_int, *sig_hup, *gc_timer;
+	struct event *sig_ev, *gc_timer; /* the signalfd (lib/daemon.h), the greylist clean-up */
 
 	/* settings, read once */
 	char hostname[256];

@@ -14,8 +14,8 @@
 
 int smtpin_tls_init(struct server *srv, char *err, size_t errsize)
 {
-	const char *cert = config_get(srv->cfg, "smtpd_tls_cert_file");
-	const char *key = config_get(srv->cfg, "smtpd_tls_key_file");
+	const char *cert = srv->p.smtpd_tls_cert_file;
+	const char *key = srv->p.smtpd_tls_key_file;
 	char msg[1024];
 
 	tls_holder_init(&srv->tls, cert, key);
@@ -130,7 +130,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
 		log_info_as("smtpd", "Anonymous TLS connection established from %s: %s", s->client,
-			 s->tls_info);
+			    s->tls_info);
 		session_tls_ready(s);
 		return;
 	}

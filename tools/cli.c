@@ -71,6 +71,7 @@ struct config *cli_config(struct cli *cli)
 		cli_error("%s", err);
 		return NULL;
 	}
+	common_params_bind(cli->cfg, &cli->common);
 	return cli->cfg;
 }
 
@@ -107,7 +108,6 @@ void cli_disk_hint(const char *dir, int err)
 struct store *cli_store(struct cli *cli, int read_only)
 {
 	struct store_options opt = {0};
-	struct config *cfg;
 	const char *dir;
 	char err[512];
 
@@ -115,15 +115,15 @@ struct store *cli_store(struct cli *cli, int read_only)
 		return cli->store;
 	if (cli->store != NULL)
 		store_close(&cli->store); /* read-only so far; now it must write */
-	if ((cfg = cli_config(cli)) == NULL)
+	if (cli_config(cli) == NULL)
 		return NULL;
-	dir = config_get(cfg, "store_directory");
+	dir = cli->common.store_directory;
 	if (dir == NULL || dir[0] == '\0') {
 		cli_error("%s: store_directory is not usable (see mailkeep check)", cli->conf_path);
 		return NULL;
 	}
-	opt.map_size = config_get_size(cfg, "store_map_size");
-	opt.map_max = config_get_size(cfg, "store_map_max");
+	opt.map_size = cli->common.store_map_size;
+	opt.map_max = cli->common.store_map_max;
 	opt.read_only = read_only;
 	if (!read_only && mk_mkdirs(dir, 0700) < 0) {
 		cli_error("cannot create the store directory %s: %s", dir, strerror(errno));
@@ -140,7 +140,7 @@ struct store *cli_store(struct cli *cli, int read_only)
 
 int cli_directory_embedded(struct cli *cli)
 {
-	const char *d = cli->cfg != NULL ? config_get(cli->cfg, "user_directory") : NULL;
+	const char *d = cli->cfg != NULL ? cli->common.user_directory : NULL;
 	return d == NULL || strcmp(d, "embedded") == 0;
 }
 
@@ -148,8 +148,10 @@ void cli_close(struct cli *cli)
 {
 	if (cli->store != NULL)
 		store_close(&cli->store);
-	if (cli->cfg != NULL)
+	if (cli->cfg != NULL) {
+		common_params_unbind(&cli->common);
 		config_free(&cli->cfg);
+	}
 }
 
 static int read_line(FILE *f, char *out, size_t outsize)
@@ -318,4 +320,23 @@ void progress_end(struct progress *p)
 {
 	(void)p;
 	clear_progress();
+}
+
+const struct subcommand *cli_subcommand_find(const struct subcommand *table, const char *name)
+{
+	for (const struct subcommand *s = table; s->name != NULL; s++)
+		if (strcmp(s->name, name) == 0)
+			return s;
+	return NULL;
+}
+
+void cli_subcommand_names(const struct subcommand *table, char *out, size_t size)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (const struct subcommand *s = table; s->name != NULL && off < size; s++) {
+		int n = snprintf(out + off, size - off, "%s%s", s == table ? "" : ", ", s->name);
+		off += n > 0 ? (size_t)n : 0;
+	}
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "index/params.h"
 #include "index/store.h"
 #include "lib/config.h"
 
@@ -26,10 +27,11 @@ struct cli {
 	const char *conf_path; /* -c, $MAILKEEP_CONF, or the default */
 	int conf_given;	       /* -c or $MAILKEEP_CONF was used */
 	int verbose;
-	struct config *cfg;  /* loaded by cli_config */
-	struct store *store; /* opened by cli_store */
-	int store_ro;	     /* ... read-only */
-	char exe_dir[4096];  /* the directory of the mailkeep binary */
+	struct config *cfg;	     /* loaded by cli_config */
+	struct common_params common; /* cfg's shared settings, typed (bound by cli_config) */
+	struct store *store;	     /* opened by cli_store */
+	int store_ro;		     /* ... read-only */
+	char exe_dir[4096];	     /* the directory of the mailkeep binary */
 };
 
 struct command {
@@ -39,6 +41,23 @@ struct command {
 	const char *help;    /* the rest of `mailkeep NAME --help` */
 	int (*run)(struct cli *cli, int argc, char **argv);
 };
+
+/* A command's sub-commands (`mailkeep user add`), found by name in a table
+ * that ends with a NULL name (OpenSMTPD's and Dovecot's command tables).
+ * flags are the command's to read (SUB_*); run gets the command's context
+ * (its parsed options) and returns the exit status. */
+struct subcommand {
+	const char *name;
+	int flags;
+	int (*run)(void *ctx);
+};
+#define SUB_NAME 1	/* takes a NAME argument */
+#define SUB_READ_ONLY 2 /* only reads: the store is opened read-only */
+
+/* The entry of table named name, or NULL. */
+const struct subcommand *cli_subcommand_find(const struct subcommand *table, const char *name);
+/* "add, del, list": the names of table, for messages. */
+void cli_subcommand_names(const struct subcommand *table, char *out, size_t size);
 
 extern const struct command cmd_init, cmd_check, cmd_user, cmd_alias, cmd_import, cmd_export,
     cmd_fsck, cmd_backup, cmd_stats, cmd_smtpin, cmd_imapd, cmd_mount, cmd_run, cmd_spam;

@@ -100,7 +100,7 @@ static int backup_files(struct cli *cli, const char *dst, size_t *bytes_r)
 	int sfd, dfd, rc;
 	(void)bytes_r;
 
-	snprintf(src, sizeof(src), "%s/files", config_get(cli->cfg, "data_directory"));
+	snprintf(src, sizeof(src), "%s/files", cli->common.data_directory);
 	if ((sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? 0 : (cli_error("%s: %s", src, strerror(errno)), -1);
 	snprintf(to, sizeof(to), "%s/files", dst);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 
 /* The path of a service binary, or -1 if it is not installed. */
@@ -32,11 +33,9 @@ static int find_service(struct cli *cli, const char *bin, char *out, size_t size
 static int exec_service(struct cli *cli, const char *bin, int argc, char **argv)
 {
 	char path[4200];
-	char **args = calloc((size_t)argc + 4, sizeof(*args));
+	char **args = xcalloc((size_t)argc + 4, sizeof(*args));
 	int k = 0;
 
-	if (args == NULL)
-		abort();
 	if (find_service(cli, bin, path, sizeof(path)) < 0) {
 		cli_error("%s is not installed (looked in %s and %s/../lib/mailkeep)", bin,
 			  cli->exe_dir, cli->exe_dir);
@@ -156,7 +155,7 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		cli_error("run: no service is installed next to %s", cli->exe_dir);
 		return 1;
 	}
-	const char *rundir = config_get(cfg, "run_directory");
+	const char *rundir = cli->common.run_directory;
 	if (rundir != NULL && mk_mkdirs(rundir, 0755) == 0) {
 		int k = snprintf(pidfile, sizeof(pidfile), "%s/mailkeep.pid", rundir);
 		if (k > 0 && (size_t)k < sizeof(pidfile)) {

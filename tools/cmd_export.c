@@ -25,6 +25,7 @@
 #include "index/mbox.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 
 enum out_format { OUT_MAILDIR, OUT_MBOX, OUT_FILES };
@@ -185,8 +186,7 @@ static int export_message(struct export_run *x, const char *dir, const struct st
 			made_up_from(data, len, msg->internaldate, from, sizeof(from));
 		if (qlen > x->qcap) {
 			x->qcap = qlen;
-			if ((x->qbuf = realloc(x->qbuf, x->qcap)) == NULL)
-				abort();
+			x->qbuf = xreallocarray(x->qbuf, x->qcap, 1);
 		}
 		mbox_quote(data, len, x->qbuf);
 		fprintf(x->mbox, "From %s%s", from, crlf ? "\r\n" : "\n");
@@ -264,9 +264,7 @@ struct mb_list {
 static int collect_mb(const struct store_mailbox *mb, void *ctx)
 {
 	struct mb_list *l = ctx;
-	l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
-	if (l->v == NULL)
-		abort();
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
 	l->v[l->n++] = *mb;
 	return 0;
 }
@@ -294,30 +292,30 @@ static const char export_help[] =
     "  mutt -f /srv/backup/bob-maildir\n"
     "  mailkeep export --format mbox --mailbox INBOX bob /tmp/bob-inbox.mbox\n";
 
-static int run(struct cli *cli, int argc, char **argv)
+struct export_opts {
+	const char *only; /* --mailbox */
+	int quiet;
+};
+
+/* Returns 0, or the exit status of a bad option (its message printed). */
+static int parse_options(struct export_opts *o, struct export_run *x, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"format", required_argument, NULL, 'f'}, {"mailbox", required_argument, NULL, 'm'},
 	    {"no-from-line", no_argument, NULL, 'n'}, {"utf8-folders", no_argument, NULL, 'u'},
 	    {"quiet", no_argument, NULL, 'q'},	      {NULL, 0, NULL, 0},
 	};
-	struct export_run x = {.format = OUT_MAILDIR, .from_line = 1};
-	const char *only = NULL;
-	struct mb_list l = {0};
-	struct store_txn *txn = NULL;
-	struct store_user user;
-	struct store *store;
-	int c, rc = 0, quiet = 0, found = 0;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "f:m:nq", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			if (strcmp(optarg, "maildir") == 0)
-				x.format = OUT_MAILDIR;
+				x->format = OUT_MAILDIR;
 			else if (strcmp(optarg, "mbox") == 0 || strcmp(optarg, "mboxrd") == 0)
-				x.format = OUT_MBOX;
+				x->format = OUT_MBOX;
 			else if (strcmp(optarg, "files") == 0)
-				x.format = OUT_FILES;
+				x->format = OUT_FILES;
 			else {
 				cli_error("export: unknown format '%s' (maildir, mbox, files)",
 					  optarg);
@@ -325,30 +323,35 @@ static int run(struct cli *cli, int argc, char **argv)
 			}
 			break;
 		case 'm':
-			only = optarg;
+			o->only = optarg;
 			break;
 		case 'n':
-			x.from_line = 0;
+			x->from_line = 0;
 			break;
 		case 'u':
-			x.utf8_folders = 1;
+			x->utf8_folders = 1;
 			break;
 		case 'q':
-			quiet = 1;
+			o->quiet = 1;
 			break;
 		default:
 			return cli_usage(&cmd_export);
 		}
 	}
-	if (argc - optind != 2)
-		return cli_usage(&cmd_export);
-	const char *name = argv[optind], *dest = argv[optind + 1];
-	if ((store = cli_store(cli, 1)) == NULL)
-		return 1;
+	return argc - optind != 2 ? cli_usage(&cmd_export) : 0;
+}
+
+/* The user's mailboxes into l. Returns 0 or 1 (the message printed). */
+static int user_mailboxes(struct store *store, const char *name, struct mb_list *l)
+{
+	struct store_txn *txn = NULL;
+	struct store_user user;
+	int rc;
+
 	if ((rc = store_read_begin(store, &txn)) == 0) {
 		rc = store_user_get(txn, name, &user);
 		if (rc == 0)
-			rc = store_mailbox_foreach(txn, user.id, collect_mb, &l);
+			rc = store_mailbox_foreach(txn, user.id, collect_mb, l);
 		store_read_end(&txn);
 	}
 	if (rc == STORE_ENOTFOUND) {
@@ -359,92 +362,150 @@ static int run(struct cli *cli, int argc, char **argv)
 		cli_error("export: cannot read the store: %s", store_strerror(rc));
 		return 1;
 	}
-	progress_init(&x.prog, "exporting");
-	int to_stdout = strcmp(dest, "-") == 0;
-	if (to_stdout && !(x.format == OUT_MBOX && only != NULL)) {
+	return 0;
+}
+
+/* DEST: one mbox file (or standard output) for --format mbox --mailbox, else
+ * a new directory. Returns 0 or an exit status (the message printed). */
+static int open_dest(struct export_run *x, const char *dest, const char *only, int to_stdout)
+{
+	if (to_stdout && !(x->format == OUT_MBOX && only != NULL)) {
 		cli_error("export: \"-\" (standard output) needs --format mbox and --mailbox");
-		rc = EXIT_USAGE;
-		goto done;
+		return EXIT_USAGE;
 	}
-	if (x.format == OUT_MBOX && only != NULL) {
-		x.mbox = to_stdout ? stdout : fopen(dest, "wx");
-		if (x.mbox == NULL) {
+	if (x->format == OUT_MBOX && only != NULL) {
+		x->mbox = to_stdout ? stdout : fopen(dest, "wx");
+		if (x->mbox == NULL) {
 			cli_error("export: cannot create %s: %s", dest,
 				  errno == EEXIST ? "it exists already" : strerror(errno));
-			rc = 1;
-			goto done;
+			return 1;
 		}
-	} else if (make_dir(dest) < 0) {
-		rc = 1;
-		goto done;
+		return 0;
 	}
-	for (size_t i = 0; i < l.n && rc == 0; i++) {
-		const struct store_mailbox *mb = &l.v[i];
-		char dir[4096];
+	return make_dir(dest) < 0 ? 1 : 0;
+}
+
+/* A mailbox's Maildir (DEST itself for INBOX, DEST/.A.B else) into dir. */
+static int maildir_folder(const struct export_run *x, const char *dest,
+			  const struct store_mailbox *mb, char *dir, size_t dirsize)
+{
+	static const char *const subs[] = {"cur", "new", "tmp"};
+	int inbox = strcasecmp(mb->name, "INBOX") == 0;
+	char folder[4 * STORE_NAME_MAX + 16], sub[4200];
+
+	if (x->utf8_folders || utf8_to_utf7(mb->name, folder, sizeof(folder)) < 0) {
+		if (!x->utf8_folders)
+			cli_warn("export: mailbox name '%s' is not UTF-8: its folder "
+				 "keeps the name's bytes as they are",
+				 mb->name);
+		mk_strlcpy(folder, mb->name, sizeof(folder));
+	}
+	if (inbox)
+		mk_strlcpy(dir, dest, dirsize);
+	else if (path_fmt(dir, dirsize, "%s/.%s", dest, folder) < 0)
+		return -1;
+	for (int s = 0; s < 3; s++)
+		if (path_fmt(sub, sizeof(sub), "%s/%s", dir, subs[s]) < 0 || make_dir(sub) < 0)
+			return -1;
+	if (!inbox) {
+		if (path_fmt(sub, sizeof(sub), "%s/%s", dir, "maildirfolder") < 0)
+			return -1;
+		close(open(sub, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	}
+	return 0;
+}
+
+/* Where one mailbox goes, made ready: its folder (into dir) or its mbox file.
+ * Returns 0, 1 to skip it (an empty mailbox as files), or -1. */
+static int prepare_mailbox(struct export_run *x, const char *dest, const char *only,
+			   const struct store_mailbox *mb, char *dir, size_t dirsize)
+{
+	char path[4096];
+
+	if (x->format == OUT_MAILDIR)
+		return maildir_folder(x, dest, mb, dir, dirsize);
+	if (x->format == OUT_FILES) {
+		if (mb->messages == 0 && only == NULL)
+			return 1;
+		return path_fmt(dir, dirsize, "%s/%s", dest, mb->name) < 0 || make_dir(dir) < 0 ? -1
+												: 0;
+	}
+	if (only != NULL) /* the one mbox file is open */
+		return 0;
+	if (path_fmt(path, sizeof(path), "%s/%s", dest, mb->name) < 0)
+		return -1;
+	if ((x->mbox = fopen(path, "wx")) == NULL) {
+		cli_error("export: cannot create %s: %s", path,
+			  errno == EEXIST ? "it exists already" : strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Flushes, syncs and closes x->mbox; what names it in a message. */
+static int close_mbox(struct export_run *x, const char *what)
+{
+	int rc = 0;
+
+	if (fflush(x->mbox) != 0 || fsync(fileno(x->mbox)) != 0 || fclose(x->mbox) != 0) {
+		cli_error("export: cannot write %s: %s", what, strerror(errno));
+		rc = 1;
+	}
+	x->mbox = NULL;
+	return rc;
+}
+
+/* Every mailbox of l (or only the one named). Returns 0 or 1. */
+static int export_all(struct export_run *x, struct store *store, const struct mb_list *l,
+		      const char *dest, const char *only, int *found_r)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < l->n && rc == 0; i++) {
+		const struct store_mailbox *mb = &l->v[i];
+		char dir[4096], what[4200];
 		if (only != NULL && strcmp(only, mb->name) != 0 &&
 		    !(strcasecmp(only, "INBOX") == 0 && strcasecmp(mb->name, "INBOX") == 0))
 			continue;
-		found = 1;
-		if (x.format == OUT_MAILDIR) {
-			int inbox = strcasecmp(mb->name, "INBOX") == 0;
-			char folder[4 * STORE_NAME_MAX + 16];
-			if (x.utf8_folders || utf8_to_utf7(mb->name, folder, sizeof(folder)) < 0) {
-				if (!x.utf8_folders)
-					cli_warn(
-					    "export: mailbox name '%s' is not UTF-8: its folder "
-					    "keeps the name's bytes as they are",
-					    mb->name);
-				mk_strlcpy(folder, mb->name, sizeof(folder));
-			}
-			if (inbox)
-				mk_strlcpy(dir, dest, sizeof(dir));
-			else if (path_fmt(dir, sizeof(dir), "%s/.%s", dest, folder) < 0) {
-				rc = 1;
-				break;
-			}
-			char sub[4200];
-			static const char *const subs[] = {"cur", "new", "tmp"};
-			for (int s = 0; s < 3 && rc == 0; s++)
-				if (path_fmt(sub, sizeof(sub), "%s/%s", dir, subs[s]) < 0 ||
-				    make_dir(sub) < 0)
-					rc = 1;
-			if (rc == 0 && !inbox) {
-				if (path_fmt(sub, sizeof(sub), "%s/%s", dir, "maildirfolder") < 0)
-					rc = 1;
-				else
-					close(open(sub, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-			}
-		} else if (x.format == OUT_FILES) {
-			if (mb->messages == 0 && only == NULL)
-				continue;
-			if (path_fmt(dir, sizeof(dir), "%s/%s", dest, mb->name) < 0 ||
-			    make_dir(dir) < 0)
-				rc = 1;
-		} else if (only == NULL) {
-			char path[4096];
-			if (path_fmt(path, sizeof(path), "%s/%s", dest, mb->name) < 0) {
-				rc = 1;
-				break;
-			}
-			if ((x.mbox = fopen(path, "wx")) == NULL) {
-				cli_error("export: cannot create %s: %s", path,
-					  errno == EEXIST ? "it exists already" : strerror(errno));
-				rc = 1;
-				break;
-			}
-		}
-		if (rc == 0 && export_mailbox(&x, store, mb, dir) < 0)
+		*found_r = 1;
+		int prep = prepare_mailbox(x, dest, only, mb, dir, sizeof(dir));
+		if (prep == 1)
+			continue;
+		if (prep < 0) {
 			rc = 1;
-		if (x.mbox != NULL && only == NULL) {
-			if (fflush(x.mbox) != 0 || fsync(fileno(x.mbox)) != 0 ||
-			    fclose(x.mbox) != 0) {
-				cli_error("export: cannot write %s/%s: %s", dest, mb->name,
-					  strerror(errno));
-				rc = 1;
-			}
-			x.mbox = NULL;
+			if (x->format != OUT_MAILDIR)
+				break;
+		}
+		if (rc == 0 && export_mailbox(x, store, mb, dir) < 0)
+			rc = 1;
+		if (x->mbox != NULL && only == NULL) {
+			snprintf(what, sizeof(what), "%s/%s", dest, mb->name);
+			rc |= close_mbox(x, what);
 		}
 	}
+	return rc;
+}
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	struct export_run x = {.format = OUT_MAILDIR, .from_line = 1};
+	struct export_opts o = {0};
+	struct mb_list l = {0};
+	struct store *store;
+	int rc, found = 0;
+
+	if ((rc = parse_options(&o, &x, argc, argv)) != 0)
+		return rc;
+	const char *name = argv[optind], *dest = argv[optind + 1];
+	if ((store = cli_store(cli, 1)) == NULL)
+		return 1;
+	if ((rc = user_mailboxes(store, name, &l)) != 0)
+		return rc;
+	progress_init(&x.prog, "exporting");
+	int to_stdout = strcmp(dest, "-") == 0;
+	if ((rc = open_dest(&x, dest, o.only, to_stdout)) != 0)
+		goto done;
+	rc = export_all(&x, store, &l, dest, o.only, &found);
 	if (x.mbox != NULL && to_stdout) {
 		if (fflush(stdout) != 0 || ferror(stdout)) {
 			cli_error("export: cannot write to standard output: %s", strerror(errno));
@@ -452,14 +513,10 @@ static int run(struct cli *cli, int argc, char **argv)
 		}
 		x.mbox = NULL;
 	} else if (x.mbox != NULL) {
-		if (fflush(x.mbox) != 0 || fsync(fileno(x.mbox)) != 0 || fclose(x.mbox) != 0) {
-			cli_error("export: cannot write %s: %s", dest, strerror(errno));
-			rc = 1;
-		}
-		x.mbox = NULL;
+		rc |= close_mbox(&x, dest);
 	}
-	if (only != NULL && !found) {
-		cli_error("export: %s has no mailbox '%s'", name, only);
+	if (o.only != NULL && !found) {
+		cli_error("export: %s has no mailbox '%s'", name, o.only);
 		rc = 1;
 	}
 	if (rc == 0 && !to_stdout) {
@@ -471,7 +528,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		}
 	}
 	progress_end(&x.prog);
-	if (!quiet) {
+	if (!o.quiet) {
 		char hb[32];
 		fprintf(to_stdout ? stderr : stdout, "exported %llu messages (%s) of %s to %s\n",
 			(unsigned long long)x.messages, cli_human_bytes(x.bytes, hb, sizeof(hb)),

@@ -33,11 +33,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "index/dirs.h"
+#include "index/dir.h"
 #include "index/maildir_name.h"
 #include "index/mbox.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 #include "tools/import_imap.h"
 #include "tools/import_mboxes.h"
@@ -180,9 +181,7 @@ static int read_file(struct import_run *r, const char *path, size_t *len_r, stru
 	}
 	if ((uint64_t)st->st_size + 1 > r->bufcap) {
 		r->bufcap = (size_t)st->st_size + 1;
-		r->buf = realloc(r->buf, r->bufcap);
-		if (r->buf == NULL)
-			abort();
+		r->buf = xreallocarray(r->buf, r->bufcap, 1);
 	}
 	while (got < (size_t)st->st_size) {
 		ssize_t n = read(fd, r->buf + got, (size_t)st->st_size - got);
@@ -317,9 +316,8 @@ static int is_maildir(const char *dir)
 static void entry_add(struct entry **v, size_t *n, const char *name, int sub, int link,
 		      const struct stat *st)
 {
-	*v = realloc(*v, (*n + 1) * sizeof(**v));
-	if (*v == NULL || ((*v)[*n].name = strdup(name)) == NULL)
-		abort();
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[*n].name = xstrdup(name);
 	(*v)[*n].sub = sub;
 	(*v)[*n].link = link;
 	(*v)[*n].dev = st->st_dev;
@@ -661,8 +659,7 @@ static int import_mbox(struct import_run *r, const char *path, const char *mailb
 			 (unsigned long long)count, m.offset);
 		if (m.raw_len + 1 > outcap) {
 			outcap = m.raw_len + 1;
-			if ((out = realloc(out, outcap)) == NULL)
-				abort();
+			out = xreallocarray(out, outcap, 1);
 		}
 		im.len = mbox_unquote(r->variant, m.raw, m.raw_len, out);
 		im.data = out;
@@ -760,8 +757,8 @@ static int ldap_user_ready(struct cli *cli, struct store *store, const char *nam
 	r = strchr(name, '@') != NULL ? dir_lookup_address(dir, name, &u)
 				      : dir_get_user(dir, name, &u);
 	if (r == DIR_NOTFOUND) {
-		cli_error("import: the directory (%s) has no user '%s'",
-			  config_get(cli->cfg, "user_directory"), name);
+		cli_error("import: the directory (%s) has no user '%s'", cli->common.user_directory,
+			  name);
 		dir_close(&dir);
 		return 1;
 	}
@@ -824,7 +821,15 @@ static const char import_help[] =
     "  mailkeep import --mailbox Archive.2003 bob ~/mail/2003.mbox\n"
     "  mailkeep import --format files --mailbox Corpus bob /work/shared/corpus/spamassassin\n";
 
-static int run(struct cli *cli, int argc, char **argv)
+struct import_opts {
+	enum src_format format;
+	const char *mailbox;
+	uint64_t batch;
+	int quiet;
+};
+
+/* Returns 0, or the exit status of a bad option (its message printed). */
+static int parse_options(struct import_opts *o, struct import_run *r, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"format", required_argument, NULL, 'f'},
@@ -835,68 +840,192 @@ static int run(struct cli *cli, int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {NULL, 0, NULL, 0},
 	};
-	enum src_format format = FMT_AUTO;
-	struct import_run r = {0};
-	const char *mailbox = NULL;
-	uint64_t batch = 1000;
-	int c, quiet = 0, rc = 0;
-	struct store *store;
+	static const struct {
+		const char *name;
+		enum src_format format;
+	} formats[] = {{"auto", FMT_AUTO},	 {"maildir", FMT_MAILDIR},
+		       {"mbox", FMT_MBOX},	 {"files", FMT_FILES},
+		       {"takeout", FMT_TAKEOUT}, {"thunderbird", FMT_THUNDERBIRD}};
+	int c;
+	size_t i;
 
-	for (int i = 1; i < argc; i++)
-		if (import_imap_is_url(argv[i]))
-			return import_imap_main(cli, argc, argv); /* tools/import_imap.c */
 	while ((c = getopt_long(argc, argv, "f:V:m:b:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			if (strcmp(optarg, "auto") == 0)
-				format = FMT_AUTO;
-			else if (strcmp(optarg, "maildir") == 0)
-				format = FMT_MAILDIR;
-			else if (strcmp(optarg, "mbox") == 0)
-				format = FMT_MBOX;
-			else if (strcmp(optarg, "files") == 0)
-				format = FMT_FILES;
-			else if (strcmp(optarg, "takeout") == 0)
-				format = FMT_TAKEOUT;
-			else if (strcmp(optarg, "thunderbird") == 0)
-				format = FMT_THUNDERBIRD;
-			else {
+			for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+				if (strcmp(optarg, formats[i].name) == 0)
+					break;
+			if (i == sizeof(formats) / sizeof(formats[0])) {
 				cli_error("import: unknown format '%s' (auto, maildir, mbox, "
 					  "files, takeout, "
 					  "thunderbird)",
 					  optarg);
 				return EXIT_USAGE;
 			}
+			o->format = formats[i].format;
 			break;
 		case 'V':
 			if (strcmp(optarg, "rd") == 0 || strcmp(optarg, "mboxrd") == 0)
-				r.variant = MBOX_RD;
+				r->variant = MBOX_RD;
 			else if (strcmp(optarg, "o") == 0 || strcmp(optarg, "mboxo") == 0)
-				r.variant = MBOX_O;
+				r->variant = MBOX_O;
 			else {
 				cli_error("import: unknown mbox variant '%s' (rd or o)", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'm':
-			mailbox = optarg;
+			o->mailbox = optarg;
 			break;
 		case 'b':
-			if (mk_parse_u64(optarg, 1, 1000000, &batch) < 0) {
+			if (mk_parse_u64(optarg, 1, 1000000, &o->batch) < 0) {
 				cli_error("import: --batch wants a number from 1 to 1000000");
 				return EXIT_USAGE;
 			}
 			break;
 		case 'q':
-			quiet = 1;
+			o->quiet = 1;
 			break;
 		case 'u':
-			r.utf8_folders = 1;
+			r->utf8_folders = 1;
 			break;
 		default:
 			return cli_usage(&cmd_import);
 		}
 	}
+	return 0;
+}
+
+/* One SOURCE, of the format named or found. Returns 0, or -1 if it failed
+ * (the message printed). */
+static int import_source(struct import_run *r, const char *src, const struct import_opts *o)
+{
+	enum src_format f = o->format != FMT_AUTO ? o->format : detect(src);
+	const char *mailbox = o->mailbox;
+	struct stat st;
+
+	r->done = r->total = 0;
+	if (strcmp(src, "-") == 0) /* standard input: an mbox */
+		return import_mbox(r, src, mailbox != NULL ? mailbox : "INBOX") < 0 ? -1 : 0;
+	if (stat(src, &st) < 0) {
+		cli_error("import: %s: %s", src, strerror(errno));
+		return -1;
+	}
+	if (f == FMT_TAKEOUT || f == FMT_THUNDERBIRD) { /* tools/import_{takeout,thunderbird}.c */
+		int tr = f == FMT_TAKEOUT
+			     ? import_takeout(r->imp, &r->prog, src, r->variant, mailbox)
+			     : import_thunderbird(r->imp, &r->prog, src, mailbox);
+		r->fatal = tr < 0;
+		return tr != 0 ? -1 : 0;
+	}
+	if (f == FMT_MAILDIR) {
+		if (!S_ISDIR(st.st_mode)) {
+			cli_error("import: %s is not a directory: not a Maildir", src);
+			return -1;
+		}
+		return import_maildir_tree(r, src, mailbox) < 0 ? -1 : 0;
+	}
+	if (f == FMT_MBOX) {
+		if (S_ISDIR(st.st_mode)) {
+			cli_error("import: %s is a directory, not an mbox file", src);
+			return -1;
+		}
+		return import_mbox(r, src, mailbox != NULL ? mailbox : "INBOX") < 0 ? -1 : 0;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		r->total = count_files(src, 1, NULL);
+		return import_files_dir(r, src, mailbox, NULL) < 0 ? -1 : 0;
+	}
+	const char *slash = strrchr(src, '/');
+	r->total = 1;
+	import_one_file(r, src, slash != NULL ? slash + 1 : src,
+			mailbox != NULL ? mailbox : "INBOX", 0, 0);
+	return 0;
+}
+
+/* The one line, whatever -q says, of what was left out and why. */
+static void report_skipped(const struct import_run *r, uint64_t nskipped)
+{
+	char line[2048];
+	size_t off = 0;
+	int n = snprintf(line, sizeof(line), "skipped %llu:", (unsigned long long)nskipped);
+
+	off = n > 0 ? (size_t)n : 0;
+	for (int w = 0, first = 1; w < SKIP_N && off < sizeof(line); w++) {
+		if (r->skipped[w] == 0)
+			continue;
+		n = snprintf(line + off, sizeof(line) - off, "%s %llu %s", first ? "" : ",",
+			     (unsigned long long)r->skipped[w],
+			     r->skipped[w] == 1 ? skip_text[w].one : skip_text[w].many);
+		off += n > 0 ? (size_t)n : 0;
+		first = 0;
+	}
+	cli_warn("%s", line);
+}
+
+/* The summary and the exit status of the whole run. */
+static int report(const struct import_run *r, const char *user, double secs, int quiet, int rc)
+{
+	const struct import_totals *t = importer_totals(r->imp);
+	uint64_t nskipped = 0;
+	int skip_error = 0;
+
+	if (secs < 0.001)
+		secs = 0.001;
+	for (int w = 0; w < SKIP_N; w++) {
+		nskipped += r->skipped[w];
+		if (r->skipped[w] > 0 && skip_text[w].error)
+			skip_error = 1;
+	}
+	if (!quiet) {
+		char hb[32];
+		printf("imported %llu messages (%s) for %s; %llu already there, %llu failed, %llu "
+		       "skipped, %llu warnings; "
+		       "%llu mailboxes created; %.2f s, %.0f msg/s, %.1f MB/s\n",
+		       (unsigned long long)t->added,
+		       cli_human_bytes(t->added_bytes, hb, sizeof(hb)), user,
+		       (unsigned long long)t->present, (unsigned long long)t->failed,
+		       (unsigned long long)nskipped, (unsigned long long)r->warnings,
+		       (unsigned long long)t->mailboxes_created, secs, (double)t->seen / secs,
+		       (double)t->seen_bytes / secs / 1e6);
+		if (r->link_files > 0 || r->link_dirs > 0)
+			printf("followed symbolic links to %llu file%s and %llu director%s\n",
+			       (unsigned long long)r->link_files, r->link_files == 1 ? "" : "s",
+			       (unsigned long long)r->link_dirs, r->link_dirs == 1 ? "y" : "ies");
+	}
+	if (nskipped > 0) {
+		report_skipped(r, nskipped);
+		if (t->seen == 0) {
+			cli_error("import: no message was imported: everything found was skipped "
+				  "(see above)");
+			rc = 1;
+		} else if (skip_error) {
+			rc = 1;
+		}
+	}
+	if (r->fatal) {
+		cli_error("import stopped; what was stored before stays, and running the same "
+			  "import again "
+			  "adds only what is missing");
+		rc = 1;
+	}
+	if (t->failed > 0)
+		rc = 1;
+	return rc;
+}
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	struct import_opts o = {.format = FMT_AUTO, .batch = 1000};
+	struct import_run r = {0};
+	int rc;
+	struct store *store;
+
+	for (int i = 1; i < argc; i++)
+		if (import_imap_is_url(argv[i]))
+			return import_imap_main(cli, argc, argv); /* tools/import_imap.c */
+	if ((rc = parse_options(&o, &r, argc, argv)) != 0)
+		return rc;
 	if (argc - optind < 2)
 		return cli_usage(&cmd_import);
 	const char *user = argv[optind];
@@ -910,128 +1039,17 @@ static int run(struct cli *cli, int argc, char **argv)
 		return 1;
 	if (!cli_directory_embedded(cli) && (rc = ldap_user_ready(cli, store, user)) != 0)
 		return rc;
-	if ((r.imp = importer_new(store, user, (size_t)batch, 0)) == NULL)
+	if ((r.imp = importer_new(store, user, (size_t)o.batch, 0)) == NULL)
 		return 1;
 	progress_init(&r.prog, "importing");
 	double t0 = mk_monotonic();
-	for (int i = optind + 1; i < argc && !r.fatal; i++) {
-		const char *src = argv[i];
-		enum src_format f = format != FMT_AUTO ? format : detect(src);
-		struct stat st;
-		r.done = r.total = 0;
-		if (strcmp(src, "-") == 0) {
-			/* standard input: an mbox */
-			if (import_mbox(&r, src, mailbox != NULL ? mailbox : "INBOX") < 0)
-				rc = 1;
-			continue;
-		}
-		if (stat(src, &st) < 0) {
-			cli_error("import: %s: %s", src, strerror(errno));
+	for (int i = optind + 1; i < argc && !r.fatal; i++)
+		if (import_source(&r, argv[i], &o) < 0)
 			rc = 1;
-			continue;
-		}
-		if (f == FMT_TAKEOUT || f == FMT_THUNDERBIRD) { /* tools/import_*.c */
-			int tr = f == FMT_TAKEOUT
-				     ? import_takeout(r.imp, &r.prog, src, r.variant, mailbox)
-				     : import_thunderbird(r.imp, &r.prog, src, mailbox);
-			if (tr < 0)
-				r.fatal = 1;
-			if (tr != 0)
-				rc = 1;
-			continue;
-		}
-		if (f == FMT_MAILDIR) {
-			if (!S_ISDIR(st.st_mode) || !is_maildir(src)) {
-				if (!S_ISDIR(st.st_mode)) {
-					cli_error("import: %s is not a directory: not a Maildir",
-						  src);
-					rc = 1;
-					continue;
-				}
-			}
-			if (import_maildir_tree(&r, src, mailbox) < 0)
-				rc = 1;
-		} else if (f == FMT_MBOX) {
-			if (S_ISDIR(st.st_mode)) {
-				cli_error("import: %s is a directory, not an mbox file", src);
-				rc = 1;
-				continue;
-			}
-			if (import_mbox(&r, src, mailbox != NULL ? mailbox : "INBOX") < 0)
-				rc = 1;
-		} else if (S_ISDIR(st.st_mode)) {
-			r.total = count_files(src, 1, NULL);
-			if (import_files_dir(&r, src, mailbox, NULL) < 0)
-				rc = 1;
-		} else {
-			const char *slash = strrchr(src, '/');
-			r.total = 1;
-			import_one_file(&r, src, slash != NULL ? slash + 1 : src,
-					mailbox != NULL ? mailbox : "INBOX", 0, 0);
-		}
-	}
 	if (!r.fatal && importer_flush(r.imp) != 0)
 		r.fatal = 1;
 	progress_end(&r.prog);
-	const struct import_totals *t = importer_totals(r.imp);
-	double secs = mk_monotonic() - t0;
-	if (secs < 0.001)
-		secs = 0.001;
-	uint64_t nskipped = 0;
-	int skip_error = 0;
-	for (int w = 0; w < SKIP_N; w++) {
-		nskipped += r.skipped[w];
-		if (r.skipped[w] > 0 && skip_text[w].error)
-			skip_error = 1;
-	}
-	if (!quiet) {
-		char hb[32];
-		printf("imported %llu messages (%s) for %s; %llu already there, %llu failed, %llu "
-		       "skipped, %llu warnings; "
-		       "%llu mailboxes created; %.2f s, %.0f msg/s, %.1f MB/s\n",
-		       (unsigned long long)t->added,
-		       cli_human_bytes(t->added_bytes, hb, sizeof(hb)), user,
-		       (unsigned long long)t->present, (unsigned long long)t->failed,
-		       (unsigned long long)nskipped, (unsigned long long)r.warnings,
-		       (unsigned long long)t->mailboxes_created, secs, (double)t->seen / secs,
-		       (double)t->seen_bytes / secs / 1e6);
-		if (r.link_files > 0 || r.link_dirs > 0)
-			printf("followed symbolic links to %llu file%s and %llu director%s\n",
-			       (unsigned long long)r.link_files, r.link_files == 1 ? "" : "s",
-			       (unsigned long long)r.link_dirs, r.link_dirs == 1 ? "y" : "ies");
-	}
-	if (nskipped > 0) {
-		/* one line, whatever -q says: what was left out and why */
-		char line[2048];
-		size_t off = 0;
-		int n = snprintf(line, sizeof(line), "skipped %llu:", (unsigned long long)nskipped);
-		off = n > 0 ? (size_t)n : 0;
-		for (int w = 0, first = 1; w < SKIP_N && off < sizeof(line); w++) {
-			if (r.skipped[w] == 0)
-				continue;
-			n = snprintf(line + off, sizeof(line) - off, "%s %llu %s", first ? "" : ",",
-				     (unsigned long long)r.skipped[w],
-				     r.skipped[w] == 1 ? skip_text[w].one : skip_text[w].many);
-			off += n > 0 ? (size_t)n : 0;
-			first = 0;
-		}
-		cli_warn("%s", line);
-		if (t->seen == 0) {
-			cli_error("import: no message was imported: everything found was skipped "
-				  "(see above)");
-			rc = 1;
-		} else if (skip_error) {
-			rc = 1;
-		}
-	}
-	if (r.fatal) {
-		cli_error("import stopped; what was stored before stays, and running the same "
-			  "import again "
-			  "adds only what is missing");
-		rc = 1;
-	}
-	if (t->failed > 0)
-		rc = 1;
+	rc = report(&r, user, mk_monotonic() - t0, o.quiet, rc);
 	importer_free(&r.imp);
 	free(r.buf);
 	return rc;

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "index/params.h"
+#include "lib/log.h"
 #include "lib/password.h"
 #include "lib/tls.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 
 static const char init_help[] =
@@ -133,7 +135,13 @@ static int do_add_user(struct store_txn *txn, void *ctx)
 	return store_user_add(txn, &a->u, &id);
 }
 
-static int run(struct cli *cli, int argc, char **argv)
+struct init_opts {
+	const char *user, *pwfile, *hostname, *domain;
+	int force, nopw, local;
+	char host[256], dom[256], dir[PATH_MAX];
+};
+
+static int parse_options(struct init_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"user", required_argument, NULL, 'u'},
@@ -145,201 +153,233 @@ static int run(struct cli *cli, int argc, char **argv)
 	    {"local", no_argument, NULL, 'l'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *user = NULL, *pwfile = NULL, *hostname = NULL, *domain = NULL;
-	char host[256], dom[256], dir[PATH_MAX], path[PATH_MAX + 64], err[512];
-	int c, force = 0, nopw = 0, local = 0;
-	char *conf = NULL;
-	size_t conflen = 0;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "u:p:nH:d:f", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
-			user = optarg;
+			o->user = optarg;
 			break;
 		case 'p':
-			pwfile = optarg;
+			o->pwfile = optarg;
 			break;
 		case 'n':
-			nopw = 1;
+			o->nopw = 1;
 			break;
 		case 'H':
-			hostname = optarg;
+			o->hostname = optarg;
 			break;
 		case 'd':
-			domain = optarg;
+			o->domain = optarg;
 			break;
 		case 'f':
-			force = 1;
+			o->force = 1;
 			break;
 		case 'l':
-			local = 1;
+			o->local = 1;
 			break;
 		default:
-			return cli_usage(&cmd_init);
+			return -1;
 		}
 	}
-	if (argc - optind != 1)
-		return cli_usage(&cmd_init);
-	if (mk_mkdirs(argv[optind], 0755) < 0 || realpath(argv[optind], dir) == NULL) {
-		cli_error("init: cannot make %s: %s", argv[optind], strerror(errno));
-		return 1;
+	return argc - optind == 1 ? 0 : -1;
+}
+
+/* The host name (this machine's by default) and the domain (its tail). */
+static int names(struct init_opts *o)
+{
+	if (o->hostname == NULL) {
+		if (gethostname(o->host, sizeof(o->host)) != 0 || o->host[0] == '\0')
+			mk_strlcpy(o->host, "localhost.localdomain", sizeof(o->host));
+		o->host[sizeof(o->host) - 1] = '\0';
+		o->hostname = o->host;
 	}
-	snprintf(path, sizeof(path), "%s/mailkeep.conf", dir);
-	if (access(path, F_OK) == 0 && !force) {
-		cli_error("init: %s exists already: %s is an instance (--force writes over its "
-			  "config and certificate)",
-			  path, dir);
-		return 1;
+	if (o->domain == NULL) {
+		const char *dot = strchr(o->hostname, '.');
+		mk_strlcpy(o->dom, dot != NULL && dot[1] != '\0' ? dot + 1 : "localdomain",
+			   sizeof(o->dom));
+		o->domain = o->dom;
 	}
-	if (hostname == NULL) {
-		if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
-			mk_strlcpy(host, "localhost.localdomain", sizeof(host));
-		host[sizeof(host) - 1] = '\0';
-		hostname = host;
-	}
-	if (domain == NULL) {
-		const char *dot = strchr(hostname, '.');
-		mk_strlcpy(dom, dot != NULL && dot[1] != '\0' ? dot + 1 : "localdomain",
-			   sizeof(dom));
-		domain = dom;
-	}
-	for (const char *p = hostname; *p; p++)
+	for (const char *p = o->hostname; *p; p++)
 		if (!(*p == '.' || *p == '-' || (*p >= '0' && *p <= '9') ||
 		      (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
-			cli_error("init: '%s' is not a host name", hostname);
-			return 1;
+			cli_error("init: '%s' is not a host name", o->hostname);
+			return -1;
 		}
+	return 0;
+}
+
+/* DIR and its sub-folders; refuses an instance that exists without --force. */
+static int make_dirs(struct init_opts *o, const char *arg)
+{
 	static const char *const subdirs[] = {"tls", "data", "data/run", "mail"};
+	char path[PATH_MAX + 64];
+
+	if (mk_mkdirs(arg, 0755) < 0 || realpath(arg, o->dir) == NULL) {
+		cli_error("init: cannot make %s: %s", arg, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/mailkeep.conf", o->dir);
+	if (access(path, F_OK) == 0 && !o->force) {
+		cli_error("init: %s exists already: %s is an instance (--force writes over its "
+			  "config and certificate)",
+			  path, o->dir);
+		return -1;
+	}
+	if (names(o) < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, subdirs[i]);
+		snprintf(path, sizeof(path), "%s/%s", o->dir, subdirs[i]);
 		if (mk_mkdirs(path, i < 2 ? 0700 : 0755) < 0) {
 			cli_error("init: cannot make %s: %s", path, strerror(errno));
-			return 1;
+			return -1;
 		}
 	}
+	return 0;
+}
 
-	/* the configuration */
-	{
-		FILE *f = open_memstream(&conf, &conflen);
-		char date[64];
-		int root = geteuid() == 0 && !local;
-		if (f == NULL)
-			abort();
-		rfc5322_date(time(NULL), date, sizeof(date));
-		fprintf(
-		    f,
-		    "# mailkeep.conf, made by `mailkeep init` on %s.\n"
-		    "# Syntax as Postfix's main.cf. Every setting with its default and meaning:\n"
-		    "#   mailkeep check --list     or     man 5 mailkeep.conf\n"
-		    "# Check this file after a change with: mailkeep -c %s/mailkeep.conf check\n"
-		    "\n"
-		    "config_directory = %s\n"
-		    "data_directory = $config_directory/data\n"
-		    "myhostname = %s\n"
-		    "mydomain = %s\n"
-		    "mydestination = $myhostname, localhost, $mydomain\n"
-		    "log_target = %s\n"
-		    "mount_point = $config_directory/mail\n",
-		    date, dir, dir, hostname, domain, root ? "syslog" : "stderr");
-		if (!root) {
-			/* written only for the services this build knows, so `check` stays clean */
-			static const struct {
-				const char *name, *value;
-			} ports[] = {
-			    {"smtpd_listen", "127.0.0.1:2525"},
-			    {"lmtp_listen", "unix:$run_directory/lmtp, 127.0.0.1:2424"},
-			    {"imapd_listen", "127.0.0.1:1143"},
-			    {"imapd_tls_listen", "127.0.0.1:1993"},
-			};
-			char perr[256];
-			struct config *known = params_load(NULL, perr, sizeof(perr));
-			fprintf(f, "\n# Not made by root (or made with --local): unprivileged "
-				   "ports on 127.0.0.1.\n");
-			for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
-				if (known != NULL && config_get(known, ports[i].name) != NULL)
-					fprintf(f, "%s = %s\n", ports[i].name, ports[i].value);
-				else
-					fprintf(f, "# %s = %s   (for when that service is built)\n",
-						ports[i].name, ports[i].value);
-			}
-			config_free(&known);
-		}
-		fclose(f);
+/* Not made by root (or with --local): the services on unprivileged ports of
+ * 127.0.0.1, written only for the services this build knows, so that `check`
+ * stays clean. */
+static void local_ports(FILE *f)
+{
+	static const struct {
+		const char *name, *value;
+	} ports[] = {
+	    {"smtpd_listen", "127.0.0.1:2525"},
+	    {"lmtp_listen", "unix:$run_directory/lmtp, 127.0.0.1:2424"},
+	    {"imapd_listen", "127.0.0.1:1143"},
+	    {"imapd_tls_listen", "127.0.0.1:1993"},
+	};
+	char perr[256];
+	struct config *known = params_load(NULL, perr, sizeof(perr));
+
+	fprintf(f, "\n# Not made by root (or made with --local): unprivileged "
+		   "ports on 127.0.0.1.\n");
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+		if (known != NULL && config_get(known, ports[i].name) != NULL)
+			fprintf(f, "%s = %s\n", ports[i].name, ports[i].value);
+		else
+			fprintf(f, "# %s = %s   (for when that service is built)\n", ports[i].name,
+				ports[i].value);
 	}
-	snprintf(path, sizeof(path), "%s/mailkeep.conf", dir);
+	config_free(&known);
+}
+
+/* DIR/mailkeep.conf; the command's configuration from now on. */
+static int write_config(struct cli *cli, const struct init_opts *o)
+{
+	char *conf = NULL, date[64], path[PATH_MAX + 64];
+	size_t conflen = 0;
+	FILE *f = open_memstream(&conf, &conflen);
+	int root = geteuid() == 0 && !o->local;
+
+	if (f == NULL)
+		log_fatal("out of memory (open_memstream)");
+	rfc5322_date(time(NULL), date, sizeof(date));
+	fprintf(f,
+		"# mailkeep.conf, made by `mailkeep init` on %s.\n"
+		"# Syntax as Postfix's main.cf. Every setting with its default and meaning:\n"
+		"#   mailkeep check --list     or     man 5 mailkeep.conf\n"
+		"# Check this file after a change with: mailkeep -c %s/mailkeep.conf check\n"
+		"\n"
+		"config_directory = %s\n"
+		"data_directory = $config_directory/data\n"
+		"myhostname = %s\n"
+		"mydomain = %s\n"
+		"mydestination = $myhostname, localhost, $mydomain\n"
+		"log_target = %s\n"
+		"mount_point = $config_directory/mail\n",
+		date, o->dir, o->dir, o->hostname, o->domain, root ? "syslog" : "stderr");
+	if (!root)
+		local_ports(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/mailkeep.conf", o->dir);
 	int rc = write_text(path, conf, 0644);
 	free(conf);
 	if (rc < 0)
-		return 1;
-	cli->conf_path = strdup(path);
+		return -1;
+	cli->conf_path = xstrdup(path);
 	cli->conf_given = 1;
-	if (cli->conf_path == NULL)
-		abort();
+	return 0;
+}
 
-	/* the certificate */
-	char cert[PATH_MAX + 32], key[PATH_MAX + 32];
-	snprintf(cert, sizeof(cert), "%s/tls/cert.pem", dir);
-	snprintf(key, sizeof(key), "%s/tls/key.pem", dir);
-	if (tls_make_self_signed(hostname, cert, key, err, sizeof(err)) < 0) {
+/* The first user, with a welcome message in INBOX (a user that exists is kept). */
+static int add_first_user(struct store *store, struct init_opts *o)
+{
+	struct add_user a = {0};
+	char pw[256];
+	int rc;
+
+	if (mk_strlcpy(a.u.name, o->user, sizeof(a.u.name)) >= sizeof(a.u.name)) {
+		cli_error("init: the user name is too long");
+		return -1;
+	}
+	a.u.created = (int64_t)time(NULL);
+	if (!o->nopw && (o->pwfile != NULL || isatty(STDIN_FILENO))) {
+		if (cli_read_password(o->pwfile, 1, pw, sizeof(pw)) < 0)
+			return -1;
+		if (password_hash(pw, a.u.password, sizeof(a.u.password)) < 0) {
+			cli_error("init: cannot hash the password");
+			return -1;
+		}
+		explicit_bzero(pw, sizeof(pw));
+	} else {
+		o->nopw = 1;
+	}
+	rc = store_write(store, do_add_user, &a);
+	explicit_bzero(a.u.password, sizeof(a.u.password));
+	if (rc == STORE_EEXIST) {
+		printf("user %s exists already: kept as it is\n", o->user);
+		return 0;
+	}
+	if (rc != 0) {
+		cli_error("init: cannot add user %s: %s", o->user,
+			  rc == STORE_EINVAL ? "not a usable name" : cli_store_hint(rc));
+		return -1;
+	}
+	char *msg;
+	size_t len;
+	uint8_t hash[STORE_HASH_LEN];
+	struct store_rcpt rcpt = {.user = o->user, .mailbox = "INBOX"};
+	if (welcome_message(o->user, o->hostname, o->domain, o->dir, &msg, &len) < 0)
+		log_fatal("out of memory (the welcome message)");
+	rc = store_deliver(store, msg, len, (int64_t)time(NULL), &rcpt, 1, hash);
+	free(msg);
+	if (rc != 0 || rcpt.result != 0) {
+		cli_error("init: cannot deliver the welcome message: %s",
+			  store_strerror(rc != 0 ? rc : rcpt.result));
+		return -1;
+	}
+	printf("user %s added%s, with a welcome message in INBOX\n", o->user,
+	       o->nopw ? " without a password (set one: mailkeep user passwd)" : "");
+	return 0;
+}
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	struct init_opts o = {0};
+	char cert[PATH_MAX + 32], key[PATH_MAX + 32], err[512];
+	struct store *store;
+
+	if (parse_options(&o, argc, argv) < 0)
+		return cli_usage(&cmd_init);
+	if (make_dirs(&o, argv[optind]) < 0 || write_config(cli, &o) < 0)
+		return 1;
+	snprintf(cert, sizeof(cert), "%s/tls/cert.pem", o.dir);
+	snprintf(key, sizeof(key), "%s/tls/key.pem", o.dir);
+	if (tls_make_self_signed(o.hostname, cert, key, err, sizeof(err)) < 0) {
 		cli_error("init: cannot make the certificate: %s", err);
 		return 1;
 	}
-
-	/* the store */
-	struct store *store = cli_store(cli, 0);
-	if (store == NULL)
+	if ((store = cli_store(cli, 0)) == NULL)
 		return 1;
-
-	if (user != NULL) {
-		struct add_user a = {0};
-		char pw[256];
-		if (mk_strlcpy(a.u.name, user, sizeof(a.u.name)) >= sizeof(a.u.name)) {
-			cli_error("init: the user name is too long");
-			return 1;
-		}
-		a.u.created = (int64_t)time(NULL);
-		if (!nopw && (pwfile != NULL || isatty(STDIN_FILENO))) {
-			if (cli_read_password(pwfile, 1, pw, sizeof(pw)) < 0)
-				return 1;
-			if (password_hash(pw, a.u.password, sizeof(a.u.password)) < 0) {
-				cli_error("init: cannot hash the password");
-				return 1;
-			}
-			explicit_bzero(pw, sizeof(pw));
-		} else {
-			nopw = 1;
-		}
-		rc = store_write(store, do_add_user, &a);
-		explicit_bzero(a.u.password, sizeof(a.u.password));
-		if (rc != 0 && rc != STORE_EEXIST) {
-			cli_error("init: cannot add user %s: %s", user,
-				  rc == STORE_EINVAL ? "not a usable name" : cli_store_hint(rc));
-			return 1;
-		}
-		if (rc == STORE_EEXIST) {
-			printf("user %s exists already: kept as it is\n", user);
-		} else {
-			char *msg;
-			size_t len;
-			uint8_t hash[STORE_HASH_LEN];
-			struct store_rcpt rcpt = {.user = user, .mailbox = "INBOX"};
-			if (welcome_message(user, hostname, domain, dir, &msg, &len) < 0)
-				abort();
-			rc = store_deliver(store, msg, len, (int64_t)time(NULL), &rcpt, 1, hash);
-			free(msg);
-			if (rc != 0 || rcpt.result != 0) {
-				cli_error("init: cannot deliver the welcome message: %s",
-					  store_strerror(rc != 0 ? rc : rcpt.result));
-				return 1;
-			}
-			printf("user %s added%s, with a welcome message in INBOX\n", user,
-			       nopw ? " without a password (set one: mailkeep user passwd)" : "");
-		}
-	}
+	if (o.user != NULL && add_first_user(store, &o) < 0)
+		return 1;
 	printf("instance ready in %s\n  config  %s/mailkeep.conf\n  store   %s/data/store\n  tls   "
 	       "  %s/tls/cert.pem\n"
 	       "use it with:  export MAILKEEP_CONF=%s/mailkeep.conf\n",
-	       dir, dir, dir, dir, dir);
+	       o.dir, o.dir, o.dir, o.dir, o.dir);
 	return 0;
 }
 

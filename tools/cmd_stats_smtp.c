@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cmd_stats_smtp.h"
 
 #define TOP_MAX 512
@@ -203,7 +204,7 @@ static int scan_file(struct stats *st, const char *path)
 
 int stats_smtp_run(struct cli *cli, int argc, char **argv)
 {
-	struct stats *st = calloc(1, sizeof(*st));
+	struct stats *st = xcalloc(1, sizeof(*st));
 	int files = 0, rc = 0;
 	unsigned long rejects = 0, ps = 0;
 

@@ -112,175 +112,124 @@ static int set_password(struct store_user *u, const char *file, int none)
 	return 0;
 }
 
-static int run(struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"password-file", required_argument, NULL, 'p'},
-	    {"no-password", no_argument, NULL, 'n'},
-	    {"uid", required_argument, NULL, 'u'},
-	    {"gid", required_argument, NULL, 'g'},
-	    {"yes", no_argument, NULL, 'y'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *pwfile = NULL;
-	int nopw = 0, yes = 0, c, rc;
-	uint64_t uid = 0, gid = 0;
-	struct store_user u;
-	struct user_args a = {.user = &u};
+/* What the sub-commands share: the options and the NAME. */
+struct user_cmd {
 	struct store *store;
+	const char *name;
+	const char *pwfile;
+	int nopw, yes;
+	uint64_t uid, gid;
+};
 
-	if (argc < 2)
-		return cli_usage(&cmd_user);
-	if (cli_config(cli) == NULL)
-		return 1;
-	if (!cli_directory_embedded(cli))
-		return user_ldap_run(cli, argc, argv); /* tools/cmd_user_ldap.c */
-	const char *sub = argv[1];
-	argc--;
-	argv++;
-	while ((c = getopt_long(argc, argv, "p:nu:g:y", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			pwfile = optarg;
-			break;
-		case 'n':
-			nopw = 1;
-			break;
-		case 'u':
-		case 'g':
-			if (mk_parse_u64(optarg, 0, 0xfffffffe, c == 'u' ? &uid : &gid) < 0) {
-				cli_error("user: --%s wants a number", c == 'u' ? "uid" : "gid");
-				return EXIT_USAGE;
-			}
-			break;
-		case 'y':
-			yes = 1;
-			break;
-		default:
-			return cli_usage(&cmd_user);
-		}
-	}
-	int nargs = argc - optind;
-	const char *name = nargs > 0 ? argv[optind] : NULL;
-	int needs_name = strcmp(sub, "list") != 0;
-	if ((needs_name && nargs != 1) || (!needs_name && nargs != 0))
-		return cli_usage(&cmd_user);
-	if (strcmp(sub, "add") != 0 && strcmp(sub, "del") != 0 && strcmp(sub, "passwd") != 0 &&
-	    strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
-	    strcmp(sub, "test-password") != 0) {
-		cli_error(
-		    "user: unknown sub-command '%s' (add, del, passwd, list, show, test-password)",
-		    sub);
-		return EXIT_USAGE;
-	}
-	if ((store = cli_store(cli, strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0)) == NULL)
-		return 1;
-	a.name = name;
+static int user_add(void *arg)
+{
+	struct user_cmd *c = arg;
+	struct store_user u;
+	struct user_args a = {.name = c->name, .user = &u};
+	int rc;
 
-	if (strcmp(sub, "add") == 0) {
-		memset(&u, 0, sizeof(u));
-		if (mk_strlcpy(u.name, name, sizeof(u.name)) >= sizeof(u.name)) {
-			cli_error("user add: the name is longer than %d bytes", STORE_NAME_MAX);
-			return 1;
-		}
-		u.uid = (uint32_t)uid;
-		u.gid = (uint32_t)gid;
-		u.created = (int64_t)time(NULL);
-		if (set_password(&u, pwfile, nopw) < 0)
-			return 1;
-		rc = store_write(store, do_add, &a);
-		explicit_bzero(u.password, sizeof(u.password));
-		if (rc == STORE_EEXIST) {
-			cli_error("user add: '%s' exists already", name);
-			return 1;
-		}
-		if (rc == STORE_EINVAL) {
-			cli_error("user add: '%s' is not a usable name (1-%d bytes, no '/', no "
-				  "control characters)",
-				  name, STORE_NAME_MAX);
-			return 1;
-		}
-		if (rc != 0) {
-			cli_error("user add: %s", cli_store_hint(rc));
-			return 1;
-		}
-		printf("user %s added%s\n", name,
-		       nopw ? " (no password: cannot log in until `mailkeep user passwd`)" : "");
-		return 0;
-	}
-	if (strcmp(sub, "test-password") == 0) {
-		char pw[256];
-		int ok;
-		if (get_user(store, name, &u) != 0)
-			return 1;
-		if (cli_read_password(pwfile, 0, pw, sizeof(pw)) < 0)
-			return 1;
-		ok = password_verify(pw, u.password);
-		explicit_bzero(pw, sizeof(pw));
-		explicit_bzero(u.password, sizeof(u.password));
-		if (!ok) {
-			cli_error("user test-password: wrong password for %s", name);
-			return 1;
-		}
-		printf("password of %s is correct\n", name);
-		return 0;
-	}
-	if (strcmp(sub, "passwd") == 0) {
-		if (get_user(store, name, &u) != 0)
-			return 1;
-		if (set_password(&u, pwfile, 0) < 0)
-			return 1;
-		rc = store_write(store, do_update, &a);
-		explicit_bzero(u.password, sizeof(u.password));
-		if (rc != 0) {
-			cli_error("user passwd: %s", cli_store_hint(rc));
-			return 1;
-		}
-		printf("password of %s changed\n", name);
-		return 0;
-	}
-	if (strcmp(sub, "del") == 0) {
-		char q[512];
-		if (get_user(store, name, &u) != 0)
-			return 1;
-		snprintf(q, sizeof(q), "Delete user %s and ALL of their mail?", name);
-		if (!yes && !cli_confirm(q)) {
-			cli_error(
-			    "user del: not deleted (add --yes to delete %s and all of their mail)",
-			    name);
-			return 1;
-		}
-		rc = store_write(store, do_del, &a);
-		if (rc != 0) {
-			cli_error("user del: %s", cli_store_hint(rc));
-			return 1;
-		}
-		printf("user %s deleted\n", name);
-		return 0;
-	}
-	struct store_txn *txn = NULL;
-	if ((rc = store_read_begin(store, &txn)) != 0) {
-		cli_error("cannot read the store: %s", store_strerror(rc));
+	memset(&u, 0, sizeof(u));
+	if (mk_strlcpy(u.name, c->name, sizeof(u.name)) >= sizeof(u.name)) {
+		cli_error("user add: the name is longer than %d bytes", STORE_NAME_MAX);
 		return 1;
 	}
-	if (strcmp(sub, "list") == 0) {
-		rc = store_user_foreach(txn, print_name, NULL);
-	} else {
-		rc = store_user_get(txn, name, &u);
-		if (rc == 0) {
-			char when[64] = "?";
-			time_t t = (time_t)u.created;
-			struct tm tm;
-			if (gmtime_r(&t, &tm) != NULL)
-				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-			printf(
-			    "user %s\nid %u\nuid %u\ngid %u\npassword %s\ncreated %s\nmailboxes:\n",
-			    u.name, u.id, u.uid, u.gid, u.password[0] == '\0' ? "none" : "set",
-			    when);
-			rc = store_mailbox_foreach(txn, u.id, print_mailbox, NULL);
-		}
+	u.uid = (uint32_t)c->uid;
+	u.gid = (uint32_t)c->gid;
+	u.created = (int64_t)time(NULL);
+	if (set_password(&u, c->pwfile, c->nopw) < 0)
+		return 1;
+	rc = store_write(c->store, do_add, &a);
+	explicit_bzero(u.password, sizeof(u.password));
+	if (rc == STORE_EEXIST) {
+		cli_error("user add: '%s' exists already", c->name);
+		return 1;
 	}
-	store_read_end(&txn);
+	if (rc == STORE_EINVAL) {
+		cli_error("user add: '%s' is not a usable name (1-%d bytes, no '/', no "
+			  "control characters)",
+			  c->name, STORE_NAME_MAX);
+		return 1;
+	}
+	if (rc != 0) {
+		cli_error("user add: %s", cli_store_hint(rc));
+		return 1;
+	}
+	printf("user %s added%s\n", c->name,
+	       c->nopw ? " (no password: cannot log in until `mailkeep user passwd`)" : "");
+	return 0;
+}
+
+static int user_test_password(void *arg)
+{
+	struct user_cmd *c = arg;
+	struct store_user u;
+	char pw[256];
+	int ok;
+
+	if (get_user(c->store, c->name, &u) != 0)
+		return 1;
+	if (cli_read_password(c->pwfile, 0, pw, sizeof(pw)) < 0)
+		return 1;
+	ok = password_verify(pw, u.password);
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(u.password, sizeof(u.password));
+	if (!ok) {
+		cli_error("user test-password: wrong password for %s", c->name);
+		return 1;
+	}
+	printf("password of %s is correct\n", c->name);
+	return 0;
+}
+
+static int user_passwd(void *arg)
+{
+	struct user_cmd *c = arg;
+	struct store_user u;
+	struct user_args a = {.name = c->name, .user = &u};
+	int rc;
+
+	if (get_user(c->store, c->name, &u) != 0)
+		return 1;
+	if (set_password(&u, c->pwfile, 0) < 0)
+		return 1;
+	rc = store_write(c->store, do_update, &a);
+	explicit_bzero(u.password, sizeof(u.password));
+	if (rc != 0) {
+		cli_error("user passwd: %s", cli_store_hint(rc));
+		return 1;
+	}
+	printf("password of %s changed\n", c->name);
+	return 0;
+}
+
+static int user_del(void *arg)
+{
+	struct user_cmd *c = arg;
+	struct store_user u;
+	struct user_args a = {.name = c->name, .user = &u};
+	char q[512];
+	int rc;
+
+	if (get_user(c->store, c->name, &u) != 0)
+		return 1;
+	snprintf(q, sizeof(q), "Delete user %s and ALL of their mail?", c->name);
+	if (!c->yes && !cli_confirm(q)) {
+		cli_error("user del: not deleted (add --yes to delete %s and all of their mail)",
+			  c->name);
+		return 1;
+	}
+	rc = store_write(c->store, do_del, &a);
+	if (rc != 0) {
+		cli_error("user del: %s", cli_store_hint(rc));
+		return 1;
+	}
+	printf("user %s deleted\n", c->name);
+	return 0;
+}
+
+/* The end of list and show: a read error, or an unknown NAME. */
+static int read_result(int rc, const char *name)
+{
 	if (rc == STORE_ENOTFOUND) {
 		cli_error("no user '%s' (mailkeep user list shows them)", name);
 		return 1;
@@ -290,6 +239,123 @@ static int run(struct cli *cli, int argc, char **argv)
 		return 1;
 	}
 	return 0;
+}
+
+static int user_list(void *arg)
+{
+	struct user_cmd *c = arg;
+	struct store_txn *txn = NULL;
+	int rc = store_read_begin(c->store, &txn);
+
+	if (rc == 0) {
+		rc = store_user_foreach(txn, print_name, NULL);
+		store_read_end(&txn);
+	}
+	return read_result(rc, c->name);
+}
+
+static int user_show(void *arg)
+{
+	struct user_cmd *c = arg;
+	struct store_txn *txn = NULL;
+	struct store_user u;
+	int rc = store_read_begin(c->store, &txn);
+
+	if (rc == 0 && (rc = store_user_get(txn, c->name, &u)) == 0) {
+		char when[64] = "?";
+		time_t t = (time_t)u.created;
+		struct tm tm;
+		if (gmtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		printf("user %s\nid %u\nuid %u\ngid %u\npassword %s\ncreated %s\nmailboxes:\n",
+		       u.name, u.id, u.uid, u.gid, u.password[0] == '\0' ? "none" : "set", when);
+		rc = store_mailbox_foreach(txn, u.id, print_mailbox, NULL);
+	}
+	if (txn != NULL)
+		store_read_end(&txn);
+	return read_result(rc, c->name);
+}
+
+/* The sub-commands: name, whether it takes a NAME, whether it only reads. */
+static const struct subcommand user_subcommands[] = {
+    {"add", SUB_NAME, user_add},
+    {"del", SUB_NAME, user_del},
+    {"passwd", SUB_NAME, user_passwd},
+    {"list", SUB_READ_ONLY, user_list},
+    {"show", SUB_NAME | SUB_READ_ONLY, user_show},
+    {"test-password", SUB_NAME, user_test_password},
+    {NULL, 0, NULL},
+};
+
+static int parse_options(struct user_cmd *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"password-file", required_argument, NULL, 'p'},
+	    {"no-password", no_argument, NULL, 'n'},
+	    {"uid", required_argument, NULL, 'u'},
+	    {"gid", required_argument, NULL, 'g'},
+	    {"yes", no_argument, NULL, 'y'},
+	    {NULL, 0, NULL, 0},
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "p:nu:g:y", opts, NULL)) != -1) {
+		switch (o) {
+		case 'p':
+			c->pwfile = optarg;
+			break;
+		case 'n':
+			c->nopw = 1;
+			break;
+		case 'u':
+		case 'g':
+			if (mk_parse_u64(optarg, 0, 0xfffffffe, o == 'u' ? &c->uid : &c->gid) < 0) {
+				cli_error("user: --%s wants a number", o == 'u' ? "uid" : "gid");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'y':
+			c->yes = 1;
+			break;
+		default:
+			return cli_usage(&cmd_user);
+		}
+	}
+	return 0;
+}
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	struct user_cmd c = {0};
+	const struct subcommand *sub;
+	int rc;
+
+	if (argc < 2)
+		return cli_usage(&cmd_user);
+	if (cli_config(cli) == NULL)
+		return 1;
+	if (!cli_directory_embedded(cli))
+		return user_ldap_run(cli, argc, argv); /* tools/cmd_user_ldap.c */
+	argc--;
+	argv++;
+	if ((rc = parse_options(&c, argc, argv)) != 0)
+		return rc;
+	int nargs = argc - optind;
+	c.name = nargs > 0 ? argv[optind] : NULL;
+	sub = cli_subcommand_find(user_subcommands, argv[0]);
+	if (sub != NULL && nargs != ((sub->flags & SUB_NAME) ? 1 : 0))
+		return cli_usage(&cmd_user);
+	if (sub == NULL) {
+		if (nargs != 1)
+			return cli_usage(&cmd_user);
+		char names[128];
+		cli_subcommand_names(user_subcommands, names, sizeof(names));
+		cli_error("user: unknown sub-command '%s' (%s)", argv[0], names);
+		return EXIT_USAGE;
+	}
+	if ((c.store = cli_store(cli, (sub->flags & SUB_READ_ONLY) != 0)) == NULL)
+		return 1;
+	return sub->run(&c);
 }
 
 const struct command cmd_user = {

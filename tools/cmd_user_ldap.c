@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "index/dirs.h"
-#include "lib/directory.h"
+#include "index/dir.h"
 #include "lib/log.h"
 #include "tools/cmd_user_ldap.h"
 
-#define READ_ONLY_HINT                                                                              \
-	"users come from the LDAP directory (user_directory = %s) and are read-only here: add, change " \
+#define READ_ONLY_HINT                                                                             \
+	"users come from the LDAP directory (user_directory = %s) and are read-only here: add, "   \
+	"change "                                                                                  \
 	"and delete them with the LDAP tools (ldapadd, ldapmodify, ldappasswd, ldapdelete)"
 
 static int print_user_name(const struct dir_user *u, void *ctx)
@@ -63,73 +63,109 @@ static int result_status(enum dir_result r, const char *what, const char *name)
 		cli_error("user %s: wrong password for %s", what, safe);
 		return 1;
 	case DIR_TEMPFAIL:
-		cli_error("user %s: the LDAP directory cannot answer now (%s); try again later", what, dir_error());
+		cli_error("user %s: the LDAP directory cannot answer now (%s); try again later",
+			  what, dir_error());
 		return EXIT_TEMPFAIL;
 	default:
-		cli_error("user %s: %s", what, dir_error()[0] != '\0' ? dir_error() : dir_result_str(r));
+		cli_error("user %s: %s", what,
+			  dir_error()[0] != '\0' ? dir_error() : dir_result_str(r));
 		return 1;
 	}
 }
 
+struct ldap_cmd {
+	struct cli *cli;
+	struct directory *dir;
+	const char *name, *pwfile;
+};
+
+static int ldap_list(void *arg)
+{
+	struct ldap_cmd *c = arg;
+
+	return result_status(dir_list(c->dir, print_user_name, NULL), "list", "");
+}
+
+static int ldap_show(void *arg)
+{
+	struct ldap_cmd *c = arg;
+	struct dir_user u;
+	int status;
+
+	memset(&u, 0, sizeof u);
+	status =
+	    result_status(strchr(c->name, '@') != NULL ? dir_lookup_address(c->dir, c->name, &u)
+						       : dir_get_user(c->dir, c->name, &u),
+			  "show", c->name);
+	if (status == 0) {
+		printf("user %s\nmail %s\nuid %u\ngid %u\ndn %s\n", u.name, u.mail, (unsigned)u.uid,
+		       (unsigned)u.gid, u.dn);
+		printf("directory %s (read-only: change users with the LDAP tools)\n",
+		       c->cli->common.user_directory);
+		show_mailboxes(c->cli, u.name);
+	}
+	return status;
+}
+
+static int ldap_test_password(void *arg)
+{
+	struct ldap_cmd *c = arg;
+	struct dir_user u;
+	char pw[1024];
+	int status;
+
+	if (cli_read_password(c->pwfile, 0, pw, sizeof pw) != 0)
+		return 1;
+	enum dir_result r = dir_authenticate(c->dir, c->name, pw, &u);
+	explicit_bzero(pw, sizeof pw);
+	status = result_status(r, "test-password", c->name);
+	if (status == 0)
+		printf("password of %s is correct (user %s, %s)\n", c->name, u.name, u.dn);
+	return status;
+}
+
+/* What LDAP users allow here (the others are changed with the LDAP tools). */
+static const struct subcommand ldap_subcommands[] = {
+    {"list", SUB_READ_ONLY, ldap_list},
+    {"show", SUB_NAME | SUB_READ_ONLY, ldap_show},
+    {"test-password", SUB_NAME, ldap_test_password},
+    {NULL, 0, NULL},
+};
+
 int user_ldap_run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"password-file", required_argument, NULL, 'p'},
-		{NULL, 0, NULL, 0},
+	    {"password-file", required_argument, NULL, 'p'},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *pwfile = NULL, *sub, *name;
-	struct directory *dir = NULL;
-	struct dir_user u;
-	char err[512], pw[1024];
-	enum dir_result r;
-	int c, status = 1;
+	struct ldap_cmd lc = {.cli = cli};
+	const struct subcommand *sub;
+	char err[512];
+	int c, status;
 
 	if (argc < 2)
 		return cli_usage(&cmd_user);
-	sub = argv[1];
 	argc--;
 	argv++;
 	if (cli_config(cli) == NULL)
 		return 1;
-	if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "test-password") != 0) {
-		cli_error("user %s: " READ_ONLY_HINT, sub, config_get(cli->cfg, "user_directory"));
+	if ((sub = cli_subcommand_find(ldap_subcommands, argv[0])) == NULL) {
+		cli_error("user %s: " READ_ONLY_HINT, argv[0], cli->common.user_directory);
 		return 1;
 	}
 	while ((c = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
 		if (c != 'p')
 			return cli_usage(&cmd_user);
-		pwfile = optarg;
+		lc.pwfile = optarg;
 	}
-	if ((strcmp(sub, "list") == 0) != (argc - optind == 0) || argc - optind > 1)
+	if (argc - optind != ((sub->flags & SUB_NAME) ? 1 : 0))
 		return cli_usage(&cmd_user);
-	name = argc > optind ? argv[optind] : NULL;
-	if (directory_open(cli->cfg, NULL, &dir, err, sizeof err) < 0) {
+	lc.name = argc > optind ? argv[optind] : NULL;
+	if (directory_open(cli->cfg, NULL, &lc.dir, err, sizeof err) < 0) {
 		cli_error("%s", err);
 		return 1;
 	}
-	if (strcmp(sub, "list") == 0) {
-		r = dir_list(dir, print_user_name, NULL);
-		status = result_status(r, "list", "");
-	} else if (strcmp(sub, "show") == 0) {
-		memset(&u, 0, sizeof u);
-		r = strchr(name, '@') != NULL ? dir_lookup_address(dir, name, &u) : dir_get_user(dir, name, &u);
-		status = result_status(r, "show", name);
-		if (status == 0) {
-			printf("user %s\nmail %s\nuid %u\ngid %u\ndn %s\n", u.name, u.mail, (unsigned)u.uid,
-			       (unsigned)u.gid, u.dn);
-			printf("directory %s (read-only: change users with the LDAP tools)\n",
-			       config_get(cli->cfg, "user_directory"));
-			show_mailboxes(cli, u.name);
-		}
-	} else {
-		if (cli_read_password(pwfile, 0, pw, sizeof pw) == 0) {
-			r = dir_authenticate(dir, name, pw, &u);
-			explicit_bzero(pw, sizeof pw);
-			status = result_status(r, "test-password", name);
-			if (status == 0)
-				printf("password of %s is correct (user %s, %s)\n", name, u.name, u.dn);
-		}
-	}
-	dir_close(&dir);
+	status = sub->run(&lc);
+	dir_close(&lc.dir);
 	return status;
 }

@@ -2,7 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 #include "tools/importer.h"
 
@@ -26,9 +28,7 @@ static struct hslot *hcount_find(struct hcount *t, const uint8_t *hash, int crea
 {
 	if (t->cap == 0 || (create && (t->used + 1) * 2 > t->cap)) {
 		struct hcount n = {.cap = t->cap ? t->cap * 2 : 1024};
-		n.slots = calloc(n.cap, sizeof(*n.slots));
-		if (n.slots == NULL)
-			abort();
+		n.slots = xcalloc(n.cap, sizeof(*n.slots));
 		for (size_t i = 0; i < t->cap; i++) {
 			if (t->slots[i].count == 0)
 				continue;
@@ -114,9 +114,7 @@ static struct imp_mailbox *mailbox_for(struct importer *imp, const char *name, s
 	}
 	if (strlen(name) > STORE_NAME_MAX)
 		return NULL;
-	imp->mbs = realloc(imp->mbs, (imp->nmbs + 1) * sizeof(*imp->mbs));
-	if (imp->mbs == NULL)
-		abort();
+	imp->mbs = xreallocarray(imp->mbs, imp->nmbs + 1, sizeof(*imp->mbs));
 	m = &imp->mbs[imp->nmbs];
 	memset(m, 0, sizeof(*m));
 	mk_strlcpy(m->name, name, sizeof(m->name));
@@ -136,13 +134,11 @@ static struct imp_mailbox *mailbox_for(struct importer *imp, const char *name, s
 struct importer *importer_new(struct store *store, const char *user, size_t batch_msgs,
 			      size_t batch_bytes)
 {
-	struct importer *imp = calloc(1, sizeof(*imp));
+	struct importer *imp = xcalloc(1, sizeof(*imp));
 	struct store_txn *txn = NULL;
 	struct store_user u;
 	int rc;
 
-	if (imp == NULL)
-		abort();
 	imp->store = store;
 	imp->batch_msgs = batch_msgs ? batch_msgs : 1000;
 	imp->batch_bytes = batch_bytes ? batch_bytes : 64 << 20;
@@ -169,11 +165,9 @@ struct importer *importer_new(struct store *store, const char *user, size_t batc
 static int write_batch(struct store_txn *txn, void *ctx)
 {
 	struct importer *imp = ctx;
-	uint32_t *mbids = calloc(imp->nmbs, sizeof(*mbids));
+	uint32_t *mbids = xcalloc(imp->nmbs, sizeof(*mbids));
 	int rc = 0;
 
-	if (mbids == NULL)
-		abort();
 	for (size_t i = 0; i < imp->nitems; i++) {
 		struct imp_item *it = &imp->items[i];
 		struct store_mailbox mb;
@@ -313,19 +307,12 @@ int importer_add(struct importer *imp, const struct import_msg *m)
 	if ((imp->nitems >= imp->batch_msgs || imp->nbytes + m->len > imp->batch_bytes) &&
 	    (rc = importer_flush(imp)) != 0)
 		return rc;
-	if (imp->nitems == imp->capitems) {
-		imp->capitems = imp->capitems ? imp->capitems * 2 : 256;
-		imp->items = realloc(imp->items, imp->capitems * sizeof(*imp->items));
-		if (imp->items == NULL)
-			abort();
-	}
+	ARRAY_RESERVE(imp->items, imp->capitems, imp->nitems + 1);
 	if (imp->nbytes + m->len > imp->capbytes) {
 		size_t cap = imp->capbytes ? imp->capbytes : 1 << 20;
 		while (cap < imp->nbytes + m->len)
 			cap *= 2;
-		imp->bytes = realloc(imp->bytes, cap);
-		if (imp->bytes == NULL)
-			abort();
+		imp->bytes = xreallocarray(imp->bytes, cap, 1);
 		imp->capbytes = cap;
 	}
 	it = &imp->items[imp->nitems++];
@@ -342,10 +329,9 @@ int importer_add(struct importer *imp, const struct import_msg *m)
 		mk_strlcpy(it->base, m->base, sizeof(it->base));
 	if (m->keywords != NULL)
 		mk_strlcpy(it->keywords, m->keywords, sizeof(it->keywords));
-	if (m->meta != NULL && (it->meta = strdup(m->meta)) == NULL)
-		abort();
-	if ((it->origin = strdup(m->origin != NULL ? m->origin : "?")) == NULL)
-		abort();
+	if (m->meta != NULL)
+		it->meta = xstrdup(m->meta);
+	it->origin = xstrdup(m->origin != NULL ? m->origin : "?");
 	return 0;
 }
 

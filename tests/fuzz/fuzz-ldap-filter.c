@@ -1,5 +1,5 @@
 // FUZZ_SOURCES:
-/* Fuzzes lib/directory_ldap.c's filter building with arbitrary keys (a
+/* Fuzzes index/dir_ldap.c's filter building with arbitrary keys (a
  * recipient address or login name comes from the network): whatever the key,
  * the expanded filter has exactly the template's structure — no '(', ')' or
  * '*' of the key's own, every '\' starts a two-hex-digit escape — and escaping
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
-#include "lib/directory_ldap.h"
+#include "index/dir_ldap.h"
 
 static const char *const templates[] = {
 	"(mail=%s)",

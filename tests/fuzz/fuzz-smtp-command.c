@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base64.h"
 #include "smtpin/parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	(void)smtp_helo_valid(copy);
-	(void)smtp_base64_decode(copy, size, out, sizeof(out));
+	(void)base64_decode(copy, size, out, sizeof(out));
 	free(copy);
 	return 0;
 }

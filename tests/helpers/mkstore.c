@@ -19,7 +19,9 @@
 #include <sys/stat.h>
 
 #include "index/store.h"
+#include "lib/array.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 static uint32_t letters(const char *s)
 {
@@ -186,14 +188,137 @@ static int cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int cmd_user(struct store *s, char **argv, struct ctx *c)
+{
+	c->user = argv[3];
+	c->uid = (uint32_t)strtoul(argv[4], NULL, 10);
+	c->gid = (uint32_t)strtoul(argv[5], NULL, 10);
+	return store_write(s, w_user, c);
+}
+
+static int cmd_mkbox(struct store *s, char **argv, struct ctx *c)
+{
+	c->user = argv[3];
+	c->mailbox = argv[4];
+	return store_write(s, w_mkbox, c);
+}
+
+static int cmd_deliver(struct store *s, char **argv, struct ctx *c)
+{
+	size_t cap = 1 << 16, n;
+	int rc;
+
+	c->user = argv[3];
+	c->mailbox = argv[4];
+	c->flags = letters(argv[5]);
+	c->data = xmalloc(cap);
+	while ((n = fread(c->data + c->len, 1, cap - c->len, stdin)) > 0) {
+		c->len += n;
+		if (c->len == cap)
+			c->data = xreallocarray(c->data, cap *= 2, 1);
+	}
+	rc = store_write(s, w_deliver, c);
+	if (rc == 0)
+		printf("%u\n", c->msg.uid);
+	free(c->data);
+	return rc;
+}
+
+static int cmd_bulk(struct store *s, char **argv, struct ctx *c)
+{
+	size_t per = argv[6] != NULL ? strtoul(argv[6], NULL, 10) : 256, cap = 0;
+	DIR *d = opendir(argv[5]);
+	struct dirent *de;
+	int rc = 0;
+
+	c->user = argv[3];
+	c->mailbox = argv[4];
+	while (d && (de = readdir(d))) {
+		char path[4096];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", argv[5], de->d_name);
+		*ARRAY_PUSH(c->files, c->nfiles, cap) = xstrdup(path);
+	}
+	if (d)
+		closedir(d);
+	qsort(c->files, c->nfiles, sizeof(*c->files), cmp);
+	for (c->from = 0; c->from < c->nfiles && rc == 0; c->from = c->to) {
+		c->to = c->from + per < c->nfiles ? c->from + per : c->nfiles;
+		rc = store_write(s, w_bulk, c);
+	}
+	for (size_t i = 0; i < c->nfiles; i++)
+		free(c->files[i]);
+	free(c->files);
+	return rc;
+}
+
+static int cmd_flags(struct store *s, char **argv, struct ctx *c)
+{
+	c->user = argv[3];
+	c->mailbox = argv[4];
+	c->uid = (uint32_t)strtoul(argv[5], NULL, 10);
+	c->op = argv[6][0] == '-' ? -1 : 1;
+	c->flags = letters(argv[6] + 1);
+	return store_write(s, w_flags, c);
+}
+
+static int cmd_list(struct store *s, char **argv, struct ctx *c)
+{
+	struct store_txn *txn = NULL;
+	uint32_t mbid;
+	int rc;
+
+	(void)c;
+	if ((rc = store_read_begin(s, &txn)) == 0 &&
+	    (rc = mbid_of(txn, argv[3], argv[4], &mbid)) == 0)
+		rc = store_msg_foreach(txn, mbid, list_cb, NULL);
+	store_read_end(&txn);
+	return rc;
+}
+
+static int cmd_refs(struct store *s, char **argv, struct ctx *c)
+{
+	struct store_txn *txn = NULL;
+	uint8_t h[STORE_HASH_LEN];
+	struct store_blob_info bi;
+	int rc;
+
+	(void)c;
+	if (mk_unhex(argv[3], h, sizeof(h)) < 0)
+		return STORE_EINVAL;
+	if ((rc = store_read_begin(s, &txn)) == 0) {
+		rc = store_blob_info(txn, h, &bi);
+		if (rc == 0)
+			printf("%u\n", bi.refs);
+		else if (rc == STORE_ENOTFOUND) {
+			printf("0\n");
+			rc = 0;
+		}
+	}
+	store_read_end(&txn);
+	return rc;
+}
+
+/* The commands, with the argc each takes (bulk: 6 or 7). */
+static const struct {
+	const char *name;
+	int argc, argc_max;
+	int (*run)(struct store *s, char **argv, struct ctx *c);
+} commands[] = {
+    {"user", 6, 6, cmd_user}, {"mkbox", 5, 5, cmd_mkbox}, {"deliver", 6, 6, cmd_deliver},
+    {"bulk", 6, 7, cmd_bulk}, {"flags", 7, 7, cmd_flags}, {"list", 5, 5, cmd_list},
+    {"refs", 4, 4, cmd_refs},
+};
+
 int main(int argc, char **argv)
 {
 	struct store *s = NULL;
 	struct store_options opt;
-	struct store_txn *txn = NULL;
 	struct ctx c;
 	char err[256];
-	int rc = 0;
+	int rc = STORE_EINVAL;
+	size_t i;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: see tests/helpers/mkstore.c\n");
@@ -205,90 +330,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mkstore: %s\n", err);
 		return 1;
 	}
-	const char *cmd = argv[2];
-	if (strcmp(cmd, "user") == 0 && argc == 6) {
-		c.user = argv[3];
-		c.uid = (uint32_t)strtoul(argv[4], NULL, 10);
-		c.gid = (uint32_t)strtoul(argv[5], NULL, 10);
-		rc = store_write(s, w_user, &c);
-	} else if (strcmp(cmd, "mkbox") == 0 && argc == 5) {
-		c.user = argv[3];
-		c.mailbox = argv[4];
-		rc = store_write(s, w_mkbox, &c);
-	} else if (strcmp(cmd, "deliver") == 0 && argc == 6) {
-		c.user = argv[3];
-		c.mailbox = argv[4];
-		c.flags = letters(argv[5]);
-		size_t cap = 1 << 16;
-		c.data = malloc(cap);
-		size_t n;
-		while (c.data && (n = fread(c.data + c.len, 1, cap - c.len, stdin)) > 0) {
-			c.len += n;
-			if (c.len == cap)
-				c.data = realloc(c.data, cap *= 2);
-		}
-		rc = store_write(s, w_deliver, &c);
-		if (rc == 0)
-			printf("%u\n", c.msg.uid);
-		free(c.data);
-	} else if (strcmp(cmd, "bulk") == 0 && (argc == 6 || argc == 7)) {
-		size_t per = argc == 7 ? strtoul(argv[6], NULL, 10) : 256, cap = 1024;
-		DIR *d = opendir(argv[5]);
-		struct dirent *de;
-		c.user = argv[3];
-		c.mailbox = argv[4];
-		c.files = malloc(cap * sizeof(*c.files));
-		while (d && (de = readdir(d))) {
-			char path[4096];
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", argv[5], de->d_name);
-			if (c.nfiles == cap)
-				c.files = realloc(c.files, (cap *= 2) * sizeof(*c.files));
-			c.files[c.nfiles++] = strdup(path);
-		}
-		if (d)
-			closedir(d);
-		qsort(c.files, c.nfiles, sizeof(*c.files), cmp);
-		for (c.from = 0; c.from < c.nfiles && rc == 0; c.from = c.to) {
-			c.to = c.from + per < c.nfiles ? c.from + per : c.nfiles;
-			rc = store_write(s, w_bulk, &c);
-		}
-		for (size_t i = 0; i < c.nfiles; i++)
-			free(c.files[i]);
-		free(c.files);
-	} else if (strcmp(cmd, "flags") == 0 && argc == 7) {
-		c.user = argv[3];
-		c.mailbox = argv[4];
-		c.uid = (uint32_t)strtoul(argv[5], NULL, 10);
-		c.op = argv[6][0] == '-' ? -1 : 1;
-		c.flags = letters(argv[6] + 1);
-		rc = store_write(s, w_flags, &c);
-	} else if (strcmp(cmd, "list") == 0 && argc == 5) {
-		uint32_t mbid;
-		if ((rc = store_read_begin(s, &txn)) == 0 &&
-		    (rc = mbid_of(txn, argv[3], argv[4], &mbid)) == 0)
-			rc = store_msg_foreach(txn, mbid, list_cb, NULL);
-		store_read_end(&txn);
-	} else if (strcmp(cmd, "refs") == 0 && argc == 4) {
-		uint8_t h[STORE_HASH_LEN];
-		struct store_blob_info bi;
-		if (mk_unhex(argv[3], h, sizeof(h)) < 0) {
-			rc = STORE_EINVAL;
-		} else if ((rc = store_read_begin(s, &txn)) == 0) {
-			rc = store_blob_info(txn, h, &bi);
-			if (rc == 0)
-				printf("%u\n", bi.refs);
-			else if (rc == STORE_ENOTFOUND) {
-				printf("0\n");
-				rc = 0;
-			}
-		}
-		store_read_end(&txn);
-	} else {
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[2], commands[i].name) == 0 && argc >= commands[i].argc &&
+		    argc <= commands[i].argc_max)
+			break;
+	if (i < sizeof(commands) / sizeof(commands[0]))
+		rc = commands[i].run(s, argv, &c);
+	else
 		fprintf(stderr, "mkstore: bad command\n");
-		rc = STORE_EINVAL;
-	}
 	if (rc < 0)
 		fprintf(stderr, "mkstore: %s\n", store_strerror(rc));
 	store_close(&s);

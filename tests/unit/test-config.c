@@ -544,6 +544,70 @@ static void test_threads(void **state)
 	config_free(&cfg);
 }
 
+/* Typed binding (config_bind): the fields get the set values, else the
+ * defaults, a bad value the default, a broken list is marked broken. */
+struct bound {
+	CONFIG_FIELD(myorigin, STR)
+	CONFIG_FIELD(mydestination, LIST)
+	CONFIG_FIELD(process_limit, INT)
+	CONFIG_FIELD(smtpd_helo_required, BOOL)
+	CONFIG_FIELD(postscreen_greet_wait, TIME)
+	CONFIG_FIELD(message_size_limit, SIZE)
+};
+#define PARAM_NAME(name) #name
+static const struct config_bind binds[] = {
+    CONFIG_BIND(struct bound, myorigin, STR),
+    CONFIG_BIND(struct bound, mydestination, LIST),
+    CONFIG_BIND(struct bound, process_limit, INT),
+    CONFIG_BIND(struct bound, smtpd_helo_required, BOOL),
+    CONFIG_BIND(struct bound, postscreen_greet_wait, TIME),
+    CONFIG_BIND(struct bound, message_size_limit, SIZE),
+    CONFIG_BIND_END,
+};
+#undef PARAM_NAME
+
+static void test_bind(void **state)
+{
+	struct config *cfg;
+	struct bound b;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	cfg = parse_ok("mydomain = example.net\n"
+		       "process_limit = 5000\n" /* out of bounds: the default */
+		       "smtpd_helo_required = yes\n"
+		       "postscreen_greet_wait = 2m\n");
+	config_bind(cfg, binds, &b);
+	assert_string_equal(b.myorigin, "example.net");
+	assert_int_equal(b.mydestination.n, 2);
+	assert_false(b.mydestination.broken);
+	assert_string_equal(b.mydestination.item[0], "localhost");
+	assert_string_equal(b.mydestination.item[1], "localhost.example.net");
+	assert_null(b.mydestination.item[2]);
+	assert_int_equal(b.process_limit, 100);
+	assert_int_equal(b.smtpd_helo_required, 1);
+	assert_true(b.postscreen_greet_wait == 120.0);
+	assert_true(b.message_size_limit == 10ull * 1024 * 1024);
+	/* binding again (a reload) replaces the lists */
+	config_set(cfg, "mydestination", "a.example b.example c.example");
+	config_bind(cfg, binds, &b);
+	assert_int_equal(b.mydestination.n, 3);
+	assert_string_equal(b.mydestination.item[2], "c.example");
+	config_unbind(binds, &b);
+	assert_null(b.mydestination.item);
+	assert_int_equal(b.mydestination.n, 0);
+	config_free(&cfg);
+
+	/* an expansion loop: the string is NULL and the list broken, as config_get says */
+	cfg = parse_ok("myorigin = $mydestination\nmydestination = $myorigin\n");
+	config_bind(cfg, binds, &b);
+	assert_null(b.myorigin);
+	assert_true(b.mydestination.broken);
+	assert_int_equal(b.mydestination.n, 0);
+	config_unbind(binds, &b);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -558,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_check_clean),
 		cmocka_unit_test(test_enums),
 		cmocka_unit_test(test_typed),
+		cmocka_unit_test(test_bind),
 		cmocka_unit_test(test_typed_units),
 		cmocka_unit_test(test_typed_rejects),
 		cmocka_unit_test(test_typed_bad_gives_default),

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "index/dirs.h"
+#include "index/dir.h"
 #include "index/params.h"
 #include "lib/password.h"
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "index/dir_sync.h"
+#include "index/dir.h"
 #include "index/store.h"
 #include "lib/util.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests of lib/directory.c: result names and dir_close's ownership rule. */
+/* Unit tests of index/dir.c: result names and dir_close's ownership rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "lib/directory.h"
+#include "index/dir.h"
 
 static int closed;
 

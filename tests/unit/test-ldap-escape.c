@@ -1,5 +1,5 @@
 /* test-ldap-escape — RFC 4515 escaping and Postfix-style %s/%u/%d filter
- * expansion of lib/directory_ldap.c (pure functions, no server). */
+ * expansion of index/dir_ldap.c (pure functions, no server). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "lib/buf.h"
-#include "lib/directory_ldap.h"
+#include "index/dir_ldap.h"
 
 static void escape_is(const char *in, size_t len, const char *want)
 {

@@ -21,10 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "index/dir.h"
 #include "index/dir_ldap.h"
 #include "index/params.h"
-#include "lib/directory.h"
-#include "lib/directory_ldap.h"
 
 static struct directory *dir;
 

@@ -1,12 +1,12 @@
-/* directory — the backend-independent part of the users interface (see
- * directory.h): result names, errors and closing. The backends live in
- * index/dir_embedded.c and lib/directory_ldap.c. */
+/* dir — the backend-independent part of the user directory (see dir.h):
+ * result names, errors and closing. The backends live in
+ * index/dir_embedded.c and index/dir_ldap.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "lib/directory.h"
+#include "index/dir.h"
 
 static _Thread_local char last_error[DIR_ERROR_MAX];
 

@@ -1,4 +1,4 @@
-/* fsck — checks the store against its own invariants: every blob re-hashed,
+/* store_fsck — checks the store against its own invariants: every blob re-hashed,
  * every reference counted, every counter recomputed, every index entry
  * pointing back. Read-only: it reports, it does not repair.
  */
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "index/store_priv.h"
+#include "lib/xmalloc.h"
 
 struct refcount {
 	uint8_t hash[STORE_HASH_LEN];
@@ -35,9 +36,8 @@ static size_t rt_slot(struct reftable *t, const uint8_t *hash)
 static void rt_add(struct reftable *t, const uint8_t *hash)
 {
 	if (2 * (t->n + 1) > t->cap) {
-		struct reftable nt = {calloc(t->cap ? t->cap * 2 : 1024, sizeof(struct refcount)), t->cap ? t->cap * 2 : 1024, 0};
-		if (nt.v == NULL)
-			abort();
+		struct reftable nt = {xcalloc(t->cap ? t->cap * 2 : 1024, sizeof(struct refcount)),
+				      t->cap ? t->cap * 2 : 1024, 0};
 		for (size_t i = 0; i < t->cap; i++)
 			if (t->v[i].used)
 				nt.v[rt_slot(&nt, t->v[i].hash)] = t->v[i];

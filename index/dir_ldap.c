@@ -1,4 +1,4 @@
-/* directory_ldap — users from an LDAP server (see lib/directory_ldap.h).
+/* dir_ldap — users from an LDAP server (see index/dir_ldap.h).
  *
  * Shape of a call: look in the cache; on a miss take a connection from the
  * pool, connect (and bind as the reader) if it has none, send one synchronous
@@ -19,7 +19,7 @@
 #include <lber.h>
 #include <ldap.h>
 
-#include "lib/directory_ldap.h"
+#include "index/dir_ldap.h"
 #include "lib/log.h"
 #include "lib/password.h"
 #include "lib/util.h"
