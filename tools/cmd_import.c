@@ -40,11 +40,20 @@
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "tools/cli.h"
+#include "tools/import_dovecot.h"
 #include "tools/import_imap.h"
 #include "tools/import_mboxes.h"
 #include "tools/importer.h"
 
-enum src_format { FMT_AUTO, FMT_MAILDIR, FMT_MBOX, FMT_FILES, FMT_TAKEOUT, FMT_THUNDERBIRD };
+enum src_format {
+	FMT_AUTO,
+	FMT_MAILDIR,
+	FMT_MBOX,
+	FMT_FILES,
+	FMT_TAKEOUT,
+	FMT_THUNDERBIRD,
+	FMT_DOVECOT
+};
 
 /* Why something found in a source was not imported. */
 enum skip_why {
@@ -717,6 +726,8 @@ static enum src_format detect(const char *path)
 			maildir = is_maildir(p);
 		}
 		listing_free(&l);
+		if (!maildir && import_is_dovecot(path))
+			return FMT_DOVECOT;
 		if (!maildir && import_is_thunderbird(path))
 			return FMT_THUNDERBIRD;
 		return maildir ? FMT_MAILDIR : FMT_FILES;
@@ -805,7 +816,8 @@ static const char import_help[] =
     "options:\n"
     "  --format F         auto (default), maildir, mbox, files, takeout (a Google Takeout\n"
     "                     mbox: found by its X-Gmail-Labels) or thunderbird (local\n"
-    "                     folders: found by their .msf files)\n"
+    "                     folders: found by their .msf files) or dovecot (an mdbox or\n"
+    "                     sdbox directory, copied out with Dovecot's doveadm)\n"
     "  --mbox-variant V   rd (default) or o: how >From lines are unquoted\n"
     "  --mailbox NAME     the mailbox for an mbox or files (default INBOX); for a Maildir\n"
     "                     tree, the parent under which its folders go\n"
@@ -845,7 +857,8 @@ static int parse_options(struct import_opts *o, struct import_run *r, int argc, 
 		enum src_format format;
 	} formats[] = {{"auto", FMT_AUTO},	 {"maildir", FMT_MAILDIR},
 		       {"mbox", FMT_MBOX},	 {"files", FMT_FILES},
-		       {"takeout", FMT_TAKEOUT}, {"thunderbird", FMT_THUNDERBIRD}};
+		       {"takeout", FMT_TAKEOUT}, {"thunderbird", FMT_THUNDERBIRD},
+		       {"dovecot", FMT_DOVECOT}};
 	int c;
 	size_t i;
 
@@ -858,7 +871,7 @@ static int parse_options(struct import_opts *o, struct import_run *r, int argc, 
 			if (i == sizeof(formats) / sizeof(formats[0])) {
 				cli_error("import: unknown format '%s' (auto, maildir, mbox, "
 					  "files, takeout, "
-					  "thunderbird)",
+					  "thunderbird, dovecot)",
 					  optarg);
 				return EXIT_USAGE;
 			}
@@ -917,6 +930,14 @@ static int import_source(struct import_run *r, const char *src, const struct imp
 			     : import_thunderbird(r->imp, &r->prog, src, mailbox);
 		r->fatal = tr < 0;
 		return tr != 0 ? -1 : 0;
+	}
+	if (f == FMT_DOVECOT) { /* tools/import_dovecot.c: doveadm makes a Maildir of it */
+		char tree[4200], tmp[4200] = "";
+		int dr = import_dovecot_export(src, tree, sizeof(tree), tmp, sizeof(tmp));
+		if (dr == 0)
+			dr = import_maildir_tree(r, tree, mailbox) < 0 ? -1 : 0;
+		import_dovecot_cleanup(tmp);
+		return dr;
 	}
 	if (f == FMT_MAILDIR) {
 		if (!S_ISDIR(st.st_mode)) {

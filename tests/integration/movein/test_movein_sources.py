@@ -5,6 +5,8 @@ import collections
 import random
 import re
 
+import pytest
+
 from moveinlib import digest, list_folders, mutf7, read_mailbox
 
 LABELS = ["Inbox", "Sent", "Important", "Starred", "Unread", "Opened", "Work/Project",
@@ -124,3 +126,61 @@ def test_thunderbird_local_folders(local, tmp_path):
         assert "Projects" in names and not any(".msf" in n for n in names), names
     finally:
         m.logout()
+
+
+def dbox(kind, n=20):
+    """An mdbox/sdbox store made by Debian's doveadm (as nobody: Dovecot never
+    touches mail as root), with folders, flags and non-ASCII names."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    if shutil.which("doveadm") is None:
+        pytest.skip("doveadm is not installed (tools/install-deps.sh installs dovecot-imapd)")
+    root = Path(tempfile.mkdtemp(prefix="mk-movein-dbox-"))
+    os.chmod(root, 0o755)
+    shutil.chown(root, "nobody", "nogroup")
+    conf = root / "d.conf"
+    conf.write_text(f"mail_location = {kind}:{root}/{kind}\nfirst_valid_uid = 1\n"
+                    "namespace inbox {\n  inbox = yes\n  prefix =\n  separator = .\n}\n")
+    env = {"USER": "nobody", "HOME": str(root), "PATH": "/usr/bin:/bin"}
+
+    def dv(*args, input=None):
+        cp = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/env", *[f"{k}={v}" for k, v in env.items()],
+                             "doveadm", "-c", str(conf), *args], input=input, capture_output=True)
+        assert cp.returncode == 0, (args, cp.stderr)
+        return cp.stdout
+    folders = ["INBOX", "Work", "Entwürfe"]
+    dv("mailbox", "create", "Work", "Entwürfe")
+    want = collections.Counter()
+    for i in range(n):
+        box = folders[i % 3]
+        data = f"Subject: dbox {i}\nFrom: a@example.org\n\nbody {i}\n".encode()
+        dv("save", "-m", box, input=data)
+        want[(box, digest(data.replace(b"\n", b"\r\n")))] += 1
+    dv("flags", "add", "\\Seen", "mailbox", "Work", "all")
+    return root, root / kind, want
+
+
+@pytest.mark.parametrize("kind", ["mdbox", "sdbox"])
+def test_dovecot_dbox_through_doveadm(local, kind):
+    import shutil
+    root, store, want = dbox(kind)
+    try:
+        cp = local.inst.mk("import", "bob", store)     # found by its mailboxes/ directory
+        assert f"imported {sum(want.values())} messages" in cp.stdout, cp.stdout + cp.stderr
+        m = local.start_imapd()
+        try:
+            got = collections.Counter()
+            for box in ("INBOX", "Work", "Entwürfe"):
+                for body, fl, _ in read_mailbox(m, mutf7(box)):
+                    got[(box, digest(body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")))] += 1
+                    assert ("\\Seen" in fl) == (box == "Work"), (box, fl)
+            assert got == want
+        finally:
+            m.logout()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    import glob
+    assert not glob.glob("/tmp/mailkeep-dovecot-*"), "the temporary copy was left behind"
