@@ -52,7 +52,8 @@ enum src_format {
 	FMT_FILES,
 	FMT_TAKEOUT,
 	FMT_THUNDERBIRD,
-	FMT_DOVECOT
+	FMT_DOVECOT,
+	FMT_PST
 };
 
 /* Why something found in a source was not imported. */
@@ -739,6 +740,8 @@ static enum src_format detect(const char *path)
 		return FMT_AUTO;
 	ssize_t n = read(fd, head, sizeof(head));
 	close(fd);
+	if (import_is_pst(path))
+		return FMT_PST;
 	if (n == 5 && memcmp(head, "From ", 5) == 0)
 		return import_is_takeout(path) ? FMT_TAKEOUT : FMT_MBOX;
 	return FMT_FILES;
@@ -817,7 +820,8 @@ static const char import_help[] =
     "  --format F         auto (default), maildir, mbox, files, takeout (a Google Takeout\n"
     "                     mbox: found by its X-Gmail-Labels) or thunderbird (local\n"
     "                     folders: found by their .msf files) or dovecot (an mdbox or\n"
-    "                     sdbox directory, copied out with Dovecot's doveadm)\n"
+    "                     sdbox directory, copied out with Dovecot's doveadm) or pst\n"
+    "                     (an Outlook .pst/.ost, read with readpst from pst-utils)\n"
     "  --mbox-variant V   rd (default) or o: how >From lines are unquoted\n"
     "  --mailbox NAME     the mailbox for an mbox or files (default INBOX); for a Maildir\n"
     "                     tree, the parent under which its folders go\n"
@@ -858,7 +862,7 @@ static int parse_options(struct import_opts *o, struct import_run *r, int argc, 
 	} formats[] = {{"auto", FMT_AUTO},	 {"maildir", FMT_MAILDIR},
 		       {"mbox", FMT_MBOX},	 {"files", FMT_FILES},
 		       {"takeout", FMT_TAKEOUT}, {"thunderbird", FMT_THUNDERBIRD},
-		       {"dovecot", FMT_DOVECOT}};
+		       {"dovecot", FMT_DOVECOT}, {"pst", FMT_PST}};
 	int c;
 	size_t i;
 
@@ -871,7 +875,7 @@ static int parse_options(struct import_opts *o, struct import_run *r, int argc, 
 			if (i == sizeof(formats) / sizeof(formats[0])) {
 				cli_error("import: unknown format '%s' (auto, maildir, mbox, "
 					  "files, takeout, "
-					  "thunderbird, dovecot)",
+					  "thunderbird, dovecot, pst)",
 					  optarg);
 				return EXIT_USAGE;
 			}
@@ -930,6 +934,11 @@ static int import_source(struct import_run *r, const char *src, const struct imp
 			     : import_thunderbird(r->imp, &r->prog, src, mailbox);
 		r->fatal = tr < 0;
 		return tr != 0 ? -1 : 0;
+	}
+	if (f == FMT_PST) { /* tools/import_pst.c */
+		int pr = import_pst(r->imp, &r->prog, src, mailbox);
+		r->fatal = pr < 0;
+		return pr != 0 ? -1 : 0;
 	}
 	if (f == FMT_DOVECOT) { /* tools/import_dovecot.c: doveadm makes a Maildir of it */
 		char tree[4200], tmp[4200] = "";

@@ -1,7 +1,8 @@
 /* import_mboxes — mbox-based sources beyond a plain mbox: a Google Takeout
  * mbox (labels -> mailboxes, tools/import_takeout.c) and Thunderbird's local
  * folders (an mbox per folder, .msf indexes ignored,
- * tools/import_thunderbird.c). Both read mbox files with mbox_each().
+ * tools/import_thunderbird.c) and Outlook files through readpst
+ * (tools/import_pst.c). They read mbox files with mbox_each().
  */
 #ifndef MK_TOOLS_IMPORT_MBOXES_H
 #define MK_TOOLS_IMPORT_MBOXES_H
@@ -46,5 +47,13 @@ int import_is_thunderbird(const char *dir);
  * not yet compacted away) are skipped. Returns as import_takeout. */
 int import_thunderbird(struct importer *imp, struct progress *prog, const char *dir,
 		       const char *prefix);
+
+/* 1 if path begins like an Outlook .pst/.ost file ("!BDN"). */
+int import_is_pst(const char *path);
+/* An Outlook file through readpst (pst-utils), run without root into a
+ * temporary directory: each mail folder's mbox into a mailbox (Inbox ->
+ * INBOX, Sent Items -> Sent, Deleted Items -> Trash, Junk E-mail -> Junk).
+ * Returns as import_takeout. */
+int import_pst(struct importer *imp, struct progress *prog, const char *path, const char *prefix);
 
 #endif

@@ -184,3 +184,19 @@ def test_dovecot_dbox_through_doveadm(local, kind):
         shutil.rmtree(root, ignore_errors=True)
     import glob
     assert not glob.glob("/tmp/mailkeep-dovecot-*"), "the temporary copy was left behind"
+
+
+def test_outlook_pst_through_readpst(local):
+    """Needs a .pst with mail: no such file is in the repository (none with a
+    licence to redistribute was found); set MAILKEEP_PST_SAMPLE to one and
+    MAILKEEP_PST_MESSAGES to the number of mail messages in it."""
+    import os
+    import shutil
+    sample = os.environ.get("MAILKEEP_PST_SAMPLE")
+    if shutil.which("readpst") is None:
+        pytest.skip("readpst is not installed (tools/install-deps.sh installs pst-utils)")
+    if not sample:
+        pytest.skip("no sample .pst (set MAILKEEP_PST_SAMPLE and MAILKEEP_PST_MESSAGES)")
+    cp = local.inst.mk("import", "bob", sample)
+    assert f"imported {os.environ['MAILKEEP_PST_MESSAGES']} messages" in cp.stdout, cp.stdout + cp.stderr
+    assert not [p for p in os.listdir("/tmp") if p.startswith("mailkeep-pst-")]
