@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define VALUE_MAX 16384 /* an unfolded header value; longer ones are cut */
 
@@ -152,11 +153,9 @@ out:
 
 int gmail_labels_parse(const char *msg, size_t len, struct gmail_labels *out)
 {
-	char *v = malloc(VALUE_MAX);
+	char *v = xmalloc(VALUE_MAX);
 	int seen = 1, found;
 
-	if (v == NULL)
-		abort();
 	memset(out, 0, sizeof(*out));
 	found = find_value(msg, len, v, VALUE_MAX);
 	if (found) {

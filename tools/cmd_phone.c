@@ -137,8 +137,10 @@ static char *mobileconfig(const struct phone *ph)
 	}
 	uuid(u1);
 	uuid(u2);
-	if ((f = open_memstream(&out, &size)) == NULL)
-		abort();
+	if ((f = open_memstream(&out, &size)) == NULL) {
+		cli_error("phone: %s", strerror(errno));
+		return NULL;
+	}
 	fprintf(f,
 		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
@@ -263,8 +265,10 @@ static char *autoconfig(const struct phone *ph)
 	    xml_escape(strcmp(ph->local, ph->user) == 0 ? "%EMAILLOCALPART%" : ph->user, login,
 		       sizeof(login)) < 0)
 		return NULL;
-	if ((f = open_memstream(&out, &size)) == NULL)
-		abort();
+	if ((f = open_memstream(&out, &size)) == NULL) {
+		cli_error("phone: %s", strerror(errno));
+		return NULL;
+	}
 	fprintf(f,
 		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<clientConfig version=\"1.1\">\n"

@@ -19,6 +19,7 @@
 #include "lib/net.h"
 #include "lib/tls.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 #define READ_CHUNK (256 * 1024)
 
@@ -69,10 +70,7 @@ static int fill(struct imapc *c)
 		size_t cap = c->cap ? c->cap : READ_CHUNK * 2;
 		while (cap - c->len < READ_CHUNK)
 			cap *= 2;
-		char *b = realloc(c->buf, cap);
-		if (b == NULL)
-			abort();
-		c->buf = b;
+		c->buf = xreallocarray(c->buf, cap, 1);
 		c->cap = cap;
 	}
 	for (;;) {

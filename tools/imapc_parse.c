@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 /* 1 if the word after the tag ("* OK", "a1 NO") is a status: its line
  * carries human text, never a literal. */
@@ -97,10 +98,7 @@ static int32_t node_new(struct pstate *s, enum imapc_node_type type)
 		return -1;
 	if (r->nnodes == r->capnodes) {
 		size_t cap = r->capnodes ? r->capnodes * 2 : 64;
-		struct imapc_node *n = realloc(r->nodes, cap * sizeof(*n));
-		if (n == NULL)
-			abort();
-		r->nodes = n;
+		r->nodes = xreallocarray(r->nodes, cap, sizeof(*r->nodes));
 		r->capnodes = cap;
 	}
 	struct imapc_node *n = &r->nodes[r->nnodes];

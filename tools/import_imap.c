@@ -42,6 +42,7 @@
 #include "index/import_state.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/cli.h"
 #include "tools/imapc.h"
 #include "tools/import_imap.h"
@@ -482,9 +483,7 @@ static int list_cb(struct imapc *c, void *ctx)
 		f.kind = FK_SKIP;
 		f.why = "the name cannot be a mailbox name here (too long or control characters)";
 	}
-	r->folders = realloc(r->folders, (r->nfolders + 1) * sizeof(*r->folders));
-	if (r->folders == NULL)
-		abort();
+	r->folders = xreallocarray(r->folders, r->nfolders + 1, sizeof(*r->folders));
 	r->folders[r->nfolders++] = f;
 	return 0;
 }
@@ -679,9 +678,7 @@ static int list_uids_cb(struct imapc *c, void *ctx)
 		return 0; /* "N:*" answers the last message even when it is below N */
 	if (l->f->nuids == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 1024;
-		l->f->uids = realloc(l->f->uids, l->cap * sizeof(*l->f->uids));
-		if (l->f->uids == NULL)
-			abort();
+		l->f->uids = xreallocarray(l->f->uids, l->cap, sizeof(*l->f->uids));
 	}
 	l->f->uids[l->f->nuids].uid = (uint32_t)uid;
 	l->f->uids[l->f->nuids].size = size > 0 && size < UINT32_MAX ? (uint32_t)size : 0;
@@ -708,8 +705,7 @@ static int list_folder(struct imap_run *r, struct folder *f)
 		return rc;
 	if (f->nuids > 1)
 		qsort(f->uids, f->nuids, sizeof(*f->uids), uid_cmp);
-	if ((f->taken = calloc(f->nuids + 1, 1)) == NULL)
-		abort();
+	f->taken = xcalloc(f->nuids + 1, 1);
 	for (size_t i = 0; i < f->nuids; i++)
 		f->bytes += f->uids[i].size;
 	return 0;
@@ -1165,13 +1161,11 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct imap_run *r = calloc(1, sizeof(*r));
+	struct imap_run *r = xcalloc(1, sizeof(*r));
 	const char *pwfile = NULL, *tokfile = NULL, *user, *url;
 	uint64_t batch = 1000, v;
 	int c, rc = 0, attempt = 0;
 
-	if (r == NULL)
-		abort();
 	r->cli = cli;
 	r->retries = RETRIES;
 	while ((c = getopt_long(argc, argv, "b:q", opts, NULL)) != -1) {

@@ -19,6 +19,7 @@
 
 #include "index/gmail_labels.h"
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 #include "tools/import_mboxes.h"
 
 #define FROM_META_MAX 1000
@@ -64,8 +65,7 @@ int mbox_each(const char *path, enum mbox_variant variant,
 			 (unsigned long long)count, m.offset);
 		if (m.raw_len + 1 > outcap) {
 			outcap = m.raw_len + 1;
-			if ((out = realloc(out, outcap)) == NULL)
-				abort();
+			out = xreallocarray(out, outcap, 1);
 		}
 		e.len = mbox_unquote(variant, m.raw, m.raw_len, out);
 		e.data = out;
