@@ -515,18 +515,21 @@ int imapc_login(struct imapc *c, const char *user, const char *password)
 	return rc;
 }
 
-int imapc_oauth2(struct imapc *c, const char *user, const char *token)
+int imapc_oauth2(struct imapc *c, const char *user, const char *token, const char *mech)
 {
 	char buf[12288];
 	int n, rc;
+	int x = mech != NULL ? strcasecmp(mech, "XOAUTH2") == 0 : imapc_has_cap(c, "AUTH=XOAUTH2");
+	int b = mech != NULL ? strcasecmp(mech, "OAUTHBEARER") == 0
+			     : imapc_has_cap(c, "AUTH=OAUTHBEARER");
 
-	if (imapc_has_cap(c, "AUTH=XOAUTH2")) {
+	if (x) {
 		/* "user=" user ^A "auth=Bearer " token ^A ^A */
 		n = snprintf(buf, sizeof(buf), "user=%s\001auth=Bearer %s\001\001", user, token);
 		if (n < 0 || (size_t)n >= sizeof(buf))
 			return fail(c, "access token too long");
 		rc = authenticate(c, "XOAUTH2", buf, (size_t)n);
-	} else if (imapc_has_cap(c, "AUTH=OAUTHBEARER")) {
+	} else if (b) {
 		/* RFC 7628: gs2 header "n,a=user," ^A "auth=Bearer " token ^A ^A */
 		n = snprintf(buf, sizeof(buf), "n,a=%s,\001auth=Bearer %s\001\001", user, token);
 		if (n < 0 || (size_t)n >= sizeof(buf))

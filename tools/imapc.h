@@ -93,8 +93,9 @@ void imapc_code(const struct imapc *c, char *out, size_t outsize);
  * offered), else LOGIN. Returns 0, 1 if the server refused (c->err holds
  * its words), -1 on a network error. */
 int imapc_login(struct imapc *c, const char *user, const char *password);
-/* Logs in with an OAuth2 access token: XOAUTH2 (Gmail, Microsoft) if
- * offered, else OAUTHBEARER (RFC 7628). Returns as imapc_login. */
-int imapc_oauth2(struct imapc *c, const char *user, const char *token);
+/* Logs in with an OAuth2 access token: mech "XOAUTH2" or "OAUTHBEARER"
+ * (RFC 7628), or NULL: XOAUTH2 (Gmail, Microsoft) if offered, else
+ * OAUTHBEARER. Returns as imapc_login. */
+int imapc_oauth2(struct imapc *c, const char *user, const char *token, const char *mech);
 
 #endif

@@ -97,7 +97,8 @@ struct imap_run {
 	char login[512];
 	char secret[SECRET_MAX];
 	int oauth2;
-	char source[1024]; /* "imaps://login@host:port": the key of the records */
+	const char *oauth2_mech; /* --oauth2-mechanism, or NULL: what the server offers */
+	char source[1024];	 /* "imaps://login@host:port": the key of the records */
 	char ns_prefix[256];
 	char delim_of_prefix;
 	struct folder *folders;
@@ -424,7 +425,7 @@ static int connect_login(struct imap_run *r)
 	imapc_close(&r->c);
 	if (imapc_connect(&r->c, &r->o) < 0)
 		return -1;
-	rc = r->oauth2 ? imapc_oauth2(&r->c, r->login, r->secret)
+	rc = r->oauth2 ? imapc_oauth2(&r->c, r->login, r->secret, r->oauth2_mech)
 		       : imapc_login(&r->c, r->login, r->secret);
 	if (rc != 0)
 		return rc;
@@ -1133,6 +1134,7 @@ static const char imap_help_text[] =
     "  --password-file F      the password is the first line of F (- for standard input);\n"
     "                         without it, asked on the terminal\n"
     "  --oauth2-token-file F  log in with an OAuth2 access token (XOAUTH2 or OAUTHBEARER)\n"
+    "  --oauth2-mechanism M   xoauth2 or oauthbearer (default: XOAUTH2 if offered)\n"
     "  --ca-file F            trust the CA certificates in F (a server with its own CA)\n"
     "  --max-rate R           read at most R bytes a second (k, m suffixes)\n"
     "  --max-bytes N          stop after N bytes (e.g. 2400m a day for Gmail); run again\n"
@@ -1158,6 +1160,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 	    {"timeout", required_argument, NULL, 'T'},
 	    {"batch", required_argument, NULL, 'b'},
 	    {"retries", required_argument, NULL, 'r'},
+	    {"oauth2-mechanism", required_argument, NULL, 'S'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1223,11 +1226,21 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 		case 'q':
 			r->quiet = 1;
 			break;
+		case 'S':
+			if (strcasecmp(optarg, "xoauth2") != 0 &&
+			    strcasecmp(optarg, "oauthbearer") != 0) {
+				cli_error("import: --oauth2-mechanism is xoauth2 or oauthbearer");
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			r->oauth2_mech = optarg;
+			break;
 		default:
 			cli_error(
 			    "import: for a server, the options are: --password-file, "
 			    "--oauth2-token-file, --ca-file, --max-rate, --max-bytes, --full, "
-			    "--timeout, --retries, --batch, -q (see --help)");
+			    "--timeout, --retries, --oauth2-mechanism, --batch, -q (see "
+			    "--help)");
 			rc = EXIT_USAGE;
 			goto out;
 		}

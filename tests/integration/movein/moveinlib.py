@@ -16,7 +16,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from mkhelpers import BIN, CORPUS, free_port, wait_port
 
@@ -57,14 +59,54 @@ def make_ca(d: Path):
     return d / "ca.pem", d / "server.pem", d / "server.key"
 
 
+class TokenServer:
+    """A stand-in for an OAuth2 provider's token introspection endpoint (RFC
+    7662), for Dovecot's oauth2 passdb: no identity provider can run here.
+    tokens: access token -> user name."""
+
+    def __init__(self, tokens):
+        tokens = dict(tokens)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                token = parse_qs(body).get("token", [""])[0]
+                if not token:
+                    auth = self.headers.get("Authorization", "")
+                    token = auth[7:] if auth.startswith("Bearer ") else ""
+                user = tokens.get(token)
+                out = ('{"active": true, "username": "%s"}' % user) if user else '{"active": false}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out.encode())
+
+            def log_message(self, *a):
+                pass
+
+        self.port = free_port()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class Dovecot:
     """Debian's Dovecot with IMAPS on a free port, users in a passwd-file
     ({PLAIN} passwords: a test), Maildir with '/' as the separator (so a
     folder name may hold '.'), special-use folders under provider-like
     names, and a virtual "All Mail" folder (\\All) as Gmail has."""
 
-    def __init__(self, users):
+    def __init__(self, users, tokens=None):
         self.root = Path(tempfile.mkdtemp(prefix="mk-movein-dovecot-"))
+        self.tokens = TokenServer(tokens or {})
+        (self.root / "oauth2.conf").write_text(
+            f"introspection_mode = post\nintrospection_url = http://127.0.0.1:{self.tokens.port}/introspect\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+            "tokeninfo_url = \nforce_introspection = yes\n")
         os.chmod(self.root, 0o755)
         self.port = free_port()
         self.plain_port = free_port()
@@ -95,7 +137,7 @@ listen = 127.0.0.1
 ssl = required
 ssl_cert = <{cert}
 ssl_key = <{key}
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 mail_location = maildir:~/Maildir:LAYOUT=fs
 mail_fsync = never
 mail_plugins = $mail_plugins virtual
@@ -104,6 +146,12 @@ imap_max_line_length = 64k
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%n {self.root}/users
+  mechanisms = plain login
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {self.root}/oauth2.conf
 }}
 userdb {{
   driver = passwd-file
@@ -182,6 +230,7 @@ protocol imap {{
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+        self.tokens.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def connect(self, user):

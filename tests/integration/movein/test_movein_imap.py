@@ -241,6 +241,23 @@ def test_tls_verified_by_default(odd, target):
     assert our_counts(target) == before
 
 
+@pytest.mark.parametrize("mech", ["xoauth2", "oauthbearer"])
+def test_oauth2_token(odd, target, mech):
+    """Dovecot's oauth2 passdb checks the token with an introspection endpoint
+    (a stand-in: no identity provider runs here); the SASL exchange is real."""
+    tok = target.inst.root / "tok"
+    tok.write_text("token-of-odd\n")
+    cp = target.inst.mk("import", "--oauth2-token-file", tok, "--oauth2-mechanism", mech, "--ca-file",
+                        odd.ca, "bob", odd.url("odd"))
+    assert "imported 301 messages" in cp.stdout, cp.stdout + cp.stderr
+    tok.write_text("a-wrong-token\n")
+    before = our_counts(target)
+    cp = target.inst.mk("import", "--oauth2-token-file", tok, "--oauth2-mechanism", mech, "--ca-file",
+                        odd.ca, "bob", odd.url("odd"), check=False)
+    assert cp.returncode == 1 and "refused the login" in cp.stderr, cp.stderr
+    assert our_counts(target) == before
+
+
 def test_starttls_and_password_prompt_from_stdin(odd, target):
     """imap:// (STARTTLS, required: the password never goes in clear)."""
     url = f"imap://odd@127.0.0.1:{odd.plain_port}"
