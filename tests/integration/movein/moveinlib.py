@@ -382,3 +382,92 @@ class CuttingProxy:
     def close(self):
         self.stop = True
         self.sock.close()
+
+
+class RefusingProxy:
+    """A TLS proxy in front of the Dovecot that answers the first `count`
+    "UID FETCH ... BODY.PEEK[]" commands itself with `<tag> NO [code] ...`,
+    as a provider under load does, and passes everything else through (a
+    test double for the provider's refusal; the server behind it is real).
+    It holds a certificate from the same test CA."""
+
+    def __init__(self, dovecot, code, count=1):
+        import selectors
+        self.selectors = selectors
+        self.dv = dovecot
+        self.code = code
+        self.left = count
+        self.refused = 0
+        self.port = free_port()
+        self.sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        d = dovecot.root / "tls"
+        self.sctx.load_cert_chain(str(d / "server.pem"), str(d / "server.key"))
+        self.cctx = ssl.create_default_context(cafile=str(dovecot.ca))
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(8)
+        self.lock = threading.Lock()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+    def one(self, raw):
+        try:
+            c = self.sctx.wrap_socket(raw, server_side=True)
+            s = self.cctx.wrap_socket(socket.create_connection(("127.0.0.1", self.dv.port)),
+                                      server_hostname="localhost")
+        except (OSError, ssl.SSLError):
+            raw.close()
+            return
+        sel = self.selectors.DefaultSelector()
+        sel.register(c, self.selectors.EVENT_READ)
+        sel.register(s, self.selectors.EVENT_READ)
+        pending = b""
+        try:
+            while True:
+                ready = [k.fileobj for k, _ in sel.select(timeout=0 if c.pending() or s.pending() else 30)]
+                if c.pending():
+                    ready.append(c)
+                if s.pending():
+                    ready.append(s)
+                if not ready:
+                    break
+                for sock in set(ready):
+                    data = sock.recv(65536)
+                    if not data:
+                        raise EOFError
+                    if sock is s:
+                        c.sendall(data)
+                        continue
+                    pending += data
+                    while b"\r\n" in pending:
+                        line, pending = pending.split(b"\r\n", 1)
+                        refuse = False
+                        if b"UID FETCH" in line and b"BODY.PEEK[]" in line:
+                            with self.lock:
+                                if self.left > 0:
+                                    self.left -= 1
+                                    self.refused += 1
+                                    refuse = True
+                        if refuse:
+                            tag = line.split(b" ", 1)[0]
+                            c.sendall(tag + b" NO [" + self.code.encode() + b"] test: try again later\r\n")
+                        else:
+                            s.sendall(line + b"\r\n")
+        except (OSError, EOFError, ssl.SSLError):
+            pass
+        for x in (c, s):
+            try:
+                x.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()

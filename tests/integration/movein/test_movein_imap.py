@@ -16,7 +16,7 @@ import time
 import pytest
 
 from mkhelpers import BIN
-from moveinlib import (CuttingProxy, append_all, corpus_messages, digest, list_folders, mutf7,
+from moveinlib import (CuttingProxy, RefusingProxy, append_all, corpus_messages, digest, list_folders, mutf7,
                        read_mailbox)
 
 # source folder (UTF-8) -> (our mailbox (UTF-8), how many messages)
@@ -207,6 +207,25 @@ def test_connection_always_cut_fails_clearly_then_resumes(odd, target):
     assert "giving up" in cp.stderr and "run" in cp.stderr, cp.stderr
     target.inst.mk("fsck")
     cp = target.run_import("odd")
+    assert compare_all(odd, "odd", target, ODD_LAYOUT) == 301
+
+
+@pytest.mark.parametrize("code", ["UNAVAILABLE", "THROTTLED"])
+def test_server_refusal_backs_off_and_goes_on(odd, target, code):
+    """NO [UNAVAILABLE] / NO [THROTTLED] to a FETCH: keep what came, wait,
+    reconnect, go on; nothing twice, nothing missing."""
+    proxy = RefusingProxy(odd, code, count=2)
+    try:
+        t0 = time.monotonic()
+        cp = target.run_import("odd", port=proxy.port)
+        took = time.monotonic() - t0
+    finally:
+        proxy.close()
+    assert proxy.refused == 2
+    assert f"[{code}]" in cp.stderr and "trying again in 1 s" in cp.stderr, cp.stderr
+    assert "trying again in 2 s" in cp.stderr or cp.stderr.count("trying again in 1 s") == 2, cp.stderr
+    assert took >= 2, "it did not wait before trying again"
+    assert "imported 301 messages" in cp.stdout, cp.stdout + cp.stderr
     assert compare_all(odd, "odd", target, ODD_LAYOUT) == 301
 
 
