@@ -60,6 +60,8 @@ ssize_t imapc_response_end(const char *buf, size_t len, uint64_t max_literal)
 	int first = 1, status = 0;
 
 	for (;;) {
+		if (pos >= len)
+			return 0; /* nothing yet (buf may be NULL) */
 		const char *nl = memchr(buf + pos, '\n', len - pos);
 		if (nl == NULL)
 			return len - pos > IMAPC_LINE_MAX ? -1 : 0;

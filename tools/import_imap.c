@@ -32,6 +32,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1171,6 +1172,8 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 
 	r->cli = cli;
 	r->retries = RETRIES;
+	/* a server that hangs up makes a write fail with EPIPE, not kill us */
+	signal(SIGPIPE, SIG_IGN);
 	while ((c = getopt_long(argc, argv, "b:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
