@@ -664,7 +664,30 @@ struct listing {
 	struct folder *f;
 	uint32_t from;
 	size_t cap;
+	int gmail_all;	   /* Gmail's All Mail: leave out what has a label */
+	uint64_t labelled; /* ... so many */
 };
+
+/* 1 if a Gmail X-GM-LABELS list holds a label that is a folder (so the
+ * message comes with that folder): anything but \Important, \Starred, \Muted. */
+static int gmail_in_a_folder(const struct imapc_resp *p, int32_t list)
+{
+	const struct imapc_node *l = imapc_node(p, list);
+
+	if (l == NULL || l->type != IMAPC_LIST)
+		return 0;
+	for (int32_t n = l->first; n >= 0; n = p->nodes[n].next) {
+		const struct imapc_node *x = &p->nodes[n];
+		if (x->type == IMAPC_NIL || x->len == 0)
+			continue;
+		if ((x->len == 10 && strncasecmp(x->s, "\\Important", 10) == 0) ||
+		    (x->len == 8 && strncasecmp(x->s, "\\Starred", 8) == 0) ||
+		    (x->len == 6 && strncasecmp(x->s, "\\Muted", 6) == 0))
+			continue;
+		return 1;
+	}
+	return 0;
+}
 
 static int list_uids_cb(struct imapc *c, void *ctx)
 {
@@ -678,6 +701,10 @@ static int list_uids_cb(struct imapc *c, void *ctx)
 	int64_t size = imapc_number(p, imapc_list_get(p, items, "RFC822.SIZE"));
 	if (uid < (int64_t)l->from || uid > UINT32_MAX)
 		return 0; /* "N:*" answers the last message even when it is below N */
+	if (l->gmail_all && gmail_in_a_folder(p, imapc_list_get(p, items, "X-GM-LABELS"))) {
+		l->labelled++; /* it comes with its label's folder: not even downloaded */
+		return 0;
+	}
 	if (l->f->nuids == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 1024;
 		l->f->uids = xreallocarray(l->f->uids, l->cap, sizeof(*l->f->uids));
@@ -691,7 +718,7 @@ static int list_uids_cb(struct imapc *c, void *ctx)
 /* Fills f->uids with what is to be fetched. Returns as imapc_cmd. */
 static int list_folder(struct imap_run *r, struct folder *f)
 {
-	struct listing l = {f, f->st.last_uid + 1, 0};
+	struct listing l = {f, f->st.last_uid + 1, 0, f->kind == FK_ALL && r->gmail, 0};
 	int rc;
 
 	free(f->uids);
@@ -702,9 +729,11 @@ static int list_folder(struct imap_run *r, struct folder *f)
 	f->bytes = 0;
 	if (f->exists == 0)
 		return 0;
-	rc = imapc_cmd(&r->c, list_uids_cb, &l, "UID FETCH %u:* (UID RFC822.SIZE)", l.from);
+	rc = imapc_cmd(&r->c, list_uids_cb, &l, "UID FETCH %u:* (UID RFC822.SIZE%s)", l.from,
+		       l.gmail_all ? " X-GM-LABELS" : "");
 	if (rc != 0)
 		return rc;
+	r->elsewhere += l.labelled;
 	if (f->nuids > 1)
 		qsort(f->uids, f->nuids, sizeof(*f->uids), uid_cmp);
 	f->taken = xcalloc(f->nuids + 1, 1);
