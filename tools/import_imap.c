@@ -18,11 +18,14 @@
  *      written by the importer's commit hook, in the same transaction as the
  *      messages: a run killed at any point resumes where the store says.
  *
- * Above the recorded UID a message is new by definition, and is added even
- * if the mailbox holds the same bytes (a folder that really holds a message
- * twice gets it twice). Without a record (a first run, --full, or a changed
- * UIDVALIDITY) messages are compared by content, as every other import
- * source is: nothing already there is added again.
+ * Above the highest UID an earlier run took, a message is new by definition
+ * and is added even if the mailbox holds the same bytes (a folder that
+ * really holds a message twice gets it twice). Below it, above the UID under
+ * which every message was taken (a server may answer pipelined FETCHes out
+ * of order), and for a whole folder without a record (a first run, --full, a
+ * changed UIDVALIDITY, until that folder is finished), messages are compared
+ * by content, as every other import source is: nothing already there is
+ * added again.
  *
  * The server's folder names are modified UTF-7 with its own hierarchy
  * delimiter; ours are UTF-8 with '.'. A '.' inside a name (with a '/'
@@ -72,7 +75,7 @@ struct folder {
 	const char *why; /* FK_SKIP: why */
 	int noselect;
 	/* progress, committed by the importer's hook */
-	struct import_state st, recorded;
+	struct import_state st; /* how far it got: the record, then this run */
 	int dirty;
 	int prepared;		  /* listed: uids holds what is to be fetched */
 	uint32_t uidvalidity_now; /* from EXAMINE */
@@ -374,6 +377,10 @@ static int su_index(uint32_t su)
 
 /* --- the commit hook: records written with the messages --------------------------- */
 
+/* Runs inside each batch's write transaction: the record of every folder
+ * this run touched, as far as what is queued goes (the messages queued and
+ * the records are read at the same moment, so they agree). */
+
 static int commit_state(struct store_txn *txn, uint32_t user_id, void *ctx)
 {
 	struct imap_run *r = ctx;
@@ -386,10 +393,9 @@ static int commit_state(struct store_txn *txn, uint32_t user_id, void *ctx)
 		if ((rc = import_state_put(txn, user_id, r->source, f->wire, &f->st)) != 0)
 			return rc;
 	}
-	for (size_t i = 0; i < r->nfolders; i++) {
-		r->folders[i].dirty = 0;
-		r->folders[i].recorded = r->folders[i].st;
-	}
+	/* nothing is cleared here: the store may run this again (a batch that
+	 * found the map full runs again once it grew), and a failed commit keeps
+	 * none of it; a folder touched in this run is written with every batch */
 	return 0;
 }
 
@@ -1057,7 +1063,7 @@ static int load_state_cb(const char *folder, const struct import_state *st, void
 	struct imap_run *r = ctx;
 	for (size_t i = 0; i < r->nfolders; i++)
 		if (strcmp(r->folders[i].wire, folder) == 0)
-			r->folders[i].recorded = r->folders[i].st = *st;
+			r->folders[i].st = *st;
 	return 0;
 }
 
