@@ -795,6 +795,11 @@ static int ldap_user_ready(struct cli *cli, struct store *store, const char *nam
 	return 0;
 }
 
+int import_user_ready(struct cli *cli, struct store *store, const char *user)
+{
+	return cli_directory_embedded(cli) ? 0 : ldap_user_ready(cli, store, user);
+}
+
 static const char import_help[] =
     "Adds mail to a user's mailboxes. SOURCE is (detected, or named by --format):\n"
     "  a Maildir tree   cur/ and new/ go to INBOX, Maildir++ folders .A.B to mailbox A.B;\n"
@@ -806,6 +811,10 @@ static const char import_help[] =
     "  a directory      of one-message files: each file is one message; files go to\n"
     "                   INBOX (or --mailbox), a sub-directory S to mailbox S (or MAILBOX.S)\n"
     "  a file           not starting with \"From \": one message\n"
+    "  imaps://LOGIN@HOST[:PORT]  every folder of an IMAP server (imap://: STARTTLS);\n"
+    "                   special-use folders into ours, flags, keywords, dates; the\n"
+    "                   store records how far each folder got: run it again to resume\n"
+    "                   or to copy what is new (see the options for a server below)\n"
     "Symbolic links are followed to regular files and directories (loops are not\n"
     "entered). Whatever is not imported (not mail, empty, hidden, a link to nothing,\n"
     "unreadable) is named with the reason and counted by reason at the end; a run\n"
@@ -832,10 +841,25 @@ static const char import_help[] =
     "  -q, --quiet        no summary line\n"
     "With user_directory = ldap:FILE, USER is a user of the directory; the store\n"
     "learns them here if no mail reached them yet.\n\n"
+    "options for a server (imaps://):\n"
+    "  --password-file F      the password is the first line of F (- for standard input);\n"
+    "                         without it, asked on the terminal\n"
+    "  --oauth2-token-file F  log in with an OAuth2 access token (XOAUTH2 or OAUTHBEARER)\n"
+    "  --oauth2-mechanism M   xoauth2 or oauthbearer (default: XOAUTH2 if offered)\n"
+    "  --ca-file F            trust the CA certificates in F (a server with its own CA)\n"
+    "  --max-rate R           read at most R bytes a second (k, m suffixes)\n"
+    "  --max-bytes N          stop after N bytes (e.g. 2400m a day for Gmail); run again\n"
+    "  --full                 compare every message by content, not from the last UID\n"
+    "  --timeout S            seconds to wait for the server (default 120)\n"
+    "  --retries N            reconnections in a row without progress (default 8)\n"
+    "  --mailbox NAME         put every folder under this mailbox\n"
+    "  --batch N, -q          as above\n\n"
     "examples:\n"
     "  mailkeep import bob ~/Maildir\n"
     "  mailkeep import --mailbox Archive.2003 bob ~/mail/2003.mbox\n"
-    "  mailkeep import --format files --mailbox Corpus bob /work/shared/corpus/spamassassin\n";
+    "  mailkeep import --format files --mailbox Corpus bob /work/shared/corpus/spamassassin\n"
+    "  mailkeep import bob imaps://bob@imap.example.net\n"
+    "  mailkeep import --oauth2-token-file tok bob imaps://me@gmail.com@imap.gmail.com\n";
 
 struct import_opts {
 	enum src_format format;

@@ -102,6 +102,7 @@ struct imap_run {
 	char secret[SECRET_MAX];
 	int oauth2;
 	const char *oauth2_mech; /* --oauth2-mechanism, or NULL: what the server offers */
+	const char *prefix;	 /* --mailbox: every folder under it */
 	char source[1024];	 /* "imaps://login@host:port": the key of the records */
 	char ns_prefix[256];
 	char delim_of_prefix;
@@ -574,6 +575,24 @@ static void map_folders(struct imap_run *r)
 				mk_strlcpy(f->target, r->special_name[b], sizeof(f->target));
 				break;
 			}
+	}
+	for (size_t i = 0; i < r->nfolders && r->prefix != NULL; i++) {
+		/* --mailbox P: INBOX is P, the others P.NAME (ours for special ones) */
+		struct folder *f = &r->folders[i];
+		char t[2 * STORE_NAME_MAX + 2];
+		if (f->kind == FK_SKIP)
+			continue;
+		if (strcmp(f->target, "INBOX") == 0)
+			snprintf(t, sizeof(t), "%s", r->prefix);
+		else
+			snprintf(t, sizeof(t), "%s%c%s", r->prefix, STORE_MAILBOX_SEP, f->target);
+		if (strlen(t) > STORE_NAME_MAX) {
+			f->kind = FK_SKIP;
+			f->why = "the mailbox name would be too long";
+			f->failed = 1;
+			continue;
+		}
+		mk_strlcpy(f->target, t, sizeof(f->target));
 	}
 	if (r->nfolders > 1)
 		qsort(r->folders, r->nfolders, sizeof(*r->folders), folder_order);
@@ -1164,26 +1183,6 @@ static int with_retries(struct imap_run *r, struct folder *f,
 	}
 }
 
-static const char imap_help_text[] =
-    "imaps://LOGIN@HOST[:PORT] (or imap:// with STARTTLS): every folder of the server\n"
-    "options for a server:\n"
-    "  --password-file F      the password is the first line of F (- for standard input);\n"
-    "                         without it, asked on the terminal\n"
-    "  --oauth2-token-file F  log in with an OAuth2 access token (XOAUTH2 or OAUTHBEARER)\n"
-    "  --oauth2-mechanism M   xoauth2 or oauthbearer (default: XOAUTH2 if offered)\n"
-    "  --ca-file F            trust the CA certificates in F (a server with its own CA)\n"
-    "  --max-rate R           read at most R bytes a second (k, m suffixes)\n"
-    "  --max-bytes N          stop after N bytes (e.g. 2400m a day for Gmail); run again\n"
-    "  --full                 compare every message by content, not from the last UID\n"
-    "  --timeout S            seconds to wait for the server (default 120)\n"
-    "  --retries N            reconnections in a row without progress before giving up\n"
-    "                         (default 8; waits 1 s, 2 s, 4 s, ... up to 5 min between)\n";
-
-const char *import_imap_help(void)
-{
-	return imap_help_text;
-}
-
 int import_imap_main(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1197,6 +1196,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 	    {"batch", required_argument, NULL, 'b'},
 	    {"retries", required_argument, NULL, 'r'},
 	    {"oauth2-mechanism", required_argument, NULL, 'S'},
+	    {"mailbox", required_argument, NULL, 'm'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1264,6 +1264,9 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 		case 'q':
 			r->quiet = 1;
 			break;
+		case 'm':
+			r->prefix = optarg;
+			break;
 		case 'S':
 			if (strcasecmp(optarg, "xoauth2") != 0 &&
 			    strcasecmp(optarg, "oauthbearer") != 0) {
@@ -1277,7 +1280,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			cli_error(
 			    "import: for a server, the options are: --password-file, "
 			    "--oauth2-token-file, --ca-file, --max-rate, --max-bytes, --full, "
-			    "--timeout, --retries, --oauth2-mechanism, --batch, -q (see "
+			    "--timeout, --retries, --oauth2-mechanism, --mailbox, --batch, -q (see "
 			    "--help)");
 			rc = EXIT_USAGE;
 			goto out;
@@ -1309,6 +1312,8 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	if ((rc = import_user_ready(cli, r->store, user)) != 0)
+		goto out;
 	if ((r->imp = importer_new(r->store, user, (size_t)batch, 0)) == NULL) {
 		rc = 1;
 		goto out;

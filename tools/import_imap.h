@@ -10,7 +10,8 @@ int import_imap_is_url(const char *s);
 /* The whole `mailkeep import` for a server: argv as the command got it
  * (argv[0] = "import"). Returns the exit status. */
 int import_imap_main(struct cli *cli, int argc, char **argv);
-/* The lines `mailkeep import --help` adds for servers. */
-const char *import_imap_help(void);
+/* With users in LDAP, makes sure the store knows user (tools/cmd_import.c).
+ * Returns 0, or the exit status after saying why not. */
+int import_user_ready(struct cli *cli, struct store *store, const char *user);
 
 #endif

@@ -284,6 +284,16 @@ def test_starttls_and_password_prompt_from_stdin(odd, target):
     assert "imported 301 messages" in cp.stdout, cp.stdout + cp.stderr
 
 
+def test_under_a_parent_mailbox(odd, target):
+    """--mailbox P: the server's folders under P (INBOX is P)."""
+    cp = target.run_import("odd", "--mailbox", "Old.Work")
+    assert "imported 301 messages" in cp.stdout, cp.stdout + cp.stderr
+    layout = [("INBOX", "Old.Work", 0), ("Big", "Old.Work.Big", 1), ("Cut", "Old.Work.Cut", 300)]
+    assert compare_all(odd, "odd", target, layout) == 301
+    names = list_folders(target.start_imapd())
+    assert "Big" not in names and "Cut" not in names, names
+
+
 def test_url_and_option_errors(target):
     for args, words in [
         (["bob", "imaps://127.0.0.1"], "give the login"),
