@@ -66,6 +66,13 @@ struct uidsize {
 	uint32_t size;
 };
 
+/* A message whose flags changed on the server since the last run. */
+struct flagchange {
+	uint32_t uid;
+	uint32_t flags;
+	char keywords[STORE_KEYWORDS_MAX];
+};
+
 struct folder {
 	char wire[1024];		 /* the server's name (modified UTF-7) */
 	char target[STORE_NAME_MAX + 1]; /* ours */
@@ -77,16 +84,19 @@ struct folder {
 	/* progress, committed by the importer's hook */
 	struct import_state st; /* how far it got: the record, then this run */
 	int dirty;
-	int prepared;		  /* listed: uids holds what is to be fetched */
-	uint32_t uidvalidity_now; /* from EXAMINE */
-	uint64_t exists;	  /* from EXAMINE */
-	uint32_t uidnext;	  /* from EXAMINE, 0 if not said */
-	uint64_t modseq;	  /* HIGHESTMODSEQ from EXAMINE, 0 if none */
-	uint64_t listed_modseq;	  /* ... when the UIDs were listed */
-	struct uidsize *uids;	  /* to fetch, ascending */
-	uint8_t *taken;		  /* per uids[i]: in the importer (or gone from the server) */
-	size_t nuids, prefix;	  /* uids[0..prefix) are all taken */
-	uint32_t resume_hi;	  /* the record's hi_uid when the run began */
+	int prepared;		    /* listed: uids holds what is to be fetched */
+	uint32_t uidvalidity_now;   /* from EXAMINE */
+	uint64_t exists;	    /* from EXAMINE */
+	uint32_t uidnext;	    /* from EXAMINE, 0 if not said */
+	uint64_t modseq;	    /* HIGHESTMODSEQ from EXAMINE, 0 if none */
+	uint64_t listed_modseq;	    /* ... when the UIDs were listed */
+	struct uidsize *uids;	    /* to fetch, ascending */
+	uint8_t *taken;		    /* per uids[i]: in the importer (or gone from the server) */
+	size_t nuids, prefix;	    /* uids[0..prefix) are all taken */
+	uint32_t resume_hi;	    /* the record's hi_uid when the run began */
+	char srcid[17];		    /* names (server, login, folder) in our messages' metadata */
+	struct flagchange *changes; /* CONDSTORE: flags changed on the server since */
+	size_t nchanges;
 	uint64_t bytes;
 	int failed;
 };
@@ -113,7 +123,8 @@ struct imap_run {
 	/* progress */
 	struct progress prog;
 	uint64_t total_msgs, total_bytes, done_msgs, done_bytes;
-	uint64_t elsewhere; /* \All messages another mailbox holds */
+	uint64_t elsewhere;	/* \All messages another mailbox holds */
+	uint64_t flags_updated; /* messages whose flags followed the server's */
 	/* limits */
 	double max_rate;
 	uint64_t max_bytes;
@@ -479,6 +490,17 @@ static int list_cb(struct imapc *c, void *ctx)
 				f.special |= special_attrs[i].su;
 		if (imapc_is_atom(p, n, "\\Important"))
 			f.kind = FK_SKIP, f.why = "\\Important (its messages are in other folders)";
+	}
+	/* a short name of (server, login, folder) for the messages' metadata */
+	{
+		uint8_t h[STORE_HASH_LEN];
+		char key[sizeof(r->source) + sizeof(f.wire) + 1];
+		size_t sl = strlen(r->source), wl = strlen(f.wire);
+		memcpy(key, r->source, sl + 1);
+		memcpy(key + sl + 1, f.wire, wl);
+		store_hash(key, sl + 1 + wl, h);
+		for (int i = 0; i < 8; i++)
+			snprintf(f.srcid + 2 * i, 3, "%02x", h[i]);
 	}
 	/* the name in UTF-8 */
 	if (utf7_to_utf8(f.wire, f.shown, sizeof(f.shown)) < 0)
@@ -918,6 +940,11 @@ static int fetch_one(struct imap_run *r, struct folder *f)
 		if (d == NULL || imapc_parse_date(d->s, d->len, &im.internaldate) < 0)
 			im.internaldate = 0;
 		im.origin = origin;
+		/* where it came from: a later run carries flag changes over (CONDSTORE) */
+		char meta[96];
+		snprintf(meta, sizeof(meta), "imap_source=%s %u %lld\n", f->srcid,
+			 f->st.uidvalidity, (long long)uid);
+		im.meta = meta;
 		/* above every UID an earlier run took, it is new: added as it is; between
 		 * the contiguous and the highest taken, an earlier run may have it */
 		im.force = !f->st.by_content && (uint32_t)uid > f->resume_hi;
@@ -1086,6 +1113,139 @@ static int load_state_cb(const char *folder, const struct import_state *st, void
 	return 0;
 }
 
+/* --- flags changed on the server since the last run (CONDSTORE) ------------------- */
+
+static int change_cmp(const void *a, const void *b)
+{
+	const struct flagchange *x = a, *y = b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int changes_cb(struct imapc *c, void *ctx)
+{
+	struct folder *f = ctx;
+	const struct imapc_resp *p = &c->resp;
+
+	if (p->status != IMAPC_DATA || !imapc_is_atom(p, p->nodes[p->first].next, "FETCH"))
+		return 0;
+	int32_t items = p->nodes[p->nodes[p->first].next].next;
+	int64_t uid = imapc_number(p, imapc_list_get(p, items, "UID"));
+	int32_t fl = imapc_list_get(p, items, "FLAGS");
+	if (uid <= 0 || uid > f->st.last_uid || fl < 0)
+		return 0;
+	f->changes = xreallocarray(f->changes, f->nchanges + 1, sizeof(*f->changes));
+	struct flagchange *ch = &f->changes[f->nchanges++];
+	ch->uid = (uint32_t)uid;
+	flags_of(p, fl, &ch->flags, ch->keywords, sizeof(ch->keywords));
+	return 0;
+}
+
+struct flagfix {
+	uint32_t uid; /* ours */
+	const struct flagchange *ch;
+	uint32_t keep; /* our flags the server has no say in (\Recent) */
+};
+
+struct flagscan {
+	struct store_txn *txn;
+	const struct folder *f;
+	struct flagfix *fixes;
+	size_t nfixes;
+	int rc;
+};
+
+/* One of our messages: if it came from this folder and its flags changed there, a fix. */
+static int scan_cb(const struct store_msg *msg, void *ctx)
+{
+	struct flagscan *sc = ctx;
+	char meta[STORE_META_MAX], id[17];
+	unsigned long long v, u;
+	struct flagchange key, *ch;
+
+	if ((sc->rc = store_msg_meta(sc->txn, msg->mbid, msg->uid, meta)) != 0)
+		return 1;
+	const char *m = strstr(meta, "imap_source=");
+	if (m == NULL || sscanf(m, "imap_source=%16s %llu %llu", id, &v, &u) != 3 ||
+	    strcmp(id, sc->f->srcid) != 0 || v != sc->f->st.uidvalidity)
+		return 0;
+	key.uid = (uint32_t)u;
+	ch = bsearch(&key, sc->f->changes, sc->f->nchanges, sizeof(key), change_cmp);
+	if (ch == NULL)
+		return 0;
+	uint32_t mine = msg->flags & (STORE_F_SEEN | STORE_F_ANSWERED | STORE_F_FLAGGED |
+				      STORE_F_DELETED | STORE_F_DRAFT);
+	if (mine == ch->flags && strcmp(msg->keywords, ch->keywords) == 0)
+		return 0;
+	sc->fixes = xreallocarray(sc->fixes, sc->nfixes + 1, sizeof(*sc->fixes));
+	sc->fixes[sc->nfixes].uid = msg->uid;
+	sc->fixes[sc->nfixes].ch = ch;
+	sc->fixes[sc->nfixes].keep = msg->flags & ~mine;
+	sc->nfixes++;
+	return 0;
+}
+
+struct flagapply {
+	uint32_t mbid;
+	const struct flagscan *sc;
+};
+
+static int apply_fixes(struct store_txn *txn, void *ctx)
+{
+	struct flagapply *a = ctx;
+	int rc;
+
+	for (size_t i = 0; i < a->sc->nfixes; i++) {
+		const struct flagfix *x = &a->sc->fixes[i];
+		rc = store_msg_set_flags(txn, a->mbid, x->uid, STORE_FLAGS_SET,
+					 x->ch->flags | x->keep, x->ch->keywords, 0, NULL);
+		if (rc != 0 && rc != STORE_ENOTFOUND) /* expunged here meanwhile: nothing to do */
+			return rc;
+	}
+	return 0;
+}
+
+/* The server's flag changes since the recorded HIGHESTMODSEQ onto the
+ * messages this import brought from the folder (found by their
+ * imap_source metadata): the server's flags win for a message that changed
+ * there. Messages expunged on the server stay here (moving in never deletes).
+ * Returns as imapc_cmd, or -2 if the store failed. */
+static int sync_flags(struct imap_run *r, struct folder *f)
+{
+	struct flagscan sc = {0};
+	struct store_mailbox mb;
+	int rc;
+
+	f->nchanges = 0;
+	rc = imapc_cmd(&r->c, changes_cb, f, "UID FETCH 1:%u (UID FLAGS) (CHANGEDSINCE %llu)",
+		       f->st.last_uid, (unsigned long long)f->st.highestmodseq);
+	if (rc != 0 || f->nchanges == 0)
+		return rc;
+	qsort(f->changes, f->nchanges, sizeof(*f->changes), change_cmp);
+	sc.f = f;
+	if ((rc = store_read_begin(r->store, &sc.txn)) == 0) {
+		rc = store_mailbox_get(sc.txn, importer_user_id(r->imp), f->target, &mb);
+		if (rc == 0)
+			rc = store_msg_foreach(sc.txn, mb.id, scan_cb, &sc);
+		if (rc == 0)
+			rc = sc.rc;
+		store_read_end(&sc.txn);
+	}
+	if (rc == STORE_ENOTFOUND) /* the user deleted the mailbox: nothing to follow */
+		rc = 0;
+	if (rc == 0 && sc.nfixes > 0) {
+		struct flagapply a = {mb.id, &sc};
+		rc = store_write(r->store, apply_fixes, &a);
+		if (rc == 0)
+			r->flags_updated += sc.nfixes;
+	}
+	free(sc.fixes);
+	if (rc != 0) {
+		cli_error("import: %s: cannot update flags: %s", f->shown, cli_store_hint(rc));
+		return -2;
+	}
+	return 0;
+}
+
 /* Step 1 for a folder: EXAMINE, compare with the record, list the UIDs to
  * fetch. Returns as imapc_cmd, or 3 after saying why the folder is left. */
 static int step_prepare(struct imap_run *r, struct folder *f)
@@ -1116,6 +1276,9 @@ static int step_prepare(struct imap_run *r, struct folder *f)
 	f->resume_hi = f->st.hi_uid;
 	if (!f->st.by_content && f->modseq != 0 && f->modseq == f->st.highestmodseq)
 		return 0; /* CONDSTORE: nothing changed since the last run */
+	if (!f->st.by_content && r->condstore && f->modseq != 0 && f->st.highestmodseq != 0 &&
+	    f->st.last_uid > 0 && (rc = sync_flags(r, f)) != 0)
+		return rc;
 	if (!f->st.by_content && f->uidnext != 0 && f->uidnext <= f->st.last_uid + 1)
 		return 0; /* nothing new */
 	return list_folder(r, f);
@@ -1441,6 +1604,9 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			if (r->elsewhere > 0)
 				printf(", %llu of All Mail already in another mailbox",
 				       (unsigned long long)r->elsewhere);
+			if (r->flags_updated > 0)
+				printf(", flags of %llu changed as on the server",
+				       (unsigned long long)r->flags_updated);
 			printf("; %.2f s, %.0f msg/s, %.1f MB/s\n", secs,
 			       (double)r->done_msgs / secs, (double)r->c.bytes_in / secs / 1e6);
 		}
@@ -1466,6 +1632,7 @@ out:
 	for (size_t i = 0; i < r->nfolders; i++) {
 		free(r->folders[i].uids);
 		free(r->folders[i].taken);
+		free(r->folders[i].changes);
 	}
 	free(r->folders);
 	importer_free(&r->imp);

@@ -284,6 +284,35 @@ def test_starttls_and_password_prompt_from_stdin(odd, target):
     assert "imported 301 messages" in cp.stdout, cp.stdout + cp.stderr
 
 
+def test_flag_changes_on_the_server_follow(odd, target):
+    """CONDSTORE: a later run carries the server's flag changes over to the
+    messages it brought (read on the old phone meanwhile, flagged, tagged)."""
+    target.run_import("odd")
+    m = odd.connect("odd")
+    try:
+        m.select('"Cut"')
+        typ, _ = m.uid("STORE", "1:10", "+FLAGS", "(\\Seen $Label2)")
+        assert typ == "OK"
+        typ, _ = m.uid("STORE", "5:15", "-FLAGS", "(\\Flagged)")
+        assert typ == "OK"
+    finally:
+        m.logout()
+    cp = target.run_import("odd")
+    assert "imported 0 messages" in cp.stdout and "flags of 15 changed as on the server" in cp.stdout, \
+        cp.stdout + cp.stderr
+    assert compare_all(odd, "odd", target, ODD_LAYOUT) == 301
+    cp = target.run_import("odd")
+    assert "flags of" not in cp.stdout, cp.stdout
+    # put them back for the other tests of the module
+    m = odd.connect("odd")
+    try:
+        m.select('"Cut"')
+        m.uid("STORE", "1:10", "-FLAGS", "(\\Seen $Label2)")
+        m.uid("STORE", "5:15", "+FLAGS", "(\\Flagged)")
+    finally:
+        m.logout()
+
+
 def test_under_a_parent_mailbox(odd, target):
     """--mailbox P: the server's folders under P (INBOX is P)."""
     cp = target.run_import("odd", "--mailbox", "Old.Work")
