@@ -240,6 +240,7 @@ static int connect_login(struct imap_run *r)
 {
 	int rc;
 
+	r->bytes_before += r->c.bytes_in;
 	imapc_close(&r->c);
 	if (imapc_connect(&r->c, &r->o) < 0)
 		return -1;
@@ -248,6 +249,14 @@ static int connect_login(struct imap_run *r)
 	if (rc != 0)
 		return rc;
 	r->gmail = imapc_has_cap(&r->c, "X-GM-EXT-1");
+	if (r->gmail && !r->max_bytes_given && r->max_bytes == 0) {
+		r->max_bytes = GMAIL_DAILY;
+		if (!r->quiet)
+			cli_warn(
+			    "import: Gmail allows about 2500 MB of IMAP downloads a day: this run "
+			    "stops after 2400 MB (--max-bytes changes it, 0 for no limit); run it "
+			    "again the next day to go on");
+	}
 	r->condstore = imapc_has_cap(&r->c, "CONDSTORE") || imapc_has_cap(&r->c, "QRESYNC");
 	if (r->condstore && imapc_has_cap(&r->c, "ENABLE") &&
 	    (rc = imapc_cmd(&r->c, NULL, NULL, "ENABLE CONDSTORE")) < 0)
@@ -438,8 +447,10 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			r->max_rate = (double)v;
 			break;
 		case 'M':
-			if (parse_size(optarg, &r->max_bytes) < 0 || r->max_bytes == 0) {
-				cli_error("import: --max-bytes wants a size (e.g. 2400m)");
+			r->max_bytes_given = 1;
+			if (parse_size(optarg, &r->max_bytes) < 0) {
+				cli_error(
+				    "import: --max-bytes wants a size (e.g. 2400m; 0: no limit)");
 				rc = EXIT_USAGE;
 				goto out;
 			}
@@ -654,7 +665,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 				printf(", flags of %llu changed as on the server",
 				       (unsigned long long)r->flags_updated);
 			printf("; %.2f s, %.0f msg/s, %.1f MB/s\n", secs,
-			       (double)r->done_msgs / secs, (double)r->c.bytes_in / secs / 1e6);
+			       (double)r->done_msgs / secs, (double)imap_run_bytes(r) / secs / 1e6);
 		}
 		if (t->failed > 0)
 			rc = 1;
@@ -662,7 +673,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 	if (r->stopped_by_limit) {
 		cli_warn("import: stopped after %llu bytes (--max-bytes); run the same command "
 			 "again to go on",
-			 (unsigned long long)r->c.bytes_in);
+			 (unsigned long long)imap_run_bytes(r));
 	}
 	if (r->fatal) {
 		cli_error("import stopped; what was stored before stays, and running the same "

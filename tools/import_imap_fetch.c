@@ -215,7 +215,7 @@ static void pace(struct imap_run *r)
 {
 	if (r->max_rate <= 0)
 		return;
-	double want = (double)r->c.bytes_in / r->max_rate, spent = mk_monotonic() - r->t0;
+	double want = (double)imap_run_bytes(r) / r->max_rate, spent = mk_monotonic() - r->t0;
 	if (want > spent + 0.01) {
 		double d = want - spent;
 		struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
@@ -428,7 +428,7 @@ int imap_fetch_folder(struct imap_run *r, struct folder *f)
 			sleep((unsigned)r->window_pause);
 			r->throttled = 0;
 		}
-		if (r->max_bytes > 0 && r->c.bytes_in >= r->max_bytes)
+		if (r->max_bytes > 0 && imap_run_bytes(r) >= r->max_bytes)
 			r->stopped_by_limit = 1;
 	}
 	return 0;

@@ -21,6 +21,9 @@
 #define RETRIES 8	  /* reconnections in a row without progress */
 #define BACKOFF_MAX 300.0 /* seconds */
 #define SECRET_MAX 8192
+/* Gmail lets an account download about 2500 MB a day over IMAP; a run
+ * stops a little below unless --max-bytes says otherwise */
+#define GMAIL_DAILY ((uint64_t)2400 << 20)
 
 enum folder_kind { FK_NORMAL, FK_ALL, FK_SKIP };
 
@@ -90,7 +93,9 @@ struct imap_run {
 	uint64_t flags_updated; /* messages whose flags followed the server's */
 	/* limits */
 	double max_rate;
-	uint64_t max_bytes;
+	uint64_t max_bytes;    /* 0: no limit */
+	int max_bytes_given;   /* --max-bytes said so (else Gmail gets GMAIL_DAILY) */
+	uint64_t bytes_before; /* read on the connections closed before this one */
 	double t0;
 	int stopped_by_limit;
 	int throttled;
@@ -118,5 +123,11 @@ int imap_list_folder(struct imap_run *r, struct folder *f);
 int imap_fetch_folder(struct imap_run *r, struct folder *f);
 /* CONDSTORE: the server's flag changes since the record onto our copies. */
 int imap_sync_flags(struct imap_run *r, struct folder *f);
+
+/* Bytes read from the server in this run, over every connection. */
+static inline uint64_t imap_run_bytes(const struct imap_run *r)
+{
+	return r->bytes_before + r->c.bytes_in;
+}
 
 #endif

@@ -313,6 +313,17 @@ def test_flag_changes_on_the_server_follow(odd, target):
         m.logout()
 
 
+def test_max_bytes_stops_and_the_next_run_goes_on(odd, target):
+    cp = target.run_import("odd", "--max-bytes", "1m")
+    assert "stopped after" in cp.stderr and "run the same command again" in cp.stderr, cp.stderr
+    assert cp.returncode == 0
+    first = int(cp.stdout.split("imported ")[1].split()[0])
+    assert 1 <= first < 301, cp.stdout
+    cp = target.run_import("odd")
+    assert f"imported {301 - first} messages" in cp.stdout, cp.stdout + cp.stderr
+    assert compare_all(odd, "odd", target, ODD_LAYOUT) == 301
+
+
 def test_under_a_parent_mailbox(odd, target):
     """--mailbox P: the server's folders under P (INBOX is P)."""
     cp = target.run_import("odd", "--mailbox", "Old.Work")
