@@ -391,13 +391,14 @@ class RefusingProxy:
     test double for the provider's refusal; the server behind it is real).
     It holds a certificate from the same test CA."""
 
-    def __init__(self, dovecot, code, count=1):
+    def __init__(self, dovecot, code, count=1, untagged=False):
         import selectors
         self.selectors = selectors
         self.dv = dovecot
         self.code = code
         self.left = count
         self.refused = 0
+        self.untagged = untagged  # say "* OK [code]" before passing the FETCH on
         self.port = free_port()
         self.sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         d = dovecot.root / "tls"
@@ -456,7 +457,11 @@ class RefusingProxy:
                                     self.left -= 1
                                     self.refused += 1
                                     refuse = True
-                        if refuse:
+                        if refuse and self.untagged:
+                            # the server is idle (the FETCH is not passed on yet): a response boundary
+                            c.sendall(b"* OK [" + self.code.encode() + b"] test: slow down\r\n")
+                            s.sendall(line + b"\r\n")
+                        elif refuse:
                             tag = line.split(b" ", 1)[0]
                             c.sendall(tag + b" NO [" + self.code.encode() + b"] test: try again later\r\n")
                         else:

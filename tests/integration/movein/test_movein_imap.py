@@ -229,6 +229,19 @@ def test_server_refusal_backs_off_and_goes_on(odd, target, code):
     assert compare_all(odd, "odd", target, ODD_LAYOUT) == 301
 
 
+def test_untagged_throttled_slows_down(odd, target):
+    """* OK [THROTTLED] (a provider's hint): the importer pauses, then goes on."""
+    proxy = RefusingProxy(odd, "THROTTLED", count=1, untagged=True)
+    try:
+        cp = target.run_import("odd", port=proxy.port)
+    finally:
+        proxy.close()
+    assert proxy.refused == 1
+    assert "[THROTTLED]: pausing 1 s" in cp.stderr, cp.stderr
+    assert "imported 301 messages" in cp.stdout, cp.stdout + cp.stderr
+    assert compare_all(odd, "odd", target, ODD_LAYOUT) == 301
+
+
 def our_counts(target):
     m = target.start_imapd()
     try:
