@@ -17,7 +17,7 @@ from moveinlib import Dovecot  # noqa: E402
 def dovecot():
     if shutil.which("dovecot") is None:
         pytest.skip("Dovecot is not installed (tools/install-deps.sh installs dovecot-imapd)")
-    d = Dovecot({"src": "pw-src", "odd": "pw-odd", "grow": "pw-grow"}, tokens={"token-of-odd": "odd"})
+    d = Dovecot({"src": "pw-src", "odd": "pw-odd", "grow": "pw-grow", "courier-a": "pw-courier"}, tokens={"token-of-odd": "odd"})
     yield d
     d.close()
 

@@ -126,7 +126,11 @@ class Dovecot:
                 home = self.root / "home" / name
                 home.mkdir(parents=True)
                 shutil.chown(home, NOBODY, NOBODY)
-                f.write(f"{name}:{{PLAIN}}{pw}:{NOBODY}:{NOBODY}::{home}::\n")
+                # a user named courier-* sees a Courier/Cyrus-like namespace: "INBOX." and '.'
+                extra = ("userdb_namespace/inbox/prefix=INBOX. userdb_namespace/inbox/separator=. "
+                         "userdb_namespace/virtual/separator=. userdb_namespace/virtual/prefix=[Virtual]."
+                         if name.startswith("courier") else "")
+                f.write(f"{name}:{{PLAIN}}{pw}:{NOBODY}:{NOBODY}::{home}::{extra}\n")
         self.conf = self.root / "dovecot.conf"
         self.conf.write_text(f"""instance_name = mk-movein-{os.getpid()}-{self.port}
 base_dir = {self.root}/run

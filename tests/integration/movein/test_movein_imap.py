@@ -347,6 +347,25 @@ def test_under_a_parent_mailbox(odd, target):
     assert "Big" not in names and "Cut" not in names, names
 
 
+def test_courier_like_namespace(dovecot, target):
+    """A server whose folders live under "INBOX." with '.' (Courier, Cyrus):
+    the namespace prefix is dropped, special use still maps."""
+    msgs = corpus_messages(40, seed=3)
+    m = dovecot.connect("courier-a")
+    layout = [("INBOX", "INBOX", 10), ("INBOX.Sent Items", "Sent", 10), ("INBOX.Lists.dev", "Lists.dev", 10),
+              ("INBOX.Spam", "Junk", 10)]
+    for i, (folder, _, n) in enumerate(layout):
+        if folder != "INBOX":
+            m.create(f'"{folder}"')
+        append_all(m, folder, [(b, "(\\Seen)", 1200000000 + j) for j, b in enumerate(msgs[i * 10:i * 10 + n])])
+    m.logout()
+    cp = target.run_import("courier-a")
+    assert "imported 40 messages" in cp.stdout, cp.stdout + cp.stderr
+    assert compare_all(dovecot, "courier-a", target, layout) == 40
+    names = list_folders(target.start_imapd())
+    assert not any(n.startswith("INBOX.") for n in names), names
+
+
 def test_url_and_option_errors(target):
     for args, words in [
         (["bob", "imaps://127.0.0.1"], "give the login"),
