@@ -132,12 +132,14 @@ def test_import_every_folder_byte_identical(source, target):
 def test_killed_at_random_points_resumes_then_copies_only_new(source, target):
     seed = int(os.environ.get("MOVEIN_SEED", time.time()))
     rng = random.Random(seed)
+    # --max-rate keeps a whole run over ~1.5 s on any machine, so the kills land
+    # inside it (between messages, in a FETCH, in a commit), not after it
     args = [str(BIN / "mailkeep"), "-c", str(target.inst.conf),
-            *map(str, target.import_args("src", "--batch", "100"))]
+            *map(str, target.import_args("src", "--batch", "100", "--max-rate", "15m"))]
     kills = 0
     for _ in range(5):
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.05, 0.6))
+        time.sleep(rng.uniform(0.05, 1.2))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             kills += 1
