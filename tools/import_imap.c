@@ -401,7 +401,14 @@ static int with_retries(struct imap_run *r, struct folder *f,
 	}
 }
 
-int import_imap_main(struct cli *cli, int argc, char **argv)
+struct imap_opts {
+	const char *pwfile, *tokfile; /* --password-file, --oauth2-token-file */
+	const char *user, *url;
+	uint64_t batch;
+};
+
+/* The options into r and o. Returns 0, or EXIT_USAGE after saying why. */
+static int parse_options(struct imap_run *r, struct imap_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"password-file", required_argument, NULL, 'p'},
@@ -418,22 +425,16 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct imap_run *r = xcalloc(1, sizeof(*r));
-	const char *pwfile = NULL, *tokfile = NULL, *user, *url;
-	uint64_t batch = 1000, v;
-	int c, rc = 0, attempt = 0;
+	uint64_t v;
+	int c;
 
-	r->cli = cli;
-	r->retries = RETRIES;
-	/* a server that hangs up makes a write fail with EPIPE, not kill us */
-	signal(SIGPIPE, SIG_IGN);
 	while ((c = getopt_long(argc, argv, "b:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			pwfile = optarg;
+			o->pwfile = optarg;
 			break;
 		case 'O':
-			tokfile = optarg;
+			o->tokfile = optarg;
 			break;
 		case 'C':
 			r->o.ca_file = optarg;
@@ -441,8 +442,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 		case 'R':
 			if (parse_size(optarg, &v) < 0 || v == 0) {
 				cli_error("import: --max-rate wants bytes a second (e.g. 500k)");
-				rc = EXIT_USAGE;
-				goto out;
+				return EXIT_USAGE;
 			}
 			r->max_rate = (double)v;
 			break;
@@ -451,8 +451,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			if (parse_size(optarg, &r->max_bytes) < 0) {
 				cli_error(
 				    "import: --max-bytes wants a size (e.g. 2400m; 0: no limit)");
-				rc = EXIT_USAGE;
-				goto out;
+				return EXIT_USAGE;
 			}
 			break;
 		case 'F':
@@ -461,23 +460,20 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 		case 'T':
 			if (mk_parse_u64(optarg, 1, 3600, &v) < 0) {
 				cli_error("import: --timeout wants seconds (1 to 3600)");
-				rc = EXIT_USAGE;
-				goto out;
+				return EXIT_USAGE;
 			}
 			r->o.timeout = (double)v;
 			break;
 		case 'b':
-			if (mk_parse_u64(optarg, 1, 1000000, &batch) < 0) {
+			if (mk_parse_u64(optarg, 1, 1000000, &o->batch) < 0) {
 				cli_error("import: --batch wants a number from 1 to 1000000");
-				rc = EXIT_USAGE;
-				goto out;
+				return EXIT_USAGE;
 			}
 			break;
 		case 'r':
 			if (mk_parse_u64(optarg, 0, 100, &v) < 0) {
 				cli_error("import: --retries wants a number from 0 to 100");
-				rc = EXIT_USAGE;
-				goto out;
+				return EXIT_USAGE;
 			}
 			r->retries = (int)v;
 			break;
@@ -491,8 +487,7 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			if (strcasecmp(optarg, "xoauth2") != 0 &&
 			    strcasecmp(optarg, "oauthbearer") != 0) {
 				cli_error("import: --oauth2-mechanism is xoauth2 or oauthbearer");
-				rc = EXIT_USAGE;
-				goto out;
+				return EXIT_USAGE;
 			}
 			r->oauth2_mech = optarg;
 			break;
@@ -502,44 +497,30 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			    "--oauth2-token-file, --ca-file, --max-rate, --max-bytes, --full, "
 			    "--timeout, --retries, --oauth2-mechanism, --mailbox, --batch, -q (see "
 			    "--help)");
-			rc = EXIT_USAGE;
-			goto out;
+			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 2 || !import_imap_is_url(argv[optind + 1])) {
 		cli_error(
 		    "import: usage: mailkeep import [options] USER imaps://LOGIN@HOST[:PORT]");
-		rc = EXIT_USAGE;
-		goto out;
+		return EXIT_USAGE;
 	}
-	user = argv[optind];
-	url = argv[optind + 1];
-	if (pwfile != NULL && tokfile != NULL) {
+	o->user = argv[optind];
+	o->url = argv[optind + 1];
+	if (o->pwfile != NULL && o->tokfile != NULL) {
 		cli_error("import: give --password-file or --oauth2-token-file, not both");
-		rc = EXIT_USAGE;
-		goto out;
+		return EXIT_USAGE;
 	}
-	if (parse_url(r, url) < 0) {
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	r->oauth2 = tokfile != NULL;
-	if (cli_read_password(r->oauth2 ? tokfile : pwfile, 0, r->secret, sizeof(r->secret)) < 0) {
-		rc = 1;
-		goto out;
-	}
-	if ((r->store = cli_store(cli, 0)) == NULL) {
-		rc = 1;
-		goto out;
-	}
-	if ((rc = import_user_ready(cli, r->store, user)) != 0)
-		goto out;
-	if ((r->imp = importer_new(r->store, user, (size_t)batch, 0)) == NULL) {
-		rc = 1;
-		goto out;
-	}
-	r->t0 = mk_monotonic();
-	/* log in first: a wrong password changes nothing in the store */
+	return parse_url(r, o->url) < 0 ? EXIT_USAGE : 0;
+}
+
+/* Connects and logs in before anything is written: a wrong password, an
+ * untrusted certificate or no STARTTLS leave the store as it was. A
+ * network error is tried again twice. Returns 0, or 1 after saying why. */
+static int first_login(struct imap_run *r, const char *url)
+{
+	int attempt = 0;
+
 	for (;;) {
 		int lr = connect_login(r);
 		if (lr == 0)
@@ -551,47 +532,56 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			    "import: nothing was imported (check the login and password; "
 			    "Gmail and Microsoft want an app password or an OAuth2 token, see "
 			    "doc/tools.md)");
-			rc = 1;
-			goto out;
+			return 1;
 		}
 		if (strstr(r->c.err, "TLS") != NULL || strstr(r->c.err, "STARTTLS") != NULL ||
 		    strstr(r->c.err, "cannot connect") != NULL || ++attempt > 2) {
 			cli_error("import: %s: %s", url, r->c.err);
 			cli_error("import: nothing was imported");
-			rc = 1;
-			goto out;
+			return 1;
 		}
 		backoff(r, attempt, r->c.err);
 	}
-	attempt = 0;
+	return 0;
+}
+
+/* LIST, the folders mapped onto ours, their records read, the mailboxes
+ * made. Returns 0, or 1 after saying why. */
+static int prepare_folders(struct imap_run *r)
+{
+	struct store_txn *txn = NULL;
+	int rc;
+
 	if (imapc_cmd(&r->c, imap_list_cb, r,
 		      imapc_has_cap(&r->c, "SPECIAL-USE") && imapc_has_cap(&r->c, "LIST-EXTENDED")
 			  ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)"
 			  : "LIST \"\" \"*\"") != 0) {
 		cli_error("import: LIST failed: %s", r->c.err);
-		rc = 1;
-		goto out;
+		return 1;
 	}
 	imap_map_folders(r);
-	{
-		struct store_txn *txn = NULL;
-		int src = store_read_begin(r->store, &txn);
-		if (src == 0) {
-			src = import_state_foreach(txn, importer_user_id(r->imp), r->source,
-						   load_state_cb, r);
-			store_read_end(&txn);
-		}
-		if (src != 0) {
-			cli_error("import: cannot read the store: %s", store_strerror(src));
-			rc = 1;
-			goto out;
-		}
+	if ((rc = store_read_begin(r->store, &txn)) == 0) {
+		rc = import_state_foreach(txn, importer_user_id(r->imp), r->source, load_state_cb,
+					  r);
+		store_read_end(&txn);
+	}
+	if (rc != 0) {
+		cli_error("import: cannot read the store: %s", store_strerror(rc));
+		return 1;
 	}
 	if ((rc = store_write(r->store, imap_create_targets, r)) != 0) {
 		cli_error("import: cannot create the mailboxes: %s", cli_store_hint(rc));
-		rc = 1;
-		goto out;
+		return 1;
 	}
+	return 0;
+}
+
+/* Both steps over every folder: all listed first (totals for the progress
+ * line), then fetched, \All last. Returns 0, or 1 if a folder failed. */
+static int copy_folders(struct imap_run *r)
+{
+	int rc = 0, attempt = 0;
+
 	importer_set_commit_hook(r->imp, imap_commit_state, r);
 	progress_init(&r->prog, "importing");
 	for (size_t i = 0; i < r->nfolders; i++) {
@@ -641,6 +631,12 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 			f->dirty = 1;
 		}
 	}
+	return rc;
+}
+
+/* The last commit, the summary line and what to do next. Returns the exit status. */
+static int report(struct imap_run *r, const char *user, int rc)
+{
 	if (!r->fatal && importer_checkpoint(r->imp) != 0)
 		r->fatal = 1;
 	progress_end(&r->prog);
@@ -683,7 +679,11 @@ int import_imap_main(struct cli *cli, int argc, char **argv)
 		cli_error("import: some folders were not copied (see above); running the same "
 			  "import again goes on where it stopped");
 	}
-out:
+	return rc;
+}
+
+static void run_free(struct imap_run *r)
+{
 	imapc_close(&r->c);
 	explicit_bzero(r->secret, sizeof(r->secret));
 	for (size_t i = 0; i < r->nfolders; i++) {
@@ -694,5 +694,36 @@ out:
 	free(r->folders);
 	importer_free(&r->imp);
 	free(r);
+}
+
+int import_imap_main(struct cli *cli, int argc, char **argv)
+{
+	struct imap_run *r = xcalloc(1, sizeof(*r));
+	struct imap_opts o = {.batch = 1000};
+	int rc;
+
+	r->cli = cli;
+	r->retries = RETRIES;
+	/* a server that hangs up makes a write fail with EPIPE, not kill us */
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = parse_options(r, &o, argc, argv)) != 0)
+		goto out;
+	r->oauth2 = o.tokfile != NULL;
+	rc = 1;
+	if (cli_read_password(r->oauth2 ? o.tokfile : o.pwfile, 0, r->secret, sizeof(r->secret)) <
+		0 ||
+	    (r->store = cli_store(cli, 0)) == NULL)
+		goto out;
+	if ((rc = import_user_ready(cli, r->store, o.user)) != 0)
+		goto out;
+	rc = 1;
+	if ((r->imp = importer_new(r->store, o.user, (size_t)o.batch, 0)) == NULL)
+		goto out;
+	r->t0 = mk_monotonic();
+	if ((rc = first_login(r, o.url)) != 0 || (rc = prepare_folders(r)) != 0)
+		goto out;
+	rc = report(r, o.user, copy_folders(r));
+out:
+	run_free(r);
 	return rc;
 }
