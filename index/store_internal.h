@@ -49,6 +49,7 @@ enum store_db {
 	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
 	DB_IMPORT_STATE, /* index/import_state.c: where an import from a server stopped */
 	DB_COUNT
 };
