@@ -71,6 +71,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_SPAM_STATS] = "spamstats",
 	[DB_SPAM_SIGS] = "spamsigs",
 	[DB_RETRIES] = "retries",
+	[DB_IMPORT_STATE] = "importstate",
 	[DB_BLOBCHUNKS] = "blobchunks",
 	[DB_DICTS] = "dicts",
 	[DB_FTS_QUEUE] = "fts_queue",
@@ -83,9 +84,10 @@ static const char *const db_names[DB_COUNT] = {
  * without them (they are empty for it); a writable one creates them. */
 static int db_optional(int i)
 {
-	/* retries are only read and written by deliveries (writable opens) */
+	/* retries are only read and written by deliveries, the import state by
+	 * imports from a server (writable opens both) */
 	return i == DB_BLOBCHUNKS || i == DB_DICTS || (i >= DB_FTS_QUEUE && i <= DB_FTS_WORDS) ||
-	       i == DB_RETRIES;
+	       i == DB_RETRIES || i == DB_IMPORT_STATE;
 }
 
 struct store_wjob {

@@ -402,9 +402,9 @@ static int count_hit(const struct store_msg *m, void *ctx)
 static int drop_new_tables_fn(struct store_txn *txn, void *ctx)
 {
 	(void)ctx;
-	static const enum store_db newer[] = {DB_BLOBCHUNKS, DB_DICTS,	    DB_FTS_QUEUE,
-					      DB_FTS_DOCS,   DB_FTS_HASHES, DB_FTS_WORDS,
-					      DB_RETRIES};
+	static const enum store_db newer[] = {DB_BLOBCHUNKS, DB_DICTS,	     DB_FTS_QUEUE,
+					      DB_FTS_DOCS,   DB_FTS_HASHES,  DB_FTS_WORDS,
+					      DB_RETRIES,    DB_IMPORT_STATE};
 	for (size_t i = 0; i < sizeof(newer) / sizeof(newer[0]); i++)
 		if (mdb_drop(store_txn_mdb(txn), store_txn_dbi(txn, newer[i]), 1) != 0)
 			return STORE_EIO;
