@@ -23,7 +23,7 @@ ROUNDS = 5
 
 def build_probe(tmp):
     out = tmp / "ldap-probe"
-    pkgs = "lmdb libcrypto libssl ldap lber libcrypt zlib".split()
+    pkgs = "lmdb libzstd libcrypto libssl ldap lber libcrypt zlib".split()
     pc = subprocess.run(["pkg-config", "--cflags", "--libs", *pkgs], capture_output=True, text=True, check=True)
     subprocess.run(["cc", "-std=gnu11", "-O2", "-pthread", f"-I{REPO}", str(LDAPTESTS / "ldap-probe.c"), "-o",
                     str(out), str(BUILD / "index" / "libindex.a"), str(BUILD / "lib" / "libmk.a"),
