@@ -166,8 +166,9 @@ int store_blob_put(struct store_txn *txn, const void *data, size_t len,
  * transaction ends or until STORE_TXN_KEPT more compressed blobs have been
  * read in the same transaction, whichever is first (so a scan over a whole
  * mailbox in one transaction holds a bounded amount of memory). Big decoded
- * blobs are also kept in a small cache of the store (the mount reads a 50 MB
- * message in 128 KB pieces). STORE_ECORRUPT if the bytes cannot be decoded. */
+ * blobs are also kept in a small cache of the store (the mount reads a 4 MB
+ * message in 128 KB pieces; bigger ones are stored raw and read from the map).
+ * STORE_ECORRUPT if the bytes cannot be decoded. */
 #define STORE_TXN_KEPT 16
 int store_blob_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const void **data_r,
 		   size_t *len_r);
