@@ -17,7 +17,7 @@
  *   DB_META      "version", "next_user", "next_mbid", "changeseq", ...
  * The other tables belong to other rooms of index/, each documented in its
  * room's header: DB_GREYLIST and DB_PSCACHE in index/greylist.h, DB_SPAM_* in
- * index/spam_db.h. The store opens every table of the environment at
+ * index/spam_db.h, DB_SIEVE in index/sieve_store.c, DB_QUOTA in index/quota.h. The store opens every table of the environment at
  * store_open (one catalog: LMDB's maxdbs and the format check are in one
  * place), so their ids are listed here.
  */
@@ -48,6 +48,8 @@ enum store_db {
 	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_SIEVE,        /* the sieve room (index/sieve_store.c): scripts, vacation and error memories */
+	DB_QUOTA,        /* the quota room (index/quota.h): per-user limits and warnings */
 	DB_COUNT
 };
 
