@@ -186,6 +186,10 @@ static int lex_string_quoted(struct lexer *lx)
 			advance(lx, 1);
 			c = *lx->p; /* RFC 5228 2.4.2: \x is x */
 		}
+		if (c == '\0') {
+			buf_free(&b);
+			return lex_fail(lx, "a NUL byte in the script");
+		}
 		if (buf_append(&b, &c, 1) < 0) {
 			buf_free(&b);
 			return lex_fail(lx, "string too long (at most 64 KB)");
@@ -232,6 +236,10 @@ static int lex_string_multiline(struct lexer *lx)
 			break;
 		}
 		const char *s = lx->p;
+		if (memchr(s, '\0', ll) != NULL) {
+			buf_free(&b);
+			return lex_fail(lx, "a NUL byte in the script");
+		}
 		if (ll >= 2 && s[0] == '.' && s[1] == '.') {
 			s++;
 			ll--;
