@@ -20,7 +20,6 @@ static const struct config_bind quota_binds[] = {
     CONFIG_BIND_END,
 };
 
-
 #define MAX_WARN 4
 static struct {
 	struct quota_limits def;
@@ -33,6 +32,7 @@ static struct {
 int quota_attach(struct config *cfg, char *err, size_t errsize)
 {
 	struct quota_params p;
+	memset(&p, 0, sizeof(p));
 	config_bind(cfg, quota_binds, &p);
 	qs.def.storage = p.quota_storage_limit;
 	qs.def.messages = (uint64_t)p.quota_message_limit;
@@ -40,9 +40,13 @@ int quota_attach(struct config *cfg, char *err, size_t errsize)
 	qs.nwarn = 0;
 	for (size_t i = 0; i < p.quota_warning_percent.n; i++) {
 		uint64_t v;
-		if (mk_parse_u64(p.quota_warning_percent.item[i], 1, 99, &v) < 0 || qs.nwarn >= MAX_WARN) {
-			snprintf(err, errsize, "quota_warning_percent: \"%.32s\" is not a percentage from 1 to 99 "
-				 "(at most %d of them)", p.quota_warning_percent.item[i], MAX_WARN);
+		if (mk_parse_u64(p.quota_warning_percent.item[i], 1, 99, &v) < 0 ||
+		    qs.nwarn >= MAX_WARN) {
+			snprintf(
+			    err, errsize,
+			    "quota_warning_percent: \"%.32s\" is not a percentage from 1 to 99 "
+			    "(at most %d of them)",
+			    p.quota_warning_percent.item[i], MAX_WARN);
 			config_unbind(quota_binds, &p);
 			return -1;
 		}
@@ -103,7 +107,8 @@ static int rec_put(struct store_txn *txn, uint32_t user_id, const struct rec *r)
 	return store_mdb_error(rc);
 }
 
-int quota_get_own(struct store_txn *txn, uint32_t user_id, struct quota_limits *own_r, unsigned *has_r)
+int quota_get_own(struct store_txn *txn, uint32_t user_id, struct quota_limits *own_r,
+		  unsigned *has_r)
 {
 	struct rec r;
 	int rc = rec_get(txn, user_id, &r);
@@ -117,13 +122,15 @@ int quota_get_own(struct store_txn *txn, uint32_t user_id, struct quota_limits *
 	return rc;
 }
 
-int quota_set_own(struct store_txn *txn, uint32_t user_id, const struct quota_limits *own, unsigned has)
+int quota_set_own(struct store_txn *txn, uint32_t user_id, const struct quota_limits *own,
+		  unsigned has)
 {
 	struct rec r;
 	int rc = rec_get(txn, user_id, &r);
 	if (rc != 0 && rc != STORE_ENOTFOUND)
 		return rc;
-	if (rc == 0 && r.own.storage == own->storage && r.own.messages == own->messages && r.has == has)
+	if (rc == 0 && r.own.storage == own->storage && r.own.messages == own->messages &&
+	    r.has == has)
 		return 0;
 	r.own = *own;
 	r.has = has & 3;
@@ -196,7 +203,8 @@ static int dedup_mb(const struct store_mailbox *mb, void *ctx)
 static struct dedup *sort_ctx;
 static int cmp_idx(const void *a, const void *b)
 {
-	return memcmp(sort_ctx->h[*(const size_t *)a], sort_ctx->h[*(const size_t *)b], STORE_HASH_LEN);
+	return memcmp(sort_ctx->h[*(const size_t *)a], sort_ctx->h[*(const size_t *)b],
+		      STORE_HASH_LEN);
 }
 
 int quota_dedup_bytes(struct store_txn *txn, uint32_t user_id, uint64_t *bytes_r)
@@ -241,8 +249,8 @@ static void human(uint64_t b, char *out, size_t size)
 }
 
 /* The warning message, in the same write as the message that crossed. */
-static int add_warning(struct store_txn *txn, uint32_t user_id, unsigned level, const struct quota_usage *u,
-		       const struct quota_limits *lim)
+static int add_warning(struct store_txn *txn, uint32_t user_id, unsigned level,
+		       const struct quota_usage *u, const struct quota_limits *lim)
 {
 	struct store_mailbox inbox;
 	struct store_user usr;
@@ -256,7 +264,8 @@ static int add_warning(struct store_txn *txn, uint32_t user_id, unsigned level, 
 		return rc;
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	snprintf(msgid, sizeof(msgid), "<quota.%lld.%u.%u@%s>", (long long)now, user_id, level, qs.hostname);
+	snprintf(msgid, sizeof(msgid), "<quota.%lld.%u.%u@%s>", (long long)now, user_id, level,
+		 qs.hostname);
 	human(u->bytes, a, sizeof(a));
 	human(lim->storage, b, sizeof(b));
 	int n = snprintf(text, sizeof(text),
@@ -277,10 +286,11 @@ static int add_warning(struct store_txn *txn, uint32_t user_id, unsigned level, 
 	if (lim->messages)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "  Messages: %llu of %llu\r\n",
 			      (unsigned long long)u->messages, (unsigned long long)lim->messages);
-	n += snprintf(text + n, sizeof(text) - (size_t)n,
-		      "\r\nWhen it is full, new mail is refused (%s). Delete old mail, or empty\r\n"
-		      "Trash and Junk, to make room; `mailkeep user show %s` shows the numbers.\r\n",
-		      qs.tempfail ? "senders retry for a few days" : "senders get it back", usr.name);
+	n += snprintf(
+	    text + n, sizeof(text) - (size_t)n,
+	    "\r\nWhen it is full, new mail is refused (%s). Delete old mail, or empty\r\n"
+	    "Trash and Junk, to make room; `mailkeep user show %s` shows the numbers.\r\n",
+	    qs.tempfail ? "senders retry for a few days" : "senders get it back", usr.name);
 	struct store_msg_new m = {.flags = 0, .no_quota = 1};
 	if ((rc = store_blob_put(txn, text, (size_t)n, m.hash)) != 0)
 		return rc;
@@ -302,7 +312,8 @@ int quota_admit(struct store_txn *txn, uint32_t user_id, uint64_t bytes, uint32_
 		return 0;
 	if ((rc = quota_usage(txn, user_id, &u)) != 0)
 		return rc;
-	if ((lim.storage && u.bytes + bytes > lim.storage) || (lim.messages && u.messages + msgs > lim.messages))
+	if ((lim.storage && u.bytes + bytes > lim.storage) ||
+	    (lim.messages && u.messages + msgs > lim.messages))
 		return STORE_EQUOTA;
 	u.bytes += bytes;
 	u.messages += msgs;

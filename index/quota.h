@@ -55,10 +55,12 @@ int quota_tempfail(void);
 /* The user's own limits: 0, or STORE_ENOTFOUND when the user has none (the
  * defaults apply). has_r (may be NULL) gets bit 0 for storage, bit 1 for
  * messages. */
-int quota_get_own(struct store_txn *txn, uint32_t user_id, struct quota_limits *own_r, unsigned *has_r);
+int quota_get_own(struct store_txn *txn, uint32_t user_id, struct quota_limits *own_r,
+		  unsigned *has_r);
 /* Sets the user's own limits (has: bit 0 storage, bit 1 messages; a bit
  * not set goes back to the default). In a write. */
-int quota_set_own(struct store_txn *txn, uint32_t user_id, const struct quota_limits *own, unsigned has);
+int quota_set_own(struct store_txn *txn, uint32_t user_id, const struct quota_limits *own,
+		  unsigned has);
 /* The limits in force for the user (own, else default). */
 int quota_limits(struct store_txn *txn, uint32_t user_id, struct quota_limits *lim_r);
 /* What the user uses now (the mailboxes' counters). */

@@ -47,14 +47,14 @@
 #define SIEVE_MAX_ACTIONS 64
 #define SIEVE_MAX_REDIRECTS 4
 #define SIEVE_MAX_INCLUDE_DEPTH 5
-#define SIEVE_MAX_SCRIPTS 16      /* scripts one run may include (once each) */
-#define SIEVE_MAX_VARIABLES 128   /* per script run */
+#define SIEVE_MAX_SCRIPTS 16	/* scripts one run may include (once each) */
+#define SIEVE_MAX_VARIABLES 128 /* per script run */
 #define SIEVE_MAX_VARIABLE_SIZE 4096
-#define SIEVE_NAME_MAX 128        /* a script's name (RFC 5804 allows any; we bound it) */
+#define SIEVE_NAME_MAX 128 /* a script's name (RFC 5804 allows any; we bound it) */
 #define SIEVE_SCRIPT_MAX_DEFAULT (512 * 1024)
 
 struct sieve_error {
-	unsigned line, col; /* 0 when not tied to a place in the script */
+	unsigned line, col;		 /* 0 when not tied to a place in the script */
 	char script[SIEVE_NAME_MAX + 1]; /* which script ("" for the one given) */
 	char msg[256];
 };
@@ -77,12 +77,12 @@ void sieve_script_free(struct sieve_script **script);
 struct sieve_msg {
 	const char *data; /* the message as stored (header, blank line, body) */
 	size_t len;
-	const char *env_from; /* envelope sender, "" for <> */
-	const char *env_to;   /* envelope recipient as given ("bob+lists@example.org") */
-	const char *user;     /* the store user it is delivered to */
-	int spam_percent;     /* 0..100 from the spam filter, -1: not classified */
-	int virus_value;      /* RFC 5235: 0 not tested, 1 clean .. 5 infected */
-	int64_t now;	      /* for currentdate and vacation; 0 = time(NULL) */
+	const char *env_from;	    /* envelope sender, "" for <> */
+	const char *env_to;	    /* envelope recipient as given ("bob+lists@example.org") */
+	const char *user;	    /* the store user it is delivered to */
+	int spam_percent;	    /* 0..100 from the spam filter, -1: not classified */
+	int virus_value;	    /* RFC 5235: 0 not tested, 1 clean .. 5 infected */
+	int64_t now;		    /* for currentdate and vacation; 0 = time(NULL) */
 	const char *subaddress_sep; /* recipient_delimiter ("+"); NULL: "+" */
 };
 
@@ -98,38 +98,38 @@ struct sieve_env {
 };
 
 enum sieve_action_kind {
-	SIEVE_KEEP,     /* into mailbox (NULL: the default, INBOX or what the spam filter chose) */
+	SIEVE_KEEP,	/* into mailbox (NULL: the default, INBOX or what the spam filter chose) */
 	SIEVE_FILEINTO, /* into mailbox (create: :create) */
 	SIEVE_DISCARD,
 	SIEVE_REDIRECT, /* to address */
-	SIEVE_REJECT,   /* reason; ereject: protocol level */
+	SIEVE_REJECT,	/* reason; ereject: protocol level */
 	SIEVE_EREJECT,
 	SIEVE_VACATION,
 };
 
 struct sieve_action {
 	enum sieve_action_kind kind;
-	char *mailbox;	/* keep/fileinto: UTF-8 mailbox, NULL for keep's default */
-	char *flags;	/* keep/fileinto: IMAP flags, space-separated ("\\Seen $Label1"), or NULL */
-	int create;	/* fileinto :create */
-	char *address;	/* redirect */
-	char *reason;	/* reject, ereject; vacation's body */
+	char *mailbox; /* keep/fileinto: UTF-8 mailbox, NULL for keep's default */
+	char *flags;   /* keep/fileinto: IMAP flags, space-separated ("\\Seen $Label1"), or NULL */
+	int create;    /* fileinto :create */
+	char *address; /* redirect */
+	char *reason;  /* reject, ereject; vacation's body */
 	/* vacation (RFC 5230) */
 	char *subject, *from, *handle; /* NULL when not given */
 	char **addresses;	       /* :addresses */
 	size_t naddresses;
-	int mime;		  /* :mime: reason is a MIME entity */
-	int64_t period;		  /* seconds between replies to one sender (:days) */
+	int mime;	/* :mime: reason is a MIME entity */
+	int64_t period; /* seconds between replies to one sender (:days) */
 };
 
 struct sieve_result {
 	struct sieve_action *actions;
 	size_t n, cap;
-	int implicit_keep;   /* no action cancelled it */
-	char *keep_flags;    /* flags for the implicit keep (imap4flags), or NULL */
-	int failed;	     /* a run-time error: err says which; deliver to INBOX */
+	int implicit_keep; /* no action cancelled it */
+	char *keep_flags;  /* flags for the implicit keep (imap4flags), or NULL */
+	int failed;	   /* a run-time error: err says which; deliver to INBOX */
 	struct sieve_error err;
-	uint64_t steps;      /* commands and tests executed (for tests) */
+	uint64_t steps; /* commands and tests executed (for tests) */
 	uint64_t regex_steps;
 };
 

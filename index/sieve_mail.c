@@ -117,7 +117,8 @@ static char *decode_2047(char *s, size_t *len)
 		return s;
 	size_t idx = 0;
 	char *res = NULL;
-	if (mailmime_encoded_phrase_parse("iso-8859-1", s, *len, &idx, "utf-8", &res) == MAILIMF_NO_ERROR &&
+	if (mailmime_encoded_phrase_parse("iso-8859-1", s, *len, &idx, "utf-8", &res) ==
+		MAILIMF_NO_ERROR &&
 	    res != NULL) {
 		free(s);
 		*len = strlen(res);
@@ -129,8 +130,8 @@ static char *decode_2047(char *s, size_t *len)
 	return s;
 }
 
-int sv_mail_header(struct sv_mail *m, const char *name, int raw, int (*cb)(const char *val, size_t len, void *ctx),
-		   void *ctx)
+int sv_mail_header(struct sv_mail *m, const char *name, int raw,
+		   int (*cb)(const char *val, size_t len, void *ctx), void *ctx)
 {
 	size_t nlen = strlen(name);
 	for (size_t i = 0; i < m->n; i++) {
@@ -163,7 +164,9 @@ size_t sv_mail_header_count(struct sv_mail *m, const char *name)
 /* One address from a piece of an address list: the addr-spec inside <>, or
  * the piece without comments; split at the last '@'. */
 static int one_address(const char *s, size_t n,
-		       int (*cb)(const char *local, size_t llen, const char *domain, size_t dlen, void *ctx), void *ctx)
+		       int (*cb)(const char *local, size_t llen, const char *domain, size_t dlen,
+				 void *ctx),
+		       void *ctx)
 {
 	char buf[1024];
 	size_t o = 0;
@@ -213,7 +216,9 @@ static int one_address(const char *s, size_t n,
 }
 
 int sv_addresses(const char *val, size_t len,
-		 int (*cb)(const char *local, size_t llen, const char *domain, size_t dlen, void *ctx), void *ctx)
+		 int (*cb)(const char *local, size_t llen, const char *domain, size_t dlen,
+			   void *ctx),
+		 void *ctx)
 {
 	size_t start = 0;
 	int inq = 0, depth = 0, angle = 0, count = 0;
@@ -233,7 +238,8 @@ int sv_addresses(const char *val, size_t len,
 			angle = 1;
 		else if (!inq && depth == 0 && c == '>')
 			angle = 0;
-		else if (!inq && depth == 0 && !angle && (c == ',' || c == ';' || (c == ':' && i < len))) {
+		else if (!inq && depth == 0 && !angle &&
+			 (c == ',' || c == ';' || (c == ':' && i < len))) {
 			/* "group: a, b;" — the group's name is no address */
 			if (c != ':') {
 				int r = one_address(val + start, i - start, cb, ctx);
@@ -260,18 +266,31 @@ static void type_of(struct mailmime_content *ct, char *out, size_t size)
 	if (ct->ct_type->tp_type == MAILMIME_TYPE_DISCRETE_TYPE) {
 		struct mailmime_discrete_type *d = ct->ct_type->tp_data.tp_discrete_type;
 		switch (d->dt_type) {
-		case MAILMIME_DISCRETE_TYPE_TEXT: t = "text"; break;
-		case MAILMIME_DISCRETE_TYPE_IMAGE: t = "image"; break;
-		case MAILMIME_DISCRETE_TYPE_AUDIO: t = "audio"; break;
-		case MAILMIME_DISCRETE_TYPE_VIDEO: t = "video"; break;
-		case MAILMIME_DISCRETE_TYPE_APPLICATION: t = "application"; break;
-		default: t = d->dt_extension ? d->dt_extension : "x"; break;
+		case MAILMIME_DISCRETE_TYPE_TEXT:
+			t = "text";
+			break;
+		case MAILMIME_DISCRETE_TYPE_IMAGE:
+			t = "image";
+			break;
+		case MAILMIME_DISCRETE_TYPE_AUDIO:
+			t = "audio";
+			break;
+		case MAILMIME_DISCRETE_TYPE_VIDEO:
+			t = "video";
+			break;
+		case MAILMIME_DISCRETE_TYPE_APPLICATION:
+			t = "application";
+			break;
+		default:
+			t = d->dt_extension ? d->dt_extension : "x";
+			break;
 		}
 	} else {
 		struct mailmime_composite_type *c = ct->ct_type->tp_data.tp_composite_type;
-		t = c->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE	? "message"
-		    : c->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART ? "multipart"
-								      : (c->ct_token ? c->ct_token : "x");
+		t = c->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE ? "message"
+		    : c->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART
+			? "multipart"
+			: (c->ct_token ? c->ct_token : "x");
 	}
 	snprintf(out, size, "%s/%s", t, ct->ct_subtype ? ct->ct_subtype : "");
 	for (char *p = out; *p; p++)
@@ -310,7 +329,8 @@ static int body_part(struct body_walk *bw, struct mailmime *mm, int depth)
 	if (depth > 20 || ++bw->parts > SV_MAX_PARTS)
 		return 0;
 	if (mm->mm_type == MAILMIME_MULTIPLE) {
-		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list); it; it = clist_next(it))
+		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list); it;
+		     it = clist_next(it))
 			if (body_part(bw, clist_content(it), depth + 1) != 0)
 				return 1;
 		return 0;
@@ -330,15 +350,16 @@ static int body_part(struct body_walk *bw, struct mailmime *mm, int depth)
 		return 0;
 	size_t idx = 0, dlen = 0;
 	char *dec = NULL;
-	if (mailmime_part_parse(d->dt_data.dt_text.dt_data, d->dt_data.dt_text.dt_length, &idx, d->dt_encoding,
-				&dec, &dlen) != MAILIMF_NO_ERROR)
+	if (mailmime_part_parse(d->dt_data.dt_text.dt_data, d->dt_data.dt_text.dt_length, &idx,
+				d->dt_encoding, &dec, &dlen) != MAILIMF_NO_ERROR)
 		return 0;
 	char *cs = mm->mm_content_type ? mailmime_content_charset_get(mm->mm_content_type) : NULL;
 	char *conv = NULL;
 	size_t clen = 0;
 	int r;
 	if (cs != NULL && strcasecmp(cs, "utf-8") != 0 && strcasecmp(cs, "us-ascii") != 0 &&
-	    strncmp(type, "text/", 5) == 0 && charconv_buffer("utf-8", cs, dec, dlen, &conv, &clen) == MAIL_CHARCONV_NO_ERROR) {
+	    strncmp(type, "text/", 5) == 0 &&
+	    charconv_buffer("utf-8", cs, dec, dlen, &conv, &clen) == MAIL_CHARCONV_NO_ERROR) {
 		r = bw->cb(conv, clen, bw->ctx);
 		charconv_buffer_free(conv);
 	} else {
@@ -392,14 +413,16 @@ int sv_parse_date(const char *s, size_t len, int64_t *t_r, int *zone_r)
 	if (mailimf_date_time_parse(s, len, &idx, &dt) != MAILIMF_NO_ERROR || dt == NULL)
 		return -1;
 	int ok = dt->dt_month >= 1 && dt->dt_month <= 12 && dt->dt_day >= 1 && dt->dt_day <= 31 &&
-		 dt->dt_hour >= 0 && dt->dt_hour < 24 && dt->dt_min >= 0 && dt->dt_min < 60 && dt->dt_sec >= 0 &&
-		 dt->dt_sec <= 60 && dt->dt_year > 0 && dt->dt_year < 10000;
+		 dt->dt_hour >= 0 && dt->dt_hour < 24 && dt->dt_min >= 0 && dt->dt_min < 60 &&
+		 dt->dt_sec >= 0 && dt->dt_sec <= 60 && dt->dt_year > 0 && dt->dt_year < 10000;
 	if (ok) {
 		int z = dt->dt_zone, az = z < 0 ? -z : z;
 		int zone = (z < 0 ? -1 : 1) * (az / 100 * 60 + az % 100);
-		int year = dt->dt_year < 50 ? dt->dt_year + 2000 : dt->dt_year < 1000 ? dt->dt_year + 1900 : dt->dt_year;
-		int64_t t = days_from_civil(year, dt->dt_month, dt->dt_day) * 86400 + dt->dt_hour * 3600 +
-			    dt->dt_min * 60 + dt->dt_sec;
+		int year = dt->dt_year < 50	? dt->dt_year + 2000
+			   : dt->dt_year < 1000 ? dt->dt_year + 1900
+						: dt->dt_year;
+		int64_t t = days_from_civil(year, dt->dt_month, dt->dt_day) * 86400 +
+			    dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec;
 		*t_r = t - (int64_t)zone * 60;
 		*zone_r = zone;
 	}
@@ -443,7 +466,10 @@ int sv_date_part(int64_t t, int zone, const char *part, char *out, size_t size)
 	else if (strcasecmp(part, "date") == 0)
 		snprintf(out, size, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 	else if (strcasecmp(part, "julian") == 0) /* the Modified Julian Day */
-		snprintf(out, size, "%lld", (long long)(((int64_t)local - (((int64_t)local % 86400 + 86400) % 86400)) / 86400 + 40587));
+		snprintf(out, size, "%lld",
+			 (long long)(((int64_t)local - (((int64_t)local % 86400 + 86400) % 86400)) /
+					 86400 +
+				     40587));
 	else if (strcasecmp(part, "hour") == 0)
 		snprintf(out, size, "%02d", tm.tm_hour);
 	else if (strcasecmp(part, "minute") == 0)
@@ -453,11 +479,13 @@ int sv_date_part(int64_t t, int zone, const char *part, char *out, size_t size)
 	else if (strcasecmp(part, "time") == 0)
 		snprintf(out, size, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
 	else if (strcasecmp(part, "iso8601") == 0)
-		snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, zone < 0 ? '-' : '+', az / 60, az % 60);
+		snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 zone < 0 ? '-' : '+', az / 60, az % 60);
 	else if (strcasecmp(part, "std11") == 0)
-		snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d %s", wd[tm.tm_wday], tm.tm_mday, mo[tm.tm_mon],
-			 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, z);
+		snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d %s", wd[tm.tm_wday],
+			 tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, z);
 	else if (strcasecmp(part, "zone") == 0)
 		snprintf(out, size, "%s", z);
 	else if (strcasecmp(part, "weekday") == 0)

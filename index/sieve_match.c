@@ -85,12 +85,18 @@ int sv_compare(enum sv_cmp cmp, const char *a, size_t alen, const char *b, size_
 int sv_rel_holds(enum sv_rel rel, int c)
 {
 	switch (rel) {
-	case R_GT: return c > 0;
-	case R_GE: return c >= 0;
-	case R_LT: return c < 0;
-	case R_LE: return c <= 0;
-	case R_EQ: return c == 0;
-	case R_NE: return c != 0;
+	case R_GT:
+		return c > 0;
+	case R_GE:
+		return c >= 0;
+	case R_LT:
+		return c < 0;
+	case R_LE:
+		return c <= 0;
+	case R_EQ:
+		return c == 0;
+	case R_NE:
+		return c != 0;
 	}
 	return 0;
 }
@@ -105,7 +111,8 @@ static int spend(uint64_t *budget, uint64_t n)
 	return 0;
 }
 
-static int contains(enum sv_cmp cmp, const char *v, size_t vlen, const char *k, size_t klen, uint64_t *budget)
+static int contains(enum sv_cmp cmp, const char *v, size_t vlen, const char *k, size_t klen,
+		    uint64_t *budget)
 {
 	if (klen == 0)
 		return 1;
@@ -141,8 +148,8 @@ static size_t u8len(const char *s, size_t avail)
  * '*' seen is the only backtracking point: each failure moves it one
  * character on, so the work is at most vlen x plen. Wildcards are
  * numbered for ${1}..${9} in the order they appear. */
-static int glob(enum sv_cmp cmp, const char *v, size_t vlen, const char *p, size_t plen, struct sv_matchvars *mv,
-		uint64_t *budget)
+static int glob(enum sv_cmp cmp, const char *v, size_t vlen, const char *p, size_t plen,
+		struct sv_matchvars *mv, uint64_t *budget)
 {
 	size_t si = 0, pi = 0, star_pi = (size_t)-1, star_si = 0;
 	int star_w = 0, w = 0;
@@ -206,8 +213,8 @@ static int glob(enum sv_cmp cmp, const char *v, size_t vlen, const char *p, size
 	return 1;
 }
 
-int sv_match_one(const struct sv_node *n, const char *val, size_t vlen, const char *key, size_t klen,
-		 struct sv_matchvars *mv, uint64_t *budget, char *err, size_t errsize)
+int sv_match_one(const struct sv_node *n, const char *val, size_t vlen, const char *key,
+		 size_t klen, struct sv_matchvars *mv, uint64_t *budget, char *err, size_t errsize)
 {
 	int r;
 	switch (n->match) {
@@ -223,7 +230,8 @@ int sv_match_one(const struct sv_node *n, const char *val, size_t vlen, const ch
 	case M_COUNT:
 		return sv_rel_holds(n->rel, sv_compare(n->cmp, val, vlen, key, klen));
 	case M_REGEX: {
-		struct sv_regex *re = sv_regex_compile(key, klen, n->cmp == C_ASCIICASEMAP, err, errsize);
+		struct sv_regex *re =
+		    sv_regex_compile(key, klen, n->cmp == C_ASCIICASEMAP, err, errsize);
 		long caps[2 * SIEVE_REGEX_MAX_GROUPS];
 		if (re == NULL)
 			return -1;
@@ -233,7 +241,8 @@ int sv_match_one(const struct sv_node *n, const char *val, size_t vlen, const ch
 			sv_matchvars_clear(mv);
 			for (int i = 0; i < SIEVE_REGEX_MAX_GROUPS; i++)
 				if (caps[2 * i] >= 0 && caps[2 * i + 1] >= caps[2 * i])
-					setvar(mv, i, val + caps[2 * i], (size_t)(caps[2 * i + 1] - caps[2 * i]));
+					setvar(mv, i, val + caps[2 * i],
+					       (size_t)(caps[2 * i + 1] - caps[2 * i]));
 		}
 		break;
 	}
@@ -241,6 +250,7 @@ int sv_match_one(const struct sv_node *n, const char *val, size_t vlen, const ch
 		return 0;
 	}
 	if (r < 0 && err[0] == '\0')
-		snprintf(err, errsize, "matching took too long (over the step budget): the script is stopped");
+		snprintf(err, errsize,
+			 "matching took too long (over the step budget): the script is stopped");
 	return r;
 }

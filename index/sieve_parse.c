@@ -91,16 +91,31 @@ void sieve_error_format(const struct sieve_error *e, char *out, size_t size)
 {
 	const char *sc = e->script[0] ? e->script : NULL;
 	if (e->line > 0)
-		snprintf(out, size, "%s%s%sline %u, column %u: %s", sc ? "script " : "", sc ? sc : "",
-			 sc ? ": " : "", e->line, e->col, e->msg);
+		snprintf(out, size, "%s%s%sline %u, column %u: %s", sc ? "script " : "",
+			 sc ? sc : "", sc ? ": " : "", e->line, e->col, e->msg);
 	else
-		snprintf(out, size, "%s%s%s%s", sc ? "script " : "", sc ? sc : "", sc ? ": " : "", e->msg);
+		snprintf(out, size, "%s%s%s%s", sc ? "script " : "", sc ? sc : "", sc ? ": " : "",
+			 e->msg);
 }
 
 /* --- lexer ------------------------------------------------------------------- */
 
-enum tok { T_EOF, T_ID, T_TAG, T_NUM, T_STR, T_LBRACK, T_RBRACK, T_LPAREN, T_RPAREN, T_COMMA, T_SEMI,
-	   T_LBRACE, T_RBRACE, T_ERR };
+enum tok {
+	T_EOF,
+	T_ID,
+	T_TAG,
+	T_NUM,
+	T_STR,
+	T_LBRACK,
+	T_RBRACK,
+	T_LPAREN,
+	T_RPAREN,
+	T_COMMA,
+	T_SEMI,
+	T_LBRACE,
+	T_RBRACE,
+	T_ERR
+};
 
 struct lexer {
 	const char *p, *end;
@@ -149,7 +164,8 @@ static int skip_space(struct lexer *lx)
 			advance(lx, 2);
 			for (;;) {
 				if (lx->end - lx->p < 2) {
-					set_error(lx->err, l, co, "comment not closed (*/ missing)");
+					set_error(lx->err, l, co,
+						  "comment not closed (*/ missing)");
 					return -1;
 				}
 				if (lx->p[0] == '*' && lx->p[1] == '/') {
@@ -224,7 +240,8 @@ static int lex_string_multiline(struct lexer *lx)
 		const char *nl = memchr(lx->p, '\n', (size_t)(lx->end - lx->p));
 		if (nl == NULL) {
 			buf_free(&b);
-			set_error(lx->err, lx->tline, lx->tcol, "text: not ended by a line with a single '.'");
+			set_error(lx->err, lx->tline, lx->tcol,
+				  "text: not ended by a line with a single '.'");
 			lx->t = T_ERR;
 			return -1;
 		}
@@ -273,7 +290,8 @@ static int lex_next(struct lexer *lx)
 	}
 	char c = *lx->p;
 	static const char punct[] = "[](),;{}";
-	static const enum tok ptok[] = {T_LBRACK, T_RBRACK, T_LPAREN, T_RPAREN, T_COMMA, T_SEMI, T_LBRACE, T_RBRACE};
+	static const enum tok ptok[] = {T_LBRACK, T_RBRACK, T_LPAREN, T_RPAREN,
+					T_COMMA,  T_SEMI,   T_LBRACE, T_RBRACE};
 	const char *pp = c ? strchr(punct, c) : NULL;
 	if (pp != NULL) {
 		lx->t = ptok[pp - punct];
@@ -292,7 +310,8 @@ static int lex_next(struct lexer *lx)
 			return lex_fail(lx, "a tag is ':' and a name");
 		if (n > 64)
 			return lex_fail(lx, "name too long");
-		if (!tag && n == 4 && strncasecmp(s, "text", 4) == 0 && s + 4 < lx->end && s[4] == ':')
+		if (!tag && n == 4 && strncasecmp(s, "text", 4) == 0 && s + 4 < lx->end &&
+		    s[4] == ':')
 			return lex_string_multiline(lx);
 		lx->text = arena_strndup(lx->a, s, n);
 		for (char *q = lx->text; *q; q++)
@@ -314,9 +333,18 @@ static int lex_next(struct lexer *lx)
 		if (lx->p < lx->end) {
 			unsigned shift = 0;
 			switch (*lx->p) {
-			case 'K': case 'k': shift = 10; break;
-			case 'M': case 'm': shift = 20; break;
-			case 'G': case 'g': shift = 30; break;
+			case 'K':
+			case 'k':
+				shift = 10;
+				break;
+			case 'M':
+			case 'm':
+				shift = 20;
+				break;
+			case 'G':
+			case 'g':
+				shift = 30;
+				break;
 			}
 			if (shift) {
 				if (v > (UINT64_MAX >> shift))
@@ -334,7 +362,8 @@ static int lex_next(struct lexer *lx)
 	if (c == '\0')
 		return lex_fail(lx, "a NUL byte in the script");
 	char what[64];
-	snprintf(what, sizeof(what), "unexpected character '%c'", isprint((unsigned char)c) ? c : '?');
+	snprintf(what, sizeof(what), "unexpected character '%c'",
+		 isprint((unsigned char)c) ? c : '?');
 	return lex_fail(lx, what);
 }
 
@@ -731,7 +760,8 @@ static int need_ext(struct checker *ck, const struct sv_arg *a, unsigned bit, co
 	return check_fail(ck, a->line, a->col, "%s needs require \"%s\"", what, ext_name(bit));
 }
 
-static const struct sv_strlist *one_string(struct checker *ck, const struct sv_arg *a, const char *what)
+static const struct sv_strlist *one_string(struct checker *ck, const struct sv_arg *a,
+					   const char *what)
 {
 	if (a == NULL || a->kind != SV_STRS || a->strs.is_list) {
 		if (a == NULL || a->kind != SV_STRS || a->strs.n != 1) {
@@ -772,8 +802,8 @@ static int valid_varname(const char *s)
 }
 
 /* Tags every test of its group takes; 1 if taken, 0 if not this group's, -1 error. */
-static int group_tag(struct checker *ck, struct sv_node *n, unsigned groups, struct sv_arg *args, size_t nargs,
-		     size_t *i, int *have_match, int *have_cmp, int *have_addr)
+static int group_tag(struct checker *ck, struct sv_node *n, unsigned groups, struct sv_arg *args,
+		     size_t nargs, size_t *i, int *have_match, int *have_cmp, int *have_addr)
 {
 	struct sv_arg *a = &args[*i];
 	const char *t = a->tag;
@@ -781,7 +811,8 @@ static int group_tag(struct checker *ck, struct sv_node *n, unsigned groups, str
 		if (*have_cmp)
 			return check_fail(ck, a->line, a->col, ":comparator given twice");
 		*have_cmp = 1;
-		const struct sv_strlist *s = *i + 1 < nargs ? one_string(ck, &args[*i + 1], ":comparator") : NULL;
+		const struct sv_strlist *s =
+		    *i + 1 < nargs ? one_string(ck, &args[*i + 1], ":comparator") : NULL;
 		if (s == NULL)
 			return check_fail(ck, a->line, a->col, ":comparator takes a string");
 		(*i)++;
@@ -794,7 +825,8 @@ static int group_tag(struct checker *ck, struct sv_node *n, unsigned groups, str
 				return -1;
 			n->cmp = C_NUMERIC;
 		} else
-			return check_fail(ck, a->line, a->col, "unknown comparator \"%s\"", s->s[0]);
+			return check_fail(ck, a->line, a->col, "unknown comparator \"%s\"",
+					  s->s[0]);
 		return 1;
 	}
 	if (groups & G_MATCH) {
@@ -812,17 +844,23 @@ static int group_tag(struct checker *ck, struct sv_node *n, unsigned groups, str
 			if (strcmp(t, mt[k].name) != 0)
 				continue;
 			if (*have_match)
-				return check_fail(ck, a->line, a->col, "only one match type may be given");
+				return check_fail(ck, a->line, a->col,
+						  "only one match type may be given");
 			*have_match = 1;
-			if (mt[k].ext && need_ext(ck, a, mt[k].ext, t[0] == 'r' ? ":regex" : ":value/:count") < 0)
+			if (mt[k].ext && need_ext(ck, a, mt[k].ext,
+						  t[0] == 'r' ? ":regex" : ":value/:count") < 0)
 				return -1;
 			n->match = mt[k].m;
 			if (n->match == M_VALUE || n->match == M_COUNT) {
 				const struct sv_strlist *s =
-				    *i + 1 < nargs ? one_string(ck, &args[*i + 1], ":value and :count") : NULL;
+				    *i + 1 < nargs
+					? one_string(ck, &args[*i + 1], ":value and :count")
+					: NULL;
 				if (s == NULL || rel_parse(s->s[0], &n->rel) < 0)
 					return check_fail(ck, a->line, a->col,
-							  ":%s takes one of \"gt\" \"ge\" \"lt\" \"le\" \"eq\" \"ne\"", t);
+							  ":%s takes one of \"gt\" \"ge\" \"lt\" "
+							  "\"le\" \"eq\" \"ne\"",
+							  t);
 				(*i)++;
 			}
 			return 1;
@@ -832,15 +870,20 @@ static int group_tag(struct checker *ck, struct sv_node *n, unsigned groups, str
 		static const struct {
 			const char *name;
 			enum sv_addrpart p;
-		} ap[] = {{"all", AP_ALL}, {"localpart", AP_LOCALPART}, {"domain", AP_DOMAIN},
-			  {"user", AP_USER}, {"detail", AP_DETAIL}};
+		} ap[] = {{"all", AP_ALL},
+			  {"localpart", AP_LOCALPART},
+			  {"domain", AP_DOMAIN},
+			  {"user", AP_USER},
+			  {"detail", AP_DETAIL}};
 		for (size_t k = 0; k < sizeof(ap) / sizeof(ap[0]); k++) {
 			if (strcmp(t, ap[k].name) != 0)
 				continue;
 			if (*have_addr)
-				return check_fail(ck, a->line, a->col, "only one address part may be given");
+				return check_fail(ck, a->line, a->col,
+						  "only one address part may be given");
 			*have_addr = 1;
-			if (ap[k].p >= AP_USER && need_ext(ck, a, SV_EXT_SUBADDRESS, ":user and :detail") < 0)
+			if (ap[k].p >= AP_USER &&
+			    need_ext(ck, a, SV_EXT_SUBADDRESS, ":user and :detail") < 0)
 				return -1;
 			n->addrpart = ap[k].p;
 			return 1;
@@ -851,7 +894,8 @@ static int group_tag(struct checker *ck, struct sv_node *n, unsigned groups, str
 			if (need_ext(ck, a, SV_EXT_INDEX, ":index") < 0)
 				return -1;
 			if (*i + 1 >= nargs || args[*i + 1].kind != SV_NUM || args[*i + 1].num == 0)
-				return check_fail(ck, a->line, a->col, ":index takes a number from 1");
+				return check_fail(ck, a->line, a->col,
+						  ":index takes a number from 1");
 			n->num = args[++(*i)].num;
 			n->has_index = 1;
 			return 1;
@@ -866,19 +910,22 @@ static int group_tag(struct checker *ck, struct sv_node *n, unsigned groups, str
 	return 0;
 }
 
-static const struct sv_strlist *tag_string(struct checker *ck, struct sv_arg *args, size_t nargs, size_t *i,
-					   int list)
+static const struct sv_strlist *tag_string(struct checker *ck, struct sv_arg *args, size_t nargs,
+					   size_t *i, int list)
 {
 	struct sv_arg *a = &args[*i];
-	if (*i + 1 >= nargs || args[*i + 1].kind != SV_STRS || (!list && args[*i + 1].strs.n != 1)) {
-		check_fail(ck, a->line, a->col, ":%s takes %s", a->tag, list ? "a string list" : "a string");
+	if (*i + 1 >= nargs || args[*i + 1].kind != SV_STRS ||
+	    (!list && args[*i + 1].strs.n != 1)) {
+		check_fail(ck, a->line, a->col, ":%s takes %s", a->tag,
+			   list ? "a string list" : "a string");
 		return NULL;
 	}
 	return &args[++(*i)].strs;
 }
 
 /* The tags only some commands take. 1 taken, 0 not known here, -1 error. */
-static int special_tag(struct checker *ck, struct sv_node *n, struct sv_arg *args, size_t nargs, size_t *i)
+static int special_tag(struct checker *ck, struct sv_node *n, struct sv_arg *args, size_t nargs,
+		       size_t *i)
 {
 	struct sv_arg *a = &args[*i];
 	const char *t = a->tag;
@@ -907,7 +954,8 @@ static int special_tag(struct checker *ck, struct sv_node *n, struct sv_arg *arg
 	case OP_SIZE:
 		if (strcmp(t, "over") == 0 || strcmp(t, "under") == 0) {
 			if (n->size_seen)
-				return check_fail(ck, a->line, a->col, "size takes :over or :under, once");
+				return check_fail(ck, a->line, a->col,
+						  "size takes :over or :under, once");
 			n->size_seen = 1;
 			n->over = t[0] == 'o';
 			return 1;
@@ -930,7 +978,8 @@ static int special_tag(struct checker *ck, struct sv_node *n, struct sv_arg *arg
 				return -1;
 			int z;
 			if (!has_vars(n->zone) && sv_parse_zone(n->zone->s[0], &z) < 0)
-				return check_fail(ck, a->line, a->col, ":zone \"%s\" is not a zone like \"+0100\"",
+				return check_fail(ck, a->line, a->col,
+						  ":zone \"%s\" is not a zone like \"+0100\"",
 						  n->zone->s[0]);
 			return 1;
 		}
@@ -986,11 +1035,13 @@ static int special_tag(struct checker *ck, struct sv_node *n, struct sv_arg *arg
 				int bit = mods[k].bit;
 				if ((bit & (SV_MOD_LOWER | SV_MOD_UPPER)) &&
 				    (n->modifiers & (SV_MOD_LOWER | SV_MOD_UPPER)))
-					return check_fail(ck, a->line, a->col, ":lower and :upper exclude each other");
+					return check_fail(ck, a->line, a->col,
+							  ":lower and :upper exclude each other");
 				if ((bit & (SV_MOD_LOWERFIRST | SV_MOD_UPPERFIRST)) &&
 				    (n->modifiers & (SV_MOD_LOWERFIRST | SV_MOD_UPPERFIRST)))
-					return check_fail(ck, a->line, a->col,
-							  ":lowerfirst and :upperfirst exclude each other");
+					return check_fail(
+					    ck, a->line, a->col,
+					    ":lowerfirst and :upperfirst exclude each other");
 				n->modifiers |= bit;
 				return 1;
 			}
@@ -1015,7 +1066,8 @@ static int special_tag(struct checker *ck, struct sv_node *n, struct sv_arg *arg
 	}
 }
 
-static int check_node(struct checker *ck, struct sv_node *n, int test, int toplevel, enum sv_op prev);
+static int check_node(struct checker *ck, struct sv_node *n, int test, int toplevel,
+		      enum sv_op prev);
 
 static int check_args(struct checker *ck, struct sv_node *n, const struct spec *sp)
 {
@@ -1027,21 +1079,25 @@ static int check_args(struct checker *ck, struct sv_node *n, const struct spec *
 		struct sv_arg *a = &n->args[i];
 		if (a->kind != SV_TAG) {
 			if (npos >= 3)
-				return check_fail(ck, a->line, a->col, "too many arguments for %s", n->id);
+				return check_fail(ck, a->line, a->col, "too many arguments for %s",
+						  n->id);
 			pos[npos++] = a;
 			continue;
 		}
 		if (npos > 0)
-			return check_fail(ck, a->line, a->col, "tag :%s must come before the other arguments of %s",
+			return check_fail(ck, a->line, a->col,
+					  "tag :%s must come before the other arguments of %s",
 					  a->tag, n->id);
-		int r = group_tag(ck, n, sp->groups, n->args, n->nargs, &i, &have_match, &have_cmp, &have_addr);
+		int r = group_tag(ck, n, sp->groups, n->args, n->nargs, &i, &have_match, &have_cmp,
+				  &have_addr);
 		if (r == 0) {
 			r = special_tag(ck, n, n->args, n->nargs, &i);
 		}
 		if (r < 0)
 			return -1;
 		if (r == 0)
-			return check_fail(ck, a->line, a->col, "%s does not take :%s", n->id, a->tag);
+			return check_fail(ck, a->line, a->col, "%s does not take :%s", n->id,
+					  a->tag);
 	}
 	if (n->op == OP_SIZE && !n->size_seen)
 		return check_fail(ck, n->line, n->col, "size needs :over or :under");
@@ -1053,16 +1109,18 @@ static int check_args(struct checker *ck, struct sv_node *n, const struct spec *
 		want--;
 	}
 	if (npos < want || npos > want + opt)
-		return check_fail(ck, n->line, n->col, "%s takes %zu argument%s", n->id, want, want == 1 ? "" : "s");
+		return check_fail(ck, n->line, n->col, "%s takes %zu argument%s", n->id, want,
+				  want == 1 ? "" : "s");
 	size_t first = npos - want; /* 1 if the optional list is there */
 	n->npos = 0;
 	if (first) {
 		if (pos[0]->kind != SV_STRS)
-			return check_fail(ck, pos[0]->line, pos[0]->col, "%s: a list of variable names was expected",
-					  n->id);
+			return check_fail(ck, pos[0]->line, pos[0]->col,
+					  "%s: a list of variable names was expected", n->id);
 		for (size_t k = 0; k < pos[0]->strs.n; k++)
 			if (!valid_varname(pos[0]->strs.s[k]))
-				return check_fail(ck, pos[0]->line, pos[0]->col, "\"%s\" is not a variable name",
+				return check_fail(ck, pos[0]->line, pos[0]->col,
+						  "\"%s\" is not a variable name",
 						  pos[0]->strs.s[k]);
 		n->pos[n->npos++] = &pos[0]->strs;
 	} else if (opt) {
@@ -1084,7 +1142,8 @@ static int check_args(struct checker *ck, struct sv_node *n, const struct spec *
 			break;
 		case 'L':
 			if (a->kind != SV_STRS)
-				return check_fail(ck, a->line, a->col, "%s takes a string list here", n->id);
+				return check_fail(ck, a->line, a->col,
+						  "%s takes a string list here", n->id);
 			n->pos[n->npos++] = &a->strs;
 			break;
 		}
@@ -1105,10 +1164,11 @@ static int check_values(struct checker *ck, struct sv_node *n)
 		for (size_t k = 0; keys != NULL && k < keys->n; k++) {
 			if (keys->has_vars)
 				break;
-			struct sv_regex *re =
-			    sv_regex_compile(keys->s[k], keys->len[k], n->cmp == C_ASCIICASEMAP, err, sizeof(err));
+			struct sv_regex *re = sv_regex_compile(
+			    keys->s[k], keys->len[k], n->cmp == C_ASCIICASEMAP, err, sizeof(err));
 			if (re == NULL)
-				return check_fail(ck, n->line, n->col, "regular expression \"%.60s\": %s", keys->s[k],
+				return check_fail(ck, n->line, n->col,
+						  "regular expression \"%.60s\": %s", keys->s[k],
 						  err);
 			sv_regex_free(&re);
 		}
@@ -1116,23 +1176,27 @@ static int check_values(struct checker *ck, struct sv_node *n)
 	switch (n->op) {
 	case OP_SET:
 		if (!valid_varname(n->pos[0]->s[0]))
-			return check_fail(ck, n->line, n->col, "\"%s\" is not a variable name", n->pos[0]->s[0]);
+			return check_fail(ck, n->line, n->col, "\"%s\" is not a variable name",
+					  n->pos[0]->s[0]);
 		break;
 	case OP_GLOBAL:
 		for (size_t k = 0; k < n->pos[0]->n; k++)
 			if (!valid_varname(n->pos[0]->s[k]))
-				return check_fail(ck, n->line, n->col, "\"%s\" is not a variable name", n->pos[0]->s[k]);
+				return check_fail(ck, n->line, n->col,
+						  "\"%s\" is not a variable name", n->pos[0]->s[k]);
 		break;
 	case OP_INCLUDE:
 		if (!n->pos[0]->has_vars && !sieve_name_valid(n->pos[0]->s[0]))
-			return check_fail(ck, n->line, n->col, "\"%s\" is not a script name", n->pos[0]->s[0]);
+			return check_fail(ck, n->line, n->col, "\"%s\" is not a script name",
+					  n->pos[0]->s[0]);
 		break;
 	case OP_DATE:
 	case OP_CURRENTDATE: {
 		const struct sv_strlist *part = n->pos[n->op == OP_DATE ? 1 : 0];
 		char out[64];
 		if (!part->has_vars && sv_date_part(0, 0, part->s[0], out, sizeof(out)) < 0)
-			return check_fail(ck, n->line, n->col, "unknown date part \"%s\"", part->s[0]);
+			return check_fail(ck, n->line, n->col, "unknown date part \"%s\"",
+					  part->s[0]);
 		break;
 	}
 	case OP_FILEINTO:
@@ -1153,8 +1217,9 @@ static int check_list(struct checker *ck, struct sv_node *cmds, size_t n, int to
 		if (strcmp(cmds[i].id, "require") != 0)
 			past_require = 1;
 		else if (!toplevel || past_require)
-			return check_fail(ck, cmds[i].line, cmds[i].col,
-					  "require must come before every other command, at the top");
+			return check_fail(
+			    ck, cmds[i].line, cmds[i].col,
+			    "require must come before every other command, at the top");
 		if (check_node(ck, &cmds[i], 0, toplevel, prev) < 0)
 			return -1;
 		prev = cmds[i].op;
@@ -1162,7 +1227,8 @@ static int check_list(struct checker *ck, struct sv_node *cmds, size_t n, int to
 	return 0;
 }
 
-static int check_node(struct checker *ck, struct sv_node *n, int test, int toplevel, enum sv_op prev)
+static int check_node(struct checker *ck, struct sv_node *n, int test, int toplevel,
+		      enum sv_op prev)
 {
 	const struct spec *sp = NULL;
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
@@ -1173,13 +1239,16 @@ static int check_node(struct checker *ck, struct sv_node *n, int test, int tople
 	if (sp == NULL) {
 		for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
 			if (strcmp(specs[i].name, n->id) == 0)
-				return check_fail(ck, n->line, n->col, "%s is a %s, not a %s", n->id,
-						  test ? "command" : "test", test ? "test" : "command");
-		return check_fail(ck, n->line, n->col, "unknown %s '%s'", test ? "test" : "command", n->id);
+				return check_fail(ck, n->line, n->col, "%s is a %s, not a %s",
+						  n->id, test ? "command" : "test",
+						  test ? "test" : "command");
+		return check_fail(ck, n->line, n->col, "unknown %s '%s'", test ? "test" : "command",
+				  n->id);
 	}
 	n->op = sp->op;
 	if (sp->ext && !(ck->ext & sp->ext))
-		return check_fail(ck, n->line, n->col, "%s needs require \"%s\"", n->id, ext_name(sp->ext));
+		return check_fail(ck, n->line, n->col, "%s needs require \"%s\"", n->id,
+				  ext_name(sp->ext));
 	if (check_args(ck, n, sp) < 0)
 		return -1;
 	if (n->op == OP_REQUIRE) {
@@ -1190,7 +1259,8 @@ static int check_node(struct checker *ck, struct sv_node *n, int test, int tople
 				if (strcmp(extensions[e].name, sl->s[k]) == 0)
 					break;
 			if (e == sizeof(extensions) / sizeof(extensions[0]))
-				return check_fail(ck, n->line, n->col, "unsupported extension \"%.80s\"", sl->s[k]);
+				return check_fail(ck, n->line, n->col,
+						  "unsupported extension \"%.80s\"", sl->s[k]);
 			ck->ext |= extensions[e].bit;
 		}
 	}
@@ -1205,7 +1275,8 @@ static int check_node(struct checker *ck, struct sv_node *n, int test, int tople
 		return check_fail(ck, n->tests[0].line, n->tests[0].col, "%s takes no test", n->id);
 	int wants_block = n->op == OP_IF || n->op == OP_ELSIF || n->op == OP_ELSE;
 	if (wants_block != n->has_block)
-		return check_fail(ck, n->line, n->col, wants_block ? "%s needs a block { ... }" : "%s takes no block",
+		return check_fail(ck, n->line, n->col,
+				  wants_block ? "%s needs a block { ... }" : "%s takes no block",
 				  n->id);
 	if ((n->op == OP_ELSIF || n->op == OP_ELSE) && prev != OP_IF && prev != OP_ELSIF)
 		return check_fail(ck, n->line, n->col, "%s without an if before it", n->id);
@@ -1229,7 +1300,8 @@ int sieve_compile(const char *text, size_t len, size_t max_size, struct sieve_sc
 	if (max_size == 0)
 		max_size = SIEVE_SCRIPT_MAX_DEFAULT;
 	if (len > max_size) {
-		set_error(err_r, 0, 0, "the script is %zu bytes, over the limit of %zu", len, max_size);
+		set_error(err_r, 0, 0, "the script is %zu bytes, over the limit of %zu", len,
+			  max_size);
 		return -1;
 	}
 	sc = xcalloc(1, sizeof(*sc));

@@ -15,7 +15,7 @@ struct sv_strlist {
 	char **s;
 	size_t *len;
 	size_t n;
-	int is_list; /* written as [ ... ] */
+	int is_list;  /* written as [ ... ] */
 	int has_vars; /* some string holds "${" (expanded at run time with variables) */
 };
 
@@ -30,13 +30,44 @@ struct sv_arg {
 
 enum sv_op {
 	/* commands */
-	OP_REQUIRE = 1, OP_IF, OP_ELSIF, OP_ELSE, OP_STOP, OP_KEEP, OP_DISCARD, OP_FILEINTO, OP_REDIRECT,
-	OP_REJECT, OP_EREJECT, OP_VACATION, OP_SET, OP_ADDFLAG, OP_SETFLAG, OP_REMOVEFLAG, OP_INCLUDE,
-	OP_RETURN, OP_GLOBAL,
+	OP_REQUIRE = 1,
+	OP_IF,
+	OP_ELSIF,
+	OP_ELSE,
+	OP_STOP,
+	OP_KEEP,
+	OP_DISCARD,
+	OP_FILEINTO,
+	OP_REDIRECT,
+	OP_REJECT,
+	OP_EREJECT,
+	OP_VACATION,
+	OP_SET,
+	OP_ADDFLAG,
+	OP_SETFLAG,
+	OP_REMOVEFLAG,
+	OP_INCLUDE,
+	OP_RETURN,
+	OP_GLOBAL,
 	/* tests */
-	OP_ADDRESS, OP_ALLOF, OP_ANYOF, OP_ENVELOPE, OP_EXISTS, OP_FALSE, OP_TRUE, OP_HEADER, OP_NOT,
-	OP_SIZE, OP_BODY, OP_STRING, OP_DATE, OP_CURRENTDATE, OP_MAILBOXEXISTS, OP_SPAMTEST,
-	OP_VIRUSTEST, OP_HASFLAG,
+	OP_ADDRESS,
+	OP_ALLOF,
+	OP_ANYOF,
+	OP_ENVELOPE,
+	OP_EXISTS,
+	OP_FALSE,
+	OP_TRUE,
+	OP_HEADER,
+	OP_NOT,
+	OP_SIZE,
+	OP_BODY,
+	OP_STRING,
+	OP_DATE,
+	OP_CURRENTDATE,
+	OP_MAILBOXEXISTS,
+	OP_SPAMTEST,
+	OP_VIRUSTEST,
+	OP_HASFLAG,
 };
 
 enum sv_match { M_IS = 0, M_CONTAINS, M_MATCHES, M_REGEX, M_VALUE, M_COUNT };
@@ -70,12 +101,13 @@ struct sv_node {
 	enum sv_cmp cmp;
 	enum sv_addrpart addrpart;
 	enum sv_bodyx bodyx;
-	int copy, create, last, over, percent, mime, once, optional, global, modifiers, zone_original;
-	uint64_t num;	/* size's limit, vacation's :days (or :seconds), date's :index */
+	int copy, create, last, over, percent, mime, once, optional, global, modifiers,
+	    zone_original;
+	uint64_t num; /* size's limit, vacation's :days (or :seconds), date's :index */
 	int has_index;
-	const struct sv_strlist *pos[3];   /* positional arguments, in order */
+	const struct sv_strlist *pos[3]; /* positional arguments, in order */
 	size_t npos;
-	const struct sv_strlist *flags;	   /* :flags */
+	const struct sv_strlist *flags; /* :flags */
 	const struct sv_strlist *subject, *from, *handle, *addresses, *zone, *content;
 	int period_seconds; /* vacation :seconds */
 	int size_seen;
@@ -120,19 +152,21 @@ extern const char sieve_extensions_list[];
 #define SIEVE_REGEX_MAX_PATTERN 1024 /* bytes of a pattern */
 #define SIEVE_REGEX_MAX_PROG 4096    /* instructions after {n,m} are unrolled */
 #define SIEVE_REGEX_MAX_INPUT (1024 * 1024)
-#define SIEVE_REGEX_MAX_GROUPS 10    /* ${0}..${9} */
+#define SIEVE_REGEX_MAX_GROUPS 10 /* ${0}..${9} */
 
 struct sv_regex;
 /* Compiles a POSIX extended regular expression (icase: ASCII letters match
  * either case). Returns NULL with a sentence in err. */
-struct sv_regex *sv_regex_compile(const char *pat, size_t len, int icase, char *err, size_t errsize);
+struct sv_regex *sv_regex_compile(const char *pat, size_t len, int icase, char *err,
+				  size_t errsize);
 void sv_regex_free(struct sv_regex **re);
 /* 1 match, 0 none, -1 over the step budget (*budget is decremented by the
  * work done). caps (may be NULL): 2 * SIEVE_REGEX_MAX_GROUPS offsets, -1 for
  * a group that took no part. Leftmost match, alternatives in order (a Pike
  * VM: at most one thread per instruction and input position, so time is
  * bounded by program size x input length, never exponential). */
-int sv_regex_exec(const struct sv_regex *re, const char *s, size_t len, long *caps, uint64_t *budget);
+int sv_regex_exec(const struct sv_regex *re, const char *s, size_t len, long *caps,
+		  uint64_t *budget);
 
 /* --- matching (sieve_match.c) -------------------------------------------------- */
 
@@ -146,8 +180,9 @@ void sv_matchvars_clear(struct sv_matchvars *mv);
  * (:value is done here, :count by the caller). mv (may be NULL) gets the
  * match variables of a successful :matches or :regex. 1, 0, or -1 with err
  * (a bad regular expression, the regex budget spent). */
-int sv_match_one(const struct sv_node *n, const char *val, size_t vlen, const char *key, size_t klen,
-		 struct sv_matchvars *mv, uint64_t *regex_budget, char *err, size_t errsize);
+int sv_match_one(const struct sv_node *n, const char *val, size_t vlen, const char *key,
+		 size_t klen, struct sv_matchvars *mv, uint64_t *regex_budget, char *err,
+		 size_t errsize);
 /* i;ascii-numeric / relational compare of two strings under cmp: -1, 0, 1. */
 int sv_compare(enum sv_cmp cmp, const char *a, size_t alen, const char *b, size_t blen);
 int sv_rel_holds(enum sv_rel rel, int c);
@@ -167,7 +202,8 @@ size_t sv_mail_header_count(struct sv_mail *m, const char *name);
 /* Splits an address list header value; cb per address with its local part
  * and domain (domain "" when there is none). */
 int sv_addresses(const char *val, size_t len,
-		 int (*cb)(const char *local, size_t llen, const char *domain, size_t dlen, void *ctx),
+		 int (*cb)(const char *local, size_t llen, const char *domain, size_t dlen,
+			   void *ctx),
 		 void *ctx);
 /* The body for the body test: raw (after the header), or each decoded MIME
  * part whose type matches one of types (NULL: every text part). cb per text. */

@@ -32,8 +32,8 @@ enum rop { R_CHAR, R_ANY, R_CLASS, R_SPLIT, R_JMP, R_SAVE, R_BOL, R_EOL, R_MATCH
 
 struct rinst {
 	enum rop op;
-	int x, y;	   /* jump targets; R_CHAR: x is the byte; R_SAVE: x is the slot */
-	int cls;	   /* R_CLASS: index into classes */
+	int x, y; /* jump targets; R_CHAR: x is the byte; R_SAVE: x is the slot */
+	int cls;  /* R_CLASS: index into classes */
 };
 
 struct sv_regex {
@@ -96,9 +96,10 @@ static int named_class(unsigned char *set, const char *name, size_t len)
 	static const struct {
 		const char *name;
 		int (*fn)(int);
-	} classes[] = {{"alpha", isalpha}, {"digit", isdigit}, {"alnum", isalnum}, {"upper", isupper},
-		       {"lower", islower}, {"space", isspace}, {"punct", ispunct}, {"print", isprint},
-		       {"graph", isgraph}, {"cntrl", iscntrl}, {"xdigit", isxdigit}, {"blank", isblank}};
+	} classes[] = {{"alpha", isalpha}, {"digit", isdigit},	 {"alnum", isalnum},
+		       {"upper", isupper}, {"lower", islower},	 {"space", isspace},
+		       {"punct", ispunct}, {"print", isprint},	 {"graph", isgraph},
+		       {"cntrl", iscntrl}, {"xdigit", isxdigit}, {"blank", isblank}};
 	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
 		if (strlen(classes[i].name) == len && memcmp(classes[i].name, name, len) == 0) {
 			for (int c = 0; c < 128; c++)
@@ -141,7 +142,8 @@ static struct rn *parse_bracket(struct rparse *rp)
 			break;
 		}
 		first = 0;
-		if (c == '[' && rp->end - rp->p >= 2 && (rp->p[1] == ':' || rp->p[1] == '=' || rp->p[1] == '.')) {
+		if (c == '[' && rp->end - rp->p >= 2 &&
+		    (rp->p[1] == ':' || rp->p[1] == '=' || rp->p[1] == '.')) {
 			if (rp->p[1] != ':') {
 				rp->err = "[= =] and [. .] are not supported";
 				return NULL;
@@ -149,7 +151,8 @@ static struct rn *parse_bracket(struct rparse *rp)
 			const unsigned char *nm = rp->p + 2, *q = nm;
 			while (q + 1 < rp->end && !(q[0] == ':' && q[1] == ']'))
 				q++;
-			if (q + 1 >= rp->end || named_class(set, (const char *)nm, (size_t)(q - nm)) < 0) {
+			if (q + 1 >= rp->end ||
+			    named_class(set, (const char *)nm, (size_t)(q - nm)) < 0) {
 				rp->err = "unknown character class";
 				return NULL;
 			}
@@ -502,7 +505,8 @@ struct sv_regex *sv_regex_compile(const char *pat, size_t len, int icase, char *
 	emit(&e, R_SAVE, 1, 0);
 	emit(&e, R_MATCH, 0, 0);
 	if (e.over) {
-		snprintf(err, errsize, "pattern too complex (over %d steps once repetitions are counted)",
+		snprintf(err, errsize,
+			 "pattern too complex (over %d steps once repetitions are counted)",
 			 SIEVE_REGEX_MAX_PROG);
 		free(e.prog);
 		goto done;
@@ -542,7 +546,7 @@ struct tlist {
 	int n;
 };
 struct sentry {
-	int pc;	  /* -1: restore caps[slot] to val */
+	int pc; /* -1: restore caps[slot] to val */
 	int slot;
 	long val;
 };
@@ -585,7 +589,8 @@ static int addthread(struct vm *vm, struct tlist *l, int pc0, long *caps, long p
 			vm->stack[sp++] = (struct sentry){.pc = in->x};
 			break;
 		case R_SAVE:
-			vm->stack[sp++] = (struct sentry){.pc = -1, .slot = in->x, .val = caps[in->x]};
+			vm->stack[sp++] =
+			    (struct sentry){.pc = -1, .slot = in->x, .val = caps[in->x]};
 			caps[in->x] = pos;
 			vm->stack[sp++] = (struct sentry){.pc = pc + 1};
 			break;
@@ -607,7 +612,8 @@ static int addthread(struct vm *vm, struct tlist *l, int pc0, long *caps, long p
 	return 0;
 }
 
-int sv_regex_exec(const struct sv_regex *re, const char *s, size_t len, long *caps_r, uint64_t *budget)
+int sv_regex_exec(const struct sv_regex *re, const char *s, size_t len, long *caps_r,
+		  uint64_t *budget)
 {
 	struct vm vm = {.re = re, .len = len, .budget = budget};
 	struct tlist cl, nl;

@@ -60,7 +60,8 @@ struct run {
 
 enum { R_CONT = 0, R_STOP = 1, R_RETURN = 2, R_ERR = -1 };
 
-static int fail(struct run *r, const struct sv_node *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct run *r, const struct sv_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(struct run *r, const struct sv_node *n, const char *fmt, ...)
 {
 	va_list ap;
@@ -77,14 +78,16 @@ static int fail(struct run *r, const struct sv_node *n, const char *fmt, ...)
 
 /* --- variables ------------------------------------------------------------------ */
 
-static struct var *var_find(struct run *r, struct scope *sc, const char *name, size_t nlen, int create)
+static struct var *var_find(struct run *r, struct scope *sc, const char *name, size_t nlen,
+			    int create)
 {
 	struct scope *where = sc;
 	for (size_t i = 0; i < sc->nglobals; i++)
 		if (strlen(sc->globals[i]) == nlen && strncasecmp(sc->globals[i], name, nlen) == 0)
 			where = &r->globals;
 	for (size_t i = 0; i < where->n; i++)
-		if (strlen(where->v[i].name) == nlen && strncasecmp(where->v[i].name, name, nlen) == 0)
+		if (strlen(where->v[i].name) == nlen &&
+		    strncasecmp(where->v[i].name, name, nlen) == 0)
 			return &where->v[i];
 	if (!create || nlen > 64)
 		return NULL;
@@ -127,7 +130,8 @@ static char *expand(struct run *r, struct scope *sc, const char *s, size_t len, 
 			int num = ok && isdigit((unsigned char)name[0]);
 			for (size_t k = 0; ok && k < nl; k++)
 				if (num ? !isdigit((unsigned char)name[k])
-					: !(isalnum((unsigned char)name[k]) || name[k] == '_' || name[k] == '.'))
+					: !(isalnum((unsigned char)name[k]) || name[k] == '_' ||
+					    name[k] == '.'))
 					ok = 0;
 			if (ok && !num && !(isalpha((unsigned char)name[0]) || name[0] == '_'))
 				ok = 0;
@@ -161,7 +165,8 @@ struct xlist {
 	size_t *len;
 	size_t n;
 };
-static void xlist_make(struct run *r, struct scope *sc, const struct sv_strlist *sl, struct xlist *x)
+static void xlist_make(struct run *r, struct scope *sc, const struct sv_strlist *sl,
+		       struct xlist *x)
 {
 	x->n = sl ? sl->n : 0;
 	x->s = xcalloc(x->n + 1, sizeof(char *));
@@ -258,7 +263,8 @@ static char **flagvar(struct run *r, struct scope *sc, const char *name, struct 
 
 /* --- actions --------------------------------------------------------------------- */
 
-static struct sieve_action *add_action(struct run *r, const struct sv_node *n, enum sieve_action_kind k)
+static struct sieve_action *add_action(struct run *r, const struct sv_node *n,
+				       enum sieve_action_kind k)
 {
 	if (r->res->n >= SIEVE_MAX_ACTIONS) {
 		fail(r, n, "too many actions (at most %d)", SIEVE_MAX_ACTIONS);
@@ -277,9 +283,11 @@ static int reject_conflict(struct run *r, const struct sv_node *n, enum sieve_ac
 		int is_rej = o == SIEVE_REJECT || o == SIEVE_EREJECT;
 		int k_rej = k == SIEVE_REJECT || k == SIEVE_EREJECT;
 		if ((is_rej && k != SIEVE_DISCARD) ||
-		    (k_rej && (o == SIEVE_KEEP || o == SIEVE_FILEINTO || o == SIEVE_REDIRECT || o == SIEVE_VACATION)))
+		    (k_rej && (o == SIEVE_KEEP || o == SIEVE_FILEINTO || o == SIEVE_REDIRECT ||
+			       o == SIEVE_VACATION)))
 			return fail(r, n, "%s cannot be used together with %s",
-				    k_rej ? "reject" : "this action", is_rej ? "reject" : "keep, fileinto, redirect or vacation");
+				    k_rej ? "reject" : "this action",
+				    is_rej ? "reject" : "keep, fileinto, redirect or vacation");
 	}
 	return 0;
 }
@@ -323,8 +331,8 @@ static int match_value(struct mctx *m, const char *v, size_t vlen)
 		return 0;
 	}
 	for (size_t k = 0; k < m->keys->n; k++) {
-		int r = sv_match_one(m->n, v, vlen, m->keys->s[k], m->keys->len[k], &m->r->mv, &m->r->budget, m->err,
-				     sizeof(m->err));
+		int r = sv_match_one(m->n, v, vlen, m->keys->s[k], m->keys->len[k], &m->r->mv,
+				     &m->r->budget, m->err, sizeof(m->err));
 		if (r < 0) {
 			m->error = 1;
 			return 1;
@@ -342,7 +350,8 @@ static int count_result(struct mctx *m)
 	char num[32];
 	snprintf(num, sizeof(num), "%zu", m->count);
 	for (size_t k = 0; k < m->keys->n; k++)
-		if (sv_rel_holds(m->n->rel, sv_compare(m->n->cmp, num, strlen(num), m->keys->s[k], m->keys->len[k])))
+		if (sv_rel_holds(m->n->rel, sv_compare(m->n->cmp, num, strlen(num), m->keys->s[k],
+						       m->keys->len[k])))
 			return 1;
 	return 0;
 }
@@ -353,7 +362,8 @@ static int index_skip(struct mctx *m)
 	if (!m->n->has_index)
 		return 0;
 	m->seen++;
-	uint64_t want = m->n->last ? (m->total + 1 > m->n->num ? m->total + 1 - m->n->num : 0) : m->n->num;
+	uint64_t want =
+	    m->n->last ? (m->total + 1 > m->n->num ? m->total + 1 - m->n->num : 0) : m->n->num;
 	return m->seen != want;
 }
 
@@ -365,7 +375,8 @@ static int header_cb(const char *val, size_t len, void *ctx)
 	return match_value(m, val, len);
 }
 
-static int addr_part(struct mctx *m, const char *local, size_t llen, const char *domain, size_t dlen)
+static int addr_part(struct mctx *m, const char *local, size_t llen, const char *domain,
+		     size_t dlen)
 {
 	char buf[1100];
 	const char *v = buf;
@@ -375,7 +386,8 @@ static int addr_part(struct mctx *m, const char *local, size_t llen, const char 
 	switch (m->part) {
 	case AP_ALL:
 		if (dlen > 0)
-			vlen = (size_t)snprintf(buf, sizeof(buf), "%.*s@%.*s", (int)llen, local, (int)dlen, domain);
+			vlen = (size_t)snprintf(buf, sizeof(buf), "%.*s@%.*s", (int)llen, local,
+						(int)dlen, domain);
 		else
 			vlen = (size_t)snprintf(buf, sizeof(buf), "%.*s", (int)llen, local);
 		if (vlen >= sizeof(buf))
@@ -586,7 +598,8 @@ static int eval_test(struct run *r, struct scope *sc, const struct sv_node *n)
 		for (size_t i = 0; i < src.n && !m.matched && !m.error; i++) {
 			m.seen = 0;
 			m.total = sv_mail_header_count(r->mail, src.s[i]);
-			sv_mail_header(r->mail, src.s[i], 0, n->op == OP_HEADER ? header_cb : address_hdr_cb, &m);
+			sv_mail_header(r->mail, src.s[i], 0,
+				       n->op == OP_HEADER ? header_cb : address_hdr_cb, &m);
 		}
 		rc = finish(r, &m);
 		break;
@@ -654,7 +667,8 @@ static int eval_test(struct run *r, struct scope *sc, const struct sv_node *n)
 		char *set = NULL;
 		if (n->pos[0] != NULL) {
 			for (size_t i = 0; i < n->pos[0]->n; i++) {
-				struct var *v = var_find(r, sc, n->pos[0]->s[i], n->pos[0]->len[i], 0);
+				struct var *v =
+				    var_find(r, sc, n->pos[0]->s[i], n->pos[0]->len[i], 0);
 				if (v && v->val)
 					flags_add(&set, v->val, v->len);
 			}
@@ -706,7 +720,8 @@ static int do_set(struct run *r, struct scope *sc, const struct sv_node *n)
 	int mods = n->modifiers;
 	if (mods & (SV_MOD_LOWER | SV_MOD_UPPER))
 		for (size_t i = 0; i < vl; i++)
-			val[i] = (char)(mods & SV_MOD_LOWER ? tolower((unsigned char)val[i]) : toupper((unsigned char)val[i]));
+			val[i] = (char)(mods & SV_MOD_LOWER ? tolower((unsigned char)val[i])
+							    : toupper((unsigned char)val[i]));
 	if (vl > 0 && (mods & SV_MOD_LOWERFIRST))
 		val[0] = (char)tolower((unsigned char)val[0]);
 	if (vl > 0 && (mods & SV_MOD_UPPERFIRST))
@@ -805,7 +820,8 @@ static int do_vacation(struct run *r, struct scope *sc, const struct sv_node *n)
 	}
 	/* RFC 5230 4.1: the period is at least a day (the server's minimum here;
 	 * :seconds may ask for less, never below an hour) and at most 60 days */
-	int64_t period = n->has_index ? (int64_t)n->num * (n->period_seconds ? 1 : 86400) : 7 * 86400;
+	int64_t period =
+	    n->has_index ? (int64_t)n->num * (n->period_seconds ? 1 : 86400) : 7 * 86400;
 	int64_t min = n->period_seconds ? 3600 : 86400;
 	if (period < min)
 		period = min;
@@ -840,10 +856,11 @@ static int do_include(struct run *r, struct scope *sc, const struct sv_node *n)
 	}
 	const char *text;
 	size_t len;
-	if (r->env == NULL || r->env->load == NULL || r->env->load(r->env->ctx, n->global, name, &text, &len) < 0) {
+	if (r->env == NULL || r->env->load == NULL ||
+	    r->env->load(r->env->ctx, n->global, name, &text, &len) < 0) {
 		if (!n->optional)
-			rc = fail(r, n, "included %s script \"%.80s\" does not exist", n->global ? "global" : "personal",
-				  name);
+			rc = fail(r, n, "included %s script \"%.80s\" does not exist",
+				  n->global ? "global" : "personal", name);
 		goto out;
 	}
 	struct sieve_script *inc;
@@ -894,7 +911,8 @@ static int exec(struct run *r, struct scope *sc, const struct sv_node *n, int *c
 	case OP_RETURN:
 		return R_RETURN;
 	case OP_KEEP:
-		if (reject_conflict(r, n, SIEVE_KEEP) < 0 || (a = add_action(r, n, SIEVE_KEEP)) == NULL)
+		if (reject_conflict(r, n, SIEVE_KEEP) < 0 ||
+		    (a = add_action(r, n, SIEVE_KEEP)) == NULL)
 			return R_ERR;
 		a->flags = flags_of(r, sc, n);
 		r->res->implicit_keep = 0;
@@ -903,7 +921,8 @@ static int exec(struct run *r, struct scope *sc, const struct sv_node *n, int *c
 		r->res->implicit_keep = 0;
 		return add_action(r, n, SIEVE_DISCARD) ? R_CONT : R_ERR;
 	case OP_FILEINTO:
-		if (reject_conflict(r, n, SIEVE_FILEINTO) < 0 || (a = add_action(r, n, SIEVE_FILEINTO)) == NULL)
+		if (reject_conflict(r, n, SIEVE_FILEINTO) < 0 ||
+		    (a = add_action(r, n, SIEVE_FILEINTO)) == NULL)
 			return R_ERR;
 		a->mailbox = one(r, sc, n->pos[0], &l);
 		a->flags = flags_of(r, sc, n);
@@ -914,7 +933,8 @@ static int exec(struct run *r, struct scope *sc, const struct sv_node *n, int *c
 	case OP_REDIRECT:
 		if (++r->nredirects > SIEVE_MAX_REDIRECTS)
 			return fail(r, n, "too many redirects (at most %d)", SIEVE_MAX_REDIRECTS);
-		if (reject_conflict(r, n, SIEVE_REDIRECT) < 0 || (a = add_action(r, n, SIEVE_REDIRECT)) == NULL)
+		if (reject_conflict(r, n, SIEVE_REDIRECT) < 0 ||
+		    (a = add_action(r, n, SIEVE_REDIRECT)) == NULL)
 			return R_ERR;
 		a->address = one(r, sc, n->pos[0], &l);
 		if (strchr(a->address, '@') == NULL || l > 512)
@@ -927,7 +947,8 @@ static int exec(struct run *r, struct scope *sc, const struct sv_node *n, int *c
 		if (r->have_reject)
 			return fail(r, n, "reject may be used once per message");
 		if (reject_conflict(r, n, n->op == OP_REJECT ? SIEVE_REJECT : SIEVE_EREJECT) < 0 ||
-		    (a = add_action(r, n, n->op == OP_REJECT ? SIEVE_REJECT : SIEVE_EREJECT)) == NULL)
+		    (a = add_action(r, n, n->op == OP_REJECT ? SIEVE_REJECT : SIEVE_EREJECT)) ==
+			NULL)
 			return R_ERR;
 		r->have_reject = 1;
 		a->reason = one(r, sc, n->pos[0], &l);
@@ -945,7 +966,8 @@ static int exec(struct run *r, struct scope *sc, const struct sv_node *n, int *c
 		return do_include(r, sc, n);
 	case OP_GLOBAL:
 		for (size_t i = 0; i < n->pos[0]->n; i++)
-			*ARRAY_PUSH(sc->globals, sc->nglobals, sc->capglobals) = xstrdup(n->pos[0]->s[i]);
+			*ARRAY_PUSH(sc->globals, sc->nglobals, sc->capglobals) =
+			    xstrdup(n->pos[0]->s[i]);
 		return R_CONT;
 	default:
 		return fail(r, n, "%s is not a command", n->id);

@@ -40,7 +40,8 @@ static MDB_dbi dbi(struct store_txn *txn)
 	return store_txn_dbi(txn, DB_SIEVE);
 }
 
-int sieve_script_put(struct store_txn *txn, uint32_t user_id, const char *name, const char *text, size_t len)
+int sieve_script_put(struct store_txn *txn, uint32_t user_id, const char *name, const char *text,
+		     size_t len)
 {
 	uint8_t key[5 + SIEVE_NAME_MAX];
 	if (!sieve_name_valid(name))
@@ -52,7 +53,8 @@ int sieve_script_put(struct store_txn *txn, uint32_t user_id, const char *name, 
 	return store_mdb_error(rc);
 }
 
-int sieve_script_get(struct store_txn *txn, uint32_t user_id, const char *name, const char **text_r, size_t *len_r)
+int sieve_script_get(struct store_txn *txn, uint32_t user_id, const char *name, const char **text_r,
+		     size_t *len_r)
 {
 	uint8_t key[5 + SIEVE_NAME_MAX];
 	if (!sieve_name_valid(name))
@@ -117,7 +119,8 @@ int sieve_script_delete(struct store_txn *txn, uint32_t user_id, const char *nam
 	return store_mdb_error(rc);
 }
 
-int sieve_script_rename(struct store_txn *txn, uint32_t user_id, const char *oldname, const char *newname)
+int sieve_script_rename(struct store_txn *txn, uint32_t user_id, const char *oldname,
+			const char *newname)
 {
 	const char *text;
 	size_t len;

@@ -11,10 +11,11 @@
 #include "index/sieve.h"
 #include "index/sieve_priv.h"
 
-static const char fixed[] = "From: Alice <alice+x@example.com>\r\nTo: bob@example.org\r\n"
-			    "Subject: =?utf-8?q?hello?= world\r\nDate: Tue, 1 Apr 1997 09:06:31 -0800\r\n"
-			    "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
-			    "Content-Type: text/plain\r\n\r\nbody text\r\n--b--\r\n";
+static const char fixed[] =
+    "From: Alice <alice+x@example.com>\r\nTo: bob@example.org\r\n"
+    "Subject: =?utf-8?q?hello?= world\r\nDate: Tue, 1 Apr 1997 09:06:31 -0800\r\n"
+    "Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n"
+    "Content-Type: text/plain\r\n\r\nbody text\r\n--b--\r\n";
 
 static int exists(void *ctx, const char *name)
 {
@@ -40,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char err[200];
 		uint64_t budget = 1000000;
 		long caps[20];
-		struct sv_regex *re = sv_regex_compile(text + 1, size - 1, size & 1, err, sizeof(err));
+		struct sv_regex *re =
+		    sv_regex_compile(text + 1, size - 1, size & 1, err, sizeof(err));
 		if (re == NULL) {
 			if (err[0] == '\0')
 				abort();
@@ -67,8 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	struct sieve_msg m = {.data = msg, .len = mlen, .env_from = "a@b.c", .env_to = "bob+d@e.f", .user = "bob",
-			      .spam_percent = 50, .now = 1700000000};
+	struct sieve_msg m = {.data = msg,
+			      .len = mlen,
+			      .env_from = "a@b.c",
+			      .env_to = "bob+d@e.f",
+			      .user = "bob",
+			      .spam_percent = 50,
+			      .now = 1700000000};
 	struct sieve_env env = {.mailbox_exists = exists, .load = load};
 	struct sieve_result res;
 	if (sieve_execute(&s, 1, &m, &env, &res) < 0 && res.err.msg[0] == '\0')

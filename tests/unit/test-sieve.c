@@ -62,14 +62,19 @@ static int load_cb(void *ctx, int global, const char *name, const char **text_r,
 /* Runs script on msg; returns the actions as text ("fileinto:X keep ...",
  * "implicit" for the implicit keep, "ERR:message" on a failure). */
 static char out[4096];
-static const char *run_full(const char *script, const char *msg, const char *from, const char *to, int spam,
-			    struct sieve_result *keep_res)
+static const char *run_full(const char *script, const char *msg, const char *from, const char *to,
+			    int spam, struct sieve_result *keep_res)
 {
 	struct sieve_script *s;
 	struct sieve_error err;
 	struct sieve_result res;
-	struct sieve_msg m = {.data = msg, .len = strlen(msg), .env_from = from, .env_to = to, .user = "bob",
-			      .spam_percent = spam, .now = 1700000000};
+	struct sieve_msg m = {.data = msg,
+			      .len = strlen(msg),
+			      .env_from = from,
+			      .env_to = to,
+			      .user = "bob",
+			      .spam_percent = spam,
+			      .now = 1700000000};
 	struct sieve_env env = {.mailbox_exists = exists_cb, .load = load_cb};
 
 	if (sieve_compile(script, strlen(script), 0, &s, &err) < 0) {
@@ -85,8 +90,8 @@ static const char *run_full(const char *script, const char *msg, const char *fro
 		o += (size_t)snprintf(out + o, sizeof(out) - o, "ERR:%s ", res.err.msg);
 	for (size_t i = 0; i < res.n; i++) {
 		const struct sieve_action *a = &res.actions[i];
-		static const char *const names[] = {"keep", "fileinto", "discard", "redirect", "reject", "ereject",
-						    "vacation"};
+		static const char *const names[] = {"keep",   "fileinto", "discard", "redirect",
+						    "reject", "ereject",  "vacation"};
 		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s", names[a->kind]);
 		if (a->mailbox)
 			o += (size_t)snprintf(out + o, sizeof(out) - o, ":%s", a->mailbox);
@@ -99,8 +104,9 @@ static const char *run_full(const char *script, const char *msg, const char *fro
 		o += (size_t)snprintf(out + o, sizeof(out) - o, " ");
 	}
 	if (res.implicit_keep)
-		o += (size_t)snprintf(out + o, sizeof(out) - o, "implicit%s%s%s ", res.keep_flags ? "[" : "",
-				      res.keep_flags ? res.keep_flags : "", res.keep_flags ? "]" : "");
+		o += (size_t)snprintf(
+		    out + o, sizeof(out) - o, "implicit%s%s%s ", res.keep_flags ? "[" : "",
+		    res.keep_flags ? res.keep_flags : "", res.keep_flags ? "]" : "");
 	if (o > 0 && out[o - 1] == ' ')
 		out[o - 1] = '\0';
 	if (keep_res)
@@ -140,21 +146,29 @@ static void test_rfc5228_examples(void **state)
 	/* section 4.2: redirect */
 	assert_string_equal(run("redirect \"bart@example.com\";"), "redirect:bart@example.com");
 	/* section 5.2: address with the CC that has a comma in its quoted name */
-	assert_string_equal(run("if address :is \"cc\" \"team@example.org\" { discard; }"), "discard");
+	assert_string_equal(run("if address :is \"cc\" \"team@example.org\" { discard; }"),
+			    "discard");
 	/* section 5.5: exists */
 	assert_string_equal(run("if exists [\"From\",\"Date\"] { discard; }"), "discard");
 	assert_string_equal(run("if exists [\"From\",\"X-Nope\"] { discard; }"), "implicit");
 	/* comparator: i;octet is case-sensitive, the default is not */
-	assert_string_equal(run("if header :is :comparator \"i;octet\" \"x-priority\" \"2\" { discard; }"), "discard");
-	assert_string_equal(run("if header :contains :comparator \"i;octet\" \"subject\" \"meeting\" { discard; }"),
-			    "implicit");
-	assert_string_equal(run("if header :contains \"subject\" \"meeting\" { discard; }"), "discard");
+	assert_string_equal(
+	    run("if header :is :comparator \"i;octet\" \"x-priority\" \"2\" { discard; }"),
+	    "discard");
+	assert_string_equal(
+	    run("if header :contains :comparator \"i;octet\" \"subject\" \"meeting\" { discard; }"),
+	    "implicit");
+	assert_string_equal(run("if header :contains \"subject\" \"meeting\" { discard; }"),
+			    "discard");
 	/* RFC 2047 decoded */
-	assert_string_equal(run("if header :contains \"subject\" \"Grüße\" { discard; }"), "discard");
+	assert_string_equal(run("if header :contains \"subject\" \"Grüße\" { discard; }"),
+			    "discard");
 	/* stop */
-	assert_string_equal(run("require \"fileinto\"; fileinto \"a\"; stop; fileinto \"b\";"), "fileinto:a");
+	assert_string_equal(run("require \"fileinto\"; fileinto \"a\"; stop; fileinto \"b\";"),
+			    "fileinto:a");
 	/* a duplicated message goes once into a mailbox, but two actions are listed */
-	assert_string_equal(run("require [\"fileinto\", \"copy\"]; fileinto :copy \"x\";"), "fileinto:x implicit");
+	assert_string_equal(run("require [\"fileinto\", \"copy\"]; fileinto :copy \"x\";"),
+			    "fileinto:x implicit");
 }
 
 static void test_errors(void **state)
@@ -166,17 +180,26 @@ static void test_errors(void **state)
 			    "COMPILE:line 3, column 3: unknown command 'fileint'");
 	assert_string_equal(run("if header :is \"a\" \"b\" { keep; "),
 			    "COMPILE:line 1, column 23: this block is not closed ('}' missing)");
-	assert_string_equal(run("keep"), "COMPILE:line 1, column 5: ';' or a block was expected after keep");
-	assert_string_equal(run("require \"nope\";"), "COMPILE:line 1, column 1: unsupported extension \"nope\"");
-	assert_string_equal(run("if header :is \"a\" \"b\" { keep; }\nrequire \"fileinto\";"),
-			    "COMPILE:line 2, column 1: require must come before every other command, at the top");
-	assert_string_equal(run("else { keep; }"), "COMPILE:line 1, column 1: else without an if before it");
-	assert_string_equal(run("if size 10 { keep; }"), "COMPILE:line 1, column 4: size needs :over or :under");
-	assert_string_equal(run("keep;\n\"unterminated"), "COMPILE:line 2, column 1: string not closed (\" missing)");
-	assert_string_equal(run("require \"regex\"; if header :regex \"subject\" \"a(b\" { keep; }"),
-			    "COMPILE:line 1, column 21: regular expression \"a(b\": ( without )");
-	assert_string_equal(run("/* never closed"), "COMPILE:line 1, column 1: comment not closed (*/ missing)");
-	assert_string_equal(run("keep;\n  \x01"), "COMPILE:line 2, column 3: unexpected character '?'");
+	assert_string_equal(run("keep"),
+			    "COMPILE:line 1, column 5: ';' or a block was expected after keep");
+	assert_string_equal(run("require \"nope\";"),
+			    "COMPILE:line 1, column 1: unsupported extension \"nope\"");
+	assert_string_equal(
+	    run("if header :is \"a\" \"b\" { keep; }\nrequire \"fileinto\";"),
+	    "COMPILE:line 2, column 1: require must come before every other command, at the top");
+	assert_string_equal(run("else { keep; }"),
+			    "COMPILE:line 1, column 1: else without an if before it");
+	assert_string_equal(run("if size 10 { keep; }"),
+			    "COMPILE:line 1, column 4: size needs :over or :under");
+	assert_string_equal(run("keep;\n\"unterminated"),
+			    "COMPILE:line 2, column 1: string not closed (\" missing)");
+	assert_string_equal(
+	    run("require \"regex\"; if header :regex \"subject\" \"a(b\" { keep; }"),
+	    "COMPILE:line 1, column 21: regular expression \"a(b\": ( without )");
+	assert_string_equal(run("/* never closed"),
+			    "COMPILE:line 1, column 1: comment not closed (*/ missing)");
+	assert_string_equal(run("keep;\n  \x01"),
+			    "COMPILE:line 2, column 3: unexpected character '?'");
 }
 
 static void test_bounds(void **state)
@@ -221,7 +244,8 @@ static void test_bounds(void **state)
 	assert_string_equal(err.msg, "string too long (at most 64 KB)");
 	free(s);
 	/* numbers */
-	assert_non_null(strstr(run("if size :over 99999999999999999999 { keep; }"), "number too large"));
+	assert_non_null(
+	    strstr(run("if size :over 99999999999999999999 { keep; }"), "number too large"));
 	assert_non_null(strstr(run("if size :over 9999999999999G { keep; }"), "number too large"));
 }
 
@@ -257,8 +281,9 @@ static void test_regex_bounded(void **state)
 	free(big);
 	sv_regex_free(&re);
 	/* the run: a script with such a regex on a big body fails (INBOX), does not hang */
-	const char *r = run("require [\"regex\", \"body\"]; if body :raw :regex \"(a|aa|aaa|aaaa)*(b|bb)*c$\" "
-			    "{ discard; }");
+	const char *r =
+	    run("require [\"regex\", \"body\"]; if body :raw :regex \"(a|aa|aaa|aaaa)*(b|bb)*c$\" "
+		"{ discard; }");
 	assert_string_equal(r, "implicit");
 	/* captures */
 	long caps[20];
@@ -276,7 +301,8 @@ static void test_regex_bounded(void **state)
 	assert_int_equal(sv_regex_exec(re, "ab 12 Y", 7, caps, &budget), 1);
 	sv_regex_free(&re);
 	assert_string_equal(run("require [\"regex\", \"variables\", \"fileinto\"];\n"
-				"if header :regex \"list-id\" \"<([a-z-]+)\\\\.vger\" { fileinto \"Lists.${1}\"; }"),
+				"if header :regex \"list-id\" \"<([a-z-]+)\\\\.vger\" { fileinto "
+				"\"Lists.${1}\"; }"),
 			    "fileinto:Lists.linux-kernel");
 }
 
@@ -288,116 +314,152 @@ static void test_matches_and_variables(void **state)
 				"if header :matches \"List-ID\" \"*<*@*\" {\n"
 				"  fileinto \"INBOX.lists.${2}\"; stop; }"),
 			    "implicit");
-	assert_string_equal(run("require [\"variables\", \"fileinto\"];\n"
-				"if header :matches \"List-ID\" \"*<*.vger*\" { fileinto \"Lists.${2}\"; }"),
-			    "fileinto:Lists.linux-kernel");
-	assert_string_equal(run("require \"variables\"; set \"a\" \"Hello\"; set :upper \"b\" \"${a}\";"
-				"set :length \"l\" \"${b}\"; if string :is \"${b}-${l}\" \"HELLO-5\" { discard; }"),
-			    "discard");
+	assert_string_equal(
+	    run("require [\"variables\", \"fileinto\"];\n"
+		"if header :matches \"List-ID\" \"*<*.vger*\" { fileinto \"Lists.${2}\"; }"),
+	    "fileinto:Lists.linux-kernel");
+	assert_string_equal(
+	    run("require \"variables\"; set \"a\" \"Hello\"; set :upper \"b\" \"${a}\";"
+		"set :length \"l\" \"${b}\"; if string :is \"${b}-${l}\" \"HELLO-5\" { discard; }"),
+	    "discard");
 	assert_string_equal(run("require \"variables\"; set :quotewildcard \"q\" \"a*b?\";"
 				"if string :is \"${q}\" \"a\\\\*b\\\\?\" { discard; }"),
 			    "discard");
 	/* ? is one character, * the shortest, \\ quotes */
 	assert_string_equal(run("if header :matches \"x-priority\" \"?\" { discard; }"), "discard");
-	assert_string_equal(run("if header :matches \"subject\" \"*MEETING\" { discard; }"), "discard");
-	assert_string_equal(run("if header :matches \"subject\" \"*meet\" { discard; }"), "implicit");
-	/* unknown variables are empty */
-	assert_string_equal(run("require \"variables\"; if string :is \"${nope}\" \"\" { discard; }"), "discard");
-	/* a pathological :matches is bounded too (one backtracking point) */
-	assert_string_equal(run("require \"body\"; if body :raw :matches \"*a*a*a*a*a*a*a*a*a*a*z\" { discard; }"),
+	assert_string_equal(run("if header :matches \"subject\" \"*MEETING\" { discard; }"),
+			    "discard");
+	assert_string_equal(run("if header :matches \"subject\" \"*meet\" { discard; }"),
 			    "implicit");
+	/* unknown variables are empty */
+	assert_string_equal(
+	    run("require \"variables\"; if string :is \"${nope}\" \"\" { discard; }"), "discard");
+	/* a pathological :matches is bounded too (one backtracking point) */
+	assert_string_equal(
+	    run("require \"body\"; if body :raw :matches \"*a*a*a*a*a*a*a*a*a*a*z\" { discard; }"),
+	    "implicit");
 }
 
 static void test_extensions(void **state)
 {
 	(void)state;
 	/* subaddress (RFC 5233) */
-	assert_string_equal(run("require [\"envelope\", \"subaddress\", \"fileinto\", \"variables\"];\n"
-				"if envelope :detail :matches \"to\" \"*\" { fileinto \"${1}\"; }"),
-			    "fileinto:lists");
-	assert_string_equal(run("require [\"subaddress\"]; if address :user \"to\" \"bob\" { discard; }"), "discard");
 	assert_string_equal(
-	    run_full("require [\"envelope\", \"subaddress\"]; if envelope :detail :matches \"to\" \"*\" { discard; }",
-		     MSG, "a@b", "bob@example.org", -1, NULL),
-	    "implicit");
+	    run("require [\"envelope\", \"subaddress\", \"fileinto\", \"variables\"];\n"
+		"if envelope :detail :matches \"to\" \"*\" { fileinto \"${1}\"; }"),
+	    "fileinto:lists");
+	assert_string_equal(
+	    run("require [\"subaddress\"]; if address :user \"to\" \"bob\" { discard; }"),
+	    "discard");
+	assert_string_equal(run_full("require [\"envelope\", \"subaddress\"]; if envelope :detail "
+				     ":matches \"to\" \"*\" { discard; }",
+				     MSG, "a@b", "bob@example.org", -1, NULL),
+			    "implicit");
 	/* envelope of the null sender */
-	assert_string_equal(run_full("require \"envelope\"; if envelope :is \"from\" \"\" { discard; }", MSG, "",
-				     "bob@example.org", -1, NULL),
-			    "discard");
+	assert_string_equal(
+	    run_full("require \"envelope\"; if envelope :is \"from\" \"\" { discard; }", MSG, "",
+		     "bob@example.org", -1, NULL),
+	    "discard");
 	/* relational (RFC 5231 section 6) */
-	assert_string_equal(run("require [\"relational\", \"comparator-i;ascii-numeric\"];\n"
-				"if header :value \"lt\" :comparator \"i;ascii-numeric\" [\"x-priority\"] [\"3\"] "
-				"{ discard; }"),
-			    "discard");
-	assert_string_equal(run("require [\"relational\", \"comparator-i;ascii-numeric\"];\n"
-				"if address :count \"ge\" :comparator \"i;ascii-numeric\" [\"to\", \"cc\"] [\"3\"] "
-				"{ discard; }"),
-			    "discard");
-	assert_string_equal(run("require \"relational\"; if header :count \"eq\" \"received\" \"2\" { discard; }"),
-			    "discard");
+	assert_string_equal(
+	    run("require [\"relational\", \"comparator-i;ascii-numeric\"];\n"
+		"if header :value \"lt\" :comparator \"i;ascii-numeric\" [\"x-priority\"] [\"3\"] "
+		"{ discard; }"),
+	    "discard");
+	assert_string_equal(
+	    run("require [\"relational\", \"comparator-i;ascii-numeric\"];\n"
+		"if address :count \"ge\" :comparator \"i;ascii-numeric\" [\"to\", \"cc\"] [\"3\"] "
+		"{ discard; }"),
+	    "discard");
+	assert_string_equal(
+	    run("require \"relational\"; if header :count \"eq\" \"received\" \"2\" { discard; }"),
+	    "discard");
 	/* imap4flags (RFC 5232) */
-	assert_string_equal(run("require [\"imap4flags\", \"fileinto\"];\n"
-				"addflag \"\\\\Flagged\"; addflag [\"$Work\", \"\\\\flagged\"];"
-				"removeflag \"$Work\"; fileinto :flags \"\\\\Seen $x\" \"A\"; keep;"),
-			    "fileinto:A[\\Seen $x] keep[\\Flagged]");
-	assert_string_equal(run("require \"imap4flags\"; setflag \"\\\\Seen\";"), "implicit[\\Seen]");
-	assert_string_equal(run("require [\"imap4flags\", \"variables\"]; setflag \"v\" \"a b\"; addflag \"v\" \"c\";"
+	assert_string_equal(
+	    run("require [\"imap4flags\", \"fileinto\"];\n"
+		"addflag \"\\\\Flagged\"; addflag [\"$Work\", \"\\\\flagged\"];"
+		"removeflag \"$Work\"; fileinto :flags \"\\\\Seen $x\" \"A\"; keep;"),
+	    "fileinto:A[\\Seen $x] keep[\\Flagged]");
+	assert_string_equal(run("require \"imap4flags\"; setflag \"\\\\Seen\";"),
+			    "implicit[\\Seen]");
+	assert_string_equal(run("require [\"imap4flags\", \"variables\"]; setflag \"v\" \"a b\"; "
+				"addflag \"v\" \"c\";"
 				"if hasflag :contains \"v\" \"b\" { discard; }"),
 			    "discard");
 	/* copy, mailbox :create, mailboxexists */
-	assert_string_equal(run("require [\"fileinto\", \"copy\", \"mailbox\"];\n"
-				"if mailboxexists \"Junk\" { fileinto :copy :create \"New.Folder\"; }"),
-			    "fileinto:New.Folder implicit");
-	assert_string_equal(run("require \"mailbox\"; if mailboxexists [\"Junk\", \"Nope\"] { discard; }"),
-			    "implicit");
+	assert_string_equal(
+	    run("require [\"fileinto\", \"copy\", \"mailbox\"];\n"
+		"if mailboxexists \"Junk\" { fileinto :copy :create \"New.Folder\"; }"),
+	    "fileinto:New.Folder implicit");
+	assert_string_equal(
+	    run("require \"mailbox\"; if mailboxexists [\"Junk\", \"Nope\"] { discard; }"),
+	    "implicit");
 	/* body (RFC 5173): text parts decoded, not the PDF unless asked */
-	assert_string_equal(run("require \"body\"; if body :contains \"agenda\" { discard; }"), "discard");
-	assert_string_equal(run("require \"body\"; if body :contains \"Grüße\" { discard; }"), "discard");
-	assert_string_equal(run("require \"body\"; if body :contains \"blueprint\" { discard; }"), "implicit");
-	assert_string_equal(run("require \"body\"; if body :content \"application\" :contains \"blueprint\" "
-				"{ discard; }"),
+	assert_string_equal(run("require \"body\"; if body :contains \"agenda\" { discard; }"),
 			    "discard");
-	assert_string_equal(run("require \"body\"; if body :raw :contains \"c2VjcmV0\" { discard; }"), "discard");
+	assert_string_equal(run("require \"body\"; if body :contains \"Grüße\" { discard; }"),
+			    "discard");
+	assert_string_equal(run("require \"body\"; if body :contains \"blueprint\" { discard; }"),
+			    "implicit");
+	assert_string_equal(
+	    run("require \"body\"; if body :content \"application\" :contains \"blueprint\" "
+		"{ discard; }"),
+	    "discard");
+	assert_string_equal(
+	    run("require \"body\"; if body :raw :contains \"c2VjcmV0\" { discard; }"), "discard");
 	/* date and index (RFC 5260) */
-	assert_string_equal(run("require \"date\"; if date :zone \"-0800\" :is \"date\" \"date\" \"1997-04-01\" "
-				"{ discard; }"),
+	assert_string_equal(
+	    run("require \"date\"; if date :zone \"-0800\" :is \"date\" \"date\" \"1997-04-01\" "
+		"{ discard; }"),
+	    "discard");
+	assert_string_equal(run("require \"date\"; if date :originalzone :is \"date\" \"hour\" "
+				"\"09\" { discard; }"),
 			    "discard");
-	assert_string_equal(run("require \"date\"; if date :originalzone :is \"date\" \"hour\" \"09\" { discard; }"),
-			    "discard");
-	assert_string_equal(run("require \"date\"; if date :zone \"+0000\" :is \"date\" \"weekday\" \"2\" "
-				"{ discard; }"),
-			    "discard");
-	assert_string_equal(run("require [\"date\", \"index\"]; if date :index 2 :zone \"+0000\" :is \"received\" "
-				"\"second\" \"30\" { discard; }"),
-			    "discard");
-	assert_string_equal(run("require [\"date\", \"index\"]; if header :index 1 :last :contains \"received\" "
-				"\"from c\" { discard; }"),
-			    "discard");
-	assert_string_equal(run("require [\"date\", \"relational\"]; if currentdate :zone \"+0000\" :value \"ge\" "
-				"\"date\" \"2023-11-14\" { discard; }"),
-			    "discard");
-	assert_non_null(strstr(run("require \"date\"; if currentdate :is \"fortnight\" \"1\" { keep; }"),
-			       "unknown date part"));
+	assert_string_equal(
+	    run("require \"date\"; if date :zone \"+0000\" :is \"date\" \"weekday\" \"2\" "
+		"{ discard; }"),
+	    "discard");
+	assert_string_equal(
+	    run("require [\"date\", \"index\"]; if date :index 2 :zone \"+0000\" :is \"received\" "
+		"\"second\" \"30\" { discard; }"),
+	    "discard");
+	assert_string_equal(
+	    run("require [\"date\", \"index\"]; if header :index 1 :last :contains \"received\" "
+		"\"from c\" { discard; }"),
+	    "discard");
+	assert_string_equal(
+	    run("require [\"date\", \"relational\"]; if currentdate :zone \"+0000\" :value \"ge\" "
+		"\"date\" \"2023-11-14\" { discard; }"),
+	    "discard");
+	assert_non_null(
+	    strstr(run("require \"date\"; if currentdate :is \"fortnight\" \"1\" { keep; }"),
+		   "unknown date part"));
 	/* spamtest (RFC 5235) fed by the filter's probability */
-	const char *st = "require [\"spamtest\", \"relational\", \"comparator-i;ascii-numeric\", \"fileinto\"];\n"
-			 "if spamtest :value \"ge\" :comparator \"i;ascii-numeric\" \"8\" { fileinto \"Junk\"; }";
+	const char *st = "require [\"spamtest\", \"relational\", \"comparator-i;ascii-numeric\", "
+			 "\"fileinto\"];\n"
+			 "if spamtest :value \"ge\" :comparator \"i;ascii-numeric\" \"8\" { "
+			 "fileinto \"Junk\"; }";
 	assert_string_equal(run_full(st, MSG, "a@b", "bob@x", 97, NULL), "fileinto:Junk");
 	assert_string_equal(run_full(st, MSG, "a@b", "bob@x", 10, NULL), "implicit");
 	assert_string_equal(run_full(st, MSG, "a@b", "bob@x", -1, NULL), "implicit");
-	assert_string_equal(run_full("require [\"spamtestplus\", \"relational\", \"comparator-i;ascii-numeric\"];"
-				     "if spamtest :percent :value \"gt\" :comparator \"i;ascii-numeric\" \"90\" "
-				     "{ discard; }",
-				     MSG, "a@b", "bob@x", 97, NULL),
+	assert_string_equal(
+	    run_full("require [\"spamtestplus\", \"relational\", \"comparator-i;ascii-numeric\"];"
+		     "if spamtest :percent :value \"gt\" :comparator \"i;ascii-numeric\" \"90\" "
+		     "{ discard; }",
+		     MSG, "a@b", "bob@x", 97, NULL),
+	    "discard");
+	assert_string_equal(run("require \"virustest\"; if virustest :is \"0\" { discard; }"),
 			    "discard");
-	assert_string_equal(run("require \"virustest\"; if virustest :is \"0\" { discard; }"), "discard");
 	/* reject / ereject (RFC 5429) */
 	assert_string_equal(run("require \"reject\"; reject \"not here\";"), "reject:not here");
 	assert_string_equal(run("require \"ereject\"; ereject \"no\";"), "ereject:no");
-	assert_non_null(strstr(run("require [\"reject\", \"fileinto\"]; fileinto \"x\"; reject \"no\";"),
-			       "ERR:reject cannot be used together with"));
+	assert_non_null(
+	    strstr(run("require [\"reject\", \"fileinto\"]; fileinto \"x\"; reject \"no\";"),
+		   "ERR:reject cannot be used together with"));
 	/* vacation (RFC 5230) */
 	struct sieve_result res;
-	run_full("require \"vacation\"; vacation :days 3 :subject \"Away\" :addresses [\"bob@example.org\"] "
+	run_full("require \"vacation\"; vacation :days 3 :subject \"Away\" :addresses "
+		 "[\"bob@example.org\"] "
 		 "\"I am away.\";",
 		 MSG, "a@b", "bob@x", -1, &res);
 	assert_int_equal(res.n, 1);
@@ -408,9 +470,11 @@ static void test_extensions(void **state)
 	assert_int_equal(res.actions[0].naddresses, 1);
 	assert_true(res.implicit_keep);
 	sieve_result_free(&res);
-	assert_non_null(strstr(run("require \"vacation\"; vacation \"a\"; vacation \"b\";"), "once per message"));
+	assert_non_null(strstr(run("require \"vacation\"; vacation \"a\"; vacation \"b\";"),
+			       "once per message"));
 	/* multi-line strings with dot-stuffing */
-	run_full("require \"vacation\"; vacation text:\r\nline one\r\n..dot\r\n.\r\n;", MSG, "a@b", "bob@x", -1, &res);
+	run_full("require \"vacation\"; vacation text:\r\nline one\r\n..dot\r\n.\r\n;", MSG, "a@b",
+		 "bob@x", -1, &res);
 	assert_string_equal(res.actions[0].reason, "line one\r\n.dot\r\n");
 	sieve_result_free(&res);
 }
@@ -418,38 +482,50 @@ static void test_extensions(void **state)
 static void test_include(void **state)
 {
 	(void)state;
-	inc_text = "require [\"fileinto\", \"include\"]; if header :contains \"list-id\" \"vger\" { fileinto \"Lists\"; return; } "
+	inc_text = "require [\"fileinto\", \"include\"]; if header :contains \"list-id\" \"vger\" "
+		   "{ fileinto \"Lists\"; return; } "
 		   "discard;";
-	assert_string_equal(run("require \"include\"; include :personal \"lists\"; keep;"), "fileinto:Lists keep");
+	assert_string_equal(run("require \"include\"; include :personal \"lists\"; keep;"),
+			    "fileinto:Lists keep");
 	assert_non_null(strstr(run("require \"include\"; include \"missing\";"), "does not exist"));
 	assert_string_equal(run("require \"include\"; include :optional \"missing\";"), "implicit");
 	/* an include of itself stops at the depth bound */
 	inc_text = "require \"include\"; include \"lists\";";
-	assert_non_null(strstr(run("require \"include\"; include \"lists\";"), "nested too deeply"));
+	assert_non_null(
+	    strstr(run("require \"include\"; include \"lists\";"), "nested too deeply"));
 	/* :once */
 	inc_text = "require \"fileinto\"; fileinto \"L\";";
-	assert_string_equal(run("require \"include\"; include :once \"lists\"; include :once \"lists\";"), "fileinto:L");
-	/* global variables */
-	inc_text = "require [\"include\", \"variables\", \"fileinto\"]; global \"box\"; fileinto \"${box}\";";
 	assert_string_equal(
-	    run("require [\"include\", \"variables\"]; global \"box\"; set \"box\" \"Shared\"; include \"lists\";"),
-	    "fileinto:Shared");
+	    run("require \"include\"; include :once \"lists\"; include :once \"lists\";"),
+	    "fileinto:L");
+	/* global variables */
+	inc_text = "require [\"include\", \"variables\", \"fileinto\"]; global \"box\"; fileinto "
+		   "\"${box}\";";
+	assert_string_equal(run("require [\"include\", \"variables\"]; global \"box\"; set \"box\" "
+				"\"Shared\"; include \"lists\";"),
+			    "fileinto:Shared");
 	inc_text = "require \"fileinto\"; fileinto \"x\"; broken";
-	assert_non_null(strstr(run("require \"include\"; include \"lists\";"), "ERR:included script \"lists\""));
+	assert_non_null(strstr(run("require \"include\"; include \"lists\";"),
+			       "ERR:included script \"lists\""));
 	inc_text = NULL;
 }
 
 static void test_addresses(void **state)
 {
 	(void)state;
-	assert_string_equal(run("if address :all :is \"to\" \"carol@example.net\" { discard; }"), "discard");
-	assert_string_equal(run("if address :localpart :is \"from\" \"alice\" { discard; }"), "discard");
-	assert_string_equal(run("if address :domain :is \"from\" \"EXAMPLE.com\" { discard; }"), "discard");
-	const char *grp = "To: undisclosed-recipients:;\r\nFrom: (comment) x@y.z (c2)\r\n\r\nb\r\n";
-	assert_string_equal(run_full("if address :is \"from\" \"x@y.z\" { discard; }", grp, "", "b@c", -1, NULL),
+	assert_string_equal(run("if address :all :is \"to\" \"carol@example.net\" { discard; }"),
 			    "discard");
+	assert_string_equal(run("if address :localpart :is \"from\" \"alice\" { discard; }"),
+			    "discard");
+	assert_string_equal(run("if address :domain :is \"from\" \"EXAMPLE.com\" { discard; }"),
+			    "discard");
+	const char *grp = "To: undisclosed-recipients:;\r\nFrom: (comment) x@y.z (c2)\r\n\r\nb\r\n";
 	assert_string_equal(
-	    run_full("require \"relational\"; if address :count \"eq\" \"to\" \"0\" { discard; }", grp, "", "b@c", -1, NULL),
+	    run_full("if address :is \"from\" \"x@y.z\" { discard; }", grp, "", "b@c", -1, NULL),
+	    "discard");
+	assert_string_equal(
+	    run_full("require \"relational\"; if address :count \"eq\" \"to\" \"0\" { discard; }",
+		     grp, "", "b@c", -1, NULL),
 	    "discard");
 }
 
