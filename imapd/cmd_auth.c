@@ -448,3 +448,44 @@ void cmd_authenticate(struct session *s, struct imap_command *cmd)
 	}
 	do_login(s, user, pass, "PLAIN");
 }
+
+/* The password check of the other listeners of imapd (ManageSieve): the same
+ * directory, worker threads and per-IP penalty as LOGIN. */
+enum dir_result imapd_authenticate(struct imapd *d, const char *id, const char *ip, const char *proto,
+				   const char *login, const char *password, struct store_user *su_r)
+{
+	struct dir_user du;
+	char plogin[128], derr[DIR_ERROR_MAX];
+	log_printable(plogin, sizeof(plogin), login, strlen(login));
+	memset(&du, 0, sizeof(du));
+	enum dir_result r = auth_check(d->dir, login, password, &du, derr, sizeof(derr));
+	if (r == DIR_TEMPFAIL || r == DIR_ERROR) {
+		log_warn("%s: [%s]: user directory unavailable for user=<%s>: %s", id, ip, plogin, derr);
+		return DIR_TEMPFAIL;
+	}
+	if (r != DIR_OK) {
+		unsigned failures;
+		double delay = penalty_fail(d, ip, &failures);
+		/* fail2ban: see doc/fail2ban/mailkeep-imapd.conf */
+		log_warn("%s: [%s]: %s authentication failed: method=PLAIN, user=<%s>, failures=%u", id, ip, proto,
+			 plogin, failures);
+		if (delay > 0)
+			usleep((useconds_t)(delay * 1e6));
+		return DIR_BADPASS;
+	}
+	memset(su_r, 0, sizeof(*su_r));
+	mk_strlcpy(su_r->name, du.name, sizeof(su_r->name));
+	struct store_txn *txn = NULL;
+	int sr = store_read_begin(d->store, &txn);
+	if (sr == 0)
+		sr = store_user_get(txn, du.name, su_r);
+	store_read_end(&txn);
+	if (sr == STORE_ENOTFOUND)
+		sr = store_write(d->store, user_ensure_fn, su_r);
+	if (sr != 0) {
+		log_warn("%s: [%s]: user=<%s>: %s", id, ip, plogin, store_strerror(sr));
+		return DIR_TEMPFAIL;
+	}
+	penalty_clear(d, ip);
+	return DIR_OK;
+}

@@ -179,6 +179,12 @@ size_t sess_current_cmdlen(void);
  * arguments of the command are invalid afterwards. Returns 0 or -1. */
 int sess_read_line(struct session *s, size_t cmdlen, char **line_r);
 
+/* The password check other listeners of imapd share with LOGIN (directory,
+ * worker threads, per-IP penalty; cmd_auth.c): DIR_OK with the store's user,
+ * DIR_BADPASS after the penalty's delay, DIR_TEMPFAIL. */
+enum dir_result imapd_authenticate(struct imapd *d, const char *id, const char *ip, const char *proto,
+				   const char *login, const char *password, struct store_user *su_r);
+
 /* --- commands (cmd_*.c) ------------------------------------------------------------ */
 typedef void cmd_fn(struct session *s, struct imap_command *cmd);
 cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_starttls, cmd_login, cmd_authenticate, cmd_id,
