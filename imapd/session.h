@@ -194,6 +194,9 @@ cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_l
 cmd_fn cmd_select, cmd_examine, cmd_unselect, cmd_close, cmd_check, cmd_expunge;
 cmd_fn cmd_fetch, cmd_store, cmd_search, cmd_append, cmd_copy, cmd_move, cmd_idle;
 cmd_fn cmd_sort, cmd_thread, cmd_cancelupdate, cmd_notify;
+cmd_fn cmd_getquota, cmd_getquotaroot, cmd_setquota; /* cmd_quota.c: QUOTA (RFC 9208) */
+/* STATUS DELETED-STORAGE (RFC 9208): KiB of the \Deleted messages. */
+uint64_t sess_deleted_storage(struct session *s, const struct store_mailbox *mb);
 /* NOTIFY (cmd_notify.c): tells what changed since the last look (the
  * selected mailbox too when between_commands); ends it. */
 void sess_notify_check(struct session *s, int between_commands);

@@ -338,31 +338,48 @@ int quota_admit(struct store_txn *txn, uint32_t user_id, uint64_t bytes, uint32_
 	return wrote;
 }
 
+/* 0, or STORE_EQUOTA if the user is at a limit or bytes more would pass it. */
+static int check_txn(struct store_txn *txn, uint32_t user_id, uint64_t bytes)
+{
+	struct quota_limits lim;
+	struct quota_usage use;
+	int rc = quota_limits(txn, user_id, &lim);
+	if (rc != 0 || (lim.storage == 0 && lim.messages == 0))
+		return rc;
+	if ((rc = quota_usage(txn, user_id, &use)) != 0)
+		return rc;
+	if ((lim.storage && (use.bytes >= lim.storage || use.bytes + bytes > lim.storage)) ||
+	    (lim.messages && use.messages >= lim.messages))
+		return STORE_EQUOTA;
+	return 0;
+}
+
 int quota_check(struct store *store, const char *user, uint64_t bytes)
 {
 	struct store_txn *txn = NULL;
 	struct store_user u;
-	struct quota_limits lim;
-	struct quota_usage use;
 	int rc = store_read_begin(store, &txn);
-
 	if (rc != 0)
 		return rc;
 	rc = store_user_get(txn, user, &u);
-	if (rc == STORE_ENOTFOUND) {
-		rc = 0;
-		goto out;
-	}
-	if (rc != 0 || (rc = quota_limits(txn, u.id, &lim)) != 0)
-		goto out;
-	if (lim.storage == 0 && lim.messages == 0)
-		goto out;
-	if ((rc = quota_usage(txn, u.id, &use)) != 0)
-		goto out;
-	if ((lim.storage && (use.bytes >= lim.storage || use.bytes + bytes > lim.storage)) ||
-	    (lim.messages && use.messages >= lim.messages))
-		rc = STORE_EQUOTA;
-out:
+	if (rc == 0)
+		rc = check_txn(txn, u.id, bytes);
+	else if (rc == STORE_ENOTFOUND)
+		rc = 0; /* a user without a record yet has nothing stored */
+	store_read_end(&txn);
+	return rc;
+}
+
+int quota_check_mailbox(struct store *store, uint32_t mbid, uint64_t bytes)
+{
+	struct store_txn *txn = NULL;
+	struct store_mailbox mb;
+	int rc = store_read_begin(store, &txn);
+	if (rc != 0)
+		return rc;
+	rc = store_mailbox_get_by_id(txn, mbid, &mb);
+	if (rc == 0)
+		rc = check_txn(txn, mb.user_id, bytes);
 	store_read_end(&txn);
 	return rc;
 }

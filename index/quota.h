@@ -76,5 +76,7 @@ int quota_admit(struct store_txn *txn, uint32_t user_id, uint64_t bytes, uint32_
  * the user (by name; an unknown user is never over) is at or over a limit,
  * or would be with bytes more. */
 int quota_check(struct store *store, const char *user, uint64_t bytes);
+/* The same for the user of a mailbox (the mount's writes). */
+int quota_check_mailbox(struct store *store, uint32_t mbid, uint64_t bytes);
 
 #endif

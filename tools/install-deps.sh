@@ -17,10 +17,11 @@ apt-get update -qq
 BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse3
   libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
-# Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py)
+# Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; sieve-connect and
+# python3-sievelib: ManageSieve clients, tests/integration/sieve)
 TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
-  dovecot-dev autoconf automake libtool"
+  dovecot-dev autoconf automake libtool sieve-connect python3-sievelib"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamassassin spamc valgrind hyperfine e2fsprogs"
 # shellcheck disable=SC2086
