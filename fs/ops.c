@@ -309,6 +309,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* always readdirplus: grep -r and find then need no LOOKUP per file */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* With atomic O_TRUNC the kernel leaves the truncation to OPEN, which
+	 * this mount answers with ENOSYS: `> file` on a plain file (.sieve,
+	 * .mbsyncstate) kept its old bytes. Without it, O_TRUNC is a SETATTR. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }

@@ -1033,6 +1033,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (f.kind == FSI_PENDING && !fs->close_events) {
 		int killed = 0;
 		fs_pending_closed(fs, &f.serial, &killed, 1);
+	} else if (f.kind == FSI_PLAIN && !fs->close_events) {
+		fs_plain_closed(fs, ino); /* .sieve: save it */
 	}
 	fuse_reply_err(req, 0);
 }
@@ -1047,7 +1049,7 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	(void)fi;
 
 	if (f.kind == FSI_PLAIN) {
-		fuse_reply_err(req, fs_plain_fsync(ino, datasync));
+		fuse_reply_err(req, fs_plain_fsync(fs_of(req), ino, datasync));
 		return;
 	}
 	if (f.kind != FSI_PENDING) {

@@ -2,6 +2,8 @@
 and fs fixtures (loaded under other module names, so the conftest files do
 not clash), and the sievehelp module's helpers."""
 import importlib.util
+
+import pytest
 from pathlib import Path
 
 _here = Path(__file__).resolve().parent
@@ -24,3 +26,13 @@ helpers = imconf.helpers
 
 fsconf = _load("mk_sieve_fs_conftest", "fs")
 mkstore_bin = fsconf.mkstore_bin
+
+
+@pytest.fixture
+def mnt(instance, mkstore_bin):
+    """A store with bob (uid 2001), and the mount (not started)."""
+    instance.data.mkdir(parents=True, exist_ok=True)
+    m = fsconf.Mount(instance, mkstore_bin)
+    m.user("bob", 2001, 2001)
+    yield m
+    m.stop()

@@ -1,0 +1,67 @@
+"""/mail/<user>/.sieve: the active script as a file on the mount, backed by the
+store; a broken save is refused (fsync, rename: EINVAL) and the old script
+stays active; quota on the mount: EDQUOT and df."""
+import errno
+import os
+import subprocess
+
+import pytest
+
+from mkhelpers import wait_for
+
+GOOD = b'require "fileinto";\nif header :contains "subject" "lists" { fileinto "Lists"; }\n'
+BETTER = b'require "fileinto";\nif header :contains "subject" "news" { fileinto "News"; }\n'
+BROKEN = b'require "fileinto";\nif header :contains "subject" "x" {\n  fileint "X";\n}\n'
+
+
+def sieve_list(inst, user="bob"):
+    return inst.mk("sieve", "list", user).stdout
+
+
+def test_sieve_file_follows_the_store_and_refuses_broken_saves(mnt, tmp_path):
+    inst = mnt.inst
+    mnt.start()
+    f = mnt.path / "bob" / ".sieve"
+    assert not f.exists()                      # no active script: no file
+    # a script put with the CLI (as ManageSieve would) shows on the mount
+    src = tmp_path / "good.sieve"
+    src.write_bytes(GOOD)
+    inst.mk("sieve", "put", "bob", "rules", str(src), "--activate")
+    wait_for(lambda: f.exists() and f.read_bytes() == GOOD, timeout=5, what=".sieve shows the active script")
+    assert ".sieve" in os.listdir(mnt.path / "bob")
+    # an editor that writes and fsyncs a broken script: EINVAL, the old script stays
+    fd = os.open(f, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, BROKEN)
+    with pytest.raises(OSError) as e:
+        os.fsync(fd)
+    os.close(fd)
+    assert e.value.errno == errno.EINVAL
+    assert inst.mk("sieve", "get", "bob", "rules").stdout.encode() == GOOD
+    wait_for(lambda: f.read_bytes() == GOOD, timeout=5, what="the file shows the active script again")
+    assert "line 3, column 3: unknown command 'fileint'" in mnt.log()
+    # a good save with fsync replaces the active script's text
+    with open(f, "wb") as fh:
+        fh.write(BETTER)
+        fh.flush()
+        os.fsync(fh.fileno())
+    assert inst.mk("sieve", "get", "bob", "rules").stdout.encode() == BETTER
+    assert "rules ACTIVE" in sieve_list(inst)
+    # an atomic save (write a copy, rename it over): checked before the rename
+    tmp = mnt.path / "bob" / ".sieve.tmp"
+    tmp.write_bytes(BROKEN)
+    with pytest.raises(OSError) as e:
+        os.rename(tmp, f)
+    assert e.value.errno == errno.EINVAL
+    assert tmp.exists() and inst.mk("sieve", "get", "bob", "rules").stdout.encode() == BETTER
+    tmp.write_bytes(GOOD)
+    os.rename(tmp, f)
+    assert inst.mk("sieve", "get", "bob", "rules").stdout.encode() == GOOD
+    # cp (no fsync): stored at close
+    src.write_bytes(BETTER)
+    subprocess.run(["cp", str(src), str(f)], check=True)
+    wait_for(lambda: inst.mk("sieve", "get", "bob", "rules").stdout.encode() == BETTER, timeout=5,
+             what="cp's close saves the script")
+    # rm deactivates; the script stays in the store
+    f.unlink()
+    out = sieve_list(inst)
+    assert "rules" in out and "ACTIVE" not in out
