@@ -30,7 +30,7 @@ class Mail:
         return self.inst.mk(*args, check=False)
 
     def send(self, to, data, sender="alice@example.com", lmtp=False, extra=()):
-        args = ["--to", to, "--from", sender, "--data", "-"]
+        args = ["--to", to, "--from", sender or "<>", "--data", "-"]
         if lmtp:
             args += ["--protocol", "LMTP"]
         argv = ["swaks", "--server", f"127.0.0.1:{self.s.lmtp_port if lmtp else self.s.port}",
