@@ -270,7 +270,11 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	}
 	/* past the user's quota: EDQUOT now, not a lost file at close */
 	uint32_t mbid;
-	if (fs_pending_info(fs_of(req), f.serial, &mbid, NULL, NULL, NULL, NULL) == 0 &&
+	enum fsi_sub sub;
+	char pname[MDNAME_MAX + 1];
+	int pstate;
+	size_t plen;
+	if (fs_pending_info(fs_of(req), f.serial, &mbid, &sub, pname, &pstate, &plen) == 0 &&
 	    quota_check_mailbox(fs_of(req)->store, mbid, (uint64_t)off + size) == STORE_EQUOTA) {
 		fuse_reply_err(req, EDQUOT);
 		return;

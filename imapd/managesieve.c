@@ -18,7 +18,6 @@
 #include "imapd/session.h"
 #include "index/sieve.h"
 #include "index/sieve_deliver.h"
-#include "index/sieve_priv.h"
 #include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/net.h"

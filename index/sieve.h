@@ -53,6 +53,10 @@
 #define SIEVE_NAME_MAX 128 /* a script's name (RFC 5804 allows any; we bound it) */
 #define SIEVE_SCRIPT_MAX_DEFAULT (512 * 1024)
 
+/* The extensions this interpreter has, space-separated (ManageSieve's SIEVE
+ * capability). */
+extern const char sieve_extensions_list[];
+
 struct sieve_error {
 	unsigned line, col;		 /* 0 when not tied to a place in the script */
 	char script[SIEVE_NAME_MAX + 1]; /* which script ("" for the one given) */

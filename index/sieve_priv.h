@@ -144,8 +144,6 @@ struct sieve_script {
 #define SV_EXT_VACSECONDS (1u << 21)
 #define SV_EXT_OCTET (1u << 22) /* always there; for a require of it */
 
-/* The extensions a server says it has (ManageSieve's SIEVE capability). */
-extern const char sieve_extensions_list[];
 
 /* --- regular expressions (sieve_regex.c) --------------------------------------- */
 
