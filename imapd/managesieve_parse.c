@@ -33,7 +33,7 @@ static int more(struct ms_cmd *cmd)
 	return MS_MORE;
 }
 
-static int fail(struct ms_cmd *cmd, const char *buf, size_t len, size_t pos, const char *why)
+static int parse_fail(struct ms_cmd *cmd, const char *buf, size_t len, size_t pos, const char *why)
 {
 	/* skip to the end of the line, so the next command starts clean */
 	const char *nl = memchr(buf + pos, '\n', len - pos);
@@ -62,9 +62,9 @@ int ms_parse(const char *buf, size_t len, size_t max_literal, struct ms_cmd *cmd
 		cmd->name[n++] = (char)toupper((unsigned char)buf[p++]);
 	cmd->name[n] = '\0';
 	if (p >= len)
-		return len < MS_MAX_LINE ? more(cmd) : fail(cmd, buf, len, 0, "line too long");
+		return len < MS_MAX_LINE ? more(cmd) : parse_fail(cmd, buf, len, 0, "line too long");
 	if (n == 0)
-		return fail(cmd, buf, len, 0, "a command name was expected");
+		return parse_fail(cmd, buf, len, 0, "a command name was expected");
 	return parse_args(buf, len, max_literal, cmd, p, 0);
 }
 
@@ -83,7 +83,7 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 		if (p >= len)
 			return more(cmd);
 		if (++line > MS_MAX_LINE)
-			return fail(cmd, buf, len, p, "line too long");
+			return parse_fail(cmd, buf, len, p, "line too long");
 		char c = buf[p];
 		if (c == '\r' && p + 1 < len && buf[p + 1] == '\n') {
 			cmd->consumed = p + 2;
@@ -98,13 +98,13 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 		if (first)
 			first = 0;
 		else if (c != ' ')
-			return fail(cmd, buf, len, p, "a space or the end of the line was expected");
+			return parse_fail(cmd, buf, len, p, "a space or the end of the line was expected");
 		else
 			p++;
 		if (p >= len)
 			return more(cmd);
 		if (cmd->nargs >= MS_MAX_ARGS)
-			return fail(cmd, buf, len, p, "too many arguments");
+			return parse_fail(cmd, buf, len, p, "too many arguments");
 		struct ms_arg *a = &cmd->args[cmd->nargs];
 		c = buf[p];
 		if (c == '"') {
@@ -114,14 +114,14 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 			for (;;) {
 				if (p >= len) {
 					free(s);
-					return len < MS_MAX_LINE * 2 ? more(cmd) : fail(cmd, buf, len, len, "line too long");
+					return len < MS_MAX_LINE * 2 ? more(cmd) : parse_fail(cmd, buf, len, len, "line too long");
 				}
 				char q = buf[p];
 				if (q == '"')
 					break;
 				if (q == '\r' || q == '\n' || q == '\0' || o >= MS_MAX_LINE) {
 					free(s);
-					return fail(cmd, buf, len, p, "bad quoted string");
+					return parse_fail(cmd, buf, len, p, "bad quoted string");
 				}
 				if (q == '\\') {
 					if (p + 1 >= len) {
@@ -131,7 +131,7 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 					q = buf[++p];
 					if (q != '"' && q != '\\') {
 						free(s);
-						return fail(cmd, buf, len, p, "bad quoted string");
+						return parse_fail(cmd, buf, len, p, "bad quoted string");
 					}
 				}
 				s[o++] = q;
@@ -154,13 +154,13 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 			if (q >= len)
 				return more(cmd);
 			if (digits == 0 || digits >= 20)
-				return fail(cmd, buf, len, q, "bad literal length");
+				return parse_fail(cmd, buf, len, q, "bad literal length");
 			if (buf[q] == '+')
 				q++;
 			if (q + 1 >= len)
 				return more(cmd);
 			if (buf[q] != '}')
-				return fail(cmd, buf, len, q, "bad literal");
+				return parse_fail(cmd, buf, len, q, "bad literal");
 			q++;
 			if (q + 1 >= len && !(q < len && buf[q] == '\n'))
 				return more(cmd);
@@ -169,7 +169,7 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 			else if (buf[q] == '\n')
 				q++;
 			else
-				return fail(cmd, buf, len, q, "a literal's length is followed by the end of the line");
+				return parse_fail(cmd, buf, len, q, "a literal's length is followed by the end of the line");
 			if (v > max_literal) {
 				ms_cmd_free(cmd);
 				snprintf(cmd->err, sizeof(cmd->err), "the script is %llu bytes, over the limit of %zu", v,
@@ -193,7 +193,7 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 			while (p < len && (isalnum((unsigned char)buf[p]) || strchr("-_.+/=*", buf[p]) != NULL) && buf[p])
 				p++;
 			if (p == s)
-				return fail(cmd, buf, len, p, "an argument was expected");
+				return parse_fail(cmd, buf, len, p, "an argument was expected");
 			if (p >= len)
 				return more(cmd);
 			a->s = xmalloc(p - s + 1);
