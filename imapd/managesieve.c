@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "imapd/limits.h"
 #include "imapd/managesieve.h"
 #include "imapd/session.h"
 #include "index/sieve.h"
@@ -298,9 +299,9 @@ static void ms_authenticate(struct ms *m, struct ms_cmd *c)
 		goto out;
 	}
 	struct store_user su;
-	enum dir_result r = imapd_authenticate(m->d, m->id, m->ip, "ManageSieve", user, pass, &su);
+	enum dir_result r = imapd_authenticate(m->d, m->id, m->ip, "ManageSieve", &m->io, user, pass, &su);
 	if (r == DIR_TEMPFAIL) {
-		reply(m, "NO", "TRYLATER", "The user directory is unavailable, try again later");
+		reply(m, "NO", "TRYLATER", "Try again later");
 	} else if (r != DIR_OK) {
 		reply(m, "NO", NULL, "Authentication failed");
 	} else {
@@ -308,6 +309,7 @@ static void ms_authenticate(struct ms *m, struct ms_cmd *c)
 		m->user_id = su.id;
 		mk_strlcpy(m->user, su.name, sizeof(m->user));
 		m->io.timeout_ms = m->d->timeout * 1000;
+		imap_limits_login(m->io.fd); /* no longer a stranger's connection */
 		log_info("%s: managesieve login: user=<%s>, method=PLAIN, rip=%s, lip=%s%s", m->id, m->user, m->ip,
 			 m->lip, m->tls ? ", TLS" : "");
 		reply(m, "OK", NULL, "Logged in");
@@ -578,6 +580,7 @@ void managesieve_run(struct imapd *d, int fd)
 	log_info("%s: managesieve: disconnect from [%s]%s%s", m->id, m->ip, m->authed ? " user=" : "",
 		 m->authed ? m->user : "");
 	buf_free(&m->in);
+	imap_limits_close(m->io.fd); /* before the fd is closed and its number reused */
 	io_close(&m->io);
 	free(m);
 }

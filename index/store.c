@@ -71,6 +71,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_SPAM_TOKENS] = "spamtokens",
 	[DB_SPAM_STATS] = "spamstats",
 	[DB_SPAM_SIGS] = "spamsigs",
+	[DB_RETRIES] = "retries",
 	[DB_SIEVE] = "sieve",
 	[DB_QUOTA] = "quota",
 };

@@ -48,6 +48,7 @@ enum store_db {
 	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
 	DB_SIEVE,        /* the sieve room (index/sieve_store.c): scripts, vacation and error memories */
 	DB_QUOTA,        /* the quota room (index/quota.h): per-user limits and warnings */
 	DB_COUNT

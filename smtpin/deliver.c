@@ -108,6 +108,7 @@ void deliver_received_header(struct session *s)
 struct deliver_job {
 	struct session *s;
 	struct store_rcpt *rcpts;
+	uint8_t (*retry_keys)[STORE_HASH_LEN];
 	char **metas;
 	size_t n;
 	int rc;
@@ -178,17 +179,30 @@ static void deliver_work(void *arg)
 					     (int64_t)time(NULL), j->targets, j->ntargets, j->hash);
 	/* a recipient's result: its first target that failed, else 0 (a
 	 * discarded or rejected copy stores nothing and fails nothing) */
-	for (size_t i = 0; i < j->n; i++)
+	for (size_t i = 0; i < j->n; i++) {
 		j->rcpts[i].result = 0;
+		j->rcpts[i].duplicate = 0;
+	}
+	/* a retry (index/retry.h): every copy was stored before */
+	size_t *dups = xcalloc(j->n, sizeof(*dups)), *copies = xcalloc(j->n, sizeof(*copies));
 	for (size_t t = 0; t < j->ntargets; t++) {
 		struct store_rcpt *r = &j->rcpts[j->owner[t]];
 		int tr = j->rc != 0 ? j->rc : j->targets[t].result;
 		if (r->result == 0)
 			r->result = tr;
+		copies[j->owner[t]]++;
+		if (j->targets[t].duplicate) {
+			dups[j->owner[t]]++;
+			r->age = j->targets[t].age;
+		}
 	}
+	for (size_t i = 0; i < j->n; i++)
+		j->rcpts[i].duplicate = copies[i] > 0 && dups[i] == copies[i];
+	free(dups);
+	free(copies);
 	if (j->rc == 0)
 		for (size_t i = 0; i < j->n; i++)
-			if (j->rcpts[i].result == 0)
+			if (j->rcpts[i].result == 0 && !j->rcpts[i].duplicate)
 				sieve_finish(s->srv->store, &j->plans[i]);
 }
 
@@ -236,8 +250,8 @@ static void deliver_done(void *arg)
 	char from[SMTP_ADDR_MAX + 1];
 
 	PRINTABLE(from, s->from.addr);
-	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
-		 j->n);
+	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from,
+		    s->msg.len, j->n);
 	for (size_t i = 0; i < j->n; i++) {
 		char to[SMTP_ADDR_MAX + 1];
 		int r = j->rc != 0 ? j->rc : j->rcpts[i].result;
@@ -251,7 +265,14 @@ static void deliver_done(void *arg)
 				session_reply(s, "550 5.7.1 <%s> %s", to, plan->reason[0] ? plan->reason : "Rejected");
 			continue;
 		}
-		if (r == 0) {
+		if (r == 0 && j->rcpts[i].duplicate) {
+			ok++;
+			log_info_as(
+			    "local",
+			    "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+			    "(a retry of the message stored %llds ago for %s: not stored again)",
+			    s->qid, to, delay, (long long)j->rcpts[i].age, j->rcpts[i].user);
+		} else if (r == 0) {
 			char where[600];
 			where_to(j, i, where, sizeof(where));
 			ok++;
@@ -314,6 +335,7 @@ static void deliver_done(void *arg)
 	free(j->owner);
 	free(j->metas);
 	free(j->rcpts);
+	free(j->retry_keys);
 	free(j);
 	/* a new transaction may follow on the same connection */
 	s->mail_seen = 0;
@@ -333,6 +355,7 @@ void deliver_message(struct session *s)
 	j->n = s->nrcpt;
 	j->rcpts = xcalloc(j->n, sizeof(*j->rcpts));
 	j->metas = xcalloc(j->n, sizeof(*j->metas));
+	j->retry_keys = xcalloc(j->n, sizeof(*j->retry_keys));
 	for (size_t i = 0; i < j->n; i++) {
 		struct buf m;
 		buf_init(&m, STORE_META_MAX - 1);
@@ -349,6 +372,14 @@ void deliver_message(struct session *s)
 		j->rcpts[i].user = s->rcpts[i].user;
 		j->rcpts[i].mailbox = NULL;
 		j->rcpts[i].meta = j->metas[i];
+		/* a retry of a message already stored (the client saw no 250) is
+		 * answered 250 without a second copy (retrykey.c, index/retry.h) */
+		if (s->srv->retry_window > 0 &&
+		    smtpin_retry_key(s, s->rcpts[i].addr, s->rcpts[i].user, j->retry_keys[i]) ==
+			0) {
+			j->rcpts[i].retry_key = j->retry_keys[i];
+			j->rcpts[i].retry_window = s->srv->retry_window;
+		}
 	}
 	job_submit(s->srv, deliver_work, deliver_done, j);
 }
