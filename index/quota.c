@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "index/params.h"
 #include "index/quota.h"
 #include "index/store_internal.h"
 #include "lib/util.h"
@@ -52,9 +53,12 @@ int quota_attach(struct config *cfg, char *err, size_t errsize)
 		}
 		qs.warn[qs.nwarn++] = (unsigned)v;
 	}
-	const char *host = config_get(cfg, "myhostname");
-	if (host != NULL)
-		mk_strlcpy(qs.hostname, host, sizeof(qs.hostname));
+	struct common_params c;
+	memset(&c, 0, sizeof(c));
+	common_params_bind(cfg, &c);
+	if (c.myhostname != NULL)
+		mk_strlcpy(qs.hostname, c.myhostname, sizeof(qs.hostname));
+	common_params_unbind(&c);
 	config_unbind(quota_binds, &p);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "index/params.h"
 #include "index/sieve_deliver.h"
 #include "index/sieve_priv.h"
 #include "lib/array.h"
@@ -77,11 +78,14 @@ int sieve_attach(struct config *cfg, char *err, size_t errsize)
 	if (names_into(&p.sieve_before, ss.before, &ss.nbefore, "sieve_before", err, errsize) < 0 ||
 	    names_into(&p.sieve_after, ss.after, &ss.nafter, "sieve_after", err, errsize) < 0)
 		rc = -1;
-	const char *v = config_get(cfg, "recipient_delimiter");
-	mk_strlcpy(ss.delimiter, v && v[0] ? v : "+", sizeof(ss.delimiter));
-	v = config_get(cfg, "myhostname");
-	if (v != NULL)
-		mk_strlcpy(ss.hostname, v, sizeof(ss.hostname));
+	struct common_params c;
+	memset(&c, 0, sizeof(c));
+	common_params_bind(cfg, &c);
+	mk_strlcpy(ss.delimiter, c.recipient_delimiter && c.recipient_delimiter[0] ? c.recipient_delimiter : "+",
+		   sizeof(ss.delimiter));
+	if (c.myhostname != NULL)
+		mk_strlcpy(ss.hostname, c.myhostname, sizeof(ss.hostname));
+	common_params_unbind(&c);
 	config_unbind(sieve_binds, &p);
 	return rc;
 }
