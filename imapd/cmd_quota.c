@@ -26,11 +26,12 @@ static int write_quota(struct session *s, int write)
 		return 1;
 	io_puts(&s->io, "* QUOTA \"\" (");
 	if (lim.storage)
-		io_printf(&s->io, "STORAGE %llu %llu", (unsigned long long)((use.bytes + 1023) / 1024),
+		io_printf(&s->io, "STORAGE %llu %llu",
+			  (unsigned long long)((use.bytes + 1023) / 1024),
 			  (unsigned long long)(lim.storage / 1024));
 	if (lim.messages)
-		io_printf(&s->io, "%sMESSAGE %llu %llu", lim.storage ? " " : "", (unsigned long long)use.messages,
-			  (unsigned long long)lim.messages);
+		io_printf(&s->io, "%sMESSAGE %llu %llu", lim.storage ? " " : "",
+			  (unsigned long long)use.messages, (unsigned long long)lim.messages);
 	io_puts(&s->io, ")\r\n");
 	return 1;
 }
@@ -78,7 +79,8 @@ void cmd_getquotaroot(struct session *s, struct imap_command *cmd)
 void cmd_setquota(struct session *s, struct imap_command *cmd)
 {
 	(void)cmd;
-	sess_tagged(s, "NO", "[NOPERM] Quota limits are set by the administrator (mailkeep user quota)");
+	sess_tagged(s, "NO",
+		    "[NOPERM] Quota limits are set by the administrator (mailkeep user quota)");
 }
 
 uint64_t sess_deleted_storage(struct session *s, const struct store_mailbox *mb)
@@ -87,7 +89,8 @@ uint64_t sess_deleted_storage(struct session *s, const struct store_mailbox *mb)
 	struct store_cursor *cur = NULL;
 	struct store_msg m;
 	uint64_t bytes = 0;
-	if (store_read_begin(s->d->store, &txn) == 0 && store_msg_cursor_open(txn, mb->id, 1, &cur) == 0) {
+	if (store_read_begin(s->d->store, &txn) == 0 &&
+	    store_msg_cursor_open(txn, mb->id, 1, &cur) == 0) {
 		while (store_msg_cursor_next(cur, &m) == 0)
 			if (m.flags & STORE_F_DELETED)
 				bytes += m.size;

@@ -78,7 +78,10 @@ static void capabilities(struct ms *m)
 	if (!m->tls && tls_holder_ready(&m->d->tls))
 		io_puts(&m->io, "\"STARTTLS\"\r\n");
 	/* RFC 5804 2.1: no plaintext mechanism is offered where it may not be used */
-	io_printf(&m->io, "\"SASL\" \"%s\"\r\n", m->authed ? "" : (m->tls || m->plaintext_ok) ? "PLAIN" : "");
+	io_printf(&m->io, "\"SASL\" \"%s\"\r\n",
+		  m->authed			? ""
+		  : (m->tls || m->plaintext_ok) ? "PLAIN"
+						: "");
 	if (m->authed) {
 		io_puts(&m->io, "\"OWNER\" ");
 		put_string(m, m->user, strlen(m->user));
@@ -197,7 +200,8 @@ static void store_reply(struct ms *m, int rc, const struct wjob *w, const char *
 	else if (rc == STORE_ENOTFOUND)
 		reply(m, "NO", "NONEXISTENT", "There is no script of that name");
 	else if (rc == STORE_EEXIST && w->op == W_DELETE)
-		reply(m, "NO", "ACTIVE", "The script is active: deactivate it first (SETACTIVE \"\")");
+		reply(m, "NO", "ACTIVE",
+		      "The script is active: deactivate it first (SETACTIVE \"\")");
 	else if (rc == STORE_EEXIST)
 		reply(m, "NO", "ALREADYEXISTS", "A script of that name exists");
 	else if (rc == STORE_EINVAL)
@@ -220,7 +224,8 @@ static void do_write(struct ms *m, struct wjob *w, const char *ok, const char *w
 	int rc = store_write(m->d->store, write_fn, w);
 	if (rc == 0) {
 		char pn[200];
-		log_printable(pn, sizeof(pn), w->name ? w->name : "", w->name ? strlen(w->name) : 0);
+		log_printable(pn, sizeof(pn), w->name ? w->name : "",
+			      w->name ? strlen(w->name) : 0);
 		log_info("%s: managesieve: user=<%s>: %s \"%s\"", m->id, m->user, what, pn);
 	}
 	store_reply(m, rc, w, ok);
@@ -259,7 +264,8 @@ static void ms_authenticate(struct ms *m, struct ms_cmd *c)
 		/* the server's (empty) challenge, then the client's response line */
 		io_puts(&m->io, "\"\"\r\n");
 		for (;;) {
-			int r = ms_parse_response(m->in.data ? m->in.data : "", m->in.len, 8192, &resp);
+			int r =
+			    ms_parse_response(m->in.data ? m->in.data : "", m->in.len, 8192, &resp);
 			if (r == MS_DONE && resp.nargs == 1) {
 				buf_consume(&m->in, resp.consumed);
 				break;
@@ -284,10 +290,12 @@ static void ms_authenticate(struct ms *m, struct ms_cmd *c)
 	}
 	size_t blen = ir->len;
 	raw = xmalloc(BASE64_DECODED_MAX(blen) + 1);
-	long n = blen % 4 == 0 && blen <= 4096 ? base64_decode(ir->s, blen, (unsigned char *)raw, BASE64_DECODED_MAX(blen))
-					      : -1;
+	long n = blen % 4 == 0 && blen <= 4096
+		     ? base64_decode(ir->s, blen, (unsigned char *)raw, BASE64_DECODED_MAX(blen))
+		     : -1;
 	const char *nul1 = n > 0 ? memchr(raw, '\0', (size_t)n) : NULL;
-	const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', (size_t)n - (size_t)(nul1 + 1 - raw)) : NULL;
+	const char *nul2 =
+	    nul1 ? memchr(nul1 + 1, '\0', (size_t)n - (size_t)(nul1 + 1 - raw)) : NULL;
 	if (nul1 == NULL || nul2 == NULL) {
 		reply(m, "NO", NULL, "Bad PLAIN response");
 		goto out;
@@ -299,7 +307,8 @@ static void ms_authenticate(struct ms *m, struct ms_cmd *c)
 		goto out;
 	}
 	struct store_user su;
-	enum dir_result r = imapd_authenticate(m->d, m->id, m->ip, "ManageSieve", &m->io, user, pass, &su);
+	enum dir_result r =
+	    imapd_authenticate(m->d, m->id, m->ip, "ManageSieve", &m->io, user, pass, &su);
 	if (r == DIR_TEMPFAIL) {
 		reply(m, "NO", "TRYLATER", "Try again later");
 	} else if (r != DIR_OK) {
@@ -310,8 +319,8 @@ static void ms_authenticate(struct ms *m, struct ms_cmd *c)
 		mk_strlcpy(m->user, su.name, sizeof(m->user));
 		m->io.timeout_ms = m->d->timeout * 1000;
 		imap_limits_login(m->io.fd); /* no longer a stranger's connection */
-		log_info("%s: managesieve login: user=<%s>, method=PLAIN, rip=%s, lip=%s%s", m->id, m->user, m->ip,
-			 m->lip, m->tls ? ", TLS" : "");
+		log_info("%s: managesieve login: user=<%s>, method=PLAIN, rip=%s, lip=%s%s", m->id,
+			 m->user, m->ip, m->lip, m->tls ? ", TLS" : "");
 		reply(m, "OK", NULL, "Logged in");
 	}
 out:
@@ -339,7 +348,8 @@ static void ms_starttls(struct ms *m)
 	}
 	/* what came after STARTTLS in plaintext is not taken as a command (CVE-2011-0411) */
 	if (m->in.len > 0)
-		log_info("%s: managesieve: [%s]: %zu bytes after STARTTLS discarded", m->id, m->ip, m->in.len);
+		log_info("%s: managesieve: [%s]: %zu bytes after STARTTLS discarded", m->id, m->ip,
+			 m->in.len);
 	buf_reset(&m->in);
 	int rc = io_starttls(&m->io, ctx, err, sizeof(err));
 	SSL_CTX_free(ctx);
@@ -356,7 +366,8 @@ static void ms_starttls(struct ms *m)
 
 static void ms_putscript(struct ms *m, struct ms_cmd *c, int checkonly)
 {
-	const struct ms_arg *name = checkonly ? NULL : &c->args[0], *text = &c->args[checkonly ? 0 : 1];
+	const struct ms_arg *name = checkonly ? NULL : &c->args[0],
+			    *text = &c->args[checkonly ? 0 : 1];
 	if (name != NULL && name_arg(m, name, 0) < 0)
 		return;
 	if (memchr(text->s, '\0', text->len) != NULL) {
@@ -384,7 +395,8 @@ static void ms_havespace(struct ms *m, struct ms_cmd *c)
 	}
 	if (size > sieve_max_script_size()) {
 		char t[128];
-		snprintf(t, sizeof(t), "A script may have at most %zu bytes", sieve_max_script_size());
+		snprintf(t, sizeof(t), "A script may have at most %zu bytes",
+			 sieve_max_script_size());
 		reply(m, "NO", "QUOTA/MAXSIZE", t);
 		return;
 	}
@@ -441,9 +453,10 @@ static const struct {
 	unsigned min, max;
 	int auth;
 } cmds[] = {
-    {"CAPABILITY", 0, 0, 0}, {"NOOP", 0, 1, 0},	       {"LOGOUT", 0, 0, 0},	  {"STARTTLS", 0, 0, 0},
-    {"AUTHENTICATE", 1, 2, 0}, {"UNAUTHENTICATE", 0, 0, 1}, {"LISTSCRIPTS", 0, 0, 1}, {"GETSCRIPT", 1, 1, 1},
-    {"PUTSCRIPT", 2, 2, 1},	 {"CHECKSCRIPT", 1, 1, 1},    {"SETACTIVE", 1, 1, 1},	  {"DELETESCRIPT", 1, 1, 1},
+    {"CAPABILITY", 0, 0, 0},   {"NOOP", 0, 1, 0},	  {"LOGOUT", 0, 0, 0},
+    {"STARTTLS", 0, 0, 0},     {"AUTHENTICATE", 1, 2, 0}, {"UNAUTHENTICATE", 0, 0, 1},
+    {"LISTSCRIPTS", 0, 0, 1},  {"GETSCRIPT", 1, 1, 1},	  {"PUTSCRIPT", 2, 2, 1},
+    {"CHECKSCRIPT", 1, 1, 1},  {"SETACTIVE", 1, 1, 1},	  {"DELETESCRIPT", 1, 1, 1},
     {"RENAMESCRIPT", 2, 2, 1}, {"HAVESPACE", 2, 2, 1},
 };
 
@@ -503,7 +516,8 @@ static void dispatch(struct ms *m, struct ms_cmd *c)
 			return;
 		w.op = W_ACTIVATE;
 		w.name = c->args[0].s;
-		do_write(m, &w, c->args[0].len ? "Script activated" : "No script is active now", "activate");
+		do_write(m, &w, c->args[0].len ? "Script activated" : "No script is active now",
+			 "activate");
 	} else if (strcmp(n, "DELETESCRIPT") == 0) {
 		if (name_arg(m, &c->args[0], 0) < 0)
 			return;
@@ -535,7 +549,8 @@ void managesieve_run(struct imapd *d, int fd)
 	sl = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		net_addr_str((struct sockaddr *)&ss, sl, m->lip, sizeof(m->lip));
-	m->plaintext_ok = net_cidr_match_list(m->ip, (const char *const *)d->plaintext_nets, d->nplaintext_nets);
+	m->plaintext_ok =
+	    net_cidr_match_list(m->ip, (const char *const *)d->plaintext_nets, d->nplaintext_nets);
 	mk_queue_id(m->id, sizeof(m->id));
 	/* a literal as big as the largest script, and a line */
 	buf_init(&m->in, sieve_max_script_size() + MS_MAX_LINE + 1024);
@@ -544,7 +559,8 @@ void managesieve_run(struct imapd *d, int fd)
 	reply(m, "OK", NULL, "mailkeep ManageSieve ready");
 	while (!m->done) {
 		struct ms_cmd c;
-		int r = ms_parse(m->in.data ? m->in.data : "", m->in.len, sieve_max_script_size(), &c);
+		int r =
+		    ms_parse(m->in.data ? m->in.data : "", m->in.len, sieve_max_script_size(), &c);
 		if (r == MS_MORE) {
 			if (!read_more(m))
 				break;
@@ -557,7 +573,8 @@ void managesieve_run(struct imapd *d, int fd)
 				break;
 			struct ms_cmd rest;
 			int rr;
-			while ((rr = ms_parse_response(m->in.data ? m->in.data : "", m->in.len, 0, &rest)) == MS_MORE)
+			while ((rr = ms_parse_response(m->in.data ? m->in.data : "", m->in.len, 0,
+						       &rest)) == MS_MORE)
 				if (!read_more(m)) {
 					m->done = 1;
 					break;
@@ -577,8 +594,8 @@ void managesieve_run(struct imapd *d, int fd)
 		ms_cmd_free(&c);
 	}
 	io_flush(&m->io);
-	log_info("%s: managesieve: disconnect from [%s]%s%s", m->id, m->ip, m->authed ? " user=" : "",
-		 m->authed ? m->user : "");
+	log_info("%s: managesieve: disconnect from [%s]%s%s", m->id, m->ip,
+		 m->authed ? " user=" : "", m->authed ? m->user : "");
 	buf_free(&m->in);
 	imap_limits_close(m->io.fd); /* before the fd is closed and its number reused */
 	io_close(&m->io);

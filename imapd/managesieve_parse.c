@@ -49,7 +49,8 @@ static int parse_fail(struct ms_cmd *cmd, const char *buf, size_t len, size_t po
 	return MS_ERROR;
 }
 
-static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms_cmd *cmd, size_t p, int first);
+static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms_cmd *cmd, size_t p,
+		      int first);
 
 int ms_parse(const char *buf, size_t len, size_t max_literal, struct ms_cmd *cmd)
 {
@@ -62,7 +63,8 @@ int ms_parse(const char *buf, size_t len, size_t max_literal, struct ms_cmd *cmd
 		cmd->name[n++] = (char)toupper((unsigned char)buf[p++]);
 	cmd->name[n] = '\0';
 	if (p >= len)
-		return len < MS_MAX_LINE ? more(cmd) : parse_fail(cmd, buf, len, 0, "line too long");
+		return len < MS_MAX_LINE ? more(cmd)
+					 : parse_fail(cmd, buf, len, 0, "line too long");
 	if (n == 0)
 		return parse_fail(cmd, buf, len, 0, "a command name was expected");
 	return parse_args(buf, len, max_literal, cmd, p, 0);
@@ -76,7 +78,8 @@ int ms_parse_response(const char *buf, size_t len, size_t max_literal, struct ms
 
 /* Arguments from p to the end of the line; first: the first one has no
  * space before it (a SASL response line). */
-static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms_cmd *cmd, size_t p, int first)
+static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms_cmd *cmd, size_t p,
+		      int first)
 {
 	size_t line = 0;
 	for (;;) {
@@ -98,7 +101,8 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 		if (first)
 			first = 0;
 		else if (c != ' ')
-			return parse_fail(cmd, buf, len, p, "a space or the end of the line was expected");
+			return parse_fail(cmd, buf, len, p,
+					  "a space or the end of the line was expected");
 		else
 			p++;
 		if (p >= len)
@@ -114,7 +118,10 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 			for (;;) {
 				if (p >= len) {
 					free(s);
-					return len < MS_MAX_LINE * 2 ? more(cmd) : parse_fail(cmd, buf, len, len, "line too long");
+					return len < MS_MAX_LINE * 2
+						   ? more(cmd)
+						   : parse_fail(cmd, buf, len, len,
+								"line too long");
 				}
 				char q = buf[p];
 				if (q == '"')
@@ -131,7 +138,8 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 					q = buf[++p];
 					if (q != '"' && q != '\\') {
 						free(s);
-						return parse_fail(cmd, buf, len, p, "bad quoted string");
+						return parse_fail(cmd, buf, len, p,
+								  "bad quoted string");
 					}
 				}
 				s[o++] = q;
@@ -169,10 +177,13 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 			else if (buf[q] == '\n')
 				q++;
 			else
-				return parse_fail(cmd, buf, len, q, "a literal's length is followed by the end of the line");
+				return parse_fail(
+				    cmd, buf, len, q,
+				    "a literal's length is followed by the end of the line");
 			if (v > max_literal) {
 				ms_cmd_free(cmd);
-				snprintf(cmd->err, sizeof(cmd->err), "the script is %llu bytes, over the limit of %zu", v,
+				snprintf(cmd->err, sizeof(cmd->err),
+					 "the script is %llu bytes, over the limit of %zu", v,
 					 max_literal);
 				cmd->consumed = q;
 				cmd->skip = (size_t)v;
@@ -190,7 +201,10 @@ static int parse_args(const char *buf, size_t len, size_t max_literal, struct ms
 			line = 0;
 		} else {
 			size_t s = p;
-			while (p < len && (isalnum((unsigned char)buf[p]) || strchr("-_.+/=*", buf[p]) != NULL) && buf[p])
+			while (
+			    p < len &&
+			    (isalnum((unsigned char)buf[p]) || strchr("-_.+/=*", buf[p]) != NULL) &&
+			    buf[p])
 				p++;
 			if (p == s)
 				return parse_fail(cmd, buf, len, p, "an argument was expected");

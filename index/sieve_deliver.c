@@ -81,7 +81,8 @@ int sieve_attach(struct config *cfg, char *err, size_t errsize)
 	struct common_params c;
 	memset(&c, 0, sizeof(c));
 	common_params_bind(cfg, &c);
-	mk_strlcpy(ss.delimiter, c.recipient_delimiter && c.recipient_delimiter[0] ? c.recipient_delimiter : "+",
+	mk_strlcpy(ss.delimiter,
+		   c.recipient_delimiter && c.recipient_delimiter[0] ? c.recipient_delimiter : "+",
 		   sizeof(ss.delimiter));
 	if (c.myhostname != NULL)
 		mk_strlcpy(ss.hostname, c.myhostname, sizeof(ss.hostname));
@@ -270,6 +271,8 @@ struct addr_seek {
 static int seek_cb(const char *local, size_t llen, const char *domain, size_t dlen, void *ctx)
 {
 	struct addr_seek *s = ctx;
+	if (domain == NULL)
+		return 0; /* not an address */
 	char a[600];
 	snprintf(a, sizeof(a), "%.*s@%.*s", (int)llen, local, (int)dlen, domain);
 	for (size_t i = 0; i < s->nmine; i++)

@@ -215,40 +215,128 @@ static int one_address(const char *s, size_t n,
 	return cb(buf, (size_t)(at - buf), at + 1, o - (size_t)(at - buf) - 1, ctx);
 }
 
+/* 1 if a piece of an address list is one valid address: an addr-spec in
+ * <> with only white space and comments after it, or a bare addr-spec;
+ * local part and domain not empty, no white space in them. */
+static int address_valid(const char *s, size_t n)
+{
+	char buf[1024];
+	size_t o = 0;
+	const char *lt = NULL, *gt = NULL;
+	int inq = 0, depth = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\' && i + 1 < n) {
+			i++;
+			continue;
+		}
+		if (s[i] == '"' && depth == 0)
+			inq = !inq;
+		else if (!inq && s[i] == '(')
+			depth++;
+		else if (!inq && s[i] == ')' && depth > 0)
+			depth--;
+		else if (!inq && depth == 0 && s[i] == '<' && lt == NULL)
+			lt = s + i;
+		else if (!inq && depth == 0 && s[i] == '>' && lt != NULL && gt == NULL)
+			gt = s + i;
+		else if (!inq && depth == 0 && gt != NULL && s[i] != ' ' && s[i] != '\t' &&
+			 s[i] != '\r' && s[i] != '\n')
+			return 0; /* "<a@b>junk" */
+	}
+	if (inq || (lt != NULL && gt == NULL))
+		return 0;
+	const char *a = lt ? lt + 1 : s, *e = lt ? gt : s + n;
+	depth = 0;
+	int seen_space = 0;
+	for (const char *p = a; p < e && o < sizeof(buf) - 1; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (depth > 0)
+			continue;
+		else if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			seen_space = o > 0;
+		else if (seen_space && !lt)
+			return 0; /* "John Doe john@x" */
+		else
+			buf[o++] = *p;
+	}
+	buf[o] = '\0';
+	if (lt && buf[0] == '@') { /* a source route */
+		char *colon = strchr(buf, ':');
+		if (colon == NULL)
+			return 0;
+		memmove(buf, colon + 1, strlen(colon + 1) + 1);
+	}
+	char *at = strrchr(buf, '@');
+	return at != NULL && at != buf && at[1] != '\0';
+}
+
 int sv_addresses(const char *val, size_t len,
 		 int (*cb)(const char *local, size_t llen, const char *domain, size_t dlen,
 			   void *ctx),
 		 void *ctx)
 {
-	size_t start = 0;
-	int inq = 0, depth = 0, angle = 0, count = 0;
-	for (size_t i = 0; i <= len; i++) {
-		char c = i < len ? val[i] : ',';
-		if (i < len && c == '\\' && i + 1 < len) {
-			i++;
-			continue;
-		}
-		if (c == '"' && depth == 0)
-			inq = !inq;
-		else if (!inq && c == '(')
-			depth++;
-		else if (!inq && c == ')' && depth > 0)
-			depth--;
-		else if (!inq && depth == 0 && c == '<')
-			angle = 1;
-		else if (!inq && depth == 0 && c == '>')
-			angle = 0;
-		else if (!inq && depth == 0 && !angle &&
-			 (c == ',' || c == ';' || (c == ':' && i < len))) {
-			/* "group: a, b;" — the group's name is no address */
-			if (c != ':') {
-				int r = one_address(val + start, i - start, cb, ctx);
-				if (r != 0)
-					return r;
-				if (++count > 1000)
-					return 0;
+	/* Two passes: first whether the list is valid; a list that is not (an
+	 * empty field, junk after an address, an address without a domain) is
+	 * taken as one address, the whole value, which only :all matches (RFC
+	 * 5228 2.7.4; Pigeonhole does the same). */
+	for (int pass = 0; pass < 2; pass++) {
+		size_t start = 0;
+		int inq = 0, depth = 0, angle = 0, count = 0, valid = 1, group = 0;
+		for (size_t i = 0; i <= len; i++) {
+			char c = i < len ? val[i] : ',';
+			if (i < len && c == '\\' && i + 1 < len) {
+				i++;
+				continue;
 			}
-			start = i + 1;
+			if (c == '"' && depth == 0)
+				inq = !inq;
+			else if (!inq && c == '(')
+				depth++;
+			else if (!inq && c == ')' && depth > 0)
+				depth--;
+			else if (!inq && depth == 0 && c == '<')
+				angle = 1;
+			else if (!inq && depth == 0 && c == '>')
+				angle = 0;
+			else if (!inq && depth == 0 && !angle &&
+				 (c == ',' || c == ';' || (c == ':' && i < len))) {
+				/* "group: a, b;" — the group's name is no address */
+				if (c == ':') {
+					group = 1;
+				} else {
+					const char *p = val + start;
+					size_t n = i - start, k = 0;
+					while (k < n && (p[k] == ' ' || p[k] == '\t' ||
+							 p[k] == '\r' || p[k] == '\n'))
+						k++;
+					if (k == n) {
+						/* an empty piece: "a, , b" (obsolete syntax) or
+						 * "group:;" */
+					} else if (pass == 0) {
+						if (!address_valid(p, n))
+							valid = 0;
+						count++;
+					} else {
+						int r = one_address(p, n, cb, ctx);
+						if (r != 0)
+							return r;
+						if (++count > 1000)
+							return 0;
+					}
+				}
+				start = i + 1;
+			}
+		}
+		if (pass == 0 && (!valid || inq || (count == 0 && !group))) {
+			size_t s = 0, e = len;
+			while (s < e && (val[s] == ' ' || val[s] == '\t'))
+				s++;
+			while (e > s && (val[e - 1] == ' ' || val[e - 1] == '\t'))
+				e--;
+			return cb(val + s, e - s, NULL, 0, ctx);
 		}
 	}
 	return 0;
@@ -317,7 +405,65 @@ static int type_wanted(const char *type, const struct sv_strlist *types)
 	return 0;
 }
 
+/* RFC 5173 :text of an HTML part: its text, without tags, comments,
+ * scripts and styles, with the common entities decoded (as Pigeonhole's
+ * :text does), so that words in attributes (href="mailto:...") do not
+ * match. Returns a malloc'd string. */
+static char *html_text(const char *h, size_t n, size_t *len_r)
+{
+	char *out = xmalloc(n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		if (h[i] == '<') {
+			size_t j = i + 1;
+			const char *skip_to = NULL;
+			if (n - i >= 4 && memcmp(h + i, "<!--", 4) == 0)
+				skip_to = "-->";
+			else if (n - i >= 7 && strncasecmp(h + i, "<script", 7) == 0)
+				skip_to = "</script";
+			else if (n - i >= 6 && strncasecmp(h + i, "<style", 6) == 0)
+				skip_to = "</style";
+			if (skip_to != NULL) {
+				size_t sl = strlen(skip_to);
+				j = i + 1;
+				while (j + sl <= n && strncasecmp(h + j, skip_to, sl) != 0)
+					j++;
+				j += sl;
+			}
+			while (j < n && h[j] != '>')
+				j++;
+			i = j + 1;
+			if (o > 0 && out[o - 1] != ' ')
+				out[o++] = ' ';
+			continue;
+		}
+		if (h[i] == '&') {
+			static const struct {
+				const char *e;
+				char c;
+			} ents[] = {{"&amp;", '&'},  {"&lt;", '<'},   {"&gt;", '>'},
+				    {"&quot;", '"'}, {"&nbsp;", ' '}, {"&apos;", '\''}};
+			size_t k;
+			for (k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
+				size_t el = strlen(ents[k].e);
+				if (n - i >= el && strncasecmp(h + i, ents[k].e, el) == 0) {
+					out[o++] = ents[k].c;
+					i += el;
+					break;
+				}
+			}
+			if (k < sizeof(ents) / sizeof(ents[0]))
+				continue;
+		}
+		out[o++] = h[i++];
+	}
+	out[o] = '\0';
+	*len_r = o;
+	return out;
+}
+
 struct body_walk {
+	int text; /* :text: HTML parts as their text */
 	const struct sv_strlist *types;
 	int (*cb)(const char *text, size_t len, void *ctx);
 	void *ctx;
@@ -354,17 +500,25 @@ static int body_part(struct body_walk *bw, struct mailmime *mm, int depth)
 				d->dt_encoding, &dec, &dlen) != MAILIMF_NO_ERROR)
 		return 0;
 	char *cs = mm->mm_content_type ? mailmime_content_charset_get(mm->mm_content_type) : NULL;
-	char *conv = NULL;
+	char *conv = NULL, *html = NULL;
 	size_t clen = 0;
 	int r;
+	const char *text = dec;
+	size_t tlen = dlen;
 	if (cs != NULL && strcasecmp(cs, "utf-8") != 0 && strcasecmp(cs, "us-ascii") != 0 &&
 	    strncmp(type, "text/", 5) == 0 &&
 	    charconv_buffer("utf-8", cs, dec, dlen, &conv, &clen) == MAIL_CHARCONV_NO_ERROR) {
-		r = bw->cb(conv, clen, bw->ctx);
-		charconv_buffer_free(conv);
-	} else {
-		r = bw->cb(dec, dlen, bw->ctx);
+		text = conv;
+		tlen = clen;
 	}
+	if (bw->text && strcmp(type, "text/html") == 0) {
+		html = html_text(text, tlen, &tlen);
+		text = html;
+	}
+	r = bw->cb(text, tlen, bw->ctx);
+	free(html);
+	if (conv != NULL)
+		charconv_buffer_free(conv);
 	mmap_string_unref(dec);
 	if (r != 0) {
 		bw->result = r;
@@ -385,7 +539,8 @@ int sv_mail_body(struct sv_mail *m, enum sv_bodyx x, const struct sv_strlist *ty
 	size_t len = m->len > SV_MAX_BODY ? SV_MAX_BODY : m->len;
 	if (mailmime_parse(m->data, len, &idx, &mm) != MAILIMF_NO_ERROR || mm == NULL)
 		return 0;
-	struct body_walk bw = {.types = x == B_CONTENT ? types : NULL, .cb = cb, .ctx = ctx};
+	struct body_walk bw = {
+	    .text = x == B_TEXT, .types = x == B_CONTENT ? types : NULL, .cb = cb, .ctx = ctx};
 	struct mailmime *top = mm;
 	if (top->mm_type == MAILMIME_MESSAGE && top->mm_data.mm_message.mm_msg_mime != NULL)
 		top = top->mm_data.mm_message.mm_msg_mime;
@@ -406,6 +561,27 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
+/* How many digits the year of a date-time has: the digits after the month's name. */
+static int year_digits(const char *s, size_t len)
+{
+	static const char *const mon[] = {"jan", "feb", "mar", "apr", "may", "jun",
+					  "jul", "aug", "sep", "oct", "nov", "dec"};
+	for (size_t i = 0; i + 3 <= len; i++) {
+		for (int m = 0; m < 12; m++) {
+			if (strncasecmp(s + i, mon[m], 3) != 0)
+				continue;
+			size_t j = i + 3, n = 0;
+			while (j < len && (s[j] == ' ' || s[j] == '\t'))
+				j++;
+			while (j + n < len && isdigit((unsigned char)s[j + n]))
+				n++;
+			if (n > 0)
+				return (int)n;
+		}
+	}
+	return 4;
+}
+
 int sv_parse_date(const char *s, size_t len, int64_t *t_r, int *zone_r)
 {
 	struct mailimf_date_time *dt = NULL;
@@ -415,12 +591,20 @@ int sv_parse_date(const char *s, size_t len, int64_t *t_r, int *zone_r)
 	int ok = dt->dt_month >= 1 && dt->dt_month <= 12 && dt->dt_day >= 1 && dt->dt_day <= 31 &&
 		 dt->dt_hour >= 0 && dt->dt_hour < 24 && dt->dt_min >= 0 && dt->dt_min < 60 &&
 		 dt->dt_sec >= 0 && dt->dt_sec <= 60 && dt->dt_year > 0 && dt->dt_year < 10000;
+	/* RFC 5322 4.3: a two-digit year is 19xx or 20xx, a three-digit one
+	 * 19xx; four digits are the year as written ("0102" is the year 102,
+	 * which no mail has: the date cannot be used, as Pigeonhole says too) */
+	int ydigits = year_digits(s, len);
+	int year = dt->dt_year;
+	if (ydigits <= 2)
+		year += year < 50 ? 2000 : 1900;
+	else if (ydigits == 3)
+		year += 1900;
+	if (year < 1900)
+		ok = 0;
 	if (ok) {
 		int z = dt->dt_zone, az = z < 0 ? -z : z;
 		int zone = (z < 0 ? -1 : 1) * (az / 100 * 60 + az % 100);
-		int year = dt->dt_year < 50	? dt->dt_year + 2000
-			   : dt->dt_year < 1000 ? dt->dt_year + 1900
-						: dt->dt_year;
 		int64_t t = days_from_civil(year, dt->dt_month, dt->dt_day) * 86400 +
 			    dt->dt_hour * 3600 + dt->dt_min * 60 + dt->dt_sec;
 		*t_r = t - (int64_t)zone * 60;

@@ -136,12 +136,19 @@ static int contains(enum sv_cmp cmp, const char *v, size_t vlen, const char *k, 
 	return 0;
 }
 
-/* UTF-8 length of the character at s (1 for a stray byte). */
+/* UTF-8 length of the character at s: 1 for a byte that does not start a
+ * well-formed sequence (a stray byte is one character, and a lead byte
+ * never swallows an ASCII byte after it). */
 static size_t u8len(const char *s, size_t avail)
 {
 	unsigned char c = (unsigned char)s[0];
-	size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-	return n <= avail ? n : 1;
+	size_t n = c < 0x80 ? 1 : c >= 0xf8 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	if (n > avail)
+		return 1;
+	for (size_t i = 1; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			return 1;
+	return n;
 }
 
 /* :matches: '*' any run, '?' one character, '\' quotes the next. The last

@@ -144,7 +144,6 @@ struct sieve_script {
 #define SV_EXT_VACSECONDS (1u << 21)
 #define SV_EXT_OCTET (1u << 22) /* always there; for a require of it */
 
-
 /* --- regular expressions (sieve_regex.c) --------------------------------------- */
 
 #define SIEVE_REGEX_MAX_PATTERN 1024 /* bytes of a pattern */
@@ -198,7 +197,9 @@ int sv_mail_header(struct sv_mail *m, const char *name, int raw,
 /* How many fields are named name. */
 size_t sv_mail_header_count(struct sv_mail *m, const char *name);
 /* Splits an address list header value; cb per address with its local part
- * and domain (domain "" when there is none). */
+ * and domain. A list that is not valid (an empty field, junk after an
+ * address, an address without a domain) is one call with the whole value
+ * as local and domain NULL (RFC 5228 2.7.4: only :all sees it). */
 int sv_addresses(const char *val, size_t len,
 		 int (*cb)(const char *local, size_t llen, const char *domain, size_t dlen,
 			   void *ctx),

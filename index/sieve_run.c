@@ -707,6 +707,43 @@ static int eval(struct run *r, struct scope *sc, const struct sv_node *n)
 
 static int run_script(struct run *r, const struct sieve_script *s, const char *name);
 
+/* A mailbox name in UTF-8: each run of bytes that is not well-formed UTF-8
+ * becomes U+FFFD (what Pigeonhole does to a name made from raw 8-bit
+ * header bytes); takes s, returns a malloc'd string. */
+static char *utf8_valid(char *s)
+{
+	size_t n = strlen(s), o = 0;
+	char *out = xmalloc(n * 3 + 1);
+	int in_bad = 0;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t k = c < 0x80		   ? 1
+			   : c >= 0xc2 && c < 0xe0 ? 2
+			   : c >= 0xe0 && c < 0xf0 ? 3
+			   : c >= 0xf0 && c < 0xf5 ? 4
+						   : 0;
+		for (size_t j = 1; k > 0 && j < k; j++)
+			if (i + j >= n || ((unsigned char)s[i + j] & 0xc0) != 0x80)
+				k = 0;
+		if (k == 0) {
+			if (!in_bad) {
+				memcpy(out + o, "\xef\xbf\xbd", 3);
+				o += 3;
+			}
+			in_bad = 1;
+			i++;
+			continue;
+		}
+		in_bad = 0;
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = '\0';
+	free(s);
+	return out;
+}
+
 static char *one(struct run *r, struct scope *sc, const struct sv_strlist *sl, size_t *len_r)
 {
 	return expand(r, sc, sl->s[0], sl->len[0], len_r);
@@ -924,7 +961,7 @@ static int exec(struct run *r, struct scope *sc, const struct sv_node *n, int *c
 		if (reject_conflict(r, n, SIEVE_FILEINTO) < 0 ||
 		    (a = add_action(r, n, SIEVE_FILEINTO)) == NULL)
 			return R_ERR;
-		a->mailbox = one(r, sc, n->pos[0], &l);
+		a->mailbox = utf8_valid(one(r, sc, n->pos[0], &l));
 		a->flags = flags_of(r, sc, n);
 		a->create = n->create;
 		if (!n->copy)

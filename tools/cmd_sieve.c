@@ -18,10 +18,15 @@ static const char sieve_help[] =
     "  sieve list USER                   the user's scripts; the active one is marked ACTIVE\n"
     "  sieve activate USER NAME          makes NAME the script run at delivery\n"
     "  sieve deactivate USER             no script runs at delivery\n"
-    "  sieve delete USER NAME            deletes a script that is not active\n\n"
+    "  sieve delete USER NAME            deletes a script that is not active\n"
+    "  sieve test FILE MESSAGE [--from ADDR] [--to ADDR] [--spam PERCENT]\n"
+    "        runs FILE on the message file MESSAGE and prints what it would do, one action\n"
+    "        a line (store FOLDER [+flags ...], discard, redirect ADDR, reject REASON,\n"
+    "        vacation), as Pigeonhole's sieve-test; nothing is stored or sent\n\n"
     "examples:\n"
     "  mailkeep sieve check lists.sieve\n"
-    "  mailkeep sieve put bob rules ~/rules.sieve --activate\n";
+    "  mailkeep sieve put bob rules ~/rules.sieve --activate\n"
+    "  mailkeep sieve test rules.sieve msg.eml --to bob+lists@example.org\n";
 
 struct put_args {
 	const char *user, *name;
@@ -101,6 +106,126 @@ static int list_cb(const char *name, size_t len, int active, void *ctx)
 	return 0;
 }
 
+static int flags_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "store NAME +flags \\seen $x" with the flags lower-cased and sorted. */
+static void print_store(const char *mailbox, const char *flags)
+{
+	char *copy = flags ? strdup(flags) : NULL, *words[64];
+	size_t n = 0;
+	for (char *w = copy ? strtok(copy, " ") : NULL; w && n < 64; w = strtok(NULL, " ")) {
+		for (char *c = w; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+		words[n++] = w;
+	}
+	qsort(words, n, sizeof(*words), flags_cmp);
+	printf("store %s", mailbox);
+	for (size_t i = 0; i < n; i++)
+		printf("%s%s", i ? " " : " +flags ", words[i]);
+	printf("\n");
+	free(copy);
+}
+
+static int test_exists(void *ctx, const char *name)
+{
+	(void)ctx;
+	return strcmp(name, "INBOX") == 0;
+}
+
+/* mailkeep sieve test FILE MESSAGE [--from A] [--to B] [--spam P] */
+static int sieve_test(int argc, char **argv)
+{
+	const char *from = "sender@example.com", *to = "recipient@example.org";
+	int spam = -1;
+	char *text = NULL, *msg = NULL;
+	size_t len, mlen;
+	struct sieve_script *s = NULL;
+	struct sieve_error err;
+	int rc = 1;
+
+	for (int i = 4; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--from") == 0)
+			from = argv[i + 1];
+		else if (strcmp(argv[i], "--to") == 0)
+			to = argv[i + 1];
+		else if (strcmp(argv[i], "--spam") == 0) {
+			uint64_t v;
+			if (mk_parse_u64(argv[i + 1], 0, 100, &v) < 0) {
+				cli_error("sieve test: --spam takes a percentage, 0 to 100");
+				return EXIT_USAGE;
+			}
+			spam = (int)v;
+		} else
+			return cli_usage(&cmd_sieve);
+	}
+	if ((argc - 4) % 2 != 0)
+		return cli_usage(&cmd_sieve);
+	if (check_file(argv[2], &text, &len) != 0)
+		goto out;
+	if (mk_read_file(argv[3], 64 * 1024 * 1024, &msg, &mlen) < 0) {
+		cli_error("cannot read %s", argv[3]);
+		goto out;
+	}
+	sieve_compile(text, len, sieve_max_script_size(), &s, &err);
+	/* an mbox "From " line first (a file saved from a mailbox) is not part of
+	 * the message, as Pigeonhole's sieve-test takes it too */
+	const char *data = msg;
+	if (mlen > 5 && memcmp(msg, "From ", 5) == 0) {
+		const char *nl = memchr(msg, '\n', mlen);
+		data = nl ? nl + 1 : msg + mlen;
+	}
+	struct sieve_msg m = {.data = data,
+			      .len = mlen - (size_t)(data - msg),
+			      .env_from = from,
+			      .env_to = to,
+			      .user = "test",
+			      .spam_percent = spam};
+	struct sieve_env env = {.mailbox_exists = test_exists};
+	struct sieve_result res;
+	if (sieve_execute(&s, 1, &m, &env, &res) < 0) {
+		char e[400];
+		sieve_error_format(&res.err, e, sizeof(e));
+		printf("error %s\nstore INBOX\n", e);
+	} else {
+		for (size_t i = 0; i < res.n; i++) {
+			const struct sieve_action *a = &res.actions[i];
+			switch (a->kind) {
+			case SIEVE_KEEP:
+				print_store("INBOX", a->flags);
+				break;
+			case SIEVE_FILEINTO:
+				print_store(a->mailbox, a->flags);
+				break;
+			case SIEVE_DISCARD:
+				printf("discard\n");
+				break;
+			case SIEVE_REDIRECT:
+				printf("redirect %s\n", a->address);
+				break;
+			case SIEVE_REJECT:
+			case SIEVE_EREJECT:
+				printf("reject %s\n", a->reason);
+				break;
+			case SIEVE_VACATION:
+				printf("vacation\n");
+				break;
+			}
+		}
+		if (res.implicit_keep)
+			print_store("INBOX", res.keep_flags);
+	}
+	sieve_result_free(&res);
+	rc = 0;
+out:
+	sieve_script_free(&s);
+	free(text);
+	free(msg);
+	return rc;
+}
+
 static int run(struct cli *cli, int argc, char **argv)
 {
 	char err[256];
@@ -117,6 +242,8 @@ static int run(struct cli *cli, int argc, char **argv)
 		cli_error("%s", err);
 		return 1;
 	}
+	if (strcmp(sub, "test") == 0 && argc >= 4)
+		return sieve_test(argc, argv);
 	if (strcmp(sub, "check") == 0 && nargs == 1) {
 		rc = check_file(argv[2], &text, &len);
 		free(text);
@@ -194,7 +321,7 @@ static int run(struct cli *cli, int argc, char **argv)
 
 const struct command cmd_sieve = {
     "sieve",
-    "check|put|get|list|activate|deactivate|delete ARGS",
+    "check|put|get|list|activate|deactivate|delete|test ARGS",
     "manage users' Sieve scripts (mail filters)",
     sieve_help,
     run,

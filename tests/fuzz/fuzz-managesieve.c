@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (c.nargs > MS_MAX_ARGS)
 					abort();
 				for (size_t i = 0; i < c.nargs; i++)
-					if (c.args[i].s == NULL || c.args[i].s[c.args[i].len] != '\0')
+					if (c.args[i].s == NULL ||
+					    c.args[i].s[c.args[i].len] != '\0')
 						abort();
 				ms_cmd_free(&c);
 			} else if (r == MS_TOOBIG) {

@@ -24,7 +24,9 @@ static void test_commands(void **state)
 	assert_int_equal(c.nargs, 0);
 	assert_int_equal(c.consumed, 8);
 	ms_cmd_free(&c);
-	assert_int_equal(ms_parse(S("putScript \"my \\\"one\\\"\" {5+}\r\nkeep;\r\nNOOP\r\n"), 100, &c), MS_DONE);
+	assert_int_equal(
+	    ms_parse(S("putScript \"my \\\"one\\\"\" {5+}\r\nkeep;\r\nNOOP\r\n"), 100, &c),
+	    MS_DONE);
 	assert_string_equal(c.name, "PUTSCRIPT");
 	assert_int_equal(c.nargs, 2);
 	assert_string_equal(c.args[0].s, "my \"one\"");
@@ -71,7 +73,8 @@ static void test_errors_and_limits(void **state)
 	assert_int_equal(ms_parse(S("PUTSCRIPT \"big\" {1048576+}\r\n"), 524288, &c), MS_TOOBIG);
 	assert_int_equal(c.skip, 1048576);
 	assert_int_equal(c.consumed, strlen("PUTSCRIPT \"big\" {1048576+}\r\n"));
-	assert_int_equal(ms_parse(S("PUTSCRIPT \"a\" {99999999999999999999+}\r\n"), 100, &c), MS_ERROR);
+	assert_int_equal(ms_parse(S("PUTSCRIPT \"a\" {99999999999999999999+}\r\n"), 100, &c),
+			 MS_ERROR);
 	/* a line without its end, longer than MS_MAX_LINE: an error, not a wait */
 	static char longline[MS_MAX_LINE + 100];
 	memset(longline, 'A', sizeof(longline));
