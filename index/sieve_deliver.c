@@ -502,11 +502,13 @@ void sieve_plan(struct store *store, const struct store_rcpt *rcpt, const void *
 			if (read_global(name, &text, &tl) < 0) {
 				log_warn(
 				    "sieve: global script %s/%s.sieve cannot be read: %s (skipped)",
-				    ss.global_dir, name, strerror(errno));
+				    ss.global_dir, name,
+				    errno == EFBIG ? "larger than sieve_max_script_size" : strerror(errno));
 				continue;
 			}
 			if (compile_into(&scripts, &nscripts, &cap, text, tl, name, &err) < 0) {
 				char e[400];
+				err.script[0] = '\0'; /* the path says which */
 				sieve_error_format(&err, e, sizeof(e));
 				log_warn("sieve: global script %s/%s.sieve: %s (skipped)",
 					 ss.global_dir, name, e);

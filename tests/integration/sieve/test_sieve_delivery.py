@@ -204,3 +204,32 @@ def test_bad_input_is_refused_and_mail_still_arrives(mail):
     assert len([m for m in boxes["INBOX"] if b"x" * 1000 in m[1]]) == 1
     assert "over the step budget" in mail.s.log()
     print(f"1 MB body, catastrophic regex: delivered in {took:.2f} s")
+
+
+def test_global_before_after_and_include(mail):
+    inst = mail.inst
+    gdir = inst.root / "sieve"
+    gdir.mkdir()
+    # before: spam headers into Junk for everyone; after: a flag on what is kept
+    (gdir / "spam.sieve").write_text('require ["fileinto"];\n'
+                                     'if header :contains "X-Spam-Flag" "YES" { fileinto "Junk"; stop; }\n')
+    (gdir / "mark.sieve").write_text('require ["imap4flags"];\naddflag "$Filtered";\n')
+    (gdir / "lists.sieve").write_text('require ["fileinto"];\nif exists "List-Id" { fileinto "Lists"; }\n')
+    # a broken and a 1 MB global script: logged and skipped, mail still delivered
+    (gdir / "broken.sieve").write_text("if true {" * 10000 + "}" * 10000)
+    (gdir / "huge.sieve").write_text("# " + "x" * (1024 * 1024) + "\nkeep;\n")
+    mail.s.configure(sieve_global_dir=str(gdir), sieve_before="broken huge spam", sieve_after="mark")
+    mail.start("bob", "alice")
+    assert mail.put_script("bob", 'require ["include"];\ninclude :global "lists";\n').returncode == 0
+    assert mail.send("bob@example.org,alice@example.org",
+                     message(subject="spammy", headers="X-Spam-Flag: YES\r\n")).returncode == 0
+    assert mail.send("bob@example.org", message(subject="list", headers="List-Id: <l.example.com>\r\n")).returncode == 0
+    assert mail.send("alice@example.org", message(subject="plain")).returncode == 0
+    bob, alice = mail.mailboxes("bob"), mail.mailboxes("alice")
+    assert subjects(bob["Junk"]) == ["spammy"] and subjects(alice["Junk"]) == ["spammy"]
+    assert subjects(bob["Lists"]) == ["list"]
+    (flags, _), = alice["INBOX"]
+    assert "$Filtered" in flags                      # the after-script ran for alice's kept mail
+    log = mail.s.log()
+    assert "broken.sieve: line 1, column 292: nested too deeply" in log
+    assert "huge.sieve cannot be read: larger than sieve_max_script_size (skipped)" in log
