@@ -378,6 +378,14 @@ static int header_cb(const char *val, size_t len, void *ctx)
 static int addr_part(struct mctx *m, const char *local, size_t llen, const char *domain,
 		     size_t dlen)
 {
+	if (domain == NULL) {
+		/* not a valid address: only :all sees it, as the raw text (RFC 5228 2.7.4) */
+		if (m->n->match == M_COUNT) {
+			m->count++;
+			return 0;
+		}
+		return m->part == AP_ALL ? match_value(m, local, llen) : 0;
+	}
 	char buf[1100];
 	const char *v = buf;
 	size_t vlen = 0;

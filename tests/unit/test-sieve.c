@@ -527,6 +527,31 @@ static void test_addresses(void **state)
 	    run_full("require \"relational\"; if address :count \"eq\" \"to\" \"0\" { discard; }",
 		     grp, "", "b@c", -1, NULL),
 	    "discard");
+	/* lists that are not valid are one address, the raw value, seen by :all
+	 * only (RFC 5228 2.7.4), as Pigeonhole takes them */
+	const char *bad = "To: \r\nCc: <a@b.c>junk.com, <d@e.f>\r\nFrom: Just A Name\r\n\r\nb\r\n";
+	assert_string_equal(run_full("if address :all :is \"to\" \"\" { discard; }", bad, "", "b@c", -1, NULL),
+			    "discard");
+	assert_string_equal(run_full("require \"relational\"; if address :count \"eq\" [\"to\", \"cc\"] \"2\" "
+				     "{ discard; }",
+				     bad, "", "b@c", -1, NULL),
+			    "discard");
+	assert_string_equal(run_full("if address :all :contains \"cc\" \"junk.com, <d@\" { discard; }", bad, "", "b@c",
+				     -1, NULL),
+			    "discard");
+	assert_string_equal(run_full("if address :localpart :contains \"cc\" \"a\" { discard; }", bad, "", "b@c", -1,
+				     NULL),
+			    "implicit");
+	assert_string_equal(run_full("if address :all :is \"from\" \"Just A Name\" { discard; }", bad, "", "b@c", -1,
+				     NULL),
+			    "discard");
+	/* raw 8-bit bytes: a stray lead byte never swallows the ']' after it,
+	 * and a folder name made of them is made valid UTF-8 */
+	const char *raw8 = "Subject: [\xb1\xa4\xb0\xed]\xb8 x\r\n\r\nb\r\n";
+	assert_string_equal(run_full("require [\"fileinto\", \"variables\"]; if header :matches \"subject\" "
+				     "\"*[*]*\" { fileinto \"Tag.${2}\"; }",
+				     raw8, "", "b@c", -1, NULL),
+			    "fileinto:Tag.\xef\xbf\xbd");
 }
 
 int main(void)
