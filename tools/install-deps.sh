@@ -18,12 +18,13 @@ BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse
   libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
 # Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; sieve-connect and
-# python3-sievelib: ManageSieve clients, tests/integration/sieve)
+# python3-sievelib: ManageSieve clients, dovecot-sieve: Pigeonhole's sieve-test as the
+# reference the interpreter is compared with, and the peer of tests/bench/sieve)
 TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
-  dovecot-dev autoconf automake libtool sieve-connect python3-sievelib"
+  dovecot-dev autoconf automake libtool sieve-connect python3-sievelib dovecot-sieve"
 # benchmarks: the peers
-BENCH="dovecot-imapd dovecot-lmtpd dovecot-sieve bogofilter spamassassin spamc valgrind hyperfine e2fsprogs"
+BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $BUILD $TEST ${MAILKEEP_NO_BENCH:+} $BENCH >/dev/null
 echo "install-deps: done"
