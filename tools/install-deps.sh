@@ -22,7 +22,7 @@ BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse
 # reference the interpreter is compared with, and the peer of tests/bench/sieve)
 TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
-  dovecot-dev autoconf automake libtool sieve-connect python3-sievelib dovecot-sieve"
+  dovecot-dev autoconf automake libtool sieve-connect python3-sievelib dovecot-sieve vim"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # shellcheck disable=SC2086

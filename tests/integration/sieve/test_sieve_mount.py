@@ -38,6 +38,10 @@ def test_sieve_file_follows_the_store_and_refuses_broken_saves(mnt, tmp_path):
     assert e.value.errno == errno.EINVAL
     assert inst.mk("sieve", "get", "bob", "rules").stdout.encode() == GOOD
     wait_for(lambda: f.read_bytes() == GOOD, timeout=5, what="the file shows the active script again")
+    # no temporary or backup file of the editors is left behind
+    assert [n for n in os.listdir(mnt.path / "bob") if not n.startswith(".") or n == ".sieve"
+            if n not in ("cur", "new", "tmp", ".sieve")] == []
+    assert not any(n.endswith("~") or n.startswith(".sieve.") for n in os.listdir(mnt.path / "bob"))
     assert "line 3, column 3: unknown command 'fileint'" in mnt.log()
     # a good save with fsync replaces the active script's text
     with open(f, "wb") as fh:
@@ -65,3 +69,38 @@ def test_sieve_file_follows_the_store_and_refuses_broken_saves(mnt, tmp_path):
     f.unlink()
     out = sieve_list(inst)
     assert "rules" in out and "ACTIVE" not in out
+
+
+def test_editors_on_the_mount(mnt, tmp_path):
+    """Real editors: sed -i (a copy renamed over the file) and vim (its own
+    way of saving, with fsync): good edits are stored, broken ones refused."""
+    inst = mnt.inst
+    mnt.start()
+    f = mnt.path / "bob" / ".sieve"
+    src = tmp_path / "good.sieve"
+    src.write_bytes(GOOD)
+    inst.mk("sieve", "put", "bob", "rules", str(src), "--activate")
+    wait_for(lambda: f.exists() and f.read_bytes() == GOOD, timeout=5, what=".sieve")
+    # sed -i: writes a temporary file beside it and renames it over
+    cp = subprocess.run(["sed", "-i", "s/lists/mailinglists/", str(f)], capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    assert b'"mailinglists"' in inst.mk("sieve", "get", "bob", "rules").stdout.encode()
+    cp = subprocess.run(["sed", "-i", "s/fileinto \"Lists\"/fileint \"Lists\"/", str(f)], capture_output=True,
+                        text=True)
+    assert cp.returncode != 0 and "Invalid argument" in cp.stderr, cp.stderr
+    assert b"fileinto" in inst.mk("sieve", "get", "bob", "rules").stdout.encode()
+    # vim in ex mode: a good substitution and a broken one
+    env = dict(os.environ, HOME=str(tmp_path))
+    cp = subprocess.run(["vim", "-N", "-u", "NONE", "-i", "NONE", "-Es", "-c", "%s/mailinglists/lists/", "-c", "wq",
+                         str(f)], capture_output=True, text=True, env=env, timeout=60)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert inst.mk("sieve", "get", "bob", "rules").stdout.encode() == GOOD
+    cp = subprocess.run(["vim", "-N", "-u", "NONE", "-i", "NONE", "-Es", "-c", "%s/fileinto \"Lists\"/fileint 1/",
+                         "-c", "wq", str(f)], capture_output=True, text=True, env=env, timeout=60)
+    assert cp.returncode != 0
+    assert inst.mk("sieve", "get", "bob", "rules").stdout.encode() == GOOD
+    wait_for(lambda: f.read_bytes() == GOOD, timeout=5, what="the file shows the active script again")
+    # no temporary or backup file of the editors is left behind
+    assert [n for n in os.listdir(mnt.path / "bob") if not n.startswith(".") or n == ".sieve"
+            if n not in ("cur", "new", "tmp", ".sieve")] == []
+    assert not any(n.endswith("~") or n.startswith(".sieve.") for n in os.listdir(mnt.path / "bob"))
