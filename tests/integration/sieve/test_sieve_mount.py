@@ -69,6 +69,14 @@ def test_sieve_file_follows_the_store_and_refuses_broken_saves(mnt, tmp_path):
     f.unlink()
     out = sieve_list(inst)
     assert "rules" in out and "ACTIVE" not in out
+    # a new .sieve where none is active: stored as the script "mount", active
+    with open(f, "wb") as fh:
+        fh.write(GOOD)
+        fh.flush()
+        os.fsync(fh.fileno())
+    out = sieve_list(inst)
+    assert "mount ACTIVE" in out and "rules" in out
+    assert inst.mk("sieve", "get", "bob", "mount").stdout.encode() == GOOD
 
 
 def test_editors_on_the_mount(mnt, tmp_path):
