@@ -209,13 +209,18 @@ static void flags_split(const char *list, uint32_t *flags, char *kw, size_t kwsi
 	}
 }
 
-static void target_add(struct sieve_plan *p, const char *mailbox, const char *flags, int create)
+/* Adds (or merges) a target; 0, or -1 when mailbox cannot name a mailbox. */
+static int target_add(struct sieve_plan *p, const char *mailbox, const char *flags, int create)
 {
 	char name[STORE_NAME_MAX + 1];
+	if (mailbox != NULL && strlen(mailbox) > STORE_NAME_MAX)
+		return -1;
 	mk_strlcpy(name, mailbox ? mailbox : "", sizeof(name));
 	for (char *c = name; *c; c++) /* Dovecot's fs layout names with '/' */
 		if (*c == '/')
 			*c = STORE_MAILBOX_SEP;
+	if (name[0] != '\0' && !store_mailbox_name_valid(name))
+		return -1;
 	if (strcasecmp(name, "INBOX") == 0)
 		mk_strlcpy(name, "INBOX", sizeof(name));
 	struct sieve_target *t = NULL;
@@ -230,6 +235,7 @@ static void target_add(struct sieve_plan *p, const char *mailbox, const char *fl
 	}
 	flags_split(flags, &t->flags, t->keywords, sizeof(t->keywords));
 	t->create |= create;
+	return 0;
 }
 
 static void fail_to_inbox(struct sieve_plan *p, const char *why)
@@ -503,7 +509,8 @@ void sieve_plan(struct store *store, const struct store_rcpt *rcpt, const void *
 				log_warn(
 				    "sieve: global script %s/%s.sieve cannot be read: %s (skipped)",
 				    ss.global_dir, name,
-				    errno == EFBIG ? "larger than sieve_max_script_size" : strerror(errno));
+				    errno == EFBIG ? "larger than sieve_max_script_size"
+						   : strerror(errno));
 				continue;
 			}
 			if (compile_into(&scripts, &nscripts, &cap, text, tl, name, &err) < 0) {
@@ -577,7 +584,14 @@ void sieve_plan(struct store *store, const struct store_rcpt *rcpt, const void *
 				fail_to_inbox(p, e);
 				break;
 			}
-			target_add(p, a->mailbox, a->flags, !exists);
+			if (target_add(p, a->mailbox, a->flags, !exists) < 0) {
+				char e[400];
+				snprintf(e, sizeof(e),
+					 "fileinto \"%.200s\": not a valid mailbox name",
+					 a->mailbox);
+				fail_to_inbox(p, e);
+				break;
+			}
 			summary_add(p, "fileinto ", a->mailbox, "");
 			break;
 		}

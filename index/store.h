@@ -222,6 +222,8 @@ struct store_mailbox {
 
 /* Creates a mailbox. Names: UTF-8, no '/', no empty hierarchy levels, no
  * leading or trailing separator, not starting with '.'; "INBOX" is case-insensitive. */
+/* 1 if name may name a mailbox (the rules above). */
+int store_mailbox_name_valid(const char *name);
 int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name, uint32_t special_use,
 			 struct store_mailbox *mb_r);
 int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name, struct store_mailbox *mb_r);

@@ -160,6 +160,59 @@ static void deliver_plan(struct deliver_job *j)
 	}
 }
 
+/* Stores the targets (again: only those that failed, for LMTP). */
+static int deliver_targets(struct deliver_job *j, int again)
+{
+	struct session *s = j->s;
+	if (j->ntargets == 0)
+		return 0;
+	if (!s->lmtp)
+		return store_deliver_atomic(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
+					    j->targets, j->ntargets, j->hash);
+	if (!again)
+		return store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), j->targets,
+				     j->ntargets, j->hash);
+	/* LMTP: what was stored stays; the failed copies are stored now */
+	struct store_rcpt *redo = xcalloc(j->ntargets, sizeof(*redo));
+	size_t *at = xcalloc(j->ntargets, sizeof(*at)), n = 0;
+	for (size_t t = 0; t < j->ntargets; t++)
+		if (j->targets[t].result != 0) {
+			at[n] = t;
+			redo[n++] = j->targets[t];
+		}
+	int rc = n ? store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), redo, n, j->hash)
+		   : 0;
+	for (size_t k = 0; k < n; k++)
+		j->targets[at[k]] = redo[k];
+	free(redo);
+	free(at);
+	return rc == STORE_ENOTFOUND ? 0 : rc;
+}
+
+/* After a failed delivery: the copies into a named mailbox that failed
+ * for the mailbox's sake go to INBOX. 1 if there is something to try again. */
+static int deliver_fallback(struct deliver_job *j)
+{
+	int again = 0;
+	for (size_t t = 0; t < j->ntargets; t++) {
+		struct store_rcpt *r = &j->targets[t];
+		int tr = r->result;
+		if (r->mailbox == NULL || strcmp(r->mailbox, "INBOX") == 0 ||
+		    (tr != STORE_EINVAL && tr != STORE_ENOTFOUND && tr != STORE_EEXIST))
+			continue;
+		/* SMTP: all or none, so a failure anywhere failed every copy; only
+		 * mailboxes that do not exist could be the cause */
+		char who[STORE_NAME_MAX + 1];
+		log_printable(who, sizeof(who), r->mailbox, strlen(r->mailbox));
+		log_warn_as("local", "%s: to user %s: mailbox %s cannot take the message (%s): INBOX instead",
+			    j->s->qid, r->user, who, store_strerror(tr));
+		r->mailbox = "INBOX";
+		r->create = 0;
+		again = 1;
+	}
+	return again;
+}
+
 static void deliver_work(void *arg)
 {
 	struct deliver_job *j = arg;
@@ -170,13 +223,12 @@ static void deliver_work(void *arg)
 	 * there it is all or none: a 250 after a partial store would lose the
 	 * mail of the recipients that failed, and a 451 would make the client
 	 * retry and duplicate it for those that did not. */
-	j->rc = 0;
-	if (j->ntargets > 0 && s->lmtp)
-		j->rc = store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
-				      j->targets, j->ntargets, j->hash);
-	else if (j->ntargets > 0)
-		j->rc = store_deliver_atomic(s->srv->store, s->msg.data, s->msg.len,
-					     (int64_t)time(NULL), j->targets, j->ntargets, j->hash);
+	j->rc = deliver_targets(j, 0);
+	/* A mailbox a script named that cannot be made (or vanished meanwhile)
+	 * must not keep the message out (the sender would retry it for days):
+	 * those copies go to INBOX instead, once. */
+	if (deliver_fallback(j))
+		j->rc = deliver_targets(j, 1);
 	/* a recipient's result: its first target that failed, else 0 (a
 	 * discarded or rejected copy stores nothing and fails nothing) */
 	for (size_t i = 0; i < j->n; i++) {

@@ -233,3 +233,16 @@ def test_global_before_after_and_include(mail):
     log = mail.s.log()
     assert "broken.sieve: line 1, column 292: nested too deeply" in log
     assert "huge.sieve cannot be read: larger than sieve_max_script_size (skipped)" in log
+
+
+def test_a_folder_that_cannot_be_made_is_inbox(mail):
+    mail.start("bob")
+    assert mail.put_script("bob", 'require ["fileinto", "variables", "mailbox"];\n'
+                           'if header :matches "subject" "*" { fileinto :create "a..${1}"; }\n').returncode == 0
+    for lmtp in (False, True):
+        cp = mail.send("bob@example.org", message(subject=f"x{int(lmtp)}"), lmtp=lmtp)
+        assert cp.returncode == 0, cp.stdout[-500:]
+    boxes = mail.mailboxes("bob")
+    kept = [m for m in boxes["INBOX"] if b"Subject: Your mail filter" not in m[1]]
+    assert subjects(kept) == ["x0", "x1"]
+    assert b'fileinto "a..x0": not a valid mailbox name' in b"".join(m[1] for m in notices(boxes))
