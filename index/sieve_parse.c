@@ -1158,6 +1158,12 @@ static int check_args(struct checker *ck, struct sv_node *n, const struct spec *
 static int check_values(struct checker *ck, struct sv_node *n)
 {
 	char err[200];
+	/* RFC 4790 9.1: i;ascii-numeric has equality and order, no substrings */
+	if (n->cmp == C_NUMERIC &&
+	    (n->match == M_CONTAINS || n->match == M_MATCHES || n->match == M_REGEX))
+		return check_fail(
+		    ck, n->line, n->col,
+		    "comparator i;ascii-numeric cannot be used with :contains, :matches or :regex");
 	/* a regular expression without variables compiles now */
 	if (n->match == M_REGEX) {
 		const struct sv_strlist *keys = n->pos[n->npos - 1];

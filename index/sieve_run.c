@@ -441,17 +441,6 @@ static int body_cb(const char *text, size_t len, void *ctx)
 	return match_value(ctx, text, len);
 }
 
-static int date_cb(const char *val, size_t len, void *ctx)
-{
-	struct mctx *m = ctx;
-	if (index_skip(m))
-		return 0;
-	m->count = 0;
-	(void)val;
-	(void)len;
-	return 1; /* handled by the caller: see test_date */
-}
-
 static int finish(struct run *r, struct mctx *m)
 {
 	if (m->error)
@@ -700,7 +689,6 @@ static int eval_test(struct run *r, struct scope *sc, const struct sv_node *n)
 	xlist_free(&keys);
 	if (src.s)
 		xlist_free(&src);
-	(void)date_cb;
 	return rc;
 }
 

@@ -174,6 +174,11 @@ static void test_rfc5228_examples(void **state)
 static void test_errors(void **state)
 {
 	(void)state;
+	assert_string_equal(
+	    run("require \"comparator-i;ascii-numeric\"; if header :contains :comparator "
+		"\"i;ascii-numeric\" \"x\" \"1\" { keep; }"),
+	    "COMPILE:line 1, column 42: comparator i;ascii-numeric cannot be used with :contains, "
+	    ":matches or :regex");
 	assert_string_equal(run("fileinto \"x\";"),
 			    "COMPILE:line 1, column 1: fileinto needs require \"fileinto\"");
 	assert_string_equal(run("require \"fileinto\";\nif true {\n  fileint \"x\";\n}"),
@@ -530,28 +535,32 @@ static void test_addresses(void **state)
 	/* lists that are not valid are one address, the raw value, seen by :all
 	 * only (RFC 5228 2.7.4), as Pigeonhole takes them */
 	const char *bad = "To: \r\nCc: <a@b.c>junk.com, <d@e.f>\r\nFrom: Just A Name\r\n\r\nb\r\n";
-	assert_string_equal(run_full("if address :all :is \"to\" \"\" { discard; }", bad, "", "b@c", -1, NULL),
-			    "discard");
-	assert_string_equal(run_full("require \"relational\"; if address :count \"eq\" [\"to\", \"cc\"] \"2\" "
-				     "{ discard; }",
+	assert_string_equal(
+	    run_full("if address :all :is \"to\" \"\" { discard; }", bad, "", "b@c", -1, NULL),
+	    "discard");
+	assert_string_equal(
+	    run_full("require \"relational\"; if address :count \"eq\" [\"to\", \"cc\"] \"2\" "
+		     "{ discard; }",
+		     bad, "", "b@c", -1, NULL),
+	    "discard");
+	assert_string_equal(
+	    run_full("if address :all :contains \"cc\" \"junk.com, <d@\" { discard; }", bad, "",
+		     "b@c", -1, NULL),
+	    "discard");
+	assert_string_equal(run_full("if address :localpart :contains \"cc\" \"a\" { discard; }",
 				     bad, "", "b@c", -1, NULL),
-			    "discard");
-	assert_string_equal(run_full("if address :all :contains \"cc\" \"junk.com, <d@\" { discard; }", bad, "", "b@c",
-				     -1, NULL),
-			    "discard");
-	assert_string_equal(run_full("if address :localpart :contains \"cc\" \"a\" { discard; }", bad, "", "b@c", -1,
-				     NULL),
 			    "implicit");
-	assert_string_equal(run_full("if address :all :is \"from\" \"Just A Name\" { discard; }", bad, "", "b@c", -1,
-				     NULL),
+	assert_string_equal(run_full("if address :all :is \"from\" \"Just A Name\" { discard; }",
+				     bad, "", "b@c", -1, NULL),
 			    "discard");
 	/* raw 8-bit bytes: a stray lead byte never swallows the ']' after it,
 	 * and a folder name made of them is made valid UTF-8 */
 	const char *raw8 = "Subject: [\xb1\xa4\xb0\xed]\xb8 x\r\n\r\nb\r\n";
-	assert_string_equal(run_full("require [\"fileinto\", \"variables\"]; if header :matches \"subject\" "
-				     "\"*[*]*\" { fileinto \"Tag.${2}\"; }",
-				     raw8, "", "b@c", -1, NULL),
-			    "fileinto:Tag.\xef\xbf\xbd");
+	assert_string_equal(
+	    run_full("require [\"fileinto\", \"variables\"]; if header :matches \"subject\" "
+		     "\"*[*]*\" { fileinto \"Tag.${2}\"; }",
+		     raw8, "", "b@c", -1, NULL),
+	    "fileinto:Tag.\xef\xbf\xbd");
 }
 
 int main(void)
