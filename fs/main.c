@@ -28,6 +28,8 @@
 #include "index/fts.h"
 #include "index/dir.h"
 #include "index/params.h"
+#include "index/quota.h"
+#include "index/sieve_deliver.h"
 #include "index/spam.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
@@ -194,6 +196,11 @@ static int open_after_fork(struct fs *fs, const struct common_params *common, st
 	if (spam_attach(fs->store, cfg) < 0)
 		return -1;
 	fts_indexer_start(fs->store); /* mail written on the mount into the words index */
+	/* quotas (EDQUOT, df) and Sieve (the .sieve file) */
+	if (quota_attach(cfg, err, sizeof(err)) < 0 || sieve_attach(cfg, err, sizeof(err)) < 0) {
+		log_warn("%s", err);
+		return -1;
+	}
 	const char *ud = common->user_directory;
 	if (ud && strncmp(ud, "ldap:", 5) == 0 &&
 	    directory_open(cfg, fs->store, &fs->dir, err, sizeof(err)) < 0) {

@@ -72,6 +72,8 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_SPAM_SIGS] = "spamsigs",
 	[DB_RETRIES] = "retries",
 	[DB_IMPORT_STATE] = "importstate",
+	[DB_SIEVE] = "sieve",
+	[DB_QUOTA] = "quota",
 	[DB_BLOBCHUNKS] = "blobchunks",
 	[DB_DICTS] = "dicts",
 	[DB_FTS_QUEUE] = "fts_queue",
@@ -103,28 +105,18 @@ struct store_wjob {
 const char *store_strerror(int err)
 {
 	switch (err) {
-	case STORE_OK:
-		return "success";
-	case STORE_ENOTFOUND:
-		return "not found";
-	case STORE_EEXIST:
-		return "already exists";
-	case STORE_EFULL:
-		return "the store is full (map size limit or disk full)";
-	case STORE_EIO:
-		return "input/output error in the store";
-	case STORE_EINVAL:
-		return "invalid argument";
-	case STORE_ECORRUPT:
-		return "a store record is corrupt";
-	case STORE_EMODIFIED:
-		return "modified since the given modseq";
-	case STORE_ENOTEMPTY:
-		return "the mailbox has children";
-	case STORE_ETOOBIG:
-		return "the message is too big for the store";
-	default:
-		return "unknown store error";
+	case STORE_OK: return "success";
+	case STORE_ENOTFOUND: return "not found";
+	case STORE_EEXIST: return "already exists";
+	case STORE_EFULL: return "the store is full (map size limit or disk full)";
+	case STORE_EIO: return "input/output error in the store";
+	case STORE_EINVAL: return "invalid argument";
+	case STORE_ECORRUPT: return "a store record is corrupt";
+	case STORE_EMODIFIED: return "modified since the given modseq";
+	case STORE_ENOTEMPTY: return "the mailbox has children";
+	case STORE_ETOOBIG: return "the message is too big for the store";
+	case STORE_EQUOTA: return "over quota";
+	default: return "unknown store error";
 	}
 }
 
@@ -186,6 +178,18 @@ struct store *store_txn_store(struct store_txn *txn)
 const char *store_dir(const struct store *store)
 {
 	return store->dir;
+}
+
+void store_classify(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len)
+{
+	rcpt->special_use = 0;
+	rcpt->hook_meta[0] = '\0';
+	if (store->has_hooks && store->hooks.classify != NULL &&
+	    store->hooks.classify(store, rcpt, data, len, store->hooks.ctx) != 0) {
+		rcpt->special_use = 0;
+		rcpt->hook_meta[0] = '\0';
+	}
+	rcpt->classified = 1;
 }
 
 void store_set_hooks(struct store *store, const struct store_hooks *hooks)
