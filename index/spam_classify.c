@@ -3,6 +3,7 @@
 #include "index/spam_classify.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,22 @@ const char *spam_algorithm_name(enum spam_algorithm alg)
 	return alg == SPAM_ALG_GRAHAM ? "graham" : "chi-square";
 }
 
+/* ln i! = lgamma(i + 1) for i < LNFACT_N, computed once (the same values) */
+#define LNFACT_N 256
+static double lnfact_table[LNFACT_N];
+static pthread_once_t lnfact_once = PTHREAD_ONCE_INIT;
+
+static void lnfact_init(void)
+{
+	for (unsigned i = 0; i < LNFACT_N; i++)
+		lnfact_table[i] = lgamma(i + 1.0);
+}
+
+static double lnfact(unsigned i)
+{
+	return i < LNFACT_N ? lnfact_table[i] : lgamma(i + 1.0);
+}
+
 /* log Q(x2, v): Q = sum_{i<v/2} e^-m m^i / i!, m = x2/2, summed in log space */
 static double chi2q_log(double x2, unsigned v)
 {
@@ -43,14 +60,15 @@ static double chi2q_log(double x2, unsigned v)
 
 	if (x2 <= 0.0)
 		return 0.0;
+	pthread_once(&lnfact_once, lnfact_init);
 	lm = log(m);
 	for (unsigned i = 0; i < k; i++) {
-		double l = -m + i * lm - lgamma(i + 1.0);
+		double l = -m + i * lm - lnfact(i);
 		if (l > maxl)
 			maxl = l;
 	}
 	for (unsigned i = 0; i < k; i++)
-		sum += exp(-m + i * lm - lgamma(i + 1.0) - maxl);
+		sum += exp(-m + i * lm - lnfact(i) - maxl);
 	double q = maxl + log(sum);
 	return q > 0.0 ? 0.0 : q;
 }

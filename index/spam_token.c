@@ -36,14 +36,19 @@ static void crc_init(void)
 	__atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
 }
 
+static void crc_ensure(void)
+{
+	if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
+		pthread_once(&crc_once, crc_init);
+}
+
 uint64_t spam_token_hash(const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	uint64_t crc = 0;
 	size_t i = 0;
 
-	if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
-		pthread_once(&crc_once, crc_init);
+	crc_ensure();
 	for (; i + 8 <= len; i += 8) { /* 8 bytes a step, the same CRC */
 		uint64_t w = (uint64_t)p[i] | (uint64_t)p[i + 1] << 8 | (uint64_t)p[i + 2] << 16 |
 			     (uint64_t)p[i + 3] << 24 | (uint64_t)p[i + 4] << 32 |
@@ -55,9 +60,25 @@ uint64_t spam_token_hash(const void *data, size_t len)
 		      crc_table[3][(crc >> 32) & 0xff] ^ crc_table[2][(crc >> 40) & 0xff] ^
 		      crc_table[1][(crc >> 48) & 0xff] ^ crc_table[0][crc >> 56];
 	}
+	if (i + 4 <= len) { /* 4 bytes in one step */
+		uint32_t w = (uint32_t)p[i] | (uint32_t)p[i + 1] << 8 | (uint32_t)p[i + 2] << 16 |
+			     (uint32_t)p[i + 3] << 24;
+		crc ^= w;
+		crc = crc_table[3][crc & 0xff] ^ crc_table[2][(crc >> 8) & 0xff] ^
+		      crc_table[1][(crc >> 16) & 0xff] ^ crc_table[0][(crc >> 24) & 0xff] ^
+		      (crc >> 32);
+		i += 4;
+	}
 	for (; i < len; i++)
 		crc = crc_table[0][(crc ^ p[i]) & 0xff] ^ (crc >> 8);
 	return crc;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
 }
 
 /* osb4's tokens: the CRC-64 finished with splitmix64's mixer (a bijection).
@@ -68,11 +89,7 @@ uint64_t spam_token_hash(const void *data, size_t len)
 uint64_t spam_token_hash_kind(enum spam_tokenizer kind, const void *data, size_t len)
 {
 	uint64_t z = spam_token_hash(data, len);
-	if (kind != SPAM_TOK_OSB4)
-		return z;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return kind == SPAM_TOK_OSB4 ? mix64(z) : z;
 }
 
 int spam_tokenizer_parse(const char *name, enum spam_tokenizer *kind_r)
@@ -944,9 +961,18 @@ static void emit_grams(const char *d, size_t n, tok_fn *fn, void *ctx)
 		bl += take;
 		i = le;
 	}
+	/* The CRC-64 (no initial or final XOR) is linear: the CRC of "G*abcd"
+	 * is that of "G*" and four 0 bytes XOR each byte's with the 0 bytes
+	 * after it, crc_table[k][byte]: four lookups a gram, the same hash. */
+	crc_ensure();
+	uint64_t g0 = spam_token_hash("G*\0\0\0\0", 6);
 	for (size_t j = 0; j + 4 <= bl; j++) {
 		char key[7] = {'G', '*', buf[j], buf[j + 1], buf[j + 2], buf[j + 3], 0};
-		fn(spam_token_hash_kind(SPAM_TOK_OSB4, key, 6), key, 6, -1, ctx);
+		uint64_t crc = g0 ^ crc_table[3][(unsigned char)buf[j]] ^
+			       crc_table[2][(unsigned char)buf[j + 1]] ^
+			       crc_table[1][(unsigned char)buf[j + 2]] ^
+			       crc_table[0][(unsigned char)buf[j + 3]];
+		fn(mix64(crc), key, 6, -1, ctx);
 	}
 }
 
@@ -1104,6 +1130,53 @@ static void sort_hashes(uint64_t *h, size_t n)
 	free(tmp);
 }
 
+/* Sorts hashes and keeps one of each; returns how many are left. The
+ * hashes are spread by their top bits into about n/2 ranges (a counting
+ * pass and a scatter), and each range, a few hashes, is sorted by
+ * insertion (one of more than 32, from a hash whose top bits are uneven,
+ * by sort_hashes): two passes over memory where a radix sort makes 8. */
+static size_t sort_unique(uint64_t *h, size_t n)
+{
+	unsigned bits = 4;
+	size_t out = 0, lo = 0;
+
+	if (n < 2)
+		return n;
+	while (bits < 16 && ((size_t)1 << bits) < n / 2)
+		bits++;
+	size_t nb = (size_t)1 << bits;
+	uint32_t *end = xrealloc(NULL, (nb + 1) * sizeof(*end));
+	uint64_t *tmp = xrealloc(NULL, n * sizeof(*tmp));
+	memset(end, 0, (nb + 1) * sizeof(*end));
+	for (size_t i = 0; i < n; i++)
+		end[(h[i] >> (64 - bits)) + 1]++;
+	for (size_t b = 1; b <= nb; b++)
+		end[b] += end[b - 1];
+	for (size_t i = 0; i < n; i++) /* end[b] moves from the start of b to its end */
+		tmp[end[h[i] >> (64 - bits)]++] = h[i];
+	for (size_t b = 0; b < nb; b++) {
+		size_t hi = end[b];
+		if (hi - lo > 32) {
+			sort_hashes(tmp + lo, hi - lo);
+		} else {
+			for (size_t i = lo + 1; i < hi; i++) {
+				uint64_t x = tmp[i];
+				size_t j = i;
+				for (; j > lo && tmp[j - 1] > x; j--)
+					tmp[j] = tmp[j - 1];
+				tmp[j] = x;
+			}
+		}
+		for (size_t i = lo; i < hi; i++)
+			if (out == 0 || h[out - 1] != tmp[i])
+				h[out++] = tmp[i];
+		lo = hi;
+	}
+	free(end);
+	free(tmp);
+	return out;
+}
+
 static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int flags, uint32_t npos)
 {
 	int want_text = flags & SPAM_COLLECT_TEXT;
@@ -1120,11 +1193,7 @@ static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int fl
 		set->hash = xrealloc(NULL, n * sizeof(*set->hash));
 		for (size_t i = 0; i < n; i++)
 			set->hash[i] = e[i].hash;
-		sort_hashes(set->hash, n);
-		set->n = 0;
-		for (size_t i = 0; i < n; i++)
-			if (set->n == 0 || set->hash[set->n - 1] != set->hash[i])
-				set->hash[set->n++] = set->hash[i];
+		set->n = sort_unique(set->hash, n);
 		set->cap = n;
 		return;
 	}
@@ -1165,6 +1234,18 @@ static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int fl
 	}
 }
 
+/* Hashes only (no texts, no windows): straight into the set's array. */
+static void collect_hash(uint64_t hash, const char *text, size_t len, int mask, void *ctx)
+{
+	struct spam_tokens *set = ctx;
+	(void)text, (void)len, (void)mask;
+	if (set->n == set->cap) {
+		set->cap = set->cap ? set->cap * 2 : 4096;
+		set->hash = xrealloc(set->hash, set->cap * sizeof(*set->hash));
+	}
+	set->hash[set->n++] = hash;
+}
+
 void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len,
 			 enum spam_tokenizer kind, int flags)
 {
@@ -1173,6 +1254,12 @@ void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len,
 	memset(set, 0, sizeof(*set));
 	if (kind != SPAM_TOK_SBPH)
 		c.flags &= ~SPAM_COLLECT_WINDOWS; /* OSB's windows lack the word alone */
+	if (!(c.flags & (SPAM_COLLECT_TEXT | SPAM_COLLECT_WINDOWS))) {
+		tokenize_message(data, len, kind, collect_hash, set);
+		if (!(c.flags & SPAM_COLLECT_UNSORTED))
+			set->n = sort_unique(set->hash, set->n);
+		return;
+	}
 	tokenize_message(data, len, kind, collect_one, &c);
 	build_set(set, c.e, c.n, c.flags, c.npos);
 	free(c.e);
