@@ -277,17 +277,20 @@ static inline long seg_index(const struct segview *sv, uint64_t hash)
 
 	if (a > b || b > sv->n)
 		return -2;
-	while (a < b) {
-		size_t mid = a + (b - a) / 2;
-		uint64_t k = ld64(sv->keys + 6 * mid) & LOW_MASK;
-		if (k == low)
-			return (long)mid;
-		if (k < low)
-			a = mid + 1;
-		else
-			b = mid;
+	if (a == b)
+		return -1;
+	/* the low bits are even (the hash is mixed): start where the key would
+	 * be if they were evenly spread, then step; a few steps, mostly */
+	size_t i = a + (size_t)(((low >> 24) * (uint64_t)(b - a)) >> 24);
+	uint64_t k = ld64(sv->keys + 6 * i) & LOW_MASK;
+	if (k < low) {
+		while (++i < b && (k = ld64(sv->keys + 6 * i) & LOW_MASK) < low)
+			;
+		return i < b && k == low ? (long)i : -1;
 	}
-	return -1;
+	while (k > low && i > a)
+		k = ld64(sv->keys + 6 * --i) & LOW_MASK;
+	return k == low ? (long)i : -1;
 }
 
 /* The counts of the i-th token of a base value. */

@@ -42,10 +42,18 @@ static void crc_ensure(void)
 		pthread_once(&crc_once, crc_init);
 }
 
+/* The CRC-64 from state crc on (spam_token_hash is crc_cont(0, ...)): a
+ * token's hash can start from the state after its heading. */
+static uint64_t crc_cont(uint64_t crc, const void *data, size_t len);
+
 uint64_t spam_token_hash(const void *data, size_t len)
 {
+	return crc_cont(0, data, len);
+}
+
+static uint64_t crc_cont(uint64_t crc, const void *data, size_t len)
+{
 	const unsigned char *p = data;
-	uint64_t crc = 0;
 	size_t i = 0;
 
 	crc_ensure();
@@ -127,83 +135,108 @@ static void *xrealloc(void *p, size_t n)
 
 /* --- words and windows ------------------------------------------------------- */
 
-/* Delimiters: controls, white space and ASCII punctuation except $ ! ' % _. */
-static int is_delim(unsigned char c, int received)
+/* Delimiters: controls, white space and ASCII punctuation except $ ! ' % _
+ * ('.' too unless received): a bit for each ASCII byte (bytes >= 0x80 are
+ * never delimiters), the same as the isalnum() and switch it replaces. */
+static const uint32_t delim_bits[2][4] = {
+    {0xffffffff, 0xfc00ff4d, 0x78000001, 0xf8000001},
+    {0xffffffff, 0xfc00bf4d, 0x78000001, 0xf8000001},
+};
+
+static inline int is_delim(unsigned char c, int received)
 {
-	if (c >= 0x80)
-		return 0;
-	if (isalnum(c))
-		return 0;
-	switch (c) {
-	case '$':
-	case '!':
-	case '\'':
-	case '%':
-	case '_':
-		return 0;
-	case '.':
-		return !received;
-	default:
-		return 1;
-	}
+	return c < 0x80 && (delim_bits[received != 0][c >> 5] >> (c & 31) & 1);
 }
 
 struct window {
-	char word[SPAM_WINDOW - 1][SPAM_WORD_MAX + 1]; /* word[0] is the one just before */
+	const char *word[SPAM_WINDOW - 1]; /* word[0] is the one just before (into the text) */
 	size_t len[SPAM_WINDOW - 1];
 	int n;
 };
 
 struct emitter {
-	const char *heading;
 	enum spam_tokenizer kind;
 	tok_fn *fn;
 	void *ctx;
 	struct window win;
+	size_t hl;     /* the heading and its '*' at the start of key (0: body text) */
+	uint64_t hcrc; /* the CRC-64 state after them */
+	char key[SPAM_TOKEN_TEXT_MAX];
 };
+
+static void emitter_init(struct emitter *em, const char *heading, enum spam_tokenizer kind,
+			 tok_fn *fn, void *ctx)
+{
+	em->kind = kind;
+	em->fn = fn;
+	em->ctx = ctx;
+	em->win.n = 0;
+	em->hl = 0;
+	if (heading != NULL) {
+		size_t hl = strlen(heading);
+		if (hl > SPAM_HEADING_MAX)
+			hl = SPAM_HEADING_MAX;
+		memcpy(em->key, heading, hl);
+		em->key[hl++] = '*';
+		em->hl = hl;
+	}
+	em->hcrc = crc_cont(0, em->key, em->hl);
+}
+
+/* The token whose text is em->key[0..k): its hash, from the heading's state. */
+static void emit_key(struct emitter *em, size_t k, int mask)
+{
+	uint64_t z = crc_cont(em->hcrc, em->key + em->hl, k - em->hl);
+	em->key[k] = 0;
+	em->fn(em->kind == SPAM_TOK_OSB4 ? mix64(z) : z, em->key, k, mask, em->ctx);
+}
 
 static void emit_word(struct emitter *em, const char *w, size_t wl)
 {
-	char key[SPAM_TOKEN_TEXT_MAX];
-	size_t hl = 0;
+	char *key = em->key;
+	size_t hl = em->hl;
 	struct window *win = &em->win;
 
-	if (em->heading != NULL) {
-		hl = strlen(em->heading);
-		if (hl > SPAM_HEADING_MAX)
-			hl = SPAM_HEADING_MAX;
-		memcpy(key, em->heading, hl);
-		key[hl++] = '*';
-	}
-	for (unsigned mask = 0; mask < (1u << win->n); mask++) {
-		static const unsigned char ones[16] = {0, 1, 1, 2, 1, 2, 2, 3,
-						       1, 2, 2, 3, 2, 3, 3, 4};
-		int bits = ones[mask & 15];
-		if (em->kind == SPAM_TOK_OSB && bits != 1)
-			continue;
-		if (em->kind == SPAM_TOK_OSB4 && bits > 1)
-			continue; /* the word alone and the pairs */
-		size_t k = hl;
-		int top = mask ? 31 - __builtin_clz(mask) : -1; /* oldest chosen word */
-		for (int j = top; j >= 0; j--) {
-			if (mask & (1u << j)) {
-				memcpy(key + k, win->word[j], win->len[j]);
-				k += win->len[j];
-			} else {
-				key[k++] = '#';
-			}
-			key[k++] = '+';
+	if (em->kind != SPAM_TOK_SBPH) {
+		/* the word alone (osb4), then the pairs, nearest first: masks 0, 1, 2, 4, 8 */
+		if (em->kind == SPAM_TOK_OSB4) {
+			memcpy(key + hl, w, wl);
+			emit_key(em, hl + wl, 0);
 		}
-		memcpy(key + k, w, wl);
-		k += wl;
-		key[k] = 0;
-		em->fn(spam_token_hash_kind(em->kind, key, k), key, k, (int)mask, em->ctx);
+		for (int j = 0; j < win->n; j++) {
+			size_t k = hl;
+			memcpy(key + k, win->word[j], win->len[j]);
+			k += win->len[j];
+			key[k++] = '+';
+			for (int g = 0; g < j; g++) {
+				key[k++] = '#';
+				key[k++] = '+';
+			}
+			memcpy(key + k, w, wl);
+			emit_key(em, k + wl, 1 << j);
+		}
+	} else {
+		for (unsigned mask = 0; mask < (1u << win->n); mask++) {
+			size_t k = hl;
+			int top = mask ? 31 - __builtin_clz(mask) : -1; /* oldest chosen word */
+			for (int j = top; j >= 0; j--) {
+				if (mask & (1u << j)) {
+					memcpy(key + k, win->word[j], win->len[j]);
+					k += win->len[j];
+				} else {
+					key[k++] = '#';
+				}
+				key[k++] = '+';
+			}
+			memcpy(key + k, w, wl);
+			emit_key(em, k + wl, (int)mask);
+		}
 	}
 	for (int j = SPAM_WINDOW - 2; j > 0; j--) {
-		memcpy(win->word[j], win->word[j - 1], win->len[j - 1]);
+		win->word[j] = win->word[j - 1];
 		win->len[j] = win->len[j - 1];
 	}
-	memcpy(win->word[0], w, wl);
+	win->word[0] = w;
 	win->len[0] = wl;
 	if (win->n < SPAM_WINDOW - 1)
 		win->n++;
@@ -212,7 +245,7 @@ static void emit_word(struct emitter *em, const char *w, size_t wl)
 static int prefix_ci(const char *p, size_t avail, const char *pre)
 {
 	size_t n = strlen(pre);
-	return avail >= n && strncasecmp(p, pre, n) == 0;
+	return avail >= n && (p[0] | 0x20) == pre[0] && strncasecmp(p, pre, n) == 0;
 }
 
 /* With osb4: the URL's host name ("UrlHost*www.example.co.uk", lower case)
@@ -309,8 +342,10 @@ static size_t emit_url(const char *p, size_t avail, enum spam_tokenizer kind, to
 static void tokenize_text(const char *text, size_t len, const char *heading, int received,
 			  enum spam_tokenizer kind, tok_fn *fn, void *ctx)
 {
-	struct emitter em = {.heading = heading, .kind = kind, .fn = fn, .ctx = ctx};
+	struct emitter em;
 	size_t i = 0;
+
+	emitter_init(&em, heading, kind, fn, ctx);
 
 	while (i < len) {
 		while (i < len && is_delim((unsigned char)text[i], received)) {

@@ -43,12 +43,12 @@ enum store_db {
 	DB_MSGMETA,
 	DB_EXPUNGED,
 	DB_CACHE,
-	DB_GREYLIST,     /* the greylist room (index/greylist.h): triplets */
-	DB_PSCACHE,      /* the greylist room: postscreen's passes */
-	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
-	DB_SPAM_STATS,   /* per-user totals */
-	DB_SPAM_SIGS,    /* per-message token signatures */
-	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
+	DB_GREYLIST,	/* the greylist room (index/greylist.h): triplets */
+	DB_PSCACHE,	/* the greylist room: postscreen's passes */
+	DB_SPAM_TOKENS, /* the spam room (index/spam*.h): per-user token counts */
+	DB_SPAM_STATS,	/* per-user totals */
+	DB_SPAM_SIGS,	/* per-message token signatures */
+	DB_RETRIES,	/* index/retry.c: deliveries recent enough to recognise a retry */
 	DB_COUNT
 };
 
@@ -63,7 +63,10 @@ int store_mdb_error(int rc);
 
 static inline void store_put_be32(uint8_t *p, uint32_t v)
 {
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
 }
 static inline uint32_t store_get_be32(const uint8_t *p)
 {
@@ -71,7 +74,8 @@ static inline uint32_t store_get_be32(const uint8_t *p)
 }
 static inline void store_put_be64(uint8_t *p, uint64_t v)
 {
-	store_put_be32(p, v >> 32); store_put_be32(p + 4, (uint32_t)v);
+	store_put_be32(p, v >> 32);
+	store_put_be32(p + 4, (uint32_t)v);
 }
 static inline uint64_t store_get_be64(const uint8_t *p)
 {
