@@ -42,31 +42,31 @@ struct ldap_settings {
 	 * ("ldap://host:port", "ldaps://host", "ldapi://%2Frun%2Fslapd.sock"). */
 	const char *const *server_host;
 	size_t server_host_count;
-	int server_port;		 /* for items without a port; 389 */
-	const char *search_base;	 /* e.g. "ou=people,dc=example,dc=org" */
-	const char *scope;		 /* "sub", "one" or "base" */
-	const char *query_filter;	 /* addresses, e.g. "(mail=%s)"; %s %u %d %% */
-	const char *alias_attribute;	 /* "" or e.g. "mailAlternateAddress" */
-	const char *user_filter;	 /* login names, e.g. "(uid=%s)" */
-	const char *list_filter;	 /* every user, e.g. "(&(uid=*)(mail=*))" */
-	const char *result_attribute;	 /* the primary address: "mail" */
-	const char *uid_attribute;	 /* the login name: "uid" */
+	int server_port;                /* for items without a port; 389 */
+	const char *search_base;        /* e.g. "ou=people,dc=example,dc=org" */
+	const char *scope;              /* "sub", "one" or "base" */
+	const char *query_filter;       /* addresses, e.g. "(mail=%s)"; %s %u %d %% */
+	const char *alias_attribute;    /* "" or e.g. "mailAlternateAddress" */
+	const char *user_filter;        /* login names, e.g. "(uid=%s)" */
+	const char *list_filter;        /* every user, e.g. "(&(uid=*)(mail=*))" */
+	const char *result_attribute;   /* the primary address: "mail" */
+	const char *uid_attribute;      /* the login name: "uid" */
 	const char *uidnumber_attribute; /* "uidNumber" */
 	const char *gidnumber_attribute; /* "gidNumber" */
-	const char *password_attribute;	 /* "userPassword" (auth_bind = 0 only) */
-	int bind;			 /* 1: bind as bind_dn/bind_pw; 0: anonymous */
+	const char *password_attribute; /* "userPassword" (auth_bind = 0 only) */
+	int bind;                       /* 1: bind as bind_dn/bind_pw; 0: anonymous */
 	const char *bind_dn;
 	const char *bind_pw;
-	int auth_bind; /* 1: check passwords by binding as the user */
+	int auth_bind;                  /* 1: check passwords by binding as the user */
 	int start_tls;
-	const char *tls_ca_cert_file; /* "" = the system's */
-	int tls_require_cert;	      /* 1: the server's certificate must verify */
-	int version;		      /* 2 or 3 */
-	double timeout;		      /* seconds, for connecting and for each operation */
-	double cache_ttl;	      /* seconds an answer "found" is kept; 0 = no cache */
-	double negative_cache_ttl;    /* seconds an answer "not found" is kept */
-	size_t cache_size;	      /* entries in the cache (bounded) */
-	int max_connections;	      /* connections kept to the server, >= 1 */
+	const char *tls_ca_cert_file;   /* "" = the system's */
+	int tls_require_cert;           /* 1: the server's certificate must verify */
+	int version;                    /* 2 or 3 */
+	double timeout;                 /* seconds, for connecting and for each operation */
+	double cache_ttl;               /* seconds an answer "found" is kept; 0 = no cache */
+	double negative_cache_ttl;      /* seconds an answer "not found" is kept */
+	size_t cache_size;              /* entries in the cache (bounded) */
+	int max_connections;            /* connections kept to the server, >= 1 */
 };
 
 /* Opens the backend. Nothing is sent to the server yet: a server that is down
@@ -76,11 +76,11 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 
 /* Counters, for logs and tests. */
 struct dir_ldap_stats {
-	unsigned long searches; /* search operations sent */
-	unsigned long binds;	/* bind operations sent (reader and users) */
+	unsigned long searches;     /* search operations sent */
+	unsigned long binds;        /* bind operations sent (reader and users) */
 	unsigned long cache_hits;
-	unsigned long connects; /* connections made */
-	unsigned long failures; /* calls that ended in DIR_TEMPFAIL */
+	unsigned long connects;     /* connections made */
+	unsigned long failures;     /* calls that ended in DIR_TEMPFAIL */
 };
 /* Fills st for a directory opened by dir_ldap_open (zeros for another). */
 void dir_ldap_get_stats(struct directory *dir, struct dir_ldap_stats *st);

@@ -60,13 +60,12 @@ static enum dir_result after(struct directory *dir, enum dir_result r, struct di
 	int rc;
 
 	if (r == DIR_OK && u != NULL && (rc = dir_sync_store_user(sd->store, u)) != 0)
-		log_warn("cannot record user %s (uid %u, gid %u) in the store: %s", u->name,
-			 (unsigned)u->uid, (unsigned)u->gid, store_strerror(rc));
+		log_warn("cannot record user %s (uid %u, gid %u) in the store: %s", u->name, (unsigned)u->uid,
+			 (unsigned)u->gid, store_strerror(rc));
 	return r;
 }
 
-static enum dir_result sync_lookup_address(struct directory *dir, const char *address,
-					   struct dir_user *user_r)
+static enum dir_result sync_lookup_address(struct directory *dir, const char *address, struct dir_user *user_r)
 {
 	struct dir_user u;
 	enum dir_result r = dir_lookup_address(sd_of(dir)->inner, address, &u);
@@ -77,8 +76,7 @@ static enum dir_result sync_lookup_address(struct directory *dir, const char *ad
 	return r;
 }
 
-static enum dir_result sync_get_user(struct directory *dir, const char *name,
-				     struct dir_user *user_r)
+static enum dir_result sync_get_user(struct directory *dir, const char *name, struct dir_user *user_r)
 {
 	struct dir_user u;
 	enum dir_result r = dir_get_user(sd_of(dir)->inner, name, &u);
@@ -89,8 +87,8 @@ static enum dir_result sync_get_user(struct directory *dir, const char *name,
 	return r;
 }
 
-static enum dir_result sync_authenticate(struct directory *dir, const char *login,
-					 const char *password, struct dir_user *user_r)
+static enum dir_result sync_authenticate(struct directory *dir, const char *login, const char *password,
+					 struct dir_user *user_r)
 {
 	struct dir_user u;
 	enum dir_result r = dir_authenticate(sd_of(dir)->inner, login, password, &u);
@@ -101,8 +99,7 @@ static enum dir_result sync_authenticate(struct directory *dir, const char *logi
 	return r;
 }
 
-static enum dir_result sync_list(struct directory *dir,
-				 int (*cb)(const struct dir_user *user, void *ctx), void *ctx)
+static enum dir_result sync_list(struct directory *dir, int (*cb)(const struct dir_user *user, void *ctx), void *ctx)
 {
 	enum dir_result r = dir_list(sd_of(dir)->inner, cb, ctx);
 
@@ -118,12 +115,12 @@ static void sync_close(struct directory *dir)
 }
 
 static const struct directory_ops sync_ops = {
-    .name = "ldap",
-    .lookup_address = sync_lookup_address,
-    .get_user = sync_get_user,
-    .authenticate = sync_authenticate,
-    .list = sync_list,
-    .close = sync_close,
+	.name = "ldap",
+	.lookup_address = sync_lookup_address,
+	.get_user = sync_get_user,
+	.authenticate = sync_authenticate,
+	.list = sync_list,
+	.close = sync_close,
 };
 
 struct directory *dir_sync_wrap(struct directory *inner, struct store *store)

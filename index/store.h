@@ -41,7 +41,7 @@ enum store_error {
 	STORE_ENOTFOUND = -1, /* no such user, mailbox, message, blob */
 	STORE_EEXIST = -2,    /* already exists */
 	STORE_EFULL = -3,     /* the map reached store_map_max, or the disk is full: retry later */
-	STORE_EIO = -4,	      /* an I/O error from LMDB or the system */
+	STORE_EIO = -4,       /* an I/O error from LMDB or the system */
 	STORE_EINVAL = -5,    /* a bad argument (name too long, bad characters, ...) */
 	STORE_ECORRUPT = -6,  /* a record that cannot be decoded */
 	STORE_EMODIFIED = -7, /* UNCHANGEDSINCE failed: the message changed since */
@@ -86,7 +86,7 @@ struct store_txn;
 struct store_options {
 	uint64_t map_size; /* initial map size in bytes; 0 = 1 GiB */
 	uint64_t map_max;  /* the map never grows past this; 0 = 1 TiB */
-	int read_only;	   /* no right to write (store_write: STORE_EINVAL); the store must exist */
+	int read_only;     /* no right to write (store_write: STORE_EINVAL); the store must exist */
 	int max_readers;   /* 0 = 512 */
 };
 
@@ -139,10 +139,10 @@ enum store_encoding {
 
 struct store_blob_info {
 	uint8_t hash[STORE_HASH_LEN];
-	uint32_t refs;	  /* number of messages (in any mailbox) pointing here */
-	uint8_t encoding; /* enum store_encoding */
-	uint64_t size;	  /* length of the message bytes */
-	uint64_t stored;  /* bytes the encoded value takes */
+	uint32_t refs;      /* number of messages (in any mailbox) pointing here */
+	uint8_t encoding;   /* enum store_encoding */
+	uint64_t size;      /* length of the message bytes */
+	uint64_t stored;    /* bytes the encoded value takes */
 };
 
 /* SHA-256 of data. */
@@ -150,8 +150,7 @@ void store_hash(const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN]);
 /* Stores bytes (if not already there) and returns their hash. The blob has 0
  * references until a message points at it; a blob left with 0 references at
  * commit is reported by fsck, so always add a message in the same write. */
-int store_blob_put(struct store_txn *txn, const void *data, size_t len,
-		   uint8_t hash_r[STORE_HASH_LEN]);
+int store_blob_put(struct store_txn *txn, const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN]);
 /* The bytes of a blob: *data_r points into the map (or a buffer owned by the
  * transaction), valid until the transaction ends. */
 int store_blob_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const void **data_r,
@@ -172,8 +171,8 @@ int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], c
 struct store_user {
 	uint32_t id;
 	char name[STORE_NAME_MAX + 1];
-	uint32_t uid, gid;  /* owner on the mount; 0 = the mount's default */
-	char password[256]; /* a password_hash() string, or "" (no login) */
+	uint32_t uid, gid;        /* owner on the mount; 0 = the mount's default */
+	char password[256];       /* a password_hash() string, or "" (no login) */
 	int64_t created;
 };
 
@@ -212,20 +211,19 @@ struct store_mailbox {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
-	uint32_t special_use; /* enum store_special bits */
-	uint32_t messages;    /* number of messages */
-	uint32_t unseen;      /* messages without \Seen */
-	uint32_t recent;      /* messages with \Recent */
-	uint64_t bytes;	      /* sum of message sizes */
+	uint32_t special_use;  /* enum store_special bits */
+	uint32_t messages;     /* number of messages */
+	uint32_t unseen;       /* messages without \Seen */
+	uint32_t recent;       /* messages with \Recent */
+	uint64_t bytes;        /* sum of message sizes */
 	int subscribed;
 };
 
 /* Creates a mailbox. Names: UTF-8, no '/', no empty hierarchy levels, no
  * leading or trailing separator, not starting with '.'; "INBOX" is case-insensitive. */
-int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name,
-			 uint32_t special_use, struct store_mailbox *mb_r);
-int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name,
-		      struct store_mailbox *mb_r);
+int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name, uint32_t special_use,
+			 struct store_mailbox *mb_r);
+int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name, struct store_mailbox *mb_r);
 int store_mailbox_get_by_id(struct store_txn *txn, uint32_t mbid, struct store_mailbox *mb_r);
 /* The user's mailbox with this special-use bit (e.g. STORE_SU_JUNK). */
 int store_mailbox_find_special(struct store_txn *txn, uint32_t user_id, uint32_t special_use,
@@ -242,8 +240,7 @@ int store_mailbox_delete(struct store_txn *txn, uint32_t user_id, const char *na
  * subscribed (RFC 3501 6.3.6), and deleting a subscribed mailbox keeps its
  * name subscribed; creating a mailbox of a subscribed name makes the mailbox
  * subscribed. */
-int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name,
-			    int subscribed);
+int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name, int subscribed);
 /* Calls cb for each subscribed name that has no mailbox, in name order
  * (mailboxes carry their own subscription in store_mailbox.subscribed). */
 int store_subscription_foreach(struct store_txn *txn, uint32_t user_id,
@@ -258,32 +255,30 @@ struct store_msg {
 	uint32_t mbid;
 	uint32_t uid;
 	uint8_t hash[STORE_HASH_LEN];
-	uint32_t flags;			   /* enum store_flag bits */
+	uint32_t flags;                    /* enum store_flag bits */
 	char keywords[STORE_KEYWORDS_MAX]; /* space-separated, "" if none */
-	int64_t internaldate;		   /* seconds since the epoch */
-	uint64_t size;			   /* bytes of the message */
-	uint64_t modseq;		   /* last change */
-	char base[STORE_BASE_MAX];	   /* stable Maildir base name, unique in the mailbox */
+	int64_t internaldate;              /* seconds since the epoch */
+	uint64_t size;                     /* bytes of the message */
+	uint64_t modseq;                   /* last change */
+	char base[STORE_BASE_MAX];         /* stable Maildir base name, unique in the mailbox */
 };
 
 /* What a new message needs. The blob must exist (store_blob_put). */
 struct store_msg_new {
 	uint8_t hash[STORE_HASH_LEN];
 	uint32_t flags;
-	const char *keywords; /* NULL or "" for none */
-	int64_t internaldate; /* 0 = now */
-	const char *base;     /* NULL = made up: "<internaldate>.M<n>.mailkeep" */
-	const char *meta;     /* NULL or per-recipient text ("key=value\n" lines) */
+	const char *keywords;  /* NULL or "" for none */
+	int64_t internaldate;  /* 0 = now */
+	const char *base;      /* NULL = made up: "<internaldate>.M<n>.mailkeep" */
+	const char *meta;      /* NULL or per-recipient text ("key=value\n" lines) */
 };
 
 /* Adds a message: a new UID (UIDNEXT), a new modseq, one more reference on the
  * blob. The result (with uid and modseq) goes to msg_r if not NULL. */
-int store_msg_add(struct store_txn *txn, uint32_t mbid, const struct store_msg_new *m,
-		  struct store_msg *msg_r);
+int store_msg_add(struct store_txn *txn, uint32_t mbid, const struct store_msg_new *m, struct store_msg *msg_r);
 int store_msg_get(struct store_txn *txn, uint32_t mbid, uint32_t uid, struct store_msg *msg_r);
 /* Finds a message by its Maildir base name. */
-int store_msg_get_by_base(struct store_txn *txn, uint32_t mbid, const char *base,
-			  struct store_msg *msg_r);
+int store_msg_get_by_base(struct store_txn *txn, uint32_t mbid, const char *base, struct store_msg *msg_r);
 /* Per-recipient metadata; meta_r must hold STORE_META_MAX bytes. "" if none. */
 int store_msg_meta(struct store_txn *txn, uint32_t mbid, uint32_t uid, char *meta_r);
 /* Replaces the per-recipient metadata (does not change modseq). */
@@ -295,13 +290,12 @@ enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
  * message's modseq is higher. A real change gets a new modseq; no change keeps
  * it. The result goes to msg_r if not NULL. */
 int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum store_flag_op op,
-			uint32_t flags, const char *keywords, uint64_t unchangedsince,
-			struct store_msg *msg_r);
+			uint32_t flags, const char *keywords, uint64_t unchangedsince, struct store_msg *msg_r);
 /* Sets the internal date (seconds since the epoch, > 0): what `touch -d` on the
  * mount asks for, as a Maildir's file mtime is its internal date. A change
  * gets a new modseq. The result goes to msg_r if not NULL. */
-int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid,
-			       int64_t internaldate, struct store_msg *msg_r);
+int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid, int64_t internaldate,
+			       struct store_msg *msg_r);
 /* Removes the message, remembers (mailbox, new modseq) -> uid, drops one
  * reference on the blob and frees the bytes with the last one. */
 int store_msg_expunge(struct store_txn *txn, uint32_t mbid, uint32_t uid);
@@ -316,8 +310,7 @@ int store_msg_move(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t 
 
 /* Iterates over a mailbox's messages in UID order, from the first UID >= from_uid. */
 struct store_cursor;
-int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid,
-			  struct store_cursor **cur_r);
+int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid, struct store_cursor **cur_r);
 /* 0 with the next message, STORE_ENOTFOUND at the end. */
 int store_msg_cursor_next(struct store_cursor *cur, struct store_msg *msg_r);
 /* As store_msg_cursor_next, but only messages whose modseq is above since: the
@@ -337,22 +330,21 @@ int store_expunged_since(struct store_txn *txn, uint32_t mbid, uint64_t since,
 /* --- delivery ----------------------------------------------------------------- */
 
 struct store_rcpt {
-	const char *user;    /* store user name (created if absent) */
-	const char *mailbox; /* NULL = INBOX */
+	const char *user;     /* store user name (created if absent) */
+	const char *mailbox;  /* NULL = INBOX */
 	uint32_t flags;
-	const char *meta; /* per-recipient metadata, NULL for none */
+	const char *meta;     /* per-recipient metadata, NULL for none */
 	/* set by the classify hook (spam filter) when mailbox is NULL */
-	uint32_t
-	    special_use; /* deliver into the user's mailbox with this special-use (STORE_SU_JUNK) */
-	char hook_meta[1024]; /* appended to meta ("spam.result=Spam\n...") */
+	uint32_t special_use;     /* deliver into the user's mailbox with this special-use (STORE_SU_JUNK) */
+	char hook_meta[1024];     /* appended to meta ("spam.result=Spam\n...") */
 	/* optional (index/retry.h): a delivery whose key was stored for this
 	 * recipient within retry_window seconds is a retry of that one: nothing
 	 * is added, result is 0 and duplicate is set */
 	const uint8_t *retry_key; /* STORE_HASH_LEN bytes, or NULL */
 	int64_t retry_window;
 	/* results */
-	int result;    /* 0 or STORE_E* */
-	int duplicate; /* a retry: mbid/uid are the first delivery's, age its age in seconds */
+	int result;           /* 0 or STORE_E* */
+	int duplicate;        /* a retry: mbid/uid are the first delivery's, age its age in seconds */
 	int64_t age;
 	uint32_t mbid, uid;
 };
@@ -381,13 +373,12 @@ struct store_hooks {
 	/* Called by store_deliver before the write, outside any transaction, once
 	 * per recipient whose mailbox is NULL: may set rcpt->special_use and
 	 * rcpt->hook_meta. A non-zero return is logged and ignored (mail goes to INBOX). */
-	int (*classify)(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len,
-			void *ctx);
+	int (*classify)(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len, void *ctx);
 	/* Called inside the write transaction when a message is moved or copied
 	 * between a Junk and a non-Junk mailbox of the same user (to_junk says
 	 * which way): the spam filter retrains. A negative return fails the move. */
-	int (*junk_moved)(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg,
-			  int to_junk, void *ctx);
+	int (*junk_moved)(struct store_txn *txn, uint32_t user_id, const struct store_msg *msg, int to_junk,
+			  void *ctx);
 	void *ctx;
 };
 /* Installs hooks (copied). NULL removes them. Call before any thread writes. */
@@ -407,10 +398,10 @@ void store_watch_drain(int fd);
 
 struct store_stats {
 	uint64_t users, mailboxes, messages, aliases;
-	uint64_t blobs;		   /* distinct stored messages */
-	uint64_t bytes_stored;	   /* bytes of the distinct messages */
+	uint64_t blobs;            /* distinct stored messages */
+	uint64_t bytes_stored;     /* bytes of the distinct messages */
 	uint64_t bytes_referenced; /* sum of sizes over all messages (what Maildir would hold) */
-	uint64_t file_bytes;	   /* size of the LMDB file */
+	uint64_t file_bytes;       /* size of the LMDB file */
 	uint64_t map_size;
 };
 /* Counts from one read snapshot. 0, or the STORE_E* of the first table that

@@ -111,20 +111,16 @@ static int check_messages(struct fsck *f, struct reftable *refs)
 
 	if ((rc = mdb_cursor_open(f->txn->txn, store_txn_dbi(f->txn, DB_MSGS), &cur)) != 0)
 		return store_mdb_error(rc);
-#define FLUSH_MAILBOX()                                                                            \
-	do {                                                                                       \
-		if (have_mb && (mb.messages != count || mb.unseen != unseen || mb.bytes != bytes)) \
-			problem(f,                                                                 \
-				"mailbox %u (%s): counters say %u messages, %u unseen, %" PRIu64   \
-				" bytes; found %u, %u, %" PRIu64,                                  \
-				mb.id, mb.name, mb.messages, mb.unseen, mb.bytes, count, unseen,   \
-				bytes);                                                            \
+#define FLUSH_MAILBOX()                                                                                         \
+	do {                                                                                                    \
+		if (have_mb && (mb.messages != count || mb.unseen != unseen || mb.bytes != bytes))              \
+			problem(f, "mailbox %u (%s): counters say %u messages, %u unseen, %" PRIu64            \
+				   " bytes; found %u, %u, %" PRIu64,                                            \
+				mb.id, mb.name, mb.messages, mb.unseen, mb.bytes, count, unseen, bytes);        \
 	} while (0)
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (store_msg_decode(&k, &v, &m) != 0) {
-			problem(f, "message record with key of %zu bytes cannot be decoded",
-				k.mv_size);
+			problem(f, "message record with key of %zu bytes cannot be decoded", k.mv_size);
 			continue;
 		}
 		if (m.mbid != cur_mbid || !have_mb) {
@@ -134,8 +130,7 @@ static int check_messages(struct fsck *f, struct reftable *refs)
 			bytes = 0;
 			have_mb = store_mailbox_get_by_id(f->txn, m.mbid, &mb) == 0;
 			if (!have_mb)
-				problem(f, "message %u/%u: its mailbox %u does not exist", m.mbid,
-					m.uid, m.mbid);
+				problem(f, "message %u/%u: its mailbox %u does not exist", m.mbid, m.uid, m.mbid);
 		}
 		count++;
 		bytes += m.size;
@@ -147,19 +142,16 @@ static int check_messages(struct fsck *f, struct reftable *refs)
 		if (store_blob_info(f->txn, m.hash, &bi) != 0)
 			problem(f, "message %u/%u: blob %s is missing", m.mbid, m.uid, hex);
 		else if (bi.size != m.size)
-			problem(f, "message %u/%u: size %" PRIu64 " but blob %s has %" PRIu64,
-				m.mbid, m.uid, m.size, hex, bi.size);
+			problem(f, "message %u/%u: size %" PRIu64 " but blob %s has %" PRIu64, m.mbid, m.uid, m.size,
+				hex, bi.size);
 		if (have_mb && m.uid >= mb.uidnext)
-			problem(f, "message %u/%u: uid not below UIDNEXT %u", m.mbid, m.uid,
-				mb.uidnext);
+			problem(f, "message %u/%u: uid not below UIDNEXT %u", m.mbid, m.uid, mb.uidnext);
 		if (have_mb && m.modseq > mb.highestmodseq)
-			problem(f, "message %u/%u: modseq %" PRIu64 " above HIGHESTMODSEQ %" PRIu64,
-				m.mbid, m.uid, m.modseq, mb.highestmodseq);
+			problem(f, "message %u/%u: modseq %" PRIu64 " above HIGHESTMODSEQ %" PRIu64, m.mbid, m.uid,
+				m.modseq, mb.highestmodseq);
 		struct store_msg byname;
-		if (store_msg_get_by_base(f->txn, m.mbid, m.base, &byname) != 0 ||
-		    byname.uid != m.uid)
-			problem(f, "message %u/%u: name index does not point back for %s", m.mbid,
-				m.uid, m.base);
+		if (store_msg_get_by_base(f->txn, m.mbid, m.base, &byname) != 0 || byname.uid != m.uid)
+			problem(f, "message %u/%u: name index does not point back for %s", m.mbid, m.uid, m.base);
 	}
 	FLUSH_MAILBOX();
 #undef FLUSH_MAILBOX
@@ -178,27 +170,24 @@ static int check_mailboxes(struct fsck *f)
 
 	if ((rc = mdb_cursor_open(f->txn->txn, store_txn_dbi(f->txn, DB_MAILBOXES), &cur)) != 0)
 		return store_mdb_error(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 5 ||
-		    store_mailbox_decode(store_get_be32(k.mv_data), (char *)k.mv_data + 4,
-					 k.mv_size - 4, &v, &mb) != 0) {
+		    store_mailbox_decode(store_get_be32(k.mv_data), (char *)k.mv_data + 4, k.mv_size - 4, &v, &mb) != 0) {
 			problem(f, "mailbox record cannot be decoded");
 			continue;
 		}
 		if (store_mailbox_get_by_id(f->txn, mb.id, &back) != 0)
 			problem(f, "mailbox %u (%s): id index does not point back", mb.id, mb.name);
 		if (store_user_get_by_id(f->txn, mb.user_id, &u) != 0)
-			problem(f, "mailbox %u (%s): its user %u does not exist", mb.id, mb.name,
-				mb.user_id);
+			problem(f, "mailbox %u (%s): its user %u does not exist", mb.id, mb.name, mb.user_id);
 		struct store_cursor *c;
 		struct store_msg m;
 		if (store_msg_cursor_open(f->txn, mb.id, 1, &c) == 0) {
 			int empty = store_msg_cursor_next(c, &m) == STORE_ENOTFOUND;
 			store_msg_cursor_close(&c);
 			if (empty && (mb.messages || mb.unseen || mb.bytes))
-				problem(f, "mailbox %u (%s): counters say %u messages, found none",
-					mb.id, mb.name, mb.messages);
+				problem(f, "mailbox %u (%s): counters say %u messages, found none", mb.id, mb.name,
+					mb.messages);
 		}
 	}
 	mdb_cursor_close(cur);
@@ -214,16 +203,15 @@ static int check_bases(struct fsck *f)
 
 	if ((rc = mdb_cursor_open(f->txn->txn, store_txn_dbi(f->txn, DB_MSGBASES), &cur)) != 0)
 		return store_mdb_error(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 5 || v.mv_size != 4) {
 			problem(f, "name index record cannot be decoded");
 			continue;
 		}
 		uint32_t mbid = store_get_be32(k.mv_data), uid = store_get_be32(v.mv_data);
 		if (store_msg_get(f->txn, mbid, uid, &m) != 0)
-			problem(f, "name index %.*s points at missing message %u/%u",
-				(int)(k.mv_size - 4), (char *)k.mv_data + 4, mbid, uid);
+			problem(f, "name index %.*s points at missing message %u/%u", (int)(k.mv_size - 4),
+				(char *)k.mv_data + 4, mbid, uid);
 	}
 	mdb_cursor_close(cur);
 	return 0;
@@ -243,8 +231,7 @@ static int check_blobs(struct fsck *f, struct reftable *refs,
 	mdb_stat(f->txn->txn, store_txn_dbi(f->txn, DB_BLOBINFO), &ms);
 	if ((rc = mdb_cursor_open(f->txn->txn, store_txn_dbi(f->txn, DB_BLOBINFO), &cur)) != 0)
 		return store_mdb_error(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct store_blob_info bi;
 		if (progress != NULL && (++done % 1024 == 0 || done == ms.ms_entries))
 			progress(done, ms.ms_entries, f->ctx);
@@ -256,8 +243,7 @@ static int check_blobs(struct fsck *f, struct reftable *refs,
 		struct refcount *rcnt = rt_get(refs, bi.hash);
 		uint32_t counted = rcnt ? rcnt->count : 0;
 		if (bi.refs != counted)
-			problem(f, "blob %s: reference count %u, but %u messages point at it", hex,
-				bi.refs, counted);
+			problem(f, "blob %s: reference count %u, but %u messages point at it", hex, bi.refs, counted);
 		if (bi.encoding != STORE_ENC_RAW) {
 			problem(f, "blob %s: unknown encoding %u", hex, bi.encoding);
 			continue;
@@ -267,8 +253,7 @@ static int check_blobs(struct fsck *f, struct reftable *refs,
 			continue;
 		}
 		if (d.mv_size != bi.size)
-			problem(f, "blob %s: %zu bytes stored, %" PRIu64 " recorded", hex,
-				d.mv_size, bi.size);
+			problem(f, "blob %s: %zu bytes stored, %" PRIu64 " recorded", hex, d.mv_size, bi.size);
 		store_hash(d.mv_data, d.mv_size, hash);
 		if (memcmp(hash, bi.hash, STORE_HASH_LEN) != 0)
 			problem(f, "blob %s: bytes do not match their hash (damaged)", hex);
@@ -277,8 +262,7 @@ static int check_blobs(struct fsck *f, struct reftable *refs,
 	/* Bytes with no info record. */
 	if ((rc = mdb_cursor_open(f->txn->txn, store_txn_dbi(f->txn, DB_BLOBDATA), &cur)) != 0)
 		return store_mdb_error(rc);
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		if (mdb_get(f->txn->txn, store_txn_dbi(f->txn, DB_BLOBINFO), &k, &v) != 0) {
 			if (k.mv_size == STORE_HASH_LEN) {
 				hexhash(k.mv_data, hex);
@@ -302,14 +286,11 @@ static int check_users(struct fsck *f)
 
 	if ((rc = mdb_cursor_open(f->txn->txn, store_txn_dbi(f->txn, DB_USERIDS), &cur)) != 0)
 		return store_mdb_error(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 4 ||
-		    store_user_get_by_id(f->txn, store_get_be32(k.mv_data), &u) != 0)
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 4 || store_user_get_by_id(f->txn, store_get_be32(k.mv_data), &u) != 0)
 			problem(f, "user id index entry does not point at a user");
 		else if (u.id != store_get_be32(k.mv_data))
-			problem(f, "user %s: id %u, but indexed as %u", u.name, u.id,
-				store_get_be32(k.mv_data));
+			problem(f, "user %s: id %u, but indexed as %u", u.name, u.id, store_get_be32(k.mv_data));
 	}
 	mdb_cursor_close(cur);
 	return 0;
@@ -324,8 +305,8 @@ int store_fsck(struct store *store, void (*report)(const char *problem, void *ct
 
 	if ((rc = store_read_begin(store, &f.txn)) != 0)
 		return rc;
-	if ((rc = check_users(&f)) == 0 && (rc = check_mailboxes(&f)) == 0 &&
-	    (rc = check_messages(&f, &refs)) == 0 && (rc = check_bases(&f)) == 0)
+	if ((rc = check_users(&f)) == 0 && (rc = check_mailboxes(&f)) == 0 && (rc = check_messages(&f, &refs)) == 0 &&
+	    (rc = check_bases(&f)) == 0)
 		rc = check_blobs(&f, &refs, progress);
 	free(refs.v);
 	store_read_end(&f.txn);

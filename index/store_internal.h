@@ -15,6 +15,7 @@
  *   DB_EXPUNGED  mbid u32 + modseq u64         -> uid u32
  *   DB_CACHE     hash[32] + kind               -> bytes
  *   DB_META      "version", "next_user", "next_mbid", "changeseq", ...
+ *   DB_IMPORT_STATE user_id u32 + source + NUL + folder -> import state record
  * The other tables belong to other rooms of index/, each documented in its
  * room's header: DB_GREYLIST and DB_PSCACHE in index/greylist.h, DB_SPAM_* in
  * index/spam_db.h. The store opens every table of the environment at
@@ -43,12 +44,13 @@ enum store_db {
 	DB_MSGMETA,
 	DB_EXPUNGED,
 	DB_CACHE,
-	DB_GREYLIST,	/* the greylist room (index/greylist.h): triplets */
-	DB_PSCACHE,	/* the greylist room: postscreen's passes */
-	DB_SPAM_TOKENS, /* the spam room (index/spam*.h): per-user token counts */
-	DB_SPAM_STATS,	/* per-user totals */
-	DB_SPAM_SIGS,	/* per-message token signatures */
-	DB_RETRIES,	/* index/retry.c: deliveries recent enough to recognise a retry */
+	DB_GREYLIST,     /* the greylist room (index/greylist.h): triplets */
+	DB_PSCACHE,      /* the greylist room: postscreen's passes */
+	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
+	DB_SPAM_STATS,   /* per-user totals */
+	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
+	DB_IMPORT_STATE, /* index/import_state.c: where an import from a server stopped */
 	DB_COUNT
 };
 
@@ -63,10 +65,7 @@ int store_mdb_error(int rc);
 
 static inline void store_put_be32(uint8_t *p, uint32_t v)
 {
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
+	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
 }
 static inline uint32_t store_get_be32(const uint8_t *p)
 {
@@ -74,8 +73,7 @@ static inline uint32_t store_get_be32(const uint8_t *p)
 }
 static inline void store_put_be64(uint8_t *p, uint64_t v)
 {
-	store_put_be32(p, v >> 32);
-	store_put_be32(p + 4, (uint32_t)v);
+	store_put_be32(p, v >> 32); store_put_be32(p + 4, (uint32_t)v);
 }
 static inline uint64_t store_get_be64(const uint8_t *p)
 {

@@ -384,8 +384,8 @@ int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum
 	return 0;
 }
 
-int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid,
-			       int64_t internaldate, struct store_msg *msg_r)
+int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid, int64_t internaldate,
+			       struct store_msg *msg_r)
 {
 	struct store_mailbox mb;
 	struct store_msg m;

@@ -25,9 +25,8 @@ struct store {
 	char dir[4096];
 	int read_only;
 	uint64_t map_size, map_max;
-	pthread_rwlock_t
-	    maplock; /* readers and the writer hold it shared; a resize holds it exclusive */
-	pthread_mutex_t wlock; /* the group-commit queue */
+	pthread_rwlock_t maplock; /* readers and the writer hold it shared; a resize holds it exclusive */
+	pthread_mutex_t wlock;    /* the group-commit queue */
 	pthread_cond_t wcond;
 	struct store_wjob *queue;
 	struct store_wjob **queue_tail;
@@ -36,7 +35,7 @@ struct store {
 	 * under wlock, whether the last commit still waits for its meta flush. */
 	int batch_committed, batch_relaxed;
 	uint64_t commit_gen; /* commits of this process, under wlock */
-	int unsynced;	     /* the last commit was relaxed and nothing flushed it yet */
+	int unsynced;        /* the last commit was relaxed and nothing flushed it yet */
 	int syncer_started, syncer_stop;
 	pthread_t syncer;
 	pthread_cond_t synccond; /* wakes the syncer (CLOCK_MONOTONIC) */
@@ -69,8 +68,8 @@ int store_meta_get_u64(struct store_txn *txn, const char *name, uint64_t *v_r);
 int store_meta_put_u64(struct store_txn *txn, const char *name, uint64_t v);
 /* Deletes all messages of a mailbox (no expunge records) and its records. */
 int store_mailbox_purge(struct store_txn *txn, const struct store_mailbox *mb);
-int store_msg_copy_impl(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid,
-			int moving, struct store_msg *copy_r);
+int store_msg_copy_impl(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid, int moving,
+			struct store_msg *copy_r);
 int store_name_valid(const char *name);
 
 #endif

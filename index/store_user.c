@@ -18,8 +18,8 @@ static const struct {
 	const char *name;
 	uint32_t special;
 } default_mailboxes[] = {
-    {"INBOX", STORE_SU_NONE}, {"Sent", STORE_SU_SENT},	 {"Drafts", STORE_SU_DRAFTS},
-    {"Junk", STORE_SU_JUNK},  {"Trash", STORE_SU_TRASH}, {"Archive", STORE_SU_ARCHIVE},
+	{"INBOX", STORE_SU_NONE},     {"Sent", STORE_SU_SENT},   {"Drafts", STORE_SU_DRAFTS},
+	{"Junk", STORE_SU_JUNK},      {"Trash", STORE_SU_TRASH}, {"Archive", STORE_SU_ARCHIVE},
 };
 
 /* Names of users, and each level of a mailbox name: printable UTF-8 bytes,
@@ -134,8 +134,7 @@ int store_user_add(struct store_txn *txn, const struct store_user *user, uint32_
 		return store_mdb_error(rc);
 	for (size_t i = 0; i < sizeof(default_mailboxes) / sizeof(default_mailboxes[0]); i++) {
 		struct store_mailbox mb;
-		rc = store_mailbox_create(txn, u.id, default_mailboxes[i].name,
-					  default_mailboxes[i].special, &mb);
+		rc = store_mailbox_create(txn, u.id, default_mailboxes[i].name, default_mailboxes[i].special, &mb);
 		if (rc == 0)
 			rc = store_mailbox_subscribe(txn, u.id, mb.name, 1);
 		if (rc != 0)
@@ -207,11 +206,9 @@ int store_user_del(struct store_txn *txn, const char *name)
 	/* Aliases that point at the user go with it. */
 	MDB_cursor *cur;
 	MDB_val ak, av;
-	if ((rc = store_mdb_error(
-		 mdb_cursor_open(txn->txn, store_txn_dbi(txn, DB_ALIASES), &cur))) != 0)
+	if ((rc = store_mdb_error(mdb_cursor_open(txn->txn, store_txn_dbi(txn, DB_ALIASES), &cur))) != 0)
 		goto out;
-	for (int r = mdb_cursor_get(cur, &ak, &av, MDB_FIRST); r == 0;
-	     r = mdb_cursor_get(cur, &ak, &av, MDB_NEXT)) {
+	for (int r = mdb_cursor_get(cur, &ak, &av, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &ak, &av, MDB_NEXT)) {
 		if (av.mv_size == strlen(name) && memcmp(av.mv_data, name, av.mv_size) == 0)
 			if ((rc = store_mdb_error(mdb_cursor_del(cur, 0))) != 0)
 				break;
@@ -242,8 +239,7 @@ out:
 	return rc;
 }
 
-int store_user_foreach(struct store_txn *txn, int (*cb)(const struct store_user *user, void *ctx),
-		       void *ctx)
+int store_user_foreach(struct store_txn *txn, int (*cb)(const struct store_user *user, void *ctx), void *ctx)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -252,8 +248,7 @@ int store_user_foreach(struct store_txn *txn, int (*cb)(const struct store_user 
 
 	if (rc != 0)
 		return store_mdb_error(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (user_decode(&k, &v, &u) != 0) {
 			mdb_cursor_close(cur);
 			return STORE_ECORRUPT;
@@ -294,8 +289,7 @@ int store_alias_add(struct store_txn *txn, const char *address, const char *targ
 		return STORE_EINVAL;
 	MDB_val k = {strlen(a), a}, v = {tl, (void *)target};
 	txn->touched = 1;
-	return store_mdb_error(
-	    mdb_put(txn->txn, store_txn_dbi(txn, DB_ALIASES), &k, &v, MDB_NOOVERWRITE));
+	return store_mdb_error(mdb_put(txn->txn, store_txn_dbi(txn, DB_ALIASES), &k, &v, MDB_NOOVERWRITE));
 }
 
 int store_alias_del(struct store_txn *txn, const char *address)
@@ -330,8 +324,8 @@ int store_alias_get(struct store_txn *txn, const char *address, char *target_r)
 	return 0;
 }
 
-int store_alias_foreach(struct store_txn *txn,
-			int (*cb)(const char *address, const char *target, void *ctx), void *ctx)
+int store_alias_foreach(struct store_txn *txn, int (*cb)(const char *address, const char *target, void *ctx),
+			void *ctx)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -340,8 +334,7 @@ int store_alias_foreach(struct store_txn *txn,
 
 	if (rc != 0)
 		return store_mdb_error(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size > STORE_NAME_MAX || v.mv_size > STORE_NAME_MAX)
 			continue;
 		memcpy(a, k.mv_data, k.mv_size);
