@@ -15,12 +15,14 @@ echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 apt-get update -qq
 # build
 BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse3
-  libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev"
+  libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev
+  libqrencode-dev"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
-# Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py)
+# Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; zbar-tools,
+# libplist-utils, pst-utils: mailkeep phone's QR code and profile, Outlook files)
 TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
-  dovecot-dev autoconf automake libtool"
+  dovecot-dev autoconf automake libtool zbar-tools libplist-utils pst-utils"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # shellcheck disable=SC2086
