@@ -238,7 +238,7 @@ static void seg_key(uint8_t k[SEG_KEY], uint32_t user_id, unsigned seg, int part
 struct segview {
 	size_t n, m;
 	unsigned dirw;
-	const uint8_t *dir, *keys, *cnt, *days, *big;
+	const uint8_t *dir, *ent, *days, *big;
 };
 
 static int seg_parse(const MDB_val *v, struct segview *sv)
@@ -252,12 +252,11 @@ static int seg_parse(const MDB_val *v, struct segview *sv)
 	sv->n = ld32(p + 4);
 	sv->m = ld32(p + 8);
 	if (sv->n > size || sv->m > size ||
-	    size != SEG_HEAD + (NSLOT + 1) * sv->dirw + 6 * sv->n + 2 + 4 * sv->n + 12 * sv->m)
+	    size != SEG_HEAD + (NSLOT + 1) * sv->dirw + 10 * sv->n + 12 * sv->m)
 		return STORE_ECORRUPT;
 	sv->dir = p + SEG_HEAD;
-	sv->keys = sv->dir + (NSLOT + 1) * sv->dirw;
-	sv->cnt = sv->keys + 6 * sv->n + 2;
-	sv->days = sv->cnt + 2 * sv->n;
+	sv->ent = sv->dir + (NSLOT + 1) * sv->dirw;
+	sv->days = sv->ent + 8 * sv->n;
 	sv->big = sv->days + 2 * sv->n;
 	return 0;
 }
@@ -267,36 +266,63 @@ static inline size_t dir_at(const struct segview *sv, unsigned i)
 	return sv->dirw == 2 ? ld16(sv->dir + 2 * i) : ld32(sv->dir + 4 * i);
 }
 
-/* The index of a token in a base value: >= 0, -1 when absent, -2 when the
- * value is corrupt. */
-static inline long seg_index(const struct segview *sv, uint64_t hash)
+/* Where to look for a token in a base value: the slot [*a_r, *b_r) and a
+ * guess in it (returned; *b_r when the slot is empty). The low bits are
+ * even (the hash is mixed): the guess is where the key would be if they
+ * were evenly spread. -1 when the value is corrupt. */
+static inline long seg_guess(const struct segview *sv, uint64_t hash, size_t *a_r, size_t *b_r)
 {
 	unsigned slot = slot_of(hash);
 	size_t a = dir_at(sv, slot), b = dir_at(sv, slot + 1);
-	uint64_t low = hash & LOW_MASK;
 
 	if (a > b || b > sv->n)
-		return -2;
-	if (a == b)
 		return -1;
-	/* the low bits are even (the hash is mixed): start where the key would
-	 * be if they were evenly spread, then step; a few steps, mostly */
-	size_t i = a + (size_t)(((low >> 24) * (uint64_t)(b - a)) >> 24);
-	uint64_t k = ld64(sv->keys + 6 * i) & LOW_MASK;
+	*a_r = a;
+	*b_r = b;
+	if (a == b)
+		return (long)b;
+	return (long)(a + (size_t)((((hash & LOW_MASK) >> 24) * (uint64_t)(b - a)) >> 24));
+}
+
+/* Steps from the guess i in [a, b) to the token: its index, or -1. *w_r:
+ * its entry (the key's 48 bits, then the spam and innocent count bytes). */
+static inline long seg_probe(const struct segview *sv, uint64_t hash, size_t a, size_t b, size_t i,
+			     uint64_t *w_r)
+{
+	uint64_t low = hash & LOW_MASK, w, k;
+
+	if (i >= b)
+		return -1;
+	w = ld64(sv->ent + 8 * i);
+	k = w & LOW_MASK;
 	if (k < low) {
-		while (++i < b && (k = ld64(sv->keys + 6 * i) & LOW_MASK) < low)
+		while (++i < b && ((w = ld64(sv->ent + 8 * i)) & LOW_MASK) < low)
 			;
-		return i < b && k == low ? (long)i : -1;
+		k = i < b ? w & LOW_MASK : ~0ull;
+	} else {
+		while (k > low && i > a) {
+			w = ld64(sv->ent + 8 * --i);
+			k = w & LOW_MASK;
+		}
 	}
-	while (k > low && i > a)
-		k = ld64(sv->keys + 6 * --i) & LOW_MASK;
+	*w_r = w;
 	return k == low ? (long)i : -1;
 }
 
-/* The counts of the i-th token of a base value. */
-static inline int seg_counts(const struct segview *sv, size_t i, uint32_t *s, uint32_t *n)
+/* The index of a token in a base value: >= 0, -1 when absent, -2 when the
+ * value is corrupt. */
+static inline long seg_index(const struct segview *sv, uint64_t hash, uint64_t *w_r)
 {
-	uint8_t cs = sv->cnt[2 * i], cn = sv->cnt[2 * i + 1];
+	size_t a, b;
+	long g = seg_guess(sv, hash, &a, &b);
+	return g < 0 ? -2 : seg_probe(sv, hash, a, b, (size_t)g, w_r);
+}
+
+/* The counts of the i-th token of a base value, whose entry is w. */
+static inline int seg_counts(const struct segview *sv, size_t i, uint64_t w, uint32_t *s,
+			     uint32_t *n)
+{
+	uint8_t cs = (uint8_t)(w >> 48), cn = (uint8_t)(w >> 56);
 	if (cs != SEG_BIG && cn != SEG_BIG) {
 		*s = cs;
 		*n = cn;
@@ -322,7 +348,7 @@ static inline int seg_counts(const struct segview *sv, size_t i, uint32_t *s, ui
 /* The bytes seg_encode needs for n entries. */
 static size_t seg_size_max(size_t n)
 {
-	return SEG_HEAD + (NSLOT + 1) * 4 + 6 * n + 2 + 4 * n + 12 * n;
+	return SEG_HEAD + (NSLOT + 1) * 4 + 10 * n + 12 * n;
 }
 
 /* Encodes the entries with a count (sorted by hash, one segment's) as a
@@ -341,8 +367,8 @@ static size_t seg_encode(const struct entries *a, uint8_t *buf)
 	if (n == 0)
 		return 0;
 	unsigned dirw = n <= UINT16_MAX ? 2 : 4;
-	uint8_t *dir = buf + SEG_HEAD, *keys = dir + (NSLOT + 1) * dirw, *cnt = keys + 6 * n + 2,
-		*days = cnt + 2 * n, *big = days + 2 * n;
+	uint8_t *dir = buf + SEG_HEAD, *ent = dir + (NSLOT + 1) * dirw, *days = ent + 8 * n,
+		*big = days + 2 * n;
 	memset(buf, 0, SEG_HEAD);
 	buf[0] = SEG_VERSION;
 	buf[1] = (uint8_t)dirw;
@@ -358,26 +384,23 @@ static size_t seg_encode(const struct entries *a, uint8_t *buf)
 		for (; slot <= sl; slot++) /* the slots up to this one start here */
 			dirw == 2 ? st16(dir + 2 * slot, (uint16_t)k)
 				  : st32(dir + 4 * slot, (uint32_t)k);
-		uint64_t low = x->hash & LOW_MASK;
-		for (int j = 0; j < 6; j++)
-			keys[6 * k + j] = (uint8_t)(low >> (8 * j));
+		uint64_t w = x->hash & LOW_MASK;
 		st16(days + 2 * k, x->day);
 		if (x->s >= SEG_BIG || x->n >= SEG_BIG) {
-			cnt[2 * k] = cnt[2 * k + 1] = SEG_BIG;
+			w |= (uint64_t)SEG_BIG << 48 | (uint64_t)SEG_BIG << 56;
 			st32(big + 12 * b, (uint32_t)k);
 			st32(big + 12 * b + 4, x->s);
 			st32(big + 12 * b + 8, x->n);
 			b++;
 		} else {
-			cnt[2 * k] = (uint8_t)x->s;
-			cnt[2 * k + 1] = (uint8_t)x->n;
+			w |= (uint64_t)x->s << 48 | (uint64_t)x->n << 56;
 		}
+		st64(ent + 8 * k, w);
 		k++;
 	}
 	for (; slot <= NSLOT; slot++)
 		dirw == 2 ? st16(dir + 2 * slot, (uint16_t)n) : st32(dir + 4 * slot, (uint32_t)n);
-	keys[6 * n] = keys[6 * n + 1] = 0; /* the pad: 8-byte loads of the last key */
-	return SEG_HEAD + (NSLOT + 1) * dirw + 6 * n + 2 + 4 * n + 12 * m;
+	return SEG_HEAD + (NSLOT + 1) * dirw + 10 * n + 12 * m;
 }
 
 /* An overlay value: n (u32), then n entries sorted by hash: hash u64, spam
@@ -465,7 +488,7 @@ static int seg_load(MDB_txn *mt, MDB_dbi dbi, uint32_t user_id, unsigned seg, st
 					slot++;
 			}
 			e.hash = top | (uint64_t)slot << (64 - SPAM_BUCKET_BITS) |
-				 (ld64(sv.keys + 6 * x) & LOW_MASK);
+				 (ld64(sv.ent + 8 * x) & LOW_MASK);
 			from_base = 1;
 		}
 		if (y < ovn) {
@@ -480,7 +503,7 @@ static int seg_load(MDB_txn *mt, MDB_dbi dbi, uint32_t user_id, unsigned seg, st
 				continue;
 			}
 		}
-		if ((rc = seg_counts(&sv, x, &e.s, &e.n)) != 0)
+		if ((rc = seg_counts(&sv, x, ld64(sv.ent + 8 * x), &e.s, &e.n)) != 0)
 			return rc;
 		e.day = ld16(sv.days + 2 * x);
 		x++;
@@ -745,9 +768,19 @@ static int ensure_segments(struct store_txn *txn, uint32_t user_id, struct spam_
 
 /* --- reading counts --- */
 
+/* Where pass 2 of counts_segments looks for a token. */
+struct probe {
+	uint32_t a, b, g; /* the slot and the guess in it */
+	uint16_t seg;
+	uint16_t look; /* 0: found in the overlay, or no base */
+};
+
 /* Adds a user's counts of set's tokens: one cursor walks the user's
- * segments in key order (base, then overlay); in a segment a token is
- * looked for in the overlay first, then in its slot of the base. */
+ * segments in key order (base, then overlay); a token is looked for in its
+ * segment's overlay first, then in its slot of the base. The base's entries
+ * are far apart in memory (a cache and a TLB miss each): the first pass
+ * finds every token's slot and guess and prefetches its entry, the second
+ * reads them, so that the misses overlap instead of following each other. */
 static int counts_segments(MDB_txn *mt, MDB_dbi dbi, uint32_t user_id,
 			   const struct spam_tokens *set, struct spam_count *counts)
 {
@@ -755,14 +788,15 @@ static int counts_segments(MDB_txn *mt, MDB_dbi dbi, uint32_t user_id,
 	uint8_t k[SEG_KEY];
 	MDB_val key = {SEG_KEY, k}, val;
 	const uint64_t *hash = set->hash;
-	int rc = mdb_cursor_open(mt, dbi, &cur), r;
+	struct segview views[NSEG];
+	struct probe *pr;
+	int rc, r;
 
-	if (rc != 0)
-		return store_mdb_error(rc);
-	if (set->n == 0) {
-		mdb_cursor_close(cur);
+	if (set->n == 0)
 		return 0;
-	}
+	if ((rc = mdb_cursor_open(mt, dbi, &cur)) != 0)
+		return store_mdb_error(rc);
+	pr = xmalloc(set->n * sizeof(*pr));
 	seg_key(k, user_id, seg_of(hash[0]), PART_BASE);
 	r = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
 	for (size_t i = 0; i < set->n && rc == 0;) {
@@ -791,41 +825,56 @@ static int counts_segments(MDB_txn *mt, MDB_dbi dbi, uint32_t user_id,
 			rc = store_mdb_error(r);
 			break;
 		}
-		struct segview sv = {0};
+		struct segview *sv = &views[seg];
 		size_t ovn = 0, oy = 0;
-		if ((base.mv_data && (rc = seg_parse(&base, &sv)) != 0) ||
+		memset(sv, 0, sizeof(*sv));
+		if ((base.mv_data && (rc = seg_parse(&base, sv)) != 0) ||
 		    (ov.mv_data && (rc = ov_parse(&ov, &ovn)) != 0))
 			break;
 		for (size_t x = i; x < j; x++) {
 			uint64_t h = hash[x];
+			pr[x].look = 0;
 			if (ovn) {
 				oy = ov_lower(ov.mv_data, oy, ovn, h);
-				if (oy < ovn && ld64((const uint8_t *)ov.mv_data + OV_HEAD +
-						     OV_ENTRY * oy) == h) {
-					const uint8_t *p =
-					    (const uint8_t *)ov.mv_data + OV_HEAD + OV_ENTRY * oy;
+				const uint8_t *p =
+				    (const uint8_t *)ov.mv_data + OV_HEAD + OV_ENTRY * oy;
+				if (oy < ovn && ld64(p) == h) {
 					counts[x].spam += ld32(p + 8);
 					counts[x].innocent += ld32(p + 12);
 					continue;
 				}
 			}
-			if (sv.n == 0)
+			if (sv->n == 0)
 				continue;
-			long at = seg_index(&sv, h);
-			if (at == -2) {
+			size_t a, b;
+			long g = seg_guess(sv, h, &a, &b);
+			if (g < 0) {
 				rc = STORE_ECORRUPT;
 				break;
 			}
-			if (at >= 0) {
-				uint32_t s, n;
-				if ((rc = seg_counts(&sv, (size_t)at, &s, &n)) != 0)
-					break;
-				counts[x].spam += s;
-				counts[x].innocent += n;
-			}
+			if ((size_t)g >= b)
+				continue; /* an empty slot */
+			pr[x] =
+			    (struct probe){(uint32_t)a, (uint32_t)b, (uint32_t)g, (uint16_t)seg, 1};
+			__builtin_prefetch(sv->ent + 8 * (size_t)g);
 		}
 		i = j;
 	}
+	for (size_t x = 0; x < set->n && rc == 0; x++) {
+		if (!pr[x].look)
+			continue;
+		const struct segview *sv = &views[pr[x].seg];
+		uint64_t w;
+		long at = seg_probe(sv, hash[x], pr[x].a, pr[x].b, pr[x].g, &w);
+		if (at >= 0) {
+			uint32_t s, n;
+			if ((rc = seg_counts(sv, (size_t)at, w, &s, &n)) != 0)
+				break;
+			counts[x].spam += s;
+			counts[x].innocent += n;
+		}
+	}
+	free(pr);
 	mdb_cursor_close(cur);
 	return rc;
 }
@@ -978,14 +1027,15 @@ static int seg_note(MDB_txn *mt, MDB_dbi dbi, uint32_t user_id, unsigned seg,
 		}
 		/* the token's record now: the overlay's, or the base's */
 		struct entry e = {.hash = d[y].token};
-		long at = sv->n ? seg_index(sv, e.hash) : -1;
+		uint64_t w = 0;
+		long at = sv->n ? seg_index(sv, e.hash, &w) : -1;
 		if (at == -2)
 			return STORE_ECORRUPT;
 		if (z < ovn && o.hash == e.hash) {
 			e = o;
 			z++;
 		} else if (at >= 0) {
-			if ((rc = seg_counts(sv, (size_t)at, &e.s, &e.n)) != 0)
+			if ((rc = seg_counts(sv, (size_t)at, w, &e.s, &e.n)) != 0)
 				return rc;
 			e.day = ld16(sv->days + 2 * at);
 		}

@@ -20,20 +20,24 @@
  *   head      version u8 (1), directory width u8 (2 or 4), 0 u16, n u32, m u32, 0 u32
  *   directory 257 offsets (u16, or u32 above 65535 tokens): where each slot
  *             starts among the n tokens (the last is n)
- *   keys      n x the hash's low 48 bits (6 bytes), then 2 bytes of 0
- *   counts    n x (spam u8, innocent u8); 255 in either: both are in the big table
+ *   entries   n x u64: the hash's low 48 bits, then spam u8 and innocent u8
+ *             (255 in either: both are in the big table); one 8-byte load
+ *             reads a key and its counts
  *   days      n x u16 (the day the token was last learned, days since 1970)
  *   big       m x (index u32, spam u32, innocent u32), by index
  *
- * about 10 bytes a token. A lookup reads the slot's two offsets and bisects
- * its keys (about 30 with 2 M tokens). A segment's overlay holds the
+ * about 10 bytes a token. A lookup reads the slot's two offsets, guesses
+ * where the key is from its low bits (they are evenly spread: the hash is
+ * mixed) and steps from there, a step or two (about 30 keys a slot with
+ * 2 M tokens). A segment's overlay holds the
  * records changed since its base was written (a learning one at a time
  * writes there, not the whole base): n u32, then n x (hash u64, spam u32,
  * innocent u32, day u16, 0 u16) by hash, 0/0 hiding a token the base still
  * holds. An overlay that would grow past 128 tokens and an eighth of its
  * base is merged into the base (the segment written again); a bulk flush
  * and a purge write whole segments. Classifying walks the user's keys with
- * one cursor: about 512 steps and one bisection a token.
+ * one cursor (about 512 steps) and finds every token's guess first,
+ * prefetching its entry, then reads the entries: the cache misses overlap.
  *
  * user_id SPAM_GLOBAL_USER (0) holds the shared token set, used (added to the
  * user's own counts) until a user has learned spam_min_user_training messages.
