@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/base64.h"
+
 /* --- CRC-64, as DSPAM's _ds_getcrc64 ----------------------------------------- */
 
 #define POLY64REV 0xd800000000000000ULL
@@ -399,7 +401,8 @@ struct sb {
 	size_t len, cap;
 };
 
-static void sb_add(struct sb *b, const void *data, size_t n)
+/* Room for n more bytes and the NUL. */
+static void sb_reserve(struct sb *b, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 256;
@@ -408,6 +411,11 @@ static void sb_add(struct sb *b, const void *data, size_t n)
 		b->p = xrealloc(b->p, cap);
 		b->cap = cap;
 	}
+}
+
+static void sb_add(struct sb *b, const void *data, size_t n)
+{
+	sb_reserve(b, n);
 	memcpy(b->p + b->len, data, n);
 	b->len += n;
 	b->p[b->len] = 0;
@@ -457,35 +465,18 @@ static void decode_qp(const char *s, size_t n, int header, struct sb *out)
 	}
 }
 
+/* MIME base64 (lib/base64: characters outside the alphabet are skipped, the
+ * first '=' ends the data), appended to out. */
 static void decode_b64(const char *s, size_t n, struct sb *out)
 {
-	uint32_t acc = 0;
-	int bits = 0;
+	size_t max = BASE64_DECODED_MAX(n);
+	long got;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		int v;
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '+')
-			v = 62;
-		else if (c == '/')
-			v = 63;
-		else if (c == '=')
-			break;
-		else
-			continue;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			sb_addc(out, (char)(acc >> bits & 0xff));
-		}
-	}
+	sb_reserve(out, max);
+	got = base64_decode_mime(s, n, (unsigned char *)out->p + out->len, max);
+	if (got > 0) /* never -1: BASE64_DECODED_MAX suffices */
+		out->len += (size_t)got;
+	out->p[out->len] = 0;
 }
 
 static int charset_is_utf8(const char *cs)
