@@ -71,6 +71,10 @@ static struct {
 	int *qkilled;
 	size_t qlen, qcap;
 	int store_stop; /* set once the close thread is gone */
+	/* the close thread's fanotify_mark waits for the session loop to answer
+	 * a getattr of the root: a loop that ended first never answers, so the
+	 * stop leaves a thread still marking behind instead of joining it */
+	int marking, abandoned; /* under qlock */
 } C = {.fan = -1,
        .cn = -1,
        .pipe = {-1, -1},
@@ -252,8 +256,15 @@ static void *close_main(void *arg)
 
 	/* marking walks to the mount's root, which asks the daemon for its
 	 * attributes: done here, once the session loop answers */
-	if (fanotify_mark(C.fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD,
-			  C.mountpoint) < 0) {
+	int marked = fanotify_mark(C.fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD,
+				   C.mountpoint);
+	pthread_mutex_lock(&C.qlock);
+	int abandoned = C.abandoned;
+	C.marking = 0;
+	pthread_mutex_unlock(&C.qlock);
+	if (abandoned) /* the mount ended meanwhile: nothing of it is ours now */
+		return NULL;
+	if (marked < 0) {
 		log_warn("fs: fanotify_mark %s: %m; open() is answered for real from now on, "
 			 "so that the kernel tells when a written file is closed",
 			 C.mountpoint);
@@ -300,6 +311,7 @@ int fs_close_start(struct fs *fs, const char *mountpoint)
 	if (!(C.mountpoint = strdup(mountpoint)) || pipe2(C.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		log_fatal("out of memory or descriptors");
 	C.running = 1;
+	C.marking = 1;
 	if (pthread_create(&C.store_thread, NULL, store_main, NULL) != 0)
 		log_fatal("cannot start a thread");
 	if (pthread_create(&C.thread, NULL, close_main, NULL) != 0) {
@@ -320,6 +332,24 @@ void fs_close_stop(void)
 	char c = 0;
 	if (C.running) {
 		C.running = 0;
+		pthread_mutex_lock(&C.qlock);
+		int marking = C.marking;
+		C.abandoned = marking;
+		pthread_mutex_unlock(&C.qlock);
+		if (marking) {
+			/* the session loop ended before it answered the mark's
+			 * getattr: the thread waits for an answer that will come
+			 * only when the mount is gone; no close event was ever
+			 * reported, so there is nothing for it to hand over */
+			log_info("fs: the mount ended before close events were set up");
+			pthread_detach(C.thread);
+			pthread_mutex_lock(&C.qlock);
+			C.store_stop = 1;
+			pthread_cond_signal(&C.qcond);
+			pthread_mutex_unlock(&C.qlock);
+			pthread_join(C.store_thread, NULL);
+			return; /* C.fan stays open for the thread; the exit closes it */
+		}
 		if (write(C.pipe[1], &c, 1) < 0)
 			log_warn("fs: cannot wake the close thread: %m");
 		pthread_join(C.thread, NULL);
