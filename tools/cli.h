@@ -77,6 +77,12 @@ struct config *cli_config(struct cli *cli);
  * right to write is needed, nothing is created, and a missing store is an
  * error. Returns NULL after printing the error. */
 struct store *cli_store(struct cli *cli, int read_only);
+/* The store in dir (a backup, `mailkeep fsck DIR`), read-only, without any
+ * configuration. Returns NULL after printing the error (a directory that
+ * holds no store is said to be one). */
+struct store *cli_store_at(struct cli *cli, const char *dir);
+/* one if n == 1, else many: "1 message", "2 messages" */
+const char *cli_plural(uint64_t n, const char *one, const char *many);
 /* 1 if users are managed in the store (user_directory = embedded). */
 int cli_directory_embedded(struct cli *cli);
 void cli_close(struct cli *cli);
