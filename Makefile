@@ -72,9 +72,11 @@ UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: all asan test unit integration fuzz fuzz-smoke bench install clean format deps demo man \
+.PHONY: programs all asan test unit integration fuzz fuzz-smoke bench install clean format deps demo man \
 	compile-tests
 all: $(BINS) $(UNIT_BINS)
+# only what runs (the binaries; tools/demo.sh, make install, the Debian package)
+programs: $(BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)

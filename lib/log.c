@@ -25,6 +25,7 @@
 static const char *log_ident = "mailkeep";
 static enum log_target log_target_now = LOG_TO_STDERR;
 static int log_verbose;
+static void (*log_hook)(int priority, const char *ident, const char *text);
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static char log_host[64] = "localhost";
 
@@ -48,6 +49,11 @@ void log_open(const char *ident, enum log_target target)
 	log_target_now = target;
 	if (target == LOG_TO_SYSLOG)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void log_set_hook(void (*hook)(int priority, const char *ident, const char *text))
+{
+	log_hook = hook;
 }
 
 void log_set_verbose(int verbose)
@@ -127,6 +133,9 @@ static void log_vwrite(int priority, const char *svc, const char *prefix, const 
 	n = vsnprintf(line + off, sizeof(line) - off, fmt, ap);
 	if (n > 0)
 		off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
+	line[off] = '\0';
+	if (log_hook != NULL && priority <= LOG_WARNING)
+		log_hook(priority, ident, line + head);
 
 	if (log_target_now == LOG_TO_SYSLOG && head > 0) {
 		if (send(devlog_fd, line, off, MSG_NOSIGNAL) < 0)

@@ -28,6 +28,12 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* Called with every warning and worse (LOG_WARNING, LOG_ERR, LOG_CRIT) after
+ * it is written: priority, the ident it was logged as, and the text after the
+ * ident ("warning: ..."). lib/metrics.c keeps the last ones for `mailkeep
+ * status`. NULL: none. */
+void log_set_hook(void (*hook)(int priority, const char *ident, const char *text));
+
 /* Copies at most len bytes of untrusted src into dst (size dstsize, always
  * NUL-terminated), replacing control and non-ASCII bytes by '?', and stopping
  * (with "...") when dst is full. Returns dst, so it can be used inline. */
