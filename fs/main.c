@@ -28,6 +28,7 @@
 #include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
+#include "index/maillog.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -232,6 +233,8 @@ int main(int argc, char **argv)
 	common_params_bind(d.cfg, &common);
 	fs_params_bind(d.cfg, &p);
 	daemon_log_open(&d, common.syslog_name, common.log_target);
+	daemon_metrics_open(&d, common.run_directory, common.mail_owner);
+	log_set_hook(maillog_metrics_hook); /* count what is logged (index/maillog.h) */
 	read_settings(&fs, &p);
 	fs.cfg = d.cfg;
 	const char *mountpoint = d.nargs > 0 ? d.args[0] : common.mount_point;

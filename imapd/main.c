@@ -25,6 +25,7 @@
 #include "index/dir.h"
 #include "index/params.h"
 #include "index/spam.h"
+#include "index/maillog.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/net.h"
@@ -194,6 +195,8 @@ int main(int argc, char **argv)
 	common_params_bind(d.cfg, &common);
 	imapd_params_bind(d.cfg, &p);
 	daemon_log_open(&dm, common.syslog_name, common.log_target);
+	daemon_metrics_open(&dm, common.run_directory, common.mail_owner);
+	log_set_hook(maillog_metrics_hook); /* count what is logged (index/maillog.h) */
 	read_settings(&p);
 	size_t nl = add_listeners(&p, lfd, ltls);
 	lfd[nl].fd = dm.signal_fd;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/net.h"
 #include "lib/util.h"
 
@@ -173,6 +174,26 @@ void daemon_write_pidfile(struct daemon *d, const char *path)
 	if (mk_write_all(fd, buf, (size_t)n) < 0)
 		log_warn("cannot write %s: %s", path, strerror(errno));
 	close(fd);
+}
+
+void daemon_metrics_open(struct daemon *d, const char *rundir, const char *owner)
+{
+	struct metrics *m = NULL;
+	char err[512], path[4200];
+
+	(void)d;
+	if (rundir == NULL || *rundir == 0)
+		return;
+	mk_mkdirs(rundir, 0755);
+	snprintf(path, sizeof(path), "%s/%s", rundir, METRICS_FILE);
+	if (metrics_open(path, owner, 0, &m, err, sizeof(err)) < 0) {
+		log_warn("counters not kept (mailkeep status and the metrics endpoint will miss "
+			 "them): %s",
+			 err);
+		return;
+	}
+	metrics_set_default(m);
+	log_set_hook(metrics_log_hook);
 }
 
 void daemon_signal_dispatch(struct daemon *d)

@@ -95,6 +95,13 @@ void daemon_drop_privileges(struct daemon *d, const char *user);
 /* Writes the pid into path (its directory made if missing); NULL or "":
  * nothing. A failure is logged, not fatal (as Postfix's). */
 void daemon_write_pidfile(struct daemon *d, const char *path);
+/* Opens the instance's shared counters (lib/metrics.h: the file METRICS_FILE
+ * in rundir, the $run_directory) as the process's default table, given to owner
+ * (mail_owner) when root, and keeps the warnings the process logs in it
+ * (`mailkeep status` shows the last ones). Call it after daemon_log_open and
+ * before dropping privileges. A failure is logged, not fatal: counting is
+ * not worth refusing mail for. */
+void daemon_metrics_open(struct daemon *d, const char *rundir, const char *owner);
 /* Reads the signals waiting on d->signal_fd and calls spec->on_reload for
  * SIGHUP, spec->on_stop for SIGTERM/SIGINT. Call it when the fd is readable. */
 void daemon_signal_dispatch(struct daemon *d);

@@ -3,6 +3,7 @@
 #include "lib/metrics.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct table {
 };
 
 struct metrics {
+	pthread_mutex_t lock; /* flock is per open file: threads of one process need this too */
 	int fd;
 	int read_only;
 	struct table *t;
@@ -108,6 +110,7 @@ int metrics_open(const char *path, const char *owner, int read_only, struct metr
 	}
 	flock(fd, LOCK_UN);
 	struct metrics *m = xcalloc(1, sizeof(*m));
+	pthread_mutex_init(&m->lock, NULL);
 	m->fd = fd;
 	m->read_only = read_only;
 	m->t = t;
@@ -127,6 +130,7 @@ void metrics_close(struct metrics **m)
 	if (default_table == *m)
 		default_table = NULL;
 	munmap((*m)->t, sizeof(struct table));
+	pthread_mutex_destroy(&(*m)->lock);
 	close((*m)->fd);
 	free(*m);
 	*m = NULL;
@@ -205,6 +209,7 @@ static void add(struct metrics *m, const char *series, const char *help, uint64_
 				    "counts not kept (a bad name or a full table)", 1, 1);
 			return;
 		}
+		pthread_mutex_lock(&m->lock);
 		flock(m->fd, LOCK_EX);
 		s = find(m->t, series, &free_i); /* made by another meanwhile? */
 		if (s == NULL && free_i < METRICS_SLOTS) {
@@ -214,6 +219,7 @@ static void add(struct metrics *m, const char *series, const char *help, uint64_
 			__atomic_store_n(&s->used, 1, __ATOMIC_RELEASE);
 		}
 		flock(m->fd, LOCK_UN);
+		pthread_mutex_unlock(&m->lock);
 		if (s == NULL) {
 			if (!nested)
 				add(m, "mailkeep_metrics_dropped_total",

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define METRICS_FILE "metrics" /* in $run_directory */
 #define METRICS_NAME_MAX 128 /* bytes of a series name with its labels, NUL included */
 #define METRICS_HELP_MAX 120
 #define METRICS_SLOTS 768

@@ -30,6 +30,7 @@
 #include "index/params.h"
 #include "index/retry.h"
 #include "index/spam.h"
+#include "index/maillog.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/net.h"
@@ -370,6 +371,8 @@ int main(int argc, char **argv)
 	common_params_bind(srv->cfg, &srv->common);
 	smtpin_params_bind(srv->cfg, &srv->p);
 	daemon_log_open(&d, srv->common.syslog_name, srv->common.log_target);
+	daemon_metrics_open(&d, srv->common.run_directory, srv->common.mail_owner);
+	log_set_hook(maillog_metrics_hook); /* count what is logged (index/maillog.h) */
 	if (read_settings(srv, err, sizeof(err)) < 0)
 		log_fatal("%s: %s", d.conf_path, err);
 	add_every_listener(srv);
