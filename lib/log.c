@@ -134,7 +134,7 @@ static void log_vwrite(int priority, const char *svc, const char *prefix, const 
 	if (n > 0)
 		off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
 	line[off] = '\0';
-	if (log_hook != NULL && priority <= LOG_WARNING)
+	if (log_hook != NULL && priority <= LOG_INFO)
 		log_hook(priority, ident, line + head);
 
 	if (log_target_now == LOG_TO_SYSLOG && head > 0) {

@@ -28,10 +28,11 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-/* Called with every warning and worse (LOG_WARNING, LOG_ERR, LOG_CRIT) after
- * it is written: priority, the ident it was logged as, and the text after the
- * ident ("warning: ..."). lib/metrics.c keeps the last ones for `mailkeep
- * status`. NULL: none. */
+/* Called with every line but debug ones after it is written: its syslog
+ * priority, the ident it was logged as ("mailkeep/smtpd"), and the text after
+ * the ident ("warning: ..." for a warning). The services count what they log
+ * with it (index/maillog.h) and keep the last warnings (lib/metrics.h). It
+ * must not log. NULL: none. */
 void log_set_hook(void (*hook)(int priority, const char *ident, const char *text));
 
 /* Copies at most len bytes of untrusted src into dst (size dstsize, always

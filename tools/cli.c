@@ -165,6 +165,17 @@ struct store *cli_store_at(struct cli *cli, const char *dir)
 	return cli->store;
 }
 
+int cli_find_service(const struct cli *cli, const char *bin, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/%s", cli->exe_dir, bin);
+	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
+		return 0;
+	n = snprintf(out, size, "%s/../lib/mailkeep/%s", cli->exe_dir, bin);
+	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
+		return 0;
+	return -1;
+}
+
 const char *cli_plural(uint64_t n, const char *one, const char *many)
 {
 	return n == 1 ? one : many;

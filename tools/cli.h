@@ -63,6 +63,11 @@ extern const struct command cmd_init, cmd_check, cmd_user, cmd_alias, cmd_import
     cmd_fsck, cmd_backup, cmd_stats, cmd_smtpin, cmd_imapd, cmd_mount, cmd_run, cmd_spam,
     cmd_status;
 
+/* The path of a service binary ("mailkeep-smtpin") into out: next to the
+ * mailkeep binary (the build), else in ../lib/mailkeep (PREFIX/lib/mailkeep
+ * after make install). Returns 0, or -1 if it is not installed. */
+int cli_find_service(const struct cli *cli, const char *bin, char *out, size_t size);
+
 /* Messages to stderr, prefixed "mailkeep: " (warnings: "mailkeep: warning: "). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

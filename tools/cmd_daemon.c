@@ -19,17 +19,12 @@
 #include "lib/xmalloc.h"
 #include "tools/cli.h"
 #include "tools/run_guard.h"
+#include "tools/run_watch.h"
 
 /* The path of a service binary, or -1 if it is not installed. */
 static int find_service(struct cli *cli, const char *bin, char *out, size_t size)
 {
-	int n = snprintf(out, size, "%s/%s", cli->exe_dir, bin);
-	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
-		return 0;
-	n = snprintf(out, size, "%s/../lib/mailkeep/%s", cli->exe_dir, bin);
-	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
-		return 0;
-	return -1;
+	return cli_find_service(cli, bin, out, size);
 }
 
 static int exec_service(struct cli *cli, const char *bin, int argc, char **argv)
@@ -182,6 +177,13 @@ static int run_all(struct cli *cli, int argc, char **argv)
 			return 1;
 		}
 	}
+	/* readiness for systemd, the metrics endpoint, the store's size history */
+	char werr[1024];
+	struct run_watch *watch = run_watch_start(cli, werr, sizeof(werr));
+	if (watch == NULL) {
+		cli_error("run: %s", werr);
+		return 1;
+	}
 	if (rundir != NULL && mk_mkdirs(rundir, 0755) == 0) {
 		int k = snprintf(pidfile, sizeof(pidfile), "%s/mailkeep.pid", rundir);
 		if (k > 0 && (size_t)k < sizeof(pidfile)) {
@@ -212,6 +214,7 @@ static int run_all(struct cli *cli, int argc, char **argv)
 				fprintf(stderr, "mailkeep: run: SIGHUP passed on to %s (pid %ld)\n",
 					svc[i].name, (long)svc[i].pid);
 			}
+			run_watch_reloading(watch);
 		}
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		double now = mk_monotonic();
@@ -243,10 +246,14 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < n; i++)
 			if (svc[i].path[0] != '\0' && svc[i].pid == 0 && now >= svc[i].next_start)
 				start_service(cli, &svc[i], rundir);
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+		struct run_watch_svc ws[sizeof(svc) / sizeof(svc[0])];
+		for (size_t i = 0; i < n; i++)
+			ws[i] = (struct run_watch_svc){svc[i].name, svc[i].bin, svc[i].path[0] != '\0',
+						       svc[i].pid};
+		run_watch_tick(watch, 100, ws, n); /* waits 100 ms, serving scrapes */
 	}
 	fprintf(stderr, "mailkeep: run: signal %d: stopping the services\n", (int)stop_signal);
+	run_watch_stop(&watch);
 	for (size_t i = 0; i < n; i++)
 		if (svc[i].pid > 0)
 			kill(svc[i].pid, SIGTERM);

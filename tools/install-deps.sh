@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 # demo's first message; openssl: the certificate's fingerprint)
 BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse3
   libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev
-  libsystemd-dev swaks"
+  swaks"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
 # Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py); packaging
 # (debhelper, lintian, fakeroot: tests/integration/ops/test_package.py); the
