@@ -30,6 +30,7 @@
 #include "index/spam.h"
 #include "index/maillog.h"
 #include "lib/daemon.h"
+#include "lib/sdnotify.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -256,6 +257,7 @@ int main(int argc, char **argv)
 	    open_after_fork(&fs, &common, d.cfg, mountpoint) < 0)
 		goto out_unmount;
 	log_info("mounted on %s (store %s)", mountpoint, store_dir(fs.store));
+	sdnotify("READY=1"); /* mailkeep-mount.service is Type=notify (lib/sdnotify.h) */
 	rc = serve(se, &p);
 	log_info("unmounting %s", mountpoint);
 	fs_close_stop();

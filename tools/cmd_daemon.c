@@ -130,7 +130,8 @@ static const char run_help[] =
     "with SIGKILL. Before starting, it refuses to run beside another `run` of the\n"
     "same configuration, stops services of this instance left running, names a\n"
     "process of something else holding one of its ports (and exits 1), and detaches\n"
-    "a stale mount.\n"
+    "a stale mount. --without NAME (smtpin, imapd, mount; repeatable) leaves a\n"
+    "service to something else (the Debian units run the mount in a unit of its own).\n"
     "  mailkeep smtpin|imapd|mount [ARGS]  run one service (exec), with -c CONF and ARGS\n\n"
     "examples:\n  mailkeep -c /srv/mail/mailkeep.conf run\n  mailkeep imapd -f\n";
 
@@ -146,13 +147,29 @@ static int run_all(struct cli *cli, int argc, char **argv)
 	char pidfile[4200] = "";
 	struct config *cfg;
 
-	(void)argv;
-	if (argc != 1)
-		return cli_usage(&cmd_run);
+	/* --without NAME: a service another unit runs (the mount: a FUSE mount
+	 * made inside a sandboxed unit's mount namespace would not be seen
+	 * outside it; doc/ops.md) */
+	int without[sizeof(svc) / sizeof(svc[0])] = {0};
+	for (int a = 1; a < argc; a++) {
+		size_t k = n;
+		if (strcmp(argv[a], "--without") == 0 && a + 1 < argc)
+			for (k = 0; k < n && strcmp(svc[k].name, argv[a + 1]) != 0; k++)
+				;
+		if (k == n) {
+			cli_error("run: want --without smtpin|imapd|mount, not '%s'", argv[a]);
+			return cli_usage(&cmd_run);
+		}
+		without[k] = 1;
+		a++;
+	}
 	if ((cfg = cli_config(cli)) == NULL)
 		return 1;
 	for (size_t i = 0; i < n; i++) {
-		if (find_service(cli, svc[i].bin, svc[i].path, sizeof(svc[i].path)) == 0) {
+		if (without[i]) {
+			svc[i].path[0] = '\0';
+			fprintf(stderr, "mailkeep: run: %s: not started (--without)\n", svc[i].name);
+		} else if (find_service(cli, svc[i].bin, svc[i].path, sizeof(svc[i].path)) == 0) {
 			svc[i].pause = 1;
 			active++;
 		} else {
@@ -171,8 +188,13 @@ static int run_all(struct cli *cli, int argc, char **argv)
 	if (rundir != NULL) {
 		/* another run of this instance, or services it left behind */
 		char err[1024];
-		if (run_guard_start(cfg, cli->conf_path, rundir, cli->common.mount_point, err,
-				    sizeof(err)) < 0) {
+		const char *leave[sizeof(svc) / sizeof(svc[0]) + 1] = {NULL};
+		for (size_t i = 0, k = 0; i < n; i++)
+			if (without[i])
+				leave[k++] = svc[i].bin;
+		if (run_guard_start(cfg, cli->conf_path, rundir,
+				    svc[2].path[0] != '\0' ? cli->common.mount_point : NULL, leave,
+				    err, sizeof(err)) < 0) {
 			cli_error("%s", err);
 			return 1;
 		}
@@ -306,5 +328,5 @@ const struct command cmd_mount = {
     run_help, run_mount,
 };
 const struct command cmd_run = {
-    "run", "", "start and supervise every installed service", run_help, run_all,
+    "run", "[--without smtpin|imapd|mount]...", "start and supervise every installed service", run_help, run_all,
 };

@@ -11,11 +11,13 @@
 #include "lib/config.h"
 
 /* Before `run` starts its services (conf is the configuration file's path,
- * mount_point the mount's):
+ * mount_point the mount's, NULL when run does not mount; leave: the service
+ * binaries run does not start, NULL-terminated or NULL, whose processes and
+ * ports are left alone):
  * returns 0 when the way is clear (leftover services of this instance were
  * stopped), or -1 with a sentence for the user in err. */
 int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
-		    const char *mount_point, char *err, size_t errsize);
+		    const char *mount_point, const char *const *leave, char *err, size_t errsize);
 /* Remembers (or forgets) the pid of a service `run` started, in
  * $run_directory/run.<bin>.pid, so that a later `run` finds it. */
 void run_guard_record(const char *rundir, const char *bin, pid_t pid);
