@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,11 +42,15 @@ extern char **environ;
 static void clear_stale_mount(const char *mountpoint)
 {
 	struct stat st;
+	struct statfs sfs;
 	pid_t pid;
 	int status;
 	char *argv[] = {"fusermount3", "-u", "-z", (char *)mountpoint, NULL};
 
-	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+	/* statfs, not stat: the kernel answers stat of a dead mount's root from
+	 * its attribute cache (the mount caches attributes for long), while
+	 * statfs always asks the daemon, and gets ENOTCONN when it is gone */
+	if ((stat(mountpoint, &st) == 0 && statfs(mountpoint, &sfs) == 0) || errno != ENOTCONN)
 		return;
 	log_warn("%s: a stale mount (a previous mailkeep-fs died); detaching it", mountpoint);
 	if (geteuid() == 0 && umount2(mountpoint, MNT_DETACH) == 0)

@@ -74,9 +74,12 @@ static enum maillog_class class_of(const char *reply)
 const char *maillog_class_name(enum maillog_class c)
 {
 	static const char *const names[MLOG_CLASSES] = {
-	    [MLOG_CLASS_OTHER] = "other",	  [MLOG_CLASS_POSTSCREEN] = "postscreen",
-	    [MLOG_CLASS_DNSBL] = "dnsbl",	  [MLOG_CLASS_GREYLIST] = "greylist",
-	    [MLOG_CLASS_UNKNOWN_USER] = "unknown_user", [MLOG_CLASS_RELAY] = "relay",
+	    [MLOG_CLASS_OTHER] = "other",
+	    [MLOG_CLASS_POSTSCREEN] = "postscreen",
+	    [MLOG_CLASS_DNSBL] = "dnsbl",
+	    [MLOG_CLASS_GREYLIST] = "greylist",
+	    [MLOG_CLASS_UNKNOWN_USER] = "unknown_user",
+	    [MLOG_CLASS_RELAY] = "relay",
 	};
 	return (unsigned)c < MLOG_CLASSES && names[c] != NULL ? names[c] : "other";
 }
@@ -88,8 +91,9 @@ static int starts(const char *s, const char *prefix)
 
 static enum maillog_kind postscreen(const char *m, struct maillog_event *ev)
 {
-	static const char *const tests[] = {"PREGREET ", "DNSBL rank ", "BARE NEWLINE ",
-					    "NON-SMTP COMMAND ", "COMMAND PIPELINING ", "DENYLISTED "};
+	static const char *const tests[] = {"PREGREET ",	   "DNSBL rank ",
+					    "BARE NEWLINE ",	   "NON-SMTP COMMAND ",
+					    "COMMAND PIPELINING ", "DENYLISTED "};
 
 	if (starts(m, "PASS NEW "))
 		return ev->kind = MLOG_PASS_NEW;

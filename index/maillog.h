@@ -24,23 +24,23 @@
 #include <stdint.h>
 
 enum maillog_kind {
-	MLOG_NONE = 0,	    /* a line of no interest */
-	MLOG_CONNECT,	    /* smtpd: connect from CLIENT */
-	MLOG_REJECT,	    /* smtpd: reject: ...: detail = the reason key, client, cls */
-	MLOG_POSTSCREEN,    /* postscreen: a test failed (detail = the test) */
-	MLOG_PASS_NEW,	    /* postscreen: PASS NEW */
-	MLOG_PASS_OLD,	    /* postscreen: PASS OLD */
-	MLOG_ALLOWLISTED,   /* postscreen: ALLOWLISTED */
-	MLOG_DROPPED,	    /* postscreen: DISCONNECT (the client was dropped) */
-	MLOG_QUEUED,	    /* qmgr: from=<SENDER> (sender in detail) */
-	MLOG_DELIVERED,	    /* local: status=sent (junk: into the Junk mailbox) */
-	MLOG_DEFERRED,	    /* local: status=deferred */
-	MLOG_SASL_OK,	    /* smtpd: client=..., sasl_username=... */
-	MLOG_SASL_FAIL,	    /* smtpd: SASL ... authentication failed (client in detail) */
-	MLOG_IMAP_CONNECT,  /* imapd: connect from [ADDR] */
-	MLOG_IMAP_LOGIN,    /* imapd: login: user=<...> */
+	MLOG_NONE = 0,	     /* a line of no interest */
+	MLOG_CONNECT,	     /* smtpd: connect from CLIENT */
+	MLOG_REJECT,	     /* smtpd: reject: ...: detail = the reason key, client, cls */
+	MLOG_POSTSCREEN,     /* postscreen: a test failed (detail = the test) */
+	MLOG_PASS_NEW,	     /* postscreen: PASS NEW */
+	MLOG_PASS_OLD,	     /* postscreen: PASS OLD */
+	MLOG_ALLOWLISTED,    /* postscreen: ALLOWLISTED */
+	MLOG_DROPPED,	     /* postscreen: DISCONNECT (the client was dropped) */
+	MLOG_QUEUED,	     /* qmgr: from=<SENDER> (sender in detail) */
+	MLOG_DELIVERED,	     /* local: status=sent (junk: into the Junk mailbox) */
+	MLOG_DEFERRED,	     /* local: status=deferred */
+	MLOG_SASL_OK,	     /* smtpd: client=..., sasl_username=... */
+	MLOG_SASL_FAIL,	     /* smtpd: SASL ... authentication failed (client in detail) */
+	MLOG_IMAP_CONNECT,   /* imapd: connect from [ADDR] */
+	MLOG_IMAP_LOGIN,     /* imapd: login: user=<...> */
 	MLOG_IMAP_AUTH_FAIL, /* imapd: IMAP authentication failed */
-	MLOG_RETRAIN,	    /* a message moved into or out of Junk: retrained (junk: as spam) */
+	MLOG_RETRAIN,	     /* a message moved into or out of Junk: retrained (junk: as spam) */
 	MLOG_KINDS
 };
 
@@ -52,7 +52,8 @@ enum maillog_class {
 	MLOG_CLASS_GREYLIST,
 	MLOG_CLASS_UNKNOWN_USER,
 	MLOG_CLASS_RELAY,  /* relay access denied */
-	MLOG_CLASS_POLICY, /* HELO, sender, client access, size, syntax: the rest of the restrictions */
+	MLOG_CLASS_POLICY, /* HELO, sender, client access, size, syntax: the rest of the
+			      restrictions */
 	MLOG_CLASSES
 };
 

@@ -20,8 +20,9 @@ static void count_label(const char *family, const char *label, const char *value
 
 	/* a label value from a fixed list, lower-cased, spaces and dashes as '_' */
 	for (; value[i] != '\0' && i < sizeof(v) - 1; i++)
-		v[i] = (value[i] == ' ' || value[i] == '-') ? '_'
-							    : (char)tolower((unsigned char)value[i]);
+		v[i] = (value[i] == ' ' || value[i] == '-')
+			   ? '_'
+			   : (char)tolower((unsigned char)value[i]);
 	v[i] = '\0';
 	snprintf(series, sizeof(series), "%s{%s=\"%s\"}", family, label, v);
 	metrics_count(series, help, 1);
@@ -65,8 +66,8 @@ void maillog_metrics_hook(int priority, const char *ident, const char *text)
 	case MLOG_DELIVERED:
 		count_label("mailkeep_deliveries_total", "mailbox", ev.junk ? "junk" : "inbox",
 			    "messages stored for a recipient, by mailbox");
-		count_label("mailkeep_spam_verdicts_total", "verdict", ev.junk ? "spam" : "innocent",
-			    "spam filter verdicts at delivery");
+		count_label("mailkeep_spam_verdicts_total", "verdict",
+			    ev.junk ? "spam" : "innocent", "spam filter verdicts at delivery");
 		break;
 	case MLOG_DEFERRED:
 		count("mailkeep_deliveries_deferred_total",

@@ -60,8 +60,20 @@ struct daemon_spec {
 	int signals;
 	/* Loads the configuration (NULL path: none). Returns NULL with err. */
 	struct config *(*load)(const char *path, char *err, size_t errsize);
-	/* SIGHUP: reload what can be reloaded (TLS certificates); NULL: nothing. */
+	/* SIGHUP: reload what can be reloaded (TLS certificates); NULL: nothing.
+	 * Called after apply (when there is one). */
 	void (*on_reload)(void *ctx);
+	/* SIGHUP, with the configuration read again and checked by the
+	 * skeleton (a file that does not parse, or a setting config_check
+	 * refuses, is logged as "file:line: ..." and the running configuration
+	 * stays; apply is not called). apply builds everything the new
+	 * settings need and, only if all of it works, puts it in place at once
+	 * and returns 0: it owns cfg from then on. Otherwise it returns -1
+	 * with what is wrong in err ("setting: what", located as file:line by
+	 * the skeleton), having changed nothing; the skeleton frees cfg. It
+	 * names in the log the changed settings that take a restart. NULL:
+	 * only on_reload. */
+	int (*apply)(void *ctx, struct config *cfg, char *err, size_t errsize);
 	/* SIGTERM or SIGINT (sig says which): stop accepting and finish. */
 	void (*on_stop)(void *ctx, int sig);
 };
@@ -76,7 +88,10 @@ struct daemon {
 	struct config *cfg; /* loaded by daemon_init; the program frees it */
 	int signal_fd;	    /* spec->signals: a signalfd of SIGHUP, SIGTERM, SIGINT; else -1 */
 	void *ctx;	    /* passed to on_reload and on_stop (the program sets it) */
-	char ident[128];    /* the log ident, set by daemon_log_open */
+	char ident[2][128]; /* the log ident, set by daemon_log_open (two: a reload
+			       writes the other, so a thread logging meanwhile reads
+			       a whole one) */
+	int ident_now;
 };
 
 /* Parses the flags (answering --help and --version), ignores SIGPIPE, sets up
@@ -102,6 +117,8 @@ void daemon_write_pidfile(struct daemon *d, const char *path);
  * before dropping privileges. A failure is logged, not fatal: counting is
  * not worth refusing mail for. */
 void daemon_metrics_open(struct daemon *d, const char *rundir, const char *owner);
+/* The log again, with settings a reload changed (syslog_name, log_target). */
+void daemon_log_reopen(struct daemon *d, const char *syslog_name, const char *log_target);
 /* Reads the signals waiting on d->signal_fd and calls spec->on_reload for
  * SIGHUP, spec->on_stop for SIGTERM/SIGINT. Call it when the fd is readable. */
 void daemon_signal_dispatch(struct daemon *d);

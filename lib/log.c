@@ -97,7 +97,8 @@ static void svc_ident(char *out, size_t outsize, const char *svc)
 
 /* prefix is "" for info, "warning: ", "fatal: ", "panic: " as Postfix writes
  * them; svc is NULL for the process's own ident, or the service to log as. */
-static void log_vwrite(int priority, const char *svc, const char *prefix, const char *fmt, va_list ap)
+static void log_vwrite(int priority, const char *svc, const char *prefix, const char *fmt,
+		       va_list ap)
 {
 	char line[LOG_LINE_MAX], ident[128];
 	size_t off = 0, head = 0;
@@ -118,10 +119,11 @@ static void log_vwrite(int priority, const char *svc, const char *prefix, const 
 			off = (size_t)snprintf(line, sizeof(line), "<%d>", LOG_MAIL | priority);
 		off += strftime(line + off, sizeof(line) - off, "%b %e %H:%M:%S ", &tm);
 		if (log_target_now == LOG_TO_SYSLOG)
-			n = snprintf(line + off, sizeof(line) - off, "%s[%ld]: ", ident, (long)getpid());
-		else
-			n = snprintf(line + off, sizeof(line) - off, "%s %s[%ld]: ", log_host, ident,
+			n = snprintf(line + off, sizeof(line) - off, "%s[%ld]: ", ident,
 				     (long)getpid());
+		else
+			n = snprintf(line + off, sizeof(line) - off, "%s %s[%ld]: ", log_host,
+				     ident, (long)getpid());
 		if (n > 0)
 			off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
 		head = off;

@@ -1,10 +1,10 @@
 /* log — Postfix-shaped logging to syslog (LOG_MAIL) or stderr.
  *
  * Lines look like Postfix's so pflogsumm and fail2ban read them:
- *   mailkeep/local[123]: 4F1A2B3C: to=<bob@example.org>, relay=local, delay=0.2, dsn=2.0.0, status=sent
- * log_info/log_warn report; log_fatal is for a broken environment (exits 1);
- * log_panic for a broken invariant of ours (aborts). Untrusted text must go
- * through log_printable before it is logged.
+ *   mailkeep/local[123]: 4F1A2B3C: to=<bob@example.org>, relay=local, delay=0.2, dsn=2.0.0,
+ * status=sent log_info/log_warn report; log_fatal is for a broken environment (exits 1); log_panic
+ * for a broken invariant of ours (aborts). Untrusted text must go through log_printable before it
+ * is logged.
  */
 #ifndef MK_LOG_H
 #define MK_LOG_H

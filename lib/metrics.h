@@ -27,7 +27,7 @@
 #include <stdio.h>
 
 #define METRICS_FILE "metrics" /* in $run_directory */
-#define METRICS_NAME_MAX 128 /* bytes of a series name with its labels, NUL included */
+#define METRICS_NAME_MAX 128   /* bytes of a series name with its labels, NUL included */
 #define METRICS_HELP_MAX 120
 #define METRICS_SLOTS 768
 #define METRICS_NOTES 32 /* the last warnings kept */

@@ -186,9 +186,10 @@ static int print_values(struct cli *cli, int n, char **names)
 	for (int i = 0; i < n; i++) {
 		const char *v = config_get(cfg, names[i]);
 		if (v == NULL) {
-			cli_error("check --get: %s is not a setting (mailkeep check --list shows them), "
-				  "or its $expansion is broken",
-				  names[i]);
+			cli_error(
+			    "check --get: %s is not a setting (mailkeep check --list shows them), "
+			    "or its $expansion is broken",
+			    names[i]);
 			return 1;
 		}
 		printf("%s\n", v);
@@ -198,11 +199,10 @@ static int print_values(struct cli *cli, int n, char **names)
 
 static int run(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"list", no_argument, NULL, 'l'},
-	    {"man", no_argument, NULL, 'm'},
-	    {"get", no_argument, NULL, 'g'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"list", no_argument, NULL, 'l'},
+					     {"man", no_argument, NULL, 'm'},
+					     {"get", no_argument, NULL, 'g'},
+					     {NULL, 0, NULL, 0}};
 	struct config *cfg;
 	int c, problems = 0, get = 0;
 
@@ -259,5 +259,9 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_check = {
-    "check", "[--list | --man | --get NAME...]", "validate the configuration; list every setting", check_help, run,
+    "check",
+    "[--list | --man | --get NAME...]",
+    "validate the configuration; list every setting",
+    check_help,
+    run,
 };

@@ -168,7 +168,8 @@ static int run_all(struct cli *cli, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		if (without[i]) {
 			svc[i].path[0] = '\0';
-			fprintf(stderr, "mailkeep: run: %s: not started (--without)\n", svc[i].name);
+			fprintf(stderr, "mailkeep: run: %s: not started (--without)\n",
+				svc[i].name);
 		} else if (find_service(cli, svc[i].bin, svc[i].path, sizeof(svc[i].path)) == 0) {
 			svc[i].pause = 1;
 			active++;
@@ -270,8 +271,8 @@ static int run_all(struct cli *cli, int argc, char **argv)
 				start_service(cli, &svc[i], rundir);
 		struct run_watch_svc ws[sizeof(svc) / sizeof(svc[0])];
 		for (size_t i = 0; i < n; i++)
-			ws[i] = (struct run_watch_svc){svc[i].name, svc[i].bin, svc[i].path[0] != '\0',
-						       svc[i].pid};
+			ws[i] = (struct run_watch_svc){svc[i].name, svc[i].bin,
+						       svc[i].path[0] != '\0', svc[i].pid};
 		run_watch_tick(watch, 100, ws, n); /* waits 100 ms, serving scrapes */
 	}
 	fprintf(stderr, "mailkeep: run: signal %d: stopping the services\n", (int)stop_signal);
@@ -328,5 +329,9 @@ const struct command cmd_mount = {
     run_help, run_mount,
 };
 const struct command cmd_run = {
-    "run", "[--without smtpin|imapd|mount]...", "start and supervise every installed service", run_help, run_all,
+    "run",
+    "[--without smtpin|imapd|mount]...",
+    "start and supervise every installed service",
+    run_help,
+    run_all,
 };

@@ -165,7 +165,8 @@ int stats_smtp_run(struct cli *cli, int argc, char **argv)
 	       st->delivered, st->deferred, rejects);
 	printf("delivered_to_junk %lu\n", st->junk);
 	for (int c = 1; c <= MLOG_CLASSES; c++) /* "other" last */
-		printf("rejected_%s %lu\n", maillog_class_name((enum maillog_class)(c % MLOG_CLASSES)),
+		printf("rejected_%s %lu\n",
+		       maillog_class_name((enum maillog_class)(c % MLOG_CLASSES)),
 		       st->classes[c % MLOG_CLASSES]);
 	printf("postscreen pass_new %lu pass_old %lu allowlisted %lu failed %lu dropped %lu\n",
 	       st->pass_new, st->pass_old, st->allowlisted, ps, st->dropped);

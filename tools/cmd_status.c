@@ -90,7 +90,8 @@ static int svc_line(struct cli *cli, const struct status_svc *sv, long pid, int 
 	do {                                                                                       \
 		int k_ = snprintf(line + off, sizeof(line) - off, __VA_ARGS__);                    \
 		if (k_ > 0)                                                                        \
-			off += (size_t)k_ < sizeof(line) - off ? (size_t)k_ : sizeof(line) - off - 1; \
+			off +=                                                                     \
+			    (size_t)k_ < sizeof(line) - off ? (size_t)k_ : sizeof(line) - off - 1; \
 	} while (0)
 	if (pid > 0)
 		ADD("running, pid %ld", pid);
@@ -106,7 +107,8 @@ static int svc_line(struct cli *cli, const struct status_svc *sv, long pid, int 
 		size_t n = svc_listeners(cli->cfg, sv->bin, l, 16);
 		for (size_t i = 0; i < n && i < 16; i++) {
 			int ok = svc_answers(l[i].spec, 1.0);
-			ADD("%s%s %s", i == 0 ? "; " : ", ", l[i].spec, ok ? "answers" : "DOES NOT ANSWER");
+			ADD("%s%s %s", i == 0 ? "; " : ", ", l[i].spec,
+			    ok ? "answers" : "DOES NOT ANSWER");
 			up = up && ok;
 		}
 	}
@@ -201,7 +203,8 @@ static void print_store(struct cli *cli)
 		any = 1;
 	}
 	if (!any)
-		printf(" not known yet (`mailkeep run` keeps a sample every 6 hours in %s/stats/store-size)",
+		printf(" not known yet (`mailkeep run` keeps a sample every 6 hours in "
+		       "%s/stats/store-size)",
 		       cli->common.data_directory);
 	printf("\n");
 	free(v);
@@ -236,25 +239,29 @@ static void print_counters(const char *rundir)
 	if (n > METRICS_SLOTS)
 		n = METRICS_SLOTS;
 	printf("counters (since the table was made; `mailkeep report` has the days):\n");
-	printf("  smtp     %llu connections, %llu rejected (postscreen %llu, dnsbl %llu, greylist %llu, "
-	       "unknown user %llu, relay %llu, other %llu), postscreen tests failed %llu\n",
-	       (unsigned long long)family_sum(v, n, "mailkeep_smtp_connections_total", NULL),
-	       (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", NULL),
-	       (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"postscreen\""),
-	       (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"dnsbl\""),
-	       (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"greylist\""),
-	       (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total",
-					      "\"unknown_user\""),
-	       (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"relay\""),
-	       (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"other\""),
-	       (unsigned long long)family_sum(v, n, "mailkeep_postscreen_failures_total", NULL));
-	printf("  delivery %llu stored (%llu into Junk), %llu deferred; retrained %llu as spam, %llu "
-	       "as innocent\n",
-	       (unsigned long long)family_sum(v, n, "mailkeep_deliveries_total", NULL),
-	       (unsigned long long)family_sum(v, n, "mailkeep_deliveries_total", "\"junk\""),
-	       (unsigned long long)family_sum(v, n, "mailkeep_deliveries_deferred_total", NULL),
-	       (unsigned long long)family_sum(v, n, "mailkeep_spam_retrains_total", "\"spam\""),
-	       (unsigned long long)family_sum(v, n, "mailkeep_spam_retrains_total", "\"innocent\""));
+	printf(
+	    "  smtp     %llu connections, %llu rejected (postscreen %llu, dnsbl %llu, greylist "
+	    "%llu, "
+	    "unknown user %llu, relay %llu, other %llu), postscreen tests failed %llu\n",
+	    (unsigned long long)family_sum(v, n, "mailkeep_smtp_connections_total", NULL),
+	    (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", NULL),
+	    (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total",
+					   "\"postscreen\""),
+	    (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"dnsbl\""),
+	    (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"greylist\""),
+	    (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total",
+					   "\"unknown_user\""),
+	    (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"relay\""),
+	    (unsigned long long)family_sum(v, n, "mailkeep_smtp_rejections_total", "\"other\""),
+	    (unsigned long long)family_sum(v, n, "mailkeep_postscreen_failures_total", NULL));
+	printf(
+	    "  delivery %llu stored (%llu into Junk), %llu deferred; retrained %llu as spam, %llu "
+	    "as innocent\n",
+	    (unsigned long long)family_sum(v, n, "mailkeep_deliveries_total", NULL),
+	    (unsigned long long)family_sum(v, n, "mailkeep_deliveries_total", "\"junk\""),
+	    (unsigned long long)family_sum(v, n, "mailkeep_deliveries_deferred_total", NULL),
+	    (unsigned long long)family_sum(v, n, "mailkeep_spam_retrains_total", "\"spam\""),
+	    (unsigned long long)family_sum(v, n, "mailkeep_spam_retrains_total", "\"innocent\""));
 	printf("  imap     %llu connections, %llu sessions logged in, %llu logins refused\n",
 	       (unsigned long long)family_sum(v, n, "mailkeep_imap_connections_total", NULL),
 	       (unsigned long long)family_sum(v, n, "mailkeep_imap_sessions_total", NULL),
@@ -290,7 +297,8 @@ static int run_status(struct cli *cli, int argc, char **argv)
 		uint64_t secs;
 		if (c != 'w' || mk_parse_u64(optarg, 0, 3600, &secs) < 0) {
 			if (c == 'w')
-				cli_error("status --wait: want seconds (0 to 3600), not '%s'", optarg);
+				cli_error("status --wait: want seconds (0 to 3600), not '%s'",
+					  optarg);
 			return cli_usage(&cmd_status);
 		}
 		wait = (double)secs;
@@ -382,7 +390,8 @@ static const char status_help[] =
     "the metrics endpoint, the queues, the store's size and growth (from the samples\n"
     "`mailkeep run` keeps), the shared counters (connections, rejections by reason,\n"
     "deliveries, spam verdicts and retrains, IMAP sessions) and the last warnings the\n"
-    "services logged, then the shared connection table: client networks with connections not logged\n"
+    "services logged, then the shared connection table: client networks with connections not "
+    "logged\n"
     "in (SMTP, IMAP), their connections in the last anvil_rate_time_unit, failed\n"
     "logins and the penalty still to wait; users with failed logins, their penalty\n"
     "and a lockout (auth_failure_lockout); and what the limits refused.\n"
@@ -391,5 +400,9 @@ static const char status_help[] =
     "examples:\n  mailkeep status\n  mailkeep run & mailkeep status --wait 30\n";
 
 const struct command cmd_status = {
-    "status", "[--wait SECONDS]", "services, queues, store, counters, client limits and login penalties now", status_help, run_status,
+    "status",
+    "[--wait SECONDS]",
+    "services, queues, store, counters, client limits and login penalties now",
+    status_help,
+    run_status,
 };

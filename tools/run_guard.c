@@ -390,7 +390,8 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
 		if (mk_parse_u64(e->d_name, 2, 4194304, &v) < 0 || (pid_t)v == getpid())
 			continue;
 		for (size_t i = 0; service_bins[i] != NULL; i++) {
-			if (left(leave, service_bins[i]) || !is_ours((pid_t)v, service_bins[i], conf))
+			if (left(leave, service_bins[i]) ||
+			    !is_ours((pid_t)v, service_bins[i], conf))
 				continue;
 			if (stop_leftover((pid_t)v, service_bins[i], "found by its -c argument") <
 			    0) {
@@ -414,7 +415,8 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
 			snprintf(tag, sizeof(tag), "(%s)", leave[i]);
 			skip |= strstr(area->title, tag) != NULL;
 		}
-		for (const struct config_param *prm = area->params; !skip && prm->name != NULL; prm++) {
+		for (const struct config_param *prm = area->params; !skip && prm->name != NULL;
+		     prm++) {
 			if (is_listener_setting(prm) &&
 			    check_listeners(cfg, prm->name, conf, err, errsize) < 0)
 				return -1;

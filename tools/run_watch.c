@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,15 +80,25 @@ struct run_watch *run_watch_start(struct cli *cli, char *err, size_t errsize)
 	return w;
 }
 
-static int svc_up(struct run_watch *w, const struct run_watch_svc *s)
+/* connect: 1 to connect to each listener (readiness, once at the start);
+ * 0 to look for the listening sockets only (a scrape: no log lines). */
+static int svc_up(struct run_watch *w, const struct run_watch_svc *s, int connect)
 {
-	if (s->pid <= 0)
+	if (s->pid <= 0 || kill(s->pid, 0) < 0)
 		return 0;
 	if (strcmp(s->bin, "mailkeep-fs") == 0) {
 		const char *mp = w->cli->common.mount_point;
-		return mp != NULL && *mp != 0 && run_guard_mounted(mp);
+		struct statfs sfs;
+		return mp != NULL && *mp != 0 && run_guard_mounted(mp) && statfs(mp, &sfs) == 0;
 	}
-	return svc_all_answer(w->cli->cfg, s->bin, 0.5);
+	if (connect)
+		return svc_all_answer(w->cli->cfg, s->bin, 0.5);
+	struct svc_listener l[16];
+	size_t n = svc_listeners(w->cli->cfg, s->bin, l, 16);
+	for (size_t i = 0; i < n && i < 16; i++)
+		if (!svc_listening(l[i].spec))
+			return 0;
+	return 1;
 }
 
 static void write_metrics(struct run_watch *w, FILE *out)
@@ -98,18 +109,34 @@ static void write_metrics(struct run_watch *w, FILE *out)
 		metrics_write_text(v, n < METRICS_SLOTS ? n : METRICS_SLOTS, out);
 		free(v);
 	}
-	fprintf(out, "# HELP mailkeep_up 1 if the service runs and answers on its listeners\n"
-		     "# TYPE mailkeep_up gauge\n");
+	fprintf(out,
+		"# HELP mailkeep_up 1 if the service runs and listens (the mount: is mounted and "
+		"answers)\n"
+		"# TYPE mailkeep_up gauge\n");
 	for (size_t i = 0; i < w->nsvc; i++)
 		if (w->svc[i].installed)
 			fprintf(out, "mailkeep_up{service=\"%s\"} %d\n", w->svc[i].name,
-				svc_up(w, &w->svc[i]));
+				svc_up(w, &w->svc[i], 0));
 	uint64_t bytes;
 	if (store_size_now(w->cli->common.store_directory, &bytes) == 0)
 		fprintf(out,
 			"# HELP mailkeep_store_bytes size of the store's data file (data.mdb)\n"
 			"# TYPE mailkeep_store_bytes gauge\nmailkeep_store_bytes %llu\n",
 			(unsigned long long)bytes);
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
 }
 
 static void serve(struct run_watch *w, int lfd)
@@ -146,12 +173,14 @@ static void serve(struct run_watch *w, int lfd)
 		fputs("not found: the counters are at /metrics\n", f);
 	fclose(f);
 	char head[256];
-	int hn = snprintf(head, sizeof(head),
-			  "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-			  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			  ok ? "200 OK" : "404 Not Found", blen);
-	if (mk_write_all(fd, head, (size_t)hn) == 0)
-		(void)mk_write_all(fd, body, blen);
+	int hn =
+	    snprintf(head, sizeof(head),
+		     "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		     ok ? "200 OK" : "404 Not Found", blen);
+	/* send, not write: a client gone already must not SIGPIPE the supervisor */
+	if (send_all(fd, head, (size_t)hn) == 0)
+		(void)send_all(fd, body, blen);
 	free(body);
 	shutdown(fd, SHUT_WR);
 	close(fd);
@@ -166,7 +195,7 @@ static void check_ready(struct run_watch *w)
 		if (!w->svc[i].installed)
 			continue;
 		installed++;
-		w->up[i] = svc_up(w, &w->svc[i]);
+		w->up[i] = svc_up(w, &w->svc[i], 1);
 		up += (size_t)w->up[i];
 		int k = snprintf(status + off, sizeof(status) - off, "%s%s %s", off ? ", " : "",
 				 w->svc[i].name, w->up[i] ? "up" : "starting");
@@ -193,8 +222,8 @@ void run_watch_tick(struct run_watch *w, int ms, const struct run_watch_svc *svc
 		if (svc[i].pid > 0 && w->last_pid[i] > 0 && svc[i].pid != w->last_pid[i] &&
 		    w->m != NULL) {
 			char series[METRICS_NAME_MAX];
-			snprintf(series, sizeof(series), "mailkeep_service_restarts_total{service=\"%s\"}",
-				 svc[i].name);
+			snprintf(series, sizeof(series),
+				 "mailkeep_service_restarts_total{service=\"%s\"}", svc[i].name);
 			metrics_add(w->m, series, "services started again by mailkeep run", 1);
 		}
 		if (svc[i].pid > 0)

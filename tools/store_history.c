@@ -41,8 +41,8 @@ int store_history_add(const char *data_dir, const char *store_dir, int64_t now)
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return -1;
-	int n = snprintf(line, sizeof(line), "%lld %llu\n", (long long)now,
-			 (unsigned long long)bytes);
+	int n =
+	    snprintf(line, sizeof(line), "%lld %llu\n", (long long)now, (unsigned long long)bytes);
 	int rc = mk_write_all(fd, line, (size_t)n);
 	close(fd);
 	return rc < 0 ? -1 : 0;

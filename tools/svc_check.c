@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "index/params.h"
@@ -21,7 +22,8 @@ size_t svc_listeners(struct config *cfg, const char *bin, struct svc_listener *o
 			continue;
 		for (const struct config_param *p = a->params; p->name != NULL; p++) {
 			size_t len = strlen(p->name);
-			if (p->type != CONFIG_LIST || len < 8 || strcmp(p->name + len - 7, "_listen") != 0)
+			if (p->type != CONFIG_LIST || len < 8 ||
+			    strcmp(p->name + len - 7, "_listen") != 0)
 				continue;
 			char **items = NULL;
 			size_t k = 0;
@@ -70,4 +72,39 @@ int svc_all_answer(struct config *cfg, const char *bin, double timeout)
 		if (!svc_answers(l[i].spec, timeout))
 			return 0;
 	return 1;
+}
+
+static int tcp_listens(const char *file, unsigned port)
+{
+	char line[512];
+	FILE *f = fopen(file, "re");
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		/* "  0: 0100007F:09C5 00000000:0000 0A ..." : local address, port, state */
+		char *colon = strchr(line, ':');
+		if (colon == NULL || (colon = strchr(colon + 1, ':')) == NULL)
+			continue;
+		unsigned p = 0, st = 0;
+		if (sscanf(colon + 1, "%x %*s %x", &p, &st) == 2 && p == port && st == 0x0A)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+int svc_listening(const char *spec)
+{
+	struct stat st;
+	uint64_t port;
+
+	if (strncmp(spec, "unix:", 5) == 0)
+		return stat(spec + 5, &st) == 0 && S_ISSOCK(st.st_mode);
+	const char *colon = strrchr(spec, ':');
+	if (colon == NULL || mk_parse_u64(colon + 1, 1, 65535, &port) < 0)
+		return 0;
+	return tcp_listens("/proc/net/tcp", (unsigned)port) ||
+	       tcp_listens("/proc/net/tcp6", (unsigned)port);
 }

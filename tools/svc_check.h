@@ -23,6 +23,11 @@ size_t svc_listeners(struct config *cfg, const char *bin, struct svc_listener *o
  * listener on every address, ":25" or "0.0.0.0:25" or "[::]:25", is tried
  * on the loopback address). */
 int svc_answers(const char *spec, double timeout);
+/* 1 if a TCP socket listens on spec's port (/proc/net/tcp and tcp6), without
+ * connecting: what the metrics endpoint asks at every scrape, so that a probe
+ * every 15 s does not add "connect from" lines to the mail log. unix:
+ * listeners: 1 if the socket file exists. */
+int svc_listening(const char *spec);
 /* 1 if every listener of bin answers (a service with none: 1). */
 int svc_all_answer(struct config *cfg, const char *bin, double timeout);
 
