@@ -17,25 +17,25 @@
 #define TRAIN_BATCH 50
 
 static const char spam_help[] =
-    "  train (--spam | --innocent | --forget) (--user USER | --global) PATH... | --mailbox NAME\n"
-    "        learn messages as spam or innocent (or forget them) for a user, or for the\n"
-    "        shared global set that serves users with little training of their own.\n"
-    "        A message learned before as the other class is corrected exactly.\n"
-    "  classify [--user USER] PATH...\n"
-    "        print PATH, result, probability and confidence, one message per line\n"
-    "  explain [--user USER] FILE\n"
-    "        the verdict and the tokens that decided it, with the user's counts\n"
-    "  stats [--user USER]\n"
-    "        what each user (and the global set) has learned and how it went\n\n"
-    "PATH is a message file or a folder (searched recursively: a Maildir works).\n"
-    "--mailbox NAME takes the user's messages in that store mailbox instead.\n"
-    "Settings: spam_algorithm, spam_tokenizer, spam_threshold, ... (doc/spam.md).\n\n"
-    "examples:\n"
-    "  mailkeep spam train --spam --user alice ~/old-spam/\n"
-    "  mailkeep spam train --innocent --global /srv/corpus/ham\n"
-    "  mailkeep spam classify --user alice message.eml\n"
-    "  mailkeep spam explain --user alice message.eml\n"
-    "  mailkeep spam stats\n";
+	"  train (--spam | --innocent | --forget) (--user USER | --global) PATH... | --mailbox NAME\n"
+	"        learn messages as spam or innocent (or forget them) for a user, or for the\n"
+	"        shared global set that serves users with little training of their own.\n"
+	"        A message learned before as the other class is corrected exactly.\n"
+	"  classify [--user USER] PATH...\n"
+	"        print PATH, result, probability and confidence, one message per line\n"
+	"  explain [--user USER] FILE\n"
+	"        the verdict and the tokens that decided it, with the user's counts\n"
+	"  stats [--user USER]\n"
+	"        what each user (and the global set) has learned and how it went\n\n"
+	"PATH is a message file or a folder (searched recursively: a Maildir works).\n"
+	"--mailbox NAME takes the user's messages in that store mailbox instead.\n"
+	"Settings: spam_algorithm, spam_tokenizer, spam_threshold, ... (doc/spam.md).\n\n"
+	"examples:\n"
+	"  mailkeep spam train --spam --user alice ~/old-spam/\n"
+	"  mailkeep spam train --innocent --global /srv/corpus/ham\n"
+	"  mailkeep spam classify --user alice message.eml\n"
+	"  mailkeep spam explain --user alice message.eml\n"
+	"  mailkeep spam stats\n";
 
 struct opts {
 	const char *user;
@@ -70,14 +70,11 @@ static int walk(const char *path, file_fn *fn, void *ctx, int depth)
 			char sub[4096];
 			const char *nm = names[i]->d_name;
 			if (rc == 0 && nm[0] != '.' && strcmp(nm, "tmp") != 0) {
-				if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, nm) <
-				    sizeof(sub))
+				if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, nm) < sizeof(sub))
 					rc = walk(sub, fn, ctx, depth + 1);
-			} else if (rc == 0 && nm[0] == '.' && strcmp(nm, ".") != 0 &&
-				   strcmp(nm, "..") != 0) {
+			} else if (rc == 0 && nm[0] == '.' && strcmp(nm, ".") != 0 && strcmp(nm, "..") != 0) {
 				/* Maildir++ folders (".Junk") are folders too */
-				if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, nm) <
-					sizeof(sub) &&
+				if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, nm) < sizeof(sub) &&
 				    stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
 					rc = walk(sub, fn, ctx, depth + 1);
 			}
@@ -148,8 +145,7 @@ static int train_batch_fn(struct store_txn *txn, void *ctx)
 	unsigned long learned = 0, unchanged = 0;
 	for (size_t i = 0; i < t->n; i++) {
 		int changed = 0;
-		int rc = spam_learn_data(txn, t->s, t->user_id, t->batch[i].data, t->batch[i].len,
-					 t->cls, 0, &changed);
+		int rc = spam_learn_data(txn, t->s, t->user_id, t->batch[i].data, t->batch[i].len, t->cls, 0, &changed);
 		if (rc != 0)
 			return rc;
 		if (changed)
@@ -217,17 +213,15 @@ static int train_mailbox_fn(struct store_txn *txn, void *ctx)
 	return store_msg_foreach(txn, m.t->mbid, train_msg_cb, &m);
 }
 
-static int do_train(struct cli *cli, const struct spam_settings *s, const struct opts *o, int argc,
-		    char **argv)
+static int do_train(struct cli *cli, const struct spam_settings *s, const struct opts *o, int argc, char **argv)
 {
 	struct store *store;
 	struct trainer *t;
 	int rc = 0;
 
 	if (!o->cls_set || (!o->global && o->user == NULL) || (argc == 0) == (o->mailbox == NULL)) {
-		cli_error(
-		    "spam train: say --spam, --innocent or --forget, --user USER or --global, "
-		    "and files or --mailbox NAME");
+		cli_error("spam train: say --spam, --innocent or --forget, --user USER or --global, "
+			  "and files or --mailbox NAME");
 		return EXIT_USAGE;
 	}
 	if (o->mailbox && o->global) {
@@ -298,18 +292,16 @@ static int classify_file(const char *path, const char *data, size_t len, void *c
 	}
 	rc = spam_classify_data(txn, c->s, c->user_id, data, len, &v, &set);
 	if (rc == 0 && !c->explain) {
-		printf("%s %s %.5f %.5f\n", path, v.spam ? "Spam" : "Innocent", v.probability,
-		       v.confidence);
+		printf("%s %s %.5f %.5f\n", path, v.spam ? "Spam" : "Innocent", v.probability, v.confidence);
 	} else if (rc == 0) {
 		char factors[4096];
 		struct spam_stats st;
 		spam_factors_format(&v, factors, sizeof(factors));
-		printf("file: %s\nresult: %s\nprobability: %.5f\nconfidence: %.5f\nalgorithm: "
-		       "%s\ntokenizer: %s\n"
+		printf("file: %s\nresult: %s\nprobability: %.5f\nconfidence: %.5f\nalgorithm: %s\ntokenizer: %s\n"
 		       "tokens: %zu (%zu decided)\nfactors: %s\n",
 		       path, v.spam ? "Spam" : "Innocent", v.probability, v.confidence,
-		       spam_algorithm_name(c->s->algorithm), spam_tokenizer_name(c->s->tokenizer),
-		       v.ntokens, v.nused, factors);
+		       spam_algorithm_name(c->s->algorithm), spam_tokenizer_name(c->s->tokenizer), v.ntokens, v.nused,
+		       factors);
 		spam_db_stats(txn, c->user_id, &st);
 		printf("learned: %llu spam, %llu innocent\n", (unsigned long long)st.spam_learned,
 		       (unsigned long long)st.innocent_learned);
@@ -322,8 +314,7 @@ static int classify_file(const char *path, const char *data, size_t len, void *c
 			for (char *p = printable; *p; p++)
 				if ((unsigned char)*p < 32 || *p == 127)
 					*p = '?';
-			printf("%-10.5f %8u %8u  %s\n", v.factors[i].p, cnt.spam, cnt.innocent,
-			       printable);
+			printf("%-10.5f %8u %8u  %s\n", v.factors[i].p, cnt.spam, cnt.innocent, printable);
 		}
 	}
 	store_read_end(&txn);
@@ -342,8 +333,7 @@ static void print_stats(struct store_txn *txn, const char *name, uint32_t id)
 	struct spam_stats st;
 	if (spam_db_stats(txn, id, &st) != 0)
 		return;
-	printf("%s spam_learned %llu innocent_learned %llu spam_classified %llu "
-	       "innocent_classified %llu "
+	printf("%s spam_learned %llu innocent_learned %llu spam_classified %llu innocent_classified %llu "
 	       "spam_misses %llu false_positives %llu tokens %llu\n",
 	       name, (unsigned long long)st.spam_learned, (unsigned long long)st.innocent_learned,
 	       (unsigned long long)st.spam_classified, (unsigned long long)st.innocent_classified,
@@ -390,10 +380,10 @@ static int do_stats(struct cli *cli, const struct opts *o)
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"user", required_argument, NULL, 'u'},    {"global", no_argument, NULL, 'g'},
-	    {"spam", no_argument, NULL, 's'},	       {"innocent", no_argument, NULL, 'i'},
-	    {"ham", no_argument, NULL, 'i'},	       {"forget", no_argument, NULL, 'f'},
-	    {"mailbox", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0},
+		{"user", required_argument, NULL, 'u'}, {"global", no_argument, NULL, 'g'},
+		{"spam", no_argument, NULL, 's'},	{"innocent", no_argument, NULL, 'i'},
+		{"ham", no_argument, NULL, 'i'},	{"forget", no_argument, NULL, 'f'},
+		{"mailbox", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0},
 	};
 	struct opts o = {0};
 	struct spam_settings s;
@@ -424,9 +414,7 @@ static int run(struct cli *cli, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			o.cls_set = 1;
-			o.cls = c == 's'   ? SPAM_CLASS_SPAM
-				: c == 'i' ? SPAM_CLASS_INNOCENT
-					   : SPAM_CLASS_NONE;
+			o.cls = c == 's' ? SPAM_CLASS_SPAM : c == 'i' ? SPAM_CLASS_INNOCENT : SPAM_CLASS_NONE;
 			break;
 		case 'm':
 			o.mailbox = optarg;
@@ -469,9 +457,6 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_spam = {
-    "spam",
-    "train|classify|explain|stats [options] [PATH...]",
-    "train the spam filter, classify and explain messages, show what it learned",
-    spam_help,
-    run,
+	"spam", "train|classify|explain|stats [options] [PATH...]",
+	"train the spam filter, classify and explain messages, show what it learned", spam_help, run,
 };

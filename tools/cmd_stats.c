@@ -98,9 +98,6 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_stats = {
-    "stats",
-    "[--users | --smtp [LOGFILE...]]",
-    "show users, messages and bytes stored against bytes referenced",
-    stats_help,
-    run,
+    "stats",	"[--users | --smtp [LOGFILE...]]", "show users, messages and bytes stored against bytes referenced",
+    stats_help, run,
 };
