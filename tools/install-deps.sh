@@ -29,7 +29,7 @@ TEST="python3 python3-pytest postfix mblaze isync neomutt offlineimap3 notmuch a
   dovecot-dev autoconf automake libtool
   debhelper lintian fakeroot dpkg-dev systemd chromium libjs-chart.js"
 # benchmarks: the peers
-BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamassassin spamc valgrind hyperfine e2fsprogs"
+BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # playwright-core drives Debian's chromium (no browser of its own is fetched)
 PLAYWRIGHT_VERSION=1.65.1
 
