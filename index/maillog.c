@@ -156,7 +156,10 @@ enum maillog_kind maillog_parse_text(const char *svc, const char *m, struct mail
 		if ((p = strstr(m, ": from=<")) == NULL || strstr(m, "(queue active)") == NULL)
 			return MLOG_NONE;
 		p += 8;
-		copy(ev->detail, sizeof(ev->detail), p, strcspn(p, ">"));
+		/* a quoted local part may hold '>': the address ends at ">, size=" */
+		const char *e = strstr(p, ">, size=");
+		copy(ev->detail, sizeof(ev->detail), p,
+		     e != NULL ? (size_t)(e - p) : strcspn(p, ">"));
 		return ev->kind = MLOG_QUEUED;
 	}
 	if (strcmp(svc, "local") == 0) {

@@ -46,14 +46,12 @@ enum maillog_kind {
 
 /* The class of a rejection, for charts and counters. */
 enum maillog_class {
-	MLOG_CLASS_OTHER = 0,
+	MLOG_CLASS_OTHER = 0,  /* HELO, sender, client access, size, syntax: the rest */
 	MLOG_CLASS_POSTSCREEN, /* enforced after a postscreen test failed */
 	MLOG_CLASS_DNSBL,      /* "blocked using" a DNS block list */
 	MLOG_CLASS_GREYLIST,
 	MLOG_CLASS_UNKNOWN_USER,
-	MLOG_CLASS_RELAY,  /* relay access denied */
-	MLOG_CLASS_POLICY, /* HELO, sender, client access, size, syntax: the rest of the
-			      restrictions */
+	MLOG_CLASS_RELAY, /* relay access denied */
 	MLOG_CLASSES
 };
 

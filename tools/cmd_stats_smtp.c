@@ -63,7 +63,7 @@ static void print_table(const char *title, struct table *t, size_t top)
 
 struct stats {
 	unsigned long connect, delivered, deferred, pass_new, pass_old, allowlisted, denylisted,
-	    dropped, sasl_ok, junk;
+	    dropped, sasl_ok, junk, retrain_spam, retrain_innocent;
 	unsigned long classes[MLOG_CLASSES];
 	struct table postscreen, reasons, clients, sasl_fail;
 };
@@ -103,6 +103,12 @@ static void scan_line(struct stats *st, const char *line)
 		break;
 	case MLOG_SASL_OK:
 		st->sasl_ok++;
+		break;
+	case MLOG_RETRAIN:
+		if (ev.junk)
+			st->retrain_spam++;
+		else
+			st->retrain_innocent++;
 		break;
 	case MLOG_SASL_FAIL:
 		count(&st->sasl_fail, ev.detail);
@@ -163,7 +169,8 @@ int stats_smtp_run(struct cli *cli, int argc, char **argv)
 		ps += st->postscreen.items[i].n;
 	printf("connections %lu\ndelivered %lu\ndeferred %lu\nrejected %lu\n", st->connect,
 	       st->delivered, st->deferred, rejects);
-	printf("delivered_to_junk %lu\n", st->junk);
+	printf("delivered_to_junk %lu\nretrained_spam %lu\nretrained_innocent %lu\n", st->junk,
+	       st->retrain_spam, st->retrain_innocent);
 	for (int c = 1; c <= MLOG_CLASSES; c++) /* "other" last */
 		printf("rejected_%s %lu\n",
 		       maillog_class_name((enum maillog_class)(c % MLOG_CLASSES)),
