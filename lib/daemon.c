@@ -129,7 +129,12 @@ void daemon_init(struct daemon *d, const struct daemon_spec *spec, int argc, cha
 
 void daemon_log_open(struct daemon *d, const char *syslog_name, const char *log_target)
 {
-	int to_stderr = d->foreground || (log_target != NULL && strcmp(log_target, "stderr") == 0);
+	/* -f logs to stderr, but not when stderr is systemd's journal
+	 * ($JOURNAL_STREAM): then log_target = syslog is followed, so that the
+	 * lines reach syslog's mail.log (pflogsumm, mailkeep report) and the
+	 * journal once each, with the journal's own time stamps */
+	int to_stderr = (d->foreground && getenv("JOURNAL_STREAM") == NULL) ||
+			(log_target != NULL && strcmp(log_target, "stderr") == 0);
 	char *ident = d->ident[d->ident_now];
 
 	snprintf(ident, sizeof(d->ident[0]), "%s/%s",

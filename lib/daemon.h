@@ -18,7 +18,8 @@
  * Flags, the same for every daemon:
  *   -c CONF       the configuration (default $MAILKEEP_CONF, else
  *                 /etc/mailkeep/mailkeep.conf)
- *   -f            stay in the foreground and log to stderr
+ *   -f            stay in the foreground and log to stderr (not when stderr
+ *                 is systemd's journal, $JOURNAL_STREAM: log_target then)
  *   -v            verbose logging (also $MAILKEEP_VERBOSE)
  *   -h, --help    what the program does and its flags, on stdout; exit 0
  *   -V, --version the version; exit 0

@@ -69,10 +69,13 @@ int metrics_open(const char *path, const char *owner, int read_only, struct metr
 		return -1;
 	}
 	if (!read_only && owner != NULL && *owner != 0 && geteuid() == 0) {
+		/* root's, writable by mail_owner's group (as lib/anvil.c's table) */
 		struct passwd pw, *pwp = NULL;
 		char pwbuf[4096];
-		if (getpwnam_r(owner, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp != NULL)
-			(void)!fchown(fd, pw.pw_uid, pw.pw_gid);
+		if (getpwnam_r(owner, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp != NULL) {
+			(void)!fchown(fd, 0, pw.pw_gid);
+			(void)!fchmod(fd, 0664);
+		}
 	}
 	/* one process at a time decides whether the file is started afresh */
 	if (flock(fd, read_only ? LOCK_SH : LOCK_EX) < 0 || fstat(fd, &st) < 0) {

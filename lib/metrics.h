@@ -48,9 +48,9 @@ struct metrics_note {
 };
 
 /* Opens (creating it if missing, starting afresh if its layout is another)
- * the table at path. owner: when running as root, the file is given to this
- * user (mail_owner) so that a service that dropped privileges opens it after
- * a restart; NULL or "" leaves it. read_only: for `mailkeep status` run by a
+ * the table at path. owner: when running as root, the file stays root's and
+ * is given to this user's group (mail_owner's), so that services write it
+ * after dropping privileges; NULL or "" leaves it. read_only: for `mailkeep status` run by a
  * user who may not write (a missing file is then an error). Returns 0, or -1
  * with err. */
 int metrics_open(const char *path, const char *owner, int read_only, struct metrics **m_r,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,8 +80,10 @@ static long svc_pid(const char *rundir, const struct status_svc *sv,
 	return pid;
 }
 
-/* 1 if the service answers: each listener accepts a connection; the mount is mounted. */
-static int svc_line(struct cli *cli, const struct status_svc *sv, long pid, int print)
+/* 1 if the service answers: each listener accepts a connection (connect), or
+ * is there (!connect: --wait looks five times a second, and each connection
+ * would be a line in the mail log); the mount is mounted. */
+static int svc_line(struct cli *cli, const struct status_svc *sv, long pid, int print, int connect)
 {
 	char line[2048];
 	size_t off = 0;
@@ -100,13 +103,20 @@ static int svc_line(struct cli *cli, const struct status_svc *sv, long pid, int 
 	if (strcmp(sv->bin, "mailkeep-fs") == 0) {
 		const char *mp = cli->common.mount_point;
 		int mounted = mp != NULL && *mp != 0 && run_guard_mounted(mp);
-		ADD("; %s %s", mounted ? "mounted on" : "not mounted on", mp != NULL ? mp : "-");
+		struct statfs sfs;
+		int stale = mounted && statfs(mp, &sfs) < 0; /* ENOTCONN: its daemon is gone */
+		ADD("; %s %s",
+		    stale     ? "a stale mount (nobody serves it) on"
+		    : mounted ? "mounted on"
+			      : "not mounted on",
+		    mp != NULL ? mp : "-");
+		mounted = mounted && !stale;
 		up = up && mounted;
 	} else if (pid > 0) {
 		struct svc_listener l[16];
 		size_t n = svc_listeners(cli->cfg, sv->bin, l, 16);
 		for (size_t i = 0; i < n && i < 16; i++) {
-			int ok = svc_answers(l[i].spec, 1.0);
+			int ok = connect ? svc_answers(l[i].spec, 1.0) : svc_listening(l[i].spec);
 			ADD("%s%s %s", i == 0 ? "; " : ", ", l[i].spec,
 			    ok ? "answers" : "DOES NOT ANSWER");
 			up = up && ok;
@@ -134,7 +144,7 @@ static void print_services(struct cli *cli, const char *rundir,
 			printf("  %-8s not installed\n", status_svcs[i].name);
 			continue;
 		}
-		svc_line(cli, &status_svcs[i], svc_pid(rundir, &status_svcs[i], cols), 1);
+		svc_line(cli, &status_svcs[i], svc_pid(rundir, &status_svcs[i], cols), 1, 1);
 	}
 	const struct config_list *ml = &cli->common.metrics_listen;
 	for (size_t i = 0; i < ml->n; i++)
@@ -153,7 +163,7 @@ static int wait_services(struct cli *cli, const char *rundir, double secs)
 		for (size_t i = 0; i < NSVC && all; i++)
 			if (cli_find_service(cli, status_svcs[i].bin, path, sizeof(path)) == 0)
 				all = svc_line(cli, &status_svcs[i],
-					       svc_pid(rundir, &status_svcs[i], NULL), 0);
+					       svc_pid(rundir, &status_svcs[i], NULL), 0, 0);
 		if (all)
 			return 0;
 		if (mk_monotonic() > deadline)

@@ -80,8 +80,9 @@ struct run_watch *run_watch_start(struct cli *cli, char *err, size_t errsize)
 	return w;
 }
 
-/* connect: 1 to connect to each listener (readiness, once at the start);
- * 0 to look for the listening sockets only (a scrape: no log lines). */
+/* connect: 1 to connect to each listener; 0 to look for the listening
+ * sockets only (readiness and scrapes: a connection is a "connect from" line
+ * in the mail log, five a second while a service starts would be noise). */
 static int svc_up(struct run_watch *w, const struct run_watch_svc *s, int connect)
 {
 	if (s->pid <= 0 || kill(s->pid, 0) < 0)
@@ -195,7 +196,7 @@ static void check_ready(struct run_watch *w)
 		if (!w->svc[i].installed)
 			continue;
 		installed++;
-		w->up[i] = svc_up(w, &w->svc[i], 1);
+		w->up[i] = svc_up(w, &w->svc[i], 0);
 		up += (size_t)w->up[i];
 		int k = snprintf(status + off, sizeof(status) - off, "%s%s %s", off ? ", " : "",
 				 w->svc[i].name, w->up[i] ? "up" : "starting");
