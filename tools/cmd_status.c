@@ -70,13 +70,15 @@ static const struct status_svc {
 
 /* A service's pid: the pid file of `run`, else (a service started on its
  * own) the process that holds the service's column of the connection table. */
-static long svc_pid(const char *rundir, const struct status_svc *sv,
+static long svc_pid(struct cli *cli, const char *rundir, const struct status_svc *sv,
 		    const struct anvil_column_info *cols)
 {
 	long pid = pid_of(rundir, sv->file);
 	if (pid == 0 && cols != NULL && sv->column >= 0 && cols[sv->column].pid > 0 &&
 	    (kill((pid_t)cols[sv->column].pid, 0) == 0 || errno == EPERM))
 		pid = cols[sv->column].pid;
+	if (pid == 0) /* started on its own, or by another unit (the mount) */
+		pid = (long)run_guard_find(cli->conf_path, sv->bin);
 	return pid;
 }
 
@@ -144,7 +146,7 @@ static void print_services(struct cli *cli, const char *rundir,
 			printf("  %-8s not installed\n", status_svcs[i].name);
 			continue;
 		}
-		svc_line(cli, &status_svcs[i], svc_pid(rundir, &status_svcs[i], cols), 1, 1);
+		svc_line(cli, &status_svcs[i], svc_pid(cli, rundir, &status_svcs[i], cols), 1, 1);
 	}
 	const struct config_list *ml = &cli->common.metrics_listen;
 	for (size_t i = 0; i < ml->n; i++)
@@ -163,7 +165,7 @@ static int wait_services(struct cli *cli, const char *rundir, double secs)
 		for (size_t i = 0; i < NSVC && all; i++)
 			if (cli_find_service(cli, status_svcs[i].bin, path, sizeof(path)) == 0)
 				all = svc_line(cli, &status_svcs[i],
-					       svc_pid(rundir, &status_svcs[i], NULL), 0, 0);
+					       svc_pid(cli, rundir, &status_svcs[i], NULL), 0, 0);
 		if (all)
 			return 0;
 		if (mk_monotonic() > deadline)

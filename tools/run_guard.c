@@ -428,6 +428,23 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
 	return 0;
 }
 
+pid_t run_guard_find(const char *conf, const char *bin)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	while (proc != NULL && found == 0 && (e = readdir(proc)) != NULL) {
+		uint64_t v;
+		if (mk_parse_u64(e->d_name, 2, 4194304, &v) == 0 && (pid_t)v != getpid() &&
+		    is_ours((pid_t)v, bin, conf))
+			found = (pid_t)v;
+	}
+	if (proc != NULL)
+		closedir(proc);
+	return found;
+}
+
 void run_guard_record(const char *rundir, const char *bin, pid_t pid)
 {
 	char path[4200], text[32];

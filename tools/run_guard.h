@@ -22,6 +22,9 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
  * $run_directory/run.<bin>.pid, so that a later `run` finds it. */
 void run_guard_record(const char *rundir, const char *bin, pid_t pid);
 void run_guard_forget(const char *rundir, const char *bin);
+/* A process of the service binary bin ("mailkeep-fs") whose -c names conf
+ * (by device and inode), or 0: a service another unit runs (the mount). */
+pid_t run_guard_find(const char *conf, const char *bin);
 /* 1 if a FUSE file system is mounted on mountpoint. */
 int run_guard_mounted(const char *mountpoint);
 /* Detaches it (umount2 MNT_DETACH as root, fusermount3 -u -z otherwise). Returns 0 or -1. */

@@ -97,14 +97,14 @@ ctx.verify_mode = ssl.CERT_NONE
 for _ in range(50):
     with imaplib.IMAP4_SSL("127.0.0.1", 993, ssl_context=ctx) as im:
         im.login("bob", "s3cret-pw")
-        im.select("INBOX")
+        im.select("INBOX", readonly=True)
         typ, data = im.search(None, "SUBJECT", '"through the package"')
         if data[0]:
             break
     time.sleep(0.1)
 assert data[0], "the message is not in INBOX"
-new = os.listdir("/mail/bob/new")
-assert any("through the package" in open(f"/mail/bob/new/{n}").read() for n in new), new
+files = [f"/mail/bob/{d}/{n}" for d in ("new", "cur") for n in os.listdir(f"/mail/bob/{d}")]
+assert any("through the package" in open(f).read() for f in files), files
 text = urllib.request.urlopen("http://127.0.0.1:9154/metrics", timeout=10).read().decode()
 assert 'mailkeep_deliveries_total{mailbox="inbox"} 1' in text, text
 assert 'mailkeep_up{service="smtpin"} 1' in text
