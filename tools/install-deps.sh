@@ -19,14 +19,15 @@ cd "$(dirname "$0")/.."
 # demo's first message; openssl: the certificate's fingerprint)
 BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse3
   libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev
-  swaks"
+  libqrencode-dev swaks"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
-# Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py); packaging
+# Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; zbar-tools,
+# libplist-utils, pst-utils: mailkeep phone's QR code and profile, Outlook files); packaging
 # (debhelper, lintian, fakeroot: tests/integration/ops/test_package.py); the
 # report's browser test (chromium, nodejs: tests/integration/ops/test_report.py)
 TEST="python3 python3-pytest postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
-  dovecot-dev autoconf automake libtool
+  dovecot-dev autoconf automake libtool zbar-tools libplist-utils pst-utils
   debhelper lintian fakeroot dpkg-dev systemd chromium libjs-chart.js"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
