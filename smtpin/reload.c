@@ -39,7 +39,8 @@
 /* The fields of struct server that smtpin_read_settings fills. */
 #define SETTINGS(X)                                                                                \
 	X(common)                                                                                  \
-	X(p) X(hostname) X(banner) X(ps_banner) X(timeout) X(line_max) X(size_limit) X(rcpt_limit) \
+	X(p)                                                                                       \
+	X(hostname) X(banner) X(ps_banner) X(timeout) X(line_max) X(size_limit) X(rcpt_limit)      \
 	    X(soft_errors) X(hard_errors) X(conn_per_client) X(conn_limit) X(helo_required)        \
 		X(strict) X(delay_reject) X(forbid_bare) X(reject_unlisted) X(sasl)                \
 		    X(tls_auth_only) X(tls_level) X(tls_received) X(mynetworks) X(nmynetworks)     \
