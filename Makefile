@@ -7,6 +7,9 @@
 #   make bench           benchmarks against the peers named in the issues
 #   make install PREFIX=/usr/local   the programs, manuals, systemd units, /etc/mailkeep/mailkeep.conf
 #   make programs        only the binaries (no tests)
+#   make deb             the Debian package into build/deb-out (dpkg-buildpackage, lintian: tools/build-deb.sh)
+#   make test-deb        that package on a clean Debian 12 under systemd-nspawn (root, network,
+#                        ~5 min; not part of `make test`: tools/test-deb.sh, doc/ops.md)
 #
 # Layout: lib/ -> build/lib/libmk.a, index/ -> build/index/libindex.a, each program
 # folder links one binary: tools/ -> mailkeep, smtpin/ -> mailkeep-smtpin,
@@ -74,7 +77,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
 .PHONY: programs all asan test unit integration fuzz fuzz-smoke bench install clean format deps demo man \
-	compile-tests
+	compile-tests deb test-deb
 all: $(BINS) $(UNIT_BINS)
 # only what runs (the binaries; tools/demo.sh, make install, the Debian package)
 programs: $(BINS)
@@ -174,6 +177,15 @@ install: programs
 	install -m 644 dist/systemd/mailkeep.sysusers $(DESTDIR)$(SYSUSERSDIR)/mailkeep.conf
 	install -m 644 dist/systemd/mailkeep.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mailkeep.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/mailkeep/mailkeep.conf ] || install -m 644 dist/mailkeep.conf $(DESTDIR)$(SYSCONFDIR)/mailkeep/mailkeep.conf
+
+# The Debian package, and the package booted under systemd (doc/ops.md). Both
+# build in a copy of the tree; test-deb needs root, systemd-container,
+# debootstrap and Debian's mirror, so CI's `make test` leaves it out.
+deb:
+	tools/build-deb.sh $(abspath $(BUILD))/deb-out
+
+test-deb:
+	tools/test-deb.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
