@@ -22,17 +22,20 @@ BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse
   libqrencode-dev swaks"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
 # Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; zbar-tools,
-# libplist-utils, pst-utils: mailkeep phone's QR code and profile, Outlook files); packaging
-# (debhelper, lintian, fakeroot: tests/integration/ops/test_package.py); the
-# report's browser test (chromium, nodejs: tests/integration/ops/test_report.py)
+# libplist-utils, pst-utils: mailkeep phone's QR code and profile, Outlook files; groff-base:
+# the manuals render without warnings, tests/integration/store); packaging (debhelper,
+# lintian, fakeroot, dpkg-dev: make deb, tools/build-deb.sh; systemd: systemd-analyze,
+# -sysusers and -tmpfiles in tests/integration/ops/test_units.py); the report's browser
+# test (chromium; npm, if there is none, for playwright-core: tests/integration/ops/test_report.py)
 TEST="python3 python3-pytest postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
   dovecot-dev autoconf automake libtool zbar-tools libplist-utils pst-utils
-  debhelper lintian fakeroot dpkg-dev systemd chromium libjs-chart.js"
+  debhelper lintian fakeroot dpkg-dev systemd chromium libjs-chart.js groff-base"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
-# playwright-core drives Debian's chromium (no browser of its own is fetched)
-PLAYWRIGHT_VERSION=1.65.1
+# playwright-core drives Debian's chromium (no browser of its own is fetched);
+# 1.61 is the last that runs on Debian 12's nodejs 18 (1.62 wants node 20)
+PLAYWRIGHT_VERSION=1.61.1
 
 APT_LOCKS=${MAILKEEP_APT_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock}
 APT_WAIT=${MAILKEEP_APT_WAIT:-600}
@@ -86,7 +89,7 @@ done
 if [ "$mode" = build ]; then
 	WANT="$BUILD"
 else
-	WANT="$BUILD $TEST ${MAILKEEP_NO_BENCH:+}$BENCH"
+	WANT="$BUILD $TEST $BENCH"
 fi
 need=$(missing "$WANT" | tr '\n' ' ')
 if [ -n "$only_missing" ]; then
@@ -99,10 +102,13 @@ node_deps() {
 	# the report's browser test: playwright-core (no browser download: it drives
 	# /usr/bin/chromium), in build/node, outside the source tree's files
 	[ "$mode" = all ] || return 0
-	[ -f build/node/node_modules/playwright-core/package.json ] && return 0
+	grep -qs "\"version\": \"$PLAYWRIGHT_VERSION\"" build/node/node_modules/playwright-core/package.json && return 0
+	# any npm will do (Debian's, or one that came with a newer nodejs)
 	if ! command -v npm >/dev/null; then
 		wait_for_apt
-		apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout="$APT_WAIT" npm >/dev/null
+		sudo=
+		[ "$(id -u)" = 0 ] || sudo=sudo
+		$sudo apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout="$APT_WAIT" npm >/dev/null
 	fi
 	mkdir -p build/node
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund \
