@@ -125,7 +125,14 @@ assert b"reloaded-by-systemctl" in banner, banner
 in_ct sh -c 'echo "message_size_limit = lots" >> /etc/mailkeep/mailkeep.conf'
 if in_ct systemctl reload mailkeep >/dev/null 2>&1; then fail "a broken configuration was reloaded"; fi
 in_ct systemctl is-active --quiet mailkeep.service || fail "a refused reload stopped the service"
-say "systemctl reload: a change taken, a broken file refused, the service still active"
+in_ct python3 -c '
+import smtplib
+s = smtplib.SMTP(timeout=10)
+code, banner = s.connect("127.0.0.1", 25)
+s.quit()
+assert code == 220 and b"reloaded-by-systemctl" in banner, banner
+' || fail "after a refused reload, the settings loaded before are not in use"
+say "systemctl reload: a change taken, a broken file refused, the settings before it kept, the service still active"
 in_ct sed -i '/message_size_limit = lots/d' /etc/mailkeep/mailkeep.conf
 
 in_ct systemctl stop mailkeep.service || fail "systemctl stop"
