@@ -73,6 +73,8 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_SPAM_SIGS] = "spamsigs",
 	[DB_RETRIES] = "retries",
 	[DB_IMPORT_STATE] = "importstate",
+	[DB_SIEVE] = "sieve",
+	[DB_QUOTA] = "quota",
 };
 
 struct store_wjob {
@@ -98,6 +100,7 @@ const char *store_strerror(int err)
 	case STORE_EMODIFIED: return "modified since the given modseq";
 	case STORE_ENOTEMPTY: return "the mailbox has children";
 	case STORE_ETOOBIG: return "the message is too big for the store";
+	case STORE_EQUOTA: return "over quota";
 	default: return "unknown store error";
 	}
 }
@@ -148,6 +151,18 @@ struct store *store_txn_store(struct store_txn *txn)
 const char *store_dir(const struct store *store)
 {
 	return store->dir;
+}
+
+void store_classify(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len)
+{
+	rcpt->special_use = 0;
+	rcpt->hook_meta[0] = '\0';
+	if (store->has_hooks && store->hooks.classify != NULL &&
+	    store->hooks.classify(store, rcpt, data, len, store->hooks.ctx) != 0) {
+		rcpt->special_use = 0;
+		rcpt->hook_meta[0] = '\0';
+	}
+	rcpt->classified = 1;
 }
 
 void store_set_hooks(struct store *store, const struct store_hooks *hooks)

@@ -299,7 +299,9 @@ void smtpin_reload_session_gone(struct server *srv, unsigned gen);
 int smtpin_read_settings(struct server *srv, char *err, size_t errsize);
 
 /* deliver.c */
-/* Resolves a recipient through the directory (async). */
+/* Resolves a recipient through the directory (async): a DIR_* result, or
+ * DELIVER_OVERQUOTA for a known user who is over quota. */
+#define DELIVER_OVERQUOTA 100
 void deliver_lookup_rcpt(struct session *s,
 			 void (*done)(struct session *s, int dir_result, const char *user));
 /* Stores the message in s->msg for every recipient, then replies (async). */

@@ -26,11 +26,15 @@ BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse
 # the manuals render without warnings, tests/integration/store); packaging (debhelper,
 # lintian, fakeroot, dpkg-dev: make deb, tools/build-deb.sh; systemd: systemd-analyze,
 # -sysusers and -tmpfiles in tests/integration/ops/test_units.py); the report's browser
-# test (chromium; npm, if there is none, for playwright-core: tests/integration/ops/test_report.py)
+# test (chromium; npm, if there is none, for playwright-core: tests/integration/ops/test_report.py);
+# sieve-connect and python3-sievelib: ManageSieve clients, dovecot-sieve: Pigeonhole's
+# sieve-test as the reference the interpreter is compared with, and the peer of
+# tests/bench/sieve; vim: a real editor on the mount's .sieve file
 TEST="python3 python3-pytest postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
   dovecot-dev autoconf automake libtool zbar-tools libplist-utils pst-utils
-  debhelper lintian fakeroot dpkg-dev systemd chromium libjs-chart.js groff-base"
+  debhelper lintian fakeroot dpkg-dev systemd chromium libjs-chart.js groff-base
+  sieve-connect python3-sievelib dovecot-sieve vim"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # playwright-core drives Debian's chromium (no browser of its own is fetched);
