@@ -3,6 +3,7 @@
 #include "index/spam_classify.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,22 @@ const char *spam_algorithm_name(enum spam_algorithm alg)
 	return alg == SPAM_ALG_GRAHAM ? "graham" : "chi-square";
 }
 
+/* ln i! = lgamma(i + 1) for i < LNFACT_N, computed once (the same values) */
+#define LNFACT_N 256
+static double lnfact_table[LNFACT_N];
+static pthread_once_t lnfact_once = PTHREAD_ONCE_INIT;
+
+static void lnfact_init(void)
+{
+	for (unsigned i = 0; i < LNFACT_N; i++)
+		lnfact_table[i] = lgamma(i + 1.0);
+}
+
+static double lnfact(unsigned i)
+{
+	return i < LNFACT_N ? lnfact_table[i] : lgamma(i + 1.0);
+}
+
 /* log Q(x2, v): Q = sum_{i<v/2} e^-m m^i / i!, m = x2/2, summed in log space */
 static double chi2q_log(double x2, unsigned v)
 {
@@ -43,14 +60,15 @@ static double chi2q_log(double x2, unsigned v)
 
 	if (x2 <= 0.0)
 		return 0.0;
+	pthread_once(&lnfact_once, lnfact_init);
 	lm = log(m);
 	for (unsigned i = 0; i < k; i++) {
-		double l = -m + i * lm - lgamma(i + 1.0);
+		double l = -m + i * lm - lnfact(i);
 		if (l > maxl)
 			maxl = l;
 	}
 	for (unsigned i = 0; i < k; i++)
-		sum += exp(-m + i * lm - lgamma(i + 1.0) - maxl);
+		sum += exp(-m + i * lm - lnfact(i) - maxl);
 	double q = maxl + log(sum);
 	return q > 0.0 ? 0.0 : q;
 }
@@ -60,8 +78,8 @@ double spam_chi2q(double x2, unsigned v)
 	return exp(chi2q_log(x2, v));
 }
 
-double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam,
-			      uint64_t ninnocent)
+static inline double token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam,
+				       uint64_t ninnocent)
 {
 	double ns = nspam ? (double)nspam : 1.0, ni = ninnocent ? (double)ninnocent : 1.0;
 
@@ -81,13 +99,19 @@ double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint
 	return (ROBINSON_S * ROBINSON_X + n * p) / (ROBINSON_S + n);
 }
 
+double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam,
+			      uint64_t ninnocent)
+{
+	return token_probability(alg, c, nspam, ninnocent);
+}
+
 struct scored {
 	size_t i;
 	double p, dev;
 };
 
 /* The order of strength: deviation down, then hash order (stable). */
-static int dev_cmp(const void *a, const void *b)
+static inline int dev_cmp(const void *a, const void *b)
 {
 	const struct scored *x = a, *y = b;
 	if (x->dev != y->dev)
@@ -95,40 +119,50 @@ static int dev_cmp(const void *a, const void *b)
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* Keeps the k strongest of sc[0..n) at the front, in order; returns how many
- * (min(n, k)). A heap of the k strongest seen, weakest on top, then sorted:
- * the same k, in the same order, as sorting all n. */
+/* Puts x at i in the heap sc[0..k) (the weakest, the largest in dev_cmp,
+ * on top) and sifts it down. */
+static inline void sift_down(struct scored *sc, size_t i, size_t k, struct scored x)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = l;
+		if (l >= k)
+			break;
+		if (l + 1 < k && dev_cmp(&sc[l + 1], &sc[l]) > 0)
+			m = l + 1;
+		if (dev_cmp(&sc[m], &x) <= 0)
+			break;
+		sc[i] = sc[m];
+		i = m;
+	}
+	sc[i] = x;
+}
+
+/* Keeps the k strongest of sc[0..n) at the front, strongest first; returns
+ * how many (min(n, k)). A heap of the k strongest seen, weakest on top,
+ * then sorted by taking the top off: dev_cmp is a total order (hash order
+ * breaks ties), so the same k in the same order as sorting all n. */
 static size_t strongest(struct scored *sc, size_t n, size_t k)
 {
-	if (n <= k) {
-		qsort(sc, n, sizeof(*sc), dev_cmp);
-		return n;
-	}
+	if (n < k)
+		k = n;
 	for (size_t j = 0; j < n; j++) {
 		struct scored x = sc[j];
 		size_t i;
-		if (j < k) { /* sift up: the weakest (largest in dev_cmp) on top */
+		if (j < k) { /* sift up */
 			for (i = j; i > 0 && dev_cmp(&sc[(i - 1) / 2], &x) < 0; i = (i - 1) / 2)
 				sc[i] = sc[(i - 1) / 2];
 			sc[i] = x;
 			continue;
 		}
 		if (dev_cmp(&x, &sc[0]) >= 0)
-			continue; /* weaker than the weakest kept */
-		for (i = 0;;) {	  /* replace the top, sift down */
-			size_t l = 2 * i + 1, m = l;
-			if (l >= k)
-				break;
-			if (l + 1 < k && dev_cmp(&sc[l + 1], &sc[l]) > 0)
-				m = l + 1;
-			if (dev_cmp(&sc[m], &x) <= 0)
-				break;
-			sc[i] = sc[m];
-			i = m;
-		}
-		sc[i] = x;
+			continue;	/* weaker than the weakest kept */
+		sift_down(sc, 0, k, x); /* replaces the top */
 	}
-	qsort(sc, k, sizeof(*sc), dev_cmp);
+	for (size_t end = k; end > 1; end--) { /* the weakest to the end, one by one */
+		struct scored top = sc[0];
+		sift_down(sc, 0, end - 1, sc[end - 1]);
+		sc[end - 1] = top;
+	}
 	return k;
 }
 
@@ -150,7 +184,7 @@ void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set,
 			continue;
 		if (set->level != NULL && set->level[i] >= SPAM_LEVELS_USED)
 			continue;
-		double p = spam_token_probability(alg, counts[i], nspam, ninnocent);
+		double p = token_probability(alg, counts[i], nspam, ninnocent);
 		double dev = fabs(p - 0.5);
 		if (alg == SPAM_ALG_CHI && dev < SPAM_MIN_DEV)
 			continue;

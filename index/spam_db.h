@@ -1,6 +1,9 @@
 /* spam_db — the spam filter's learned data in the store (index/ only).
  *
- *   DB_SPAM_TOKENS  user_id u32 + bucket u16        -> packed token records (below)
+ *   DB_SPAM_TOKENS  user_id u32 + segment u16 + part u8  -> a segment's base (part 0) or
+ *                                                       overlay (part 1), below
+ *                   (user_id u32 + bucket u16        -> a bucket of round 1 of issue 16: read
+ *                    until the user's first change converts them to segments)
  *                   (user_id u32 + token u64         -> spam u32, innocent u32: the format
  *                    before issue 16, read only by spam_db_rebuild, which removes it)
  *   DB_SPAM_STATS   user_id u32                      -> struct spam_stats (u64 fields; shorter
@@ -9,11 +12,32 @@
  *                                                       day u32 (the message's learning record)
  *                   (older records: class u8, tokenizer u8, 0, 0, n u32, n token hashes u64)
  *
- * Tokens are 64-bit hashes. A user's tokens live in 65536 buckets by the top
- * 16 bits of the hash; a bucket is one LMDB value holding its tokens sorted
- * by the other 48 bits, each as 6 bytes of hash, the day it was last learned
- * (u16, days since 1970) and the spam and innocent counts as LEB128 varints:
- * about 10 bytes a token where a record of its own costs 30 and more.
+ * Tokens are 64-bit hashes. A user's tokens live in 256 segments by the top
+ * 8 bits of the hash, each split in 256 slots by the next 8 bits. A
+ * segment's base is one LMDB value (an overflow page run: read in place,
+ * never copied), sorted by hash, as arrays (little-endian):
+ *
+ *   head      version u8 (1), directory width u8 (2 or 4), 0 u16, n u32, m u32, 0 u32
+ *   directory 257 offsets (u16, or u32 above 65535 tokens): where each slot
+ *             starts among the n tokens (the last is n)
+ *   entries   n x u64: the hash's low 48 bits, then spam u8 and innocent u8
+ *             (255 in either: both are in the big table); one 8-byte load
+ *             reads a key and its counts
+ *   days      n x u16 (the day the token was last learned, days since 1970)
+ *   big       m x (index u32, spam u32, innocent u32), by index
+ *
+ * about 10 bytes a token. A lookup reads the slot's two offsets, guesses
+ * where the key is from its low bits (they are evenly spread: the hash is
+ * mixed) and steps from there, a step or two (about 30 keys a slot with
+ * 2 M tokens). A segment's overlay holds the
+ * records changed since its base was written (a learning one at a time
+ * writes there, not the whole base): n u32, then n x (hash u64, spam u32,
+ * innocent u32, day u16, 0 u16) by hash, 0/0 hiding a token the base still
+ * holds. An overlay that would grow past 128 tokens and an eighth of its
+ * base is merged into the base (the segment written again); a bulk flush
+ * and a purge write whole segments. Classifying walks the user's keys with
+ * one cursor (about 512 steps) and finds every token's guess first,
+ * prefetching its entry, then reads the entries: the cache misses overlap.
  *
  * user_id SPAM_GLOBAL_USER (0) holds the shared token set, used (added to the
  * user's own counts) until a user has learned spam_min_user_training messages.
@@ -46,8 +70,9 @@
 #include "index/store.h"
 
 #define SPAM_GLOBAL_USER 0u
-#define SPAM_BUCKET_BITS 16
-#define SPAM_TIMES_MAX 255 /* times one message can be learned (train until no error) */
+#define SPAM_BUCKET_BITS 16    /* segment (8 bits) and slot (8 bits) */
+#define SPAM_FORMAT_SEGMENTS 2 /* spam_stats.format */
+#define SPAM_TIMES_MAX 255     /* times one message can be learned (train until no error) */
 
 enum spam_class {
 	SPAM_CLASS_NONE = 0, /* not learned */
@@ -65,9 +90,10 @@ struct spam_stats {
 	uint64_t spam_misses;	  /* corrections innocent -> spam (spam that got through) */
 	uint64_t false_positives; /* corrections spam -> innocent */
 	uint64_t tokens;	  /* distinct tokens with a count */
-	uint64_t reserved;   /* (before issue 16: messages learned without SBPH's sub-windows) */
-	uint64_t last_purge; /* day (since 1970) of the last purge, 0 = never */
-	uint64_t purged;     /* tokens removed by purges and the cap, in all */
+	uint64_t format;	  /* the layout of the user's tokens: SPAM_FORMAT_SEGMENTS, or 0 for
+				     the buckets of round 1 of issue 16 (converted at the first change) */
+	uint64_t last_purge;	  /* day (since 1970) of the last purge, 0 = never */
+	uint64_t purged;	  /* tokens removed by purges and the cap, in all */
 };
 
 /* The purge rules and the cap (from the spam_purge_* settings and

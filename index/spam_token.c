@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/base64.h"
+
 /* --- CRC-64, as DSPAM's _ds_getcrc64 ----------------------------------------- */
 
 #define POLY64REV 0xd800000000000000ULL
@@ -36,14 +38,27 @@ static void crc_init(void)
 	__atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
 }
 
-uint64_t spam_token_hash(const void *data, size_t len)
+static void crc_ensure(void)
 {
-	const unsigned char *p = data;
-	uint64_t crc = 0;
-	size_t i = 0;
-
 	if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
 		pthread_once(&crc_once, crc_init);
+}
+
+/* The CRC-64 from state crc on (spam_token_hash is crc_cont(0, ...)): a
+ * token's hash can start from the state after its heading. */
+static uint64_t crc_cont(uint64_t crc, const void *data, size_t len);
+
+uint64_t spam_token_hash(const void *data, size_t len)
+{
+	return crc_cont(0, data, len);
+}
+
+static uint64_t crc_cont(uint64_t crc, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t i = 0;
+
+	crc_ensure();
 	for (; i + 8 <= len; i += 8) { /* 8 bytes a step, the same CRC */
 		uint64_t w = (uint64_t)p[i] | (uint64_t)p[i + 1] << 8 | (uint64_t)p[i + 2] << 16 |
 			     (uint64_t)p[i + 3] << 24 | (uint64_t)p[i + 4] << 32 |
@@ -55,9 +70,25 @@ uint64_t spam_token_hash(const void *data, size_t len)
 		      crc_table[3][(crc >> 32) & 0xff] ^ crc_table[2][(crc >> 40) & 0xff] ^
 		      crc_table[1][(crc >> 48) & 0xff] ^ crc_table[0][crc >> 56];
 	}
+	if (i + 4 <= len) { /* 4 bytes in one step */
+		uint32_t w = (uint32_t)p[i] | (uint32_t)p[i + 1] << 8 | (uint32_t)p[i + 2] << 16 |
+			     (uint32_t)p[i + 3] << 24;
+		crc ^= w;
+		crc = crc_table[3][crc & 0xff] ^ crc_table[2][(crc >> 8) & 0xff] ^
+		      crc_table[1][(crc >> 16) & 0xff] ^ crc_table[0][(crc >> 24) & 0xff] ^
+		      (crc >> 32);
+		i += 4;
+	}
 	for (; i < len; i++)
 		crc = crc_table[0][(crc ^ p[i]) & 0xff] ^ (crc >> 8);
 	return crc;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
 }
 
 /* osb4's tokens: the CRC-64 finished with splitmix64's mixer (a bijection).
@@ -68,11 +99,7 @@ uint64_t spam_token_hash(const void *data, size_t len)
 uint64_t spam_token_hash_kind(enum spam_tokenizer kind, const void *data, size_t len)
 {
 	uint64_t z = spam_token_hash(data, len);
-	if (kind != SPAM_TOK_OSB4)
-		return z;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return kind == SPAM_TOK_OSB4 ? mix64(z) : z;
 }
 
 int spam_tokenizer_parse(const char *name, enum spam_tokenizer *kind_r)
@@ -110,83 +137,108 @@ static void *xrealloc(void *p, size_t n)
 
 /* --- words and windows ------------------------------------------------------- */
 
-/* Delimiters: controls, white space and ASCII punctuation except $ ! ' % _. */
-static int is_delim(unsigned char c, int received)
+/* Delimiters: controls, white space and ASCII punctuation except $ ! ' % _
+ * ('.' too unless received): a bit for each ASCII byte (bytes >= 0x80 are
+ * never delimiters), the same as the isalnum() and switch it replaces. */
+static const uint32_t delim_bits[2][4] = {
+    {0xffffffff, 0xfc00ff4d, 0x78000001, 0xf8000001},
+    {0xffffffff, 0xfc00bf4d, 0x78000001, 0xf8000001},
+};
+
+static inline int is_delim(unsigned char c, int received)
 {
-	if (c >= 0x80)
-		return 0;
-	if (isalnum(c))
-		return 0;
-	switch (c) {
-	case '$':
-	case '!':
-	case '\'':
-	case '%':
-	case '_':
-		return 0;
-	case '.':
-		return !received;
-	default:
-		return 1;
-	}
+	return c < 0x80 && (delim_bits[received != 0][c >> 5] >> (c & 31) & 1);
 }
 
 struct window {
-	char word[SPAM_WINDOW - 1][SPAM_WORD_MAX + 1]; /* word[0] is the one just before */
+	const char *word[SPAM_WINDOW - 1]; /* word[0] is the one just before (into the text) */
 	size_t len[SPAM_WINDOW - 1];
 	int n;
 };
 
 struct emitter {
-	const char *heading;
 	enum spam_tokenizer kind;
 	tok_fn *fn;
 	void *ctx;
 	struct window win;
+	size_t hl;     /* the heading and its '*' at the start of key (0: body text) */
+	uint64_t hcrc; /* the CRC-64 state after them */
+	char key[SPAM_TOKEN_TEXT_MAX];
 };
+
+static void emitter_init(struct emitter *em, const char *heading, enum spam_tokenizer kind,
+			 tok_fn *fn, void *ctx)
+{
+	em->kind = kind;
+	em->fn = fn;
+	em->ctx = ctx;
+	em->win.n = 0;
+	em->hl = 0;
+	if (heading != NULL) {
+		size_t hl = strlen(heading);
+		if (hl > SPAM_HEADING_MAX)
+			hl = SPAM_HEADING_MAX;
+		memcpy(em->key, heading, hl);
+		em->key[hl++] = '*';
+		em->hl = hl;
+	}
+	em->hcrc = crc_cont(0, em->key, em->hl);
+}
+
+/* The token whose text is em->key[0..k): its hash, from the heading's state. */
+static void emit_key(struct emitter *em, size_t k, int mask)
+{
+	uint64_t z = crc_cont(em->hcrc, em->key + em->hl, k - em->hl);
+	em->key[k] = 0;
+	em->fn(em->kind == SPAM_TOK_OSB4 ? mix64(z) : z, em->key, k, mask, em->ctx);
+}
 
 static void emit_word(struct emitter *em, const char *w, size_t wl)
 {
-	char key[SPAM_TOKEN_TEXT_MAX];
-	size_t hl = 0;
+	char *key = em->key;
+	size_t hl = em->hl;
 	struct window *win = &em->win;
 
-	if (em->heading != NULL) {
-		hl = strlen(em->heading);
-		if (hl > SPAM_HEADING_MAX)
-			hl = SPAM_HEADING_MAX;
-		memcpy(key, em->heading, hl);
-		key[hl++] = '*';
-	}
-	for (unsigned mask = 0; mask < (1u << win->n); mask++) {
-		static const unsigned char ones[16] = {0, 1, 1, 2, 1, 2, 2, 3,
-						       1, 2, 2, 3, 2, 3, 3, 4};
-		int bits = ones[mask & 15];
-		if (em->kind == SPAM_TOK_OSB && bits != 1)
-			continue;
-		if (em->kind == SPAM_TOK_OSB4 && bits > 1)
-			continue; /* the word alone and the pairs */
-		size_t k = hl;
-		int top = mask ? 31 - __builtin_clz(mask) : -1; /* oldest chosen word */
-		for (int j = top; j >= 0; j--) {
-			if (mask & (1u << j)) {
-				memcpy(key + k, win->word[j], win->len[j]);
-				k += win->len[j];
-			} else {
-				key[k++] = '#';
-			}
-			key[k++] = '+';
+	if (em->kind != SPAM_TOK_SBPH) {
+		/* the word alone (osb4), then the pairs, nearest first: masks 0, 1, 2, 4, 8 */
+		if (em->kind == SPAM_TOK_OSB4) {
+			memcpy(key + hl, w, wl);
+			emit_key(em, hl + wl, 0);
 		}
-		memcpy(key + k, w, wl);
-		k += wl;
-		key[k] = 0;
-		em->fn(spam_token_hash_kind(em->kind, key, k), key, k, (int)mask, em->ctx);
+		for (int j = 0; j < win->n; j++) {
+			size_t k = hl;
+			memcpy(key + k, win->word[j], win->len[j]);
+			k += win->len[j];
+			key[k++] = '+';
+			for (int g = 0; g < j; g++) {
+				key[k++] = '#';
+				key[k++] = '+';
+			}
+			memcpy(key + k, w, wl);
+			emit_key(em, k + wl, 1 << j);
+		}
+	} else {
+		for (unsigned mask = 0; mask < (1u << win->n); mask++) {
+			size_t k = hl;
+			int top = mask ? 31 - __builtin_clz(mask) : -1; /* oldest chosen word */
+			for (int j = top; j >= 0; j--) {
+				if (mask & (1u << j)) {
+					memcpy(key + k, win->word[j], win->len[j]);
+					k += win->len[j];
+				} else {
+					key[k++] = '#';
+				}
+				key[k++] = '+';
+			}
+			memcpy(key + k, w, wl);
+			emit_key(em, k + wl, (int)mask);
+		}
 	}
 	for (int j = SPAM_WINDOW - 2; j > 0; j--) {
-		memcpy(win->word[j], win->word[j - 1], win->len[j - 1]);
+		win->word[j] = win->word[j - 1];
 		win->len[j] = win->len[j - 1];
 	}
-	memcpy(win->word[0], w, wl);
+	win->word[0] = w;
 	win->len[0] = wl;
 	if (win->n < SPAM_WINDOW - 1)
 		win->n++;
@@ -195,7 +247,7 @@ static void emit_word(struct emitter *em, const char *w, size_t wl)
 static int prefix_ci(const char *p, size_t avail, const char *pre)
 {
 	size_t n = strlen(pre);
-	return avail >= n && strncasecmp(p, pre, n) == 0;
+	return avail >= n && (p[0] | 0x20) == pre[0] && strncasecmp(p, pre, n) == 0;
 }
 
 /* With osb4: the URL's host name ("UrlHost*www.example.co.uk", lower case)
@@ -292,8 +344,10 @@ static size_t emit_url(const char *p, size_t avail, enum spam_tokenizer kind, to
 static void tokenize_text(const char *text, size_t len, const char *heading, int received,
 			  enum spam_tokenizer kind, tok_fn *fn, void *ctx)
 {
-	struct emitter em = {.heading = heading, .kind = kind, .fn = fn, .ctx = ctx};
+	struct emitter em;
 	size_t i = 0;
+
+	emitter_init(&em, heading, kind, fn, ctx);
 
 	while (i < len) {
 		while (i < len && is_delim((unsigned char)text[i], received)) {
@@ -347,7 +401,8 @@ struct sb {
 	size_t len, cap;
 };
 
-static void sb_add(struct sb *b, const void *data, size_t n)
+/* Room for n more bytes and the NUL. */
+static void sb_reserve(struct sb *b, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 256;
@@ -356,6 +411,11 @@ static void sb_add(struct sb *b, const void *data, size_t n)
 		b->p = xrealloc(b->p, cap);
 		b->cap = cap;
 	}
+}
+
+static void sb_add(struct sb *b, const void *data, size_t n)
+{
+	sb_reserve(b, n);
 	memcpy(b->p + b->len, data, n);
 	b->len += n;
 	b->p[b->len] = 0;
@@ -405,35 +465,18 @@ static void decode_qp(const char *s, size_t n, int header, struct sb *out)
 	}
 }
 
+/* MIME base64 (lib/base64: characters outside the alphabet are skipped, the
+ * first '=' ends the data), appended to out. */
 static void decode_b64(const char *s, size_t n, struct sb *out)
 {
-	uint32_t acc = 0;
-	int bits = 0;
+	size_t max = BASE64_DECODED_MAX(n);
+	long got;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		int v;
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '+')
-			v = 62;
-		else if (c == '/')
-			v = 63;
-		else if (c == '=')
-			break;
-		else
-			continue;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			sb_addc(out, (char)(acc >> bits & 0xff));
-		}
-	}
+	sb_reserve(out, max);
+	got = base64_decode_mime(s, n, (unsigned char *)out->p + out->len, max);
+	if (got > 0) /* never -1: BASE64_DECODED_MAX suffices */
+		out->len += (size_t)got;
+	out->p[out->len] = 0;
 }
 
 static int charset_is_utf8(const char *cs)
@@ -944,9 +987,18 @@ static void emit_grams(const char *d, size_t n, tok_fn *fn, void *ctx)
 		bl += take;
 		i = le;
 	}
+	/* The CRC-64 (no initial or final XOR) is linear: the CRC of "G*abcd"
+	 * is that of "G*" and four 0 bytes XOR each byte's with the 0 bytes
+	 * after it, crc_table[k][byte]: four lookups a gram, the same hash. */
+	crc_ensure();
+	uint64_t g0 = spam_token_hash("G*\0\0\0\0", 6);
 	for (size_t j = 0; j + 4 <= bl; j++) {
 		char key[7] = {'G', '*', buf[j], buf[j + 1], buf[j + 2], buf[j + 3], 0};
-		fn(spam_token_hash_kind(SPAM_TOK_OSB4, key, 6), key, 6, -1, ctx);
+		uint64_t crc = g0 ^ crc_table[3][(unsigned char)buf[j]] ^
+			       crc_table[2][(unsigned char)buf[j + 1]] ^
+			       crc_table[1][(unsigned char)buf[j + 2]] ^
+			       crc_table[0][(unsigned char)buf[j + 3]];
+		fn(mix64(crc), key, 6, -1, ctx);
 	}
 }
 
@@ -1104,6 +1156,53 @@ static void sort_hashes(uint64_t *h, size_t n)
 	free(tmp);
 }
 
+/* Sorts hashes and keeps one of each; returns how many are left. The
+ * hashes are spread by their top bits into about n/2 ranges (a counting
+ * pass and a scatter), and each range, a few hashes, is sorted by
+ * insertion (one of more than 32, from a hash whose top bits are uneven,
+ * by sort_hashes): two passes over memory where a radix sort makes 8. */
+static size_t sort_unique(uint64_t *h, size_t n)
+{
+	unsigned bits = 4;
+	size_t out = 0, lo = 0;
+
+	if (n < 2)
+		return n;
+	while (bits < 16 && ((size_t)1 << bits) < n / 2)
+		bits++;
+	size_t nb = (size_t)1 << bits;
+	uint32_t *end = xrealloc(NULL, (nb + 1) * sizeof(*end));
+	uint64_t *tmp = xrealloc(NULL, n * sizeof(*tmp));
+	memset(end, 0, (nb + 1) * sizeof(*end));
+	for (size_t i = 0; i < n; i++)
+		end[(h[i] >> (64 - bits)) + 1]++;
+	for (size_t b = 1; b <= nb; b++)
+		end[b] += end[b - 1];
+	for (size_t i = 0; i < n; i++) /* end[b] moves from the start of b to its end */
+		tmp[end[h[i] >> (64 - bits)]++] = h[i];
+	for (size_t b = 0; b < nb; b++) {
+		size_t hi = end[b];
+		if (hi - lo > 32) {
+			sort_hashes(tmp + lo, hi - lo);
+		} else {
+			for (size_t i = lo + 1; i < hi; i++) {
+				uint64_t x = tmp[i];
+				size_t j = i;
+				for (; j > lo && tmp[j - 1] > x; j--)
+					tmp[j] = tmp[j - 1];
+				tmp[j] = x;
+			}
+		}
+		for (size_t i = lo; i < hi; i++)
+			if (out == 0 || h[out - 1] != tmp[i])
+				h[out++] = tmp[i];
+		lo = hi;
+	}
+	free(end);
+	free(tmp);
+	return out;
+}
+
 static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int flags, uint32_t npos)
 {
 	int want_text = flags & SPAM_COLLECT_TEXT;
@@ -1120,11 +1219,7 @@ static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int fl
 		set->hash = xrealloc(NULL, n * sizeof(*set->hash));
 		for (size_t i = 0; i < n; i++)
 			set->hash[i] = e[i].hash;
-		sort_hashes(set->hash, n);
-		set->n = 0;
-		for (size_t i = 0; i < n; i++)
-			if (set->n == 0 || set->hash[set->n - 1] != set->hash[i])
-				set->hash[set->n++] = set->hash[i];
+		set->n = sort_unique(set->hash, n);
 		set->cap = n;
 		return;
 	}
@@ -1165,6 +1260,18 @@ static void build_set(struct spam_tokens *set, struct entry *e, size_t n, int fl
 	}
 }
 
+/* Hashes only (no texts, no windows): straight into the set's array. */
+static void collect_hash(uint64_t hash, const char *text, size_t len, int mask, void *ctx)
+{
+	struct spam_tokens *set = ctx;
+	(void)text, (void)len, (void)mask;
+	if (set->n == set->cap) {
+		set->cap = set->cap ? set->cap * 2 : 4096;
+		set->hash = xrealloc(set->hash, set->cap * sizeof(*set->hash));
+	}
+	set->hash[set->n++] = hash;
+}
+
 void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len,
 			 enum spam_tokenizer kind, int flags)
 {
@@ -1173,6 +1280,12 @@ void spam_tokens_collect(struct spam_tokens *set, const void *data, size_t len,
 	memset(set, 0, sizeof(*set));
 	if (kind != SPAM_TOK_SBPH)
 		c.flags &= ~SPAM_COLLECT_WINDOWS; /* OSB's windows lack the word alone */
+	if (!(c.flags & (SPAM_COLLECT_TEXT | SPAM_COLLECT_WINDOWS))) {
+		tokenize_message(data, len, kind, collect_hash, set);
+		if (!(c.flags & SPAM_COLLECT_UNSORTED))
+			set->n = sort_unique(set->hash, set->n);
+		return;
+	}
 	tokenize_message(data, len, kind, collect_one, &c);
 	build_set(set, c.e, c.n, c.flags, c.npos);
 	free(c.e);

@@ -843,7 +843,8 @@ static int deferred_learn_fn(struct store_txn *txn, void *ctx)
 
 /* Bulk learning with the token changes deferred to the end of the
  * transaction gives the same counts, totals and table as learning message by
- * message. */
+ * message (which notes its changes in the segments' overlays: once a purge
+ * has merged them, the two tables take the same bytes). */
 static void test_deferred_learning_is_the_same(void **state)
 {
 	struct fixture *f = *state;
@@ -876,7 +877,96 @@ static void test_deferred_learning_is_the_same(void **state)
 		spam_tokens_free(&set);
 	}
 	store_read_end(&txn);
+	assert_true(ba > 0 && bb > 0);
+	struct purge p = {.user = f->alice}; /* no rule on: only merges */
+	assert_int_equal(store_write(f->store, purge_fn, &p), 0);
+	assert_int_equal(p.res.tokens, sa.tokens);
+	p.user = f->bob;
+	assert_int_equal(store_write(f->store, purge_fn, &p), 0);
+	assert_int_equal(p.res.tokens, sb.tokens);
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	assert_int_equal(spam_db_bytes(txn, f->alice, &ba), 0);
+	assert_int_equal(spam_db_bytes(txn, f->bob, &bb), 0);
+	store_read_end(&txn);
 	assert_int_equal(ba, bb);
+}
+
+/* 700 generated messages, half spam, learned in one transaction (bulk or
+ * one at a time). */
+static int many_learn_fn(struct store_txn *txn, void *ctx)
+{
+	struct deferred_learn *d = ctx;
+	char msg[2048];
+	int rc = d->defer ? spam_db_defer_begin(txn) : 0;
+	for (unsigned i = 0; i < 700 && rc == 0; i++) {
+		gen_msg(msg, sizeof(msg), 1000 + i, i % 2);
+		rc = spam_learn_data(txn, NULL, d->user, msg, strlen(msg),
+				     i % 2 ? SPAM_CLASS_SPAM : SPAM_CLASS_INNOCENT, 0, 0, NULL);
+	}
+	if (d->defer)
+		rc = rc == 0 ? spam_db_defer_flush(txn, NULL) : (spam_db_defer_cancel(txn), rc);
+	return rc;
+}
+
+/* Counts above a byte (a segment's entry holds 0..254; 255 sends both to the
+ * big table): written in bulk and merged from overlays, read back the same
+ * both ways, and a forget takes exactly one off. */
+static void test_big_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct deferred_learn a = {f, f->alice, 0}, b = {f, f->bob, 1};
+	assert_int_equal(store_write(f->store, many_learn_fn, &a), 0);
+	assert_int_equal(store_write(f->store, many_learn_fn, &b), 0);
+	struct spam_count ta = token(f, f->alice, "the"), tb = token(f, f->bob, "the");
+	assert_true(ta.spam > 254 && ta.innocent > 254);
+	assert_true(ta.spam <= 350 && ta.innocent <= 350);
+	assert_int_equal(ta.spam, tb.spam);
+	assert_int_equal(ta.innocent, tb.innocent);
+	struct spam_count sa = token(f, f->alice, "cheap"), sb = token(f, f->bob, "cheap");
+	assert_true(sa.spam > 254 && sa.innocent < 254); /* one big count, one small */
+	assert_int_equal(sa.spam, sb.spam);
+	assert_int_equal(sa.innocent, sb.innocent);
+
+	/* every token of some messages: the same counts from both tables */
+	struct store_txn *txn;
+	char msg[2048];
+	assert_int_equal(store_read_begin(f->store, &txn), 0);
+	for (unsigned i = 0; i < 20; i++) {
+		gen_msg(msg, sizeof(msg), 1000 + 37 * i, i % 2);
+		struct spam_tokens set;
+		spam_tokens_collect(&set, msg, strlen(msg), SPAM_TOK_OSB4, 0);
+		struct spam_count *ca = calloc(set.n + 1, sizeof(*ca)),
+				  *cb = calloc(set.n + 1, sizeof(*cb));
+		assert_int_equal(spam_db_counts(txn, f->alice, 0, &set, ca), 0);
+		assert_int_equal(spam_db_counts(txn, f->bob, 0, &set, cb), 0);
+		assert_memory_equal(ca, cb, set.n * sizeof(*ca));
+		free(ca);
+		free(cb);
+		spam_tokens_free(&set);
+	}
+	store_read_end(&txn);
+
+	/* forget a spam that has "the": one off its big count */
+	uint64_t the = spam_token_hash_kind(SPAM_TOK_OSB4, "the", 3);
+	unsigned pick = 0;
+	for (unsigned i = 1; i < 700 && !pick; i += 2) {
+		gen_msg(msg, sizeof(msg), 1000 + i, 1);
+		struct spam_tokens set;
+		spam_tokens_collect(&set, msg, strlen(msg), SPAM_TOK_OSB4, 0);
+		for (size_t k = 0; k < set.n; k++)
+			if (set.hash[k] == the)
+				pick = i;
+		spam_tokens_free(&set);
+	}
+	assert_true(pick != 0);
+	gen_msg(msg, sizeof(msg), 1000 + pick, 1);
+	learn(f, f->alice, msg, SPAM_CLASS_NONE, 0);
+	struct spam_count after = token(f, f->alice, "the");
+	assert_int_equal(after.spam, ta.spam - 1);
+	assert_int_equal(after.innocent, ta.innocent);
+	learn(f, f->alice, msg, SPAM_CLASS_SPAM, 0);
+	after = token(f, f->alice, "the");
+	assert_int_equal(after.spam, ta.spam);
 }
 
 static void test_combining_arithmetic(void **state)
@@ -941,6 +1031,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cap_evicts_least_useful, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebuild_converts_old_format, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deferred_learning_is_the_same, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_big_counts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input_bounded_and_stable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_graham_separates, setup, teardown),
 	};

@@ -64,6 +64,8 @@ def test_train_counts_and_separation(trained):
 def test_correction_is_exact_and_forget_undoes(trained):
     inst, spam, ham, sdir, hdir = trained
     before = stats(inst, "alice")["alice"]
+    probe = spam[3::54][:5] + ham[3::70][:5]  # odd: not learned
+    scores = inst.mk("spam", "classify", "--user", "alice", *probe).stdout
     one = next((sdir / "cur").iterdir())
     inst.mk("spam", "train", "--innocent", "--user", "alice", one)
     flipped = stats(inst, "alice")["alice"]
@@ -79,7 +81,14 @@ def test_correction_is_exact_and_forget_undoes(trained):
     assert after["spam_learned"] == before["spam_learned"] - 1
     assert after["tokens"] < before["tokens"]
     inst.mk("spam", "train", "--spam", "--user", "alice", one)
-    assert stats(inst, "alice")["alice"] == before
+    again = stats(inst, "alice")["alice"]
+    # the same tokens and counts; the bytes may differ: the changes sit in
+    # the segments' overlays until they are merged into their bases
+    assert again["bytes"] > 0
+    assert {k: v for k, v in again.items() if k != "bytes"} == {
+        k: v for k, v in before.items() if k != "bytes"
+    }
+    assert inst.mk("spam", "classify", "--user", "alice", *probe).stdout == scores
 
 
 def test_classify_held_out(trained):
