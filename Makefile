@@ -5,7 +5,11 @@
 #   make test            compile tests, unit tests (cmocka, ASan+UBSan), integration tests (pytest), short fuzz runs
 #   make compile-tests | unit | integration | fuzz-smoke   one part of the above
 #   make bench           benchmarks against the peers named in the issues
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   the programs, manuals, systemd units, /etc/mailkeep/mailkeep.conf
+#   make programs        only the binaries (no tests)
+#   make deb             the Debian package into build/deb-out (dpkg-buildpackage, lintian: tools/build-deb.sh)
+#   make test-deb        that package on a clean Debian 12 under systemd-nspawn (root, network,
+#                        ~5 min; not part of `make test`: tools/test-deb.sh, doc/ops.md)
 #
 # Layout: lib/ -> build/lib/libmk.a, index/ -> build/index/libindex.a, each program
 # folder links one binary: tools/ -> mailkeep, smtpin/ -> mailkeep-smtpin,
@@ -72,9 +76,11 @@ UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: all asan test unit integration fuzz fuzz-smoke bench install clean format deps demo man \
-	compile-tests
+.PHONY: programs all asan test unit integration fuzz fuzz-smoke bench install clean format deps demo man \
+	compile-tests deb test-deb
 all: $(BINS) $(UNIT_BINS)
+# only what runs (the binaries; tools/demo.sh, make install, the Debian package)
+programs: $(BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -150,11 +156,36 @@ test: compile-tests unit integration fuzz-smoke
 bench: all
 	tests/bench/run.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/mailkeep $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(BUILD)/bin/mailkeep $(DESTDIR)$(PREFIX)/bin/mailkeep
+# Installs the programs, the manuals, the systemd units (mailkeep.service for
+# `mailkeep run`, mailkeep-mount.service for the mount: doc/ops.md), the
+# sysusers.d and tmpfiles.d entries and, if there is none yet, the
+# configuration. DESTDIR for packaging (debian/rules).
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+install: programs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/lib/mailkeep $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/mailkeep
+	install -m 755 $(BUILD)/bin/mailkeep $(DESTDIR)$(BINDIR)/mailkeep
 	for b in $(filter-out $(BUILD)/bin/mailkeep,$(BINS)); do install -m 755 $$b $(DESTDIR)$(PREFIX)/lib/mailkeep/; done
 	for m in doc/man/*.[158]; do [ -f "$$m" ] || continue; s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	for u in dist/systemd/*.service.in; do \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u .in) && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$(basename $$u .in); done
+	install -m 644 dist/systemd/mailkeep.sysusers $(DESTDIR)$(SYSUSERSDIR)/mailkeep.conf
+	install -m 644 dist/systemd/mailkeep.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mailkeep.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/mailkeep/mailkeep.conf ] || install -m 644 dist/mailkeep.conf $(DESTDIR)$(SYSCONFDIR)/mailkeep/mailkeep.conf
+
+# The Debian package, and the package booted under systemd (doc/ops.md). Both
+# build in a copy of the tree; test-deb needs root, systemd-container,
+# debootstrap and Debian's mirror, so CI's `make test` leaves it out.
+deb:
+	tools/build-deb.sh $(abspath $(BUILD))/deb-out
+
+test-deb:
+	tools/test-deb.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -165,7 +196,9 @@ deps:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (not in the Debian system make test-deb keeps in build/debian12-base: its
+# rc2.d, apt.conf.d... are directories)
+-include $(shell find $(BUILD) -path $(BUILD)/debian12-base -prune -o -type f -name '*.d' -print 2>/dev/null)
 
 # The README's first command: deps, build, an instance in ./demo, and `mailkeep run`.
 demo:

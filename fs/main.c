@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,9 @@
 #include "index/quota.h"
 #include "index/sieve_deliver.h"
 #include "index/spam.h"
+#include "index/maillog.h"
 #include "lib/daemon.h"
+#include "lib/sdnotify.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -42,11 +45,15 @@ extern char **environ;
 static void clear_stale_mount(const char *mountpoint)
 {
 	struct stat st;
+	struct statfs sfs;
 	pid_t pid;
 	int status;
 	char *argv[] = {"fusermount3", "-u", "-z", (char *)mountpoint, NULL};
 
-	if (stat(mountpoint, &st) == 0 || errno != ENOTCONN)
+	/* statfs, not stat: the kernel answers stat of a dead mount's root from
+	 * its attribute cache (the mount caches attributes for long), while
+	 * statfs always asks the daemon, and gets ENOTCONN when it is gone */
+	if ((stat(mountpoint, &st) == 0 && statfs(mountpoint, &sfs) == 0) || errno != ENOTCONN)
 		return;
 	log_warn("%s: a stale mount (a previous mailkeep-fs died); detaching it", mountpoint);
 	if (geteuid() == 0 && umount2(mountpoint, MNT_DETACH) == 0)
@@ -243,6 +250,8 @@ int main(int argc, char **argv)
 	common_params_bind(d.cfg, &common);
 	fs_params_bind(d.cfg, &p);
 	daemon_log_open(&d, common.syslog_name, common.log_target);
+	daemon_metrics_open(&d, common.run_directory, common.mail_owner);
+	log_set_hook(maillog_metrics_hook); /* count what is logged (index/maillog.h) */
 	read_settings(&fs, &p);
 	fs.cfg = d.cfg;
 	const char *mountpoint = d.nargs > 0 ? d.args[0] : common.mount_point;
@@ -264,6 +273,7 @@ int main(int argc, char **argv)
 	    open_after_fork(&fs, &common, d.cfg, mountpoint) < 0)
 		goto out_unmount;
 	log_info("mounted on %s (store %s)", mountpoint, store_dir(fs.store));
+	sdnotify("READY=1"); /* mailkeep-mount.service is Type=notify (lib/sdnotify.h) */
 	rc = serve(se, &p);
 	log_info("unmounting %s", mountpoint);
 	fs_close_stop();

@@ -28,6 +28,7 @@
 #include "index/quota.h"
 #include "index/sieve_deliver.h"
 #include "index/spam.h"
+#include "index/maillog.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/net.h"
@@ -41,15 +42,57 @@ static atomic_int active;
 
 static struct imapd d;
 
-/* SIGHUP: a certificate renewal; open sessions keep the context they hold. */
+/* SIGHUP, after the settings (reload_apply): a certificate renewal; open
+ * sessions keep the context they hold. */
 static void on_reload(void *ctx)
 {
 	(void)ctx;
 	if (stopping)
 		return;
-	log_info("SIGHUP: loading the TLS certificate again (other changes to the "
-		 "configuration take a restart of mailkeep-imapd)");
 	tls_holder_reload(&d.tls, NULL);
+}
+
+static struct daemon dm;
+static struct common_params cp_now; /* the shared settings in use */
+
+/* The settings of the tables where old and new differ; what imapd takes
+ * (logging) is taken, the rest is named: the sessions (a thread each) read
+ * imapd's settings without a lock, so a change of them takes a restart for
+ * now. The old configuration stays allocated: their strings point into it. */
+static int reload_apply(void *ctx, struct config *cfg, char *err, size_t errsize)
+{
+	static const struct config_param *const tables[] = {params_store, params_imapd, params_ldap,
+							    params_spam};
+	struct common_params nc = {0};
+	int restart = 0;
+
+	(void)ctx;
+	(void)err;
+	(void)errsize;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		for (const struct config_param *prm = tables[t]; prm->name != NULL; prm++) {
+			const char *a = config_get(d.cfg, prm->name),
+				   *b = config_get(cfg, prm->name);
+			if (strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0 ||
+			    strcmp(prm->name, "syslog_name") == 0 ||
+			    strcmp(prm->name, "log_target") == 0)
+				continue;
+			log_warn(
+			    "SIGHUP: %s changed to \"%s\": that takes a restart of mailkeep-imapd "
+			    "(systemctl restart mailkeep); \"%s\" is used until then",
+			    prm->name, b != NULL ? b : "", a != NULL ? a : "");
+			restart++;
+		}
+	}
+	common_params_bind(cfg, &nc);
+	if (strcmp(nc.syslog_name, cp_now.syslog_name) != 0 ||
+	    strcmp(nc.log_target, cp_now.log_target) != 0)
+		daemon_log_reopen(&dm, nc.syslog_name, nc.log_target);
+	cp_now = nc; /* the old lists are kept with the old configuration */
+	d.cfg = cfg;
+	log_info("SIGHUP: configuration reloaded: logging%s",
+		 restart ? " (what waits for a restart is named above)" : "");
+	return 0;
 }
 
 static void on_stop(void *ctx, int sig)
@@ -67,6 +110,7 @@ static const struct daemon_spec spec = {
     .signals = 1,
     .load = params_load,
     .on_reload = on_reload,
+    .apply = reload_apply,
     .on_stop = on_stop,
 };
 
@@ -194,8 +238,6 @@ static void serve(int fd, int tls, pthread_attr_t *attr)
 
 int main(int argc, char **argv)
 {
-	static struct daemon dm;
-	static struct common_params common;
 	static struct imapd_params p;
 	struct pollfd lfd[MAX_LISTENERS + 1];
 	int ltls[MAX_LISTENERS];
@@ -205,9 +247,11 @@ int main(int argc, char **argv)
 	 * (sessions, store watcher, LDAP), and read from dm.signal_fd */
 	daemon_init(&dm, &spec, argc, argv);
 	d.cfg = dm.cfg;
-	common_params_bind(d.cfg, &common);
+	common_params_bind(d.cfg, &cp_now);
 	imapd_params_bind(d.cfg, &p);
-	daemon_log_open(&dm, common.syslog_name, common.log_target);
+	daemon_log_open(&dm, cp_now.syslog_name, cp_now.log_target);
+	daemon_metrics_open(&dm, cp_now.run_directory, cp_now.mail_owner);
+	log_set_hook(maillog_metrics_hook); /* count what is logged (index/maillog.h) */
 	read_settings(&p);
 	size_t nl = add_listeners(&p, lfd, ltls);
 	lfd[nl].fd = dm.signal_fd;
@@ -215,10 +259,10 @@ int main(int argc, char **argv)
 	load_tls(&p);
 	char err[512];
 	/* the shared connection table, made (and given to mail_owner) as root */
-	if (imap_limits_init(&common, &p, err, sizeof(err)) < 0)
+	if (imap_limits_init(&cp_now, &p, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
-	daemon_drop_privileges(&dm, common.mail_owner);
-	open_store(&common, d.cfg);
+	daemon_drop_privileges(&dm, cp_now.mail_owner);
+	open_store(&cp_now, d.cfg);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	log_info("daemon started: %zu listener(s)%s", nl,

@@ -520,6 +520,9 @@ static int hook_junk_moved(struct store_txn *txn, uint32_t user_id, const struct
 			 store_strerror(rc));
 		return 0;
 	}
+	if (rc == 0) /* counted by `mailkeep report` and the metrics (index/maillog.h) */
+		log_info_as("spam", "retrain: user=<#%u>, class=%s, mailbox=%u, uid=%u", user_id,
+			    to_junk ? "spam" : "innocent", msg->mbid, msg->uid);
 	return rc;
 }
 

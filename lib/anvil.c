@@ -208,10 +208,16 @@ int anvil_open(const char *path, const struct anvil_settings *s, int column, con
 		return -1;
 	}
 	if (owner != NULL && *owner != 0 && geteuid() == 0) {
+		/* root keeps the file and mail_owner's group may write it: every
+		 * service opens it as root (under systemd, a root without
+		 * CAP_DAC_OVERRIDE: a file of mail_owner's would be closed to it)
+		 * and keeps using it after dropping to mail_owner */
 		struct passwd pw, *pwp = NULL;
 		char pwbuf[4096];
-		if (getpwnam_r(owner, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp != NULL)
-			(void)!fchown(fd, pw.pw_uid, pw.pw_gid);
+		if (getpwnam_r(owner, &pw, pwbuf, sizeof(pwbuf), &pwp) == 0 && pwp != NULL) {
+			(void)!fchown(fd, 0, pw.pw_gid);
+			(void)!fchmod(fd, 0660);
+		}
 	}
 	/* one process at a time decides whether the file must be started afresh */
 	if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {

@@ -1057,3 +1057,19 @@ void config_foreach_set(struct config *cfg,
 	for (i = 0; i < cfg->n_entries; i++)
 		cb(cfg->entries[i].name, cfg->entries[i].value, ctx);
 }
+
+void config_locate(struct config *cfg, const char *msg, char *out, size_t size)
+{
+	const char *colon = strstr(msg, ": ");
+	size_t n = colon != NULL ? (size_t)(colon - msg) : 0;
+	int line = 0;
+
+	for (size_t i = 0; n > 0 && i < cfg->n_entries; i++)
+		if (strlen(cfg->entries[i].name) == n && strncmp(cfg->entries[i].name, msg, n) == 0)
+			line = cfg->entries[i].line; /* the last one set wins, as for lookups */
+	const char *file = cfg->filename != NULL ? cfg->filename : "(configuration)";
+	if (line > 0)
+		snprintf(out, size, "%s:%d: %s", file, line, msg);
+	else
+		snprintf(out, size, "%s: %s", file, msg);
+}

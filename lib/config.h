@@ -181,6 +181,11 @@ void config_unbind(const struct config_bind *table, void *base);
  * problem with a message "file:line: what is wrong". Returns the number of problems. */
 int config_check(struct config *cfg, void (*report)(const char *msg, void *ctx), void *ctx);
 
+/* A message about a setting ("smtpd_recipient_restrictions: unknown
+ * restriction foo") as "file:line: message" when the name before the first
+ * ": " is set in the file, else "file: message". */
+void config_locate(struct config *cfg, const char *msg, char *out, size_t size);
+
 /* Iterates over the names set in the file (not defaults), in file order. */
 void config_foreach_set(struct config *cfg,
 			void (*cb)(const char *name, const char *raw_value, void *ctx), void *ctx);

@@ -12,7 +12,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "lib/config.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/net.h"
 #include "lib/util.h"
 
@@ -127,13 +129,25 @@ void daemon_init(struct daemon *d, const struct daemon_spec *spec, int argc, cha
 
 void daemon_log_open(struct daemon *d, const char *syslog_name, const char *log_target)
 {
-	int to_stderr = d->foreground || (log_target != NULL && strcmp(log_target, "stderr") == 0);
+	/* -f logs to stderr, but not when stderr is systemd's journal
+	 * ($JOURNAL_STREAM): then log_target = syslog is followed, so that the
+	 * lines reach syslog's mail.log (pflogsumm, mailkeep report) and the
+	 * journal once each, with the journal's own time stamps */
+	int to_stderr = (d->foreground && getenv("JOURNAL_STREAM") == NULL) ||
+			(log_target != NULL && strcmp(log_target, "stderr") == 0);
+	char *ident = d->ident[d->ident_now];
 
-	snprintf(d->ident, sizeof(d->ident), "%s/%s",
+	snprintf(ident, sizeof(d->ident[0]), "%s/%s",
 		 syslog_name != NULL && syslog_name[0] != '\0' ? syslog_name : "mailkeep",
 		 d->spec->name);
-	log_open(d->ident, to_stderr ? LOG_TO_STDERR : LOG_TO_SYSLOG);
+	log_open(ident, to_stderr ? LOG_TO_STDERR : LOG_TO_SYSLOG);
 	log_set_verbose(d->verbose);
+}
+
+void daemon_log_reopen(struct daemon *d, const char *syslog_name, const char *log_target)
+{
+	d->ident_now = !d->ident_now;
+	daemon_log_open(d, syslog_name, log_target);
 }
 
 void daemon_detach(struct daemon *d)
@@ -175,12 +189,77 @@ void daemon_write_pidfile(struct daemon *d, const char *path)
 	close(fd);
 }
 
+void daemon_metrics_open(struct daemon *d, const char *rundir, const char *owner)
+{
+	struct metrics *m = NULL;
+	char err[512], path[4200];
+
+	(void)d;
+	if (rundir == NULL || *rundir == 0)
+		return;
+	mk_mkdirs(rundir, 0755);
+	snprintf(path, sizeof(path), "%s/%s", rundir, METRICS_FILE);
+	if (metrics_open(path, owner, 0, &m, err, sizeof(err)) < 0) {
+		log_warn("counters not kept (mailkeep status and the metrics endpoint will miss "
+			 "them): %s",
+			 err);
+		return;
+	}
+	metrics_set_default(m);
+	log_set_hook(metrics_log_hook);
+}
+
+struct first_problem {
+	int n;
+	char text[600];
+};
+
+static void note_problem(const char *msg, void *ctx)
+{
+	struct first_problem *p = ctx;
+	if (p->n++ == 0)
+		mk_strlcpy(p->text, msg, sizeof(p->text));
+}
+
+/* SIGHUP: the configuration again, checked, then the program's apply. */
+static void reload(struct daemon *d)
+{
+	char err[1024], where[1200];
+	struct first_problem prob = {0};
+
+	log_info("SIGHUP: reading %s again", d->conf_path);
+	struct config *cfg = d->spec->load(d->conf_path, err, sizeof(err));
+	if (cfg == NULL) {
+		log_warn("SIGHUP: configuration not reloaded: %s; the one loaded before stays",
+			 err);
+		return;
+	}
+	config_check(cfg, note_problem, &prob);
+	if (prob.n > 0) {
+		log_warn("SIGHUP: configuration not reloaded: %s%s; the one loaded before stays",
+			 prob.text, prob.n > 1 ? " (and more: `mailkeep check` lists them)" : "");
+		config_free(&cfg);
+		return;
+	}
+	err[0] = '\0';
+	if (d->spec->apply(d->ctx, cfg, err, sizeof(err)) < 0) {
+		config_locate(cfg, err, where, sizeof(where));
+		log_warn("SIGHUP: configuration not reloaded: %s; the one loaded before stays",
+			 where);
+		config_free(&cfg);
+		return;
+	}
+	d->cfg = cfg;
+}
+
 void daemon_signal_dispatch(struct daemon *d)
 {
 	struct signalfd_siginfo si;
 
 	while (read(d->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
+			if (d->spec->apply != NULL)
+				reload(d);
 			if (d->spec->on_reload != NULL)
 				d->spec->on_reload(d->ctx);
 		} else if (d->spec->on_stop != NULL) {

@@ -18,7 +18,8 @@
  * Flags, the same for every daemon:
  *   -c CONF       the configuration (default $MAILKEEP_CONF, else
  *                 /etc/mailkeep/mailkeep.conf)
- *   -f            stay in the foreground and log to stderr
+ *   -f            stay in the foreground and log to stderr (not when stderr
+ *                 is systemd's journal, $JOURNAL_STREAM: log_target then)
  *   -v            verbose logging (also $MAILKEEP_VERBOSE)
  *   -h, --help    what the program does and its flags, on stdout; exit 0
  *   -V, --version the version; exit 0
@@ -60,8 +61,20 @@ struct daemon_spec {
 	int signals;
 	/* Loads the configuration (NULL path: none). Returns NULL with err. */
 	struct config *(*load)(const char *path, char *err, size_t errsize);
-	/* SIGHUP: reload what can be reloaded (TLS certificates); NULL: nothing. */
+	/* SIGHUP: reload what can be reloaded (TLS certificates); NULL: nothing.
+	 * Called after apply (when there is one). */
 	void (*on_reload)(void *ctx);
+	/* SIGHUP, with the configuration read again and checked by the
+	 * skeleton (a file that does not parse, or a setting config_check
+	 * refuses, is logged as "file:line: ..." and the running configuration
+	 * stays; apply is not called). apply builds everything the new
+	 * settings need and, only if all of it works, puts it in place at once
+	 * and returns 0: it owns cfg from then on. Otherwise it returns -1
+	 * with what is wrong in err ("setting: what", located as file:line by
+	 * the skeleton), having changed nothing; the skeleton frees cfg. It
+	 * names in the log the changed settings that take a restart. NULL:
+	 * only on_reload. */
+	int (*apply)(void *ctx, struct config *cfg, char *err, size_t errsize);
 	/* SIGTERM or SIGINT (sig says which): stop accepting and finish. */
 	void (*on_stop)(void *ctx, int sig);
 };
@@ -76,7 +89,10 @@ struct daemon {
 	struct config *cfg; /* loaded by daemon_init; the program frees it */
 	int signal_fd;	    /* spec->signals: a signalfd of SIGHUP, SIGTERM, SIGINT; else -1 */
 	void *ctx;	    /* passed to on_reload and on_stop (the program sets it) */
-	char ident[128];    /* the log ident, set by daemon_log_open */
+	char ident[2][128]; /* the log ident, set by daemon_log_open (two: a reload
+			       writes the other, so a thread logging meanwhile reads
+			       a whole one) */
+	int ident_now;
 };
 
 /* Parses the flags (answering --help and --version), ignores SIGPIPE, sets up
@@ -95,6 +111,15 @@ void daemon_drop_privileges(struct daemon *d, const char *user);
 /* Writes the pid into path (its directory made if missing); NULL or "":
  * nothing. A failure is logged, not fatal (as Postfix's). */
 void daemon_write_pidfile(struct daemon *d, const char *path);
+/* Opens the instance's shared counters (lib/metrics.h: the file METRICS_FILE
+ * in rundir, the $run_directory) as the process's default table, given to owner
+ * (mail_owner) when root, and keeps the warnings the process logs in it
+ * (`mailkeep status` shows the last ones). Call it after daemon_log_open and
+ * before dropping privileges. A failure is logged, not fatal: counting is
+ * not worth refusing mail for. */
+void daemon_metrics_open(struct daemon *d, const char *rundir, const char *owner);
+/* The log again, with settings a reload changed (syslog_name, log_target). */
+void daemon_log_reopen(struct daemon *d, const char *syslog_name, const char *log_target);
 /* Reads the signals waiting on d->signal_fd and calls spec->on_reload for
  * SIGHUP, spec->on_stop for SIGTERM/SIGINT. Call it when the fd is readable. */
 void daemon_signal_dispatch(struct daemon *d);

@@ -25,6 +25,7 @@
 static const char *log_ident = "mailkeep";
 static enum log_target log_target_now = LOG_TO_STDERR;
 static int log_verbose;
+static void (*log_hook)(int priority, const char *ident, const char *text);
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static char log_host[64] = "localhost";
 
@@ -48,6 +49,11 @@ void log_open(const char *ident, enum log_target target)
 	log_target_now = target;
 	if (target == LOG_TO_SYSLOG)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void log_set_hook(void (*hook)(int priority, const char *ident, const char *text))
+{
+	log_hook = hook;
 }
 
 void log_set_verbose(int verbose)
@@ -91,7 +97,8 @@ static void svc_ident(char *out, size_t outsize, const char *svc)
 
 /* prefix is "" for info, "warning: ", "fatal: ", "panic: " as Postfix writes
  * them; svc is NULL for the process's own ident, or the service to log as. */
-static void log_vwrite(int priority, const char *svc, const char *prefix, const char *fmt, va_list ap)
+static void log_vwrite(int priority, const char *svc, const char *prefix, const char *fmt,
+		       va_list ap)
 {
 	char line[LOG_LINE_MAX], ident[128];
 	size_t off = 0, head = 0;
@@ -112,10 +119,11 @@ static void log_vwrite(int priority, const char *svc, const char *prefix, const 
 			off = (size_t)snprintf(line, sizeof(line), "<%d>", LOG_MAIL | priority);
 		off += strftime(line + off, sizeof(line) - off, "%b %e %H:%M:%S ", &tm);
 		if (log_target_now == LOG_TO_SYSLOG)
-			n = snprintf(line + off, sizeof(line) - off, "%s[%ld]: ", ident, (long)getpid());
-		else
-			n = snprintf(line + off, sizeof(line) - off, "%s %s[%ld]: ", log_host, ident,
+			n = snprintf(line + off, sizeof(line) - off, "%s[%ld]: ", ident,
 				     (long)getpid());
+		else
+			n = snprintf(line + off, sizeof(line) - off, "%s %s[%ld]: ", log_host,
+				     ident, (long)getpid());
 		if (n > 0)
 			off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
 		head = off;
@@ -127,6 +135,9 @@ static void log_vwrite(int priority, const char *svc, const char *prefix, const 
 	n = vsnprintf(line + off, sizeof(line) - off, fmt, ap);
 	if (n > 0)
 		off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
+	line[off] = '\0';
+	if (log_hook != NULL && priority <= LOG_INFO)
+		log_hook(priority, ident, line + head);
 
 	if (log_target_now == LOG_TO_SYSLOG && head > 0) {
 		if (send(devlog_fd, line, off, MSG_NOSIGNAL) < 0)

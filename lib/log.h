@@ -1,10 +1,10 @@
 /* log — Postfix-shaped logging to syslog (LOG_MAIL) or stderr.
  *
  * Lines look like Postfix's so pflogsumm and fail2ban read them:
- *   mailkeep/local[123]: 4F1A2B3C: to=<bob@example.org>, relay=local, delay=0.2, dsn=2.0.0, status=sent
- * log_info/log_warn report; log_fatal is for a broken environment (exits 1);
- * log_panic for a broken invariant of ours (aborts). Untrusted text must go
- * through log_printable before it is logged.
+ *   mailkeep/local[123]: 4F1A2B3C: to=<bob@example.org>, relay=local, delay=0.2, dsn=2.0.0,
+ * status=sent log_info/log_warn report; log_fatal is for a broken environment (exits 1); log_panic
+ * for a broken invariant of ours (aborts). Untrusted text must go through log_printable before it
+ * is logged.
  */
 #ifndef MK_LOG_H
 #define MK_LOG_H
@@ -27,6 +27,13 @@ void log_warn_as(const char *svc, const char *fmt, ...) __attribute__((format(pr
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Called with every line but debug ones after it is written: its syslog
+ * priority, the ident it was logged as ("mailkeep/smtpd"), and the text after
+ * the ident ("warning: ..." for a warning). The services count what they log
+ * with it (index/maillog.h) and keep the last warnings (lib/metrics.h). It
+ * must not log. NULL: none. */
+void log_set_hook(void (*hook)(int priority, const char *ident, const char *text));
 
 /* Copies at most len bytes of untrusted src into dst (size dstsize, always
  * NUL-terminated), replacing control and non-ASCII bytes by '?', and stopping

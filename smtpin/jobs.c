@@ -28,6 +28,9 @@ struct jobs {
 	pthread_t *threads;
 	int nthreads;
 	int stop;
+	int paused;  /* jobs_pause: no job is started */
+	int running; /* jobs being worked on now */
+	pthread_cond_t idle;
 };
 
 static void *worker(void *arg)
@@ -36,10 +39,11 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&j->lock);
 	for (;;) {
-		while (j->todo == NULL && !j->stop)
+		while ((j->todo == NULL || j->paused) && !j->stop)
 			pthread_cond_wait(&j->cond, &j->lock);
 		if (j->todo == NULL)
 			break;
+		j->running++;
 		struct job *job = j->todo;
 		j->todo = job->next;
 		if (j->todo == NULL)
@@ -49,6 +53,8 @@ static void *worker(void *arg)
 		job->work(job->arg);
 
 		pthread_mutex_lock(&j->lock);
+		if (--j->running == 0)
+			pthread_cond_broadcast(&j->idle);
 		job->next = NULL;
 		int was_empty = j->done == NULL;
 		*j->done_tail = job;
@@ -86,6 +92,7 @@ int jobs_start(struct server *srv, int nthreads, char *err, size_t errsize)
 
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->cond, NULL);
+	pthread_cond_init(&j->idle, NULL);
 	j->todo_tail = &j->todo;
 	j->done_tail = &j->done;
 	j->wake = event_new(srv->base, -1, 0, on_wake, j);
@@ -122,8 +129,30 @@ void jobs_stop(struct server *srv)
 	free(j->threads);
 	pthread_mutex_destroy(&j->lock);
 	pthread_cond_destroy(&j->cond);
+	pthread_cond_destroy(&j->idle);
 	free(j);
 	srv->jobs = NULL;
+}
+
+void jobs_pause(struct server *srv)
+{
+	struct jobs *j = srv->jobs;
+
+	pthread_mutex_lock(&j->lock);
+	j->paused = 1;
+	while (j->running > 0)
+		pthread_cond_wait(&j->idle, &j->lock);
+	pthread_mutex_unlock(&j->lock);
+}
+
+void jobs_resume(struct server *srv)
+{
+	struct jobs *j = srv->jobs;
+
+	pthread_mutex_lock(&j->lock);
+	j->paused = 0;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
 }
 
 void job_submit(struct server *srv, job_fn *work, job_fn *done, void *arg)

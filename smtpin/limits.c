@@ -60,6 +60,18 @@ int limits_init(struct server *srv, char *err, size_t errsize)
 	return 0;
 }
 
+void limits_reload(struct server *srv)
+{
+	struct limits *l = srv->limits;
+
+	l->count_limit = srv->conn_per_client;
+	l->rate_limit = (int)srv->p.smtpd_client_connection_rate_limit;
+	l->reserve = (int)srv->p.smtpd_connection_reserve;
+	if (l->reserve >= srv->conn_limit)
+		l->reserve = srv->conn_limit / 2;
+	l->stress_timeout = srv->p.smtpd_stress_timeout;
+}
+
 static int stressed(struct server *srv)
 {
 	struct limits *l = srv->limits;

@@ -29,6 +29,9 @@ struct session_limits {
 int limits_init(struct server *srv, char *err, size_t errsize);
 /* Starts the stress timer (after the event base exists). */
 void limits_start(struct server *srv);
+/* SIGHUP: the limits again from the settings (smtpin/reload.c); the
+ * connection table's own settings (anvil_*) take a restart. */
+void limits_reload(struct server *srv);
 void limits_fini(struct server *srv);
 /* A new session on fd (s has its address, mynetworks and lmtp set; no
  * connection is set up yet): counts it, applies the client and server

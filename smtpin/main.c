@@ -33,6 +33,7 @@
 #include "index/sieve_deliver.h"
 #include "index/retry.h"
 #include "index/spam.h"
+#include "index/maillog.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/net.h"
@@ -106,7 +107,7 @@ static int add_listeners(struct server *srv, const struct config_list *list, con
 	return 0;
 }
 
-static int read_settings(struct server *srv, char *err, size_t errsize)
+int smtpin_read_settings(struct server *srv, char *err, size_t errsize)
 {
 	const struct smtpin_params *p = &srv->p;
 	const char *v;
@@ -172,14 +173,11 @@ void server_shutdown(struct server *srv)
 	event_base_loopexit(srv->base, NULL);
 }
 
-/* SIGHUP: a certificate renewal (certbot's deploy hook); sessions keep their context. */
+/* SIGHUP, after the settings (reload.c): the certificate again (certbot's
+ * deploy hook, or new file names); sessions keep the context they began with. */
 static void on_reload(void *arg)
 {
-	struct server *srv = arg;
-
-	log_info("SIGHUP: loading the TLS certificate again (other changes to the "
-		 "configuration take a restart of mailkeep-smtpin)");
-	smtpin_tls_reload(srv);
+	smtpin_tls_reload(arg);
 }
 
 /* SIGTERM, SIGINT: stop accepting; deliveries in flight finish (their 250 is
@@ -262,6 +260,7 @@ static const struct daemon_spec spec = {
     .signals = 1,
     .load = params_load,
     .on_reload = on_reload,
+    .apply = smtpin_reload,
     .on_stop = on_stop,
 };
 
@@ -374,11 +373,14 @@ int main(int argc, char **argv)
 
 	daemon_init(&d, &spec, argc, argv);
 	d.ctx = srv;
+	srv->daemon = &d;
 	srv->cfg = d.cfg;
 	common_params_bind(srv->cfg, &srv->common);
 	smtpin_params_bind(srv->cfg, &srv->p);
 	daemon_log_open(&d, srv->common.syslog_name, srv->common.log_target);
-	if (read_settings(srv, err, sizeof(err)) < 0)
+	daemon_metrics_open(&d, srv->common.run_directory, srv->common.mail_owner);
+	log_set_hook(maillog_metrics_hook); /* count what is logged (index/maillog.h) */
+	if (smtpin_read_settings(srv, err, sizeof(err)) < 0)
 		log_fatal("%s: %s", d.conf_path, err);
 	add_every_listener(srv);
 	daemon_detach(&d);

@@ -43,6 +43,7 @@ struct restr_eval {
 	struct restr_result res;
 	const struct restr_item *item; /* the one waiting */
 	int rhsbl_step;
+	unsigned gen; /* srv->gen at the start: a SIGHUP meanwhile starts it again */
 };
 
 static const struct {
@@ -651,6 +652,13 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 
 static void eval_run(struct restr_eval *e)
 {
+	if (e->gen != e->s->srv->gen) {
+		/* the lists changed while an answer was awaited (SIGHUP): the
+		 * check starts again, under the new lists only */
+		e->gen = e->s->srv->gen;
+		e->li = 0;
+		e->ii = 0;
+	}
 	for (; e->li < e->nlists; e->li++, e->ii = 0) {
 		const struct restr_list *l = e->lists[e->li];
 		for (; e->ii < l->n; e->ii++) {
@@ -678,6 +686,7 @@ void restrictions_check(struct session *s, const char *stage,
 
 	e->s = s;
 	e->done = done;
+	e->gen = srv->gen;
 #define ADD(list, sj)                                                                              \
 	do {                                                                                       \
 		e->lists[e->nlists] = &srv->list;                                                  \

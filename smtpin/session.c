@@ -47,6 +47,8 @@ void session_ref(struct session *s)
 
 static void session_free(struct session *s)
 {
+	s->srv->nalive--;
+	smtpin_reload_session_gone(s->srv, s->gen); /* reload.c: old settings may go */
 	buf_free(&s->msg);
 	free(s->rcpts);
 	free(s);
@@ -1063,6 +1065,8 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 {
 	struct server *srv = lst->srv;
 	struct session *s = xcalloc(1, sizeof(*s));
+	s->gen = lst->srv->gen;
+	lst->srv->nalive++;
 	struct bufferevent *bev;
 
 	s->srv = srv;

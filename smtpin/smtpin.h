@@ -31,6 +31,9 @@
 #include "smtpin/limits.h"
 #include "smtpin/parse.h"
 
+struct daemon;
+struct reload_retired;
+
 enum listener_kind { LISTEN_SMTP, LISTEN_SMTPS, LISTEN_LMTP, LISTEN_POLICY };
 
 struct listener {
@@ -127,6 +130,10 @@ struct server {
 	int nsessions;
 	int stopping;
 	struct event *sig_ev, *gc_timer; /* the signalfd (lib/daemon.h), the greylist clean-up */
+	struct daemon *daemon;		 /* the skeleton (lib/daemon.h), for the log on SIGHUP */
+	unsigned gen;			 /* settings generation: +1 per SIGHUP that changed them */
+	size_t nalive;			 /* sessions allocated and not yet freed */
+	struct reload_retired *retired;	 /* settings replaced, waiting for their sessions */
 
 	/* settings, read once */
 	char hostname[256];
@@ -175,6 +182,7 @@ struct rcpt {
 
 struct session {
 	struct server *srv;
+	unsigned gen; /* srv->gen when it began (reload.c) */
 	struct listener *lst;
 	struct session *next, *prev;
 	struct bufferevent *bev;
@@ -275,6 +283,20 @@ int jobs_start(struct server *srv, int nthreads, char *err, size_t errsize);
 void jobs_stop(struct server *srv);
 /* work runs on a pool thread, then done on the loop thread. */
 void job_submit(struct server *srv, job_fn *work, job_fn *done, void *arg);
+/* SIGHUP (reload.c): waits until no job runs and starts none until
+ * jobs_resume, so that the settings, the directory and the spam filter's
+ * settings the workers read change while none reads them. Loop thread only. */
+void jobs_pause(struct server *srv);
+void jobs_resume(struct server *srv);
+
+/* reload.c — SIGHUP: every setting that can change without a restart, at
+ * once (lib/daemon.h's apply); the settings replaced are freed when the
+ * last session that began under them has ended. */
+int smtpin_reload(void *srv, struct config *cfg, char *err, size_t errsize);
+/* A session of generation gen has ended (session.c). */
+void smtpin_reload_session_gone(struct server *srv, unsigned gen);
+/* main.c: the settings read once into srv (and checked); used again on SIGHUP. */
+int smtpin_read_settings(struct server *srv, char *err, size_t errsize);
 
 /* deliver.c */
 /* Resolves a recipient through the directory (async): a DIR_* result, or

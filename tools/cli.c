@@ -1,6 +1,7 @@
 /* cli — helpers shared by the mailkeep commands (see cli.h). */
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,48 @@ struct store *cli_store(struct cli *cli, int read_only)
 	}
 	cli->store_ro = read_only;
 	return cli->store;
+}
+
+struct store *cli_store_at(struct cli *cli, const char *dir)
+{
+	struct store_options opt = {.read_only = 1};
+	char path[4200], err[512];
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		cli_error("%s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (!S_ISDIR(st.st_mode) || access(path, F_OK) < 0) {
+		cli_error("%s holds no store (no data.mdb): give the directory `mailkeep backup` "
+			  "wrote, or a store_directory",
+			  dir);
+		return NULL;
+	}
+	if (store_open(dir, &opt, &cli->store, err, sizeof(err)) != 0) {
+		cli_error("cannot open the store %s: %s", dir, err);
+		cli->store = NULL;
+		return NULL;
+	}
+	cli->store_ro = 1;
+	return cli->store;
+}
+
+int cli_find_service(const struct cli *cli, const char *bin, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/%s", cli->exe_dir, bin);
+	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
+		return 0;
+	n = snprintf(out, size, "%s/../lib/mailkeep/%s", cli->exe_dir, bin);
+	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
+		return 0;
+	return -1;
+}
+
+const char *cli_plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
 }
 
 int cli_directory_embedded(struct cli *cli)

@@ -61,7 +61,12 @@ void cli_subcommand_names(const struct subcommand *table, char *out, size_t size
 
 extern const struct command cmd_init, cmd_check, cmd_user, cmd_alias, cmd_import, cmd_export,
     cmd_fsck, cmd_backup, cmd_stats, cmd_smtpin, cmd_imapd, cmd_mount, cmd_run, cmd_spam,
-    cmd_status, cmd_phone, cmd_sieve, cmd_compact, cmd_search, cmd_reindex;
+    cmd_status, cmd_phone, cmd_report, cmd_sieve, cmd_compact, cmd_search, cmd_reindex;
+
+/* The path of a service binary ("mailkeep-smtpin") into out: next to the
+ * mailkeep binary (the build), else in ../lib/mailkeep (PREFIX/lib/mailkeep
+ * after make install). Returns 0, or -1 if it is not installed. */
+int cli_find_service(const struct cli *cli, const char *bin, char *out, size_t size);
 
 /* Messages to stderr, prefixed "mailkeep: " (warnings: "mailkeep: warning: "). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -77,6 +82,12 @@ struct config *cli_config(struct cli *cli);
  * right to write is needed, nothing is created, and a missing store is an
  * error. Returns NULL after printing the error. */
 struct store *cli_store(struct cli *cli, int read_only);
+/* The store in dir (a backup, `mailkeep fsck DIR`), read-only, without any
+ * configuration. Returns NULL after printing the error (a directory that
+ * holds no store is said to be one). */
+struct store *cli_store_at(struct cli *cli, const char *dir);
+/* one if n == 1, else many: "1 message", "2 messages" */
+const char *cli_plural(uint64_t n, const char *one, const char *many);
 /* 1 if users are managed in the store (user_directory = embedded). */
 int cli_directory_embedded(struct cli *cli);
 void cli_close(struct cli *cli);

@@ -167,15 +167,44 @@ static const char check_help[] =
     "and bounds; prints \"file:line: what is wrong\" per problem and exits 1 if there\n"
     "is any. Also notes missing TLS files or data directory (not errors).\n"
     "  --list   every setting with its default and meaning\n"
-    "  --man    the same as the mailkeep.conf(5) manual page (roff)\n\n"
-    "examples:\n  mailkeep -c /srv/mail/mailkeep.conf check\n  mailkeep check --list | less\n";
+    "  --man    the same as the mailkeep.conf(5) manual page (roff)\n"
+    "  --get NAME...   the value of each setting in this configuration, $names\n"
+    "           expanded, one a line (as postconf -h)\n\n"
+    "examples:\n  mailkeep -c /srv/mail/mailkeep.conf check\n  mailkeep check --list | less\n"
+    "  mailkeep check --get mount_point store_directory\n";
+
+/* --get NAME...: each value, expanded, one a line (Postfix's postconf -h),
+ * for scripts (tools/demo.sh prints the real paths and ports with it). */
+static int print_values(struct cli *cli, int n, char **names)
+{
+	struct config *cfg;
+
+	if (n == 0)
+		return cli_usage(&cmd_check);
+	if ((cfg = cli_config(cli)) == NULL)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		const char *v = config_get(cfg, names[i]);
+		if (v == NULL) {
+			cli_error(
+			    "check --get: %s is not a setting (mailkeep check --list shows them), "
+			    "or its $expansion is broken",
+			    names[i]);
+			return 1;
+		}
+		printf("%s\n", v);
+	}
+	return 0;
+}
 
 static int run(struct cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"list", no_argument, NULL, 'l'}, {"man", no_argument, NULL, 'm'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"list", no_argument, NULL, 'l'},
+					     {"man", no_argument, NULL, 'm'},
+					     {"get", no_argument, NULL, 'g'},
+					     {NULL, 0, NULL, 0}};
 	struct config *cfg;
-	int c, problems = 0;
+	int c, problems = 0, get = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -185,10 +214,15 @@ static int run(struct cli *cli, int argc, char **argv)
 		case 'm':
 			print_man();
 			return 0;
+		case 'g':
+			get = 1;
+			break;
 		default:
 			return cli_usage(&cmd_check);
 		}
 	}
+	if (get)
+		return print_values(cli, argc - optind, argv + optind);
 	if (optind != argc)
 		return cli_usage(&cmd_check);
 	if ((cfg = cli_config(cli)) == NULL)
@@ -225,5 +259,9 @@ static int run(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_check = {
-    "check", "[--list | --man]", "validate the configuration; list every setting", check_help, run,
+    "check",
+    "[--list | --man | --get NAME...]",
+    "validate the configuration; list every setting",
+    check_help,
+    run,
 };

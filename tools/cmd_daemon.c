@@ -19,17 +19,12 @@
 #include "lib/xmalloc.h"
 #include "tools/cli.h"
 #include "tools/run_guard.h"
+#include "tools/run_watch.h"
 
 /* The path of a service binary, or -1 if it is not installed. */
 static int find_service(struct cli *cli, const char *bin, char *out, size_t size)
 {
-	int n = snprintf(out, size, "%s/%s", cli->exe_dir, bin);
-	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
-		return 0;
-	n = snprintf(out, size, "%s/../lib/mailkeep/%s", cli->exe_dir, bin);
-	if (n > 0 && (size_t)n < size && access(out, X_OK) == 0)
-		return 0;
-	return -1;
+	return cli_find_service(cli, bin, out, size);
 }
 
 static int exec_service(struct cli *cli, const char *bin, int argc, char **argv)
@@ -135,7 +130,8 @@ static const char run_help[] =
     "with SIGKILL. Before starting, it refuses to run beside another `run` of the\n"
     "same configuration, stops services of this instance left running, names a\n"
     "process of something else holding one of its ports (and exits 1), and detaches\n"
-    "a stale mount.\n"
+    "a stale mount. --without NAME (smtpin, imapd, mount; repeatable) leaves a\n"
+    "service to something else (the Debian units run the mount in a unit of its own).\n"
     "  mailkeep smtpin|imapd|mount [ARGS]  run one service (exec), with -c CONF and ARGS\n\n"
     "examples:\n  mailkeep -c /srv/mail/mailkeep.conf run\n  mailkeep imapd -f\n";
 
@@ -151,13 +147,30 @@ static int run_all(struct cli *cli, int argc, char **argv)
 	char pidfile[4200] = "";
 	struct config *cfg;
 
-	(void)argv;
-	if (argc != 1)
-		return cli_usage(&cmd_run);
+	/* --without NAME: a service another unit runs (the mount: a FUSE mount
+	 * made inside a sandboxed unit's mount namespace would not be seen
+	 * outside it; doc/ops.md) */
+	int without[sizeof(svc) / sizeof(svc[0])] = {0};
+	for (int a = 1; a < argc; a++) {
+		size_t k = n;
+		if (strcmp(argv[a], "--without") == 0 && a + 1 < argc)
+			for (k = 0; k < n && strcmp(svc[k].name, argv[a + 1]) != 0; k++)
+				;
+		if (k == n) {
+			cli_error("run: want --without smtpin|imapd|mount, not '%s'", argv[a]);
+			return cli_usage(&cmd_run);
+		}
+		without[k] = 1;
+		a++;
+	}
 	if ((cfg = cli_config(cli)) == NULL)
 		return 1;
 	for (size_t i = 0; i < n; i++) {
-		if (find_service(cli, svc[i].bin, svc[i].path, sizeof(svc[i].path)) == 0) {
+		if (without[i]) {
+			svc[i].path[0] = '\0';
+			fprintf(stderr, "mailkeep: run: %s: not started (--without)\n",
+				svc[i].name);
+		} else if (find_service(cli, svc[i].bin, svc[i].path, sizeof(svc[i].path)) == 0) {
 			svc[i].pause = 1;
 			active++;
 		} else {
@@ -176,11 +189,23 @@ static int run_all(struct cli *cli, int argc, char **argv)
 	if (rundir != NULL) {
 		/* another run of this instance, or services it left behind */
 		char err[1024];
-		if (run_guard_start(cfg, cli->conf_path, rundir, cli->common.mount_point, err,
-				    sizeof(err)) < 0) {
+		const char *leave[sizeof(svc) / sizeof(svc[0]) + 1] = {NULL};
+		for (size_t i = 0, k = 0; i < n; i++)
+			if (without[i])
+				leave[k++] = svc[i].bin;
+		if (run_guard_start(cfg, cli->conf_path, rundir,
+				    svc[2].path[0] != '\0' ? cli->common.mount_point : NULL, leave,
+				    err, sizeof(err)) < 0) {
 			cli_error("%s", err);
 			return 1;
 		}
+	}
+	/* readiness for systemd, the metrics endpoint, the store's size history */
+	char werr[1024];
+	struct run_watch *watch = run_watch_start(cli, werr, sizeof(werr));
+	if (watch == NULL) {
+		cli_error("run: %s", werr);
+		return 1;
 	}
 	if (rundir != NULL && mk_mkdirs(rundir, 0755) == 0) {
 		int k = snprintf(pidfile, sizeof(pidfile), "%s/mailkeep.pid", rundir);
@@ -212,6 +237,7 @@ static int run_all(struct cli *cli, int argc, char **argv)
 				fprintf(stderr, "mailkeep: run: SIGHUP passed on to %s (pid %ld)\n",
 					svc[i].name, (long)svc[i].pid);
 			}
+			run_watch_reloading(watch);
 		}
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		double now = mk_monotonic();
@@ -243,10 +269,14 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		for (size_t i = 0; i < n; i++)
 			if (svc[i].path[0] != '\0' && svc[i].pid == 0 && now >= svc[i].next_start)
 				start_service(cli, &svc[i], rundir);
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+		struct run_watch_svc ws[sizeof(svc) / sizeof(svc[0])];
+		for (size_t i = 0; i < n; i++)
+			ws[i] = (struct run_watch_svc){svc[i].name, svc[i].bin,
+						       svc[i].path[0] != '\0', svc[i].pid};
+		run_watch_tick(watch, 100, ws, n); /* waits 100 ms, serving scrapes */
 	}
 	fprintf(stderr, "mailkeep: run: signal %d: stopping the services\n", (int)stop_signal);
+	run_watch_stop(&watch);
 	for (size_t i = 0; i < n; i++)
 		if (svc[i].pid > 0)
 			kill(svc[i].pid, SIGTERM);
@@ -299,5 +329,9 @@ const struct command cmd_mount = {
     run_help, run_mount,
 };
 const struct command cmd_run = {
-    "run", "", "start and supervise every installed service", run_help, run_all,
+    "run",
+    "[--without smtpin|imapd|mount]...",
+    "start and supervise every installed service",
+    run_help,
+    run_all,
 };

@@ -382,6 +382,21 @@ static int open_dest(struct export_run *x, const char *dest, const char *only, i
 		}
 		return 0;
 	}
+	struct stat st;
+	if (stat(dest, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		cli_error("export: %s exists and is not a directory: %s is written into a new "
+			  "(or empty) directory; give another DEST, or write one mailbox into one "
+			  "file with --format mbox --mailbox NAME",
+			  dest,
+			  x->format == OUT_MAILDIR ? "a Maildir"
+			  : x->format == OUT_MBOX  ? "an mbox per mailbox"
+						   : "a file per message");
+		return 1;
+	}
+	if (stat(dest, &st) < 0 && errno == ENOTDIR) {
+		cli_error("export: %s: a part of the path is a file, not a directory", dest);
+		return 1;
+	}
 	return make_dir(dest) < 0 ? 1 : 0;
 }
 
@@ -530,9 +545,11 @@ static int run(struct cli *cli, int argc, char **argv)
 	progress_end(&x.prog);
 	if (!o.quiet) {
 		char hb[32];
-		fprintf(to_stdout ? stderr : stdout, "exported %llu messages (%s) of %s to %s\n",
-			(unsigned long long)x.messages, cli_human_bytes(x.bytes, hb, sizeof(hb)),
-			name, to_stdout ? "standard output" : dest);
+		fprintf(to_stdout ? stderr : stdout, "exported %llu %s (%s) of %s to %s\n",
+			(unsigned long long)x.messages,
+			cli_plural(x.messages, "message", "messages"),
+			cli_human_bytes(x.bytes, hb, sizeof(hb)), name,
+			to_stdout ? "standard output" : dest);
 	}
 done:
 	free(l.v);

@@ -34,8 +34,12 @@ static const char fsck_help[] =
     "reference count must equal the messages pointing at it, and mailbox counters\n"
     "(messages, unseen, UIDNEXT, HIGHESTMODSEQ) must agree with the messages.\n"
     "Prints one line per problem (\"problem: ...\") and exits 1 if there is any,\n"
-    "0 if the store is consistent. It reads only, and may run while mail arrives.\n\n"
-    "example:\n  mailkeep fsck && echo store ok\n";
+    "0 if the store is consistent. It reads only, and may run while mail arrives.\n"
+    "With STORE_DIR (a backup made by `mailkeep backup DST`: DST, or any store\n"
+    "directory holding data.mdb) it checks that store instead of the configured one,\n"
+    "and needs no configuration file.\n\n"
+    "examples:\n  mailkeep fsck && echo store ok\n"
+    "  mailkeep fsck /srv/backup/mailkeep-2026-12-01\n";
 
 static int run(struct cli *cli, int argc, char **argv)
 {
@@ -46,9 +50,13 @@ static int run(struct cli *cli, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
 		return cli_usage(&cmd_fsck);
-	if (optind != argc)
+	if (argc - optind > 1)
 		return cli_usage(&cmd_fsck);
-	if ((store = cli_store(cli, 1)) == NULL)
+	if (optind < argc)
+		store = cli_store_at(cli, argv[optind]); /* a backup: no configuration needed */
+	else
+		store = cli_store(cli, 1);
+	if (store == NULL)
 		return 1;
 	progress_init(&f.prog, "checking");
 	double t0 = mk_monotonic();
@@ -65,14 +73,16 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 	struct store_stats st;
 	if (store_stats(store, &st) == 0)
-		printf("fsck: %s is consistent: %llu messages, %llu blobs checked (%.1f s)\n",
+		printf("fsck: %s is consistent: %llu %s, %llu %s checked (%.1f s)\n",
 		       store_dir(store), (unsigned long long)st.messages,
-		       (unsigned long long)st.blobs, mk_monotonic() - t0);
+		       cli_plural(st.messages, "message", "messages"), (unsigned long long)st.blobs,
+		       cli_plural(st.blobs, "blob", "blobs"), mk_monotonic() - t0);
 	else
 		printf("fsck: %s is consistent (%.1f s)\n", store_dir(store), mk_monotonic() - t0);
 	return 0;
 }
 
 const struct command cmd_fsck = {
-    "fsck", "", "check every message's bytes, reference and counter in the store", fsck_help, run,
+    "fsck",    "[STORE_DIR]", "check every message's bytes, reference and counter in the store",
+    fsck_help, run,
 };

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "index/dir.h"
@@ -42,6 +43,7 @@
 #include "lib/xmalloc.h"
 #include "index/fts.h"
 #include "tools/cli.h"
+#include "tools/import_date.h"
 #include "tools/import_dovecot.h"
 #include "tools/import_imap.h"
 #include "tools/import_mboxes.h"
@@ -254,9 +256,13 @@ static int import_one_file(struct import_run *r, const char *path, const char *n
 	im.len = m.raw_len;
 	im.flags = flags | extra_flags;
 	im.keywords = forwarded ? MAILDIR_KW_FORWARDED : NULL;
+	/* the arrival date: a Maildir's is its file's mtime (the convention);
+	 * a plain file's is its From line's date, else its Date field (a copied
+	 * file's mtime is the day it was copied), else the mtime */
 	im.internaldate = st.st_mtime;
-	if (!maildir && m.from != NULL)
-		(void)mbox_parse_date(m.from, m.from_len, &im.internaldate);
+	if (!maildir &&
+	    (m.from == NULL || mbox_parse_date(m.from, m.from_len, &im.internaldate) < 0))
+		(void)import_header_date(m.raw, m.raw_len, (int64_t)time(NULL), &im.internaldate);
 	im.base = base[0] != '\0' ? base : NULL;
 	im.meta = meta[0] != '\0' ? meta : NULL;
 	im.origin = path;
@@ -843,6 +849,8 @@ static const char import_help[] =
     "  -q, --quiet        no summary line\n"
     "  --no-index         leave the words index to the daemons (or `mailkeep reindex\n"
     "                     --pending`); searches stay complete meanwhile, only slower\n"
+    "Arrival dates: an mbox message's From line; a Maildir file's mtime; a plain\n"
+    "message file's From line, else its Date field, else its mtime.\n"
     "With user_directory = ldap:FILE, USER is a user of the directory; the store\n"
     "learns them here if no mail reached them yet.\n\n"
     "options for a server (imaps://):\n"
@@ -862,7 +870,7 @@ static const char import_help[] =
     "examples:\n"
     "  mailkeep import bob ~/Maildir\n"
     "  mailkeep import --mailbox Archive.2003 bob ~/mail/2003.mbox\n"
-    "  mailkeep import --format files --mailbox Corpus bob /work/shared/corpus/spamassassin\n"
+    "  mailkeep import --format files --mailbox Corpus bob ~/saved-messages\n"
     "  mailkeep import bob imaps://bob@imap.example.net\n"
     "  mailkeep import --oauth2-token-file tok bob imaps://me@gmail.com@imap.gmail.com\n";
 
@@ -1043,15 +1051,17 @@ static int report(const struct import_run *r, const char *user, double secs, int
 	}
 	if (!quiet) {
 		char hb[32];
-		printf("imported %llu messages (%s) for %s; %llu already there, %llu failed, %llu "
-		       "skipped, %llu warnings; "
-		       "%llu mailboxes created; %.2f s, %.0f msg/s, %.1f MB/s\n",
-		       (unsigned long long)t->added,
+		printf("imported %llu %s (%s) for %s; %llu already there, %llu failed, %llu "
+		       "skipped, %llu %s; "
+		       "%llu %s created; %.2f s, %.0f msg/s, %.1f MB/s\n",
+		       (unsigned long long)t->added, cli_plural(t->added, "message", "messages"),
 		       cli_human_bytes(t->added_bytes, hb, sizeof(hb)), user,
 		       (unsigned long long)t->present, (unsigned long long)t->failed,
 		       (unsigned long long)nskipped, (unsigned long long)r->warnings,
-		       (unsigned long long)t->mailboxes_created, secs, (double)t->seen / secs,
-		       (double)t->seen_bytes / secs / 1e6);
+		       cli_plural(r->warnings, "warning", "warnings"),
+		       (unsigned long long)t->mailboxes_created,
+		       cli_plural(t->mailboxes_created, "mailbox", "mailboxes"), secs,
+		       (double)t->seen / secs, (double)t->seen_bytes / secs / 1e6);
 		if (r->link_files > 0 || r->link_dirs > 0)
 			printf("followed symbolic links to %llu file%s and %llu director%s\n",
 			       (unsigned long long)r->link_files, r->link_files == 1 ? "" : "s",

@@ -14,6 +14,7 @@
 
 #include "index/params.h"
 #include "lib/log.h"
+#include "lib/net.h"
 #include "lib/password.h"
 #include "lib/tls.h"
 #include "lib/util.h"
@@ -27,7 +28,8 @@ static const char init_help[] =
     "  DIR/data/store             the store;  DIR/data/run  pid files and sockets\n"
     "  DIR/mail                   where `mailkeep mount` shows the Maildirs\n"
     "Not run as root (or with --local), the services are set to unprivileged ports on\n"
-    "127.0.0.1 (SMTP 2525, LMTP 2424, IMAP 1143, IMAPS 1993, ManageSieve 4190) and log to stderr.\n"
+    "127.0.0.1 (SMTP 2525, LMTP 2424, IMAP 1143, IMAPS 1993, ManageSieve 4190) and log to\n"
+    "stderr; a port in use is replaced by the next free one above it (said on stdout).\n"
     "  --user NAME            also add this user, with a welcome message in INBOX\n"
     "  --password-file FILE   the user's password: the first line of FILE (\"-\": stdin);\n"
     "                         else asked on the terminal, else the user gets none\n"
@@ -104,7 +106,8 @@ static int welcome_message(const char *user, const char *host, const char *domai
 	    "\r\n"
 	    "Ways to read your mail:\r\n"
 	    "  - as files: `mailkeep mount` shows it as Maildirs under the mount_point\r\n"
-	    "    (%s/mail/%s/cur/ ...): grep, mutt -f, mblaze and rsync just work;\r\n"
+	    "    (%s/mail/%s: new mail in new/, mail once read in cur/, folders in\r\n"
+	    "    .Name/): grep -r, mutt -f, mblaze and rsync just work;\r\n"
 	    "  - over IMAP with any mail client (`mailkeep imapd`);\r\n"
 	    "  - with the command line: mailkeep export %s DIR writes a plain Maildir.\r\n"
 	    "\r\n"
@@ -238,31 +241,61 @@ static int make_dirs(struct init_opts *o, const char *arg)
 	return 0;
 }
 
+/* 1 if nothing listens on 127.0.0.1:port (a listening socket is tried). */
+static int port_free(unsigned port)
+{
+	char spec[32], err[256];
+
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u", port);
+	int fd = net_listen(spec, 1, err, sizeof(err));
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 /* Not made by root (or with --local): the services on unprivileged ports of
  * 127.0.0.1, written only for the services this build knows, so that `check`
- * stays clean. */
-static void local_ports(FILE *f)
+ * stays clean. A port in use (another instance, another program) is replaced
+ * by the next free one above it, and said. */
+static void local_ports(FILE *f, const char *dir)
 {
 	static const struct {
-		const char *name, *value;
+		const char *name, *what, *before, *after;
+		unsigned port;
 	} ports[] = {
-	    {"smtpd_listen", "127.0.0.1:2525"},
-	    {"lmtp_listen", "unix:$run_directory/lmtp, 127.0.0.1:2424"},
-	    {"imapd_listen", "127.0.0.1:1143"},
-	    {"imapd_tls_listen", "127.0.0.1:1993"},
-	    {"managesieve_listen", "127.0.0.1:4190"},
+	    {"smtpd_listen", "SMTP", "", "", 2525},
+	    {"lmtp_listen", "LMTP", "unix:$run_directory/lmtp, ", "", 2424},
+	    {"imapd_listen", "IMAP", "", "", 1143},
+	    {"imapd_tls_listen", "IMAPS", "", "", 1993},
+	    {"managesieve_listen", "ManageSieve", "", "", 4190},
 	};
+	unsigned chosen[sizeof(ports) / sizeof(ports[0])];
 	char perr[256];
 	struct config *known = params_load(NULL, perr, sizeof(perr));
 
 	fprintf(f, "\n# Not made by root (or made with --local): unprivileged "
 		   "ports on 127.0.0.1.\n");
 	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
-		if (known != NULL && config_get(known, ports[i].name) != NULL)
-			fprintf(f, "%s = %s\n", ports[i].name, ports[i].value);
-		else
-			fprintf(f, "# %s = %s   (for when that service is built)\n", ports[i].name,
-				ports[i].value);
+		unsigned p = ports[i].port;
+		int have = known != NULL && config_get(known, ports[i].name) != NULL;
+		for (unsigned k = 0; have && k < 100; k++) {
+			int taken = 0;
+			for (size_t j = 0; j < i; j++)
+				taken |= chosen[j] == ports[i].port + k;
+			if (!taken && port_free(ports[i].port + k)) {
+				p = ports[i].port + k;
+				break;
+			}
+		}
+		chosen[i] = p;
+		if (have && p != ports[i].port)
+			printf("init: port %u (%s) is in use on 127.0.0.1: %s = 127.0.0.1:%u "
+			       "instead (change it in %s/mailkeep.conf)\n",
+			       ports[i].port, ports[i].what, ports[i].name, p, dir);
+		fprintf(f, "%s%s = %s127.0.0.1:%u%s%s\n", have ? "" : "# ", ports[i].name,
+			ports[i].before, p, ports[i].after,
+			have ? "" : "   (for when that service is built)");
 	}
 	config_free(&known);
 }
@@ -293,7 +326,7 @@ static int write_config(struct cli *cli, const struct init_opts *o)
 		"mount_point = $config_directory/mail\n",
 		date, o->dir, o->dir, o->hostname, o->domain, root ? "syslog" : "stderr");
 	if (!root)
-		local_ports(f);
+		local_ports(f, o->dir);
 	else /* ManageSieve is off by default (tests and other instances share hosts) */
 		fprintf(f, "# ManageSieve (RFC 5804), for mail programs' filter editors\n"
 			   "managesieve_listen = 0.0.0.0:4190\n");

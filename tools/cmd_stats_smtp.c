@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/maillog.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "tools/cmd_stats_smtp.h"
@@ -62,125 +63,63 @@ static void print_table(const char *title, struct table *t, size_t top)
 
 struct stats {
 	unsigned long connect, delivered, deferred, pass_new, pass_old, allowlisted, denylisted,
-	    dropped, sasl_ok;
+	    dropped, sasl_ok, junk, retrain_spam, retrain_innocent;
+	unsigned long classes[MLOG_CLASSES];
 	struct table postscreen, reasons, clients, sasl_fail;
 };
 
-/* The reason of a reject reply: "554 5.7.1 <x>: Recipient address rejected: Greylisted ..." -> "450
- * Greylisted". */
-static void reason_of(const char *reply, char *out, size_t outsize)
-{
-	char code[4] = "";
-	const char *p = reply;
-
-	if (strlen(p) >= 3 && isdigit((unsigned char)p[0]))
-		memcpy(code, p, 3), code[3] = 0;
-	const char *r = strstr(reply, "rejected: ");
-	if (r)
-		p = r + 10;
-	else if ((r = strstr(reply, "Service unavailable; ")) != NULL)
-		p = r + 21;
-	else if ((r = strstr(reply, ">: ")) != NULL)
-		p = r + 3;
-	else if (strlen(reply) > 10)
-		p = reply + 10;
-	/* drop what varies per message: addresses in brackets, "(N seconds left)" */
-	char buf[160];
-	size_t o = 0;
-	for (; *p && *p != ';' && o < sizeof(buf) - 1; p++) {
-		if (*p == '[') {
-			const char *e = strchr(p, ']');
-			if (e) {
-				p = e;
-				buf[o++] = '*';
-				continue;
-			}
-		}
-		if (*p == '(')
-			break;
-		buf[o++] = *p;
-	}
-	while (o > 0 && buf[o - 1] == ' ')
-		o--;
-	buf[o] = 0;
-	if (outsize < 5)
-		return;
-	mk_strlcpy(out, code, outsize);
-	mk_strlcpy(out + strlen(out), " ", outsize - strlen(out));
-	mk_strlcpy(out + strlen(out), buf, outsize - strlen(out));
-}
-
-/* smtpin logs as <syslog_name>/smtpin (the daemon), /smtpd (sessions),
- * /postscreen, /qmgr and /local (deliveries), as Postfix's programs do. */
-static const char *smtpin_text(const char *line)
-{
-	static const char *const svcs[] = {"/smtpd[", "/postscreen[", "/qmgr[", "/local[", "/smtpin["};
-
-	for (size_t i = 0; i < sizeof(svcs) / sizeof(svcs[0]); i++) {
-		const char *m = strstr(line, svcs[i]);
-		if (m != NULL && (m = strstr(m, "]: ")) != NULL)
-			return m;
-	}
-	return NULL;
-}
-
 static void scan_line(struct stats *st, const char *line)
 {
-	const char *m = smtpin_text(line);
-	char key[160];
+	struct maillog_event ev;
 
-	if (m == NULL)
-		return;
-	m += 3;
-	if (strncmp(m, "connect from ", 13) == 0) {
+	switch (maillog_parse_line(line, &ev)) { /* index/maillog.h: one reading for all */
+	case MLOG_CONNECT:
 		st->connect++;
-	} else if (strncmp(m, "PASS NEW ", 9) == 0) {
+		break;
+	case MLOG_PASS_NEW:
 		st->pass_new++;
-	} else if (strncmp(m, "PASS OLD ", 9) == 0) {
+		break;
+	case MLOG_PASS_OLD:
 		st->pass_old++;
-	} else if (strncmp(m, "ALLOWLISTED ", 12) == 0) {
+		break;
+	case MLOG_ALLOWLISTED:
 		st->allowlisted++;
-	} else if (strncmp(m, "DENYLISTED ", 11) == 0) {
-		st->denylisted++;
-		count(&st->postscreen, "DENYLISTED");
-	} else if (strncmp(m, "DISCONNECT ", 11) == 0) {
+		break;
+	case MLOG_DROPPED:
 		st->dropped++;
-	} else if (strncmp(m, "PREGREET ", 9) == 0) {
-		count(&st->postscreen, "PREGREET");
-	} else if (strncmp(m, "DNSBL rank ", 11) == 0) {
-		count(&st->postscreen, "DNSBL");
-	} else if (strncmp(m, "BARE NEWLINE ", 13) == 0) {
-		count(&st->postscreen, "BARE NEWLINE");
-	} else if (strncmp(m, "NON-SMTP COMMAND ", 17) == 0) {
-		count(&st->postscreen, "NON-SMTP COMMAND");
-	} else if (strncmp(m, "COMMAND PIPELINING ", 19) == 0) {
-		count(&st->postscreen, "COMMAND PIPELINING");
-	} else if (strstr(m, ", status=sent ") != NULL) {
+		break;
+	case MLOG_POSTSCREEN:
+		if (strcmp(ev.detail, "DENYLISTED") == 0)
+			st->denylisted++;
+		count(&st->postscreen, ev.detail);
+		break;
+	case MLOG_DELIVERED:
 		st->delivered++;
-	} else if (strstr(m, ", status=deferred ") != NULL) {
+		if (ev.junk)
+			st->junk++;
+		break;
+	case MLOG_DEFERRED:
 		st->deferred++;
-	} else if (strstr(m, ": client=") != NULL && strstr(m, "sasl_username=") != NULL) {
+		break;
+	case MLOG_SASL_OK:
 		st->sasl_ok++;
-	} else if (strstr(m, "SASL ") != NULL && strstr(m, "authentication failed") != NULL) {
-		const char *c = strstr(m, "warning: ");
-		c = c ? c + 9 : m;
-		const char *e = strstr(c, ": SASL");
-		size_t n = e ? (size_t)(e - c) : strlen(c);
-		snprintf(key, sizeof(key), "%.*s", (int)(n < 150 ? n : 150), c);
-		count(&st->sasl_fail, key);
-	} else {
-		const char *r = strstr(m, ": reject: ");
-		if (r == NULL)
-			return;
-		const char *from = strstr(r, " from ");
-		const char *colon = from ? strstr(from + 6, ": ") : NULL;
-		if (from == NULL || colon == NULL)
-			return;
-		snprintf(key, sizeof(key), "%.*s",
-			 (int)((colon - from - 6) < 150 ? (colon - from - 6) : 150), from + 6);
-		count(&st->clients, key);
-		reason_of(colon + 2, key, sizeof(key));
-		count(&st->reasons, key);
+		break;
+	case MLOG_RETRAIN:
+		if (ev.junk)
+			st->retrain_spam++;
+		else
+			st->retrain_innocent++;
+		break;
+	case MLOG_SASL_FAIL:
+		count(&st->sasl_fail, ev.detail);
+		break;
+	case MLOG_REJECT:
+		count(&st->clients, ev.client);
+		count(&st->reasons, ev.detail);
+		st->classes[ev.cls]++;
+		break;
+	default:
+		break;
 	}
 }
 
@@ -230,6 +169,12 @@ int stats_smtp_run(struct cli *cli, int argc, char **argv)
 		ps += st->postscreen.items[i].n;
 	printf("connections %lu\ndelivered %lu\ndeferred %lu\nrejected %lu\n", st->connect,
 	       st->delivered, st->deferred, rejects);
+	printf("delivered_to_junk %lu\nretrained_spam %lu\nretrained_innocent %lu\n", st->junk,
+	       st->retrain_spam, st->retrain_innocent);
+	for (int c = 1; c <= MLOG_CLASSES; c++) /* "other" last */
+		printf("rejected_%s %lu\n",
+		       maillog_class_name((enum maillog_class)(c % MLOG_CLASSES)),
+		       st->classes[c % MLOG_CLASSES]);
 	printf("postscreen pass_new %lu pass_old %lu allowlisted %lu failed %lu dropped %lu\n",
 	       st->pass_new, st->pass_old, st->allowlisted, ps, st->dropped);
 	printf("sasl ok %lu\n", st->sasl_ok);

@@ -343,8 +343,17 @@ static int check_listeners(struct config *cfg, const char *setting, const char *
 	return 0;
 }
 
+/* 1 if bin is in leave (a NULL-terminated list, or NULL). */
+static int left(const char *const *leave, const char *bin)
+{
+	for (size_t i = 0; leave != NULL && leave[i] != NULL; i++)
+		if (strcmp(leave[i], bin) == 0)
+			return 1;
+	return 0;
+}
+
 int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
-		    const char *mount_point, char *err, size_t errsize)
+		    const char *mount_point, const char *const *leave, char *err, size_t errsize)
 {
 	char path[4200];
 
@@ -360,6 +369,8 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
 	}
 	/* 2. the services a dead supervisor left behind, by the pid files it wrote */
 	for (size_t i = 0; service_bins[i] != NULL; i++) {
+		if (left(leave, service_bins[i]))
+			continue;
 		snprintf(path, sizeof(path), "%s/run.%s.pid", rundir, service_bins[i]);
 		pid_t pid = read_pidfile(path);
 		if (pid > 0 && is_ours(pid, service_bins[i], conf) &&
@@ -379,7 +390,8 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
 		if (mk_parse_u64(e->d_name, 2, 4194304, &v) < 0 || (pid_t)v == getpid())
 			continue;
 		for (size_t i = 0; service_bins[i] != NULL; i++) {
-			if (!is_ours((pid_t)v, service_bins[i], conf))
+			if (left(leave, service_bins[i]) ||
+			    !is_ours((pid_t)v, service_bins[i], conf))
 				continue;
 			if (stop_leftover((pid_t)v, service_bins[i], "found by its -c argument") <
 			    0) {
@@ -397,7 +409,14 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
 	 * anything else is named and we refuse, instead of looping on
 	 * "Address already in use" */
 	for (const struct params_area *area = params_registry; area->title != NULL; area++) {
-		for (const struct config_param *prm = area->params; prm->name != NULL; prm++) {
+		int skip = 0;
+		for (size_t i = 0; leave != NULL && leave[i] != NULL; i++) {
+			char tag[64];
+			snprintf(tag, sizeof(tag), "(%s)", leave[i]);
+			skip |= strstr(area->title, tag) != NULL;
+		}
+		for (const struct config_param *prm = area->params; !skip && prm->name != NULL;
+		     prm++) {
 			if (is_listener_setting(prm) &&
 			    check_listeners(cfg, prm->name, conf, err, errsize) < 0)
 				return -1;
@@ -407,6 +426,23 @@ int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
 	if (mount_point != NULL && *mount_point != 0 && run_guard_mounted(mount_point))
 		run_guard_unmount(mount_point);
 	return 0;
+}
+
+pid_t run_guard_find(const char *conf, const char *bin)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	while (proc != NULL && found == 0 && (e = readdir(proc)) != NULL) {
+		uint64_t v;
+		if (mk_parse_u64(e->d_name, 2, 4194304, &v) == 0 && (pid_t)v != getpid() &&
+		    is_ours((pid_t)v, bin, conf))
+			found = (pid_t)v;
+	}
+	if (proc != NULL)
+		closedir(proc);
+	return found;
 }
 
 void run_guard_record(const char *rundir, const char *bin, pid_t pid)

@@ -11,15 +11,20 @@
 #include "lib/config.h"
 
 /* Before `run` starts its services (conf is the configuration file's path,
- * mount_point the mount's):
+ * mount_point the mount's, NULL when run does not mount; leave: the service
+ * binaries run does not start, NULL-terminated or NULL, whose processes and
+ * ports are left alone):
  * returns 0 when the way is clear (leftover services of this instance were
  * stopped), or -1 with a sentence for the user in err. */
 int run_guard_start(struct config *cfg, const char *conf, const char *rundir,
-		    const char *mount_point, char *err, size_t errsize);
+		    const char *mount_point, const char *const *leave, char *err, size_t errsize);
 /* Remembers (or forgets) the pid of a service `run` started, in
  * $run_directory/run.<bin>.pid, so that a later `run` finds it. */
 void run_guard_record(const char *rundir, const char *bin, pid_t pid);
 void run_guard_forget(const char *rundir, const char *bin);
+/* A process of the service binary bin ("mailkeep-fs") whose -c names conf
+ * (by device and inode), or 0: a service another unit runs (the mount). */
+pid_t run_guard_find(const char *conf, const char *bin);
 /* 1 if a FUSE file system is mounted on mountpoint. */
 int run_guard_mounted(const char *mountpoint);
 /* Detaches it (umount2 MNT_DETACH as root, fusermount3 -u -z otherwise). Returns 0 or -1. */

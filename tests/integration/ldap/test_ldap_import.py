@@ -18,7 +18,7 @@ def test_import_for_ldap_user(instance, slapd, tmp_path):
     box = tmp_path / "m.mbox"
     box.write_bytes(b"From a@b Thu Aug 22 12:36:23 2002\nSubject: old mail\n\nkept\n")
     cp = inst.mk("import", "bob", box)
-    assert "imported 1 messages" in cp.stdout
+    assert "imported 1 message " in cp.stdout
     out = tmp_path / "out"
     inst.mk("export", "--format", "files", "--no-from-line", "bob", out)
     (msg,) = list((out / "INBOX").iterdir())

@@ -175,7 +175,7 @@ def test_bad_input(store_instance, tmp_path):
         (line + b"\n") * (50 * 1024 * 1024 // 77)
     big.write_bytes(big_msg)
     cp = inst.mk("import", "--format", "files", "--mailbox", "Big", "bob", big.parent)
-    assert "imported 1 messages" in cp.stdout, cp.stdout + cp.stderr
+    assert "imported 1 message " in cp.stdout, cp.stdout + cp.stderr
     # a file that is not mail is skipped with a message, not stored; a run that
     # found files but imported none is not a success
     junk = tmp_path / "junk"
