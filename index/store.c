@@ -71,6 +71,9 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_SPAM_TOKENS] = "spamtokens",
 	[DB_SPAM_STATS] = "spamstats",
 	[DB_SPAM_SIGS] = "spamsigs",
+	[DB_QMSG] = "qmsg",
+	[DB_QRCPT] = "qrcpt",
+	[DB_QSCHED] = "qsched",
 };
 
 struct store_wjob {

@@ -61,7 +61,6 @@ int store_msg_decode(const MDB_val *key, const MDB_val *val, struct store_msg *m
 int store_mailbox_decode(uint32_t user_id, const char *name, size_t namelen, const MDB_val *val,
 			 struct store_mailbox *mb_r);
 int store_mailbox_put(struct store_txn *txn, const struct store_mailbox *mb);
-int store_blob_ref(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], int delta);
 /* Calls cb with every key of db that starts with prefix; deletes them if del. */
 int store_delete_prefix(struct store_txn *txn, enum store_db db, const void *prefix, size_t len);
 int store_meta_get_u64(struct store_txn *txn, const char *name, uint64_t *v_r);
