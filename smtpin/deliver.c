@@ -85,6 +85,8 @@ void deliver_received_header(struct session *s)
 	else
 		snprintf(proto, sizeof(proto), "%s%s%s", s->esmtp ? "ESMTP" : "SMTP",
 			 s->tls ? "S" : "", s->authed ? "A" : "");
+	if (submission_received_header(s, date))
+		return;
 	buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n", helo, s->name, s->addr);
 	if (s->tls && srv->tls_received && s->tls_info[0])
 		buf_printf(&s->msg, "\t(using %s)\r\n", s->tls_info);
@@ -214,27 +216,39 @@ static void deliver_done(void *arg)
 	session_unref(s);
 }
 
+char *deliver_meta(struct session *s, const char *to)
+{
+	struct buf m;
+
+	buf_init(&m, STORE_META_MAX - 1);
+	if (buf_printf(&m, "from=<%s>\nto=<%s>\nclient=%s\nhelo=%s\nqueue_id=%s\nproto=%s\n",
+		       s->from.addr, to, s->client, s->helo, s->qid,
+		       s->lmtp ? "LMTP" : "ESMTP") < 0) {
+		buf_reset(&m);
+		buf_printf(&m, "to=<%s>\nqueue_id=%s\n", to, s->qid);
+	}
+	if (s->authed)
+		buf_printf(&m, "sasl_username=%s\n", s->sasl_user);
+	return m.data ? m.data : xstrdup("");
+}
+
 void deliver_message(struct session *s)
 {
-	struct deliver_job *j = xcalloc(1, sizeof(*j));
+	struct deliver_job *j;
+
+	/* remote recipients (or a copy to Sent): the queue's one write */
+	if (submission_needs_queue(s)) {
+		submission_deliver(s);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
 
 	j->s = s;
 	j->n = s->nrcpt;
 	j->rcpts = xcalloc(j->n, sizeof(*j->rcpts));
 	j->metas = xcalloc(j->n, sizeof(*j->metas));
 	for (size_t i = 0; i < j->n; i++) {
-		struct buf m;
-		buf_init(&m, STORE_META_MAX - 1);
-		if (buf_printf(&m,
-			       "from=<%s>\nto=<%s>\nclient=%s\nhelo=%s\nqueue_id=%s\nproto=%s\n",
-			       s->from.addr, s->rcpts[i].addr, s->client, s->helo, s->qid,
-			       s->lmtp ? "LMTP" : "ESMTP") < 0) {
-			buf_reset(&m);
-			buf_printf(&m, "to=<%s>\nqueue_id=%s\n", s->rcpts[i].addr, s->qid);
-		}
-		if (s->authed)
-			buf_printf(&m, "sasl_username=%s\n", s->sasl_user);
-		j->metas[i] = m.data ? m.data : xstrdup("");
+		j->metas[i] = deliver_meta(s, s->rcpts[i].addr);
 		j->rcpts[i].user = s->rcpts[i].user;
 		j->rcpts[i].mailbox = NULL;
 		j->rcpts[i].meta = j->metas[i];

@@ -262,6 +262,8 @@ static void add_every_listener(struct server *srv)
 #define LISTENERS(name, kind) add_listeners(srv, &srv->p.name, #name, kind, err, sizeof(err))
 	if (LISTENERS(smtpd_listen, LISTEN_SMTP) < 0 ||
 	    LISTENERS(smtpd_tls_wrappermode_listen, LISTEN_SMTPS) < 0 ||
+	    LISTENERS(submission_listen, LISTEN_SUBMISSION) < 0 ||
+	    LISTENERS(submissions_listen, LISTEN_SUBMISSIONS) < 0 ||
 	    LISTENERS(lmtp_listen, LISTEN_LMTP) < 0 ||
 	    LISTENERS(greylist_policy_listen, LISTEN_POLICY) < 0)
 		log_fatal("%s", err);
@@ -327,10 +329,12 @@ static void start_loop(struct server *srv, struct daemon *d)
 
 static const char *kind_name(enum listener_kind kind)
 {
-	return kind == LISTEN_SMTP    ? "smtp"
-	       : kind == LISTEN_SMTPS ? "smtps"
-	       : kind == LISTEN_LMTP  ? "lmtp"
-				      : "policy";
+	return kind == LISTEN_SMTP	    ? "smtp"
+	       : kind == LISTEN_SMTPS	    ? "smtps"
+	       : kind == LISTEN_LMTP	    ? "lmtp"
+	       : kind == LISTEN_SUBMISSION  ? "submission"
+	       : kind == LISTEN_SUBMISSIONS ? "submissions"
+					    : "policy";
 }
 
 static void stop(struct server *srv)

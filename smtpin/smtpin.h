@@ -30,7 +30,14 @@
 #include "smtpin/data.h"
 #include "smtpin/parse.h"
 
-enum listener_kind { LISTEN_SMTP, LISTEN_SMTPS, LISTEN_LMTP, LISTEN_POLICY };
+enum listener_kind {
+	LISTEN_SMTP,
+	LISTEN_SMTPS,
+	LISTEN_LMTP,
+	LISTEN_POLICY,
+	LISTEN_SUBMISSION,  /* 587: STARTTLS, then AUTH (submission.c) */
+	LISTEN_SUBMISSIONS, /* 465: implicit TLS, then AUTH */
+};
 
 struct listener {
 	struct server *srv;
@@ -148,6 +155,10 @@ struct server {
 	struct greylist_params greylist;
 	char greylist_text[256];
 
+	/* submission.c: per-user rate windows */
+	struct user_rate *rates;
+	size_t nrates, rcap;
+
 	/* postscreen */
 	int ps_access_mynetworks;
 	struct cidr_entry *ps_cidr;
@@ -167,7 +178,8 @@ enum sess_state { SS_GREET, SS_CMD, SS_DATA, SS_BDAT, SS_AUTH };
 
 struct rcpt {
 	char addr[SMTP_ADDR_MAX + 1];
-	char user[DIR_NAME_MAX];
+	char user[DIR_NAME_MAX]; /* the local user; "" for a remote recipient */
+	int remote;		 /* queued for smtpout (submission.c) */
 };
 
 struct session {
@@ -192,6 +204,7 @@ struct session {
 	char ps_client[96]; /* "[127.0.0.1]:41234" for postscreen logs */
 	int mynetworks;
 	int lmtp;
+	int submission; /* a submission listener (587, 465): submission.c */
 
 	int tls;
 	char tls_info[160];
@@ -278,6 +291,22 @@ void deliver_lookup_rcpt(struct session *s,
 /* Stores the message in s->msg for every recipient, then replies (async). */
 void deliver_message(struct session *s);
 void deliver_received_header(struct session *s);
+/* The per-recipient metadata text of the current transaction (malloc'd). */
+char *deliver_meta(struct session *s, const char *to);
+
+/* submission.c */
+/* MAIL of an authenticated session: the user's message rate, then the sender
+ * must be one of the user's addresses; done gets NULL or the reply refusing it. */
+void submission_check_sender(struct session *s, void (*done)(struct session *s, const char *reply));
+/* RCPT of an authenticated session outside our domains: the user's recipient
+ * rate, then s->cur is added as a remote recipient. 0, or -1 with a reply. */
+int submission_remote_rcpt(struct session *s, char *reply, size_t size);
+/* 1 if the transaction goes through the queue (remote recipients, a Sent copy). */
+int submission_needs_queue(const struct session *s);
+/* Stores the local copies and queues the rest in one write, then replies (async). */
+void submission_deliver(struct session *s);
+/* Writes the Received: header of an authenticated session; 0 if not one. */
+int submission_received_header(struct session *s, const char *date);
 
 /* restrictions.c */
 int restrictions_load(struct server *srv, char *err, size_t errsize);
