@@ -573,6 +573,7 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		struct rcpt *r = &s->rcpts[s->nrcpt++];
 		mk_strlcpy(r->addr, s->cur.addr, sizeof(r->addr));
 		mk_strlcpy(r->user, user, sizeof(r->user));
+		r->remote = 0;
 		if (s->nrcpt == 1) {
 			if (s->authed)
 				log_info_as("smtpd", "%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid,
