@@ -21,7 +21,8 @@ CC       ?= cc
 SANITIZE ?=
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-PKGS     := lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt
+PKGS     := lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt \
+	libunbound
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
@@ -45,14 +46,14 @@ INDEX_SRC := $(wildcard index/*.c)
 # folder (X-macro lines, lib/config.h). The registry every program loads and
 # `mailkeep check` / `make man` read is generated from these, in this order
 # (one section each in mailkeep.conf(5)); doc/architecture.md says why.
-PARAMS_DEFS := index/params_store.def smtpin/params.def imapd/params.def fs/params.def \
+PARAMS_DEFS := index/params_store.def smtpin/params.def smtpout/params.def imapd/params.def fs/params.def \
 	index/params_ldap.def index/params_spam.def
 PARAMS_REG  := $(BUILD)/gen/params_registry.c
 LIB_A     := $(BUILD)/lib/libmk.a
 INDEX_A   := $(BUILD)/index/libindex.a
 
 # program folder -> binary name
-PROGRAMS := tools:mailkeep smtpin:mailkeep-smtpin imapd:mailkeep-imapd fs:mailkeep-fs
+PROGRAMS := tools:mailkeep smtpin:mailkeep-smtpin smtpout:mailkeep-smtpout imapd:mailkeep-imapd fs:mailkeep-fs
 prog_dir  = $(word 1,$(subst :, ,$(1)))
 prog_name = $(word 2,$(subst :, ,$(1)))
 BINS :=

@@ -462,6 +462,23 @@ int queue_rcpt_result(struct store_txn *txn, const char *qid, uint32_t idx,
 	return rcpt_put(txn, qid, &r);
 }
 
+int queue_deliver_local(struct store_txn *txn, const char *qid, uint32_t idx, const char *user,
+			const char *meta, int64_t now)
+{
+	struct queue_msg m;
+	struct store_rcpt r;
+	int rc;
+
+	if ((rc = queue_get(txn, qid, &m)) != 0)
+		return rc;
+	memset(&r, 0, sizeof(r));
+	r.user = user;
+	r.meta = meta;
+	if ((rc = store_deliver_rcpt(txn, m.hash, now, &r)) != 0)
+		return rc;
+	return queue_rcpt_result(txn, qid, idx, QUEUE_SENT, NULL, NULL, NULL);
+}
+
 int queue_update(struct store_txn *txn, const struct queue_msg *msg)
 {
 	struct queue_msg old;

@@ -114,6 +114,12 @@ int queue_rcpt_result(struct store_txn *txn, const char *qid, uint32_t idx,
 		      enum queue_result result, const char *dsn, const char *why,
 		      const char *relay);
 
+/* Delivers the queued message into user's INBOX (as store_deliver adds a
+ * message: \Recent, meta as its per-recipient metadata) and takes recipient
+ * idx off the queue, in the caller's write. */
+int queue_deliver_local(struct store_txn *txn, const char *qid, uint32_t idx, const char *user,
+			const char *meta, int64_t now);
+
 /* Rewrites the message record (next_try, tries, warned, hold, ...) and its
  * place in the schedule; nrcpt is kept as stored. */
 int queue_update(struct store_txn *txn, const struct queue_msg *msg);

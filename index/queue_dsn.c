@@ -147,6 +147,14 @@ int queue_dsn_make(const struct queue_dsn *d, char **data_r, size_t *len_r)
 			   r->dsn && r->dsn[0] ? r->dsn : (d->delayed ? "4.0.0" : "5.0.0"));
 		if (relay[0])
 			buf_printf(&b, "Remote-MTA: dns; %s\r\n", relay);
+		/* "host X said: 550 ... (in reply to RCPT TO command)": the reply alone */
+		char *said = strstr(why, " said: ");
+		if (said != NULL && is_smtp_reply(said + 7)) {
+			memmove(why, said + 7, strlen(said + 7) + 1);
+			char *inreply = strstr(why, " (in reply to ");
+			if (inreply != NULL)
+				*inreply = 0;
+		}
 		if (why[0])
 			buf_printf(&b, "Diagnostic-Code: %s; %s\r\n",
 				   is_smtp_reply(why) ? "smtp" : "X-mailkeep", why);

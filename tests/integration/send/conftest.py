@@ -47,7 +47,7 @@ def sink_factory(tmp_path):
 
     yield make
     for s in made:
-        s.stop()
+        s.remove()
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ small store helper (tests/integration/smtpin/storetool.c) to read mailboxes."""
 import email
 import email.policy
 import os
+import shutil
+import tempfile
 import re
 import signal
 import smtplib
@@ -162,8 +164,9 @@ class Sink:
     """Postfix's smtp-sink on host:port, one file per message in dump/."""
 
     def __init__(self, root: Path, host="127.0.0.1", port=None, args=()):
+        # smtp-sink writes as "nobody": not under pytest's 0700 tree
+        root = Path(tempfile.mkdtemp(prefix="mk-sink-"))
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
         self.dump = root / "dump"
         self.dump.mkdir(exist_ok=True)
         os.chmod(root, 0o777)
@@ -186,6 +189,10 @@ class Sink:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(10)
         self.proc = None
+
+    def remove(self):
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def files(self):
         return sorted(p for p in self.dump.rglob("*") if p.is_file())
