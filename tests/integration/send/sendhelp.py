@@ -41,7 +41,7 @@ class Mk:
         self.inst = Instance(root)
         self.tool = storetool
         self.host = host
-        self.smtp_port = settings.pop("smtp_port", None) or free_port()
+        self.smtp_port = settings.pop("listen_port", None) or free_port()
         self.sub_port = free_port()
         self.subs_port = free_port()
         self.store = self.inst.data / "store"
@@ -181,7 +181,7 @@ class Sink:
         self.proc = subprocess.Popen(["smtp-sink", "-u", "nobody", "-c", "-d", f"{self.dump}/%Y%m%d%H%M%S.",
                                       *self.args, f"{self.host}:{self.port}", "256"],
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_port(self.port, host=self.host, proc=self.proc)
+        wait_port(self.port, host=self.host.strip("[]"), proc=self.proc)
         return self
 
     def stop(self):
