@@ -102,6 +102,7 @@ smtpd_tls_cert_file = {self.cert}
 smtpd_tls_key_file = {self.key}
 smtpd_tls_security_level = may
 smtpd_tls_auth_only = yes
+smtpd_tls_loglevel = 1
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:127.0.0.1:{self.auth_port}
