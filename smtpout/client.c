@@ -959,12 +959,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		target_failed(c, 0, "4.4.1", why);
 		return;
 	}
+	const char *doing = state_words(c->state);
+	if (c->state == C_DOT && !(what & BEV_EVENT_WRITING) &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		doing = "sending end of data -- message may be sent more than once";
 	if (what & BEV_EVENT_TIMEOUT)
 		snprintf(why, sizeof(why), "conversation with %s timed out while %s", c->peer_short,
-			 state_words(c->state));
+			 doing);
 	else
 		snprintf(why, sizeof(why), "lost connection with %s while %s", c->peer_short,
-			 state_words(c->state));
+			 doing);
 	if (c->state == C_READY && c->t == NULL) {
 		conn_free(c); /* an idle connection the server closed */
 		return;

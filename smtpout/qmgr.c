@@ -320,8 +320,6 @@ static int load_rcpt(const struct queue_rcpt *qr, void *ctx)
 	r->idx = qr->idx;
 	r->result = QRCPT_UNTRIED;
 	mk_strlcpy(r->addr, qr->addr, sizeof(r->addr));
-	const char *at = strrchr(r->addr, '@');
-	r->domain = at ? at + 1 : "";
 	return 0;
 }
 
@@ -353,6 +351,11 @@ static void activate(struct server *srv, struct qmsg *m)
 	size_t ntouched = 0;
 	char from[QUEUE_ADDR_MAX];
 
+	/* the array is final now: domains may point into it */
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		const char *at = strrchr(m->rcpts[i].addr, '@');
+		m->rcpts[i].domain = at ? at + 1 : "";
+	}
 	log_printable(from, sizeof(from), m->rec.from, strlen(m->rec.from));
 	log_info_as("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", m->rec.qid, from,
 		    (unsigned long long)m->rec.size, m->nrcpt);
