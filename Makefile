@@ -22,7 +22,7 @@ SANITIZE ?=
 PYTEST   ?= /usr/bin/python3 -m pytest
 
 PKGS     := lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt \
-	libunbound
+	libunbound opendkim
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 

@@ -27,6 +27,7 @@
 #include "index/dir.h"
 #include "index/queue.h"
 #include "lib/buf.h"
+#include "lib/dkim.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "tools/cli.h"
@@ -48,7 +49,8 @@ static const char sendmail_help[] =
     "domains (mydestination) goes into the users' INBOX; the rest is queued for\n"
     "mailkeep-smtpout. At most 64 MiB and 10,000 recipients.\n\n"
     "examples:\n"
-    "  printf 'Subject: backup done\\n\\nok\\n' | mailkeep sendmail -f root@example.org admin@example.org\n"
+    "  printf 'Subject: backup done\\n\\nok\\n' | mailkeep sendmail -f root@example.org "
+    "admin@example.org\n"
     "  mailkeep sendmail -t -oi < message.eml\n";
 
 struct rcpts {
@@ -222,16 +224,32 @@ static int run(struct cli *cli, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt(argc, argv, "tif:r:F:o:B:NV:vbmL:O:q:")) != -1) {
 		switch (c) {
-		case 't': t = 1; break;
-		case 'i': ignore_dots = 1; break;
+		case 't':
+			t = 1;
+			break;
+		case 'i':
+			ignore_dots = 1;
+			break;
 		case 'f':
-		case 'r': from = optarg; break;
-		case 'F': fullname = optarg; break;
+		case 'r':
+			from = optarg;
+			break;
+		case 'F':
+			fullname = optarg;
+			break;
 		case 'o':
 			if (strcmp(optarg, "i") == 0)
 				ignore_dots = 1;
 			break;
-		case 'B': case 'N': case 'V': case 'v': case 'b': case 'm': case 'L': case 'O': case 'q':
+		case 'B':
+		case 'N':
+		case 'V':
+		case 'v':
+		case 'b':
+		case 'm':
+		case 'L':
+		case 'O':
+		case 'q':
 			break;
 		default:
 			cli_error("sendmail: unknown flag -%c", optopt);
@@ -287,7 +305,8 @@ static int run(struct cli *cli, int argc, char **argv)
 		buf_printf(&full, "Message-Id: <%s@%s>\r\n", qid, myhost);
 	if (!has_field(hd, hlen, "From")) {
 		if (fullname != NULL)
-			buf_printf(&full, "From: %s <%s>\r\n", fullname, sender[0] ? sender : "MAILER-DAEMON");
+			buf_printf(&full, "From: %s <%s>\r\n", fullname,
+				   sender[0] ? sender : "MAILER-DAEMON");
 		else
 			buf_printf(&full, "From: %s\r\n", sender[0] ? sender : "MAILER-DAEMON");
 	}
@@ -300,6 +319,23 @@ static int run(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 
+	/* signed with the keys of the From: domain, as submitted mail is */
+	char dom[256], derr[512], *sig = NULL;
+	size_t sl = 0;
+	if (cli->common.dkim_sign && dkim_from_domain(full.data, full.len, dom, sizeof(dom)) == 0) {
+		if (dkim_sign_message(cli->common.dkim_key_directory, dom, full.data, full.len,
+				      &sig, &sl, derr, sizeof(derr)) < 0)
+			cli_warn("sendmail: not signed: %s", derr);
+		if (sl > 0) {
+			struct buf b;
+			buf_init(&b, full.max + sl);
+			buf_append(&b, sig, sl);
+			buf_append(&b, full.data, full.len);
+			buf_free(&full);
+			full = b;
+		}
+		free(sig);
+	}
 	/* local recipients: who they are */
 	if ((store = cli_store(cli, 0)) == NULL) {
 		ret = EX_TEMPFAIL;
@@ -312,7 +348,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	struct store_rcpt *local = xcalloc(r.n, sizeof(*local));
-	char (*users)[DIR_NAME_MAX] = xcalloc(r.n, sizeof(*users));
+	char(*users)[DIR_NAME_MAX] = xcalloc(r.n, sizeof(*users));
 	char **metas = xcalloc(r.n, sizeof(*metas));
 	const char **remote = xcalloc(r.n, sizeof(*remote));
 	size_t nlocal = 0, nremote = 0;
@@ -343,8 +379,9 @@ static int run(struct cli *cli, int argc, char **argv)
 			mk_strlcpy(users[nlocal], u.name, DIR_NAME_MAX);
 			struct buf m;
 			buf_init(&m, STORE_META_MAX - 1);
-			buf_printf(&m, "from=<%s>\nto=<%s>\nclient=local\nqueue_id=%s\nproto=sendmail\n", sender,
-				   r.v[i], qid);
+			buf_printf(
+			    &m, "from=<%s>\nto=<%s>\nclient=local\nqueue_id=%s\nproto=sendmail\n",
+			    sender, r.v[i], qid);
 			metas[nlocal] = m.data ? m.data : xstrdup("");
 			local[nlocal].user = users[nlocal];
 			local[nlocal].meta = metas[nlocal];
@@ -369,8 +406,8 @@ static int run(struct cli *cli, int argc, char **argv)
 			cli_error("sendmail: not sent: %s", cli_store_hint(rc));
 			ret = rc == STORE_EFULL || rc == STORE_EIO ? EX_TEMPFAIL : EX_SOFTWARE;
 		} else if (cli->verbose) {
-			fprintf(stderr, "mailkeep: sendmail: %s: %zu local, %zu queued (%s)\n", qid, nlocal,
-				nremote, used[0] ? used : "-");
+			fprintf(stderr, "mailkeep: sendmail: %s: %zu local, %zu queued (%s)\n", qid,
+				nlocal, nremote, used[0] ? used : "-");
 		}
 	}
 	for (size_t i = 0; i < nlocal; i++)
@@ -390,7 +427,9 @@ out:
 }
 
 const struct command cmd_sendmail = {
-    "sendmail", "[-t] [-i|-oi] [-f SENDER] [-F NAME] [RECIPIENT...]",
+    "sendmail",
+    "[-t] [-i|-oi] [-f SENDER] [-F NAME] [RECIPIENT...]",
     "send a message from standard input (the sendmail interface, for cron and scripts)",
-    sendmail_help, run,
+    sendmail_help,
+    run,
 };

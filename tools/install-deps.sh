@@ -15,10 +15,12 @@ echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 apt-get update -qq
 # build
 BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse3
-  libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev"
+  libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev
+  libunbound-dev libopendkim-dev libspf2-dev libopendmarc-dev"
 # tests: real clients and peers
 TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
-  slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban"
+  slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
+  python3-dkim dovecot-core"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamassassin spamc valgrind hyperfine e2fsprogs"
 # shellcheck disable=SC2086
