@@ -28,6 +28,7 @@ void cmd_idle(struct session *s, struct imap_command *cmd)
 		if (r == 2) {
 			notify_drain(watch);
 			sess_sync(s, 1);
+			sess_notify_check(s, 0); /* NOTIFY: the other mailboxes */
 		} else if (r == 0) {
 			if (watch < 0)
 				sess_sync(s, 1);

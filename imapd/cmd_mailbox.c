@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imapd/fetch.h"
 #include "imapd/session.h"
 #include "lib/utf7.h"
 #include "lib/util.h"
@@ -49,9 +50,9 @@ static const struct {
 	const char *name;
 	uint32_t bit;
 } special_uses[] = {
-	{"\\Sent", STORE_SU_SENT},   {"\\Drafts", STORE_SU_DRAFTS},   {"\\Junk", STORE_SU_JUNK},
-	{"\\Trash", STORE_SU_TRASH}, {"\\Archive", STORE_SU_ARCHIVE}, {"\\All", STORE_SU_ALL},
-	{"\\Flagged", STORE_SU_FLAGGED},
+    {"\\Sent", STORE_SU_SENT},	     {"\\Drafts", STORE_SU_DRAFTS},   {"\\Junk", STORE_SU_JUNK},
+    {"\\Trash", STORE_SU_TRASH},     {"\\Archive", STORE_SU_ARCHIVE}, {"\\All", STORE_SU_ALL},
+    {"\\Flagged", STORE_SU_FLAGGED},
 };
 
 void cmd_create(struct session *s, struct imap_command *cmd)
@@ -74,8 +75,8 @@ void cmd_create(struct session *s, struct imap_command *cmd)
 	if (cmd->nargs == 2) {
 		/* (USE (\Sent ...)) */
 		const struct imap_arg *o = &cmd->args[1];
-		if (o->type != IMAP_ARG_LIST || o->len != 2 || !imap_arg_is_atom(&o->list[0], "USE") ||
-		    o->list[1].type != IMAP_ARG_LIST) {
+		if (o->type != IMAP_ARG_LIST || o->len != 2 ||
+		    !imap_arg_is_atom(&o->list[0], "USE") || o->list[1].type != IMAP_ARG_LIST) {
 			sess_tagged(s, "BAD", "Bad CREATE parameters");
 			return;
 		}
@@ -83,7 +84,8 @@ void cmd_create(struct session *s, struct imap_command *cmd)
 			const struct imap_arg *u = &o->list[1].list[i];
 			size_t k;
 			for (k = 0; k < sizeof(special_uses) / sizeof(special_uses[0]); k++)
-				if (u->type == IMAP_ARG_ATOM && strcasecmp(u->str, special_uses[k].name) == 0)
+				if (u->type == IMAP_ARG_ATOM &&
+				    strcasecmp(u->str, special_uses[k].name) == 0)
 					break;
 			if (k == sizeof(special_uses) / sizeof(special_uses[0])) {
 				sess_tagged(s, "NO", "[USEATTR] Unknown special-use attribute");
@@ -178,8 +180,53 @@ void cmd_unsubscribe(struct session *s, struct imap_command *cmd)
 
 /* --- STATUS --------------------------------------------------------------------- */
 
+/* STATUS=SIZE (RFC 8438): the sum of the messages' RFC822.SIZE, which is
+ * the CRLF form's (wire.h), from the store's cache by blob hash. The
+ * store's own count (mb->bytes) is of the stored bytes, smaller when lines
+ * end in a bare LF. */
+static uint64_t mailbox_size(struct session *s, const struct store_mailbox *mb)
+{
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	struct fetch_cache pending = {0};
+	struct store_msg m;
+	uint64_t total = 0;
+	if (store_read_begin(s->d->store, &txn) != 0 ||
+	    store_msg_cursor_open(txn, mb->id, 1, &cur) != 0) {
+		store_read_end(&txn);
+		return mb->bytes;
+	}
+	while (store_msg_cursor_next(cur, &m) == 0) {
+		uint64_t size = m.size;
+		fetch_size(txn, &m, &pending, &size);
+		total += size;
+	}
+	store_msg_cursor_close(&cur);
+	store_read_end(&txn);
+	fetch_cache_flush(s->d->store, &pending);
+	return total;
+}
+
 /* Writes "* STATUS name (items)". Returns 0 or -1 (a bad item: nothing written). */
-static int write_status(struct session *s, const struct store_mailbox *mb, const struct imap_arg *items)
+/* STATUS DELETED (RFC 9051): messages with \\Deleted. */
+static uint64_t mailbox_deleted(struct session *s, const struct store_mailbox *mb)
+{
+	struct store_txn *txn = NULL;
+	struct store_cursor *cur = NULL;
+	struct store_msg m;
+	uint64_t n = 0;
+	if (store_read_begin(s->d->store, &txn) == 0 &&
+	    store_msg_cursor_open(txn, mb->id, 1, &cur) == 0) {
+		while (store_msg_cursor_next(cur, &m) == 0)
+			n += (m.flags & STORE_F_DELETED) != 0;
+		store_msg_cursor_close(&cur);
+	}
+	store_read_end(&txn);
+	return n;
+}
+
+static int write_status(struct session *s, const struct store_mailbox *mb,
+			const struct imap_arg *items)
 {
 	char out[512];
 	size_t o = 0;
@@ -200,9 +247,11 @@ static int write_status(struct session *s, const struct store_mailbox *mb, const
 		else if (imap_arg_is_atom(it, "HIGHESTMODSEQ"))
 			n = "HIGHESTMODSEQ", v = mb->highestmodseq;
 		else if (imap_arg_is_atom(it, "SIZE"))
-			n = "SIZE", v = mb->bytes;
+			n = "SIZE", v = mailbox_size(s, mb);
 		else if (imap_arg_is_atom(it, "APPENDLIMIT"))
 			n = "APPENDLIMIT", v = s->d->max_literal;
+		else if (imap_arg_is_atom(it, "DELETED")) /* IMAP4rev2 */
+			n = "DELETED", v = mailbox_deleted(s, mb);
 		else
 			return -1;
 		int w = snprintf(out + o, sizeof(out) - o, "%s%s %llu", o ? " " : "", n, v);
@@ -303,7 +352,8 @@ static void add_missing_parents(struct mblist *l)
 	for (size_t i = 0; i < n; i++) {
 		char name[STORE_NAME_MAX + 1];
 		mk_strlcpy(name, l->v[i].name, sizeof(name));
-		for (char *dot = strchr(name, STORE_MAILBOX_SEP); dot != NULL; dot = strchr(dot + 1, STORE_MAILBOX_SEP)) {
+		for (char *dot = strchr(name, STORE_MAILBOX_SEP); dot != NULL;
+		     dot = strchr(dot + 1, STORE_MAILBOX_SEP)) {
 			size_t len = (size_t)(dot - name);
 			if (has_name(l, name, len))
 				continue;
@@ -325,36 +375,97 @@ static int has_children(const struct mblist *l, const char *name)
 	return 0;
 }
 
-static void do_list(struct session *s, struct imap_command *cmd, int lsub)
+/* The subscribed names: mailboxes with the flag and names with no mailbox. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_add(struct names *l, const char *name)
+{
+	*ARRAY_PUSH(l->v, l->n, l->cap) = xstrdup(name);
+}
+
+static int names_has(const struct names *l, const char *name, size_t len)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strncmp(l->v[i], name, len) == 0 && l->v[i][len] == '\0')
+			return 1;
+	return 0;
+}
+
+static void names_free(struct names *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int collect_sub(const char *name, void *ctx)
+{
+	names_add(ctx, name);
+	return 0;
+}
+
+struct list_req {
+	int lsub, extended;
+	int sel_subscribed, sel_special, recursive;
+	int ret_subscribed, ret_special, ret_children;
+	const struct imap_arg *status_items;
+	char **pats; /* UTF-8, reference prepended; NULL entries never match */
+	size_t npats;
+};
+
+static int pat_match(const struct list_req *q, const char *name)
+{
+	for (size_t k = 0; k < q->npats; k++)
+		if (q->pats[k] != NULL && name_match(q->pats[k], name))
+			return 1;
+	return 0;
+}
+
+/* Parses LIST's selection options, patterns and return options. Returns 0,
+ * or -1 after answering BAD. */
+static int parse_list(struct session *s, struct imap_command *cmd, int lsub, struct list_req *q)
 {
 	size_t i = 0;
-	int sel_subscribed = lsub, sel_special = 0, ret_subscribed = 0, ret_special = 0;
-	const struct imap_arg *status_items = NULL;
-	int extended = 0;
+	int only_remote = 1, nsel = 0;
+	memset(q, 0, sizeof(*q));
+	q->lsub = lsub;
+	q->sel_subscribed = lsub;
 	if (!lsub && cmd->nargs > 0 && cmd->args[0].type == IMAP_ARG_LIST) {
-		extended = 1;
+		q->extended = 1;
 		for (size_t k = 0; k < cmd->args[0].len; k++) {
 			const struct imap_arg *o = &cmd->args[0].list[k];
+			nsel++;
 			if (imap_arg_is_atom(o, "SUBSCRIBED"))
-				sel_subscribed = 1;
+				q->sel_subscribed = 1, only_remote = 0;
 			else if (imap_arg_is_atom(o, "SPECIAL-USE"))
-				sel_special = 1;
-			else if (!imap_arg_is_atom(o, "REMOTE") && !imap_arg_is_atom(o, "RECURSIVEMATCH")) {
+				q->sel_special = 1, only_remote = 0;
+			else if (imap_arg_is_atom(o, "RECURSIVEMATCH"))
+				q->recursive = 1;
+			else if (!imap_arg_is_atom(o, "REMOTE")) {
 				sess_tagged(s, "BAD", "Unknown LIST selection option");
-				return;
+				return -1;
 			}
+		}
+		/* RFC 5258 3: RECURSIVEMATCH alone (or with REMOTE) is an error */
+		if (q->recursive && only_remote) {
+			sess_tagged(s, "BAD", "RECURSIVEMATCH needs another selection option");
+			return -1;
 		}
 		i = 1;
 	}
 	if (cmd->nargs < i + 2) {
 		sess_tagged(s, "BAD", "LIST needs a reference and a pattern");
-		return;
+		return -1;
 	}
 	const char *ref = imap_arg_astring(s->arena, &cmd->args[i]);
 	const struct imap_arg *pats = &cmd->args[i + 1];
 	size_t npats = 1;
 	if (pats->type == IMAP_ARG_LIST && !lsub) {
-		extended = 1;
+		q->extended = 1;
 		npats = pats->len;
 		pats = pats->list;
 	}
@@ -362,32 +473,159 @@ static void do_list(struct session *s, struct imap_command *cmd, int lsub)
 		if (lsub || cmd->nargs != i + 4 || !imap_arg_is_atom(&cmd->args[i + 2], "RETURN") ||
 		    cmd->args[i + 3].type != IMAP_ARG_LIST) {
 			sess_tagged(s, "BAD", "Bad LIST arguments");
-			return;
+			return -1;
 		}
+		q->extended = 1;
 		const struct imap_arg *ro = &cmd->args[i + 3];
 		for (size_t k = 0; k < ro->len; k++) {
 			if (imap_arg_is_atom(&ro->list[k], "SUBSCRIBED"))
-				ret_subscribed = 1;
+				q->ret_subscribed = 1;
 			else if (imap_arg_is_atom(&ro->list[k], "SPECIAL-USE"))
-				ret_special = 1;
+				q->ret_special = 1;
 			else if (imap_arg_is_atom(&ro->list[k], "CHILDREN"))
-				;
+				q->ret_children = 1;
 			else if (imap_arg_is_atom(&ro->list[k], "STATUS") && k + 1 < ro->len &&
 				 ro->list[k + 1].type == IMAP_ARG_LIST)
-				status_items = &ro->list[++k];
+				q->status_items = &ro->list[++k];
 			else {
 				sess_tagged(s, "BAD", "Unknown LIST return option");
-				return;
+				return -1;
 			}
 		}
 	}
 	if (ref == NULL) {
 		sess_tagged(s, "BAD", "Bad reference");
-		return;
+		return -1;
 	}
+	q->npats = npats;
+	q->pats = imap_arena_alloc(s->arena, (npats + 1) * sizeof(char *));
+	for (size_t k = 0; k < npats; k++) {
+		const char *p = imap_arg_astring(s->arena, &pats[k]);
+		char full[2 * STORE_NAME_MAX + 2];
+		char dec[sizeof(full) * 2];
+		if (p == NULL || snprintf(full, sizeof(full), "%s%s", ref, p) >= (int)sizeof(full))
+			continue;
+		if (s->rev2) /* IMAP4rev2: patterns are UTF-8 already */
+			mk_strlcpy(dec, full, sizeof(dec));
+		else if (utf7_to_utf8(full, dec, sizeof(dec)) < 0)
+			continue;
+		q->pats[k] = imap_arena_strndup(s->arena, dec, strlen(dec));
+	}
+	(void)nsel;
+	return 0;
+}
+
+static const struct store_mailbox *find_mb(const struct mblist *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+/* Writes one LIST/LSUB line. mb may be NULL (a name with no mailbox). */
+static int list_line(struct session *s, const struct list_req *q, const struct mblist *l,
+		     const char *name, const struct store_mailbox *mb, int subscribed,
+		     int childinfo)
+{
+	char attrs[256];
+	size_t o = 0;
+	attrs[0] = '\0';
+#define ATTR(x) o += (size_t)snprintf(attrs + o, sizeof(attrs) - o, "%s%s", o ? " " : "", (x))
+	/* LSUB: an unsubscribed parent is \Noselect, existing or not (RFC 3501 6.3.9) */
+	if (mb == NULL || mb->id == 0 || (q->lsub && !subscribed)) {
+		if (q->lsub || !q->extended)
+			ATTR("\\Noselect");
+		else
+			ATTR("\\NonExistent");
+	}
+	if (!q->lsub && (mb != NULL || q->ret_children))
+		ATTR(has_children(l, name) ? "\\HasChildren" : "\\HasNoChildren");
+	if (!q->lsub && subscribed && (q->sel_subscribed || q->ret_subscribed))
+		ATTR("\\Subscribed");
+	if (mb != NULL && (!q->lsub || q->ret_special))
+		for (size_t k = 0; k < sizeof(special_uses) / sizeof(special_uses[0]); k++)
+			if (mb->special_use & special_uses[k].bit)
+				ATTR(special_uses[k].name);
+#undef ATTR
+	io_printf(&s->io, "* %s (%s) \".\" ", q->lsub ? "LSUB" : "LIST", attrs);
+	sess_write_mailbox(s, name);
+	if (childinfo)
+		io_puts(&s->io, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+	io_puts(&s->io, "\r\n");
+	if (q->status_items != NULL && mb != NULL && mb->id != 0 &&
+	    write_status(s, mb, q->status_items) < 0)
+		return -1;
+	return 0;
+}
+
+/* A subscribed name below name (at any depth) that no pattern matches:
+ * RECURSIVEMATCH then lists name with CHILDINFO (RFC 5258 3.5). */
+static int unmatched_subscribed_child(const struct list_req *q, const struct names *subs,
+				      const char *name)
+{
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < subs->n; i++)
+		if (strncmp(subs->v[i], name, nl) == 0 && subs->v[i][nl] == STORE_MAILBOX_SEP &&
+		    !pat_match(q, subs->v[i]))
+			return 1;
+	return 0;
+}
+
+/* LIST (SUBSCRIBED ...) and LSUB: by subscribed name. */
+static int list_subscribed(struct session *s, const struct list_req *q, const struct mblist *l,
+			   const struct names *subs)
+{
+	for (size_t i = 0; i < subs->n; i++) {
+		const struct store_mailbox *mb = find_mb(l, subs->v[i]);
+		if (mb != NULL && mb->id == 0)
+			mb = NULL;
+		if (!pat_match(q, subs->v[i]) ||
+		    (q->sel_special && (mb == NULL || !mb->special_use)))
+			continue;
+		if (list_line(s, q, l, subs->v[i], mb, 1, 0) < 0)
+			return -1;
+	}
+	/* parents: LSUB's "%" shows an unsubscribed parent of a subscribed name
+	 * as \Noselect (RFC 3501 6.3.9); RECURSIVEMATCH lists it with CHILDINFO */
+	if (!q->lsub && !q->recursive)
+		return 0;
+	struct names done = {0};
+	for (size_t i = 0; i < subs->n; i++) {
+		const char *n = subs->v[i];
+		for (const char *dot = strchr(n, STORE_MAILBOX_SEP); dot != NULL;
+		     dot = strchr(dot + 1, STORE_MAILBOX_SEP)) {
+			size_t len = (size_t)(dot - n);
+			char parent[STORE_NAME_MAX + 1];
+			memcpy(parent, n, len);
+			parent[len] = '\0';
+			if (names_has(subs, parent, len) || names_has(&done, parent, len) ||
+			    !pat_match(q, parent))
+				continue;
+			if (!unmatched_subscribed_child(q, subs, parent))
+				continue;
+			names_add(&done, parent);
+			const struct store_mailbox *mb = find_mb(l, parent);
+			if (mb != NULL && mb->id == 0)
+				mb = NULL;
+			if (list_line(s, q, l, parent, mb, 0, !q->lsub) < 0) {
+				names_free(&done);
+				return -1;
+			}
+		}
+	}
+	names_free(&done);
+	return 0;
+}
+
+static void do_list(struct session *s, struct imap_command *cmd, int lsub)
+{
+	struct list_req q;
+	if (parse_list(s, cmd, lsub, &q) < 0)
+		return;
 	/* LIST "" "": the hierarchy delimiter */
-	if (npats == 1) {
-		const char *p0 = imap_arg_astring(s->arena, &pats[0]);
+	if (!q.extended) {
+		const char *p0 = imap_arg_astring(s->arena, &cmd->args[1]);
 		if (p0 != NULL && p0[0] == '\0') {
 			sess_untagged(s, "%s (\\Noselect) \".\" \"\"", lsub ? "LSUB" : "LIST");
 			sess_tagged(s, "OK", "List completed.");
@@ -395,69 +633,41 @@ static void do_list(struct session *s, struct imap_command *cmd, int lsub)
 		}
 	}
 	struct mblist l = {0};
+	struct names subs = {0};
 	struct store_txn *txn = NULL;
 	int r = store_read_begin(s->d->store, &txn);
 	if (r == 0)
 		r = store_mailbox_foreach(txn, s->user_id, collect_mb, &l);
+	if (r == 0 && q.sel_subscribed)
+		r = store_subscription_foreach(txn, s->user_id, collect_sub, &subs);
 	store_read_end(&txn);
 	if (r != 0) {
 		free(l.v);
+		names_free(&subs);
 		sess_store_error(s, r, "LIST");
 		return;
 	}
+	for (size_t i = 0; i < l.n && q.sel_subscribed; i++)
+		if (l.v[i].subscribed)
+			names_add(&subs, l.v[i].name);
 	add_missing_parents(&l);
-	char **upat = imap_arena_alloc(s->arena, npats * sizeof(char *));
-	for (size_t k = 0; k < npats; k++) {
-		const char *p = imap_arg_astring(s->arena, &pats[k]);
-		char full[2 * STORE_NAME_MAX + 2];
-		char dec[sizeof(full) * 2];
-		if (p == NULL || snprintf(full, sizeof(full), "%s%s", ref, p) >= (int)sizeof(full) ||
-		    utf7_to_utf8(full, dec, sizeof(dec)) < 0) {
-			upat[k] = NULL;
-			continue;
-		}
-		upat[k] = imap_arena_strndup(s->arena, dec, strlen(dec));
-	}
-	for (size_t m = 0; m < l.n; m++) {
-		const struct store_mailbox *mb = &l.v[m];
-		int match = 0;
-		for (size_t k = 0; k < npats && !match; k++)
-			if (upat[k] != NULL && name_match(upat[k], mb->name))
-				match = 1;
-		if (!match || (sel_subscribed && !mb->subscribed) || (sel_special && !mb->special_use))
-			continue;
-		char attrs[256];
-		size_t o = 0;
-		attrs[0] = '\0';
-#define ATTR(x) o += (size_t)snprintf(attrs + o, sizeof(attrs) - o, "%s%s", o ? " " : "", (x))
-		if (mb->id == 0) {
-			if (lsub)
-				ATTR("\\Noselect");
-			else if (extended)
-				ATTR("\\NonExistent");
-			else
-				ATTR("\\Noselect");
-		}
-		if (!lsub)
-			ATTR(has_children(&l, mb->name) ? "\\HasChildren" : "\\HasNoChildren");
-		if ((sel_subscribed || ret_subscribed) && mb->subscribed && !lsub)
-			ATTR("\\Subscribed");
-		if (!lsub || ret_special)
-			for (size_t k = 0; k < sizeof(special_uses) / sizeof(special_uses[0]); k++)
-				if (mb->special_use & special_uses[k].bit)
-					ATTR(special_uses[k].name);
-#undef ATTR
-		io_printf(&s->io, "* %s (%s) \".\" ", lsub ? "LSUB" : "LIST", attrs);
-		sess_write_mailbox(s, mb->name);
-		io_puts(&s->io, "\r\n");
-		if (status_items != NULL && mb->id != 0 && write_status(s, mb, status_items) < 0) {
-			free(l.v);
-			sess_tagged(s, "BAD", "Unknown STATUS item");
-			return;
+	int bad = 0;
+	if (q.sel_subscribed) {
+		bad = list_subscribed(s, &q, &l, &subs) < 0;
+	} else {
+		for (size_t m = 0; m < l.n && !bad; m++) {
+			const struct store_mailbox *mb = &l.v[m];
+			if (!pat_match(&q, mb->name) || (q.sel_special && !mb->special_use))
+				continue;
+			bad = list_line(s, &q, &l, mb->name, mb, mb->subscribed, 0) < 0;
 		}
 	}
 	free(l.v);
-	sess_tagged(s, "OK", "%s completed.", lsub ? "Lsub" : "List");
+	names_free(&subs);
+	if (bad)
+		sess_tagged(s, "BAD", "Unknown STATUS item");
+	else
+		sess_tagged(s, "OK", "%s completed.", lsub ? "Lsub" : "List");
 }
 
 void cmd_list(struct session *s, struct imap_command *cmd)

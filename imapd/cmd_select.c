@@ -70,9 +70,8 @@ void cmd_expunge(struct session *s, struct imap_command *cmd)
 		return;
 	}
 	if (cmd->uid) {
-		uint32_t star = s->sel.n ? s->sel.uids[s->sel.n - 1] : 0;
 		if (cmd->nargs != 1 || cmd->args[0].type != IMAP_ARG_ATOM ||
-		    imap_seqset_parse(s->arena, cmd->args[0].str, star, &set) < 0) {
+		    sess_seqset(s, cmd->args[0].str, 1, &set) < 0) {
 			sess_tagged(s, "BAD", "UID EXPUNGE needs a UID set");
 			return;
 		}
@@ -128,12 +127,13 @@ static int parse_select_params(struct session *s, const struct imap_arg *p, stru
 			s->condstore = 1;
 			continue;
 		}
-		if (!imap_arg_is_atom(a, "QRESYNC") || i + 1 >= p->len || p->list[i + 1].type != IMAP_ARG_LIST ||
-		    !s->qresync)
+		if (!imap_arg_is_atom(a, "QRESYNC") || i + 1 >= p->len ||
+		    p->list[i + 1].type != IMAP_ARG_LIST || !s->qresync)
 			return -1;
 		const struct imap_arg *l = &p->list[++i];
 		uint64_t v;
-		if (l->len < 2 || l->list[0].type != IMAP_ARG_ATOM || l->list[1].type != IMAP_ARG_ATOM ||
+		if (l->len < 2 || l->list[0].type != IMAP_ARG_ATOM ||
+		    l->list[1].type != IMAP_ARG_ATOM ||
 		    mk_parse_u64(l->list[0].str, 1, UINT32_MAX, &v) < 0)
 			return -1;
 		q->uidvalidity = (uint32_t)v;
@@ -175,7 +175,8 @@ static int cmp_u32(const void *a, const void *b)
 
 /* Fills the view from the server's cache if this mailbox version is there.
  * Returns 1 on a hit (first unseen in *first_unseen_r). */
-static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struct view *v, uint32_t *first_unseen_r)
+static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struct view *v,
+			  uint32_t *first_unseen_r)
 {
 	int hit = 0;
 	pthread_mutex_lock(&d->views_lock);
@@ -189,6 +190,7 @@ static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struc
 		if (c->n > 0)
 			memcpy(v->uids, c->uids, c->n * sizeof(uint32_t));
 		v->n = c->n;
+		keywords_merge(&v->keywords, c->keywords);
 		*first_unseen_r = c->first_unseen;
 		c->used = ++d->views_clock;
 		hit = 1;
@@ -198,7 +200,8 @@ static int view_cache_get(struct imapd *d, const struct store_mailbox *mb, struc
 	return hit;
 }
 
-static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, const struct view *v, uint32_t first_unseen)
+static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, const struct view *v,
+			   uint32_t first_unseen)
 {
 	pthread_mutex_lock(&d->views_lock);
 	struct view_cache *victim = &d->views[0];
@@ -212,7 +215,9 @@ static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, cons
 			victim = c;
 	}
 	free(victim->uids);
+	free(victim->keywords);
 	victim->uids = xmalloc((v->n ? v->n : 1) * sizeof(uint32_t));
+	victim->keywords = xstrdup(v->keywords.len ? v->keywords.data : "");
 	if (v->n > 0)
 		memcpy(victim->uids, v->uids, v->n * sizeof(uint32_t));
 	victim->n = v->n;
@@ -227,71 +232,119 @@ static void view_cache_put(struct imapd *d, const struct store_mailbox *mb, cons
 
 struct recent_ctx {
 	uint32_t mbid;
-	uint32_t *uids;
-	size_t n;
+	uint32_t below; /* the view's UIDNEXT: later mail is claimed by sess_sync */
+	uint32_t *uids; /* claimed, ascending */
+	size_t n, cap;
 };
 
-static int clear_recent_fn(struct store_txn *txn, void *ctx)
+static void recent_push(struct recent_ctx *rc, uint32_t uid)
 {
-	struct recent_ctx *rc = ctx;
-	for (size_t i = 0; i < rc->n; i++) {
-		int r = store_msg_set_flags(txn, rc->mbid, rc->uids[i], STORE_FLAGS_REMOVE, STORE_F_RECENT, NULL, 0, NULL);
-		if (r != 0 && r != STORE_ENOTFOUND)
-			return r;
-	}
-	return 0;
+	*ARRAY_PUSH(rc->uids, rc->n, rc->cap) = uid;
 }
 
-/* The mailbox's \Recent messages; SELECT (not EXAMINE) takes them for this
- * session, clearing the flag in the store (the mount then shows them in cur/). */
-static void claim_recent(struct session *s, const char *name, int readonly, struct recent_ctx *rc)
+/* Inside the write transaction: takes \Recent off every message of the view
+ * that still has it, and those are this session's. Deciding here, not from
+ * an earlier read, is what gives each \Recent to exactly one session when
+ * several SELECT at once (their functions run one after the other in the
+ * same group commit, each seeing the one before). */
+static int claim_recent_fn(struct store_txn *txn, void *ctx)
 {
-	struct store_txn *txn = NULL;
-	struct store_mailbox mb;
+	struct recent_ctx *rc = ctx;
 	struct store_cursor *cur = NULL;
+	struct store_msg m;
+	rc->n = 0;
+	int r = store_msg_cursor_open(txn, rc->mbid, 1, &cur);
+	if (r != 0)
+		return r;
+	size_t nuids = 0;
+	uint32_t *todo = NULL;
 	size_t cap = 0;
-	memset(rc, 0, sizeof(*rc));
-	if (store_read_begin(s->d->store, &txn) != 0)
+	while ((r = store_msg_cursor_next(cur, &m)) == 0 && m.uid < rc->below) {
+		if (!(m.flags & STORE_F_RECENT))
+			continue;
+		*ARRAY_PUSH(todo, nuids, cap) = m.uid;
+	}
+	store_msg_cursor_close(&cur);
+	r = 0;
+	for (size_t i = 0; i < nuids && r == 0; i++) {
+		r = store_msg_set_flags(txn, rc->mbid, todo[i], STORE_FLAGS_REMOVE, STORE_F_RECENT,
+					NULL, 0, NULL);
+		if (r == 0)
+			recent_push(rc, todo[i]);
+	}
+	free(todo);
+	return r;
+}
+
+/* The view's \Recent messages as the store has them (EXAMINE shows them
+ * without taking them). */
+static void collect_recent(struct store_txn *txn, struct recent_ctx *rc)
+{
+	struct store_cursor *cur = NULL;
+	struct store_msg m;
+	if (store_msg_cursor_open(txn, rc->mbid, 1, &cur) != 0)
 		return;
-	if (store_mailbox_get(txn, s->user_id, name, &mb) == 0 && mb.recent > 0 &&
-	    store_msg_cursor_open(txn, mb.id, 1, &cur) == 0) {
-		struct store_msg m;
-		rc->mbid = mb.id;
-		while (store_msg_cursor_next(cur, &m) == 0) {
-			if (!(m.flags & STORE_F_RECENT))
-				continue;
-			*ARRAY_PUSH(rc->uids, rc->n, cap) = m.uid;
-		}
-		store_msg_cursor_close(&cur);
+	while (store_msg_cursor_next(cur, &m) == 0 && m.uid < rc->below)
+		if (m.flags & STORE_F_RECENT)
+			recent_push(rc, m.uid);
+	store_msg_cursor_close(&cur);
+}
+
+/* QRESYNC's part of SELECT (RFC 7162 3.2.5): what vanished and what changed
+ * since the client's modseq, among the UIDs it knows. */
+static void qresync_answer(struct session *s, struct store_txn *txn, const struct qresync *q)
+{
+	struct view *v = &s->sel;
+	struct store_cursor *cur = NULL;
+	struct store_msg m;
+	struct imap_seqset known;
+	struct vanish_ctx vc = {0};
+	uint32_t star = v->uidnext > 1 ? v->uidnext - 1 : 1;
+	if (q->known != NULL && imap_seqset_parse(s->arena, q->known, star, &known) == 0)
+		vc.known = &known;
+	store_expunged_since(txn, v->mbid, q->modseq, vanish_cb, &vc);
+	if (vc.n > 0) {
+		qsort(vc.uids, vc.n, sizeof(uint32_t), cmp_u32);
+		io_printf(&s->io, "* VANISHED (EARLIER) %s\r\n", sess_uidset(s, vc.uids, vc.n));
 	}
-	store_read_end(&txn);
-	if (!readonly && rc->n > 0 && store_write_relaxed(s->d->store, clear_recent_fn, rc) != 0) {
-		free(rc->uids);
-		memset(rc, 0, sizeof(*rc));
+	free(vc.uids);
+	if (store_msg_cursor_open(txn, v->mbid, 1, &cur) != 0)
+		return;
+	while (store_msg_cursor_next_since(cur, q->modseq, &m, NULL) == 0) {
+		/* by the view: the store may have moved on since it was built */
+		uint32_t seq = sess_seq_of(s, m.uid);
+		if (seq == 0 || (vc.known && !imap_seqset_contains(vc.known, m.uid)))
+			continue;
+		sess_keywords_seen(s, m.keywords);
+		io_printf(&s->io, "* %u FETCH (UID %u FLAGS ", seq, m.uid);
+		sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);
+		io_printf(&s->io, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
 	}
+	store_msg_cursor_close(&cur);
 }
 
 static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 {
 	char name[STORE_NAME_MAX + 1];
 	struct qresync q = {0};
-	if (cmd->nargs < 1 || cmd->nargs > 2 || (cmd->nargs == 2 && cmd->args[1].type != IMAP_ARG_LIST)) {
+	if (cmd->nargs < 1 || cmd->nargs > 2 ||
+	    (cmd->nargs == 2 && cmd->args[1].type != IMAP_ARG_LIST)) {
 		sess_tagged(s, "BAD", "SELECT needs a mailbox name");
 		return;
 	}
 	if (sess_mailbox_arg(s, &cmd->args[0], name, sizeof(name)) < 0)
 		return;
+	int condstore_before = s->condstore;
 	if (cmd->nargs == 2 && parse_select_params(s, &cmd->args[1], &q) < 0) {
+		s->condstore = condstore_before;
 		sess_tagged(s, "BAD", "Bad SELECT parameters (QRESYNC needs ENABLE QRESYNC first)");
 		return;
 	}
 	if (s->state == S_SELECTED) {
 		sess_unselect(s);
-		if (s->qresync)
+		if (s->qresync || s->rev2)
 			sess_untagged(s, "OK [CLOSED] Previous mailbox closed.");
 	}
-	struct recent_ctx rc;
-	claim_recent(s, name, readonly, &rc);
 	struct store_txn *txn = NULL;
 	struct store_mailbox mb;
 	struct store_cursor *cur = NULL;
@@ -300,13 +353,10 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 		r = store_mailbox_get(txn, s->user_id, name, &mb);
 	if (r != 0) {
 		store_read_end(&txn);
-		free(rc.uids);
 		sess_store_error(s, r, readonly ? "EXAMINE" : "SELECT");
 		return;
 	}
 	struct view *v = &s->sel;
-	v->recent = rc.uids;
-	v->nrecent = rc.n;
 	v->mbid = mb.id;
 	mk_strlcpy(v->name, mb.name, sizeof(v->name));
 	v->uidvalidity = mb.uidvalidity;
@@ -322,50 +372,52 @@ static void do_select(struct session *s, struct imap_command *cmd, int readonly)
 				view_push(v, m.uid);
 				if (!first_unseen && !(m.flags & STORE_F_SEEN))
 					first_unseen = (uint32_t)v->n;
+				if (m.keywords[0])
+					keywords_merge(&v->keywords, m.keywords);
 			}
 			store_msg_cursor_close(&cur);
 		}
 		view_cache_put(s->d, &mb, v, first_unseen);
 	}
+	struct recent_ctx rc = {.mbid = mb.id, .below = mb.uidnext};
+	if (mb.recent > 0 && readonly)
+		collect_recent(txn, &rc);
 	s->state = S_SELECTED;
-	sess_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-	sess_untagged(s, "OK [PERMANENTFLAGS (%s)] Flags permitted.",
-		      readonly ? "" : "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*");
+	if (mb.recent > 0 && !readonly) {
+		/* relaxed: a crash may only give \Recent back */
+		store_read_end(&txn);
+		if (store_write_relaxed(s->d->store, claim_recent_fn, &rc) != 0)
+			rc.n = 0;
+		/* the claim is ours: no news to this session */
+		r = store_read_begin(s->d->store, &txn);
+		if (r == 0 && store_mailbox_get_by_id(txn, mb.id, &mb) == 0 &&
+		    mb.uidnext == v->uidnext && mb.highestmodseq == v->hms + rc.n) {
+			v->hms = mb.highestmodseq;
+			v->exp_modseq = mb.highestmodseq;
+		}
+	}
+	v->recent = rc.uids;
+	v->nrecent = rc.n;
+	sess_write_flag_lists(s);
 	sess_untagged(s, "%zu EXISTS", v->n);
-	sess_untagged(s, "%zu RECENT", v->nrecent);
-	if (first_unseen)
+	/* IMAP4rev2 has neither \Recent nor UNSEEN, and names the mailbox in a LIST */
+	if (!s->rev2)
+		sess_untagged(s, "%zu RECENT", v->nrecent);
+	if (first_unseen && !s->rev2)
 		sess_untagged(s, "OK [UNSEEN %u] First unseen.", first_unseen);
+	if (s->rev2) {
+		io_puts(&s->io, "* LIST () \".\" ");
+		sess_write_mailbox(s, v->name);
+		io_puts(&s->io, "\r\n");
+	}
 	sess_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
 	sess_untagged(s, "OK [UIDNEXT %u] Predicted next UID", v->uidnext);
 	sess_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)v->hms);
 	struct buf cap;
 	buf_init(&cap, (size_t)1 << 32);
 	s->io.capture = &cap; /* the resync's answer is sent after the transaction (see io.h) */
-	if (q.on && q.uidvalidity == v->uidvalidity && q.modseq < v->hms) {
-		struct imap_seqset known;
-		struct vanish_ctx vc = {0};
-		uint32_t star = v->uidnext > 1 ? v->uidnext - 1 : 1;
-		if (q.known != NULL && imap_seqset_parse(s->arena, q.known, star, &known) == 0)
-			vc.known = &known;
-		store_expunged_since(txn, v->mbid, q.modseq, vanish_cb, &vc);
-		if (vc.n > 0) {
-			qsort(vc.uids, vc.n, sizeof(uint32_t), cmp_u32);
-			io_printf(&s->io, "* VANISHED (EARLIER) %s\r\n", sess_uidset(s, vc.uids, vc.n));
-		}
-		free(vc.uids);
-		if (store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
-			uint32_t seq = 0, passed;
-			while (store_msg_cursor_next_since(cur, q.modseq, &m, &passed) == 0) {
-				seq += passed + 1;
-				if (vc.known && !imap_seqset_contains(vc.known, m.uid))
-					continue;
-				io_printf(&s->io, "* %u FETCH (UID %u FLAGS ", seq, m.uid);
-				sess_write_flags(s, sess_flags(s, m.uid, m.flags), m.keywords);
-				io_printf(&s->io, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
-			}
-			store_msg_cursor_close(&cur);
-		}
-	}
+	if (txn != NULL && q.on && q.uidvalidity == v->uidvalidity && q.modseq < v->hms)
+		qresync_answer(s, txn, &q);
 	s->io.capture = NULL;
 	store_read_end(&txn);
 	if (cap.len > 0)

@@ -27,8 +27,8 @@ static int store_fn(struct store_txn *txn, void *ctx)
 	struct store_ctx *c = ctx;
 	for (size_t i = 0; i < c->n; i++) {
 		c->modified[i] = 0;
-		int r = store_msg_set_flags(txn, c->mbid, c->uids[i], c->op, c->flags, c->keywords, c->unchangedsince,
-					    &c->res[i]);
+		int r = store_msg_set_flags(txn, c->mbid, c->uids[i], c->op, c->flags, c->keywords,
+					    c->unchangedsince, &c->res[i]);
 		if (r == STORE_EMODIFIED) {
 			c->modified[i] = 1;
 			c->res[i].uid = 0;
@@ -56,13 +56,11 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 		goto bad;
 	if (cmd->args[1].type == IMAP_ARG_LIST) {
 		const struct imap_arg *m = &cmd->args[1];
-		if (m->len != 2 || !imap_arg_is_atom(&m->list[0], "UNCHANGEDSINCE") || m->list[1].type != IMAP_ARG_ATOM ||
+		if (m->len != 2 || !imap_arg_is_atom(&m->list[0], "UNCHANGEDSINCE") ||
+		    m->list[1].type != IMAP_ARG_ATOM ||
 		    mk_parse_u64(m->list[1].str, 0, UINT64_MAX >> 1, &c.unchangedsince) < 0)
 			goto bad;
-		s->condstore = 1;
-		/* UNCHANGEDSINCE 0 always fails for existing messages */
-		if (c.unchangedsince == 0)
-			c.unchangedsince = 0;
+		sess_condstore_on(s);
 		i = 2;
 	}
 	if (cmd->nargs < i + 2 || cmd->args[i].type != IMAP_ARG_ATOM)
@@ -90,7 +88,8 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 			goto badflags;
 	} else {
 		/* flags without parentheses: +FLAGS \Seen \Flagged */
-		struct imap_arg list = {.type = IMAP_ARG_LIST, .list = &cmd->args[i + 1], .len = cmd->nargs - i - 1};
+		struct imap_arg list = {
+		    .type = IMAP_ARG_LIST, .list = &cmd->args[i + 1], .len = cmd->nargs - i - 1};
 		if (sess_parse_flags(s, &list, &c.flags, &kw) < 0)
 			goto badflags;
 	}
@@ -125,6 +124,7 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 		/* with UNCHANGEDSINCE, the new MODSEQ is reported even if .SILENT */
 		if (silent && !c.unchangedsince)
 			continue;
+		sess_keywords_seen(s, c.res[k].keywords);
 		io_printf(&s->io, "* %u FETCH (", seqs[k]);
 		if (cmd->uid || s->qresync) /* RFC 7162: UID in every FETCH once QRESYNC is on */
 			io_printf(&s->io, "UID %u ", uids[k]);
@@ -146,7 +146,8 @@ void cmd_store(struct session *s, struct imap_command *cmd)
 	sess_sync(s, cmd->uid);
 	s->nown = 0;
 	if (nmod > 0)
-		sess_tagged(s, "OK", "[MODIFIED %s] Conditional STORE failed", sess_uidset(s, mod, nmod));
+		sess_tagged(s, "OK", "[MODIFIED %s] Conditional STORE failed",
+			    sess_uidset(s, mod, nmod));
 	else
 		sess_tagged(s, "OK", "Store completed.");
 	return;

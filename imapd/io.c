@@ -1,5 +1,7 @@
 /* io — blocking socket I/O for one IMAP connection, with TLS and DEFLATE. */
 #include "imapd/io.h"
+#include "imapd/wire.h"
+#include "lib/xmalloc.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -61,7 +63,8 @@ int io_starttls(struct io *io, SSL_CTX *ctx, char *err, size_t errsize)
 	return 0;
 fail:;
 	unsigned long e = ERR_get_error();
-	snprintf(err, errsize, "TLS handshake failed: %s", e ? ERR_reason_error_string(e) : "connection closed");
+	snprintf(err, errsize, "TLS handshake failed: %s",
+		 e ? ERR_reason_error_string(e) : "connection closed");
 	if (io->ssl != NULL) {
 		SSL_free(io->ssl);
 		io->ssl = NULL;
@@ -157,7 +160,8 @@ int io_wait(struct io *io, int extra_fd, int timeout_ms)
 {
 	if (io_pending(io))
 		return 1;
-	struct pollfd pfd[2] = {{.fd = io->fd, .events = POLLIN}, {.fd = extra_fd, .events = POLLIN}};
+	struct pollfd pfd[2] = {{.fd = io->fd, .events = POLLIN},
+				{.fd = extra_fd, .events = POLLIN}};
 	int r;
 	do
 		r = poll(pfd, extra_fd >= 0 ? 2 : 1, timeout_ms);
@@ -237,9 +241,7 @@ void io_write(struct io *io, const void *data, size_t len)
 			return;
 		if (io->outcap == 0) {
 			io->outcap = IO_OUT_FLUSH;
-			io->out = malloc(io->outcap);
-			if (io->out == NULL)
-				abort();
+			io->out = xmalloc(io->outcap);
 		}
 		size_t room = io->outcap - io->outlen;
 		size_t n = len < room ? len : room;
@@ -270,9 +272,7 @@ void io_printf(struct io *io, const char *fmt, ...)
 		io_write(io, tmp, (size_t)n);
 		return;
 	}
-	char *big = malloc((size_t)n + 1);
-	if (big == NULL)
-		abort();
+	char *big = xmalloc((size_t)n + 1);
 	va_start(ap, fmt);
 	vsnprintf(big, (size_t)n + 1, fmt, ap);
 	va_end(ap);
@@ -280,34 +280,14 @@ void io_printf(struct io *io, const char *fmt, ...)
 	free(big);
 }
 
+static void io_emit(void *ctx, const void *data, size_t len)
+{
+	io_write(ctx, data, len);
+}
+
 void io_string(struct io *io, const char *s, size_t len)
 {
-	if (s == NULL) {
-		io_puts(io, "NIL");
-		return;
-	}
-	int quote = len < 1024;
-	for (size_t i = 0; quote && i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
-			quote = 0;
-	}
-	if (!quote) {
-		io_printf(io, "{%zu}\r\n", len);
-		io_write(io, s, len);
-		return;
-	}
-	io_write(io, "\"", 1);
-	size_t start = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\') {
-			io_write(io, s + start, i - start);
-			io_write(io, "\\", 1);
-			start = i;
-		}
-	}
-	io_write(io, s + start, len - start);
-	io_write(io, "\"", 1);
+	wire_string(s, len, io_emit, io);
 }
 
 void io_nstring(struct io *io, const char *s)

@@ -179,8 +179,8 @@ struct parser {
 
 static int is_atom_end(char c)
 {
-	return c == ' ' || c == '(' || c == ')' || c == '\r' || c == '\n' || c == '\0' || c == '"' ||
-	       c == '{';
+	return c == ' ' || c == '(' || c == ')' || c == '\r' || c == '\n' || c == '\0' ||
+	       c == '"' || c == '{';
 }
 
 struct argvec {
@@ -208,7 +208,8 @@ static struct imap_arg *argvec_push(struct parser *ps, struct argvec *av)
 static int parse_one(struct parser *ps, struct imap_arg *arg, int depth);
 
 /* Parses items until ')' (close = 1) or the end of the line (close = 0). */
-static int parse_items(struct parser *ps, int depth, int close, struct imap_arg **items_r, size_t *n_r)
+static int parse_items(struct parser *ps, int depth, int close, struct imap_arg **items_r,
+		       size_t *n_r)
 {
 	struct argvec av = {0};
 	if (depth > IMAP_MAX_DEPTH) {
@@ -253,8 +254,9 @@ static int parse_items(struct parser *ps, int depth, int close, struct imap_arg 
 		if (arg == NULL || parse_one(ps, arg, depth) < 0)
 			return -1;
 		/* items are separated by one space, or a list closes */
-		if (ps->p < ps->end && !(*ps->p == ' ' || *ps->p == ')' || *ps->p == '\r' || *ps->p == '\n' ||
-					 (arg->type == IMAP_ARG_LIST && *ps->p == '('))) {
+		if (ps->p < ps->end &&
+		    !(*ps->p == ' ' || *ps->p == ')' || *ps->p == '\r' || *ps->p == '\n' ||
+		      (arg->type == IMAP_ARG_LIST && *ps->p == '('))) {
 			ps->error = "Missing space between arguments";
 			return -1;
 		}
@@ -350,13 +352,29 @@ static int parse_literal(struct parser *ps, struct imap_arg *arg)
 	return 0;
 }
 
+/* 1 if the atom so far names a fetch attribute that takes a section:
+ * BODY[, BODY.PEEK[, BINARY[, BINARY.PEEK[, BINARY.SIZE[. */
+static int section_prefix(const char *s, size_t len)
+{
+	static const char *const names[] = {"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK",
+					    "BINARY.SIZE"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == len && strncasecmp(s, names[i], len) == 0)
+			return 1;
+	return 0;
+}
+
 static int parse_atom(struct parser *ps, struct imap_arg *arg)
 {
 	const char *s = ps->p;
 	while (ps->p < ps->end && !is_atom_end(*ps->p)) {
-		if (*ps->p == '[') {
+		/* A fetch attribute's section may hold spaces and parentheses
+		 * (BODY[HEADER.FIELDS (A B)]); anywhere else '[' is an ordinary
+		 * atom character (RFC 3501: it is not an atom-special). */
+		if (*ps->p == '[' && section_prefix(s, (size_t)(ps->p - s))) {
 			const char *close = ps->p + 1;
-			while (close < ps->end && *close != ']' && *close != '\r' && *close != '\n' && *close != '\0')
+			while (close < ps->end && *close != ']' && *close != '\r' &&
+			       *close != '\n' && *close != '\0')
 				close++;
 			if (close >= ps->end || *close != ']') {
 				ps->error = "Missing ']'";
@@ -417,8 +435,8 @@ static int parse_word(struct parser *ps, const char **word_r, int tag)
 	const char *s = ps->p;
 	while (ps->p < ps->end) {
 		unsigned char c = (unsigned char)*ps->p;
-		if (c <= 0x20 || c >= 0x7f || c == '(' || c == ')' || c == '{' || c == '"' || c == '%' ||
-		    c == '*' || c == '\\' || c == ']' || (tag && c == '+'))
+		if (c <= 0x20 || c >= 0x7f || c == '(' || c == ')' || c == '{' || c == '"' ||
+		    c == '%' || c == '*' || c == '\\' || c == ']' || (tag && c == '+'))
 			break;
 		ps->p++;
 	}
@@ -471,7 +489,8 @@ int imap_parse_command(struct imap_arena *a, const char *buf, size_t len, struct
 
 int imap_arg_is_atom(const struct imap_arg *arg, const char *s)
 {
-	return (arg->type == IMAP_ARG_ATOM || arg->type == IMAP_ARG_NIL) && strcasecmp(arg->str, s) == 0;
+	return (arg->type == IMAP_ARG_ATOM || arg->type == IMAP_ARG_NIL) &&
+	       strcasecmp(arg->str, s) == 0;
 }
 
 const char *imap_arg_string(struct imap_arena *a, const struct imap_arg *arg)

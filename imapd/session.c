@@ -2,6 +2,8 @@
  * view of the selected mailbox (sequence numbers, what the client was told). */
 #include "imapd/session.h"
 
+#include "imapd/notify.h"
+
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,37 +30,41 @@ static const struct command {
 	int uid_ok;
 	cmd_fn *fn;
 } commands[] = {
-	{"CAPABILITY", ST_ANY, 0, cmd_capability},
-	{"NOOP", ST_ANY, 0, cmd_noop},
-	{"LOGOUT", ST_ANY, 0, cmd_logout},
-	{"ID", ST_ANY, 0, cmd_id},
-	{"STARTTLS", ST_NOTAUTH, 0, cmd_starttls},
-	{"LOGIN", ST_NOTAUTH, 0, cmd_login},
-	{"AUTHENTICATE", ST_NOTAUTH, 0, cmd_authenticate},
-	{"ENABLE", ST_AUTH | ST_SEL, 0, cmd_enable},
-	{"COMPRESS", ST_AUTH | ST_SEL, 0, cmd_compress},
-	{"NAMESPACE", ST_AUTH | ST_SEL, 0, cmd_namespace},
-	{"CREATE", ST_AUTH | ST_SEL, 0, cmd_create},
-	{"DELETE", ST_AUTH | ST_SEL, 0, cmd_delete},
-	{"RENAME", ST_AUTH | ST_SEL, 0, cmd_rename},
-	{"SUBSCRIBE", ST_AUTH | ST_SEL, 0, cmd_subscribe},
-	{"UNSUBSCRIBE", ST_AUTH | ST_SEL, 0, cmd_unsubscribe},
-	{"LIST", ST_AUTH | ST_SEL, 0, cmd_list},
-	{"LSUB", ST_AUTH | ST_SEL, 0, cmd_lsub},
-	{"STATUS", ST_AUTH | ST_SEL, 0, cmd_status},
-	{"SELECT", ST_AUTH | ST_SEL, 0, cmd_select},
-	{"EXAMINE", ST_AUTH | ST_SEL, 0, cmd_examine},
-	{"APPEND", ST_AUTH | ST_SEL, 0, cmd_append},
-	{"IDLE", ST_AUTH | ST_SEL, 0, cmd_idle},
-	{"UNSELECT", ST_SEL, 0, cmd_unselect},
-	{"CLOSE", ST_SEL, 0, cmd_close},
-	{"CHECK", ST_SEL, 0, cmd_check},
-	{"EXPUNGE", ST_SEL, 1, cmd_expunge},
-	{"FETCH", ST_SEL, 1, cmd_fetch},
-	{"STORE", ST_SEL, 1, cmd_store},
-	{"SEARCH", ST_SEL, 1, cmd_search},
-	{"COPY", ST_SEL, 1, cmd_copy},
-	{"MOVE", ST_SEL, 1, cmd_move},
+    {"CAPABILITY", ST_ANY, 0, cmd_capability},
+    {"NOOP", ST_ANY, 0, cmd_noop},
+    {"LOGOUT", ST_ANY, 0, cmd_logout},
+    {"ID", ST_ANY, 0, cmd_id},
+    {"STARTTLS", ST_NOTAUTH, 0, cmd_starttls},
+    {"LOGIN", ST_NOTAUTH, 0, cmd_login},
+    {"AUTHENTICATE", ST_NOTAUTH, 0, cmd_authenticate},
+    {"ENABLE", ST_AUTH | ST_SEL, 0, cmd_enable},
+    {"COMPRESS", ST_AUTH | ST_SEL, 0, cmd_compress},
+    {"NAMESPACE", ST_AUTH | ST_SEL, 0, cmd_namespace},
+    {"CREATE", ST_AUTH | ST_SEL, 0, cmd_create},
+    {"DELETE", ST_AUTH | ST_SEL, 0, cmd_delete},
+    {"RENAME", ST_AUTH | ST_SEL, 0, cmd_rename},
+    {"SUBSCRIBE", ST_AUTH | ST_SEL, 0, cmd_subscribe},
+    {"UNSUBSCRIBE", ST_AUTH | ST_SEL, 0, cmd_unsubscribe},
+    {"LIST", ST_AUTH | ST_SEL, 0, cmd_list},
+    {"LSUB", ST_AUTH | ST_SEL, 0, cmd_lsub},
+    {"STATUS", ST_AUTH | ST_SEL, 0, cmd_status},
+    {"SELECT", ST_AUTH | ST_SEL, 0, cmd_select},
+    {"EXAMINE", ST_AUTH | ST_SEL, 0, cmd_examine},
+    {"APPEND", ST_AUTH | ST_SEL, 0, cmd_append},
+    {"IDLE", ST_AUTH | ST_SEL, 0, cmd_idle},
+    {"UNSELECT", ST_SEL, 0, cmd_unselect},
+    {"CLOSE", ST_SEL, 0, cmd_close},
+    {"CHECK", ST_SEL, 0, cmd_check},
+    {"EXPUNGE", ST_SEL, 1, cmd_expunge},
+    {"FETCH", ST_SEL, 1, cmd_fetch},
+    {"STORE", ST_SEL, 1, cmd_store},
+    {"SEARCH", ST_SEL, 1, cmd_search},
+    {"CANCELUPDATE", ST_SEL, 0, cmd_cancelupdate},
+    {"NOTIFY", ST_AUTH | ST_SEL, 0, cmd_notify},
+    {"SORT", ST_SEL, 1, cmd_sort},
+    {"THREAD", ST_SEL, 1, cmd_thread},
+    {"COPY", ST_SEL, 1, cmd_copy},
+    {"MOVE", ST_SEL, 1, cmd_move},
 };
 
 /* --- replies ----------------------------------------------------------------- */
@@ -87,15 +93,31 @@ void sess_store_error(struct session *s, int err, const char *what)
 {
 	const char *code;
 	switch (err) {
-	case STORE_ENOTFOUND: code = "[NONEXISTENT] "; break;
-	case STORE_EEXIST: code = "[ALREADYEXISTS] "; break;
-	case STORE_EFULL: code = "[UNAVAILABLE] "; break;
-	case STORE_EINVAL: code = "[CANNOT] "; break;
-	case STORE_ENOTEMPTY: code = "[CANNOT] "; break;
-	case STORE_ETOOBIG: code = "[TOOBIG] "; break;
+	case STORE_ENOTFOUND:
+		code = "[NONEXISTENT] ";
+		break;
+	case STORE_EEXIST:
+		code = "[ALREADYEXISTS] ";
+		break;
+	case STORE_EFULL:
+		code = "[UNAVAILABLE] ";
+		break;
+	case STORE_EINVAL:
+		code = "[CANNOT] ";
+		break;
+	case STORE_ENOTEMPTY:
+		code = "[CANNOT] ";
+		break;
+	case STORE_ETOOBIG:
+		code = "[TOOBIG] ";
+		break;
 	case STORE_EIO:
-	case STORE_ECORRUPT: code = "[SERVERBUG] "; break;
-	default: code = ""; break;
+	case STORE_ECORRUPT:
+		code = "[SERVERBUG] ";
+		break;
+	default:
+		code = "";
+		break;
 	}
 	if (err == STORE_EIO || err == STORE_ECORRUPT || err == STORE_EFULL)
 		log_warn("%s: %s failed: %s", s->id, what, store_strerror(err));
@@ -104,6 +126,41 @@ void sess_store_error(struct session *s, int err, const char *what)
 
 /* --- mailbox names ---------------------------------------------------------- */
 
+/* Well-formed UTF-8 (no overlong forms, no surrogates, no C0 controls). */
+static int utf8_valid(const char *str)
+{
+	const unsigned char *p = (const unsigned char *)str;
+	while (*p) {
+		unsigned c = *p;
+		size_t n;
+		uint32_t cp;
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return 0;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
 int sess_mailbox_arg(struct session *s, const struct imap_arg *arg, char *name_r, size_t size)
 {
 	const char *wire = imap_arg_astring(s->arena, arg);
@@ -111,11 +168,15 @@ int sess_mailbox_arg(struct session *s, const struct imap_arg *arg, char *name_r
 		sess_tagged(s, "BAD", "Bad mailbox name");
 		return -1;
 	}
-	if (utf7_to_utf8(wire, name_r, size) < 0 || name_r[0] == '\0') {
+	/* IMAP4rev2 names mailboxes in UTF-8, IMAP4rev1 in modified UTF-7 */
+	int bad = s->rev2 ? !utf8_valid(wire) || mk_strlcpy(name_r, wire, size) >= size
+			  : utf7_to_utf8(wire, name_r, size) < 0;
+	if (bad || name_r[0] == '\0') {
 		sess_tagged(s, "NO", "[CANNOT] Invalid mailbox name");
 		return -1;
 	}
-	if (strncasecmp(name_r, "INBOX", 5) == 0 && (name_r[5] == '\0' || name_r[5] == STORE_MAILBOX_SEP))
+	if (strncasecmp(name_r, "INBOX", 5) == 0 &&
+	    (name_r[5] == '\0' || name_r[5] == STORE_MAILBOX_SEP))
 		memcpy(name_r, "INBOX", 5);
 	/* The store refuses these too; saying so here keeps the reply clear. */
 	if (strchr(name_r, '/') != NULL || name_r[0] == '~' || name_r[0] == STORE_MAILBOX_SEP ||
@@ -129,7 +190,7 @@ int sess_mailbox_arg(struct session *s, const struct imap_arg *arg, char *name_r
 void sess_write_mailbox(struct session *s, const char *name)
 {
 	char wire[STORE_NAME_MAX * 4 + 8];
-	if (utf8_to_utf7(name, wire, sizeof(wire)) < 0)
+	if (s->rev2 || utf8_to_utf7(name, wire, sizeof(wire)) < 0)
 		mk_strlcpy(wire, name, sizeof(wire));
 	io_string(&s->io, wire, strlen(wire));
 }
@@ -140,12 +201,15 @@ static const struct {
 	const char *name;
 	uint32_t bit;
 } sysflags[] = {
-	{"\\Seen", STORE_F_SEEN},       {"\\Answered", STORE_F_ANSWERED}, {"\\Flagged", STORE_F_FLAGGED},
-	{"\\Deleted", STORE_F_DELETED}, {"\\Draft", STORE_F_DRAFT},       {"\\Recent", STORE_F_RECENT},
+    {"\\Seen", STORE_F_SEEN},	    {"\\Answered", STORE_F_ANSWERED},
+    {"\\Flagged", STORE_F_FLAGGED}, {"\\Deleted", STORE_F_DELETED},
+    {"\\Draft", STORE_F_DRAFT},	    {"\\Recent", STORE_F_RECENT},
 };
 
 void sess_write_flags(struct session *s, uint32_t flags, const char *keywords)
 {
+	if (s->rev2)
+		flags &= ~(uint32_t)STORE_F_RECENT; /* IMAP4rev2 has no \Recent */
 	char tmp[STORE_KEYWORDS_MAX + 128];
 	size_t n = 0;
 	tmp[n++] = '(';
@@ -169,6 +233,83 @@ void sess_write_flags(struct session *s, uint32_t flags, const char *keywords)
 	io_write(&s->io, tmp, n);
 }
 
+#define KEYWORDS_SET_MAX 65536 /* bytes of a mailbox's announced keywords */
+
+static int keyword_in(const char *set, size_t setlen, const char *k, size_t kl)
+{
+	const char *p = set, *end = set + setlen;
+	while (p < end) {
+		const char *e = memchr(p, ' ', (size_t)(end - p));
+		size_t l = e ? (size_t)(e - p) : (size_t)(end - p);
+		if (l == kl && strncasecmp(p, k, l) == 0)
+			return 1;
+		p += l + 1;
+	}
+	return 0;
+}
+
+int keywords_merge(struct buf *set, const char *keywords)
+{
+	int added = 0;
+	if (set->max == 0)
+		buf_init(set, KEYWORDS_SET_MAX);
+	for (const char *p = keywords ? keywords : ""; *p;) {
+		while (*p == ' ')
+			p++;
+		size_t l = strcspn(p, " ");
+		if (l == 0)
+			break;
+		if (!keyword_in(set->data ? set->data : "", set->len, p, l)) {
+			size_t before = set->len;
+			if ((set->len > 0 && buf_append(set, " ", 1) < 0) ||
+			    buf_append(set, p, l) < 0) {
+				set->len =
+				    before; /* full: the client may then see an unlisted keyword */
+				if (set->data)
+					set->data[before] = '\0';
+				break;
+			}
+			added = 1;
+		}
+		p += l;
+	}
+	return added;
+}
+
+void sess_write_flag_lists(struct session *s)
+{
+	const char *kw = s->sel.keywords.len ? s->sel.keywords.data : "";
+	const char *sp = kw[0] ? " " : "";
+	io_printf(&s->io, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)\r\n", sp,
+		  kw);
+	if (s->sel.readonly)
+		io_puts(&s->io, "* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n");
+	else
+		io_printf(
+		    &s->io,
+		    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)] "
+		    "Flags permitted.\r\n",
+		    sp, kw);
+}
+
+void sess_keywords_seen(struct session *s, const char *keywords)
+{
+	if (keywords == NULL || keywords[0] == '\0' || s->state != S_SELECTED)
+		return;
+	if (keywords_merge(&s->sel.keywords, keywords))
+		sess_write_flag_lists(s);
+}
+
+void sess_condstore_on(struct session *s)
+{
+	if (s->condstore)
+		return;
+	s->condstore = 1;
+	if (s->state == S_SELECTED)
+		io_printf(&s->io, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+			  (unsigned long long)s->sel.hms);
+}
+
 static int keyword_ok(const char *k)
 {
 	if (*k == '\0')
@@ -179,7 +320,8 @@ static int keyword_ok(const char *k)
 	return 1;
 }
 
-int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *flags_r, const char **keywords_r)
+int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *flags_r,
+		     const char **keywords_r)
 {
 	const struct imap_arg *items = arg;
 	size_t n = 1;
@@ -192,7 +334,8 @@ int sess_parse_flags(struct session *s, const struct imap_arg *arg, uint32_t *fl
 	*flags_r = 0;
 	kw[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		if (items[i].type != IMAP_ARG_ATOM)
+		/* NIL is a valid keyword atom here (STORE 1 +FLAGS NIL) */
+		if (items[i].type != IMAP_ARG_ATOM && items[i].type != IMAP_ARG_NIL)
 			return -1;
 		const char *f = items[i].str;
 		if (f[0] == '\\') {
@@ -260,18 +403,38 @@ static size_t lower_bound(const struct session *s, uint32_t uid)
 	return lo;
 }
 
+int sess_seqset(struct session *s, const char *text, int uid, struct imap_seqset *set_r)
+{
+	struct view *v = &s->sel;
+	if (strcmp(text, "$") != 0) {
+		uint32_t star = uid ? (v->n ? v->uids[v->n - 1] : 0) : (uint32_t)v->n;
+		return imap_seqset_parse(s->arena, text, star, set_r);
+	}
+	/* the saved result: its UIDs, or the numbers they have now */
+	set_r->r = imap_arena_alloc(s->arena, (s->nsaved + 1) * sizeof(*set_r->r));
+	set_r->n = 0;
+	for (size_t i = 0; i < s->nsaved; i++) {
+		uint32_t n = uid ? s->saved[i] : sess_seq_of(s, s->saved[i]);
+		if (n == 0)
+			continue;
+		set_r->r[set_r->n].lo = set_r->r[set_r->n].hi = n;
+		set_r->n++;
+	}
+	return 0;
+}
+
 int sess_resolve(struct session *s, const char *set, int uid, uint32_t **seqs_r, size_t *n_r)
 {
 	struct view *v = &s->sel;
-	uint32_t star = uid ? (v->n ? v->uids[v->n - 1] : 0) : (uint32_t)v->n;
 	struct imap_seqset ss;
-	if (imap_seqset_parse(s->arena, set, star, &ss) < 0)
+	if (sess_seqset(s, set, uid, &ss) < 0)
 		return -1;
 	unsigned char *mark = imap_arena_alloc(s->arena, v->n + 1);
 	size_t count = 0;
 	for (size_t i = 0; i < ss.n; i++) {
 		if (uid) {
-			for (size_t k = lower_bound(s, ss.r[i].lo); k < v->n && v->uids[k] <= ss.r[i].hi; k++)
+			for (size_t k = lower_bound(s, ss.r[i].lo);
+			     k < v->n && v->uids[k] <= ss.r[i].hi; k++)
 				if (!mark[k]) {
 					mark[k] = 1;
 					count++;
@@ -306,8 +469,9 @@ const char *sess_uidset(struct session *s, const uint32_t *uids, size_t n)
 		size_t j = i;
 		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
 			j++;
-		int w = j > i ? snprintf(out + o, cap - o, "%s%u:%u", o ? "," : "", uids[i], uids[j])
-			      : snprintf(out + o, cap - o, "%s%u", o ? "," : "", uids[i]);
+		int w = j > i
+			    ? snprintf(out + o, cap - o, "%s%u:%u", o ? "," : "", uids[i], uids[j])
+			    : snprintf(out + o, cap - o, "%s%u", o ? "," : "", uids[i]);
 		if (w > 0)
 			o += (size_t)w;
 		i = j + 1;
@@ -334,8 +498,13 @@ uint32_t sess_flags(const struct session *s, uint32_t uid, uint32_t flags)
 
 void sess_unselect(struct session *s)
 {
+	search_updates_drop(s);
+	free(s->saved);
+	s->saved = NULL;
+	s->nsaved = 0;
 	free(s->sel.uids);
 	free(s->sel.recent);
+	buf_free(&s->sel.keywords);
 	memset(&s->sel, 0, sizeof(s->sel));
 	if (s->state == S_SELECTED)
 		s->state = S_AUTH;
@@ -389,6 +558,7 @@ static int report_flags(const struct store_msg *m, void *ctx)
 	for (size_t i = 0; i < s->nown; i++)
 		if (s->own_uids[i] == m->uid && s->own_modseqs[i] == m->modseq)
 			return 0;
+	sess_keywords_seen(s, m->keywords);
 	io_printf(&s->io, "* %u FETCH (", seq);
 	if (s->qresync || s->condstore)
 		io_printf(&s->io, "UID %u ", m->uid);
@@ -534,10 +704,15 @@ again:
 				uint32_t seq = sess_seq_of(s, e.uids[i]);
 				if (seq == 0)
 					continue;
+				e.uids[k++] = e.uids[i];
+			}
+			/* the kept searches first, while the sequence numbers still hold */
+			search_updates_expunged(s, e.uids, k);
+			for (size_t i = 0; i < k; i++) {
+				uint32_t seq = sess_seq_of(s, e.uids[i]);
 				if (!s->qresync)
 					io_printf(&s->io, "* %u EXPUNGE\r\n", seq);
 				view_remove(v, seq);
-				e.uids[k++] = e.uids[i];
 			}
 			if (s->qresync && k > 0)
 				io_printf(&s->io, "* VANISHED %s\r\n", sess_uidset(s, e.uids, k));
@@ -556,7 +731,8 @@ again:
 	}
 	if (v->n != old_n) {
 		io_printf(&s->io, "* %zu EXISTS\r\n", v->n);
-		io_printf(&s->io, "* %zu RECENT\r\n", view_recent_count(s)); /* RFC 3501 7.3.2 */
+		if (!s->rev2) /* RFC 3501 7.3.2; IMAP4rev2 has no RECENT */
+			io_printf(&s->io, "* %zu RECENT\r\n", view_recent_count(s));
 	}
 	if (mb.highestmodseq > v->hms && store_msg_cursor_open(txn, v->mbid, 1, &cur) == 0) {
 		struct flag_ctx f = {.s = s, .since = v->hms, .below_uid = old_next};
@@ -577,6 +753,8 @@ done:
 	if (cap.len > 0)
 		io_write(&s->io, cap.data, cap.len);
 	buf_free(&cap);
+	if (s->nupdates > 0 && s->state == S_SELECTED)
+		search_updates_run(s);
 }
 
 /* --- the command loop ---------------------------------------------------------------- */
@@ -599,16 +777,21 @@ static void dispatch(struct session *s, const char *line, size_t len)
 			c = &commands[i];
 	if (c == NULL || (cmd.uid && !c->uid_ok)) {
 		char p[64];
-		sess_tagged(s, "BAD", "Unknown command %s", log_printable(p, sizeof(p), cmd.name, strlen(cmd.name)));
+		sess_tagged(s, "BAD", "Unknown command %s",
+			    log_printable(p, sizeof(p), cmd.name, strlen(cmd.name)));
 		goto done;
 	}
 	if (!(c->states & (1 << s->state))) {
-		sess_tagged(s, "BAD", "%s", s->state == S_NOTAUTH ? "Log in first" :
-					      s->state == S_SELECTED || c->states == ST_SEL ? "Select a mailbox first" :
-					      "Already logged in");
+		sess_tagged(s, "BAD", "%s",
+			    s->state == S_NOTAUTH ? "Log in first"
+			    : s->state == S_SELECTED || c->states == ST_SEL
+				? "Select a mailbox first"
+				: "Already logged in");
 		goto done;
 	}
 	c->fn(s, &cmd);
+	if (s->notify != NULL) /* RFC 5465: what changed elsewhere, after each command */
+		sess_notify_check(s, 0);
 done:
 	imap_arena_free(&s->arena);
 	s->tag = NULL;
@@ -619,14 +802,17 @@ done:
 int sess_read_line(struct session *s, size_t cmdlen, char **line_r)
 {
 	for (;;) {
-		char *nl = s->in.len > cmdlen ? memchr(s->in.data + cmdlen, '\n', s->in.len - cmdlen) : NULL;
+		char *nl = s->in.len > cmdlen
+			       ? memchr(s->in.data + cmdlen, '\n', s->in.len - cmdlen)
+			       : NULL;
 		if (nl != NULL) {
 			size_t l = (size_t)(nl - (s->in.data + cmdlen));
 			size_t take = l + 1;
 			if (l > 0 && s->in.data[cmdlen + l - 1] == '\r')
 				l--;
 			*line_r = imap_arena_strndup(s->arena, s->in.data + cmdlen, l);
-			memmove(s->in.data + cmdlen, s->in.data + cmdlen + take, s->in.len - cmdlen - take);
+			memmove(s->in.data + cmdlen, s->in.data + cmdlen + take,
+				s->in.len - cmdlen - take);
 			s->in.len -= take;
 			s->in.data[s->in.len] = '\0';
 			return 0;
@@ -683,10 +869,33 @@ int sess_start_tls(struct session *s, char *err, size_t errsize)
 	return rc;
 }
 
+/* NOTIFY: waits for the client, telling it of changes meanwhile (RFC 5465:
+ * between commands too). 1 when the client sent something, 0 on the idle
+ * timeout, -1 on an error. */
+static int wait_notifying(struct session *s)
+{
+	double start = mk_monotonic();
+	for (;;) {
+		double left = s->io.timeout_ms / 1000.0 - (mk_monotonic() - start);
+		if (left <= 0)
+			return 0;
+		int r = io_wait(&s->io, s->notify_fd,
+				s->notify_fd >= 0 ? (int)(left * 1000) + 1 : 1000);
+		if (r == 1 || r < 0)
+			return r;
+		if (r == 2)
+			notify_drain(s->notify_fd);
+		sess_notify_check(s, 1); /* without a notice fd: once a second */
+		if (io_flush(&s->io) < 0 || s->notify == NULL)
+			return s->io.failed ? -1 : 1;
+	}
+}
+
 void session_run(struct imapd *d, int fd, int implicit_tls)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 	s->d = d;
+	s->notify_fd = -1;
 	io_init(&s->io, fd, d->login_timeout * 1000);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -695,7 +904,8 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 	sl = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		net_addr_str((struct sockaddr *)&ss, sl, s->lip, sizeof(s->lip));
-	s->plaintext_ok = net_cidr_match_list(s->ip, (const char *const *)d->plaintext_nets, d->nplaintext_nets);
+	s->plaintext_ok =
+	    net_cidr_match_list(s->ip, (const char *const *)d->plaintext_nets, d->nplaintext_nets);
 	mk_queue_id(s->id, sizeof(s->id));
 	s->sec_start = mk_monotonic();
 	log_info("%s: connect from [%s]%s", s->id, s->ip, implicit_tls ? " (TLS)" : "");
@@ -713,17 +923,27 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 		struct buf caps;
 		buf_init(&caps, 4096);
 		sess_capabilities(s, &caps);
-		io_printf(&s->io, "* OK [CAPABILITY %s] mailkeep ready.\r\n", caps.data ? caps.data : "");
+		io_printf(&s->io, "* OK [CAPABILITY %s] mailkeep ready.\r\n",
+			  caps.data ? caps.data : "");
 		buf_free(&caps);
 	}
 	while (s->state != S_LOGOUT) {
 		size_t cmdlen;
 		int r = imap_frame(&s->fr, s->in.data ? s->in.data : "", s->in.len, &cmdlen);
 		if (r == IMAP_PARSE_MORE) {
-			if (s->fr.need_continuation)
+			if (s->fr.need_continuation) {
 				io_puts(&s->io, "+ OK\r\n");
+				/* The client may have sent the literal already (without
+				 * waiting for "+"): frame what is buffered before reading. */
+				if (s->fr.pos < s->in.len)
+					continue;
+			}
 			if (io_flush(&s->io) < 0)
 				break;
+			if (s->notify != NULL && wait_notifying(s) <= 0) {
+				sess_untagged(s, "BYE Autologout; idle for too long");
+				break;
+			}
 			long n = io_read(&s->io, &s->in);
 			if (n == -2) {
 				sess_untagged(s, "BYE Command too long");
@@ -742,8 +962,10 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 			first_word(s->in.data, s->in.len, tag, sizeof(tag));
 			if (s->fr.literal_too_big && s->fr.literal_sync) {
 				/* No "+" was sent, so no literal bytes follow: stay in step. */
-				io_printf(&s->io, "%s NO [TOOBIG] Literal too big (the limit is %llu bytes)\r\n", tag,
-					  (unsigned long long)d->max_literal);
+				io_printf(
+				    &s->io,
+				    "%s NO [TOOBIG] Literal too big (the limit is %llu bytes)\r\n",
+				    tag, (unsigned long long)d->max_literal);
 				buf_consume(&s->in, s->fr.pos);
 				imap_frame_reset(&s->fr);
 				continue;
@@ -776,6 +998,7 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 	log_info("%s: disconnect from [%s]%s%s", s->id, s->ip, s->user[0] ? " user=" : "", s->user);
 out:
 	buf_free(&s->in);
+	sess_notify_drop(s);
 	sess_unselect(s);
 	io_close(&s->io);
 	free(s);

@@ -236,7 +236,15 @@ int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *ol
 /* Deletes a mailbox and its messages. INBOX cannot be deleted (STORE_EINVAL);
  * a mailbox with children gives STORE_ENOTEMPTY. */
 int store_mailbox_delete(struct store_txn *txn, uint32_t user_id, const char *name);
+/* Subscribes to (or unsubscribes from) a name. A name with no mailbox may be
+ * subscribed (RFC 3501 6.3.6), and deleting a subscribed mailbox keeps its
+ * name subscribed; creating a mailbox of a subscribed name makes the mailbox
+ * subscribed. */
 int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name, int subscribed);
+/* Calls cb for each subscribed name that has no mailbox, in name order
+ * (mailboxes carry their own subscription in store_mailbox.subscribed). */
+int store_subscription_foreach(struct store_txn *txn, uint32_t user_id,
+			       int (*cb)(const char *name, void *ctx), void *ctx);
 /* Calls cb for each of the user's mailboxes, in name order. */
 int store_mailbox_foreach(struct store_txn *txn, uint32_t user_id,
 			  int (*cb)(const struct store_mailbox *mb, void *ctx), void *ctx);

@@ -77,6 +77,9 @@ static void mb_normalize(const char *name, char *out)
 	out[len] = '\0';
 }
 
+static size_t sub_key(uint8_t *key, uint32_t user_id, const char *name);
+static int sub_put(struct store_txn *txn, uint32_t user_id, const char *name, int on);
+
 /* UTF-8-ish, no '/', no control characters, no empty level. */
 static int mb_name_valid(const char *name)
 {
@@ -92,7 +95,8 @@ static int mb_name_valid(const char *name)
 	return 1;
 }
 
-int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name, struct store_mailbox *mb_r)
+int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name,
+		      struct store_mailbox *mb_r)
 {
 	char n[STORE_NAME_MAX + 1];
 	uint8_t key[4 + STORE_NAME_MAX];
@@ -143,8 +147,8 @@ static int mbid_put(struct store_txn *txn, const struct store_mailbox *mb)
 	return store_mdb_error(mdb_put(txn->txn, store_txn_dbi(txn, DB_MBIDS), &k, &v, 0));
 }
 
-int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name, uint32_t special_use,
-			 struct store_mailbox *mb_r)
+int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name,
+			 uint32_t special_use, struct store_mailbox *mb_r)
 {
 	struct store_mailbox mb;
 	uint64_t next = 0, lastv = 0;
@@ -162,7 +166,8 @@ int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *na
 	mb.user_id = user_id;
 	if ((rc = store_meta_get_u64(txn, "next_mbid", &next)) != 0 && rc != STORE_ENOTFOUND)
 		return rc;
-	if ((rc = store_meta_get_u64(txn, "last_uidvalidity", &lastv)) != 0 && rc != STORE_ENOTFOUND)
+	if ((rc = store_meta_get_u64(txn, "last_uidvalidity", &lastv)) != 0 &&
+	    rc != STORE_ENOTFOUND)
 		return rc;
 	mb.id = (uint32_t)(next == 0 ? 1 : next);
 	/* UIDVALIDITY: the creation time, strictly increasing within the store, so a
@@ -172,6 +177,14 @@ int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *na
 	mb.uidnext = 1;
 	mb.highestmodseq = 1;
 	mb.special_use = special_use;
+	/* a name subscribed before it existed: the subscription becomes the flag */
+	uint8_t skey[9 + STORE_NAME_MAX];
+	MDB_val sk = {sub_key(skey, user_id, mb.name), skey}, sv;
+	if (mdb_get(txn->txn, store_txn_dbi(txn, DB_META), &sk, &sv) == 0) {
+		mb.subscribed = 1;
+		if ((rc = sub_put(txn, user_id, mb.name, 0)) != 0)
+			return rc;
+	}
 	if ((rc = store_meta_put_u64(txn, "next_mbid", mb.id + 1)) != 0 ||
 	    (rc = store_meta_put_u64(txn, "last_uidvalidity", mb.uidvalidity)) != 0 ||
 	    (rc = store_mailbox_put(txn, &mb)) != 0 || (rc = mbid_put(txn, &mb)) != 0)
@@ -193,10 +206,12 @@ int store_mailbox_foreach(struct store_txn *txn, uint32_t user_id,
 	if (rc != 0)
 		return store_mdb_error(rc);
 	store_put_be32(prefix, user_id);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 4 || memcmp(k.mv_data, prefix, 4) != 0)
 			break;
-		if (store_mailbox_decode(user_id, (char *)k.mv_data + 4, k.mv_size - 4, &v, &mb) != 0) {
+		if (store_mailbox_decode(user_id, (char *)k.mv_data + 4, k.mv_size - 4, &v, &mb) !=
+		    0) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -236,15 +251,78 @@ int store_mailbox_find_special(struct store_txn *txn, uint32_t user_id, uint32_t
 	return f.found ? 0 : STORE_ENOTFOUND;
 }
 
-int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name, int subscribed)
+/* A subscription to a name with no mailbox (RFC 3501 6.3.6: allowed, and
+ * kept when the mailbox is deleted) lives in the meta table under
+ * "subs/" + user id + name; a mailbox's own subscription is its record's flag. */
+static size_t sub_key(uint8_t *key, uint32_t user_id, const char *name)
+{
+	size_t len = strlen(name);
+
+	memcpy(key, "subs/", 5);
+	store_put_be32(key + 5, user_id);
+	memcpy(key + 9, name, len);
+	return 9 + len;
+}
+
+static int sub_put(struct store_txn *txn, uint32_t user_id, const char *name, int on)
+{
+	uint8_t key[9 + STORE_NAME_MAX];
+	MDB_val k = {sub_key(key, user_id, name), key}, v = {1, (void *)"1"};
+	int rc;
+
+	txn->touched = 1;
+	if (on)
+		return store_mdb_error(mdb_put(txn->txn, store_txn_dbi(txn, DB_META), &k, &v, 0));
+	rc = mdb_del(txn->txn, store_txn_dbi(txn, DB_META), &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
+}
+
+int store_mailbox_subscribe(struct store_txn *txn, uint32_t user_id, const char *name,
+			    int subscribed)
 {
 	struct store_mailbox mb;
-	int rc = store_mailbox_get(txn, user_id, name, &mb);
+	char norm[STORE_NAME_MAX + 1];
+	int rc;
 
+	if (!mb_name_valid(name))
+		return STORE_EINVAL;
+	mb_normalize(name, norm);
+	rc = store_mailbox_get(txn, user_id, norm, &mb);
+	if (rc == STORE_ENOTFOUND)
+		return sub_put(txn, user_id, norm, subscribed);
 	if (rc != 0)
 		return rc;
 	mb.subscribed = subscribed ? 1 : 0;
+	if ((rc = sub_put(txn, user_id, norm, 0)) != 0)
+		return rc;
 	return store_mailbox_put(txn, &mb);
+}
+
+int store_subscription_foreach(struct store_txn *txn, uint32_t user_id,
+			       int (*cb)(const char *name, void *ctx), void *ctx)
+{
+	MDB_cursor *cur;
+	uint8_t prefix[9];
+	MDB_val k = {9, prefix}, v;
+	char name[STORE_NAME_MAX + 1];
+	int rc = mdb_cursor_open(txn->txn, store_txn_dbi(txn, DB_META), &cur);
+
+	if (rc != 0)
+		return store_mdb_error(rc);
+	memcpy(prefix, "subs/", 5);
+	store_put_be32(prefix + 5, user_id);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 9 || memcmp(k.mv_data, prefix, 9) != 0 ||
+		    k.mv_size - 9 > STORE_NAME_MAX)
+			break;
+		memcpy(name, (char *)k.mv_data + 9, k.mv_size - 9);
+		name[k.mv_size - 9] = '\0';
+		if ((rc = cb(name, ctx)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc > 0 ? store_mdb_error(rc) : rc;
 }
 
 struct mb_children {
@@ -261,7 +339,8 @@ static int children_cb(const struct store_mailbox *mb, void *ctx)
 	size_t nl = strlen(mb->name);
 
 	if (strcmp(mb->name, c->prefix) != 0 &&
-	    !(nl > c->plen && memcmp(mb->name, c->prefix, c->plen) == 0 && mb->name[c->plen] == STORE_MAILBOX_SEP))
+	    !(nl > c->plen && memcmp(mb->name, c->prefix, c->plen) == 0 &&
+	      mb->name[c->plen] == STORE_MAILBOX_SEP))
 		return 0;
 	*ARRAY_PUSH(c->v, c->n, c->cap) = *mb;
 	return 0;
@@ -287,7 +366,8 @@ int store_mailbox_purge(struct store_txn *txn, const struct store_mailbox *mb)
 			break;
 		if ((rc = store_msg_decode(&k, &v, &m)) != 0)
 			break;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0 || (rc = store_blob_ref(txn, m.hash, -1)) != 0)
+		if ((rc = mdb_cursor_del(cur, 0)) != 0 ||
+		    (rc = store_blob_ref(txn, m.hash, -1)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -331,10 +411,14 @@ int store_mailbox_delete(struct store_txn *txn, uint32_t user_id, const char *na
 	free(c.v);
 	if (rc != 0)
 		return rc;
+	/* the subscription outlives the mailbox (RFC 3501 6.3.6) */
+	if (mb.subscribed && (rc = sub_put(txn, user_id, mb.name, 1)) != 0)
+		return rc;
 	return store_mailbox_purge(txn, &mb);
 }
 
-int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *oldname, const char *newname)
+int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *oldname,
+			 const char *newname)
 {
 	struct store_mailbox mb, dst;
 	struct mb_children c = {0};
@@ -388,7 +472,8 @@ int store_mailbox_rename(struct store_txn *txn, uint32_t user_id, const char *ol
 			goto out;
 		}
 		MDB_val k = {mb_key(key, user_id, m->name), key};
-		if ((rc = store_mdb_error(mdb_del(txn->txn, store_txn_dbi(txn, DB_MAILBOXES), &k, NULL))) != 0)
+		if ((rc = store_mdb_error(
+			 mdb_del(txn->txn, store_txn_dbi(txn, DB_MAILBOXES), &k, NULL))) != 0)
 			goto out;
 		memcpy(m->name, name, strlen(name) + 1);
 		if ((rc = store_mailbox_put(txn, m)) != 0 || (rc = mbid_put(txn, m)) != 0)

@@ -218,6 +218,12 @@ int store_user_del(struct store_txn *txn, const char *name)
 		goto out;
 	/* The spam filter's per-user tables are keyed by user id first. */
 	store_put_be32(key, u.id);
+	/* subscriptions to names without a mailbox (store_mailbox.c) */
+	uint8_t skey[9];
+	memcpy(skey, "subs/", 5);
+	store_put_be32(skey + 5, u.id);
+	if ((rc = store_delete_prefix(txn, DB_META, skey, 9)) != 0)
+		goto out;
 	if ((rc = store_delete_prefix(txn, DB_SPAM_TOKENS, key, 4)) != 0 ||
 	    (rc = store_delete_prefix(txn, DB_SPAM_STATS, key, 4)) != 0 ||
 	    (rc = store_delete_prefix(txn, DB_SPAM_SIGS, key, 4)) != 0)

@@ -76,10 +76,12 @@ static void test_frame_limits(void **state)
 	assert_true(f.literal_too_big);
 	assert_true(f.literal_sync);
 	imap_frame_init(&f, 100, 1000);
-	assert_int_equal(frame_all(&f, "a APPEND INBOX {99999999999999999999999}\r\n", &len), IMAP_PARSE_ERROR);
+	assert_int_equal(frame_all(&f, "a APPEND INBOX {99999999999999999999999}\r\n", &len),
+			 IMAP_PARSE_ERROR);
 	assert_true(f.literal_too_big);
 	imap_frame_init(&f, 100, 1000);
-	assert_int_equal(frame_all(&f, "a APPEND INBOX {18446744073709551616+}\r\n", &len), IMAP_PARSE_ERROR);
+	assert_int_equal(frame_all(&f, "a APPEND INBOX {18446744073709551616+}\r\n", &len),
+			 IMAP_PARSE_ERROR);
 	imap_frame_init(&f, 100, 1000);
 	assert_int_equal(frame_all(&f, "a APPEND INBOX {2000+}\r\n", &len), IMAP_PARSE_ERROR);
 	assert_false(f.literal_sync);
@@ -90,7 +92,8 @@ static void test_parse_args(void **state)
 	struct imap_arena *a = imap_arena_new();
 	struct imap_command c;
 	const char *err = NULL;
-	const char *s = "A001 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100> \"q\\\"x\" NIL) {3}\r\nabc\r\n";
+	const char *s = "A001 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100> "
+			"\"q\\\"x\" NIL) {3}\r\nabc\r\n";
 	(void)state;
 	assert_int_equal(imap_parse_command(a, s, strlen(s), &c, &err), 0);
 	assert_string_equal(c.tag, "A001");
@@ -115,8 +118,15 @@ static void test_parse_args(void **state)
 static void test_parse_errors(void **state)
 {
 	const char *bad[] = {
-		"\r\n", "A\r\n", "A NOOP (\r\n", "A NOOP )\r\n", "A NOOP \"abc\r\n", "A NOOP {5}\r\nab\r\n",
-		"A NOOP BODY[abc\r\n", "+ NOOP\r\n", "A NOOP \"a\"b\r\n",
+	    "\r\n",
+	    "A\r\n",
+	    "A NOOP (\r\n",
+	    "A NOOP )\r\n",
+	    "A NOOP \"abc\r\n",
+	    "A NOOP {5}\r\nab\r\n",
+	    "A NOOP BODY[abc\r\n",
+	    "+ NOOP\r\n",
+	    "A NOOP \"a\"b\r\n",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -127,6 +137,44 @@ static void test_parse_errors(void **state)
 		assert_non_null(err);
 		imap_arena_free(&a);
 	}
+}
+
+/* '[' is an atom character; only fetch attributes read "[...]" with spaces */
+static void test_parse_brackets(void **state)
+{
+	(void)state;
+	const char *s = "A SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n";
+	struct imap_arena *a = imap_arena_new();
+	struct imap_command c;
+	const char *err = NULL;
+	assert_int_equal(imap_parse_command(a, s, strlen(s), &c, &err), 0);
+	assert_int_equal(c.nargs, 1);
+	assert_string_equal(c.args[0].str, "!#$&'+,-.0123456789:;<=>?@^_`|[}");
+	const char *l = "A LIST \"\" foo[bar x]%\r\n";
+	assert_int_equal(imap_parse_command(a, l, strlen(l), &c, &err), 0);
+	assert_int_equal(c.nargs, 3);
+	assert_string_equal(c.args[1].str, "foo[bar");
+	const char *f =
+	    "A FETCH 1 (BINARY.PEEK[1]<0.7> BINARY.SIZE[2] BODY[HEADER.FIELDS (A B)])\r\n";
+	assert_int_equal(imap_parse_command(a, f, strlen(f), &c, &err), 0);
+	assert_int_equal(c.args[1].len, 3);
+	assert_string_equal(c.args[1].list[2].str, "BODY[HEADER.FIELDS (A B)]");
+	imap_arena_free(&a);
+}
+
+/* A synchronising literal sent before "+" is framed from what is buffered. */
+static void test_frame_early_literal(void **state)
+{
+	(void)state;
+	const char *s = "t APPEND INBOX {3}\r\nabc\r\n";
+	struct imap_framer f;
+	size_t len;
+	imap_frame_init(&f, 1024, 1024);
+	assert_int_equal(imap_frame(&f, s, strlen(s), &len), IMAP_PARSE_MORE);
+	assert_true(f.need_continuation);
+	assert_true(f.pos < strlen(s)); /* the caller sees bytes left and frames again */
+	assert_int_equal(imap_frame(&f, s, strlen(s), &len), IMAP_PARSE_DONE);
+	assert_int_equal(len, strlen(s));
 }
 
 static void test_parse_depth(void **state)
@@ -172,10 +220,16 @@ static void test_seqset(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_frame_simple),	  cmocka_unit_test(test_frame_byte_by_byte),
-		cmocka_unit_test(test_frame_literal_holds_crlf), cmocka_unit_test(test_frame_limits),
-		cmocka_unit_test(test_parse_args),	  cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_parse_depth),	  cmocka_unit_test(test_seqset),
+	    cmocka_unit_test(test_frame_simple),
+	    cmocka_unit_test(test_frame_byte_by_byte),
+	    cmocka_unit_test(test_frame_literal_holds_crlf),
+	    cmocka_unit_test(test_frame_limits),
+	    cmocka_unit_test(test_parse_args),
+	    cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_parse_depth),
+	    cmocka_unit_test(test_seqset),
+	    cmocka_unit_test(test_parse_brackets),
+	    cmocka_unit_test(test_frame_early_literal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

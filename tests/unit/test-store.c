@@ -304,8 +304,62 @@ static int mbname_fn(struct store_txn *txn, void *ctx)
 	case 0: return store_mailbox_create(txn, o->user, o->a, 0, NULL);
 	case 1: return store_mailbox_rename(txn, o->user, o->a, o->b);
 	case 2: return store_mailbox_delete(txn, o->user, o->a);
+	case 3: return store_mailbox_subscribe(txn, o->user, o->a, 1);
+	case 4: return store_mailbox_subscribe(txn, o->user, o->a, 0);
+	case 5: return store_user_del(txn, o->b);
 	}
 	return STORE_EINVAL;
+}
+
+static int collect_sub_cb(const char *name, void *ctx)
+{
+	char *out = ctx;
+	strncat(out, name, 255 - strlen(out));
+	strncat(out, ";", 255 - strlen(out));
+	return 0;
+}
+
+/* The subscribed names that have no mailbox, as "a;b;". */
+static void subs_without_mailbox(struct store *s, uint32_t user, char out[256])
+{
+	struct store_txn *txn;
+	out[0] = '\0';
+	assert_int_equal(store_read_begin(s, &txn), 0);
+	assert_int_equal(store_subscription_foreach(txn, user, collect_sub_cb, out), 0);
+	store_read_end(&txn);
+}
+
+/* RFC 3501 6.3.6: names are subscribed, mailboxes or not; deleting keeps it */
+static void test_subscriptions_by_name(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t id = add_user(f->store, "sam");
+	char subs[256];
+	struct mbname_op o = {id, "Later", NULL, 3};
+	assert_int_equal(store_write(f->store, mbname_fn, &o), 0);
+	subs_without_mailbox(f->store, id, subs);
+	assert_string_equal(subs, "Later;");
+	o.op = 0; /* creating it: the mailbox carries the subscription */
+	assert_int_equal(store_write(f->store, mbname_fn, &o), 0);
+	assert_true(get_mailbox(f->store, id, "Later").subscribed);
+	subs_without_mailbox(f->store, id, subs);
+	assert_string_equal(subs, "");
+	o.op = 2; /* deleting it: the name stays subscribed */
+	assert_int_equal(store_write(f->store, mbname_fn, &o), 0);
+	subs_without_mailbox(f->store, id, subs);
+	assert_string_equal(subs, "Later;");
+	o.op = 4;
+	assert_int_equal(store_write(f->store, mbname_fn, &o), 0);
+	subs_without_mailbox(f->store, id, subs);
+	assert_string_equal(subs, "");
+	o.op = 3;
+	o.a = "Gone";
+	assert_int_equal(store_write(f->store, mbname_fn, &o), 0);
+	struct mbname_op del = {id, NULL, "sam", 5}; /* the user goes, and the names with it */
+	assert_int_equal(store_write(f->store, mbname_fn, &del), 0);
+	subs_without_mailbox(f->store, id, subs);
+	assert_string_equal(subs, "");
+	assert_int_equal(count_problems(f->store), 0);
 }
 
 static void test_mailbox_hierarchy(void **state)
@@ -917,6 +971,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_copy_move_expunge_free, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_keywords_modseq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_hierarchy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_subscriptions_by_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relaxed_writes_share_commits_with_durable_ones,
 					    setup, teardown),
