@@ -38,7 +38,7 @@ endif
 CFLAGS   ?=
 CFLAGS_ALL := -std=gnu11 $(OPT) -g $(WARN) $(HARDEN) -I. -pthread $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -pthread $(SAN) -Wl,--as-needed
-LIBS_ALL := $(PKG_LIBS) -lm
+LIBS_ALL := $(PKG_LIBS) -lspf2 -lopendmarc -lm
 
 LIB_SRC   := $(wildcard lib/*.c)
 INDEX_SRC := $(wildcard index/*.c)

@@ -229,6 +229,8 @@ char *deliver_meta(struct session *s, const char *to)
 	}
 	if (s->authed)
 		buf_printf(&m, "sasl_username=%s\n", s->sasl_user);
+	if (s->authres_meta[0])
+		buf_append_str(&m, s->authres_meta);
 	return m.data ? m.data : xstrdup("");
 }
 
@@ -250,7 +252,7 @@ void deliver_message(struct session *s)
 	for (size_t i = 0; i < j->n; i++) {
 		j->metas[i] = deliver_meta(s, s->rcpts[i].addr);
 		j->rcpts[i].user = s->rcpts[i].user;
-		j->rcpts[i].mailbox = NULL;
+		j->rcpts[i].mailbox = s->authres_junk ? "Junk" : NULL; /* DMARC quarantine, enforced */
 		j->rcpts[i].meta = j->metas[i];
 	}
 	job_submit(s->srv, deliver_work, deliver_done, j);

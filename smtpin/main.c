@@ -311,7 +311,8 @@ static void start_loop(struct server *srv, struct daemon *d)
 	srv->base = event_base_new();
 	if (srv->base == NULL)
 		log_fatal("cannot start libevent");
-	if (dns_start(srv, err, sizeof(err)) < 0 || smtpin_tls_init(srv, err, sizeof(err)) < 0)
+	if (dns_start(srv, err, sizeof(err)) < 0 || smtpin_tls_init(srv, err, sizeof(err)) < 0 ||
+	    authres_init(srv, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	if (jobs_start(srv, (int)srv->p.smtpd_delivery_threads, err, sizeof(err)) < 0)
 		log_fatal("%s", err);

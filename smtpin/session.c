@@ -757,7 +757,7 @@ static void message_end(struct session *s)
 	}
 	session_ref(s);
 	go_busy(s);
-	deliver_message(s); /* replies, resets the transaction, resumes */
+	authres_deliver(s); /* checks, then delivers: replies, resets the transaction, resumes */
 }
 
 static void cmd_bdat(struct session *s, const struct smtp_command *c)

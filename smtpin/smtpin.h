@@ -205,6 +205,8 @@ struct session {
 	int mynetworks;
 	int lmtp;
 	int submission; /* a submission listener (587, 465): submission.c */
+	char authres_meta[128]; /* auth.spf=... lines for the recipients' metadata (authres.c) */
+	int authres_junk;	/* DMARC quarantine, enforced: into Junk */
 
 	int tls;
 	char tls_info[160];
@@ -293,6 +295,12 @@ void deliver_message(struct session *s);
 void deliver_received_header(struct session *s);
 /* The per-recipient metadata text of the current transaction (malloc'd). */
 char *deliver_meta(struct session *s, const char *to);
+
+/* authres.c */
+int authres_init(struct server *srv, char *err, size_t errsize);
+/* At the end of DATA: SPF, DKIM and DMARC (async), the Authentication-Results
+ * header, then deliver_message (or a 550 under an enforced DMARC reject). */
+void authres_deliver(struct session *s);
 
 /* submission.c */
 /* MAIL of an authenticated session: the user's message rate, then the sender
