@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <unbound.h>
 
+#include "lib/dnsq.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -154,30 +155,6 @@ void resolve_result_free(struct resolve_result *r)
 		return;
 	free(r->t);
 	free(r);
-}
-
-/* A wire-format name at p (len bytes) into "a.b.c"; "" for the root. */
-static int wire_name(const unsigned char *p, size_t len, char *out, size_t size)
-{
-	size_t i = 0, o = 0;
-
-	while (i < len) {
-		size_t l = p[i++];
-		if (l == 0) {
-			out[o] = 0;
-			return 0;
-		}
-		if (l > 63 || i + l > len || o + l + 2 > size)
-			return -1;
-		if (o > 0)
-			out[o++] = '.';
-		for (size_t k = 0; k < l; k++) {
-			unsigned char c = p[i + k];
-			out[o++] = (c > 0x20 && c < 0x7f && c != '.') ? (char)c : '?';
-		}
-		i += l;
-	}
-	return -1;
 }
 
 static int mx_cmp(const void *a, const void *b)
@@ -359,7 +336,7 @@ static void mx_done(void *arg, int err, struct ub_result *result)
 			continue;
 		memset(m, 0, sizeof(*m));
 		m->pref = p[0] << 8 | p[1];
-		if (wire_name(p + 2, len - 2, m->name, sizeof(m->name)) < 0)
+		if (dnsq_wire_name(p + 2, len - 2, m->name, sizeof(m->name)) < 0)
 			continue;
 		m->rnd = rand();
 		j->nmx++;
