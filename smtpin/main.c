@@ -154,7 +154,8 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 	srv->greylist.max_age = (int64_t)p->greylist_max_age;
 	srv->greylist.auto_allow = (uint32_t)p->greylist_auto_allow;
 	mk_strlcpy(srv->greylist_text, p->greylist_text, sizeof(srv->greylist_text));
-	if (restrictions_load(srv, err, errsize) < 0 || postscreen_load(srv, err, errsize) < 0)
+	if (restrictions_load(srv, err, errsize) < 0 || postscreen_load(srv, err, errsize) < 0 ||
+	    relay_load(srv, err, errsize) < 0)
 		return -1;
 	return 0;
 }

@@ -482,8 +482,10 @@ static int eval_relay(struct restr_eval *e, const struct restr_item *it)
 
 	if (cur_subject(e) != SUBJ_RCPT)
 		return V_DUNNO;
+	/* our domains, and those we are a backup MX for (relay_domains), as Postfix's */
 	if (strcasecmp(s->cur.addr, "postmaster") == 0 ||
-	    (!smtp_addr_routing_trick(&s->cur) && domain_is_local(s->srv, s->cur.domain)))
+	    (!smtp_addr_routing_trick(&s->cur) && (domain_is_local(s->srv, s->cur.domain) ||
+						    relay_domain(s->srv, s->cur.domain))))
 		return V_DUNNO;
 	PRINTABLE(to, s->cur.addr);
 	if (it->type == R_DEFER_UNAUTH_DEST)

@@ -614,6 +614,12 @@ static void rcpt_restrictions_done(struct session *s, const struct restr_result 
 		}
 		goto done;
 	}
+	/* A domain we are a backup MX for: valid recipients are queued (relay.c). */
+	if (!smtp_addr_routing_trick(&s->cur) && !domain_is_local(s->srv, s->cur.domain) &&
+	    relay_domain(s->srv, s->cur.domain)) {
+		relay_rcpt(s); /* replies, resumes, drops the reference */
+		return;
+	}
 	/* Anything else but a plain address in one of our domains is refused
 	 * here, after the admin's restrictions. */
 	if (strcasecmp(s->cur.addr, "postmaster") != 0 &&

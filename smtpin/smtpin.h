@@ -155,6 +155,11 @@ struct server {
 	struct greylist_params greylist;
 	char greylist_text[256];
 
+	/* relay.c: recipients of relay_domains from relay_recipient_maps files */
+	char **relay_rcpts; /* sorted, lower case: "bob@example.com", "@example.net" */
+	size_t nrelay_rcpts;
+	int relay_directory; /* relay_recipient_maps names the user directory */
+
 	/* submission.c: per-user rate windows */
 	struct user_rate *rates;
 	size_t nrates, rcap;
@@ -296,6 +301,14 @@ void deliver_received_header(struct session *s);
 /* The per-recipient metadata text of the current transaction (malloc'd). */
 char *deliver_meta(struct session *s, const char *to);
 
+/* relay.c — backup MX: relay_domains, relay_recipient_maps */
+int relay_load(struct server *srv, char *err, size_t errsize);
+/* 1 if domain is one we are a backup MX for. */
+int relay_domain(struct server *srv, const char *domain);
+/* RCPT for a relay domain: accepted (queued for the primary) only for a
+ * valid recipient; replies, resumes and drops the reference (async). */
+void relay_rcpt(struct session *s);
+
 /* authres.c */
 int authres_init(struct server *srv, char *err, size_t errsize);
 /* At the end of DATA: SPF, DKIM and DMARC (async), the Authentication-Results
@@ -309,6 +322,8 @@ void submission_check_sender(struct session *s, void (*done)(struct session *s, 
 /* RCPT of an authenticated session outside our domains: the user's recipient
  * rate, then s->cur is added as a remote recipient. 0, or -1 with a reply. */
 int submission_remote_rcpt(struct session *s, char *reply, size_t size);
+/* Adds s->cur as a recipient to be queued (once). */
+void session_add_remote_rcpt(struct session *s);
 /* 1 if the transaction goes through the queue (remote recipients, a Sent copy). */
 int submission_needs_queue(const struct session *s);
 /* Stores the local copies and queues the rest in one write, then replies (async). */

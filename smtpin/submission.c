@@ -155,21 +155,28 @@ void submission_check_sender(struct session *s, void (*done)(struct session *s, 
 
 /* --- recipients ---------------------------------------------------------------- */
 
-int submission_remote_rcpt(struct session *s, char *reply, size_t size)
+void session_add_remote_rcpt(struct session *s)
 {
-	if (rate_check(s, 1, reply, size) < 0)
-		return -1;
 	for (size_t i = 0; i < s->nrcpt; i++)
 		if (s->rcpts[i].remote && strcasecmp(s->rcpts[i].addr, s->cur.addr) == 0)
-			return 0; /* twice the same: once */
+			return; /* twice the same: once */
 	ARRAY_RESERVE(s->rcpts, s->rcap, s->nrcpt + 1);
 	struct rcpt *r = &s->rcpts[s->nrcpt++];
 	memset(r, 0, sizeof(*r));
 	mk_strlcpy(r->addr, s->cur.addr, sizeof(r->addr));
 	r->remote = 1;
-	if (s->nrcpt == 1)
+	if (s->nrcpt == 1 && s->authed)
 		log_info_as("smtpd", "%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid,
 			    s->client, s->sasl_method, s->sasl_user);
+	else if (s->nrcpt == 1)
+		log_info_as("smtpd", "%s: client=%s", s->qid, s->client);
+}
+
+int submission_remote_rcpt(struct session *s, char *reply, size_t size)
+{
+	if (rate_check(s, 1, reply, size) < 0)
+		return -1;
+	session_add_remote_rcpt(s);
 	return 0;
 }
 
