@@ -6,11 +6,13 @@
 #   make compile-tests | unit | integration | fuzz-smoke   one part of the above
 #   make bench           benchmarks against the peers named in the issues
 #   make install PREFIX=/usr/local
+#   make install-sendmail  also /usr/sbin/sendmail -> mailkeep (cron; never over another MTA's)
 #
 # Layout: lib/ -> build/lib/libmk.a, index/ -> build/index/libindex.a, each program
 # folder links one binary: tools/ -> mailkeep, smtpin/ -> mailkeep-smtpin,
-# imapd/ -> mailkeep-imapd, fs/ -> mailkeep-fs. A program folder without a main
-# yet is skipped. New .c files are picked up by wildcard.
+# smtpout/ -> mailkeep-smtpout, imapd/ -> mailkeep-imapd, fs/ -> mailkeep-fs. A
+# program folder without a main yet is skipped. New .c files are picked up by
+# wildcard.
 
 BUILD    ?= build
 .DEFAULT_GOAL := all
@@ -73,7 +75,7 @@ UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: all asan test unit integration fuzz fuzz-smoke bench install clean format deps demo man \
+.PHONY: all asan test unit integration fuzz fuzz-smoke bench install install-sendmail clean format deps demo man \
 	compile-tests
 all: $(BINS) $(UNIT_BINS)
 
@@ -156,6 +158,14 @@ install: all
 	install -m 755 $(BUILD)/bin/mailkeep $(DESTDIR)$(PREFIX)/bin/mailkeep
 	for b in $(filter-out $(BUILD)/bin/mailkeep,$(BINS)); do install -m 755 $$b $(DESTDIR)$(PREFIX)/lib/mailkeep/; done
 	for m in doc/man/*.[158]; do [ -f "$$m" ] || continue; s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+# cron and scripts call /usr/sbin/sendmail: a link to mailkeep is `mailkeep
+# sendmail` (doc/sending.md). Another MTA's sendmail is never replaced.
+install-sendmail: install
+	@t=$(DESTDIR)/usr/sbin/sendmail; \
+	if [ -e "$$t" ] && [ "$$(readlink -f "$$t")" != "$$(readlink -f $(DESTDIR)$(PREFIX)/bin/mailkeep)" ]; then \
+		echo "install-sendmail: $$t exists (another MTA?): not replaced"; exit 1; fi; \
+	install -d $(DESTDIR)/usr/sbin && ln -sf $(PREFIX)/bin/mailkeep "$$t"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,7 +1,7 @@
-/* dkim — DomainKeys Identified Mail signatures (RFC 6376) through
- * libopendkim: relaxed/relaxed canonicalisation, rsa-sha256, and
- * ed25519-sha256 (RFC 8463), which Debian 12's libopendkim 2.11 signs
- * itself (DKIM_FEATURE_ED25519).
+/* dkim — DomainKeys Identified Mail signatures (RFC 6376), relaxed/relaxed:
+ * rsa-sha256 through libopendkim, ed25519-sha256 (RFC 8463) with OpenSSL's
+ * EdDSA here (Debian 12's libopendkim 2.11 signs Ed25519 too, but leaks the
+ * key it loads for each signature; see lib/dkim.c).
  *
  * Keys live in a directory, one file per domain and selector:
  *
