@@ -13,8 +13,9 @@
  *
  * Jobs queue up while a write is on its way and the next write takes them
  * all: one fsync for many results, as the store's group commit does for
- * smtpin's sessions. A remote "250" is recorded in the first write after it;
- * a crash between the two sends that message again (the duplicate window
+ * smtpin's sessions; a batch of results alone is a relaxed commit (one flush;
+ * see committer_main). A remote "250" is recorded in the first write after
+ * it; a crash between the two sends that message again (the duplicate window
  * every MTA has; doc/sending.md). Log lines that depend on the write are
  * printed once it is durable.
  */
@@ -404,9 +405,18 @@ static void *committer_main(void *arg)
 			if (j->kind == J_LOCAL)
 				lookup_locals(srv, j);
 		struct batch b = {srv, jobs, (int64_t)time(NULL)};
-		int rc;
+		int rc, relaxed = 1;
+		/* Results only (no message added to a mailbox): a relaxed commit, one
+		 * flush instead of two (index/store.h). A system crash may undo it,
+		 * and then the recipients it recorded as sent are sent again: a
+		 * duplicate, never a loss. Local deliveries add messages, whose UIDs
+		 * must never come back: those batches are fully durable. */
+		for (struct cjob *j = jobs; j; j = j->next)
+			if (j->kind == J_LOCAL)
+				relaxed = 0;
 		for (int attempt = 0;; attempt++) {
-			rc = store_write(srv->store, batch_fn, &b);
+			rc = relaxed ? store_write_relaxed(srv->store, batch_fn, &b)
+				     : store_write(srv->store, batch_fn, &b);
 			if (rc == 0 || attempt >= 30 || c->stop)
 				break;
 			log_warn("cannot record delivery results (%s): trying again",

@@ -83,7 +83,8 @@ class DovecotAuth:
         self.port = bl.free_port()
         (root / "run").mkdir(parents=True)
         (root / "state").mkdir()
-        (root / "users").write_text("bob:{PLAIN}secret\n")
+        # yescrypt, as mailkeep hashes passwords: a login costs both sides the same
+        (root / "users").write_text(f"bob:{{CRYPT}}{bl.yescrypt('secret')}\n")
         (root / "dovecot.conf").write_text(f"""instance_name = mk-sendbench-{self.port}
 base_dir = {root}/run
 state_dir = {root}/state
@@ -94,7 +95,7 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users
+  args = scheme=CRYPT username_format=%u {root}/users
 }}
 userdb {{
   driver = static
@@ -239,6 +240,10 @@ def body(i):
     return (head + line * (BODY_LEN // len(line))).encode()
 
 
+def worker_init():
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def session(args):
     port, n, first = args
     ctx = ssl.create_default_context()
@@ -262,7 +267,7 @@ class Bench:
         self.procs = bl.Procs(self.logs)
         self.fs = self.postfix = self.sink = None
         self.systems = {}
-        self.pool = multiprocessing.Pool(max(args.sessions))
+        self.pool = multiprocessing.Pool(max(args.sessions), initializer=worker_init)
 
     def setup(self):
         self.fs = bl.LoopFS(self.work, size_mb=self.args.fs_mb)
@@ -344,6 +349,7 @@ class Bench:
 
     def close(self):
         self.pool.terminate()
+        self.pool.join()
         if self.postfix:
             self.postfix.stop()
         self.procs.close()
