@@ -68,7 +68,11 @@ struct committer {
 	struct cjob *done, **done_tail;
 	struct event *wake;
 	int stop, busy;
+	size_t ntodo;
 };
+
+#define COMMIT_GATHER_MS 10
+#define COMMIT_GATHER_JOBS 64
 
 static void submit(struct server *srv, struct cjob *j)
 {
@@ -78,6 +82,7 @@ static void submit(struct server *srv, struct cjob *j)
 	j->next = NULL;
 	*c->todo_tail = j;
 	c->todo_tail = &j->next;
+	c->ntodo++;
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -395,7 +400,21 @@ static void *committer_main(void *arg)
 			pthread_cond_wait(&c->cond, &c->lock);
 		if (c->todo == NULL)
 			break;
+		/* Gather: a few milliseconds more make one write of many results
+		 * (every write holds the store's one writer lock, which smtpin's
+		 * submissions wait for); a crowd is written at once. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += COMMIT_GATHER_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!c->stop && c->ntodo < COMMIT_GATHER_JOBS &&
+		       pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
+			;
 		struct cjob *jobs = c->todo;
+		c->ntodo = 0;
 		c->todo = NULL;
 		c->todo_tail = &c->todo;
 		c->busy = 1;
