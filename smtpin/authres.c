@@ -502,19 +502,49 @@ static void drop_forged(struct session *s, const char *id)
 	}
 }
 
+/* The transaction is refused after its data: the reply, and a new one may follow. */
+static void refuse(struct session *s, const char *reply)
+{
+	char from[SMTP_ADDR_MAX + 1];
+
+	PRINTABLE(from, s->from.addr);
+	log_info_as("smtpd",
+		    "%s: reject: END-OF-MESSAGE from %s: %s; from=<%s> proto=ESMTP helo=<%s>",
+		    s->qid, s->client, reply, from, s->helo);
+	session_reply(s, "%s", reply);
+	s->mail_seen = 0;
+	s->nrcpt = 0;
+	s->in_bdat = 0;
+	s->qid[0] = 0;
+	buf_reset(&s->msg);
+	session_resume(s);
+	session_unref(s);
+}
+
+static void eod_done(struct session *s, const struct restr_result *r)
+{
+	if (s->closed) {
+		session_unref(s);
+		return;
+	}
+	if (r->verdict == V_REJECT || r->verdict == V_DEFER) {
+		refuse(s, r->reply);
+		return;
+	}
+	deliver_message(s);
+}
+
 static void authres_done(void *arg)
 {
 	struct authres_job *j = arg;
 	struct session *s = j->s;
 	struct server *srv = s->srv;
-	char from[SMTP_ADDR_MAX + 1];
 
 	if (s->closed) {
 		free(j);
 		session_unref(s);
 		return;
 	}
-	PRINTABLE(from, s->from.addr);
 	log_info_as("smtpd", "%s: spf=%s dkim=%s dmarc=%s header.from=%s", s->qid, j->spf, j->dkim,
 		    j->dmarc, j->from_domain[0] ? j->from_domain : "-");
 	if (srv->p.smtpd_dmarc_enforce && j->dmarc_policy == DMARC_POLICY_REJECT) {
@@ -522,19 +552,8 @@ static void authres_done(void *arg)
 		snprintf(reply, sizeof(reply),
 			 "550 5.7.1 Message rejected: DMARC policy of %.200s says reject",
 			 j->from_domain);
-		log_info_as(
-		    "smtpd",
-		    "%s: reject: END-OF-MESSAGE from %s: %s; from=<%s> proto=ESMTP helo=<%s>",
-		    s->qid, s->client, reply, from, s->helo);
-		session_reply(s, "%s", reply);
 		free(j);
-		s->mail_seen = 0;
-		s->nrcpt = 0;
-		s->in_bdat = 0;
-		s->qid[0] = 0;
-		buf_reset(&s->msg);
-		session_resume(s);
-		session_unref(s);
+		refuse(s, reply);
 		return;
 	}
 	s->authres_junk = srv->p.smtpd_dmarc_enforce && j->dmarc_policy == DMARC_POLICY_QUARANTINE;
@@ -563,7 +582,15 @@ static void authres_done(void *arg)
 	} else {
 		buf_free(&h);
 	}
+	mk_strlcpy(s->auth_spf, j->spf, sizeof(s->auth_spf));
+	mk_strlcpy(s->auth_dkim, j->dkim, sizeof(s->auth_dkim));
+	mk_strlcpy(s->auth_dmarc, j->dmarc, sizeof(s->auth_dmarc));
 	free(j);
+	if (srv->r_eod.n > 0) {
+		/* smtpd_end_of_data_restrictions: reject_spf_fail and the like */
+		restrictions_check(s, "END-OF-DATA", eod_done);
+		return;
+	}
 	deliver_message(s); /* replies, resets, resumes, drops the reference */
 }
 
@@ -573,6 +600,7 @@ void authres_deliver(struct session *s)
 
 	s->authres_meta[0] = 0;
 	s->authres_junk = 0;
+	s->auth_spf[0] = s->auth_dkim[0] = s->auth_dmarc[0] = 0;
 	if (!srv->p.smtpd_authentication_checks || dnsq == NULL || s->authed || s->lmtp) {
 		deliver_message(s);
 		return;

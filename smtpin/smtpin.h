@@ -73,6 +73,9 @@ enum restr_type {
 	R_CHECK_POLICY,
 	R_GREYLIST,
 	R_REJECT_UNLISTED_RCPT,
+	R_REJECT_SPF_FAIL, /* end of data: the authentication checks (authres.c) */
+	R_REJECT_DKIM_FAIL,
+	R_REJECT_DMARC_FAIL,
 };
 
 struct cidr_entry;
@@ -148,7 +151,7 @@ struct server {
 	size_t nmynetworks;
 	char **mydest;
 	size_t nmydest;
-	struct restr_list r_client, r_helo, r_sender, r_relay, r_rcpt, r_data;
+	struct restr_list r_client, r_helo, r_sender, r_relay, r_rcpt, r_data, r_eod;
 	double policy_timeout;
 	char policy_default[128];
 
@@ -211,6 +214,7 @@ struct session {
 	int lmtp;
 	int submission; /* a submission listener (587, 465): submission.c */
 	char authres_meta[128]; /* auth.spf=... lines for the recipients' metadata (authres.c) */
+	char auth_spf[16], auth_dkim[16], auth_dmarc[16]; /* their words, for the restrictions */
 	int authres_junk;	/* DMARC quarantine, enforced: into Junk */
 
 	int tls;
@@ -334,8 +338,9 @@ int submission_received_header(struct session *s, const char *date);
 /* restrictions.c */
 int restrictions_load(struct server *srv, char *err, size_t errsize);
 /* Evaluates the lists for a stage ("RCPT": client, helo, sender, relay,
- * recipient when smtpd_delay_reject; "DATA": data); calls done with the
- * verdict on the loop thread. */
+ * recipient when smtpd_delay_reject; "DATA": data; "END-OF-DATA":
+ * smtpd_end_of_data_restrictions, after the authentication checks); calls
+ * done with the verdict on the loop thread. */
 void restrictions_check(struct session *s, const char *stage,
 			void (*done)(struct session *s, const struct restr_result *res));
 int client_in_mynetworks(struct server *srv, const char *addr);

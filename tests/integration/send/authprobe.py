@@ -166,6 +166,18 @@ def scenario_enforce(mk, priv):
             "log": mk.smtpin_log()}
 
 
+def scenario_restrictions(mk, priv):
+    mk.configure(smtpd_end_of_data_restrictions="reject_spf_fail, reject_dkim_fail")
+    mk.start_smtpin()
+    codes = [send(mk, BAD, "a@good.example.com", make_msg("a@good.example.com", "spf")),
+             send(mk, GOOD, "a@good.example.com", make_msg("a@good.example.com", "dkim", priv,
+                                                            "good.example.com", tamper=True)),
+             send(mk, BAD, "a@good.example.com", make_msg("a@good.example.com", "saved", priv,
+                                                           "good.example.com")),
+             send(mk, GOOD, "a@good.example.com", make_msg("a@good.example.com", "ok"))]
+    return {"codes": codes, "inbox": stored_results(mk), "log": mk.smtpin_log()}
+
+
 def main():
     name, work = sys.argv[1], Path(sys.argv[2])
     work.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,16 @@ def test_enforced_reject_and_quarantine(tmp_path):
     assert len(out["inbox"]) == 1 and out["inbox"][0]["res"]["dmarc"] == "pass"
 
 
+def test_end_of_data_restrictions(tmp_path):
+    out = probe("restrictions", tmp_path)
+    # SPF fail refused; DKIM fail refused; SPF fail with a good signature is refused too
+    # (reject_spf_fail looks at SPF alone); all pass: delivered
+    assert out["codes"] == [550, 550, 550, 250], out["codes"]
+    assert "550 5.7.23 <END-OF-MESSAGE>: End-of-data rejected: SPF validation failed" in out["log"]
+    assert "550 5.7.20 <END-OF-MESSAGE>: End-of-data rejected: No passing DKIM signature found" in out["log"]
+    assert len(out["inbox"]) == 1 and out["inbox"][0]["res"] == {"spf": "pass", "dkim": "none", "dmarc": "pass"}
+
+
 def test_xattrs_on_the_mount(mk_factory, dns_factory):
     # a loopback client: libspf2 says pass ("localhost is always allowed")
     dns_srv = dns_factory(["--txt-record=_dmarc.example.com,v=DMARC1; p=none"])
