@@ -84,12 +84,13 @@ static uint32_t user_of(struct store_txn *txn, const struct store_msg *msg)
 	return store_mailbox_get_by_id(txn, msg->mbid, &mb) == 0 ? mb.user_id : SPAM_GLOBAL_USER;
 }
 
-/* The verdict's names only when there is a verdict; tokens and class always. */
+/* The verdict's names (tokens among them) only when there is a verdict;
+ * class always. */
 static int spam_list(const struct xattr_msg *m, struct buf *out)
 {
 	for (size_t i = 0; spam_xattr_names[i]; i++) {
 		const char *n = spam_xattr_names[i];
-		if (strcmp(n, "user.spam.tokens") != 0 && strcmp(n, "user.spam.class") != 0 &&
+		if (strcmp(n, "user.spam.class") != 0 &&
 		    spam_xattr_get(m->txn, SPAM_GLOBAL_USER, m->msg, n, NULL, 0) < 0)
 			continue;
 		if (buf_append(out, n, strlen(n) + 1) < 0)

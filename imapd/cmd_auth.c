@@ -1,7 +1,8 @@
 /* cmd_auth — commands of any state and of the not-authenticated state:
  * CAPABILITY, NOOP, LOGOUT, ID, STARTTLS, LOGIN, AUTHENTICATE PLAIN (SASL-IR),
- * ENABLE, COMPRESS, NAMESPACE; the per-IP penalty after failed logins; the
- * password checks, run on a few worker threads. */
+ * ENABLE, COMPRESS, NAMESPACE; logins wait for the shared penalty
+ * (imapd/limits.c, lib/anvil.h); the password checks, run on a few worker
+ * threads. */
 #include <errno.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -12,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "imapd/limits.h"
 #include "imapd/session.h"
 #include "lib/base64.h"
 #include "lib/log.h"
@@ -153,53 +155,6 @@ void cmd_starttls(struct session *s, struct imap_command *cmd)
 
 /* --- authentication --------------------------------------------------------- */
 
-static struct penalty *penalty_slot(struct imapd *d, const char *ip, int create)
-{
-	struct penalty *oldest = &d->penalties[0];
-	double now = mk_monotonic();
-	for (size_t i = 0; i < sizeof(d->penalties) / sizeof(d->penalties[0]); i++) {
-		struct penalty *p = &d->penalties[i];
-		if (p->ip[0] != '\0' && now - p->last > 3600)
-			memset(p, 0, sizeof(*p));
-		if (strcmp(p->ip, ip) == 0)
-			return p;
-		if (p->last < oldest->last)
-			oldest = p;
-	}
-	if (!create)
-		return NULL;
-	memset(oldest, 0, sizeof(*oldest));
-	mk_strlcpy(oldest->ip, ip, sizeof(oldest->ip));
-	return oldest;
-}
-
-/* Records a failure and returns how long to wait before answering. */
-static double penalty_fail(struct imapd *d, const char *ip, unsigned *failures_r)
-{
-	pthread_mutex_lock(&d->penalty_lock);
-	struct penalty *p = penalty_slot(d, ip, 1);
-	p->failures++;
-	p->last = mk_monotonic();
-	unsigned n = p->failures;
-	pthread_mutex_unlock(&d->penalty_lock);
-	double delay = d->auth_penalty;
-	for (unsigned i = 1; i < n && delay < d->auth_penalty_max; i++)
-		delay *= 2;
-	if (delay > d->auth_penalty_max)
-		delay = d->auth_penalty_max;
-	*failures_r = n;
-	return delay;
-}
-
-static void penalty_clear(struct imapd *d, const char *ip)
-{
-	pthread_mutex_lock(&d->penalty_lock);
-	struct penalty *p = penalty_slot(d, ip, 0);
-	if (p != NULL)
-		memset(p, 0, sizeof(*p));
-	pthread_mutex_unlock(&d->penalty_lock);
-}
-
 /* --- password checks on worker threads --------------------------------------
  *
  * A password check costs a yescrypt hash: about 28 ms of CPU and 16 MB of
@@ -322,9 +277,13 @@ static void do_login(struct session *s, const char *login, const char *password,
 		sess_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS (or port 993) before logging in.");
 		return;
 	}
+	/* the shared penalty: this attempt waits its turn (imapd/limits.c) */
+	if (imap_limits_auth_wait(s, login, method) < 0)
+		return;
 	memset(&du, 0, sizeof(du));
 	char derr[DIR_ERROR_MAX];
 	enum dir_result r = auth_check(d->dir, login, password, &du, derr, sizeof(derr));
+	unsigned failures = imap_limits_auth_result(s, login, r == DIR_OK ? 1 : r == DIR_TEMPFAIL || r == DIR_ERROR ? -1 : 0);
 	if (r == DIR_TEMPFAIL || r == DIR_ERROR) {
 		log_warn("%s: [%s]: user directory unavailable for user=<%s>: %s", s->id, s->ip, plogin,
 			 derr);
@@ -332,14 +291,10 @@ static void do_login(struct session *s, const char *login, const char *password,
 		return;
 	}
 	if (r != DIR_OK) {
-		unsigned failures;
-		double delay = penalty_fail(d, s->ip, &failures);
-		/* fail2ban: see doc/fail2ban/mailkeep-imapd.conf */
+		/* fail2ban: see doc/fail2ban/mailkeep-imapd.conf; the next attempt
+		 * from this network or for this user waits the penalty */
 		log_warn("%s: [%s]: IMAP authentication failed: method=%s, user=<%s>, failures=%u", s->id, s->ip,
 			 method, plogin, failures);
-		io_flush(&s->io);
-		if (delay > 0)
-			usleep((useconds_t)(delay * 1e6));
 		sess_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
 		return;
 	}
@@ -357,10 +312,10 @@ static void do_login(struct session *s, const char *login, const char *password,
 		sess_store_error(s, sr, "Login");
 		return;
 	}
-	penalty_clear(d, s->ip);
 	mk_strlcpy(s->user, su.name, sizeof(s->user));
 	s->user_id = su.id;
 	s->state = S_AUTH;
+	imap_limits_login(s->io.fd);
 	log_info("%s: login: user=<%s>, method=%s, rip=%s, lip=%s%s", s->id, s->user, method, s->ip, s->lip,
 		 s->tls ? ", TLS" : "");
 	struct buf caps;

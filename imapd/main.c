@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imapd/limits.h"
 #include "imapd/notify.h"
 #include "imapd/params.h"
 #include "imapd/session.h"
@@ -84,15 +85,12 @@ static void *conn_thread(void *p)
 /* The settings the sessions read, from imapd's typed ones. */
 static void read_settings(const struct imapd_params *p)
 {
-	pthread_mutex_init(&d.penalty_lock, NULL);
 	pthread_mutex_init(&d.views_lock, NULL);
 	d.max_line = (size_t)p->imap_max_line_length;
 	d.max_literal = p->imap_max_literal_size;
 	d.idle_interval = (int)p->imap_idle_interval;
 	d.timeout = (int)p->imap_client_timeout;
 	d.login_timeout = (int)p->imap_login_timeout;
-	d.auth_penalty = p->imap_auth_penalty;
-	d.auth_penalty_max = p->imap_auth_penalty_max;
 	d.max_cmds_per_sec = (unsigned)p->imap_max_commands_per_second;
 	if (p->imapd_plaintext_networks.broken)
 		log_fatal("imapd_plaintext_networks: cannot read the setting");
@@ -110,7 +108,7 @@ static size_t add_listeners(const struct imapd_params *p, struct pollfd *lfd, in
 
 	for (int t = 0; t < 2; t++) {
 		for (size_t i = 0; i < lists[t]->n && nl < MAX_LISTENERS; i++) {
-			int fd = net_listen(lists[t]->item[i], 128, err, sizeof(err));
+			int fd = net_listen(lists[t]->item[i], LISTEN_BACKLOG, err, sizeof(err));
 			if (fd < 0)
 				log_fatal("%s = %s: %s", names[t], lists[t]->item[i], err);
 			lfd[nl].fd = fd;
@@ -159,17 +157,12 @@ static void open_store(const struct common_params *common, struct config *cfg)
 			 "within a second");
 }
 
-/* One accepted connection: a thread, unless there are too many already. */
-static void serve(int fd, int tls, int max_conns, pthread_attr_t *attr)
+/* One accepted connection: a thread, unless a limit says no (imap_max_connections,
+ * the client's limits, the reserve; limits.c makes room when it can). */
+static void serve(int fd, int tls, pthread_attr_t *attr)
 {
-	if (atomic_load(&active) >= max_conns) {
-		static const char bye[] = "* BYE Too many connections, try again later\r\n";
-		if (!tls)
-			(void)!write(fd, bye, sizeof(bye) - 1);
-		close(fd);
-		log_warn("too many connections (%d): refused one", max_conns);
+	if (imap_limits_accept(fd, tls, atomic_load(&active)) < 0)
 		return;
-	}
 	struct conn_arg *a = xmalloc(sizeof(*a));
 	a->d = &d;
 	a->fd = fd;
@@ -178,6 +171,7 @@ static void serve(int fd, int tls, int max_conns, pthread_attr_t *attr)
 	pthread_t th;
 	if (pthread_create(&th, attr, conn_thread, a) != 0) {
 		atomic_fetch_sub(&active, 1);
+		imap_limits_close(fd);
 		close(fd);
 		free(a);
 		log_warn("cannot start a thread for a connection");
@@ -205,6 +199,10 @@ int main(int argc, char **argv)
 	lfd[nl].fd = dm.signal_fd;
 	lfd[nl].events = POLLIN;
 	load_tls(&p);
+	char err[512];
+	/* the shared connection table, made (and given to mail_owner) as root */
+	if (imap_limits_init(&common, &p, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
 	daemon_drop_privileges(&dm, common.mail_owner);
 	open_store(&common, d.cfg);
 	pthread_attr_init(&attr);
@@ -218,12 +216,13 @@ int main(int argc, char **argv)
 			log_fatal("poll: %s", strerror(errno));
 		if (r > 0 && (lfd[nl].revents & POLLIN))
 			daemon_signal_dispatch(&dm);
+		imap_limits_tick();
 		for (size_t i = 0; r > 0 && i < nl && !stopping; i++) {
 			if (!(lfd[i].revents & POLLIN))
 				continue;
 			int fd = accept4(lfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd >= 0)
-				serve(fd, ltls[i], (int)p.imap_max_connections, &attr);
+				serve(fd, ltls[i], &attr);
 		}
 	}
 	log_info("daemon stopping");

@@ -1,6 +1,7 @@
 /* session — one IMAP connection: the command loop, dispatch, replies, and the
  * view of the selected mailbox (sequence numbers, what the client was told). */
 #include "imapd/session.h"
+#include "imapd/limits.h"
 
 #include "imapd/notify.h"
 
@@ -997,6 +998,7 @@ void session_run(struct imapd *d, int fd, int implicit_tls)
 	io_flush(&s->io);
 	log_info("%s: disconnect from [%s]%s%s", s->id, s->ip, s->user[0] ? " user=" : "", s->user);
 out:
+	imap_limits_close(fd); /* before the fd is closed and its number reused */
 	buf_free(&s->in);
 	sess_notify_drop(s);
 	sess_unselect(s);

@@ -24,11 +24,9 @@ struct imapd {
 	struct tls_holder tls; /* no context loaded: no TLS; replaced on SIGHUP */
 	size_t max_line;
 	uint64_t max_literal;
-	int idle_interval;   /* seconds between "* OK Still here" in IDLE */
-	int timeout;	     /* seconds: autologout */
-	int login_timeout;   /* seconds before login */
-	double auth_penalty; /* seconds after the first failure, doubling */
-	double auth_penalty_max;
+	int idle_interval; /* seconds between "* OK Still here" in IDLE */
+	int timeout;	   /* seconds: autologout */
+	int login_timeout; /* seconds before login */
 	unsigned max_cmds_per_sec;
 	char **plaintext_nets; /* clients allowed to log in without TLS */
 	size_t nplaintext_nets;
@@ -44,13 +42,6 @@ struct imapd {
 		unsigned long used;
 	} views[64];
 	unsigned long views_clock;
-	/* growing per-IP delay after authentication failures */
-	pthread_mutex_t penalty_lock;
-	struct penalty {
-		char ip[64];
-		unsigned failures;
-		double last;
-	} penalties[256];
 };
 
 enum sess_state { S_NOTAUTH, S_AUTH, S_SELECTED, S_LOGOUT };

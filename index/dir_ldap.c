@@ -29,8 +29,8 @@
 #define PASSWORD_MAX 1024
 #define STORED_PASSWORD_MAX 1024
 #define NOBODY_ID 65534
-#define WARN_EVERY 10.0      /* seconds between warnings while the server fails */
-#define LIST_PAGE 200        /* entries per page of `user list` */
+#define WARN_EVERY 10.0	     /* seconds between warnings while the server fails */
+#define LIST_PAGE 200	     /* entries per page of `user list` */
 #define LIST_PAGES_MAX 50000 /* a bound on pages, whatever the server says */
 
 struct ldap_conn {
@@ -41,8 +41,8 @@ struct ldap_conn {
 
 struct cache_entry {
 	char key[DIR_NAME_MAX + 2]; /* kind letter + lower-cased key; "" = empty slot */
-	double expires;             /* monotonic seconds */
-	enum dir_result result;     /* DIR_OK or DIR_NOTFOUND */
+	double expires;		    /* monotonic seconds */
+	enum dir_result result;	    /* DIR_OK or DIR_NOTFOUND */
 	struct dir_user user;
 };
 
@@ -58,10 +58,10 @@ struct ldap_dir {
 	int uses_tls; /* start_tls, or an ldaps:// server */
 	double timeout, cache_ttl, negative_cache_ttl;
 
-	pthread_mutex_t lock; /* pool, error text, stats and the server's state below */
-	int failing;           /* the last operation could not reach the server */
-	double hold_until;     /* after a timeout: fail at once until then (monotonic) */
-	double last_warn;      /* when a server failure was last logged */
+	pthread_mutex_t lock;	/* pool, error text, stats and the server's state below */
+	int failing;		/* the last operation could not reach the server */
+	double hold_until;	/* after a timeout: fail at once until then (monotonic) */
+	double last_warn;	/* when a server failure was last logged */
 	unsigned long unlogged; /* server failures not logged since */
 	pthread_cond_t conn_free;
 	struct ldap_conn *conns;
@@ -179,7 +179,8 @@ static enum dir_result server_failed(struct ldap_dir *d, const char *what, int r
 	pthread_mutex_unlock(&d->lock);
 	dir_set_error("LDAP %s: %s", what, ldap_err2string(rc));
 	if (warn && more > 0)
-		log_warn("ldap: %s: %s (and %lu more failures since the last warning)", what, ldap_err2string(rc), more);
+		log_warn("ldap: %s: %s (and %lu more failures since the last warning)", what,
+			 ldap_err2string(rc), more);
 	else if (warn)
 		log_warn("ldap: %s: %s", what, ldap_err2string(rc));
 	return DIR_TEMPFAIL;
@@ -260,7 +261,8 @@ static int cache_key(char kind, const char *key, char *out, size_t outsize)
 	return 0;
 }
 
-static int cache_get(struct ldap_dir *d, const char *ckey, enum dir_result *result_r, struct dir_user *user_r)
+static int cache_get(struct ldap_dir *d, const char *ckey, enum dir_result *result_r,
+		     struct dir_user *user_r)
 {
 	int hit = 0;
 
@@ -274,7 +276,8 @@ static int cache_get(struct ldap_dir *d, const char *ckey, enum dir_result *resu
 			if (e->result == DIR_OK && user_r != NULL)
 				*user_r = e->user;
 			hit = 1;
-			d->stats.cache_hits++; /* cache_lock also covers this counter's writes here */
+			d->stats
+			    .cache_hits++; /* cache_lock also covers this counter's writes here */
 		} else {
 			e->key[0] = '\0';
 		}
@@ -283,7 +286,8 @@ static int cache_get(struct ldap_dir *d, const char *ckey, enum dir_result *resu
 	return hit;
 }
 
-static void cache_put(struct ldap_dir *d, const char *ckey, enum dir_result result, const struct dir_user *user)
+static void cache_put(struct ldap_dir *d, const char *ckey, enum dir_result result,
+		      const struct dir_user *user)
 {
 	double ttl = result == DIR_OK ? d->cache_ttl : d->negative_cache_ttl;
 
@@ -303,32 +307,73 @@ static void cache_put(struct ldap_dir *d, const char *ckey, enum dir_result resu
 
 /* ---- connections ---- */
 
-static struct ldap_conn *conn_take(struct ldap_dir *d)
-{
-	struct ldap_conn *c = NULL;
-
-	pthread_mutex_lock(&d->lock);
-	for (;;) {
-		/* prefer a connection that is already open */
-		for (int i = 0; i < d->nconns; i++) {
-			if (!d->conns[i].busy && (c == NULL || (c->ld == NULL && d->conns[i].ld != NULL)))
-				c = &d->conns[i];
-		}
-		if (c != NULL)
-			break;
-		pthread_cond_wait(&d->conn_free, &d->lock);
-	}
-	c->busy = 1;
-	pthread_mutex_unlock(&d->lock);
-	return c;
-}
-
 static void conn_give(struct ldap_dir *d, struct ldap_conn *c)
 {
 	pthread_mutex_lock(&d->lock);
 	c->busy = 0;
 	pthread_cond_signal(&d->conn_free);
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* Takes a free connection, waiting for one at most until `timeout` seconds
+ * after started (a call began then): with a frozen server every connection
+ * is held by a call that waits for its own timeout, and a queue behind them
+ * must not wait its turn for as long again each. Once it has a connection,
+ * it looks again at the server's state: if a call that held it ended in a
+ * timeout meanwhile, this one fails at once too (the hold). Returns NULL,
+ * with a DIR_TEMPFAIL error set, when it waited too long or the server is
+ * held. */
+static struct ldap_conn *conn_take(struct ldap_dir *d, double started)
+{
+	struct ldap_conn *c = NULL;
+	double deadline = started + d->timeout;
+	int timed_out = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (;;) {
+		/* prefer a connection that is already open */
+		for (int i = 0; i < d->nconns; i++) {
+			if (!d->conns[i].busy &&
+			    (c == NULL || (c->ld == NULL && d->conns[i].ld != NULL)))
+				c = &d->conns[i];
+		}
+		if (c != NULL)
+			break;
+		double now = mk_monotonic();
+		if (now >= deadline) {
+			timed_out = 1;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		double wait = deadline - now;
+		ts.tv_sec += (time_t)wait;
+		ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->conn_free, &d->lock, &ts);
+	}
+	if (c != NULL)
+		c->busy = 1;
+	if (timed_out) {
+		d->stats.failures++;
+		d->unlogged++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (timed_out) {
+		dir_set_error(
+		    "LDAP: all %d connections stayed busy for %.0fs (the server answers slowly "
+		    "or not at all)",
+		    d->nconns, d->timeout);
+		return NULL;
+	}
+	if (server_held(d)) {
+		conn_give(d, c);
+		return NULL;
+	}
+	return c;
 }
 
 static void conn_drop(struct ldap_conn *c)
@@ -383,13 +428,15 @@ static int conn_ready(struct ldap_dir *d, struct ldap_conn *c, const char **what
 		ldap_set_option(c->ld, LDAP_OPT_RESTART, LDAP_OPT_ON);
 		ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
 		ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &tv);
-		if (d->uses_tls) { /* a TLS context of this handle's own: TLS 1.2+, our CA, verified */
+		if (d->uses_tls) { /* a TLS context of this handle's own: TLS 1.2+, our CA, verified
+				    */
 			opt = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
 			ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &opt);
 			opt = d->tls_require_cert ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
 			ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &opt);
 			if (d->tls_ca_cert_file[0] != '\0')
-				ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, d->tls_ca_cert_file);
+				ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE,
+						d->tls_ca_cert_file);
 			opt = 0;
 			rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &opt);
 			if (rc != LDAP_OPT_SUCCESS) {
@@ -443,7 +490,8 @@ static int first_value(LDAP *ld, LDAPMessage *entry, const char *attr, char *out
 
 	out[0] = '\0';
 	if (vals != NULL && vals[0] != NULL) {
-		if (vals[0]->bv_len >= outsize || memchr(vals[0]->bv_val, '\0', vals[0]->bv_len) != NULL) {
+		if (vals[0]->bv_len >= outsize ||
+		    memchr(vals[0]->bv_val, '\0', vals[0]->bv_len) != NULL) {
 			ret = -1;
 		} else {
 			memcpy(out, vals[0]->bv_val, vals[0]->bv_len);
@@ -455,12 +503,14 @@ static int first_value(LDAP *ld, LDAPMessage *entry, const char *attr, char *out
 	return ret;
 }
 
-static id_t id_value(struct ldap_dir *d, LDAP *ld, LDAPMessage *entry, const char *attr, const char *dn)
+static id_t id_value(struct ldap_dir *d, LDAP *ld, LDAPMessage *entry, const char *attr,
+		     const char *dn)
 {
 	char text[32];
 	uint64_t v;
 
-	if (first_value(ld, entry, attr, text, sizeof text) == 1 && mk_parse_u64(text, 0, 0xfffffffeULL, &v) == 0)
+	if (first_value(ld, entry, attr, text, sizeof text) == 1 &&
+	    mk_parse_u64(text, 0, 0xfffffffeULL, &v) == 0)
 		return (id_t)v;
 	log_warn("ldap: %s has no usable %s, using %d", dn, attr, NOBODY_ID);
 	(void)d;
@@ -509,9 +559,9 @@ fail:
  * (the caller gives it back). On failure the connection is given back and
  * *c_io is NULL; DIR_NOTFOUND (connection given back too) when a base-scope
  * search names an entry that does not exist. */
-static enum dir_result search(struct ldap_dir *d, const char *base, int scope, const char *filter, char **attrs,
-			      int sizelimit, struct berval *page_cookie, struct ldap_conn **c_io,
-			      LDAPMessage **res_r)
+static enum dir_result search(struct ldap_dir *d, const char *base, int scope, const char *filter,
+			      char **attrs, int sizelimit, struct berval *page_cookie,
+			      struct ldap_conn **c_io, LDAPMessage **res_r)
 {
 	int next_page = *c_io != NULL;
 	struct ldap_conn *c;
@@ -523,8 +573,10 @@ static enum dir_result search(struct ldap_dir *d, const char *base, int scope, c
 	*res_r = NULL;
 	if (!next_page && server_held(d))
 		return DIR_TEMPFAIL;
-	c = next_page ? *c_io : conn_take(d);
+	c = next_page ? *c_io : conn_take(d, started);
 	*c_io = NULL;
+	if (c == NULL)
+		return DIR_TEMPFAIL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int was_open = c->ld != NULL;
 
@@ -534,14 +586,16 @@ static enum dir_result search(struct ldap_dir *d, const char *base, int scope, c
 
 			what = "search";
 			if (page_cookie != NULL) {
-				rc = ldap_create_page_control(c->ld, LIST_PAGE, page_cookie, 0, &page);
+				rc = ldap_create_page_control(c->ld, LIST_PAGE, page_cookie, 0,
+							      &page);
 				if (rc != LDAP_SUCCESS)
 					break;
 				ctrls[0] = page;
 			}
 			count(d, &d->stats.searches);
-			rc = ldap_search_ext_s(c->ld, base, scope, filter, attrs, 0, page != NULL ? ctrls : NULL, NULL,
-					       &tv, sizelimit, res_r);
+			rc = ldap_search_ext_s(c->ld, base, scope, filter, attrs, 0,
+					       page != NULL ? ctrls : NULL, NULL, &tv, sizelimit,
+					       res_r);
 			ldap_control_free(page);
 			if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED) {
 				*c_io = c;
@@ -560,17 +614,23 @@ static enum dir_result search(struct ldap_dir *d, const char *base, int scope, c
 				break;
 			conn_drop(c);
 		}
-		if (!was_open || next_page)
-			break; /* a fresh connection failed: the server is really unavailable */
+		/* a fresh connection failed: the server is really unavailable; a
+		 * timeout says the server is slow, not that the kept connection died */
+		if (!was_open || next_page || rc == LDAP_TIMEOUT)
+			break;
 	}
+	/* the server's state first, then the connection: a call waiting for it
+	 * must see the hold (conn_take) */
+	enum dir_result r = server_failed(d, what, rc, started);
 	conn_give(d, c);
-	return server_failed(d, what, rc, started);
+	return r;
 }
 
 /* Searches for exactly one user with filter. */
 static enum dir_result find_user(struct ldap_dir *d, const char *filter, struct dir_user *user_r)
 {
-	char *attrs[] = {d->uid_attribute, d->result_attribute, d->uidnumber_attribute, d->gidnumber_attribute, NULL};
+	char *attrs[] = {d->uid_attribute, d->result_attribute, d->uidnumber_attribute,
+			 d->gidnumber_attribute, NULL};
 	struct ldap_conn *c = NULL;
 	LDAPMessage *res = NULL, *entry;
 	char why[300];
@@ -583,17 +643,20 @@ static enum dir_result find_user(struct ldap_dir *d, const char *filter, struct 
 	if (r == DIR_ERROR) { /* size limit: more than one entry */
 		ldap_msgfree(res);
 		conn_give(d, c);
-		return tempfail(d, "lookup", "more than one entry matches; fix the directory or query_filter");
+		return tempfail(d, "lookup",
+				"more than one entry matches; fix the directory or query_filter");
 	}
 	n = ldap_count_entries(c->ld, res);
 	if (n == 0) {
 		r = DIR_NOTFOUND;
 	} else if (n > 1) {
 		r = DIR_ERROR;
-		snprintf(why, sizeof why, "more than one entry matches; fix the directory or query_filter");
+		snprintf(why, sizeof why,
+			 "more than one entry matches; fix the directory or query_filter");
 	} else {
 		entry = ldap_first_entry(c->ld, res);
-		r = entry_to_user(d, c->ld, entry, user_r, why, sizeof why) == 0 ? DIR_OK : DIR_ERROR;
+		r = entry_to_user(d, c->ld, entry, user_r, why, sizeof why) == 0 ? DIR_OK
+										 : DIR_ERROR;
 	}
 	ldap_msgfree(res);
 	conn_give(d, c);
@@ -603,7 +666,8 @@ static enum dir_result find_user(struct ldap_dir *d, const char *filter, struct 
 }
 
 /* Looks key up with a template, through the cache. */
-static enum dir_result lookup(struct ldap_dir *d, char kind, const char *key, struct dir_user *user_r)
+static enum dir_result lookup(struct ldap_dir *d, char kind, const char *key,
+			      struct dir_user *user_r)
 {
 	char ckey[DIR_NAME_MAX + 2];
 	struct dir_user user;
@@ -626,8 +690,10 @@ static enum dir_result lookup(struct ldap_dir *d, char kind, const char *key, st
 		if (rc == 0)
 			rc = dir_ldap_expand(d->query_filter, key, &filter);
 		if (rc >= 0 && buf_printf(&filter, "(%s=", d->alias_attribute) == 0 &&
-		    dir_ldap_escape(key, strlen(key), &filter) == 0 && buf_append_str(&filter, "))") == 0)
-			rc = 0; /* the alias attribute still matches when %d suppresses query_filter */
+		    dir_ldap_escape(key, strlen(key), &filter) == 0 &&
+		    buf_append_str(&filter, "))") == 0)
+			rc = 0; /* the alias attribute still matches when %d suppresses query_filter
+				 */
 		else
 			rc = -1;
 	} else {
@@ -653,12 +719,14 @@ static struct ldap_dir *impl_of(struct directory *dir)
 	return (struct ldap_dir *)dir->impl;
 }
 
-static enum dir_result ldap_lookup_address(struct directory *dir, const char *address, struct dir_user *user_r)
+static enum dir_result ldap_lookup_address(struct directory *dir, const char *address,
+					   struct dir_user *user_r)
 {
 	return lookup(impl_of(dir), 'a', address, user_r);
 }
 
-static enum dir_result ldap_get_user(struct directory *dir, const char *name, struct dir_user *user_r)
+static enum dir_result ldap_get_user(struct directory *dir, const char *name,
+				     struct dir_user *user_r)
 {
 	return lookup(impl_of(dir), 'n', name, user_r);
 }
@@ -667,7 +735,8 @@ static enum dir_result ldap_get_user(struct directory *dir, const char *name, st
 
 /* Binds as the user's DN on a pooled connection (which must then bind as the
  * reader again before its next search). */
-static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *user, const char *password)
+static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *user,
+				    const char *password)
 {
 	struct ldap_conn *c;
 	const char *what = "bind";
@@ -676,7 +745,9 @@ static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *u
 
 	if (server_held(d))
 		return DIR_TEMPFAIL;
-	c = conn_take(d);
+	c = conn_take(d, started);
+	if (c == NULL)
+		return DIR_TEMPFAIL;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int was_open = c->ld != NULL;
@@ -686,7 +757,8 @@ static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *u
 			what = "user bind";
 			c->reader_bound = 0;
 			rc = simple_bind(d, c->ld, user->dn, password);
-			if (rc == LDAP_SUCCESS || rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH) {
+			if (rc == LDAP_SUCCESS || rc == LDAP_INVALID_CREDENTIALS ||
+			    rc == LDAP_INAPPROPRIATE_AUTH) {
 				conn_give(d, c);
 				server_answered(d);
 				return rc == LDAP_SUCCESS ? DIR_OK : DIR_BADPASS;
@@ -695,15 +767,19 @@ static enum dir_result auth_by_bind(struct ldap_dir *d, const struct dir_user *u
 			if (!conn_broken(rc))
 				break;
 		}
-		if (!was_open)
+		if (!was_open || rc == LDAP_TIMEOUT)
 			break;
 	}
+	/* the server's state first, then the connection: a call waiting for it
+	 * must see the hold (conn_take) */
+	enum dir_result r = server_failed(d, what, rc, started);
 	conn_give(d, c);
-	return server_failed(d, what, rc, started);
+	return r;
 }
 
 /* Reads the password attribute with the reader's rights and verifies it. */
-static enum dir_result auth_by_compare(struct ldap_dir *d, const struct dir_user *user, const char *password)
+static enum dir_result auth_by_compare(struct ldap_dir *d, const struct dir_user *user,
+				       const char *password)
 {
 	char *attrs[] = {d->password_attribute, NULL};
 	struct ldap_conn *c = NULL;
@@ -736,8 +812,8 @@ static enum dir_result auth_by_compare(struct ldap_dir *d, const struct dir_user
 			break;
 	}
 	if (vals == NULL)
-		log_warn("ldap: cannot read %s of %s: does bind_dn have the right to read it?", d->password_attribute,
-			 user->dn);
+		log_warn("ldap: cannot read %s of %s: does bind_dn have the right to read it?",
+			 d->password_attribute, user->dn);
 done:
 	ldap_value_free_len(vals);
 	ldap_msgfree(res);
@@ -745,8 +821,8 @@ done:
 	return r;
 }
 
-static enum dir_result ldap_authenticate(struct directory *dir, const char *login, const char *password,
-					 struct dir_user *user_r)
+static enum dir_result ldap_authenticate(struct directory *dir, const char *login,
+					 const char *password, struct dir_user *user_r)
 {
 	struct ldap_dir *d = impl_of(dir);
 	struct dir_user user;
@@ -758,7 +834,8 @@ static enum dir_result ldap_authenticate(struct directory *dir, const char *logi
 		return DIR_BADPASS;
 	if (login == NULL)
 		return DIR_NOTFOUND;
-	r = strchr(login, '@') != NULL ? lookup(d, 'a', login, &user) : lookup(d, 'n', login, &user);
+	r = strchr(login, '@') != NULL ? lookup(d, 'a', login, &user)
+				       : lookup(d, 'n', login, &user);
 	if (r != DIR_OK)
 		return r;
 	r = d->auth_bind ? auth_by_bind(d, &user, password) : auth_by_compare(d, &user, password);
@@ -771,10 +848,12 @@ static enum dir_result ldap_authenticate(struct directory *dir, const char *logi
 
 /* Every user, a page at a time (RFC 2696 paged results), so a server's size
  * limit (slapd's default: 500) does not cut the list short. */
-static enum dir_result ldap_list(struct directory *dir, int (*cb)(const struct dir_user *user, void *ctx), void *ctx)
+static enum dir_result ldap_list(struct directory *dir,
+				 int (*cb)(const struct dir_user *user, void *ctx), void *ctx)
 {
 	struct ldap_dir *d = impl_of(dir);
-	char *attrs[] = {d->uid_attribute, d->result_attribute, d->uidnumber_attribute, d->gidnumber_attribute, NULL};
+	char *attrs[] = {d->uid_attribute, d->result_attribute, d->uidnumber_attribute,
+			 d->gidnumber_attribute, NULL};
 	struct ldap_conn *c = NULL;
 	struct berval cookie = {0, NULL};
 	enum dir_result r;
@@ -785,7 +864,8 @@ static enum dir_result ldap_list(struct directory *dir, int (*cb)(const struct d
 		LDAPControl **rctrls = NULL, *resp;
 		int err = LDAP_SUCCESS;
 
-		r = search(d, d->search_base, d->scope, d->list_filter, attrs, 0, &cookie, &c, &res);
+		r = search(d, d->search_base, d->scope, d->list_filter, attrs, 0, &cookie, &c,
+			   &res);
 		ber_memfree(cookie.bv_val);
 		cookie.bv_val = NULL;
 		cookie.bv_len = 0;
@@ -793,7 +873,8 @@ static enum dir_result ldap_list(struct directory *dir, int (*cb)(const struct d
 			return r;
 		if (r == DIR_ERROR)
 			log_warn("ldap: the server's size limit cut the user list short");
-		for (LDAPMessage *e = ldap_first_entry(c->ld, res); e != NULL && !stop; e = ldap_next_entry(c->ld, e)) {
+		for (LDAPMessage *e = ldap_first_entry(c->ld, res); e != NULL && !stop;
+		     e = ldap_next_entry(c->ld, e)) {
 			struct dir_user user;
 			char why[300];
 
@@ -804,11 +885,14 @@ static enum dir_result ldap_list(struct directory *dir, int (*cb)(const struct d
 			stop = cb(&user, ctx) != 0;
 		}
 		/* the next page's cookie; none (or a server without paging) ends the list */
-		if (!stop && ldap_parse_result(c->ld, res, &err, NULL, NULL, NULL, &rctrls, 0) == LDAP_SUCCESS &&
+		if (!stop &&
+		    ldap_parse_result(c->ld, res, &err, NULL, NULL, NULL, &rctrls, 0) ==
+			LDAP_SUCCESS &&
 		    (resp = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL)) != NULL) {
 			ber_int_t estimate;
 
-			if (ldap_parse_pageresponse_control(c->ld, resp, &estimate, &cookie) != LDAP_SUCCESS) {
+			if (ldap_parse_pageresponse_control(c->ld, resp, &estimate, &cookie) !=
+			    LDAP_SUCCESS) {
 				cookie.bv_val = NULL;
 				cookie.bv_len = 0;
 			}
@@ -842,9 +926,19 @@ static void ldap_close(struct directory *dir)
 	pthread_mutex_destroy(&d->cache_lock);
 	if (d->bind_pw != NULL)
 		explicit_bzero(d->bind_pw, strlen(d->bind_pw));
-	char **strs[] = {&d->uri, &d->search_base, &d->query_filter, &d->alias_attribute, &d->user_filter,
-			 &d->list_filter, &d->result_attribute, &d->uid_attribute, &d->uidnumber_attribute,
-			 &d->gidnumber_attribute, &d->password_attribute, &d->bind_dn, &d->bind_pw,
+	char **strs[] = {&d->uri,
+			 &d->search_base,
+			 &d->query_filter,
+			 &d->alias_attribute,
+			 &d->user_filter,
+			 &d->list_filter,
+			 &d->result_attribute,
+			 &d->uid_attribute,
+			 &d->uidnumber_attribute,
+			 &d->gidnumber_attribute,
+			 &d->password_attribute,
+			 &d->bind_dn,
+			 &d->bind_pw,
 			 &d->tls_ca_cert_file};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
 		free(*strs[i]);
@@ -852,12 +946,12 @@ static void ldap_close(struct directory *dir)
 }
 
 static const struct directory_ops ldap_ops = {
-	.name = "ldap",
-	.lookup_address = ldap_lookup_address,
-	.get_user = ldap_get_user,
-	.authenticate = ldap_authenticate,
-	.list = ldap_list,
-	.close = ldap_close,
+    .name = "ldap",
+    .lookup_address = ldap_lookup_address,
+    .get_user = ldap_get_user,
+    .authenticate = ldap_authenticate,
+    .list = ldap_list,
+    .close = ldap_close,
 };
 
 void dir_ldap_get_stats(struct directory *dir, struct dir_ldap_stats *st)
@@ -902,7 +996,10 @@ static int build_uri(const struct ldap_settings *s, struct buf *uri, char *err, 
 		if (strstr(h, "://") != NULL) {
 			if (strncmp(h, "ldap://", 7) != 0 && strncmp(h, "ldaps://", 8) != 0 &&
 			    strncmp(h, "ldapi://", 8) != 0) {
-				snprintf(err, errsize, "server_host: \"%.100s\" is not an ldap://, ldaps:// or ldapi:// URL", h);
+				snprintf(err, errsize,
+					 "server_host: \"%.100s\" is not an ldap://, ldaps:// or "
+					 "ldapi:// URL",
+					 h);
 				return -1;
 			}
 			rc = buf_append_str(uri, h);
@@ -933,17 +1030,20 @@ static int check_template(const char *name, const char *tmpl, char *err, size_t 
 	rc = dir_ldap_expand(tmpl, "user@example.org", &b);
 	buf_free(&b);
 	if (rc < 0) {
-		snprintf(err, errsize, "%s: only %%s, %%u, %%d and %%%% may follow a %%: \"%.100s\"", name, tmpl);
+		snprintf(err, errsize,
+			 "%s: only %%s, %%u, %%d and %%%% may follow a %%: \"%.100s\"", name, tmpl);
 		return -1;
 	}
 	if (tmpl[0] != '(') {
-		snprintf(err, errsize, "%s: an LDAP filter starts with '(': \"%.100s\"", name, tmpl);
+		snprintf(err, errsize, "%s: an LDAP filter starts with '(': \"%.100s\"", name,
+			 tmpl);
 		return -1;
 	}
 	return 0;
 }
 
-static int valid_attribute(const char *name, const char *v, int may_be_empty, char *err, size_t errsize)
+static int valid_attribute(const char *name, const char *v, int may_be_empty, char *err,
+			   size_t errsize)
 {
 	if (v == NULL || v[0] == '\0') {
 		if (may_be_empty)
@@ -970,7 +1070,8 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 	if (build_uri(s, &uri, err, errsize) < 0)
 		goto fail;
 	if (s->search_base == NULL || s->search_base[0] == '\0') {
-		snprintf(err, errsize, "search_base is empty: name the subtree that holds the users");
+		snprintf(err, errsize,
+			 "search_base is empty: name the subtree that holds the users");
 		goto fail;
 	}
 	if (s->scope == NULL || strcmp(s->scope, "sub") == 0)
@@ -991,8 +1092,8 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 		snprintf(err, errsize, "start_tls needs version = 3");
 		goto fail;
 	}
-	if (!(s->timeout > 0) || s->timeout > 3600 || !(s->cache_ttl >= 0) || !(s->negative_cache_ttl >= 0) ||
-	    s->max_connections < 1 || s->max_connections > 64) {
+	if (!(s->timeout > 0) || s->timeout > 3600 || !(s->cache_ttl >= 0) ||
+	    !(s->negative_cache_ttl >= 0) || s->max_connections < 1 || s->max_connections > 64) {
 		snprintf(err, errsize, "timeout, cache TTLs or max_connections out of range");
 		goto fail;
 	}
@@ -1004,10 +1105,12 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 	    valid_attribute("uid_attribute", s->uid_attribute, 0, err, errsize) < 0 ||
 	    valid_attribute("uidnumber_attribute", s->uidnumber_attribute, 0, err, errsize) < 0 ||
 	    valid_attribute("gidnumber_attribute", s->gidnumber_attribute, 0, err, errsize) < 0 ||
-	    valid_attribute("password_attribute", s->password_attribute, s->auth_bind, err, errsize) < 0)
+	    valid_attribute("password_attribute", s->password_attribute, s->auth_bind, err,
+			    errsize) < 0)
 		goto fail;
 	if (!s->auth_bind && (!s->bind || s->bind_dn == NULL || s->bind_dn[0] == '\0')) {
-		snprintf(err, errsize, "auth_bind = no needs bind = yes and a bind_dn that may read %s",
+		snprintf(err, errsize,
+			 "auth_bind = no needs bind = yes and a bind_dn that may read %s",
 			 s->password_attribute);
 		goto fail;
 	}
@@ -1053,7 +1156,11 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 			log_fatal("out of memory");
 	}
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->conn_free, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->conn_free, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&d->cache_lock, NULL);
 	d->dir = calloc(1, sizeof *d->dir);
 	if (d->dir == NULL)

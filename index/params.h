@@ -52,4 +52,8 @@ struct config *params_load(const char *path, char *err, size_t errsize);
 #define PARAMS_DEF "index/params_store.def"
 #include "lib/config_area.h"
 
+/* The shared connection policy's settings (anvil_*, auth_*) for lib/anvil.h. */
+struct anvil_settings;
+void params_anvil_settings(const struct common_params *c, struct anvil_settings *as_r);
+
 #endif

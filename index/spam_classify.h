@@ -1,9 +1,13 @@
 /* spam_classify — the combining of token evidence into a verdict: pure
  * arithmetic, no I/O (spam_db.c brings the counts).
  *
- *   chi-square  Robinson's f(w) (innocent counts weighted 3x) with Fisher's inverse chi-square combining
+ *   chi-square  Robinson's f(w) with Fisher's inverse chi-square combining
  *               (DSPAM's and bogofilter's default): every token whose f(w)
  *               is at least 0.1 from 0.5 counts, the 150 strongest at most.
+ *               The score is the log-ratio of the two tails (it does not
+ *               saturate as the indicator (1 + S - H) / 2 does); the
+ *               probability maps it to (0, 1), 0.5 at the cut-off chosen by
+ *               cross-validation (SPAM_CHI_BIAS, doc/spam.md).
  *   graham      Paul Graham's "A Plan for Spam": innocent counts doubled,
  *               p(w) bounded to [0.01, 0.99], the 15 most interesting tokens,
  *               Bayes' rule.
@@ -27,6 +31,17 @@ enum spam_algorithm {
 
 #define SPAM_FACTORS_MAX 15
 
+/* Robinson's strength s and assumed probability x of a barely known token:
+ * chosen by 5-fold cross-validation on the tuning part of the SpamAssassin
+ * corpus (tests/bench/spam/spamtune.c, doc/spam.md). */
+#define SPAM_ROBINSON_S 0.0178
+#define SPAM_ROBINSON_X 0.55
+/* The score at which the probability is 0.5 (the default cut-off, from the
+ * cross-validation), and the scale that keeps probabilities off 0 and 1
+ * (scores reach about +-950 with 150 tokens). */
+#define SPAM_CHI_BIAS 5.2
+#define SPAM_CHI_SCALE 30.0
+
 /* Of a word's SBPH windows, those with at most SPAM_LEVELS_USED - 1 earlier
  * words take part in a verdict (11 of the 16): the windows of 4 and 5 words
  * repeat what their sub-windows say, mostly in mail made from one template,
@@ -42,17 +57,19 @@ struct spam_count {
 struct spam_factor {
 	uint64_t hash;
 	const char *text; /* points into the token set; NULL if not known */
-	double p;         /* the token's own spam probability */
+	double p;	  /* the token's own spam probability */
 };
 
 struct spam_verdict {
-	int spam;           /* 1 = spam */
-	double probability; /* of spam */
+	int spam;	    /* 1 = spam */
+	double score;	    /* chi-square: ln Q(ham tail) - ln Q(spam tail), above 0 spammy; graham:
+			       log-odds */
+	double probability; /* of spam: 1 / (1 + exp(-(score - SPAM_CHI_BIAS) / SPAM_CHI_SCALE)) */
 	double confidence;  /* 0..1 */
 	size_t nfactors;
 	struct spam_factor factors[SPAM_FACTORS_MAX];
-	size_t ntokens;     /* distinct tokens in the message */
-	size_t nused;       /* tokens that took part in the decision */
+	size_t ntokens; /* distinct tokens in the message */
+	size_t nused;	/* tokens that took part in the decision */
 };
 
 int spam_algorithm_parse(const char *name, enum spam_algorithm *alg_r);
@@ -63,35 +80,15 @@ const char *spam_algorithm_name(enum spam_algorithm alg);
  * With windows (set->level), tokens of level SPAM_LEVELS_USED and above take
  * no part.
  * threshold: probability at or above which the verdict is spam. */
-void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set, const struct spam_count *counts,
-		  uint64_t nspam, uint64_t ninnocent, double threshold, struct spam_verdict *v_r);
+void spam_combine(enum spam_algorithm alg, const struct spam_tokens *set,
+		  const struct spam_count *counts, uint64_t nspam, uint64_t ninnocent,
+		  double threshold, struct spam_verdict *v_r);
 
-/* Which tokens can still take part in a verdict, while their counts are
- * being read (spam_db_counts): chi-square takes the CHI_TOKENS tokens that
- * deviate most from 0.5, and none closer than SPAM_MIN_DEV; the deviation of
- * the CHI_TOKENS-th strongest token read so far can only grow as more are
- * read. A token whose counts are known to be at most (s, n) deviates at most
- * 0.5 (s+n) / (0.45 + s+n); if that is below the current bar it cannot take
- * part, whatever its counts, and need not be read. Graham's method skips
- * only tokens known to be unknown (0, 0). */
 #define SPAM_CHI_TOKENS 150
 
-struct spam_cut {
-	enum spam_algorithm alg;
-	uint64_t nspam, ninnocent;
-	size_t n;                      /* deviations in the heap */
-	double heap[SPAM_CHI_TOKENS];  /* min-heap of the strongest deviations read */
-};
-
-void spam_cut_init(struct spam_cut *cut, enum spam_algorithm alg, uint64_t nspam, uint64_t ninnocent);
-/* A token's counts have been read. */
-void spam_cut_add(struct spam_cut *cut, struct spam_count c);
-/* 1 if a token seen at most max_spam times in spam and max_innocent times in
- * innocent mail cannot take part in the verdict. */
-int spam_cut_skips(const struct spam_cut *cut, uint32_t max_spam, uint32_t max_innocent);
-
 /* Robinson's f(w) for one token (chi-square), exposed for `mailkeep spam explain`. */
-double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam, uint64_t ninnocent);
+double spam_token_probability(enum spam_algorithm alg, struct spam_count c, uint64_t nspam,
+			      uint64_t ninnocent);
 
 /* Q(x2, v): the probability that a chi-square variable with v (even) degrees
  * of freedom exceeds x2. Computed in log space, so thousands of tokens do not

@@ -71,6 +71,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_SPAM_TOKENS] = "spamtokens",
 	[DB_SPAM_STATS] = "spamstats",
 	[DB_SPAM_SIGS] = "spamsigs",
+	[DB_RETRIES] = "retries",
 	[DB_QMSG] = "qmsg",
 	[DB_QRCPT] = "qrcpt",
 	[DB_QSCHED] = "qsched",
@@ -165,12 +166,18 @@ void store_set_hooks(struct store *store, const struct store_hooks *hooks)
 /* --- opening -------------------------------------------------------------- */
 
 /* The order of LMDB's default (bytes, then length), 8 bytes at a time: the
- * spam filter's token table (12-byte keys) is searched thousands of times per
- * message. Being the same order, programs without it read the table alike. */
+ * spam filter's token table (6-byte bucket keys; 12-byte keys before issue
+ * 16) is searched thousands of times per message. Being the same order, programs without it read the table alike. */
 static int cmp_bytes(const MDB_val *a, const MDB_val *b)
 {
 	const uint8_t *x = a->mv_data, *y = b->mv_data;
 	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size, i = 0;
+
+	if (a->mv_size == 6 && b->mv_size == 6) { /* a bucket key: user + bucket (spam_db.c) */
+		uint64_t u = (uint64_t)store_get_be32(x) << 16 | (uint64_t)x[4] << 8 | x[5];
+		uint64_t v = (uint64_t)store_get_be32(y) << 16 | (uint64_t)y[4] << 8 | y[5];
+		return u < v ? -1 : u > v;
+	}
 
 	for (; i + 8 <= n; i += 8) {
 		uint64_t u = store_get_be64(x + i), v = store_get_be64(y + i);

@@ -337,8 +337,15 @@ struct store_rcpt {
 	/* set by the classify hook (spam filter) when mailbox is NULL */
 	uint32_t special_use;     /* deliver into the user's mailbox with this special-use (STORE_SU_JUNK) */
 	char hook_meta[1024];     /* appended to meta ("spam.result=Spam\n...") */
+	/* optional (index/retry.h): a delivery whose key was stored for this
+	 * recipient within retry_window seconds is a retry of that one: nothing
+	 * is added, result is 0 and duplicate is set */
+	const uint8_t *retry_key; /* STORE_HASH_LEN bytes, or NULL */
+	int64_t retry_window;
 	/* results */
 	int result;           /* 0 or STORE_E* */
+	int duplicate;        /* a retry: mbid/uid are the first delivery's, age its age in seconds */
+	int64_t age;
 	uint32_t mbid, uid;
 };
 

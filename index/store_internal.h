@@ -49,6 +49,7 @@ enum store_db {
 	DB_SPAM_TOKENS,  /* the spam room (index/spam*.h): per-user token counts */
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
+	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
 	DB_QMSG,         /* the queue room (index/queue.h): messages waiting to leave */
 	DB_QRCPT,        /* their recipients */
 	DB_QSCHED,       /* when each is due */

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "index/retry.h"
 #include "index/store_priv.h"
 #include "lib/xmalloc.h"
 
@@ -47,7 +48,8 @@ int store_msg_decode(const MDB_val *key, const MDB_val *val, struct store_msg *m
 
 static int msg_put(struct store_txn *txn, const struct store_msg *m)
 {
-	uint8_t key[MSG_KEY_LEN], rec[MSG_FIXED + 1 + STORE_BASE_MAX + 2 + STORE_KEYWORDS_MAX], *p = rec;
+	uint8_t key[MSG_KEY_LEN], rec[MSG_FIXED + 1 + STORE_BASE_MAX + 2 + STORE_KEYWORDS_MAX],
+	    *p = rec;
 	size_t bl = strlen(m->base), kl = strlen(m->keywords);
 
 	msg_key(key, m->mbid, m->uid);
@@ -114,7 +116,8 @@ int store_msg_get(struct store_txn *txn, uint32_t mbid, uint32_t uid, struct sto
 	return store_msg_decode(&k, &v, msg_r);
 }
 
-int store_msg_get_by_base(struct store_txn *txn, uint32_t mbid, const char *base, struct store_msg *msg_r)
+int store_msg_get_by_base(struct store_txn *txn, uint32_t mbid, const char *base,
+			  struct store_msg *msg_r)
 {
 	uint8_t key[4 + STORE_BASE_MAX];
 	MDB_val k, v;
@@ -198,7 +201,8 @@ static int base_taken(struct store_txn *txn, uint32_t mbid, const char *base)
 
 /* Adds a message record; m->mbid, base and keywords are set by the caller,
  * uid and modseq are assigned here. */
-static int msg_insert(struct store_txn *txn, struct store_mailbox *mb, struct store_msg *m, const char *meta)
+static int msg_insert(struct store_txn *txn, struct store_mailbox *mb, struct store_msg *m,
+		      const char *meta)
 {
 	uint8_t key[4 + STORE_BASE_MAX], uidbuf[4];
 	int rc;
@@ -209,8 +213,8 @@ static int msg_insert(struct store_txn *txn, struct store_mailbox *mb, struct st
 	m->uid = mb->uidnext++;
 	m->modseq = ++mb->highestmodseq;
 	if (m->base[0] == '\0')
-		snprintf(m->base, sizeof(m->base), "%lld.M%uU%u.mailkeep", (long long)m->internaldate, mb->id,
-			 m->uid);
+		snprintf(m->base, sizeof(m->base), "%lld.M%uU%u.mailkeep",
+			 (long long)m->internaldate, mb->id, m->uid);
 	counters_add(mb, m, 1);
 	if ((rc = msg_put(txn, m)) != 0 || (rc = store_mailbox_put(txn, mb)) != 0 ||
 	    (rc = store_blob_ref(txn, m->hash, 1)) != 0)
@@ -224,7 +228,8 @@ static int msg_insert(struct store_txn *txn, struct store_mailbox *mb, struct st
 	return 0;
 }
 
-int store_msg_add(struct store_txn *txn, uint32_t mbid, const struct store_msg_new *n, struct store_msg *msg_r)
+int store_msg_add(struct store_txn *txn, uint32_t mbid, const struct store_msg_new *n,
+		  struct store_msg *msg_r)
 {
 	struct store_mailbox mb;
 	struct store_blob_info bi;
@@ -294,7 +299,8 @@ static int kw_apply(const char *cur, enum store_flag_op op, const char *kw, char
 		while (*e && *e != ' ')
 			e++;
 		size_t l = e - p;
-		if (l > 0 && !(op == STORE_FLAGS_REMOVE && kw_has(kw, p, l)) && !kw_has(tmp, p, l)) {
+		if (l > 0 && !(op == STORE_FLAGS_REMOVE && kw_has(kw, p, l)) &&
+		    !kw_has(tmp, p, l)) {
 			if (n + l + 2 > sizeof(tmp))
 				return STORE_EINVAL;
 			if (n)
@@ -331,8 +337,9 @@ static int kw_apply(const char *cur, enum store_flag_op op, const char *kw, char
 	return 0;
 }
 
-int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum store_flag_op op, uint32_t flags,
-			const char *keywords, uint64_t unchangedsince, struct store_msg *msg_r)
+int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum store_flag_op op,
+			uint32_t flags, const char *keywords, uint64_t unchangedsince,
+			struct store_msg *msg_r)
 {
 	struct store_mailbox mb;
 	struct store_msg m, old;
@@ -349,9 +356,15 @@ int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum
 	}
 	old = m;
 	switch (op) {
-	case STORE_FLAGS_SET: m.flags = flags; break;
-	case STORE_FLAGS_ADD: m.flags |= flags; break;
-	case STORE_FLAGS_REMOVE: m.flags &= ~flags; break;
+	case STORE_FLAGS_SET:
+		m.flags = flags;
+		break;
+	case STORE_FLAGS_ADD:
+		m.flags |= flags;
+		break;
+	case STORE_FLAGS_REMOVE:
+		m.flags &= ~flags;
+		break;
 	}
 	if (keywords != NULL || op == STORE_FLAGS_SET) {
 		if ((rc = kw_apply(old.keywords, op, keywords ? keywords : "", m.keywords)) != 0)
@@ -407,7 +420,8 @@ int store_msg_expunge(struct store_txn *txn, uint32_t mbid, uint32_t uid)
 
 	if (!txn->writable)
 		return STORE_EINVAL;
-	if ((rc = store_msg_get(txn, mbid, uid, &m)) != 0 || (rc = store_mailbox_get_by_id(txn, mbid, &mb)) != 0)
+	if ((rc = store_msg_get(txn, mbid, uid, &m)) != 0 ||
+	    (rc = store_mailbox_get_by_id(txn, mbid, &mb)) != 0)
 		return rc;
 	msg_key(key, mbid, uid);
 	k.mv_size = MSG_KEY_LEN;
@@ -436,8 +450,8 @@ int store_msg_expunge(struct store_txn *txn, uint32_t mbid, uint32_t uid)
 	return store_blob_ref(txn, m.hash, -1);
 }
 
-int store_msg_copy_impl(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid, int moving,
-			struct store_msg *copy_r)
+int store_msg_copy_impl(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid,
+			int moving, struct store_msg *copy_r)
 {
 	struct store_mailbox src, dst;
 	struct store_msg m;
@@ -446,7 +460,8 @@ int store_msg_copy_impl(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint
 
 	if (!txn->writable)
 		return STORE_EINVAL;
-	if ((rc = store_mailbox_get_by_id(txn, mbid, &src)) != 0 || (rc = store_msg_get(txn, mbid, uid, &m)) != 0)
+	if ((rc = store_mailbox_get_by_id(txn, mbid, &src)) != 0 ||
+	    (rc = store_msg_get(txn, mbid, uid, &m)) != 0)
 		return rc;
 	if ((rc = store_mailbox_get_by_id(txn, dst_mbid, &dst)) != 0)
 		return rc;
@@ -459,7 +474,8 @@ int store_msg_copy_impl(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint
 	struct store *s = txn->store;
 	if (s->has_hooks && s->hooks.junk_moved != NULL && src.user_id == dst.user_id &&
 	    ((src.special_use ^ dst.special_use) & STORE_SU_JUNK)) {
-		rc = s->hooks.junk_moved(txn, dst.user_id, &m, (dst.special_use & STORE_SU_JUNK) != 0, s->hooks.ctx);
+		rc = s->hooks.junk_moved(txn, dst.user_id, &m,
+					 (dst.special_use & STORE_SU_JUNK) != 0, s->hooks.ctx);
 		if (rc != 0)
 			return rc < 0 ? rc : STORE_EIO;
 	}
@@ -470,12 +486,14 @@ int store_msg_copy_impl(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint
 	return 0;
 }
 
-int store_msg_copy(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid, struct store_msg *copy_r)
+int store_msg_copy(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid,
+		   struct store_msg *copy_r)
 {
 	return store_msg_copy_impl(txn, mbid, uid, dst_mbid, 0, copy_r);
 }
 
-int store_msg_move(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid, struct store_msg *moved_r)
+int store_msg_move(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid,
+		   struct store_msg *moved_r)
 {
 	if (mbid == dst_mbid)
 		return STORE_EINVAL;
@@ -491,7 +509,8 @@ struct store_cursor {
 	int started;
 };
 
-int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid, struct store_cursor **cur_r)
+int store_msg_cursor_open(struct store_txn *txn, uint32_t mbid, uint32_t from_uid,
+			  struct store_cursor **cur_r)
 {
 	struct store_cursor *c = xcalloc(1, sizeof(*c));
 	int rc;
@@ -538,7 +557,8 @@ int store_msg_cursor_next(struct store_cursor *c, struct store_msg *msg_r)
 	return rc != 0 ? rc : store_msg_decode(&k, &v, msg_r);
 }
 
-int store_msg_cursor_next_since(struct store_cursor *c, uint64_t since, struct store_msg *msg_r, uint32_t *passed_r)
+int store_msg_cursor_next_since(struct store_cursor *c, uint64_t since, struct store_msg *msg_r,
+				uint32_t *passed_r)
 {
 	MDB_val k, v;
 	uint32_t passed = 0;
@@ -569,8 +589,8 @@ void store_msg_cursor_close(struct store_cursor **cur)
 	*cur = NULL;
 }
 
-int store_msg_foreach(struct store_txn *txn, uint32_t mbid, int (*cb)(const struct store_msg *msg, void *ctx),
-		      void *ctx)
+int store_msg_foreach(struct store_txn *txn, uint32_t mbid,
+		      int (*cb)(const struct store_msg *msg, void *ctx), void *ctx)
 {
 	struct store_cursor *c;
 	struct store_msg m;
@@ -597,17 +617,20 @@ int store_expunged_since(struct store_txn *txn, uint32_t mbid, uint64_t since,
 		return store_mdb_error(rc);
 	store_put_be32(key, mbid);
 	store_put_be64(key + 4, since == UINT64_MAX ? since : since + 1);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 12 || store_get_be32(k.mv_data) != mbid || v.mv_size != 4)
 			break;
-		if (cb(store_get_be32(v.mv_data), store_get_be64((uint8_t *)k.mv_data + 4), ctx) != 0)
+		if (cb(store_get_be32(v.mv_data), store_get_be64((uint8_t *)k.mv_data + 4), ctx) !=
+		    0)
 			break;
 	}
 	mdb_cursor_close(cur);
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
 }
 
-/* --- delivery ------------------------------------------------------------------------------------ */
+/* --- delivery ------------------------------------------------------------------------------------
+ */
 
 struct deliver_ctx {
 	const void *data;
@@ -637,8 +660,8 @@ int store_deliver_rcpt(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN]
 		return rc;
 	if (r->mailbox != NULL)
 		rc = store_mailbox_get(txn, u.id, r->mailbox, &mb);
-	else if (r->special_use != 0 &&
-		 (rc = store_mailbox_find_special(txn, u.id, r->special_use, &mb)) != STORE_ENOTFOUND)
+	else if (r->special_use != 0 && (rc = store_mailbox_find_special(txn, u.id, r->special_use,
+									 &mb)) != STORE_ENOTFOUND)
 		;
 	else
 		rc = store_mailbox_get(txn, u.id, "INBOX", &mb);
@@ -653,24 +676,62 @@ int store_deliver_rcpt(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN]
 		return rc;
 	r->mbid = m.mbid;
 	r->uid = m.uid;
-	return 0;
+	/* in the same transaction: the key exists exactly when the message does */
+	return store_retry_record(txn, u.id, r, (int64_t)time(NULL));
+}
+
+/* 1 if r is a retry of a delivery stored for its user recently (index/retry.h). */
+static int is_retry(struct store_txn *txn, struct store_rcpt *r)
+{
+	struct store_user u;
+	int rc;
+
+	if (r->retry_key == NULL || r->retry_window <= 0)
+		return 0;
+	rc = store_user_get(txn, r->user, &u);
+	if (rc == STORE_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	return store_retry_seen(txn, u.id, r, (int64_t)time(NULL));
 }
 
 static int deliver_fn(struct store_txn *txn, void *ctx)
 {
 	struct deliver_ctx *d = ctx;
-	size_t ok = 0;
-	int rc = store_blob_put(txn, d->data, d->len, d->hash);
+	size_t ok = 0, fresh = 0;
+	int rc;
 
+	for (size_t i = 0; i < d->n; i++) {
+		struct store_rcpt *r = &d->rcpts[i];
+		r->mbid = r->uid = 0;
+		r->duplicate = 0;
+		r->age = 0;
+		rc = is_retry(txn, r);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			r->duplicate = 1;
+			r->result = 0;
+			ok++;
+		} else {
+			fresh++;
+		}
+	}
+	/* every recipient has it already: no new bytes (a blob nobody holds) */
+	if (fresh == 0)
+		return 0;
+	rc = store_blob_put(txn, d->data, d->len, d->hash);
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < d->n; i++) {
 		struct store_rcpt *r = &d->rcpts[i];
-		r->mbid = r->uid = 0;
+		if (r->duplicate)
+			continue;
 		r->result = deliver_one(txn, d, r);
 		/* No room or an I/O error: the whole delivery fails, nothing half-stored. */
-		if (r->result == STORE_EFULL || r->result == STORE_EIO || r->result == STORE_ECORRUPT ||
-		    (d->atomic && r->result != 0))
+		if (r->result == STORE_EFULL || r->result == STORE_EIO ||
+		    r->result == STORE_ECORRUPT || (d->atomic && r->result != 0))
 			return r->result;
 		if (r->result == 0)
 			ok++;
@@ -686,7 +747,8 @@ void store_classify_rcpts(struct store *store, struct store_rcpt *rcpts, size_t 
 		if (rcpts[i].mailbox == NULL && store->has_hooks && store->hooks.classify != NULL) {
 			rcpts[i].special_use = 0;
 			rcpts[i].hook_meta[0] = '\0';
-			if (store->hooks.classify(store, &rcpts[i], data, len, store->hooks.ctx) != 0) {
+			if (store->hooks.classify(store, &rcpts[i], data, len, store->hooks.ctx) !=
+			    0) {
 				rcpts[i].special_use = 0;
 				rcpts[i].hook_meta[0] = '\0';
 			}

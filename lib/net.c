@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -20,7 +22,8 @@
 #include "lib/util.h"
 
 /* Splits "host:port", "[v6]:port" or ":port" into host (empty = any) and port. */
-static int split_hostport(const char *spec, char *host, size_t hostsize, char *port, size_t portsize)
+static int split_hostport(const char *spec, char *host, size_t hostsize, char *port,
+			  size_t portsize)
 {
 	const char *colon, *h = spec, *he;
 
@@ -48,7 +51,8 @@ static int unix_addr(const char *path, struct sockaddr_un *sun, char *err, size_
 {
 	memset(sun, 0, sizeof(*sun));
 	sun->sun_family = AF_UNIX;
-	if (*path == '\0' || mk_strlcpy(sun->sun_path, path, sizeof(sun->sun_path)) >= sizeof(sun->sun_path)) {
+	if (*path == '\0' ||
+	    mk_strlcpy(sun->sun_path, path, sizeof(sun->sun_path)) >= sizeof(sun->sun_path)) {
 		snprintf(err, errsize, "unix:%s: bad or too long socket path", path);
 		return -1;
 	}
@@ -101,8 +105,8 @@ fail:
 
 /* Binds and listens on the first address of host:port (host NULL: any) in
  * family that works. Returns the fd, or -1 with err. */
-static int listen_inet(const char *spec, const char *host, const char *port, int family, int backlog,
-		       char *err, size_t errsize)
+static int listen_inet(const char *spec, const char *host, const char *port, int family,
+		       int backlog, char *err, size_t errsize)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	int fd = -1, rc, on = 1, saved = EADDRNOTAVAIL;
@@ -117,7 +121,8 @@ static int listen_inet(const char *spec, const char *host, const char *port, int
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
 		if (fd < 0) {
 			saved = errno;
 			continue;
@@ -149,7 +154,8 @@ int net_listen(const char *spec, int backlog, char *err, size_t errsize)
 	if (strncmp(spec, "unix:", 5) == 0)
 		return listen_unix(spec + 5, backlog, err, errsize);
 	if (split_hostport(spec, host, sizeof(host), port, sizeof(port)) < 0) {
-		snprintf(err, errsize, "%s: expected host:port, [v6]:port, :port or unix:/path", spec);
+		snprintf(err, errsize, "%s: expected host:port, [v6]:port, :port or unix:/path",
+			 spec);
 		return -1;
 	}
 	if (host[0] != '\0')
@@ -208,7 +214,8 @@ int net_connect(const char *spec, double timeout, char *err, size_t errsize)
 		if (unix_addr(spec + 5, &sun, err, errsize) < 0)
 			return -1;
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || connect_timeout(fd, (struct sockaddr *)&sun, sizeof(sun), timeout) < 0 ||
+		if (fd < 0 ||
+		    connect_timeout(fd, (struct sockaddr *)&sun, sizeof(sun), timeout) < 0 ||
 		    set_blocking(fd) < 0) {
 			snprintf(err, errsize, "%s: %s", spec, strerror(errno));
 			if (fd >= 0)
@@ -231,12 +238,14 @@ int net_connect(const char *spec, double timeout, char *err, size_t errsize)
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
 		if (fd < 0) {
 			saved = errno;
 			continue;
 		}
-		if (connect_timeout(fd, ai->ai_addr, ai->ai_addrlen, timeout) == 0 && set_blocking(fd) == 0)
+		if (connect_timeout(fd, ai->ai_addr, ai->ai_addrlen, timeout) == 0 &&
+		    set_blocking(fd) == 0)
 			break;
 		saved = errno;
 		close(fd);
@@ -257,7 +266,8 @@ void net_addr_str(const struct sockaddr *sa, socklen_t len, char *out, size_t ou
 		return;
 	}
 	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		if (inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outsize) == NULL)
+		if (inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+			      (socklen_t)outsize) == NULL)
 			mk_strlcpy(out, "unknown", outsize);
 	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
@@ -286,13 +296,20 @@ int net_drop_privileges(const char *user, char *err, size_t errsize)
 		return 0;
 	rc = getpwnam_r(user, &pw, pwbuf, sizeof(pwbuf), &pwp);
 	if (pwp == NULL) {
-		snprintf(err, errsize, "user \"%s\": %s", user, rc != 0 ? strerror(rc) : "no such user");
+		snprintf(err, errsize, "user \"%s\": %s", user,
+			 rc != 0 ? strerror(rc) : "no such user");
 		return -1;
 	}
 	if (pw.pw_uid == 0) {
 		snprintf(err, errsize, "user \"%s\" has uid 0: refusing to run as root", user);
 		return -1;
 	}
+	/* The kernel forgets a parent-death signal when the credentials change:
+	 * a service started by `mailkeep run` (which sets one so that it ends
+	 * with its supervisor) arms it again below. */
+	int pdeath = 0;
+	pid_t parent = getppid();
+	prctl(PR_GET_PDEATHSIG, &pdeath);
 	/* initgroups keeps the user's supplementary groups (/etc/group): a TLS key
 	 * of group ssl-cert, mode 0640, stays readable for reloads on SIGHUP */
 	if (initgroups(pw.pw_name, pw.pw_gid) < 0 ||
@@ -306,6 +323,11 @@ int net_drop_privileges(const char *user, char *err, size_t errsize)
 	    getgid() != pw.pw_gid || getegid() != pw.pw_gid) {
 		snprintf(err, errsize, "dropping privileges to \"%s\" did not stick", user);
 		return -1;
+	}
+	if (pdeath != 0) {
+		prctl(PR_SET_PDEATHSIG, pdeath);
+		if (getppid() != parent) /* it died meanwhile */
+			raise(pdeath);
 	}
 	return 0;
 }
@@ -374,7 +396,8 @@ int net_cidr_match(const struct net_cidr *cidr, const char *addr)
 	unsigned char a[16];
 	int family, full, rest;
 
-	if (addr == NULL || parse_addr(addr, strlen(addr), &family, a) < 0 || family != cidr->family)
+	if (addr == NULL || parse_addr(addr, strlen(addr), &family, a) < 0 ||
+	    family != cidr->family)
 		return 0;
 	full = cidr->prefix / 8;
 	rest = cidr->prefix % 8;

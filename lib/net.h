@@ -11,6 +11,10 @@
  * stale). Non-blocking, close-on-exec, SO_REUSEADDR. Returns the fd or -1 with
  * a message in err. */
 int net_listen(const char *spec, int backlog, char *err, size_t errsize);
+/* The daemons' backlog: deep enough that a connection flood does not make
+ * the kernel drop a legitimate client's SYN (it would wait a second to
+ * retry); the kernel caps it at net.core.somaxconn. */
+#define LISTEN_BACKLOG 1024
 /* Connects (blocking, with timeout in seconds) to "host:port" or "unix:/path".
  * Returns the fd or -1 with err. */
 int net_connect(const char *spec, double timeout, char *err, size_t errsize);

@@ -38,6 +38,11 @@ static void auth_done(void *arg)
 	struct session *s = j->s;
 
 	explicit_bzero(j->password, sizeof(j->password));
+	/* the penalty counts the attempt even if the client hung up meanwhile */
+	limits_auth_result(s, j->login,
+			   j->result == DIR_OK					 ? 1
+			   : j->result == DIR_TEMPFAIL || j->result == DIR_ERROR ? -1
+										 : 0);
 	if (!s->closed) {
 		if (j->result == DIR_OK) {
 			s->authed = 1;
@@ -45,15 +50,36 @@ static void auth_done(void *arg)
 			s->cnt_ok[SMTP_AUTH]++;
 			session_reply(s, "235 2.7.0 Authentication successful");
 		} else if (j->result == DIR_TEMPFAIL) {
-			log_warn_as("smtpd", "%s: SASL %s authentication failed: temporary failure", s->client,
-				 s->sasl_method);
+			log_warn_as("smtpd", "%s: SASL %s authentication failed: temporary failure",
+				    s->client, s->sasl_method);
 			session_reply(s, "454 4.7.0 Temporary authentication failure");
 		} else {
-			log_warn_as("smtpd", "%s: SASL %s authentication failed: authentication failure",
-				 s->client, s->sasl_method);
+			log_warn_as("smtpd",
+				    "%s: SASL %s authentication failed: authentication failure",
+				    s->client, s->sasl_method);
 			session_reply(
 			    s, "535 5.7.8 Error: authentication failed: authentication failure");
 		}
+	}
+	free(j);
+	session_resume(s);
+	session_unref(s);
+}
+
+/* The penalty refused the attempt without a check (why), or the session
+ * closed while it waited (why NULL). */
+static void auth_refused(void *arg, const char *why)
+{
+	struct auth_job *j = arg;
+	struct session *s = j->s;
+
+	explicit_bzero(j->password, sizeof(j->password));
+	if (!s->closed && why != NULL) {
+		/* the shape of the line above: fail2ban's filters count it */
+		log_warn_as("smtpd", "%s: SASL %s authentication failed: %s", s->client,
+			    s->sasl_method, why);
+		session_reply(s, "454 4.7.0 Temporary authentication failure: too many failed "
+				 "attempts, try again later");
 	}
 	free(j);
 	session_resume(s);
@@ -72,7 +98,8 @@ static void check(struct session *s, const char *login, const char *password)
 	session_ref(s);
 	s->busy = 1;
 	bufferevent_disable(s->bev, EV_READ);
-	job_submit(s->srv, auth_work, auth_done, j);
+	/* the penalty decides when the password is looked at (limits.c) */
+	limits_auth_submit(s, j->login, auth_work, auth_done, auth_refused, j);
 }
 
 /* PLAIN: authzid NUL authcid NUL password */
@@ -100,8 +127,9 @@ static void plain(struct session *s, const char *b64, size_t len)
 	const char *password = nul2 + 1;
 	if (authzid[0] && strcmp(authzid, authcid) != 0) {
 		s->state = SS_CMD;
-		log_warn_as("smtpd", "%s: SASL PLAIN authentication failed: authorization identity differs",
-			 s->client);
+		log_warn_as("smtpd",
+			    "%s: SASL PLAIN authentication failed: authorization identity differs",
+			    s->client);
 		session_reply(
 		    s, "535 5.7.8 Error: authentication failed: authorization identity differs");
 		return;

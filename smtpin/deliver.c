@@ -102,6 +102,7 @@ void deliver_received_header(struct session *s)
 struct deliver_job {
 	struct session *s;
 	struct store_rcpt *rcpts;
+	uint8_t (*retry_keys)[STORE_HASH_LEN];
 	char **metas;
 	size_t n;
 	int rc;
@@ -148,18 +149,26 @@ static void deliver_done(void *arg)
 	char from[SMTP_ADDR_MAX + 1];
 
 	PRINTABLE(from, s->from.addr);
-	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from, s->msg.len,
-		 j->n);
+	log_info_as("qmgr", "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->qid, from,
+		    s->msg.len, j->n);
 	for (size_t i = 0; i < j->n; i++) {
 		char to[SMTP_ADDR_MAX + 1];
 		int r = j->rc != 0 ? j->rc : j->rcpts[i].result;
 		PRINTABLE(to, s->rcpts[i].addr);
-		if (r == 0) {
+		if (r == 0 && j->rcpts[i].duplicate) {
 			ok++;
-			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
-				 "(delivered to %s mailbox of %s)",
-				 s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
-				 j->rcpts[i].user);
+			log_info_as(
+			    "local",
+			    "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+			    "(a retry of the message stored %llds ago for %s: not stored again)",
+			    s->qid, to, delay, (long long)j->rcpts[i].age, j->rcpts[i].user);
+		} else if (r == 0) {
+			ok++;
+			log_info_as("local",
+				    "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+				    "(delivered to %s mailbox of %s)",
+				    s->qid, to, delay, j->rcpts[i].special_use ? "Junk" : "INBOX",
+				    j->rcpts[i].user);
 		} else {
 			const char *dsn;
 			store_reply_code(r, &dsn);
@@ -205,6 +214,7 @@ static void deliver_done(void *arg)
 		free(j->metas[i]);
 	free(j->metas);
 	free(j->rcpts);
+	free(j->retry_keys);
 	free(j);
 	/* a new transaction may follow on the same connection */
 	s->mail_seen = 0;
@@ -249,11 +259,20 @@ void deliver_message(struct session *s)
 	j->n = s->nrcpt;
 	j->rcpts = xcalloc(j->n, sizeof(*j->rcpts));
 	j->metas = xcalloc(j->n, sizeof(*j->metas));
+	j->retry_keys = xcalloc(j->n, sizeof(*j->retry_keys));
 	for (size_t i = 0; i < j->n; i++) {
 		j->metas[i] = deliver_meta(s, s->rcpts[i].addr);
 		j->rcpts[i].user = s->rcpts[i].user;
 		j->rcpts[i].mailbox = s->authres_junk ? "Junk" : NULL; /* DMARC quarantine, enforced */
 		j->rcpts[i].meta = j->metas[i];
+		/* a retry of a message already stored (the client saw no 250) is
+		 * answered 250 without a second copy (retrykey.c, index/retry.h) */
+		if (s->srv->retry_window > 0 &&
+		    smtpin_retry_key(s, s->rcpts[i].addr, s->rcpts[i].user, j->retry_keys[i]) ==
+			0) {
+			j->rcpts[i].retry_key = j->retry_keys[i];
+			j->rcpts[i].retry_window = s->srv->retry_window;
+		}
 	}
 	job_submit(s->srv, deliver_work, deliver_done, j);
 }

@@ -28,6 +28,7 @@
 
 #include "index/dir.h"
 #include "index/params.h"
+#include "index/retry.h"
 #include "index/spam.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
@@ -89,7 +90,10 @@ static int add_listeners(struct server *srv, const struct config_list *list, con
 			}
 		}
 		char e[256];
-		l->fd = net_listen(items[i], 128, e, sizeof(e));
+		/* a deep accept queue: under a connection flood a shallow one fills
+		 * between two turns of the loop, and a client's dropped SYN costs
+		 * it a second (doc/bench.md, "Under attack") */
+		l->fd = net_listen(items[i], LISTEN_BACKLOG, e, sizeof(e));
 		if (l->fd < 0) {
 			snprintf(err, errsize, "%s: %s", setting, e);
 			return -1;
@@ -134,8 +138,8 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 			 "smtpd_tls_security_level: want none, may or encrypt, not \"%s\"", v);
 		return -1;
 	}
-	srv->mynetworks = p->mynetworks.item;
-	srv->nmynetworks = p->mynetworks.n;
+	srv->mynetworks = srv->common.mynetworks.item;
+	srv->nmynetworks = srv->common.mynetworks.n;
 	for (size_t i = 0; i < srv->nmynetworks; i++) {
 		struct net_cidr c;
 		if (net_cidr_parse(srv->mynetworks[i], &c) < 0) {
@@ -147,6 +151,7 @@ static int read_settings(struct server *srv, char *err, size_t errsize)
 	srv->mydest = srv->common.mydestination.item;
 	srv->nmydest = srv->common.mydestination.n;
 	srv->policy_timeout = p->smtpd_policy_service_timeout;
+	srv->retry_window = (int64_t)p->smtpd_retry_dedup_window;
 	mk_strlcpy(srv->policy_default, p->smtpd_policy_service_default_action,
 		   sizeof(srv->policy_default));
 	srv->greylist.delay = (int64_t)p->greylist_delay;
@@ -221,6 +226,8 @@ static void expire_work(void *arg)
 	struct expire_job *j = arg;
 
 	j->rc = greylist_expire(j->srv->store, (int64_t)time(NULL), j->srv->greylist.max_age);
+	if (j->srv->retry_window > 0)
+		store_retry_expire(j->srv->store, (int64_t)time(NULL), j->srv->retry_window);
 }
 
 static void expire_done(void *arg)
@@ -324,6 +331,7 @@ static void start_loop(struct server *srv, struct daemon *d)
 	}
 	srv->sig_ev = new_event(srv, d->signal_fd, EV_READ | EV_PERSIST, on_signal_fd, d);
 	event_add(srv->sig_ev, NULL);
+	limits_start(srv);
 	srv->gc_timer = new_event(srv, -1, EV_PERSIST, on_gc, srv);
 	struct timeval hour = {3600, 0};
 	event_add(srv->gc_timer, &hour);
@@ -349,6 +357,7 @@ static void stop(struct server *srv)
 		if (strncmp(srv->listeners[i].spec, "unix:", 5) == 0)
 			unlink(srv->listeners[i].spec + 5);
 	}
+	limits_fini(srv);
 	dir_close(&srv->dir);
 	store_close(&srv->store);
 	tls_holder_destroy(&srv->tls);
@@ -371,6 +380,9 @@ int main(int argc, char **argv)
 		log_fatal("%s: %s", d.conf_path, err);
 	add_every_listener(srv);
 	daemon_detach(&d);
+	/* the shared connection table, made (and given to mail_owner) as root */
+	if (limits_init(srv, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
 	daemon_drop_privileges(&d, srv->common.mail_owner);
 	daemon_write_pidfile(&d, srv->p.smtpd_pid_file);
 	open_store(srv);

@@ -273,9 +273,9 @@ void postscreen_start(struct session *s)
 		session_ref(s);
 		dns_lookup_a(srv, name, dnsbl_answer, d);
 	}
-	struct timeval tv = {
-	    (time_t)srv->ps_greet_wait,
-	    (suseconds_t)((srv->ps_greet_wait - (time_t)srv->ps_greet_wait) * 1e6)};
+	/* under stress, as Postfix's postscreen_greet_wait = ${stress?{2}:{6}}s */
+	double wait = limits_stressed(srv) && srv->ps_greet_wait > 2 ? 2 : srv->ps_greet_wait;
+	struct timeval tv = {(time_t)wait, (suseconds_t)((wait - (time_t)wait) * 1e6)};
 	s->greet_ev = evtimer_new(srv->base, greet_timer, s);
 	if (s->greet_ev == NULL)
 		log_fatal("out of memory (evtimer_new)");

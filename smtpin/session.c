@@ -152,9 +152,10 @@ void session_close(struct session *s, const char *why)
 	if (s->closed)
 		return;
 	if (why != NULL)
-		log_info_as("smtpd", "%s after %s from %s", why, s->last_cmd[0] ? s->last_cmd : "CONNECT",
-			 s->client);
+		log_info_as("smtpd", "%s after %s from %s", why,
+			    s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
 	log_disconnect(s);
+	limits_close(s);
 	if (s->lst->kind != LISTEN_LMTP)
 		postscreen_end(s);
 	s->closed = 1;
@@ -233,6 +234,7 @@ static void on_close_timer(evutil_socket_t fd, short what, void *arg)
 
 void session_quit(struct session *s)
 {
+	limits_release(s); /* a closing session holds no slot */
 	s->quitting = 1;
 	/* reading stays on: input is drained (and TLS needs it to write) */
 	bufferevent_enable(s->bev, EV_READ);
@@ -260,14 +262,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		/* implicit TLS: the handshake is done */
 		tls_describe(s->bev, s->tls_info, sizeof(s->tls_info));
 		log_info_as("smtpd", "Anonymous TLS connection established from %s: %s", s->client,
-			 s->tls_info);
+			    s->tls_info);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (!s->quitting) {
 			session_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->srv->hostname);
 			log_info_as("smtpd", "timeout after %s from %s",
-				 s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
+				    s->last_cmd[0] ? s->last_cmd : "CONNECT", s->client);
 			/* if the peer does not read either, the next timeout closes */
 			struct timeval tv = {5, 0};
 			bufferevent_set_timeouts(s->bev, &tv, &tv);
@@ -327,6 +329,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
+	limits_activity(s);
 	session_input(s);
 }
 
@@ -358,19 +361,20 @@ void session_logreject(struct session *s, const char *stage, const char *reply)
 	PRINTABLE(from, s->from.addr);
 	PRINTABLE(to, s->cur.addr);
 	if (strcmp(stage, "RCPT") == 0)
-		log_info_as("smtpd", "%s: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
-			 s->nrcpt ? s->qid : "NOQUEUE", s->client, reply, from, to,
-			 s->lmtp    ? "LMTP"
-			 : s->esmtp ? "ESMTP"
-				    : "SMTP",
-			 s->helo);
+		log_info_as("smtpd",
+			    "%s: reject: RCPT from %s: %s; from=<%s> to=<%s> proto=%s helo=<%s>",
+			    s->nrcpt ? s->qid : "NOQUEUE", s->client, reply, from, to,
+			    s->lmtp    ? "LMTP"
+			    : s->esmtp ? "ESMTP"
+				       : "SMTP",
+			    s->helo);
 	else
 		log_info_as("smtpd", "%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
-			 s->nrcpt ? s->qid : "NOQUEUE", stage, s->client, reply, from,
-			 s->lmtp    ? "LMTP"
-			 : s->esmtp ? "ESMTP"
-				    : "SMTP",
-			 s->helo);
+			    s->nrcpt ? s->qid : "NOQUEUE", stage, s->client, reply, from,
+			    s->lmtp    ? "LMTP"
+			    : s->esmtp ? "ESMTP"
+				       : "SMTP",
+			    s->helo);
 }
 
 /* --- commands ---------------------------------------------------------- */
@@ -576,8 +580,9 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		r->remote = 0;
 		if (s->nrcpt == 1) {
 			if (s->authed)
-				log_info_as("smtpd", "%s: client=%s, sasl_method=%s, sasl_username=%s", s->qid,
-					 s->client, s->sasl_method, s->sasl_user);
+				log_info_as("smtpd",
+					    "%s: client=%s, sasl_method=%s, sasl_username=%s",
+					    s->qid, s->client, s->sasl_method, s->sasl_user);
 			else
 				log_info_as("smtpd", "%s: client=%s", s->qid, s->client);
 		}
@@ -751,8 +756,8 @@ static void message_end(struct session *s)
 		char from[SMTP_ADDR_MAX + 1];
 		PRINTABLE(from, s->from.addr);
 		log_info_as("smtpd", "%s: reject: %s from %s: %s; from=<%s> proto=%s helo=<%s>",
-			 s->qid[0] ? s->qid : "NOQUEUE", s->in_bdat ? "BDAT" : "END-OF-MESSAGE",
-			 s->client, refuse, from, s->lmtp ? "LMTP" : "ESMTP", s->helo);
+			    s->qid[0] ? s->qid : "NOQUEUE", s->in_bdat ? "BDAT" : "END-OF-MESSAGE",
+			    s->client, refuse, from, s->lmtp ? "LMTP" : "ESMTP", s->helo);
 		if (s->lmtp && s->nrcpt > 0)
 			for (size_t i = 0; i < s->nrcpt; i++)
 				session_reply(s, "%s", refuse);
@@ -995,7 +1000,8 @@ static void session_input(struct session *s)
 
 		if (s->errors >= s->srv->hard_errors) {
 			session_reply(s, "421 4.7.0 %s Error: too many errors", s->srv->hostname);
-			log_info_as("smtpd", "too many errors after %s from %s", s->last_cmd, s->client);
+			log_info_as("smtpd", "too many errors after %s from %s", s->last_cmd,
+				    s->client);
 			session_quit(s);
 			break;
 		}
@@ -1003,6 +1009,12 @@ static void session_input(struct session *s)
 			if (avail > 0)
 				postscreen_pregreet(s);
 			break;
+		}
+		/* a BDAT chunk that is complete (BDAT 0 LAST, or its bytes came with
+		 * the command) is answered now, not when the client sends more */
+		if (s->state == SS_BDAT && s->bdat_left == 0) {
+			bdat_chunk_end(s);
+			continue;
 		}
 		if (avail == 0)
 			break;
@@ -1038,7 +1050,8 @@ static void session_input(struct session *s)
 		if (eol.pos < 0) {
 			if (avail > s->srv->line_max) {
 				session_reply(s, "500 5.5.0 Error: line too long");
-				log_info_as("smtpd", "line too long (%zu bytes) from %s", avail, s->client);
+				log_info_as("smtpd", "line too long (%zu bytes) from %s", avail,
+					    s->client);
 				session_quit(s);
 			}
 			break;
@@ -1111,6 +1124,12 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	snprintf(s->client, sizeof(s->client), "%s[%s]", s->name, s->addr);
 	snprintf(s->ps_client, sizeof(s->ps_client), "[%s]:%s", s->addr, s->port);
 	s->mynetworks = client_in_mynetworks(srv, s->addr);
+	/* the client's and the server's limits, before anything is set up for
+	 * a client that is refused (limits.c) */
+	if (limits_accept(s, fd) < 0) {
+		session_free(s);
+		return;
+	}
 
 	if (lst->kind == LISTEN_SMTPS || lst->kind == LISTEN_SUBMISSIONS) {
 		bev = tls_accept_bev(srv, fd);
@@ -1120,6 +1139,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	}
 	if (bev == NULL) {
 		log_warn_as("smtpd", "cannot set up a connection from %s", s->client);
+		limits_release(s);
 		close(fd);
 		session_free(s);
 		return;
@@ -1131,26 +1151,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	srv->nsessions++;
 	install_bev(s, bev);
 	log_info_as("smtpd", "connect from %s", s->client);
-
-	if (srv->nsessions > srv->conn_limit) {
-		session_reply(s, "421 4.3.2 %s Service currently unavailable", srv->hostname);
-		log_warn_as("smtpd", "connection limit %d reached: %s refused", srv->conn_limit, s->client);
-		session_quit(s);
-		return;
-	}
-	if (srv->conn_per_client > 0 && !s->lmtp) {
-		int n = 0;
-		for (struct session *o = srv->sessions; o != NULL; o = o->next)
-			if (strcmp(o->addr, s->addr) == 0)
-				n++;
-		if (n > srv->conn_per_client && !s->mynetworks) {
-			session_reply(s, "421 4.7.0 %s Error: too many connections from %s",
-				      srv->hostname, s->addr);
-			log_warn_as("smtpd", "too many connections from %s", s->client);
-			session_quit(s);
-			return;
-		}
-	}
+	limits_started(s);
 	if (s->lmtp) {
 		s->state = SS_CMD;
 		session_reply(s, "220 %s LMTP mailkeep", srv->hostname);

@@ -28,6 +28,7 @@
 #include "smtpin/params.h"
 #include "lib/tls.h"
 #include "smtpin/data.h"
+#include "smtpin/limits.h"
 #include "smtpin/parse.h"
 
 enum listener_kind {
@@ -128,6 +129,7 @@ struct server {
 	struct directory *dir;
 	struct tls_holder tls; /* replaced on SIGHUP (smtpin_tls_reload) */
 	struct jobs *jobs;
+	struct limits *limits; /* the connection policy (limits.c) */
 
 	struct listener *listeners;
 	size_t nlisteners;
@@ -153,6 +155,7 @@ struct server {
 	size_t nmydest;
 	struct restr_list r_client, r_helo, r_sender, r_relay, r_rcpt, r_data, r_eod;
 	double policy_timeout;
+	int64_t retry_window; /* smtpd_retry_dedup_window (index/retry.h) */
 	char policy_default[128];
 
 	struct greylist_params greylist;
@@ -266,6 +269,8 @@ struct session {
 	char dnsbl_hit[256];
 	int pipelined;	  /* sent a command while an earlier one had no reply (no PIPELINING) */
 	int bare_lf_line; /* the last command line ended in a bare LF */
+
+	struct session_limits lim; /* limits.c */
 };
 
 /* main.c */
@@ -302,6 +307,11 @@ void deliver_lookup_rcpt(struct session *s,
 /* Stores the message in s->msg for every recipient, then replies (async). */
 void deliver_message(struct session *s);
 void deliver_received_header(struct session *s);
+/* retrykey.c: the key of a delivery of s's message to one recipient, for
+ * recognising a retry (index/retry.h). Returns 0, or -1 when the message has
+ * no Message-ID (no key: it is never taken for a retry). */
+int smtpin_retry_key(const struct session *s, const char *rcpt_addr, const char *user,
+		     uint8_t key[STORE_HASH_LEN]);
 /* The per-recipient metadata text of the current transaction (malloc'd). */
 char *deliver_meta(struct session *s, const char *to);
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "tools/cli.h"
+#include "tools/run_guard.h"
 
 /* The path of a service binary, or -1 if it is not installed. */
 static int find_service(struct cli *cli, const char *bin, char *out, size_t size)
@@ -89,8 +91,9 @@ struct service {
 	double pause;
 };
 
-static pid_t start_service(struct cli *cli, struct service *s)
+static pid_t start_service(struct cli *cli, struct service *s, const char *rundir)
 {
+	pid_t parent = getpid();
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -106,12 +109,20 @@ static pid_t start_service(struct cli *cli, struct service *s)
 		/* ignored until the service handles it: a SIGHUP passed on while it
 		 * starts must not kill it (exec keeps an ignored signal ignored) */
 		signal(SIGHUP, SIG_IGN);
+		/* the service ends with us, even if we are killed with SIGKILL (the
+		 * signal is armed again after a service drops privileges:
+		 * net_drop_privileges); if we died already, do not start */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
 		execl(s->path, s->path, "-c", cli->conf_path, "-f", (char *)NULL);
 		fprintf(stderr, "mailkeep: run: cannot exec %s: %s\n", s->path, strerror(errno));
 		_exit(127);
 	}
 	s->pid = pid;
 	s->started = mk_monotonic();
+	if (rundir != NULL)
+		run_guard_record(rundir, s->bin, pid);
 	fprintf(stderr, "mailkeep: run: started %s (pid %ld)\n", s->name, (long)pid);
 	return pid;
 }
@@ -125,7 +136,11 @@ static const char run_help[] =
     "after 10 s) and then run itself. SIGHUP is passed on to the services, which\n"
     "load their TLS certificates again (a renewal) and keep running. Stays in the\n"
     "foreground (for systemd, or `mailkeep run &`); writes its pid to\n"
-    "$run_directory/mailkeep.pid.\n"
+    "$run_directory/mailkeep.pid. The services end with it even when it is killed\n"
+    "with SIGKILL. Before starting, it refuses to run beside another `run` of the\n"
+    "same configuration, stops services of this instance left running, names a\n"
+    "process of something else holding one of its ports (and exits 1), and detaches\n"
+    "a stale mount.\n"
     "  mailkeep smtpin|smtpout|imapd|mount [ARGS]  run one service (exec), with -c CONF and ARGS\n\n"
     "examples:\n  mailkeep -c /srv/mail/mailkeep.conf run\n  mailkeep imapd -f\n";
 
@@ -162,6 +177,17 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		return 1;
 	}
 	const char *rundir = cli->common.run_directory;
+	if (rundir != NULL && *rundir == 0)
+		rundir = NULL;
+	if (rundir != NULL) {
+		/* another run of this instance, or services it left behind */
+		char err[1024];
+		if (run_guard_start(cfg, cli->conf_path, rundir, cli->common.mount_point, err,
+				    sizeof(err)) < 0) {
+			cli_error("%s", err);
+			return 1;
+		}
+	}
 	if (rundir != NULL && mk_mkdirs(rundir, 0755) == 0) {
 		int k = snprintf(pidfile, sizeof(pidfile), "%s/mailkeep.pid", rundir);
 		if (k > 0 && (size_t)k < sizeof(pidfile)) {
@@ -180,7 +206,7 @@ static int run_all(struct cli *cli, int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	for (size_t i = 0; i < n; i++)
 		if (svc[i].path[0] != '\0')
-			start_service(cli, &svc[i]);
+			start_service(cli, &svc[i], rundir);
 	while (!stop_signal) {
 		int status;
 		if (hup) {
@@ -222,7 +248,7 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		}
 		for (size_t i = 0; i < n; i++)
 			if (svc[i].path[0] != '\0' && svc[i].pid == 0 && now >= svc[i].next_start)
-				start_service(cli, &svc[i]);
+				start_service(cli, &svc[i], rundir);
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
@@ -255,6 +281,14 @@ static int run_all(struct cli *cli, int argc, char **argv)
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+	for (size_t i = 0; rundir != NULL && i < n; i++)
+		if (svc[i].path[0] != '\0')
+			run_guard_forget(rundir, svc[i].bin);
+	/* the mount must be gone with its service (one killed after 10 s leaves it) */
+	const char *mp = cli->common.mount_point;
+	if (svc[2].path[0] != '\0' && mp != NULL && *mp != 0 && run_guard_mounted(mp) &&
+	    run_guard_unmount(mp) < 0)
+		cli_warn("run: %s is still mounted; unmount it with fusermount3 -u %s", mp, mp);
 	if (pidfile[0] != '\0')
 		unlink(pidfile);
 	return 0;

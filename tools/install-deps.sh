@@ -24,7 +24,7 @@ TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 not
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
   dovecot-dev autoconf automake libtool python3-dkim python3-spf dovecot-core"
 # benchmarks: the peers
-BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamassassin spamc valgrind hyperfine e2fsprogs"
+BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $BUILD $TEST ${MAILKEEP_NO_BENCH:+} $BENCH >/dev/null
 echo "install-deps: done"

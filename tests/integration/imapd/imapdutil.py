@@ -23,7 +23,7 @@ class Imapd:
                         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
         self.cert = tls / "cert.pem"
         inst.write_conf(imapd_listen=f"127.0.0.1:{self.port}", imapd_tls_listen=f"127.0.0.1:{self.tls_port}",
-                        imap_auth_penalty="1s", imap_auth_penalty_max="4s")
+                        auth_penalty="1s", auth_penalty_max="4s")
         self.proc = None
 
     def add_user(self, name, password=None):

@@ -38,7 +38,7 @@ def test_login_failures_and_penalty(imapd):
     assert "AUTHENTICATIONFAILED" in str(e.value)
     with pytest.raises(imaplib.IMAP4.error):
         m.login("nobody", "x")
-    # the delay grows per failure from this IP (1 s, then 2 s with imap_auth_penalty = 1s)
+    # the next attempt waits the penalty of the last failure (auth_penalty = 1s, then 2s)
     print(f"two failed logins took {time.monotonic() - t0:.2f}s")
     ok(m.login("alice", "secret-alice"))
     log = imapd.log()

@@ -2,10 +2,12 @@
 a correction flips exactly one message, forgetting undoes it, users are kept
 apart, and a trained filter tells held-out spam from ham."""
 import re
+import subprocess
 
 import pytest
 
-from mkhelpers import CORPUS
+from mkhelpers import BIN, CORPUS
+from spamhelp import _value
 
 
 def stats(inst, user=None):
@@ -17,7 +19,7 @@ def stats(inst, user=None):
             name, rest = "global", f[1:]
         else:
             name, rest = f[1], f[2:]
-        out[name] = {rest[i]: int(rest[i + 1]) for i in range(0, len(rest), 2)}
+        out[name] = {rest[i]: _value(rest[i + 1]) for i in range(0, len(rest), 2)}
     return out
 
 
@@ -108,7 +110,8 @@ def test_explain_and_global(trained):
     out = inst.mk("spam", "explain", "--user", "alice", spam[-1]).stdout
     assert re.search(r"^result: (Spam|Innocent)$", out, re.M)
     assert re.search(r"^factors: \d+, ", out, re.M)
-    assert "tokenizer: sbph" in out
+    assert "tokenizer: osb4" in out
+    assert re.search(r"^score: -?\d", out, re.M)
     # the global set serves users without training
     inst.mk("spam", "train", "--spam", "--global", sdir)
     inst.mk("spam", "train", "--innocent", "--global", hdir)
@@ -129,3 +132,68 @@ def test_errors_are_clear(instance):
     assert cp.returncode == 2
     cp = instance.mk("spam", "classify", "--user", "alice", "/nonexistent/x", check=False)
     assert cp.returncode != 0 and "/nonexistent/x" in cp.stderr
+
+
+def test_on_error_passes_and_progress(instance, tmp_path):
+    """--on-error learns only what the filter gets wrong, --passes N goes over
+    the messages again until none is wrong, and on a terminal (script(1)
+    gives one) a progress line is drawn."""
+    instance.mk("user", "add", "carol", "--no-password")
+    spam = sorted((CORPUS / "spam").iterdir())[0::10][:60]
+    ham = sorted(p for p in (CORPUS / "ham").iterdir() if p.name.startswith("easy"))[0::10][:120]
+    out = instance.mk("spam", "train", "--spam", "--user", "carol", *spam[:10]).stdout
+    assert "10 messages: 10 learned as spam" in out
+    out = instance.mk("spam", "train", "--innocent", "--user", "carol", "--on-error", *ham).stdout
+    m = re.search(r"120 messages: (\d+) learned as innocent, \d+ unchanged, (\d+) classified right", out)
+    assert m, out
+    learned, right = int(m.group(1)), int(m.group(2))
+    # 10 spam learned: every ham is innocent already, so none is learned
+    # (no evidence for spam is not spam)
+    assert learned + right == 120 and right > 0
+    st = stats(inst := instance, "carol")["carol"]
+    assert st["innocent_learned"] == learned
+    out = inst.mk("spam", "train", "--spam", "--user", "carol", "--on-error", "--passes", "3", *spam).stdout
+    passes = re.findall(r"^pass (\d+): (\d+) learned, (\d+) classified right$", out, re.M)
+    assert passes, out
+    # the last pass found nothing wrong, or the third pass was the last
+    assert int(passes[-1][1]) == 0 or len(passes) == 3, out
+    out = inst.mk("spam", "classify", "--user", "carol", *spam[:20]).stdout.splitlines()
+    assert sum(l.split()[-3] == "Spam" for l in out) == 20, out
+    # full precision: the probability reads back as the same double (up to 17 digits)
+    prob = out[0].split()[-2]
+    assert float(prob) == float(repr(float(prob)))
+    # on a terminal: the progress line; in a pipe: none
+    cp = subprocess.run(["script", "-qec", f"{BIN / 'mailkeep'} -c {inst.conf} spam train --innocent "
+                         f"--user carol {' '.join(map(str, ham[:40]))}", "/dev/null"],
+                        capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert re.search(r"spam train \[[#.]+\] +\d+% \d+ messages, .* msg/s", cp.stdout), cp.stdout
+    cp = inst.mk("spam", "train", "--innocent", "--user", "carol", *ham[40:50])
+    assert "\r" not in cp.stderr
+    cp = inst.mk("spam", "train", "--spam", "--user", "carol", "--passes", "0", *ham[:1], check=False)
+    assert cp.returncode == 2 and "--passes" in cp.stderr
+
+
+def test_stats_purge_and_rebuild(trained):
+    """stats shows tokens, bytes and the last purge; purge with a date applies
+    DSPAM's rules (a hapax goes after 15 days); rebuild learns everything again
+    from the store with progress and leaves the mail alone."""
+    inst, spam, ham, sdir, hdir = trained
+    st = stats(inst, "alice")["alice"]
+    assert st["tokens"] > 1000 and st["bytes"] > 10 * st["tokens"] // 2
+    assert st["last_purge"] == "never" or re.match(r"\d{4}-\d\d-\d\d$", st["last_purge"])
+    out = inst.mk("spam", "purge", "--user", "alice", "--now", "2099-01-01").stdout
+    m = re.search(r"purged hapax (\d+) rare (\d+) stale (\d+) evicted (\d+) tokens (\d+)", out)
+    assert m, out
+    hapax, rare, stale, evicted, left = map(int, m.groups())
+    # by 2099 every token is stale: nothing learned since 2026 is kept
+    assert left == 0 and hapax + rare + stale == st["tokens"]
+    after = stats(inst, "alice")["alice"]
+    assert after["tokens"] == 0 and after["last_purge"] == "2099-01-01"
+    assert after["purged"] == st["tokens"]
+    # the learning records are kept: rebuild cannot find these files' bytes in
+    # the store (they were trained from files), so it says they are dropped
+    out = inst.mk("spam", "rebuild", "--user", "alice").stdout
+    assert "learned again" in out and "dropped" in out
+    cp = inst.mk("spam", "purge", "--now", "yesterday", check=False)
+    assert cp.returncode == 2 and "YYYY-MM-DD" in cp.stderr

@@ -201,7 +201,7 @@ def test_config_enumerated_values(instance, tmp_path):
     base = len(inst.conf.read_text().splitlines())
     bad = [("spam_algorithm", "bayes", "expected chi-square or graham"),
            ("spam_training_mode", "always", "expected toe, teft or tum"),
-           ("spam_tokenizer", "words", "expected sbph or osb"),
+           ("spam_tokenizer", "words", "expected osb4, osb or sbph"),
            ("smtpd_tls_security_level", "required", "expected none, may or encrypt"),
            ("postscreen_greet_action", "reject", "expected ignore, enforce or drop"),
            ("log_target", "stdout", "expected syslog or stderr"),
