@@ -1,8 +1,10 @@
 """mailkeep-smtpout through a relayhost: Postfix's smtp-sink as the far end
 (delivery, pipelining, connection reuse, 4xx then success, 5xx -> a bounce
 that Python's email module reads, a relay that hangs or talks garbage), and
-the queue command."""
+the queue command. Bounces are read by Python's email module and by mblaze's
+mshow, a real MUA's tool."""
 import re
+import subprocess
 import time
 
 from sendhelp import parse_dsn, parse_sink_file, wait_until
@@ -83,6 +85,13 @@ def test_hard_failure_bounces_to_the_local_sender(mk, sink_factory):
     parts = list(msg.iter_parts())
     assert parts[2].get_content_type() == "message/rfc822"
     assert "will bounce" in str(parts[2].get_payload()[0]["Subject"])
+    # and a real MUA's tools read it: mblaze's mshow lists the parts and shows the report
+    dsn_file = mk.root / "bounce.eml"
+    dsn_file.write_bytes(mk.body("alice", uid))
+    parts = subprocess.run(["mshow", "-t", str(dsn_file)], capture_output=True, text=True).stdout
+    assert "multipart/report" in parts and "message/delivery-status" in parts and "message/rfc822" in parts, parts
+    shown = subprocess.run(["mshow", str(dsn_file)], capture_output=True, text=True).stdout
+    assert "could not" in shown and "carol@example.com" in shown, shown
     log = mk.smtpout_log()
     assert re.search(r"status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: 5\d\d .*in reply to RCPT TO", log)
     assert re.search(r"sender non-delivery notification: [0-9A-F]+", log)
