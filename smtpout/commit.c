@@ -71,7 +71,7 @@ struct committer {
 	size_t ntodo;
 };
 
-#define COMMIT_GATHER_MS 10
+#define COMMIT_GATHER_MS 50
 #define COMMIT_GATHER_JOBS 64
 
 static void submit(struct server *srv, struct cjob *j)
