@@ -389,9 +389,16 @@ int main(int argc, char **argv)
 	start_loop(srv, &d);
 
 	log_info("daemon started -- mailkeep smtpin, %zu listener(s)", srv->nlisteners);
-	for (size_t i = 0; i < srv->nlisteners; i++)
+	for (size_t i = 0; i < srv->nlisteners; i++) {
 		log_info("listening on %s (%s)", srv->listeners[i].spec,
 			 kind_name(srv->listeners[i].kind));
+		/* AUTH needs TLS there: without a certificate nobody can send */
+		if (srv->listeners[i].kind == LISTEN_SUBMISSION && !smtpin_tls_ready(srv))
+			log_warn("%s: submission without TLS (smtpd_tls_security_level, "
+				 "smtpd_tls_cert_file): clients cannot authenticate until a "
+				 "certificate is loaded (SIGHUP)",
+				 srv->listeners[i].spec);
+	}
 	event_base_dispatch(srv->base);
 	stop(srv);
 	log_info("terminated");
