@@ -23,7 +23,7 @@ CC       ?= cc
 SANITIZE ?=
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-PKGS     := lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt \
+PKGS     := lmdb libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt libqrencode \
 	libunbound opendkim
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
@@ -49,7 +49,7 @@ INDEX_SRC := $(wildcard index/*.c)
 # `mailkeep check` / `make man` read is generated from these, in this order
 # (one section each in mailkeep.conf(5)); doc/architecture.md says why.
 PARAMS_DEFS := index/params_store.def smtpin/params.def smtpout/params.def imapd/params.def fs/params.def \
-	index/params_ldap.def index/params_spam.def
+	index/params_ldap.def index/params_spam.def tools/params.def
 PARAMS_REG  := $(BUILD)/gen/params_registry.c
 LIB_A     := $(BUILD)/lib/libmk.a
 INDEX_A   := $(BUILD)/index/libindex.a

@@ -72,6 +72,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_SPAM_STATS] = "spamstats",
 	[DB_SPAM_SIGS] = "spamsigs",
 	[DB_RETRIES] = "retries",
+	[DB_IMPORT_STATE] = "importstate",
 	[DB_QMSG] = "qmsg",
 	[DB_QRCPT] = "qrcpt",
 	[DB_QSCHED] = "qsched",

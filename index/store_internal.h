@@ -15,6 +15,7 @@
  *   DB_EXPUNGED  mbid u32 + modseq u64         -> uid u32
  *   DB_CACHE     hash[32] + kind               -> bytes
  *   DB_META      "version", "next_user", "next_mbid", "changeseq", ...
+ *   DB_IMPORT_STATE user_id u32 + source + NUL + folder -> import state record
  * The other tables belong to other rooms of index/, each documented in its
  * room's header: DB_GREYLIST and DB_PSCACHE in index/greylist.h, DB_SPAM_* in
  * index/spam_db.h, DB_Q* in index/queue.h (whose message records hold one
@@ -50,6 +51,7 @@ enum store_db {
 	DB_SPAM_STATS,   /* per-user totals */
 	DB_SPAM_SIGS,    /* per-message token signatures */
 	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
+	DB_IMPORT_STATE, /* index/import_state.c: where an import from a server stopped */
 	DB_QMSG,         /* the queue room (index/queue.h): messages waiting to leave */
 	DB_QRCPT,        /* their recipients */
 	DB_QSCHED,       /* when each is due */

@@ -298,9 +298,15 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t
 		memset(bar, '#', (size_t)fill);
 		memset(bar + fill, '.', (size_t)(width - fill));
 		bar[width] = '\0';
-		fprintf(stderr, "\r%s [%s] %3d%% %llu messages, %s, %.0f msg/s ", p->what, bar,
+		char eta[32] = "";
+		if (done > 0 && done < total && t > 2) {
+			double left = t * (double)(total - done) / (double)done;
+			snprintf(eta, sizeof(eta), ", ETA %dm%02ds", (int)(left / 60),
+				 (int)left % 60);
+		}
+		fprintf(stderr, "\r%s [%s] %3d%% %llu messages, %s, %.0f msg/s%s ", p->what, bar,
 			(int)((double)done * 100 / (double)total), (unsigned long long)count,
-			cli_human_bytes(bytes, hb, sizeof(hb)), (double)count / t);
+			cli_human_bytes(bytes, hb, sizeof(hb)), (double)count / t, eta);
 	} else {
 		fprintf(stderr, "\r%s %llu messages, %s, %.0f msg/s ", p->what,
 			(unsigned long long)count, cli_human_bytes(bytes, hb, sizeof(hb)),

@@ -40,9 +40,21 @@
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "tools/cli.h"
+#include "tools/import_dovecot.h"
+#include "tools/import_imap.h"
+#include "tools/import_mboxes.h"
 #include "tools/importer.h"
 
-enum src_format { FMT_AUTO, FMT_MAILDIR, FMT_MBOX, FMT_FILES };
+enum src_format {
+	FMT_AUTO,
+	FMT_MAILDIR,
+	FMT_MBOX,
+	FMT_FILES,
+	FMT_TAKEOUT,
+	FMT_THUNDERBIRD,
+	FMT_DOVECOT,
+	FMT_PST
+};
 
 /* Why something found in a source was not imported. */
 enum skip_why {
@@ -715,6 +727,10 @@ static enum src_format detect(const char *path)
 			maildir = is_maildir(p);
 		}
 		listing_free(&l);
+		if (!maildir && import_is_dovecot(path))
+			return FMT_DOVECOT;
+		if (!maildir && import_is_thunderbird(path))
+			return FMT_THUNDERBIRD;
 		return maildir ? FMT_MAILDIR : FMT_FILES;
 	}
 	if (!S_ISREG(st.st_mode))
@@ -724,7 +740,11 @@ static enum src_format detect(const char *path)
 		return FMT_AUTO;
 	ssize_t n = read(fd, head, sizeof(head));
 	close(fd);
-	return n == 5 && memcmp(head, "From ", 5) == 0 ? FMT_MBOX : FMT_FILES;
+	if (import_is_pst(path))
+		return FMT_PST;
+	if (n == 5 && memcmp(head, "From ", 5) == 0)
+		return import_is_takeout(path) ? FMT_TAKEOUT : FMT_MBOX;
+	return FMT_FILES;
 }
 
 static int ensure_user(struct store_txn *txn, void *ctx)
@@ -775,6 +795,11 @@ static int ldap_user_ready(struct cli *cli, struct store *store, const char *nam
 	return 0;
 }
 
+int import_user_ready(struct cli *cli, struct store *store, const char *user)
+{
+	return cli_directory_embedded(cli) ? 0 : ldap_user_ready(cli, store, user);
+}
+
 static const char import_help[] =
     "Adds mail to a user's mailboxes. SOURCE is (detected, or named by --format):\n"
     "  a Maildir tree   cur/ and new/ go to INBOX, Maildir++ folders .A.B to mailbox A.B;\n"
@@ -786,6 +811,10 @@ static const char import_help[] =
     "  a directory      of one-message files: each file is one message; files go to\n"
     "                   INBOX (or --mailbox), a sub-directory S to mailbox S (or MAILBOX.S)\n"
     "  a file           not starting with \"From \": one message\n"
+    "  imaps://LOGIN@HOST[:PORT]  every folder of an IMAP server (imap://: STARTTLS);\n"
+    "                   special-use folders into ours, flags, keywords, dates; the\n"
+    "                   store records how far each folder got: run it again to resume\n"
+    "                   or to copy what is new (see the options for a server below)\n"
     "Symbolic links are followed to regular files and directories (loops are not\n"
     "entered). Whatever is not imported (not mail, empty, hidden, a link to nothing,\n"
     "unreadable) is named with the reason and counted by reason at the end; a run\n"
@@ -797,7 +826,11 @@ static const char import_help[] =
     "the source does. Many messages share one durable commit; an interrupted import\n"
     "keeps whole batches and can simply be run again.\n\n"
     "options:\n"
-    "  --format F         auto (default), maildir, mbox or files\n"
+    "  --format F         auto (default), maildir, mbox, files, takeout (a Google Takeout\n"
+    "                     mbox: found by its X-Gmail-Labels) or thunderbird (local\n"
+    "                     folders: found by their .msf files) or dovecot (an mdbox or\n"
+    "                     sdbox directory, copied out with Dovecot's doveadm) or pst\n"
+    "                     (an Outlook .pst/.ost, read with readpst from pst-utils)\n"
     "  --mbox-variant V   rd (default) or o: how >From lines are unquoted\n"
     "  --mailbox NAME     the mailbox for an mbox or files (default INBOX); for a Maildir\n"
     "                     tree, the parent under which its folders go\n"
@@ -808,10 +841,26 @@ static const char import_help[] =
     "  -q, --quiet        no summary line\n"
     "With user_directory = ldap:FILE, USER is a user of the directory; the store\n"
     "learns them here if no mail reached them yet.\n\n"
+    "options for a server (imaps://):\n"
+    "  --password-file F      the password is the first line of F (- for standard input);\n"
+    "                         without it, asked on the terminal\n"
+    "  --oauth2-token-file F  log in with an OAuth2 access token (XOAUTH2 or OAUTHBEARER)\n"
+    "  --oauth2-mechanism M   xoauth2 or oauthbearer (default: XOAUTH2 if offered)\n"
+    "  --ca-file F            trust the CA certificates in F (a server with its own CA)\n"
+    "  --max-rate R           read at most R bytes a second (k, m suffixes)\n"
+    "  --max-bytes N          stop after N bytes (0: no limit; from Gmail 2400m unless\n"
+    "                         said otherwise); run again to go on\n"
+    "  --full                 compare every message by content, not from the last UID\n"
+    "  --timeout S            seconds to wait for the server (default 120)\n"
+    "  --retries N            reconnections in a row without progress (default 8)\n"
+    "  --mailbox NAME         put every folder under this mailbox\n"
+    "  --batch N, -q          as above\n\n"
     "examples:\n"
     "  mailkeep import bob ~/Maildir\n"
     "  mailkeep import --mailbox Archive.2003 bob ~/mail/2003.mbox\n"
-    "  mailkeep import --format files --mailbox Corpus bob /work/shared/corpus/spamassassin\n";
+    "  mailkeep import --format files --mailbox Corpus bob /work/shared/corpus/spamassassin\n"
+    "  mailkeep import bob imaps://bob@imap.example.net\n"
+    "  mailkeep import --oauth2-token-file tok bob imaps://me@gmail.com@imap.gmail.com\n";
 
 struct import_opts {
 	enum src_format format;
@@ -835,8 +884,10 @@ static int parse_options(struct import_opts *o, struct import_run *r, int argc, 
 	static const struct {
 		const char *name;
 		enum src_format format;
-	} formats[] = {
-	    {"auto", FMT_AUTO}, {"maildir", FMT_MAILDIR}, {"mbox", FMT_MBOX}, {"files", FMT_FILES}};
+	} formats[] = {{"auto", FMT_AUTO},	 {"maildir", FMT_MAILDIR},
+		       {"mbox", FMT_MBOX},	 {"files", FMT_FILES},
+		       {"takeout", FMT_TAKEOUT}, {"thunderbird", FMT_THUNDERBIRD},
+		       {"dovecot", FMT_DOVECOT}, {"pst", FMT_PST}};
 	int c;
 	size_t i;
 
@@ -847,9 +898,10 @@ static int parse_options(struct import_opts *o, struct import_run *r, int argc, 
 				if (strcmp(optarg, formats[i].name) == 0)
 					break;
 			if (i == sizeof(formats) / sizeof(formats[0])) {
-				cli_error(
-				    "import: unknown format '%s' (auto, maildir, mbox, files)",
-				    optarg);
+				cli_error("import: unknown format '%s' (auto, maildir, mbox, "
+					  "files, takeout, "
+					  "thunderbird, dovecot, pst)",
+					  optarg);
 				return EXIT_USAGE;
 			}
 			o->format = formats[i].format;
@@ -900,6 +952,26 @@ static int import_source(struct import_run *r, const char *src, const struct imp
 	if (stat(src, &st) < 0) {
 		cli_error("import: %s: %s", src, strerror(errno));
 		return -1;
+	}
+	if (f == FMT_TAKEOUT || f == FMT_THUNDERBIRD) { /* tools/import_{takeout,thunderbird}.c */
+		int tr = f == FMT_TAKEOUT
+			     ? import_takeout(r->imp, &r->prog, src, r->variant, mailbox)
+			     : import_thunderbird(r->imp, &r->prog, src, mailbox);
+		r->fatal = tr < 0;
+		return tr != 0 ? -1 : 0;
+	}
+	if (f == FMT_PST) { /* tools/import_pst.c */
+		int pr = import_pst(r->imp, &r->prog, src, mailbox);
+		r->fatal = pr < 0;
+		return pr != 0 ? -1 : 0;
+	}
+	if (f == FMT_DOVECOT) { /* tools/import_dovecot.c: doveadm makes a Maildir of it */
+		char tree[4200], tmp[4200] = "";
+		int dr = import_dovecot_export(src, tree, sizeof(tree), tmp, sizeof(tmp));
+		if (dr == 0)
+			dr = import_maildir_tree(r, tree, mailbox) < 0 ? -1 : 0;
+		import_dovecot_cleanup(tmp);
+		return dr;
 	}
 	if (f == FMT_MAILDIR) {
 		if (!S_ISDIR(st.st_mode)) {
@@ -1004,6 +1076,9 @@ static int run(struct cli *cli, int argc, char **argv)
 	int rc;
 	struct store *store;
 
+	for (int i = 1; i < argc; i++)
+		if (import_imap_is_url(argv[i]))
+			return import_imap_main(cli, argc, argv); /* tools/import_imap.c */
 	if ((rc = parse_options(&o, &r, argc, argv)) != 0)
 		return rc;
 	if (argc - optind < 2)

@@ -85,6 +85,10 @@ struct importer {
 	size_t nbytes, capbytes;
 	size_t batch_msgs, batch_bytes;
 	struct import_totals totals;
+	importer_commit_fn *hook;
+	void *hook_ctx;
+	struct hcount user_hashes; /* every mailbox of the user, for importer_user_has */
+	int user_hashes_loaded;
 };
 
 static int count_existing(const struct store_msg *msg, void *ctx)
@@ -210,6 +214,8 @@ static int write_batch(struct store_txn *txn, void *ctx)
 		if (rc != 0)
 			goto fail;
 	}
+	if (imp->hook != NULL)
+		rc = imp->hook(txn, imp->user_id, imp->hook_ctx);
 fail:
 	free(mbids);
 	return rc;
@@ -291,7 +297,12 @@ int importer_add(struct importer *imp, const struct import_msg *m)
 	/* counted as present from now on; a failed batch ends the import anyway */
 	if (have == NULL)
 		have = hcount_find(&mb->have, hash, 1);
-	have->count = src->count;
+	if (m->force && have->count >= src->count)
+		have->count++;
+	else
+		have->count = src->count;
+	if (imp->user_hashes_loaded)
+		hcount_find(&imp->user_hashes, hash, 1)->count++;
 
 	if ((imp->nitems >= imp->batch_msgs || imp->nbytes + m->len > imp->batch_bytes) &&
 	    (rc = importer_flush(imp)) != 0)
@@ -324,6 +335,73 @@ int importer_add(struct importer *imp, const struct import_msg *m)
 	return 0;
 }
 
+void importer_set_commit_hook(struct importer *imp, importer_commit_fn *fn, void *ctx)
+{
+	imp->hook = fn;
+	imp->hook_ctx = ctx;
+}
+
+static int write_hook_only(struct store_txn *txn, void *ctx)
+{
+	struct importer *imp = ctx;
+	return imp->hook(txn, imp->user_id, imp->hook_ctx);
+}
+
+int importer_checkpoint(struct importer *imp)
+{
+	int rc;
+
+	if (imp->nitems > 0)
+		return importer_flush(imp);
+	if (imp->hook == NULL)
+		return 0;
+	if ((rc = store_write(imp->store, write_hook_only, imp)) != 0) {
+		cli_error("could not record how far the import got: %s", cli_store_hint(rc));
+		cli_disk_hint(store_dir(imp->store), rc);
+	}
+	return rc;
+}
+
+struct user_walk {
+	struct store_txn *txn;
+	struct hcount *hashes;
+};
+
+static int count_user_mailbox(const struct store_mailbox *mb, void *ctx)
+{
+	struct user_walk *w = ctx;
+	return store_msg_foreach(w->txn, mb->id, count_existing, w->hashes);
+}
+
+int importer_user_has(struct importer *imp, const uint8_t hash[STORE_HASH_LEN])
+{
+	if (!imp->user_hashes_loaded) {
+		struct store_txn *txn = NULL;
+		int rc = store_read_begin(imp->store, &txn);
+		if (rc == 0) {
+			struct user_walk w = {txn, &imp->user_hashes};
+			rc = store_mailbox_foreach(txn, imp->user_id, count_user_mailbox, &w);
+			store_read_end(&txn);
+		}
+		if (rc != 0)
+			cli_warn("cannot read the mailboxes of %s: %s", imp->user,
+				 store_strerror(rc));
+		/* what is queued but not yet written counts too */
+		for (size_t i = 0; i < imp->nitems; i++) {
+			uint8_t h[STORE_HASH_LEN];
+			store_hash(imp->bytes + imp->items[i].off, imp->items[i].len, h);
+			hcount_find(&imp->user_hashes, h, 1)->count++;
+		}
+		imp->user_hashes_loaded = 1;
+	}
+	return hcount_find(&imp->user_hashes, hash, 0) != NULL;
+}
+
+uint32_t importer_user_id(const struct importer *imp)
+{
+	return imp->user_id;
+}
+
 const struct import_totals *importer_totals(const struct importer *imp)
 {
 	return &imp->totals;
@@ -341,6 +419,7 @@ void importer_free(struct importer **impp)
 		free(imp->mbs[i].source.slots);
 	}
 	free(imp->mbs);
+	free(imp->user_hashes.slots);
 	free(imp->items);
 	free(imp->bytes);
 	free(imp);

@@ -32,6 +32,8 @@ struct import_msg {
 	const char *base;     /* Maildir base name to keep, or NULL */
 	const char *meta;     /* per-message metadata text, or NULL */
 	const char *origin;   /* where it came from, for messages ("file", "mbox:offset") */
+	int force;	      /* add it even if the mailbox holds the same bytes: the caller
+				 knows it is new (import_state says so) */
 };
 
 struct import_totals {
@@ -52,6 +54,21 @@ int importer_add(struct importer *imp, const struct import_msg *m);
 /* Writes what is queued. Same returns as importer_add. */
 int importer_flush(struct importer *imp);
 const struct import_totals *importer_totals(const struct importer *imp);
+
+/* A function run inside every batch's write transaction, after its messages
+ * are added (and by importer_checkpoint even with no messages): the caller
+ * records there how far it got, so the record and the messages it covers are
+ * committed together. A non-zero return rolls the whole batch back. */
+typedef int importer_commit_fn(struct store_txn *txn, uint32_t user_id, void *ctx);
+void importer_set_commit_hook(struct importer *imp, importer_commit_fn *fn, void *ctx);
+/* Writes what is queued and runs the commit hook, even if nothing is queued.
+ * Same returns as importer_flush. */
+int importer_checkpoint(struct importer *imp);
+/* 1 if any mailbox of the user holds (or this import has queued) a message
+ * with these bytes. The first call reads every mailbox's hashes once. */
+int importer_user_has(struct importer *imp, const uint8_t hash[STORE_HASH_LEN]);
+/* The store's user id of the import's user. */
+uint32_t importer_user_id(const struct importer *imp);
 void importer_free(struct importer **imp);
 
 #endif

@@ -16,13 +16,16 @@ apt-get update -qq
 # build
 BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse3
   libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev
-  libunbound-dev libopendkim-dev libspf2-dev libopendmarc-dev publicsuffix"
+  libqrencode-dev libunbound-dev libopendkim-dev libspf2-dev libopendmarc-dev publicsuffix"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
-# Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; python3-dkim
-# and dovecot-core: the DKIM verifier and Postfix's SASL in tests/integration/send)
+# Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; zbar-tools,
+# libplist-utils, pst-utils: mailkeep phone's QR code and profile, Outlook files;
+# python3-dkim, python3-spf and dovecot-core: the DKIM and SPF checkers and
+# Postfix's SASL in tests/integration/send)
 TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
-  dovecot-dev autoconf automake libtool python3-dkim python3-spf dovecot-core"
+  dovecot-dev autoconf automake libtool zbar-tools libplist-utils pst-utils python3-dkim python3-spf
+  dovecot-core"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # shellcheck disable=SC2086
