@@ -188,10 +188,8 @@ static void fail_task(struct conn *c, int perm, const char *dsn, const char *why
 		struct qrcpt *r = t->r[i];
 		if (r->result != QRCPT_UNTRIED)
 			continue; /* a reply of its own already (RCPT) */
-		r->result = perm ? QUEUE_FAILED : QUEUE_DEFERRED;
-		mk_strlcpy(r->dsn, dsn, sizeof(r->dsn));
-		mk_strlcpy(r->why, why, sizeof(r->why));
-		mk_strlcpy(r->relay, c->peer[0] ? c->peer : "none", sizeof(r->relay));
+		qrcpt_set(r, perm ? QUEUE_FAILED : QUEUE_DEFERRED, dsn, why,
+			  c->peer[0] ? c->peer : "none");
 	}
 	task_done(c->srv, t);
 }
@@ -645,19 +643,15 @@ static void txn_reply(struct conn *c, const struct smtp_reply *r)
 		struct qrcpt *q = t->r[k];
 		if (c->mail_failed) {
 			remote_said(c, &c->mail_reply, "MAIL FROM", why, sizeof(why));
-			q->result = c->mail_reply.code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED;
-			mk_strlcpy(q->dsn, c->mail_reply.dsn, sizeof(q->dsn));
-			mk_strlcpy(q->why, why, sizeof(q->why));
-			mk_strlcpy(q->relay, c->peer, sizeof(q->relay));
+			qrcpt_set(q, c->mail_reply.code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED,
+				  c->mail_reply.dsn, why, c->peer);
 		} else if (r->code / 100 == 2) {
 			c->accepted[k] = 1;
 			c->naccepted++;
 		} else {
 			remote_said(c, r, "RCPT TO", why, sizeof(why));
-			q->result = r->code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED;
-			mk_strlcpy(q->dsn, r->dsn, sizeof(q->dsn));
-			mk_strlcpy(q->why, why, sizeof(q->why));
-			mk_strlcpy(q->relay, c->peer, sizeof(q->relay));
+			qrcpt_set(q, r->code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED, r->dsn,
+				  why, c->peer);
 		}
 	} else { /* DATA */
 		c->iexp++;
@@ -684,10 +678,8 @@ static void txn_reply(struct conn *c, const struct smtp_reply *r)
 				continue;
 			struct qrcpt *q = t->r[k];
 			remote_said(c, r, "DATA", why, sizeof(why));
-			q->result = r->code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED;
-			mk_strlcpy(q->dsn, r->dsn, sizeof(q->dsn));
-			mk_strlcpy(q->why, why, sizeof(q->why));
-			mk_strlcpy(q->relay, c->peer, sizeof(q->relay));
+			qrcpt_set(q, r->code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED, r->dsn,
+				  why, c->peer);
 		}
 		c->need_rset = 1;
 		c->t = NULL;
@@ -702,11 +694,10 @@ static void txn_reply(struct conn *c, const struct smtp_reply *r)
 			for (size_t k = 0; k < t->n; k++) {
 				struct qrcpt *q = t->r[k];
 				remote_said(c, &c->mail_reply, "MAIL FROM", why, sizeof(why));
-				q->result =
-				    c->mail_reply.code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED;
-				mk_strlcpy(q->dsn, c->mail_reply.dsn, sizeof(q->dsn));
-				mk_strlcpy(q->why, why, sizeof(q->why));
-				mk_strlcpy(q->relay, c->peer, sizeof(q->relay));
+				qrcpt_set(q,
+					  c->mail_reply.code / 100 == 5 ? QUEUE_FAILED
+									: QUEUE_DEFERRED,
+					  c->mail_reply.dsn, why, c->peer);
 			}
 			c->need_rset = 1;
 			c->t = NULL;
@@ -737,15 +728,12 @@ static void dot_reply(struct conn *c, const struct smtp_reply *r)
 			continue;
 		struct qrcpt *q = t->r[k];
 		if (r->code / 100 == 2) {
-			q->result = QUEUE_SENT;
-			mk_strlcpy(q->why, line, sizeof(q->why));
+			qrcpt_set(q, QUEUE_SENT, r->dsn, line, c->peer);
 		} else {
 			remote_said(c, r, "end of DATA", why, sizeof(why));
-			q->result = r->code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED;
-			mk_strlcpy(q->why, why, sizeof(q->why));
+			qrcpt_set(q, r->code / 100 == 5 ? QUEUE_FAILED : QUEUE_DEFERRED, r->dsn,
+				  why, c->peer);
 		}
-		mk_strlcpy(q->dsn, r->dsn, sizeof(q->dsn));
-		mk_strlcpy(q->relay, c->peer, sizeof(q->relay));
 	}
 	c->need_rset = r->code / 100 != 2 || c->naccepted < t->n;
 	c->t = NULL;

@@ -115,8 +115,8 @@ void commit_task(struct server *srv, struct task *t, int last)
 		e->result = r->result;
 		mk_strlcpy(e->addr, r->addr, sizeof(e->addr));
 		mk_strlcpy(e->dsn, r->dsn, sizeof(e->dsn));
-		mk_strlcpy(e->why, r->why, sizeof(e->why));
-		mk_strlcpy(e->relay, r->relay, sizeof(e->relay));
+		mk_strlcpy(e->why, r->why ? r->why : "", sizeof(e->why));
+		mk_strlcpy(e->relay, r->relay ? r->relay : "", sizeof(e->relay));
 	}
 	submit(srv, j);
 }

@@ -23,6 +23,27 @@
 #include "lib/xmalloc.h"
 #include "smtpout/smtpout.h"
 
+void qrcpt_set(struct qrcpt *r, int result, const char *dsn, const char *why, const char *relay)
+{
+	r->result = result;
+	mk_strlcpy(r->dsn, dsn ? dsn : "", sizeof(r->dsn));
+	free(r->why);
+	free(r->relay);
+	r->why = xstrdup(why ? why : "");
+	r->relay = xstrdup(relay ? relay : "none");
+}
+
+static void qmsg_free(struct qmsg *m)
+{
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		free(m->rcpts[i].addr);
+		free(m->rcpts[i].why);
+		free(m->rcpts[i].relay);
+	}
+	free(m->rcpts);
+	free(m);
+}
+
 /* --- the active messages, by queue id ---------------------------------------- */
 
 static size_t qid_hash(const char *qid, size_t cap)
@@ -249,13 +270,9 @@ void dest_failed(struct dest *d, int permanent, const char *dsn, const char *why
 		mk_strlcpy(d->dead_dsn, dsn, sizeof(d->dead_dsn));
 	}
 	while ((t = dest_next_task(d)) != NULL) {
-		for (size_t i = 0; i < t->n; i++) {
-			struct qrcpt *r = t->r[i];
-			r->result = permanent ? QUEUE_FAILED : QUEUE_DEFERRED;
-			mk_strlcpy(r->dsn, dsn, sizeof(r->dsn));
-			mk_strlcpy(r->why, why, sizeof(r->why));
-			mk_strlcpy(r->relay, "none", sizeof(r->relay));
-		}
+		for (size_t i = 0; i < t->n; i++)
+			qrcpt_set(t->r[i], permanent ? QUEUE_FAILED : QUEUE_DEFERRED, dsn, why,
+				  "none");
 		task_done(d->srv, t);
 	}
 }
@@ -319,7 +336,7 @@ static int load_rcpt(const struct queue_rcpt *qr, void *ctx)
 	memset(r, 0, sizeof(*r));
 	r->idx = qr->idx;
 	r->result = QRCPT_UNTRIED;
-	mk_strlcpy(r->addr, qr->addr, sizeof(r->addr));
+	r->addr = xstrdup(qr->addr);
 	return 0;
 }
 
@@ -351,7 +368,7 @@ static void activate(struct server *srv, struct qmsg *m)
 	size_t ntouched = 0;
 	char from[QUEUE_ADDR_MAX];
 
-	/* the array is final now: domains may point into it */
+	/* domains point into each recipient's own (heap) address */
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const char *at = strrchr(m->rcpts[i].addr, '@');
 		m->rcpts[i].domain = at ? at + 1 : "";
@@ -421,8 +438,7 @@ void qmgr_scan(struct server *srv)
 			struct load ld = {m, 0, 0};
 			if (queue_get(txn, l.qid[i], &m->rec) != 0 ||
 			    queue_rcpt_foreach(txn, l.qid[i], load_rcpt, &ld) != 0) {
-				free(m->rcpts);
-				free(m);
+				qmsg_free(m);
 				continue;
 			}
 			m->t_active = mk_now();
@@ -471,11 +487,8 @@ void task_done(struct server *srv, struct task *t)
 		struct qrcpt *r = t->r[i];
 		char to[QUEUE_ADDR_MAX];
 		log_printable(to, sizeof(to), r->addr, strlen(r->addr));
-		if (r->result == QRCPT_UNTRIED) {
-			r->result = QUEUE_DEFERRED;
-			mk_strlcpy(r->dsn, "4.3.0", sizeof(r->dsn));
-			mk_strlcpy(r->why, "delivery not completed", sizeof(r->why));
-		}
+		if (r->result == QRCPT_UNTRIED)
+			qrcpt_set(r, QUEUE_DEFERRED, "4.3.0", "delivery not completed", "none");
 		const char *status = r->result == QUEUE_SENT	 ? "sent"
 				     : r->result == QUEUE_FAILED ? "bounced"
 								 : "deferred";
@@ -483,8 +496,8 @@ void task_done(struct server *srv, struct task *t)
 		snprintf(line, sizeof(line),
 			 "%s: to=<%s>, relay=%s, delay=%.2g, delays=%.2g/%.2g/%.2g/%.2g, dsn=%s, "
 			 "status=%s (%s)",
-			 m->rec.qid, to, r->relay[0] ? r->relay : "none", now - arrival, a, b, c, d,
-			 r->dsn[0] ? r->dsn : "4.0.0", status, r->why);
+			 m->rec.qid, to, r->relay && r->relay[0] ? r->relay : "none", now - arrival,
+			 a, b, c, d, r->dsn[0] ? r->dsn : "4.0.0", status, r->why ? r->why : "");
 		if (r->result == QUEUE_SENT)
 			log_info_as("smtp", "%s", line);
 		else
@@ -499,8 +512,7 @@ void task_done(struct server *srv, struct task *t)
 void qmgr_message_finished(struct server *srv, struct qmsg *m)
 {
 	active_del(srv, m);
-	free(m->rcpts);
-	free(m);
+	qmsg_free(m);
 	if (srv->stopping) {
 		server_shutdown_check(srv);
 		return;

@@ -39,17 +39,22 @@ struct conn;
 
 #define QRCPT_UNTRIED (-1)
 
-/* A recipient of an active message. */
+/* A recipient of an active message: small, since a message may have
+ * thousands and two thousand messages may be active; the texts of a result
+ * are allocated when there is one. */
 struct qrcpt {
 	uint32_t idx;
-	char addr[QUEUE_ADDR_MAX];
+	char *addr;	    /* owned */
 	const char *domain; /* points into addr */
 	int result;	    /* enum queue_result, or QRCPT_UNTRIED */
 	char dsn[16];
-	char why[QUEUE_WHY_MAX];
-	char relay[300];
+	char *why;   /* owned; NULL until a result */
+	char *relay; /* owned; NULL until a result */
 	int done;
 };
+
+/* Sets a recipient's result (why and relay copied). */
+void qrcpt_set(struct qrcpt *r, int result, const char *dsn, const char *why, const char *relay);
 
 /* A message being delivered (Postfix's "active queue"). */
 struct qmsg {
