@@ -751,6 +751,24 @@ static void put_address_list(struct buf *b, const char *hdr, size_t hlen, const 
 	free(l.v);
 }
 
+/* A display name with its RFC 2047 words decoded (as it stands when it has none
+ * or they do not decode). */
+static void put_decoded_name(struct buf *out, const char *name)
+{
+	size_t idx = 0;
+	char *dec = NULL;
+
+	if (strstr(name, "=?") != NULL &&
+	    mailmime_encoded_phrase_parse("utf-8", name, strlen(name), &idx, "utf-8", &dec) ==
+		MAILIMF_NO_ERROR &&
+	    dec != NULL) {
+		buf_append_str(out, dec);
+		free(dec);
+	} else {
+		buf_append_str(out, name);
+	}
+}
+
 /* The addresses of a field as SEARCH sees them: "name <mailbox@host>, ...",
  * with RFC 2047 words in names decoded. */
 static void put_search_addresses(struct buf *out, const char *v)
@@ -765,17 +783,7 @@ static void put_search_addresses(struct buf *out, const char *v)
 		if (written++ > 0)
 			buf_append_str(out, ", ");
 		if (a->have_name && a->name[0]) {
-			size_t idx = 0;
-			char *dec = NULL;
-			if (strstr(a->name, "=?") != NULL &&
-			    mailmime_encoded_phrase_parse("utf-8", a->name, strlen(a->name), &idx,
-							  "utf-8", &dec) == MAILIMF_NO_ERROR &&
-			    dec != NULL) {
-				buf_append_str(out, dec);
-				free(dec);
-			} else {
-				buf_append_str(out, a->name);
-			}
+			put_decoded_name(out, a->name);
 			buf_append_str(out, " ");
 		}
 		buf_printf(out, "<%s%s%s>", a->mailbox, a->have_host ? "@" : "",
@@ -1396,17 +1404,7 @@ static void first_mailbox(const char *hdr, size_t hlen, const char *name, struct
 			break;
 		}
 		if (a->have_name && a->name[0]) {
-			size_t idx = 0;
-			char *dec = NULL;
-			if (strstr(a->name, "=?") != NULL &&
-			    mailmime_encoded_phrase_parse("utf-8", a->name, strlen(a->name), &idx,
-							  "utf-8", &dec) == MAILIMF_NO_ERROR &&
-			    dec != NULL) {
-				buf_append_str(display, dec);
-				free(dec);
-			} else {
-				buf_append_str(display, a->name);
-			}
+			put_decoded_name(display, a->name);
 		} else {
 			buf_printf(display, "%s%s%s", a->mailbox, a->have_host ? "@" : "",
 				   a->have_host ? a->host : "");

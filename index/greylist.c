@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "index/store_internal.h"
+#include "index/store_sweep.h"
 #include "lib/util.h"
 
 #define REC_LEN 20
@@ -202,38 +203,16 @@ int greylist_check(struct store *store, const char *client_addr, const char *sen
 	return 0;
 }
 
-struct expire_ctx {
-	int64_t cutoff;
-	int deleted;
-};
-
-static int expire_fn(struct store_txn *txn, void *ctx)
+static int stale(const MDB_val *v, void *ctx)
 {
-	struct expire_ctx *e = ctx;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc = mdb_cursor_open(store_txn_mdb(txn), store_txn_dbi(txn, DB_GREYLIST), &cur);
+	struct rec r;
 
-	if (rc != 0)
-		return store_mdb_error(rc);
-	e->deleted = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct rec r;
-		if (rec_get(&v, &r) != 0 || r.last < e->cutoff) {
-			if ((rc = mdb_cursor_del(cur, 0)) != 0)
-				break;
-			e->deleted++;
-		}
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_mdb_error(rc);
+	return rec_get(v, &r) != 0 || r.last < *(const int64_t *)ctx;
 }
 
 int greylist_expire(struct store *store, int64_t now, int64_t max_age)
 {
-	struct expire_ctx e = {.cutoff = now - max_age};
-	int rc = store_write(store, expire_fn, &e);
+	int64_t cutoff = now - max_age;
 
-	return rc != 0 ? rc : e.deleted;
+	return store_sweep(store, DB_GREYLIST, stale, &cutoff);
 }

@@ -6,6 +6,7 @@
 
 #include "index/retry.h"
 #include "index/store_internal.h"
+#include "index/store_sweep.h"
 
 #define KEY_LEN (4 + STORE_HASH_LEN)
 #define VAL_LEN 16
@@ -57,37 +58,14 @@ int store_retry_record(struct store_txn *txn, uint32_t user_id, const struct sto
 	return rc == 0 ? 0 : store_mdb_error(rc);
 }
 
-struct expire_ctx {
-	int64_t cutoff;
-	int deleted;
-};
-
-static int expire_fn(struct store_txn *txn, void *ctx)
+static int stale(const MDB_val *v, void *ctx)
 {
-	struct expire_ctx *e = ctx;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc = mdb_cursor_open(store_txn_mdb(txn), store_txn_dbi(txn, DB_RETRIES), &cur);
-
-	if (rc != 0)
-		return store_mdb_error(rc);
-	e->deleted = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (v.mv_size != VAL_LEN || (int64_t)store_get_be64(v.mv_data) < e->cutoff) {
-			if ((rc = mdb_cursor_del(cur, 0)) != 0)
-				break;
-			e->deleted++;
-		}
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_mdb_error(rc);
+	return v->mv_size != VAL_LEN || (int64_t)store_get_be64(v->mv_data) < *(const int64_t *)ctx;
 }
 
 int store_retry_expire(struct store *store, int64_t now, int64_t max_age)
 {
-	struct expire_ctx e = {.cutoff = now - max_age};
-	int rc = store_write(store, expire_fn, &e);
+	int64_t cutoff = now - max_age;
 
-	return rc != 0 ? rc : e.deleted;
+	return store_sweep(store, DB_RETRIES, stale, &cutoff);
 }

@@ -531,10 +531,16 @@ enum anvil_turn anvil_auth_begin(struct anvil *a, const struct anvil_key *k, con
 		busy |= u->pen.busy_until > now;
 	}
 	/* at most two penalties of waiting: past that, a client is queueing
-	 * attempts faster than they can be checked */
+	 * attempts faster than they can be checked. Only a network or user with
+	 * failures is refused: attempts that merely queue behind each other's
+	 * checks (many connections logging in at once with a right password)
+	 * wait their turn, however long the queue. */
 	double limit = 2 * a->s.penalty_max + 1;
+	unsigned failures = r->net_failures;
+	if (u != NULL && !known && r->user_failures > failures)
+		failures = r->user_failures;
 	if (busy || w > 0) {
-		if (waited + w > limit || (busy && waited > limit)) {
+		if (failures > 0 && (waited + w > limit || (busy && waited > limit))) {
 			turn = ANVIL_BUSY;
 			goto out;
 		}
