@@ -49,7 +49,7 @@ INDEX_SRC := $(wildcard index/*.c)
 # `mailkeep check` / `make man` read is generated from these, in this order
 # (one section each in mailkeep.conf(5)); doc/architecture.md says why.
 PARAMS_DEFS := index/params_store.def smtpin/params.def smtpout/params.def imapd/params.def fs/params.def \
-	index/params_ldap.def index/params_spam.def tools/params.def
+	index/params_ldap.def index/params_spam.def index/params_sieve.def index/params_quota.def tools/params.def
 PARAMS_REG  := $(BUILD)/gen/params_registry.c
 LIB_A     := $(BUILD)/lib/libmk.a
 INDEX_A   := $(BUILD)/index/libindex.a

@@ -239,6 +239,8 @@ static void handle(struct fanotify_event_metadata *m)
 		struct fsi f = fsi_decode((uint64_t)st.st_ino);
 		if (f.kind == FSI_PENDING)
 			queue_closed(f.serial, died_of_signal(m->pid));
+		else if (f.kind == FSI_PLAIN)
+			fs_plain_closed(C.fs, (uint64_t)st.st_ino); /* .sieve: save it */
 	}
 	close(m->fd);
 }

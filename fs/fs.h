@@ -269,7 +269,22 @@ int fs_plain_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int t
 		     struct stat *st_r);
 int fs_plain_read(uint64_t ino, char *buf, size_t size, off_t off, size_t *len_r);
 int fs_plain_write(uint64_t ino, const char *buf, size_t size, off_t off, size_t *len_r);
-int fs_plain_fsync(uint64_t ino, int datasync);
+/* fsync; for /<user>/.sieve it saves the script, EINVAL if it does not compile. */
+int fs_plain_fsync(struct fs *fs, uint64_t ino, int datasync);
+/* A plain file opened for writing was closed (close.c, or RELEASE). */
+void fs_plain_closed(struct fs *fs, uint64_t ino);
+
+/* --- /<user>/.sieve: the active Sieve script (sieve_file.c) ------------------- */
+/* The active script's text (malloc'd): 0, ENOENT (none is active), EIO. */
+int fs_sieve_load(struct fs *fs, uint32_t user_id, char **text_r, size_t *len_r);
+/* Compiles what fd holds and stores it as the active script: 0, EINVAL (it
+ * does not compile: logged with line and column; nothing changes), errno. */
+int fs_sieve_save(struct fs *fs, uint32_t user_id, int fd);
+/* No script is active any more (.sieve removed). 0 or an errno. */
+int fs_sieve_deactivate(struct fs *fs, uint32_t user_id);
+/* Rewrites fd (the backing file) with the active script if it differs: 0,
+ * ENOENT when no script is active, an errno. */
+int fs_sieve_refresh_fd(struct fs *fs, uint32_t user_id, int fd);
 /* Calls cb for the plain entries of directory dir from index skip on (cb
  * returns 1 to stop). Returns how many were passed. */
 size_t fs_plain_list(struct fs *fs, uint64_t dir, size_t skip,

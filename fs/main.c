@@ -27,6 +27,8 @@
 #include "fs/params.h"
 #include "index/dir.h"
 #include "index/params.h"
+#include "index/quota.h"
+#include "index/sieve_deliver.h"
 #include "index/spam.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
@@ -190,6 +192,11 @@ static int open_after_fork(struct fs *fs, const struct common_params *common, st
 	/* renames into and out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(fs->store, cfg) < 0)
 		return -1;
+	/* quotas (EDQUOT, df) and Sieve (the .sieve file) */
+	if (quota_attach(cfg, err, sizeof(err)) < 0 || sieve_attach(cfg, err, sizeof(err)) < 0) {
+		log_warn("%s", err);
+		return -1;
+	}
 	const char *ud = common->user_directory;
 	if (ud && strncmp(ud, "ldap:", 5) == 0 &&
 	    directory_open(cfg, fs->store, &fs->dir, err, sizeof(err)) < 0) {

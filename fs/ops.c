@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 
 #include "fs/fs.h"
+#include "index/quota.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -41,6 +42,8 @@ int fs_errno(int err)
 		return ENOTEMPTY;
 	case STORE_ETOOBIG:
 		return EFBIG;
+	case STORE_EQUOTA:
+		return EDQUOT;
 	default:
 		return EIO;
 	}
@@ -306,6 +309,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* always readdirplus: grep -r and find then need no LOOKUP per file */
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* With atomic O_TRUNC the kernel leaves the truncation to OPEN, which
+	 * this mount answers with ENOSYS: `> file` on a plain file (.sieve,
+	 * .mbsyncstate) kept its old bytes. Without it, O_TRUNC is a SETATTR. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 }
@@ -760,16 +767,67 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, 1);
 }
 
+/* The user a directory or file of the mount belongs to; 0 for the root
+ * and what cannot be told (plain files, files being written). */
+static uint32_t user_of(struct fs *fs, fuse_ino_t ino)
+{
+	struct fsi f = fsi_decode(ino);
+	struct store_txn *txn = NULL;
+	struct store_mailbox mb;
+	uint32_t user = 0;
+	if (f.kind == FSI_USER)
+		return f.id;
+	if ((f.kind == FSI_MBOX || f.kind == FSI_SUB || f.kind == FSI_MSG) && store_read_begin(fs->store, &txn) == 0) {
+		if (store_mailbox_get_by_id(txn, f.id, &mb) == 0)
+			user = mb.user_id;
+		store_read_end(&txn);
+	}
+	return user;
+}
+
+/* df: the store's file system, or, inside a user's directory with a quota,
+ * the quota: size = the storage limit, used = what the user's messages
+ * take, free = what is left (never more than the disk has); files = the
+ * message limit. */
+static void quota_statfs(struct fs *fs, uint32_t user_id, struct statvfs *sv)
+{
+	struct store_txn *txn = NULL;
+	struct quota_limits lim;
+	struct quota_usage use;
+	if (store_read_begin(fs->store, &txn) != 0)
+		return;
+	int rc = quota_limits(txn, user_id, &lim);
+	if (rc == 0)
+		rc = quota_usage(txn, user_id, &use);
+	store_read_end(&txn);
+	if (rc != 0 || sv->f_frsize == 0)
+		return;
+	if (lim.storage) {
+		uint64_t bs = sv->f_frsize, disk_free = (uint64_t)sv->f_bavail * bs;
+		uint64_t left = use.bytes >= lim.storage ? 0 : lim.storage - use.bytes;
+		if (left > disk_free)
+			left = disk_free;
+		sv->f_blocks = (lim.storage + bs - 1) / bs;
+		sv->f_bfree = sv->f_bavail = left / bs;
+	}
+	if (lim.messages) {
+		sv->f_files = lim.messages;
+		sv->f_ffree = sv->f_favail = use.messages >= lim.messages ? 0 : lim.messages - use.messages;
+	}
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fs_of(req);
 	struct statvfs sv;
-	(void)ino;
 
 	if (statvfs(store_dir(fs->store), &sv) < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
+	uint32_t user = user_of(fs, ino);
+	if (user != 0)
+		quota_statfs(fs, user, &sv);
 	sv.f_namemax = MDNAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }

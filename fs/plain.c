@@ -51,6 +51,8 @@ struct plain_node {
 	int fd;
 	int is_dir;
 	uint32_t user_id;
+	int sieve; /* /<user>/.sieve (sieve_file.c) */
+	int dirty; /* ... written since it was last saved or refreshed */
 	/* a directory right under the user's root named ".Folder": it is the
 	 * folder's directory once the mailbox exists ("" otherwise) */
 	char folder[STORE_NAME_MAX + 1];
@@ -181,6 +183,76 @@ static int node_fd(uint64_t ino, uint32_t *user_id_r, char *folder_r)
 	}
 	pthread_mutex_unlock(&P.lock);
 	return fd;
+}
+
+/* --- /<user>/.sieve (sieve_file.c) ---------------------------------------------- */
+
+static int is_sieve_name(uint64_t parent, const char *name)
+{
+	return fsi_decode(parent).kind == FSI_USER && strcmp(name, ".sieve") == 0;
+}
+
+/* The node's sieve and dirty marks: set (>= 0) and/or read. */
+static int node_marks(uint64_t ino, int sieve, int dirty, int *dirty_r)
+{
+	struct plain_node *n;
+	int is = 0;
+	pthread_mutex_lock(&P.lock);
+	if ((n = *slot(ino))) {
+		if (sieve >= 0)
+			n->sieve = sieve;
+		if (dirty >= 0)
+			n->dirty = dirty;
+		is = n->sieve;
+		if (dirty_r)
+			*dirty_r = n->dirty;
+	}
+	pthread_mutex_unlock(&P.lock);
+	return is;
+}
+
+/* Makes the backing file of /<user>/.sieve in dirfd say what the store's
+ * active script says (unless it is being written), or removes it when no
+ * script is active. */
+static void sieve_sync_out(struct fs *fs, int dirfd, uint32_t user_id)
+{
+	struct stat b;
+	int dirty = 0, fd;
+	if (fstatat(dirfd, ".sieve", &b, AT_SYMLINK_NOFOLLOW) == 0) {
+		node_marks(fsi_plain(b.st_ino), -1, -1, &dirty);
+		if (dirty || !S_ISREG(b.st_mode))
+			return;
+	}
+	fd = openat(dirfd, ".sieve", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (fs_sieve_refresh_fd(fs, user_id, fd) == ENOENT)
+		unlinkat(dirfd, ".sieve", 0);
+	close(fd);
+}
+
+/* The file was written and is complete (fsync, close): saves it into the
+ * store, or, when it does not compile, puts the active script back. */
+static int sieve_commit(struct fs *fs, uint64_t ino)
+{
+	uint32_t user_id;
+	int dirty = 0, rc = 0;
+	if (!node_marks(ino, -1, -1, &dirty) || !dirty)
+		return 0;
+	int fd = node_fd(ino, &user_id, NULL);
+	if (fd < 0)
+		return ENOENT;
+	rc = fs_sieve_save(fs, user_id, fd);
+	node_marks(ino, -1, 0, NULL);
+	if (rc != 0 && fs_sieve_refresh_fd(fs, user_id, fd) == ENOENT && ftruncate(fd, 0) < 0)
+		log_warn("fs: .sieve of user %u: cannot empty it: %m", user_id);
+	close(fd);
+	return rc;
+}
+
+void fs_plain_closed(struct fs *fs, uint64_t ino)
+{
+	sieve_commit(fs, ino);
 }
 
 int fs_plain_user(uint64_t ino, uint32_t *user_id_r)
@@ -329,6 +401,9 @@ int fs_plain_stat(struct fs *fs, uint64_t ino, struct stat *st)
 
 	if (fd < 0)
 		return ENOENT;
+	int dirty = 0;
+	if (node_marks(ino, -1, -1, &dirty) && !dirty)
+		fs_sieve_refresh_fd(fs, user_id, fd); /* ManageSieve may have changed it */
 	rc = fstat(fd, &b) < 0 ? errno : owner_of_user(fs, user_id, &o);
 	close(fd);
 	if (rc == 0)
@@ -385,9 +460,14 @@ int fs_plain_lookup(struct fs *fs, uint64_t parent, const char *name, struct fus
 
 	if (!name_ok(name))
 		return ENOENT;
-	if ((rc = fs_plain_dir(fs, parent, 0, &pd)) != 0)
+	int sieve = is_sieve_name(parent, name);
+	if ((rc = fs_plain_dir(fs, parent, sieve, &pd)) != 0)
 		return rc == EPERM ? ENOENT : rc;
+	if (sieve)
+		sieve_sync_out(fs, pd.fd, pd.user_id);
 	rc = entry_of(fs, pd.fd, name, pd.user_id, junction_name(parent, name), e);
+	if (rc == 0 && sieve)
+		node_marks(e->ino, 1, -1, NULL);
 	fs_plain_dir_close(&pd);
 	return rc;
 }
@@ -443,6 +523,8 @@ int fs_plain_create(struct fs *fs, uint64_t parent, const char *name, mode_t mod
 	if (rc == 0)
 		rc = entry_of(fs, pd.fd, name, pd.user_id,
 			      is_dir ? junction_name(parent, name) : NULL, e);
+	if (rc == 0 && !is_dir && is_sieve_name(parent, name))
+		node_marks(e->ino, 1, 1, NULL); /* a new .sieve: saved when complete */
 	fs_plain_dir_close(&pd);
 	return rc;
 }
@@ -457,6 +539,8 @@ int fs_plain_unlink(struct fs *fs, uint64_t parent, const char *name, int is_dir
 	if ((rc = fs_plain_dir(fs, parent, 0, &pd)) != 0)
 		return rc == EPERM ? ENOENT : rc;
 	rc = unlinkat(pd.fd, name, is_dir ? AT_REMOVEDIR : 0) < 0 ? errno : 0;
+	if (rc == 0 && !is_dir && is_sieve_name(parent, name))
+		rc = fs_sieve_deactivate(fs, pd.user_id);
 	fs_plain_dir_close(&pd);
 	return rc;
 }
@@ -477,10 +561,26 @@ int fs_plain_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t n
 		fs_plain_dir_close(&src);
 		return rc;
 	}
-	if (src.user_id != dst.user_id)
+	int to_sieve = is_sieve_name(newparent, newname), from_sieve = is_sieve_name(parent, name);
+	struct stat sb;
+	if (src.user_id != dst.user_id) {
 		rc = EXDEV;
-	else if (renameat2(src.fd, name, dst.fd, newname, flags) < 0)
+	} else if (to_sieve) {
+		/* an editor's save (write a copy, rename it over): checked first */
+		int fd = openat(src.fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			rc = errno;
+		else if ((rc = fs_sieve_save(fs, src.user_id, fd)) == 0 && renameat2(src.fd, name, dst.fd, newname, flags) < 0)
+			rc = errno;
+		if (fd >= 0)
+			close(fd);
+		if (rc == 0 && fstatat(dst.fd, newname, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			node_marks(fsi_plain(sb.st_ino), 1, 0, NULL);
+	} else if (renameat2(src.fd, name, dst.fd, newname, flags) < 0) {
 		rc = errno;
+	} else if (from_sieve && fstatat(dst.fd, newname, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		node_marks(fsi_plain(sb.st_ino), 0, 0, NULL); /* a backup copy now, not the script */
+	}
 	if (rc == 0) {
 		/* a directory that moved under the user's root as ".Folder" is that
 		 * folder's (or stops being one) */
@@ -561,6 +661,9 @@ int fs_plain_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int t
 
 	if (fd < 0)
 		return ENOENT;
+	/* a truncation (open with O_TRUNC) starts a new .sieve: not refreshed until saved */
+	if ((to_set & FUSE_SET_ATTR_SIZE) && node_marks(ino, -1, 1, NULL) == 0)
+		node_marks(ino, -1, 0, NULL);
 	if ((rc = owner_of_user(fs, user_id, &o)) != 0)
 		goto out;
 	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != o.uid) ||
@@ -618,6 +721,8 @@ int fs_plain_read(uint64_t ino, char *buf, size_t size, off_t off, size_t *len_r
 int fs_plain_write(uint64_t ino, const char *buf, size_t size, off_t off, size_t *len_r)
 {
 	int fd = node_fd(ino, NULL, NULL), rc = 0;
+	if (node_marks(ino, -1, 1, NULL) == 0)
+		node_marks(ino, -1, 0, NULL); /* only .sieve is ever dirty */
 	ssize_t n;
 	if (fd < 0)
 		return ENOENT;
@@ -630,11 +735,16 @@ int fs_plain_write(uint64_t ino, const char *buf, size_t size, off_t off, size_t
 	return rc;
 }
 
-int fs_plain_fsync(uint64_t ino, int datasync)
+int fs_plain_fsync(struct fs *fs, uint64_t ino, int datasync)
 {
 	int fd = node_fd(ino, NULL, NULL), rc = 0;
 	if (fd < 0)
 		return ENOENT;
+	/* .sieve: a script that does not compile is refused here (EINVAL) */
+	if ((rc = sieve_commit(fs, ino)) != 0) {
+		close(fd);
+		return rc;
+	}
 	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
 		rc = errno;
 	close(fd);
@@ -655,8 +765,11 @@ size_t fs_plain_list(struct fs *fs, uint64_t dir, size_t skip,
 
 	int fd;
 
-	if (fs_plain_dir(fs, dir, 0, &pd) != 0)
+	int user_root = fsi_decode(dir).kind == FSI_USER;
+	if (fs_plain_dir(fs, dir, user_root, &pd) != 0)
 		return 0;
+	if (user_root && skip == 0)
+		sieve_sync_out(fs, pd.fd, pd.user_id); /* .sieve shows the active script */
 	/* a descriptor of its own: a dup would share the position */
 	fd = owner_of_user(fs, pd.user_id, &o) == 0
 		 ? openat(pd.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include "fs/fs.h"
+#include "index/quota.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -212,6 +213,10 @@ static int create_common(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 		if (rc == 0)
 			return EEXIST;
 	}
+	/* a user at a quota's limit cannot start a message (EDQUOT, as a disk
+	 * quota says it); the store checks again when the message is stored */
+	if (fs_errno(quota_check_mailbox(fs->store, pl.mbid, 0)) == EDQUOT)
+		return EDQUOT;
 	memset(e, 0, sizeof(*e));
 	if ((rc = fs_pending_create(fs, pl.mbid, pl.sub, name, mode, &ino, &e->attr, &pl.owner)) !=
 	    0)
@@ -261,6 +266,17 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	if (f.kind != FSI_PENDING) {
 		/* a stored message never changes */
 		fuse_reply_err(req, f.kind == FSI_MSG ? EPERM : EISDIR);
+		return;
+	}
+	/* past the user's quota: EDQUOT now, not a lost file at close */
+	uint32_t mbid;
+	enum fsi_sub sub;
+	char pname[MDNAME_MAX + 1];
+	int pstate;
+	size_t plen;
+	if (fs_pending_info(fs_of(req), f.serial, &mbid, &sub, pname, &pstate, &plen) == 0 &&
+	    quota_check_mailbox(fs_of(req)->store, mbid, (uint64_t)off + size) == STORE_EQUOTA) {
+		fuse_reply_err(req, EDQUOT);
 		return;
 	}
 	if ((rc = fs_pending_write(fs_of(req), f.serial, buf, size, off)) != 0)
@@ -1021,6 +1037,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (f.kind == FSI_PENDING && !fs->close_events) {
 		int killed = 0;
 		fs_pending_closed(fs, &f.serial, &killed, 1);
+	} else if (f.kind == FSI_PLAIN && !fs->close_events) {
+		fs_plain_closed(fs, ino); /* .sieve: save it */
 	}
 	fuse_reply_err(req, 0);
 }
@@ -1035,7 +1053,7 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	(void)fi;
 
 	if (f.kind == FSI_PLAIN) {
-		fuse_reply_err(req, fs_plain_fsync(ino, datasync));
+		fuse_reply_err(req, fs_plain_fsync(fs_of(req), ino, datasync));
 		return;
 	}
 	if (f.kind != FSI_PENDING) {

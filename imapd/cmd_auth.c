@@ -33,7 +33,8 @@ void sess_capabilities(struct session *s, struct buf *out)
 	}
 	buf_printf(out, " NAMESPACE UIDPLUS MOVE SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC UNSELECT"
 			" CHILDREN LIST-EXTENDED LIST-STATUS ESEARCH SORT SORT=DISPLAY ESORT THREAD=REFERENCES"
-			" THREAD=ORDEREDSUBJECT MULTIAPPEND CATENATE BINARY STATUS=SIZE CONTEXT=SEARCH CONTEXT=SORT SEARCHRES NOTIFY%s APPENDLIMIT=%llu",
+			" THREAD=ORDEREDSUBJECT MULTIAPPEND CATENATE BINARY STATUS=SIZE CONTEXT=SEARCH CONTEXT=SORT SEARCHRES NOTIFY"
+			" QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE%s APPENDLIMIT=%llu",
 		   s->io.compress ? "" : " COMPRESS=DEFLATE", (unsigned long long)s->d->max_literal);
 }
 
@@ -402,4 +403,45 @@ void cmd_authenticate(struct session *s, struct imap_command *cmd)
 		return;
 	}
 	do_login(s, user, pass, "PLAIN");
+}
+
+/* The password check of the other listeners of imapd (ManageSieve): the same
+ * directory, worker threads and shared penalty (imapd/limits.c) as LOGIN. */
+enum dir_result imapd_authenticate(struct imapd *d, const char *id, const char *ip, const char *proto,
+				   struct io *io, const char *login, const char *password,
+				   struct store_user *su_r)
+{
+	struct dir_user du;
+	char plogin[128], derr[DIR_ERROR_MAX];
+	log_printable(plogin, sizeof(plogin), login, strlen(login));
+	if (imap_limits_auth_turn(id, ip, proto, io, login, "PLAIN") < 0)
+		return DIR_TEMPFAIL;
+	memset(&du, 0, sizeof(du));
+	enum dir_result r = auth_check(d->dir, login, password, &du, derr, sizeof(derr));
+	unsigned failures =
+	    imap_limits_auth_done(id, ip, login, r == DIR_OK ? 1 : r == DIR_TEMPFAIL || r == DIR_ERROR ? -1 : 0);
+	if (r == DIR_TEMPFAIL || r == DIR_ERROR) {
+		log_warn("%s: [%s]: user directory unavailable for user=<%s>: %s", id, ip, plogin, derr);
+		return DIR_TEMPFAIL;
+	}
+	if (r != DIR_OK) {
+		/* fail2ban: see doc/fail2ban/mailkeep-imapd.conf */
+		log_warn("%s: [%s]: %s authentication failed: method=PLAIN, user=<%s>, failures=%u", id, ip, proto,
+			 plogin, failures);
+		return DIR_BADPASS;
+	}
+	memset(su_r, 0, sizeof(*su_r));
+	mk_strlcpy(su_r->name, du.name, sizeof(su_r->name));
+	struct store_txn *txn = NULL;
+	int sr = store_read_begin(d->store, &txn);
+	if (sr == 0)
+		sr = store_user_get(txn, du.name, su_r);
+	store_read_end(&txn);
+	if (sr == STORE_ENOTFOUND)
+		sr = store_write(d->store, user_ensure_fn, su_r);
+	if (sr != 0) {
+		log_warn("%s: [%s]: user=<%s>: %s", id, ip, plogin, store_strerror(sr));
+		return DIR_TEMPFAIL;
+	}
+	return DIR_OK;
 }

@@ -252,6 +252,8 @@ static int write_status(struct session *s, const struct store_mailbox *mb,
 			n = "APPENDLIMIT", v = s->d->max_literal;
 		else if (imap_arg_is_atom(it, "DELETED")) /* IMAP4rev2 */
 			n = "DELETED", v = mailbox_deleted(s, mb);
+		else if (imap_arg_is_atom(it, "DELETED-STORAGE")) /* QUOTA, RFC 9208 */
+			n = "DELETED-STORAGE", v = sess_deleted_storage(s, mb);
 		else
 			return -1;
 		int w = snprintf(out + o, sizeof(out) - o, "%s%s %llu", o ? " " : "", n, v);

@@ -303,10 +303,11 @@ void imap_limits_close(int fd)
 	pthread_mutex_unlock(&L.lock);
 }
 
-int imap_limits_auth_wait(struct session *s, const char *login, const char *method)
+int imap_limits_auth_turn(const char *id, const char *ip, const char *proto, struct io *io,
+			  const char *login, const char *method)
 {
 	struct anvil_key k;
-	int has_key = anvil_key_parse(s->ip, &L.as, &k) == 0;
+	int has_key = anvil_key_parse(ip, &L.as, &k) == 0;
 	double started = mk_monotonic();
 	struct anvil_auth r;
 	char plogin[128], net[64] = "";
@@ -319,7 +320,7 @@ int imap_limits_auth_wait(struct session *s, const char *login, const char *meth
 		if (t == ANVIL_GO)
 			return 0;
 		if (t == ANVIL_WAIT) {
-			io_flush(&s->io);
+			io_flush(io);
 			double w = r.wait > 1 ? 1 : r.wait;
 			usleep((useconds_t)(w * 1e6));
 			continue;
@@ -329,23 +330,30 @@ int imap_limits_auth_wait(struct session *s, const char *login, const char *meth
 		/* fail2ban: the shape of a failed login */
 		if (t == ANVIL_LOCKED)
 			log_warn(
-			    "%s: [%s]: IMAP authentication failed: method=%s, user=<%s>, refused: "
+			    "%s: [%s]: %s authentication failed: method=%s, user=<%s>, refused: "
 			    "locked out for %.0fs after %u failures",
-			    s->id, s->ip, method, plogin, r.locked_for, r.user_failures);
+			    id, ip, proto, method, plogin, r.locked_for, r.user_failures);
 		else
 			log_warn(
-			    "%s: [%s]: IMAP authentication failed: method=%s, user=<%s>, refused: "
+			    "%s: [%s]: %s authentication failed: method=%s, user=<%s>, refused: "
 			    "too many attempts waiting (network %s: %u failures, user: %u)",
-			    s->id, s->ip, method, plogin, net, r.net_failures, r.user_failures);
-		sess_tagged(s, "NO", "[UNAVAILABLE] Too many failed logins, try again later.");
+			    id, ip, proto, method, plogin, net, r.net_failures, r.user_failures);
 		return -1;
 	}
 }
 
-unsigned imap_limits_auth_result(struct session *s, const char *login, int ok)
+int imap_limits_auth_wait(struct session *s, const char *login, const char *method)
+{
+	if (imap_limits_auth_turn(s->id, s->ip, "IMAP", &s->io, login, method) == 0)
+		return 0;
+	sess_tagged(s, "NO", "[UNAVAILABLE] Too many failed logins, try again later.");
+	return -1;
+}
+
+unsigned imap_limits_auth_done(const char *id, const char *ip, const char *login, int ok)
 {
 	struct anvil_key k;
-	int has_key = anvil_key_parse(s->ip, &L.as, &k) == 0;
+	int has_key = anvil_key_parse(ip, &L.as, &k) == 0;
 	struct anvil_auth r;
 	char plogin[128], net[64] = "";
 
@@ -359,8 +367,13 @@ unsigned imap_limits_auth_result(struct session *s, const char *login, int ok)
 		log_info(
 		    "%s: [%s]: authentication penalty: %.0fs (network %s: %u failures; user <%s>: "
 		    "%u failures%s)",
-		    s->id, s->ip, pn > pu ? pn : pu, net, r.net_failures, plogin, r.user_failures,
+		    id, ip, pn > pu ? pn : pu, net, r.net_failures, plogin, r.user_failures,
 		    r.locked_for > 0 ? ", now locked out" : "");
 	}
 	return r.net_failures;
+}
+
+unsigned imap_limits_auth_result(struct session *s, const char *login, int ok)
+{
+	return imap_limits_auth_done(s->id, s->ip, login, ok);
 }

@@ -35,6 +35,13 @@ void imap_limits_close(int fd);
  * password now, or -1 when it was refused without a check (the tagged NO is
  * sent and the line logged). */
 int imap_limits_auth_wait(struct session *s, const char *login, const char *method);
+/* The same for a listener without an IMAP session (ManageSieve): waits for
+ * the turn (flushing io), logs a refusal as "<proto> authentication failed"
+ * and returns -1 without answering the client. */
+struct io;
+int imap_limits_auth_turn(const char *id, const char *ip, const char *proto, struct io *io,
+			  const char *login, const char *method);
+unsigned imap_limits_auth_done(const char *id, const char *ip, const char *login, int ok);
 /* The checked attempt's result (1 ok, 0 wrong, -1 temporary failure);
  * returns the client network's failure count. */
 unsigned imap_limits_auth_result(struct session *s, const char *login, int ok);

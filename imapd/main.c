@@ -18,12 +18,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imapd/managesieve.h"
 #include "imapd/limits.h"
 #include "imapd/notify.h"
 #include "imapd/params.h"
 #include "imapd/session.h"
 #include "index/dir.h"
 #include "index/params.h"
+#include "index/quota.h"
+#include "index/sieve_deliver.h"
 #include "index/spam.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
@@ -70,13 +73,16 @@ static const struct daemon_spec spec = {
 struct conn_arg {
 	struct imapd *d;
 	int fd;
-	int tls;
+	int tls; /* 2: a ManageSieve connection */
 };
 
 static void *conn_thread(void *p)
 {
 	struct conn_arg *a = p;
-	session_run(a->d, a->fd, a->tls);
+	if (a->tls == 2)
+		managesieve_run(a->d, a->fd);
+	else
+		session_run(a->d, a->fd, a->tls);
 	free(a);
 	atomic_fetch_sub(&active, 1);
 	return NULL;
@@ -101,12 +107,14 @@ static void read_settings(const struct imapd_params *p)
 /* Listeners first (they may need root); the last pollfd is the signals'. */
 static size_t add_listeners(const struct imapd_params *p, struct pollfd *lfd, int *ltls)
 {
-	const char *names[2] = {"imapd_listen", "imapd_tls_listen"};
-	const struct config_list *lists[2] = {&p->imapd_listen, &p->imapd_tls_listen};
+	const char *names[3] = {"imapd_listen", "imapd_tls_listen", "managesieve_listen"};
+	const struct config_list *lists[3] = {&p->imapd_listen, &p->imapd_tls_listen, &p->managesieve_listen};
 	char err[512];
 	size_t nl = 0;
 
-	for (int t = 0; t < 2; t++) {
+	/* kind 0 IMAP, 1 IMAP over TLS, 2 ManageSieve (a listener of imapd: the
+	 * same users, TLS certificate and login penalty) */
+	for (int t = 0; t < 3; t++) {
 		for (size_t i = 0; i < lists[t]->n && nl < MAX_LISTENERS; i++) {
 			int fd = net_listen(lists[t]->item[i], LISTEN_BACKLOG, err, sizeof(err));
 			if (fd < 0)
@@ -150,6 +158,9 @@ static void open_store(const struct common_params *common, struct config *cfg)
 	/* MOVE and COPY into or out of Junk retrain the spam filter (store hook) */
 	if (spam_attach(d.store, cfg) < 0)
 		log_fatal("spam filter settings are unusable");
+	char qerr[256];
+	if (quota_attach(cfg, qerr, sizeof(qerr)) < 0 || sieve_attach(cfg, qerr, sizeof(qerr)) < 0)
+		log_fatal("%s", qerr);
 	if (directory_open(cfg, d.store, &d.dir, err, sizeof(err)) < 0)
 		log_fatal("user directory: %s", err);
 	if (notify_start(d.store) < 0)

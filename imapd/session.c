@@ -66,6 +66,9 @@ static const struct command {
     {"THREAD", ST_SEL, 1, cmd_thread},
     {"COPY", ST_SEL, 1, cmd_copy},
     {"MOVE", ST_SEL, 1, cmd_move},
+    {"GETQUOTA", ST_AUTH | ST_SEL, 0, cmd_getquota},
+    {"GETQUOTAROOT", ST_AUTH | ST_SEL, 0, cmd_getquotaroot},
+    {"SETQUOTA", ST_AUTH | ST_SEL, 0, cmd_setquota},
 };
 
 /* --- replies ----------------------------------------------------------------- */
@@ -111,6 +114,9 @@ void sess_store_error(struct session *s, int err, const char *what)
 		break;
 	case STORE_ETOOBIG:
 		code = "[TOOBIG] ";
+		break;
+	case STORE_EQUOTA: /* RFC 9208 */
+		code = "[OVERQUOTA] ";
 		break;
 	case STORE_EIO:
 	case STORE_ECORRUPT:

@@ -170,6 +170,14 @@ size_t sess_current_cmdlen(void);
  * arguments of the command are invalid afterwards. Returns 0 or -1. */
 int sess_read_line(struct session *s, size_t cmdlen, char **line_r);
 
+/* The password check other listeners of imapd share with LOGIN (directory,
+ * worker threads, the shared penalty of imapd/limits.c; cmd_auth.c): DIR_OK
+ * with the store's user, DIR_BADPASS, DIR_TEMPFAIL (also: refused by the
+ * penalty without a check). io is flushed while the attempt waits its turn. */
+enum dir_result imapd_authenticate(struct imapd *d, const char *id, const char *ip, const char *proto,
+				   struct io *io, const char *login, const char *password,
+				   struct store_user *su_r);
+
 /* --- commands (cmd_*.c) ------------------------------------------------------------ */
 typedef void cmd_fn(struct session *s, struct imap_command *cmd);
 cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_starttls, cmd_login, cmd_authenticate, cmd_id,
@@ -179,6 +187,9 @@ cmd_fn cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_l
 cmd_fn cmd_select, cmd_examine, cmd_unselect, cmd_close, cmd_check, cmd_expunge;
 cmd_fn cmd_fetch, cmd_store, cmd_search, cmd_append, cmd_copy, cmd_move, cmd_idle;
 cmd_fn cmd_sort, cmd_thread, cmd_cancelupdate, cmd_notify;
+cmd_fn cmd_getquota, cmd_getquotaroot, cmd_setquota; /* cmd_quota.c: QUOTA (RFC 9208) */
+/* STATUS DELETED-STORAGE (RFC 9208): KiB of the \Deleted messages. */
+uint64_t sess_deleted_storage(struct session *s, const struct store_mailbox *mb);
 /* NOTIFY (cmd_notify.c): tells what changed since the last look (the
  * selected mailbox too when between_commands); ends it. */
 void sess_notify_check(struct session *s, int between_commands);

@@ -22,6 +22,7 @@
 #define MK_DIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "index/store.h"
@@ -44,6 +45,12 @@ struct dir_user {
 	char dn[512];		 /* LDAP DN, "" for embedded users */
 	uid_t uid;		 /* owner of the user's files on the mount */
 	gid_t gid;
+	/* quota limits from the directory (LDAP's quota_*_attribute; the
+	 * embedded users' are in the store already): has_quota bit 0 storage,
+	 * bit 1 messages; a limit without its bit is the default */
+	unsigned has_quota;
+	uint64_t quota_storage, quota_messages;
+	int quota_known; /* the directory says the quota (LDAP with a quota attribute set) */
 };
 
 struct directory;
@@ -156,7 +163,8 @@ int dir_ldap_check(struct config *cfg, const char *spec, void (*report)(const ch
  * whenever it is given a store, so smtpin (at RCPT) and imapd (at login) keep
  * the store right without knowing about it. */
 
-/* Creates the store user u->name if absent and sets its uid and gid to u's.
+/* Creates the store user u->name if absent and sets its uid and gid to u's,
+ * and, when u->quota_known, its own quota limits (index/quota.h).
  * Returns 0 or a store error code (store_strerror). */
 int dir_sync_store_user(struct store *store, const struct dir_user *u);
 /* A directory that answers as inner does and syncs each user it returns into

@@ -53,6 +53,7 @@ struct ldap_dir {
 	char *uri; /* space-separated list, libldap tries them in order */
 	char *search_base, *query_filter, *alias_attribute, *user_filter, *list_filter;
 	char *result_attribute, *uid_attribute, *uidnumber_attribute, *gidnumber_attribute;
+	char *quota_storage_attribute, *quota_messages_attribute; /* "" = none */
 	char *password_attribute, *bind_dn, *bind_pw, *tls_ca_cert_file;
 	int scope, bind, auth_bind, start_tls, tls_require_cert, version;
 	int uses_tls; /* start_tls, or an ldaps:// server */
@@ -517,6 +518,46 @@ static id_t id_value(struct ldap_dir *d, LDAP *ld, LDAPMessage *entry, const cha
 	return NOBODY_ID;
 }
 
+/* A quota attribute's value: bytes or a count, with an optional k, m, g, t
+ * (1024-based). 1 with *v_r, or 0 when there is none (or it is unusable:
+ * logged; the default applies). */
+static int quota_value(LDAP *ld, LDAPMessage *entry, const char *attr, const char *dn, uint64_t *v_r)
+{
+	char text[32], *end;
+	if (attr == NULL || attr[0] == '\0' || first_value(ld, entry, attr, text, sizeof text) != 1)
+		return 0;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || v > (UINT64_MAX >> shift)) {
+		log_warn("ldap: %s has an unusable %s (\"%s\"): the default quota applies", dn, attr, text);
+		return 0;
+	}
+	*v_r = (uint64_t)v << shift;
+	return 1;
+}
+
+/* The attributes a user's entry is read with (the quota ones when set). */
+static void user_attrs(struct ldap_dir *d, char *attrs[7])
+{
+	size_t n = 0;
+	attrs[n++] = d->uid_attribute;
+	attrs[n++] = d->result_attribute;
+	attrs[n++] = d->uidnumber_attribute;
+	attrs[n++] = d->gidnumber_attribute;
+	if (d->quota_storage_attribute[0] != '\0')
+		attrs[n++] = d->quota_storage_attribute;
+	if (d->quota_messages_attribute[0] != '\0')
+		attrs[n++] = d->quota_messages_attribute;
+	attrs[n] = NULL;
+}
+
 /* Fills user from an entry. Returns 0, or -1 with a reason in why. */
 static int entry_to_user(struct ldap_dir *d, LDAP *ld, LDAPMessage *entry, struct dir_user *user,
 			 char *why, size_t whysize)
@@ -544,6 +585,11 @@ static int entry_to_user(struct ldap_dir *d, LDAP *ld, LDAPMessage *entry, struc
 	}
 	user->uid = (uid_t)id_value(d, ld, entry, d->uidnumber_attribute, user->dn);
 	user->gid = (gid_t)id_value(d, ld, entry, d->gidnumber_attribute, user->dn);
+	user->quota_known = d->quota_storage_attribute[0] != '\0' || d->quota_messages_attribute[0] != '\0';
+	if (quota_value(ld, entry, d->quota_storage_attribute, user->dn, &user->quota_storage))
+		user->has_quota |= 1;
+	if (quota_value(ld, entry, d->quota_messages_attribute, user->dn, &user->quota_messages))
+		user->has_quota |= 2;
 	ret = 0;
 fail:
 	ldap_memfree(dn);
@@ -629,8 +675,8 @@ static enum dir_result search(struct ldap_dir *d, const char *base, int scope, c
 /* Searches for exactly one user with filter. */
 static enum dir_result find_user(struct ldap_dir *d, const char *filter, struct dir_user *user_r)
 {
-	char *attrs[] = {d->uid_attribute, d->result_attribute, d->uidnumber_attribute,
-			 d->gidnumber_attribute, NULL};
+	char *attrs[7];
+	user_attrs(d, attrs);
 	struct ldap_conn *c = NULL;
 	LDAPMessage *res = NULL, *entry;
 	char why[300];
@@ -852,8 +898,8 @@ static enum dir_result ldap_list(struct directory *dir,
 				 int (*cb)(const struct dir_user *user, void *ctx), void *ctx)
 {
 	struct ldap_dir *d = impl_of(dir);
-	char *attrs[] = {d->uid_attribute, d->result_attribute, d->uidnumber_attribute,
-			 d->gidnumber_attribute, NULL};
+	char *attrs[7];
+	user_attrs(d, attrs);
 	struct ldap_conn *c = NULL;
 	struct berval cookie = {0, NULL};
 	enum dir_result r;
@@ -936,6 +982,8 @@ static void ldap_close(struct directory *dir)
 			 &d->uid_attribute,
 			 &d->uidnumber_attribute,
 			 &d->gidnumber_attribute,
+			 &d->quota_storage_attribute,
+			 &d->quota_messages_attribute,
 			 &d->password_attribute,
 			 &d->bind_dn,
 			 &d->bind_pw,
@@ -1105,6 +1153,8 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 	    valid_attribute("uid_attribute", s->uid_attribute, 0, err, errsize) < 0 ||
 	    valid_attribute("uidnumber_attribute", s->uidnumber_attribute, 0, err, errsize) < 0 ||
 	    valid_attribute("gidnumber_attribute", s->gidnumber_attribute, 0, err, errsize) < 0 ||
+	    valid_attribute("quota_storage_attribute", s->quota_storage_attribute, 1, err, errsize) < 0 ||
+	    valid_attribute("quota_messages_attribute", s->quota_messages_attribute, 1, err, errsize) < 0 ||
 	    valid_attribute("password_attribute", s->password_attribute, s->auth_bind, err,
 			    errsize) < 0)
 		goto fail;
@@ -1131,6 +1181,8 @@ struct directory *dir_ldap_open(const struct ldap_settings *s, char *err, size_t
 	d->uid_attribute = xstrdup(s->uid_attribute);
 	d->uidnumber_attribute = xstrdup(s->uidnumber_attribute);
 	d->gidnumber_attribute = xstrdup(s->gidnumber_attribute);
+	d->quota_storage_attribute = xstrdup(s->quota_storage_attribute ? s->quota_storage_attribute : "");
+	d->quota_messages_attribute = xstrdup(s->quota_messages_attribute ? s->quota_messages_attribute : "");
 	d->password_attribute = xstrdup(s->password_attribute);
 	d->bind_dn = xstrdup(s->bind ? s->bind_dn : "");
 	d->bind_pw = xstrdup(s->bind ? s->bind_pw : "");

@@ -53,6 +53,8 @@ struct ldap_settings {
 	const char *uid_attribute;      /* the login name: "uid" */
 	const char *uidnumber_attribute; /* "uidNumber" */
 	const char *gidnumber_attribute; /* "gidNumber" */
+	const char *quota_storage_attribute;  /* "" or e.g. "mailQuota" (bytes) */
+	const char *quota_messages_attribute; /* "" or a message count's attribute */
 	const char *password_attribute; /* "userPassword" (auth_bind = 0 only) */
 	int bind;                       /* 1: bind as bind_dn/bind_pw; 0: anonymous */
 	const char *bind_dn;

@@ -90,6 +90,8 @@ static struct directory *open_from(struct config *cfg, const struct config_bind 
 	s.uid_attribute = str(p.uid_attribute);
 	s.uidnumber_attribute = str(p.uidnumber_attribute);
 	s.gidnumber_attribute = str(p.gidnumber_attribute);
+	s.quota_storage_attribute = str(p.quota_storage_attribute);
+	s.quota_messages_attribute = str(p.quota_messages_attribute);
 	s.auth_bind = p.auth_bind;
 	s.password_attribute = str(p.password_attribute);
 	s.cache_ttl = p.cache_ttl;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "index/dir.h"
+#include "index/quota.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -19,11 +20,29 @@ static int sync_write(struct store_txn *txn, void *arg)
 
 	if ((rc = store_user_ensure(txn, c->u->name, &su)) != 0)
 		return rc;
+	if (c->u->quota_known) {
+		struct quota_limits own = {c->u->quota_storage, c->u->quota_messages};
+		if ((rc = quota_set_own(txn, su.id, &own, c->u->has_quota)) != 0)
+			return rc;
+	}
 	if (su.uid == (uint32_t)c->u->uid && su.gid == (uint32_t)c->u->gid)
 		return 0;
 	su.uid = (uint32_t)c->u->uid;
 	su.gid = (uint32_t)c->u->gid;
 	return store_user_update(txn, &su);
+}
+
+/* 1 if the store's quota of the user differs from what u says. */
+static int quota_differs(struct store_txn *txn, const struct store_user *su, const struct dir_user *u)
+{
+	struct quota_limits own = {0, 0};
+	unsigned has = 0;
+	if (!u->quota_known)
+		return 0;
+	if (quota_get_own(txn, su->id, &own, &has) != 0)
+		has = 0;
+	return has != (u->has_quota & 3) || ((has & 1) && own.storage != u->quota_storage) ||
+	       ((has & 2) && own.messages != u->quota_messages);
 }
 
 int dir_sync_store_user(struct store *store, const struct dir_user *u)
@@ -36,8 +55,9 @@ int dir_sync_store_user(struct store *store, const struct dir_user *u)
 	if ((rc = store_read_begin(store, &txn)) != 0)
 		return rc;
 	rc = store_user_get(txn, u->name, &su);
+	int qdiff = rc == 0 && quota_differs(txn, &su, u);
 	store_read_end(&txn);
-	if (rc == 0 && su.uid == (uint32_t)u->uid && su.gid == (uint32_t)u->gid)
+	if (rc == 0 && su.uid == (uint32_t)u->uid && su.gid == (uint32_t)u->gid && !qdiff)
 		return 0;
 	if (rc != 0 && rc != STORE_ENOTFOUND)
 		return rc;

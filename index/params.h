@@ -11,6 +11,8 @@
  *   fs/params.def            mailkeep-fs             (struct fs_params)
  *   index/params_ldap.def    the LDAP user directory (struct ldap_params)
  *   index/params_spam.def    the spam filter         (struct spam_params)
+ *   index/params_sieve.def   Sieve at delivery       (struct sieve_params)
+ *   index/params_quota.def   quotas                  (struct quota_params)
  *
  * The tables below are not written by hand: the Makefile generates
  * build/gen/params_registry.c from that list of .def files (PARAMS_DEFS), so
@@ -36,9 +38,10 @@ extern const struct params_area params_registry[];
 
 /* Each area's tables by name (generated; the tests read them). */
 extern const struct config_param params_store[], params_smtpin[], params_imapd[], params_fs[],
-    params_ldap[], params_spam[];
+    params_ldap[], params_spam[], params_sieve[], params_quota[];
 extern const struct config_enum params_store_enums[], params_smtpin_enums[], params_imapd_enums[],
-    params_fs_enums[], params_ldap_enums[], params_spam_enums[];
+    params_fs_enums[], params_ldap_enums[], params_spam_enums[], params_sieve_enums[],
+    params_quota_enums[];
 
 /* Adds every table of the registry (settings and their words) to cfg. */
 void params_add_all(struct config *cfg);

@@ -53,29 +53,31 @@
 #define STORE_GATHER_MAX_NS 1000000L /* 1 ms */
 
 static const char *const db_names[DB_COUNT] = {
-	[DB_META] = "meta",
-	[DB_BLOBINFO] = "blobinfo",
-	[DB_BLOBDATA] = "blobdata",
-	[DB_USERS] = "users",
-	[DB_USERIDS] = "userids",
-	[DB_ALIASES] = "aliases",
-	[DB_MAILBOXES] = "mailboxes",
-	[DB_MBIDS] = "mbids",
-	[DB_MSGS] = "msgs",
-	[DB_MSGBASES] = "msgbases",
-	[DB_MSGMETA] = "msgmeta",
-	[DB_EXPUNGED] = "expunged",
-	[DB_CACHE] = "cache",
-	[DB_GREYLIST] = "greylist",
-	[DB_PSCACHE] = "pscache",
-	[DB_SPAM_TOKENS] = "spamtokens",
-	[DB_SPAM_STATS] = "spamstats",
-	[DB_SPAM_SIGS] = "spamsigs",
-	[DB_RETRIES] = "retries",
-	[DB_IMPORT_STATE] = "importstate",
-	[DB_QMSG] = "qmsg",
-	[DB_QRCPT] = "qrcpt",
-	[DB_QSCHED] = "qsched",
+    [DB_META] = "meta",
+    [DB_BLOBINFO] = "blobinfo",
+    [DB_BLOBDATA] = "blobdata",
+    [DB_USERS] = "users",
+    [DB_USERIDS] = "userids",
+    [DB_ALIASES] = "aliases",
+    [DB_MAILBOXES] = "mailboxes",
+    [DB_MBIDS] = "mbids",
+    [DB_MSGS] = "msgs",
+    [DB_MSGBASES] = "msgbases",
+    [DB_MSGMETA] = "msgmeta",
+    [DB_EXPUNGED] = "expunged",
+    [DB_CACHE] = "cache",
+    [DB_GREYLIST] = "greylist",
+    [DB_PSCACHE] = "pscache",
+    [DB_SPAM_TOKENS] = "spamtokens",
+    [DB_SPAM_STATS] = "spamstats",
+    [DB_SPAM_SIGS] = "spamsigs",
+    [DB_RETRIES] = "retries",
+    [DB_IMPORT_STATE] = "importstate",
+    [DB_SIEVE] = "sieve",
+    [DB_QUOTA] = "quota",
+    [DB_QMSG] = "qmsg",
+    [DB_QRCPT] = "qrcpt",
+    [DB_QSCHED] = "qsched",
 };
 
 struct store_wjob {
@@ -84,42 +86,62 @@ struct store_wjob {
 	int result;
 	int done;
 	int retry_full; /* failed for want of map room: run again after growing the map */
-	int relaxed;    /* store_write_relaxed: a system crash may undo it */
+	int relaxed;	/* store_write_relaxed: a system crash may undo it */
 	struct store_wjob *next;
 };
 
 const char *store_strerror(int err)
 {
 	switch (err) {
-	case STORE_OK: return "success";
-	case STORE_ENOTFOUND: return "not found";
-	case STORE_EEXIST: return "already exists";
-	case STORE_EFULL: return "the store is full (map size limit or disk full)";
-	case STORE_EIO: return "input/output error in the store";
-	case STORE_EINVAL: return "invalid argument";
-	case STORE_ECORRUPT: return "a store record is corrupt";
-	case STORE_EMODIFIED: return "modified since the given modseq";
-	case STORE_ENOTEMPTY: return "the mailbox has children";
-	case STORE_ETOOBIG: return "the message is too big for the store";
-	default: return "unknown store error";
+	case STORE_OK:
+		return "success";
+	case STORE_ENOTFOUND:
+		return "not found";
+	case STORE_EEXIST:
+		return "already exists";
+	case STORE_EFULL:
+		return "the store is full (map size limit or disk full)";
+	case STORE_EIO:
+		return "input/output error in the store";
+	case STORE_EINVAL:
+		return "invalid argument";
+	case STORE_ECORRUPT:
+		return "a store record is corrupt";
+	case STORE_EMODIFIED:
+		return "modified since the given modseq";
+	case STORE_ENOTEMPTY:
+		return "the mailbox has children";
+	case STORE_ETOOBIG:
+		return "the message is too big for the store";
+	case STORE_EQUOTA:
+		return "over quota";
+	default:
+		return "unknown store error";
 	}
 }
 
 int store_mdb_error(int rc)
 {
 	switch (rc) {
-	case 0: return STORE_OK;
-	case MDB_NOTFOUND: return STORE_ENOTFOUND;
-	case MDB_KEYEXIST: return STORE_EEXIST;
+	case 0:
+		return STORE_OK;
+	case MDB_NOTFOUND:
+		return STORE_ENOTFOUND;
+	case MDB_KEYEXIST:
+		return STORE_EEXIST;
 	case MDB_MAP_FULL:
 	case ENOSPC:
-	case EDQUOT: return STORE_EFULL;
+	case EDQUOT:
+		return STORE_EFULL;
 	case MDB_CORRUPTED:
 	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID: return STORE_ECORRUPT;
+	case MDB_INVALID:
+		return STORE_ECORRUPT;
 	case MDB_BAD_VALSIZE:
-	case EINVAL: return STORE_EINVAL;
-	default: return STORE_EIO;
+	case EINVAL:
+		return STORE_EINVAL;
+	default:
+		return STORE_EIO;
 	}
 }
 
@@ -153,6 +175,18 @@ const char *store_dir(const struct store *store)
 	return store->dir;
 }
 
+void store_classify(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len)
+{
+	rcpt->special_use = 0;
+	rcpt->hook_meta[0] = '\0';
+	if (store->has_hooks && store->hooks.classify != NULL &&
+	    store->hooks.classify(store, rcpt, data, len, store->hooks.ctx) != 0) {
+		rcpt->special_use = 0;
+		rcpt->hook_meta[0] = '\0';
+	}
+	rcpt->classified = 1;
+}
+
 void store_set_hooks(struct store *store, const struct store_hooks *hooks)
 {
 	if (hooks == NULL) {
@@ -168,7 +202,8 @@ void store_set_hooks(struct store *store, const struct store_hooks *hooks)
 
 /* The order of LMDB's default (bytes, then length), 8 bytes at a time: the
  * spam filter's token table (6-byte bucket keys; 12-byte keys before issue
- * 16) is searched thousands of times per message. Being the same order, programs without it read the table alike. */
+ * 16) is searched thousands of times per message. Being the same order, programs without it read
+ * the table alike. */
 static int cmp_bytes(const MDB_val *a, const MDB_val *b)
 {
 	const uint8_t *x = a->mv_data, *y = b->mv_data;
@@ -203,7 +238,8 @@ static int open_dbis(struct store *s, char *err, size_t errsize)
 	int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
 
 	if (rc != 0) {
-		snprintf(err, errsize, "cannot begin a transaction in %s: %s", s->dir, mdb_strerror(rc));
+		snprintf(err, errsize, "cannot begin a transaction in %s: %s", s->dir,
+			 mdb_strerror(rc));
 		return store_mdb_error(rc);
 	}
 	for (int i = 0; i < DB_COUNT; i++) {
@@ -679,7 +715,8 @@ static void gather(struct store *s)
 	if (wait > STORE_GATHER_MAX_NS)
 		wait = STORE_GATHER_MAX_NS;
 	long until_ns = mono_ns() + wait;
-	struct timespec until = {.tv_sec = until_ns / 1000000000L, .tv_nsec = until_ns % 1000000000L};
+	struct timespec until = {.tv_sec = until_ns / 1000000000L,
+				 .tv_nsec = until_ns % 1000000000L};
 	s->gathering = 1;
 	while (s->queued < s->last_relaxed_n &&
 	       pthread_cond_timedwait(&s->gathercond, &s->wlock, &until) != ETIMEDOUT)
@@ -733,9 +770,11 @@ static int write_job(struct store *store, store_write_fn *fn, void *ctx, int rel
 			store->commit_gen++;
 			store->unsynced = store->batch_relaxed;
 			if (store->unsynced && !store->syncer_started) {
-				if (pthread_create(&store->syncer, NULL, relaxed_syncer, store) == 0)
+				if (pthread_create(&store->syncer, NULL, relaxed_syncer, store) ==
+				    0)
 					store->syncer_started = 1;
-				else if (mdb_env_sync(store->env, 1) == 0) /* no thread: flush it now */
+				else if (mdb_env_sync(store->env, 1) ==
+					 0) /* no thread: flush it now */
 					store->unsynced = 0;
 			}
 			if (store->unsynced)
@@ -840,7 +879,8 @@ static void blobinfo_encode(uint8_t *p, const struct store_blob_info *bi)
 	store_put_be64(p + 13, bi->stored);
 }
 
-int store_blob_info(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], struct store_blob_info *info_r)
+int store_blob_info(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN],
+		    struct store_blob_info *info_r)
 {
 	MDB_val k = {STORE_HASH_LEN, (void *)hash}, v;
 	int rc = mdb_get(txn->txn, txn->store->dbi[DB_BLOBINFO], &k, &v);
@@ -858,7 +898,8 @@ int store_blob_info(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], s
 	return 0;
 }
 
-int store_blob_put(struct store_txn *txn, const void *data, size_t len, uint8_t hash_r[STORE_HASH_LEN])
+int store_blob_put(struct store_txn *txn, const void *data, size_t len,
+		   uint8_t hash_r[STORE_HASH_LEN])
 {
 	struct store_blob_info bi;
 	uint8_t rec[BLOBINFO_LEN];
@@ -882,7 +923,8 @@ int store_blob_put(struct store_txn *txn, const void *data, size_t len, uint8_t 
 		return store_mdb_error(rc);
 	if (len > 0)
 		memcpy(v.mv_data, data, len);
-	bi = (struct store_blob_info){.refs = 0, .encoding = STORE_ENC_RAW, .size = len, .stored = len};
+	bi = (struct store_blob_info){
+	    .refs = 0, .encoding = STORE_ENC_RAW, .size = len, .stored = len};
 	blobinfo_encode(rec, &bi);
 	v.mv_size = sizeof(rec);
 	v.mv_data = rec;
@@ -892,7 +934,8 @@ int store_blob_put(struct store_txn *txn, const void *data, size_t len, uint8_t 
 	return store_mdb_error(rc);
 }
 
-int store_blob_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const void **data_r, size_t *len_r)
+int store_blob_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const void **data_r,
+		   size_t *len_r)
 {
 	struct store_blob_info bi;
 	MDB_val k = {STORE_HASH_LEN, (void *)hash}, v;
@@ -962,7 +1005,8 @@ int store_blob_ref(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], in
 
 /* --- cache ---------------------------------------------------------------------------------- */
 
-static int cache_key(uint8_t *key, const uint8_t hash[STORE_HASH_LEN], const char *kind, size_t *len_r)
+static int cache_key(uint8_t *key, const uint8_t hash[STORE_HASH_LEN], const char *kind,
+		     size_t *len_r)
 {
 	size_t kl = strlen(kind);
 
@@ -974,8 +1018,8 @@ static int cache_key(uint8_t *key, const uint8_t hash[STORE_HASH_LEN], const cha
 	return 0;
 }
 
-int store_cache_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind, const void **data_r,
-		    size_t *len_r)
+int store_cache_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind,
+		    const void **data_r, size_t *len_r)
 {
 	uint8_t key[STORE_HASH_LEN + 64];
 	MDB_val k, v;
@@ -992,8 +1036,8 @@ int store_cache_get(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], c
 	return 0;
 }
 
-int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind, const void *data,
-		    size_t len)
+int store_cache_put(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], const char *kind,
+		    const void *data, size_t len)
 {
 	uint8_t key[STORE_HASH_LEN + 64];
 	MDB_val k, v = {len, (void *)data};
@@ -1090,7 +1134,8 @@ int store_backup(struct store *store, const char *dst, char *err, size_t errsize
 	}
 	snprintf(path, sizeof(path), "%s/data.mdb", dst);
 	if (stat(path, &st) == 0) {
-		snprintf(err, errsize, "%s already holds a store; back up into a new directory", dst);
+		snprintf(err, errsize, "%s already holds a store; back up into a new directory",
+			 dst);
 		return STORE_EEXIST;
 	}
 	/* A read transaction inside: consistent while writers go on. */

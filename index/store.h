@@ -47,6 +47,7 @@ enum store_error {
 	STORE_EMODIFIED = -7, /* UNCHANGEDSINCE failed: the message changed since */
 	STORE_ENOTEMPTY = -8, /* a mailbox with children, or a special mailbox */
 	STORE_ETOOBIG = -9,   /* a message over the store's per-message limit */
+	STORE_EQUOTA = -10,   /* the user's quota would be exceeded (index/quota.h) */
 };
 
 const char *store_strerror(int err);
@@ -221,6 +222,8 @@ struct store_mailbox {
 
 /* Creates a mailbox. Names: UTF-8, no '/', no empty hierarchy levels, no
  * leading or trailing separator, not starting with '.'; "INBOX" is case-insensitive. */
+/* 1 if name may name a mailbox (the rules above). */
+int store_mailbox_name_valid(const char *name);
 int store_mailbox_create(struct store_txn *txn, uint32_t user_id, const char *name, uint32_t special_use,
 			 struct store_mailbox *mb_r);
 int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name, struct store_mailbox *mb_r);
@@ -271,6 +274,8 @@ struct store_msg_new {
 	int64_t internaldate;  /* 0 = now */
 	const char *base;      /* NULL = made up: "<internaldate>.M<n>.mailkeep" */
 	const char *meta;      /* NULL or per-recipient text ("key=value\n" lines) */
+	int no_quota;          /* 1: not counted against the quota's limit (a quota
+				  warning, a Sieve error notice); else STORE_EQUOTA when over */
 };
 
 /* Adds a message: a new UID (UIDNEXT), a new modseq, one more reference on the
@@ -304,7 +309,8 @@ int store_msg_expunge(struct store_txn *txn, uint32_t mbid, uint32_t uid);
  * metadata. The copy goes to copy_r if not NULL. */
 int store_msg_copy(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid,
 		   struct store_msg *copy_r);
-/* Copy then expunge. */
+/* Copy then expunge (a move: the quota's use does not change). A copy is
+ * STORE_EQUOTA when it would take the user over quota. */
 int store_msg_move(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint32_t dst_mbid,
 		   struct store_msg *moved_r);
 
@@ -334,6 +340,10 @@ struct store_rcpt {
 	const char *mailbox;  /* NULL = INBOX */
 	uint32_t flags;
 	const char *meta;     /* per-recipient metadata, NULL for none */
+	const char *keywords; /* NULL or space-separated IMAP keywords (Sieve's imap4flags) */
+	int create;           /* create mailbox if it does not exist (Sieve's fileinto :create) */
+	int no_quota;         /* as store_msg_new's */
+	int classified;       /* the classify hook ran already (special_use, hook_meta are set) */
 	/* set by the classify hook (spam filter) when mailbox is NULL */
 	uint32_t special_use;     /* deliver into the user's mailbox with this special-use (STORE_SU_JUNK) */
 	char hook_meta[1024];     /* appended to meta ("spam.result=Spam\n...") */
@@ -383,6 +393,10 @@ struct store_hooks {
 };
 /* Installs hooks (copied). NULL removes them. Call before any thread writes. */
 void store_set_hooks(struct store *store, const struct store_hooks *hooks);
+/* Runs the classify hook on one recipient now (as store_deliver would) and
+ * sets rcpt->classified, so that Sieve can see the spam verdict before it
+ * decides where the message goes. Without a hook it only sets classified. */
+void store_classify(struct store *store, struct store_rcpt *rcpt, const void *data, size_t len);
 
 /* --- change notification ------------------------------------------------------- */
 

@@ -18,8 +18,9 @@
  *   DB_IMPORT_STATE user_id u32 + source + NUL + folder -> import state record
  * The other tables belong to other rooms of index/, each documented in its
  * room's header: DB_GREYLIST and DB_PSCACHE in index/greylist.h, DB_SPAM_* in
- * index/spam_db.h, DB_Q* in index/queue.h (whose message records hold one
- * reference on their blob each: store_fsck counts them). The store opens every table of the environment at
+ * index/spam_db.h, DB_SIEVE in index/sieve_store.c, DB_QUOTA in index/quota.h,
+ * DB_Q* in index/queue.h (whose message records hold one reference on their
+ * blob each: store_fsck counts them). The store opens every table of the environment at
  * store_open (one catalog: LMDB's maxdbs and the format check are in one
  * place), so their ids are listed here.
  */
@@ -52,6 +53,8 @@ enum store_db {
 	DB_SPAM_SIGS,    /* per-message token signatures */
 	DB_RETRIES,      /* index/retry.c: deliveries recent enough to recognise a retry */
 	DB_IMPORT_STATE, /* index/import_state.c: where an import from a server stopped */
+	DB_SIEVE,        /* the sieve room (index/sieve_store.c): scripts, vacation and error memories */
+	DB_QUOTA,        /* the quota room (index/quota.h): per-user limits and warnings */
 	DB_QMSG,         /* the queue room (index/queue.h): messages waiting to leave */
 	DB_QRCPT,        /* their recipients */
 	DB_QSCHED,       /* when each is due */

@@ -95,6 +95,11 @@ static int mb_name_valid(const char *name)
 	return 1;
 }
 
+int store_mailbox_name_valid(const char *name)
+{
+	return mb_name_valid(name);
+}
+
 int store_mailbox_get(struct store_txn *txn, uint32_t user_id, const char *name,
 		      struct store_mailbox *mb_r)
 {

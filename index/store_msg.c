@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "index/quota.h"
 #include "index/retry.h"
 #include "index/store_priv.h"
 #include "lib/xmalloc.h"
@@ -245,6 +246,11 @@ int store_msg_add(struct store_txn *txn, uint32_t mbid, const struct store_msg_n
 		return rc;
 	if ((rc = store_blob_info(txn, n->hash, &bi)) != 0)
 		return rc;
+	/* over quota: STORE_EQUOTA; 1 if a quota warning went into a mailbox */
+	if (!n->no_quota && (rc = quota_admit(txn, mb.user_id, bi.size, 1)) != 0) {
+		if (rc < 0 || (rc = store_mailbox_get_by_id(txn, mbid, &mb)) != 0)
+			return rc;
+	}
 	memset(&m, 0, sizeof(m));
 	memcpy(m.hash, n->hash, STORE_HASH_LEN);
 	m.flags = n->flags;
@@ -384,8 +390,8 @@ int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum
 	return 0;
 }
 
-int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid, int64_t internaldate,
-			       struct store_msg *msg_r)
+int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid,
+			       int64_t internaldate, struct store_msg *msg_r)
 {
 	struct store_mailbox mb;
 	struct store_msg m;
@@ -469,6 +475,11 @@ int store_msg_copy_impl(struct store_txn *txn, uint32_t mbid, uint32_t uid, uint
 		return rc;
 	if (base_taken(txn, dst_mbid, m.base))
 		m.base[0] = '\0';
+	/* a copy adds to the user's use, a move does not */
+	if (!moving && (rc = quota_admit(txn, dst.user_id, m.size, 1)) != 0) {
+		if (rc < 0 || (rc = store_mailbox_get_by_id(txn, dst_mbid, &dst)) != 0)
+			return rc;
+	}
 	if ((rc = msg_insert(txn, &dst, &m, meta)) != 0)
 		return rc;
 	struct store *s = txn->store;
@@ -647,8 +658,8 @@ static int deliver_one(struct store_txn *txn, struct deliver_ctx *d, struct stor
 	return store_deliver_rcpt(txn, d->hash, d->internaldate, r);
 }
 
-int store_deliver_rcpt(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], int64_t internaldate,
-		       struct store_rcpt *r)
+int store_deliver_rcpt(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN],
+		       int64_t internaldate, struct store_rcpt *r)
 {
 	struct store_user u;
 	struct store_mailbox mb;
@@ -658,10 +669,12 @@ int store_deliver_rcpt(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN]
 
 	if ((rc = store_user_ensure(txn, r->user, &u)) != 0)
 		return rc;
-	if (r->mailbox != NULL)
+	if (r->mailbox != NULL) {
 		rc = store_mailbox_get(txn, u.id, r->mailbox, &mb);
-	else if (r->special_use != 0 && (rc = store_mailbox_find_special(txn, u.id, r->special_use,
-									 &mb)) != STORE_ENOTFOUND)
+		if (rc == STORE_ENOTFOUND && r->create)
+			rc = store_mailbox_create(txn, u.id, r->mailbox, 0, &mb);
+	} else if (r->special_use != 0 && (rc = store_mailbox_find_special(
+					       txn, u.id, r->special_use, &mb)) != STORE_ENOTFOUND)
 		;
 	else
 		rc = store_mailbox_get(txn, u.id, "INBOX", &mb);
@@ -669,8 +682,11 @@ int store_deliver_rcpt(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN]
 		return rc;
 	snprintf(meta, sizeof(meta), "%s%s", r->meta ? r->meta : "", r->hook_meta);
 	/* New mail is \Recent: new/ on the mount, RECENT to the first IMAP SELECT. */
-	struct store_msg_new n = {
-	    .flags = r->flags | STORE_F_RECENT, .internaldate = internaldate, .meta = meta};
+	struct store_msg_new n = {.flags = r->flags | STORE_F_RECENT,
+				  .keywords = r->keywords,
+				  .internaldate = internaldate,
+				  .meta = meta,
+				  .no_quota = r->no_quota};
 	memcpy(n.hash, hash, STORE_HASH_LEN);
 	if ((rc = store_msg_add(txn, mb.id, &n, &m)) != 0)
 		return rc;
@@ -744,7 +760,8 @@ void store_classify_rcpts(struct store *store, struct store_rcpt *rcpts, size_t 
 {
 	for (size_t i = 0; i < n; i++) {
 		rcpts[i].result = STORE_EIO;
-		if (rcpts[i].mailbox == NULL && store->has_hooks && store->hooks.classify != NULL) {
+		if (rcpts[i].mailbox == NULL && !rcpts[i].classified && store->has_hooks &&
+		    store->hooks.classify != NULL) {
 			rcpts[i].special_use = 0;
 			rcpts[i].hook_meta[0] = '\0';
 			if (store->hooks.classify(store, &rcpts[i], data, len, store->hooks.ctx) !=
@@ -757,9 +774,11 @@ void store_classify_rcpts(struct store *store, struct store_rcpt *rcpts, size_t 
 }
 
 static int deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
-		   struct store_rcpt *rcpts, size_t nrcpts, int atomic, uint8_t hash_r[STORE_HASH_LEN])
+		   struct store_rcpt *rcpts, size_t nrcpts, int atomic,
+		   uint8_t hash_r[STORE_HASH_LEN])
 {
-	struct deliver_ctx d = {data, len, internaldate ? internaldate : time(NULL), rcpts, nrcpts, atomic, {0}};
+	struct deliver_ctx d = {
+	    data, len, internaldate ? internaldate : time(NULL), rcpts, nrcpts, atomic, {0}};
 	int rc;
 
 	if (nrcpts == 0)

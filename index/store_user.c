@@ -216,7 +216,7 @@ int store_user_del(struct store_txn *txn, const char *name)
 	mdb_cursor_close(cur);
 	if (rc != 0)
 		goto out;
-	/* The spam filter's per-user tables are keyed by user id first. */
+	/* The spam filter's, sieve's and quota's per-user tables are keyed by user id first. */
 	store_put_be32(key, u.id);
 	/* subscriptions to names without a mailbox (store_mailbox.c) */
 	uint8_t skey[9];
@@ -226,7 +226,9 @@ int store_user_del(struct store_txn *txn, const char *name)
 		goto out;
 	if ((rc = store_delete_prefix(txn, DB_SPAM_TOKENS, key, 4)) != 0 ||
 	    (rc = store_delete_prefix(txn, DB_SPAM_STATS, key, 4)) != 0 ||
-	    (rc = store_delete_prefix(txn, DB_SPAM_SIGS, key, 4)) != 0)
+	    (rc = store_delete_prefix(txn, DB_SPAM_SIGS, key, 4)) != 0 ||
+	    (rc = store_delete_prefix(txn, DB_SIEVE, key, 4)) != 0 ||
+	    (rc = store_delete_prefix(txn, DB_QUOTA, key, 4)) != 0)
 		goto out;
 	rc = store_mdb_error(mdb_del(txn->txn, store_txn_dbi(txn, DB_USERIDS), &k, NULL));
 	if (rc == 0) {

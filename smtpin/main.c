@@ -28,6 +28,8 @@
 
 #include "index/dir.h"
 #include "index/params.h"
+#include "index/quota.h"
+#include "index/sieve_deliver.h"
 #include "index/retry.h"
 #include "index/spam.h"
 #include "lib/daemon.h"
@@ -294,6 +296,8 @@ static void open_store(struct server *srv)
 		log_fatal("cannot open the store: %s", err);
 	if (spam_attach(srv->store, srv->cfg) < 0)
 		log_fatal("the spam filter settings are unusable");
+	if (sieve_attach(srv->cfg, err, sizeof(err)) < 0 || quota_attach(srv->cfg, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
 	if (directory_open(srv->cfg, srv->store, &srv->dir, err, sizeof(err)) < 0)
 		log_fatal("cannot open the user directory: %s", err);
 }

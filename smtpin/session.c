@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "index/quota.h"
 #include "lib/array.h"
 #include "lib/log.h"
 #include "lib/net.h"
@@ -550,7 +551,13 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		return;
 	}
 	PRINTABLE(to, s->cur.addr);
-	if (result == DIR_NOTFOUND && s->srv->reject_unlisted) {
+	if (result == DELIVER_OVERQUOTA) {
+		/* RFC 3463 4.2.2 / 5.2.2: mailbox full (quota_full_tempfail) */
+		snprintf(reply, sizeof(reply), quota_tempfail() ? "452 4.2.2 <%s>: Mailbox full: over quota"
+								 : "552 5.2.2 <%s>: Mailbox full: over quota",
+			 to);
+		rcpt_reject(s, reply);
+	} else if (result == DIR_NOTFOUND && s->srv->reject_unlisted) {
 		snprintf(reply, sizeof(reply),
 			 "550 5.1.1 <%s>: Recipient address rejected: User unknown in local "
 			 "recipient table",

@@ -301,7 +301,9 @@ void jobs_stop(struct server *srv);
 void job_submit(struct server *srv, job_fn *work, job_fn *done, void *arg);
 
 /* deliver.c */
-/* Resolves a recipient through the directory (async). */
+/* Resolves a recipient through the directory (async): a DIR_* result, or
+ * DELIVER_OVERQUOTA for a known user who is over quota. */
+#define DELIVER_OVERQUOTA 100
 void deliver_lookup_rcpt(struct session *s,
 			 void (*done)(struct session *s, int dir_result, const char *user));
 /* Stores the message in s->msg for every recipient, then replies (async). */

@@ -61,7 +61,7 @@ void cli_subcommand_names(const struct subcommand *table, char *out, size_t size
 
 extern const struct command cmd_init, cmd_check, cmd_user, cmd_alias, cmd_import, cmd_export,
     cmd_fsck, cmd_backup, cmd_stats, cmd_smtpin, cmd_imapd, cmd_mount, cmd_run, cmd_spam,
-    cmd_status, cmd_phone, cmd_queue, cmd_smtpout, cmd_sendmail, cmd_dkim;
+    cmd_status, cmd_phone, cmd_sieve, cmd_queue, cmd_smtpout, cmd_sendmail, cmd_dkim;
 
 /* Messages to stderr, prefixed "mailkeep: " (warnings: "mailkeep: warning: "). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

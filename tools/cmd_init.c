@@ -27,7 +27,7 @@ static const char init_help[] =
     "  DIR/data/store             the store;  DIR/data/run  pid files and sockets\n"
     "  DIR/mail                   where `mailkeep mount` shows the Maildirs\n"
     "Not run as root (or with --local), the services are set to unprivileged ports on\n"
-    "127.0.0.1 (SMTP 2525, LMTP 2424, IMAP 1143, IMAPS 1993) and log to stderr.\n"
+    "127.0.0.1 (SMTP 2525, LMTP 2424, IMAP 1143, IMAPS 1993, ManageSieve 4190) and log to stderr.\n"
     "  --user NAME            also add this user, with a welcome message in INBOX\n"
     "  --password-file FILE   the user's password: the first line of FILE (\"-\": stdin);\n"
     "                         else asked on the terminal, else the user gets none\n"
@@ -250,6 +250,7 @@ static void local_ports(FILE *f)
 	    {"lmtp_listen", "unix:$run_directory/lmtp, 127.0.0.1:2424"},
 	    {"imapd_listen", "127.0.0.1:1143"},
 	    {"imapd_tls_listen", "127.0.0.1:1993"},
+	    {"managesieve_listen", "127.0.0.1:4190"},
 	};
 	char perr[256];
 	struct config *known = params_load(NULL, perr, sizeof(perr));
@@ -293,6 +294,9 @@ static int write_config(struct cli *cli, const struct init_opts *o)
 		date, o->dir, o->dir, o->hostname, o->domain, root ? "syslog" : "stderr");
 	if (!root)
 		local_ports(f);
+	else /* ManageSieve is off by default (tests and other instances share hosts) */
+		fprintf(f, "# ManageSieve (RFC 5804), for mail programs' filter editors\n"
+			   "managesieve_listen = 0.0.0.0:4190\n");
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/mailkeep.conf", o->dir);
 	int rc = write_text(path, conf, 0644);

@@ -21,11 +21,13 @@ BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse
 # Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; zbar-tools,
 # libplist-utils, pst-utils: mailkeep phone's QR code and profile, Outlook files;
 # python3-dkim, python3-spf and dovecot-core: the DKIM and SPF checkers and
-# Postfix's SASL in tests/integration/send)
+# Postfix's SASL in tests/integration/send; sieve-connect and python3-sievelib:
+# ManageSieve clients, dovecot-sieve: Pigeonhole's sieve-test as the reference
+# the interpreter is compared with, and the peer of tests/bench/sieve)
 TEST="python3 python3-pytest swaks postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
   dovecot-dev autoconf automake libtool zbar-tools libplist-utils pst-utils python3-dkim python3-spf
-  dovecot-core"
+  dovecot-core sieve-connect python3-sievelib dovecot-sieve vim"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # shellcheck disable=SC2086

@@ -17,9 +17,9 @@
 #include "tools/cli.h"
 
 static const struct command *const commands[] = {
-    &cmd_init,	 &cmd_check, &cmd_user,	  &cmd_alias, &cmd_import, &cmd_export, &cmd_fsck,
-    &cmd_backup, &cmd_stats, &cmd_smtpin, &cmd_imapd, &cmd_mount,  &cmd_run,	&cmd_spam, &cmd_status,
-    &cmd_phone,  &cmd_queue, &cmd_smtpout, &cmd_sendmail, &cmd_dkim,
+    &cmd_init,	 &cmd_check, &cmd_user,	  &cmd_alias, &cmd_import,  &cmd_export,   &cmd_fsck,
+    &cmd_backup, &cmd_stats, &cmd_smtpin, &cmd_imapd, &cmd_mount,   &cmd_run,	   &cmd_spam,
+    &cmd_status, &cmd_phone, &cmd_sieve,  &cmd_queue, &cmd_smtpout, &cmd_sendmail, &cmd_dkim,
 };
 
 static void usage_all(FILE *f)
