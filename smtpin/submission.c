@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "index/queue.h"
+#include "index/quota.h"
 #include "lib/dkim.h"
 #include "lib/array.h"
 #include "lib/log.h"
@@ -304,7 +305,12 @@ static void submit_done(void *arg)
 		int full = j->rc == STORE_EFULL;
 		log_warn_as("smtpd", "%s: from=<%s>: not queued (store: %s)", s->qid, from,
 			    store_strerror(j->rc));
-		if (!s->closed)
+		if (s->closed)
+			;
+		else if (j->rc == STORE_EQUOTA) /* a local recipient (or the Sent copy) */
+			session_reply(s, "%s Mailbox full: a recipient is over quota",
+				      quota_tempfail() ? "452 4.2.2" : "552 5.2.2");
+		else
 			session_reply(s, "%s Error: %s (%s)", full ? "452 4.3.1" : "451 4.3.0",
 				      full ? "insufficient system storage"
 					   : "could not queue the message",

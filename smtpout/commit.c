@@ -332,7 +332,7 @@ static int apply(struct store_txn *txn, struct server *srv, struct cjob *j, int6
 			if (rc == STORE_ENOTFOUND)
 				continue; /* deleted meanwhile */
 			e->result = QUEUE_DEFERRED;
-			mk_strlcpy(e->dsn, "4.3.0", sizeof(e->dsn));
+			mk_strlcpy(e->dsn, rc == STORE_EQUOTA ? "4.2.2" : "4.3.0", sizeof(e->dsn));
 			snprintf(e->why, sizeof(e->why), "cannot store: %s", store_strerror(rc));
 		}
 		rc = queue_rcpt_result(txn, j->qid, e->idx, (enum queue_result)e->result, e->dsn,

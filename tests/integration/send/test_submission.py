@@ -148,3 +148,32 @@ def test_user_rate_limits(mk):
     refused = mk.submit("bob@example.org", ["w@example.com", "x@example.com", "y@example.com", "z@example.com"],
                         user="bob")
     assert list(refused) == ["z@example.com"] and refused["z@example.com"][0] == 450, refused
+
+
+
+def test_local_recipient_over_quota_refuses_the_whole_submission(mk):
+    # bob's quota is smaller than the message, which comes without SIZE= (so
+    # RCPT cannot tell): the one write (bob's copy and the queue entry) does
+    # not happen; the client gets quota's reply, not a store error, and keeps
+    # the message
+    mk.mk("user", "quota", "bob", "--storage", "200")
+    mk.start_smtpin()
+    body = ("From: alice@example.org\r\nTo: bob@example.org, carol@example.com\r\nSubject: big\r\n"
+            "X-Pad: " + "x" * 400 + "\r\n\r\nhello\r\n")
+    c = smtplib.SMTP("127.0.0.1", mk.sub_port, timeout=30)
+    c.starttls(context=client_ctx())
+    c.login("alice", "secret")
+    assert c.mail("alice@example.org")[0] == 250  # no SIZE=
+    assert c.rcpt("bob@example.org")[0] == 250
+    assert c.rcpt("carol@example.com")[0] == 250
+    code, msg = c.data(body.encode())
+    c.quit()
+    assert code == 452 and msg.startswith(b"4.2.2 Mailbox full"), (code, msg)
+    assert mk.messages("bob") == []
+    assert mk.queue_ids() == []
+    # with SIZE= announced, RCPT refuses bob alone and carol's copy is queued
+    refused = mk.submit("alice@example.org", ["bob@example.org", "carol@example.com"],
+                        headers={"X-Pad": "x" * 400})
+    assert list(refused) == ["bob@example.org"] and refused["bob@example.org"][0] == 452
+    assert mk.messages("bob") == [] and len(mk.queue_ids()) == 1
+    assert mk.fsck().returncode == 0
