@@ -42,7 +42,8 @@ static void lookup_work(void *arg)
 	/* over quota already (or with the SIZE= announced): refused now, for this
 	 * recipient alone, as Dovecot's LMTP does (lmtp_rcpt_check_quota) */
 	if (j->result == DIR_OK && srv->store != NULL &&
-	    quota_check(srv->store, j->user.name, j->s->from.has_size ? j->s->from.size : 0) == STORE_EQUOTA)
+	    quota_check(srv->store, j->user.name, j->s->from.has_size ? j->s->from.size : 0) ==
+		STORE_EQUOTA)
 		j->result = DELIVER_OVERQUOTA;
 	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR) {
 		char addr[SMTP_ADDR_MAX + 1];
@@ -135,8 +136,8 @@ static void deliver_plan(struct deliver_job *j)
 	j->plans = xcalloc(j->n, sizeof(*j->plans));
 	for (size_t i = 0; i < j->n; i++) {
 		store_classify(store, &j->rcpts[i], s->msg.data, s->msg.len);
-		sieve_plan(store, &j->rcpts[i], s->msg.data, s->msg.len, s->from.addr, s->rcpts[i].addr, s->qid,
-			   &j->plans[i]);
+		sieve_plan(store, &j->rcpts[i], s->msg.data, s->msg.len, s->from.addr,
+			   s->rcpts[i].addr, s->qid, &j->plans[i]);
 		nrej += j->plans[i].reject != 0;
 	}
 	/* SMTP has one reply after DATA: a rejection is said only when every
@@ -153,7 +154,11 @@ static void deliver_plan(struct deliver_job *j)
 			struct store_rcpt *r = &j->targets[j->ntargets];
 			j->owner[j->ntargets++] = i;
 			*r = j->rcpts[i];
-			r->mailbox = p->targets[t].mailbox[0] ? p->targets[t].mailbox : NULL;
+			/* the implicit keep ("") goes where delivery would have put
+			 * it: Junk for an enforced DMARC quarantine, else INBOX or
+			 * the spam filter's choice */
+			if (p->targets[t].mailbox[0])
+				r->mailbox = p->targets[t].mailbox;
 			r->flags = p->targets[t].flags;
 			r->keywords = p->targets[t].keywords[0] ? p->targets[t].keywords : NULL;
 			r->create = p->targets[t].create;
@@ -169,11 +174,11 @@ static int deliver_targets(struct deliver_job *j, int again)
 	if (j->ntargets == 0)
 		return 0;
 	if (!s->lmtp)
-		return store_deliver_atomic(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
-					    j->targets, j->ntargets, j->hash);
+		return store_deliver_atomic(s->srv->store, s->msg.data, s->msg.len,
+					    (int64_t)time(NULL), j->targets, j->ntargets, j->hash);
 	if (!again)
-		return store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), j->targets,
-				     j->ntargets, j->hash);
+		return store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
+				     j->targets, j->ntargets, j->hash);
 	/* LMTP: what was stored stays; the failed copies are stored now */
 	struct store_rcpt *redo = xcalloc(j->ntargets, sizeof(*redo));
 	size_t *at = xcalloc(j->ntargets, sizeof(*at)), n = 0;
@@ -182,7 +187,8 @@ static int deliver_targets(struct deliver_job *j, int again)
 			at[n] = t;
 			redo[n++] = j->targets[t];
 		}
-	int rc = n ? store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), redo, n, j->hash)
+	int rc = n ? store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
+				   redo, n, j->hash)
 		   : 0;
 	for (size_t k = 0; k < n; k++)
 		j->targets[at[k]] = redo[k];
@@ -206,8 +212,10 @@ static int deliver_fallback(struct deliver_job *j)
 		 * mailboxes that do not exist could be the cause */
 		char who[STORE_NAME_MAX + 1];
 		log_printable(who, sizeof(who), r->mailbox, strlen(r->mailbox));
-		log_warn_as("local", "%s: to user %s: mailbox %s cannot take the message (%s): INBOX instead",
-			    j->s->qid, r->user, who, store_strerror(tr));
+		log_warn_as(
+		    "local",
+		    "%s: to user %s: mailbox %s cannot take the message (%s): INBOX instead",
+		    j->s->qid, r->user, who, store_strerror(tr));
 		r->mailbox = "INBOX";
 		r->create = 0;
 		again = 1;
@@ -312,11 +320,14 @@ static void deliver_done(void *arg)
 		PRINTABLE(to, s->rcpts[i].addr);
 		const struct sieve_plan *plan = &j->plans[i];
 		if (r == 0 && plan->reject) {
-			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=5.7.1, status=bounced "
-				    "(rejected by the recipient's Sieve script: %s)",
-				    s->qid, to, delay, plan->reason);
+			log_info_as(
+			    "local",
+			    "%s: to=<%s>, relay=local, delay=%.2f, dsn=5.7.1, status=bounced "
+			    "(rejected by the recipient's Sieve script: %s)",
+			    s->qid, to, delay, plan->reason);
 			if (s->lmtp && !s->closed)
-				session_reply(s, "550 5.7.1 <%s> %s", to, plan->reason[0] ? plan->reason : "Rejected");
+				session_reply(s, "550 5.7.1 <%s> %s", to,
+					      plan->reason[0] ? plan->reason : "Rejected");
 			continue;
 		}
 		if (r == 0 && j->rcpts[i].duplicate) {
@@ -330,9 +341,10 @@ static void deliver_done(void *arg)
 			char where[600];
 			where_to(j, i, where, sizeof(where));
 			ok++;
-			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
-				 "(delivered to %s mailbox of %s)",
-				 s->qid, to, delay, where, j->rcpts[i].user);
+			log_info_as("local",
+				    "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+				    "(delivered to %s mailbox of %s)",
+				    s->qid, to, delay, where, j->rcpts[i].user);
 		} else {
 			const char *dsn;
 			store_reply_code(r, &dsn);
@@ -346,7 +358,8 @@ static void deliver_done(void *arg)
 			if (r == 0)
 				session_reply(s, "250 2.0.0 <%s> Ok: queued as %s", to, s->qid);
 			else if (r == STORE_EQUOTA)
-				session_reply(s, "%s %s <%s> Mailbox full: over quota", code, dsn, to);
+				session_reply(s, "%s %s <%s> Mailbox full: over quota", code, dsn,
+					      to);
 			else if (r == STORE_EFULL)
 				session_reply(s,
 					      "%s %s <%s> Error: insufficient system storage (%s)",
@@ -358,7 +371,8 @@ static void deliver_done(void *arg)
 		}
 	}
 	if (!s->lmtp && !s->closed && j->all_rejected) {
-		session_reply(s, "550 5.7.1 %s", j->plans[0].reason[0] ? j->plans[0].reason : "Rejected");
+		session_reply(s, "550 5.7.1 %s",
+			      j->plans[0].reason[0] ? j->plans[0].reason : "Rejected");
 	} else if (!s->lmtp && !s->closed) {
 		if (ok > 0) {
 			s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
@@ -367,7 +381,8 @@ static void deliver_done(void *arg)
 			int r = j->rc != 0 ? j->rc : j->rcpts[0].result;
 			const char *dsn, *code = store_reply_code(r, &dsn);
 			if (r == STORE_EQUOTA)
-				session_reply(s, "%s %s Mailbox full: a recipient is over quota", code, dsn);
+				session_reply(s, "%s %s Mailbox full: a recipient is over quota",
+					      code, dsn);
 			else if (r == STORE_EFULL)
 				session_reply(s, "%s %s Error: insufficient system storage (%s)",
 					      code, dsn, store_strerror(r));
@@ -438,7 +453,8 @@ void deliver_message(struct session *s)
 	for (size_t i = 0; i < j->n; i++) {
 		j->metas[i] = deliver_meta(s, s->rcpts[i].addr);
 		j->rcpts[i].user = s->rcpts[i].user;
-		j->rcpts[i].mailbox = s->authres_junk ? "Junk" : NULL; /* DMARC quarantine, enforced */
+		j->rcpts[i].mailbox =
+		    s->authres_junk ? "Junk" : NULL; /* DMARC quarantine, enforced */
 		j->rcpts[i].meta = j->metas[i];
 		/* a retry of a message already stored (the client saw no 250) is
 		 * answered 250 without a second copy (retrykey.c, index/retry.h) */
