@@ -10,11 +10,13 @@
 #   make deb             the Debian package into build/deb-out (dpkg-buildpackage, lintian: tools/build-deb.sh)
 #   make test-deb        that package on a clean Debian 12 under systemd-nspawn (root, network,
 #                        ~5 min; not part of `make test`: tools/test-deb.sh, doc/ops.md)
+#   make install-sendmail  also /usr/sbin/sendmail -> mailkeep (cron; never over another MTA's)
 #
 # Layout: lib/ -> build/lib/libmk.a, index/ -> build/index/libindex.a, each program
 # folder links one binary: tools/ -> mailkeep, smtpin/ -> mailkeep-smtpin,
-# imapd/ -> mailkeep-imapd, fs/ -> mailkeep-fs. A program folder without a main
-# yet is skipped. New .c files are picked up by wildcard.
+# smtpout/ -> mailkeep-smtpout, imapd/ -> mailkeep-imapd, fs/ -> mailkeep-fs. A
+# program folder without a main yet is skipped. New .c files are picked up by
+# wildcard.
 
 BUILD    ?= build
 .DEFAULT_GOAL := all
@@ -25,7 +27,8 @@ CC       ?= cc
 SANITIZE ?=
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-PKGS     := lmdb libzstd libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt libqrencode
+PKGS     := lmdb libzstd libcrypto libssl libevent libevent_openssl libevent_pthreads fuse3 ldap lber libetpan zlib libcrypt libqrencode \
+	libunbound opendkim
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
@@ -41,7 +44,7 @@ endif
 CFLAGS   ?=
 CFLAGS_ALL := -std=gnu11 $(OPT) -g $(WARN) $(HARDEN) -I. -pthread $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -pthread $(SAN) -Wl,--as-needed
-LIBS_ALL := $(PKG_LIBS) -lm
+LIBS_ALL := $(PKG_LIBS) -lspf2 -lopendmarc -lm
 
 LIB_SRC   := $(wildcard lib/*.c)
 INDEX_SRC := $(wildcard index/*.c)
@@ -49,14 +52,14 @@ INDEX_SRC := $(wildcard index/*.c)
 # folder (X-macro lines, lib/config.h). The registry every program loads and
 # `mailkeep check` / `make man` read is generated from these, in this order
 # (one section each in mailkeep.conf(5)); doc/architecture.md says why.
-PARAMS_DEFS := index/params_store.def smtpin/params.def imapd/params.def fs/params.def \
+PARAMS_DEFS := index/params_store.def smtpin/params.def smtpout/params.def imapd/params.def fs/params.def \
 	index/params_ldap.def index/params_spam.def index/params_sieve.def index/params_quota.def tools/params.def
 PARAMS_REG  := $(BUILD)/gen/params_registry.c
 LIB_A     := $(BUILD)/lib/libmk.a
 INDEX_A   := $(BUILD)/index/libindex.a
 
 # program folder -> binary name
-PROGRAMS := tools:mailkeep smtpin:mailkeep-smtpin imapd:mailkeep-imapd fs:mailkeep-fs
+PROGRAMS := tools:mailkeep smtpin:mailkeep-smtpin smtpout:mailkeep-smtpout imapd:mailkeep-imapd fs:mailkeep-fs
 prog_dir  = $(word 1,$(subst :, ,$(1)))
 prog_name = $(word 2,$(subst :, ,$(1)))
 BINS :=
@@ -76,7 +79,7 @@ UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: programs all asan test unit integration fuzz fuzz-smoke bench install clean format deps demo man \
+.PHONY: programs all asan test unit integration fuzz fuzz-smoke bench install install-sendmail clean format deps demo man \
 	compile-tests deb test-deb
 all: $(BINS) $(UNIT_BINS)
 # only what runs (the binaries; tools/demo.sh, make install, the Debian package)
@@ -186,6 +189,14 @@ deb:
 
 test-deb:
 	tools/test-deb.sh
+
+# cron and scripts call /usr/sbin/sendmail: a link to mailkeep is `mailkeep
+# sendmail` (doc/sending.md). Another MTA's sendmail is never replaced.
+install-sendmail: install
+	@t=$(DESTDIR)/usr/sbin/sendmail; \
+	if [ -e "$$t" ] && [ "$$(readlink -f "$$t")" != "$$(readlink -f $(DESTDIR)$(PREFIX)/bin/mailkeep)" ]; then \
+		echo "install-sendmail: $$t exists (another MTA?): not replaced"; exit 1; fi; \
+	install -d $(DESTDIR)/usr/sbin && ln -sf $(PREFIX)/bin/mailkeep "$$t"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -5,6 +5,8 @@
  *   user.spam.*   the spam filter's verdict and evidence (result, probability,
  *                 confidence, factors, tokens, class); writing user.spam.class
  *                 = spam | innocent retrains (index/spam.h)
+ *   user.auth.*   spf, dkim, dmarc: smtpin's checks of inbound mail (the
+ *                 per-recipient metadata's auth.* lines; doc/smtpin.md)
  * A provider lists its names for a message and answers get (and maybe set).
  * Directories and files being written have no attributes.
  */
@@ -127,9 +129,60 @@ static int spam_set(struct fs *fs, const struct store_msg *msg, const char *name
 	return -spam_xattr_set(fs->store, user_id, msg->mbid, msg->uid, name, value, size);
 }
 
+/* --- user.auth.*: SPF, DKIM and DMARC results (smtpin/authres.c) ----------- */
+
+static const char *const auth_names[] = {"spf", "dkim", "dmarc", NULL};
+
+/* The value of "auth.NAME=" in the message's metadata into v; -1 if none. */
+static int auth_value(const struct xattr_msg *m, const char *name, char *v, size_t size)
+{
+	char meta[STORE_META_MAX], key[32];
+
+	if (store_msg_meta(m->txn, m->msg->mbid, m->msg->uid, meta) != 0)
+		return -1;
+	snprintf(key, sizeof(key), "auth.%s=", name);
+	for (char *line = meta; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (strncmp(line, key, strlen(key)) == 0) {
+			size_t l = nl ? (size_t)(nl - line) - strlen(key) : strlen(line + strlen(key));
+			if (l >= size)
+				l = size - 1;
+			memcpy(v, line + strlen(key), l);
+			v[l] = 0;
+			return 0;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -1;
+}
+
+static int auth_list(const struct xattr_msg *m, struct buf *out)
+{
+	char v[64], n[64];
+
+	for (size_t i = 0; auth_names[i]; i++) {
+		if (auth_value(m, auth_names[i], v, sizeof(v)) < 0)
+			continue;
+		snprintf(n, sizeof(n), "user.auth.%s", auth_names[i]);
+		if (buf_append(out, n, strlen(n) + 1) < 0)
+			return E2BIG;
+	}
+	return 0;
+}
+
+static int auth_get(const struct xattr_msg *m, const char *name, struct buf *out)
+{
+	char v[64];
+
+	if (auth_value(m, name + strlen("user.auth."), v, sizeof(v)) < 0)
+		return ENODATA;
+	return buf_append_str(out, v) < 0 ? E2BIG : 0;
+}
+
 static const struct xattr_provider providers[] = {
     {"user.mail.", mail_list, mail_get, NULL},
     {"user.spam.", spam_list, spam_get, spam_set},
+    {"user.auth.", auth_list, auth_get, NULL},
 };
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 

@@ -80,6 +80,9 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_FTS_DOCS] = "fts_docs",
 	[DB_FTS_HASHES] = "fts_hashes",
 	[DB_FTS_WORDS] = "fts_words",
+	[DB_QMSG] = "qmsg",
+	[DB_QRCPT] = "qrcpt",
+	[DB_QSCHED] = "qsched",
 };
 
 /* Tables a store made by an older mailkeep may lack: a read-only open goes on
@@ -105,18 +108,30 @@ struct store_wjob {
 const char *store_strerror(int err)
 {
 	switch (err) {
-	case STORE_OK: return "success";
-	case STORE_ENOTFOUND: return "not found";
-	case STORE_EEXIST: return "already exists";
-	case STORE_EFULL: return "the store is full (map size limit or disk full)";
-	case STORE_EIO: return "input/output error in the store";
-	case STORE_EINVAL: return "invalid argument";
-	case STORE_ECORRUPT: return "a store record is corrupt";
-	case STORE_EMODIFIED: return "modified since the given modseq";
-	case STORE_ENOTEMPTY: return "the mailbox has children";
-	case STORE_ETOOBIG: return "the message is too big for the store";
-	case STORE_EQUOTA: return "over quota";
-	default: return "unknown store error";
+	case STORE_OK:
+		return "success";
+	case STORE_ENOTFOUND:
+		return "not found";
+	case STORE_EEXIST:
+		return "already exists";
+	case STORE_EFULL:
+		return "the store is full (map size limit or disk full)";
+	case STORE_EIO:
+		return "input/output error in the store";
+	case STORE_EINVAL:
+		return "invalid argument";
+	case STORE_ECORRUPT:
+		return "a store record is corrupt";
+	case STORE_EMODIFIED:
+		return "modified since the given modseq";
+	case STORE_ENOTEMPTY:
+		return "the mailbox has children";
+	case STORE_ETOOBIG:
+		return "the message is too big for the store";
+	case STORE_EQUOTA:
+		return "over quota";
+	default:
+		return "unknown store error";
 	}
 }
 
@@ -207,7 +222,8 @@ void store_set_hooks(struct store *store, const struct store_hooks *hooks)
 
 /* The order of LMDB's default (bytes, then length), 8 bytes at a time: the
  * spam filter's token table (6-byte bucket keys; 12-byte keys before issue
- * 16) is searched thousands of times per message. Being the same order, programs without it read the table alike. */
+ * 16) is searched thousands of times per message. Being the same order, programs without it read
+ * the table alike. */
 static int cmp_bytes(const MDB_val *a, const MDB_val *b)
 {
 	const uint8_t *x = a->mv_data, *y = b->mv_data;

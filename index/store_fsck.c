@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/queue.h"
 #include "index/store_priv.h"
 #include "lib/array.h"
 #include "lib/xmalloc.h"
@@ -265,8 +266,10 @@ static int check_blobs(struct fsck *f, struct reftable *refs,
 		struct refcount *rcnt = rt_get(refs, bi.hash);
 		uint32_t counted = rcnt ? rcnt->count : 0;
 		if (bi.refs != counted)
-			problem(f, "blob %s: reference count %u, but %u messages point at it", hex,
-				bi.refs, counted);
+			problem(f,
+				"blob %s: reference count %u, but %u messages and queue entries "
+				"point at it",
+				hex, bi.refs, counted);
 		if (bi.encoding != STORE_ENC_RAW && bi.encoding != STORE_ENC_ZSTD &&
 		    bi.encoding != STORE_ENC_PACKED) {
 			problem(f, "blob %s: unknown encoding %u", hex, bi.encoding);
@@ -396,6 +399,21 @@ static int check_users(struct fsck *f)
 	return 0;
 }
 
+struct qref {
+	struct fsck *f;
+	struct reftable *refs;
+};
+
+static void queue_ref(const uint8_t hash[STORE_HASH_LEN], void *ctx)
+{
+	rt_add(((struct qref *)ctx)->refs, hash);
+}
+
+static void queue_problem(const char *what, void *ctx)
+{
+	problem(((struct qref *)ctx)->f, "%s", what);
+}
+
 int store_fsck(struct store *store, void (*report)(const char *problem, void *ctx),
 	       void (*progress)(uint64_t done, uint64_t total, void *ctx), void *ctx)
 {
@@ -406,7 +424,8 @@ int store_fsck(struct store *store, void (*report)(const char *problem, void *ct
 	if ((rc = store_read_begin(store, &f.txn)) != 0)
 		return rc;
 	if ((rc = check_users(&f)) == 0 && (rc = check_mailboxes(&f)) == 0 &&
-	    (rc = check_messages(&f, &refs)) == 0 && (rc = check_bases(&f)) == 0)
+	    (rc = check_messages(&f, &refs)) == 0 && (rc = check_bases(&f)) == 0 &&
+	    (rc = queue_check(f.txn, queue_ref, queue_problem, &(struct qref){&f, &refs})) == 0)
 		rc = check_blobs(&f, &refs, progress);
 	if (rc == 0 && !store->missing[DB_BLOBCHUNKS])
 		rc = check_chunks(&f);

@@ -21,7 +21,8 @@
  * The other tables belong to other rooms of index/, each documented in its
  * room's header: DB_GREYLIST and DB_PSCACHE in index/greylist.h, DB_SPAM_* in
  * index/spam_db.h, DB_SIEVE in index/sieve_store.c, DB_QUOTA in index/quota.h,
- * DB_FTS_* in index/fts.h. The store opens every table of the environment at
+ * DB_FTS_* in index/fts.h, DB_Q* in index/queue.h (whose message records hold one
+ * reference on their blob each: store_fsck counts them). The store opens every table of the environment at
  * store_open (one catalog: LMDB's maxdbs and the format check are in one
  * place), so their ids are listed here.
  */
@@ -62,6 +63,9 @@ enum store_db {
 	DB_FTS_DOCS,     /* docid -> blob hash */
 	DB_FTS_HASHES,   /* blob hash -> docid */
 	DB_FTS_WORDS,    /* word + first docid -> docids */
+	DB_QMSG,         /* the queue room (index/queue.h): messages waiting to leave */
+	DB_QRCPT,        /* their recipients */
+	DB_QSCHED,       /* when each is due */
 	DB_COUNT
 };
 
@@ -76,6 +80,17 @@ void store_txn_touch(struct store_txn *txn);
 int store_txn_has(struct store_txn *txn, enum store_db db);
 /* Maps an LMDB / errno code to STORE_E*. */
 int store_mdb_error(int rc);
+/* Adds delta references to a blob; frees the bytes and cached derivations
+ * when the count drops to zero. */
+int store_blob_ref(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], int delta);
+/* For rooms that deliver inside their own write (the queue): the store's
+ * classify hook for each recipient whose mailbox is NULL (call it before
+ * store_write, outside any transaction), then, in the write, one message for
+ * one recipient pointing at an existing blob, as store_deliver adds it. */
+void store_classify_rcpts(struct store *store, struct store_rcpt *rcpts, size_t n, const void *data,
+			  size_t len);
+int store_deliver_rcpt(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], int64_t internaldate,
+		       struct store_rcpt *rcpt);
 
 static inline void store_put_be32(uint8_t *p, uint32_t v)
 {

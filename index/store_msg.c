@@ -390,8 +390,8 @@ int store_msg_set_flags(struct store_txn *txn, uint32_t mbid, uint32_t uid, enum
 	return 0;
 }
 
-int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid, int64_t internaldate,
-			       struct store_msg *msg_r)
+int store_msg_set_internaldate(struct store_txn *txn, uint32_t mbid, uint32_t uid,
+			       int64_t internaldate, struct store_msg *msg_r)
 {
 	struct store_mailbox mb;
 	struct store_msg m;
@@ -655,6 +655,12 @@ struct deliver_ctx {
 
 static int deliver_one(struct store_txn *txn, struct deliver_ctx *d, struct store_rcpt *r)
 {
+	return store_deliver_rcpt(txn, d->hash, d->internaldate, r);
+}
+
+int store_deliver_rcpt(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN],
+		       int64_t internaldate, struct store_rcpt *r)
+{
 	struct store_user u;
 	struct store_mailbox mb;
 	struct store_msg m;
@@ -667,8 +673,8 @@ static int deliver_one(struct store_txn *txn, struct deliver_ctx *d, struct stor
 		rc = store_mailbox_get(txn, u.id, r->mailbox, &mb);
 		if (rc == STORE_ENOTFOUND && r->create)
 			rc = store_mailbox_create(txn, u.id, r->mailbox, 0, &mb);
-	} else if (r->special_use != 0 &&
-		 (rc = store_mailbox_find_special(txn, u.id, r->special_use, &mb)) != STORE_ENOTFOUND)
+	} else if (r->special_use != 0 && (rc = store_mailbox_find_special(
+					       txn, u.id, r->special_use, &mb)) != STORE_ENOTFOUND)
 		;
 	else
 		rc = store_mailbox_get(txn, u.id, "INBOX", &mb);
@@ -678,10 +684,10 @@ static int deliver_one(struct store_txn *txn, struct deliver_ctx *d, struct stor
 	/* New mail is \Recent: new/ on the mount, RECENT to the first IMAP SELECT. */
 	struct store_msg_new n = {.flags = r->flags | STORE_F_RECENT,
 				  .keywords = r->keywords,
-				  .internaldate = d->internaldate,
+				  .internaldate = internaldate,
 				  .meta = meta,
 				  .no_quota = r->no_quota};
-	memcpy(n.hash, d->hash, STORE_HASH_LEN);
+	memcpy(n.hash, hash, STORE_HASH_LEN);
 	if ((rc = store_msg_add(txn, mb.id, &n, &m)) != 0)
 		return rc;
 	r->mbid = m.mbid;
@@ -749,19 +755,10 @@ static int deliver_fn(struct store_txn *txn, void *ctx)
 	return ok > 0 ? 0 : STORE_ENOTFOUND;
 }
 
-static int deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
-		   struct store_rcpt *rcpts, size_t nrcpts, int atomic,
-		   uint8_t hash_r[STORE_HASH_LEN])
+void store_classify_rcpts(struct store *store, struct store_rcpt *rcpts, size_t n, const void *data,
+			  size_t len)
 {
-	struct deliver_ctx d = {
-	    data, len, internaldate ? internaldate : time(NULL), rcpts, nrcpts, atomic, {0}};
-	int rc;
-
-	if (nrcpts == 0)
-		return STORE_EINVAL;
-	if ((uint64_t)len > ((uint64_t)2 << 30))
-		return STORE_ETOOBIG;
-	for (size_t i = 0; i < nrcpts; i++) {
+	for (size_t i = 0; i < n; i++) {
 		rcpts[i].result = STORE_EIO;
 		if (rcpts[i].mailbox == NULL && !rcpts[i].classified && store->has_hooks &&
 		    store->hooks.classify != NULL) {
@@ -774,6 +771,21 @@ static int deliver(struct store *store, const void *data, size_t len, int64_t in
 			}
 		}
 	}
+}
+
+static int deliver(struct store *store, const void *data, size_t len, int64_t internaldate,
+		   struct store_rcpt *rcpts, size_t nrcpts, int atomic,
+		   uint8_t hash_r[STORE_HASH_LEN])
+{
+	struct deliver_ctx d = {
+	    data, len, internaldate ? internaldate : time(NULL), rcpts, nrcpts, atomic, {0}};
+	int rc;
+
+	if (nrcpts == 0)
+		return STORE_EINVAL;
+	if ((uint64_t)len > ((uint64_t)2 << 30))
+		return STORE_ETOOBIG;
+	store_classify_rcpts(store, rcpts, nrcpts, data, len);
 	rc = store_write(store, deliver_fn, &d);
 	if (rc != 0 && (atomic || rc != STORE_ENOTFOUND))
 		for (size_t i = 0; i < nrcpts; i++)

@@ -72,7 +72,6 @@ int store_msg_decode(const MDB_val *key, const MDB_val *val, struct store_msg *m
 int store_mailbox_decode(uint32_t user_id, const char *name, size_t namelen, const MDB_val *val,
 			 struct store_mailbox *mb_r);
 int store_mailbox_put(struct store_txn *txn, const struct store_mailbox *mb);
-int store_blob_ref(struct store_txn *txn, const uint8_t hash[STORE_HASH_LEN], int delta);
 /* store_blob.c: the codec's life with the store's, and a transaction's end. */
 void store_blob_codec_init(struct store *s);
 void store_blob_codec_free(struct store *s);

@@ -149,7 +149,7 @@ void auth_start(struct session *s, const char *arg)
 		session_reply(s, "503 5.5.1 Error: authentication not enabled");
 		return;
 	}
-	if (!s->tls && srv->tls_auth_only) {
+	if (!s->tls && (srv->tls_auth_only || s->submission)) {
 		session_reply(
 		    s, "538 5.7.11 Encryption required for requested authentication mechanism");
 		return;

@@ -42,7 +42,8 @@ static void lookup_work(void *arg)
 	/* over quota already (or with the SIZE= announced): refused now, for this
 	 * recipient alone, as Dovecot's LMTP does (lmtp_rcpt_check_quota) */
 	if (j->result == DIR_OK && srv->store != NULL &&
-	    quota_check(srv->store, j->user.name, j->s->from.has_size ? j->s->from.size : 0) == STORE_EQUOTA)
+	    quota_check(srv->store, j->user.name, j->s->from.has_size ? j->s->from.size : 0) ==
+		STORE_EQUOTA)
 		j->result = DELIVER_OVERQUOTA;
 	if (j->result == DIR_TEMPFAIL || j->result == DIR_ERROR) {
 		char addr[SMTP_ADDR_MAX + 1];
@@ -93,6 +94,8 @@ void deliver_received_header(struct session *s)
 	else
 		snprintf(proto, sizeof(proto), "%s%s%s", s->esmtp ? "ESMTP" : "SMTP",
 			 s->tls ? "S" : "", s->authed ? "A" : "");
+	if (submission_received_header(s, date))
+		return;
 	buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n", helo, s->name, s->addr);
 	if (s->tls && srv->tls_received && s->tls_info[0])
 		buf_printf(&s->msg, "\t(using %s)\r\n", s->tls_info);
@@ -133,8 +136,8 @@ static void deliver_plan(struct deliver_job *j)
 	j->plans = xcalloc(j->n, sizeof(*j->plans));
 	for (size_t i = 0; i < j->n; i++) {
 		store_classify(store, &j->rcpts[i], s->msg.data, s->msg.len);
-		sieve_plan(store, &j->rcpts[i], s->msg.data, s->msg.len, s->from.addr, s->rcpts[i].addr, s->qid,
-			   &j->plans[i]);
+		sieve_plan(store, &j->rcpts[i], s->msg.data, s->msg.len, s->from.addr,
+			   s->rcpts[i].addr, s->qid, &j->plans[i]);
 		nrej += j->plans[i].reject != 0;
 	}
 	/* SMTP has one reply after DATA: a rejection is said only when every
@@ -151,7 +154,11 @@ static void deliver_plan(struct deliver_job *j)
 			struct store_rcpt *r = &j->targets[j->ntargets];
 			j->owner[j->ntargets++] = i;
 			*r = j->rcpts[i];
-			r->mailbox = p->targets[t].mailbox[0] ? p->targets[t].mailbox : NULL;
+			/* the implicit keep ("") goes where delivery would have put
+			 * it: Junk for an enforced DMARC quarantine, else INBOX or
+			 * the spam filter's choice */
+			if (p->targets[t].mailbox[0])
+				r->mailbox = p->targets[t].mailbox;
 			r->flags = p->targets[t].flags;
 			r->keywords = p->targets[t].keywords[0] ? p->targets[t].keywords : NULL;
 			r->create = p->targets[t].create;
@@ -167,11 +174,11 @@ static int deliver_targets(struct deliver_job *j, int again)
 	if (j->ntargets == 0)
 		return 0;
 	if (!s->lmtp)
-		return store_deliver_atomic(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
-					    j->targets, j->ntargets, j->hash);
+		return store_deliver_atomic(s->srv->store, s->msg.data, s->msg.len,
+					    (int64_t)time(NULL), j->targets, j->ntargets, j->hash);
 	if (!again)
-		return store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), j->targets,
-				     j->ntargets, j->hash);
+		return store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
+				     j->targets, j->ntargets, j->hash);
 	/* LMTP: what was stored stays; the failed copies are stored now */
 	struct store_rcpt *redo = xcalloc(j->ntargets, sizeof(*redo));
 	size_t *at = xcalloc(j->ntargets, sizeof(*at)), n = 0;
@@ -180,7 +187,8 @@ static int deliver_targets(struct deliver_job *j, int again)
 			at[n] = t;
 			redo[n++] = j->targets[t];
 		}
-	int rc = n ? store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL), redo, n, j->hash)
+	int rc = n ? store_deliver(s->srv->store, s->msg.data, s->msg.len, (int64_t)time(NULL),
+				   redo, n, j->hash)
 		   : 0;
 	for (size_t k = 0; k < n; k++)
 		j->targets[at[k]] = redo[k];
@@ -204,8 +212,10 @@ static int deliver_fallback(struct deliver_job *j)
 		 * mailboxes that do not exist could be the cause */
 		char who[STORE_NAME_MAX + 1];
 		log_printable(who, sizeof(who), r->mailbox, strlen(r->mailbox));
-		log_warn_as("local", "%s: to user %s: mailbox %s cannot take the message (%s): INBOX instead",
-			    j->s->qid, r->user, who, store_strerror(tr));
+		log_warn_as(
+		    "local",
+		    "%s: to user %s: mailbox %s cannot take the message (%s): INBOX instead",
+		    j->s->qid, r->user, who, store_strerror(tr));
 		r->mailbox = "INBOX";
 		r->create = 0;
 		again = 1;
@@ -310,11 +320,14 @@ static void deliver_done(void *arg)
 		PRINTABLE(to, s->rcpts[i].addr);
 		const struct sieve_plan *plan = &j->plans[i];
 		if (r == 0 && plan->reject) {
-			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=5.7.1, status=bounced "
-				    "(rejected by the recipient's Sieve script: %s)",
-				    s->qid, to, delay, plan->reason);
+			log_info_as(
+			    "local",
+			    "%s: to=<%s>, relay=local, delay=%.2f, dsn=5.7.1, status=bounced "
+			    "(rejected by the recipient's Sieve script: %s)",
+			    s->qid, to, delay, plan->reason);
 			if (s->lmtp && !s->closed)
-				session_reply(s, "550 5.7.1 <%s> %s", to, plan->reason[0] ? plan->reason : "Rejected");
+				session_reply(s, "550 5.7.1 <%s> %s", to,
+					      plan->reason[0] ? plan->reason : "Rejected");
 			continue;
 		}
 		if (r == 0 && j->rcpts[i].duplicate) {
@@ -328,9 +341,10 @@ static void deliver_done(void *arg)
 			char where[600];
 			where_to(j, i, where, sizeof(where));
 			ok++;
-			log_info_as("local", "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
-				 "(delivered to %s mailbox of %s)",
-				 s->qid, to, delay, where, j->rcpts[i].user);
+			log_info_as("local",
+				    "%s: to=<%s>, relay=local, delay=%.2f, dsn=2.0.0, status=sent "
+				    "(delivered to %s mailbox of %s)",
+				    s->qid, to, delay, where, j->rcpts[i].user);
 		} else {
 			const char *dsn;
 			store_reply_code(r, &dsn);
@@ -344,7 +358,8 @@ static void deliver_done(void *arg)
 			if (r == 0)
 				session_reply(s, "250 2.0.0 <%s> Ok: queued as %s", to, s->qid);
 			else if (r == STORE_EQUOTA)
-				session_reply(s, "%s %s <%s> Mailbox full: over quota", code, dsn, to);
+				session_reply(s, "%s %s <%s> Mailbox full: over quota", code, dsn,
+					      to);
 			else if (r == STORE_EFULL)
 				session_reply(s,
 					      "%s %s <%s> Error: insufficient system storage (%s)",
@@ -356,7 +371,8 @@ static void deliver_done(void *arg)
 		}
 	}
 	if (!s->lmtp && !s->closed && j->all_rejected) {
-		session_reply(s, "550 5.7.1 %s", j->plans[0].reason[0] ? j->plans[0].reason : "Rejected");
+		session_reply(s, "550 5.7.1 %s",
+			      j->plans[0].reason[0] ? j->plans[0].reason : "Rejected");
 	} else if (!s->lmtp && !s->closed) {
 		if (ok > 0) {
 			s->cnt_ok[s->in_bdat ? SMTP_BDAT : SMTP_DATA]++;
@@ -365,7 +381,8 @@ static void deliver_done(void *arg)
 			int r = j->rc != 0 ? j->rc : j->rcpts[0].result;
 			const char *dsn, *code = store_reply_code(r, &dsn);
 			if (r == STORE_EQUOTA)
-				session_reply(s, "%s %s Mailbox full: a recipient is over quota", code, dsn);
+				session_reply(s, "%s %s Mailbox full: a recipient is over quota",
+					      code, dsn);
 			else if (r == STORE_EFULL)
 				session_reply(s, "%s %s Error: insufficient system storage (%s)",
 					      code, dsn, store_strerror(r));
@@ -399,9 +416,34 @@ static void deliver_done(void *arg)
 	session_unref(s);
 }
 
+char *deliver_meta(struct session *s, const char *to)
+{
+	struct buf m;
+
+	buf_init(&m, STORE_META_MAX - 1);
+	if (buf_printf(&m, "from=<%s>\nto=<%s>\nclient=%s\nhelo=%s\nqueue_id=%s\nproto=%s\n",
+		       s->from.addr, to, s->client, s->helo, s->qid,
+		       s->lmtp ? "LMTP" : "ESMTP") < 0) {
+		buf_reset(&m);
+		buf_printf(&m, "to=<%s>\nqueue_id=%s\n", to, s->qid);
+	}
+	if (s->authed)
+		buf_printf(&m, "sasl_username=%s\n", s->sasl_user);
+	if (s->authres_meta[0])
+		buf_append_str(&m, s->authres_meta);
+	return m.data ? m.data : xstrdup("");
+}
+
 void deliver_message(struct session *s)
 {
-	struct deliver_job *j = xcalloc(1, sizeof(*j));
+	struct deliver_job *j;
+
+	/* remote recipients (or a copy to Sent): the queue's one write */
+	if (submission_needs_queue(s)) {
+		submission_deliver(s);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
 
 	j->s = s;
 	j->n = s->nrcpt;
@@ -409,20 +451,10 @@ void deliver_message(struct session *s)
 	j->metas = xcalloc(j->n, sizeof(*j->metas));
 	j->retry_keys = xcalloc(j->n, sizeof(*j->retry_keys));
 	for (size_t i = 0; i < j->n; i++) {
-		struct buf m;
-		buf_init(&m, STORE_META_MAX - 1);
-		if (buf_printf(&m,
-			       "from=<%s>\nto=<%s>\nclient=%s\nhelo=%s\nqueue_id=%s\nproto=%s\n",
-			       s->from.addr, s->rcpts[i].addr, s->client, s->helo, s->qid,
-			       s->lmtp ? "LMTP" : "ESMTP") < 0) {
-			buf_reset(&m);
-			buf_printf(&m, "to=<%s>\nqueue_id=%s\n", s->rcpts[i].addr, s->qid);
-		}
-		if (s->authed)
-			buf_printf(&m, "sasl_username=%s\n", s->sasl_user);
-		j->metas[i] = m.data ? m.data : xstrdup("");
+		j->metas[i] = deliver_meta(s, s->rcpts[i].addr);
 		j->rcpts[i].user = s->rcpts[i].user;
-		j->rcpts[i].mailbox = NULL;
+		j->rcpts[i].mailbox =
+		    s->authres_junk ? "Junk" : NULL; /* DMARC quarantine, enforced */
 		j->rcpts[i].meta = j->metas[i];
 		/* a retry of a message already stored (the client saw no 250) is
 		 * answered 250 without a second copy (retrykey.c, index/retry.h) */

@@ -228,7 +228,7 @@ static int refuse(struct session *s, int fd, const char *reply)
 	char line[700];
 
 	anvil_event(s->srv->limits->anvil, ANVIL_EV_CONN_REFUSED);
-	if (s->lst->kind != LISTEN_SMTPS) {
+	if (s->lst->kind != LISTEN_SMTPS && s->lst->kind != LISTEN_SUBMISSIONS) {
 		int n = snprintf(line, sizeof(line), "%s\r\n", reply);
 		if (n > 0 && (size_t)n < sizeof(line))
 			(void)!send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);

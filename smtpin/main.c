@@ -163,7 +163,8 @@ int smtpin_read_settings(struct server *srv, char *err, size_t errsize)
 	srv->greylist.max_age = (int64_t)p->greylist_max_age;
 	srv->greylist.auto_allow = (uint32_t)p->greylist_auto_allow;
 	mk_strlcpy(srv->greylist_text, p->greylist_text, sizeof(srv->greylist_text));
-	if (restrictions_load(srv, err, errsize) < 0 || postscreen_load(srv, err, errsize) < 0)
+	if (restrictions_load(srv, err, errsize) < 0 || postscreen_load(srv, err, errsize) < 0 ||
+	    relay_load(srv, err, errsize) < 0)
 		return -1;
 	return 0;
 }
@@ -271,6 +272,8 @@ static void add_every_listener(struct server *srv)
 #define LISTENERS(name, kind) add_listeners(srv, &srv->p.name, #name, kind, err, sizeof(err))
 	if (LISTENERS(smtpd_listen, LISTEN_SMTP) < 0 ||
 	    LISTENERS(smtpd_tls_wrappermode_listen, LISTEN_SMTPS) < 0 ||
+	    LISTENERS(submission_listen, LISTEN_SUBMISSION) < 0 ||
+	    LISTENERS(submissions_listen, LISTEN_SUBMISSIONS) < 0 ||
 	    LISTENERS(lmtp_listen, LISTEN_LMTP) < 0 ||
 	    LISTENERS(greylist_policy_listen, LISTEN_POLICY) < 0)
 		log_fatal("%s", err);
@@ -322,7 +325,8 @@ static void start_loop(struct server *srv, struct daemon *d)
 	srv->base = event_base_new();
 	if (srv->base == NULL)
 		log_fatal("cannot start libevent");
-	if (dns_start(srv, err, sizeof(err)) < 0 || smtpin_tls_init(srv, err, sizeof(err)) < 0)
+	if (dns_start(srv, err, sizeof(err)) < 0 || smtpin_tls_init(srv, err, sizeof(err)) < 0 ||
+	    authres_init(srv, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	if (jobs_start(srv, (int)srv->p.smtpd_delivery_threads, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
@@ -341,10 +345,12 @@ static void start_loop(struct server *srv, struct daemon *d)
 
 static const char *kind_name(enum listener_kind kind)
 {
-	return kind == LISTEN_SMTP    ? "smtp"
-	       : kind == LISTEN_SMTPS ? "smtps"
-	       : kind == LISTEN_LMTP  ? "lmtp"
-				      : "policy";
+	return kind == LISTEN_SMTP	    ? "smtp"
+	       : kind == LISTEN_SMTPS	    ? "smtps"
+	       : kind == LISTEN_LMTP	    ? "lmtp"
+	       : kind == LISTEN_SUBMISSION  ? "submission"
+	       : kind == LISTEN_SUBMISSIONS ? "submissions"
+					    : "policy";
 }
 
 static void stop(struct server *srv)
@@ -393,9 +399,16 @@ int main(int argc, char **argv)
 	start_loop(srv, &d);
 
 	log_info("daemon started -- mailkeep smtpin, %zu listener(s)", srv->nlisteners);
-	for (size_t i = 0; i < srv->nlisteners; i++)
+	for (size_t i = 0; i < srv->nlisteners; i++) {
 		log_info("listening on %s (%s)", srv->listeners[i].spec,
 			 kind_name(srv->listeners[i].kind));
+		/* AUTH needs TLS there: without a certificate nobody can send */
+		if (srv->listeners[i].kind == LISTEN_SUBMISSION && !smtpin_tls_ready(srv))
+			log_warn("%s: submission without TLS (smtpd_tls_security_level, "
+				 "smtpd_tls_cert_file): clients cannot authenticate until a "
+				 "certificate is loaded (SIGHUP)",
+				 srv->listeners[i].spec);
+	}
 	event_base_dispatch(srv->base);
 	stop(srv);
 	log_info("terminated");

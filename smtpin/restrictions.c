@@ -31,7 +31,7 @@ struct cidr_entry {
 	char *action;
 };
 
-enum subject { SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RCPT, SUBJ_DATA };
+enum subject { SUBJ_CLIENT, SUBJ_HELO, SUBJ_SENDER, SUBJ_RCPT, SUBJ_DATA, SUBJ_EOD };
 
 struct restr_eval {
 	struct session *s;
@@ -76,6 +76,9 @@ static const struct {
     {"check_policy_service", R_CHECK_POLICY, 1},
     {"check_greylist", R_GREYLIST, 0},
     {"reject_unlisted_recipient", R_REJECT_UNLISTED_RCPT, 0},
+    {"reject_spf_fail", R_REJECT_SPF_FAIL, 0},
+    {"reject_dkim_fail", R_REJECT_DKIM_FAIL, 0},
+    {"reject_dmarc_fail", R_REJECT_DMARC_FAIL, 0},
 };
 
 /* --- tables -------------------------------------------------------------- */
@@ -234,7 +237,8 @@ int restrictions_load(struct server *srv, char *err, size_t errsize)
 	    LOAD(smtpd_sender_restrictions, &srv->r_sender) < 0 ||
 	    LOAD(smtpd_relay_restrictions, &srv->r_relay) < 0 ||
 	    LOAD(smtpd_recipient_restrictions, &srv->r_rcpt) < 0 ||
-	    LOAD(smtpd_data_restrictions, &srv->r_data) < 0)
+	    LOAD(smtpd_data_restrictions, &srv->r_data) < 0 ||
+	    LOAD(smtpd_end_of_data_restrictions, &srv->r_eod) < 0)
 		return -1;
 #undef LOAD
 	return 0;
@@ -272,6 +276,10 @@ static int set_reply(struct restr_eval *e, int code, const char *dsn, const char
 	case SUBJ_RCPT:
 		PRINTABLE(who, s->cur.addr);
 		what = "Recipient address rejected";
+		break;
+	case SUBJ_EOD:
+		mk_strlcpy(who, "END-OF-MESSAGE", sizeof(who));
+		what = "End-of-data rejected";
 		break;
 	default:
 		mk_strlcpy(who, "DATA", sizeof(who));
@@ -483,8 +491,10 @@ static int eval_relay(struct restr_eval *e, const struct restr_item *it)
 
 	if (cur_subject(e) != SUBJ_RCPT)
 		return V_DUNNO;
+	/* our domains, and those we are a backup MX for (relay_domains), as Postfix's */
 	if (strcasecmp(s->cur.addr, "postmaster") == 0 ||
-	    (!smtp_addr_routing_trick(&s->cur) && domain_is_local(s->srv, s->cur.domain)))
+	    (!smtp_addr_routing_trick(&s->cur) && (domain_is_local(s->srv, s->cur.domain) ||
+						    relay_domain(s->srv, s->cur.domain))))
 		return V_DUNNO;
 	PRINTABLE(to, s->cur.addr);
 	if (it->type == R_DEFER_UNAUTH_DEST)
@@ -646,6 +656,20 @@ static int eval_item(struct restr_eval *e, const struct restr_item *it)
 		return PENDING;
 	case R_GREYLIST:
 		return eval_greylist(e, it);
+	/* the authentication checks' results (authres.c), known at the end of data;
+	 * the codes are RFC 7372's */
+	case R_REJECT_SPF_FAIL:
+		if (cur_subject(e) != SUBJ_EOD || strcmp(s->auth_spf, "fail") != 0)
+			return V_DUNNO;
+		return set_reply(e, 550, "5.7.23", "SPF validation failed");
+	case R_REJECT_DKIM_FAIL:
+		if (cur_subject(e) != SUBJ_EOD || strcmp(s->auth_dkim, "fail") != 0)
+			return V_DUNNO;
+		return set_reply(e, 550, "5.7.20", "No passing DKIM signature found");
+	case R_REJECT_DMARC_FAIL:
+		if (cur_subject(e) != SUBJ_EOD || strcmp(s->auth_dmarc, "fail") != 0)
+			return V_DUNNO;
+		return set_reply(e, 550, "5.7.1", "DMARC validation failed");
 	}
 	return V_DUNNO;
 }
@@ -705,6 +729,8 @@ void restrictions_check(struct session *s, const char *stage,
 		ADD(r_helo, SUBJ_HELO);
 	} else if (strcmp(stage, "MAIL") == 0) {
 		ADD(r_sender, SUBJ_SENDER);
+	} else if (strcmp(stage, "END-OF-DATA") == 0) {
+		ADD(r_eod, SUBJ_EOD);
 	} else {
 		ADD(r_data, SUBJ_DATA);
 	}

@@ -386,8 +386,8 @@ static void send_ehlo(struct session *s)
 {
 	struct server *srv = s->srv;
 	int tls_offer = !s->tls && smtpin_tls_ready(srv);
-	int auth_offer =
-	    srv->sasl && srv->dir != NULL && (s->tls || !srv->tls_auth_only) && !s->lmtp;
+	int auth_offer = srv->sasl && srv->dir != NULL &&
+			 (s->tls || (!srv->tls_auth_only && !s->submission)) && !s->lmtp;
 
 	session_reply(s, "250-%s", srv->hostname);
 	session_reply(s, "250-PIPELINING");
@@ -469,6 +469,15 @@ static void mail_done(struct session *s, const struct restr_result *r)
 	session_unref(s);
 }
 
+static void sender_checked(struct session *s, const char *reply)
+{
+	struct restr_result r = {.verdict = reply ? V_REJECT : V_DUNNO};
+
+	if (reply)
+		mk_strlcpy(r.reply, reply, sizeof(r.reply));
+	mail_done(s, &r);
+}
+
 static void cmd_mail(struct session *s, const struct smtp_command *c)
 {
 	struct server *srv = s->srv;
@@ -490,6 +499,10 @@ static void cmd_mail(struct session *s, const struct smtp_command *c)
 		session_reply(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
+	if (s->submission && !s->authed) {
+		session_reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
 	if (smtp_parse_path(c->arg, c->arg_len, 1, srv->strict, &s->cur, &why) < 0) {
 		if (strcmp(why, "unsupported parameter") == 0)
 			session_reply(s, "555 5.5.4 Unsupported option");
@@ -509,6 +522,12 @@ static void cmd_mail(struct session *s, const struct smtp_command *c)
 	s->from = s->cur;
 	s->mail_seen = 1;
 	mk_queue_id(s->qid, sizeof(s->qid));
+	if (s->authed) {
+		session_ref(s);
+		go_busy(s);
+		submission_check_sender(s, sender_checked);
+		return;
+	}
 	if (!srv->delay_reject && srv->r_sender.n > 0) {
 		session_ref(s);
 		go_busy(s);
@@ -567,6 +586,7 @@ static void rcpt_lookup_done(struct session *s, int result, const char *user)
 		struct rcpt *r = &s->rcpts[s->nrcpt++];
 		mk_strlcpy(r->addr, s->cur.addr, sizeof(r->addr));
 		mk_strlcpy(r->user, user, sizeof(r->user));
+		r->remote = 0;
 		if (s->nrcpt == 1) {
 			if (s->authed)
 				log_info_as("smtpd",
@@ -596,8 +616,26 @@ static void rcpt_restrictions_done(struct session *s, const struct restr_result 
 		rcpt_reject(s, r->reply);
 		goto done;
 	}
-	/* We never relay, whoever asks: anything but a plain address in one of
-	 * our domains is refused here, after the admin's restrictions. */
+	/* An authenticated user's mail to another domain is queued for smtpout
+	 * (submission.c); nobody else's is ever relayed. */
+	if (s->authed && !smtp_addr_routing_trick(&s->cur) &&
+	    !domain_is_local(s->srv, s->cur.domain) && strcasecmp(s->cur.addr, "postmaster") != 0) {
+		if (submission_remote_rcpt(s, reply, sizeof(reply)) < 0) {
+			rcpt_reject(s, reply);
+		} else {
+			s->cnt_ok[SMTP_RCPT]++;
+			session_reply(s, "250 2.1.5 Ok");
+		}
+		goto done;
+	}
+	/* A domain we are a backup MX for: valid recipients are queued (relay.c). */
+	if (!smtp_addr_routing_trick(&s->cur) && !domain_is_local(s->srv, s->cur.domain) &&
+	    relay_domain(s->srv, s->cur.domain)) {
+		relay_rcpt(s); /* replies, resumes, drops the reference */
+		return;
+	}
+	/* Anything else but a plain address in one of our domains is refused
+	 * here, after the admin's restrictions. */
 	if (strcasecmp(s->cur.addr, "postmaster") != 0 &&
 	    (smtp_addr_routing_trick(&s->cur) || !domain_is_local(s->srv, s->cur.domain))) {
 		snprintf(reply, sizeof(reply), "554 5.7.1 <%s>: Relay access denied", to);
@@ -646,6 +684,12 @@ static void cmd_rcpt(struct session *s, const struct smtp_command *c)
 	}
 	session_ref(s);
 	go_busy(s);
+	if (s->submission) {
+		/* the password was the test: no MX restrictions on submission */
+		struct restr_result ok = {.verdict = V_DUNNO};
+		rcpt_restrictions_done(s, &ok);
+		return;
+	}
 	restrictions_check(s, "RCPT", rcpt_restrictions_done);
 }
 
@@ -733,7 +777,7 @@ static void message_end(struct session *s)
 	}
 	session_ref(s);
 	go_busy(s);
-	deliver_message(s); /* replies, resets the transaction, resumes */
+	authres_deliver(s); /* checks, then delivers: replies, resets the transaction, resumes */
 }
 
 static void cmd_bdat(struct session *s, const struct smtp_command *c)
@@ -1074,6 +1118,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	s->refs = 1;
 	s->t_connect = mk_now();
 	s->lmtp = lst->kind == LISTEN_LMTP;
+	s->submission = lst->kind == LISTEN_SUBMISSION || lst->kind == LISTEN_SUBMISSIONS;
 	buf_init(&s->msg, srv->size_limit + RECEIVED_MAX);
 	if (sa->sa_family == AF_UNIX) {
 		mk_strlcpy(s->addr, "127.0.0.1", sizeof(s->addr));
@@ -1097,7 +1142,7 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 		return;
 	}
 
-	if (lst->kind == LISTEN_SMTPS) {
+	if (lst->kind == LISTEN_SMTPS || lst->kind == LISTEN_SUBMISSIONS) {
 		bev = tls_accept_bev(srv, fd);
 		s->tls = 1;
 	} else {
@@ -1121,6 +1166,11 @@ void session_accept(struct listener *lst, int fd, const struct sockaddr *sa, soc
 	if (s->lmtp) {
 		s->state = SS_CMD;
 		session_reply(s, "220 %s LMTP mailkeep", srv->hostname);
+		return;
+	}
+	if (s->submission) {
+		/* our own users: no postscreen */
+		session_greet_done(s);
 		return;
 	}
 	s->state = SS_GREET;

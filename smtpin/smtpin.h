@@ -34,7 +34,14 @@
 struct daemon;
 struct reload_retired;
 
-enum listener_kind { LISTEN_SMTP, LISTEN_SMTPS, LISTEN_LMTP, LISTEN_POLICY };
+enum listener_kind {
+	LISTEN_SMTP,
+	LISTEN_SMTPS,
+	LISTEN_LMTP,
+	LISTEN_POLICY,
+	LISTEN_SUBMISSION,  /* 587: STARTTLS, then AUTH (submission.c) */
+	LISTEN_SUBMISSIONS, /* 465: implicit TLS, then AUTH */
+};
 
 struct listener {
 	struct server *srv;
@@ -70,6 +77,9 @@ enum restr_type {
 	R_CHECK_POLICY,
 	R_GREYLIST,
 	R_REJECT_UNLISTED_RCPT,
+	R_REJECT_SPF_FAIL, /* end of data: the authentication checks (authres.c) */
+	R_REJECT_DKIM_FAIL,
+	R_REJECT_DMARC_FAIL,
 };
 
 struct cidr_entry;
@@ -150,13 +160,22 @@ struct server {
 	size_t nmynetworks;
 	char **mydest;
 	size_t nmydest;
-	struct restr_list r_client, r_helo, r_sender, r_relay, r_rcpt, r_data;
+	struct restr_list r_client, r_helo, r_sender, r_relay, r_rcpt, r_data, r_eod;
 	double policy_timeout;
 	int64_t retry_window; /* smtpd_retry_dedup_window (index/retry.h) */
 	char policy_default[128];
 
 	struct greylist_params greylist;
 	char greylist_text[256];
+
+	/* relay.c: recipients of relay_domains from relay_recipient_maps files */
+	char **relay_rcpts; /* sorted, lower case: "bob@example.com", "@example.net" */
+	size_t nrelay_rcpts;
+	int relay_directory; /* relay_recipient_maps names the user directory */
+
+	/* submission.c: per-user rate windows */
+	struct user_rate *rates;
+	size_t nrates, rcap;
 
 	/* postscreen */
 	int ps_access_mynetworks;
@@ -177,7 +196,8 @@ enum sess_state { SS_GREET, SS_CMD, SS_DATA, SS_BDAT, SS_AUTH };
 
 struct rcpt {
 	char addr[SMTP_ADDR_MAX + 1];
-	char user[DIR_NAME_MAX];
+	char user[DIR_NAME_MAX]; /* the local user; "" for a remote recipient */
+	int remote;		 /* queued for smtpout (submission.c) */
 };
 
 struct session {
@@ -203,6 +223,10 @@ struct session {
 	char ps_client[96]; /* "[127.0.0.1]:41234" for postscreen logs */
 	int mynetworks;
 	int lmtp;
+	int submission; /* a submission listener (587, 465): submission.c */
+	char authres_meta[128]; /* auth.spf=... lines for the recipients' metadata (authres.c) */
+	char auth_spf[16], auth_dkim[16], auth_dmarc[16]; /* their words, for the restrictions */
+	int authres_junk;	/* DMARC quarantine, enforced: into Junk */
 
 	int tls;
 	char tls_info[160];
@@ -312,12 +336,45 @@ void deliver_received_header(struct session *s);
  * no Message-ID (no key: it is never taken for a retry). */
 int smtpin_retry_key(const struct session *s, const char *rcpt_addr, const char *user,
 		     uint8_t key[STORE_HASH_LEN]);
+/* The per-recipient metadata text of the current transaction (malloc'd). */
+char *deliver_meta(struct session *s, const char *to);
+
+/* relay.c — backup MX: relay_domains, relay_recipient_maps */
+int relay_load(struct server *srv, char *err, size_t errsize);
+/* 1 if domain is one we are a backup MX for. */
+int relay_domain(struct server *srv, const char *domain);
+/* RCPT for a relay domain: accepted (queued for the primary) only for a
+ * valid recipient; replies, resumes and drops the reference (async). */
+void relay_rcpt(struct session *s);
+
+/* authres.c */
+int authres_init(struct server *srv, char *err, size_t errsize);
+/* At the end of DATA: SPF, DKIM and DMARC (async), the Authentication-Results
+ * header, then deliver_message (or a 550 under an enforced DMARC reject). */
+void authres_deliver(struct session *s);
+
+/* submission.c */
+/* MAIL of an authenticated session: the user's message rate, then the sender
+ * must be one of the user's addresses; done gets NULL or the reply refusing it. */
+void submission_check_sender(struct session *s, void (*done)(struct session *s, const char *reply));
+/* RCPT of an authenticated session outside our domains: the user's recipient
+ * rate, then s->cur is added as a remote recipient. 0, or -1 with a reply. */
+int submission_remote_rcpt(struct session *s, char *reply, size_t size);
+/* Adds s->cur as a recipient to be queued (once). */
+void session_add_remote_rcpt(struct session *s);
+/* 1 if the transaction goes through the queue (remote recipients, a Sent copy). */
+int submission_needs_queue(const struct session *s);
+/* Stores the local copies and queues the rest in one write, then replies (async). */
+void submission_deliver(struct session *s);
+/* Writes the Received: header of an authenticated session; 0 if not one. */
+int submission_received_header(struct session *s, const char *date);
 
 /* restrictions.c */
 int restrictions_load(struct server *srv, char *err, size_t errsize);
 /* Evaluates the lists for a stage ("RCPT": client, helo, sender, relay,
- * recipient when smtpd_delay_reject; "DATA": data); calls done with the
- * verdict on the loop thread. */
+ * recipient when smtpd_delay_reject; "DATA": data; "END-OF-DATA":
+ * smtpd_end_of_data_restrictions, after the authentication checks); calls
+ * done with the verdict on the loop thread. */
 void restrictions_check(struct session *s, const char *stage,
 			void (*done)(struct session *s, const struct restr_result *res));
 int client_in_mynetworks(struct server *srv, const char *addr);

@@ -61,7 +61,8 @@ void cli_subcommand_names(const struct subcommand *table, char *out, size_t size
 
 extern const struct command cmd_init, cmd_check, cmd_user, cmd_alias, cmd_import, cmd_export,
     cmd_fsck, cmd_backup, cmd_stats, cmd_smtpin, cmd_imapd, cmd_mount, cmd_run, cmd_spam,
-    cmd_status, cmd_phone, cmd_report, cmd_sieve, cmd_compact, cmd_search, cmd_reindex;
+    cmd_status, cmd_phone, cmd_report, cmd_sieve, cmd_compact, cmd_search, cmd_reindex, cmd_queue,
+    cmd_smtpout, cmd_sendmail, cmd_dkim;
 
 /* The path of a service binary ("mailkeep-smtpin") into out: next to the
  * mailkeep binary (the build), else in ../lib/mailkeep (PREFIX/lib/mailkeep

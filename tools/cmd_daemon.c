@@ -55,6 +55,10 @@ static int run_smtpin(struct cli *cli, int argc, char **argv)
 {
 	return exec_service(cli, "mailkeep-smtpin", argc, argv);
 }
+static int run_smtpout(struct cli *cli, int argc, char **argv)
+{
+	return exec_service(cli, "mailkeep-smtpout", argc, argv);
+}
 static int run_imapd(struct cli *cli, int argc, char **argv)
 {
 	return exec_service(cli, "mailkeep-imapd", argc, argv);
@@ -120,7 +124,8 @@ static pid_t start_service(struct cli *cli, struct service *s, const char *rundi
 
 static const char run_help[] =
     "Starts every service that is installed — mailkeep-smtpin (SMTP and LMTP),\n"
-    "mailkeep-imapd (IMAP), mailkeep-fs (the mount) — each with -c CONF -f, and\n"
+    "mailkeep-smtpout (the outbound queue), mailkeep-imapd (IMAP), mailkeep-fs\n"
+    "(the mount) — each with -c CONF -f, and\n"
     "watches them: one that exits is started again after a pause that grows from\n"
     "1 s to 60 s while it keeps failing. SIGTERM or SIGINT stops them all (SIGKILL\n"
     "after 10 s) and then run itself. SIGHUP is passed on to the services, which\n"
@@ -130,15 +135,18 @@ static const char run_help[] =
     "with SIGKILL. Before starting, it refuses to run beside another `run` of the\n"
     "same configuration, stops services of this instance left running, names a\n"
     "process of something else holding one of its ports (and exits 1), and detaches\n"
-    "a stale mount. --without NAME (smtpin, imapd, mount; repeatable) leaves a\n"
+    "a stale mount. --without NAME (smtpin, smtpout, imapd, mount;\n"
+    "repeatable) leaves a\n"
     "service to something else (the Debian units run the mount in a unit of its own).\n"
-    "  mailkeep smtpin|imapd|mount [ARGS]  run one service (exec), with -c CONF and ARGS\n\n"
+    "  mailkeep smtpin|smtpout|imapd|mount [ARGS]  run one service (exec), with -c CONF and "
+    "ARGS\n\n"
     "examples:\n  mailkeep -c /srv/mail/mailkeep.conf run\n  mailkeep imapd -f\n";
 
 static int run_all(struct cli *cli, int argc, char **argv)
 {
 	struct service svc[] = {
 	    {.name = "smtpin", .bin = "mailkeep-smtpin"},
+	    {.name = "smtpout", .bin = "mailkeep-smtpout"},
 	    {.name = "imapd", .bin = "mailkeep-imapd"},
 	    {.name = "mount", .bin = "mailkeep-fs"},
 	};
@@ -320,6 +328,10 @@ static int run_all(struct cli *cli, int argc, char **argv)
 
 const struct command cmd_smtpin = {
     "smtpin", "[ARGS]", "run the SMTP/LMTP service (mailkeep-smtpin)", run_help, run_smtpin,
+};
+const struct command cmd_smtpout = {
+    "smtpout", "[ARGS]",    "run the outbound queue and SMTP client (mailkeep-smtpout)",
+    run_help,  run_smtpout,
 };
 const struct command cmd_imapd = {
     "imapd", "[ARGS]", "run the IMAP service (mailkeep-imapd)", run_help, run_imapd,

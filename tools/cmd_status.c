@@ -63,6 +63,7 @@ static const struct status_svc {
 	int column;
 } status_svcs[] = {
     {"smtpin", "run.mailkeep-smtpin.pid", "mailkeep-smtpin", ANVIL_SMTPIN},
+    {"smtpout", "run.mailkeep-smtpout.pid", "mailkeep-smtpout", -1},
     {"imapd", "run.mailkeep-imapd.pid", "mailkeep-imapd", ANVIL_IMAPD},
     {"mount", "run.mailkeep-fs.pid", "mailkeep-fs", -1},
 };

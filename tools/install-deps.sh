@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 # demo's first message; openssl: the certificate's fingerprint)
 BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse3
   libevent-dev libssl-dev openssl libldap-dev libetpan-dev libcmocka-dev zlib1g-dev libcrypt-dev
-  libzstd-dev libqrencode-dev swaks"
+  libzstd-dev libqrencode-dev swaks libunbound-dev libopendkim-dev libspf2-dev libopendmarc-dev
+  publicsuffix"
 # tests: real clients and peers (dovecot-dev, autoconf, automake, libtool: to build
 # Dovecot's imaptest, see tests/integration/imapd/test_imaptest.py; zbar-tools,
 # libplist-utils, pst-utils: mailkeep phone's QR code and profile, Outlook files; groff-base:
@@ -29,12 +30,14 @@ BUILD="build-essential clang pkg-config liblmdb-dev lmdb-utils libfuse3-dev fuse
 # test (chromium; npm, if there is none, for playwright-core: tests/integration/ops/test_report.py);
 # sieve-connect and python3-sievelib: ManageSieve clients, dovecot-sieve: Pigeonhole's
 # sieve-test as the reference the interpreter is compared with, and the peer of
-# tests/bench/sieve; vim: a real editor on the mount's .sieve file
+# tests/bench/sieve; vim: a real editor on the mount's .sieve file; python3-dkim,
+# python3-spf and dovecot-core: the DKIM and SPF checkers and Postfix's SASL in
+# tests/integration/send
 TEST="python3 python3-pytest postfix mblaze isync neomutt offlineimap3 notmuch attr rsync ripgrep
   slapd ldap-utils dnsmasq-base curl util-linux procps iproute2 tmux pflogsumm fail2ban
   dovecot-dev autoconf automake libtool zbar-tools libplist-utils pst-utils
   debhelper lintian fakeroot dpkg-dev systemd chromium libjs-chart.js groff-base
-  sieve-connect python3-sievelib dovecot-sieve vim"
+  sieve-connect python3-sievelib dovecot-sieve vim python3-dkim python3-spf dovecot-core"
 # benchmarks: the peers
 BENCH="dovecot-imapd dovecot-lmtpd bogofilter spamprobe valgrind hyperfine e2fsprogs"
 # playwright-core drives Debian's chromium (no browser of its own is fetched);

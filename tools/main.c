@@ -18,9 +18,10 @@
 #include "tools/cli.h"
 
 static const struct command *const commands[] = {
-    &cmd_init,	 &cmd_check, &cmd_user,	  &cmd_alias, &cmd_import,  &cmd_export, &cmd_fsck,
-    &cmd_backup, &cmd_stats, &cmd_smtpin, &cmd_imapd, &cmd_mount,   &cmd_run,	 &cmd_spam,
-    &cmd_status, &cmd_phone, &cmd_report, &cmd_sieve, &cmd_compact, &cmd_search, &cmd_reindex,
+    &cmd_init,	 &cmd_check,   &cmd_user,     &cmd_alias, &cmd_import,	&cmd_export, &cmd_fsck,
+    &cmd_backup, &cmd_stats,   &cmd_smtpin,   &cmd_imapd, &cmd_mount,	&cmd_run,    &cmd_spam,
+    &cmd_status, &cmd_phone,   &cmd_report,   &cmd_sieve, &cmd_compact, &cmd_search, &cmd_reindex,
+    &cmd_queue,	 &cmd_smtpout, &cmd_sendmail, &cmd_dkim,
 };
 
 static void usage_all(FILE *f)
@@ -131,6 +132,17 @@ int main(int argc, char **argv)
 		if (n > 0) {
 			exe[n] = '\0';
 			mk_strlcpy(cli.exe_dir, dirname(exe), sizeof(cli.exe_dir));
+		}
+	}
+	/* a link named sendmail (/usr/sbin/sendmail -> mailkeep): the sendmail interface */
+	{
+		char a0[4096];
+		mk_strlcpy(a0, argv[0], sizeof(a0));
+		if (strcmp(basename(a0), "sendmail") == 0) {
+			argv[0] = "sendmail";
+			rc = cmd_sendmail.run(&cli, argc, argv);
+			cli_close(&cli);
+			return rc;
 		}
 	}
 	static const struct option opts[] = {

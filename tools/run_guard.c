@@ -108,8 +108,10 @@ static int is_ours(pid_t pid, const char *bin, const char *conf)
 		return 0;
 	if (exe_name(pid, name, sizeof(name)) < 0)
 		return 0;
-	/* comm is cut at 15 bytes: "mailkeep-smtpin" fits, so does "mailkeep" */
-	if (strcmp(name, bin ? bin : "mailkeep") != 0)
+	/* comm is cut at 15 bytes: "mailkeep-smtpin" fits, "mailkeep-smtpout"
+	 * comes as "mailkeep-smtpou" */
+	const char *want = bin ? bin : "mailkeep";
+	if (strcmp(name, want) != 0 && !(strlen(name) == 15 && strncmp(name, want, 15) == 0))
 		return 0;
 	if ((n = read_cmdline(pid, cmd, sizeof(cmd))) < 0)
 		return 0;
@@ -277,8 +279,8 @@ static unsigned spec_port(const char *spec)
 	return (unsigned)v;
 }
 
-static const char *const service_bins[] = {"mailkeep-smtpin", "mailkeep-imapd", "mailkeep-fs",
-					   NULL};
+static const char *const service_bins[] = {"mailkeep-smtpin", "mailkeep-smtpout", "mailkeep-imapd",
+					   "mailkeep-fs", NULL};
 
 static int stop_leftover(pid_t pid, const char *bin, const char *why)
 {

@@ -36,7 +36,7 @@ def children(pid):
 
 
 def test_run_passes_sighup_on(instance):
-    """`mailkeep run` with the real smtpin, imapd and mount: SIGHUP to run
+    """`mailkeep run` with the real smtpin, smtpout, imapd and mount: SIGHUP to run
     (as a certbot deploy hook sends it, by the pid file) reloads the
     certificates of smtpin and imapd; every service keeps its pid, the mount
     stays, an IMAP session opened before keeps working."""
@@ -57,7 +57,8 @@ def test_run_passes_sighup_on(instance):
             wait_port(port, proc=p, timeout=20)
         wait_for(lambda: os.path.ismount(mnt), timeout=20, what="the mount")
         before = children(p.pid)
-        assert set(before) == {"mailkeep-smtpin", "mailkeep-imapd", "mailkeep-fs"}, before
+        # the kernel's comm is cut at 15 bytes: mailkeep-smtpout is "mailkeep-smtpou"
+        assert set(before) == {"mailkeep-smtpin", "mailkeep-smtpou", "mailkeep-imapd", "mailkeep-fs"}, before
         old = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=client_ctx(), timeout=15)
         assert old.sock.getpeercert(True) == a_der
         old.login("bob", "secret-bob")
@@ -72,8 +73,8 @@ def test_run_passes_sighup_on(instance):
         wait_for(lambda: log.read_text().count("TLS certificate reloaded") == 2, timeout=10,
                  what="smtpin and imapd reloaded")
         text = log.read_text()
-        for name in ("smtpin", "imapd", "mount"):
-            assert f"SIGHUP passed on to {name} (pid {before['mailkeep-' + ('fs' if name == 'mount' else name)]})" in text
+        for name, comm in (("smtpin", "smtpin"), ("smtpout", "smtpou"), ("imapd", "imapd"), ("mount", "fs")):
+            assert f"SIGHUP passed on to {name} (pid {before['mailkeep-' + comm]})" in text
         assert "subject CN=b.example.org" in text
         assert "stopping the services" not in text and "restart in" not in text
 

@@ -14,7 +14,9 @@ import pytest
 
 from mkhelpers import BIN, free_port, wait_for, wait_port
 
-SERVICES = ("mailkeep-smtpin", "mailkeep-imapd", "mailkeep-fs")
+SERVICES = ("mailkeep-smtpin", "mailkeep-smtpout", "mailkeep-imapd", "mailkeep-fs")
+# the kernel's comm is cut at 15 bytes
+COMMS = tuple(s[:15] for s in SERVICES)
 
 if not all((BIN / b).exists() for b in SERVICES):
     pytest.skip("the services are not built", allow_module_level=True)
@@ -67,7 +69,7 @@ def start_run(instance, ports):
     for port in ports:
         wait_port(port, proc=p, timeout=20)
     wait_for(lambda: os.path.ismount(instance.root / "mail"), timeout=20, what="the mount")
-    wait_for(lambda: set(children(p.pid)) == set(SERVICES), timeout=10, what="three services")
+    wait_for(lambda: set(children(p.pid)) == set(COMMS), timeout=10, what="four services")
     return p
 
 
@@ -139,7 +141,7 @@ def test_second_run_of_the_instance_is_refused(instance, ports):
     assert cp.returncode == 1
     assert f"mailkeep run is already running for {instance.conf} (pid {p.pid}" in cp.stderr, cp.stderr
     # the first one is untouched
-    assert set(children(p.pid)) == set(SERVICES)
+    assert set(children(p.pid)) == set(COMMS)
     instance.stop(p)
 
 

@@ -13,7 +13,7 @@ from mkhelpers import BIN, REPO
 from storehelp import stats, store_instance, user_mailboxes  # noqa: F401
 
 COMMANDS = ["init", "check", "user", "alias", "import", "export", "fsck", "backup", "stats",
-            "smtpin", "imapd", "mount", "run", "status", "phone"]
+            "smtpin", "smtpout", "imapd", "mount", "run", "status", "phone", "queue", "sendmail", "dkim"]
 
 
 def mk(*args, **kw):
