@@ -1,4 +1,4 @@
-/* cmd_daemon — `mailkeep smtpin|imapd|mount` exec the service binaries
+/* cmd_daemon — `mailkeep smtpin|smtpout|imapd|mount` exec the service binaries
  * (mailkeep-smtpin, mailkeep-imapd, mailkeep-fs), found next to the mailkeep
  * binary or in PREFIX/lib/mailkeep; `mailkeep run` starts every one that is
  * installed, in the foreground, and restarts one that dies (with a growing
@@ -159,13 +159,17 @@ static int run_all(struct cli *cli, int argc, char **argv)
 	 * made inside a sandboxed unit's mount namespace would not be seen
 	 * outside it; doc/ops.md) */
 	int without[sizeof(svc) / sizeof(svc[0])] = {0};
+	size_t mount = 0; /* the mount's entry: run looks after its mount point */
+	while (mount < n - 1 && strcmp(svc[mount].bin, "mailkeep-fs") != 0)
+		mount++;
 	for (int a = 1; a < argc; a++) {
 		size_t k = n;
 		if (strcmp(argv[a], "--without") == 0 && a + 1 < argc)
 			for (k = 0; k < n && strcmp(svc[k].name, argv[a + 1]) != 0; k++)
 				;
 		if (k == n) {
-			cli_error("run: want --without smtpin|imapd|mount, not '%s'", argv[a]);
+			cli_error("run: want --without smtpin|smtpout|imapd|mount, not '%s'",
+				  argv[a]);
 			return cli_usage(&cmd_run);
 		}
 		without[k] = 1;
@@ -202,8 +206,8 @@ static int run_all(struct cli *cli, int argc, char **argv)
 			if (without[i])
 				leave[k++] = svc[i].bin;
 		if (run_guard_start(cfg, cli->conf_path, rundir,
-				    svc[2].path[0] != '\0' ? cli->common.mount_point : NULL, leave,
-				    err, sizeof(err)) < 0) {
+				    svc[mount].path[0] != '\0' ? cli->common.mount_point : NULL,
+				    leave, err, sizeof(err)) < 0) {
 			cli_error("%s", err);
 			return 1;
 		}
@@ -318,7 +322,7 @@ static int run_all(struct cli *cli, int argc, char **argv)
 			run_guard_forget(rundir, svc[i].bin);
 	/* the mount must be gone with its service (one killed after 10 s leaves it) */
 	const char *mp = cli->common.mount_point;
-	if (svc[2].path[0] != '\0' && mp != NULL && *mp != 0 && run_guard_mounted(mp) &&
+	if (svc[mount].path[0] != '\0' && mp != NULL && *mp != 0 && run_guard_mounted(mp) &&
 	    run_guard_unmount(mp) < 0)
 		cli_warn("run: %s is still mounted; unmount it with fusermount3 -u %s", mp, mp);
 	if (pidfile[0] != '\0')
@@ -342,7 +346,7 @@ const struct command cmd_mount = {
 };
 const struct command cmd_run = {
     "run",
-    "[--without smtpin|imapd|mount]...",
+    "[--without smtpin|smtpout|imapd|mount]...",
     "start and supervise every installed service",
     run_help,
     run_all,

@@ -28,7 +28,7 @@ _spec.loader.exec_module(_smtpin)
 @pytest.fixture(scope="session")
 def storetool(tmp_path_factory):
     out = tmp_path_factory.mktemp("storetool") / "storetool"
-    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libcrypto", "libssl", "libcrypt"],
+    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libzstd", "libcrypto", "libssl", "libcrypt"],
                           capture_output=True, text=True, check=True).stdout.split()
     subprocess.run(["cc", "-std=gnu11", "-I", str(REPO), "-o", str(out), str(HERE.parent / "smtpin" / "storetool.c"),
                     str(BUILD / "index" / "libindex.a"), str(BUILD / "lib" / "libmk.a"), *libs, "-lpthread"],

@@ -16,7 +16,7 @@ import pytest
 
 from mkhelpers import BIN, free_port, wait_for, wait_port
 
-SERVICES = ("mailkeep-smtpin", "mailkeep-imapd", "mailkeep-fs")
+SERVICES = ("mailkeep-smtpin", "mailkeep-smtpout", "mailkeep-imapd", "mailkeep-fs")
 
 
 def children(pid):
@@ -59,7 +59,7 @@ def start_run(inst, *args, services=SERVICES):
     p = inst.spawn(BIN / "mailkeep", "-c", inst.conf, "run", *args)
     wait_for(lambda: "mailkeep: run: ready:" in Path(p.logfile).read_text(errors="replace"), timeout=30,
              what="run to say it is ready")
-    wait_for(lambda: set(children(p.pid)) == set(services), timeout=10, what="the services")
+    wait_for(lambda: set(children(p.pid)) == {s[:15] for s in services}, timeout=10, what="the services")
     return p
 
 
@@ -92,7 +92,7 @@ def test_run_without_mount_leaves_the_mount_of_another_unit_alone(inst):
     mnt = inst.root / "mail"
     fs = inst.spawn(BIN / "mailkeep", "-c", inst.conf, "mount", "-f")
     wait_for(lambda: (mnt / "bob").is_dir(), timeout=15, what="the mount")
-    p = start_run(inst, "--without", "mount", services=SERVICES[:2])
+    p = start_run(inst, "--without", "mount", services=SERVICES[:3])
     log = Path(p.logfile).read_text()
     assert "mount: not started (--without)" in log and "stopping" not in log
     assert fs.poll() is None and (mnt / "bob").is_dir()
@@ -106,7 +106,7 @@ def test_run_without_mount_leaves_the_mount_of_another_unit_alone(inst):
     assert fs.poll() is None and (mnt / "bob").is_dir()  # still there: not run's
     cp = subprocess.run([str(BIN / "mailkeep"), "-c", str(inst.conf), "run", "--without", "nothing"],
                         capture_output=True, text=True)
-    assert cp.returncode == 2 and "want --without smtpin|imapd|mount" in cp.stderr
+    assert cp.returncode == 2 and "want --without smtpin|smtpout|imapd|mount" in cp.stderr
 
 
 def smtp_session(port, rcpts):

@@ -21,13 +21,13 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_storetool(out):
-    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libcrypto", "libssl", "libcrypt"],
+    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libzstd", "libcrypto", "libssl", "libcrypt"],
                           capture_output=True, text=True).stdout.split()
     san = ["-fsanitize=address,undefined"] if "asan" in str(BUILD) else []
     subprocess.run(["cc", "-std=gnu11", *san, "-I", str(REPO), "-o", str(out),
                     str(HERE.parent / "smtpin" / "storetool.c"),
                     str(BUILD / "index" / "libindex.a"), str(BUILD / "lib" / "libmk.a"),
-                    *(libs or ["-llmdb", "-lcrypto", "-lssl", "-lcrypt"]), "-lpthread"], check=True)
+                    *(libs or ["-llmdb", "-lzstd", "-lcrypto", "-lssl", "-lcrypt"]), "-lpthread"], check=True)
     return out
 
 

@@ -31,7 +31,7 @@ def storetool(tmp_path_factory):
     san = ["-fsanitize=address,undefined"] if "asan" in str(BUILD) else []
     subprocess.run(["cc", "-std=gnu11", *san, "-I", str(REPO), "-o", str(out), str(HERE / "storetool.c"),
                     str(BUILD / "index" / "libindex.a"), str(BUILD / "lib" / "libmk.a"),
-                    *(libs or ["-llmdb", "-lcrypto", "-lssl", "-lcrypt"]), "-lpthread"], check=True)
+                    *(libs or ["-llmdb", "-lzstd", "-lcrypto", "-lssl", "-lcrypt"]), "-lpthread"], check=True)
     return out
 
 
