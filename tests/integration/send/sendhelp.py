@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_storetool(out):
-    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libcrypto", "libssl", "libcrypt"],
+    libs = subprocess.run(["pkg-config", "--libs", "lmdb", "libzstd", "libcrypto", "libssl", "libcrypt"],
                           capture_output=True, text=True).stdout.split()
     san = ["-fsanitize=address,undefined"] if "asan" in str(BUILD) else []
     subprocess.run(["cc", "-std=gnu11", *san, "-I", str(REPO), "-o", str(out),
