@@ -181,5 +181,9 @@ int sieve_memory_check(struct store_txn *txn, uint32_t user_id, enum sieve_memor
 		       const uint8_t key[STORE_HASH_LEN], int64_t now);
 int sieve_memory_put(struct store_txn *txn, uint32_t user_id, enum sieve_memory kind,
 		     const uint8_t key[STORE_HASH_LEN], int64_t until);
+/* Forgets the memories of a kind whose time is over (sieve_finish calls it
+ * before it remembers more, so that a user's rows stay those of one period). */
+int sieve_memory_expire(struct store_txn *txn, uint32_t user_id, enum sieve_memory kind,
+			int64_t now);
 
 #endif

@@ -778,12 +778,16 @@ static int finish_fn(struct store_txn *txn, void *arg)
 	struct sieve_plan *p = f->p;
 	int rc;
 	if (p->vacation != NULL) {
-		if ((rc = sieve_memory_put(txn, p->user_id, SIEVE_MEM_VACATION, p->vacation_key,
+		if ((rc = sieve_memory_expire(txn, p->user_id, SIEVE_MEM_VACATION, f->now)) != 0 ||
+		    (rc = sieve_memory_put(txn, p->user_id, SIEVE_MEM_VACATION, p->vacation_key,
 					   p->vacation_until)) != 0 ||
 		    (rc = sieve_vacation_send(txn, p->qid, p->vacation_to, p->vacation,
 					      p->vacation_len)) != 0)
 			return rc;
 	}
+	if (p->nredirect > 0 && p->user_id != 0 &&
+	    (rc = sieve_memory_expire(txn, p->user_id, SIEVE_MEM_REDIRECT, f->now)) != 0)
+		return rc;
 	for (size_t i = 0; i < p->nredirect; i++) {
 		char q[QUEUE_ID_MAX], pto[300], pfrom[300];
 		if (p->user_id != 0 &&

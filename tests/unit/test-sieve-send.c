@@ -2,7 +2,8 @@
  * temporary store: each is a queue entry (from <> for the reply, the envelope
  * sender kept for a redirect) written by sieve_finish, the blob referenced
  * (fsck clean), a redirect of the same message to the same address not done
- * twice (kept instead), and nothing queued for a script that fails. */
+ * twice (kept instead), nothing queued for a script that fails, and expired
+ * memories forgotten. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,12 +208,57 @@ static void test_failed_script_queues_nothing(void **state)
 	assert_int_equal(store_fsck(st, report, NULL, NULL), 0);
 }
 
+struct exp_ctx {
+	uint32_t uid;
+};
+
+static int expire_fn(struct store_txn *txn, void *ctx)
+{
+	struct exp_ctx *e = ctx;
+	uint8_t a[STORE_HASH_LEN], b[STORE_HASH_LEN], c[STORE_HASH_LEN];
+	struct store_user u;
+	int rc;
+	memset(a, 1, sizeof(a));
+	memset(b, 2, sizeof(b));
+	memset(c, 3, sizeof(c));
+	if ((rc = store_user_ensure(txn, "bob", &u)) != 0)
+		return rc;
+	e->uid = u.id;
+	if ((rc = sieve_memory_put(txn, u.id, SIEVE_MEM_REDIRECT, a, 100)) != 0 ||
+	    (rc = sieve_memory_put(txn, u.id, SIEVE_MEM_REDIRECT, b, 300)) != 0 ||
+	    (rc = sieve_memory_put(txn, u.id, SIEVE_MEM_REDIRECT, c, 150)) != 0 ||
+	    (rc = sieve_memory_put(txn, u.id, SIEVE_MEM_VACATION, a, 100)) != 0)
+		return rc;
+	return sieve_memory_expire(txn, u.id, SIEVE_MEM_REDIRECT, 200);
+}
+
+static void test_memory_expire(void **state)
+{
+	struct exp_ctx e;
+	struct store_txn *txn = NULL;
+	uint8_t a[STORE_HASH_LEN], b[STORE_HASH_LEN], c[STORE_HASH_LEN];
+	(void)state;
+	memset(a, 1, sizeof(a));
+	memset(b, 2, sizeof(b));
+	memset(c, 3, sizeof(c));
+	assert_int_equal(store_write(st, expire_fn, &e), 0);
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	/* the expired ones are gone (seen even at time 0), the live one stays,
+	 * another kind is untouched */
+	assert_false(sieve_memory_check(txn, e.uid, SIEVE_MEM_REDIRECT, a, 0));
+	assert_false(sieve_memory_check(txn, e.uid, SIEVE_MEM_REDIRECT, c, 0));
+	assert_true(sieve_memory_check(txn, e.uid, SIEVE_MEM_REDIRECT, b, 0));
+	assert_true(sieve_memory_check(txn, e.uid, SIEVE_MEM_VACATION, a, 0));
+	store_read_end(&txn);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_redirect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vacation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_script_queues_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_memory_expire, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
