@@ -171,14 +171,19 @@ int sieve_script_foreach(struct store_txn *txn, uint32_t user_id,
 int sieve_name_valid(const char *name);
 /* A user's scripts and memories go with the user (store_user_del). */
 
-/* The memories: vacation (once per period per sender and handle) and error
- * notices (once per new error text). Each key is a SHA-256 of its parts.
- * sieve_memory_check: 1 if remembered and not expired at now, else 0.
- * sieve_memory_put: remembers until `until`. */
-enum sieve_memory { SIEVE_MEM_VACATION = 'V', SIEVE_MEM_ERROR = 'E' };
+/* The memories: vacation (once per period per sender and handle), error
+ * notices (once per new error text) and redirects (a message, by its
+ * Message-ID, redirected once to an address: a loop brings it back). Each key is a SHA-256 of its
+ * parts. sieve_memory_check: 1 if remembered and not expired at now, else 0. sieve_memory_put:
+ * remembers until `until`. */
+enum sieve_memory { SIEVE_MEM_VACATION = 'V', SIEVE_MEM_ERROR = 'E', SIEVE_MEM_REDIRECT = 'R' };
 int sieve_memory_check(struct store_txn *txn, uint32_t user_id, enum sieve_memory kind,
 		       const uint8_t key[STORE_HASH_LEN], int64_t now);
 int sieve_memory_put(struct store_txn *txn, uint32_t user_id, enum sieve_memory kind,
 		     const uint8_t key[STORE_HASH_LEN], int64_t until);
+/* Forgets the memories of a kind whose time is over (sieve_finish calls it
+ * before it remembers more, so that a user's rows stay those of one period). */
+int sieve_memory_expire(struct store_txn *txn, uint32_t user_id, enum sieve_memory kind,
+			int64_t now);
 
 #endif

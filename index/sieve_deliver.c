@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "index/params.h"
+#include "index/queue.h"
 #include "index/sieve_deliver.h"
 #include "index/sieve_priv.h"
 #include "lib/array.h"
@@ -247,6 +248,9 @@ static void fail_to_inbox(struct sieve_plan *p, const char *why)
 	free(p->vacation);
 	free(p->vacation_to);
 	p->vacation = p->vacation_to = NULL;
+	for (size_t i = 0; i < p->nredirect; i++)
+		free(p->redirect_to[i]);
+	p->nredirect = 0; /* INBOX alone: no redirect either */
 	target_add(p, "INBOX", NULL, 0);
 	snprintf(p->summary, sizeof(p->summary), "error, kept in INBOX");
 }
@@ -452,6 +456,63 @@ static void vacation_plan(struct sieve_plan *p, struct store *store, const struc
 	summary_add(p, "vacation to <", from, ">");
 }
 
+/* A redirect (RFC 5228 4.2), queued by sieve_finish: the message's bytes as
+ * stored, the envelope sender kept (<> stays <>), as Pigeonhole does by
+ * default (sieve_redirect_envelope_from = sender). A message (by Message-ID,
+ * else its bytes) is redirected to an address once per
+ * SIEVE_REDIRECT_PERIOD: in a loop it comes back and is kept instead, as
+ * Pigeonhole's duplicate check (sieve_redirect_duplicate_period, 12h) but
+ * keeping rather than dropping it. 0 if planned, -1 if not (keep it). */
+#define SIEVE_REDIRECT_PERIOD (12 * 3600)
+static int redirect_plan(struct sieve_plan *p, struct store *store, const char *to,
+			 struct sv_mail *m, const void *data, size_t len)
+{
+	uint8_t h[STORE_HASH_LEN];
+	struct buf k;
+	char *msgid = header_first(m, "message-id", 1);
+	buf_init(&k, 8192);
+	buf_printf(&k, "%u\n", p->user_id);
+	for (const char *c = to; *c; c++)
+		buf_printf(&k, "%c", tolower((unsigned char)*c));
+	if (msgid != NULL && msgid[0])
+		buf_printf(&k, "\nid:%s", msgid);
+	else {
+		uint8_t dh[STORE_HASH_LEN];
+		store_hash(data, len, dh);
+		buf_printf(&k, "\nh:");
+		for (size_t i = 0; i < STORE_HASH_LEN; i++)
+			buf_printf(&k, "%02x", dh[i]);
+	}
+	free(msgid);
+	store_hash(k.data, k.len, h);
+	buf_free(&k);
+	for (size_t i = 0; i < p->nredirect; i++)
+		if (memcmp(p->redirect_key[i], h, STORE_HASH_LEN) == 0)
+			return 0; /* the same address twice: one copy */
+	struct store_txn *txn = NULL;
+	int seen = 0;
+	if (p->user_id != 0 && store_read_begin(store, &txn) == 0) {
+		seen =
+		    sieve_memory_check(txn, p->user_id, SIEVE_MEM_REDIRECT, h, (int64_t)time(NULL));
+		store_read_end(&txn);
+	}
+	if (seen) {
+		summary_add(p, "redirect to <", to,
+			    "> not done: redirected there before (a loop?), kept");
+		return -1;
+	}
+	p->redirect_to = xreallocarray(p->redirect_to, p->nredirect + 1, sizeof(char *));
+	p->redirect_key =
+	    xreallocarray(p->redirect_key, p->nredirect + 1, sizeof(*p->redirect_key));
+	p->redirect_to[p->nredirect] = xstrdup(to);
+	memcpy(p->redirect_key[p->nredirect], h, STORE_HASH_LEN);
+	p->nredirect++;
+	p->data = data;
+	p->len = len;
+	summary_add(p, "redirect to <", to, ">");
+	return 0;
+}
+
 /* --- the plan --------------------------------------------------------------------------- */
 
 static int compile_into(struct sieve_script ***v, size_t *n, size_t *cap, const char *text,
@@ -480,6 +541,7 @@ void sieve_plan(struct store *store, const struct store_rcpt *rcpt, const void *
 
 	memset(p, 0, sizeof(*p));
 	mk_strlcpy(p->user, rcpt->user, sizeof(p->user));
+	mk_strlcpy(p->env_from, env_from ? env_from : "", sizeof(p->env_from));
 	mk_strlcpy(p->qid, qid ? qid : "", sizeof(p->qid));
 	if (!ss.enabled)
 		goto keep;
@@ -599,10 +661,8 @@ void sieve_plan(struct store *store, const struct store_rcpt *rcpt, const void *
 			summary_add(p, "discard", NULL, "");
 			break;
 		case SIEVE_REDIRECT:
-			/* no outbound queue in this build: the message is kept instead of lost */
-			keep_default = 1;
-			summary_add(p, "redirect to <", a->address,
-				    "> not done (no outbound queue yet), kept");
+			if (redirect_plan(p, store, a->address, m, data, len) < 0)
+				keep_default = 1; /* not redirected: kept rather than lost */
 			break;
 		case SIEVE_REJECT:
 		case SIEVE_EREJECT:
@@ -646,19 +706,29 @@ out:
 
 /* --- after the commit -------------------------------------------------------------------- */
 
+/* One queue entry: the bytes as a blob, the queue's reference to it. */
+static int queue_one(struct store_txn *txn, const void *data, size_t len, const char *from,
+		     const char *to, char qid_r[QUEUE_ID_MAX])
+{
+	uint8_t h[STORE_HASH_LEN];
+	const char *rcpts[1] = {to};
+	struct queue_add_info info = {.client = "local"};
+	int rc;
+	if ((rc = store_blob_put(txn, data, len, h)) != 0 || (rc = queue_new_id(txn, qid_r)) != 0)
+		return rc;
+	return queue_add(txn, qid_r, h, from, rcpts, 1, (int64_t)time(NULL), &info);
+}
+
 int sieve_vacation_send(struct store_txn *txn, const char *qid, const char *to, const char *data,
 			size_t len)
 {
-	(void)txn;
-	char pto[300];
+	char pto[300], q[QUEUE_ID_MAX];
+	int rc = queue_one(txn, data, len, "", to, q);
+	if (rc != 0)
+		return rc;
 	log_printable(pto, sizeof(pto), to, strlen(to));
-	/* Until the outbound queue (index/queue.h) is in this build, the reply
-	 * is logged; once it is, this queues it (from <>) in the caller's write. */
-	log_info_as("local",
-		    "%s: sieve: vacation reply to <%s>, %zu bytes, not sent: no outbound queue in "
-		    "this build (logged only)",
-		    qid, pto, len);
-	(void)data;
+	log_info_as("local", "%s: sieve: vacation reply to <%s>, %zu bytes, queued as %s", qid, pto,
+		    len, q);
 	return 0;
 }
 
@@ -708,11 +778,29 @@ static int finish_fn(struct store_txn *txn, void *arg)
 	struct sieve_plan *p = f->p;
 	int rc;
 	if (p->vacation != NULL) {
-		if ((rc = sieve_memory_put(txn, p->user_id, SIEVE_MEM_VACATION, p->vacation_key,
+		if ((rc = sieve_memory_expire(txn, p->user_id, SIEVE_MEM_VACATION, f->now)) != 0 ||
+		    (rc = sieve_memory_put(txn, p->user_id, SIEVE_MEM_VACATION, p->vacation_key,
 					   p->vacation_until)) != 0 ||
 		    (rc = sieve_vacation_send(txn, p->qid, p->vacation_to, p->vacation,
 					      p->vacation_len)) != 0)
 			return rc;
+	}
+	if (p->nredirect > 0 && p->user_id != 0 &&
+	    (rc = sieve_memory_expire(txn, p->user_id, SIEVE_MEM_REDIRECT, f->now)) != 0)
+		return rc;
+	for (size_t i = 0; i < p->nredirect; i++) {
+		char q[QUEUE_ID_MAX], pto[300], pfrom[300];
+		if (p->user_id != 0 &&
+		    (rc = sieve_memory_put(txn, p->user_id, SIEVE_MEM_REDIRECT, p->redirect_key[i],
+					   f->now + SIEVE_REDIRECT_PERIOD)) != 0)
+			return rc;
+		if ((rc = queue_one(txn, p->data, p->len, p->env_from, p->redirect_to[i], q)) != 0)
+			return rc;
+		log_printable(pto, sizeof(pto), p->redirect_to[i], strlen(p->redirect_to[i]));
+		log_printable(pfrom, sizeof(pfrom), p->env_from, strlen(p->env_from));
+		log_info_as("local",
+			    "%s: sieve: redirect to <%s> from <%s>, %zu bytes, queued as %s",
+			    p->qid, pto, pfrom, p->len, q);
 	}
 	if (f->notify) {
 		if (sieve_memory_check(txn, p->user_id, SIEVE_MEM_ERROR, f->err_key, f->now))
@@ -728,7 +816,7 @@ static int finish_fn(struct store_txn *txn, void *arg)
 int sieve_finish(struct store *store, struct sieve_plan *p)
 {
 	struct finish_ctx f = {.p = p, .now = (int64_t)time(NULL)};
-	if (p->user_id == 0 || (p->vacation == NULL && !p->failed))
+	if (p->nredirect == 0 && (p->user_id == 0 || (p->vacation == NULL && !p->failed)))
 		return 0;
 	if (p->failed) {
 		char k[700];
@@ -741,14 +829,14 @@ int sieve_finish(struct store *store, struct sieve_plan *p)
 			    !sieve_memory_check(txn, p->user_id, SIEVE_MEM_ERROR, f.err_key, f.now);
 			store_read_end(&txn);
 		}
-		if (!f.notify && p->vacation == NULL)
+		if (!f.notify && p->vacation == NULL && p->nredirect == 0)
 			return 0;
 	}
 	int rc = store_write(store, finish_fn, &f);
 	if (rc != 0)
 		log_warn_as("local",
-			    "%s: sieve: user=<%s>: cannot record the vacation reply or the error "
-			    "notice: %s",
+			    "%s: sieve: user=<%s>: cannot queue the vacation reply or the "
+			    "redirects, or record the error notice: %s",
 			    p->qid, p->user, store_strerror(rc));
 	return rc;
 }
@@ -771,5 +859,9 @@ void sieve_plan_free(struct sieve_plan *p)
 	free(p->targets);
 	free(p->vacation);
 	free(p->vacation_to);
+	for (size_t i = 0; i < p->nredirect; i++)
+		free(p->redirect_to[i]);
+	free(p->redirect_to);
+	free(p->redirect_key);
 	memset(p, 0, sizeof(*p));
 }

@@ -9,8 +9,12 @@
  *                                error to tell the user
  *   store_deliver(...)           one store_rcpt per target (the caller)
  *   sieve_finish(store, plan)    after the commit: the vacation reply
- *                                (remembered, then sent) and the error
- *                                notice (once per new error) in one write
+ *                                (remembered, then queued from <>), the
+ *                                redirects (queued with the original
+ *                                envelope sender) and the error notice
+ *                                (once per new error) in one write; the
+ *                                outbound queue (index/queue.h) and
+ *                                mailkeep-smtpout send them
  *
  * A script that fails — does not compile, goes past a bound, files into a
  * mailbox that cannot be made — never loses the message: the plan is then
@@ -62,6 +66,12 @@ struct sieve_plan {
 	size_t vacation_len;
 	uint8_t vacation_key[STORE_HASH_LEN];
 	int64_t vacation_until;
+	char **redirect_to; /* the redirects' addresses */
+	size_t nredirect;
+	uint8_t (*redirect_key)[STORE_HASH_LEN]; /* remembered per address (loops) */
+	const void *data; /* the message (the caller's, until sieve_finish) */
+	size_t len;
+	char env_from[600]; /* the envelope sender, "" for <> */
 	char qid[64];
 };
 
@@ -71,8 +81,10 @@ struct sieve_plan {
  * unless discarded or rejected). */
 void sieve_plan(struct store *store, const struct store_rcpt *rcpt, const void *data, size_t len,
 		const char *env_from, const char *env_to, const char *qid, struct sieve_plan *plan);
-/* After the message was stored: remembers and sends the vacation reply,
- * stores the error notice. Returns 0 or a STORE_E* code (logged). */
+/* After the message was stored: remembers and queues the vacation reply,
+ * queues the redirects, stores the error notice. Returns 0 or a STORE_E*
+ * code (logged); on an error nothing of it was done (one write). data (given
+ * to sieve_plan) must still be valid. */
 int sieve_finish(struct store *store, struct sieve_plan *plan);
 void sieve_plan_free(struct sieve_plan *plan);
 /* Turns a rejection into a keep (SMTP with several recipients has one
@@ -80,9 +92,9 @@ void sieve_plan_free(struct sieve_plan *plan);
  * the message). */
 void sieve_plan_keep(struct sieve_plan *plan);
 
-/* The vacation reply leaves through here, inside sieve_finish's write (one
- * function, so that the outbound queue takes it in the same transaction
- * once there is one; until then the reply is logged, not sent). */
+/* The vacation reply leaves through here, inside sieve_finish's write: a
+ * blob and an outbound queue entry from the null sender <> (RFC 5230 5.1)
+ * to `to`; mailkeep-smtpout sees the commit (store watch) and sends it. */
 int sieve_vacation_send(struct store_txn *txn, const char *qid, const char *to, const char *data,
 			size_t len);
 

@@ -8,6 +8,7 @@
  *   user u32 'A'             -> the active script's name
  *   user u32 'V' sha256[32]  -> until u64: a vacation reply was sent (sender, handle)
  *   user u32 'E' sha256[32]  -> until u64: the user was told of this error
+ *   user u32 'R' sha256[32]  -> until u64: a message was redirected to an address
  */
 #include <stdlib.h>
 #include <string.h>
@@ -207,4 +208,32 @@ int sieve_memory_put(struct store_txn *txn, uint32_t user_id, enum sieve_memory 
 	if (rc == 0)
 		store_txn_touch(txn);
 	return store_mdb_error(rc);
+}
+
+int sieve_memory_expire(struct store_txn *txn, uint32_t user_id, enum sieve_memory kind,
+			int64_t now)
+{
+	uint8_t key[5];
+	MDB_cursor *cur;
+	MDB_val k = {key_of(key, user_id, (char)kind, NULL, 0), key}, v;
+	int rc, changed = 0;
+
+	if ((rc = mdb_cursor_open(store_txn_mdb(txn), dbi(txn), &cur)) != 0)
+		return store_mdb_error(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size == 5 + STORE_HASH_LEN && memcmp(k.mv_data, key, 5) == 0) {
+		if (v.mv_size == 8 && (int64_t)store_get_be64(v.mv_data) <= now) {
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			changed = 1;
+			/* after a delete the cursor is on the next row */
+			rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+			continue;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (changed)
+		store_txn_touch(txn);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_mdb_error(rc);
 }

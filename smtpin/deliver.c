@@ -264,8 +264,18 @@ static void deliver_work(void *arg)
 	free(copies);
 	if (j->rc == 0)
 		for (size_t i = 0; i < j->n; i++)
-			if (j->rcpts[i].result == 0 && !j->rcpts[i].duplicate)
-				sieve_finish(s->srv->store, &j->plans[i]);
+			if (j->rcpts[i].result == 0 && !j->rcpts[i].duplicate) {
+				int frc = sieve_finish(s->srv->store, &j->plans[i]);
+				/* a redirect that could not be queued: not a 250 (the
+				 * copy may be nowhere else); the client tries again.
+				 * SMTP has one reply for all: a 4xx for all (the stored
+				 * copies are retries then, index/retry.h) */
+				if (frc != 0 && j->plans[i].nredirect > 0) {
+					j->rcpts[i].result = frc;
+					if (!s->lmtp)
+						j->rc = frc;
+				}
+			}
 }
 
 /* Where a recipient's copy went, for the log line. */
