@@ -156,7 +156,11 @@ def test_smtpin_fills_the_disk_says_452_and_recovers(full_disk):
             assert (code, text[:5]) == (452, "4.3.1"), (code, text)
             assert "insufficient system storage" in text and "full" in text, text
             refused[tag] = msg
-    assert len(accepted) >= 20
+    # the disk held a fair amount before it filled (not a failure at the first
+    # message); smtpin's words index shares the disk and indexes these random
+    # text bodies word by word as its thread gets to them, so how many fit
+    # varies from run to run (12 in one CI run, over 20 before the index)
+    assert len(accepted) >= 8
     # bigger than anything that failed before: no leftover room can take it
     big = message("big-smtp", 512)
     assert smtp_send(port, big)[0] == 452
