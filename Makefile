@@ -147,7 +147,7 @@ fuzz: $(PARAMS_REG)
 	$(MAKE) -f tests/fuzz/Makefile PARAMS_REG=$(PARAMS_REG)
 
 fuzz-smoke: fuzz
-	tests/fuzz/run.sh 20
+	tests/fuzz/run.sh 12
 
 # A misspelt setting name in a binding must not compile; no lookup by a literal
 # name; every include keeps the one-way arrows.
